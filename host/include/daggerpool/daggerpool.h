@@ -1,0 +1,540 @@
+/*
+ * daggerpool.h - the embedder's API of libdaggerpool.
+ *
+ * A workflow is a DAG of jobs run on a bounded worker pool with a global
+ * timeout, per-job timeouts, retries with backoff and readiness checks. The
+ * result says, per job, how it ended, and where the workflow stopped and why
+ * (frontiers, boundary subtrees).
+ *
+ * Everything here works in-process with plain C callbacks: no plugin and no
+ * file is needed. Plugins (<daggerpool/plugin.h>) and workflow files are
+ * layers on top (see the "plugins" and "workflow" sections below).
+ *
+ * Conventions
+ *  - Functions returning int return 0 (DP_OK) on success and a negative
+ *    dp_err_t on failure; a failed call changes nothing.
+ *  - Where a function takes `char *err, size_t errlen`, a human-readable
+ *    message is written there on failure (always NUL-terminated; may be NULL).
+ *  - Strings passed in are copied unless stated otherwise.
+ *  - Thread-safety is stated per function; "any thread" means callable
+ *    concurrently with a run.
+ */
+#ifndef DAGGERPOOL_H
+#define DAGGERPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DP_BUILDING_LIBRARY)
+#define DP_API __attribute__((visibility("default")))
+#else
+#define DP_API
+#endif
+
+#define DP_VERSION_MAJOR 1
+#define DP_VERSION_MINOR 0
+#define DP_VERSION_PATCH 0
+#define DP_VERSION_STRING "1.0.0"
+
+/** The library's version string, e.g. "1.0.0". */
+DP_API const char *dp_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Never renumbered; a retired code keeps its number. */
+typedef enum dp_err {
+    DP_OK = 0,
+    DP_EINVAL = -1,          /* invalid argument */
+    DP_ENOMEM = -2,          /* out of memory */
+    DP_EDUPLICATE = -3,      /* duplicate job name */
+    DP_EUNKNOWN_DEP = -4,    /* dependency names no job */
+    DP_ESELF_DEP = -5,       /* job depends on itself */
+    DP_ECYCLE = -6,          /* dependency cycle */
+    DP_ECONCURRENCY = -7,    /* max_concurrent_jobs below 1 */
+    DP_ENOTFOUND = -8,       /* no such job / key / plugin / type */
+    DP_ECANCELED = -9,       /* cancelled */
+    DP_ETIMEDOUT = -10,      /* deadline passed */
+    DP_ESYS = -11,           /* a system call failed (see errno / message) */
+    DP_EPLUGIN = -12,        /* a plugin was refused or failed */
+    DP_ECONFIG = -13,        /* a workflow file was refused */
+    DP_EBUSY = -14,          /* resource in use (e.g. graph running) */
+    DP_ETYPE = -15,          /* value has another type */
+    DP_ENOJOB = -16          /* job has neither run nor check */
+} dp_err_t;
+
+/** A short description of an error code; never NULL. */
+DP_API const char *dp_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dp_log_level {
+    DP_LOG_ERROR = 0,
+    DP_LOG_WARN = 1,
+    DP_LOG_INFO = 2,
+    DP_LOG_DEBUG = 3
+} dp_log_level_t;
+
+/* One log record. Pointers are valid only during the callback. */
+typedef struct dp_log_record {
+    dp_log_level_t level;
+    const char *job;      /* job name, or NULL for run-level messages */
+    unsigned attempt;     /* 1-based attempt, 0 when not in an attempt */
+    const char *plugin;   /* plugin name, or NULL */
+    const char *message;
+    uint64_t time_ns;     /* CLOCK_REALTIME */
+} dp_log_record_t;
+
+/* Called from any worker thread, possibly concurrently: must be thread-safe. */
+typedef void (*dp_log_cb)(void *user, const dp_log_record_t *rec);
+
+DP_API const char *dp_log_level_name(dp_log_level_t level);
+
+/* ------------------------------------------------------------------------ */
+/* Cancellation context                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A context carries a cancel flag and an optional deadline. A child never
+ * outlives its parent: it is done when it or any ancestor is cancelled or
+ * past its deadline. A child's deadline is the earlier of its own and its
+ * parent's.
+ */
+typedef struct dp_ctx dp_ctx_t;
+
+/** New context under `parent` (may be NULL), done after `timeout_ms`
+ *  milliseconds (0: no deadline of its own). NULL on failure. The parent
+ *  must outlive the child. */
+DP_API dp_ctx_t *dp_ctx_new(dp_ctx_t *parent, uint64_t timeout_ms);
+/** Frees a context; its children must have been freed first. */
+DP_API void dp_ctx_free(dp_ctx_t *ctx);
+/** Cancels ctx and all its descendants. Any thread; idempotent. */
+DP_API void dp_ctx_cancel(dp_ctx_t *ctx);
+/** Cancels ctx from a signal handler (async-signal-safe: an atomic store and
+ *  a write(2)). Waits on ctx and its descendants wake up; runs using ctx see
+ *  the cancellation promptly. */
+DP_API void dp_ctx_cancel_from_signal(dp_ctx_t *ctx);
+/** 0 while live; DP_ECANCELED or DP_ETIMEDOUT once done. Any thread. */
+DP_API int dp_ctx_err(const dp_ctx_t *ctx);
+/** True once dp_ctx_err() != 0. */
+DP_API bool dp_ctx_done(const dp_ctx_t *ctx);
+/** Milliseconds until the effective deadline (0 if passed), or -1 if none. */
+DP_API int64_t dp_ctx_remaining_ms(const dp_ctx_t *ctx);
+/** Effective deadline on CLOCK_MONOTONIC in ns, or 0 if none. */
+DP_API uint64_t dp_ctx_deadline_ns(const dp_ctx_t *ctx);
+/** Sleeps up to ms; returns 0 after the full sleep, or dp_ctx_err() as soon
+ *  as ctx is done (at once if it already is). */
+DP_API int dp_ctx_sleep(dp_ctx_t *ctx, uint64_t ms);
+/** A file descriptor that becomes readable when ctx is done (cancelled or
+ *  deadline passed). Owned by ctx: do not read or close it. -1 on failure. */
+DP_API int dp_ctx_fd(dp_ctx_t *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Store                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A thread-safe key/value store for auxiliary state (snapshots, ids kept
+ * across runs). Not a data path between jobs and not the source of truth
+ * for orchestration.
+ */
+typedef struct dp_store dp_store_t;
+typedef void (*dp_free_cb)(void *ptr);
+
+DP_API dp_store_t *dp_store_new(void);
+/** Frees the store, calling every value's free function. */
+DP_API void dp_store_free(dp_store_t *store);
+/** Sets key to (value, len), replacing (and freeing) any old value. The store
+ *  owns `value` from now on and releases it with free_fn (NULL: not freed).
+ *  On failure free_fn is NOT called: the caller keeps ownership. */
+DP_API int dp_store_set(dp_store_t *store, const char *key, void *value, size_t len,
+                        dp_free_cb free_fn);
+/** Copies `len` bytes of data into a store-owned value (a NUL is appended
+ *  so strings read back as strings). */
+DP_API int dp_store_set_copy(dp_store_t *store, const char *key, const void *data, size_t len);
+/** Copies the value of key into a new malloc'd buffer (NUL-terminated, len
+ *  excludes it) that the caller frees. DP_ENOTFOUND if absent. */
+DP_API int dp_store_get_copy(dp_store_t *store, const char *key, void **out, size_t *len);
+/** Calls fn(value, len, arg) with the value of key while the store holds its
+ *  lock (fn must not call back into the store). DP_ENOTFOUND if absent. */
+DP_API int dp_store_with(dp_store_t *store, const char *key,
+                         void (*fn)(const void *value, size_t len, void *arg), void *arg);
+/** Removes key (freeing its value). DP_ENOTFOUND if absent. */
+DP_API int dp_store_delete(dp_store_t *store, const char *key);
+/** Number of keys. */
+DP_API size_t dp_store_count(dp_store_t *store);
+/** Calls fn for each entry in key order under the store's lock; stops early
+ *  when fn returns non-zero (and returns that value). */
+DP_API int dp_store_foreach(dp_store_t *store,
+                            int (*fn)(const char *key, const void *value, size_t len, void *arg),
+                            void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* What a job callback reports. */
+typedef enum dp_outcome {
+    DP_READY = 0,     /* reached the desired state */
+    DP_NOT_READY = 1, /* not yet: the workflow cannot continue past it */
+    DP_ERROR = 2      /* failed; message via dp_job_fail() */
+} dp_outcome_t;
+
+/* The running job, handed to callbacks; valid only during the call. */
+typedef struct dp_job dp_job_t;
+
+/* run and check have this shape. Called on a worker thread. */
+typedef dp_outcome_t (*dp_job_cb)(dp_job_t *job, void *user);
+
+/** Job name. */
+DP_API const char *dp_job_name(const dp_job_t *job);
+/** 1-based attempt number. */
+DP_API unsigned dp_job_attempt(const dp_job_t *job);
+/** The attempt's context: done on run cancellation, global or job timeout. */
+DP_API dp_ctx_t *dp_job_ctx(dp_job_t *job);
+/** The run's store (NULL if the run has none). */
+DP_API dp_store_t *dp_job_store(dp_job_t *job);
+/** Records the error message for this attempt (printf-style) and returns
+ *  DP_ERROR, so `return dp_job_fail(job, false, "...")` reads naturally.
+ *  permanent=true: not retried. */
+DP_API dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Logs with the job's name and attempt attached. */
+DP_API void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Records which plugin version this job ran on (shown in the result). The
+ *  string is NOT copied: it must live as long as the result. */
+DP_API void dp_job_set_version(dp_job_t *job, const char *version);
+
+/* Retry backoff: delay(n) = min(initial * factor^(n-1), max), then reduced by
+ * a random fraction up to `jitter` (0..1) so that retries spread out. */
+typedef struct dp_backoff {
+    uint64_t initial_ms; /* default 1000 */
+    double factor;       /* default 2.0 */
+    uint64_t max_ms;     /* default 30000 */
+    double jitter;       /* default 0.0 */
+} dp_backoff_t;
+
+/* Readiness: after run (or alone, if no run), check decides. period 0: one
+ * probe. Otherwise poll: probe at once, then every period until ready, an
+ * error, or the readiness timeout (then the job ends not_ready). */
+typedef struct dp_readiness {
+    uint64_t period_ms;        /* 0: probe once */
+    uint64_t probe_timeout_ms; /* one check; default 30000 */
+    uint64_t timeout_ms;       /* whole poll; 0: bounded only by the job/run */
+} dp_readiness_t;
+
+/* One job of a graph. Initialise with dp_job_spec_init() so new fields get
+ * their defaults. */
+typedef struct dp_job_spec {
+    const char *name;        /* unique, required */
+    dp_job_cb run;           /* may be NULL if check is set (check-only) */
+    dp_job_cb check;         /* optional readiness check */
+    void *user;              /* passed to run/check */
+    dp_free_cb user_free;    /* called on user when the graph is freed */
+    uint64_t timeout_ms;     /* one attempt (run + readiness); 0: none */
+    unsigned retries;        /* extra attempts after the first */
+    dp_backoff_t backoff;
+    dp_readiness_t readiness;
+    const char *plugin;      /* label for results, e.g. "core"; may be NULL */
+} dp_job_spec_t;
+
+DP_API void dp_job_spec_init(dp_job_spec_t *spec);
+
+/* ------------------------------------------------------------------------ */
+/* Graph                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct dp_graph dp_graph_t;
+
+DP_API dp_graph_t *dp_graph_new(void);
+/** Frees the graph and calls each job's user_free. Not while running. */
+DP_API void dp_graph_free(dp_graph_t *g);
+/** Adds a job (spec is copied). DP_EDUPLICATE on a name already present. */
+DP_API int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen);
+/** Records that `job` depends on `dep`. Names are resolved by
+ *  dp_graph_validate(), so jobs may be added in any order. */
+DP_API int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep);
+/** Resolves names to ids and checks the graph: DP_EUNKNOWN_DEP,
+ *  DP_ESELF_DEP, DP_ECYCLE (message "cycle: a -> b -> a"), DP_ENOJOB.
+ *  Runs once; later calls return the first answer. */
+DP_API int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen);
+/** Number of jobs. */
+DP_API size_t dp_graph_job_count(const dp_graph_t *g);
+/** After validate: job ids are 0..count-1 in name order. */
+DP_API const char *dp_graph_job_name(const dp_graph_t *g, size_t id);
+/** Id of a job by name, or -1. After validate. */
+DP_API long dp_graph_job_id(const dp_graph_t *g, const char *name);
+/** Direct dependencies of job id (sorted ids). After validate. */
+DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids);
+/** Direct successors of job id (sorted ids). After validate. */
+DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
+/** The plugin label of job id (may be NULL). */
+DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dp_status {
+    DP_STATUS_UNKNOWN = 0,   /* never reached, or cut off by cancellation */
+    DP_STATUS_SUCCESS = 1,   /* ready, no error */
+    DP_STATUS_NOT_READY = 2, /* ran, not ready (the seed's InProgress) */
+    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job */
+    DP_STATUS_FAILED = 4     /* error, no retries left */
+} dp_status_t;
+
+/** "unknown", "success", "not_ready", "skipped", "failed". */
+DP_API const char *dp_status_name(dp_status_t s);
+
+typedef enum dp_outcome_kind {
+    DP_RUN_SUCCESS = 0,
+    DP_RUN_FAILED = 1,
+    DP_RUN_NOT_READY = 3,
+    DP_RUN_TIMEOUT = 4,
+    DP_RUN_CANCELLED = 130
+} dp_run_outcome_t;
+
+/** "success", "failed", "not_ready", "timeout", "cancelled". */
+DP_API const char *dp_run_outcome_name(dp_run_outcome_t o);
+
+/* Events for progress displays and traces. Called on worker threads. */
+typedef enum dp_event_kind {
+    DP_EV_ATTEMPT_START = 1,
+    DP_EV_ATTEMPT_END = 2,  /* status: the attempt's outcome mapped to a status */
+    DP_EV_JOB_END = 3,      /* final status of a job that ran */
+    DP_EV_JOB_SKIPPED = 4   /* emitted after the run for each skipped job */
+} dp_event_kind_t;
+
+typedef struct dp_event {
+    dp_event_kind_t kind;
+    uint32_t job;         /* job id */
+    const char *name;
+    unsigned attempt;
+    unsigned worker;      /* 0-based worker index */
+    uint64_t time_ns;     /* CLOCK_MONOTONIC, relative to run start */
+    dp_status_t status;
+    const char *error;    /* for ATTEMPT_END / JOB_END; may be NULL */
+} dp_event_t;
+
+typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
+
+typedef struct dp_run_opts {
+    unsigned max_concurrent_jobs; /* default 4; >= 1 */
+    uint64_t timeout_ms;          /* whole run; 0: none */
+    bool fail_fast;               /* default true */
+    dp_ctx_t *parent;             /* optional: cancel it to cancel the run */
+    dp_store_t *store;            /* optional: snapshots of running jobs */
+    dp_log_cb log;                /* optional; none: nothing is logged */
+    void *log_user;
+    dp_log_level_t log_level;     /* default DP_LOG_INFO */
+    dp_event_cb on_event;         /* optional */
+    void *event_user;
+    uint64_t seed;                /* jitter PRNG seed; 0: from the clock */
+} dp_run_opts_t;
+
+DP_API void dp_run_opts_init(dp_run_opts_t *opts);
+
+typedef struct dp_result dp_result_t;
+
+/** Validates g if needed and runs it. Returns a result (free with
+ *  dp_result_free) or NULL with err set when the graph or options are
+ *  invalid (nothing ran) or memory ran out. A graph may be run again after
+ *  a run returns; one graph runs at most once at a time (DP_EBUSY). */
+DP_API dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* Result                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Per-job result; ids are the graph's (name order). */
+typedef struct dp_job_result {
+    const char *name;
+    dp_status_t status;
+    const char *error;          /* last error message, or NULL */
+    unsigned attempts;          /* attempts started */
+    int64_t start_ms;           /* first attempt start from run start; -1 never started */
+    int64_t duration_ms;        /* until the job ended; -1 never started */
+    const char *plugin;         /* label, may be NULL */
+    const char *plugin_version; /* as set by dp_job_set_version, may be NULL */
+} dp_job_result_t;
+
+/* A sorted list of job ids, owned by whoever the function says. */
+typedef struct dp_id_list {
+    size_t count;
+    uint32_t *ids;
+} dp_id_list_t;
+
+typedef struct dp_frontier {
+    uint32_t job;
+    dp_status_t status;
+    dp_id_list_t blocked_by; /* direct dependencies not success */
+    dp_id_list_t subtree;    /* the job and all its transitive successors */
+} dp_frontier_t;
+
+DP_API void dp_result_free(dp_result_t *r);
+/** The graph it came from (must outlive the result). */
+DP_API const dp_graph_t *dp_result_graph(const dp_result_t *r);
+DP_API size_t dp_result_job_count(const dp_result_t *r);
+DP_API const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id);
+/** By name; NULL if no such job. */
+DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name);
+DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
+/** All jobs success. [IsReady] */
+DP_API bool dp_result_is_ready(const dp_result_t *r);
+/** Any job failed. [IsFailed] */
+DP_API bool dp_result_is_failed(const dp_result_t *r);
+/** The global timeout cut the run. [IsTimeouted] */
+DP_API bool dp_result_timed_out(const dp_result_t *r);
+/** Cancelled from outside (parent ctx / signal). */
+DP_API bool dp_result_cancelled(const dp_result_t *r);
+/** "timeout after 10s" on timeout, else the error of the failed job that
+ *  ended first, else NULL. [FirstError] */
+DP_API const char *dp_result_first_error(const dp_result_t *r);
+/** The first not_ready job by name, or -1. [FirstInProgress] */
+DP_API long dp_result_first_not_ready(const dp_result_t *r);
+/** Suggested delay before re-running (the soonest readiness poll or backoff
+ *  that was cut short, or a not_ready job's poll period), or -1. */
+DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
+/** Wall time of the run in ms. */
+DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
+/** Direct dependencies of job that are not success (caller frees with
+ *  dp_id_list_free). [Blockers] */
+DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
+/** The job and every successor reachable from it. [Subtree] */
+DP_API int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
+/** Jobs not success that are failed or not_ready, or whose dependencies all
+ *  succeeded; owned by the result. [Frontiers] */
+DP_API size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out);
+/** success jobs with a non-success job somewhere below them; owned by the
+ *  result. [BoundarySubtrees] */
+DP_API const dp_id_list_t *dp_result_boundary(const dp_result_t *r);
+DP_API void dp_id_list_free(dp_id_list_t *list);
+
+/* ------------------------------------------------------------------------ */
+/* Readiness on its own (the seed's Prober and Poller)                       */
+/* ------------------------------------------------------------------------ */
+
+/* A readiness check: returns DP_READY, DP_NOT_READY, or DP_ERROR with a
+ * message written to err. It should respect ctx. */
+typedef dp_outcome_t (*dp_check_cb)(dp_ctx_t *ctx, void *arg, char *err, size_t errlen);
+
+/** One check bounded by timeout_ms (0: none) under ctx. A check that
+ *  outlives the bound gives DP_ERROR "probe timed out after ...". */
+DP_API dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg,
+                             char *err, size_t errlen);
+/** Probes at once, then every period_ms, until ready (DP_READY), an error
+ *  (DP_ERROR), timeout_ms passes (DP_NOT_READY; 0: no own bound) or ctx is
+ *  done (DP_ERROR with "cancelled"/"timed out"). */
+DP_API dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms,
+                            uint64_t timeout_ms, dp_check_cb check, void *arg, char *err,
+                            size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* Params: the typed values a plugin job type is configured with             */
+/* ------------------------------------------------------------------------ */
+
+/* A group of named values (string, integer, float, boolean, list of strings,
+ * nested group), in insertion order. Plugins read it through the typed
+ * getters of <daggerpool/plugin.h>; the workflow file builds it from a
+ * libconfig group; an embedder builds it with these calls. */
+typedef struct dp_params dp_params_t;
+
+DP_API dp_params_t *dp_params_new(void);
+DP_API void dp_params_free(dp_params_t *p);
+/** Where the group came from, for messages ("deploy.cfg", 12). */
+DP_API void dp_params_set_origin(dp_params_t *p, const char *file, int line);
+DP_API int dp_params_set_string(dp_params_t *p, const char *key, const char *value);
+DP_API int dp_params_set_int(dp_params_t *p, const char *key, int64_t value);
+DP_API int dp_params_set_float(dp_params_t *p, const char *key, double value);
+DP_API int dp_params_set_bool(dp_params_t *p, const char *key, bool value);
+DP_API int dp_params_set_list(dp_params_t *p, const char *key, const char *const *items, size_t n);
+/** Adds an empty nested group under key and returns it (owned by p). */
+DP_API dp_params_t *dp_params_add_group(dp_params_t *p, const char *key);
+/** A deep copy. */
+DP_API dp_params_t *dp_params_clone(const dp_params_t *p);
+
+/* ------------------------------------------------------------------------ */
+/* Plugins                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The plugin registry: the search path, the loaded plugins (each a
+ * refcounted version: a job pins the version it starts on), and the host
+ * table handed to them. Thread-safe. */
+typedef struct dp_plugins dp_plugins_t;
+
+DP_API dp_plugins_t *dp_plugins_new(void);
+/** Unloads everything. No run that uses it may be in progress. */
+DP_API void dp_plugins_free(dp_plugins_t *pl);
+/** Appends a directory to the search path (NAME is found as DIR/NAME.so). */
+DP_API int dp_plugins_add_path(dp_plugins_t *pl, const char *dir);
+/** Accept plugin files or directories writable by others than owner/root. */
+DP_API void dp_plugins_allow_insecure(dp_plugins_t *pl, bool allow);
+/** Where plugin and loader messages go (see dp_log_cb). */
+DP_API void dp_plugins_set_log(dp_plugins_t *pl, dp_log_cb log, void *user, dp_log_level_t level);
+/** The store that the host API's store_* functions use (not owned). */
+DP_API void dp_plugins_set_store(dp_plugins_t *pl, dp_store_t *store);
+/** Loads plugin `name` (from `path` if not NULL, else from the search path)
+ *  unless it is loaded already. Refuses with a message naming the file, the
+ *  reason and the fix; nothing is registered then. */
+DP_API int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *err,
+                           size_t errlen);
+/** Loads the plugin's file again and swaps it in atomically once it is
+ *  fully checked; jobs in flight finish on the old version. On failure the
+ *  old version keeps serving. */
+DP_API int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errlen);
+/** Adds to g a job whose work is plugin job type `type` ("PLUGIN.TYPE"),
+ *  configured with params (copied). spec gives the name and the scheduling
+ *  settings; its run/check/user are filled in here. The plugin is loaded on
+ *  demand; an instance is created and destroyed once to check the params.
+ *  Errors: unknown plugin or type (the message lists the plugin's types),
+ *  params refused (the plugin's message). */
+DP_API int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec,
+                              const char *type, const dp_params_t *params, char *err,
+                              size_t errlen);
+
+typedef struct dp_plugin_info {
+    const char *name;
+    const char *version;
+    const char *description;
+    const char *path;          /* the file it was loaded from */
+    unsigned abi_major, abi_minor;
+    const char *const *types;  /* NULL-terminated job type names */
+    uint64_t loaded_at_ms;     /* CLOCK_REALTIME */
+    unsigned generation;       /* 1 for the first load, +1 per reload */
+    unsigned jobs_in_flight;   /* jobs pinned to this version */
+    bool current;              /* false for an old version still draining */
+    const char *error;         /* dp_plugins_scan only: why it was refused */
+} dp_plugin_info_t;
+
+/** Calls fn for each loaded version (current and draining), by name. */
+DP_API int dp_plugins_foreach(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
+                              void *arg);
+/** Probes every NAME.so on the search path (loading each in isolation,
+ *  registering nothing) and calls fn with its details, or its error. */
+DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
+                           void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Durations                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Parses "250ms", "30s", "5m", "1h30m", "1.5s" or a bare integer of
+ *  milliseconds. DP_EINVAL on anything else (err says why). */
+DP_API int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen);
+/** Formats ms as "1h30m", "2s", "250ms", "1.5s" into buf. */
+DP_API const char *dp_duration_format(uint64_t ms, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DAGGERPOOL_H */
