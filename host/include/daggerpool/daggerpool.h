@@ -193,6 +193,8 @@ typedef struct dp_job dp_job_t;
 
 /* run and check have this shape. Called on a worker thread. */
 typedef dp_outcome_t (*dp_job_cb)(dp_job_t *job, void *user);
+/* Called once when an attempt has ended, whatever its outcome. */
+typedef void (*dp_job_end_cb)(dp_job_t *job, void *user);
 
 /** Job name. */
 DP_API const char *dp_job_name(const dp_job_t *job);
@@ -245,6 +247,13 @@ typedef struct dp_job_spec {
     dp_backoff_t backoff;
     dp_readiness_t readiness;
     const char *plugin;      /* label for results, e.g. "core"; may be NULL */
+    /* Optional: called after each attempt that called run or check, once
+     * that attempt is over (after its last check; also when it failed, timed
+     * out or was cancelled), on the worker that ran it. run, check and
+     * attempt_end of one job are never called concurrently. The plugin
+     * loader uses it to destroy the attempt's instance and unpin the plugin
+     * version it ran on. */
+    dp_job_end_cb attempt_end;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
@@ -472,7 +481,11 @@ DP_API dp_params_t *dp_params_clone(const dp_params_t *p);
 typedef struct dp_plugins dp_plugins_t;
 
 DP_API dp_plugins_t *dp_plugins_new(void);
-/** Unloads everything. No run that uses it may be in progress. */
+/** Releases the registry. No run that uses it may be in progress. Graphs
+ *  holding plugin jobs keep it alive (each such job holds a reference) until
+ *  they are freed; then everything is unloaded. Version strings in results
+ *  (dp_job_result_t.plugin_version) are interned here, so they stay valid
+ *  while the graph the result came from is alive. */
 DP_API void dp_plugins_free(dp_plugins_t *pl);
 /** Appends a directory to the search path (NAME is found as DIR/NAME.so). */
 DP_API int dp_plugins_add_path(dp_plugins_t *pl, const char *dir);

@@ -87,7 +87,11 @@ enum {
 /* Flags for set_error. */
 #define DP_PLUGIN_ERROR_PERMANENT 0x1u /* do not retry */
 
-/* Return codes of the param getters. */
+/* Return codes of the param getters. A negative code also records a message
+ * ("param 'port' (deploy.cfg:12): expected an integer, found a string"); if
+ * create then returns non-zero without calling set_error, that message
+ * becomes the error. So `if (host->param_int(p, "port", &port) < 0) return
+ * -1;` is enough. */
 enum {
     DP_PARAM_OK = 0,
     DP_PARAM_ABSENT = 1,      /* key not set: *out untouched, use your default */
@@ -98,7 +102,9 @@ enum {
 /*
  * The host's services. Handed to the entry point; valid until the plugin is
  * unloaded. Functions taking a ctx may be called only during the call that
- * received that ctx, on the thread that received it.
+ * received that ctx (create, run or check), on the thread that received it;
+ * ctx is never NULL. The param getters may be called whenever the params are
+ * valid (during create, and later from state that keeps the pointer).
  */
 typedef struct dp_host_api {
     uint32_t struct_size; /* sizeof(dp_host_api) of the host */
@@ -109,7 +115,8 @@ typedef struct dp_host_api {
     /* Logging, tagged with the job's name, attempt and plugin. */
     void (*log)(dp_plugin_ctx *ctx, int level, const char *fmt, ...) DP_PLUGIN_PRINTF(3, 4);
     /* Sets the error message of this call; flags: DP_PLUGIN_ERROR_*. The
-     * plugin then returns DP_PLUGIN_ERROR (or non-zero from create). */
+     * plugin then returns DP_PLUGIN_ERROR (or non-zero from create). A later
+     * call replaces an earlier message. */
     void (*set_error)(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, ...)
         DP_PLUGIN_PRINTF(3, 4);
 
@@ -144,15 +151,19 @@ typedef struct dp_host_api {
     size_t (*param_count)(const dp_params *p);
     const char *(*param_key_at)(const dp_params *p, size_t index);
     /* Refuses keys not in `known` (NULL-terminated): returns 0, or -1 after
-     * recording "unknown param 'x' (did you mean 'y'?)" as the call's error. */
+     * setting "unknown param 'x' (did you mean 'y'?)" as the call's error. */
     int (*params_check_known)(dp_plugin_ctx *ctx, const dp_params *p,
                               const char *const *known);
 
-    /* The host's store, shared across runs and hot swaps. Values are bytes. */
+    /* The host's store, shared across runs and hot swaps. Values are bytes;
+     * the host copies them. Each returns -1 if the host has no store or is
+     * out of memory. Prefix keys with your plugin's name. */
+    /* 0 on success. */
     int (*store_set)(dp_plugin_ctx *ctx, const char *key, const void *data, size_t len);
-    /* Copies up to cap bytes into buf and sets *len to the full length;
-     * returns 0, or 1 if the key is absent. */
+    /* Copies up to cap bytes into buf and sets *len to the full length (so a
+     * short buf can be retried); returns 0, or 1 if the key is absent. */
     int (*store_get)(dp_plugin_ctx *ctx, const char *key, void *buf, size_t cap, size_t *len);
+    /* 0 on success, 1 if the key was absent. */
     int (*store_delete)(dp_plugin_ctx *ctx, const char *key);
 
     /* Appended in later minors go below this line. */
@@ -167,9 +178,15 @@ typedef struct dp_host_api {
 /*
  * A job type. `create` turns params into the instance state (may be NULL);
  * `run` does the work; `check` decides readiness (optional); `destroy` frees
- * the state. At least one of run and check is required. create/destroy run
- * once per job execution, on the plugin version that runs it, so state never
- * crosses a hot swap.
+ * the state. At least one of run and check is required; a type with only
+ * `check` is a readiness probe. All four are optional otherwise.
+ *
+ * Lifecycle: create is called once when the job is added (to check the
+ * params; destroyed at once), then once per attempt, before run (or before
+ * the first check of a check-only type); destroy ends the attempt, after its
+ * last check. All calls of one attempt use the same plugin version, so state
+ * never crosses a hot swap. Different jobs run concurrently on different
+ * threads: keep per-job data in the state, not in globals.
  */
 typedef struct dp_job_type {
     uint32_t struct_size; /* sizeof(dp_job_type) */
@@ -188,14 +205,20 @@ typedef struct dp_plugin_desc {
     uint32_t struct_size; /* sizeof(dp_plugin_desc) */
     uint16_t abi_major;   /* DP_PLUGIN_ABI_MAJOR */
     uint16_t abi_minor;   /* DP_PLUGIN_ABI_MINOR */
-    const char *name;     /* the plugin's name: the PLUGIN of "PLUGIN.TYPE" */
-    const char *version;  /* the plugin's own version, e.g. "1.2.0" */
+    /* The plugin's name, the PLUGIN of "PLUGIN.TYPE": letters, digits, '_'
+     * and '-'. It must equal the NAME the host loads it as (the file NAME.so,
+     * or the key of an explicit path), so a job's type always names the
+     * plugin that implements it. Job type names follow the same rule. */
+    const char *name;
+    const char *version;  /* the plugin's own version, e.g. "1.2.0" (required) */
     const char *description;
     const dp_job_type *const *job_types; /* NULL-terminated */
     /* Optional: 0 on success; otherwise write a message into err. Nothing is
-     * registered from a plugin whose init failed. */
+     * registered from a plugin whose init failed (and fini is not called).
+     * Each loaded copy (hot swap) has its own globals and its own init. */
     int (*init)(char *err, size_t errlen);
-    /* Optional: called once before unloading. */
+    /* Optional: called once before unloading, after the last job using this
+     * copy has ended. */
     void (*fini)(void);
 } dp_plugin_desc;
 
