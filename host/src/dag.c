@@ -1,0 +1,453 @@
+/* dag.c - building and validating the job graph.
+ *
+ * Validation happens once per shape: the first dp_graph_validate() (or run)
+ * sorts, resolves and checks; adding a job or a dependency afterwards makes
+ * the next call do it again.
+ */
+#include "dag.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+dp_graph_t *dp_graph_new(void)
+{
+    dp_graph_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    atomic_init(&g->running, false);
+    return g;
+}
+
+static void free_built(dp_graph_t *g)
+{
+    free(g->dep_off);
+    free(g->dep_ids);
+    free(g->succ_off);
+    free(g->succ_ids);
+    free(g->topo);
+    free(g->roots);
+    free(g->validate_msg);
+    g->dep_off = g->dep_ids = g->succ_off = g->succ_ids = g->topo = g->roots = NULL;
+    g->validate_msg = NULL;
+    g->nroots = 0;
+    g->validated = 0;
+}
+
+void dp_graph_free(dp_graph_t *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->njobs; i++) {
+        dp_job_def_t *d = &g->jobs[i];
+        if (d->user_free)
+            d->user_free(d->user);
+        free(d->name);
+        free(d->plugin);
+    }
+    for (size_t i = 0; i < g->nedges; i++)
+        free(g->edges[i].dep);
+    free(g->jobs);
+    free(g->edges);
+    free(g->index);
+    free_built(g);
+    free(g);
+}
+
+/* Index lookup: job index or -1. */
+static long index_find(const dp_graph_t *g, const char *name)
+{
+    if (!g->index_cap)
+        return -1;
+    size_t mask = g->index_cap - 1;
+    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+        uint32_t v = g->index[i];
+        if (!v)
+            return -1;
+        if (strcmp(g->jobs[v - 1].name, name) == 0)
+            return (long)(v - 1);
+    }
+}
+
+static void index_put(dp_graph_t *g, uint32_t job)
+{
+    size_t mask = g->index_cap - 1;
+    size_t i = hash_name(g->jobs[job].name) & mask;
+    while (g->index[i])
+        i = (i + 1) & mask;
+    g->index[i] = job + 1;
+}
+
+static int index_rebuild(dp_graph_t *g, size_t want)
+{
+    size_t cap = 16;
+    while (cap < want * 2 + 2)
+        cap *= 2;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return DP_ENOMEM;
+    free(g->index);
+    g->index = idx;
+    g->index_cap = cap;
+    for (size_t j = 0; j < g->njobs; j++)
+        index_put(g, (uint32_t)j);
+    return DP_OK;
+}
+
+void dp_job_spec_init(dp_job_spec_t *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->backoff.initial_ms = 1000;
+    spec->backoff.factor = 2.0;
+    spec->backoff.max_ms = 30000;
+    spec->backoff.jitter = 0.0;
+    spec->readiness.probe_timeout_ms = 30000;
+}
+
+int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+{
+    if (!g || !spec || !spec->name || !*spec->name)
+        return dp__seterr(err, errlen, DP_EINVAL, "a job needs a non-empty name");
+    if (atomic_load(&g->running))
+        return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add jobs between runs");
+    if (!spec->run && !spec->check)
+        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check",
+                          spec->name);
+    if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
+                          spec->name);
+    if (g->njobs >= UINT32_MAX - 1)
+        return dp__seterr(err, errlen, DP_EINVAL, "too many jobs");
+    if (index_find(g, spec->name) >= 0)
+        return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", spec->name);
+    if (g->njobs == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 16;
+        dp_job_def_t *nj = realloc(g->jobs, ncap * sizeof *nj);
+        if (!nj)
+            return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+        g->jobs = nj;
+        g->cap = ncap;
+    }
+    if ((g->njobs + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->njobs + 1) != DP_OK)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    dp_job_def_t *d = &g->jobs[g->njobs];
+    memset(d, 0, sizeof *d);
+    d->name = strdup(spec->name);
+    d->plugin = spec->plugin ? strdup(spec->plugin) : NULL;
+    if (!d->name || (spec->plugin && !d->plugin)) {
+        free(d->name);
+        free(d->plugin);
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
+    d->run = spec->run;
+    d->check = spec->check;
+    d->user = spec->user;
+    d->user_free = spec->user_free;
+    d->timeout_ms = spec->timeout_ms;
+    d->retries = spec->retries;
+    d->backoff = spec->backoff;
+    d->readiness = spec->readiness;
+    d->attempt_end = spec->attempt_end;
+    index_put(g, (uint32_t)g->njobs);
+    g->njobs++;
+    free_built(g);
+    return DP_OK;
+}
+
+int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
+{
+    if (!g || !job || !dep)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    long j = index_find(g, job);
+    if (j < 0)
+        return DP_ENOTFOUND;
+    if (g->nedges == g->edge_cap) {
+        size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
+        dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
+        if (!ne)
+            return DP_ENOMEM;
+        g->edges = ne;
+        g->edge_cap = ncap;
+    }
+    char *d = strdup(dep);
+    if (!d)
+        return DP_ENOMEM;
+    /* Edges remember the job by its current index; validate maps indices
+     * through the name sort. */
+    g->edges[g->nedges].job = (uint32_t)j;
+    g->edges[g->nedges].dep = d;
+    g->nedges++;
+    free_built(g);
+    return DP_OK;
+}
+
+static int cmp_def_name(const void *a, const void *b)
+{
+    return strcmp(((const dp_job_def_t *)a)->name, ((const dp_job_def_t *)b)->name);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* After Kahn's traversal left `left` jobs unprocessed (indeg > 0 each), walk
+ * dependencies from the smallest remaining name until a job repeats: that
+ * loop is a cycle. Message: "cycle: a -> b -> a" (each depends on the next). */
+static int report_cycle(dp_graph_t *g, const uint32_t *indeg, char *err, size_t errlen)
+{
+    size_t n = g->njobs;
+    uint32_t start = 0;
+    while (start < n && indeg[start] == 0)
+        start++;
+    uint32_t *pos = malloc(n * sizeof *pos);  /* position on the path + 1 */
+    uint32_t *path = malloc(n * sizeof *path);
+    if (!pos || !path) {
+        free(pos);
+        free(path);
+        return dp__seterr(err, errlen, DP_ECYCLE, "cycle among the jobs");
+    }
+    memset(pos, 0, n * sizeof *pos);
+    size_t len = 0;
+    uint32_t cur = start;
+    while (!pos[cur]) {
+        pos[cur] = (uint32_t)len + 1;
+        path[len++] = cur;
+        /* Any dependency still unprocessed continues the walk; the
+         * smallest keeps the message deterministic. */
+        uint32_t next = cur;
+        for (uint32_t k = g->dep_off[cur]; k < g->dep_off[cur + 1]; k++) {
+            if (indeg[g->dep_ids[k]] > 0) {
+                next = g->dep_ids[k];
+                break;
+            }
+        }
+        cur = next;
+    }
+    size_t from = pos[cur] - 1;
+    char *msg = NULL;
+    size_t mlen = 0;
+    FILE *f = open_memstream(&msg, &mlen);
+    if (f) {
+        fputs("cycle: ", f);
+        for (size_t i = from; i < len; i++)
+            fprintf(f, "%s -> ", g->jobs[path[i]].name);
+        fprintf(f, "%s (each job depends on the next)", g->jobs[cur].name);
+        fclose(f);
+    }
+    int rc = dp__seterr(err, errlen, DP_ECYCLE, "%s", msg ? msg : "cycle among the jobs");
+    free(msg);
+    free(pos);
+    free(path);
+    return rc;
+}
+
+static int fail(dp_graph_t *g, int rc, char *err, size_t errlen, const char *msg)
+{
+    g->validated = 1;
+    g->validate_rc = rc;
+    g->validate_msg = strdup(msg);
+    return dp__seterr(err, errlen, rc, "%s", msg);
+}
+
+int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
+{
+    if (!g)
+        return dp__seterr(err, errlen, DP_EINVAL, "no graph");
+    if (g->validated)
+        return g->validate_rc == DP_OK
+                   ? DP_OK
+                   : dp__seterr(err, errlen, g->validate_rc, "%s",
+                                g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
+    size_t n = g->njobs;
+    char msg[1024];
+    int rc = DP_ENOMEM;
+
+    /* Sort jobs by name: ids become name order. old2new maps the insertion
+     * indices that edges hold. */
+    uint32_t *old2new = malloc((n ? n : 1) * sizeof *old2new);
+    char **names_before = malloc((n ? n : 1) * sizeof *names_before);
+    if (!old2new || !names_before)
+        goto oom;
+    for (size_t j = 0; j < n; j++)
+        names_before[j] = g->jobs[j].name;
+    qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
+    if (index_rebuild(g, n) != DP_OK)
+        goto oom;
+    for (size_t j = 0; j < n; j++)
+        old2new[j] = (uint32_t)index_find(g, names_before[j]);
+    free(names_before);
+    names_before = NULL;
+    for (size_t e = 0; e < g->nedges; e++)
+        g->edges[e].job = old2new[g->edges[e].job];
+    free(old2new);
+    old2new = NULL;
+
+    /* Resolve dependency names; count per job. */
+    g->dep_off = calloc(n + 1, sizeof *g->dep_off);
+    g->succ_off = calloc(n + 1, sizeof *g->succ_off);
+    uint32_t *resolved = malloc((g->nedges ? g->nedges : 1) * sizeof *resolved);
+    if (!g->dep_off || !g->succ_off || !resolved) {
+        free(resolved);
+        goto oom;
+    }
+    for (size_t e = 0; e < g->nedges; e++) {
+        const dp_edge_name_t *ed = &g->edges[e];
+        long d = index_find(g, ed->dep);
+        if (d < 0) {
+            snprintf(msg, sizeof msg, "job \"%s\" depends on unknown job \"%s\"",
+                     g->jobs[ed->job].name, ed->dep);
+            free(resolved);
+            free_built(g);
+            return fail(g, DP_EUNKNOWN_DEP, err, errlen, msg);
+        }
+        if ((uint32_t)d == ed->job) {
+            snprintf(msg, sizeof msg, "job \"%s\" depends on itself", ed->dep);
+            free(resolved);
+            free_built(g);
+            return fail(g, DP_ESELF_DEP, err, errlen, msg);
+        }
+        resolved[e] = (uint32_t)d;
+        g->dep_off[ed->job + 1]++;
+    }
+    for (size_t j = 0; j < n; j++)
+        g->dep_off[j + 1] += g->dep_off[j];
+    g->dep_ids = malloc((g->nedges ? g->nedges : 1) * sizeof *g->dep_ids);
+    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
+    if (!g->dep_ids || !fill) {
+        free(fill);
+        free(resolved);
+        goto oom;
+    }
+    for (size_t e = 0; e < g->nedges; e++) {
+        uint32_t j = g->edges[e].job;
+        g->dep_ids[g->dep_off[j] + fill[j]++] = resolved[e];
+    }
+    free(resolved);
+    /* Sort each dependency list and drop repeats ("a" listed twice). */
+    size_t w = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
+        qsort(g->dep_ids + b, e - b, sizeof *g->dep_ids, cmp_u32);
+        g->dep_off[j] = (uint32_t)w;
+        for (uint32_t k = b; k < e; k++)
+            if (k == b || g->dep_ids[k] != g->dep_ids[k - 1])
+                g->dep_ids[w++] = g->dep_ids[k];
+    }
+    g->dep_off[n] = (uint32_t)w;
+    size_t nedges = w;
+
+    /* Successors: the transpose, filled in increasing job order so each
+     * list comes out sorted. */
+    for (size_t j = 0; j < n; j++)
+        for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
+            g->succ_off[g->dep_ids[k] + 1]++;
+    for (size_t j = 0; j < n; j++)
+        g->succ_off[j + 1] += g->succ_off[j];
+    g->succ_ids = malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
+    if (!g->succ_ids) {
+        free(fill);
+        goto oom;
+    }
+    memset(fill, 0, (n ? n : 1) * sizeof *fill);
+    for (size_t j = 0; j < n; j++)
+        for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
+            uint32_t d = g->dep_ids[k];
+            g->succ_ids[g->succ_off[d] + fill[d]++] = (uint32_t)j;
+        }
+
+    /* Kahn's traversal: topological order, roots, and cycle detection. fill
+     * is reused as the remaining-dependency count. */
+    g->topo = malloc((n ? n : 1) * sizeof *g->topo);
+    g->roots = malloc((n ? n : 1) * sizeof *g->roots);
+    if (!g->topo || !g->roots) {
+        free(fill);
+        goto oom;
+    }
+    size_t head = 0, tail = 0;
+    for (size_t j = 0; j < n; j++) {
+        fill[j] = g->dep_off[j + 1] - g->dep_off[j];
+        if (!fill[j]) {
+            g->roots[g->nroots++] = (uint32_t)j;
+            g->topo[tail++] = (uint32_t)j;
+        }
+    }
+    while (head < tail) {
+        uint32_t j = g->topo[head++];
+        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++)
+            if (--fill[g->succ_ids[k]] == 0)
+                g->topo[tail++] = g->succ_ids[k];
+    }
+    if (tail < n) {
+        rc = report_cycle(g, fill, msg, sizeof msg);
+        free(fill);
+        free_built(g);
+        return fail(g, rc, err, errlen, msg);
+    }
+    free(fill);
+    g->validated = 1;
+    g->validate_rc = DP_OK;
+    return DP_OK;
+
+oom:
+    free(old2new);
+    free(names_before);
+    free_built(g);
+    return dp__seterr(err, errlen, rc, "out of memory");
+}
+
+size_t dp_graph_job_count(const dp_graph_t *g)
+{
+    return g ? g->njobs : 0;
+}
+
+const char *dp_graph_job_name(const dp_graph_t *g, size_t id)
+{
+    return g && id < g->njobs ? g->jobs[id].name : NULL;
+}
+
+const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id)
+{
+    return g && id < g->njobs ? g->jobs[id].plugin : NULL;
+}
+
+long dp_graph_job_id(const dp_graph_t *g, const char *name)
+{
+    return g && name ? index_find(g, name) : -1;
+}
+
+size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids)
+{
+    if (!g || !g->validated || g->validate_rc || id >= g->njobs) {
+        *ids = NULL;
+        return 0;
+    }
+    *ids = g->dep_ids + g->dep_off[id];
+    return g->dep_off[id + 1] - g->dep_off[id];
+}
+
+size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids)
+{
+    if (!g || !g->validated || g->validate_rc || id >= g->njobs) {
+        *ids = NULL;
+        return 0;
+    }
+    *ids = g->succ_ids + g->succ_off[id];
+    return g->succ_off[id + 1] - g->succ_off[id];
+}

@@ -1,0 +1,59 @@
+/* dag.h - the job graph (private parts).
+ *
+ * Jobs are added by name in any order; dp_graph_validate() sorts them by
+ * name (so ids are name order and every id list is also name-sorted),
+ * resolves dependency names once, checks for errors and builds compressed
+ * sparse row (CSR) arrays of dependencies and successors plus a topological
+ * order. A run touches only these arrays.
+ */
+#ifndef DP_DAG_H
+#define DP_DAG_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "daggerpool/daggerpool.h"
+
+typedef struct dp_job_def {
+    char *name;
+    dp_job_cb run;
+    dp_job_cb check;
+    void *user;
+    dp_free_cb user_free;
+    uint64_t timeout_ms;
+    unsigned retries;
+    dp_backoff_t backoff;
+    dp_readiness_t readiness;
+    char *plugin;
+    dp_job_end_cb attempt_end;
+} dp_job_def_t;
+
+typedef struct dp_edge_name {
+    uint32_t job; /* index at insertion time */
+    char *dep;
+} dp_edge_name_t;
+
+struct dp_graph {
+    dp_job_def_t *jobs; /* insertion order until validated, then name order */
+    size_t njobs, cap;
+    uint32_t *index;    /* open-addressing name index: slot -> job index + 1 */
+    size_t index_cap;   /* power of two, > 2 * njobs */
+
+    dp_edge_name_t *edges; /* dependencies by name, resolved by validate */
+    size_t nedges, edge_cap;
+
+    int validated;      /* 0 not yet, 1 done */
+    int validate_rc;
+    char *validate_msg;
+
+    /* Built by validate. */
+    uint32_t *dep_off, *dep_ids;   /* deps of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
+    uint32_t *succ_off, *succ_ids; /* successors, same layout */
+    uint32_t *topo;                /* a topological order (dependencies first) */
+    uint32_t *roots;               /* jobs with no dependency, by id */
+    size_t nroots;
+
+    atomic_bool running;
+};
+
+#endif /* DP_DAG_H */

@@ -1,0 +1,415 @@
+/* result.c - building a run's result and answering questions about it:
+ * statuses, the skipped subtrees, outcome, first error, frontiers, boundary.
+ *
+ * Everything is computed once, when the run ends, on the calling thread, so
+ * a result is immutable and may be read from any thread.
+ */
+#include "result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dag.h"
+#include "pool.h"
+#include "util.h"
+
+/* Marks every transitive successor of `from` that is still unknown and never
+ * started as skipped. stack has room for n ids. */
+static void skip_below(dp_run_t *run, uint32_t from, uint32_t *stack)
+{
+    const dp_graph_t *g = run->g;
+    size_t top = 0;
+    stack[top++] = from;
+    while (top) {
+        uint32_t j = stack[--top];
+        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
+            uint32_t s = g->succ_ids[k];
+            dp_slot_t *sl = &run->slots[s];
+            if (sl->status == DP_STATUS_UNKNOWN && sl->attempts == 0) {
+                sl->status = DP_STATUS_SKIPPED;
+                stack[top++] = s;
+            }
+        }
+    }
+}
+
+/* Collects the subtree of `job` (itself and everything reachable) as a
+ * sorted id list. mark is scratch of n bytes, all zero on entry and exit. */
+static int collect_subtree(const dp_graph_t *g, uint32_t job, unsigned char *mark,
+                           uint32_t *stack, dp_id_list_t *out)
+{
+    size_t top = 0, count = 0;
+    stack[top++] = job;
+    mark[job] = 1;
+    /* First pass counts and marks; ids are gathered by scanning marks in
+     * id order afterwards, which sorts them for free when the subtree is
+     * large, and by sorting the visit list when it is small. */
+    uint32_t *visit = NULL;
+    size_t vcap = 0;
+    while (top) {
+        uint32_t j = stack[--top];
+        if (count == vcap) {
+            vcap = vcap ? vcap * 2 : 16;
+            uint32_t *nv = realloc(visit, vcap * sizeof *nv);
+            if (!nv) {
+                free(visit);
+                return DP_ENOMEM;
+            }
+            visit = nv;
+        }
+        visit[count++] = j;
+        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
+            uint32_t s = g->succ_ids[k];
+            if (!mark[s]) {
+                mark[s] = 1;
+                stack[top++] = s;
+            }
+        }
+    }
+    out->ids = malloc(count * sizeof *out->ids);
+    if (!out->ids) {
+        for (size_t i = 0; i < count; i++)
+            mark[visit[i]] = 0;
+        free(visit);
+        return DP_ENOMEM;
+    }
+    out->count = 0;
+    if (count > g->njobs / 8) {
+        for (size_t i = 0; i < g->njobs; i++)
+            if (mark[i]) {
+                out->ids[out->count++] = (uint32_t)i;
+                mark[i] = 0;
+            }
+    } else {
+        for (size_t i = 0; i < count; i++)
+            mark[visit[i]] = 0;
+        memcpy(out->ids, visit, count * sizeof *visit);
+        out->count = count;
+        /* Small: insertion sort is fine and allocation-free. */
+        for (size_t i = 1; i < count; i++) {
+            uint32_t v = out->ids[i];
+            size_t k = i;
+            while (k && out->ids[k - 1] > v) {
+                out->ids[k] = out->ids[k - 1];
+                k--;
+            }
+            out->ids[k] = v;
+        }
+    }
+    free(visit);
+    return DP_OK;
+}
+
+static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
+{
+    const uint32_t *deps;
+    size_t nd = dp_graph_deps(r->g, job, &deps);
+    out->count = 0;
+    out->ids = malloc((nd ? nd : 1) * sizeof *out->ids);
+    if (!out->ids)
+        return DP_ENOMEM;
+    for (size_t i = 0; i < nd; i++)
+        if (r->jobs[deps[i]].status != DP_STATUS_SUCCESS)
+            out->ids[out->count++] = deps[i];
+    return DP_OK;
+}
+
+static int build_frontiers(dp_result_t *r)
+{
+    const dp_graph_t *g = r->g;
+    size_t n = r->n;
+    size_t cnt = 0;
+    for (size_t j = 0; j < n; j++) {
+        dp_status_t st = r->jobs[j].status;
+        if (st == DP_STATUS_SUCCESS)
+            continue;
+        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
+        if (!front) {
+            front = true;
+            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
+                if (r->jobs[g->dep_ids[k]].status != DP_STATUS_SUCCESS) {
+                    front = false;
+                    break;
+                }
+        }
+        if (front)
+            cnt++;
+    }
+    if (!cnt)
+        return DP_OK;
+    r->frontiers = calloc(cnt, sizeof *r->frontiers);
+    unsigned char *mark = calloc(n, 1);
+    uint32_t *stack = malloc(n * sizeof *stack);
+    int rc = DP_OK;
+    if (!r->frontiers || !mark || !stack) {
+        rc = DP_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < n && rc == DP_OK; j++) {
+        dp_status_t st = r->jobs[j].status;
+        if (st == DP_STATUS_SUCCESS)
+            continue;
+        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
+        if (!front) {
+            front = true;
+            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
+                if (r->jobs[g->dep_ids[k]].status != DP_STATUS_SUCCESS) {
+                    front = false;
+                    break;
+                }
+        }
+        if (!front)
+            continue;
+        dp_frontier_t *f = &r->frontiers[r->nfrontiers++];
+        f->job = (uint32_t)j;
+        f->status = st;
+        rc = blockers_of(r, (uint32_t)j, &f->blocked_by);
+        if (rc == DP_OK)
+            rc = collect_subtree(g, (uint32_t)j, mark, stack, &f->subtree);
+    }
+out:
+    free(mark);
+    free(stack);
+    return rc;
+}
+
+/* Boundary: success jobs with a non-success job somewhere below. One pass in
+ * reverse topological order computes "something below is not success". */
+static int build_boundary(dp_result_t *r)
+{
+    const dp_graph_t *g = r->g;
+    size_t n = r->n;
+    unsigned char *bad = calloc(n ? n : 1, 1);
+    if (!bad)
+        return DP_ENOMEM;
+    size_t cnt = 0;
+    for (size_t i = n; i-- > 0;) {
+        uint32_t j = g->topo[i];
+        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
+            uint32_t s = g->succ_ids[k];
+            if (r->jobs[s].status != DP_STATUS_SUCCESS || bad[s]) {
+                bad[j] = 1;
+                break;
+            }
+        }
+        if (bad[j] && r->jobs[j].status == DP_STATUS_SUCCESS)
+            cnt++;
+    }
+    r->boundary.ids = malloc((cnt ? cnt : 1) * sizeof *r->boundary.ids);
+    if (!r->boundary.ids) {
+        free(bad);
+        return DP_ENOMEM;
+    }
+    for (size_t j = 0; j < n; j++)
+        if (bad[j] && r->jobs[j].status == DP_STATUS_SUCCESS)
+            r->boundary.ids[r->boundary.count++] = (uint32_t)j;
+    free(bad);
+    return DP_OK;
+}
+
+dp_result_t *dp__result_build(dp_run_t *run)
+{
+    const dp_graph_t *g = run->g;
+    size_t n = g->njobs;
+    uint64_t t_end = dp__now_ns();
+    dp_result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        goto oom;
+    r->g = g;
+    r->n = n;
+    r->first_not_ready = -1;
+    r->requeue_ms = -1;
+    r->duration_ms = (int64_t)((t_end - run->t0) / 1000000u);
+    r->jobs = calloc(n ? n : 1, sizeof *r->jobs);
+    uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
+    if (!r->jobs || !stack) {
+        free(stack);
+        goto oom;
+    }
+
+    /* Statuses first: what a not_ready job (or, keeping going, a failed
+     * one) holds back is skipped. */
+    for (size_t j = 0; j < n; j++) {
+        dp_status_t st = run->slots[j].status;
+        if (st == DP_STATUS_NOT_READY || (st == DP_STATUS_FAILED && !run->opts.fail_fast))
+            skip_below(run, (uint32_t)j, stack);
+    }
+    free(stack);
+
+    int ctx_err = dp_ctx_err(&run->ctx);
+
+    uint64_t first_fail_end = UINT64_MAX;
+    long first_fail = -1;
+    bool any_failed = false, all_success = true;
+    for (size_t j = 0; j < n; j++) {
+        dp_slot_t *sl = &run->slots[j];
+        dp_job_result_t *jr = &r->jobs[j];
+        jr->name = g->jobs[j].name;
+        jr->status = sl->status;
+        jr->error = sl->error; /* ownership moves to the result */
+        sl->error = NULL;
+        jr->attempts = sl->attempts;
+        jr->plugin = g->jobs[j].plugin;
+        jr->plugin_version = sl->version;
+        if (sl->start_ns) {
+            jr->start_ms = (int64_t)((sl->start_ns - run->t0) / 1000000u);
+            uint64_t end = sl->end_ns ? sl->end_ns : t_end;
+            jr->duration_ms = (int64_t)((end - sl->start_ns) / 1000000u);
+        } else {
+            jr->start_ms = -1;
+            jr->duration_ms = -1;
+        }
+        if (sl->status != DP_STATUS_SUCCESS)
+            all_success = false;
+        if (sl->status == DP_STATUS_FAILED) {
+            any_failed = true;
+            if (sl->end_ns < first_fail_end) {
+                first_fail_end = sl->end_ns;
+                first_fail = (long)j;
+            }
+        }
+        if (sl->status == DP_STATUS_NOT_READY && r->first_not_ready < 0)
+            r->first_not_ready = (long)j;
+        if (sl->requeue_ms >= 0 && (r->requeue_ms < 0 || sl->requeue_ms < r->requeue_ms))
+            r->requeue_ms = sl->requeue_ms;
+        if (run->opts.on_event && sl->status == DP_STATUS_SKIPPED)
+            dp__run_event(run, DP_EV_JOB_SKIPPED, (uint32_t)j, 0, 0, DP_STATUS_SKIPPED, NULL);
+    }
+
+    /* A deadline or cancel that came after every job succeeded cut
+     * nothing: the run succeeded. */
+    if (!all_success) {
+        r->timed_out = ctx_err == DP_ETIMEDOUT;
+        r->cancelled = ctx_err == DP_ECANCELED && !atomic_load(&run->failfast);
+    }
+    if (r->timed_out) {
+        r->outcome = DP_RUN_TIMEOUT;
+        char d[32];
+        if (run->opts.timeout_ms)
+            r->first_error = dp__asprintf("timeout after %s",
+                                          dp_duration_format(run->opts.timeout_ms, d, sizeof d));
+        else
+            r->first_error = dp__strdup("timeout (the caller's deadline passed)");
+    } else if (r->cancelled) {
+        r->outcome = DP_RUN_CANCELLED;
+        r->first_error = first_fail >= 0 ? dp__strdup(r->jobs[first_fail].error)
+                                         : dp__strdup("cancelled");
+    } else if (any_failed) {
+        r->outcome = DP_RUN_FAILED;
+        r->first_error = dp__strdup(r->jobs[first_fail].error);
+    } else if (all_success) {
+        r->outcome = DP_RUN_SUCCESS;
+    } else {
+        r->outcome = DP_RUN_NOT_READY;
+    }
+
+    if (r->outcome != DP_RUN_SUCCESS &&
+        (build_frontiers(r) != DP_OK || build_boundary(r) != DP_OK))
+        goto oom;
+    if (r->outcome == DP_RUN_SUCCESS) {
+        r->boundary.ids = malloc(sizeof *r->boundary.ids);
+        if (!r->boundary.ids)
+            goto oom;
+    }
+    if (run->opts.log) {
+        dp__run_log(run, r->outcome == DP_RUN_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, NULL, 0,
+                    "run ended: %s in %lld ms%s%s", dp_run_outcome_name(r->outcome),
+                    (long long)r->duration_ms, r->first_error ? ": " : "",
+                    r->first_error ? r->first_error : "");
+    }
+    return r;
+
+oom:
+    for (size_t j = 0; j < n; j++) {
+        free(run->slots[j].error);
+        run->slots[j].error = NULL;
+    }
+    dp_result_free(r);
+    return NULL;
+}
+
+void dp_id_list_free(dp_id_list_t *list)
+{
+    if (!list)
+        return;
+    free(list->ids);
+    list->ids = NULL;
+    list->count = 0;
+}
+
+void dp_result_free(dp_result_t *r)
+{
+    if (!r)
+        return;
+    if (r->jobs)
+        for (size_t j = 0; j < r->n; j++)
+            free((void *)(uintptr_t)r->jobs[j].error);
+    free(r->jobs);
+    for (size_t i = 0; i < r->nfrontiers; i++) {
+        dp_id_list_free(&r->frontiers[i].blocked_by);
+        dp_id_list_free(&r->frontiers[i].subtree);
+    }
+    free(r->frontiers);
+    dp_id_list_free(&r->boundary);
+    free(r->first_error);
+    free(r);
+}
+
+const dp_graph_t *dp_result_graph(const dp_result_t *r) { return r->g; }
+size_t dp_result_job_count(const dp_result_t *r) { return r->n; }
+dp_run_outcome_t dp_result_outcome(const dp_result_t *r) { return r->outcome; }
+bool dp_result_is_ready(const dp_result_t *r) { return r->outcome == DP_RUN_SUCCESS; }
+bool dp_result_timed_out(const dp_result_t *r) { return r->timed_out; }
+bool dp_result_cancelled(const dp_result_t *r) { return r->cancelled; }
+const char *dp_result_first_error(const dp_result_t *r) { return r->first_error; }
+long dp_result_first_not_ready(const dp_result_t *r) { return r->first_not_ready; }
+int64_t dp_result_requeue_after_ms(const dp_result_t *r) { return r->requeue_ms; }
+int64_t dp_result_duration_ms(const dp_result_t *r) { return r->duration_ms; }
+const dp_id_list_t *dp_result_boundary(const dp_result_t *r) { return &r->boundary; }
+
+const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id)
+{
+    return id < r->n ? &r->jobs[id] : NULL;
+}
+
+const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name)
+{
+    long id = dp_graph_job_id(r->g, name);
+    return id >= 0 ? &r->jobs[id] : NULL;
+}
+
+bool dp_result_is_failed(const dp_result_t *r)
+{
+    for (size_t j = 0; j < r->n; j++)
+        if (r->jobs[j].status == DP_STATUS_FAILED)
+            return true;
+    return false;
+}
+
+int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
+{
+    if (!r || !out || job >= r->n)
+        return DP_EINVAL;
+    return blockers_of(r, job, out);
+}
+
+int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
+{
+    if (!r || !out || job >= r->n)
+        return DP_EINVAL;
+    unsigned char *mark = calloc(r->n, 1);
+    uint32_t *stack = malloc(r->n * sizeof *stack);
+    int rc = DP_ENOMEM;
+    if (mark && stack)
+        rc = collect_subtree(r->g, job, mark, stack, out);
+    free(mark);
+    free(stack);
+    return rc;
+}
+
+size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out)
+{
+    *out = r->frontiers;
+    return r->nfrontiers;
+}

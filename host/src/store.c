@@ -1,0 +1,264 @@
+/* store.c - a thread-safe key/value store for auxiliary state.
+ *
+ * A chained hash table under one mutex. Values are opaque bytes owned by the
+ * store through a free function. Readers either copy a value out
+ * (dp_store_get_copy) or look at it under the lock (dp_store_with), so no
+ * pointer into the store escapes a concurrent delete.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef struct entry {
+    struct entry *next;
+    char *key;
+    void *value;
+    size_t len;
+    dp_free_cb free_fn;
+    uint64_t hash;
+} entry_t;
+
+struct dp_store {
+    pthread_mutex_t mu;
+    entry_t **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+};
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+dp_store_t *dp_store_new(void)
+{
+    dp_store_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->nbuckets = 64;
+    st->buckets = calloc(st->nbuckets, sizeof *st->buckets);
+    if (!st->buckets) {
+        free(st);
+        return NULL;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    return st;
+}
+
+static void entry_free(entry_t *e)
+{
+    if (e->free_fn)
+        e->free_fn(e->value);
+    free(e->key);
+    free(e);
+}
+
+void dp_store_free(dp_store_t *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        entry_t *e = st->buckets[i];
+        while (e) {
+            entry_t *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+    }
+    free(st->buckets);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+static entry_t **find_slot(dp_store_t *st, const char *key, uint64_t h)
+{
+    entry_t **pp = &st->buckets[h & (st->nbuckets - 1)];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void grow(dp_store_t *st)
+{
+    size_t n = st->nbuckets * 2;
+    entry_t **b = calloc(n, sizeof *b);
+    if (!b)
+        return; /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        entry_t *e = st->buckets[i];
+        while (e) {
+            entry_t *next = e->next;
+            e->next = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(st->buckets);
+    st->buckets = b;
+    st->nbuckets = n;
+}
+
+int dp_store_set(dp_store_t *st, const char *key, void *value, size_t len, dp_free_cb free_fn)
+{
+    if (!st || !key)
+        return DP_EINVAL;
+    uint64_t h = hash_key(key);
+    /* Allocate before taking the lock, and so that failure changes nothing. */
+    entry_t *ne = malloc(sizeof *ne);
+    char *k = strdup(key);
+    if (!ne || !k) {
+        free(ne);
+        free(k);
+        return DP_ENOMEM;
+    }
+    ne->key = k;
+    ne->value = value;
+    ne->len = len;
+    ne->free_fn = free_fn;
+    ne->hash = h;
+    entry_t *old = NULL;
+    pthread_mutex_lock(&st->mu);
+    entry_t **pp = find_slot(st, key, h);
+    if (*pp) {
+        old = *pp;
+        ne->next = old->next;
+        *pp = ne;
+    } else {
+        ne->next = NULL;
+        *pp = ne;
+        if (++st->count > st->nbuckets)
+            grow(st);
+    }
+    pthread_mutex_unlock(&st->mu);
+    /* Free outside the lock: a free function may be slow. */
+    if (old)
+        entry_free(old);
+    return DP_OK;
+}
+
+int dp_store_set_copy(dp_store_t *st, const char *key, const void *data, size_t len)
+{
+    if (!st || !key || (!data && len))
+        return DP_EINVAL;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return DP_ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = '\0';
+    int rc = dp_store_set(st, key, copy, len, free);
+    if (rc != DP_OK)
+        free(copy);
+    return rc;
+}
+
+int dp_store_get_copy(dp_store_t *st, const char *key, void **out, size_t *len)
+{
+    if (!st || !key || !out)
+        return DP_EINVAL;
+    uint64_t h = hash_key(key);
+    int rc = DP_OK;
+    pthread_mutex_lock(&st->mu);
+    entry_t *e = *find_slot(st, key, h);
+    if (!e) {
+        rc = DP_ENOTFOUND;
+    } else {
+        char *copy = malloc(e->len + 1);
+        if (!copy) {
+            rc = DP_ENOMEM;
+        } else {
+            if (e->len)
+                memcpy(copy, e->value, e->len);
+            copy[e->len] = '\0';
+            *out = copy;
+            if (len)
+                *len = e->len;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int dp_store_with(dp_store_t *st, const char *key,
+                  void (*fn)(const void *value, size_t len, void *arg), void *arg)
+{
+    if (!st || !key || !fn)
+        return DP_EINVAL;
+    uint64_t h = hash_key(key);
+    pthread_mutex_lock(&st->mu);
+    entry_t *e = *find_slot(st, key, h);
+    if (e)
+        fn(e->value, e->len, arg);
+    pthread_mutex_unlock(&st->mu);
+    return e ? DP_OK : DP_ENOTFOUND;
+}
+
+int dp_store_delete(dp_store_t *st, const char *key)
+{
+    if (!st || !key)
+        return DP_EINVAL;
+    uint64_t h = hash_key(key);
+    pthread_mutex_lock(&st->mu);
+    entry_t **pp = find_slot(st, key, h);
+    entry_t *e = *pp;
+    if (e) {
+        *pp = e->next;
+        st->count--;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!e)
+        return DP_ENOTFOUND;
+    entry_free(e);
+    return DP_OK;
+}
+
+size_t dp_store_count(dp_store_t *st)
+{
+    if (!st)
+        return 0;
+    pthread_mutex_lock(&st->mu);
+    size_t n = st->count;
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const entry_t *x = *(const entry_t *const *)a, *y = *(const entry_t *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+int dp_store_foreach(dp_store_t *st,
+                     int (*fn)(const char *key, const void *value, size_t len, void *arg),
+                     void *arg)
+{
+    if (!st || !fn)
+        return DP_EINVAL;
+    pthread_mutex_lock(&st->mu);
+    entry_t **v = st->count ? malloc(st->count * sizeof *v) : NULL;
+    if (st->count && !v) {
+        pthread_mutex_unlock(&st->mu);
+        return DP_ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < st->nbuckets; i++)
+        for (entry_t *e = st->buckets[i]; e; e = e->next)
+            v[n++] = e;
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_entry);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = fn(v[i]->key, v[i]->value, v[i]->len, arg);
+    pthread_mutex_unlock(&st->mu);
+    free(v);
+    return rc;
+}
