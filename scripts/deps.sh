@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages daggerpool needs, only those missing.
+#   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh PKG...     also these (e.g. libtbb-dev for bench/)
+# Needs root (apt-get) when something is missing; does nothing otherwise.
+set -euo pipefail
+
+pkgs=(cmake make gcc g++ clang pkg-config libconfig-dev libcmocka-dev libjansson-dev
+      binutils valgrind procps python3 "$@")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need root to install: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
