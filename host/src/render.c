@@ -1,0 +1,553 @@
+/*
+ * render.c - results and DAGs as text (see render.h).
+ *
+ * JSON goes through jansson, never hand-written escaping: job names and
+ * error messages are arbitrary text. DOT and Mermaid have their own quoting
+ * rules, handled by dot_quoted() and mermaid_label().
+ */
+#include "render.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int write_status(FILE *out)
+{
+    return fflush(out) == 0 && !ferror(out) ? DP_OK : DP_ESYS;
+}
+
+static const char *job_name(const dp_result_t *r, uint32_t id)
+{
+    return dp_graph_job_name(dp_result_graph(r), id);
+}
+
+/* "1.5s", or "-" for a job that never started. */
+static const char *fmt_ms(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        return "-";
+    return dp_duration_format((uint64_t)ms, buf, len);
+}
+
+int dp_status_from_name(const char *name)
+{
+    static const dp_status_t all[] = {DP_STATUS_UNKNOWN, DP_STATUS_SUCCESS, DP_STATUS_NOT_READY,
+                                      DP_STATUS_SKIPPED, DP_STATUS_FAILED};
+    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, dp_status_name(all[i])) == 0)
+            return (int)all[i];
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Summary                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
+{
+    if (!l || l->count == 0) {
+        fputs("-", out);
+        return;
+    }
+    for (size_t i = 0; i < l->count; i++)
+        fprintf(out, "%s%s", i ? ", " : "", job_name(r, l->ids[i]));
+}
+
+int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
+{
+    size_t n = dp_result_job_count(r);
+    size_t counts[5] = {0};
+    int namew = 3; /* "JOB" */
+    for (size_t i = 0; i < n; i++) {
+        const dp_job_result_t *j = dp_result_job(r, i);
+        if ((unsigned)j->status < 5)
+            counts[j->status]++;
+        int len = (int)strlen(j->name);
+        if (len > namew)
+            namew = len;
+    }
+    if (namew > 40)
+        namew = 40;
+
+    char d[32];
+    dp_run_outcome_t outcome = dp_result_outcome(r);
+    fprintf(out, "workflow %s: %s in %s (%zu jobs:", workflow ? workflow : "?", dp_run_outcome_name(outcome),
+            fmt_ms(dp_result_duration_ms(r), d, sizeof d), n);
+    /* Counts in the order a reader cares about: what worked, then what
+     * stopped it. */
+    static const dp_status_t order[] = {DP_STATUS_SUCCESS, DP_STATUS_FAILED, DP_STATUS_NOT_READY,
+                                        DP_STATUS_SKIPPED, DP_STATUS_UNKNOWN};
+    bool first = true;
+    for (size_t k = 0; k < 5; k++)
+        if (counts[order[k]]) {
+            fprintf(out, "%s %zu %s", first ? "" : ",", counts[order[k]], dp_status_name(order[k]));
+            first = false;
+        }
+    fputs(")\n\n", out);
+
+    fprintf(out, "  %-*s  %-9s  %8s  %9s  %s\n", namew, "JOB", "STATUS", "ATTEMPTS", "DURATION", "PLUGIN");
+    for (size_t i = 0; i < n; i++) {
+        const dp_job_result_t *j = dp_result_job(r, i);
+        fprintf(out, "  %-*s  %-9s  %8u  %9s  %s%s%s\n", namew, j->name, dp_status_name(j->status), j->attempts,
+                fmt_ms(j->duration_ms, d, sizeof d), j->plugin ? j->plugin : "-", j->plugin_version ? " " : "",
+                j->plugin_version ? j->plugin_version : "");
+        if (j->error && j->status != DP_STATUS_SUCCESS)
+            fprintf(out, "  %-*s  error: %s\n", namew, "", j->error);
+    }
+
+    if (outcome != DP_RUN_SUCCESS) {
+        const char *fe = dp_result_first_error(r);
+        long fnr = dp_result_first_not_ready(r);
+        int64_t requeue = dp_result_requeue_after_ms(r);
+        fputc('\n', out);
+        if (fe) {
+            /* Name the job it came from when one failed with it (a timeout
+             * message belongs to no job). */
+            const char *who = NULL;
+            for (size_t i = 0; i < n && !who; i++) {
+                const dp_job_result_t *j = dp_result_job(r, i);
+                if (j->status == DP_STATUS_FAILED && j->error && strcmp(j->error, fe) == 0)
+                    who = j->name;
+            }
+            fprintf(out, "first error: %s%s%s\n", who ? who : "", who ? ": " : "", fe);
+        }
+        if (fnr >= 0)
+            fprintf(out, "first not ready: %s\n", job_name(r, (uint32_t)fnr));
+        if (requeue >= 0)
+            fprintf(out, "requeue after: %s\n", dp_duration_format((uint64_t)requeue, d, sizeof d));
+
+        const dp_frontier_t *fr = NULL;
+        size_t nf = dp_result_frontiers(r, &fr);
+        fprintf(out, "frontiers:%s\n", nf ? "" : " -");
+        for (size_t i = 0; i < nf; i++) {
+            fprintf(out, "  %s (%s): blocked by ", job_name(r, fr[i].job), dp_status_name(fr[i].status));
+            print_names(out, r, &fr[i].blocked_by);
+            fputs("; subtree ", out);
+            print_names(out, r, &fr[i].subtree);
+            fputc('\n', out);
+        }
+        fputs("boundary: ", out);
+        print_names(out, r, dp_result_boundary(r));
+        fputc('\n', out);
+    }
+    return write_status(out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON result                                                               */
+/* ------------------------------------------------------------------------ */
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *names_array(const dp_result_t *r, const dp_id_list_t *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && l && i < l->count; i++)
+        if (json_array_append_new(a, json_string(job_name(r, l->ids[i]))) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* json_object_set_new that remembers a failure (it consumes v either way). */
+static void set(json_t *o, const char *key, json_t *v, bool *ok)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *ok = false;
+}
+
+json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
+{
+    bool ok = true;
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    long fnr = dp_result_first_not_ready(r);
+    int64_t requeue = dp_result_requeue_after_ms(r);
+    set(root, "workflow", string_or_null(workflow), &ok);
+    set(root, "outcome", json_string(dp_run_outcome_name(dp_result_outcome(r))), &ok);
+    set(root, "timed_out", json_boolean(dp_result_timed_out(r)), &ok);
+    set(root, "first_error", string_or_null(dp_result_first_error(r)), &ok);
+    set(root, "first_not_ready", fnr >= 0 ? json_string(job_name(r, (uint32_t)fnr)) : json_null(), &ok);
+    set(root, "requeue_after_ms", requeue >= 0 ? json_integer(requeue) : json_null(), &ok);
+    set(root, "duration_ms", json_integer(dp_result_duration_ms(r)), &ok);
+
+    json_t *jobs = json_object();
+    for (size_t i = 0; jobs && i < dp_result_job_count(r); i++) {
+        const dp_job_result_t *j = dp_result_job(r, i);
+        json_t *o = json_object();
+        if (!o) {
+            ok = false;
+            break;
+        }
+        set(o, "status", json_string(dp_status_name(j->status)), &ok);
+        set(o, "error", string_or_null(j->error), &ok);
+        set(o, "attempts", json_integer(j->attempts), &ok);
+        /* A job that never started has no start or duration: null, not a
+         * sentinel a script could mistake for a time. */
+        set(o, "start_ms", j->start_ms >= 0 ? json_integer(j->start_ms) : json_null(), &ok);
+        set(o, "duration_ms", j->duration_ms >= 0 ? json_integer(j->duration_ms) : json_null(), &ok);
+        set(o, "plugin", string_or_null(j->plugin), &ok);
+        set(o, "plugin_version", string_or_null(j->plugin_version), &ok);
+        set(jobs, j->name, o, &ok);
+    }
+    set(root, "jobs", jobs, &ok);
+
+    json_t *frontiers = json_array();
+    const dp_frontier_t *fr = NULL;
+    size_t nf = dp_result_frontiers(r, &fr);
+    for (size_t i = 0; frontiers && i < nf; i++) {
+        json_t *o = json_object();
+        if (!o) {
+            ok = false;
+            break;
+        }
+        set(o, "job", json_string(job_name(r, fr[i].job)), &ok);
+        set(o, "status", json_string(dp_status_name(fr[i].status)), &ok);
+        set(o, "blocked_by", names_array(r, &fr[i].blocked_by), &ok);
+        set(o, "subtree", names_array(r, &fr[i].subtree), &ok);
+        if (json_array_append_new(frontiers, o) != 0)
+            ok = false;
+    }
+    set(root, "frontiers", frontiers, &ok);
+    set(root, "boundary", names_array(r, dp_result_boundary(r)), &ok);
+    if (!ok) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
+{
+    json_t *root = dp_render_result_json(r, workflow);
+    if (!root)
+        return DP_ENOMEM;
+    int rc = json_dumpf(root, out, JSON_INDENT(2)) == 0 ? DP_OK : DP_ESYS;
+    json_decref(root);
+    if (rc == DP_OK && fputc('\n', out) == EOF)
+        rc = DP_ESYS;
+    return rc == DP_OK ? write_status(out) : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Trace                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Trace-event timestamps are microseconds; fractions keep sub-µs order. */
+static json_t *usec(uint64_t ns)
+{
+    return json_real((double)ns / 1000.0);
+}
+
+static json_t *span(const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,
+                    uint64_t last_ns)
+{
+    bool ok = true;
+    json_t *o = json_object(), *args = json_object();
+    if (!o || !args) {
+        json_decref(o);
+        json_decref(args);
+        return NULL;
+    }
+    uint64_t end_ns = end ? end->time_ns : last_ns;
+    set(o, "name", json_string(dp_graph_job_name(g, start->job)), &ok);
+    set(o, "cat", json_string("attempt"), &ok);
+    set(o, "ph", json_string("X"), &ok);
+    set(o, "ts", usec(start->time_ns), &ok);
+    set(o, "dur", usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0), &ok);
+    set(o, "pid", json_integer(1), &ok);
+    set(o, "tid", json_integer((json_int_t)start->worker + 1), &ok);
+    set(args, "job", json_string(dp_graph_job_name(g, start->job)), &ok);
+    set(args, "attempt", json_integer(start->attempt), &ok);
+    set(args, "status", json_string(end ? dp_status_name(end->status) : "unfinished"), &ok);
+    if (end && end->error)
+        set(args, "error", json_string(end->error), &ok);
+    set(o, "args", args, &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *metadata(const char *what, unsigned tid, const char *name)
+{
+    bool ok = true;
+    json_t *o = json_object(), *args = json_object();
+    if (!o || !args) {
+        json_decref(o);
+        json_decref(args);
+        return NULL;
+    }
+    set(o, "name", json_string(what), &ok);
+    set(o, "ph", json_string("M"), &ok);
+    set(o, "pid", json_integer(1), &ok);
+    set(o, "tid", json_integer(tid), &ok);
+    set(args, "name", json_string(name), &ok);
+    set(o, "args", args, &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
+                    size_t n)
+{
+    bool ok = true;
+    json_t *root = json_object(), *evs = json_array();
+    if (!root || !evs) {
+        json_decref(root);
+        json_decref(evs);
+        return DP_ENOMEM;
+    }
+    uint64_t last_ns = 0;
+    unsigned max_worker = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (events[i].time_ns > last_ns)
+            last_ns = events[i].time_ns;
+        if (events[i].kind == DP_EV_ATTEMPT_START) {
+            any = true;
+            if (events[i].worker > max_worker)
+                max_worker = events[i].worker;
+        }
+    }
+    char title[256];
+    snprintf(title, sizeof title, "daggerpool %s", workflow ? workflow : "");
+    if (json_array_append_new(evs, metadata("process_name", 0, title)) != 0)
+        ok = false;
+    for (unsigned w = 0; any && w <= max_worker; w++) {
+        char tn[32];
+        snprintf(tn, sizeof tn, "worker %u", w);
+        if (json_array_append_new(evs, metadata("thread_name", w + 1, tn)) != 0)
+            ok = false;
+    }
+    /* Pair each start with the first later end of the same job and
+     * attempt. Events come in time order per job, so a forward scan is
+     * enough; quadratic only in the number of attempts, which is small
+     * next to the work they stand for. */
+    for (size_t i = 0; ok && i < n; i++) {
+        if (events[i].kind != DP_EV_ATTEMPT_START)
+            continue;
+        const dp_trace_event_t *end = NULL;
+        for (size_t k = i + 1; k < n && !end; k++)
+            if (events[k].kind == DP_EV_ATTEMPT_END && events[k].job == events[i].job &&
+                events[k].attempt == events[i].attempt)
+                end = &events[k];
+        if (json_array_append_new(evs, span(g, &events[i], end, last_ns)) != 0)
+            ok = false;
+    }
+    set(root, "traceEvents", evs, &ok);
+    set(root, "displayTimeUnit", json_string("ms"), &ok);
+    int rc = ok ? DP_OK : DP_ENOMEM;
+    if (rc == DP_OK && (json_dumpf(root, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF))
+        rc = DP_ESYS;
+    json_decref(root);
+    return rc == DP_OK ? write_status(out) : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* DOT and Mermaid                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Fill and border per status; "unknown" stays white so it reads as "never
+ * got there". */
+static const struct {
+    const char *fill, *stroke;
+} palette[] = {
+    [DP_STATUS_UNKNOWN] = {"#ffffff", "#6c757d"},   [DP_STATUS_SUCCESS] = {"#b7e4c7", "#2d6a4f"},
+    [DP_STATUS_NOT_READY] = {"#ffe8a1", "#b08900"}, [DP_STATUS_SKIPPED] = {"#e9ecef", "#adb5bd"},
+    [DP_STATUS_FAILED] = {"#f5b7b1", "#c0392b"},
+};
+
+static int node_status(const dp_graph_style_t *style, size_t id)
+{
+    if (!style || !style->status)
+        return -1;
+    int s = style->status[id];
+    return s >= 0 && s <= DP_STATUS_FAILED ? s : -1;
+}
+
+/* A DOT double-quoted string: escape quotes and backslashes; newlines in a
+ * name become spaces (a name is one line). */
+static void dot_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, out);
+    }
+    fputc('"', out);
+}
+
+int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style)
+{
+    size_t n = dp_graph_job_count(g);
+    fputs("digraph ", out);
+    dot_quoted(out, workflow ? workflow : "workflow");
+    fputs(" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
+          "fontname=\"Helvetica\"];\n  edge [color=\"#495057\"];\n",
+          out);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = dp_graph_job_name(g, i);
+        const char *type = style && style->types ? style->types[i] : NULL;
+        int st = node_status(style, i);
+        /* The label is "name\ntype\nstatus", built then quoted as one. */
+        size_t len = strlen(name) + (type ? strlen(type) : 0) + 32;
+        char *label = malloc(len);
+        if (!label)
+            return DP_ENOMEM;
+        snprintf(label, len, "%s%s%s%s%s", name, type ? "\n" : "", type ? type : "", st >= 0 ? "\n" : "",
+                 st >= 0 ? dp_status_name((dp_status_t)st) : "");
+        fputs("  ", out);
+        dot_quoted(out, name);
+        fputs(" [label=\"", out);
+        /* Within the label a newline is DOT's \n escape. */
+        for (const char *p = label; *p; p++) {
+            if (*p == '\n')
+                fputs("\\n", out);
+            else {
+                if (*p == '"' || *p == '\\')
+                    fputc('\\', out);
+                fputc(*p == '\r' ? ' ' : *p, out);
+            }
+        }
+        fputc('"', out);
+        free(label);
+        if (st >= 0)
+            fprintf(out, ", fillcolor=\"%s\", color=\"%s\"%s", palette[st].fill, palette[st].stroke,
+                    st == DP_STATUS_SKIPPED ? ", style=\"rounded,filled,dashed\"" : "");
+        fputs("];\n", out);
+    }
+    /* Edges point the way work flows: dependency -> dependent. */
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *succ;
+        size_t ns = dp_graph_succs(g, i, &succ);
+        for (size_t k = 0; k < ns; k++) {
+            fputs("  ", out);
+            dot_quoted(out, dp_graph_job_name(g, i));
+            fputs(" -> ", out);
+            dot_quoted(out, dp_graph_job_name(g, succ[k]));
+            fputs(";\n", out);
+        }
+    }
+    fputs("}\n", out);
+    return write_status(out);
+}
+
+/* Mermaid labels live in "..."; characters that would end or confuse them
+ * become Mermaid's entity codes. */
+static void mermaid_label(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '"': fputs("#quot;", out); break;
+        case '<': fputs("#lt;", out); break;
+        case '>': fputs("#gt;", out); break;
+        case '#': fputs("#35;", out); break;
+        case '\n':
+        case '\r': fputc(' ', out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style)
+{
+    size_t n = dp_graph_job_count(g);
+    bool used[DP_STATUS_FAILED + 1] = {false};
+    fputs("graph TD\n", out);
+    /* Node ids are n0, n1, ...: job names may hold characters that Mermaid
+     * ids cannot. */
+    for (size_t i = 0; i < n; i++) {
+        const char *type = style && style->types ? style->types[i] : NULL;
+        fprintf(out, "    n%zu[\"", i);
+        mermaid_label(out, dp_graph_job_name(g, i));
+        if (type) {
+            fputs("<br/>", out);
+            mermaid_label(out, type);
+        }
+        int st = node_status(style, i);
+        if (st >= 0) {
+            fputs("<br/>", out);
+            fputs(dp_status_name((dp_status_t)st), out);
+            used[st] = true;
+        }
+        fputs("\"]\n", out);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *succ;
+        size_t ns = dp_graph_succs(g, i, &succ);
+        for (size_t k = 0; k < ns; k++)
+            fprintf(out, "    n%zu --> n%" PRIu32 "\n", i, succ[k]);
+    }
+    for (int s = 0; s <= DP_STATUS_FAILED; s++) {
+        if (!used[s])
+            continue;
+        fprintf(out, "    classDef %s fill:%s,stroke:%s%s\n", dp_status_name((dp_status_t)s), palette[s].fill,
+                palette[s].stroke, s == DP_STATUS_SKIPPED ? ",stroke-dasharray:4" : "");
+        bool first = true;
+        for (size_t i = 0; i < n; i++)
+            if (node_status(style, i) == s) {
+                fprintf(out, "%sn%zu", first ? "    class " : ",", i);
+                first = false;
+            }
+        fprintf(out, " %s\n", dp_status_name((dp_status_t)s));
+    }
+    return write_status(out);
+}
+
+int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen)
+{
+    size_t n = dp_graph_job_count(g);
+    for (size_t i = 0; i < n; i++)
+        status[i] = -1;
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%d: not a JSON result: %s; expected the file written by "
+                                  "`daggerpool run --json FILE`", path, je.line, je.text);
+        return DP_ECONFIG;
+    }
+    json_t *jobs = json_object_get(root, "jobs");
+    if (!json_is_object(jobs)) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: no \"jobs\" object; expected the file written by "
+                                  "`daggerpool run --json FILE`", path);
+        json_decref(root);
+        return DP_ECONFIG;
+    }
+    const char *name;
+    json_t *job;
+    int rc = DP_OK;
+    json_object_foreach(jobs, name, job)
+    {
+        long id = dp_graph_job_id(g, name);
+        if (id < 0)
+            continue; /* the workflow changed since: colour what still matches */
+        int st = dp_status_from_name(json_string_value(json_object_get(job, "status")));
+        if (st < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: job \"%s\" has no valid \"status\" (one of success, not_ready, "
+                                      "skipped, failed, unknown)", path, name);
+            rc = DP_ECONFIG;
+            break;
+        }
+        status[id] = st;
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* render.h - a run's result and a workflow's DAG as text for people and
+ * programs: the summary, the JSON result (DESIGN.md's keys), a Chrome
+ * trace-event file, Graphviz DOT and Mermaid. Private to libdaggerpool;
+ * the command is the user.
+ *
+ * Every renderer writes to a FILE* and returns 0, or a negative dp_err_t
+ * (DP_ESYS when writing failed, DP_ENOMEM). None keeps state. */
+#ifndef DP_RENDER_H
+#define DP_RENDER_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "daggerpool/daggerpool.h"
+
+/* The summary: one line per job (status, attempts, duration, plugin), and
+ * when the run did not succeed the first error, the first not-ready job,
+ * the frontiers and the boundary. */
+int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
+
+/* The JSON result as DESIGN.md pins it: workflow, outcome, timed_out,
+ * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},
+ * frontiers[...], boundary[...]. New reference the caller decrefs, or NULL
+ * when out of memory. */
+json_t *dp_render_result_json(const dp_result_t *r, const char *workflow);
+/* The same, indented, with a final newline. */
+int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow);
+
+/* One recorded event for the trace: a copy of a dp_event_t whose strings
+ * the recorder owns (error may be NULL). */
+typedef struct dp_trace_event {
+    dp_event_kind_t kind;
+    uint32_t job;
+    unsigned attempt;
+    unsigned worker;
+    uint64_t time_ns; /* from the run's start */
+    dp_status_t status;
+    char *error;
+} dp_trace_event_t;
+
+/* Chrome trace-event JSON (loads in Perfetto and chrome://tracing): one
+ * complete ("X") span per job attempt, from its ATTEMPT_START to its
+ * ATTEMPT_END, on its worker's track; an attempt without an end (the run
+ * was cut) ends at the last event and says so. Names come from g. */
+int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
+                    size_t n);
+
+/* How to draw the DAG: per job id (the graph's name order) its type and
+ * status, either array may be NULL (no type line; no colours). A status
+ * below 0 leaves that node uncoloured. */
+typedef struct dp_graph_style {
+    const char *const *types;
+    const int *status;
+} dp_graph_style_t;
+
+int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style);
+int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style);
+
+/* Reads the status of each job of g from a JSON result file (as written by
+ * `daggerpool run --json`) into status[id]; jobs the file does not mention
+ * get -1. DP_ECONFIG with err "FILE:LINE: ..." when it is not such a file. */
+int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen);
+
+/* "success" -> DP_STATUS_SUCCESS and so on; -1 for anything else. */
+int dp_status_from_name(const char *name);
+
+#endif /* DP_RENDER_H */
