@@ -1,0 +1,1189 @@
+/*
+ * slurm.c - the `slurm` plugin: `slurm.batch` runs a job on a Slurm cluster.
+ *
+ * run submits the job with `sbatch --parsable` and keeps its Slurm job id in
+ * the host's store; check reads its state (squeue, then sacct once the job
+ * has left squeue, and scontrol for the exit code). Built against
+ * <daggerpool/plugin.h> only, as a third party's plugin would be.
+ *
+ * Lifecycle of one daggerpool job (see plugin.h): create checks the params;
+ * each attempt is create, run, zero or more checks, destroy.
+ *
+ *   run    Looks in the store first. A Slurm job submitted earlier for this
+ *          daggerpool job (an earlier run of a `watch`, or an earlier attempt)
+ *          that is still pending or running, or that completed, is adopted:
+ *          nothing is submitted. A failed one whose failure was not yet
+ *          reported is adopted too, so that check reports it; one whose
+ *          failure was reported (or that this plugin cancelled) is submitted
+ *          again. Returns ready once a Slurm job is known: check decides.
+ *   check  PENDING, CONFIGURING, RUNNING, COMPLETING (and the other live
+ *          states: SUSPENDED, REQUEUED, ...) are not ready; COMPLETED is
+ *          ready; FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED,
+ *          BOOT_FAIL, DEADLINE, PREEMPTED (and any other end state) are an
+ *          error naming the state, the reason and the exit code.
+ *   cancel A call that sees its context end (cancellation, the job's or the
+ *          workflow's timeout) while the Slurm job is live scancels it. The
+ *          engine may also end an attempt between two readiness probes,
+ *          where no plugin call is running; destroy then scancels a live
+ *          job, unless the attempt ended on purpose with the job not ready
+ *          (the reconcile model: one probe, "not ready", a later run looks
+ *          again). See destroy_job for how the two are told apart.
+ *
+ * Clients are started with posix_spawn in their own process group, with
+ * the default signal mask and dispositions, stdin from /dev/null, stdout and
+ * stderr read through pipes with poll(2) together with the host's
+ * cancellation fd; every child is reaped before the call returns.
+ *
+ * Thread safety: each attempt's data lives in its state. The globals are the
+ * host table (set once by the entry point) and the short list of Slurm jobs
+ * that destroy cancelled (under its own mutex; the only lock here).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <daggerpool/plugin.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define SLURM_PLUGIN_VERSION "1.0.0"
+#define STORE_PREFIX "slurm.batch/"
+#define OUT_CAP 65536         /* bytes kept of a client's stdout or stderr */
+#define QUERY_CAP_MS 30000    /* squeue, sacct, scontrol, scancel */
+#define SUBMIT_CAP_MS 60000   /* sbatch */
+#define ID_MAX 64
+
+static const dp_host_api *host;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* printf into a new malloc'd string; NULL when out of memory. */
+static char *xasprintf(const char *fmt, ...) DP_PLUGIN_PRINTF(1, 2);
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* posix_spawn's argv is `char *const[]` for historical reasons; it never
+ * writes through it. */
+static char *arg(const char *s)
+{
+    char *p;
+    memcpy(&p, &s, sizeof p);
+    return p;
+}
+
+/* Drops trailing whitespace in place. */
+static void rtrim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+}
+
+/* The last `max` bytes of a client's stderr on one line ("; " between lines),
+ * for error messages. Writes into buf. */
+static const char *one_line(const char *text, char *buf, size_t cap)
+{
+    size_t n = strlen(text);
+    const size_t max = 600;
+    if (n > max)
+        text += n - max;
+    size_t o = 0;
+    int sep = 0;
+    for (const char *p = text; *p && o + 3 < cap; p++) {
+        if (*p == '\n' || *p == '\r') {
+            sep = o > 0;
+            continue;
+        }
+        if (sep) {
+            buf[o++] = ';';
+            buf[o++] = ' ';
+            sep = 0;
+        }
+        if (o + 1 < cap)
+            buf[o++] = *p;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running a Slurm client                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct client_out {
+    int spawned;   /* the process was started */
+    int exited;    /* it exited normally: status holds its exit code */
+    int status;    /* exit code when exited, else the signal that ended it */
+    int cancelled; /* the ctx ended while it ran */
+    int timed_out; /* the command's own time cap passed; it was killed */
+    char out[OUT_CAP];
+    size_t out_len;
+    char err[OUT_CAP];
+    size_t err_len;
+    char spawn_error[160];
+} client_out;
+
+static void drain(int fd, char *buf, size_t *len, int *open_)
+{
+    char tmp[4096];
+    ssize_t n = read(fd, tmp, sizeof tmp);
+    if (n > 0) {
+        size_t room = OUT_CAP - 1 - *len;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(buf + *len, tmp, take);
+        *len += take;
+        buf[*len] = '\0';
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        *open_ = 0;
+    }
+}
+
+/*
+ * Runs argv[0] (found on PATH) with argv and envp (NULL: the host's
+ * environment) and collects its output into *r (caller-owned).
+ *
+ * ctx may be NULL (from destroy: no cancellation). When the ctx ends while
+ * the client runs: with finish_on_cancel (sbatch: killing it mid-way could
+ * leave a submitted job nobody knows of) the client is left to finish within
+ * its cap and r->cancelled is set; otherwise its process group is killed at
+ * once. The client is killed at cap_ms in any case. Returns 0 when the
+ * process ran (whatever its status), -1 when it could not be started
+ * (r->spawn_error says why). The child is always reaped.
+ */
+static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[],
+                      uint64_t cap_ms, int finish_on_cancel, client_out *r)
+{
+    memset(r, 0, offsetof(client_out, out));
+    r->out[0] = r->err[0] = r->spawn_error[0] = '\0';
+    r->out_len = r->err_len = 0;
+
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+        snprintf(r->spawn_error, sizeof r->spawn_error, "pipe: %s", strerror(errno));
+        if (outp[0] >= 0) {
+            close(outp[0]);
+            close(outp[1]);
+        }
+        return -1;
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    /* Own process group (killed as one), and the signal state of a fresh
+     * process: the host may block signals in its worker threads. */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(outp[1]);
+    close(errp[1]);
+    if (rc != 0) {
+        snprintf(r->spawn_error, sizeof r->spawn_error, "cannot run %s: %s%s", argv[0],
+                 strerror(rc),
+                 rc == ENOENT ? " (are the Slurm clients installed and on PATH?)" : "");
+        close(outp[0]);
+        close(errp[0]);
+        return -1;
+    }
+    r->spawned = 1;
+
+    int cfd = ctx ? host->cancel_fd(ctx) : -1;
+    int out_open = 1, err_open = 1, killed = 0;
+    uint64_t deadline = now_ms() + cap_ms;
+    while (out_open || err_open) {
+        struct pollfd pf[3];
+        int n = 0, io = -1, ie = -1, ic = -1;
+        if (out_open) {
+            io = n;
+            pf[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
+        }
+        if (err_open) {
+            ie = n;
+            pf[n++] = (struct pollfd){.fd = errp[0], .events = POLLIN};
+        }
+        /* The cancel fd stays readable once fired: watch it until then. */
+        if (ctx && !r->cancelled && cfd >= 0) {
+            ic = n;
+            pf[n++] = (struct pollfd){.fd = cfd, .events = POLLIN};
+        }
+        uint64_t t = now_ms();
+        int wait = t >= deadline ? 0 : (int)(deadline - t);
+        if (ctx && !r->cancelled && cfd < 0 && wait > 100)
+            wait = 100; /* no fd: look at is_cancelled now and then */
+        int k = poll(pf, (nfds_t)n, wait);
+        if (k < 0 && errno != EINTR)
+            break;
+        if (io >= 0 && (pf[io].revents & (POLLIN | POLLHUP | POLLERR)))
+            drain(outp[0], r->out, &r->out_len, &out_open);
+        if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR)))
+            drain(errp[0], r->err, &r->err_len, &err_open);
+        if (ctx && !r->cancelled &&
+            ((ic >= 0 && (pf[ic].revents & POLLIN)) || host->is_cancelled(ctx))) {
+            r->cancelled = 1;
+            if (!finish_on_cancel && !killed) {
+                kill(-pid, SIGKILL);
+                killed = 1;
+            }
+        }
+        if (!killed && now_ms() >= deadline) {
+            r->timed_out = 1;
+            kill(-pid, SIGKILL);
+            killed = 1;
+        }
+    }
+    close(outp[0]);
+    close(errp[0]);
+    int st = 0;
+    pid_t w;
+    do
+        w = waitpid(pid, &st, 0);
+    while (w < 0 && errno == EINTR);
+    if (killed)
+        kill(-pid, SIGKILL); /* anything the client left in its group */
+    if (w == pid && WIFEXITED(st)) {
+        r->exited = 1;
+        r->status = WEXITSTATUS(st);
+    } else if (w == pid && WIFSIGNALED(st)) {
+        r->status = WTERMSIG(st);
+    } else {
+        /* SIGCHLD ignored by the host: the status is lost. */
+        r->exited = !killed;
+        r->status = 0;
+    }
+    rtrim(r->out);
+    rtrim(r->err);
+    return 0;
+}
+
+/* Describes a client that did not succeed, into buf: "squeue: exit status 1:
+ * <stderr>" or "squeue: killed after 30s". */
+static const char *client_failure(const char *name, const client_out *r, char *buf, size_t cap)
+{
+    char line[700];
+    if (!r->spawned)
+        snprintf(buf, cap, "%s", r->spawn_error);
+    else if (r->timed_out)
+        snprintf(buf, cap, "%s did not finish in time and was killed", name);
+    else if (r->cancelled && !r->exited)
+        snprintf(buf, cap, "%s was interrupted (cancelled)", name);
+    else if (!r->exited)
+        snprintf(buf, cap, "%s was killed by signal %d", name, r->status);
+    else
+        snprintf(buf, cap, "%s: exit status %d%s%s", name, r->status, r->err[0] ? ": " : "",
+                 r->err[0] ? one_line(r->err, line, sizeof line) : "");
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The job's state                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct env_var {
+    char *entry; /* "KEY=value" */
+} env_var;
+
+typedef struct slurm_job {
+    /* From the params (strings owned by the host, valid while the job is). */
+    const dp_params *params;
+    const char *wrap, *script, *partition, *output, *error;
+    char *job_name;   /* owned; default: the daggerpool job's name */
+    char *store_key;  /* owned: STORE_PREFIX + daggerpool job name */
+    char *time_limit; /* owned: "D-HH:MM:SS", or NULL */
+    char *memory;     /* owned: "4G", "500" (MB) ..., or NULL */
+    char *nodes;      /* owned: "2", "1-3", or NULL */
+    int64_t cpus;     /* 0: not set */
+    size_t n_args;    /* sbatch_args */
+    env_var *env;     /* owned */
+    size_t n_env;
+
+    /* This attempt. */
+    char id[ID_MAX];  /* the Slurm job id this attempt follows; "" if none */
+    int live;         /* last seen pending or running */
+    unsigned checks;  /* checks so far in this attempt */
+    uint64_t last_check_end_ms;
+    int settled;      /* the job ended (ready or reported failure): nothing to cancel */
+} slurm_job;
+
+static void free_job(slurm_job *j)
+{
+    if (!j)
+        return;
+    free(j->job_name);
+    free(j->store_key);
+    free(j->time_limit);
+    free(j->memory);
+    free(j->nodes);
+    for (size_t i = 0; i < j->n_env; i++)
+        free(j->env[i].entry);
+    free(j->env);
+    free(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The store: "ID" while the Slurm job is ours to follow, "ID done" once    */
+/* its failure was reported or this plugin cancelled it (the next run then  */
+/* submits again).                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct stored {
+    char id[ID_MAX];
+    int done;
+} stored;
+
+static int store_load(dp_plugin_ctx *ctx, const slurm_job *j, stored *s)
+{
+    char buf[ID_MAX + 16];
+    size_t len = 0;
+    memset(s, 0, sizeof *s);
+    if (host->store_get(ctx, j->store_key, buf, sizeof buf - 1, &len) != 0)
+        return 0;
+    if (len >= sizeof buf)
+        return 0; /* not ours: ignore */
+    buf[len] = '\0';
+    char *sp = strchr(buf, ' ');
+    if (sp) {
+        *sp = '\0';
+        s->done = strcmp(sp + 1, "done") == 0;
+    }
+    size_t n = strlen(buf);
+    if (!n || n >= sizeof s->id)
+        return 0;
+    memcpy(s->id, buf, n + 1);
+    return 1;
+}
+
+static void store_save(dp_plugin_ctx *ctx, const slurm_job *j, const char *id, int done)
+{
+    char buf[ID_MAX + 16];
+    int n = snprintf(buf, sizeof buf, "%s%s", id, done ? " done" : "");
+    if (host->store_set(ctx, j->store_key, buf, (size_t)n) != 0)
+        host->log(ctx, DP_PLUGIN_LOG_WARN,
+                  "could not keep Slurm job id %s in the store: a re-run may submit again", id);
+}
+
+/* Slurm jobs that destroy cancelled. destroy has no ctx, so it cannot write
+ * "done" into the store; the next run looks here instead, so that a job we
+ * cancelled ourselves is submitted again rather than reported as CANCELLED.
+ * A ring: only the latest few matter (one per job cut short). Lost with a
+ * hot swap, which only means one CANCELLED report too many. */
+#define CANCELLED_RING 64
+static pthread_mutex_t cancelled_mu = PTHREAD_MUTEX_INITIALIZER;
+static char cancelled_ids[CANCELLED_RING][ID_MAX];
+static unsigned cancelled_next;
+
+static void remember_cancelled(const char *id)
+{
+    pthread_mutex_lock(&cancelled_mu);
+    snprintf(cancelled_ids[cancelled_next % CANCELLED_RING], ID_MAX, "%s", id);
+    cancelled_next++;
+    pthread_mutex_unlock(&cancelled_mu);
+}
+
+/* 1 if destroy cancelled id (and forgets it). */
+static int take_cancelled(const char *id)
+{
+    int found = 0;
+    pthread_mutex_lock(&cancelled_mu);
+    for (unsigned i = 0; i < CANCELLED_RING && !found; i++)
+        if (strcmp(cancelled_ids[i], id) == 0) {
+            cancelled_ids[i][0] = '\0';
+            found = 1;
+        }
+    pthread_mutex_unlock(&cancelled_mu);
+    return found;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading a Slurm job's state                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef enum { S_LIVE, S_DONE, S_FAILED, S_UNKNOWN } state_class;
+
+typedef struct job_info {
+    char state[48];    /* e.g. "RUNNING", "FAILED" */
+    char reason[128];  /* squeue's %r, e.g. "NonZeroExitCode"; may be "" */
+    char exit_code[32];/* "3:0" (exit:signal); may be "" */
+    int found;
+} job_info;
+
+static state_class classify(const char *state)
+{
+    static const char *const live[] = {
+        "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
+        "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
+        "RESV_DEL_HOLD", "POWER_UP_NODE", NULL};
+    static const char *const failed[] = {
+        "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "CANCELLED", "BOOT_FAIL",
+        "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED", NULL};
+    if (strcmp(state, "COMPLETED") == 0)
+        return S_DONE;
+    for (size_t i = 0; live[i]; i++)
+        if (strcmp(state, live[i]) == 0)
+            return S_LIVE;
+    for (size_t i = 0; failed[i]; i++)
+        if (strcmp(state, failed[i]) == 0)
+            return S_FAILED;
+    return S_UNKNOWN;
+}
+
+/* Copies field `idx` of a '|'-separated line into buf. */
+static void field(const char *line, int idx, char *buf, size_t cap)
+{
+    const char *p = line;
+    for (int i = 0; i < idx && p; i++) {
+        p = strchr(p, '|');
+        if (p)
+            p++;
+    }
+    size_t n = 0;
+    if (p)
+        while (p[n] && p[n] != '|' && p[n] != '\n')
+            n++;
+    if (n >= cap)
+        n = cap - 1;
+    if (p)
+        memcpy(buf, p, n);
+    buf[n] = '\0';
+}
+
+/* The line of `text` whose first '|' field is exactly id, or NULL. */
+static const char *line_for(const char *text, const char *id)
+{
+    size_t idl = strlen(id);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, id, idl) == 0 && p[idl] == '|')
+            return p;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NULL;
+}
+
+/* `scontrol show job -o ID`: "... ExitCode=3:0 ..." into info->exit_code. */
+static void read_exit_code(dp_plugin_ctx *ctx, const char *id, job_info *info, client_out *r)
+{
+    char *argv[] = {"scontrol", "show", "job", "-o", arg(id), NULL};
+    if (run_client(ctx, argv, NULL, QUERY_CAP_MS, 0, r) != 0 || !r->exited || r->status != 0)
+        return;
+    for (const char *p = r->out; (p = strstr(p, "ExitCode=")) != NULL; p++) {
+        if (p != r->out && p[-1] != ' ')
+            continue; /* DerivedExitCode= */
+        p += strlen("ExitCode=");
+        size_t n = strcspn(p, " \n");
+        if (n >= sizeof info->exit_code)
+            n = sizeof info->exit_code - 1;
+        memcpy(info->exit_code, p, n);
+        info->exit_code[n] = '\0';
+        return;
+    }
+}
+
+/*
+ * Reads the state of Slurm job `id`: squeue first (it knows live jobs and,
+ * with -t all, recently finished ones); once the job has left squeue
+ * (MinJobAge), sacct from the accounting database, then `sacct -c` from the
+ * job completion file. Returns 0 with info filled (info->found 0: no client
+ * knows the job), or -1 with msg set when the clients failed or the ctx
+ * ended (*cancelled set).
+ */
+static int query_job(dp_plugin_ctx *ctx, const char *id, job_info *info, int *cancelled,
+                     char *msg, size_t msglen)
+{
+    memset(info, 0, sizeof *info);
+    *cancelled = 0;
+    client_out *r = malloc(sizeof *r);
+    if (!r) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    char sq_err[800] = "";
+
+    char *sq[] = {"squeue", "-h", "-t", "all", "-j", arg(id), "-o", "%i|%T|%r", NULL};
+    if (run_client(ctx, sq, NULL, QUERY_CAP_MS, 0, r) != 0)
+        goto client_failed;
+    if (r->cancelled) {
+        *cancelled = 1;
+        goto client_failed;
+    }
+    const char *line = r->exited && r->status == 0 ? line_for(r->out, id) : NULL;
+    if (line) {
+        field(line, 1, info->state, sizeof info->state);
+        field(line, 2, info->reason, sizeof info->reason);
+        if (strcmp(info->reason, "None") == 0)
+            info->reason[0] = '\0';
+        info->found = 1;
+        if (classify(info->state) != S_LIVE)
+            read_exit_code(ctx, id, info, r);
+        rc = 0;
+        goto out;
+    }
+    /* squeue answers "Invalid job id specified" for a job it no longer has. */
+    if (!(r->exited && (r->status == 0 || strstr(r->err, "Invalid job id"))))
+        client_failure("squeue", r, sq_err, sizeof sq_err);
+
+    /* sacct: the accounting database, then the completion file. */
+    static const char *const variants[2][9] = {
+        {"sacct", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", NULL, NULL, NULL},
+        {"sacct", "-c", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", NULL, NULL},
+    };
+    for (int v = 0; v < 2; v++) {
+        char *argv[9];
+        size_t k = 0;
+        for (; variants[v][k]; k++)
+            argv[k] = arg(variants[v][k]);
+        argv[k++] = arg(id);
+        argv[k] = NULL;
+        if (run_client(ctx, argv, NULL, QUERY_CAP_MS, 0, r) != 0)
+            goto client_failed;
+        if (r->cancelled) {
+            *cancelled = 1;
+            goto client_failed;
+        }
+        if (!r->exited || r->status != 0)
+            continue;
+        line = line_for(r->out, id);
+        if (!line)
+            continue;
+        field(line, 1, info->state, sizeof info->state);
+        /* "CANCELLED by 0" */
+        info->state[strcspn(info->state, " ")] = '\0';
+        field(line, 2, info->exit_code, sizeof info->exit_code);
+        info->found = 1;
+        rc = 0;
+        goto out;
+    }
+    if (sq_err[0]) {
+        snprintf(msg, msglen, "cannot read the state of Slurm job %s: %s", id, sq_err);
+        goto out;
+    }
+    rc = 0; /* nobody knows the job */
+    goto out;
+
+client_failed:
+    if (*cancelled)
+        snprintf(msg, msglen, "cancelled while reading the state of Slurm job %s", id);
+    else
+        client_failure(r->spawned ? "squeue/sacct" : "", r, msg, msglen);
+out:
+    free(r);
+    return rc;
+}
+
+/* "FAILED (reason NonZeroExitCode, exit code 3)" and friends, into buf. */
+static const char *describe(const job_info *info, char *buf, size_t cap)
+{
+    char ec[64] = "";
+    int code = 0, sig = 0;
+    if (info->exit_code[0] && sscanf(info->exit_code, "%d:%d", &code, &sig) == 2) {
+        if (sig)
+            snprintf(ec, sizeof ec, "killed by signal %d", sig);
+        else
+            snprintf(ec, sizeof ec, "exit code %d", code);
+    } else if (info->exit_code[0]) {
+        snprintf(ec, sizeof ec, "exit code %s", info->exit_code);
+    }
+    if (info->reason[0] && ec[0])
+        snprintf(buf, cap, "%s (reason %s, %s)", info->state, info->reason, ec);
+    else if (info->reason[0])
+        snprintf(buf, cap, "%s (reason %s)", info->state, info->reason);
+    else if (ec[0])
+        snprintf(buf, cap, "%s (%s)", info->state, ec);
+    else
+        snprintf(buf, cap, "%s", info->state);
+    return buf;
+}
+
+/* scancel id; ctx may be NULL. Logs, never fails the call. */
+static void cancel_slurm_job(dp_plugin_ctx *ctx, const char *id, const char *why)
+{
+    client_out *r = malloc(sizeof *r);
+    if (!r)
+        return;
+    char *argv[] = {"scancel", arg(id), NULL};
+    /* No ctx: the call's own context has ended, and scancel must run. */
+    int rc = run_client(NULL, argv, NULL, QUERY_CAP_MS, 0, r);
+    char msg[800];
+    if (ctx) {
+        if (rc != 0 || !r->exited || r->status != 0)
+            host->log(ctx, DP_PLUGIN_LOG_WARN, "scancel %s (%s) failed: %s", id, why,
+                      client_failure("scancel", r, msg, sizeof msg));
+        else
+            host->log(ctx, DP_PLUGIN_LOG_INFO, "cancelled Slurm job %s (%s)", id, why);
+    } else if (rc != 0 || !r->exited || r->status != 0) {
+        /* destroy has no ctx to log through: stderr is all there is. */
+        fprintf(stderr, "slurm: scancel %s (%s) failed: %s\n", id, why,
+                client_failure("scancel", r, msg, sizeof msg));
+    }
+    free(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* create                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *const known_params[] = {
+    "wrap", "script", "partition", "time_limit", "cpus", "memory", "nodes",
+    "job_name", "output", "error", "env", "sbatch_args", NULL};
+
+/* A param that is a string or a positive integer, as text (owned). */
+static int string_or_int(dp_plugin_ctx *ctx, const dp_params *p, const char *key,
+                         const char *what, char **out)
+{
+    const char *s;
+    int64_t v;
+    *out = NULL;
+    if (host->param_string(p, key, &s) == DP_PARAM_OK) {
+        if (!s[0] || strpbrk(s, " \t\n")) {
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                            "param '%s': expected %s, found \"%s\"", key, what, s);
+            return -1;
+        }
+        *out = xstrdup(s);
+    } else {
+        int rc = host->param_int(p, key, &v);
+        if (rc == DP_PARAM_ABSENT)
+            return 0;
+        if (rc != DP_PARAM_OK) {
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                            "param '%s': expected %s (a string or an integer)", key, what);
+            return -1;
+        }
+        if (v <= 0) {
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                            "param '%s': expected %s, found %" PRId64, key, what, v);
+            return -1;
+        }
+        *out = xasprintf("%" PRId64, v);
+    }
+    if (!*out) {
+        host->set_error(ctx, 0, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* An optional string param; -1 (error set) when it has another type or is empty. */
+static int opt_string(dp_plugin_ctx *ctx, const dp_params *p, const char *key, const char **out)
+{
+    *out = NULL;
+    int rc = host->param_string(p, key, out);
+    if (rc == DP_PARAM_ABSENT)
+        return 0;
+    if (rc != DP_PARAM_OK) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param '%s': expected a string", key);
+        return -1;
+    }
+    if (!(*out)[0]) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param '%s' is empty", key);
+        return -1;
+    }
+    return 0;
+}
+
+static int env_key_ok(const char *k)
+{
+    if (!k[0] || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
+        return 0;
+    for (; *k; k++)
+        if (!(isalnum((unsigned char)*k) || *k == '_'))
+            return 0;
+    return 1;
+}
+
+static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
+{
+    *statep = NULL;
+    if (host->params_check_known(ctx, p, known_params) != 0)
+        return -1;
+    slurm_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        host->set_error(ctx, 0, "out of memory");
+        return -1;
+    }
+    j->params = p;
+    const char *name = host->job_name(ctx);
+
+    if (opt_string(ctx, p, "wrap", &j->wrap) || opt_string(ctx, p, "script", &j->script) ||
+        opt_string(ctx, p, "partition", &j->partition) ||
+        opt_string(ctx, p, "output", &j->output) || opt_string(ctx, p, "error", &j->error))
+        goto fail;
+    if (!j->wrap && !j->script) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "slurm.batch needs 'wrap' (a command) or 'script' (a batch script's "
+                        "path); neither is set");
+        goto fail;
+    }
+    if (j->wrap && j->script) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "slurm.batch takes 'wrap' or 'script', not both: keep one");
+        goto fail;
+    }
+    if (j->script && access(j->script, R_OK) != 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'script': cannot read \"%s\": %s (a relative path is taken "
+                        "from daggerpool's working directory)", j->script, strerror(errno));
+        goto fail;
+    }
+
+    const char *jn = NULL;
+    if (opt_string(ctx, p, "job_name", &jn))
+        goto fail;
+    j->job_name = xstrdup(jn ? jn : name);
+    j->store_key = xasprintf(STORE_PREFIX "%s", name);
+    if (!j->job_name || !j->store_key) {
+        host->set_error(ctx, 0, "out of memory");
+        goto fail;
+    }
+
+    uint64_t tl;
+    int rc = host->param_duration_ms(p, "time_limit", &tl);
+    if (rc < 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'time_limit': expected a duration such as \"30m\" or \"2h\", "
+                        "or an integer of milliseconds");
+        goto fail;
+    }
+    if (rc == DP_PARAM_OK) {
+        if (tl == 0) {
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                            "param 'time_limit' must be more than 0");
+            goto fail;
+        }
+        uint64_t s = (tl + 999) / 1000;
+        j->time_limit = xasprintf("%" PRIu64 "-%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64,
+                                  s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    }
+
+    rc = host->param_int(p, "cpus", &j->cpus);
+    if (rc < 0 || (rc == DP_PARAM_OK && j->cpus <= 0)) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'cpus': expected a positive integer (CPUs per task)");
+        goto fail;
+    }
+    if (string_or_int(ctx, p, "memory", "a memory size such as \"4G\" or megabytes", &j->memory) ||
+        string_or_int(ctx, p, "nodes", "a node count such as 2 or \"1-4\"", &j->nodes))
+        goto fail;
+
+    rc = host->param_list_count(p, "sbatch_args", &j->n_args);
+    if (rc < 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'sbatch_args': expected a list of strings, e.g. "
+                        "[ \"--qos=low\", \"--account=lab\" ]");
+        goto fail;
+    }
+    for (size_t i = 0; i < j->n_args; i++) {
+        const char *a;
+        if (host->param_list_item(p, "sbatch_args", i, &a) != DP_PARAM_OK) {
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                            "param 'sbatch_args': item %zu is not a string", i + 1);
+            goto fail;
+        }
+    }
+
+    const dp_params *env = NULL;
+    rc = host->param_group(p, "env", &env);
+    if (rc < 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'env': expected a group such as { GREETING = \"hi\"; }");
+        goto fail;
+    }
+    if (rc == DP_PARAM_OK) {
+        size_t n = host->param_count(env);
+        j->env = calloc(n ? n : 1, sizeof *j->env);
+        if (!j->env) {
+            host->set_error(ctx, 0, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *k = host->param_key_at(env, i), *v;
+            int64_t iv;
+            if (!k || !env_key_ok(k)) {
+                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                                "param 'env': '%s' is not a valid variable name", k ? k : "?");
+                goto fail;
+            }
+            if (host->param_string(env, k, &v) == DP_PARAM_OK)
+                j->env[i].entry = xasprintf("%s=%s", k, v);
+            else if (host->param_int(env, k, &iv) == DP_PARAM_OK)
+                j->env[i].entry = xasprintf("%s=%" PRId64, k, iv);
+            else {
+                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                                "param 'env.%s': expected a string or an integer", k);
+                goto fail;
+            }
+            if (!j->env[i].entry) {
+                host->set_error(ctx, 0, "out of memory");
+                goto fail;
+            }
+            j->n_env = i + 1;
+        }
+    }
+    *statep = j;
+    return 0;
+
+fail:
+    free_job(j);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* run                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* sbatch's environment: the host's, with the job's env on top (sbatch
+ * passes its environment to the job: --export=ALL is its default). */
+static char **build_env(const slurm_job *j)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **e = calloc(n + j->n_env + 1, sizeof *e);
+    if (!e)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int overridden = 0;
+        for (size_t k = 0; k < j->n_env && !overridden; k++) {
+            size_t kl = strcspn(j->env[k].entry, "=") + 1;
+            overridden = strncmp(environ[i], j->env[k].entry, kl) == 0;
+        }
+        if (!overridden)
+            e[o++] = environ[i];
+    }
+    for (size_t k = 0; k < j->n_env; k++)
+        e[o++] = j->env[k].entry;
+    e[o] = NULL;
+    return e;
+}
+
+/* Submits the job; on success copies the Slurm job id into j->id. */
+static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
+{
+    enum { FIXED = 16 };
+    char **argv = calloc(FIXED + j->n_args + 1, sizeof *argv);
+    char **envp = build_env(j);
+    client_out *r = malloc(sizeof *r);
+    char *opts[9] = {0};
+    dp_plugin_result res = DP_PLUGIN_ERROR;
+    if (!argv || !envp || !r) {
+        host->set_error(ctx, 0, "out of memory");
+        goto out;
+    }
+    size_t a = 0, o = 0;
+    argv[a++] = "sbatch";
+    argv[a++] = "--parsable";
+    argv[a++] = opts[o++] = xasprintf("--job-name=%s", j->job_name);
+    if (j->partition)
+        argv[a++] = opts[o++] = xasprintf("--partition=%s", j->partition);
+    if (j->time_limit)
+        argv[a++] = opts[o++] = xasprintf("--time=%s", j->time_limit);
+    if (j->cpus)
+        argv[a++] = opts[o++] = xasprintf("--cpus-per-task=%" PRId64, j->cpus);
+    if (j->memory)
+        argv[a++] = opts[o++] = xasprintf("--mem=%s", j->memory);
+    if (j->nodes)
+        argv[a++] = opts[o++] = xasprintf("--nodes=%s", j->nodes);
+    if (j->output)
+        argv[a++] = opts[o++] = xasprintf("--output=%s", j->output);
+    if (j->error)
+        argv[a++] = opts[o++] = xasprintf("--error=%s", j->error);
+    for (size_t i = 0; i < j->n_args; i++) {
+        const char *s = NULL;
+        host->param_list_item(j->params, "sbatch_args", i, &s);
+        argv[a++] = arg(s);
+    }
+    if (j->wrap)
+        argv[a++] = opts[o++] = xasprintf("--wrap=%s", j->wrap);
+    else
+        argv[a++] = arg(j->script);
+    argv[a] = NULL;
+    for (size_t i = 0; i < a; i++)
+        if (!argv[i]) {
+            host->set_error(ctx, 0, "out of memory");
+            goto out;
+        }
+
+    if (run_client(ctx, argv, envp, SUBMIT_CAP_MS, 1, r) != 0) {
+        host->set_error(ctx, 0, "%s", r->spawn_error);
+        goto out;
+    }
+    char msg[900];
+    if (!r->exited || r->status != 0) {
+        /* sbatch's own words say what is wrong ("invalid partition specified:
+         * x"); an invalid request does not get better by retrying. */
+        unsigned flags = strstr(r->err, "nvalid") ? DP_PLUGIN_ERROR_PERMANENT : 0;
+        host->set_error(ctx, flags, "submitting to Slurm failed: %s",
+                        client_failure("sbatch", r, msg, sizeof msg));
+        goto out;
+    }
+    /* --parsable: "ID" or "ID;cluster". */
+    char id[ID_MAX];
+    size_t n = strcspn(r->out, ";\n");
+    if (n == 0 || n >= sizeof id || strspn(r->out, "0123456789_") < n) {
+        host->set_error(ctx, 0, "sbatch printed no job id (stdout \"%.200s\", stderr \"%.200s\")",
+                        r->out, r->err);
+        goto out;
+    }
+    memcpy(id, r->out, n);
+    id[n] = '\0';
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->live = 1;
+    store_save(ctx, j, id, 0);
+    if (r->cancelled) {
+        /* Cancelled while sbatch ran: it was left to finish so the job it
+         * submitted is known, and is cancelled now. */
+        cancel_slurm_job(ctx, id, "the job was cancelled while it was submitted");
+        store_save(ctx, j, id, 1);
+        j->live = 0;
+        j->settled = 1;
+        host->set_error(ctx, 0, "cancelled while submitting; Slurm job %s was cancelled", id);
+        goto out;
+    }
+    host->log(ctx, DP_PLUGIN_LOG_INFO, "submitted Slurm job %s (%s)", id, j->job_name);
+    res = DP_PLUGIN_READY;
+out:
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        free(opts[i]);
+    free(argv);
+    free(envp);
+    free(r);
+    return res;
+}
+
+static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
+{
+    slurm_job *j = state;
+    j->id[0] = '\0';
+    j->live = j->settled = 0;
+    j->checks = 0;
+
+    stored s;
+    if (store_load(ctx, j, &s) && !s.done && take_cancelled(s.id)) {
+        store_save(ctx, j, s.id, 1);
+        s.done = 1;
+    }
+    if (s.id[0] && !s.done) {
+        job_info info;
+        int cancelled;
+        char msg[900];
+        if (query_job(ctx, s.id, &info, &cancelled, msg, sizeof msg) != 0) {
+            host->set_error(ctx, 0, "%s", msg);
+            return DP_PLUGIN_ERROR;
+        }
+        if (info.found) {
+            state_class c = classify(info.state);
+            /* A live or completed job is adopted; so is a failed one whose
+             * failure nobody has seen yet: check reports it. */
+            snprintf(j->id, sizeof j->id, "%s", s.id);
+            j->live = c == S_LIVE;
+            host->log(ctx, DP_PLUGIN_LOG_INFO,
+                      "Slurm job %s submitted earlier for this job is %s: not submitting again",
+                      s.id, info.state);
+            return DP_PLUGIN_READY;
+        }
+        host->log(ctx, DP_PLUGIN_LOG_INFO,
+                  "Slurm job %s submitted earlier is unknown to squeue and sacct: submitting "
+                  "again", s.id);
+    }
+    return submit(ctx, j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* check                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
+{
+    slurm_job *j = state;
+    dp_plugin_result res = DP_PLUGIN_ERROR;
+    if (!j->id[0]) {
+        host->set_error(ctx, 0, "no Slurm job to check: run submitted none");
+        return DP_PLUGIN_ERROR;
+    }
+    j->checks++;
+    job_info info;
+    int cancelled;
+    char msg[900];
+    if (query_job(ctx, j->id, &info, &cancelled, msg, sizeof msg) != 0) {
+        if (cancelled && j->live) {
+            cancel_slurm_job(ctx, j->id, "the job was cancelled or timed out");
+            store_save(ctx, j, j->id, 1);
+            j->live = 0;
+            j->settled = 1;
+            host->set_error(ctx, 0, "cancelled; Slurm job %s was cancelled", j->id);
+        } else {
+            host->set_error(ctx, 0, "%s", msg);
+        }
+        goto out;
+    }
+    if (!info.found) {
+        store_save(ctx, j, j->id, 1);
+        j->live = 0;
+        j->settled = 1;
+        host->set_error(ctx, 0,
+                        "Slurm job %s is unknown to squeue and sacct (was the cluster "
+                        "restarted?); a re-run submits it again", j->id);
+        goto out;
+    }
+    char d[300];
+    switch (classify(info.state)) {
+    case S_LIVE:
+        j->live = 1;
+        host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s is %s", j->id,
+                  describe(&info, d, sizeof d));
+        res = DP_PLUGIN_NOT_READY;
+        break;
+    case S_DONE:
+        j->live = 0;
+        j->settled = 1;
+        host->log(ctx, DP_PLUGIN_LOG_INFO, "Slurm job %s COMPLETED", j->id);
+        res = DP_PLUGIN_READY;
+        break;
+    case S_FAILED:
+    case S_UNKNOWN:
+        j->live = 0;
+        j->settled = 1;
+        /* Seen and reported: a retry or a later run submits again. */
+        store_save(ctx, j, j->id, 1);
+        host->set_error(ctx, 0, "Slurm job %s %s", j->id, describe(&info, d, sizeof d));
+        break;
+    }
+    /* The call's context ended while we looked: treat as cancelled. */
+    if (res == DP_PLUGIN_NOT_READY && host->is_cancelled(ctx)) {
+        cancel_slurm_job(ctx, j->id, "the job was cancelled or timed out");
+        store_save(ctx, j, j->id, 1);
+        j->live = 0;
+        j->settled = 1;
+        host->set_error(ctx, 0, "cancelled; Slurm job %s was cancelled", j->id);
+        res = DP_PLUGIN_ERROR;
+    }
+out:
+    j->last_check_end_ms = now_ms();
+    return res;
+}
+
+/* ------------------------------------------------------------------------ */
+/* destroy                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* How long after its last check an attempt that ended with the Slurm job
+ * live counts as cut short rather than handed over. The engine ends a
+ * probe-once attempt right after the probe (microseconds); a poll sleeps a
+ * readiness period between probes, so its end comes later. */
+#define HANDOVER_WINDOW_MS 100
+
+/*
+ * Ends the attempt. The ABI gives destroy no ctx and no reason, so the
+ * reason is read from the calls that came before:
+ *  - the Slurm job ended, or a call already cancelled it: nothing to do;
+ *  - run adopted or submitted it and no check followed (run's ctx ended
+ *    before check, or the engine had no check to call): cancel it;
+ *  - one check said "not ready" and the attempt ended at once: the
+ *    reconcile model (no readiness period): leave it for a later run;
+ *  - otherwise the readiness wait was cut short (cancellation, the job's or
+ *    the workflow's timeout, or the readiness timeout): cancel it, so
+ *    nothing is left in the queue; the next run submits again.
+ */
+static void batch_destroy(void *state)
+{
+    slurm_job *j = state;
+    if (j && j->id[0] && j->live && !j->settled) {
+        int handed_over = j->checks == 1 && now_ms() - j->last_check_end_ms < HANDOVER_WINDOW_MS;
+        if (!handed_over) {
+            cancel_slurm_job(NULL, j->id, "the attempt ended before the Slurm job did");
+            remember_cancelled(j->id);
+        }
+    }
+    free_job(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plugin                                                                */
+/* ------------------------------------------------------------------------ */
+
+static const dp_job_type batch_type = {
+    .struct_size = sizeof(dp_job_type),
+    .name = "batch",
+    .description = "submit a batch job to Slurm (sbatch) and wait for it to complete",
+    .create = batch_create,
+    .run = batch_run,
+    .check = batch_check,
+    .destroy = batch_destroy,
+};
+
+static const dp_job_type *const job_types[] = {&batch_type, NULL};
+
+static const dp_plugin_desc desc = {
+    .struct_size = sizeof(dp_plugin_desc),
+    .abi_major = DP_PLUGIN_ABI_MAJOR,
+    .abi_minor = DP_PLUGIN_ABI_MINOR,
+    .name = "slurm",
+    .version = SLURM_PLUGIN_VERSION,
+    .description = "run jobs on a Slurm cluster through its standard clients",
+    .job_types = job_types,
+};
+
+DP_PLUGIN_EXPORT const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h);
+const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h)
+{
+    if (!h || h->abi_major != DP_PLUGIN_ABI_MAJOR ||
+        !DP_HOST_HAS(h, store_delete))
+        return NULL;
+    host = h;
+    return &desc;
+}
