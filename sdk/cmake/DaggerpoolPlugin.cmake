@@ -1,6 +1,6 @@
 # DaggerpoolPlugin.cmake - dp_add_plugin(): build a daggerpool job plugin.
 #
-#   dp_add_plugin(NAME SOURCES...)
+#   dp_add_plugin(NAME [NO_INSTALL] [OUTPUT_DIR dir] SOURCES...)
 #
 # Makes NAME.so, a MODULE library that links only daggerpool::sdk (the
 # header: a plugin never links against the host), built with hidden
@@ -27,16 +27,22 @@ file(COPY_FILE ${_DP_PLUGIN_MAP}.tmp ${_DP_PLUGIN_MAP} ONLY_IF_DIFFERENT)
 file(REMOVE ${_DP_PLUGIN_MAP}.tmp)
 
 function(dp_add_plugin name)
-  if(NOT ARGN)
-    message(FATAL_ERROR "dp_add_plugin(${name}): no sources given; usage: dp_add_plugin(NAME SOURCES...)")
+  # NO_INSTALL: a plugin for tests only. OUTPUT_DIR: where the .so goes
+  # (default ${DP_PLUGIN_OUTPUT_DIR}, else the current binary dir).
+  cmake_parse_arguments(PARSE_ARGV 1 arg "NO_INSTALL" "OUTPUT_DIR" "")
+  set(sources ${arg_UNPARSED_ARGUMENTS})
+  if(NOT sources)
+    message(FATAL_ERROR "dp_add_plugin(${name}): no sources given; usage: dp_add_plugin(NAME [NO_INSTALL] [OUTPUT_DIR dir] SOURCES...)")
   endif()
   if(NOT TARGET daggerpool::sdk)
     message(FATAL_ERROR "dp_add_plugin(${name}): target daggerpool::sdk is missing; call find_package(daggerpool) first")
   endif()
-  add_library(${name} MODULE ${ARGN})
+  add_library(${name} MODULE ${sources})
   target_link_libraries(${name} PRIVATE daggerpool::sdk)
   set(out ${CMAKE_CURRENT_BINARY_DIR})
-  if(DP_PLUGIN_OUTPUT_DIR)
+  if(arg_OUTPUT_DIR)
+    set(out ${arg_OUTPUT_DIR})
+  elseif(DP_PLUGIN_OUTPUT_DIR)
     set(out ${DP_PLUGIN_OUTPUT_DIR})
   endif()
   set_target_properties(${name} PROPERTIES
@@ -48,5 +54,7 @@ function(dp_add_plugin name)
     VISIBILITY_INLINES_HIDDEN ON
     LINK_DEPENDS ${_DP_PLUGIN_MAP})
   target_link_options(${name} PRIVATE "LINKER:--version-script=${_DP_PLUGIN_MAP}")
-  install(TARGETS ${name} LIBRARY DESTINATION ${DP_PLUGIN_INSTALL_DIR})
+  if(NOT arg_NO_INSTALL)
+    install(TARGETS ${name} LIBRARY DESTINATION ${DP_PLUGIN_INSTALL_DIR})
+  endif()
 endfunction()
