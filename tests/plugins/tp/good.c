@@ -111,6 +111,7 @@ static dp_plugin_result probe_check(dp_plugin_ctx *ctx, void *state)
                                                           : DP_PLUGIN_NOT_READY;
 }
 
+#ifndef GOOD_NO_BLOCK
 static dp_plugin_result block_run(dp_plugin_ctx *ctx, void *state)
 {
     (void)state;
@@ -124,6 +125,7 @@ static dp_plugin_result block_run(dp_plugin_ctx *ctx, void *state)
     }
     return DP_PLUGIN_READY;
 }
+#endif
 
 static const dp_job_type echo_type = {.struct_size = sizeof(dp_job_type),
                                       .name = "echo",
@@ -134,10 +136,14 @@ static const dp_job_type probe_type = {.struct_size = sizeof(dp_job_type),
                                        .name = "probe",
                                        .create = probe_create,
                                        .check = probe_check};
+#ifdef GOOD_NO_BLOCK
+static const dp_job_type *const types[] = {&echo_type, &probe_type, NULL};
+#else
 static const dp_job_type block_type = {.struct_size = sizeof(dp_job_type),
                                        .name = "block",
                                        .run = block_run};
 static const dp_job_type *const types[] = {&echo_type, &probe_type, &block_type, NULL};
+#endif
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),
