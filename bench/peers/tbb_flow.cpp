@@ -1,0 +1,94 @@
+// tbb_flow.cpp - the benchmark shapes on Intel oneTBB flow_graph: one
+// continue_node per job, an edge per dependency, no-op bodies, a fixed number
+// of threads (global_control). Speaks sched_bench's child protocol:
+//
+//   tbb_flow --child tbb SHAPE THREADS N RUNS SEED
+//   -> RESULT n edges build_ns median_run_ns min_run_ns
+//
+// The shapes come from the same C generator (../shapes.h) as everything else.
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/global_control.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "shapes.h"
+
+namespace flow = oneapi::tbb::flow;
+
+static std::uint64_t now_ns()
+{
+    return (std::uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// The same indirect no-op call the lower bound makes.
+typedef void (*job_fn)(std::uint32_t id, void *user);
+static void noop(std::uint32_t, void *) {}
+static job_fn volatile job = noop;
+
+int main(int argc, char **argv)
+{
+    if (argc != 8 || std::strcmp(argv[1], "--child") != 0) {
+        std::fprintf(stderr, "usage: tbb_flow --child tbb SHAPE THREADS N RUNS SEED\n");
+        return 2;
+    }
+    int kind = bench_shape_parse(argv[3]);
+    unsigned threads = (unsigned)std::strtoul(argv[4], nullptr, 10);
+    std::uint32_t n = (std::uint32_t)std::strtoul(argv[5], nullptr, 10);
+    unsigned runs = (unsigned)std::strtoul(argv[6], nullptr, 10);
+    std::uint64_t seed = std::strtoull(argv[7], nullptr, 10);
+    if (kind < 0 || threads < 1 || runs < 1) {
+        std::fprintf(stderr, "tbb_flow: bad arguments\n");
+        return 2;
+    }
+    oneapi::tbb::global_control gc(oneapi::tbb::global_control::max_allowed_parallelism, threads);
+
+    bench_shape_t s;
+    if (bench_shape_make(&s, (bench_shape_kind_t)kind, n, seed) != 0)
+        return 1;
+    std::uint32_t njobs = s.n;
+    std::size_t nedges = s.nedges;
+
+    std::uint64_t t0 = now_ns();
+    flow::graph g;
+    typedef flow::continue_node<flow::continue_msg> node_t;
+    std::vector<std::unique_ptr<node_t>> nodes;
+    nodes.reserve(njobs);
+    std::vector<std::uint32_t> roots;
+    for (std::uint32_t j = 0; j < njobs; j++) {
+        nodes.emplace_back(new node_t(g, [j](const flow::continue_msg &) {
+            job(j, nullptr);
+            return flow::continue_msg();
+        }));
+        if (s.dep_off[j] == s.dep_off[j + 1])
+            roots.push_back(j);
+    }
+    for (std::uint32_t j = 0; j < njobs; j++)
+        for (std::uint32_t k = s.dep_off[j]; k < s.dep_off[j + 1]; k++)
+            flow::make_edge(*nodes[s.dep_ids[k]], *nodes[j]);
+    std::uint64_t build_ns = now_ns() - t0;
+    bench_shape_free(&s);
+
+    std::vector<std::uint64_t> t;
+    for (unsigned r = 0; r <= runs; r++) {
+        t0 = now_ns();
+        for (std::uint32_t root : roots)
+            nodes[root]->try_put(flow::continue_msg());
+        g.wait_for_all();
+        std::uint64_t dt = now_ns() - t0;
+        if (r)
+            t.push_back(dt);
+    }
+    std::sort(t.begin(), t.end());
+    std::uint64_t med = t.size() % 2 ? t[t.size() / 2] : (t[t.size() / 2 - 1] + t[t.size() / 2]) / 2;
+    std::printf("RESULT %u %zu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+                (unsigned long long)med, (unsigned long long)t[0]);
+    return 0;
+}

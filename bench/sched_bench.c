@@ -1,0 +1,462 @@
+/* sched_bench.c - scheduler overhead: no-op jobs on the benchmark shapes,
+ * run by libdaggerpool (dp_graph_run), by the lower bound (a single-threaded
+ * Kahn traversal calling each job through a function pointer) and by the
+ * peers in peers/ (Intel oneTBB flow_graph), in one invocation so that the
+ * ratios to the lower bound hold on a noisy machine.
+ *
+ *   sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE,...] [--seed S] [--no-peer]
+ *
+ * Every (system, shape, workers) is measured in a fresh child process (this
+ * program re-executed with --child, or the peer's program), so that its peak
+ * RSS (getrusage of the child, from wait4) is that system's alone and not
+ * the high-water mark of whatever ran before it in the same process. A child
+ * generates the shape, builds its graph (timed: "build"), then runs it RUNS
+ * times after one warm-up run and reports the median ("run", per job). With
+ * ROUNDS > 1 the whole sweep repeats, interleaved, and each figure is the
+ * median over the rounds.
+ *
+ * Child protocol (the peers speak it too): argv
+ *   --child SYSTEM SHAPE WORKERS N RUNS SEED
+ * and one line on stdout:
+ *   RESULT n edges build_ns median_run_ns min_run_ns
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daggerpool/daggerpool.h"
+#include "shapes.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t median_u64(uint64_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_u64);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double median_d(double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t k = i; k && v[k - 1] > v[k]; k--) {
+            double t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "sched_bench: %s\n", what);
+    exit(1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The lower bound                                                          */
+/* ---------------------------------------------------------------------- */
+
+typedef void (*lb_job_fn)(uint32_t id, void *user);
+
+static void lb_noop(uint32_t id, void *user)
+{
+    (void)id;
+    (void)user;
+}
+
+/* Volatile, so the compiler cannot see through the pointer and inline the
+ * no-op away: every job costs one indirect call, as in a real scheduler. */
+static lb_job_fn volatile lb_fn = lb_noop;
+
+/* Per-run state of the lower bound, allocated and touched once per process
+ * (outside the timed runs): on this kind of VM a first-touch page fault costs
+ * tens of microseconds, and the bound must not be padded with faults that a
+ * scheduler keeping its buffers would not take. */
+static uint32_t *lb_remaining, *lb_queue;
+
+/* One run: Kahn's traversal. The per-run work a scheduler must do is inside:
+ * resetting the remaining-dependency counts, finding the roots, and for
+ * every job one indirect call and its successors' counts. Returns how many
+ * jobs ran. */
+static uint32_t lower_bound_run(const bench_shape_t *s)
+{
+    uint32_t n = s->n;
+    uint32_t *remaining = lb_remaining, *queue = lb_queue;
+    size_t head = 0, tail = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        remaining[j] = s->dep_off[j + 1] - s->dep_off[j];
+        if (!remaining[j])
+            queue[tail++] = j;
+    }
+    lb_job_fn fn = lb_fn;
+    while (head < tail) {
+        uint32_t j = queue[head++];
+        fn(j, NULL);
+        for (uint32_t k = s->succ_off[j]; k < s->succ_off[j + 1]; k++)
+            if (--remaining[s->succ_ids[k]] == 0)
+                queue[tail++] = s->succ_ids[k];
+    }
+    return (uint32_t)tail;
+}
+
+/* ---------------------------------------------------------------------- */
+/* libdaggerpool                                                            */
+/* ---------------------------------------------------------------------- */
+
+static dp_outcome_t dp_noop(dp_job_t *job, void *user)
+{
+    (void)job;
+    (void)user;
+    return DP_READY;
+}
+
+/* Names sort like ids ("j0000042"), so the library's name-ordered ids are
+ * the generator's ids and every system walks the same memory layout. */
+static char **make_names(uint32_t n, char **block)
+{
+    char **names = malloc((size_t)n * sizeof *names);
+    char *b = malloc((size_t)n * 12);
+    if (!names || !b)
+        die("out of memory");
+    for (uint32_t j = 0; j < n; j++) {
+        names[j] = b + (size_t)j * 12;
+        snprintf(names[j], 12, "j%07u", j);
+    }
+    *block = b;
+    return names;
+}
+
+static dp_graph_t *dp_build(const bench_shape_t *s, char **names)
+{
+    char err[256];
+    dp_graph_t *g = dp_graph_new();
+    if (!g)
+        die("dp_graph_new");
+    dp_job_spec_t spec;
+    dp_job_spec_init(&spec);
+    spec.run = dp_noop;
+    for (uint32_t j = 0; j < s->n; j++) {
+        spec.name = names[j];
+        if (dp_graph_add_job(g, &spec, err, sizeof err) != DP_OK)
+            die(err);
+    }
+    for (uint32_t j = 0; j < s->n; j++)
+        for (uint32_t k = s->dep_off[j]; k < s->dep_off[j + 1]; k++)
+            if (dp_graph_add_dep(g, names[j], names[s->dep_ids[k]]) != DP_OK)
+                die("dp_graph_add_dep");
+    if (dp_graph_validate(g, err, sizeof err) != DP_OK)
+        die(err);
+    return g;
+}
+
+static int child(int argc, char **argv)
+{
+    if (argc != 8)
+        die("--child SYSTEM SHAPE WORKERS N RUNS SEED");
+    const char *system = argv[2];
+    int kind = bench_shape_parse(argv[3]);
+    unsigned workers = (unsigned)strtoul(argv[4], NULL, 10);
+    uint32_t n = (uint32_t)strtoul(argv[5], NULL, 10);
+    unsigned runs = (unsigned)strtoul(argv[6], NULL, 10);
+    uint64_t seed = strtoull(argv[7], NULL, 10);
+    if (kind < 0 || workers < 1 || runs < 1)
+        die("bad child arguments");
+
+    bench_shape_t s;
+    if (bench_shape_make(&s, (bench_shape_kind_t)kind, n, seed) != 0)
+        die("out of memory");
+    uint64_t *t = calloc(runs, sizeof *t);
+    uint64_t build_ns;
+    size_t nedges = s.nedges;
+    uint32_t njobs = s.n;
+
+    if (strcmp(system, "lower") == 0) {
+        uint64_t t0 = now_ns();
+        if (bench_shape_succ(&s) != 0)
+            die("out of memory");
+        build_ns = now_ns() - t0;
+        lb_remaining = calloc(s.n, sizeof *lb_remaining);
+        lb_queue = calloc(s.n, sizeof *lb_queue);
+        if (!lb_remaining || !lb_queue)
+            die("out of memory");
+        memset(lb_remaining, 1, s.n * sizeof *lb_remaining);
+        memset(lb_queue, 1, s.n * sizeof *lb_queue);
+        for (unsigned r = 0; r <= runs; r++) {
+            t0 = now_ns();
+            uint32_t ran = lower_bound_run(&s);
+            uint64_t dt = now_ns() - t0;
+            if (ran != s.n)
+                die("lower bound: not every job ran");
+            if (r)
+                t[r - 1] = dt;
+        }
+        free(lb_remaining);
+        free(lb_queue);
+    } else if (strcmp(system, "daggerpool") == 0) {
+        char *block;
+        char **names = make_names(s.n, &block);
+        uint64_t t0 = now_ns();
+        dp_graph_t *g = dp_build(&s, names);
+        build_ns = now_ns() - t0;
+        /* The library copied what it needs. */
+        free(names);
+        free(block);
+        bench_shape_free(&s);
+        dp_run_opts_t opts;
+        dp_run_opts_init(&opts);
+        opts.max_concurrent_jobs = workers;
+        opts.seed = 1;
+        char err[256];
+        for (unsigned r = 0; r <= runs; r++) {
+            t0 = now_ns();
+            dp_result_t *res = dp_graph_run(g, &opts, err, sizeof err);
+            if (!res)
+                die(err);
+            int ok = dp_result_is_ready(res);
+            dp_result_free(res);
+            uint64_t dt = now_ns() - t0;
+            if (!ok)
+                die("daggerpool: run did not succeed");
+            if (r)
+                t[r - 1] = dt;
+        }
+        dp_graph_free(g);
+    } else {
+        die("unknown system");
+    }
+    uint64_t med = median_u64(t, runs); /* sorts t */
+    printf("RESULT %u %zu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+           (unsigned long long)med, (unsigned long long)t[0]);
+    bench_shape_free(&s);
+    free(t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The driver                                                               */
+/* ---------------------------------------------------------------------- */
+
+typedef struct sysdef {
+    const char *label;  /* as printed */
+    const char *system; /* --child SYSTEM */
+    unsigned workers;
+    int peer;           /* run the peer program instead of ourselves */
+} sysdef_t;
+
+static const sysdef_t systems[] = {
+    {"lower bound", "lower", 1, 0},
+    {"daggerpool", "daggerpool", 1, 0},
+    {"daggerpool", "daggerpool", 2, 0},
+    {"tbb flow_graph", "tbb", 2, 1},
+};
+#define NSYS (sizeof systems / sizeof systems[0])
+
+typedef struct measure {
+    int ok;
+    uint32_t n;
+    size_t edges;
+    double build_ms, ns_per_job, rss_mib;
+} measure_t;
+
+/* Runs one child; fills m from its RESULT line and its rusage. */
+static void run_child(const char *prog, const char *system, const char *shape, unsigned workers,
+                      uint32_t n, unsigned runs, uint64_t seed, measure_t *m)
+{
+    char wbuf[16], nbuf[16], rbuf[16], sbuf[32];
+    snprintf(wbuf, sizeof wbuf, "%u", workers);
+    snprintf(nbuf, sizeof nbuf, "%u", n);
+    snprintf(rbuf, sizeof rbuf, "%u", runs);
+    snprintf(sbuf, sizeof sbuf, "%llu", (unsigned long long)seed);
+    int p[2];
+    if (pipe(p) != 0)
+        die("pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(prog, prog, "--child", system, shape, wbuf, nbuf, rbuf, sbuf, (char *)NULL);
+        fprintf(stderr, "sched_bench: cannot run %s: %s\n", prog, strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    char line[512] = "";
+    FILE *f = fdopen(p[0], "r");
+    char buf[512];
+    while (f && fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "RESULT ", 7) == 0)
+            snprintf(line, sizeof line, "%s", buf);
+    if (f)
+        fclose(f);
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
+    memset(m, 0, sizeof *m);
+    unsigned long long build, med, mn;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        sscanf(line, "RESULT %u %zu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn) == 5) {
+        m->ok = 1;
+        m->build_ms = (double)build / 1e6;
+        m->ns_per_job = (double)med / (double)m->n;
+        m->rss_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE[,SHAPE...]] [--seed S]\n"
+            "                   [--no-peer] [--peer PATH]\n"
+            "  -n N      jobs per shape (default 100000; the grid rounds down to a square)\n"
+            "  -r RUNS   timed runs per child after one warm-up; the median counts (default 7)\n"
+            "  -k ROUNDS repeat the sweep, interleaved; medians over rounds (default 3)\n"
+            "  -s        shapes: chain,independent,fan,grid,random (default all)\n"
+            "  --peer    the oneTBB flow_graph program (default: tbb_flow beside this one)\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--child") == 0)
+        return child(argc, argv);
+
+    uint32_t n = 100000;
+    unsigned runs = 7, rounds = 3;
+    uint64_t seed = 42;
+    int use_peer = 1;
+    int want[BENCH_NSHAPES] = {1, 1, 1, 1, 1};
+    char self[PATH_MAX], peer[PATH_MAX + 16];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        die("cannot find my own program (/proc/self/exe)");
+    self[len] = '\0';
+    char dirbuf[PATH_MAX];
+    snprintf(dirbuf, sizeof dirbuf, "%s", self);
+    snprintf(peer, sizeof peer, "%s/tbb_flow", dirname(dirbuf));
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-n") == 0 && v) {
+            n = (uint32_t)strtoul(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "-r") == 0 && v) {
+            runs = (unsigned)strtoul(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "-k") == 0 && v) {
+            rounds = (unsigned)strtoul(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--seed") == 0 && v) {
+            seed = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "-s") == 0 && v) {
+            memset(want, 0, sizeof want);
+            char *list = strdup(v), *save = NULL;
+            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                int k = bench_shape_parse(tok);
+                if (k < 0)
+                    usage();
+                want[k] = 1;
+            }
+            free(list);
+            i++;
+        } else if (strcmp(a, "--no-peer") == 0) {
+            use_peer = 0;
+        } else if (strcmp(a, "--peer") == 0 && v) {
+            snprintf(peer, sizeof peer, "%s", v);
+            i++;
+        } else {
+            usage();
+        }
+    }
+    if (n < 3 || runs < 1 || rounds < 1)
+        usage();
+    if (use_peer && access(peer, X_OK) != 0) {
+        fprintf(stderr, "sched_bench: no peer program at %s (oneTBB missing?): peers skipped\n",
+                peer);
+        use_peer = 0;
+    }
+
+    /* m[shape][system][round] */
+    static measure_t m[BENCH_NSHAPES][NSYS][64];
+    if (rounds > 64)
+        rounds = 64;
+    for (unsigned r = 0; r < rounds; r++)
+        for (int k = 0; k < BENCH_NSHAPES; k++) {
+            if (!want[k])
+                continue;
+            for (size_t sy = 0; sy < NSYS; sy++) {
+                if (systems[sy].peer && !use_peer)
+                    continue;
+                run_child(systems[sy].peer ? peer : self, systems[sy].system,
+                          bench_shape_name((bench_shape_kind_t)k), systems[sy].workers, n, runs,
+                          seed, &m[k][sy][r]);
+                if (!m[k][sy][r].ok)
+                    fprintf(stderr, "sched_bench: %s on %s failed\n", systems[sy].label,
+                            bench_shape_name((bench_shape_kind_t)k));
+            }
+        }
+
+    printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs,
+           rounds, rounds == 1 ? "" : "s", (unsigned long long)seed);
+    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s\n", "shape", "system", "workers", "edges",
+           "build_ms", "ns/job", "x_lower", "rss_MiB", "x_rss");
+    for (int k = 0; k < BENCH_NSHAPES; k++) {
+        if (!want[k])
+            continue;
+        double lower_ns = 0, lower_rss = 0;
+        for (size_t sy = 0; sy < NSYS; sy++) {
+            double b[64], t[64], rs[64];
+            unsigned cnt = 0;
+            uint32_t jobs = 0;
+            size_t edges = 0;
+            for (unsigned r = 0; r < rounds; r++) {
+                const measure_t *x = &m[k][sy][r];
+                if (!x->ok)
+                    continue;
+                b[cnt] = x->build_ms;
+                t[cnt] = x->ns_per_job;
+                rs[cnt] = x->rss_mib;
+                jobs = x->n;
+                edges = x->edges;
+                cnt++;
+            }
+            if (!cnt)
+                continue;
+            double bm = median_d(b, cnt), tm = median_d(t, cnt), rm = median_d(rs, cnt);
+            if (sy == 0) {
+                lower_ns = tm;
+                lower_rss = rm;
+            }
+            (void)jobs;
+            printf("%-12s %-15s %7u %9zu %10.1f %9.1f %8.2f %9.1f %8.2f\n",
+                   bench_shape_name((bench_shape_kind_t)k), systems[sy].label,
+                   systems[sy].workers, edges, bm, tm, lower_ns > 0 ? tm / lower_ns : 0, rm,
+                   lower_rss > 0 ? rm / lower_rss : 0);
+        }
+    }
+    return 0;
+}
