@@ -537,6 +537,50 @@ DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *i
                            void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Workflow files                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A workflow file (libconfig; DESIGN.md "The workflow file") read in two
+ * steps, so that a file's mistakes are found before any plugin is loaded and
+ * the caller chooses the plugin search order:
+ *
+ *   wf = dp_workflow_load(path, err, sizeof err);        // file checked
+ *   for (i = 0; (dir = dp_workflow_plugin_path(wf, i)); i++)
+ *       dp_plugins_add_path(pl, dir);                     // then your own dirs
+ *   dp_workflow_build(wf, pl, err, sizeof err);          // plugins, params
+ *   dp_workflow_run_opts(wf, &opts);
+ *   r = dp_graph_run(dp_workflow_graph(wf), &opts, err, sizeof err);
+ *
+ * Refusals list every problem, one per line, each "FILE:LINE: what was
+ * found, what was expected, the fix". */
+typedef struct dp_workflow dp_workflow_t;
+
+/** Reads and checks the file: syntax, keys (an unknown one gets the nearest
+ *  known one suggested), types, durations, duplicate names, unknown
+ *  dependencies, cycles (the whole path). @include is relative to the file's
+ *  directory. No plugin is touched. NULL with err set on refusal. The caller
+ *  frees the workflow with dp_workflow_free. Any thread. */
+DP_API dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen);
+/** Frees the workflow and its graph (no run of it may be in progress, and
+ *  results of its graph must be freed first). */
+DP_API void dp_workflow_free(dp_workflow_t *wf);
+/** workflow.name, or the file's base name without extension. */
+DP_API const char *dp_workflow_name(const dp_workflow_t *wf);
+/** The i-th directory of workflow.plugin_path, resolved against the file's
+ *  directory; NULL past the end. Owned by wf. */
+DP_API const char *dp_workflow_plugin_path(const dp_workflow_t *wf, size_t i);
+/** Loads the file's explicit `plugins` into pl, then adds every job with
+ *  dp_plugins_add_job (unknown plugin or type, params refused by the type).
+ *  DP_ECONFIG with every problem listed in err. Runs once; later calls
+ *  return the first answer. pl must outlive wf. */
+DP_API int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t errlen);
+/** The graph built by dp_workflow_build (owned by wf), or NULL before. */
+DP_API dp_graph_t *dp_workflow_graph(dp_workflow_t *wf);
+/** Sets opts' max_concurrent_jobs, timeout_ms and fail_fast from the file
+ *  (defaults 4, none, true); leaves the other fields alone. */
+DP_API void dp_workflow_run_opts(const dp_workflow_t *wf, dp_run_opts_t *opts);
+
+/* ------------------------------------------------------------------------ */
 /* Durations                                                                 */
 /* ------------------------------------------------------------------------ */
 

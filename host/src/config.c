@@ -1,0 +1,1238 @@
+/*
+ * config.c - the workflow file (DESIGN.md "The workflow file").
+ *
+ * Two steps, so that a file's mistakes are found before any plugin code is
+ * loaded and so that the caller decides the plugin search order:
+ *
+ *   dp_workflow_load   libconfig parse, then every key checked against what
+ *                      it may be (unknown keys, types, durations, names,
+ *                      dependencies, cycles). Everything is copied out of
+ *                      libconfig; nothing of it outlives the call.
+ *   dp_workflow_build  explicit plugins loaded, each job added through
+ *                      dp_plugins_add_job (type resolved, params checked by
+ *                      the type's create).
+ *
+ * Problems are collected, not just the first: a user fixing a file wants
+ * the whole list. Each is one line "FILE:LINE: what; expected; fix".
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Problems listed before the rest is summarised as "... and N more". */
+#define MAX_PROBLEMS 20
+
+typedef struct wf_dep {
+    char *name;
+    int line;
+} wf_dep_t;
+
+typedef struct wf_job {
+    char *name;
+    char *type;
+    const char *file; /* interned in wf->files */
+    int line;
+    dp_params_t *params;
+    wf_dep_t *deps;
+    size_t ndeps;
+    dp_job_spec_t spec; /* scheduling settings; name/run/check set at build */
+} wf_job_t;
+
+typedef struct wf_plugin {
+    char *name;
+    char *path; /* resolved against the file's directory */
+    const char *file;
+    int line;
+} wf_plugin_t;
+
+struct dp_workflow {
+    char *path; /* as given */
+    char *dir;  /* its directory: base of relative paths and @include */
+    char *name;
+    unsigned max_concurrent_jobs;
+    uint64_t timeout_ms;
+    bool fail_fast;
+    char **plugin_path;
+    size_t n_plugin_path;
+    wf_plugin_t *plugins;
+    size_t nplugins;
+    wf_job_t *jobs;
+    size_t njobs;
+    char **files; /* every file name a setting came from (includes) */
+    size_t nfiles;
+    dp_graph_t *shape;
+    dp_graph_t *graph;
+    int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
+    char *build_err;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Problem list                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct problems {
+    char *buf;
+    size_t len;
+    size_t used;
+    unsigned count;
+} problems_t;
+
+static void problem(problems_t *pr, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void problem(problems_t *pr, const char *file, int line, const char *fmt, ...)
+{
+    pr->count++;
+    if (!pr->buf || pr->len == 0 || pr->count > MAX_PROBLEMS)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int n;
+    if (line > 0)
+        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s:%d: %s", pr->used ? "\n" : "", file, line,
+                     msg);
+    else
+        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s: %s", pr->used ? "\n" : "", file, msg);
+    if (n > 0)
+        pr->used += (size_t)n < pr->len - pr->used ? (size_t)n : pr->len - pr->used - 1;
+}
+
+static void problems_finish(problems_t *pr)
+{
+    if (pr->count > MAX_PROBLEMS && pr->buf && pr->len > pr->used + 1) {
+        int n = snprintf(pr->buf + pr->used, pr->len - pr->used, "\n... and %u more problems",
+                         pr->count - MAX_PROBLEMS);
+        if (n > 0)
+            pr->used += (size_t)n < pr->len - pr->used ? (size_t)n : pr->len - pr->used - 1;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Suggestions                                                               */
+/* ------------------------------------------------------------------------ */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof cur);
+    }
+    return prev[lb];
+}
+
+const char *dp__nearest_word(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+    for (size_t i = 0; candidates && candidates[i]; i++) {
+        size_t d = edit_distance(word, candidates[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = candidates[i];
+        }
+    }
+    /* A typo is a couple of edits, more in a long word, or a word whose
+     * beginning is right ("retry" for "retries"); beyond that the
+     * suggestion would only confuse. */
+    size_t len = strlen(word), limit = len / 3 > 2 ? len / 3 : 2;
+    if (!best)
+        return NULL;
+    size_t prefix = 0;
+    while (word[prefix] && word[prefix] == best[prefix])
+        prefix++;
+    return (bestd <= limit && bestd < len) || prefix >= 4 ? best : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading settings                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct reader {
+    dp_workflow_t *wf;
+    problems_t *pr;
+    bool oom;
+    bool dropped; /* a job could not be read (no usable name) */
+} reader_t;
+
+/* Interns a file name so every job and plugin can point at it. */
+static const char *intern_file(reader_t *rd, const char *file)
+{
+    if (!file || strcmp(file, rd->wf->path) == 0)
+        return rd->wf->path;
+    /* libconfig names an included file as the @include wrote it; say where
+     * it is, since it was resolved against the including file's directory. */
+    char *full = NULL;
+    if (file[0] != '/' && strcmp(rd->wf->dir, ".") != 0) {
+        if (!(full = dp__asprintf("%s/%s", rd->wf->dir, file))) {
+            rd->oom = true;
+            return rd->wf->path;
+        }
+        file = full;
+    }
+    for (size_t i = 0; i < rd->wf->nfiles; i++)
+        if (strcmp(rd->wf->files[i], file) == 0) {
+            free(full);
+            return rd->wf->files[i];
+        }
+    char **nf = realloc(rd->wf->files, (rd->wf->nfiles + 1) * sizeof *nf);
+    char *copy = full ? full : dp__strdup(file);
+    if (!nf || !copy) {
+        free(copy);
+        if (nf)
+            rd->wf->files = nf;
+        rd->oom = true;
+        return rd->wf->path;
+    }
+    rd->wf->files = nf;
+    rd->wf->files[rd->wf->nfiles++] = copy;
+    return copy;
+}
+
+static const char *file_of(reader_t *rd, const config_setting_t *s)
+{
+    return intern_file(rd, s ? config_setting_source_file(s) : NULL);
+}
+
+static int line_of(const config_setting_t *s)
+{
+    return s ? (int)config_setting_source_line(s) : 0;
+}
+
+#define PROBLEM(rd, s, ...) problem((rd)->pr, file_of(rd, s), line_of(s), __VA_ARGS__)
+
+static const char *type_name(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_GROUP: return "a group { ... }";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_FLOAT: return "a float";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL: return "a boolean";
+    case CONFIG_TYPE_ARRAY: return "an array [ ... ]";
+    case CONFIG_TYPE_LIST: return "a list ( ... )";
+    default: return "nothing";
+    }
+}
+
+static bool is_int(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static bool in_list(const char *key, const char *const *list)
+{
+    for (size_t k = 0; list[k]; k++)
+        if (strcmp(key, list[k]) == 0)
+            return true;
+    return false;
+}
+
+/* Refuses member m, whose key is not in known, suggesting the nearest
+ * known key. where: "in job 'B'" and the like. */
+static void unknown_key(reader_t *rd, const config_setting_t *m, const char *const *known, const char *where)
+{
+    const char *key = config_setting_name(m);
+    char list[256] = "";
+    size_t used = 0;
+    for (size_t k = 0; known[k]; k++) {
+        int n = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", known[k]);
+        if (n < 0 || (size_t)n >= sizeof list - used)
+            break;
+        used += (size_t)n;
+    }
+    const char *near = dp__nearest_word(key, known);
+    if (near)
+        PROBLEM(rd, m, "unknown key '%s' %s; did you mean '%s'? (known keys: %s)", key, where, near, list);
+    else
+        PROBLEM(rd, m, "unknown key '%s' %s; known keys: %s", key, where, list);
+}
+
+static void check_keys(reader_t *rd, const config_setting_t *group, const char *const *known, const char *where)
+{
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+        if (!in_list(config_setting_name(m), known))
+            unknown_key(rd, m, known, where);
+    }
+}
+
+/* Each getter: false (and a problem reported) when s has the wrong type or
+ * value; *out untouched then. */
+
+static bool get_string(reader_t *rd, const config_setting_t *s, const char *what, const char **out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+        PROBLEM(rd, s, "%s must be a string in double quotes, found %s", what, type_name(s));
+        return false;
+    }
+    *out = config_setting_get_string(s);
+    return true;
+}
+
+static bool get_bool(reader_t *rd, const config_setting_t *s, const char *what, bool *out)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+        PROBLEM(rd, s, "%s must be a boolean (true or false), found %s", what, type_name(s));
+        return false;
+    }
+    *out = config_setting_get_bool(s);
+    return true;
+}
+
+static bool get_uint(reader_t *rd, const config_setting_t *s, const char *what, long long min, long long max,
+                     unsigned *out)
+{
+    if (!is_int(s)) {
+        PROBLEM(rd, s, "%s must be an integer, found %s", what, type_name(s));
+        return false;
+    }
+    long long v = config_setting_get_int64(s);
+    if (v < min || v > max) {
+        PROBLEM(rd, s, "%s must be between %lld and %lld, found %lld", what, min, max, v);
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+static bool get_float(reader_t *rd, const config_setting_t *s, const char *what, double min, double max,
+                      double *out)
+{
+    double v;
+    if (is_int(s))
+        v = (double)config_setting_get_int64(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+        v = config_setting_get_float(s);
+    else {
+        PROBLEM(rd, s, "%s must be a number, found %s", what, type_name(s));
+        return false;
+    }
+    if (!(v >= min && v <= max)) {
+        PROBLEM(rd, s, "%s must be between %g and %g, found %g", what, min, max, v);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A duration: an integer of milliseconds or a string such as "30s". */
+static bool get_duration(reader_t *rd, const config_setting_t *s, const char *what, uint64_t *out)
+{
+    if (is_int(s)) {
+        long long v = config_setting_get_int64(s);
+        if (v < 0) {
+            PROBLEM(rd, s, "%s must not be negative, found %lld; write 0 or more milliseconds, or a string "
+                           "such as \"30s\"", what, v);
+            return false;
+        }
+        *out = (uint64_t)v;
+        return true;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        char msg[512];
+        uint64_t ms;
+        if (dp_duration_parse(config_setting_get_string(s), &ms, msg, sizeof msg) != DP_OK) {
+            PROBLEM(rd, s, "%s: %s", what, msg);
+            return false;
+        }
+        *out = ms;
+        return true;
+    }
+    PROBLEM(rd, s, "%s must be a duration: an integer of milliseconds or a string such as \"30s\" or \"1h30m\", "
+                   "found %s", what, type_name(s));
+    return false;
+}
+
+/* An array or list of strings (a single string is one item when
+ * single_ok). Returns a malloc'd array of the strings (not copied; owned by
+ * libconfig) and their settings; NULL items on failure. */
+static bool get_string_list(reader_t *rd, const config_setting_t *s, const char *what, bool single_ok,
+                            const config_setting_t ***items, size_t *n)
+{
+    int t = config_setting_type(s);
+    if (single_ok && t == CONFIG_TYPE_STRING) {
+        *items = malloc(sizeof **items);
+        if (!*items) {
+            rd->oom = true;
+            return false;
+        }
+        (*items)[0] = s;
+        *n = 1;
+        return true;
+    }
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+        PROBLEM(rd, s, "%s must be a list of strings such as [ \"a\", \"b\" ], found %s", what, type_name(s));
+        return false;
+    }
+    int len = config_setting_length(s);
+    *items = calloc(len ? (size_t)len : 1, sizeof **items);
+    if (!*items) {
+        rd->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            PROBLEM(rd, e, "%s must be a list of strings such as [ \"a\", \"b\" ]; item %d is %s", what, i + 1,
+                    type_name(e));
+            ok = false;
+        }
+        (*items)[i] = e;
+    }
+    if (!ok) {
+        free(*items);
+        *items = NULL;
+        return false;
+    }
+    *n = (size_t)len;
+    return true;
+}
+
+/* A path from the file, relative to the file's directory unless absolute. */
+static char *resolve_path(reader_t *rd, const char *p)
+{
+    char *out = p[0] == '/' ? dp__strdup(p) : dp__asprintf("%s/%s", rd->wf->dir, p);
+    if (!out)
+        rd->oom = true;
+    return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Params                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void params_from_group(reader_t *rd, const config_setting_t *g, dp_params_t *p, const char *job,
+                              const config_setting_t *skip_if_in);
+
+/* Converts one libconfig value into key of p. */
+static void param_value(reader_t *rd, const config_setting_t *m, dp_params_t *p, const char *job)
+{
+    const char *key = config_setting_name(m);
+    int rc = DP_OK;
+    switch (config_setting_type(m)) {
+    case CONFIG_TYPE_STRING: rc = dp_params_set_string(p, key, config_setting_get_string(m)); break;
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: rc = dp_params_set_int(p, key, (int64_t)config_setting_get_int64(m)); break;
+    case CONFIG_TYPE_FLOAT: rc = dp_params_set_float(p, key, config_setting_get_float(m)); break;
+    case CONFIG_TYPE_BOOL: rc = dp_params_set_bool(p, key, config_setting_get_bool(m)); break;
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST: {
+        const config_setting_t **items = NULL;
+        size_t n = 0;
+        char what[256];
+        snprintf(what, sizeof what, "params.%s of job '%s'", key, job);
+        if (!get_string_list(rd, m, what, false, &items, &n))
+            return;
+        const char **strs = calloc(n ? n : 1, sizeof *strs);
+        if (!strs) {
+            free(items);
+            rd->oom = true;
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            strs[i] = config_setting_get_string(items[i]);
+        rc = dp_params_set_list(p, key, strs, n);
+        free(strs);
+        free(items);
+        break;
+    }
+    case CONFIG_TYPE_GROUP: {
+        dp_params_t *sub = dp_params_add_group(p, key);
+        if (!sub) {
+            rc = DP_ENOMEM;
+            break;
+        }
+        dp_params_set_origin(sub, file_of(rd, m), line_of(m));
+        params_from_group(rd, m, sub, job, NULL);
+        break;
+    }
+    default: PROBLEM(rd, m, "params.%s of job '%s' has an unsupported type", key, job); return;
+    }
+    if (rc == DP_ENOMEM)
+        rd->oom = true;
+    else if (rc != DP_OK)
+        PROBLEM(rd, m, "params.%s of job '%s' was refused: %s", key, job, dp_strerror(rc));
+}
+
+/* Every member of g into p, except those also present in skip_if_in (the
+ * job's own params, which win over the defaults'). */
+static void params_from_group(reader_t *rd, const config_setting_t *g, dp_params_t *p, const char *job,
+                              const config_setting_t *skip_if_in)
+{
+    for (int i = 0; i < config_setting_length(g); i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        if (skip_if_in && config_setting_get_member(skip_if_in, config_setting_name(m)))
+            continue;
+        param_value(rd, m, p, job);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sections                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", NULL};
+static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path",
+                                            NULL};
+static const char *const job_keys[] = {"name",    "type",    "params",  "depends_on", "timeout",
+                                       "retries", "backoff", "readiness", NULL};
+static const char *const default_keys[] = {"type", "params", "timeout", "retries", "backoff", "readiness", NULL};
+static const char *const backoff_keys[] = {"initial", "factor", "max", "jitter", NULL};
+static const char *const readiness_keys[] = {"period", "probe_timeout", "timeout", NULL};
+static const char *const plugin_keys[] = {"path", NULL};
+
+static bool require_group(reader_t *rd, const config_setting_t *s, const char *what, const char *example)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_GROUP)
+        return true;
+    PROBLEM(rd, s, "%s must be a group such as %s, found %s", what, example, type_name(s));
+    return false;
+}
+
+static void read_workflow(reader_t *rd, const config_setting_t *w)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (!require_group(rd, w, "'workflow'", "workflow: { name = \"deploy\"; }"))
+        return;
+    check_keys(rd, w, workflow_keys, "in 'workflow'");
+    const config_setting_t *s;
+    const char *str;
+    if ((s = config_setting_get_member(w, "name")) && get_string(rd, s, "workflow.name", &str)) {
+        if (!*str)
+            PROBLEM(rd, s, "workflow.name must not be empty");
+        else {
+            free(wf->name);
+            if (!(wf->name = dp__strdup(str)))
+                rd->oom = true;
+        }
+    }
+    if ((s = config_setting_get_member(w, "max_concurrent_jobs")))
+        get_uint(rd, s, "workflow.max_concurrent_jobs", 1, 100000, &wf->max_concurrent_jobs);
+    if ((s = config_setting_get_member(w, "timeout")))
+        get_duration(rd, s, "workflow.timeout", &wf->timeout_ms);
+    if ((s = config_setting_get_member(w, "fail_fast")))
+        get_bool(rd, s, "workflow.fail_fast", &wf->fail_fast);
+    if ((s = config_setting_get_member(w, "plugin_path"))) {
+        const config_setting_t **items = NULL;
+        size_t n = 0;
+        if (get_string_list(rd, s, "workflow.plugin_path", true, &items, &n)) {
+            wf->plugin_path = calloc(n ? n : 1, sizeof *wf->plugin_path);
+            if (!wf->plugin_path)
+                rd->oom = true;
+            for (size_t i = 0; wf->plugin_path && i < n; i++) {
+                const char *dir = config_setting_get_string(items[i]);
+                if (!*dir) {
+                    PROBLEM(rd, items[i], "workflow.plugin_path has an empty directory name");
+                    continue;
+                }
+                char *r = resolve_path(rd, dir);
+                if (r)
+                    wf->plugin_path[wf->n_plugin_path++] = r;
+            }
+            free(items);
+        }
+    }
+}
+
+static void read_plugins(reader_t *rd, const config_setting_t *ps)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (!require_group(rd, ps, "'plugins'", "plugins = { custom = { path = \"lib/custom.so\"; }; }"))
+        return;
+    int n = config_setting_length(ps);
+    wf->plugins = calloc(n ? (size_t)n : 1, sizeof *wf->plugins);
+    if (!wf->plugins) {
+        rd->oom = true;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *p = config_setting_get_elem(ps, (unsigned)i);
+        const char *name = config_setting_name(p);
+        char what[256];
+        snprintf(what, sizeof what, "plugins.%s", name);
+        if (!require_group(rd, p, what, "{ path = \"lib/custom.so\"; }"))
+            continue;
+        char where[256];
+        snprintf(where, sizeof where, "in plugins.%s", name);
+        check_keys(rd, p, plugin_keys, where);
+        const config_setting_t *ps_path = config_setting_get_member(p, "path");
+        const char *path;
+        if (!ps_path) {
+            PROBLEM(rd, p, "plugins.%s needs a path, e.g. %s = { path = \"lib/%s.so\"; }", name, name, name);
+            continue;
+        }
+        snprintf(what, sizeof what, "plugins.%s.path", name);
+        if (!get_string(rd, ps_path, what, &path))
+            continue;
+        wf_plugin_t *pl = &wf->plugins[wf->nplugins];
+        pl->name = dp__strdup(name);
+        pl->path = resolve_path(rd, path);
+        pl->file = file_of(rd, p);
+        pl->line = line_of(p);
+        if (!pl->name || !pl->path) {
+            free(pl->name);
+            free(pl->path);
+            rd->oom = true;
+            continue;
+        }
+        wf->nplugins++;
+    }
+}
+
+/* The setting for key: the job's own, else the default's (NULL if neither). */
+static const config_setting_t *job_or_default(const config_setting_t *job, const config_setting_t *defaults,
+                                              const char *key)
+{
+    const config_setting_t *s = config_setting_get_member(job, key);
+    if (!s && defaults)
+        s = config_setting_get_member(defaults, key);
+    return s;
+}
+
+/* A sub-group setting (backoff, readiness) field by field: the job's group
+ * member, else the default group's. */
+static const config_setting_t *field(const config_setting_t *jg, const config_setting_t *dg, const char *key)
+{
+    const config_setting_t *s = jg ? config_setting_get_member(jg, key) : NULL;
+    if (!s && dg)
+        s = config_setting_get_member(dg, key);
+    return s;
+}
+
+static bool usable_group(reader_t *rd, const config_setting_t *g, const char *what, const char *example,
+                         const char *const *keys, const char *where)
+{
+    if (!g)
+        return false;
+    if (!require_group(rd, g, what, example))
+        return false;
+    check_keys(rd, g, keys, where);
+    return true;
+}
+
+static void read_job(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults, size_t index)
+{
+    dp_workflow_t *wf = rd->wf;
+    char what[320], where[320];
+    if (config_setting_type(js) != CONFIG_TYPE_GROUP) {
+        PROBLEM(rd, js, "job %zu must be a group such as { name = \"A\"; type = \"core.noop\"; }, found %s",
+                index + 1, type_name(js));
+        rd->dropped = true;
+        return;
+    }
+    const config_setting_t *s = config_setting_get_member(js, "name");
+    const char *name = NULL;
+    if (!s) {
+        PROBLEM(rd, js, "job %zu has no name; add name = \"...\"; (names are unique and used by depends_on)",
+                index + 1);
+        rd->dropped = true;
+        return;
+    }
+    if (!get_string(rd, s, "a job's name", &name)) {
+        rd->dropped = true;
+        return;
+    }
+    if (!*name) {
+        PROBLEM(rd, s, "job %zu has an empty name; names are unique and used by depends_on", index + 1);
+        rd->dropped = true;
+        return;
+    }
+    snprintf(where, sizeof where, "in job '%s'", name);
+    check_keys(rd, js, job_keys, where);
+
+    wf_job_t *job = &wf->jobs[wf->njobs];
+    memset(job, 0, sizeof *job);
+    dp_job_spec_init(&job->spec);
+    job->file = file_of(rd, js);
+    job->line = line_of(js);
+    if (!(job->name = dp__strdup(name))) {
+        rd->oom = true;
+        return;
+    }
+    wf->njobs++; /* from here the job is owned by wf, even if incomplete */
+
+    const char *type = NULL;
+    if ((s = job_or_default(js, defaults, "type"))) {
+        snprintf(what, sizeof what, "'type' of job '%s'", name);
+        if (get_string(rd, s, what, &type)) {
+            const char *dot = strchr(type, '.');
+            if (!dot || dot == type || !dot[1])
+                PROBLEM(rd, s, "'type' of job '%s' must be PLUGIN.TYPE such as \"core.sleep\" or "
+                               "\"shell.command\", found \"%s\"", name, type);
+            else if (!(job->type = dp__strdup(type)))
+                rd->oom = true;
+        }
+    } else {
+        PROBLEM(rd, js, "job '%s' has no type; add type = \"PLUGIN.TYPE\"; such as \"shell.command\"", name);
+    }
+
+    /* Params: the job's own group, then the defaults' keys it does not set. */
+    if (!(job->params = dp_params_new())) {
+        rd->oom = true;
+        return;
+    }
+    const config_setting_t *jp = config_setting_get_member(js, "params");
+    const config_setting_t *dp = defaults ? config_setting_get_member(defaults, "params") : NULL;
+    snprintf(what, sizeof what, "'params' of job '%s'", name);
+    if (jp && !require_group(rd, jp, what, "params = { duration = \"2s\"; }"))
+        jp = NULL;
+    if (dp && config_setting_type(dp) != CONFIG_TYPE_GROUP)
+        dp = NULL; /* reported once, when the defaults were read */
+    const config_setting_t *origin = jp ? jp : js;
+    dp_params_set_origin(job->params, file_of(rd, origin), line_of(origin));
+    if (jp)
+        params_from_group(rd, jp, job->params, name, NULL);
+    if (dp)
+        params_from_group(rd, dp, job->params, name, jp);
+
+    if ((s = config_setting_get_member(js, "depends_on"))) {
+        const config_setting_t **items = NULL;
+        size_t n = 0;
+        snprintf(what, sizeof what, "'depends_on' of job '%s'", name);
+        if (get_string_list(rd, s, what, true, &items, &n)) {
+            job->deps = calloc(n ? n : 1, sizeof *job->deps);
+            if (!job->deps)
+                rd->oom = true;
+            for (size_t i = 0; job->deps && i < n; i++) {
+                const char *dep = config_setting_get_string(items[i]);
+                if (strcmp(dep, name) == 0) {
+                    PROBLEM(rd, items[i], "job '%s' depends on itself; remove \"%s\" from its depends_on", name,
+                            name);
+                    continue;
+                }
+                bool dup = false;
+                for (size_t k = 0; k < job->ndeps && !dup; k++)
+                    dup = strcmp(job->deps[k].name, dep) == 0;
+                if (dup) {
+                    PROBLEM(rd, items[i], "job '%s' lists '%s' twice in depends_on; remove one", name, dep);
+                    continue;
+                }
+                if (!(job->deps[job->ndeps].name = dp__strdup(dep))) {
+                    rd->oom = true;
+                    break;
+                }
+                job->deps[job->ndeps++].line = line_of(items[i]) ? line_of(items[i]) : line_of(s);
+            }
+            free(items);
+        }
+    }
+
+    dp_job_spec_t *sp = &job->spec;
+    if ((s = job_or_default(js, defaults, "timeout"))) {
+        snprintf(what, sizeof what, "'timeout' of job '%s'", name);
+        get_duration(rd, s, what, &sp->timeout_ms);
+    }
+    if ((s = job_or_default(js, defaults, "retries"))) {
+        snprintf(what, sizeof what, "'retries' of job '%s'", name);
+        get_uint(rd, s, what, 0, 1000000, &sp->retries);
+    }
+
+    const config_setting_t *jg = config_setting_get_member(js, "backoff");
+    const config_setting_t *dg = defaults ? config_setting_get_member(defaults, "backoff") : NULL;
+    snprintf(what, sizeof what, "'backoff' of job '%s'", name);
+    snprintf(where, sizeof where, "in the backoff of job '%s'", name);
+    if (jg && !usable_group(rd, jg, what, "backoff = { initial = \"1s\"; factor = 2.0; max = \"30s\"; }",
+                            backoff_keys, where))
+        jg = NULL;
+    if (dg && config_setting_type(dg) != CONFIG_TYPE_GROUP)
+        dg = NULL;
+    if ((s = field(jg, dg, "initial"))) {
+        snprintf(what, sizeof what, "backoff.initial of job '%s'", name);
+        get_duration(rd, s, what, &sp->backoff.initial_ms);
+    }
+    if ((s = field(jg, dg, "factor"))) {
+        snprintf(what, sizeof what, "backoff.factor of job '%s'", name);
+        get_float(rd, s, what, 1.0, 1000.0, &sp->backoff.factor);
+    }
+    if ((s = field(jg, dg, "max"))) {
+        snprintf(what, sizeof what, "backoff.max of job '%s'", name);
+        get_duration(rd, s, what, &sp->backoff.max_ms);
+    }
+    if ((s = field(jg, dg, "jitter"))) {
+        snprintf(what, sizeof what, "backoff.jitter of job '%s'", name);
+        get_float(rd, s, what, 0.0, 1.0, &sp->backoff.jitter);
+    }
+
+    jg = config_setting_get_member(js, "readiness");
+    dg = defaults ? config_setting_get_member(defaults, "readiness") : NULL;
+    snprintf(what, sizeof what, "'readiness' of job '%s'", name);
+    snprintf(where, sizeof where, "in the readiness of job '%s'", name);
+    if (jg && !usable_group(rd, jg, what, "readiness = { period = \"5s\"; timeout = \"5m\"; }", readiness_keys,
+                            where))
+        jg = NULL;
+    if (dg && config_setting_type(dg) != CONFIG_TYPE_GROUP)
+        dg = NULL;
+    if ((s = field(jg, dg, "period"))) {
+        snprintf(what, sizeof what, "readiness.period of job '%s'", name);
+        get_duration(rd, s, what, &sp->readiness.period_ms);
+    }
+    if ((s = field(jg, dg, "probe_timeout"))) {
+        snprintf(what, sizeof what, "readiness.probe_timeout of job '%s'", name);
+        get_duration(rd, s, what, &sp->readiness.probe_timeout_ms);
+    }
+    if ((s = field(jg, dg, "timeout"))) {
+        snprintf(what, sizeof what, "readiness.timeout of job '%s'", name);
+        get_duration(rd, s, what, &sp->readiness.timeout_ms);
+    }
+}
+
+static void read_defaults(reader_t *rd, const config_setting_t *d)
+{
+    /* name and depends_on belong to each job; say so rather than "unknown". */
+    for (int i = 0; i < config_setting_length(d); i++) {
+        const config_setting_t *m = config_setting_get_elem(d, (unsigned)i);
+        const char *key = config_setting_name(m);
+        if (strcmp(key, "name") == 0 || strcmp(key, "depends_on") == 0)
+            PROBLEM(rd, m, "'%s' cannot have a default: each job sets its own; move it into the jobs", key);
+        else if (!in_list(key, default_keys))
+            unknown_key(rd, m, default_keys, "in 'defaults'");
+    }
+    const config_setting_t *s;
+    if ((s = config_setting_get_member(d, "params")))
+        require_group(rd, s, "defaults.params", "params = { env = { LANG = \"C\"; }; }");
+    if ((s = config_setting_get_member(d, "backoff")))
+        usable_group(rd, s, "defaults.backoff", "backoff = { initial = \"1s\"; }", backoff_keys,
+                     "in defaults.backoff");
+    if ((s = config_setting_get_member(d, "readiness")))
+        usable_group(rd, s, "defaults.readiness", "readiness = { period = \"5s\"; }", readiness_keys,
+                     "in defaults.readiness");
+}
+
+static int cmp_job_name(const void *a, const void *b)
+{
+    const wf_job_t *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+/* Duplicate names and unknown dependencies, with the nearest known name. */
+static void check_names(reader_t *rd)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (!wf->njobs)
+        return;
+    const wf_job_t **sorted = malloc(wf->njobs * sizeof *sorted);
+    const char **names = malloc((wf->njobs + 1) * sizeof *names);
+    if (!sorted || !names) {
+        free(sorted);
+        free(names);
+        rd->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < wf->njobs; i++)
+        sorted[i] = &wf->jobs[i];
+    /* Stable for equal names: the first in the file stays first, so the
+     * later one is the duplicate reported. */
+    for (size_t i = 1; i < wf->njobs; i++)
+        for (size_t j = i; j > 0 && cmp_job_name(&sorted[j - 1], &sorted[j]) > 0; j--) {
+            const wf_job_t *t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    for (size_t i = 1; i < wf->njobs; i++)
+        if (strcmp(sorted[i]->name, sorted[i - 1]->name) == 0) {
+            size_t first = i - 1;
+            while (first > 0 && strcmp(sorted[first - 1]->name, sorted[i]->name) == 0)
+                first--;
+            problem(rd->pr, sorted[i]->file, sorted[i]->line,
+                    "duplicate job name '%s' (first defined at %s:%d); job names must be unique: rename one",
+                    sorted[i]->name, sorted[first]->file, sorted[first]->line);
+        }
+    for (size_t i = 0; i < wf->njobs; i++)
+        names[i] = wf->jobs[i].name;
+    names[wf->njobs] = NULL;
+    for (size_t i = 0; i < wf->njobs; i++) {
+        const wf_job_t *job = &wf->jobs[i];
+        for (size_t d = 0; d < job->ndeps; d++) {
+            wf_job_t key = {.name = job->deps[d].name};
+            const wf_job_t *kp = &key;
+            if (bsearch(&kp, sorted, wf->njobs, sizeof *sorted, cmp_job_name))
+                continue;
+            const char *near = dp__nearest_word(job->deps[d].name, names);
+            if (near)
+                problem(rd->pr, job->file, job->deps[d].line,
+                        "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?",
+                        job->name, job->deps[d].name, near);
+            else
+                problem(rd->pr, job->file, job->deps[d].line,
+                        "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' "
+                        "or fix the name",
+                        job->name, job->deps[d].name, job->deps[d].name);
+        }
+    }
+    free(sorted);
+    free(names);
+}
+
+/* The shape graph never runs: its jobs exist so that the engine's own
+ * validation (and its cycle message) applies to the file. */
+static dp_outcome_t shape_run(dp_job_t *job, void *user)
+{
+    (void)user;
+    return dp_job_fail(job, true, "a workflow's shape graph is not meant to run");
+}
+
+static void build_shape(reader_t *rd)
+{
+    dp_workflow_t *wf = rd->wf;
+    dp_graph_t *g = dp_graph_new();
+    char msg[1024];
+    if (!g) {
+        rd->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < wf->njobs; i++) {
+        dp_job_spec_t spec;
+        dp_job_spec_init(&spec);
+        spec.name = wf->jobs[i].name;
+        spec.run = shape_run;
+        if (dp_graph_add_job(g, &spec, msg, sizeof msg) != DP_OK) {
+            problem(rd->pr, wf->jobs[i].file, wf->jobs[i].line, "%s", msg);
+            goto fail;
+        }
+        for (size_t d = 0; d < wf->jobs[i].ndeps; d++)
+            if (dp_graph_add_dep(g, wf->jobs[i].name, wf->jobs[i].deps[d].name) != DP_OK) {
+                rd->oom = true;
+                goto fail;
+            }
+    }
+    int rc = dp_graph_validate(g, msg, sizeof msg);
+    if (rc == DP_OK) {
+        wf->shape = g;
+        return;
+    }
+    /* Point at the first job of the cycle ("cycle: a -> b -> a"). */
+    const char *file = wf->path;
+    int line = 0;
+    const char *start = strstr(msg, "cycle: ");
+    if (start) {
+        start += strlen("cycle: ");
+        const char *end = strstr(start, " -> ");
+        size_t len = end ? (size_t)(end - start) : strlen(start);
+        for (size_t i = 0; i < wf->njobs; i++)
+            if (strlen(wf->jobs[i].name) == len && strncmp(wf->jobs[i].name, start, len) == 0) {
+                file = wf->jobs[i].file;
+                line = wf->jobs[i].line;
+                break;
+            }
+    }
+    if (rc == DP_ECYCLE)
+        problem(rd->pr, file, line, "dependency %s; a workflow must be acyclic: remove one of these depends_on "
+                                    "entries", msg);
+    else
+        problem(rd->pr, file, line, "%s", msg);
+fail:
+    dp_graph_free(g);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return dp__strdup(".");
+    if (slash == path)
+        return dp__strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* The default name: the file's base name without its extension. */
+static char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    const char *dot = strrchr(b, '.');
+    return dot && dot != b ? strndup(b, (size_t)(dot - b)) : dp__strdup(b);
+}
+
+void dp_workflow_free(dp_workflow_t *wf)
+{
+    if (!wf)
+        return;
+    dp_graph_free(wf->graph);
+    dp_graph_free(wf->shape);
+    for (size_t i = 0; i < wf->njobs; i++) {
+        wf_job_t *j = &wf->jobs[i];
+        free(j->name);
+        free(j->type);
+        dp_params_free(j->params);
+        for (size_t d = 0; d < j->ndeps; d++)
+            free(j->deps[d].name);
+        free(j->deps);
+    }
+    free(wf->jobs);
+    for (size_t i = 0; i < wf->nplugins; i++) {
+        free(wf->plugins[i].name);
+        free(wf->plugins[i].path);
+    }
+    free(wf->plugins);
+    for (size_t i = 0; i < wf->n_plugin_path; i++)
+        free(wf->plugin_path[i]);
+    free(wf->plugin_path);
+    for (size_t i = 0; i < wf->nfiles; i++)
+        free(wf->files[i]);
+    free(wf->files);
+    free(wf->build_err);
+    free(wf->name);
+    free(wf->dir);
+    free(wf->path);
+    free(wf);
+}
+
+/* Contract: see daggerpool.h. Reads path with libconfig (includes are
+ * relative to the file's directory), copies and checks everything, and
+ * returns a workflow the caller frees with dp_workflow_free; NULL with all
+ * problems (one per line, at most MAX_PROBLEMS) in err. Any thread; no
+ * global state besides libconfig's own (reentrant per config_t). */
+dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path || !*path) {
+        dp__seterr(err, errlen, DP_EINVAL, "no workflow file given");
+        return NULL;
+    }
+    dp_workflow_t *wf = calloc(1, sizeof *wf);
+    if (!wf || !(wf->path = dp__strdup(path)) || !(wf->dir = dir_of(path)) || !(wf->name = base_name(path))) {
+        dp_workflow_free(wf);
+        dp__seterr(err, errlen, DP_ENOMEM, "out of memory reading %s", path);
+        return NULL;
+    }
+    wf->max_concurrent_jobs = 4;
+    wf->fail_fast = true;
+    wf->build_rc = 1;
+
+    /* libconfig reports a missing file as a generic I/O error without a
+     * reason; open it first so the message says why. */
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file: %s", path, strerror(errno));
+        dp_workflow_free(wf);
+        return NULL;
+    }
+    fclose(f);
+
+    config_t cfg;
+    config_init(&cfg);
+    config_set_include_dir(&cfg, wf->dir);
+    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+        const char *efile = config_error_file(&cfg);
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file (%s)", efile ? efile : path,
+                       config_error_text(&cfg));
+        else
+            dp__seterr(err, errlen, DP_ECONFIG,
+                       "%s:%d: syntax error: %s; expected libconfig syntax such as key = value; with groups in "
+                       "{ } and lists in ( ), see DESIGN.md \"The workflow file\"",
+                       efile ? efile : path, config_error_line(&cfg), config_error_text(&cfg));
+        config_destroy(&cfg);
+        dp_workflow_free(wf);
+        return NULL;
+    }
+
+    problems_t pr = {.buf = err, .len = err ? errlen : 0};
+    reader_t rd = {.wf = wf, .pr = &pr};
+    const config_setting_t *root = config_root_setting(&cfg);
+    check_keys(&rd, root, top_keys, "at the top level");
+
+    const config_setting_t *s;
+    if ((s = config_setting_get_member(root, "workflow")))
+        read_workflow(&rd, s);
+    if ((s = config_setting_get_member(root, "plugins")))
+        read_plugins(&rd, s);
+    const config_setting_t *defaults = config_setting_get_member(root, "defaults");
+    if (defaults && !require_group(&rd, defaults, "'defaults'", "defaults = { retries = 1; timeout = \"1m\"; }"))
+        defaults = NULL;
+    if (defaults)
+        read_defaults(&rd, defaults);
+
+    const config_setting_t *jobs = config_setting_get_member(root, "jobs");
+    if (!jobs)
+        problem(&pr, path, 0, "no jobs; add jobs = ( { name = \"A\"; type = \"core.noop\"; } );");
+    else if (config_setting_type(jobs) != CONFIG_TYPE_LIST)
+        PROBLEM(&rd, jobs, "'jobs' must be a list in ( ) of groups such as ( { name = \"A\"; type = "
+                           "\"core.noop\"; } ), found %s", type_name(jobs));
+    else if (config_setting_length(jobs) == 0)
+        PROBLEM(&rd, jobs, "'jobs' is empty; a workflow needs at least one job");
+    else {
+        size_t n = (size_t)config_setting_length(jobs);
+        if (!(wf->jobs = calloc(n, sizeof *wf->jobs)))
+            rd.oom = true;
+        for (size_t i = 0; wf->jobs && i < n && !rd.oom; i++)
+            read_job(&rd, config_setting_get_elem(jobs, (unsigned)i), defaults, i);
+    }
+    /* Names can be checked despite other problems; only a job dropped for
+     * want of a name would make its dependents' references look unknown. */
+    if (!rd.oom && !rd.dropped)
+        check_names(&rd);
+    /* Cycles only make sense once every name resolves. */
+    if (pr.count == 0 && !rd.oom)
+        build_shape(&rd);
+    config_destroy(&cfg);
+
+    if (rd.oom) {
+        dp__seterr(err, errlen, DP_ENOMEM, "%s: out of memory while reading the workflow", path);
+        dp_workflow_free(wf);
+        return NULL;
+    }
+    if (pr.count) {
+        problems_finish(&pr);
+        dp_workflow_free(wf);
+        return NULL;
+    }
+    return wf;
+}
+
+const char *dp_workflow_name(const dp_workflow_t *wf)
+{
+    return wf ? wf->name : NULL;
+}
+
+const char *dp_workflow_plugin_path(const dp_workflow_t *wf, size_t i)
+{
+    return wf && i < wf->n_plugin_path ? wf->plugin_path[i] : NULL;
+}
+
+void dp_workflow_run_opts(const dp_workflow_t *wf, dp_run_opts_t *opts)
+{
+    if (!wf || !opts)
+        return;
+    opts->max_concurrent_jobs = wf->max_concurrent_jobs;
+    opts->timeout_ms = wf->timeout_ms;
+    opts->fail_fast = wf->fail_fast;
+}
+
+dp_graph_t *dp_workflow_graph(dp_workflow_t *wf)
+{
+    return wf ? wf->graph : NULL;
+}
+
+const dp_graph_t *dp__workflow_shape(const dp_workflow_t *wf)
+{
+    return wf ? wf->shape : NULL;
+}
+
+
+static const wf_job_t *find_job(const dp_workflow_t *wf, const char *job)
+{
+    for (size_t i = 0; wf && job && i < wf->njobs; i++)
+        if (strcmp(wf->jobs[i].name, job) == 0)
+            return &wf->jobs[i];
+    return NULL;
+}
+
+const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job)
+{
+    const wf_job_t *j = find_job(wf, job);
+    return j ? &j->spec : NULL;
+}
+
+const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job)
+{
+    const wf_job_t *j = find_job(wf, job);
+    return j ? j->params : NULL;
+}
+
+const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job)
+{
+    const wf_job_t *j = find_job(wf, job);
+    return j ? j->type : NULL;
+}
+
+const char *dp__workflow_path(const dp_workflow_t *wf)
+{
+    return wf ? wf->path : NULL;
+}
+
+/* Contract: see daggerpool.h. Loads the explicit plugins into pl, then adds
+ * every job through dp_plugins_add_job (which loads plugins from pl's
+ * search path on demand and creates one instance to check the params).
+ * All refusals are listed, one per line. Runs once; later calls repeat the
+ * first answer. Not concurrently with itself on the same wf. */
+int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t errlen)
+{
+    if (!wf || !pl)
+        return dp__seterr(err, errlen, DP_EINVAL, "dp_workflow_build: no workflow or no plugin registry");
+    if (wf->build_rc != 1) {
+        if (wf->build_rc != DP_OK)
+            dp__seterr(err, errlen, wf->build_rc, "%s", wf->build_err ? wf->build_err : dp_strerror(wf->build_rc));
+        return wf->build_rc;
+    }
+    char *buf = calloc(1, 16384);
+    if (!buf)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    problems_t pr = {.buf = buf, .len = 16384};
+    char msg[4096];
+    int rc = DP_OK;
+
+    for (size_t i = 0; i < wf->nplugins; i++) {
+        const wf_plugin_t *p = &wf->plugins[i];
+        if (dp_plugins_load(pl, p->name, p->path, msg, sizeof msg) != DP_OK)
+            problem(&pr, p->file, p->line, "plugin '%s' (%s): %s", p->name, p->path, msg);
+    }
+    dp_graph_t *g = dp_graph_new();
+    if (!g) {
+        free(buf);
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < wf->njobs; i++) {
+        wf_job_t *j = &wf->jobs[i];
+        dp_job_spec_t spec = j->spec;
+        spec.name = j->name;
+        msg[0] = '\0';
+        int r = dp_plugins_add_job(pl, g, &spec, j->type, j->params, msg, sizeof msg);
+        if (r == DP_ENOMEM) {
+            rc = DP_ENOMEM;
+            break;
+        }
+        if (r != DP_OK)
+            problem(&pr, j->file, j->line, "job '%s' (type '%s'): %s", j->name, j->type,
+                    msg[0] ? msg : dp_strerror(r));
+    }
+    for (size_t i = 0; rc == DP_OK && pr.count == 0 && i < wf->njobs; i++)
+        for (size_t d = 0; rc == DP_OK && d < wf->jobs[i].ndeps; d++)
+            rc = dp_graph_add_dep(g, wf->jobs[i].name, wf->jobs[i].deps[d].name);
+    if (rc == DP_OK && pr.count == 0 && dp_graph_validate(g, msg, sizeof msg) != DP_OK)
+        problem(&pr, wf->path, 0, "%s", msg); /* the shape graph passed: an engine/loader mismatch */
+    if (rc == DP_OK && pr.count)
+        rc = DP_ECONFIG;
+    problems_finish(&pr);
+
+    wf->build_rc = rc;
+    if (rc == DP_OK) {
+        wf->graph = g;
+        free(buf);
+        return DP_OK;
+    }
+    dp_graph_free(g);
+    if (rc == DP_ENOMEM)
+        snprintf(buf, 16384, "out of memory building %s", wf->path);
+    wf->build_err = buf;
+    return dp__seterr(err, errlen, rc, "%s", buf);
+}

@@ -1,0 +1,30 @@
+/* config.h - the workflow file (libconfig) read into a checked description
+ * and built into a graph of plugin jobs. The public calls are the
+ * dp_workflow_* of daggerpool.h; what follows serves the command and the
+ * renderers. Private to libdaggerpool. */
+#ifndef DP_CONFIG_H
+#define DP_CONFIG_H
+
+#include "daggerpool/daggerpool.h"
+
+/* The workflow's shape: a validated graph with the file's jobs and
+ * dependencies but no plugin behind them (never run), so the DAG can be
+ * drawn without loading any plugin. Owned by wf. */
+const dp_graph_t *dp__workflow_shape(const dp_workflow_t *wf);
+
+/* The job's type as written ("core.sleep"), or NULL for no such job. */
+const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job);
+
+/* The job's scheduling settings (defaults applied) and params as read, or
+ * NULL for no such job. Owned by wf. For tests and diagnostics. */
+const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job);
+const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job);
+
+/* The file the workflow was read from, as given to dp_workflow_load. */
+const char *dp__workflow_path(const dp_workflow_t *wf);
+
+/* The nearest of the NULL-terminated candidates to word (edit distance),
+ * if near enough to be a plausible typo; else NULL. */
+const char *dp__nearest_word(const char *word, const char *const *candidates);
+
+#endif /* DP_CONFIG_H */
