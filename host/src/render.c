@@ -242,10 +242,11 @@ int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 /* Trace                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Trace-event timestamps are microseconds; fractions keep sub-µs order. */
+/* Trace-event timestamps are microseconds; whole ones, since a double's
+ * shortest decimal form is noisy and nothing here is sub-µs. */
 static json_t *usec(uint64_t ns)
 {
-    return json_real((double)ns / 1000.0);
+    return json_integer((json_int_t)(ns / 1000u));
 }
 
 static json_t *span(const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,

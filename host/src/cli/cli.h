@@ -1,0 +1,116 @@
+/* cli.h - the daggerpool command: one file per subcommand (run.c,
+ * validate.c, graph.c, plugins.c), dispatched from main.c, sharing what is
+ * declared here (common.c, console.c, trace.c, signals.c). A new subcommand
+ * (e.g. `watch`) is one more file and one more row in main.c's table. */
+#ifndef DP_CLI_H
+#define DP_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "daggerpool/daggerpool.h"
+#include "render.h"
+
+/* Exit codes (DESIGN.md "The command"): never renumbered. The run outcomes
+ * share dp_run_outcome_t's values. */
+enum {
+    CLI_EXIT_SUCCESS = 0,
+    CLI_EXIT_FAILED = 1,
+    CLI_EXIT_INVALID = 2, /* invalid input: nothing ran */
+    CLI_EXIT_NOT_READY = 3,
+    CLI_EXIT_TIMEOUT = 4,
+    CLI_EXIT_INTERRUPTED = 130
+};
+
+/* Subcommands: argv[0] is the subcommand's name; return the exit code. */
+int cli_run(int argc, char **argv);
+int cli_validate(int argc, char **argv);
+int cli_graph(int argc, char **argv);
+int cli_plugins(int argc, char **argv);
+
+/* ---- common.c ---------------------------------------------------------- */
+
+/* Prints "daggerpool CMD: message; try 'daggerpool CMD --help'" to stderr
+ * and returns CLI_EXIT_INVALID. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a count for -j; false when it is not an integer in [min, max]. */
+bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out);
+
+/* The plugin search path in DESIGN.md's order: the workflow's plugin_path
+ * (wf may be NULL), then the --plugin-path directories, then
+ * DAGGERPOOL_PLUGIN_PATH, then lib/daggerpool/plugins beside the command's
+ * bin/. */
+void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **dirs, size_t ndirs);
+
+/* Refuses --plugin-path values that are not directories (exit 2 early
+ * rather than a puzzling "plugin not found" later). */
+bool cli_check_dirs(const char *cmd, char **dirs, size_t ndirs);
+
+/* Appends to a growable argv-style list; false when out of memory. */
+bool cli_list_push(char ***list, size_t *n, char *item);
+
+/* ---- console.c --------------------------------------------------------- */
+
+/* Everything written to stderr while a run is live: leveled logs (text or
+ * JSON lines) and progress (a ninja-style status line on a terminal, one
+ * line per job event otherwise), serialised by one lock so that lines never
+ * interleave. */
+typedef struct console console_t;
+
+typedef enum { CLI_LOG_TEXT, CLI_LOG_JSON } cli_log_format_t;
+
+console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level, bool progress);
+void console_free(console_t *c);
+/* Starts progress over the jobs of g (validated). */
+void console_begin(console_t *c, const dp_graph_t *g);
+/* A dp_log_cb: user is the console. Any thread. */
+void console_log_cb(void *user, const dp_log_record_t *rec);
+/* A run-level message of the command itself. Any thread. */
+void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One run event (progress). Any thread. */
+void console_event(console_t *c, const dp_event_t *ev);
+/* Clears the status line; progress stops. */
+void console_end(console_t *c);
+/* --log-format: "text" or "json". */
+bool cli_parse_log_format(const char *text, cli_log_format_t *out);
+
+/* ---- trace.c ----------------------------------------------------------- */
+
+/* Collects attempt events during a run for dp_render_trace. */
+typedef struct trace_rec trace_rec_t;
+
+trace_rec_t *trace_rec_new(void);
+void trace_rec_free(trace_rec_t *t);
+/* Copies ev (attempt starts and ends only). Any thread. */
+void trace_rec_event(trace_rec_t *t, const dp_event_t *ev);
+/* Renders the collected events; after the run. */
+int trace_rec_write(trace_rec_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+
+/* ---- signals.c --------------------------------------------------------- */
+
+/* Routes SIGINT and SIGTERM to dp_ctx_cancel_from_signal(ctx) until
+ * cli_signals_restore(); a second signal then ends the process as usual. */
+int cli_signals_install(dp_ctx_t *ctx);
+void cli_signals_restore(void);
+/* The signal that cancelled, or 0. */
+int cli_signals_caught(void);
+
+/* ---- output files ------------------------------------------------------ */
+
+/* An output file written whole or not at all: created as PATH.tmp.PID next
+ * to PATH before the run (so a bad path is refused before anything runs)
+ * and renamed over PATH by out_file_commit. "-" means stdout. */
+typedef struct out_file {
+    const char *path;
+    char *tmp;
+    FILE *f;
+} out_file_t;
+
+bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what);
+/* Renames into place (or flushes stdout); false with a message on failure. */
+bool out_file_commit(out_file_t *o, const char *cmd);
+/* Removes the temporary file if it was not committed. */
+void out_file_discard(out_file_t *o);
+
+#endif /* DP_CLI_H */

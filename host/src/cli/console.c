@@ -1,0 +1,268 @@
+/*
+ * console.c - the command's stderr while a run is live: logs and progress.
+ *
+ * Worker threads log and report events concurrently; one mutex serialises
+ * every write so lines never interleave, and on a terminal each log line
+ * first erases the status line and then redraws it below (ninja's manner:
+ * the status line always sits at the bottom).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct console {
+    pthread_mutex_t lock;
+    FILE *out;
+    cli_log_format_t format;
+    dp_log_level_t level;
+    bool progress;    /* show progress at all (-q turns it off) */
+    bool tty;         /* redraw one status line rather than print lines */
+    bool line_shown;  /* a status line is on screen now */
+    const dp_graph_t *g;
+    size_t total;
+    size_t finished;
+    size_t failed;
+    bool *running; /* by job id: inside an attempt now */
+};
+
+console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level, bool progress)
+{
+    console_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    c->out = out;
+    c->format = format;
+    c->level = level;
+    c->progress = progress;
+    const char *term = getenv("TERM");
+    c->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
+    return c;
+}
+
+void console_free(console_t *c)
+{
+    if (!c)
+        return;
+    free(c->running);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+bool cli_parse_log_format(const char *text, cli_log_format_t *out)
+{
+    if (strcmp(text, "text") == 0)
+        *out = CLI_LOG_TEXT;
+    else if (strcmp(text, "json") == 0)
+        *out = CLI_LOG_JSON;
+    else
+        return false;
+    return true;
+}
+
+void console_begin(console_t *c, const dp_graph_t *g)
+{
+    pthread_mutex_lock(&c->lock);
+    c->g = g;
+    c->total = dp_graph_job_count(g);
+    free(c->running);
+    c->running = calloc(c->total ? c->total : 1, sizeof *c->running);
+    c->finished = c->failed = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int term_width(console_t *c)
+{
+    struct winsize ws;
+    if (ioctl(fileno(c->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Under lock. */
+static void clear_line(console_t *c)
+{
+    if (c->line_shown) {
+        fputs("\r\033[K", c->out);
+        c->line_shown = false;
+    }
+}
+
+/* Under lock: "[3/10] running: B, C | 1 failed", cut to the terminal. */
+static void draw_line(console_t *c)
+{
+    if (!c->progress || !c->tty || !c->g)
+        return;
+    char line[512];
+    int w = term_width(c) - 1;
+    if (w > (int)sizeof line - 1)
+        w = (int)sizeof line - 1;
+    size_t nrun = 0;
+    for (size_t i = 0; i < c->total; i++)
+        nrun += c->running[i];
+    int n = snprintf(line, sizeof line, "[%zu/%zu] ", c->finished, c->total);
+    if (c->failed)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%zu failed | ", c->failed);
+    n += snprintf(line + n, sizeof line - (size_t)n, "%zu running", nrun);
+    const char *sep = ": ";
+    for (size_t i = 0; i < c->total && n < (int)sizeof line - 1; i++)
+        if (c->running[i]) {
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", sep, dp_graph_job_name(c->g, i));
+            sep = ", ";
+        }
+    if (n >= w && w > 3) {
+        /* Cut with an ellipsis so a cut list does not look complete. */
+        line[w - 3] = line[w - 2] = line[w - 1] = '.';
+        line[w] = '\0';
+    }
+    fprintf(c->out, "\r\033[K%s", line);
+    fflush(c->out);
+    c->line_shown = true;
+}
+
+static void format_time(uint64_t ns, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
+}
+
+/* Under lock. One line per record: time, level, job, attempt, plugin,
+ * message; "-" for what a run-level message does not have. */
+static void write_record(console_t *c, const dp_log_record_t *rec)
+{
+    char t[40];
+    format_time(rec->time_ns, t, sizeof t);
+    if (c->format == CLI_LOG_JSON) {
+        json_t *o = json_object();
+        if (!o)
+            return;
+        json_object_set_new(o, "time", json_string(t));
+        json_object_set_new(o, "level", json_string(dp_log_level_name(rec->level)));
+        json_object_set_new(o, "job", rec->job ? json_string(rec->job) : json_null());
+        json_object_set_new(o, "attempt", rec->attempt ? json_integer(rec->attempt) : json_null());
+        json_object_set_new(o, "plugin", rec->plugin ? json_string(rec->plugin) : json_null());
+        json_object_set_new(o, "message", json_string(rec->message ? rec->message : ""));
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s) {
+            fprintf(c->out, "%s\n", s);
+            free(s);
+        }
+        json_decref(o);
+        return;
+    }
+    char attempt[16] = "-";
+    if (rec->attempt)
+        snprintf(attempt, sizeof attempt, "%u", rec->attempt);
+    fprintf(c->out, "%s %-5s job=%s attempt=%s plugin=%s: %s\n", t, dp_log_level_name(rec->level),
+            rec->job ? rec->job : "-", attempt, rec->plugin ? rec->plugin : "-", rec->message ? rec->message : "");
+}
+
+void console_log_cb(void *user, const dp_log_record_t *rec)
+{
+    console_t *c = user;
+    if (rec->level > c->level)
+        return;
+    pthread_mutex_lock(&c->lock);
+    clear_line(c);
+    write_record(c, rec);
+    draw_line(c);
+    fflush(c->out);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...)
+{
+    if (level > c->level)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    dp_log_record_t rec = {.level = level,
+                           .message = msg,
+                           .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec};
+    console_log_cb(c, &rec);
+}
+
+/* Off a terminal: one plain line per job event, for CI logs and pipes. */
+static void event_line(console_t *c, const dp_event_t *ev)
+{
+    const char *name = ev->name ? ev->name : dp_graph_job_name(c->g, ev->job);
+    double secs = (double)ev->time_ns / 1e9;
+    switch (ev->kind) {
+    case DP_EV_ATTEMPT_START:
+        if (ev->attempt > 1)
+            fprintf(c->out, "[%zu/%zu] %8.3fs %s: attempt %u started\n", c->finished, c->total, secs, name,
+                    ev->attempt);
+        else
+            fprintf(c->out, "[%zu/%zu] %8.3fs %s: started\n", c->finished, c->total, secs, name);
+        break;
+    case DP_EV_ATTEMPT_END:
+        /* The final attempt is reported by JOB_END; say here only what
+         * JOB_END will not: an attempt that failed and may be retried. */
+        if (ev->status == DP_STATUS_FAILED)
+            fprintf(c->out, "[%zu/%zu] %8.3fs %s: attempt %u failed: %s\n", c->finished, c->total, secs, name,
+                    ev->attempt, ev->error ? ev->error : "(no message)");
+        break;
+    case DP_EV_JOB_END:
+        fprintf(c->out, "[%zu/%zu] %8.3fs %s: %s after %u attempt%s%s%s\n", c->finished, c->total, secs, name,
+                dp_status_name(ev->status), ev->attempt, ev->attempt == 1 ? "" : "s",
+                ev->status == DP_STATUS_FAILED && ev->error ? ": " : "",
+                ev->status == DP_STATUS_FAILED && ev->error ? ev->error : "");
+        break;
+    case DP_EV_JOB_SKIPPED:
+        fprintf(c->out, "[%zu/%zu] %8.3fs %s: skipped\n", c->finished, c->total, secs, name);
+        break;
+    }
+}
+
+void console_event(console_t *c, const dp_event_t *ev)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->g || ev->job >= c->total) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    switch (ev->kind) {
+    case DP_EV_ATTEMPT_START: c->running[ev->job] = true; break;
+    case DP_EV_ATTEMPT_END: c->running[ev->job] = false; break;
+    case DP_EV_JOB_END:
+        c->running[ev->job] = false;
+        c->finished++;
+        if (ev->status == DP_STATUS_FAILED)
+            c->failed++;
+        break;
+    case DP_EV_JOB_SKIPPED: c->finished++; break;
+    }
+    if (c->progress) {
+        if (c->tty)
+            draw_line(c);
+        else {
+            event_line(c, ev);
+            fflush(c->out);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void console_end(console_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    clear_line(c);
+    fflush(c->out);
+    c->g = NULL;
+    pthread_mutex_unlock(&c->lock);
+}

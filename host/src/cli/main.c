@@ -1,0 +1,60 @@
+/*
+ * main.c - the daggerpool command: dispatches to one subcommand per file.
+ * Adding a subcommand (e.g. `watch`) means one row in `commands` and one
+ * file beside this one.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "daggerpool/plugin.h"
+
+static const struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"run", cli_run, "run a workflow once and report (summary, --json, --trace)"},
+    {"validate", cli_validate, "check a workflow, its plugins and params without running it"},
+    {"graph", cli_graph, "print a workflow's DAG as Graphviz DOT or Mermaid"},
+    {"plugins", cli_plugins, "list the plugins on the search path"},
+};
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: daggerpool COMMAND [options]\n       daggerpool --help | --version\n\ncommands:\n", out);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'daggerpool COMMAND --help' describes a command; man daggerpool has the whole story.\n"
+          "exit codes: 0 success, 1 failed, 2 invalid input (nothing ran), 3 not ready, 4 timeout, 130 interrupted\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_EXIT_INVALID;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        if (strcmp(cmd, "help") == 0 && argc > 2) {
+            /* `daggerpool help run` is `daggerpool run --help`. */
+            char *args[] = {argv[2], "--help", NULL};
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(argv[2], commands[i].name) == 0)
+                    return commands[i].fn(2, args);
+            return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+        }
+        print_usage(stdout);
+        return CLI_EXIT_SUCCESS;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("daggerpool %s (plugin ABI %d.%d)\n", dp_version(), DP_PLUGIN_ABI_MAJOR, DP_PLUGIN_ABI_MINOR);
+        return CLI_EXIT_SUCCESS;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    return cli_usage_error(NULL, "unknown command '%s'", cmd);
+}

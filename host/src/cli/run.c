@@ -1,0 +1,248 @@
+/*
+ * run.c - `daggerpool run FILE`: load, check, run once, report.
+ *
+ * Everything that can be refused is refused before the run starts (exit 2):
+ * the file, its plugins and params, the flags, and the output paths (the
+ * JSON and trace files are created up front and renamed into place at the
+ * end, so a reader never sees half a file). After the run, the summary and
+ * the JSON are written whatever the outcome, also after SIGINT/SIGTERM.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+static const char usage[] =
+    "usage: daggerpool run FILE [options]\n"
+    "\n"
+    "Runs the workflow in FILE once and prints a summary.\n"
+    "\n"
+    "options:\n"
+    "  --json PATH|-        write the JSON result to PATH (- : stdout; the summary then goes to stderr)\n"
+    "  --trace PATH         write a Chrome trace (one span per job attempt; open it in Perfetto)\n"
+    "  -j, --jobs N         run at most N jobs at once (overrides workflow.max_concurrent_jobs)\n"
+    "  --timeout DUR        whole-run timeout such as 30s or 5m; 0 for none (overrides workflow.timeout)\n"
+    "  --keep-going         on a failure, skip only its successors (overrides workflow.fail_fast)\n"
+    "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
+    "  -q, --quiet          no progress, only errors in the log\n"
+    "  -v, --verbose        more log: -v info, -vv debug (default: warnings and errors)\n"
+    "  --log-format FMT     text (default) or json (one JSON object per line)\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "exit codes: 0 success, 1 failed, 2 invalid input (nothing ran), 3 not ready, 4 timeout, 130 interrupted\n";
+
+typedef struct run_opts_cli {
+    const char *file;
+    const char *json;
+    const char *trace;
+    unsigned jobs; /* 0: from the file */
+    bool timeout_set;
+    uint64_t timeout_ms;
+    bool keep_going;
+    char **plugin_dirs;
+    size_t nplugin_dirs;
+    int verbose;
+    bool quiet;
+    cli_log_format_t log_format;
+} run_cli_t;
+
+typedef struct sinks {
+    console_t *con;
+    trace_rec_t *trace;
+} sinks_t;
+
+static void on_event(void *user, const dp_event_t *ev)
+{
+    sinks_t *s = user;
+    console_event(s->con, ev);
+    if (s->trace)
+        trace_rec_event(s->trace, ev);
+}
+
+/* Returns -1 when parsing succeeded, else the exit code. */
+static int parse_args(int argc, char **argv, run_cli_t *o)
+{
+    enum { OPT_JSON = 256, OPT_TRACE, OPT_TIMEOUT, OPT_KEEP_GOING, OPT_PLUGIN_PATH, OPT_LOG_FORMAT };
+    static const struct option longopts[] = {
+        {"json", required_argument, NULL, OPT_JSON},
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"jobs", required_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+        {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    optind = 0; /* glibc: start afresh */
+    int c;
+    char err[256];
+    while ((c = getopt_long(argc, argv, ":j:qvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: o->json = optarg; break;
+        case OPT_TRACE: o->trace = optarg; break;
+        case 'j':
+            if (!cli_parse_uint(optarg, 1, 100000, &o->jobs))
+                return cli_usage_error("run", "-j %s: expected a number of jobs from 1 to 100000", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (dp_duration_parse(optarg, &o->timeout_ms, err, sizeof err) != DP_OK)
+                return cli_usage_error("run", "--timeout: %s", err);
+            o->timeout_set = true;
+            break;
+        case OPT_KEEP_GOING: o->keep_going = true; break;
+        case OPT_PLUGIN_PATH:
+            if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
+                return cli_usage_error("run", "out of memory");
+            break;
+        case 'q': o->quiet = true; break;
+        case 'v': o->verbose++; break;
+        case OPT_LOG_FORMAT:
+            if (!cli_parse_log_format(optarg, &o->log_format))
+                return cli_usage_error("run", "--log-format %s: expected text or json", optarg);
+            break;
+        case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
+        case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("run", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("run", "no workflow file given");
+    if (argc - optind > 1)
+        return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind],
+                               argv[optind + 1]);
+    o->file = argv[optind];
+    if (o->json && o->trace && strcmp(o->json, o->trace) == 0 && strcmp(o->json, "-") != 0)
+        return cli_usage_error("run", "--json and --trace name the same file %s", o->json);
+    if (o->trace && strcmp(o->trace, "-") == 0 && o->json && strcmp(o->json, "-") == 0)
+        return cli_usage_error("run", "--json - and --trace - would both write to stdout");
+    return -1;
+}
+
+int cli_run(int argc, char **argv)
+{
+    run_cli_t o = {.log_format = CLI_LOG_TEXT};
+    int code = parse_args(argc, argv, &o);
+    if (code >= 0) {
+        free(o.plugin_dirs);
+        return code;
+    }
+
+    dp_log_level_t level = o.quiet ? DP_LOG_ERROR : o.verbose >= 2 ? DP_LOG_DEBUG : o.verbose == 1 ? DP_LOG_INFO
+                                                                                                   : DP_LOG_WARN;
+    bool json_stdout = o.json && strcmp(o.json, "-") == 0;
+    bool trace_stdout = o.trace && strcmp(o.trace, "-") == 0;
+    FILE *summary_out = json_stdout || trace_stdout ? stderr : stdout;
+
+    char *err = calloc(1, 16384);
+    dp_workflow_t *wf = NULL;
+    dp_plugins_t *pl = NULL;
+    dp_store_t *store = NULL;
+    dp_ctx_t *parent = NULL;
+    console_t *con = NULL;
+    trace_rec_t *trace = NULL;
+    dp_result_t *r = NULL;
+    out_file_t json_file = {0}, trace_file = {0};
+    code = CLI_EXIT_INVALID;
+    if (!err)
+        goto out;
+
+    if (!cli_check_dirs("run", o.plugin_dirs, o.nplugin_dirs))
+        goto out;
+    if (!(con = console_new(stderr, o.log_format, level, !o.quiet)))
+        goto oom;
+    if (!(wf = dp_workflow_load(o.file, err, 16384))) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    if (!(pl = dp_plugins_new()) || !(store = dp_store_new()))
+        goto oom;
+    dp_plugins_set_log(pl, console_log_cb, con, level);
+    dp_plugins_set_store(pl, store);
+    cli_plugin_search_path(pl, wf, o.plugin_dirs, o.nplugin_dirs);
+    if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
+        fprintf(stderr, "%s\n", err);
+        goto out;
+    }
+    if (o.json && !out_file_open(&json_file, o.json, "run", "JSON result"))
+        goto out;
+    if (o.trace) {
+        if (!out_file_open(&trace_file, o.trace, "run", "trace"))
+            goto out;
+        if (!(trace = trace_rec_new()))
+            goto oom;
+    }
+
+    dp_graph_t *g = dp_workflow_graph(wf);
+    dp_run_opts_t opts;
+    dp_run_opts_init(&opts);
+    dp_workflow_run_opts(wf, &opts);
+    if (o.jobs)
+        opts.max_concurrent_jobs = o.jobs;
+    if (o.timeout_set)
+        opts.timeout_ms = o.timeout_ms;
+    if (o.keep_going)
+        opts.fail_fast = false;
+    if (!(parent = dp_ctx_new(NULL, 0)))
+        goto oom;
+    sinks_t sinks = {con, trace};
+    opts.parent = parent;
+    opts.store = store;
+    opts.log = console_log_cb;
+    opts.log_user = con;
+    opts.log_level = level;
+    opts.on_event = on_event;
+    opts.event_user = &sinks;
+
+    console_begin(con, g);
+    if (cli_signals_install(parent) != DP_OK)
+        console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
+    r = dp_graph_run(g, &opts, err, 16384);
+    cli_signals_restore();
+    console_end(con);
+    if (!r) {
+        fprintf(stderr, "%s: %s\n", o.file, err);
+        goto out;
+    }
+
+    const char *name = dp_workflow_name(wf);
+    code = (int)dp_result_outcome(r);
+    dp_render_summary(summary_out, r, name);
+    if (o.json) {
+        if (dp_render_json(json_file.f, r, name) != DP_OK || !out_file_commit(&json_file, "run")) {
+            fprintf(stderr, "daggerpool run: the JSON result could not be written to %s\n", o.json);
+            if (code == CLI_EXIT_SUCCESS)
+                code = CLI_EXIT_FAILED;
+        }
+    }
+    if (o.trace) {
+        if (trace_rec_write(trace, trace_file.f, g, name) != DP_OK || !out_file_commit(&trace_file, "run")) {
+            fprintf(stderr, "daggerpool run: the trace could not be written to %s\n", o.trace);
+            if (code == CLI_EXIT_SUCCESS)
+                code = CLI_EXIT_FAILED;
+        }
+    }
+    goto out;
+
+oom:
+    fprintf(stderr, "daggerpool run: out of memory\n");
+    code = CLI_EXIT_INVALID;
+out:
+    out_file_discard(&json_file);
+    out_file_discard(&trace_file);
+    dp_result_free(r);
+    dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
+    dp_plugins_free(pl);
+    dp_store_free(store);
+    dp_ctx_free(parent);
+    trace_rec_free(trace);
+    console_free(con);
+    free(o.plugin_dirs);
+    free(err);
+    return code;
+}
