@@ -234,6 +234,29 @@ typedef struct dp_readiness {
     uint64_t timeout_ms;       /* whole poll; 0: bounded only by the job/run */
 } dp_readiness_t;
 
+/* Where a plugin job's code (create, run, check, destroy) runs. Plain
+ * callbacks always run in the host's process. See docs/isolation.md. */
+typedef enum dp_isolation {
+    /* On a worker thread of the host (the default, and the fastest).
+     * Cancellation and deadlines are cooperative; a plugin that crashes or
+     * calls exit() takes the host down with it. */
+    DP_ISOLATION_NONE = 0,
+    /* In a child process per attempt, started from the helper executable
+     * daggerpool-job-runner (never a fork of the host). A crash, exit() or
+     * hang fails the job with its cause ("plugin 'x' crashed with SIGSEGV in
+     * job 'y'") and nothing else; timeouts and cancellation are enforced by
+     * killing the child (SIGTERM after a grace period, then SIGKILL). */
+    DP_ISOLATION_PROCESS = 1
+} dp_isolation_t;
+
+/* Resource limits of an isolated job's child process (setrlimit); 0 means
+ * no limit. Only with DP_ISOLATION_PROCESS. */
+typedef struct dp_limits {
+    uint64_t cpu_ms;       /* RLIMIT_CPU (whole seconds, rounded up) */
+    uint64_t memory_bytes; /* RLIMIT_AS: address space */
+    uint64_t open_files;   /* RLIMIT_NOFILE */
+} dp_limits_t;
+
 /* One job of a graph. Initialise with dp_job_spec_init() so new fields get
  * their defaults. */
 typedef struct dp_job_spec {
@@ -254,6 +277,11 @@ typedef struct dp_job_spec {
      * loader uses it to destroy the attempt's instance and unpin the plugin
      * version it ran on. */
     dp_job_end_cb attempt_end;
+    /* Plugin jobs only (read by dp_plugins_add_job; a graph ignores them
+     * for plain callbacks). Default: DP_ISOLATION_NONE, no limits. Limits
+     * without DP_ISOLATION_PROCESS are refused (DP_EINVAL). */
+    dp_isolation_t isolation;
+    dp_limits_t limits;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
