@@ -62,6 +62,7 @@ void dp_graph_free(dp_graph_t *g)
     free(g->jobs);
     free(g->edges);
     free(g->index);
+    free(g->run_scratch);
     free_built(g);
     free(g);
 }

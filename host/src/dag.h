@@ -54,6 +54,13 @@ struct dp_graph {
     size_t nroots;
 
     atomic_bool running;
+
+    /* Per-run scratch kept between runs (pool.c): a run's slots and ready
+     * queue. Reusing them spares every run fresh pages, whose first-touch
+     * faults cost more than the jobs on some machines. Owned by the graph;
+     * only the run holding `running` touches it. */
+    void *run_scratch;
+    size_t run_scratch_size;
 };
 
 #endif /* DP_DAG_H */

@@ -231,18 +231,35 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     if (!run->opts.seed)
         run->opts.seed = dp__now_ns();
     run->wake_fd = -1;
-    run->slots = calloc(n ? n : 1, sizeof *run->slots);
-    run->queue = malloc((n ? n : 1) * sizeof *run->queue);
-    if (!run->slots || !run->queue)
-        goto oom;
+    /* Slots and queue live in the graph's scratch, reused run after run
+     * (this run holds g->running, so it has the scratch to itself). */
+    size_t nn = n ? n : 1;
+    size_t qoff = (nn * sizeof *run->slots + 63) & ~(size_t)63;
+    size_t need = qoff + nn * sizeof *run->queue;
+    if (g->run_scratch_size < need) {
+        void *sc = malloc(need);
+        if (!sc)
+            goto oom;
+        free(g->run_scratch);
+        g->run_scratch = sc;
+        g->run_scratch_size = need;
+    }
+    run->slots = g->run_scratch;
+    run->queue = (uint32_t *)((char *)g->run_scratch + qoff);
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
         goto fail;
     }
     for (size_t j = 0; j < n; j++) {
-        atomic_init(&run->slots[j].remaining, g->dep_off[j + 1] - g->dep_off[j]);
-        run->slots[j].requeue_ms = -1;
+        dp_slot_t *sl = &run->slots[j];
+        atomic_init(&sl->remaining, g->dep_off[j + 1] - g->dep_off[j]);
+        sl->status = DP_STATUS_UNKNOWN;
+        sl->attempts = 0;
+        sl->error = NULL;
+        sl->start_ns = sl->end_ns = 0;
+        sl->version = NULL;
+        sl->requeue_ms = -1;
     }
     pthread_mutex_init(&run->mu, NULL);
     pthread_cond_init(&run->cv, NULL);
@@ -288,8 +305,8 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     pthread_cond_destroy(&run->cv);
     pthread_mutex_destroy(&run->mu);
     close(run->wake_fd);
-    free(run->queue);
-    free(run->slots); /* result took what it needs */
+    /* The result took what it needs (the error strings); slots and queue
+     * stay in the graph's scratch for the next run. */
     free(run);
     atomic_store(&g->running, false);
     if (!res)
@@ -302,8 +319,6 @@ fail:
     if (run) {
         if (run->wake_fd >= 0)
             close(run->wake_fd);
-        free(run->queue);
-        free(run->slots);
         free(run);
     }
     atomic_store(&g->running, false);

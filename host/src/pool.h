@@ -61,7 +61,8 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
 void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
                    unsigned worker, dp_status_t status, const char *error);
 
-/* Builds the result of a finished run; takes ownership of run->slots. */
+/* Builds the result of a finished run; moves the slots' error strings into it
+ * (the slots themselves stay with the graph for the next run). */
 dp_result_t *dp__result_build(dp_run_t *run);
 
 #endif /* DP_POOL_H */
