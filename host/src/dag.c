@@ -288,7 +288,10 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         goto oom;
     for (size_t j = 0; j < n; j++)
         names_before[j] = g->jobs[j].name;
-    qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
+    /* An empty graph has no jobs array at all, and qsort(NULL, 0, ...) is
+     * undefined behaviour (UBSan reports it). */
+    if (n > 1)
+        qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
     if (index_rebuild(g, n) != DP_OK)
         goto oom;
     for (size_t j = 0; j < n; j++)
