@@ -241,7 +241,7 @@ dp_result_t *dp__result_build(dp_run_t *run)
 
     uint64_t first_fail_end = UINT64_MAX;
     long first_fail = -1;
-    bool any_failed = false, all_success = true;
+    bool any_failed = false, all_success = true, any_unknown = false;
     for (size_t j = 0; j < n; j++) {
         dp_slot_t *sl = &run->slots[j];
         dp_job_result_t *jr = &r->jobs[j];
@@ -262,6 +262,8 @@ dp_result_t *dp__result_build(dp_run_t *run)
         }
         if (sl->status != DP_STATUS_SUCCESS)
             all_success = false;
+        if (sl->status == DP_STATUS_UNKNOWN)
+            any_unknown = true;
         if (sl->status == DP_STATUS_FAILED) {
             any_failed = true;
             if (sl->end_ns < first_fail_end) {
@@ -277,9 +279,12 @@ dp_result_t *dp__result_build(dp_run_t *run)
             dp__run_event(run, DP_EV_JOB_SKIPPED, (uint32_t)j, 0, 0, DP_STATUS_SKIPPED, NULL);
     }
 
-    /* A deadline or cancel that came after every job succeeded cut
-     * nothing: the run succeeded. */
-    if (!all_success) {
+    /* A deadline or cancel cut the run only if it left a job unknown
+     * (running, in a backoff, or never reached). One that came after every
+     * job had ended - all succeeded, or some not ready or skipped while the
+     * run was still winding up - cut nothing: the statuses stand and the
+     * outcome follows from them. */
+    if (any_unknown) {
         r->timed_out = ctx_err == DP_ETIMEDOUT;
         r->cancelled = ctx_err == DP_ECANCELED && !atomic_load(&run->failfast);
     }
