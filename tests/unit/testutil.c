@@ -110,7 +110,7 @@ static void apply_word(tu_behave_t *b, const char *w)
     else if (strcmp(key, "sleep") == 0)
         b->sleep_ms = parse_uint(v);
     else if (strcmp(key, "block") == 0)
-        b->block = true;
+        b->block = !eq || parse_uint(v) != 0;
     else if (strcmp(key, "deaf") == 0)
         b->deaf_ms = parse_uint(v);
     else if (strcmp(key, "fail") == 0)
@@ -255,7 +255,7 @@ static dp_outcome_t run_body(dp_job_t *job, tu_job_t *tj)
     }
     if (b->rendezvous) {
         uint64_t until = dp_test_now_ms() + 2000;
-        while (atomic_load(&tj->script->running) < (int)b->rendezvous &&
+        while (atomic_load(&tj->script->max_running) < (int)b->rendezvous &&
                dp_test_now_ms() < until && !dp_ctx_done(ctx))
             sleep_ms_plain(1);
     }
@@ -313,6 +313,13 @@ static dp_outcome_t tu_check_cb(dp_job_t *job, void *user)
     return note_end(tj, check_body(job, tj, call));
 }
 
+static void tu_attempt_end_cb(dp_job_t *job, void *user)
+{
+    (void)job;
+    tu_job_t *tj = user;
+    atomic_fetch_add(&tj->attempt_ends, 1);
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ')
@@ -354,6 +361,7 @@ dp_graph_t *tu_graph(const char *spec, tu_script_t *s)
                 sp.backoff = tj->b.backoff;
                 sp.readiness = tj->b.readiness;
                 sp.plugin = tj->b.plugin;
+                sp.attempt_end = tu_attempt_end_cb;
                 err[0] = '\0';
                 int rc = dp_graph_add_job(g, &sp, err, sizeof err);
                 if (rc != DP_OK)

@@ -50,7 +50,9 @@ typedef struct tu_behave {
     unsigned deaf_ms;        /* sleep ignoring the context (plain nanosleep),
                               * then answer anyway: a job that returns late */
     unsigned fail_first;     /* the first N attempts fail (retryable) */
-    unsigned rendezvous;     /* wait (max 2 s) until this many jobs run */
+    unsigned rendezvous;     /* wait (max 2 s) until this many jobs have run
+                              * at once (max_running >= N): the first wave
+                              * meets, later jobs pass straight through */
     bool check_only;         /* no run callback */
     bool has_check;          /* a check callback */
     tu_answer_t check_answer;
@@ -74,6 +76,7 @@ struct tu_job {
     tu_script_t *script;
     atomic_uint runs;        /* run callback calls */
     atomic_uint checks;      /* check callback calls */
+    atomic_uint attempt_ends; /* attempt_end callback calls */
     atomic_uint start_seq;   /* script-wide sequence number of the last start */
     atomic_uint end_seq;     /* ... of the last return */
     atomic_bool saw_cancel;  /* found its context done at some point */
@@ -98,7 +101,7 @@ void tu_script_free(tu_script_t *s);
 /* Configures the jobs named in `names` (comma-separated, "*" for the
  * defaults) with words separated by spaces:
  *   ready | not_ready | error | permanent        run's answer
- *   sleep=MS | block | deaf=MS | fail=N | rendezvous=N
+ *   sleep=MS | block (block=0 undoes it) | deaf=MS | fail=N | rendezvous=N
  *   check=ready|not_ready|error | check_after=N  (ready on the Nth call)
  *   check_sleep=MS | check_deaf=MS | check_only
  *   timeout=MS | retries=N | backoff=INIT[/FACTOR[/MAX[/JITTER]]]
