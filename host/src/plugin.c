@@ -83,11 +83,13 @@ typedef struct pversion {
     struct pversion *next;    /* in the entry's draining list (lock) */
 } pversion_t;
 
-/* A type that jobs use, and which callbacks their specs call: a reload must
- * keep them. */
+/* A type that jobs of live graphs use, and which callbacks their specs call:
+ * a reload must keep them. Counted per job (dp_plugins_add_job adds, the
+ * job's free drops), so a type no graph references any more may go. */
 typedef struct used_type {
     char *name;
-    bool run, check;
+    unsigned jobs;            /* jobs of this type (lock) */
+    unsigned run, check;      /* of those, jobs whose spec calls run / check */
 } used_type_t;
 
 struct pentry {
@@ -139,7 +141,11 @@ typedef struct pjob {
     void *state;
     unsigned attempt;
     bool live;
+    bool has_run, has_check;  /* what note_used counted for this job */
+    bool counted;             /* note_used counted it: unnote on free */
 } pjob_t;
+
+static void unnote_used(pjob_t *pj);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -161,6 +167,13 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t wall_ns(void)
@@ -947,8 +960,11 @@ static const ptype_t *find_type(const pversion_t *v, const char *type)
     return NULL;
 }
 
-int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errlen)
+int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info,
+                          char *err, size_t errlen)
 {
+    if (info)
+        memset(info, 0, sizeof(*info));
     if (!pl || !name)
         return seterr(err, errlen, DP_EINVAL, "dp_plugins_reload: no registry or name");
     pthread_mutex_lock(&pl->load_lock);
@@ -961,9 +977,11 @@ int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errl
                       "plugin '%s' is not loaded, so it cannot be reloaded; fix: load it first",
                       name);
     }
-    /* The path and the used types change only under load_lock, which we
-     * hold, so they can be read after dropping lock. */
+    /* The path changes only under load_lock, which we hold, so it can be
+     * read after dropping lock. */
     const char *path = e->current->path;
+    if (info)
+        info->old_version = e->current->version;
     pthread_mutex_unlock(&pl->lock);
 
     pversion_t *nv;
@@ -972,8 +990,15 @@ int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errl
         pthread_mutex_unlock(&pl->load_lock);
         return rc;
     }
+
+    pthread_mutex_lock(&pl->lock);
+    /* Every type that jobs of live graphs use must still be there, with the
+     * callbacks their specs call. The counts change under lock (a graph may
+     * be freed meanwhile), and no plugin code runs here. */
     for (size_t i = 0; i < e->nused; i++) {
         const used_type_t *u = &e->used[i];
+        if (!u->jobs)
+            continue;
         const ptype_t *t = find_type(nv, u->name);
         const char *missing = !t ? "the job type" : (u->run && !t->ops.run) ? "run"
                                                   : (u->check && !t->ops.check) ? "check"
@@ -981,16 +1006,15 @@ int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errl
         if (missing) {
             seterr(err, errlen, DP_EPLUGIN,
                    "%s: reload refused: the new version %s of plugin '%s' lacks %s of '%s.%s', "
-                   "which jobs use; the old version keeps serving; fix: restore it in the "
-                   "plugin, or remove those jobs",
-                   path, nv->desc.version, name, missing, name, u->name);
+                   "which jobs use (%u of them); the old version keeps serving; fix: restore it "
+                   "in the plugin, or remove those jobs",
+                   path, nv->desc.version, name, missing, name, u->name, u->jobs);
+            pthread_mutex_unlock(&pl->lock);
             pthread_mutex_unlock(&pl->load_lock);
             version_unload(nv);
             return DP_EPLUGIN;
         }
     }
-
-    pthread_mutex_lock(&pl->lock);
     const char *ver = intern_locked(pl, nv->desc.version);
     if (!ver) {
         pthread_mutex_unlock(&pl->lock);
@@ -1012,15 +1036,39 @@ int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errl
         old->next = e->draining;
         e->draining = old;
     }
+    if (info) {
+        info->old_version = old_ver;
+        info->new_version = ver;
+        info->old_generation = old_gen;
+        info->new_generation = nv->generation;
+        info->in_flight = in_flight;
+        info->swapped_ns = mono_ns();
+    }
     pthread_mutex_unlock(&pl->lock);
     pthread_mutex_unlock(&pl->load_lock);
     if (!in_flight)
         version_unload(old);
     plog(pl, DP_LOG_INFO, NULL, name,
-         "reloaded plugin %s: %s (generation %u) -> %s (generation %u); %u job(s) finish on the "
-         "old version",
+         "reloaded plugin %s: %s (generation %u) -> %s (generation %u); %u job(s) still in "
+         "flight finish on the old version",
          name, old_ver, old_gen, ver, nv->generation, in_flight);
     return DP_OK;
+}
+
+int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size_t errlen)
+{
+    return dp__plugins_reload_ex(pl, name, NULL, err, errlen);
+}
+
+void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *plugin,
+                     const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    plog(pl, level, NULL, plugin, "%s", buf);
 }
 
 int dp__plugins_loaded_path(dp_plugins_t *pl, const char *name, char *buf, size_t len)
@@ -1418,6 +1466,8 @@ static void pjob_free(void *user)
     if (!pj)
         return;
     instance_end(pj);
+    if (pj->counted)
+        unnote_used(pj);
     dp_params_free(pj->params);
     free(pj->type);
     free(pj->full_type);
@@ -1426,8 +1476,8 @@ static void pjob_free(void *user)
     registry_unref(pl);
 }
 
-/* Records that jobs use `type` with these callbacks. Caller holds load_lock
- * (reload reads the list under it). */
+/* Counts one more job of `type` with these callbacks. Caller holds load_lock
+ * (so that no reload swaps versions between the type check and this). */
 static int note_used(dp_plugins_t *pl, pentry_t *e, const char *type, bool run, bool check)
 {
     pthread_mutex_lock(&pl->lock);
@@ -1449,11 +1499,30 @@ static int note_used(dp_plugins_t *pl, pentry_t *e, const char *type, bool run, 
         e->used[i] = (used_type_t){.name = name};
         e->nused++;
     }
-    e->used[i].run |= run;
-    e->used[i].check |= check;
+    e->used[i].jobs++;
+    e->used[i].run += run;
+    e->used[i].check += check;
 out:
     pthread_mutex_unlock(&pl->lock);
     return rc;
+}
+
+/* Drops the count note_used took for pj (its graph is freeing it). */
+static void unnote_used(pjob_t *pj)
+{
+    dp_plugins_t *pl = pj->pl;
+    pentry_t *e = pj->entry;
+    pthread_mutex_lock(&pl->lock);
+    for (size_t i = 0; i < e->nused; i++) {
+        used_type_t *u = &e->used[i];
+        if (strcmp(u->name, pj->type) == 0 && u->jobs) {
+            u->jobs--;
+            u->run -= pj->has_run && u->run;
+            u->check -= pj->has_check && u->check;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pl->lock);
 }
 
 static void list_types(const pversion_t *v, char *buf, size_t len)
@@ -1551,6 +1620,9 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
     bool has_run = t->ops.run != NULL, has_check = t->ops.check != NULL;
     unpin(pl, v);
     rc = note_used(pl, e, pj->type, has_run, has_check);
+    pj->has_run = has_run;
+    pj->has_check = has_check;
+    pj->counted = rc == DP_OK;
     pthread_mutex_unlock(&pl->load_lock);
     if (rc != DP_OK) {
         dp_params_free(pj->params);

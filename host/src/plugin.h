@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daggerpool/daggerpool.h"
 #include "daggerpool/plugin.h"
@@ -29,5 +30,24 @@ const dp_host_api *dp__plugins_host_api(void);
 /* The file that plugin `name` was loaded from, copied into buf; DP_ENOTFOUND
  * if it is not loaded. For the hot-swap watcher. */
 int dp__plugins_loaded_path(dp_plugins_t *pl, const char *name, char *buf, size_t len);
+
+/* What a successful reload swapped. The version strings are interned (they
+ * live as long as the registry). */
+typedef struct dp__reload_info {
+    const char *old_version, *new_version;
+    unsigned old_generation, new_generation;
+    unsigned in_flight;   /* jobs still running on the old version */
+    uint64_t swapped_ns;  /* CLOCK_MONOTONIC of the swap */
+} dp__reload_info_t;
+
+/* dp_plugins_reload, also saying what it swapped (info may be NULL; zeroed
+ * on failure, except old_version when the plugin is loaded). */
+int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info,
+                          char *err, size_t errlen);
+
+/* Logs through the registry's log callback (dp_plugins_set_log), tagged
+ * with plugin (may be NULL). Any thread. */
+void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *plugin,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif /* DP_PLUGIN_H */

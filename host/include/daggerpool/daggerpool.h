@@ -565,6 +565,80 @@ DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *i
                            void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Plugin reload: watching plugin files                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A reloader watches the file of every plugin loaded in a registry (inotify
+ * on its directory, so a new file renamed into place and a file rewritten in
+ * place are both seen), waits until a changed file is whole (its size and
+ * mtime stay put for `settle_ms` and its ELF headers lie within it), then
+ * calls dp_plugins_reload. A refused reload changes nothing: the old version
+ * keeps serving, the reason is logged (dp_plugins_set_log) and reported, and
+ * the next change of the file is tried again.
+ *
+ * Drive it from your own loop (poll dp_reloader_fd() for reading, then call
+ * dp_reloader_dispatch()), or let it run on a thread of its own
+ * (dp_reloader_start/stop). Not both at once.
+ */
+typedef struct dp_reloader dp_reloader_t;
+
+/* One reload attempt, successful or not. Pointers are valid only during the
+ * callback, except the version strings, which live as long as the registry. */
+typedef struct dp_reload_event {
+    const char *plugin;
+    const char *path;        /* the file watched */
+    int status;              /* DP_OK: swapped; negative dp_err_t: refused */
+    const char *error;       /* why it was refused; NULL on success */
+    const char *old_version; /* the version serving before (and, if refused, after) */
+    const char *new_version; /* NULL if refused */
+    unsigned generation;     /* of the new version; 0 if refused */
+    unsigned in_flight;      /* jobs that still run on the old version */
+    bool triggered;          /* by dp_reloader_trigger, not a file change */
+    uint64_t changed_ns;     /* CLOCK_MONOTONIC: first change seen (0 if triggered) */
+    uint64_t complete_ns;    /* CLOCK_MONOTONIC: file found whole, reload started */
+    uint64_t swapped_ns;     /* CLOCK_MONOTONIC: the new version serves (0 if refused) */
+} dp_reload_event_t;
+
+/* Called on the thread that dispatches; must not call dp_reloader_dispatch. */
+typedef void (*dp_reload_cb)(void *user, const dp_reload_event_t *ev);
+
+typedef struct dp_reloader_opts {
+    uint64_t settle_ms;      /* a changed file must keep size and mtime this long; default 50 */
+    dp_reload_cb on_reload;  /* optional */
+    void *user;
+} dp_reloader_opts_t;
+
+DP_API void dp_reloader_opts_init(dp_reloader_opts_t *opts);
+/** A reloader for the plugins loaded in pl (which must outlive it); opts may
+ *  be NULL. It watches the plugins loaded now, and picks up plugins loaded
+ *  later at dp_reloader_refresh (and at every trigger). NULL with err set
+ *  when inotify is not available. */
+DP_API dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts,
+                                      char *err, size_t errlen);
+/** Stops its thread if started, and frees it. */
+DP_API void dp_reloader_free(dp_reloader_t *r);
+/** A descriptor that becomes readable when dp_reloader_dispatch has work
+ *  (a file event, a settle interval that ended, a trigger). Owned by r. */
+DP_API int dp_reloader_fd(dp_reloader_t *r);
+/** Does the pending work without blocking; returns the number of plugins
+ *  swapped, or a negative dp_err_t. Calls from several threads are
+ *  serialised. */
+DP_API int dp_reloader_dispatch(dp_reloader_t *r);
+/** Asks for a reload of every watched plugin at the next dispatch, file
+ *  changed or not (SIGHUP). Async-signal-safe; any thread. */
+DP_API void dp_reloader_trigger(dp_reloader_t *r);
+/** Asks to re-read the set of loaded plugins (after loading more) at the
+ *  next dispatch. Async-signal-safe; any thread. */
+DP_API void dp_reloader_refresh(dp_reloader_t *r);
+/** Runs dispatch on a thread of its own until dp_reloader_stop. */
+DP_API int dp_reloader_start(dp_reloader_t *r);
+/** Stops and joins the thread (a dispatch under way completes first). */
+DP_API void dp_reloader_stop(dp_reloader_t *r);
+/** Counts since creation: swaps done and reloads refused. */
+DP_API void dp_reloader_stats(dp_reloader_t *r, unsigned long *swaps, unsigned long *refused);
+
+/* ------------------------------------------------------------------------ */
 /* Workflow files                                                            */
 /* ------------------------------------------------------------------------ */
 
