@@ -498,9 +498,11 @@ static void params_from_group(reader_t *rd, const config_setting_t *g, dp_params
 static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", NULL};
 static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path",
                                             NULL};
-static const char *const job_keys[] = {"name",    "type",    "params",  "depends_on", "timeout",
-                                       "retries", "backoff", "readiness", NULL};
-static const char *const default_keys[] = {"type", "params", "timeout", "retries", "backoff", "readiness", NULL};
+static const char *const job_keys[] = {"name",    "type",    "params",    "depends_on", "timeout",
+                                       "retries", "backoff", "readiness", "isolation",  "limits", NULL};
+static const char *const default_keys[] = {"type",      "params",    "timeout", "retries",
+                                           "backoff",   "readiness", "isolation", "limits", NULL};
+static const char *const limits_keys[] = {"cpu", "memory", "open_files", NULL};
 static const char *const backoff_keys[] = {"initial", "factor", "max", "jitter", NULL};
 static const char *const readiness_keys[] = {"period", "probe_timeout", "timeout", NULL};
 static const char *const plugin_keys[] = {"path", NULL};
@@ -633,6 +635,9 @@ static bool usable_group(reader_t *rd, const config_setting_t *g, const char *wh
     check_keys(rd, g, keys, where);
     return true;
 }
+
+static void read_isolation(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults,
+                           const char *name, dp_job_spec_t *sp);
 
 static void read_job(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults, size_t index)
 {
@@ -798,6 +803,110 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         snprintf(what, sizeof what, "readiness.timeout of job '%s'", name);
         get_duration(rd, s, what, &sp->readiness.timeout_ms);
     }
+
+    read_isolation(rd, js, defaults, name, sp);
+}
+
+/* A size in bytes: an integer, or a string such as "512MiB", "2GiB",
+ * "100MB" (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). */
+static bool get_size(reader_t *rd, const config_setting_t *s, const char *what, uint64_t *out)
+{
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } units[] = {{"B", 1},
+                 {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
+                 {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull}};
+    if (is_int(s)) {
+        long long v = config_setting_get_int64(s);
+        if (v < 0) {
+            PROBLEM(rd, s, "%s must not be negative, found %lld", what, v);
+            return false;
+        }
+        *out = (uint64_t)v;
+        return true;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+        PROBLEM(rd, s, "%s must be a size such as \"512MiB\" or an integer of bytes, found %s", what,
+                type_name(s));
+        return false;
+    }
+    const char *text = config_setting_get_string(s), *p = text;
+    uint64_t v = 0;
+    bool digits = false;
+    while (*p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p++ - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            PROBLEM(rd, s, "%s \"%s\" is too large", what, text);
+            return false;
+        }
+        v = v * 10 + d;
+        digits = true;
+    }
+    while (*p == ' ')
+        p++;
+    for (size_t i = 0; digits && i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].name) == 0) {
+            if (v > UINT64_MAX / units[i].mult) {
+                PROBLEM(rd, s, "%s \"%s\" is too large", what, text);
+                return false;
+            }
+            *out = v * units[i].mult;
+            return true;
+        }
+    }
+    PROBLEM(rd, s, "%s: bad size \"%s\"; expected a whole number and a unit (B, KiB, MiB, GiB, TiB, KB, "
+                   "MB, GB, TB), e.g. \"512MiB\", or an integer of bytes", what, text);
+    return false;
+}
+
+/* isolation and limits (docs/isolation.md): the job's, else the defaults'. */
+static void read_isolation(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults,
+                           const char *name, dp_job_spec_t *sp)
+{
+    char what[320], where[320];
+    const config_setting_t *s, *iso_s = job_or_default(js, defaults, "isolation");
+    if (iso_s) {
+        snprintf(what, sizeof what, "'isolation' of job '%s'", name);
+        const char *iso;
+        if (get_string(rd, iso_s, what, &iso)) {
+            if (strcmp(iso, "process") == 0)
+                sp->isolation = DP_ISOLATION_PROCESS;
+            else if (strcmp(iso, "none") == 0)
+                sp->isolation = DP_ISOLATION_NONE;
+            else
+                PROBLEM(rd, iso_s, "%s must be \"process\" (a child process per attempt) or \"none\" (in the "
+                                   "host's process, the default), found \"%s\"", what, iso);
+        }
+    }
+    const config_setting_t *jg = config_setting_get_member(js, "limits");
+    const config_setting_t *dg = defaults ? config_setting_get_member(defaults, "limits") : NULL;
+    snprintf(what, sizeof what, "'limits' of job '%s'", name);
+    snprintf(where, sizeof where, "in the limits of job '%s'", name);
+    if (jg && !usable_group(rd, jg, what, "limits = { cpu = \"10s\"; memory = \"512MiB\"; open_files = 256; }",
+                            limits_keys, where))
+        jg = NULL;
+    if (dg && config_setting_type(dg) != CONFIG_TYPE_GROUP)
+        dg = NULL;
+    if ((s = field(jg, dg, "cpu"))) {
+        snprintf(what, sizeof what, "limits.cpu of job '%s'", name);
+        get_duration(rd, s, what, &sp->limits.cpu_ms);
+    }
+    if ((s = field(jg, dg, "memory"))) {
+        snprintf(what, sizeof what, "limits.memory of job '%s'", name);
+        get_size(rd, s, what, &sp->limits.memory_bytes);
+    }
+    if ((s = field(jg, dg, "open_files"))) {
+        unsigned n;
+        snprintf(what, sizeof what, "limits.open_files of job '%s'", name);
+        if (get_uint(rd, s, what, 16, 1048576, &n))
+            sp->limits.open_files = n;
+    }
+    if ((jg || dg) && sp->isolation != DP_ISOLATION_PROCESS) {
+        const config_setting_t *at = jg ? jg : dg;
+        PROBLEM(rd, at, "job '%s' has limits but runs in the host's process; limits apply only to "
+                        "isolation = \"process\": add it to the job (or to defaults), or remove the limits", name);
+    }
 }
 
 static void read_defaults(reader_t *rd, const config_setting_t *d)
@@ -820,6 +929,9 @@ static void read_defaults(reader_t *rd, const config_setting_t *d)
     if ((s = config_setting_get_member(d, "readiness")))
         usable_group(rd, s, "defaults.readiness", "readiness = { period = \"5s\"; }", readiness_keys,
                      "in defaults.readiness");
+    if ((s = config_setting_get_member(d, "limits")))
+        usable_group(rd, s, "defaults.limits", "limits = { memory = \"512MiB\"; }", limits_keys,
+                     "in defaults.limits");
 }
 
 static int cmp_job_name(const void *a, const void *b)

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isolate.h"
 #include "params.h"
 
 #ifndef DP_PLUGIN_RELDIR
@@ -141,6 +142,11 @@ typedef struct pjob {
     void *state;
     unsigned attempt;
     bool live;
+    /* isolation = "process": the attempt's instance lives in a child
+     * process (iso) instead of state; see isolate.h. */
+    dp_isolation_t isolation;
+    dp_limits_t limits;
+    dp_isolate_t *iso;
     bool has_run, has_check;  /* what note_used counted for this job */
     bool counted;             /* note_used counted it: unnote on free */
 } pjob_t;
@@ -1183,7 +1189,10 @@ static void host_set_error(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, 
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
-    ctx_set_error(ctx, flags, msg ? msg : strdup("(out of memory formatting the error)"));
+    /* A huge message is cut (with its full length noted), as it is for an
+     * isolated job. */
+    ctx_set_error(ctx, flags,
+                  msg ? dp__isolate_cap_message(msg) : strdup("(out of memory formatting the error)"));
 }
 
 static const char *host_job_name(dp_plugin_ctx *ctx)
@@ -1345,12 +1354,54 @@ static const char *call_error(const dp_plugin_ctx *ctx, const dp_params_t *param
     return NULL;
 }
 
+/* Logs a line of an isolated job's child: as the job during an attempt,
+ * else (add-time params check) as the registry logs. */
+static void iso_log(void *user, dp_job_t *job, const char *job_name, int level, const char *msg)
+{
+    pjob_t *pj = user;
+    if (level < DP_LOG_ERROR)
+        level = DP_LOG_ERROR;
+    if (level > DP_LOG_DEBUG)
+        level = DP_LOG_DEBUG;
+    if (job)
+        dp_job_log(job, (dp_log_level_t)level, "%s", msg);
+    else
+        plog(pj->pl, (dp_log_level_t)level, job_name, pj->entry->name, "%s", msg);
+}
+
+/* Starts pj's instance on version v in a child process (create runs there);
+ * job is NULL for the add-time params check. See dp__isolate_start. */
+static int isolate_start(pjob_t *pj, pversion_t *v, dp_job_t *job, const char *job_name,
+                         dp_isolate_t **iso, char **msg, bool *perm)
+{
+    pthread_mutex_lock(&pj->pl->lock);
+    dp_store_t *store = pj->pl->store;
+    pthread_mutex_unlock(&pj->pl->lock);
+    dp_isolate_spec_t spec = {
+        .plugin = pj->entry->name,
+        .path = v->path,
+        .fd = v->fd,
+        .type = pj->type,
+        .job_name = job_name,
+        .params = pj->params,
+        .limits = pj->limits,
+        .log = iso_log,
+        .log_user = pj,
+        .store = store,
+    };
+    return dp__isolate_start(&spec, job, iso, msg, perm);
+}
+
 static void instance_end(pjob_t *pj)
 {
     if (!pj->live)
         return;
-    if (pj->t->ops.destroy)
+    if (pj->iso) {
+        dp__isolate_end(pj->iso);
+        pj->iso = NULL;
+    } else if (pj->t->ops.destroy) {
         pj->t->ops.destroy(pj->state);
+    }
     unpin(pj->pl, pj->ver);
     pj->live = false;
     pj->state = NULL;
@@ -1373,7 +1424,17 @@ static dp_outcome_t instance_start(pjob_t *pj, dp_job_t *job)
     }
     dp_job_set_version(job, v->version);
     void *state = NULL;
-    if (t->ops.create) {
+    if (pj->isolation == DP_ISOLATION_PROCESS) {
+        char *msg = NULL;
+        bool perm = false;
+        if (isolate_start(pj, v, job, dp_job_name(job), &pj->iso, &msg, &perm) != 0) {
+            dp_outcome_t o = dp_job_fail(job, perm, "%s: %s", pj->full_type,
+                                         msg ? msg : "create failed without a message");
+            free(msg);
+            unpin(pj->pl, v);
+            return o;
+        }
+    } else if (t->ops.create) {
         dp_plugin_ctx ctx = {.pl = pj->pl, .ver = v, .job = job, .job_name = dp_job_name(job)};
         dp__params_clear_error(pj->params);
         if (t->ops.create(&ctx, pj->params, &state) != 0) {
@@ -1404,7 +1465,16 @@ static dp_outcome_t instance_call(pjob_t *pj, dp_job_t *job, plugin_call_fn fn, 
                            pj->full_type, pj->entry->name, pj->ver->version, what);
     dp_plugin_ctx ctx = {.pl = pj->pl, .ver = pj->ver, .job = job, .job_name = dp_job_name(job)};
     dp__params_clear_error(pj->params);
-    dp_plugin_result r = fn(&ctx, pj->state);
+    dp_plugin_result r;
+    if (pj->iso) {
+        char *m = NULL;
+        unsigned fl = 0;
+        r = dp__isolate_call(pj->iso, job, strcmp(what, "check") == 0, &m, &fl);
+        if (m)
+            ctx_set_error(&ctx, fl, m);
+    } else {
+        r = fn(&ctx, pj->state);
+    }
     dp_outcome_t o;
     switch (r) {
     case DP_PLUGIN_READY:
@@ -1545,6 +1615,17 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
                       "job '%s': type '%s' is not of the form PLUGIN.TYPE; fix: name the plugin "
                       "and its job type, e.g. core.sleep or shell.command",
                       jname, type);
+    if (spec->isolation != DP_ISOLATION_NONE && spec->isolation != DP_ISOLATION_PROCESS)
+        return seterr(err, errlen, DP_EINVAL,
+                      "job '%s': isolation %d is not a dp_isolation_t; fix: use "
+                      "DP_ISOLATION_NONE or DP_ISOLATION_PROCESS",
+                      jname, (int)spec->isolation);
+    if (spec->isolation != DP_ISOLATION_PROCESS &&
+        (spec->limits.cpu_ms || spec->limits.memory_bytes || spec->limits.open_files))
+        return seterr(err, errlen, DP_EINVAL,
+                      "job '%s': limits apply only to a job isolated in its own process; fix: "
+                      "set isolation = \"process\" (DP_ISOLATION_PROCESS), or drop the limits",
+                      jname);
     char *plugin = strndup(type, (size_t)(dot - type));
     if (!plugin)
         return seterr(err, errlen, DP_ENOMEM, "out of memory");
@@ -1593,10 +1674,30 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
     }
     pj->pl = pl;
     pj->entry = e;
+    pj->isolation = spec->isolation;
+    pj->limits = spec->limits;
 
     /* Check the params now, on this version: a bad param is refused before
      * anything runs. */
-    if (t->ops.create) {
+    if (pj->isolation == DP_ISOLATION_PROCESS) {
+        /* In a child too: a create that crashes must not take the host. */
+        dp_isolate_t *iso = NULL;
+        char *msg = NULL;
+        bool perm;
+        if (isolate_start(pj, v, NULL, jname, &iso, &msg, &perm) != 0) {
+            rc = seterr(err, errlen, DP_EINVAL, "job '%s' (%s): %s", jname, type,
+                        msg ? msg : "params refused (the plugin gave no message)");
+            free(msg);
+            unpin(pl, v);
+            pthread_mutex_unlock(&pl->load_lock);
+            dp_params_free(pj->params);
+            free(pj->type);
+            free(pj->full_type);
+            free(pj);
+            return rc;
+        }
+        dp__isolate_end(iso);
+    } else if (t->ops.create) {
         dp_plugin_ctx ctx = {.pl = pl, .ver = v, .job = NULL, .job_name = jname};
         void *state = NULL;
         if (t->ops.create(&ctx, pj->params, &state) != 0) {

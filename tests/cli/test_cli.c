@@ -630,8 +630,12 @@ static void test_refusals(void **state)
     expect_refused("  { name = \"x\"; type = \"core.slep\"; }", where, "sleep");
     expect_refused("  { name = \"x\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; }", where,
                    "duration");
-    expect_refused("  { name = \"x\"; type = \"core.noop\"; isolation = \"process\"; }", where,
-                   "unknown key 'isolation'");
+    expect_refused("  { name = \"x\"; type = \"core.noop\"; isolation = \"thread\"; }", where,
+                   "'isolation' of job 'x' must be \"process\" (a child process per attempt) or \"none\"");
+    expect_refused("  { name = \"x\"; type = \"core.noop\"; limits = { memory = \"1GiB\"; }; }", where,
+                   "limits apply only to isolation = \"process\"");
+    expect_refused("  { name = \"x\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = \"lots\"; }; }",
+                   where, "bad size \"lots\"");
 }
 
 static void test_bad_invocations(void **state)

@@ -252,14 +252,13 @@ static void test_unknown_keys(void **state)
                                "jobs = (\n"
                                "  { name = \"A\"; type = \"core.noop\"; retires = 2; },\n"
                                "  { name = \"B\"; type = \"core.noop\"; backoff = { inital = 5; }; },\n"
-                               "  { name = \"C\"; type = \"core.noop\"; isolation = \"process\"; zzzzzz = 1; }\n"
+                               "  { name = \"C\"; type = \"core.noop\"; isolation = \"thread\"; zzzzzz = 1; }\n"
                                ");\n");
     expect(msg, 1, "unknown key 'max_concurent_jobs' in 'workflow'; did you mean 'max_concurrent_jobs'?");
     expect(msg, 2, "unknown key 'job' at the top level; did you mean 'jobs'?");
     expect(msg, 4, "unknown key 'retires' in job 'A'; did you mean 'retries'?");
     expect(msg, 5, "unknown key 'inital' in the backoff of job 'B'; did you mean 'initial'?");
-    /* Not implemented here: refused as unknown, not silently ignored. */
-    expect(msg, 6, "unknown key 'isolation' in job 'C'");
+    expect(msg, 6, "'isolation' of job 'C' must be \"process\"");
     expect(msg, 6, "unknown key 'zzzzzz' in job 'C'; known keys: name, type, params, depends_on");
 }
 

@@ -1,0 +1,1047 @@
+/*
+ * isolate.c - plugin job instances in a child process: the host's side of
+ * isolation = "process", and the wire protocol it shares with the runner
+ * (host/runner/runner.c).
+ *
+ * Why a helper executable and not fork(): the host is threaded, and a fork
+ * of it would copy whatever locks other threads held (malloc's, the
+ * registry's) into a child that could then deadlock before it ran a line of
+ * plugin code. posix_spawn of daggerpool-job-runner starts a clean process
+ * that loads the plugin's pinned copy (the memfd the host loaded, inherited
+ * as fd 5, so it runs exactly the code of the version the job pinned).
+ *
+ * One child per attempt, driven by the worker thread running the attempt
+ * (never two threads on one child, so there is no lock here). The child is
+ * put in its own process group, so that signals for the terminal go to the
+ * host (which cancels gracefully) and the kill reaches what the plugin
+ * spawned in that group.
+ *
+ * Cancellation: a byte on the cancel socket (the plugin's cancel_fd in the
+ * child turns readable and its is_cancelled/sleep_ms see it), then SIGTERM
+ * to the group after DP_ISOLATE_GRACE_MS, then SIGKILL after as long again.
+ * Every wait here is bounded, and a child is always reaped.
+ */
+#include "isolate.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "params.h"
+
+#ifndef DP_LIBEXECDIR
+#define DP_LIBEXECDIR "libexec"
+#endif
+
+#define RUNNER_NAME "daggerpool-job-runner"
+
+extern char **environ;
+
+/* ---- messages ----------------------------------------------------------- */
+
+char *dp__isolate_cap_message(char *msg)
+{
+    if (!msg)
+        return NULL;
+    size_t len = strlen(msg);
+    if (len <= DP_ISOLATE_MAX_MESSAGE)
+        return msg;
+    size_t keep = DP_ISOLATE_MAX_MESSAGE;
+    /* Do not cut a UTF-8 sequence in half: back up over continuation bytes. */
+    while (keep > 0 && ((unsigned char)msg[keep] & 0xC0) == 0x80)
+        keep--;
+    char note[96];
+    int n = snprintf(note, sizeof note, "... [truncated: %zu bytes in all]", len);
+    memcpy(msg + keep, note, (size_t)n + 1); /* keep + n < len: fits */
+    char *smaller = realloc(msg, keep + (size_t)n + 1);
+    return smaller ? smaller : msg;
+}
+
+/* ---- the wire ----------------------------------------------------------- */
+
+static void put(dp_iso_buf_t *b, const void *p, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = true;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void dp__iso_begin(dp_iso_buf_t *b, unsigned type)
+{
+    b->len = 0;
+    b->oom = false;
+    uint32_t zero = 0;
+    put(b, &zero, sizeof zero);
+    dp__iso_put_u8(b, (uint8_t)type);
+}
+
+void dp__iso_put_u8(dp_iso_buf_t *b, uint8_t v)
+{
+    put(b, &v, sizeof v);
+}
+
+void dp__iso_put_u32(dp_iso_buf_t *b, uint32_t v)
+{
+    put(b, &v, sizeof v);
+}
+
+void dp__iso_put_u64(dp_iso_buf_t *b, uint64_t v)
+{
+    put(b, &v, sizeof v);
+}
+
+void dp__iso_put_bytes(dp_iso_buf_t *b, const void *data, size_t len)
+{
+    if (len > DP_ISOLATE_MAX_FRAME) {
+        b->oom = true;
+        return;
+    }
+    dp__iso_put_u32(b, (uint32_t)len);
+    if (len)
+        put(b, data, len);
+}
+
+void dp__iso_put_str(dp_iso_buf_t *b, const char *s)
+{
+    if (!s)
+        s = "";
+    size_t len = strlen(s);
+    dp__iso_put_u32(b, (uint32_t)len);
+    put(b, s, len + 1);
+}
+
+static void put_f64(dp_iso_buf_t *b, double v)
+{
+    put(b, &v, sizeof v);
+}
+
+void dp__iso_put_params(dp_iso_buf_t *b, const dp_params_t *p)
+{
+    char origin[1024];
+    dp__iso_put_str(b, p ? dp__params_origin(p, origin, sizeof origin) : "");
+    size_t n = dp__params_count(p);
+    dp__iso_put_u32(b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = dp__params_key_at(p, i);
+        dp_param_kind_t kind = dp__params_kind(p, key);
+        dp__iso_put_str(b, key);
+        dp__iso_put_u8(b, (uint8_t)kind);
+        switch (kind) {
+        case DP_PARAM_KIND_STRING: {
+            const char *s = "";
+            dp__params_get_string(p, key, &s);
+            dp__iso_put_str(b, s);
+            break;
+        }
+        case DP_PARAM_KIND_INT: {
+            int64_t v = 0;
+            dp__params_get_int(p, key, &v);
+            dp__iso_put_u64(b, (uint64_t)v);
+            break;
+        }
+        case DP_PARAM_KIND_FLOAT: {
+            double v = 0;
+            dp__params_get_float(p, key, &v);
+            put_f64(b, v);
+            break;
+        }
+        case DP_PARAM_KIND_BOOL: {
+            int v = 0;
+            dp__params_get_bool(p, key, &v);
+            dp__iso_put_u8(b, (uint8_t)(v != 0));
+            break;
+        }
+        case DP_PARAM_KIND_LIST: {
+            size_t count = 0;
+            dp__params_list_count(p, key, &count);
+            dp__iso_put_u32(b, (uint32_t)count);
+            for (size_t j = 0; j < count; j++) {
+                const char *s = "";
+                dp__params_list_item(p, key, j, &s);
+                dp__iso_put_str(b, s);
+            }
+            break;
+        }
+        case DP_PARAM_KIND_GROUP: {
+            const dp_params_t *g = NULL;
+            dp__params_get_group(p, key, &g);
+            dp__iso_put_params(b, g);
+            break;
+        }
+        default:
+            b->oom = true; /* a kind the wire does not know: refuse to send */
+            break;
+        }
+    }
+    /* The getters above never fail for the kinds asked, but keep the
+     * plugin-visible diagnostic as it was. */
+    dp__params_clear_error(p);
+}
+
+bool dp__iso_end(dp_iso_buf_t *b)
+{
+    if (b->oom || b->len < 5 || b->len - 4 > DP_ISOLATE_MAX_FRAME)
+        return false;
+    uint32_t n = (uint32_t)(b->len - 4);
+    memcpy(b->data, &n, sizeof n);
+    return true;
+}
+
+void dp__iso_buf_free(dp_iso_buf_t *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+static const void *get(dp_iso_reader_t *r, size_t n)
+{
+    if (r->bad || r->n < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const void *p = r->p;
+    r->p += n;
+    r->n -= n;
+    return p;
+}
+
+uint8_t dp__iso_get_u8(dp_iso_reader_t *r)
+{
+    const void *p = get(r, 1);
+    return p ? *(const uint8_t *)p : 0;
+}
+
+uint32_t dp__iso_get_u32(dp_iso_reader_t *r)
+{
+    uint32_t v = 0;
+    const void *p = get(r, sizeof v);
+    if (p)
+        memcpy(&v, p, sizeof v);
+    return v;
+}
+
+uint64_t dp__iso_get_u64(dp_iso_reader_t *r)
+{
+    uint64_t v = 0;
+    const void *p = get(r, sizeof v);
+    if (p)
+        memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static double get_f64(dp_iso_reader_t *r)
+{
+    double v = 0;
+    const void *p = get(r, sizeof v);
+    if (p)
+        memcpy(&v, p, sizeof v);
+    return v;
+}
+
+const void *dp__iso_get_bytes(dp_iso_reader_t *r, size_t *len)
+{
+    uint32_t n = dp__iso_get_u32(r);
+    const void *p = get(r, n);
+    *len = p ? n : 0;
+    return p ? p : (r->bad ? NULL : "");
+}
+
+const char *dp__iso_get_str(dp_iso_reader_t *r)
+{
+    uint32_t n = dp__iso_get_u32(r);
+    if (r->bad || n == UINT32_MAX)
+        return NULL;
+    const char *s = get(r, (size_t)n + 1);
+    if (!s || s[n] != '\0' || memchr(s, '\0', n)) {
+        r->bad = true;
+        return NULL;
+    }
+    return s;
+}
+
+static bool get_params_into(dp_iso_reader_t *r, dp_params_t *p, int depth)
+{
+    const char *origin = dp__iso_get_str(r);
+    if (!origin || depth > 64)
+        return false;
+    if (*origin)
+        dp_params_set_origin(p, origin, 0);
+    uint32_t n = dp__iso_get_u32(r);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        const char *key = dp__iso_get_str(r);
+        uint8_t kind = dp__iso_get_u8(r);
+        if (!key)
+            return false;
+        int rc = DP_OK;
+        switch (kind) {
+        case DP_PARAM_KIND_STRING: {
+            const char *s = dp__iso_get_str(r);
+            rc = s ? dp_params_set_string(p, key, s) : DP_EINVAL;
+            break;
+        }
+        case DP_PARAM_KIND_INT:
+            rc = dp_params_set_int(p, key, (int64_t)dp__iso_get_u64(r));
+            break;
+        case DP_PARAM_KIND_FLOAT:
+            rc = dp_params_set_float(p, key, get_f64(r));
+            break;
+        case DP_PARAM_KIND_BOOL:
+            rc = dp_params_set_bool(p, key, dp__iso_get_u8(r) != 0);
+            break;
+        case DP_PARAM_KIND_LIST: {
+            uint32_t count = dp__iso_get_u32(r);
+            if (count > r->n) /* each item takes at least 5 bytes */
+                return false;
+            const char **items = calloc(count ? count : 1, sizeof(*items));
+            if (!items)
+                return false;
+            for (uint32_t j = 0; j < count && !r->bad; j++)
+                items[j] = dp__iso_get_str(r);
+            rc = r->bad ? DP_EINVAL : dp_params_set_list(p, key, items, count);
+            free(items);
+            break;
+        }
+        case DP_PARAM_KIND_GROUP: {
+            dp_params_t *g = dp_params_add_group(p, key);
+            if (!g || !get_params_into(r, g, depth + 1))
+                return false;
+            break;
+        }
+        default:
+            return false;
+        }
+        if (rc != DP_OK || r->bad)
+            return false;
+    }
+    return !r->bad;
+}
+
+dp_params_t *dp__iso_get_params(dp_iso_reader_t *r)
+{
+    dp_params_t *p = dp_params_new();
+    if (p && !get_params_into(r, p, 0)) {
+        dp_params_free(p);
+        r->bad = true;
+        return NULL;
+    }
+    return p;
+}
+
+int dp__iso_send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+                poll(&pfd, 1, 1000);
+                continue;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len, bool *eof_at_start)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            if (eof_at_start)
+                *eof_at_start = got == 0;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+int dp__iso_recv_frame(int fd, dp_iso_buf_t *frame, unsigned *type)
+{
+    uint32_t n;
+    bool eof = false;
+    if (read_full(fd, &n, sizeof n, &eof) != 0)
+        return eof ? 1 : -1;
+    if (n < 1 || n > DP_ISOLATE_MAX_FRAME)
+        return -1;
+    if (frame->cap < n) {
+        unsigned char *d = realloc(frame->data, n);
+        if (!d)
+            return -1;
+        frame->data = d;
+        frame->cap = n;
+    }
+    if (read_full(fd, frame->data, n, NULL) != 0)
+        return -1;
+    frame->len = n;
+    *type = frame->data[0];
+    return 0;
+}
+
+/* ---- finding the runner ------------------------------------------------- */
+
+static pthread_once_t runner_once = PTHREAD_ONCE_INIT;
+static char runner_path[PATH_MAX];
+static char runner_error[2048];
+
+static bool executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Tries <dir>/../libexec/daggerpool/RUNNER and <dir>/RUNNER for the
+ * directory of `file`. */
+static bool try_beside(const char *file, char *tried, size_t triedlen)
+{
+    char dir[PATH_MAX];
+    if (!file || !*file || !realpath(file, dir))
+        return false;
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    char cand[PATH_MAX * 2];
+    snprintf(cand, sizeof cand, "%s/../%s/daggerpool/%s", dir, DP_LIBEXECDIR, RUNNER_NAME);
+    size_t off = strlen(tried);
+    snprintf(tried + off, triedlen - off, "%s%s", off ? ", " : "", cand);
+    if (executable(cand) && realpath(cand, runner_path))
+        return true;
+    snprintf(cand, sizeof cand, "%s/%s", dir, RUNNER_NAME);
+    off = strlen(tried);
+    snprintf(tried + off, triedlen - off, ", %s", cand);
+    return executable(cand) && realpath(cand, runner_path);
+}
+
+static void find_runner(void)
+{
+    const char *env = getenv("DAGGERPOOL_JOB_RUNNER");
+    if (env && *env) {
+        if (executable(env)) {
+            snprintf(runner_path, sizeof runner_path, "%s", env);
+            return;
+        }
+        snprintf(runner_error, sizeof runner_error,
+                 "DAGGERPOOL_JOB_RUNNER=%s is not an executable file; fix: point it at "
+                 "daggerpool-job-runner or unset it",
+                 env);
+        return;
+    }
+    char tried[900] = "";
+    Dl_info info;
+    if (dladdr((void *)find_runner, &info) && try_beside(info.dli_fname, tried, sizeof tried))
+        return;
+    if (try_beside("/proc/self/exe", tried, sizeof tried))
+        return;
+    runner_path[0] = '\0';
+    snprintf(runner_error, sizeof runner_error,
+             "cannot find the job runner (%s) needed by isolation = \"process\"; looked for: %s; "
+             "fix: install daggerpool completely, or set DAGGERPOOL_JOB_RUNNER",
+             RUNNER_NAME, tried[0] ? tried : "nothing");
+}
+
+const char *dp__isolate_runner(char *err, size_t errlen)
+{
+    pthread_once(&runner_once, find_runner);
+    if (runner_path[0])
+        return runner_path;
+    if (err && errlen)
+        snprintf(err, errlen, "%s", runner_error);
+    return NULL;
+}
+
+/* ---- the child ---------------------------------------------------------- */
+
+struct dp_isolate {
+    pid_t pid;
+    int ctl;          /* our end of the control socket */
+    int cancel;       /* our end of the cancel socket */
+    bool dead;        /* the child is gone (reaped) */
+    unsigned seq;     /* of the request out: INIT 0, then each CALL +1 */
+    char *plugin;
+    char *job_name;
+    dp_limits_t limits;
+    dp_isolate_log_fn log;
+    void *log_user;
+    dp_store_t *store;
+    dp_iso_buf_t out; /* frames we send */
+    dp_iso_buf_t in;  /* bytes received, not yet parsed */
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s ? s : strdup("out of memory");
+}
+
+static const char *signal_name(int sig, char *buf, size_t len)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        snprintf(buf, len, "SIG%s", abbrev);
+    else
+        snprintf(buf, len, "signal %d", sig);
+    return buf;
+}
+
+/* Moves fd above the range the child's dup2s write to, so that no dup2
+ * clobbers another source. */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd > 9)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return h;
+}
+
+static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err,
+                       size_t errlen)
+{
+    int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;
+    int rc = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_ok = false, attr_ok = false;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, can) != 0) {
+        snprintf(err, errlen, "cannot create sockets for the job runner: %s", strerror(errno));
+        goto out;
+    }
+    ctl[1] = high_fd(ctl[1]);
+    can[1] = high_fd(can[1]);
+    if (plugin_fd >= 0) {
+        pfd = fcntl(plugin_fd, F_DUPFD_CLOEXEC, 10);
+        if (pfd < 0) {
+            snprintf(err, errlen, "cannot pass the plugin to the job runner: %s", strerror(errno));
+            goto out;
+        }
+    }
+    if (ctl[1] < 0 || can[1] < 0) {
+        snprintf(err, errlen, "cannot set up the job runner's descriptors: %s", strerror(errno));
+        goto out;
+    }
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        goto nomem;
+    fa_ok = true;
+    if (posix_spawnattr_init(&attr) != 0)
+        goto nomem;
+    attr_ok = true;
+    if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, 2, 1) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, ctl[1], DP_ISOLATE_FD_CTL) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, can[1], DP_ISOLATE_FD_CANCEL) != 0 ||
+        (pfd >= 0 && posix_spawn_file_actions_adddup2(&fa, pfd, DP_ISOLATE_FD_PLUGIN) != 0))
+        goto nomem;
+    /* A clean signal state: the host may block or catch signals in its
+     * threads; the child must die of SIGTERM and get SIGPIPE as usual. */
+    sigset_t none, deflt;
+    sigemptyset(&none);
+    sigemptyset(&deflt);
+    int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM,
+                      SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        sigaddset(&deflt, defaults[i]);
+    if (posix_spawnattr_setsigmask(&attr, &none) != 0 ||
+        posix_spawnattr_setsigdefault(&attr, &deflt) != 0 ||
+        posix_spawnattr_setpgroup(&attr, 0) != 0 ||
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                            POSIX_SPAWN_SETPGROUP) != 0)
+        goto nomem;
+    char arg0[PATH_MAX], arg1[] = DP_ISOLATE_RUNNER_ARG;
+    snprintf(arg0, sizeof arg0, "%s", runner);
+    char *argv[] = {arg0, arg1, NULL};
+    int e = posix_spawn(&iso->pid, runner, &fa, &attr, argv, environ);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the job runner %s: %s; fix: reinstall daggerpool, or "
+                 "set DAGGERPOOL_JOB_RUNNER", runner, strerror(e));
+        goto out;
+    }
+    iso->ctl = ctl[0];
+    iso->cancel = can[0];
+    ctl[0] = can[0] = -1;
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "cannot prepare the job runner: out of memory");
+out:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    for (int i = 0; i < 2; i++) {
+        if (ctl[i] >= 0)
+            close(ctl[i]);
+        if (can[i] >= 0)
+            close(can[i]);
+    }
+    if (pfd >= 0)
+        close(pfd);
+    return rc;
+}
+
+/* Waits up to ms for the child to exit; true once reaped (*status set). */
+static bool reap_within(dp_isolate_t *iso, uint64_t ms, int *status)
+{
+    uint64_t end = mono_ms() + ms;
+    for (;;) {
+        pid_t r = waitpid(iso->pid, status, WNOHANG);
+        if (r == iso->pid || (r < 0 && errno != EINTR)) {
+            if (r < 0)
+                *status = 0; /* ECHILD: someone else reaped it (SIGCHLD ignored) */
+            iso->dead = true;
+            return true;
+        }
+        uint64_t now = mono_ms();
+        if (now >= end)
+            return false;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Makes sure the child is gone and reaped: a grace period, then SIGTERM to
+ * its group, then SIGKILL. Returns its wait status. */
+static int reap(dp_isolate_t *iso, uint64_t grace_ms, bool *we_killed)
+{
+    int status = 0;
+    if (iso->dead)
+        return 0;
+    if (reap_within(iso, grace_ms, &status))
+        return status;
+    kill(-iso->pid, SIGTERM);
+    if (we_killed)
+        *we_killed = true;
+    if (reap_within(iso, DP_ISOLATE_GRACE_MS, &status))
+        return status;
+    kill(-iso->pid, SIGKILL);
+    while (waitpid(iso->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    iso->dead = true;
+    return status;
+}
+
+/* Why the child ended, as a job error. */
+static char *death_message(const dp_isolate_t *iso, int status, const char *when)
+{
+    char sig[32];
+    if (WIFSIGNALED(status)) {
+        int s = WTERMSIG(status);
+        if (s == SIGXCPU && iso->limits.cpu_ms)
+            return xasprintf("plugin '%s' exceeded its cpu limit (%llu ms) in job '%s' "
+                             "(killed by SIGXCPU)%s",
+                             iso->plugin, (unsigned long long)iso->limits.cpu_ms, iso->job_name,
+                             when);
+        return xasprintf("plugin '%s' crashed with %s in job '%s'%s", iso->plugin,
+                         signal_name(s, sig, sizeof sig), iso->job_name, when);
+    }
+    if (WIFEXITED(status))
+        return xasprintf("plugin '%s' exited with status %d in job '%s'%s", iso->plugin,
+                         WEXITSTATUS(status), iso->job_name, when);
+    return xasprintf("plugin '%s' ended without a result in job '%s'%s", iso->plugin,
+                     iso->job_name, when);
+}
+
+static int send_frame(dp_isolate_t *iso)
+{
+    if (!dp__iso_end(&iso->out))
+        return -1;
+    return dp__iso_send_all(iso->ctl, iso->out.data, iso->out.len);
+}
+
+static dp_store_t *store_of(dp_isolate_t *iso, dp_job_t *job)
+{
+    dp_store_t *s = job ? dp_job_store(job) : NULL;
+    return s ? s : iso->store;
+}
+
+/* Answers one store request of the child. -1 if the reply cannot be sent. */
+static int serve_store(dp_isolate_t *iso, dp_job_t *job, unsigned type, dp_iso_reader_t *r)
+{
+    dp_store_t *store = store_of(iso, job);
+    const char *key = dp__iso_get_str(r);
+    int32_t rc = -1;
+    void *val = NULL;
+    size_t vlen = 0, cap = 0;
+    if (key && store) {
+        if (type == DP_ISO_STORE_SET) {
+            size_t len;
+            const void *data = dp__iso_get_bytes(r, &len);
+            rc = data && dp_store_set_copy(store, key, data, len) == DP_OK ? 0 : -1;
+        } else if (type == DP_ISO_STORE_GET) {
+            cap = (size_t)dp__iso_get_u64(r);
+            int g = dp_store_get_copy(store, key, &val, &vlen);
+            rc = g == DP_OK ? 0 : g == DP_ENOTFOUND ? 1 : -1;
+        } else {
+            int d = dp_store_delete(store, key);
+            rc = d == DP_OK ? 0 : d == DP_ENOTFOUND ? 1 : -1;
+        }
+    }
+    dp__iso_begin(&iso->out, DP_ISO_STORE_REPLY);
+    dp__iso_put_u32(&iso->out, (uint32_t)rc);
+    dp__iso_put_u64(&iso->out, (uint64_t)vlen);
+    dp__iso_put_bytes(&iso->out, val, rc == 0 && val ? (vlen < cap ? vlen : cap) : 0);
+    free(val);
+    return send_frame(iso);
+}
+
+typedef struct wait_result {
+    bool got;            /* a RESULT frame arrived */
+    int32_t result;
+    uint32_t flags;
+    char *msg;           /* malloc'd or NULL */
+} wait_result_t;
+
+/* Parses and handles the complete frames in iso->in. Returns 1 once a
+ * RESULT was taken, 0 to go on, -1 on a protocol violation. */
+static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (rc == 0 && iso->in.len - off >= 4) {
+        uint32_t n;
+        memcpy(&n, iso->in.data + off, sizeof n);
+        if (n < 1 || n > DP_ISOLATE_MAX_FRAME) {
+            rc = -1;
+            break;
+        }
+        if (iso->in.len - off - 4 < n)
+            break;
+        unsigned char type = iso->in.data[off + 4];
+        dp_iso_reader_t r = {iso->in.data + off + 5, n - 1, false};
+        off += 4 + (size_t)n;
+        switch (type) {
+        case DP_ISO_LOG: {
+            int level = (int)dp__iso_get_u32(&r);
+            const char *msg = dp__iso_get_str(&r);
+            if (!msg) {
+                rc = -1;
+                break;
+            }
+            iso->log(iso->log_user, job, iso->job_name, level, msg);
+            break;
+        }
+        case DP_ISO_RESULT: {
+            res->result = (int32_t)dp__iso_get_u32(&r);
+            res->flags = dp__iso_get_u32(&r);
+            bool has = dp__iso_get_u8(&r) != 0;
+            const char *msg = dp__iso_get_str(&r);
+            if (!msg) {
+                rc = -1;
+                break;
+            }
+            res->msg = has ? dp__isolate_cap_message(strdup(msg)) : NULL;
+            res->got = true;
+            rc = 1;
+            break;
+        }
+        case DP_ISO_STORE_SET:
+        case DP_ISO_STORE_GET:
+        case DP_ISO_STORE_DEL:
+            if (serve_store(iso, job, type, &r) != 0)
+                rc = -1;
+            break;
+        default:
+            rc = -1;
+            break;
+        }
+    }
+    memmove(iso->in.data, iso->in.data + off, iso->in.len - off);
+    iso->in.len -= off;
+    return rc;
+}
+
+/* Reads what the child sent; 1 on EOF, -1 on error, 0 otherwise. */
+static int read_some(dp_isolate_t *iso)
+{
+    if (iso->in.cap - iso->in.len < 65536) {
+        size_t cap = iso->in.cap ? iso->in.cap * 2 : 65536;
+        if (cap - iso->in.len < 65536)
+            cap += 65536;
+        if (cap > DP_ISOLATE_MAX_FRAME * 2)
+            return -1;
+        unsigned char *d = realloc(iso->in.data, cap);
+        if (!d)
+            return -1;
+        iso->in.data = d;
+        iso->in.cap = cap;
+    }
+    ssize_t n = read(iso->ctl, iso->in.data + iso->in.len, iso->in.cap - iso->in.len);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? 0 : -1;
+    if (n == 0)
+        return 1;
+    iso->in.len += (size_t)n;
+    return 0;
+}
+
+/* Waits for the child's RESULT, serving logs and store requests, and
+ * enforcing ctx (or, without a job, a fixed bound). On success res->got.
+ * Otherwise the child is dead and *death says why (malloc'd). */
+static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wait_result_t *res,
+                        char **death)
+{
+    dp_ctx_t *ctx = job ? dp_job_ctx(job) : NULL;
+    int ctx_fd = ctx ? dp_ctx_fd(ctx) : -1;
+    uint64_t start = mono_ms();
+    uint64_t cancel_at = 0, term_at = 0, kill_at = 0; /* when each was sent */
+    bool protocol_error = false;
+    *death = NULL;
+
+    for (;;) {
+        uint64_t now = mono_ms();
+        bool ended = ctx ? dp_ctx_done(ctx) : now - start >= bound_ms;
+        if (ended && !cancel_at) {
+            unsigned char b = (unsigned char)(iso->seq & 0xffu);
+            send(iso->cancel, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            cancel_at = now ? now : 1;
+        }
+        if (cancel_at && !term_at && now >= cancel_at + DP_ISOLATE_GRACE_MS) {
+            kill(-iso->pid, SIGTERM);
+            term_at = now;
+        }
+        if (term_at && !kill_at && now >= term_at + DP_ISOLATE_GRACE_MS) {
+            kill(-iso->pid, SIGKILL);
+            kill_at = now;
+        }
+        int timeout = 250; /* also a safety net should the ctx fd be missing */
+        if (cancel_at && !kill_at) {
+            uint64_t next = term_at ? term_at + DP_ISOLATE_GRACE_MS : cancel_at + DP_ISOLATE_GRACE_MS;
+            timeout = next > now ? (int)(next - now) : 0;
+        } else if (!ctx && !cancel_at) {
+            uint64_t left = start + bound_ms > now ? start + bound_ms - now : 0;
+            timeout = left < 250 ? (int)left : 250;
+        }
+        struct pollfd pfd[2] = {{.fd = iso->ctl, .events = POLLIN},
+                                {.fd = cancel_at ? -1 : ctx_fd, .events = POLLIN}};
+        int pr = poll(pfd, 2, timeout);
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        int rr = read_some(iso);
+        int dr = drain_frames(iso, job, res);
+        if (dr == 1)
+            return;
+        if (dr < 0) {
+            protocol_error = true;
+            break;
+        }
+        if (rr != 0)
+            break; /* EOF or error: the child is gone or going */
+    }
+
+    /* The child closed its end, broke the protocol, or poll failed. */
+    bool killed = kill_at || term_at;
+    if (protocol_error)
+        kill(-iso->pid, SIGKILL);
+    int status = reap(iso, protocol_error ? 0 : DP_ISOLATE_GRACE_MS, &killed);
+    if (protocol_error)
+        *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)",
+                           iso->plugin, iso->job_name);
+    else if (cancel_at && killed)
+        *death = xasprintf("plugin '%s' did not stop within %u ms of being cancelled in job "
+                           "'%s' and was killed",
+                           iso->plugin, DP_ISOLATE_GRACE_MS, iso->job_name);
+    else if (!ctx && cancel_at)
+        *death = xasprintf("plugin '%s' took more than %u ms to check the params of job '%s' "
+                           "and was killed",
+                           iso->plugin, DP_ISOLATE_CREATE_CHECK_MS, iso->job_name);
+    else
+        *death = death_message(iso, status, "");
+}
+
+static void iso_free(dp_isolate_t *iso)
+{
+    if (!iso)
+        return;
+    if (iso->ctl >= 0)
+        close(iso->ctl);
+    if (iso->cancel >= 0)
+        close(iso->cancel);
+    dp__iso_buf_free(&iso->out);
+    dp__iso_buf_free(&iso->in);
+    free(iso->plugin);
+    free(iso->job_name);
+    free(iso);
+}
+
+int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out,
+                      char **msg, bool *permanent)
+{
+    *out = NULL;
+    *msg = NULL;
+    *permanent = false;
+    char err[2048];
+    const char *runner = dp__isolate_runner(err, sizeof err);
+    if (!runner) {
+        *msg = strdup(err);
+        *permanent = true;
+        return -1;
+    }
+    dp_isolate_t *iso = calloc(1, sizeof(*iso));
+    if (!iso || !(iso->plugin = strdup(spec->plugin)) ||
+        !(iso->job_name = strdup(spec->job_name))) {
+        iso_free(iso);
+        *msg = strdup("out of memory");
+        return -1;
+    }
+    iso->ctl = iso->cancel = -1;
+    iso->limits = spec->limits;
+    iso->log = spec->log;
+    iso->log_user = spec->log_user;
+    iso->store = spec->store;
+
+    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
+        iso->dead = true;
+        iso_free(iso);
+        *msg = strdup(err);
+        return -1;
+    }
+
+    dp_ctx_t *ctx = job ? dp_job_ctx(job) : NULL;
+    dp__iso_begin(&iso->out, DP_ISO_INIT);
+    dp__iso_put_u32(&iso->out, job ? dp_job_attempt(job) : 0);
+    dp__iso_put_u64(&iso->out, (uint64_t)(ctx ? dp_ctx_remaining_ms(ctx) : -1));
+    dp__iso_put_u64(&iso->out, spec->limits.cpu_ms);
+    dp__iso_put_u64(&iso->out, spec->limits.memory_bytes);
+    dp__iso_put_u64(&iso->out, spec->limits.open_files);
+    dp__iso_put_u8(&iso->out, spec->fd >= 0);
+    dp__iso_put_str(&iso->out, spec->plugin);
+    dp__iso_put_str(&iso->out, spec->path);
+    dp__iso_put_str(&iso->out, spec->type);
+    dp__iso_put_str(&iso->out, spec->job_name);
+    dp__iso_put_params(&iso->out, spec->params);
+    /* A failed send means the child died already: its status says why. */
+    (void)send_frame(iso);
+
+    wait_result_t res = {0};
+    char *death = NULL;
+    wait_result(iso, job, DP_ISOLATE_CREATE_CHECK_MS, &res, &death);
+    if (!res.got) {
+        *msg = death;
+        iso_free(iso);
+        return -1;
+    }
+    free(death);
+    if (res.result != 0) {
+        /* create refused: the child exits by itself. */
+        *msg = res.msg;
+        *permanent = (res.flags & DP_PLUGIN_ERROR_PERMANENT) != 0;
+        reap(iso, DP_ISOLATE_GRACE_MS, NULL);
+        iso_free(iso);
+        return -1;
+    }
+    free(res.msg);
+    *out = iso;
+    return 0;
+}
+
+dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, char **msg,
+                                  unsigned *flags)
+{
+    *msg = NULL;
+    *flags = 0;
+    if (iso->dead) {
+        *msg = xasprintf("plugin '%s' is no longer running for job '%s' (its process ended "
+                         "earlier in this attempt)",
+                         iso->plugin, iso->job_name);
+        return DP_PLUGIN_ERROR;
+    }
+    dp_ctx_t *ctx = dp_job_ctx(job);
+    dp__iso_begin(&iso->out, DP_ISO_CALL);
+    dp__iso_put_u8(&iso->out, check);
+    dp__iso_put_u32(&iso->out, ++iso->seq);
+    dp__iso_put_u32(&iso->out, dp_job_attempt(job));
+    dp__iso_put_u64(&iso->out, (uint64_t)dp_ctx_remaining_ms(ctx));
+    (void)send_frame(iso);
+    wait_result_t res = {0};
+    char *death = NULL;
+    wait_result(iso, job, 0, &res, &death);
+    if (!res.got) {
+        *msg = death;
+        return DP_PLUGIN_ERROR;
+    }
+    free(death);
+    *msg = res.msg;
+    *flags = res.flags;
+    return (dp_plugin_result)res.result;
+}
+
+void dp__isolate_end(dp_isolate_t *iso)
+{
+    if (!iso)
+        return;
+    if (!iso->dead) {
+        dp__iso_begin(&iso->out, DP_ISO_END);
+        if (send_frame(iso) == 0) {
+            /* destroy runs in the child; bounded like any other call. */
+            int status = reap(iso, DP_ISOLATE_GRACE_MS * 5, NULL);
+            if ((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) &&
+                iso->log) {
+                char *m = death_message(iso, status, " (while destroying the instance)");
+                iso->log(iso->log_user, NULL, iso->job_name, DP_LOG_WARN, m);
+                free(m);
+            }
+        } else {
+            kill(-iso->pid, SIGKILL);
+            reap(iso, DP_ISOLATE_GRACE_MS, NULL);
+        }
+    }
+    iso_free(iso);
+}
