@@ -26,6 +26,7 @@ static const char usage[] =
     "  --timeout DUR        whole-run timeout such as 30s or 5m; 0 for none (overrides workflow.timeout)\n"
     "  --keep-going         on a failure, skip only its successors (overrides workflow.fail_fast)\n"
     "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
+    "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          no progress, only errors in the log\n"
     "  -v, --verbose        more log: -v info, -vv debug (default: warnings and errors)\n"
     "  --log-format FMT     text (default) or json (one JSON object per line)\n"
@@ -41,6 +42,7 @@ typedef struct run_opts_cli {
     bool timeout_set;
     uint64_t timeout_ms;
     bool keep_going;
+    bool allow_insecure;
     char **plugin_dirs;
     size_t nplugin_dirs;
     int verbose;
@@ -64,7 +66,8 @@ static void on_event(void *user, const dp_event_t *ev)
 /* Returns -1 when parsing succeeded, else the exit code. */
 static int parse_args(int argc, char **argv, run_cli_t *o)
 {
-    enum { OPT_JSON = 256, OPT_TRACE, OPT_TIMEOUT, OPT_KEEP_GOING, OPT_PLUGIN_PATH, OPT_LOG_FORMAT };
+    enum { OPT_JSON = 256, OPT_TRACE, OPT_TIMEOUT, OPT_KEEP_GOING, OPT_PLUGIN_PATH, OPT_LOG_FORMAT,
+           OPT_ALLOW_INSECURE };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, OPT_JSON},
         {"trace", required_argument, NULL, OPT_TRACE},
@@ -72,6 +75,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
         {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
+        {"allow-insecure-plugins", no_argument, NULL, OPT_ALLOW_INSECURE},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -96,6 +100,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
             o->timeout_set = true;
             break;
         case OPT_KEEP_GOING: o->keep_going = true; break;
+        case OPT_ALLOW_INSECURE: o->allow_insecure = true; break;
         case OPT_PLUGIN_PATH:
             if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
                 return cli_usage_error("run", "out of memory");
@@ -164,6 +169,7 @@ int cli_run(int argc, char **argv)
         goto oom;
     dp_plugins_set_log(pl, console_log_cb, con, level);
     dp_plugins_set_store(pl, store);
+    dp_plugins_allow_insecure(pl, o.allow_insecure);
     cli_plugin_search_path(pl, wf, o.plugin_dirs, o.nplugin_dirs);
     if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
         fprintf(stderr, "%s\n", err);

@@ -18,21 +18,23 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
+    "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          print nothing when valid\n"
     "  -h, --help           this help\n";
 
 int cli_validate(int argc, char **argv)
 {
-    enum { OPT_PLUGIN_PATH = 256 };
+    enum { OPT_PLUGIN_PATH = 256, OPT_ALLOW_INSECURE };
     static const struct option longopts[] = {
         {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
+        {"allow-insecure-plugins", no_argument, NULL, OPT_ALLOW_INSECURE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char **dirs = NULL;
     size_t ndirs = 0;
-    bool quiet = false;
+    bool quiet = false, allow_insecure = false;
     int c, code = CLI_EXIT_INVALID;
     opterr = 0;
     optind = 0;
@@ -44,6 +46,7 @@ int cli_validate(int argc, char **argv)
                 return cli_usage_error("validate", "out of memory");
             }
             break;
+        case OPT_ALLOW_INSECURE: allow_insecure = true; break;
         case 'q': quiet = true; break;
         case 'h': fputs(usage, stdout); free(dirs); return CLI_EXIT_SUCCESS;
         case ':': free(dirs); return cli_usage_error("validate", "%s needs a value", argv[optind - 1]);
@@ -69,6 +72,7 @@ int cli_validate(int argc, char **argv)
         goto out;
     }
     dp_plugins_set_log(pl, console_log_cb, con, DP_LOG_WARN);
+    dp_plugins_allow_insecure(pl, allow_insecure);
     if (!(wf = dp_workflow_load(file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
