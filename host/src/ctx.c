@@ -65,9 +65,14 @@ dp_ctx_t *dp_ctx_new(dp_ctx_t *parent, uint64_t timeout_ms)
         return NULL;
     dp__ctx_init(ctx, parent, timeout_ms);
     ctx->heap = true;
-    /* A root gets its fd at once, so dp_ctx_cancel_from_signal always has
-     * something to wake. */
-    if (!parent && ensure_fd(ctx) < 0) {
+    /* Every context made here gets its fd at once, root or not, so that
+     * dp_ctx_cancel_from_signal always has something to wake: a handler can
+     * only re-arm ctx's own fd (no locks, no walk of the children), and
+     * waiters poll their own fd and their ancestors'. A child without an fd
+     * of its own, cancelled from a signal, woke nobody: a run under it slept
+     * on until its jobs ended by themselves. The engine's per-attempt
+     * contexts (dp__ctx_init) still create theirs only on demand. */
+    if (ensure_fd(ctx) < 0) {
         dp__ctx_destroy(ctx);
         free(ctx);
         return NULL;
