@@ -261,7 +261,9 @@ int dp_ctx_sleep(dp_ctx_t *ctx, uint64_t ms)
         return 0;
     uint64_t until = dp__sat_add(dp__now_ns(), dp__ms_to_ns(ms));
     int fdv[16];
-    int nfd = dp__ctx_poll_fds(ctx, fdv, 16);
+    /* No context: nothing can cut the sleep short (poll with no fd
+     * merely sleeps). */
+    int nfd = ctx ? dp__ctx_poll_fds(ctx, fdv, 16) : 0;
     struct pollfd pfd[16];
     for (int i = 0; i < nfd; i++) {
         pfd[i].fd = fdv[i];
