@@ -138,19 +138,108 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Strings in JSON                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (!n)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+char *dp__utf8_sanitize(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    /* Each bad byte becomes 3 bytes at most. */
+    char *out = malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+json_t *dp__json_string(const char *s)
+{
+    if (!s)
+        return NULL;
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *clean = dp__utf8_sanitize(s);
+    j = clean ? json_string(clean) : NULL;
+    free(clean);
+    return j;
+}
+
+/* ------------------------------------------------------------------------ */
 /* JSON result                                                               */
 /* ------------------------------------------------------------------------ */
 
 static json_t *string_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? dp__json_string(s) : json_null();
 }
 
 static json_t *names_array(const dp_result_t *r, const dp_id_list_t *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && l && i < l->count; i++)
-        if (json_array_append_new(a, json_string(job_name(r, l->ids[i]))) != 0) {
+        if (json_array_append_new(a, dp__json_string(job_name(r, l->ids[i]))) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -160,8 +249,16 @@ static json_t *names_array(const dp_result_t *r, const dp_id_list_t *l)
 /* json_object_set_new that remembers a failure (it consumes v either way). */
 static void set(json_t *o, const char *key, json_t *v, bool *ok)
 {
-    if (!v || json_object_set_new(o, key, v) != 0)
+    /* A key that is not UTF-8 (a job name holds any bytes) is sanitized
+     * first: jansson refuses it, and consumes v when it does. */
+    char *clean = utf8_valid(key) ? NULL : dp__utf8_sanitize(key);
+    if (!v || (!utf8_valid(key) && !clean)) {
+        json_decref(v);
         *ok = false;
+    } else if (json_object_set_new(o, clean ? clean : key, v) != 0) {
+        *ok = false;
+    }
+    free(clean);
 }
 
 json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
@@ -173,10 +270,10 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
     long fnr = dp_result_first_not_ready(r);
     int64_t requeue = dp_result_requeue_after_ms(r);
     set(root, "workflow", string_or_null(workflow), &ok);
-    set(root, "outcome", json_string(dp_run_outcome_name(dp_result_outcome(r))), &ok);
+    set(root, "outcome", dp__json_string(dp_run_outcome_name(dp_result_outcome(r))), &ok);
     set(root, "timed_out", json_boolean(dp_result_timed_out(r)), &ok);
     set(root, "first_error", string_or_null(dp_result_first_error(r)), &ok);
-    set(root, "first_not_ready", fnr >= 0 ? json_string(job_name(r, (uint32_t)fnr)) : json_null(), &ok);
+    set(root, "first_not_ready", fnr >= 0 ? dp__json_string(job_name(r, (uint32_t)fnr)) : json_null(), &ok);
     set(root, "requeue_after_ms", requeue >= 0 ? json_integer(requeue) : json_null(), &ok);
     set(root, "duration_ms", json_integer(dp_result_duration_ms(r)), &ok);
 
@@ -188,7 +285,7 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
             ok = false;
             break;
         }
-        set(o, "status", json_string(dp_status_name(j->status)), &ok);
+        set(o, "status", dp__json_string(dp_status_name(j->status)), &ok);
         set(o, "error", string_or_null(j->error), &ok);
         set(o, "attempts", json_integer(j->attempts), &ok);
         /* A job that never started has no start or duration: null, not a
@@ -210,8 +307,8 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
             ok = false;
             break;
         }
-        set(o, "job", json_string(job_name(r, fr[i].job)), &ok);
-        set(o, "status", json_string(dp_status_name(fr[i].status)), &ok);
+        set(o, "job", dp__json_string(job_name(r, fr[i].job)), &ok);
+        set(o, "status", dp__json_string(dp_status_name(fr[i].status)), &ok);
         set(o, "blocked_by", names_array(r, &fr[i].blocked_by), &ok);
         set(o, "subtree", names_array(r, &fr[i].subtree), &ok);
         if (json_array_append_new(frontiers, o) != 0)
@@ -260,18 +357,18 @@ static json_t *span(const dp_graph_t *g, const dp_trace_event_t *start, const dp
         return NULL;
     }
     uint64_t end_ns = end ? end->time_ns : last_ns;
-    set(o, "name", json_string(dp_graph_job_name(g, start->job)), &ok);
-    set(o, "cat", json_string("attempt"), &ok);
-    set(o, "ph", json_string("X"), &ok);
+    set(o, "name", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
+    set(o, "cat", dp__json_string("attempt"), &ok);
+    set(o, "ph", dp__json_string("X"), &ok);
     set(o, "ts", usec(start->time_ns), &ok);
     set(o, "dur", usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0), &ok);
     set(o, "pid", json_integer(1), &ok);
     set(o, "tid", json_integer((json_int_t)start->worker + 1), &ok);
-    set(args, "job", json_string(dp_graph_job_name(g, start->job)), &ok);
+    set(args, "job", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
     set(args, "attempt", json_integer(start->attempt), &ok);
-    set(args, "status", json_string(end ? dp_status_name(end->status) : "unfinished"), &ok);
+    set(args, "status", dp__json_string(end ? dp_status_name(end->status) : "unfinished"), &ok);
     if (end && end->error)
-        set(args, "error", json_string(end->error), &ok);
+        set(args, "error", dp__json_string(end->error), &ok);
     set(o, "args", args, &ok);
     if (!ok) {
         json_decref(o);
@@ -289,11 +386,11 @@ static json_t *metadata(const char *what, unsigned tid, const char *name)
         json_decref(args);
         return NULL;
     }
-    set(o, "name", json_string(what), &ok);
-    set(o, "ph", json_string("M"), &ok);
+    set(o, "name", dp__json_string(what), &ok);
+    set(o, "ph", dp__json_string("M"), &ok);
     set(o, "pid", json_integer(1), &ok);
     set(o, "tid", json_integer(tid), &ok);
-    set(args, "name", json_string(name), &ok);
+    set(args, "name", dp__json_string(name), &ok);
     set(o, "args", args, &ok);
     if (!ok) {
         json_decref(o);
@@ -350,7 +447,7 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
             ok = false;
     }
     set(root, "traceEvents", evs, &ok);
-    set(root, "displayTimeUnit", json_string("ms"), &ok);
+    set(root, "displayTimeUnit", dp__json_string("ms"), &ok);
     int rc = ok ? DP_OK : DP_ENOMEM;
     if (rc == DP_OK && (json_dumpf(root, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF))
         rc = DP_ESYS;

@@ -19,6 +19,16 @@
  * the frontiers and the boundary. */
 int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
 
+/* Job names, errors and log messages may hold any bytes, but JSON text is
+ * UTF-8 (and jansson refuses anything else). A copy of s (malloc'd, caller
+ * frees; NULL when out of memory) with every byte that is not part of a
+ * valid UTF-8 sequence replaced by U+FFFD. */
+char *dp__utf8_sanitize(const char *s);
+/* json_string of dp__utf8_sanitize(s): never NULL for valid input, so no
+ * string is dropped from the output; NULL only when out of memory. Control
+ * characters are escaped by jansson's writer. */
+json_t *dp__json_string(const char *s);
+
 /* The JSON result as DESIGN.md pins it: workflow, outcome, timed_out,
  * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},
  * frontiers[...], boundary[...]. New reference the caller decrefs, or NULL

@@ -148,10 +148,10 @@ static void write_record(console_t *c, const dp_log_record_t *rec)
             return;
         json_object_set_new(o, "time", json_string(t));
         json_object_set_new(o, "level", json_string(dp_log_level_name(rec->level)));
-        json_object_set_new(o, "job", rec->job ? json_string(rec->job) : json_null());
+        json_object_set_new(o, "job", rec->job ? dp__json_string(rec->job) : json_null());
         json_object_set_new(o, "attempt", rec->attempt ? json_integer(rec->attempt) : json_null());
-        json_object_set_new(o, "plugin", rec->plugin ? json_string(rec->plugin) : json_null());
-        json_object_set_new(o, "message", json_string(rec->message ? rec->message : ""));
+        json_object_set_new(o, "plugin", rec->plugin ? dp__json_string(rec->plugin) : json_null());
+        json_object_set_new(o, "message", dp__json_string(rec->message ? rec->message : ""));
         char *s = json_dumps(o, JSON_COMPACT);
         if (s) {
             fprintf(c->out, "%s\n", s);
