@@ -54,22 +54,30 @@ extern char **environ;
 
 /* ---- messages ----------------------------------------------------------- */
 
-char *dp__isolate_cap_message(char *msg)
+/* Room for the note that a cut message ends with. */
+#define CAP_NOTE_MAX 64
+
+static char *cap_at(char *msg, size_t limit)
 {
     if (!msg)
         return NULL;
     size_t len = strlen(msg);
-    if (len <= DP_ISOLATE_MAX_MESSAGE)
+    if (len <= limit)
         return msg;
     size_t keep = DP_ISOLATE_MAX_MESSAGE;
     /* Do not cut a UTF-8 sequence in half: back up over continuation bytes. */
     while (keep > 0 && ((unsigned char)msg[keep] & 0xC0) == 0x80)
         keep--;
-    char note[96];
+    char note[CAP_NOTE_MAX];
     int n = snprintf(note, sizeof note, "... [truncated: %zu bytes in all]", len);
     memcpy(msg + keep, note, (size_t)n + 1); /* keep + n < len: fits */
     char *smaller = realloc(msg, keep + (size_t)n + 1);
     return smaller ? smaller : msg;
+}
+
+char *dp__isolate_cap_message(char *msg)
+{
+    return cap_at(msg, DP_ISOLATE_MAX_MESSAGE);
 }
 
 /* ---- the wire ----------------------------------------------------------- */
@@ -785,7 +793,9 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
                 rc = -1;
                 break;
             }
-            res->msg = has ? dp__isolate_cap_message(strdup(msg)) : NULL;
+            /* The child cut it already (note included); cut again only
+             * what a misbehaving child sends beyond that. */
+            res->msg = has ? cap_at(strdup(msg), DP_ISOLATE_MAX_MESSAGE + CAP_NOTE_MAX) : NULL;
             res->got = true;
             rc = 1;
             break;

@@ -7,7 +7,8 @@
  *   faults.exit        calls exit(`status`, default 3)   (param `in`)
  *   faults.spin        loops forever, never looking at its context
  *   faults.sleep       sleeps `duration` (default 1h) with nanosleep,
- *                      ignoring cancellation and deadlines
+ *                      ignoring cancellation and deadlines, in run or (with
+ *                      in = "check") in its readiness check
  *   faults.huge_error  fails with a message of `bytes` bytes (default 10 MiB)
  *   faults.bad_status  returns `status` (default 42), not a dp_plugin_result
  *   faults.null_state  create succeeds with a NULL state; run and destroy
@@ -157,31 +158,49 @@ static dp_plugin_result spin_run(dp_plugin_ctx *ctx, void *state)
 
 struct u64_state {
     uint64_t v;
+    enum where in;
 };
 
 static int sleep_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
 {
-    static const char *const known[] = {"duration", NULL};
+    static const char *const known[] = {"duration", "in", NULL};
     if (host->params_check_known(ctx, params, known) != 0)
         return -1;
     uint64_t ms = 3600000;
-    if (host->param_duration_ms(params, "duration", &ms) < 0)
+    enum where in = IN_RUN;
+    if (host->param_duration_ms(params, "duration", &ms) < 0 || parse_in(ctx, params, &in) != 0)
         return -1;
     struct u64_state *s = malloc(sizeof(*s));
     if (!s)
         return -1;
     s->v = ms;
+    s->in = in;
     *state = s;
     return 0;
+}
+
+static void deaf_sleep(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ; /* EINTR: keep sleeping, deliberately deaf */
 }
 
 static dp_plugin_result sleep_run(dp_plugin_ctx *ctx, void *state)
 {
     const struct u64_state *s = state;
     (void)ctx;
-    struct timespec ts = {.tv_sec = (time_t)(s->v / 1000), .tv_nsec = (long)(s->v % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ; /* EINTR: keep sleeping, deliberately deaf */
+    if (s->in == IN_RUN)
+        deaf_sleep(s->v);
+    return DP_PLUGIN_READY;
+}
+
+static dp_plugin_result sleep_check(dp_plugin_ctx *ctx, void *state)
+{
+    const struct u64_state *s = state;
+    (void)ctx;
+    if (s->in == IN_CHECK)
+        deaf_sleep(s->v);
     return DP_PLUGIN_READY;
 }
 
@@ -381,7 +400,7 @@ static const dp_job_type spin_type = {
 static const dp_job_type sleep_type = {
     .struct_size = sizeof(dp_job_type), .name = "sleep",
     .description = "fault: sleep `duration` ignoring cancellation",
-    .create = sleep_create, .run = sleep_run, .destroy = free};
+    .create = sleep_create, .run = sleep_run, .check = sleep_check, .destroy = free};
 static const dp_job_type huge_type = {
     .struct_size = sizeof(dp_job_type), .name = "huge_error",
     .description = "fault: fail with a `bytes`-long message",
