@@ -75,11 +75,13 @@ static void push_ready(dp_run_t *run, const uint32_t *ids, size_t n)
     pthread_mutex_unlock(&run->mu);
 }
 
-/* Takes the next ready job, waiting while there is none; false: leave. */
-static bool pop_ready(dp_run_t *run, uint32_t *id)
+/* Takes the next ready job, waiting while there is none; false: leave.
+ * *waited: set when it had to wait. */
+static bool pop_ready(dp_run_t *run, uint32_t *id, bool *waited)
 {
     pthread_mutex_lock(&run->mu);
     while (run->qhead == run->qtail && !atomic_load_explicit(&run->stop, memory_order_relaxed)) {
+        *waited = true;
         run->idle++;
         pthread_cond_wait(&run->cv, &run->mu);
         run->idle--;
@@ -93,6 +95,13 @@ static bool pop_ready(dp_run_t *run, uint32_t *id)
 
 #define BATCH 64
 
+/* A worker reuses the end time of its last job as the start of its next one
+ * only when at most this many successors were counted down in between (and
+ * it did not wait): the bookkeeping then takes well under a microsecond, far
+ * below the millisecond precision of results. After a job with many
+ * successors (a fan's source) the clock is read again. */
+#define CLOCK_REUSE_MAX_SUCCS 64
+
 static void *worker_main(void *p)
 {
     worker_arg_t *wa = p;
@@ -102,25 +111,30 @@ static void *worker_main(void *p)
     bool have = false;
     uint32_t id = 0;
     uint32_t batch[BATCH];
+    uint64_t clock = 0; /* last clock reading, 0 when stale */
 
     for (;;) {
-        if (!have && !pop_ready(run, &id))
+        bool waited = false;
+        if (!have && !pop_ready(run, &id, &waited))
             break;
+        if (waited)
+            clock = 0;
         have = false;
         if (atomic_load_explicit(&run->stop, memory_order_acquire) || dp_ctx_done(&run->ctx))
             break;
 
-        dp__job_execute(run, id, wa->index, &rng);
+        dp__job_execute(run, id, wa->index, &rng, &clock);
         dp_status_t st = run->slots[id].status;
 
         size_t nready = 0;
         if (st == DP_STATUS_SUCCESS) {
             size_t nb = 0;
             uint32_t done = id; /* id is reused for the successor we keep */
+            if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
+                clock = 0;
             for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
                 uint32_t s = g->succ_ids[k];
-                if (atomic_fetch_sub_explicit(&run->slots[s].remaining, 1,
-                                              memory_order_acq_rel) != 1)
+                if (atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
                     continue;
                 nready++;
                 if (!have) {
@@ -234,7 +248,8 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     /* Slots and queue live in the graph's scratch, reused run after run
      * (this run holds g->running, so it has the scratch to itself). */
     size_t nn = n ? n : 1;
-    size_t qoff = (nn * sizeof *run->slots + 63) & ~(size_t)63;
+    size_t roff = (nn * sizeof *run->slots + 63) & ~(size_t)63;
+    size_t qoff = (roff + nn * sizeof *run->remaining + 63) & ~(size_t)63;
     size_t need = qoff + nn * sizeof *run->queue;
     if (g->run_scratch_size < need) {
         void *sc = malloc(need);
@@ -245,6 +260,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         g->run_scratch_size = need;
     }
     run->slots = g->run_scratch;
+    run->remaining = (_Atomic uint32_t *)((char *)g->run_scratch + roff);
     run->queue = (uint32_t *)((char *)g->run_scratch + qoff);
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
@@ -253,7 +269,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     }
     for (size_t j = 0; j < n; j++) {
         dp_slot_t *sl = &run->slots[j];
-        atomic_init(&sl->remaining, g->dep_off[j + 1] - g->dep_off[j]);
+        atomic_init(&run->remaining[j], g->dep_off[j + 1] - g->dep_off[j]);
         sl->status = DP_STATUS_UNKNOWN;
         sl->attempts = 0;
         sl->error = NULL;

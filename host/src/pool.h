@@ -15,11 +15,9 @@
 #include "dag.h"
 #include "daggerpool/daggerpool.h"
 
-/* Per-job state of a run. Written only by the worker that runs the job
- * (remaining is shared: it counts down as dependencies succeed); read by the
- * calling thread after the workers are joined. */
+/* Per-job state of a run. Written only by the worker that runs the job;
+ * read by the calling thread after the workers are joined. */
 typedef struct dp_slot {
-    _Atomic uint32_t remaining; /* dependencies not yet success */
     dp_status_t status;
     unsigned attempts;
     char *error;                /* malloc'd, or NULL */
@@ -32,6 +30,10 @@ typedef struct dp_run {
     dp_graph_t *g;
     dp_run_opts_t opts;
     dp_slot_t *slots;
+    /* Dependencies not yet success, per job: the one per-job word that
+     * workers share. Dense (4 bytes a job, apart from the slots) so that
+     * counting down a job's successors touches few cache lines. */
+    _Atomic uint32_t *remaining;
     dp_ctx_t ctx;            /* the run: child of opts.parent, global timeout */
     uint64_t t0;             /* monotonic start */
 
@@ -50,8 +52,12 @@ typedef struct dp_run {
 } dp_run_t;
 
 /* Runs job `id` to its final status in its slot: every attempt, readiness,
- * retries with backoff. Called on worker `worker`. */
-void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng);
+ * retries with backoff. Called on worker `worker`. *clock is the worker's
+ * latest CLOCK_MONOTONIC reading when only a few steps of bookkeeping (no
+ * wait) separate it from this call, else 0; the job uses it as its start
+ * time instead of reading the clock again, and leaves its end time there. */
+void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
+                     uint64_t *clock);
 
 /* Logs a run-level message (job may be NULL). */
 void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
