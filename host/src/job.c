@@ -66,6 +66,7 @@ dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
     return DP_ERROR;
 }
 
+__attribute__((format(printf, 5, 0)))
 static void log_va(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
                    const char *fmt, va_list ap)
 {
