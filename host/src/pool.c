@@ -4,8 +4,8 @@
  * each successor's remaining-dependency counter and, for every successor
  * that reaches zero, keeps the first to run next itself (no queue, no lock:
  * a chain runs on one thread without handing work around) and pushes the
- * others onto the shared ready queue in one locked batch. No thread relays
- * messages between workers.
+ * others onto the shared ready queue in one batch. No thread relays
+ * messages between workers, and the queue takes no lock (see below).
  *
  * The calling thread supervises: it sleeps in poll(2) on an eventfd that the
  * last worker signals when nothing is queued or running, and on the run
@@ -14,14 +14,16 @@
  * On cancellation it wakes idle workers; busy ones finish their job (which
  * sees its context done) and leave.
  *
- * Lock order: run->mu is a leaf (nothing else is locked while holding it).
- * No lock is held while a job runs.
+ * The pool takes no lock of its own; no lock is held while a job runs.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -35,11 +37,47 @@ void dp_run_opts_init(dp_run_opts_t *opts)
     opts->log_level = DP_LOG_INFO;
 }
 
+/* The ready queue. Each job enters it at most once per run, so it is a flat
+ * array with two counters and no wrap-around: a producer reserves slots by
+ * advancing qtail and publishes each job there as id + 1; a worker without
+ * work takes a ticket by advancing qhead and waits for its slot to be
+ * published. No lock: only atomics, and a futex when the wait is long.
+ *
+ * Slot values: 0 empty; id + 1 published; Q_WAIT a worker sleeps on it
+ * (so the producer knows to wake it, and otherwise skips the system call);
+ * Q_STOP the run is over. A worker holding a ticket is always idle, so at
+ * most one ticket per worker is outstanding and the array needs only
+ * njobs + nworkers slots. */
+#define Q_WAIT UINT32_MAX
+#define Q_STOP (UINT32_MAX - 1)
+#define NO_TICKET SIZE_MAX
+
+/* Spins this many rounds on an empty slot before sleeping: a job pushed a
+ * moment later (the common case on a busy pool) is then taken without two
+ * system calls. Short enough to stay invisible when the pool waits long. */
+#define SPIN_ROUNDS 2000
+
 typedef struct worker_arg {
     dp_run_t *run;
     unsigned index;
     pthread_t thread;
+    _Atomic size_t ticket; /* slot this worker waits on, or NO_TICKET */
 } worker_arg_t;
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
+{
+    /* The kernel sees the plain word behind the atomic. */
+    return syscall(SYS_futex, (uint32_t *)(uintptr_t)addr, op, val, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 static void wake_supervisor(dp_run_t *run)
 {
@@ -51,46 +89,64 @@ static void wake_supervisor(dp_run_t *run)
 }
 
 /* Stops the workers: idle ones wake and leave, busy ones leave after their
- * job. */
+ * job. Any thread; idempotent. A worker publishes its ticket before it
+ * looks at `stop` (both seq_cst), so either it sees `stop` or we see its
+ * ticket. */
 static void stop_workers(dp_run_t *run)
 {
-    pthread_mutex_lock(&run->mu);
     atomic_store(&run->stop, true);
-    pthread_cond_broadcast(&run->cv);
-    pthread_mutex_unlock(&run->mu);
+    for (unsigned i = 0; i < run->nworkers; i++) {
+        size_t t = atomic_load(&run->workers[i].ticket);
+        if (t == NO_TICKET)
+            continue;
+        if (atomic_exchange(&run->queue[t], Q_STOP) == Q_WAIT)
+            futex(&run->queue[t], FUTEX_WAKE_PRIVATE, INT32_MAX);
+    }
 }
 
-/* Pushes ready jobs; wakes as many idle workers as there are new jobs. */
+/* Pushes ready jobs; wakes only the workers that sleep on their slots. */
 static void push_ready(dp_run_t *run, const uint32_t *ids, size_t n)
 {
-    pthread_mutex_lock(&run->mu);
+    size_t t = atomic_fetch_add(&run->qtail, n);
     for (size_t i = 0; i < n; i++)
-        run->queue[run->qtail++] = ids[i];
-    if (run->idle) {
-        if (n == 1)
-            pthread_cond_signal(&run->cv);
-        else
-            pthread_cond_broadcast(&run->cv);
-    }
-    pthread_mutex_unlock(&run->mu);
+        if (atomic_exchange(&run->queue[t + i], ids[i] + 1) == Q_WAIT)
+            futex(&run->queue[t + i], FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* Takes the next ready job, waiting while there is none; false: leave.
  * *waited: set when it had to wait. */
-static bool pop_ready(dp_run_t *run, uint32_t *id, bool *waited)
+static bool pop_ready(dp_run_t *run, worker_arg_t *wa, uint32_t *id, bool *waited)
 {
-    pthread_mutex_lock(&run->mu);
-    while (run->qhead == run->qtail && !atomic_load_explicit(&run->stop, memory_order_relaxed)) {
+    size_t t = atomic_fetch_add(&run->qhead, 1);
+    _Atomic uint32_t *slot = &run->queue[t];
+    atomic_store(&wa->ticket, t);
+    uint32_t v = atomic_load_explicit(slot, memory_order_acquire);
+    if (v == 0) {
         *waited = true;
-        run->idle++;
-        pthread_cond_wait(&run->cv, &run->mu);
-        run->idle--;
+        for (unsigned spin = 0; spin < SPIN_ROUNDS && v == 0; spin++) {
+            if (atomic_load(&run->stop))
+                break;
+            cpu_relax();
+            v = atomic_load_explicit(slot, memory_order_acquire);
+        }
     }
-    bool ok = !atomic_load_explicit(&run->stop, memory_order_relaxed) && run->qhead < run->qtail;
-    if (ok)
-        *id = run->queue[run->qhead++];
-    pthread_mutex_unlock(&run->mu);
-    return ok;
+    while (v == 0 || v == Q_WAIT) {
+        if (atomic_load(&run->stop))
+            break;
+        uint32_t expected = 0;
+        if (v == 0 && !atomic_compare_exchange_strong(slot, &expected, Q_WAIT)) {
+            v = expected; /* published or stopped meanwhile */
+            continue;
+        }
+        futex(slot, FUTEX_WAIT_PRIVATE, Q_WAIT);
+        v = atomic_load_explicit(slot, memory_order_acquire);
+    }
+    atomic_store(&wa->ticket, NO_TICKET);
+    if (atomic_load_explicit(&run->stop, memory_order_acquire) || v == 0 || v == Q_WAIT ||
+        v == Q_STOP)
+        return false;
+    *id = v - 1;
+    return true;
 }
 
 #define BATCH 64
@@ -115,7 +171,7 @@ static void *worker_main(void *p)
 
     for (;;) {
         bool waited = false;
-        if (!have && !pop_ready(run, &id, &waited))
+        if (!have && !pop_ready(run, wa, &id, &waited))
             break;
         if (waited)
             clock = 0;
@@ -250,7 +306,10 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     size_t nn = n ? n : 1;
     size_t roff = (nn * sizeof *run->slots + 63) & ~(size_t)63;
     size_t qoff = (roff + nn * sizeof *run->remaining + 63) & ~(size_t)63;
-    size_t need = qoff + nn * sizeof *run->queue;
+    unsigned nworkers = opts->max_concurrent_jobs;
+    if (nworkers > n)
+        nworkers = (unsigned)n;
+    size_t need = qoff + (nn + nworkers) * sizeof *run->queue;
     if (g->run_scratch_size < need) {
         void *sc = malloc(need);
         if (!sc)
@@ -261,7 +320,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     }
     run->slots = g->run_scratch;
     run->remaining = (_Atomic uint32_t *)((char *)g->run_scratch + roff);
-    run->queue = (uint32_t *)((char *)g->run_scratch + qoff);
+    run->queue = (_Atomic uint32_t *)((char *)g->run_scratch + qoff);
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
@@ -277,24 +336,29 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         sl->version = NULL;
         sl->requeue_ms = -1;
     }
-    pthread_mutex_init(&run->mu, NULL);
-    pthread_cond_init(&run->cv, NULL);
-    dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
-    run->t0 = dp__now_ns();
-    memcpy(run->queue, g->roots, g->nroots * sizeof *run->queue);
-    run->qtail = g->nroots;
+    /* The roots are published before any worker starts; the rest of the
+     * queue starts empty. */
+    size_t nq = n + nworkers;
+    for (size_t i = 0; i < g->nroots; i++)
+        atomic_init(&run->queue[i], g->roots[i] + 1);
+    for (size_t i = g->nroots; i < nq; i++)
+        atomic_init(&run->queue[i], 0);
+    atomic_init(&run->qtail, g->nroots);
+    atomic_init(&run->qhead, 0);
     atomic_init(&run->pending, g->nroots);
 
-    unsigned nworkers = opts->max_concurrent_jobs;
-    if (nworkers > n)
-        nworkers = (unsigned)n;
     worker_arg_t *workers = calloc(nworkers ? nworkers : 1, sizeof *workers);
     if (!workers) {
-        dp__ctx_destroy(&run->ctx);
-        pthread_cond_destroy(&run->cv);
-        pthread_mutex_destroy(&run->mu);
+        close(run->wake_fd);
+        run->wake_fd = -1;
         goto oom;
     }
+    for (unsigned i = 0; i < nworkers; i++)
+        atomic_init(&workers[i].ticket, NO_TICKET);
+    run->workers = workers;
+    run->nworkers = nworkers;
+    dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
+    run->t0 = dp__now_ns();
     if (run->opts.log)
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, %u workers", n, nworkers);
     unsigned started = 0;
@@ -314,12 +378,12 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     }
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
+    run->workers = NULL;
+    run->nworkers = 0;
     free(workers);
 
     dp_result_t *res = dp__result_build(run);
     dp__ctx_destroy(&run->ctx);
-    pthread_cond_destroy(&run->cv);
-    pthread_mutex_destroy(&run->mu);
     close(run->wake_fd);
     /* The result took what it needs (the error strings); slots and queue
      * stay in the graph's scratch for the next run. */

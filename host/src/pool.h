@@ -37,13 +37,13 @@ typedef struct dp_run {
     dp_ctx_t ctx;            /* the run: child of opts.parent, global timeout */
     uint64_t t0;             /* monotonic start */
 
-    /* Ready queue: each job enters at most once per run, so a flat array
-     * of njobs entries with two indices is enough; no wrap-around. */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint32_t *queue;
-    size_t qhead, qtail;
-    unsigned idle;           /* workers waiting on cv (under mu) */
+    /* Ready queue (pool.c): each job enters at most once per run, so a
+     * flat array of njobs + nworkers slots with two counters is enough. */
+    _Atomic uint32_t *queue;
+    _Atomic size_t qtail;    /* next slot a producer reserves */
+    _Atomic size_t qhead;    /* next ticket an idle worker takes */
+    struct worker_arg *workers;
+    unsigned nworkers;
 
     _Atomic size_t pending;  /* jobs queued or running */
     atomic_bool stop;        /* workers exit (done or cancelled) */
