@@ -18,7 +18,8 @@
  * Child protocol (the peers speak it too): argv
  *   --child SYSTEM SHAPE WORKERS N RUNS SEED
  * and one line on stdout:
- *   RESULT n edges build_ns median_run_ns min_run_ns
+ *   RESULT n edges build_ns median_run_ns min_run_ns median_cpu_ns
+ * (median_cpu_ns: CPU time of the process, all threads, over one run.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +41,15 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (every thread), in ns. */
+static uint64_t cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -185,6 +195,7 @@ static int child(int argc, char **argv)
     if (bench_shape_make(&s, (bench_shape_kind_t)kind, n, seed) != 0)
         die("out of memory");
     uint64_t *t = calloc(runs, sizeof *t);
+    uint64_t *cpu = calloc(runs, sizeof *cpu);
     uint64_t build_ns;
     size_t nedges = s.nedges;
     uint32_t njobs = s.n;
@@ -201,13 +212,17 @@ static int child(int argc, char **argv)
         memset(lb_remaining, 1, s.n * sizeof *lb_remaining);
         memset(lb_queue, 1, s.n * sizeof *lb_queue);
         for (unsigned r = 0; r <= runs; r++) {
+            uint64_t c0 = cpu_ns();
             t0 = now_ns();
             uint32_t ran = lower_bound_run(&s);
             uint64_t dt = now_ns() - t0;
+            uint64_t dc = cpu_ns() - c0;
             if (ran != s.n)
                 die("lower bound: not every job ran");
-            if (r)
+            if (r) {
                 t[r - 1] = dt;
+                cpu[r - 1] = dc;
+            }
         }
         free(lb_remaining);
         free(lb_queue);
@@ -227,6 +242,7 @@ static int child(int argc, char **argv)
         opts.seed = 1;
         char err[256];
         for (unsigned r = 0; r <= runs; r++) {
+            uint64_t c0 = cpu_ns();
             t0 = now_ns();
             dp_result_t *res = dp_graph_run(g, &opts, err, sizeof err);
             if (!res)
@@ -234,20 +250,25 @@ static int child(int argc, char **argv)
             int ok = dp_result_is_ready(res);
             dp_result_free(res);
             uint64_t dt = now_ns() - t0;
+            uint64_t dc = cpu_ns() - c0;
             if (!ok)
                 die("daggerpool: run did not succeed");
-            if (r)
+            if (r) {
                 t[r - 1] = dt;
+                cpu[r - 1] = dc;
+            }
         }
         dp_graph_free(g);
     } else {
         die("unknown system");
     }
     uint64_t med = median_u64(t, runs); /* sorts t */
-    printf("RESULT %u %zu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
-           (unsigned long long)med, (unsigned long long)t[0]);
+    uint64_t cmed = median_u64(cpu, runs);
+    printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+           (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed);
     bench_shape_free(&s);
     free(t);
+    free(cpu);
     return 0;
 }
 
@@ -274,7 +295,7 @@ typedef struct measure {
     int ok;
     uint32_t n;
     size_t edges;
-    double build_ms, ns_per_job, rss_mib;
+    double build_ms, ns_per_job, cpu_per_job, rss_mib;
 } measure_t;
 
 /* Runs one child; fills m from its RESULT line and its rusage. */
@@ -315,10 +336,12 @@ static void run_child(const char *prog, const char *system, const char *shape, u
     while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     memset(m, 0, sizeof *m);
-    unsigned long long build, med, mn;
+    unsigned long long build, med, mn, cmed;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-        sscanf(line, "RESULT %u %zu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn) == 5) {
+        sscanf(line, "RESULT %u %zu %llu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn,
+               &cmed) == 6) {
         m->ok = 1;
+        m->cpu_per_job = (double)cmed / (double)m->n;
         m->build_ms = (double)build / 1e6;
         m->ns_per_job = (double)med / (double)m->n;
         m->rss_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
@@ -422,14 +445,14 @@ int main(int argc, char **argv)
 
     printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs,
            rounds, rounds == 1 ? "" : "s", (unsigned long long)seed);
-    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s\n", "shape", "system", "workers", "edges",
-           "build_ms", "ns/job", "x_lower", "rss_MiB", "x_rss");
+    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s %9s %8s\n", "shape", "system", "workers",
+           "edges", "build_ms", "ns/job", "x_lower", "cpu_ns/job", "x_lower", "rss_MiB", "x_rss");
     for (int k = 0; k < BENCH_NSHAPES; k++) {
         if (!want[k])
             continue;
-        double lower_ns = 0, lower_rss = 0;
+        double lower_ns = 0, lower_cpu = 0, lower_rss = 0;
         for (size_t sy = 0; sy < NSYS; sy++) {
-            double b[64], t[64], rs[64];
+            double b[64], t[64], c[64], rs[64];
             unsigned cnt = 0;
             uint32_t jobs = 0;
             size_t edges = 0;
@@ -439,6 +462,7 @@ int main(int argc, char **argv)
                     continue;
                 b[cnt] = x->build_ms;
                 t[cnt] = x->ns_per_job;
+                c[cnt] = x->cpu_per_job;
                 rs[cnt] = x->rss_mib;
                 jobs = x->n;
                 edges = x->edges;
@@ -446,16 +470,18 @@ int main(int argc, char **argv)
             }
             if (!cnt)
                 continue;
-            double bm = median_d(b, cnt), tm = median_d(t, cnt), rm = median_d(rs, cnt);
+            double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt),
+                   rm = median_d(rs, cnt);
             if (sy == 0) {
                 lower_ns = tm;
+                lower_cpu = cm;
                 lower_rss = rm;
             }
             (void)jobs;
-            printf("%-12s %-15s %7u %9zu %10.1f %9.1f %8.2f %9.1f %8.2f\n",
+            printf("%-12s %-15s %7u %9zu %10.1f %9.1f %8.2f %9.1f %8.2f %9.1f %8.2f\n",
                    bench_shape_name((bench_shape_kind_t)k), systems[sy].label,
-                   systems[sy].workers, edges, bm, tm, lower_ns > 0 ? tm / lower_ns : 0, rm,
-                   lower_rss > 0 ? rm / lower_rss : 0);
+                   systems[sy].workers, edges, bm, tm, lower_ns > 0 ? tm / lower_ns : 0, cm,
+                   lower_cpu > 0 ? cm / lower_cpu : 0, rm, lower_rss > 0 ? rm / lower_rss : 0);
         }
     }
     return 0;

@@ -3,7 +3,7 @@
 // of threads (global_control). Speaks sched_bench's child protocol:
 //
 //   tbb_flow --child tbb SHAPE THREADS N RUNS SEED
-//   -> RESULT n edges build_ns median_run_ns min_run_ns
+//   -> RESULT n edges build_ns median_run_ns min_run_ns median_cpu_ns
 //
 // The shapes come from the same C generator (../shapes.h) as everything else.
 #include <oneapi/tbb/flow_graph.h>
@@ -17,6 +17,8 @@
 #include <memory>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "shapes.h"
 
 namespace flow = oneapi::tbb::flow;
@@ -26,6 +28,14 @@ static std::uint64_t now_ns()
     return (std::uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+static std::uint64_t cpu_ns()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((std::uint64_t)ru.ru_utime.tv_sec + (std::uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+           ((std::uint64_t)ru.ru_utime.tv_usec + (std::uint64_t)ru.ru_stime.tv_usec) * 1000u;
 }
 
 // The same indirect no-op call the lower bound makes.
@@ -76,19 +86,26 @@ int main(int argc, char **argv)
     std::uint64_t build_ns = now_ns() - t0;
     bench_shape_free(&s);
 
-    std::vector<std::uint64_t> t;
+    std::vector<std::uint64_t> t, c;
     for (unsigned r = 0; r <= runs; r++) {
+        std::uint64_t c0 = cpu_ns();
         t0 = now_ns();
         for (std::uint32_t root : roots)
             nodes[root]->try_put(flow::continue_msg());
         g.wait_for_all();
         std::uint64_t dt = now_ns() - t0;
-        if (r)
+        std::uint64_t dc = cpu_ns() - c0;
+        if (r) {
             t.push_back(dt);
+            c.push_back(dc);
+        }
     }
-    std::sort(t.begin(), t.end());
-    std::uint64_t med = t.size() % 2 ? t[t.size() / 2] : (t[t.size() / 2 - 1] + t[t.size() / 2]) / 2;
-    std::printf("RESULT %u %zu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
-                (unsigned long long)med, (unsigned long long)t[0]);
+    auto median = [](std::vector<std::uint64_t> &v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    std::uint64_t med = median(t), cmed = median(c);
+    std::printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+                (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed);
     return 0;
 }
