@@ -88,6 +88,7 @@ run() {
   echo "fuzz.sh: $t for ${time}s (at most $runs runs), corpus $work"
   set +e
   ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS=suppressions=$here/lsan.supp:print_suppressions=0 \
     "$bin" -max_total_time="$time" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" "${extra[@]}" \
     "$work" "${seeds[@]}" >"$log" 2>&1
