@@ -1,7 +1,7 @@
 /* cli.h - the daggerpool command: one file per subcommand (run.c,
  * validate.c, graph.c, plugins.c), dispatched from main.c, sharing what is
  * declared here (common.c, console.c, trace.c, signals.c). A new subcommand
- * (e.g. `watch`) is one more file and one more row in main.c's table. */
+ * is one more file and one more row in main.c's table. */
 #ifndef DP_CLI_H
 #define DP_CLI_H
 
@@ -27,6 +27,7 @@ int cli_run(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_graph(int argc, char **argv);
 int cli_plugins(int argc, char **argv);
+int cli_watch(int argc, char **argv);
 
 /* ---- common.c ---------------------------------------------------------- */
 
@@ -95,6 +96,13 @@ int cli_signals_install(dp_ctx_t *ctx);
 void cli_signals_restore(void);
 /* The signal that cancelled, or 0. */
 int cli_signals_caught(void);
+/* Routes SIGHUP to dp_reloader_trigger(r) (r may be NULL) and to an eventfd
+ * (cli_signals_hup_fd) that a loop can poll, until cli_signals_restore_hup. */
+int cli_signals_install_hup(dp_reloader_t *r);
+void cli_signals_restore_hup(void);
+int cli_signals_hup_fd(void);
+/* Whether SIGHUP came since the last call (drains the eventfd). */
+bool cli_signals_hup_take(void);
 
 /* ---- output files ------------------------------------------------------ */
 

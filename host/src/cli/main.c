@@ -1,6 +1,6 @@
 /*
  * main.c - the daggerpool command: dispatches to one subcommand per file.
- * Adding a subcommand (e.g. `watch`) means one row in `commands` and one
+ * Adding a subcommand means one row in `commands` and one
  * file beside this one.
  */
 #include <stdio.h>
@@ -18,6 +18,7 @@ static const struct command {
     {"validate", cli_validate, "check a workflow, its plugins and params without running it"},
     {"graph", cli_graph, "print a workflow's DAG as Graphviz DOT or Mermaid"},
     {"plugins", cli_plugins, "list the plugins on the search path"},
+    {"watch", cli_watch, "run a workflow again and again until ready (reconcile loop; hot reload)"},
 };
 
 static void print_usage(FILE *out)

@@ -152,6 +152,7 @@ int cli_run(int argc, char **argv)
     console_t *con = NULL;
     trace_rec_t *trace = NULL;
     dp_result_t *r = NULL;
+    dp_reloader_t *reloader = NULL;
     out_file_t json_file = {0}, trace_file = {0};
     code = CLI_EXIT_INVALID;
     if (!err)
@@ -205,11 +206,21 @@ int cli_run(int argc, char **argv)
     opts.on_event = on_event;
     opts.event_user = &sinks;
 
+    /* Hot swap: a plugin file that changes during the run (or SIGHUP) is
+     * reloaded; jobs that have not started yet run the new code. */
+    if (!(reloader = dp_reloader_new(pl, NULL, err, 16384)) || dp_reloader_start(reloader) != DP_OK)
+        console_logf(con, DP_LOG_WARN, "plugins will not be reloaded during this run: %s",
+                     reloader ? "cannot start the watcher thread" : err);
     console_begin(con, g);
     if (cli_signals_install(parent) != DP_OK)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
+    if (cli_signals_install_hup(reloader) != DP_OK)
+        console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
     r = dp_graph_run(g, &opts, err, 16384);
+    cli_signals_restore_hup();
     cli_signals_restore();
+    dp_reloader_free(reloader);
+    reloader = NULL;
     console_end(con);
     if (!r) {
         fprintf(stderr, "%s: %s\n", o.file, err);
@@ -241,6 +252,7 @@ oom:
 out:
     out_file_discard(&json_file);
     out_file_discard(&trace_file);
+    dp_reloader_free(reloader);
     dp_result_free(r);
     dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
     dp_plugins_free(pl);

@@ -1,0 +1,472 @@
+/*
+ * watch.c - `daggerpool watch FILE`: a controller's reconcile loop.
+ *
+ * Runs the workflow; when it is not ready, runs it again after --interval,
+ * or sooner when the result's requeue_after says so; with --until-ready it
+ * ends (exit 0) at the first fully successful run, otherwise it keeps
+ * reconciling (a successful run is checked again after the interval) until
+ * SIGINT or SIGTERM, which cancel the run under way, write its result and
+ * end with exit 130.
+ *
+ * Hot swap: plugin files are watched (dp_reloader on its own thread), so a
+ * fixed plugin serves the next job that starts. The workflow file is
+ * watched too (inotify on its directory): a change, or SIGHUP, has it read,
+ * checked and built in full at once; a good one replaces the old at the next
+ * run, a bad one is refused with its errors and the old one stays.
+ *
+ * Each run's result goes to stdout as the summary and, with --json-lines,
+ * as one JSON object per line appended to PATH (render.c's JSON with two
+ * more keys: "run", the 1-based run number, and "workflow_generation", 1 +
+ * the workflow reloads taken).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+
+static const char usage[] =
+    "usage: daggerpool watch FILE [options]\n"
+    "\n"
+    "Runs the workflow in FILE again and again, as a controller's reconcile loop: when a run\n"
+    "is not ready, it runs again after the interval (sooner if the result asks for it).\n"
+    "Plugin files and FILE are watched: a changed plugin serves the next job that starts; a\n"
+    "changed FILE (or SIGHUP) is checked in full and, if valid, used from the next run on.\n"
+    "SIGHUP also reloads every plugin. SIGINT or SIGTERM end it after the current run.\n"
+    "\n"
+    "options:\n"
+    "  --interval DUR       pause between runs, such as 10s or 1m (default 30s)\n"
+    "  --until-ready        exit 0 at the first run that succeeds (otherwise keep reconciling)\n"
+    "  --json-lines PATH    append each run's JSON result to PATH, one line per run (- : stdout)\n"
+    "  -j, --jobs N         run at most N jobs at once (overrides workflow.max_concurrent_jobs)\n"
+    "  --timeout DUR        timeout of each run; 0 for none (overrides workflow.timeout)\n"
+    "  --keep-going         on a failure, skip only its successors (overrides workflow.fail_fast)\n"
+    "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
+    "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
+    "  -q, --quiet          only errors in the log\n"
+    "  -v, --verbose        more log: -v debug (default: info: runs, reloads, refusals)\n"
+    "  --log-format FMT     text (default) or json (one JSON object per line)\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "exit codes: 0 ready (--until-ready), 2 invalid input (nothing ran), 130 interrupted\n";
+
+typedef struct watch_cli {
+    const char *file;
+    uint64_t interval_ms;
+    bool until_ready;
+    const char *json_lines;
+    unsigned jobs;
+    bool timeout_set;
+    uint64_t timeout_ms;
+    bool keep_going;
+    char **plugin_dirs;
+    size_t nplugin_dirs;
+    bool allow_insecure;
+    int verbose;
+    bool quiet;
+    cli_log_format_t log_format;
+} watch_cli_t;
+
+/* Returns -1 when parsing succeeded, else the exit code. */
+static int parse_args(int argc, char **argv, watch_cli_t *o)
+{
+    enum {
+        OPT_INTERVAL = 256,
+        OPT_UNTIL_READY,
+        OPT_JSON_LINES,
+        OPT_TIMEOUT,
+        OPT_KEEP_GOING,
+        OPT_PLUGIN_PATH,
+        OPT_ALLOW_INSECURE,
+        OPT_LOG_FORMAT
+    };
+    static const struct option longopts[] = {
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"until-ready", no_argument, NULL, OPT_UNTIL_READY},
+        {"json-lines", required_argument, NULL, OPT_JSON_LINES},
+        {"jobs", required_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+        {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
+        {"allow-insecure-plugins", no_argument, NULL, OPT_ALLOW_INSECURE},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    optind = 0;
+    int c;
+    char err[256];
+    while ((c = getopt_long(argc, argv, ":j:qvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_INTERVAL:
+            if (dp_duration_parse(optarg, &o->interval_ms, err, sizeof err) != DP_OK)
+                return cli_usage_error("watch", "--interval: %s", err);
+            if (o->interval_ms == 0)
+                return cli_usage_error("watch", "--interval 0 would spin; give at least 1ms");
+            break;
+        case OPT_UNTIL_READY: o->until_ready = true; break;
+        case OPT_JSON_LINES: o->json_lines = optarg; break;
+        case 'j':
+            if (!cli_parse_uint(optarg, 1, 100000, &o->jobs))
+                return cli_usage_error("watch", "-j %s: expected a number of jobs from 1 to 100000", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (dp_duration_parse(optarg, &o->timeout_ms, err, sizeof err) != DP_OK)
+                return cli_usage_error("watch", "--timeout: %s", err);
+            o->timeout_set = true;
+            break;
+        case OPT_KEEP_GOING: o->keep_going = true; break;
+        case OPT_PLUGIN_PATH:
+            if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
+                return cli_usage_error("watch", "out of memory");
+            break;
+        case OPT_ALLOW_INSECURE: o->allow_insecure = true; break;
+        case 'q': o->quiet = true; break;
+        case 'v': o->verbose++; break;
+        case OPT_LOG_FORMAT:
+            if (!cli_parse_log_format(optarg, &o->log_format))
+                return cli_usage_error("watch", "--log-format %s: expected text or json", optarg);
+            break;
+        case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
+        case ':': return cli_usage_error("watch", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("watch", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("watch", "no workflow file given");
+    if (argc - optind > 1)
+        return cli_usage_error("watch", "one workflow file at a time, got '%s' and '%s'", argv[optind],
+                               argv[optind + 1]);
+    o->file = argv[optind];
+    return -1;
+}
+
+/* The loop's state. */
+typedef struct watcher {
+    watch_cli_t *o;
+    console_t *con;
+    dp_plugins_t *pl;
+    dp_reloader_t *reloader;
+    char **dirs; /* plugin_path directories added so far (no duplicates) */
+    size_t ndirs;
+    dp_workflow_t *wf;   /* what runs */
+    dp_workflow_t *next; /* a reloaded, valid workflow waiting for the next run */
+    unsigned generation;
+    int in_fd, in_wd;    /* inotify on the workflow file's directory */
+    char *base;          /* the workflow file's name in it */
+    char *err;
+} watcher_t;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Adds wf's plugin_path directories not added before (a reloaded workflow
+ * may bring new ones; the search path only grows). */
+static void add_search_path(watcher_t *w, const dp_workflow_t *wf)
+{
+    const char *dir;
+    for (size_t i = 0; (dir = dp_workflow_plugin_path(wf, i)); i++) {
+        bool seen = false;
+        for (size_t k = 0; k < w->ndirs && !seen; k++)
+            seen = strcmp(w->dirs[k], dir) == 0;
+        char *copy = seen ? NULL : strdup(dir);
+        if (copy && cli_list_push(&w->dirs, &w->ndirs, copy))
+            dp_plugins_add_path(w->pl, copy);
+        else
+            free(copy);
+    }
+}
+
+/* Reads, checks and builds the workflow file. NULL with w->err set. */
+static dp_workflow_t *load_workflow(watcher_t *w)
+{
+    dp_workflow_t *wf = dp_workflow_load(w->o->file, w->err, 16384);
+    if (!wf)
+        return NULL;
+    add_search_path(w, wf);
+    if (dp_workflow_build(wf, w->pl, w->err, 16384) != DP_OK) {
+        dp_workflow_free(wf);
+        return NULL;
+    }
+    return wf;
+}
+
+/* A change of the workflow file (or SIGHUP): the new one is checked now, and
+ * kept for the next run if valid. */
+static void reload_workflow(watcher_t *w, const char *why)
+{
+    dp_workflow_t *wf = load_workflow(w);
+    if (!wf) {
+        console_logf(w->con, DP_LOG_ERROR,
+                     "workflow %s (%s) refused; the previous version stays in use:\n%s", w->o->file, why,
+                     w->err);
+        return;
+    }
+    dp_workflow_free(w->next);
+    w->next = wf;
+    /* Building may have loaded plugins the old workflow did not use. */
+    dp_reloader_refresh(w->reloader);
+    console_logf(w->con, DP_LOG_INFO, "workflow %s (%s) is valid: %zu job(s); it is used from the next run on",
+                 w->o->file, why, dp_graph_job_count(dp_workflow_graph(wf)));
+}
+
+static void watch_file(watcher_t *w)
+{
+    char *copy = strdup(w->o->file);
+    if (!copy)
+        return;
+    char *slash = strrchr(copy, '/');
+    const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+    w->base = strdup(slash ? slash + 1 : copy);
+    if (slash && slash != copy)
+        *slash = '\0';
+    w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (w->in_fd >= 0)
+        w->in_wd = inotify_add_watch(w->in_fd, dir,
+                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ONLYDIR);
+    if (w->in_fd < 0 || w->in_wd < 0)
+        console_logf(w->con, DP_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", dir,
+                     strerror(errno));
+    free(copy);
+}
+
+/* Drains the inotify queue; true if the workflow file was among the names. */
+static bool workflow_changed(watcher_t *w)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool changed = false;
+    ssize_t n;
+    while (w->in_fd >= 0 && (n = read(w->in_fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            p += sizeof *ev + ev->len;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && strcmp(ev->name, w->base) == 0))
+                changed = true;
+        }
+    }
+    return changed;
+}
+
+/* An editor writes in several steps: wait until the file has been quiet for
+ * this long before reading it. */
+#define WORKFLOW_SETTLE_MS 100
+
+/* Waits up to ms, returning early on SIGINT/SIGTERM (false). Workflow
+ * changes and SIGHUP are handled while waiting. */
+static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
+{
+    uint64_t end = mono_ms() + ms;
+    uint64_t settle_until = 0; /* a file change waits for quiet */
+    for (;;) {
+        if (dp_ctx_done(parent))
+            return false;
+        uint64_t now = mono_ms();
+        if (settle_until && now >= settle_until) {
+            settle_until = 0;
+            reload_workflow(w, "changed on disk");
+        }
+        if (now >= end && !settle_until)
+            return true;
+        uint64_t until = settle_until && settle_until < end ? settle_until : end;
+        if (settle_until && settle_until > end)
+            until = settle_until; /* finish the reload before the next run */
+        struct pollfd fds[3] = {
+            {.fd = dp_ctx_fd(parent), .events = POLLIN},
+            {.fd = cli_signals_hup_fd(), .events = POLLIN},
+            {.fd = w->in_fd, .events = POLLIN},
+        };
+        int timeout = until > now ? (int)(until - now < INT_MAX ? until - now : INT_MAX) : 0;
+        int n = poll(fds, 3, timeout);
+        if (n < 0 && errno != EINTR)
+            return true;
+        if (n <= 0)
+            continue;
+        if (fds[1].revents && cli_signals_hup_take())
+            reload_workflow(w, "SIGHUP");
+        if (fds[2].revents && workflow_changed(w))
+            settle_until = mono_ms() + WORKFLOW_SETTLE_MS;
+    }
+}
+
+/* Appends r as one JSON line. */
+static bool write_json_line(FILE *f, const dp_result_t *r, const char *name, unsigned run, unsigned generation)
+{
+    json_t *j = dp_render_result_json(r, name);
+    if (!j)
+        return false;
+    bool ok = json_object_set_new(j, "run", json_integer(run)) == 0 &&
+              json_object_set_new(j, "workflow_generation", json_integer(generation)) == 0;
+    char *line = ok ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!line)
+        return false;
+    ok = fprintf(f, "%s\n", line) >= 0 && fflush(f) == 0;
+    free(line);
+    return ok;
+}
+
+int cli_watch(int argc, char **argv)
+{
+    watch_cli_t o = {.interval_ms = 30000, .log_format = CLI_LOG_TEXT};
+    int code = parse_args(argc, argv, &o);
+    if (code >= 0) {
+        free(o.plugin_dirs);
+        return code;
+    }
+    dp_log_level_t level = o.quiet ? DP_LOG_ERROR : o.verbose >= 1 ? DP_LOG_DEBUG : DP_LOG_INFO;
+    bool json_stdout = o.json_lines && strcmp(o.json_lines, "-") == 0;
+    FILE *summary_out = json_stdout ? stderr : stdout;
+
+    watcher_t w = {.o = &o, .in_fd = -1, .in_wd = -1, .generation = 1};
+    dp_store_t *store = NULL;
+    dp_ctx_t *parent = NULL;
+    FILE *jl = NULL;
+    code = CLI_EXIT_INVALID;
+    if (!(w.err = calloc(1, 16384)))
+        goto oom;
+    if (!cli_check_dirs("watch", o.plugin_dirs, o.nplugin_dirs))
+        goto out;
+    if (!(w.con = console_new(stderr, o.log_format, level, false)))
+        goto oom;
+    if (!(w.pl = dp_plugins_new()) || !(store = dp_store_new()))
+        goto oom;
+    dp_plugins_set_log(w.pl, console_log_cb, w.con, level);
+    dp_plugins_set_store(w.pl, store);
+    dp_plugins_allow_insecure(w.pl, o.allow_insecure);
+
+    /* The search path: the first workflow's plugin_path, --plugin-path, the
+     * environment, the default; a reloaded workflow's new directories are
+     * appended (add_search_path). */
+    {
+        dp_workflow_t *first = dp_workflow_load(o.file, w.err, 16384);
+        if (!first) {
+            fprintf(stderr, "%s\n", w.err);
+            goto out;
+        }
+        add_search_path(&w, first);
+        cli_plugin_search_path(w.pl, NULL, o.plugin_dirs, o.nplugin_dirs);
+        if (dp_workflow_build(first, w.pl, w.err, 16384) != DP_OK) {
+            fprintf(stderr, "%s\n", w.err);
+            dp_workflow_free(first);
+            goto out;
+        }
+        w.wf = first;
+    }
+    if (o.json_lines) {
+        jl = json_stdout ? stdout : fopen(o.json_lines, "a");
+        if (!jl) {
+            fprintf(stderr, "daggerpool watch: cannot append the JSON lines to %s: %s\n", o.json_lines,
+                    strerror(errno));
+            goto out;
+        }
+    }
+    if (!(parent = dp_ctx_new(NULL, 0)))
+        goto oom;
+    if (!(w.reloader = dp_reloader_new(w.pl, NULL, w.err, 16384)) || dp_reloader_start(w.reloader) != DP_OK)
+        console_logf(w.con, DP_LOG_WARN, "plugins will not be reloaded: %s",
+                     w.reloader ? "cannot start the watcher thread" : w.err);
+    watch_file(&w);
+    if (cli_signals_install(parent) != DP_OK)
+        console_logf(w.con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
+    if (cli_signals_install_hup(w.reloader) != DP_OK)
+        console_logf(w.con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload anything");
+
+    for (unsigned run = 1;; run++) {
+        if (w.next) {
+            dp_workflow_free(w.wf);
+            w.wf = w.next;
+            w.next = NULL;
+            w.generation++;
+            console_logf(w.con, DP_LOG_INFO, "run %u uses the reloaded workflow (generation %u)", run,
+                         w.generation);
+        }
+        dp_run_opts_t opts;
+        dp_run_opts_init(&opts);
+        dp_workflow_run_opts(w.wf, &opts);
+        if (o.jobs)
+            opts.max_concurrent_jobs = o.jobs;
+        if (o.timeout_set)
+            opts.timeout_ms = o.timeout_ms;
+        if (o.keep_going)
+            opts.fail_fast = false;
+        opts.parent = parent;
+        opts.store = store; /* one store for every run: plugins keep state across runs and swaps */
+        opts.log = console_log_cb;
+        opts.log_user = w.con;
+        opts.log_level = level;
+        dp_result_t *r = dp_graph_run(dp_workflow_graph(w.wf), &opts, w.err, 16384);
+        if (!r) {
+            fprintf(stderr, "%s: %s\n", o.file, w.err);
+            code = CLI_EXIT_INVALID;
+            break;
+        }
+        const char *name = dp_workflow_name(w.wf);
+        dp_run_outcome_t outcome = dp_result_outcome(r);
+        int64_t requeue = dp_result_requeue_after_ms(r);
+        fprintf(summary_out, "--- run %u ---\n", run);
+        dp_render_summary(summary_out, r, name);
+        fflush(summary_out);
+        if (jl && !write_json_line(jl, r, name, run, w.generation))
+            console_logf(w.con, DP_LOG_ERROR, "cannot append run %u's JSON line to %s", run, o.json_lines);
+        dp_result_free(r);
+        if (outcome == DP_RUN_CANCELLED || dp_ctx_done(parent)) {
+            code = CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        if (o.until_ready && outcome == DP_RUN_SUCCESS) {
+            console_logf(w.con, DP_LOG_INFO, "ready after %u run(s)", run);
+            code = CLI_EXIT_SUCCESS;
+            break;
+        }
+        uint64_t delay = o.interval_ms;
+        if (outcome != DP_RUN_SUCCESS && requeue >= 0 && (uint64_t)requeue < delay)
+            delay = requeue > 0 ? (uint64_t)requeue : 1;
+        char d[32];
+        console_logf(w.con, DP_LOG_INFO, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome),
+                     dp_duration_format(delay, d, sizeof d));
+        if (!wait_between_runs(&w, parent, delay)) {
+            code = CLI_EXIT_INTERRUPTED;
+            break;
+        }
+    }
+    cli_signals_restore_hup();
+    cli_signals_restore();
+    goto out;
+
+oom:
+    fprintf(stderr, "daggerpool watch: out of memory\n");
+    code = CLI_EXIT_INVALID;
+out:
+    if (jl && jl != stdout)
+        fclose(jl);
+    dp_reloader_free(w.reloader);
+    dp_workflow_free(w.next);
+    dp_workflow_free(w.wf);
+    dp_plugins_free(w.pl);
+    dp_store_free(store);
+    dp_ctx_free(parent);
+    console_free(w.con);
+    if (w.in_fd >= 0)
+        close(w.in_fd);
+    for (size_t i = 0; i < w.ndirs; i++)
+        free(w.dirs[i]);
+    free(w.dirs);
+    free(w.base);
+    free(w.err);
+    free(o.plugin_dirs);
+    return code;
+}
