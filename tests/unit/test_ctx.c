@@ -215,12 +215,15 @@ static void test_sleep_woken_by_cancel(void **state)
         dp_ctx_t *root = dp_ctx_new(NULL, 0);
         dp_ctx_t *c = child ? dp_ctx_new(root, 0) : root;
         later_t l;
-        cancel_later(&l, root, 30);
+        /* t0 before the canceller starts: its delay counts from its start. */
         uint64_t t0 = dp_test_now_ms();
+        cancel_later(&l, root, 30);
         assert_int_equal(dp_ctx_sleep(c, 10000), DP_ECANCELED);
         uint64_t took = dp_test_now_ms() - t0;
         pthread_join(l.t, NULL);
-        assert_true(took >= 25 && took < 2000);
+        if (took < 25 || took >= 2000)
+            fail_msg("%s: woken after %llu ms, cancelled after 30 ms", child ? "child" : "root",
+                     (unsigned long long)took);
         if (child)
             dp_ctx_free(c);
         dp_ctx_free(root);
@@ -251,8 +254,9 @@ static void test_fd_readable_on_cancel(void **state)
     int fd = dp_ctx_fd(c);
     assert_false(readable(fd, 0));
     later_t l;
-    cancel_later(&l, c, 30);
+    /* t0 before the canceller starts: its delay counts from its start. */
     uint64_t t0 = dp_test_now_ms();
+    cancel_later(&l, c, 30);
     assert_true(readable(fd, 5000));
     assert_true(dp_test_now_ms() - t0 < 2000);
     pthread_join(l.t, NULL);

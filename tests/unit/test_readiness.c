@@ -170,8 +170,9 @@ static void test_probe_cancellation(void **state)
     ctx = dp_ctx_new(NULL, 0);
     chk_t s = {.sleep_ms = 5000, .ready_on = 1};
     later_t l;
-    cancel_later(&l, ctx, 30);
+    /* t0 before the canceller starts: its delay counts from its start. */
     uint64_t t0 = dp_test_now_ms();
+    cancel_later(&l, ctx, 30);
     assert_int_equal(dp_probe(ctx, 10000, check_fn, &s, err, sizeof err), DP_ERROR);
     assert_true(dp_test_now_ms() - t0 < 2000);
     pthread_join(l.t, NULL);
@@ -265,8 +266,9 @@ static void test_poll_cancellation(void **state)
     dp_ctx_t *ctx = dp_ctx_new(NULL, 0);
     chk_t c = {0};
     later_t l;
-    cancel_later(&l, ctx, 50);
+    /* t0 before the canceller starts: its delay counts from its start. */
     uint64_t t0 = dp_test_now_ms();
+    cancel_later(&l, ctx, 50);
     assert_int_equal(dp_poll(ctx, 20000, 1000, 0, check_fn, &c, err, sizeof err), DP_ERROR);
     uint64_t took = dp_test_now_ms() - t0;
     pthread_join(l.t, NULL);
