@@ -70,6 +70,7 @@ void hs_install_rename(hs_fix_t *f, const char *variant)
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s/.hs.so.new", f->dir);
     ptest_copy(hs_variant(variant), tmp);
+    f->renamed_ns = hs_mono_ns();
     if (rename(tmp, f->path) != 0)
         die("rename");
 }

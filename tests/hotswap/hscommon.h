@@ -34,6 +34,7 @@ typedef struct hs_fix {
     pthread_cond_t cv;
     hs_event_t events[HS_MAX_EVENTS];
     size_t nevents;
+    uint64_t renamed_ns; /* CLOCK_MONOTONIC just before the last rename(2) of hs_install_rename */
 } hs_fix_t;
 
 /* Sets up dir/hs.so (v1), loads it, and creates the reloader (not started). */
