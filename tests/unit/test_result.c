@@ -293,7 +293,7 @@ static void test_first_not_ready_by_name(void **state)
     (void)state;
     tu_script_t *s = tu_script_new();
     tu_set(s, "zeta", "not_ready");
-    tu_set(s, "mid", "not_ready sleep=20");
+    tu_set(s, "mid", "not_ready sleep=60");
     dp_graph_t *g = tu_graph("zeta;mid;alpha;omega:mid", s);
     dp_run_opts_t o = opts_of(3, 0, true);
     dp_result_t *r = tu_run(g, &o);
