@@ -1158,11 +1158,17 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
             dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file (%s)", efile ? efile : path,
                        config_error_text(&cfg));
-        else
+        else {
+            /* libconfig's text is mostly just "syntax error": do not say it
+             * twice, and say what the file should look like. */
+            const char *text = config_error_text(&cfg);
+            bool plain = !text || strcmp(text, "syntax error") == 0;
             dp__seterr(err, errlen, DP_ECONFIG,
-                       "%s:%d: syntax error: %s; expected libconfig syntax such as key = value; with groups in "
-                       "{ } and lists in ( ), see DESIGN.md \"The workflow file\"",
-                       efile ? efile : path, config_error_line(&cfg), config_error_text(&cfg));
+                       "%s:%d: syntax error%s%s; expected libconfig syntax: key = value; with groups in { }, "
+                       "lists in ( ) and arrays in [ ] (the mistake may be at the end of the line before, such "
+                       "as a missing ';' or ','); see man daggerpool",
+                       efile ? efile : path, config_error_line(&cfg), plain ? "" : ": ", plain ? "" : text);
+        }
         config_destroy(&cfg);
         dp_workflow_free(wf);
         return NULL;
