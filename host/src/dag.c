@@ -6,6 +6,7 @@
  */
 #include "dag.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,12 +186,16 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
         g->edges = ne;
         g->edge_cap = ncap;
     }
-    char *d = strdup(dep);
-    if (!d)
+    /* A dependency already added is remembered by index, like the job
+     * (no copy of its name: a large graph has ten times more edges than
+     * jobs); only a forward reference keeps the name until validate.
+     * Validate maps indices through the name sort. */
+    long di = index_find(g, dep);
+    char *d = NULL;
+    if (di < 0 && !(d = strdup(dep)))
         return DP_ENOMEM;
-    /* Edges remember the job by its current index; validate maps indices
-     * through the name sort. */
     g->edges[g->nedges].job = (uint32_t)j;
+    g->edges[g->nedges].dep_id = di < 0 ? 0 : (uint32_t)di;
     g->edges[g->nedges].dep = d;
     g->nedges++;
     free_built(g);
@@ -286,20 +291,33 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     char **names_before = malloc((n ? n : 1) * sizeof *names_before);
     if (!old2new || !names_before)
         goto oom;
-    for (size_t j = 0; j < n; j++)
-        names_before[j] = g->jobs[j].name;
-    /* An empty graph has no jobs array at all, and qsort(NULL, 0, ...) is
-     * undefined behaviour (UBSan reports it). */
-    if (n > 1)
-        qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
-    if (index_rebuild(g, n) != DP_OK)
-        goto oom;
-    for (size_t j = 0; j < n; j++)
-        old2new[j] = (uint32_t)index_find(g, names_before[j]);
+    /* Jobs often arrive in name order already (generated names, sorted
+     * files): then there is nothing to move, and the index stays valid. */
+    bool sorted = true;
+    for (size_t j = 1; j < n && sorted; j++)
+        sorted = strcmp(g->jobs[j - 1].name, g->jobs[j].name) < 0;
+    if (sorted) {
+        for (size_t j = 0; j < n; j++)
+            old2new[j] = (uint32_t)j;
+    } else {
+        for (size_t j = 0; j < n; j++)
+            names_before[j] = g->jobs[j].name;
+        /* An empty graph has no jobs array at all, and qsort(NULL, 0, ...) is
+         * undefined behaviour (UBSan reports it). */
+        if (n > 1)
+            qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
+        if (index_rebuild(g, n) != DP_OK)
+            goto oom;
+        for (size_t j = 0; j < n; j++)
+            old2new[j] = (uint32_t)index_find(g, names_before[j]);
+    }
     free(names_before);
     names_before = NULL;
-    for (size_t e = 0; e < g->nedges; e++)
+    for (size_t e = 0; e < g->nedges; e++) {
         g->edges[e].job = old2new[g->edges[e].job];
+        if (!g->edges[e].dep)
+            g->edges[e].dep_id = old2new[g->edges[e].dep_id];
+    }
     free(old2new);
     old2new = NULL;
 
@@ -313,7 +331,7 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     }
     for (size_t e = 0; e < g->nedges; e++) {
         const dp_edge_name_t *ed = &g->edges[e];
-        long d = index_find(g, ed->dep);
+        long d = ed->dep ? index_find(g, ed->dep) : (long)ed->dep_id;
         if (d < 0) {
             snprintf(msg, sizeof msg, "job \"%s\" depends on unknown job \"%s\"",
                      g->jobs[ed->job].name, ed->dep);
@@ -322,7 +340,7 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
             return fail(g, DP_EUNKNOWN_DEP, err, errlen, msg);
         }
         if ((uint32_t)d == ed->job) {
-            snprintf(msg, sizeof msg, "job \"%s\" depends on itself", ed->dep);
+            snprintf(msg, sizeof msg, "job \"%s\" depends on itself", g->jobs[d].name);
             free(resolved);
             free_built(g);
             return fail(g, DP_ESELF_DEP, err, errlen, msg);

@@ -29,8 +29,9 @@ typedef struct dp_job_def {
 } dp_job_def_t;
 
 typedef struct dp_edge_name {
-    uint32_t job; /* index at insertion time */
-    char *dep;
+    uint32_t job;    /* index at insertion time (renumbered by validate) */
+    uint32_t dep_id; /* the dependency's index, when dep is NULL */
+    char *dep;       /* the dependency's name while it names no job yet */
 } dp_edge_name_t;
 
 struct dp_graph {
