@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages daggerpool needs, only those missing.
 #   scripts/deps.sh            build + test dependencies
-#   scripts/deps.sh PKG...     also these (e.g. libtbb-dev for bench/)
+#   scripts/deps.sh PKG...     also these
 # Needs root (apt-get) when something is missing; does nothing otherwise.
 set -euo pipefail
 
 pkgs=(cmake make gcc g++ clang pkg-config libconfig-dev libcmocka-dev libjansson-dev
-      binutils valgrind procps python3 "$@")
+      binutils valgrind procps python3 time libtbb-dev "$@")  # libtbb-dev, time: bench/
 
 missing=()
 for p in "${pkgs[@]}"; do
