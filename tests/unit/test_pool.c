@@ -447,18 +447,18 @@ static void test_global_timeout(void **state)
     tu_script_t *s = tu_script_new();
     tu_set(s, "B,D", "block");
     dp_graph_t *g = tu_graph("A:;B:A;C:B;D:;E:D", s);
-    dp_run_opts_t o = opts_of(4, 100, true);
+    dp_run_opts_t o = opts_of(4, 200, true);
     uint64_t t0 = dp_test_now_ms();
     dp_result_t *r = tu_run(g, &o);
     uint64_t took = dp_test_now_ms() - t0;
-    assert_true(took >= 99);
+    assert_true(took >= 199);
     assert_true(took < 5000);
-    assert_true(dp_result_duration_ms(r) >= 99);
+    assert_true(dp_result_duration_ms(r) >= 199);
     tu_expect(r, "A=success B=unknown C=unknown D=unknown E=unknown");
     assert_true(dp_result_timed_out(r));
     assert_false(dp_result_cancelled(r));
     assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
-    assert_string_equal(dp_result_first_error(r), "timeout after 100ms");
+    assert_string_equal(dp_result_first_error(r), "timeout after 200ms");
     assert_true(atomic_load(&tu_job(s, "B")->saw_cancel));
     assert_int_equal(tu_jr(r, "B")->attempts, 1);
     assert_int_equal(tu_jr(r, "C")->attempts, 0);
@@ -467,7 +467,7 @@ static void test_global_timeout(void **state)
     tu_script_free(s);
 }
 
-/* 20 blocking jobs at concurrency 4 and a 60 ms timeout: 4 started, 16
+/* 20 blocking jobs at concurrency 4 and a 200 ms timeout: 4 started, 16
  * never did; all unknown. A job that answers after the deadline (deaf)
  * stays unknown. */
 static void test_global_timeout_large(void **state)
@@ -475,13 +475,13 @@ static void test_global_timeout_large(void **state)
     (void)state;
     tu_script_t *s = tu_script_new();
     tu_set(s, "*", "block");
-    tu_set(s, "J000", "block=0 deaf=120");
+    tu_set(s, "J000", "block=0 deaf=250");
     char *spec = tu_spec_flat(20);
     dp_graph_t *g = tu_graph(spec, s);
-    dp_run_opts_t o = opts_of(4, 60, true);
+    dp_run_opts_t o = opts_of(4, 200, true);
     dp_result_t *r = tu_run(g, &o);
     assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
-    assert_string_equal(dp_result_first_error(r), "timeout after 60ms");
+    assert_string_equal(dp_result_first_error(r), "timeout after 200ms");
     unsigned started = 0;
     for (size_t i = 0; i < 20; i++) {
         assert_int_equal(dp_result_job(r, i)->status, DP_STATUS_UNKNOWN);
@@ -679,7 +679,7 @@ static void test_backoff_cut_by_timeout(void **state)
     tu_script_t *s = tu_script_new();
     tu_set(s, "R", "error retries=3 backoff=10000");
     dp_graph_t *g = tu_graph("R:;S:R;T:", s);
-    dp_run_opts_t o = opts_of(2, 80, true);
+    dp_run_opts_t o = opts_of(2, 200, true);
     uint64_t t0 = dp_test_now_ms();
     dp_result_t *r = tu_run(g, &o);
     assert_true(dp_test_now_ms() - t0 < 5000);
@@ -784,7 +784,7 @@ static void test_parent_deadline_is_a_timeout(void **state)
     tu_script_t *s = tu_script_new();
     tu_set(s, "B", "block");
     dp_graph_t *g = tu_graph("A:;B:A;C:B", s);
-    dp_ctx_t *parent = dp_ctx_new(NULL, 60);
+    dp_ctx_t *parent = dp_ctx_new(NULL, 200);
     dp_run_opts_t o = opts_of(2, 0, true);
     o.parent = parent;
     dp_result_t *r = tu_run(g, &o);
@@ -805,7 +805,7 @@ static void slow_job_end(void *user, const dp_event_t *ev)
 {
     (void)user;
     if (ev->kind == DP_EV_JOB_END)
-        msleep(120);
+        msleep(250);
 }
 
 static void test_deadline_after_every_job_ended_cuts_nothing(void **state)
@@ -814,7 +814,7 @@ static void test_deadline_after_every_job_ended_cuts_nothing(void **state)
     tu_script_t *s = tu_script_new();
     tu_set(s, "N", "not_ready");
     dp_graph_t *g = tu_graph("N:;M:N", s);
-    dp_run_opts_t o = opts_of(1, 40, true);
+    dp_run_opts_t o = opts_of(1, 150, true);
     o.on_event = slow_job_end;
     dp_result_t *r = tu_run(g, &o);
     tu_expect(r, "N=not_ready M=skipped");
@@ -1064,7 +1064,7 @@ static void test_events(void **state)
     tu_set(s, "X", "block");
     dp_graph_free(g);
     g = tu_graph("X:;Y:X", s);
-    o = opts_of(1, 30, true);
+    o = opts_of(1, 150, true);
     o.on_event = tu_event_cb;
     o.event_user = &ev;
     r = tu_run(g, &o);

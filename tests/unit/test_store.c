@@ -426,7 +426,7 @@ static void test_backoff_snapshot_and_cleanup(void **state)
     dp_run_opts_t o;
     dp_run_opts_init(&o);
     o.store = w.st;
-    o.timeout_ms = 80;
+    o.timeout_ms = 250;
     dp_result_t *r = tu_run(g, &o);
     atomic_store(&w.stop, true);
     pthread_join(w.t, NULL);
