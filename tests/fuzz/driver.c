@@ -86,7 +86,8 @@ static int run_path(const char *path, unsigned *count)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char full[4096];
