@@ -32,6 +32,23 @@
 #include "isolate.h"
 #include "params.h"
 
+/* In sanitizer builds a plugin's crash must stay a crash: the runtime would
+ * otherwise catch SIGSEGV, SIGBUS, SIGFPE and SIGILL, print its report and
+ * exit(1), and the host could only say "exited with status 1". Findings in
+ * the runner's own code are still reported and still fail the job. */
+#define DP_RUNNER_SANITIZER_OPTIONS \
+    "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0"
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void);
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void)
+{
+    return DP_RUNNER_SANITIZER_OPTIONS;
+}
+__attribute__((visibility("default"), used)) const char *__tsan_default_options(void);
+__attribute__((visibility("default"), used)) const char *__tsan_default_options(void)
+{
+    return DP_RUNNER_SANITIZER_OPTIONS;
+}
+
 struct dp_plugin_ctx {
     const char *job_name;
     unsigned attempt;
