@@ -269,7 +269,13 @@ void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
         /* Cancelled run: whatever the job answered, it stays unknown (the
          * seed's rule: results after cancellation are not trusted). */
         bool run_done = dp_ctx_done(&run->ctx);
-        if (!run_done && own_ctx && dp_ctx_err(&actx) == DP_ETIMEDOUT) {
+        /* The attempt's deadline is min(job timeout, run deadline); only
+         * when the job's own timeout is the earlier one is an expiry the
+         * job's timeout (else the run is ending and the job stays unknown,
+         * even if the run's deadline passed just after run_done was read). */
+        bool own_deadline_first =
+            own_ctx && (run->ctx.deadline_ns == 0 || actx.deadline_ns < run->ctx.deadline_ns);
+        if (!run_done && own_deadline_first && dp_ctx_err(&actx) == DP_ETIMEDOUT) {
             char d[32];
             dp_job_fail(&job, false, "timed out after %s",
                         dp_duration_format(def->timeout_ms, d, sizeof d));
@@ -290,6 +296,10 @@ void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
             break;
         }
         if (o == DP_READY) {
+            /* Success carries no error: earlier attempts' messages went to
+             * the log and the events; attempts still counts them. */
+            free(slot->error);
+            slot->error = NULL;
             final = DP_STATUS_SUCCESS;
             dp__run_event(run, DP_EV_ATTEMPT_END, id, job.attempt, worker, final, NULL);
             break;

@@ -98,8 +98,10 @@ static void apply_word(tu_behave_t *b, const char *w)
     const char *eq = strchr(w, '=');
     char key[32];
     size_t kl = eq ? (size_t)(eq - w) : strlen(w);
-    if (kl >= sizeof key)
+    if (kl >= sizeof key) {
         fail_msg("bad word \"%s\"", w);
+        return;
+    }
     memcpy(key, w, kl);
     key[kl] = '\0';
     const char *v = eq ? eq + 1 : "";
