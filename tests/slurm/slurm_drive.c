@@ -64,6 +64,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+__attribute__((format(printf, 3, 4)))
 static void h_log(dp_plugin_ctx *c, int level, const char *fmt, ...)
 {
     va_list ap;
@@ -74,6 +75,7 @@ static void h_log(dp_plugin_ctx *c, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+__attribute__((format(printf, 3, 4)))
 static void h_set_error(dp_plugin_ctx *c, unsigned flags, const char *fmt, ...)
 {
     va_list ap;
