@@ -196,7 +196,7 @@ static int child(int argc, char **argv)
         die("out of memory");
     uint64_t *t = calloc(runs, sizeof *t);
     uint64_t *cpu = calloc(runs, sizeof *cpu);
-    uint64_t build_ns;
+    uint64_t build_ns = 0;
     size_t nedges = s.nedges;
     uint32_t njobs = s.n;
 
