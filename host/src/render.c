@@ -213,6 +213,36 @@ char *dp__utf8_sanitize(const char *s)
     return out;
 }
 
+char *dp__text_escape(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    char *out = malloc(len * 4 + 1); /* a byte becomes \xNN at most */
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f)) {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+            continue;
+        }
+        switch (*p) {
+        case '\n': memcpy(out + o, "\\n", 2); o += 2; break;
+        case '\r': memcpy(out + o, "\\r", 2); o += 2; break;
+        case '\t': memcpy(out + o, "\\t", 2); o += 2; break;
+        default: o += (size_t)snprintf(out + o, 5, "\\x%02X", *p); break;
+        }
+        p++;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 json_t *dp__json_string(const char *s)
 {
     if (!s)

@@ -28,6 +28,11 @@ char *dp__utf8_sanitize(const char *s);
  * string is dropped from the output; NULL only when out of memory. Control
  * characters are escaped by jansson's writer. */
 json_t *dp__json_string(const char *s);
+/* For line-oriented text (logs, progress lines): a malloc'd copy of s with
+ * control characters written as \n, \r, \t or \xNN (so a record stays one
+ * line and cannot send terminal escapes) and bytes that are not valid UTF-8
+ * as \xNN. NULL when out of memory. */
+char *dp__text_escape(const char *s);
 
 /* The JSON result as DESIGN.md pins it: workflow, outcome, timed_out,
  * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},

@@ -305,6 +305,14 @@ def test_writers_escape_everything():
         rec = json.loads(l.decode("utf-8"))
         check(isinstance(rec, dict), l)
     check(any('q"uo' in (json.loads(l.decode("utf-8")).get("job") or "") for l in logs), "no log line for the job")
+    # Text logs and progress lines: one record per line, no raw control
+    # bytes (no terminal escapes), valid UTF-8.
+    p = subprocess.run([ARGS.daggerpool, "run", cfg, "--keep-going", "-vv"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    check(p.returncode == 1, p.returncode)
+    err = p.stderr.decode("utf-8")  # strict
+    check(not any((ord(ch) < 0x20 and ch != "\n") or ord(ch) == 0x7f for ch in err), repr(err[-500:]))
+    check('q"uo\\te\\nnew\\x01ctl' in err, repr(err[-500:]))
 
 
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]

@@ -114,7 +114,9 @@ static void draw_line(console_t *c)
     const char *sep = ": ";
     for (size_t i = 0; i < c->total && n < (int)sizeof line - 1; i++)
         if (c->running[i]) {
-            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", sep, dp_graph_job_name(c->g, i));
+            char *name = dp__text_escape(dp_graph_job_name(c->g, i));
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", sep, name ? name : "?");
+            free(name);
             sep = ", ";
         }
     if (n >= w && w > 3) {
@@ -163,8 +165,15 @@ static void write_record(console_t *c, const dp_log_record_t *rec)
     char attempt[16] = "-";
     if (rec->attempt)
         snprintf(attempt, sizeof attempt, "%u", rec->attempt);
+    /* One record, one line: names and messages may hold any bytes. */
+    char *job = rec->job ? dp__text_escape(rec->job) : NULL;
+    char *plugin = rec->plugin ? dp__text_escape(rec->plugin) : NULL;
+    char *msg = dp__text_escape(rec->message ? rec->message : "");
     fprintf(c->out, "%s %-5s job=%s attempt=%s plugin=%s: %s\n", t, dp_log_level_name(rec->level),
-            rec->job ? rec->job : "-", attempt, rec->plugin ? rec->plugin : "-", rec->message ? rec->message : "");
+            job ? job : "-", attempt, plugin ? plugin : "-", msg ? msg : "(out of memory)");
+    free(job);
+    free(plugin);
+    free(msg);
 }
 
 void console_log_cb(void *user, const dp_log_record_t *rec)
@@ -200,7 +209,12 @@ void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...)
 /* Off a terminal: one plain line per job event, for CI logs and pipes. */
 static void event_line(console_t *c, const dp_event_t *ev)
 {
-    const char *name = ev->name ? ev->name : dp_graph_job_name(c->g, ev->job);
+    char *name = dp__text_escape(ev->name ? ev->name : dp_graph_job_name(c->g, ev->job));
+    char *error = ev->error ? dp__text_escape(ev->error) : NULL;
+    if (!name) {
+        free(error);
+        return;
+    }
     double secs = (double)ev->time_ns / 1e9;
     switch (ev->kind) {
     case DP_EV_ATTEMPT_START:
@@ -215,18 +229,20 @@ static void event_line(console_t *c, const dp_event_t *ev)
          * JOB_END will not: an attempt that failed and may be retried. */
         if (ev->status == DP_STATUS_FAILED)
             fprintf(c->out, "[%zu/%zu] %8.3fs %s: attempt %u failed: %s\n", c->finished, c->total, secs, name,
-                    ev->attempt, ev->error ? ev->error : "(no message)");
+                    ev->attempt, error ? error : "(no message)");
         break;
     case DP_EV_JOB_END:
         fprintf(c->out, "[%zu/%zu] %8.3fs %s: %s after %u attempt%s%s%s\n", c->finished, c->total, secs, name,
                 dp_status_name(ev->status), ev->attempt, ev->attempt == 1 ? "" : "s",
-                ev->status == DP_STATUS_FAILED && ev->error ? ": " : "",
-                ev->status == DP_STATUS_FAILED && ev->error ? ev->error : "");
+                ev->status == DP_STATUS_FAILED && error ? ": " : "",
+                ev->status == DP_STATUS_FAILED && error ? error : "");
         break;
     case DP_EV_JOB_SKIPPED:
         fprintf(c->out, "[%zu/%zu] %8.3fs %s: skipped\n", c->finished, c->total, secs, name);
         break;
     }
+    free(name);
+    free(error);
 }
 
 void console_event(console_t *c, const dp_event_t *ev)
