@@ -14,6 +14,9 @@
  *   faults.null_state  create succeeds with a NULL state; run and destroy
  *                      must cope (they do: ready)
  *   faults.leak        mallocs `bytes` (default 1 MiB) per run, never frees
+ *   faults.store       not a fault: adds 1 to the counter `key` (default
+ *                      "faults.counter") in the host's store, reads it back
+ *                      and logs "counter N" (store access from a child)
  *   faults.chaos       for soak tests: per attempt, at random, fails
  *                      (`fail`), is not ready (`not_ready`), or sleeps past
  *                      its deadline (`hang`, cooperatively), each a
@@ -315,6 +318,44 @@ static dp_plugin_result leak_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
+/* ---- store -------------------------------------------------------------- */
+
+static int store_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
+{
+    static const char *const known[] = {"key", NULL};
+    const char *key = "faults.counter";
+    if (host->params_check_known(ctx, params, known) != 0 ||
+        host->param_string(params, "key", &key) < 0)
+        return -1;
+    *state = (void *)(uintptr_t)key; /* owned by the params */
+    return 0;
+}
+
+static dp_plugin_result store_run(dp_plugin_ctx *ctx, void *state)
+{
+    const char *key = state;
+    uint64_t n = 0;
+    size_t len = 0;
+    int rc = host->store_get(ctx, key, &n, sizeof n, &len);
+    if (rc < 0 || (rc == 0 && len != sizeof n)) {
+        host->set_error(ctx, 0, "store_get(%s) failed: rc %d, len %zu", key, rc, len);
+        return DP_PLUGIN_ERROR;
+    }
+    n++;
+    if (host->store_set(ctx, key, &n, sizeof n) != 0) {
+        host->set_error(ctx, 0, "store_set(%s) failed", key);
+        return DP_PLUGIN_ERROR;
+    }
+    uint64_t back = 0;
+    if (host->store_get(ctx, key, &back, sizeof back, &len) != 0 || back != n) {
+        host->set_error(ctx, 0, "store_get(%s) read back %llu, wrote %llu", key,
+                        (unsigned long long)back, (unsigned long long)n);
+        return DP_PLUGIN_ERROR;
+    }
+    host->log(ctx, DP_PLUGIN_LOG_WARN, "counter %llu", (unsigned long long)n);
+    return DP_PLUGIN_READY;
+}
+
 /* ---- chaos (soak) ------------------------------------------------------- */
 
 struct chaos_state {
@@ -417,6 +458,10 @@ static const dp_job_type leak_type = {
     .struct_size = sizeof(dp_job_type), .name = "leak",
     .description = "fault: leak `bytes` per run",
     .create = leak_create, .run = leak_run, .destroy = free};
+static const dp_job_type store_type = {
+    .struct_size = sizeof(dp_job_type), .name = "store",
+    .description = "adds 1 to a counter in the host's store and logs it",
+    .create = store_create, .run = store_run};
 static const dp_job_type chaos_type = {
     .struct_size = sizeof(dp_job_type), .name = "chaos",
     .description = "soak: random failures, not ready, hangs",
@@ -424,7 +469,7 @@ static const dp_job_type chaos_type = {
 
 static const dp_job_type *const types[] = {
     &segv_type, &abort_type, &exit_type, &spin_type, &sleep_type, &huge_type,
-    &bad_status_type, &null_type, &leak_type, &chaos_type, NULL};
+    &bad_status_type, &null_type, &leak_type, &store_type, &chaos_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),

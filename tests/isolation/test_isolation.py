@@ -236,6 +236,22 @@ def test_isolated_sleep_cooperates_with_cancel():
     check(j["duration_ms"] < 500 + GRACE * 1000, j)
 
 
+def test_store_reached_from_child():
+    # Three jobs in a chain, alternating modes, share one counter in the
+    # host's store: the child reaches it through the host.
+    jobs = ['{ name = "s1"; type = "faults.store"; isolation = "process"; }',
+            '{ name = "s2"; type = "faults.store"; isolation = "none"; depends_on = [ "s1" ]; }',
+            '{ name = "s3"; type = "faults.store"; isolation = "process"; depends_on = [ "s2" ]; }']
+    code, res, err, _ = run(wf(jobs, defaults=""), "--log-format", "json", expect=0)
+    seen = {}
+    for l in err.splitlines():
+        if l.startswith("{"):
+            rec = json.loads(l)
+            if rec.get("message", "").startswith("counter "):
+                seen[rec["job"]] = rec["message"]
+    check(seen == {"s1": "counter 1", "s2": "counter 2", "s3": "counter 3"}, seen)
+
+
 # ---- security ---------------------------------------------------------------
 
 def test_insecure_plugin_refused():
