@@ -596,6 +596,12 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
         posix_spawn_file_actions_adddup2(&fa, can[1], DP_ISOLATE_FD_CANCEL) != 0 ||
         (pfd >= 0 && posix_spawn_file_actions_adddup2(&fa, pfd, DP_ISOLATE_FD_PLUGIN) != 0))
         goto nomem;
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+    /* Nothing else of the host's reaches the plugin, even a descriptor some
+     * library opened without O_CLOEXEC. */
+    if (posix_spawn_file_actions_addclosefrom_np(&fa, DP_ISOLATE_FD_PLUGIN + 1) != 0)
+        goto nomem;
+#endif
     /* A clean signal state: the host may block or catch signals in its
      * threads; the child must die of SIGTERM and get SIGPIPE as usual. */
     sigset_t none, deflt;

@@ -137,6 +137,12 @@ def test_cancel_kills_child():
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "--json", out, "--plugin-path", ARGS.faults_dir],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)
+    # The runners hold only stdin/out/err, the two sockets and the plugin.
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], stdout=subprocess.PIPE).stdout.split()
+    check(len(kids) == 2, kids)
+    for k in kids:
+        fds = sorted(int(f) for f in os.listdir("/proc/%s/fd" % k.decode()))
+        check(fds == [0, 1, 2, 3, 4, 5], (k, fds))
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     try:
