@@ -14,6 +14,9 @@
  *   faults.null_state  create succeeds with a NULL state; run and destroy
  *                      must cope (they do: ready)
  *   faults.leak        mallocs `bytes` (default 1 MiB) per run, never frees
+ *   faults.garbage     writes junk to fd 3, then sleeps: isolated, that is
+ *                      the runner's control socket, so the host sees a
+ *                      malformed message (never run it in-process)
  *   faults.store       not a fault: adds 1 to the counter `key` (default
  *                      "faults.counter") in the host's store, reads it back
  *                      and logs "counter N" (store access from a child)
@@ -318,6 +321,21 @@ static dp_plugin_result leak_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
+/* ---- garbage on the runner's socket ------------------------------------- */
+
+static dp_plugin_result garbage_run(dp_plugin_ctx *ctx, void *state)
+{
+    (void)state;
+    /* A frame header claiming 3 GiB, then noise. */
+    static const unsigned char junk[] = {0x00, 0x00, 0x00, 0xC0, 0x0B, 'j', 'u', 'n', 'k'};
+    if (write(3, junk, sizeof junk) < 0) {
+        host->set_error(ctx, 0, "no fd 3 to write junk to");
+        return DP_PLUGIN_ERROR;
+    }
+    host->sleep_ms(ctx, 10000);
+    return DP_PLUGIN_READY;
+}
+
 /* ---- store -------------------------------------------------------------- */
 
 static int store_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
@@ -458,6 +476,10 @@ static const dp_job_type leak_type = {
     .struct_size = sizeof(dp_job_type), .name = "leak",
     .description = "fault: leak `bytes` per run",
     .create = leak_create, .run = leak_run, .destroy = free};
+static const dp_job_type garbage_type = {
+    .struct_size = sizeof(dp_job_type), .name = "garbage",
+    .description = "fault: junk on fd 3 (isolated only)",
+    .create = no_params_create, .run = garbage_run};
 static const dp_job_type store_type = {
     .struct_size = sizeof(dp_job_type), .name = "store",
     .description = "adds 1 to a counter in the host's store and logs it",
@@ -469,7 +491,7 @@ static const dp_job_type chaos_type = {
 
 static const dp_job_type *const types[] = {
     &segv_type, &abort_type, &exit_type, &spin_type, &sleep_type, &huge_type,
-    &bad_status_type, &null_type, &leak_type, &store_type, &chaos_type, NULL};
+    &bad_status_type, &null_type, &leak_type, &garbage_type, &store_type, &chaos_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),

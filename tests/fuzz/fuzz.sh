@@ -81,7 +81,7 @@ run() {
       seeds+=("$dir/seeds/workflow")
       extra+=(-max_len=16384 -dict="$here/workflow.dict")
       ;;
-    params) extra+=(-max_len=4096) ;;
+    params | isowire) extra+=(-max_len=4096) ;;
     duration) extra+=(-max_len=128) ;;
   esac
   local log=$dir/fuzz_$t.log

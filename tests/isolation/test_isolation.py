@@ -242,6 +242,13 @@ def test_isolated_sleep_cooperates_with_cancel():
     check(j["duration_ms"] < 500 + GRACE * 1000, j)
 
 
+def test_malformed_message_contained():
+    code, res, err, secs = run(wf(['{ name = "g"; type = "faults.garbage"; }']), expect=1)
+    j = job(res, "g")
+    check(j["error"] == "plugin 'faults' sent a malformed message in job 'g' (killed)", j)
+    check(secs < 5 + SLACK, secs)
+
+
 def test_store_reached_from_child():
     # Three jobs in a chain, alternating modes, share one counter in the
     # host's store: the child reaches it through the host.
