@@ -25,6 +25,16 @@ static const char *job_name(const dp_result_t *r, uint32_t id)
     return dp_graph_job_name(dp_result_graph(r), id);
 }
 
+/* Prints s padded to width with control bytes and invalid UTF-8 escaped
+ * (\n, \xNN): job names, errors and versions may hold any bytes, and a
+ * summary must not let them forge lines or send terminal escapes. */
+static void put_text(FILE *out, const char *s, int width)
+{
+    char *e = dp__text_escape(s ? s : "");
+    fprintf(out, "%-*s", width, e ? e : "?");
+    free(e);
+}
+
 /* "1.5s", or "-" for a job that never started. */
 static const char *fmt_ms(int64_t ms, char *buf, size_t len)
 {
@@ -53,8 +63,11 @@ static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
         fputs("-", out);
         return;
     }
-    for (size_t i = 0; i < l->count; i++)
-        fprintf(out, "%s%s", i ? ", " : "", job_name(r, l->ids[i]));
+    for (size_t i = 0; i < l->count; i++) {
+        if (i)
+            fputs(", ", out);
+        put_text(out, job_name(r, l->ids[i]), 0);
+    }
 }
 
 int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
@@ -75,7 +88,9 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 
     char d[32];
     dp_run_outcome_t outcome = dp_result_outcome(r);
-    fprintf(out, "workflow %s: %s in %s (%zu jobs:", workflow ? workflow : "?", dp_run_outcome_name(outcome),
+    fputs("workflow ", out);
+    put_text(out, workflow ? workflow : "?", 0);
+    fprintf(out, ": %s in %s (%zu jobs:", dp_run_outcome_name(outcome),
             fmt_ms(dp_result_duration_ms(r), d, sizeof d), n);
     /* Counts in the order a reader cares about: what worked, then what
      * stopped it. */
@@ -92,11 +107,21 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     fprintf(out, "  %-*s  %-9s  %8s  %9s  %s\n", namew, "JOB", "STATUS", "ATTEMPTS", "DURATION", "PLUGIN");
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
-        fprintf(out, "  %-*s  %-9s  %8u  %9s  %s%s%s\n", namew, j->name, dp_status_name(j->status), j->attempts,
-                fmt_ms(j->duration_ms, d, sizeof d), j->plugin ? j->plugin : "-", j->plugin_version ? " " : "",
-                j->plugin_version ? j->plugin_version : "");
-        if (j->error && j->status != DP_STATUS_SUCCESS)
-            fprintf(out, "  %-*s  error: %s\n", namew, "", j->error);
+        fputs("  ", out);
+        put_text(out, j->name, namew);
+        fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts,
+                fmt_ms(j->duration_ms, d, sizeof d));
+        put_text(out, j->plugin ? j->plugin : "-", 0);
+        if (j->plugin_version) {
+            fputc(' ', out);
+            put_text(out, j->plugin_version, 0);
+        }
+        fputc('\n', out);
+        if (j->error && j->status != DP_STATUS_SUCCESS) {
+            fprintf(out, "  %-*s  error: ", namew, "");
+            put_text(out, j->error, 0);
+            fputc('\n', out);
+        }
     }
 
     if (outcome != DP_RUN_SUCCESS) {
@@ -113,10 +138,19 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
                 if (j->status == DP_STATUS_FAILED && j->error && strcmp(j->error, fe) == 0)
                     who = j->name;
             }
-            fprintf(out, "first error: %s%s%s\n", who ? who : "", who ? ": " : "", fe);
+            fputs("first error: ", out);
+            if (who) {
+                put_text(out, who, 0);
+                fputs(": ", out);
+            }
+            put_text(out, fe, 0);
+            fputc('\n', out);
         }
-        if (fnr >= 0)
-            fprintf(out, "first not ready: %s\n", job_name(r, (uint32_t)fnr));
+        if (fnr >= 0) {
+            fputs("first not ready: ", out);
+            put_text(out, job_name(r, (uint32_t)fnr), 0);
+            fputc('\n', out);
+        }
         if (requeue >= 0)
             fprintf(out, "requeue after: %s\n", dp_duration_format((uint64_t)requeue, d, sizeof d));
 
@@ -124,7 +158,9 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         size_t nf = dp_result_frontiers(r, &fr);
         fprintf(out, "frontiers:%s\n", nf ? "" : " -");
         for (size_t i = 0; i < nf; i++) {
-            fprintf(out, "  %s (%s): blocked by ", job_name(r, fr[i].job), dp_status_name(fr[i].status));
+            fputs("  ", out);
+            put_text(out, job_name(r, fr[i].job), 0);
+            fprintf(out, " (%s): blocked by ", dp_status_name(fr[i].status));
             print_names(out, r, &fr[i].blocked_by);
             fputs("; subtree ", out);
             print_names(out, r, &fr[i].subtree);

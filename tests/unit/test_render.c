@@ -243,6 +243,13 @@ static void test_failed_error_escaped(void **state)
     assert_non_null(strstr(text, "workflow seed: failed"));
     assert_non_null(strstr(text, "first error: C: C broke"));
     assert_non_null(strstr(text, "error: C broke"));
+    /* The error's newline is escaped: one summary line per item, so a
+     * message cannot forge lines of its own. */
+    assert_non_null(strstr(text, "C broke: \"quoted\"\\nand a second line"));
+    assert_null(strstr(text, "\nand a second line"));
+    free(text);
+    text = capture(summary_fn, "evil\x1b[2Jname");
+    assert_non_null(strstr(text, "workflow evil\\x1B[2Jname: failed"));
     free(text);
     dp_result_free(r);
     dp_graph_free(g);
