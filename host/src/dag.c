@@ -13,6 +13,12 @@
 
 #include "util.h"
 
+struct dp_name_chunk {
+    struct dp_name_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -55,11 +61,17 @@ void dp_graph_free(dp_graph_t *g)
         dp_job_def_t *d = &g->jobs[i];
         if (d->user_free)
             d->user_free(d->user);
-        free(d->name);
-        free(d->plugin);
     }
     for (size_t i = 0; i < g->nedges; i++)
         free(g->edges[i].dep);
+    while (g->names) {
+        struct dp_name_chunk *c = g->names;
+        g->names = c->next;
+        free(c);
+    }
+    for (size_t i = 0; i < g->nplugins; i++)
+        free(g->plugins[i]);
+    free(g->plugins);
     free(g->jobs);
     free(g->edges);
     free(g->index);
@@ -108,6 +120,76 @@ static int index_rebuild(dp_graph_t *g, size_t want)
     return DP_OK;
 }
 
+/* Job names live in chunks of this many bytes (a longer name gets a chunk
+ * of its own): one malloc per few thousand names instead of one per name,
+ * and no per-name malloc header. Names are never freed one by one. */
+#define NAME_CHUNK 65536
+
+static char *name_copy(dp_graph_t *g, const char *name)
+{
+    size_t len = strlen(name) + 1;
+    struct dp_name_chunk *c = g->names;
+    if (!c || c->cap - c->used < len) {
+        size_t cap = len > NAME_CHUNK / 4 ? len : NAME_CHUNK - sizeof *c;
+        struct dp_name_chunk *nc = malloc(sizeof *nc + cap);
+        if (!nc)
+            return NULL;
+        nc->used = 0;
+        nc->cap = cap;
+        if (c && cap == len) { /* a big name: keep filling the current chunk */
+            nc->next = c->next;
+            c->next = nc;
+        } else {
+            nc->next = c;
+            g->names = nc;
+        }
+        c = nc;
+    }
+    char *out = c->data + c->used;
+    memcpy(out, name, len);
+    c->used += len;
+    return out;
+}
+
+/* The graph's copy of a plugin name: one per distinct name (a graph has
+ * many jobs of few plugins). */
+static char *plugin_copy(dp_graph_t *g, const char *plugin)
+{
+    for (size_t i = g->nplugins; i-- > 0;)
+        if (strcmp(g->plugins[i], plugin) == 0)
+            return g->plugins[i];
+    char **np = realloc(g->plugins, (g->nplugins + 1) * sizeof *np);
+    if (!np)
+        return NULL;
+    g->plugins = np;
+    if (!(np[g->nplugins] = strdup(plugin)))
+        return NULL;
+    return np[g->nplugins++];
+}
+
+int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
+{
+    if (!g)
+        return DP_EINVAL;
+    if (njobs > g->cap) {
+        dp_job_def_t *nj = realloc(g->jobs, njobs * sizeof *nj);
+        if (!nj)
+            return DP_ENOMEM;
+        g->jobs = nj;
+        g->cap = njobs;
+    }
+    if (njobs * 2 + 2 > g->index_cap && index_rebuild(g, njobs) != DP_OK)
+        return DP_ENOMEM;
+    if (nedges > g->edge_cap) {
+        dp_edge_name_t *ne = realloc(g->edges, nedges * sizeof *ne);
+        if (!ne)
+            return DP_ENOMEM;
+        g->edges = ne;
+        g->edge_cap = nedges;
+    }
+    return DP_OK;
+}
+
 void dp_job_spec_init(dp_job_spec_t *spec)
 {
     memset(spec, 0, sizeof *spec);
@@ -147,13 +229,10 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     dp_job_def_t *d = &g->jobs[g->njobs];
     memset(d, 0, sizeof *d);
-    d->name = strdup(spec->name);
-    d->plugin = spec->plugin ? strdup(spec->plugin) : NULL;
-    if (!d->name || (spec->plugin && !d->plugin)) {
-        free(d->name);
-        free(d->plugin);
-        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
-    }
+    d->name = name_copy(g, spec->name);
+    d->plugin = spec->plugin ? plugin_copy(g, spec->plugin) : NULL;
+    if (!d->name || (spec->plugin && !d->plugin))
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* the name stays in its chunk */
     d->run = spec->run;
     d->check = spec->check;
     d->user = spec->user;
@@ -199,6 +278,29 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
     g->edges[g->nedges].dep = d;
     g->nedges++;
     free_built(g);
+    return DP_OK;
+}
+
+int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
+{
+    if (!g || job >= g->njobs || dep >= g->njobs)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    if (g->nedges == g->edge_cap) {
+        size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
+        dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
+        if (!ne)
+            return DP_ENOMEM;
+        g->edges = ne;
+        g->edge_cap = ncap;
+    }
+    g->edges[g->nedges].job = job;
+    g->edges[g->nedges].dep_id = dep;
+    g->edges[g->nedges].dep = NULL;
+    g->nedges++;
+    if (g->validated)
+        free_built(g);
     return DP_OK;
 }
 
@@ -366,7 +468,16 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     size_t w = 0;
     for (size_t j = 0; j < n; j++) {
         uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
-        qsort(g->dep_ids + b, e - b, sizeof *g->dep_ids, cmp_u32);
+        if (e - b > 16) {
+            qsort(g->dep_ids + b, e - b, sizeof *g->dep_ids, cmp_u32);
+        } else { /* the usual few: insertion sort, no qsort call per job */
+            for (uint32_t k = b + 1; k < e; k++) {
+                uint32_t v = g->dep_ids[k], m = k;
+                for (; m > b && g->dep_ids[m - 1] > v; m--)
+                    g->dep_ids[m] = g->dep_ids[m - 1];
+                g->dep_ids[m] = v;
+            }
+        }
         g->dep_off[j] = (uint32_t)w;
         for (uint32_t k = b; k < e; k++)
             if (k == b || g->dep_ids[k] != g->dep_ids[k - 1])

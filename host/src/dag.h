@@ -38,6 +38,10 @@ struct dp_graph {
     dp_job_def_t *jobs; /* insertion order until validated, then name order */
     size_t njobs, cap;
     uint32_t *index;    /* open-addressing name index: slot -> job index + 1 */
+    struct dp_name_chunk *names; /* where the jobs' names live (one malloc per
+                                    chunk, not per name) */
+    char **plugins;     /* distinct plugin names; jobs point at them */
+    size_t nplugins;
     size_t index_cap;   /* power of two, > 2 * njobs */
 
     dp_edge_name_t *edges; /* dependencies by name, resolved by validate */
@@ -63,5 +67,15 @@ struct dp_graph {
     void *run_scratch;
     size_t run_scratch_size;
 };
+
+/* Room for njobs jobs and nedges dependencies in all, so that a large graph
+ * built in one go grows its arrays once. DP_OK or DP_ENOMEM. */
+int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges);
+
+/* dp_graph_add_dep by index: job depends on dep, both as dp_graph_job_id
+ * would answer now (insertion order until validate). No name lookups; for a
+ * loader that resolved the names itself. DP_EINVAL for an index out of
+ * range, DP_EBUSY while running, DP_ENOMEM. */
+int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep);
 
 #endif /* DP_DAG_H */
