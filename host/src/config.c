@@ -24,19 +24,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dag.h"
 #include "util.h"
 
 /* Problems listed before the rest is summarised as "... and N more". */
 #define MAX_PROBLEMS 20
 
 typedef struct wf_dep {
-    char *name;
+    const char *name; /* libconfig's: valid only while the file is read */
+    uint32_t id;      /* the job it names (index in wf->jobs), once resolved */
     int line;
 } wf_dep_t;
 
 typedef struct wf_job {
-    char *name;
-    char *type;
+    char *name;       /* in wf->names */
+    const char *type; /* interned in wf->types */
     const char *file; /* interned in wf->files */
     int line;
     dp_params_t *params;
@@ -67,6 +69,9 @@ struct dp_workflow {
     size_t njobs;
     char **files; /* every file name a setting came from (includes) */
     size_t nfiles;
+    char **types; /* distinct job types; jobs point at them */
+    size_t ntypes;
+    struct name_chunk *names; /* the jobs' names, many to a malloc */
     dp_graph_t *shape;
     dp_graph_t *graph;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
@@ -207,6 +212,62 @@ static const char *intern_file(reader_t *rd, const char *file)
     rd->wf->files = nf;
     rd->wf->files[rd->wf->nfiles++] = copy;
     return copy;
+}
+
+/* Job names: copied into chunks, many names to one malloc (a large
+ * workflow has 100 000 of them), freed with the workflow. */
+#define NAME_CHUNK 65536
+
+struct name_chunk {
+    struct name_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+static char *copy_name(reader_t *rd, const char *name)
+{
+    dp_workflow_t *wf = rd->wf;
+    size_t len = strlen(name) + 1;
+    struct name_chunk *c = wf->names;
+    if (!c || c->cap - c->used < len) {
+        size_t cap = len > NAME_CHUNK / 4 ? len : NAME_CHUNK - sizeof *c;
+        struct name_chunk *nc = malloc(sizeof *nc + cap);
+        if (!nc) {
+            rd->oom = true;
+            return NULL;
+        }
+        nc->used = 0;
+        nc->cap = cap;
+        if (c && cap == len) { /* a long name: keep filling the current chunk */
+            nc->next = c->next;
+            c->next = nc;
+        } else {
+            nc->next = c;
+            wf->names = nc;
+        }
+        c = nc;
+    }
+    char *out = c->data + c->used;
+    memcpy(out, name, len);
+    c->used += len;
+    return out;
+}
+
+/* One copy per distinct type: many jobs, few types. */
+static const char *intern_type(reader_t *rd, const char *type)
+{
+    dp_workflow_t *wf = rd->wf;
+    for (size_t i = wf->ntypes; i-- > 0;)
+        if (strcmp(wf->types[i], type) == 0)
+            return wf->types[i];
+    char **nt = realloc(wf->types, (wf->ntypes + 1) * sizeof *nt);
+    if (nt)
+        wf->types = nt;
+    if (!nt || !(nt[wf->ntypes] = dp__strdup(type))) {
+        rd->oom = true;
+        return NULL;
+    }
+    return nt[wf->ntypes++];
 }
 
 static const char *file_of(reader_t *rd, const config_setting_t *s)
@@ -605,16 +666,6 @@ static void read_plugins(reader_t *rd, const config_setting_t *ps)
     }
 }
 
-/* The setting for key: the job's own, else the default's (NULL if neither). */
-static const config_setting_t *job_or_default(const config_setting_t *job, const config_setting_t *defaults,
-                                              const char *key)
-{
-    const config_setting_t *s = config_setting_get_member(job, key);
-    if (!s && defaults)
-        s = config_setting_get_member(defaults, key);
-    return s;
-}
-
 /* A sub-group setting (backoff, readiness) field by field: the job's group
  * member, else the default group's. */
 static const config_setting_t *field(const config_setting_t *jg, const config_setting_t *dg, const char *key)
@@ -636,10 +687,75 @@ static bool usable_group(reader_t *rd, const config_setting_t *g, const char *wh
     return true;
 }
 
-static void read_isolation(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults,
-                           const char *name, dp_job_spec_t *sp);
+/* A job's settings by key, in the order of job_keys: one pass over the
+ * group's members instead of a lookup (a linear scan) per key. */
+enum { K_NAME, K_TYPE, K_PARAMS, K_DEPENDS_ON, K_TIMEOUT, K_RETRIES, K_BACKOFF, K_READINESS, K_ISOLATION,
+       K_LIMITS, K_COUNT };
 
-static void read_job(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults, size_t index)
+typedef struct slots {
+    const config_setting_t *s[K_COUNT];
+} slots_t;
+
+/* Fills sl from group g; false if g has a key not in job_keys. */
+static bool fill_slots(const config_setting_t *g, slots_t *sl)
+{
+    memset(sl, 0, sizeof *sl);
+    bool known = true;
+    int n = g ? config_setting_length(g) : 0;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *key = config_setting_name(m);
+        int k = 0;
+        while (k < K_COUNT && strcmp(key, job_keys[k]) != 0)
+            k++;
+        if (k < K_COUNT)
+            sl->s[k] = m;
+        else
+            known = false;
+    }
+    return known;
+}
+
+/* Duplicates in a job's depends_on; for a long list, a hash of the names so
+ * far rather than a comparison with each of them. */
+typedef struct dep_set {
+    uint32_t *slot; /* index in deps + 1 */
+    size_t cap;
+} dep_set_t;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* True if deps[0..n) already has name; else adds deps[n] (name) to the set. */
+static bool dep_seen(dep_set_t *set, const wf_dep_t *deps, size_t n, const char *name)
+{
+    if (!set->slot) {
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(deps[k].name, name) == 0)
+                return true;
+        return false;
+    }
+    size_t mask = set->cap - 1;
+    for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
+        if (!set->slot[i]) {
+            set->slot[i] = (uint32_t)n + 1;
+            return false;
+        }
+        if (strcmp(deps[set->slot[i] - 1].name, name) == 0)
+            return true;
+    }
+}
+
+static void read_isolation(reader_t *rd, const slots_t *J, const slots_t *D, const char *name, dp_job_spec_t *sp);
+
+static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D, size_t index)
 {
     dp_workflow_t *wf = rd->wf;
     char what[320], where[320];
@@ -649,7 +765,9 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         rd->dropped = true;
         return;
     }
-    const config_setting_t *s = config_setting_get_member(js, "name");
+    slots_t Js, *J = &Js;
+    bool all_known = fill_slots(js, J);
+    const config_setting_t *s = J->s[K_NAME];
     const char *name = NULL;
     if (!s) {
         PROBLEM(rd, js, "job %zu has no name; add name = \"...\"; (names are unique and used by depends_on)",
@@ -666,30 +784,31 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         rd->dropped = true;
         return;
     }
-    snprintf(where, sizeof where, "in job '%s'", name);
-    check_keys(rd, js, job_keys, where);
+    if (!all_known) {
+        snprintf(where, sizeof where, "in job '%s'", name);
+        check_keys(rd, js, job_keys, where);
+    }
 
     wf_job_t *job = &wf->jobs[wf->njobs];
     memset(job, 0, sizeof *job);
     dp_job_spec_init(&job->spec);
     job->file = file_of(rd, js);
     job->line = line_of(js);
-    if (!(job->name = dp__strdup(name))) {
-        rd->oom = true;
+    if (!(job->name = copy_name(rd, name)))
         return;
-    }
     wf->njobs++; /* from here the job is owned by wf, even if incomplete */
 
+#define JOB_OR_DEFAULT(k) (J->s[k] ? J->s[k] : D->s[k])
     const char *type = NULL;
-    if ((s = job_or_default(js, defaults, "type"))) {
+    if ((s = JOB_OR_DEFAULT(K_TYPE))) {
         snprintf(what, sizeof what, "'type' of job '%s'", name);
         if (get_string(rd, s, what, &type)) {
             const char *dot = strchr(type, '.');
             if (!dot || dot == type || !dot[1])
                 PROBLEM(rd, s, "'type' of job '%s' must be PLUGIN.TYPE such as \"core.sleep\" or "
                                "\"shell.command\", found \"%s\"", name, type);
-            else if (!(job->type = dp__strdup(type)))
-                rd->oom = true;
+            else
+                job->type = intern_type(rd, type);
         }
     } else {
         PROBLEM(rd, js, "job '%s' has no type; add type = \"PLUGIN.TYPE\"; such as \"shell.command\"", name);
@@ -700,8 +819,8 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         rd->oom = true;
         return;
     }
-    const config_setting_t *jp = config_setting_get_member(js, "params");
-    const config_setting_t *dp = defaults ? config_setting_get_member(defaults, "params") : NULL;
+    const config_setting_t *jp = J->s[K_PARAMS];
+    const config_setting_t *dp = D->s[K_PARAMS];
     snprintf(what, sizeof what, "'params' of job '%s'", name);
     if (jp && !require_group(rd, jp, what, "params = { duration = \"2s\"; }"))
         jp = NULL;
@@ -714,14 +833,24 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
     if (dp)
         params_from_group(rd, dp, job->params, name, jp);
 
-    if ((s = config_setting_get_member(js, "depends_on"))) {
+    if ((s = J->s[K_DEPENDS_ON])) {
         const config_setting_t **items = NULL;
         size_t n = 0;
         snprintf(what, sizeof what, "'depends_on' of job '%s'", name);
         if (get_string_list(rd, s, what, true, &items, &n)) {
-            job->deps = calloc(n ? n : 1, sizeof *job->deps);
-            if (!job->deps)
+            job->deps = malloc((n ? n : 1) * sizeof *job->deps);
+            dep_set_t seen = {0};
+            if (n > 16) {
+                for (seen.cap = 64; seen.cap < 2 * n; seen.cap *= 2)
+                    ;
+                if (!(seen.slot = calloc(seen.cap, sizeof *seen.slot)))
+                    rd->oom = true;
+            }
+            if (!job->deps || rd->oom) {
+                free(job->deps);
+                job->deps = NULL;
                 rd->oom = true;
+            }
             for (size_t i = 0; job->deps && i < n; i++) {
                 const char *dep = config_setting_get_string(items[i]);
                 if (strcmp(dep, name) == 0) {
@@ -729,35 +858,31 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
                             name);
                     continue;
                 }
-                bool dup = false;
-                for (size_t k = 0; k < job->ndeps && !dup; k++)
-                    dup = strcmp(job->deps[k].name, dep) == 0;
-                if (dup) {
+                if (dep_seen(&seen, job->deps, job->ndeps, dep)) {
                     PROBLEM(rd, items[i], "job '%s' lists '%s' twice in depends_on; remove one", name, dep);
                     continue;
                 }
-                if (!(job->deps[job->ndeps].name = dp__strdup(dep))) {
-                    rd->oom = true;
-                    break;
-                }
-                job->deps[job->ndeps++].line = line_of(items[i]) ? line_of(items[i]) : line_of(s);
+                int line = line_of(items[i]);
+                job->deps[job->ndeps++] = (wf_dep_t){.name = dep, .line = line ? line : line_of(s)};
             }
+            free(seen.slot);
             free(items);
         }
     }
 
     dp_job_spec_t *sp = &job->spec;
-    if ((s = job_or_default(js, defaults, "timeout"))) {
+    if ((s = JOB_OR_DEFAULT(K_TIMEOUT))) {
         snprintf(what, sizeof what, "'timeout' of job '%s'", name);
         get_duration(rd, s, what, &sp->timeout_ms);
     }
-    if ((s = job_or_default(js, defaults, "retries"))) {
+    if ((s = JOB_OR_DEFAULT(K_RETRIES))) {
         snprintf(what, sizeof what, "'retries' of job '%s'", name);
         get_uint(rd, s, what, 0, 1000000, &sp->retries);
     }
 
-    const config_setting_t *jg = config_setting_get_member(js, "backoff");
-    const config_setting_t *dg = defaults ? config_setting_get_member(defaults, "backoff") : NULL;
+    const config_setting_t *jg = J->s[K_BACKOFF];
+    const config_setting_t *dg = D->s[K_BACKOFF];
+    if (jg || dg) {
     snprintf(what, sizeof what, "'backoff' of job '%s'", name);
     snprintf(where, sizeof where, "in the backoff of job '%s'", name);
     if (jg && !usable_group(rd, jg, what, "backoff = { initial = \"1s\"; factor = 2.0; max = \"30s\"; }",
@@ -781,9 +906,11 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         snprintf(what, sizeof what, "backoff.jitter of job '%s'", name);
         get_float(rd, s, what, 0.0, 1.0, &sp->backoff.jitter);
     }
+    }
 
-    jg = config_setting_get_member(js, "readiness");
-    dg = defaults ? config_setting_get_member(defaults, "readiness") : NULL;
+    jg = J->s[K_READINESS];
+    dg = D->s[K_READINESS];
+    if (jg || dg) {
     snprintf(what, sizeof what, "'readiness' of job '%s'", name);
     snprintf(where, sizeof where, "in the readiness of job '%s'", name);
     if (jg && !usable_group(rd, jg, what, "readiness = { period = \"5s\"; timeout = \"5m\"; }", readiness_keys,
@@ -803,8 +930,10 @@ static void read_job(reader_t *rd, const config_setting_t *js, const config_sett
         snprintf(what, sizeof what, "readiness.timeout of job '%s'", name);
         get_duration(rd, s, what, &sp->readiness.timeout_ms);
     }
+    }
 
-    read_isolation(rd, js, defaults, name, sp);
+    read_isolation(rd, J, D, name, sp);
+#undef JOB_OR_DEFAULT
 }
 
 /* A size in bytes: an integer, or a string such as "512MiB", "2GiB",
@@ -861,11 +990,10 @@ static bool get_size(reader_t *rd, const config_setting_t *s, const char *what, 
 }
 
 /* isolation and limits (docs/isolation.md): the job's, else the defaults'. */
-static void read_isolation(reader_t *rd, const config_setting_t *js, const config_setting_t *defaults,
-                           const char *name, dp_job_spec_t *sp)
+static void read_isolation(reader_t *rd, const slots_t *J, const slots_t *D, const char *name, dp_job_spec_t *sp)
 {
     char what[320], where[320];
-    const config_setting_t *s, *iso_s = job_or_default(js, defaults, "isolation");
+    const config_setting_t *s, *iso_s = J->s[K_ISOLATION] ? J->s[K_ISOLATION] : D->s[K_ISOLATION];
     if (iso_s) {
         snprintf(what, sizeof what, "'isolation' of job '%s'", name);
         const char *iso;
@@ -879,8 +1007,10 @@ static void read_isolation(reader_t *rd, const config_setting_t *js, const confi
                                    "host's process, the default), found \"%s\"", what, iso);
         }
     }
-    const config_setting_t *jg = config_setting_get_member(js, "limits");
-    const config_setting_t *dg = defaults ? config_setting_get_member(defaults, "limits") : NULL;
+    const config_setting_t *jg = J->s[K_LIMITS];
+    const config_setting_t *dg = D->s[K_LIMITS];
+    if (!jg && !dg)
+        return;
     snprintf(what, sizeof what, "'limits' of job '%s'", name);
     snprintf(where, sizeof where, "in the limits of job '%s'", name);
     if (jg && !usable_group(rd, jg, what, "limits = { cpu = \"10s\"; memory = \"512MiB\"; open_files = 256; }",
@@ -934,36 +1064,26 @@ static void read_defaults(reader_t *rd, const config_setting_t *d)
                      "in defaults.limits");
 }
 
+/* Stable: equal names keep their order in the file. */
 static int cmp_job_name(const void *a, const void *b)
 {
     const wf_job_t *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
+    int c = strcmp((*x)->name, (*y)->name);
+    return c ? c : (*x < *y ? -1 : *x > *y);
 }
 
-/* Duplicate names and unknown dependencies, with the nearest known name. */
-static void check_names(reader_t *rd)
+/* Duplicate names, in name order (the first in the file is the original). */
+static void report_duplicates(reader_t *rd)
 {
     dp_workflow_t *wf = rd->wf;
-    if (!wf->njobs)
-        return;
     const wf_job_t **sorted = malloc(wf->njobs * sizeof *sorted);
-    const char **names = malloc((wf->njobs + 1) * sizeof *names);
-    if (!sorted || !names) {
-        free(sorted);
-        free(names);
+    if (!sorted) {
         rd->oom = true;
         return;
     }
     for (size_t i = 0; i < wf->njobs; i++)
         sorted[i] = &wf->jobs[i];
-    /* Stable for equal names: the first in the file stays first, so the
-     * later one is the duplicate reported. */
-    for (size_t i = 1; i < wf->njobs; i++)
-        for (size_t j = i; j > 0 && cmp_job_name(&sorted[j - 1], &sorted[j]) > 0; j--) {
-            const wf_job_t *t = sorted[j];
-            sorted[j] = sorted[j - 1];
-            sorted[j - 1] = t;
-        }
+    qsort(sorted, wf->njobs, sizeof *sorted, cmp_job_name);
     for (size_t i = 1; i < wf->njobs; i++)
         if (strcmp(sorted[i]->name, sorted[i - 1]->name) == 0) {
             size_t first = i - 1;
@@ -973,30 +1093,81 @@ static void check_names(reader_t *rd)
                     "duplicate job name '%s' (first defined at %s:%d); job names must be unique: rename one",
                     sorted[i]->name, sorted[first]->file, sorted[first]->line);
         }
-    for (size_t i = 0; i < wf->njobs; i++)
-        names[i] = wf->jobs[i].name;
-    names[wf->njobs] = NULL;
-    for (size_t i = 0; i < wf->njobs; i++) {
-        const wf_job_t *job = &wf->jobs[i];
+    free(sorted);
+}
+
+/* Duplicate names and unknown dependencies, with the nearest known name.
+ * Resolves every dependency to its job's index (deps[].id) through a hash of
+ * the names: no sort, no name copies. */
+static void check_names(reader_t *rd)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (!wf->njobs)
+        return;
+    size_t cap = 16;
+    while (cap < 2 * wf->njobs + 2)
+        cap *= 2;
+    uint32_t *slot = calloc(cap, sizeof *slot); /* job index + 1 */
+    if (!slot) {
+        rd->oom = true;
+        return;
+    }
+    size_t mask = cap - 1;
+    bool dups = false;
+    for (size_t j = 0; j < wf->njobs; j++)
+        for (size_t i = hash_str(wf->jobs[j].name) & mask;; i = (i + 1) & mask) {
+            if (!slot[i]) {
+                slot[i] = (uint32_t)j + 1;
+                break;
+            }
+            if (strcmp(wf->jobs[slot[i] - 1].name, wf->jobs[j].name) == 0) {
+                dups = true; /* the first one stays in the table */
+                break;
+            }
+        }
+    if (dups)
+        report_duplicates(rd);
+    const char **names = NULL; /* for suggestions, made on first need */
+    for (size_t j = 0; j < wf->njobs && !rd->oom; j++) {
+        wf_job_t *job = &wf->jobs[j];
         for (size_t d = 0; d < job->ndeps; d++) {
-            wf_job_t key = {.name = job->deps[d].name};
-            const wf_job_t *kp = &key;
-            if (bsearch(&kp, sorted, wf->njobs, sizeof *sorted, cmp_job_name))
+            const char *dep = job->deps[d].name;
+            size_t i = hash_str(dep) & mask;
+            while (slot[i] && strcmp(wf->jobs[slot[i] - 1].name, dep) != 0)
+                i = (i + 1) & mask;
+            if (slot[i]) {
+                job->deps[d].id = slot[i] - 1;
                 continue;
-            const char *near = dp__nearest_word(job->deps[d].name, names);
+            }
+            /* The nearest name is a pass over all of them: only for a
+             * problem that will be listed, not for those counted in
+             * "... and N more". */
+            const char *near = NULL;
+            if (rd->pr->buf && rd->pr->len && rd->pr->count < MAX_PROBLEMS) {
+                if (!names) {
+                    if (!(names = malloc((wf->njobs + 1) * sizeof *names))) {
+                        rd->oom = true;
+                        break;
+                    }
+                    for (size_t k = 0; k < wf->njobs; k++)
+                        names[k] = wf->jobs[k].name;
+                    names[wf->njobs] = NULL;
+                }
+                near = dp__nearest_word(dep, names);
+            }
             if (near)
                 problem(rd->pr, job->file, job->deps[d].line,
                         "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?",
-                        job->name, job->deps[d].name, near);
+                        job->name, dep, near);
             else
                 problem(rd->pr, job->file, job->deps[d].line,
                         "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' "
                         "or fix the name",
-                        job->name, job->deps[d].name, job->deps[d].name);
+                        job->name, dep, dep);
         }
     }
-    free(sorted);
     free(names);
+    free(slot);
 }
 
 /* The shape graph never runs: its jobs exist so that the engine's own
@@ -1016,21 +1187,31 @@ static void build_shape(reader_t *rd)
         rd->oom = true;
         return;
     }
+    size_t nedges = 0;
+    for (size_t i = 0; i < wf->njobs; i++)
+        nedges += wf->jobs[i].ndeps;
+    if (dp__graph_reserve(g, wf->njobs, nedges) != DP_OK) {
+        rd->oom = true;
+        goto fail;
+    }
     for (size_t i = 0; i < wf->njobs; i++) {
         dp_job_spec_t spec;
         dp_job_spec_init(&spec);
         spec.name = wf->jobs[i].name;
         spec.run = shape_run;
+        spec.user = &wf->jobs[i]; /* for find_job */
         if (dp_graph_add_job(g, &spec, msg, sizeof msg) != DP_OK) {
             problem(rd->pr, wf->jobs[i].file, wf->jobs[i].line, "%s", msg);
             goto fail;
         }
+    }
+    /* Every job is in, at its index in wf->jobs: the dependencies by index. */
+    for (size_t i = 0; i < wf->njobs; i++)
         for (size_t d = 0; d < wf->jobs[i].ndeps; d++)
-            if (dp_graph_add_dep(g, wf->jobs[i].name, wf->jobs[i].deps[d].name) != DP_OK) {
+            if (dp__graph_add_dep_id(g, (uint32_t)i, wf->jobs[i].deps[d].id) != DP_OK) {
                 rd->oom = true;
                 goto fail;
             }
-    }
     int rc = dp_graph_validate(g, msg, sizeof msg);
     if (rc == DP_OK) {
         wf->shape = g;
@@ -1091,14 +1272,18 @@ void dp_workflow_free(dp_workflow_t *wf)
     dp_graph_free(wf->shape);
     for (size_t i = 0; i < wf->njobs; i++) {
         wf_job_t *j = &wf->jobs[i];
-        free(j->name);
-        free(j->type);
         dp_params_free(j->params);
-        for (size_t d = 0; d < j->ndeps; d++)
-            free(j->deps[d].name);
         free(j->deps);
     }
     free(wf->jobs);
+    while (wf->names) {
+        struct name_chunk *c = wf->names;
+        wf->names = c->next;
+        free(c);
+    }
+    for (size_t i = 0; i < wf->ntypes; i++)
+        free(wf->types[i]);
+    free(wf->types);
     for (size_t i = 0; i < wf->nplugins; i++) {
         free(wf->plugins[i].name);
         free(wf->plugins[i].path);
@@ -1189,6 +1374,8 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         defaults = NULL;
     if (defaults)
         read_defaults(&rd, defaults);
+    slots_t dslots; /* the defaults by key, looked up once for all jobs */
+    fill_slots(defaults, &dslots);
 
     const config_setting_t *jobs = config_setting_get_member(root, "jobs");
     if (!jobs)
@@ -1203,16 +1390,21 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         if (!(wf->jobs = calloc(n, sizeof *wf->jobs)))
             rd.oom = true;
         for (size_t i = 0; wf->jobs && i < n && !rd.oom; i++)
-            read_job(&rd, config_setting_get_elem(jobs, (unsigned)i), defaults, i);
+            read_job(&rd, config_setting_get_elem(jobs, (unsigned)i), &dslots, i);
     }
     /* Names can be checked despite other problems; only a job dropped for
      * want of a name would make its dependents' references look unknown. */
     if (!rd.oom && !rd.dropped)
         check_names(&rd);
+    /* Everything is copied out (dependencies are indices now): libconfig's
+     * tree, by far the largest thing here, goes before the graph is built. */
+    config_destroy(&cfg);
+    for (size_t i = 0; i < wf->njobs; i++)
+        for (size_t d = 0; d < wf->jobs[i].ndeps; d++)
+            wf->jobs[i].deps[d].name = NULL;
     /* Cycles only make sense once every name resolves. */
     if (pr.count == 0 && !rd.oom)
         build_shape(&rd);
-    config_destroy(&cfg);
 
     if (rd.oom) {
         dp__seterr(err, errlen, DP_ENOMEM, "%s: out of memory while reading the workflow", path);
@@ -1259,7 +1451,10 @@ const dp_graph_t *dp__workflow_shape(const dp_workflow_t *wf)
 
 static const wf_job_t *find_job(const dp_workflow_t *wf, const char *job)
 {
-    for (size_t i = 0; wf && job && i < wf->njobs; i++)
+    long id = wf && wf->shape ? dp_graph_job_id(wf->shape, job) : -1;
+    if (id >= 0)
+        return wf->shape->jobs[id].user; /* set by build_shape */
+    for (size_t i = 0; wf && job && !wf->shape && i < wf->njobs; i++)
         if (strcmp(wf->jobs[i].name, job) == 0)
             return &wf->jobs[i];
     return NULL;
@@ -1315,7 +1510,11 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
             problem(&pr, p->file, p->line, "plugin '%s' (%s): %s", p->name, p->path, msg);
     }
     dp_graph_t *g = dp_graph_new();
-    if (!g) {
+    size_t nedges = 0;
+    for (size_t i = 0; i < wf->njobs; i++)
+        nedges += wf->jobs[i].ndeps;
+    if (!g || dp__graph_reserve(g, wf->njobs, nedges) != DP_OK) {
+        dp_graph_free(g);
         free(buf);
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     }
@@ -1333,9 +1532,10 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
             problem(&pr, j->file, j->line, "job '%s' (type '%s'): %s", j->name, j->type,
                     msg[0] ? msg : dp_strerror(r));
     }
+    /* Every job is in, in wf->jobs order: the dependencies by index. */
     for (size_t i = 0; rc == DP_OK && pr.count == 0 && i < wf->njobs; i++)
         for (size_t d = 0; rc == DP_OK && d < wf->jobs[i].ndeps; d++)
-            rc = dp_graph_add_dep(g, wf->jobs[i].name, wf->jobs[i].deps[d].name);
+            rc = dp__graph_add_dep_id(g, (uint32_t)i, wf->jobs[i].deps[d].id);
     if (rc == DP_OK && pr.count == 0 && dp_graph_validate(g, msg, sizeof msg) != DP_OK)
         problem(&pr, wf->path, 0, "%s", msg); /* the shape graph passed: an engine/loader mismatch */
     if (rc == DP_OK && pr.count)
