@@ -7,10 +7,11 @@
  *   dp_workflow_load   libconfig parse, then every key checked against what
  *                      it may be (unknown keys, types, durations, names,
  *                      dependencies, cycles). Everything is copied out of
- *                      libconfig; nothing of it outlives the call.
- *   dp_workflow_build  explicit plugins loaded, each job added through
- *                      dp_plugins_add_job (type resolved, params checked by
- *                      the type's create).
+ *                      libconfig (dependencies as job indices), and its
+ *                      tree is freed before the shape graph is built.
+ *   dp_workflow_build  explicit plugins loaded, each job added through a
+ *                      dp__plugins_batch (type resolved, params checked by
+ *                      the type's create, as dp_plugins_add_job does).
  *
  * Problems are collected, not just the first: a user fixing a file wants
  * the whole list. Each is one line "FILE:LINE: what; expected; fix".
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "dag.h"
+#include "plugin.h"
 #include "util.h"
 
 /* Problems listed before the rest is summarised as "... and N more". */
@@ -1484,8 +1486,9 @@ const char *dp__workflow_path(const dp_workflow_t *wf)
 }
 
 /* Contract: see daggerpool.h. Loads the explicit plugins into pl, then adds
- * every job through dp_plugins_add_job (which loads plugins from pl's
- * search path on demand and creates one instance to check the params).
+ * every job through a dp__plugins_batch: dp_plugins_add_job's checks (the
+ * plugin loaded from pl's search path on demand, one instance created to
+ * check the params) with the bookkeeping done once per run of one type.
  * All refusals are listed, one per line. Runs once; later calls repeat the
  * first answer. Not concurrently with itself on the same wf. */
 int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t errlen)
@@ -1518,12 +1521,18 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         free(buf);
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < wf->njobs; i++) {
+    /* The jobs' params are lent to the graph's jobs (wf frees its graphs
+     * before the params); plugin and type are resolved once per run of
+     * jobs of one type. */
+    dp__plugin_batch_t *batch = dp__plugins_batch_new(pl);
+    if (!batch)
+        rc = DP_ENOMEM;
+    for (size_t i = 0; batch && i < wf->njobs; i++) {
         wf_job_t *j = &wf->jobs[i];
         dp_job_spec_t spec = j->spec;
         spec.name = j->name;
         msg[0] = '\0';
-        int r = dp_plugins_add_job(pl, g, &spec, j->type, j->params, msg, sizeof msg);
+        int r = dp__plugins_batch_add(batch, g, &spec, j->type, j->params, msg, sizeof msg);
         if (r == DP_ENOMEM) {
             rc = DP_ENOMEM;
             break;
@@ -1532,6 +1541,7 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
             problem(&pr, j->file, j->line, "job '%s' (type '%s'): %s", j->name, j->type,
                     msg[0] ? msg : dp_strerror(r));
     }
+    dp__plugins_batch_free(batch);
     /* Every job is in, in wf->jobs order: the dependencies by index. */
     for (size_t i = 0; rc == DP_OK && pr.count == 0 && i < wf->njobs; i++)
         for (size_t d = 0; rc == DP_OK && d < wf->jobs[i].ndeps; d++)

@@ -132,9 +132,10 @@ struct dp_plugin_ctx {
 typedef struct pjob {
     dp_plugins_t *pl;
     pentry_t *entry;
-    char *type;               /* TYPE of PLUGIN.TYPE */
-    char *full_type;
-    dp_params_t *params;      /* the job's own copy */
+    const char *type;         /* TYPE of PLUGIN.TYPE (interned in pl) */
+    const char *full_type;    /* (interned in pl) */
+    dp_params_t *params;      /* the job's own copy, or lent (params_lent) */
+    bool params_lent;         /* the caller's, for the graph's lifetime */
     /* The current attempt's instance (see the attempt_end contract: the
      * engine never calls one job's callbacks concurrently). */
     pversion_t *ver;
@@ -1538,19 +1539,18 @@ static void pjob_free(void *user)
     instance_end(pj);
     if (pj->counted)
         unnote_used(pj);
-    dp_params_free(pj->params);
-    free(pj->type);
-    free(pj->full_type);
+    if (!pj->params_lent)
+        dp_params_free(pj->params);
     dp_plugins_t *pl = pj->pl;
     free(pj);
     registry_unref(pl);
 }
 
-/* Counts one more job of `type` with these callbacks. Caller holds load_lock
- * (so that no reload swaps versions between the type check and this). */
-static int note_used(dp_plugins_t *pl, pentry_t *e, const char *type, bool run, bool check)
+/* Counts n more jobs of `type` with these callbacks. Caller holds load_lock
+ * (so that no reload swaps versions between the type check and this) and
+ * lock. */
+static int note_used_locked(pentry_t *e, const char *type, unsigned n, bool run, bool check)
 {
-    pthread_mutex_lock(&pl->lock);
     int rc = DP_OK;
     size_t i;
     for (i = 0; i < e->nused; i++)
@@ -1569,12 +1569,26 @@ static int note_used(dp_plugins_t *pl, pentry_t *e, const char *type, bool run, 
         e->used[i] = (used_type_t){.name = name};
         e->nused++;
     }
-    e->used[i].jobs++;
-    e->used[i].run += run;
-    e->used[i].check += check;
+    e->used[i].jobs += n;
+    e->used[i].run += run ? n : 0;
+    e->used[i].check += check ? n : 0;
 out:
-    pthread_mutex_unlock(&pl->lock);
     return rc;
+}
+
+/* Drops n counts of note_used_locked. Caller holds lock. */
+static void unnote_used_locked(pentry_t *e, const char *type, unsigned n, bool run, bool check)
+{
+    for (size_t i = 0; i < e->nused; i++) {
+        used_type_t *u = &e->used[i];
+        if (strcmp(u->name, type) == 0) {
+            unsigned k = n < u->jobs ? n : u->jobs;
+            u->jobs -= k;
+            u->run -= run ? (k < u->run ? k : u->run) : 0;
+            u->check -= check ? (k < u->check ? k : u->check) : 0;
+            break;
+        }
+    }
 }
 
 /* Drops the count note_used took for pj (its graph is freeing it). */
@@ -1603,14 +1617,12 @@ static void list_types(const pversion_t *v, char *buf, size_t len)
         off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", v->types[i].name);
 }
 
-int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec,
-                       const char *type, const dp_params_t *params, char *err, size_t errlen)
+/* The checks of a job's spec that need no plugin. */
+static int precheck(const dp_job_spec_t *spec, const char *jname, const char *type, const char **dot,
+                    char *err, size_t errlen)
 {
-    if (!pl || !g || !spec || !type)
-        return seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
-    const char *jname = spec->name ? spec->name : "(unnamed)";
-    const char *dot = strchr(type, '.');
-    if (!dot || dot == type || !dot[1])
+    *dot = strchr(type, '.');
+    if (!*dot || *dot == type || !(*dot)[1])
         return seterr(err, errlen, DP_EINVAL,
                       "job '%s': type '%s' is not of the form PLUGIN.TYPE; fix: name the plugin "
                       "and its job type, e.g. core.sleep or shell.command",
@@ -1626,6 +1638,23 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
                       "job '%s': limits apply only to a job isolated in its own process; fix: "
                       "set isolation = \"process\" (DP_ISOLATION_PROCESS), or drop the limits",
                       jname);
+    return DP_OK;
+}
+
+/* A job type resolved for adding jobs: its plugin loaded, the current
+ * version pinned, the type found, its names interned. On success the caller
+ * holds load_lock (so that no reload swaps versions until it is released)
+ * and a pin on *v. */
+typedef struct resolved {
+    pentry_t *e;
+    pversion_t *v;
+    const ptype_t *t;
+    const char *itype, *ifull; /* interned TYPE and PLUGIN.TYPE */
+} resolved_t;
+
+static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, const char *dot,
+                        resolved_t *r, char *err, size_t errlen)
+{
     char *plugin = strndup(type, (size_t)(dot - type));
     if (!plugin)
         return seterr(err, errlen, DP_ENOMEM, "out of memory");
@@ -1636,101 +1665,120 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
         free(plugin);
         return rc;
     }
-
-    /* Hold load_lock so that no reload swaps versions between the check of
-     * the type and note_used below. */
     pthread_mutex_lock(&pl->load_lock);
     pthread_mutex_lock(&pl->lock);
-    pentry_t *e = find_entry_locked(pl, plugin);
+    r->e = find_entry_locked(pl, plugin);
     pthread_mutex_unlock(&pl->lock);
     free(plugin);
-    pversion_t *v = pin(pl, e);
-    const ptype_t *t = v ? find_type(v, dot + 1) : NULL;
-    if (!t) {
+    r->v = pin(pl, r->e);
+    r->t = r->v ? find_type(r->v, dot + 1) : NULL;
+    if (!r->t) {
         char types[1024] = "";
-        if (v)
-            list_types(v, types, sizeof(types));
+        if (r->v)
+            list_types(r->v, types, sizeof(types));
         seterr(err, errlen, DP_ENOTFOUND,
                "job '%s': plugin '%s' has no job type '%s' (it has: %s); fix: use one of its "
                "types, or another plugin",
-               jname, e->name, dot + 1, types);
-        if (v)
-            unpin(pl, v);
+               jname, r->e->name, dot + 1, types);
+        if (r->v)
+            unpin(pl, r->v);
         pthread_mutex_unlock(&pl->load_lock);
         return DP_ENOTFOUND;
     }
-
-    pjob_t *pj = calloc(1, sizeof(*pj));
-    if (!pj || !(pj->type = strdup(dot + 1)) || !(pj->full_type = strdup(type)) ||
-        !(pj->params = params ? dp_params_clone(params) : dp_params_new())) {
-        if (pj) {
-            free(pj->type);
-            free(pj->full_type);
-        }
-        free(pj);
-        unpin(pl, v);
+    pthread_mutex_lock(&pl->lock);
+    r->itype = intern_locked(pl, dot + 1);
+    r->ifull = intern_locked(pl, type);
+    pthread_mutex_unlock(&pl->lock);
+    if (!r->itype || !r->ifull) {
+        unpin(pl, r->v);
         pthread_mutex_unlock(&pl->load_lock);
         return seterr(err, errlen, DP_ENOMEM, "out of memory");
     }
-    pj->pl = pl;
-    pj->entry = e;
-    pj->isolation = spec->isolation;
-    pj->limits = spec->limits;
+    return DP_OK;
+}
+
+/* Adds one job of resolved type r (caller holds load_lock and a pin on
+ * r->v). params are copied, or lent when lend. counted: the caller already
+ * counted this job in note_used and in the registry's references (a job
+ * refused here gives both back). */
+static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *jname,
+                        const char *type, const resolved_t *r, const dp_params_t *params, bool lend,
+                        bool counted, char *err, size_t errlen)
+{
+    const ptype_t *t = r->t;
+    bool has_run = t->ops.run != NULL, has_check = t->ops.check != NULL;
+    pjob_t *pj = calloc(1, sizeof(*pj));
+    if (pj) {
+        pj->pl = pl;
+        pj->entry = r->e;
+        pj->type = r->itype;
+        pj->full_type = r->ifull;
+        pj->isolation = spec->isolation;
+        pj->limits = spec->limits;
+        pj->has_run = has_run;
+        pj->has_check = has_check;
+        pj->counted = counted;
+        pj->params_lent = lend && params;
+        /* A lent params object is only read through const getters, but
+         * their diagnostics are recorded in it: one per job, as a copy. */
+        pj->params = lend && params ? (dp_params_t *)(uintptr_t)params
+                                    : params ? dp_params_clone(params) : dp_params_new();
+    }
+    if (!pj || !pj->params) {
+        if (pj && counted) {
+            pj->params_lent = true; /* nothing to free */
+            pjob_free(pj);          /* gives back the count and the reference */
+        } else {
+            free(pj);
+        }
+        return seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
 
     /* Check the params now, on this version: a bad param is refused before
      * anything runs. */
+    int rc;
     if (pj->isolation == DP_ISOLATION_PROCESS) {
         /* In a child too: a create that crashes must not take the host. */
         dp_isolate_t *iso = NULL;
         char *msg = NULL;
         bool perm;
-        if (isolate_start(pj, v, NULL, jname, &iso, &msg, &perm) != 0) {
+        if (isolate_start(pj, r->v, NULL, jname, &iso, &msg, &perm) != 0) {
             rc = seterr(err, errlen, DP_EINVAL, "job '%s' (%s): %s", jname, type,
                         msg ? msg : "params refused (the plugin gave no message)");
             free(msg);
-            unpin(pl, v);
-            pthread_mutex_unlock(&pl->load_lock);
-            dp_params_free(pj->params);
-            free(pj->type);
-            free(pj->full_type);
-            free(pj);
-            return rc;
+            goto refused;
         }
         dp__isolate_end(iso);
     } else if (t->ops.create) {
-        dp_plugin_ctx ctx = {.pl = pl, .ver = v, .job = NULL, .job_name = jname};
+        dp_plugin_ctx ctx = {.pl = pl, .ver = r->v, .job = NULL, .job_name = jname};
         void *state = NULL;
+        if (lend)
+            dp__params_clear_error(pj->params);
         if (t->ops.create(&ctx, pj->params, &state) != 0) {
             bool perm;
             const char *msg = call_error(&ctx, pj->params, &perm);
             rc = seterr(err, errlen, DP_EINVAL, "job '%s' (%s): %s", jname, type,
                         msg ? msg : "params refused (the plugin gave no message)");
             free(ctx.error);
-            unpin(pl, v);
-            pthread_mutex_unlock(&pl->load_lock);
-            dp_params_free(pj->params);
-            free(pj->type);
-            free(pj->full_type);
-            free(pj);
-            return rc;
+            goto refused;
         }
         free(ctx.error);
         if (t->ops.destroy)
             t->ops.destroy(state);
     }
-    bool has_run = t->ops.run != NULL, has_check = t->ops.check != NULL;
-    unpin(pl, v);
-    rc = note_used(pl, e, pj->type, has_run, has_check);
-    pj->has_run = has_run;
-    pj->has_check = has_check;
-    pj->counted = rc == DP_OK;
-    pthread_mutex_unlock(&pl->load_lock);
-    if (rc != DP_OK) {
-        dp_params_free(pj->params);
-        free(pj->type);
-        free(pj->full_type);
-        free(pj);
-        return seterr(err, errlen, rc, "out of memory");
+    if (!counted) {
+        pthread_mutex_lock(&pl->lock);
+        rc = note_used_locked(r->e, pj->type, 1, has_run, has_check);
+        if (rc == DP_OK)
+            pl->refs++;
+        pthread_mutex_unlock(&pl->lock);
+        if (rc != DP_OK) {
+            if (!pj->params_lent)
+                dp_params_free(pj->params);
+            free(pj);
+            return seterr(err, errlen, rc, "out of memory");
+        }
+        pj->counted = true;
     }
 
     dp_job_spec_t s = *spec;
@@ -1738,11 +1786,8 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
     s.check = has_check ? pjob_check : NULL;
     s.user = pj;
     s.user_free = pjob_free;
-    s.plugin = e->name;
+    s.plugin = r->e->name;
     s.attempt_end = pjob_attempt_end;
-    pthread_mutex_lock(&pl->lock);
-    pl->refs++;
-    pthread_mutex_unlock(&pl->lock);
     rc = dp_graph_add_job(g, &s, err, errlen);
     if (rc != DP_OK) {
         /* The graph did not take the job (nor call user_free). */
@@ -1750,6 +1795,120 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
         return rc;
     }
     return DP_OK;
+
+refused:
+    if (counted) {
+        pjob_free(pj);
+    } else {
+        if (!pj->params_lent)
+            dp_params_free(pj->params);
+        free(pj);
+    }
+    return rc;
+}
+
+int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec,
+                       const char *type, const dp_params_t *params, char *err, size_t errlen)
+{
+    if (!pl || !g || !spec || !type)
+        return seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
+    const char *jname = spec->name ? spec->name : "(unnamed)";
+    const char *dot;
+    int rc = precheck(spec, jname, type, &dot, err, errlen);
+    if (rc != DP_OK)
+        return rc;
+    resolved_t r;
+    if ((rc = resolve_type(pl, jname, type, dot, &r, err, errlen)) != DP_OK)
+        return rc;
+    rc = add_resolved(pl, g, spec, jname, type, &r, params, false, false, err, errlen);
+    unpin(pl, r.v);
+    pthread_mutex_unlock(&pl->load_lock);
+    return rc;
+}
+
+/* ---- adding many jobs ---------------------------------------------------- */
+
+/* Jobs counted ahead in note_used and the references per take of lock. */
+#define BATCH_COUNT 4096
+
+struct dp__plugin_batch {
+    dp_plugins_t *pl;
+    char *type;        /* the resolved type as the caller wrote it; NULL: none */
+    resolved_t r;      /* valid while type: load_lock held, r.v pinned */
+    unsigned ahead;    /* jobs counted but not added yet */
+};
+
+dp__plugin_batch_t *dp__plugins_batch_new(dp_plugins_t *pl)
+{
+    dp__plugin_batch_t *b = pl ? calloc(1, sizeof(*b)) : NULL;
+    if (b)
+        b->pl = pl;
+    return b;
+}
+
+/* Gives back what was counted ahead, the pin and load_lock. */
+static void batch_release(dp__plugin_batch_t *b)
+{
+    if (!b->type)
+        return;
+    dp_plugins_t *pl = b->pl;
+    if (b->ahead) {
+        pthread_mutex_lock(&pl->lock);
+        unnote_used_locked(b->r.e, b->r.itype, b->ahead, b->r.t->ops.run != NULL,
+                           b->r.t->ops.check != NULL);
+        pl->refs -= b->ahead; /* the owner's reference remains */
+        pthread_mutex_unlock(&pl->lock);
+        b->ahead = 0;
+    }
+    unpin(pl, b->r.v);
+    pthread_mutex_unlock(&pl->load_lock);
+    free(b->type);
+    b->type = NULL;
+}
+
+void dp__plugins_batch_free(dp__plugin_batch_t *b)
+{
+    if (!b)
+        return;
+    batch_release(b);
+    free(b);
+}
+
+int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spec_t *spec,
+                          const char *type, dp_params_t *params, char *err, size_t errlen)
+{
+    if (!b || !g || !spec || !type)
+        return seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
+    dp_plugins_t *pl = b->pl;
+    const char *jname = spec->name ? spec->name : "(unnamed)";
+    const char *dot;
+    int rc = precheck(spec, jname, type, &dot, err, errlen);
+    if (rc != DP_OK)
+        return rc;
+    if (!b->type || strcmp(b->type, type) != 0) {
+        batch_release(b);
+        if (!(b->type = strdup(type)))
+            return seterr(err, errlen, DP_ENOMEM, "out of memory");
+        if ((rc = resolve_type(pl, jname, type, dot, &b->r, err, errlen)) != DP_OK) {
+            free(b->type);
+            b->type = NULL;
+            return rc;
+        }
+    }
+    if (!b->ahead) {
+        pthread_mutex_lock(&pl->lock);
+        rc = note_used_locked(b->r.e, b->r.itype, BATCH_COUNT, b->r.t->ops.run != NULL,
+                              b->r.t->ops.check != NULL);
+        if (rc == DP_OK) {
+            pl->refs += BATCH_COUNT;
+            b->ahead = BATCH_COUNT;
+        }
+        pthread_mutex_unlock(&pl->lock);
+        if (rc != DP_OK)
+            return seterr(err, errlen, rc, "out of memory");
+    }
+    b->ahead--;
+    return add_resolved(pl, g, spec, jname, type, &b->r, params, true, true, err, errlen);
 }
 
 /* ---- listing ------------------------------------------------------------ */
