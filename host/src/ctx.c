@@ -43,14 +43,20 @@ static void arm_fd(int fd, uint64_t when_ns)
 
 void dp__ctx_init(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms)
 {
+    dp__ctx_init_at(ctx, parent, timeout_ms, timeout_ms ? dp__now_ns() : 0);
+}
+
+void dp__ctx_init_at(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms, uint64_t now_ns)
+{
     memset(ctx, 0, sizeof *ctx);
     ctx->parent = parent;
     atomic_init(&ctx->err, 0);
     atomic_init(&ctx->fd, -1);
+    atomic_init(&ctx->linked, false);
     pthread_mutex_init(&ctx->mu, NULL);
     uint64_t dl = 0;
     if (timeout_ms)
-        dl = dp__sat_add(dp__now_ns(), dp__ms_to_ns(timeout_ms));
+        dl = dp__sat_add(now_ns, dp__ms_to_ns(timeout_ms));
     if (parent && parent->deadline_ns && (dl == 0 || parent->deadline_ns < dl))
         dl = parent->deadline_ns;
     ctx->deadline_ns = dl;
@@ -89,13 +95,13 @@ static void link_to_parent(dp_ctx_t *ctx)
         return;
     link_to_parent(p);
     pthread_mutex_lock(&p->mu);
-    if (!ctx->linked) {
+    if (!atomic_load_explicit(&ctx->linked, memory_order_relaxed)) {
         ctx->next = p->children;
         ctx->prev = NULL;
         if (p->children)
             p->children->prev = ctx;
         p->children = ctx;
-        ctx->linked = true;
+        atomic_store_explicit(&ctx->linked, true, memory_order_release);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -134,16 +140,16 @@ int dp_ctx_fd(dp_ctx_t *ctx)
 void dp__ctx_destroy(dp_ctx_t *ctx)
 {
     dp_ctx_t *p = ctx->parent;
-    if (p) {
+    if (p && atomic_load_explicit(&ctx->linked, memory_order_acquire)) {
         pthread_mutex_lock(&p->mu);
-        if (ctx->linked) {
+        if (atomic_load_explicit(&ctx->linked, memory_order_relaxed)) {
             if (ctx->prev)
                 ctx->prev->next = ctx->next;
             else
                 p->children = ctx->next;
             if (ctx->next)
                 ctx->next->prev = ctx->prev;
-            ctx->linked = false;
+            atomic_store_explicit(&ctx->linked, false, memory_order_relaxed);
         }
         pthread_mutex_unlock(&p->mu);
     }
@@ -212,6 +218,18 @@ int dp_ctx_err(const dp_ctx_t *ctx)
             return e;
     }
     if (ctx && ctx->deadline_ns && dp__now_ns() >= ctx->deadline_ns)
+        return DP_ETIMEDOUT;
+    return 0;
+}
+
+int dp__ctx_err_at(const dp_ctx_t *ctx, uint64_t now_ns)
+{
+    for (const dp_ctx_t *c = ctx; c; c = c->parent) {
+        int e = atomic_load_explicit(&c->err, memory_order_acquire);
+        if (e)
+            return e;
+    }
+    if (ctx && ctx->deadline_ns && now_ns >= ctx->deadline_ns)
         return DP_ETIMEDOUT;
     return 0;
 }

@@ -23,13 +23,22 @@ struct dp_ctx {
      * context can make their fds readable too. */
     struct dp_ctx *children;
     struct dp_ctx *next, *prev;
-    bool linked;            /* in the parent's child list (parent's mu) */
+    /* In the parent's child list: written under the parent's mu; read
+     * without it by dp__ctx_destroy, whose caller owns ctx (most contexts,
+     * every readiness probe's among them, never get an fd, never link, and
+     * so never take the parent's lock). */
+    atomic_bool linked;
     bool heap;              /* allocated by dp_ctx_new */
 };
 
 /* Initialises a context in caller-owned storage (no allocation), for the
  * engine's per-attempt contexts. Undo with dp__ctx_destroy. */
 void dp__ctx_init(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms);
+/* The same, with the caller's reading of the clock (readiness probes run by
+ * the thousand: each clock read costs ~76 ns on some VMs). */
+void dp__ctx_init_at(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms, uint64_t now_ns);
+/* dp_ctx_err with the caller's reading of the clock. */
+int dp__ctx_err_at(const dp_ctx_t *ctx, uint64_t now_ns);
 void dp__ctx_destroy(dp_ctx_t *ctx);
 
 /* Makes the fds of every descendant readable (they are done because ctx
