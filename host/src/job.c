@@ -2,9 +2,24 @@
  * readiness after run, retries with backoff, and the dp_job_* calls that
  * callbacks make.
  *
- * Nothing here allocates on the success path: the attempt context lives on
- * the worker's stack and is only initialised when the job has a timeout.
- * Error messages are the exception (they are rare and may be long).
+ * A job is a small state machine (attempt_start, poll steps, poll_finish,
+ * attempt_finish, job_end) rather than one call that blocks until the job
+ * is over, because a job polling readiness must not keep a thread of its
+ * own while it waits for its next probe: 1000 jobs polling every 100 ms on
+ * 1000 sleeping threads cost ~19 % of a core in wake-ups alone
+ * (bench/README.md). Between two probes such a job parks on the run's
+ * timer heap (pool.c, "the bench"); its next probe runs on whichever
+ * benched worker keeps the time, in a batch with the other probes due then,
+ * and the rest of its attempt (attempt_end, a retry) on the thread that ran
+ * its last probe. One job is only ever on one thread at a time, so its
+ * callbacks never run concurrently. A probe once (no period) still runs
+ * on the worker, blocking, as do run, backoff and everything else.
+ *
+ * Nothing here allocates on the success path of a job that does not poll:
+ * its state lives on the worker's stack, and the attempt context is only
+ * initialised when the job has a timeout. A polling job's state is
+ * malloc'd once per job (its next probe may run on another worker).
+ * Error messages are the other exception (rare, and they may be long).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -202,155 +217,325 @@ static void min_requeue(dp_slot_t *slot, int64_t ms)
         slot->requeue_ms = ms;
 }
 
-void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
-                     uint64_t *clock)
+/* A job's state between its calls. A job that may park (it polls
+ * readiness with a period) keeps it on the heap, since its next probe may
+ * run on another worker; every other job keeps it on its worker's stack and
+ * initialises only the fields it uses (no allocation, no memset of the
+ * poll's state on the no-op path). */
+typedef struct jobrun {
+    /* What a probe touches first (pool.c prefetches the first 256 bytes). */
+    dp_park_t park;          /* first: the bench holds &jr->park */
+    dp_job_t job;
+    dp_poller_t poller;
+    dp_outcome_t o;          /* the attempt's outcome so far */
+    bool own_ctx;
+    bool may_park;           /* malloc'd: its poll may wait parked */
+    bool in_poll;            /* the attempt's poll is open (poller initialised) */
+    bool poll_over;          /* ... and ended: its outcome is in o */
+    dp_ctx_t actx;           /* the attempt's context when the job has a timeout */
+    char err[512];           /* the readiness check's message */
+} jobrun_t;
+
+/* How late a parked job's probe may run, so that probes due close together
+ * run in one wake-up of the bench's time keeper: an eighth of the period, at
+ * most 5 ms. */
+#define PARK_SLACK_MAX_NS 5000000u
+
+/* A job whose last probe took longer than this has its next one run off the
+ * time keeper (a slow check must not delay the probes due after it). Only
+ * the last probe counts: on a shared machine a cheap probe now and then
+ * takes long because its thread was preempted, and a mark that stuck would
+ * soon send every job off the time keeper, one wake-up per probe again. */
+#define SLOW_PROBE_NS 200000u
+
+static void readiness_error(jobrun_t *jr)
 {
-    const dp_job_def_t *def = &run->g->jobs[id];
-    dp_slot_t *slot = &run->slots[id];
-    dp_job_t job = {.run = run, .id = id, .def = def, .worker = worker};
-    dp_status_t final = DP_STATUS_UNKNOWN;
+    if (jr->o == DP_ERROR && jr->err[0] && (!jr->job.error || strcmp(jr->err, jr->job.error) != 0))
+        dp_job_fail(&jr->job, false, "%s", jr->err);
+}
+
+/* One step of the attempt's poll (a probe, or the end of its wait). */
+static void poll_step(jobrun_t *jr, uint64_t now_ns)
+{
+    if (dp__poller_step(&jr->poller, now_ns, check_adapter, &jr->job, jr->err, sizeof jr->err,
+                        &jr->o))
+        jr->poll_over = true;
+}
+
+/* When the poll's next step is due, for the bench. */
+static void park_prepare(jobrun_t *jr)
+{
+    uint64_t slack = dp__ms_to_ns(jr->job.def->readiness.period_ms) / 8u;
+    jr->park.due_ns = dp__poller_due_ns(&jr->poller);
+    jr->park.slack_ns = slack < PARK_SLACK_MAX_NS ? slack : PARK_SLACK_MAX_NS;
+    jr->park.slow = jr->poller.last_probe_ns > SLOW_PROBE_NS;
+}
+
+/* Parks the job until its poll's next step is due. False: it could not
+ * park; its worker waits for it. */
+static bool park(dp_run_t *run, jobrun_t *jr)
+{
+    if (!jr->may_park)
+        return false;
+    park_prepare(jr);
+    return dp__run_park(run, &jr->park);
+}
+
+/* Starts an attempt: its context, run, then readiness up to its first wait
+ * (a poll's first probe). */
+static void attempt_start(dp_run_t *run, jobrun_t *jr)
+{
+    dp_job_t *job = &jr->job;
+    const dp_job_def_t *def = job->def;
+    dp_slot_t *slot = &run->slots[job->id];
     bool store = run->opts.store != NULL;
-    /* One clock read per job: a worker going straight from one job to the
-     * next starts this one when the previous one ended (see pool.c for when
-     * it may). On some machines a read costs more than a no-op job. */
-    slot->start_ns = *clock ? *clock : dp__now_ns();
 
-    for (;;) {
-        job.attempt++;
-        slot->attempts = job.attempt;
-        job.permanent = false;
+    job->attempt++;
+    slot->attempts = job->attempt;
+    job->permanent = false;
 
-        /* The attempt's context: the run's own when the job sets no
-         * timeout (nothing to set up), else a child with the deadline. */
-        dp_ctx_t actx;
-        bool own_ctx = def->timeout_ms > 0;
-        if (own_ctx)
-            dp__ctx_init(&actx, &run->ctx, def->timeout_ms);
-        job.ctx = own_ctx ? &actx : &run->ctx;
+    /* The attempt's context: the run's own when the job sets no timeout
+     * (nothing to set up), else a child with the deadline. */
+    jr->own_ctx = def->timeout_ms > 0;
+    if (jr->own_ctx)
+        dp__ctx_init(&jr->actx, &run->ctx, def->timeout_ms);
+    job->ctx = jr->own_ctx ? &jr->actx : &run->ctx;
 
+    if (store)
+        set_snapshot(run, def, job->attempt, "run");
+    dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN,
+                  NULL);
+    if (job->attempt == 1 && run->opts.log)
+        dp__run_log(run, DP_LOG_DEBUG, def->name, job->attempt, "started");
+
+    dp_outcome_t o = DP_READY;
+    if (def->run)
+        o = def->run(job, def->user);
+    if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
+        o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
+    jr->o = o;
+
+    if (o == DP_READY && def->check && !dp_ctx_done(job->ctx)) {
+        jr->err[0] = '\0';
         if (store)
-            set_snapshot(run, def, job.attempt, "run");
-        dp__run_event(run, DP_EV_ATTEMPT_START, id, job.attempt, worker, DP_STATUS_UNKNOWN, NULL);
-        if (job.attempt == 1 && run->opts.log)
-            dp__run_log(run, DP_LOG_DEBUG, def->name, job.attempt, "started");
-
-        dp_outcome_t o = DP_READY;
-        if (def->run)
-            o = def->run(&job, def->user);
-        if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
-            o = dp_job_fail(&job, false, "job returned an invalid outcome %d", (int)o);
-
-        if (o == DP_READY && def->check && !dp_ctx_done(job.ctx)) {
-            char err[512];
-            err[0] = '\0';
-            if (store)
-                set_snapshot(run, def, job.attempt, "readiness");
-            if (def->readiness.period_ms == 0) {
-                o = dp_probe(job.ctx, def->readiness.probe_timeout_ms, check_adapter, &job, err,
-                             sizeof err);
-            } else {
-                dp_poll_info_t info;
-                o = dp__poll(job.ctx, def->readiness.period_ms, def->readiness.probe_timeout_ms,
-                             def->readiness.timeout_ms, check_adapter, &job, err, sizeof err,
-                             &info);
-                /* A poll cut short, or given up, suggests when to look again. */
-                if (o == DP_NOT_READY || info.parent_done)
-                    min_requeue(slot, (int64_t)def->readiness.period_ms);
-            }
-            if (o == DP_ERROR && err[0] && (!job.error || strcmp(err, job.error) != 0))
-                dp_job_fail(&job, false, "%s", err);
-        }
-
-        /* The attempt is over: let the job's owner release what it set up
-         * for it (a plugin instance, a pinned plugin version). */
-        if (def->attempt_end)
-            def->attempt_end(&job, def->user);
-
-        /* Cancelled run: whatever the job answered, it stays unknown (the
-         * seed's rule: results after cancellation are not trusted). */
-        bool run_done = dp_ctx_done(&run->ctx);
-        /* The attempt's deadline is min(job timeout, run deadline); only
-         * when the job's own timeout is the earlier one is an expiry the
-         * job's timeout (else the run is ending and the job stays unknown,
-         * even if the run's deadline passed just after run_done was read). */
-        bool own_deadline_first =
-            own_ctx && (run->ctx.deadline_ns == 0 || actx.deadline_ns < run->ctx.deadline_ns);
-        if (!run_done && own_deadline_first && dp_ctx_err(&actx) == DP_ETIMEDOUT) {
-            char d[32];
-            dp_job_fail(&job, false, "timed out after %s",
-                        dp_duration_format(def->timeout_ms, d, sizeof d));
-            o = DP_ERROR;
-        }
-        if (own_ctx)
-            dp__ctx_destroy(&actx);
-        job.ctx = &run->ctx;
-
-        if (o == DP_ERROR && !job.error)
-            dp_job_fail(&job, false, "failed (no message)");
-        if (run_done) {
-            take_error(slot, &job);
-            dp__run_event(run, DP_EV_ATTEMPT_END, id, job.attempt, worker, DP_STATUS_UNKNOWN,
-                          slot->error);
-            dp__run_log(run, DP_LOG_INFO, def->name, job.attempt, "cancelled");
-            final = DP_STATUS_UNKNOWN;
-            break;
-        }
-        if (o == DP_READY) {
-            /* Success carries no error: earlier attempts' messages went to
-             * the log and the events; attempts still counts them. */
-            free(slot->error);
-            slot->error = NULL;
-            final = DP_STATUS_SUCCESS;
-            dp__run_event(run, DP_EV_ATTEMPT_END, id, job.attempt, worker, final, NULL);
-            break;
-        }
-        if (o == DP_NOT_READY) {
-            final = DP_STATUS_NOT_READY;
-            dp__run_event(run, DP_EV_ATTEMPT_END, id, job.attempt, worker, final, NULL);
-            dp__run_log(run, DP_LOG_INFO, def->name, job.attempt, "not ready");
-            break;
-        }
-        take_error(slot, &job);
-        bool retry = !job.permanent && job.attempt <= def->retries;
-        dp__run_event(run, DP_EV_ATTEMPT_END, id, job.attempt, worker, DP_STATUS_FAILED,
-                      slot->error);
-        if (!retry) {
-            final = DP_STATUS_FAILED;
-            dp__run_log(run, DP_LOG_ERROR, def->name, job.attempt, "failed: %s", slot->error);
-            break;
-        }
-        uint64_t delay = backoff_ms(&def->backoff, job.attempt + 1, rng);
-        char d[32];
-        dp__run_log(run, DP_LOG_WARN, def->name, job.attempt, "attempt failed: %s; retry in %s",
-                    slot->error, dp_duration_format(delay, d, sizeof d));
-        if (store)
-            set_snapshot(run, def, job.attempt, "backoff");
-        uint64_t before = dp__now_ns();
-        if (dp_ctx_sleep(&run->ctx, delay) != 0) {
-            /* Cancelled during the backoff: the job stays unknown; the rest
-             * of the backoff is when a re-run could try again. */
-            uint64_t slept = (dp__now_ns() - before) / 1000000u;
-            min_requeue(slot, slept >= delay ? 0 : (int64_t)(delay - slept));
-            final = DP_STATUS_UNKNOWN;
-            break;
+            set_snapshot(run, def, job->attempt, "readiness");
+        if (def->readiness.period_ms == 0) {
+            jr->o = dp_probe(job->ctx, def->readiness.probe_timeout_ms, check_adapter, job,
+                             jr->err, sizeof jr->err);
+            readiness_error(jr);
+        } else {
+            dp__poller_init(&jr->poller, job->ctx, def->readiness.period_ms,
+                            def->readiness.probe_timeout_ms, def->readiness.timeout_ms);
+            jr->in_poll = true;
+            jr->poll_over = false;
+            poll_step(jr, dp__now_ns());
         }
     }
+}
 
-    slot->version = job.version;
+/* Ends the attempt's poll: waits on this thread through whatever is left of
+ * it (a job that could not park), then takes its outcome. */
+static void poll_finish(dp_run_t *run, jobrun_t *jr)
+{
+    while (!jr->poll_over) {
+        uint64_t now = dp__now_ns();
+        if (jr->poller.next_ns > now)
+            dp_ctx_sleep(&jr->poller.ctx, (jr->poller.next_ns - now + 999999u) / 1000000u);
+        poll_step(jr, dp__now_ns());
+    }
+    /* A poll cut short, or given up, suggests when to look again. */
+    if (jr->o == DP_NOT_READY || jr->poller.info.parent_done)
+        min_requeue(&run->slots[jr->job.id], (int64_t)jr->job.def->readiness.period_ms);
+    dp__poller_destroy(&jr->poller);
+    jr->in_poll = false;
+    readiness_error(jr);
+}
+
+/* Ends the attempt (attempt_end, its deadline, events). Returns true when
+ * the job is over (*final), false when it retries (after the backoff). */
+static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status_t *final)
+{
+    dp_job_t *job = &jr->job;
+    const dp_job_def_t *def = job->def;
+    dp_slot_t *slot = &run->slots[job->id];
+    uint32_t id = job->id;
+    unsigned worker = job->worker;
+    dp_outcome_t o = jr->o;
+
+    /* The attempt is over: let the job's owner release what it set up
+     * for it (a plugin instance, a pinned plugin version). */
+    if (def->attempt_end)
+        def->attempt_end(job, def->user);
+
+    /* Cancelled run: whatever the job answered, it stays unknown (the
+     * seed's rule: results after cancellation are not trusted). */
+    bool run_done = dp_ctx_done(&run->ctx);
+    /* The attempt's deadline is min(job timeout, run deadline); only
+     * when the job's own timeout is the earlier one is an expiry the
+     * job's timeout (else the run is ending and the job stays unknown,
+     * even if the run's deadline passed just after run_done was read). */
+    bool own_deadline_first =
+        jr->own_ctx && (run->ctx.deadline_ns == 0 || jr->actx.deadline_ns < run->ctx.deadline_ns);
+    if (!run_done && own_deadline_first && dp_ctx_err(&jr->actx) == DP_ETIMEDOUT) {
+        char d[32];
+        dp_job_fail(job, false, "timed out after %s",
+                    dp_duration_format(def->timeout_ms, d, sizeof d));
+        o = DP_ERROR;
+    }
+    if (jr->own_ctx)
+        dp__ctx_destroy(&jr->actx);
+    jr->own_ctx = false;
+    job->ctx = &run->ctx;
+
+    if (o == DP_ERROR && !job->error)
+        dp_job_fail(job, false, "failed (no message)");
+    if (run_done) {
+        take_error(slot, job);
+        dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN,
+                      slot->error);
+        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "cancelled");
+        *final = DP_STATUS_UNKNOWN;
+        return true;
+    }
+    if (o == DP_READY) {
+        /* Success carries no error: earlier attempts' messages went to
+         * the log and the events; attempts still counts them. */
+        free(slot->error);
+        slot->error = NULL;
+        *final = DP_STATUS_SUCCESS;
+        dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
+        return true;
+    }
+    if (o == DP_NOT_READY) {
+        *final = DP_STATUS_NOT_READY;
+        dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
+        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "not ready");
+        return true;
+    }
+    take_error(slot, job);
+    bool retry = !job->permanent && job->attempt <= def->retries;
+    dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED,
+                  slot->error);
+    if (!retry) {
+        *final = DP_STATUS_FAILED;
+        dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot->error);
+        return true;
+    }
+    uint64_t delay = backoff_ms(&def->backoff, job->attempt + 1, rng);
+    char d[32];
+    dp__run_log(run, DP_LOG_WARN, def->name, job->attempt, "attempt failed: %s; retry in %s",
+                slot->error, dp_duration_format(delay, d, sizeof d));
+    if (run->opts.store)
+        set_snapshot(run, def, job->attempt, "backoff");
+    uint64_t before = dp__now_ns();
+    if (dp_ctx_sleep(&run->ctx, delay) != 0) {
+        /* Cancelled during the backoff: the job stays unknown; the rest
+         * of the backoff is when a re-run could try again. */
+        uint64_t slept = (dp__now_ns() - before) / 1000000u;
+        min_requeue(slot, slept >= delay ? 0 : (int64_t)(delay - slept));
+        *final = DP_STATUS_UNKNOWN;
+        return true;
+    }
+    return false;
+}
+
+/* The job is over: its final status, end time, log line and event. */
+static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *clock)
+{
+    dp_job_t *job = &jr->job;
+    const dp_job_def_t *def = job->def;
+    dp_slot_t *slot = &run->slots[job->id];
+    slot->version = job->version;
     slot->status = final;
     slot->end_ns = dp__now_ns();
     *clock = slot->end_ns;
-    free(job.error);
-    if (store)
+    free(job->error);
+    job->error = NULL;
+    if (run->opts.store)
         clear_snapshot(run, def);
     if (final != DP_STATUS_UNKNOWN && run->opts.log &&
         (final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN) <= run->opts.log_level) {
         /* Guarded: formatting a duration costs more than a no-op job. */
         char d[32];
         dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, def->name,
-                    job.attempt, "%s after %u attempt%s in %s", dp_status_name(final), job.attempt,
-                    job.attempt == 1 ? "" : "s",
+                    job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
+                    job->attempt, job->attempt == 1 ? "" : "s",
                     dp_duration_format((slot->end_ns - slot->start_ns) / 1000000u, d, sizeof d));
     }
-    dp__run_event(run, DP_EV_JOB_END, id, job.attempt, worker, final, slot->error);
+    dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final, slot->error);
+    if (jr->may_park)
+        free(jr);
+}
+
+/* Runs the job's attempts from attempt_start (resume false) or from the
+ * end of a poll (resume true) until it ends (false) or parks (true). */
+static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint64_t *clock)
+{
+    dp_status_t final = DP_STATUS_UNKNOWN;
+    for (;;) {
+        if (!resume) {
+            attempt_start(run, jr);
+            if (jr->in_poll && !jr->poll_over && park(run, jr))
+                return true;
+        }
+        resume = false;
+        if (jr->in_poll)
+            poll_finish(run, jr);
+        if (attempt_finish(run, jr, rng, &final))
+            break;
+    }
+    job_end(run, jr, final, clock);
+    return false;
+}
+
+bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
+                     uint64_t *clock)
+{
+    const dp_job_def_t *def = &run->g->jobs[id];
+    /* One clock read per job: a worker going straight from one job to the
+     * next starts this one when the previous one ended (see pool.c for when
+     * it may). On some machines a read costs more than a no-op job. */
+    run->slots[id].start_ns = *clock ? *clock : dp__now_ns();
+
+    jobrun_t local;
+    jobrun_t *jr = &local;
+    bool may_park = def->check && def->readiness.period_ms > 0;
+    if (may_park) {
+        /* Its poll may wait parked, and its next probe run on another
+         * worker: its state must outlive this call. Without memory it
+         * polls on this thread, as every job once did. */
+        jobrun_t *h = malloc(sizeof *h);
+        if (h)
+            jr = h;
+        else
+            may_park = false;
+    }
+    jr->job = (dp_job_t){.run = run, .id = id, .def = def, .worker = worker};
+    jr->may_park = may_park;
+    jr->own_ctx = false;
+    jr->in_poll = false;
+    jr->park.id = id;
+    jr->park.slow = false;
+    return drive(run, jr, false, rng, clock);
+}
+
+bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
+{
+    jobrun_t *jr = (jobrun_t *)p;
+    jr->job.worker = worker;
+    (void)run;
+    poll_step(jr, *now_ns);
+    *now_ns = jr->poller.last_end_ns;
+    if (jr->poll_over)
+        return false;
+    park_prepare(jr);
+    return true;
+}
+
+bool dp__job_continue(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
+                      uint64_t *clock)
+{
+    jobrun_t *jr = (jobrun_t *)p;
+    jr->job.worker = worker;
+    return drive(run, jr, true, rng, clock);
 }

@@ -26,6 +26,21 @@ typedef struct dp_slot {
     int64_t requeue_ms;         /* hint for a re-run, -1 none */
 } dp_slot_t;
 
+/* A polling job waiting for its next probe, parked on the run's timer heap
+ * (pool.c) instead of sleeping on a thread of its own. job.c embeds it as
+ * the first member of the job's state. */
+typedef struct dp_park {
+    uint64_t due_ns;   /* its next step is due (probe, or the end of its wait) */
+    uint64_t slack_ns; /* how late the step may run, so that due steps coalesce */
+    uint32_t id;
+    bool slow;         /* a probe of it took long: never run it on the time keeper */
+} dp_park_t;
+
+typedef struct dp_park_ent {
+    uint64_t due_ns;
+    dp_park_t *p;
+} dp_park_ent_t;
+
 typedef struct dp_run {
     dp_graph_t *g;
     dp_run_opts_t opts;
@@ -49,15 +64,53 @@ typedef struct dp_run {
     atomic_bool stop;        /* workers exit (done or cancelled) */
     atomic_bool failfast;    /* a failure cancelled the run */
     int wake_fd;             /* eventfd: wakes the supervisor when done */
+
+    /* Parked polling jobs (pool.c, "the bench"): a min-heap by due time,
+     * and the workers that stand for them (one per parked job). */
+    pthread_mutex_t pk_mu;
+    pthread_cond_t pk_leader_cv;  /* the time keeper sleeps here */
+    pthread_cond_t pk_follow_cv;  /* the other benched workers */
+    dp_park_ent_t *pk_heap;       /* capacity nworkers (one per worker) */
+    size_t pk_n;
+    /* Jobs that park in due order (the common case: each re-parks a period
+     * after its probe) go to a FIFO ring instead: O(1), and read in order. */
+    dp_park_ent_t *pk_fifo;       /* capacity nworkers */
+    size_t pk_fhead, pk_fn;
+    uint64_t pk_sleep_until;      /* the time keeper sleeps until this; 0: awake */
+    bool pk_leader;               /* a benched worker keeps the time */
+    bool pk_closed;               /* stopping: nothing parks, everything is due */
 } dp_run_t;
 
-/* Runs job `id` to its final status in its slot: every attempt, readiness,
- * retries with backoff. Called on worker `worker`. *clock is the worker's
- * latest CLOCK_MONOTONIC reading when only a few steps of bookkeeping (no
- * wait) separate it from this call, else 0; the job uses it as its start
- * time instead of reading the clock again, and leaves its end time there. */
-void dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
+/* Runs job `id` on worker `worker`: every attempt, readiness, retries with
+ * backoff. Returns false when the job ended (its slot holds the final
+ * status), true when it parked between two probes of a poll (see
+ * dp__run_park; the rest of the job then runs through dp__job_probe and
+ * dp__job_continue, on whichever benched worker picks it up). *clock is the
+ * worker's latest CLOCK_MONOTONIC reading when only a few steps of
+ * bookkeeping (no wait) separate it from this call, else 0; the job uses it
+ * as its start time instead of reading the clock again, and leaves its end
+ * time there. */
+bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
                      uint64_t *clock);
+
+/* Parks a polling job until p->due_ns (pool.c). False: not parked (the
+ * run is stopping, or no memory): the caller waits on its own thread.
+ * Once parked, the job belongs to the bench: its caller must not touch it,
+ * and returns to the pool, where its worker stands on the bench for it. */
+bool dp__run_park(dp_run_t *run, dp_park_t *p);
+
+/* A parked job whose step is due, on worker `worker` (*now_ns: a fresh
+ * clock reading, and on return the clock after the step): runs that step
+ * (one probe, or the end of the wait).
+ * Returns true when it waits again: p->due_ns etc. say until when, and the
+ * caller puts it back on the bench's heap. False: its poll is over and the
+ * rest of the job must run on this thread through dp__job_continue. */
+bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_ns);
+
+/* Finishes the attempt whose poll dp__job_probe ended, and any retries.
+ * Returns true when a later attempt parked, false when the job ended. */
+bool dp__job_continue(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
+                      uint64_t *clock);
 
 /* Logs a run-level message (job may be NULL). */
 void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
