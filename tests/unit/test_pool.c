@@ -242,6 +242,85 @@ static void test_concurrency_bound_layered(void **state)
     }
 }
 
+/* Jobs waiting parked between probes still count against the bound: with
+ * max_concurrent_jobs 3, at most three jobs are between their first
+ * ATTEMPT_START and their JOB_END at any moment (running or parked), and
+ * three are (the parked ones do not hold the others back). */
+typedef struct inflight {
+    atomic_int now, max;
+} inflight_t;
+
+static void inflight_cb(void *user, const dp_event_t *ev)
+{
+    inflight_t *f = user;
+    if (ev->kind == DP_EV_ATTEMPT_START && ev->attempt == 1) {
+        int n = atomic_fetch_add(&f->now, 1) + 1;
+        int cur = atomic_load(&f->max);
+        while (n > cur && !atomic_compare_exchange_weak(&f->max, &cur, n))
+            ;
+    } else if (ev->kind == DP_EV_JOB_END) {
+        atomic_fetch_sub(&f->now, 1);
+    }
+}
+
+static void test_concurrency_bound_with_parked_polls(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "sleep=5 check_after=4 period=10");
+    char *spec = tu_spec_flat(12);
+    dp_graph_t *g = tu_graph(spec, s);
+    inflight_t f = {0};
+    dp_run_opts_t o = opts_of(3, 0, true);
+    o.on_event = inflight_cb;
+    o.event_user = &f;
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_int_equal(atomic_load(&f.max), 3);
+    assert_true(atomic_load(&s->max_running) <= 3);
+    for (unsigned i = 0; i < 12; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "J%03u", i);
+        assert_int_equal(atomic_load(&tu_job(s, name)->checks), 4);
+        assert_int_equal(atomic_load(&tu_job(s, name)->attempt_ends), 1);
+    }
+    dp_result_free(r);
+    dp_graph_free(g);
+    free(spec);
+    tu_script_free(s);
+}
+
+/* Parked jobs and the job timeout, with a bound smaller than the number of
+ * polling jobs: each attempt times out while parked, is retried, and the
+ * bound still holds. */
+static void test_parked_job_timeout_retried(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "check=not_ready period=10 timeout=40 retries=1 backoff=1");
+    char *spec = tu_spec_flat(6);
+    dp_graph_t *g = tu_graph(spec, s);
+    inflight_t f = {0};
+    dp_run_opts_t o = opts_of(2, 0, false);
+    o.on_event = inflight_cb;
+    o.event_user = &f;
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
+    assert_true(atomic_load(&f.max) <= 2);
+    for (size_t j = 0; j < dp_result_job_count(r); j++) {
+        const dp_job_result_t *jr = dp_result_job(r, j);
+        assert_int_equal(jr->status, DP_STATUS_FAILED);
+        assert_int_equal(jr->attempts, 2);
+        assert_string_equal(jr->error, "timed out after 40ms");
+        assert_int_equal(atomic_load(&tu_job(s, jr->name)->attempt_ends), 2);
+    }
+    assert_int_equal(dp_result_requeue_after_ms(r), 10);
+    dp_result_free(r);
+    dp_graph_free(g);
+    free(spec);
+    tu_script_free(s);
+}
+
 static void test_concurrency_below_one_refused(void **state)
 {
     (void)state;
@@ -1085,6 +1164,8 @@ int main(void)
         cmocka_unit_test(test_large_layered_graph),
         cmocka_unit_test(test_concurrency_bound_flat),
         cmocka_unit_test(test_concurrency_bound_layered),
+        cmocka_unit_test(test_concurrency_bound_with_parked_polls),
+        cmocka_unit_test(test_parked_job_timeout_retried),
         cmocka_unit_test(test_concurrency_below_one_refused),
         cmocka_unit_test(test_not_ready_skips_exactly_the_successors),
         cmocka_unit_test(test_not_ready_tiny),

@@ -4,6 +4,7 @@
  * readiness timeout -> not_ready with requeue_after, probe timeout -> error. */
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -453,6 +454,302 @@ static void test_job_check_sees_probe_context(void **state)
     tu_script_free(s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Parked polls: a polling job waits without a thread of its own             */
+/* ------------------------------------------------------------------------ */
+
+/* Jobs polling readiness wait parked, and their due probes run in batches
+ * on one benched worker (the time keeper): after each job's first probe
+ * (on the worker that ran it), 200 jobs' probes run on a handful of
+ * threads, not on 200. */
+#define FEW_JOBS 200
+typedef struct few {
+    pthread_mutex_t mu;
+    pthread_t seen[FEW_JOBS];
+    unsigned nseen;
+    atomic_uint first[FEW_JOBS]; /* probes per job */
+    atomic_bool ready;
+    atomic_int busy[FEW_JOBS];   /* a callback of this job is running */
+    atomic_uint overlaps;        /* one job's callbacks ran concurrently */
+} few_t;
+
+static few_t few;
+
+static dp_outcome_t few_check(dp_job_t *job, void *user)
+{
+    (void)job;
+    unsigned i = (unsigned)(uintptr_t)user;
+    if (atomic_fetch_add(&few.busy[i], 1) != 0)
+        atomic_fetch_add(&few.overlaps, 1);
+    /* Probes of parked jobs while they all wait (the ones that end the jobs
+     * hand the time keeping on, one thread per job that ends). */
+    if (atomic_fetch_add(&few.first[i], 1) > 0 && !atomic_load(&few.ready)) {
+        pthread_t me = pthread_self();
+        pthread_mutex_lock(&few.mu);
+        bool known = false;
+        for (unsigned k = 0; k < few.nseen && !known; k++)
+            known = pthread_equal(few.seen[k], me);
+        if (!known && few.nseen < FEW_JOBS)
+            few.seen[few.nseen++] = me;
+        pthread_mutex_unlock(&few.mu);
+    }
+    dp_outcome_t o = atomic_load(&few.ready) ? DP_READY : DP_NOT_READY;
+    atomic_fetch_sub(&few.busy[i], 1);
+    return o;
+}
+
+typedef struct few_runner {
+    dp_graph_t *g;
+    dp_run_opts_t o;
+    dp_result_t *r;
+} few_runner_t;
+
+static void *few_run(void *p)
+{
+    few_runner_t *fr = p;
+    fr->r = dp_graph_run(fr->g, &fr->o, NULL, 0);
+    return NULL;
+}
+
+static void test_parked_polls_share_few_threads(void **state)
+{
+    (void)state;
+    memset(&few, 0, sizeof few);
+    pthread_mutex_init(&few.mu, NULL);
+    dp_graph_t *g = dp_graph_new();
+    char err[256];
+    for (unsigned i = 0; i < FEW_JOBS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%03u", i);
+        dp_job_spec_t spec;
+        dp_job_spec_init(&spec);
+        spec.name = name;
+        spec.check = few_check;
+        spec.user = (void *)(uintptr_t)i;
+        spec.readiness.period_ms = 10;
+        spec.readiness.timeout_ms = 20000;
+        assert_int_equal(dp_graph_add_job(g, &spec, err, sizeof err), DP_OK);
+    }
+    few_runner_t fr = {.g = g};
+    dp_run_opts_init(&fr.o);
+    fr.o.max_concurrent_jobs = FEW_JOBS;
+    fr.o.timeout_ms = 20000;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, few_run, &fr), 0);
+    /* Until every job has been probed five times (at least four probes
+     * each after its first, parked). */
+    uint64_t until = dp_test_now_ms() + 10000;
+    for (unsigned i = 0; i < FEW_JOBS && dp_test_now_ms() < until; i++)
+        while (atomic_load(&few.first[i]) < 5 && dp_test_now_ms() < until)
+            msleep(2);
+    atomic_store(&few.ready, true);
+    pthread_join(t, NULL);
+    assert_non_null(fr.r);
+    assert_int_equal(dp_result_outcome(fr.r), DP_RUN_SUCCESS);
+    for (size_t j = 0; j < dp_result_job_count(fr.r); j++)
+        assert_int_equal(dp_result_job(fr.r, j)->attempts, 1);
+    /* One time keeper, plus the few workers that took over when a probe
+     * was slow (a preempted thread on a loaded machine) or that finished
+     * the jobs; the old engine used one thread per job. */
+    pthread_mutex_lock(&few.mu);
+    unsigned nseen = few.nseen;
+    pthread_mutex_unlock(&few.mu);
+    print_message("parked probes ran on %u threads (%u jobs)\n", nseen, FEW_JOBS);
+    assert_true(nseen <= FEW_JOBS / 4);
+    assert_int_equal(atomic_load(&few.overlaps), 0);
+    dp_result_free(fr.r);
+    dp_graph_free(g);
+    pthread_mutex_destroy(&few.mu);
+}
+
+/* The global timeout while jobs are parked: the run ends at once, timed
+ * out; the parked jobs stay unknown (attempt_end called once each) and
+ * suggest a re-run in one period. */
+static void test_parked_run_timeout(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "check=not_ready period=20 rtimeout=10000");
+    char *spec = tu_spec_flat(30);
+    dp_graph_t *g = tu_graph(spec, s);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.max_concurrent_jobs = 30;
+    o.timeout_ms = 300;
+    uint64_t t0 = dp_test_now_ms();
+    dp_result_t *r = tu_run(g, &o);
+    uint64_t took = dp_test_now_ms() - t0;
+    assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
+    assert_true(dp_result_timed_out(r));
+    assert_true(took >= 299 && took < 3000);
+    assert_int_equal(dp_result_requeue_after_ms(r), 20);
+    /* (Under TSan on a loaded machine the last workers may start after the
+     * timeout: their jobs never run.) */
+    unsigned parked = 0; /* jobs probed again after parking */
+    for (size_t j = 0; j < dp_result_job_count(r); j++) {
+        const dp_job_result_t *jr = dp_result_job(r, j);
+        assert_int_equal(jr->status, DP_STATUS_UNKNOWN);
+        unsigned checks = atomic_load(&tu_job(s, jr->name)->checks);
+        assert_int_equal(atomic_load(&tu_job(s, jr->name)->attempt_ends), checks ? 1 : 0);
+        parked += checks >= 2;
+    }
+    assert_true(parked > 0);
+    dp_result_free(r);
+    dp_graph_free(g);
+    free(spec);
+    tu_script_free(s);
+}
+
+/* Cancellation through the parent context while jobs are parked: the run
+ * returns promptly, cancelled, every parked job unknown with one attempt
+ * that started and ended (events), attempt_end called once. */
+typedef struct park_canceller {
+    tu_script_t *s;
+    dp_ctx_t *ctx;
+    unsigned njobs;
+    _Atomic uint64_t cancelled_at;
+    pthread_t t;
+} park_canceller_t;
+
+static void *park_canceller_main(void *p)
+{
+    park_canceller_t *c = p;
+    /* Once every job has been probed (all are parked or about to be). */
+    uint64_t until = dp_test_now_ms() + 10000;
+    for (unsigned i = 0; i < c->njobs && dp_test_now_ms() < until; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "J%03u", i);
+        while (atomic_load(&tu_job(c->s, name)->checks) < 1 && dp_test_now_ms() < until)
+            msleep(1);
+    }
+    msleep(20);
+    atomic_store(&c->cancelled_at, dp_test_now_ms());
+    dp_ctx_cancel(c->ctx);
+    return NULL;
+}
+
+static void test_parked_cancellation(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "check=not_ready period=30 rtimeout=10000");
+    char *spec = tu_spec_flat(20);
+    dp_graph_t *g = tu_graph(spec, s);
+    /* The jobs' records exist before the canceller looks at them. */
+    for (unsigned i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "J%03u", i);
+        (void)tu_job(s, name);
+    }
+    dp_ctx_t *parent = dp_ctx_new(NULL, 0);
+    tu_events_t ev;
+    tu_events_init(&ev);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.max_concurrent_jobs = 20;
+    o.parent = parent;
+    o.on_event = tu_event_cb;
+    o.event_user = &ev;
+    park_canceller_t c = {.s = s, .ctx = parent, .njobs = 20};
+    atomic_init(&c.cancelled_at, 0);
+    assert_int_equal(pthread_create(&c.t, NULL, park_canceller_main, &c), 0);
+    dp_result_t *r = tu_run(g, &o);
+    uint64_t returned = dp_test_now_ms();
+    pthread_join(c.t, NULL);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_CANCELLED);
+    assert_true(returned - atomic_load(&c.cancelled_at) < 1000);
+    assert_int_equal(dp_result_requeue_after_ms(r), 30);
+    for (size_t j = 0; j < dp_result_job_count(r); j++) {
+        const dp_job_result_t *jr = dp_result_job(r, j);
+        assert_int_equal(jr->status, DP_STATUS_UNKNOWN);
+        assert_int_equal(atomic_load(&tu_job(s, jr->name)->attempt_ends), 1);
+        assert_string_equal(tu_events_of(&ev, jr->name), "start1 end1:unknown job:unknown");
+    }
+    dp_result_free(r);
+    dp_graph_free(g);
+    free(spec);
+    tu_events_destroy(&ev);
+    dp_ctx_free(parent);
+    tu_script_free(s);
+}
+
+/* Fail-fast while jobs are parked: the failure cancels the run, and the
+ * parked jobs end unknown at once instead of at their next probe. */
+static void test_parked_fail_fast(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "check=not_ready period=1000 rtimeout=10000");
+    tu_set(s, "F", "error sleep=60");
+    dp_graph_t *g = tu_graph("J0;J1;J2;J3;J4;J5;J6;J7;F", s);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.max_concurrent_jobs = 9;
+    uint64_t t0 = dp_test_now_ms();
+    dp_result_t *r = tu_run(g, &o);
+    uint64_t took = dp_test_now_ms() - t0;
+    assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
+    tu_expect(r, "F=failed J0=unknown J3=unknown J7=unknown");
+    /* Well before the parked jobs' second probe (1 s after the first);
+     * a job whose worker started after the failure (a slow thread start
+     * under TSan) never ran. */
+    assert_true(took < 900);
+    unsigned started = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        char name[4] = {'J', (char)('0' + i), 0, 0};
+        unsigned checks = atomic_load(&tu_job(s, name)->checks);
+        assert_true(checks <= 1);
+        assert_int_equal(atomic_load(&tu_job(s, name)->attempt_ends), checks);
+        started += checks;
+    }
+    assert_true(started > 0);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* A check that fails after the job parked: the attempt ends on the worker
+ * that ran the failing probe, and the retry (run again, poll again, park
+ * again) goes on from there. */
+static int fail_third_check(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
+{
+    (void)arg;
+    if (!is_check)
+        return -1;
+    unsigned call = atomic_load(&tj->checks);
+    if (call == 3)
+        return (int)dp_job_fail(job, false, "%s: third probe fails", tj->name);
+    return call >= 5 ? DP_READY : DP_NOT_READY;
+}
+
+static void test_parked_check_error_retried(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "R", "check=ready period=10 retries=1 backoff=5");
+    tu_hook(s, "R", fail_third_check, NULL);
+    tu_events_t ev;
+    tu_events_init(&ev);
+    dp_graph_t *g = tu_graph("R;S:R", s);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.on_event = tu_event_cb;
+    o.event_user = &ev;
+    dp_result_t *r = tu_run(g, &o);
+    tu_expect(r, "R=success S=success");
+    assert_int_equal(tu_jr(r, "R")->attempts, 2);
+    assert_null(tu_jr(r, "R")->error);
+    assert_int_equal(atomic_load(&tu_job(s, "R")->runs), 2);
+    assert_int_equal(atomic_load(&tu_job(s, "R")->checks), 5);
+    assert_int_equal(atomic_load(&tu_job(s, "R")->attempt_ends), 2);
+    assert_string_equal(tu_events_of(&ev, "R"),
+                        "start1 end1:failed start2 end2:success job:success");
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_events_destroy(&ev);
+    tu_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +770,11 @@ int main(void)
         cmocka_unit_test(test_job_timeout_bounds_readiness),
         cmocka_unit_test(test_job_check_error_retried),
         cmocka_unit_test(test_job_check_sees_probe_context),
+        cmocka_unit_test(test_parked_polls_share_few_threads),
+        cmocka_unit_test(test_parked_run_timeout),
+        cmocka_unit_test(test_parked_cancellation),
+        cmocka_unit_test(test_parked_fail_fast),
+        cmocka_unit_test(test_parked_check_error_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
