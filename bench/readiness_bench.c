@@ -11,8 +11,8 @@
  * promptly with every job success after one attempt.
  *
  * Reports: time for the pool to start every job, CPU over the wait as a
- * percentage of one core, probes per second, time from "ready" to the run's
- * return (the pool stopping), peak RSS.
+ * percentage of one core, probes per second, threads in the process, time
+ * from "ready" to the run's return (the pool stopping), peak RSS.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -49,6 +49,21 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Threads in this process (/proc/self/status), -1 if unknown. */
+static int threads_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0)
+            n = atoi(line + 8);
+    fclose(f);
+    return n;
 }
 
 static double cpu_s(void)
@@ -139,6 +154,7 @@ int main(int argc, char **argv)
     usleep(wait_ms * 1000u);
     double c1 = cpu_s(), w1 = now_s();
     unsigned long p1 = atomic_load(&probes);
+    int nthreads = threads_now();
 
     atomic_store(&ready, true);
     double t_ready = now_s();
@@ -161,6 +177,7 @@ int main(int argc, char **argv)
     printf("wait: %.2f s wall, %.3f s CPU = %.2f%% of one core; %.0f probes/s (expected %.0f)\n",
            w1 - w0, c1 - c0, cpu_pct, (double)(p1 - p0) / (w1 - w0),
            njobs * 1000.0 / period);
+    printf("threads: %d in the process during the wait\n", nthreads);
     printf("stop: run returned %.0f ms after the checks turned ready (at most one period)\n",
            (r.returned_at - t_ready) * 1e3);
     printf("result: %s, %zu/%u success, %zu after one attempt\n",
