@@ -327,7 +327,9 @@ static void set(json_t *o, const char *key, json_t *v, bool *ok)
     free(clean);
 }
 
-json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
+/* with_jobs false: "jobs" is an empty object, for dp_render_json to stream
+ * the jobs into. */
+static json_t *result_json(const dp_result_t *r, const char *workflow, bool with_jobs)
 {
     bool ok = true;
     json_t *root = json_object();
@@ -344,7 +346,7 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
     set(root, "duration_ms", json_integer(dp_result_duration_ms(r)), &ok);
 
     json_t *jobs = json_object();
-    for (size_t i = 0; jobs && i < dp_result_job_count(r); i++) {
+    for (size_t i = 0; with_jobs && jobs && i < dp_result_job_count(r); i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
         json_t *o = json_object();
         if (!o) {
@@ -389,8 +391,136 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
     return root;
 }
 
+json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
+{
+    return result_json(r, workflow, true);
+}
+
+/* s as a JSON string, as jansson's dump writes it (s is valid UTF-8). */
+static void put_json_string(FILE *out, const char *s)
+{
+    putc('"', out);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        fwrite(run, 1, (size_t)(p - run), out);
+        if (!c)
+            break;
+        switch (c) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\b': fputs("\\b", out); break;
+        case '\f': fputs("\\f", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default: fprintf(out, "\\u%04X", c); break;
+        }
+        run = p + 1;
+    }
+    putc('"', out);
+}
+
+/* A string value as dp__json_string would make it (invalid UTF-8 becomes
+ * U+FFFD), or null. False when out of memory. */
+static bool put_string_or_null(FILE *out, const char *s)
+{
+    if (!s) {
+        fputs("null", out);
+        return true;
+    }
+    if (utf8_valid(s)) {
+        put_json_string(out, s);
+        return true;
+    }
+    char *clean = dp__utf8_sanitize(s);
+    if (!clean)
+        return false;
+    put_json_string(out, clean);
+    free(clean);
+    return true;
+}
+
+static void put_int_or_null(FILE *out, int64_t v)
+{
+    if (v >= 0)
+        fprintf(out, "%" PRId64, v);
+    else
+        fputs("null", out);
+}
+
+/* The jobs of dp_render_result_json's document, written straight to out in
+ * json_dumpf's JSON_INDENT(2) layout: a tree of 100 000 job objects costs
+ * more than the rest of a large run (measured in bench/README.md). */
+static bool put_jobs(FILE *out, const dp_result_t *r)
+{
+    for (size_t i = 0; i < dp_result_job_count(r); i++) {
+        const dp_job_result_t *j = dp_result_job(r, i);
+        fputs(i ? ",\n    " : "\n    ", out);
+        put_json_string(out, j->name);
+        fputs(": {\n      \"status\": ", out);
+        put_json_string(out, dp_status_name(j->status));
+        fputs(",\n      \"error\": ", out);
+        if (!put_string_or_null(out, j->error))
+            return false;
+        fprintf(out, ",\n      \"attempts\": %u,\n      \"start_ms\": ", (unsigned)j->attempts);
+        put_int_or_null(out, j->start_ms);
+        fputs(",\n      \"duration_ms\": ", out);
+        put_int_or_null(out, j->duration_ms);
+        fputs(",\n      \"plugin\": ", out);
+        if (!put_string_or_null(out, j->plugin))
+            return false;
+        fputs(",\n      \"plugin_version\": ", out);
+        if (!put_string_or_null(out, j->plugin_version))
+            return false;
+        fputs("\n    }", out);
+    }
+    fputs("\n  }", out);
+    return true;
+}
+
+/* The jobs can be streamed when the tree would hold each under its own
+ * name: names that are valid UTF-8 (sanitized ones could collide) and
+ * status names jansson would accept. */
+static bool can_stream(const dp_result_t *r)
+{
+    size_t n = dp_result_job_count(r);
+    if (!n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const dp_job_result_t *j = dp_result_job(r, i);
+        if (!j->name || !utf8_valid(j->name) || !dp_status_name(j->status))
+            return false;
+    }
+    return true;
+}
+
 int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 {
+    if (can_stream(r)) {
+        /* The document without its jobs from jansson, the jobs spliced in
+         * where its empty "jobs" object is (a raw newline cannot occur
+         * inside a dumped string, so the match is that key). */
+        json_t *root = result_json(r, workflow, false);
+        char *doc = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+        json_decref(root);
+        static const char mark[] = "\n  \"jobs\": {}";
+        char *at = doc ? strstr(doc, mark) : NULL;
+        if (!at) {
+            free(doc);
+            return DP_ENOMEM;
+        }
+        size_t head = (size_t)(at - doc) + sizeof mark - 2; /* up to the '{' */
+        fwrite(doc, 1, head, out);
+        bool ok = put_jobs(out, r);
+        fputs(at + sizeof mark - 1, out);
+        free(doc);
+        if (!ok)
+            return DP_ENOMEM;
+        return fputc('\n', out) == EOF ? DP_ESYS : write_status(out);
+    }
     json_t *root = dp_render_result_json(r, workflow);
     if (!root)
         return DP_ENOMEM;
