@@ -272,8 +272,12 @@ typedef struct dp_job_spec {
     const char *plugin;      /* label for results, e.g. "core"; may be NULL */
     /* Optional: called after each attempt that called run or check, once
      * that attempt is over (after its last check; also when it failed, timed
-     * out or was cancelled), on the worker that ran it. run, check and
-     * attempt_end of one job are never called concurrently. The plugin
+     * out or was cancelled), on a worker thread: usually the one that ran
+     * the attempt's last call, but a readiness poll parks between probes and
+     * its probes and attempt_end may run on another worker. run, check and
+     * attempt_end of one job are never called concurrently (each call
+     * happens-after the previous one), and no thread-local state carries
+     * from one call to the next. The plugin
      * loader uses it to destroy the attempt's instance and unpin the plugin
      * version it ran on. */
     dp_job_end_cb attempt_end;

@@ -186,7 +186,9 @@ typedef struct dp_host_api {
  * the first check of a check-only type); destroy ends the attempt, after its
  * last check. All calls of one attempt use the same plugin version, so state
  * never crosses a hot swap. Different jobs run concurrently on different
- * threads: keep per-job data in the state, not in globals.
+ * threads: keep per-job data in the state, not in globals. The calls of one
+ * attempt never overlap, but may come on different threads (a polled check
+ * is run by whichever worker keeps time): no thread-local state.
  */
 typedef struct dp_job_type {
     uint32_t struct_size; /* sizeof(dp_job_type) */
