@@ -1537,9 +1537,15 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
             rc = DP_ENOMEM;
             break;
         }
-        if (r != DP_OK)
-            problem(&pr, j->file, j->line, "job '%s' (type '%s'): %s", j->name, j->type,
-                    msg[0] ? msg : dp_strerror(r));
+        if (r == DP_OK)
+            continue;
+        /* The loader's messages start "job 'NAME' (type 'TYPE'): " already. */
+        char prefix[512];
+        snprintf(prefix, sizeof prefix, "job '%s' (type '%s'): ", j->name, j->type);
+        if (strncmp(msg, prefix, strlen(prefix)) == 0)
+            problem(&pr, j->file, j->line, "%s", msg);
+        else
+            problem(&pr, j->file, j->line, "%s%s", prefix, msg[0] ? msg : dp_strerror(r));
     }
     dp__plugins_batch_free(batch);
     /* Every job is in, in wf->jobs order: the dependencies by index. */

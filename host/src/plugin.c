@@ -1661,7 +1661,7 @@ static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, c
     char lerr[2048];
     int rc = dp_plugins_load(pl, plugin, NULL, lerr, sizeof(lerr));
     if (rc != DP_OK) {
-        seterr(err, errlen, rc, "job '%s' (type %s): %s", jname, type, lerr);
+        seterr(err, errlen, rc, "job '%s' (type '%s'): %s", jname, type, lerr);
         free(plugin);
         return rc;
     }
@@ -1677,9 +1677,9 @@ static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, c
         if (r->v)
             list_types(r->v, types, sizeof(types));
         seterr(err, errlen, DP_ENOTFOUND,
-               "job '%s': plugin '%s' has no job type '%s' (it has: %s); fix: use one of its "
-               "types, or another plugin",
-               jname, r->e->name, dot + 1, types);
+               "job '%s' (type '%s'): plugin '%s' has no job type '%s' (it has: %s); fix: use "
+               "one of its types, or another plugin",
+               jname, type, r->e->name, dot + 1, types);
         if (r->v)
             unpin(pl, r->v);
         pthread_mutex_unlock(&pl->load_lock);
@@ -1743,7 +1743,7 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
         char *msg = NULL;
         bool perm;
         if (isolate_start(pj, r->v, NULL, jname, &iso, &msg, &perm) != 0) {
-            rc = seterr(err, errlen, DP_EINVAL, "job '%s' (%s): %s", jname, type,
+            rc = seterr(err, errlen, DP_EINVAL, "job '%s' (type '%s'): %s", jname, type,
                         msg ? msg : "params refused (the plugin gave no message)");
             free(msg);
             goto refused;
@@ -1757,7 +1757,7 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
         if (t->ops.create(&ctx, pj->params, &state) != 0) {
             bool perm;
             const char *msg = call_error(&ctx, pj->params, &perm);
-            rc = seterr(err, errlen, DP_EINVAL, "job '%s' (%s): %s", jname, type,
+            rc = seterr(err, errlen, DP_EINVAL, "job '%s' (type '%s'): %s", jname, type,
                         msg ? msg : "params refused (the plugin gave no message)");
             free(ctx.error);
             goto refused;

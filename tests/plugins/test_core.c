@@ -99,7 +99,7 @@ static void test_sleep_bad_params(void **state)
     dp_params_set_string(p, "duration", "5 parsecs");
     assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.sleep", p, err, sizeof(err)),
                      DP_EINVAL);
-    assert_non_null(strstr(err, "job 'J' (core.sleep): param 'duration'"));
+    assert_non_null(strstr(err, "job 'J' (type 'core.sleep'): param 'duration'"));
     dp_params_free(p);
     p = dp_params_new();
     dp_params_set_string(p, "ready", "yes");

@@ -230,14 +230,14 @@ static void test_add_job_errors(void **state)
     assert_non_null(strstr(err, "plugin 'good' has no job type 'nope' (it has: echo, probe, block)"));
     assert_int_equal(dp_plugins_add_job(pl, g, &spec, "nosuch.x", NULL, err, sizeof(err)),
                      DP_ENOTFOUND);
-    assert_non_null(strstr(err, "job 'J' (type nosuch.x): nosuch.so: plugin 'nosuch' not found"));
+    assert_non_null(strstr(err, "job 'J' (type 'nosuch.x'): nosuch.so: plugin 'nosuch' not found"));
 
     dp_params_t *p = dp_params_new();
     dp_params_set_origin(p, "deploy.cfg", 12);
     dp_params_set_string(p, "mesage", "hi");
     assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", p, err, sizeof(err)),
                      DP_EINVAL);
-    assert_non_null(strstr(err, "job 'J' (good.echo): unknown param 'mesage' (deploy.cfg:12) "
+    assert_non_null(strstr(err, "job 'J' (type 'good.echo'): unknown param 'mesage' (deploy.cfg:12) "
                                 "(did you mean 'message'?)"));
     dp_params_free(p);
 
