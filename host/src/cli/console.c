@@ -30,7 +30,46 @@ struct console {
     size_t finished;
     size_t failed;
     bool *running; /* by job id: inside an attempt now */
+    /* The running jobs as a doubly linked list over job ids (UINT32_MAX
+     * ends it), so the status line names them without scanning every job:
+     * a redraw costs what it shows, not the size of the workflow. */
+    uint32_t *rnext, *rprev;
+    uint32_t rhead, rtail;
+    size_t nrunning;
 };
+
+#define RNONE UINT32_MAX
+
+static void running_add(console_t *c, uint32_t j)
+{
+    if (c->running[j])
+        return;
+    c->running[j] = true;
+    c->rnext[j] = RNONE;
+    c->rprev[j] = c->rtail;
+    if (c->rtail != RNONE)
+        c->rnext[c->rtail] = j;
+    else
+        c->rhead = j;
+    c->rtail = j;
+    c->nrunning++;
+}
+
+static void running_remove(console_t *c, uint32_t j)
+{
+    if (!c->running[j])
+        return;
+    c->running[j] = false;
+    if (c->rprev[j] != RNONE)
+        c->rnext[c->rprev[j]] = c->rnext[j];
+    else
+        c->rhead = c->rnext[j];
+    if (c->rnext[j] != RNONE)
+        c->rprev[c->rnext[j]] = c->rprev[j];
+    else
+        c->rtail = c->rprev[j];
+    c->nrunning--;
+}
 
 console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level, bool progress)
 {
@@ -44,6 +83,11 @@ console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level,
     c->progress = progress;
     const char *term = getenv("TERM");
     c->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
+    /* Off a terminal, one line per event goes to a file or a pipe: line
+     * buffering makes that one write(2) a line, not one per fprintf piece
+     * as on unbuffered stderr, and each line is still out at once. */
+    if (!c->tty && progress)
+        setvbuf(out, NULL, _IOLBF, 1u << 14);
     return c;
 }
 
@@ -52,6 +96,8 @@ void console_free(console_t *c)
     if (!c)
         return;
     free(c->running);
+    free(c->rnext);
+    free(c->rprev);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -73,8 +119,13 @@ void console_begin(console_t *c, const dp_graph_t *g)
     c->g = g;
     c->total = dp_graph_job_count(g);
     free(c->running);
+    free(c->rnext);
+    free(c->rprev);
     c->running = calloc(c->total ? c->total : 1, sizeof *c->running);
-    c->finished = c->failed = 0;
+    c->rnext = malloc((c->total ? c->total : 1) * sizeof *c->rnext);
+    c->rprev = malloc((c->total ? c->total : 1) * sizeof *c->rprev);
+    c->rhead = c->rtail = RNONE;
+    c->finished = c->failed = c->nrunning = 0;
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -104,21 +155,18 @@ static void draw_line(console_t *c)
     int w = term_width(c) - 1;
     if (w > (int)sizeof line - 1)
         w = (int)sizeof line - 1;
-    size_t nrun = 0;
-    for (size_t i = 0; i < c->total; i++)
-        nrun += c->running[i];
+    size_t nrun = c->nrunning;
     int n = snprintf(line, sizeof line, "[%zu/%zu] ", c->finished, c->total);
     if (c->failed)
         n += snprintf(line + n, sizeof line - (size_t)n, "%zu failed | ", c->failed);
     n += snprintf(line + n, sizeof line - (size_t)n, "%zu running", nrun);
     const char *sep = ": ";
-    for (size_t i = 0; i < c->total && n < (int)sizeof line - 1; i++)
-        if (c->running[i]) {
-            char *name = dp__text_escape(dp_graph_job_name(c->g, i));
-            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", sep, name ? name : "?");
-            free(name);
-            sep = ", ";
-        }
+    for (uint32_t i = c->rhead; i != RNONE && n < (int)sizeof line - 1; i = c->rnext[i]) {
+        char *name = dp__text_escape(dp_graph_job_name(c->g, i));
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", sep, name ? name : "?");
+        free(name);
+        sep = ", ";
+    }
     if (n >= w && w > 3) {
         /* Cut with an ellipsis so a cut list does not look complete. */
         line[w - 3] = line[w - 2] = line[w - 1] = '.';
@@ -253,10 +301,10 @@ void console_event(console_t *c, const dp_event_t *ev)
         return;
     }
     switch (ev->kind) {
-    case DP_EV_ATTEMPT_START: c->running[ev->job] = true; break;
-    case DP_EV_ATTEMPT_END: c->running[ev->job] = false; break;
+    case DP_EV_ATTEMPT_START: running_add(c, ev->job); break;
+    case DP_EV_ATTEMPT_END: running_remove(c, ev->job); break;
     case DP_EV_JOB_END:
-        c->running[ev->job] = false;
+        running_remove(c, ev->job);
         c->finished++;
         if (ev->status == DP_STATUS_FAILED)
             c->failed++;
@@ -266,10 +314,8 @@ void console_event(console_t *c, const dp_event_t *ev)
     if (c->progress) {
         if (c->tty)
             draw_line(c);
-        else {
+        else
             event_line(c, ev);
-            fflush(c->out);
-        }
     }
     pthread_mutex_unlock(&c->lock);
 }
