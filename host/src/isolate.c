@@ -622,7 +622,7 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     char *argv[] = {arg0, arg1, NULL};
     int e = posix_spawn(&iso->pid, runner, &fa, &attr, argv, environ);
     if (e != 0) {
-        snprintf(err, errlen, "cannot start the job runner %s: %s; fix: reinstall daggerpool, or "
+        snprintf(err, errlen, "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
                  "set DAGGERPOOL_JOB_RUNNER", runner, strerror(e));
         goto out;
     }
