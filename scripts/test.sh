@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite three times: plain, under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and under ThreadSanitizer.
-# Fails if any of them fails. Installs missing Debian packages first.
-#   scripts/test.sh              all three
-#   scripts/test.sh dev|asan|tsan  one of them
+# Fails if any of them fails. Then checks that everything also builds with
+# clang with warnings as errors. Installs missing Debian packages first.
+#   scripts/test.sh              all three, and the clang build
+#   scripts/test.sh dev|asan|tsan|clang  one of them (clang: build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
-presets=("${@:-dev asan tsan}")
+presets=("${@:-dev asan tsan clang}")
 # shellcheck disable=SC2206
 presets=(${presets[*]})
 failed=()
 for p in "${presets[@]}"; do
   echo "=== $p: configure and build ==="
   cmake --preset "$p" >/dev/null
-  cmake --build --preset "$p" -j "$jobs"
+  if ! cmake --build --preset "$p" -j "$jobs"; then
+    failed+=("$p (build)")
+    continue
+  fi
+  [ "$p" = clang ] && continue   # a compiler check: the tests ran above
   echo "=== $p: test ==="
   if ! ctest --preset "$p" -j "$jobs"; then
     failed+=("$p")
