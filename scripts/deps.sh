@@ -6,7 +6,8 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc g++ clang pkg-config libconfig-dev libcmocka-dev libjansson-dev
-      binutils valgrind procps python3 time libtbb-dev "$@")  # libtbb-dev, time: bench/
+      binutils valgrind procps python3 jq libclang-rt-14-dev time libtbb-dev "$@")
+# jq: the hot-swap command tests; libclang-rt-14-dev: libFuzzer; libtbb-dev, time: bench/.
 
 missing=()
 for p in "${pkgs[@]}"; do
