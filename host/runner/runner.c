@@ -469,6 +469,20 @@ int main(int argc, char **argv)
             _exit(0); /* the host is gone: nothing to report to */
         r = (dp_iso_reader_t){frame.data + 1, frame.len - 1, false};
         if (t == DP_ISO_END) {
+            /* ABI 1.1's end hook, told how the attempt ended: a cut attempt
+             * reads as cancelled (deadline 1 has passed). */
+            uint8_t how = dp__iso_get_u8(&r);
+            if (type.end && how != DP_ISO_END_QUIET) {
+                ctx.deadline_ns = how == DP_ISO_END_CUT ? 1 : 0;
+                if (how == DP_ISO_END_DONE) {
+                    /* Cancel bytes left from the calls must not read as a
+                     * cut: the host said how the attempt ended. */
+                    unsigned char b;
+                    while (recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_DONTWAIT) == 1) {
+                    }
+                }
+                type.end(&ctx, state);
+            }
             if (type.destroy)
                 type.destroy(state);
             /* _exit: what the plugin leaked goes with the process, and no

@@ -1039,12 +1039,13 @@ dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, 
     return (dp_plugin_result)res.result;
 }
 
-void dp__isolate_end(dp_isolate_t *iso)
+void dp__isolate_end(dp_isolate_t *iso, int how)
 {
     if (!iso)
         return;
     if (!iso->dead) {
         dp__iso_begin(&iso->out, DP_ISO_END);
+        dp__iso_put_u8(&iso->out, (uint8_t)how);
         if (send_frame(iso) == 0) {
             /* destroy runs in the child; bounded like any other call. */
             int status = reap(iso, DP_ISOLATE_GRACE_MS * 5, NULL);

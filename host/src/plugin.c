@@ -1393,15 +1393,27 @@ static int isolate_start(pjob_t *pj, pversion_t *v, dp_job_t *job, const char *j
     return dp__isolate_start(&spec, job, iso, msg, perm);
 }
 
-static void instance_end(pjob_t *pj)
+/* Ends the attempt's instance: the type's end hook (ABI 1.1) when the
+ * engine ends the attempt (job given), then destroy, then unpin. */
+static void instance_end(pjob_t *pj, dp_job_t *job)
 {
     if (!pj->live)
         return;
+    /* Cut short: the attempt's context is done (run cancelled or timed
+     * out, or the job's own timeout); a readiness wait that gave up is not. */
+    bool cut = job && dp_ctx_done(dp_job_ctx(job));
     if (pj->iso) {
-        dp__isolate_end(pj->iso);
+        dp__isolate_end(pj->iso, !job ? DP_ISO_END_QUIET : cut ? DP_ISO_END_CUT : DP_ISO_END_DONE);
         pj->iso = NULL;
-    } else if (pj->t->ops.destroy) {
-        pj->t->ops.destroy(pj->state);
+    } else {
+        if (job && pj->t->ops.end) {
+            dp_plugin_ctx ctx = {.pl = pj->pl, .ver = pj->ver, .job = job,
+                                 .job_name = dp_job_name(job)};
+            pj->t->ops.end(&ctx, pj->state);
+            free(ctx.error); /* set_error is ignored in end */
+        }
+        if (pj->t->ops.destroy)
+            pj->t->ops.destroy(pj->state);
     }
     unpin(pj->pl, pj->ver);
     pj->live = false;
@@ -1505,7 +1517,7 @@ static dp_outcome_t pjob_run(dp_job_t *job, void *user)
     pjob_t *pj = user;
     /* run opens every attempt; an instance still live here means the engine
      * did not call attempt_end: end it now rather than leak it. */
-    instance_end(pj);
+    instance_end(pj, NULL);
     dp_outcome_t o = instance_start(pj, job);
     if (o != DP_READY)
         return o;
@@ -1516,7 +1528,7 @@ static dp_outcome_t pjob_check(dp_job_t *job, void *user)
 {
     pjob_t *pj = user;
     if (pj->live && pj->attempt != dp_job_attempt(job))
-        instance_end(pj);
+        instance_end(pj, NULL);
     if (!pj->live) {
         dp_outcome_t o = instance_start(pj, job);
         if (o != DP_READY)
@@ -1527,8 +1539,7 @@ static dp_outcome_t pjob_check(dp_job_t *job, void *user)
 
 static void pjob_attempt_end(dp_job_t *job, void *user)
 {
-    (void)job;
-    instance_end(user);
+    instance_end(user, job);
 }
 
 static void pjob_free(void *user)
@@ -1536,7 +1547,7 @@ static void pjob_free(void *user)
     pjob_t *pj = user;
     if (!pj)
         return;
-    instance_end(pj);
+    instance_end(pj, NULL);
     if (pj->counted)
         unnote_used(pj);
     if (!pj->params_lent)
@@ -1748,7 +1759,7 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
             free(msg);
             goto refused;
         }
-        dp__isolate_end(iso);
+        dp__isolate_end(iso, DP_ISO_END_QUIET);
     } else if (t->ops.create) {
         dp_plugin_ctx ctx = {.pl = pl, .ver = r->v, .job = NULL, .job_name = jname};
         void *state = NULL;

@@ -24,10 +24,11 @@
  *   cancel A call that sees its context end (cancellation, the job's or the
  *          workflow's timeout) while the Slurm job is live scancels it. The
  *          engine may also end an attempt between two readiness probes,
- *          where no plugin call is running; destroy then scancels a live
- *          job, unless the attempt ended on purpose with the job not ready
- *          (the reconcile model: one probe, "not ready", a later run looks
- *          again). See destroy_job for how the two are told apart.
+ *          where no plugin call is running; `end` (ABI 1.1) is then told
+ *          whether the attempt was cut short and scancels a live job if
+ *          so. An attempt that ended on its own with the job not ready (the
+ *          reconcile model: a probe said "not ready", a later run looks
+ *          again; or the readiness wait gave up) leaves it running.
  *
  * Clients are started with posix_spawn in their own process group, with
  * the default signal mask and dispositions, stdin from /dev/null, stdout and
@@ -352,9 +353,8 @@ typedef struct slurm_job {
     /* This attempt. */
     char id[ID_MAX];  /* the Slurm job id this attempt follows; "" if none */
     int live;         /* last seen pending or running */
-    unsigned checks;  /* checks so far in this attempt */
-    uint64_t last_check_end_ms;
     int settled;      /* the job ended (ready or reported failure): nothing to cancel */
+    int ended;        /* end was called: it decided what happens to the job */
 } slurm_job;
 
 static void free_job(slurm_job *j)
@@ -1009,8 +1009,7 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
 {
     slurm_job *j = state;
     j->id[0] = '\0';
-    j->live = j->settled = 0;
-    j->checks = 0;
+    j->live = j->settled = j->ended = 0;
 
     stored s;
     if (store_load(ctx, j, &s) && !s.done && take_cancelled(s.id)) {
@@ -1055,7 +1054,6 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
         host->set_error(ctx, 0, "no Slurm job to check: run submitted none");
         return DP_PLUGIN_ERROR;
     }
-    j->checks++;
     job_info info;
     int cancelled;
     char msg[900];
@@ -1113,7 +1111,6 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
         res = DP_PLUGIN_ERROR;
     }
 out:
-    j->last_check_end_ms = now_ms();
     return res;
 }
 
@@ -1121,33 +1118,36 @@ out:
 /* destroy                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* How long after its last check an attempt that ended with the Slurm job
- * live counts as cut short rather than handed over. The engine ends a
- * probe-once attempt right after the probe (microseconds); a poll sleeps a
- * readiness period between probes, so its end comes later. */
-#define HANDOVER_WINDOW_MS 100
-
 /*
- * Ends the attempt. The ABI gives destroy no ctx and no reason, so the
- * reason is read from the calls that came before:
- *  - the Slurm job ended, or a call already cancelled it: nothing to do;
- *  - run adopted or submitted it and no check followed (run's ctx ended
- *    before check, or the engine had no check to call): cancel it;
- *  - one check said "not ready" and the attempt ended at once: the
- *    reconcile model (no readiness period): leave it for a later run;
- *  - otherwise the readiness wait was cut short (cancellation, the job's or
- *    the workflow's timeout, or the readiness timeout): cancel it, so
- *    nothing is left in the queue; the next run submits again.
+ * end (ABI 1.1): the engine ends the attempt and says whether it was cut
+ * short (is_cancelled: the run was cancelled or timed out, or the job's own
+ * timeout passed). Cut short with the Slurm job still live: scancel it, so
+ * nothing is left in the queue, and remember it so the next run submits
+ * again instead of reporting CANCELLED. Ended on its own (a probe said "not
+ * ready", or the readiness wait gave up): the Slurm job keeps running and a
+ * later run adopts it from the store.
  */
+static void batch_end(dp_plugin_ctx *ctx, void *state)
+{
+    slurm_job *j = state;
+    if (!j)
+        return;
+    j->ended = 1;
+    if (j->id[0] && j->live && !j->settled && host->is_cancelled(ctx)) {
+        cancel_slurm_job(ctx, j->id, "the attempt was cancelled or timed out");
+        remember_cancelled(j->id);
+    }
+}
+
+/* destroy frees the attempt. Without an end call before it (the host ended
+ * the instance outside an attempt's end, e.g. when the graph is freed) a
+ * live Slurm job is cancelled: leaving nothing behind is the safe side. */
 static void batch_destroy(void *state)
 {
     slurm_job *j = state;
-    if (j && j->id[0] && j->live && !j->settled) {
-        int handed_over = j->checks == 1 && now_ms() - j->last_check_end_ms < HANDOVER_WINDOW_MS;
-        if (!handed_over) {
-            cancel_slurm_job(NULL, j->id, "the attempt ended before the Slurm job did");
-            remember_cancelled(j->id);
-        }
+    if (j && !j->ended && j->id[0] && j->live && !j->settled) {
+        cancel_slurm_job(NULL, j->id, "the attempt ended before the Slurm job did");
+        remember_cancelled(j->id);
     }
     free_job(j);
 }
@@ -1164,6 +1164,7 @@ static const dp_job_type batch_type = {
     .run = batch_run,
     .check = batch_check,
     .destroy = batch_destroy,
+    .end = batch_end,
 };
 
 static const dp_job_type *const job_types[] = {&batch_type, NULL};

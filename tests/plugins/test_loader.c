@@ -94,7 +94,7 @@ static void test_good_loads_from_search_path(void **state)
     assert_string_equal(c.types, "echo probe block ");
     assert_int_equal(c.generation, 1);
     assert_int_equal(c.abi_major, 1);
-    assert_int_equal(c.abi_minor, 0);
+    assert_int_equal(c.abi_minor, DP_PLUGIN_ABI_MINOR);
     assert_true(c.current);
     char path[PATH_MAX];
     assert_int_equal(dp__plugins_loaded_path(pl, "good", path, sizeof(path)), DP_OK);
@@ -156,9 +156,9 @@ static void test_refusals(void **state)
     REFUSE(pl, "bad_v2", DP_EPLUGIN, BAD("bad_v2"), "built for plugin ABI 2",
            "exports dp_plugin_entry_v2", "this host speaks ABI 1");
     REFUSE(pl, "bad_major", DP_EPLUGIN, BAD("bad_major"),
-           "built for plugin ABI 2.0, but this host speaks ABI 1.0", "rebuild");
+           "built for plugin ABI 2.1, but this host speaks ABI 1.1", "rebuild");
     REFUSE(pl, "bad_minor", DP_EPLUGIN, BAD("bad_minor"),
-           "built for plugin ABI 1.1, newer than this host's 1.0", "upgrade daggerpool");
+           "built for plugin ABI 1.2, newer than this host's 1.1", "upgrade daggerpool");
     REFUSE(pl, "bad_null", DP_EPLUGIN, BAD("bad_null"), "refused this host",
            "returned NULL");
     REFUSE(pl, "bad_size", DP_EPLUGIN, BAD("bad_size"), "dp_plugin_desc is 8 bytes",
@@ -298,7 +298,7 @@ static void test_scan(void **state)
     assert_non_null(strstr(a.text, "good=1.0.0\n"));
     assert_non_null(strstr(a.text, "bad_init=" BAD("bad_init") ": plugin 'bad_init' 0.1.0 "
                                    "failed to initialise"));
-    assert_non_null(strstr(a.text, "bad_major=" BAD("bad_major") ": built for plugin ABI 2.0"));
+    assert_non_null(strstr(a.text, "bad_major=" BAD("bad_major") ": built for plugin ABI 2.1"));
     /* Scanning registers nothing. */
     assert_int_equal(loaded_count(pl), 0);
     dp_plugins_free(pl);

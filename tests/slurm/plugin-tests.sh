@@ -47,14 +47,14 @@ cancel)   # the context ends while waiting: the Slurm job is scancelled
     echo "$out"
     expect "$out" '^wait: error: cancelled; Slurm job [0-9]+ was cancelled$'
     queue_empty p-cancel
-    # An attempt cut short between two polls (destroy after several checks).
-    out=$(drive p-cut wrap='sleep 300' -- create run check sleep@300 check sleep@300 destroy)
+    # An attempt cut short between two polls (the end hook sees it cut).
+    out=$(drive p-cut wrap='sleep 300' -- create run check sleep@300 check sleep@300 cancel@0 end destroy)
     echo "$out"
     queue_empty p-cut
     ;;
 idempotent)   # probe-once attempts adopt the stored job: exactly one submission
-    out=$(drive p-idem wrap='sleep 3' -- create run check destroy create run check destroy \
-          sleep@4000 create run wait destroy 2>&1)
+    out=$(drive p-idem wrap='sleep 3' -- create run check end destroy create run check end destroy \
+          sleep@4000 create run wait end destroy 2>&1)
     echo "$out"
     n=$(grep -c 'submitted Slurm job' <<<"$out" || true)
     [ "$n" = 1 ] || fail "expected exactly one submission, saw $n"

@@ -13,7 +13,9 @@
  *   wait          check every 300 ms until not "not ready" (60 s at most)
  *   cancel@MS     the next calls' context is cancelled MS ms from now
  *   deadline@MS   the next calls' context expires MS ms from now
- *   destroy       ends the attempt
+ *   end           the type's end hook (ABI 1.1): the attempt is over; it
+ *                 reads as cut short when the context is done (cancel@0)
+ *   destroy       frees the instance
  *   sleep@MS      sleeps
  *   store         prints the store's value for this job
  * Exit status 0; the test scripts read the printed lines.
@@ -359,6 +361,10 @@ int main(int argc, char **argv)
             timerfd_settime(ctx.fd, 0, &its, NULL);
         } else if (strncmp(s, "sleep@", 6) == 0) {
             usleep((useconds_t)strtoul(s + 6, NULL, 10) * 1000u);
+        } else if (strcmp(s, "end") == 0 && have) {
+            if (t->struct_size > offsetof(dp_job_type, end) && t->end)
+                t->end(&ctx, state);
+            printf("end: ok\n");
         } else if (strcmp(s, "destroy") == 0 && have) {
             t->destroy(state);
             state = NULL;

@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define DP_PLUGIN_ABI_MAJOR 1
-#define DP_PLUGIN_ABI_MINOR 0
+#define DP_PLUGIN_ABI_MINOR 1
 
 /* The entry symbol carries the major, so a plugin of another major is not
  * even found by a host (and gets a clear message instead of a crash). */
@@ -199,6 +199,15 @@ typedef struct dp_job_type {
     dp_plugin_result (*run)(dp_plugin_ctx *ctx, void *state);
     dp_plugin_result (*check)(dp_plugin_ctx *ctx, void *state);
     void (*destroy)(void *state);
+
+    /* ABI 1.1. Optional: called once at the end of an attempt, just before
+     * destroy, with a ctx that says how the attempt ended: is_cancelled(ctx)
+     * is non-zero when it was cut short (the run was cancelled or timed out,
+     * or the job's own timeout passed), zero when it ended on its own
+     * outcome (ready, not ready, error, or the readiness wait gave up). For
+     * a plugin whose work outlives a call (a remote job) this is where to
+     * cancel it. log works; set_error is ignored. */
+    void (*end)(dp_plugin_ctx *ctx, void *state);
 } dp_job_type;
 
 /* What a plugin is. Returned by the entry point; must stay valid until the
