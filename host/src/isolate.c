@@ -515,6 +515,8 @@ struct dp_isolate {
     dp_store_t *store;
     dp_iso_buf_t out; /* frames we send */
     dp_iso_buf_t in;  /* bytes received, not yet parsed */
+    bool ending;      /* END sent: the attempt's ctx no longer bounds the child */
+    int exit_status;  /* wait status once reaped by wait_result */
 };
 
 static uint64_t mono_ms(void)
@@ -852,7 +854,10 @@ static int read_some(dp_isolate_t *iso)
 static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wait_result_t *res,
                         char **death)
 {
-    dp_ctx_t *ctx = job ? dp_job_ctx(job) : NULL;
+    /* While ending, the attempt's ctx may be done already (that is what
+     * end is told): the fixed bound applies, the job still routes logs and
+     * store requests. */
+    dp_ctx_t *ctx = job && !iso->ending ? dp_job_ctx(job) : NULL;
     int ctx_fd = ctx ? dp_ctx_fd(ctx) : -1;
     uint64_t start = mono_ms();
     uint64_t cancel_at = 0, term_at = 0, kill_at = 0; /* when each was sent */
@@ -907,6 +912,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
     if (protocol_error)
         kill(-iso->pid, SIGKILL);
     int status = reap(iso, protocol_error ? 0 : DP_ISOLATE_GRACE_MS, &killed);
+    iso->exit_status = status;
     if (protocol_error)
         *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)",
                            iso->plugin, iso->job_name);
@@ -1039,7 +1045,7 @@ dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, 
     return (dp_plugin_result)res.result;
 }
 
-void dp__isolate_end(dp_isolate_t *iso, int how)
+void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how)
 {
     if (!iso)
         return;
@@ -1047,14 +1053,22 @@ void dp__isolate_end(dp_isolate_t *iso, int how)
         dp__iso_begin(&iso->out, DP_ISO_END);
         dp__iso_put_u8(&iso->out, (uint8_t)how);
         if (send_frame(iso) == 0) {
-            /* destroy runs in the child; bounded like any other call. */
-            int status = reap(iso, DP_ISOLATE_GRACE_MS * 5, NULL);
+            /* end (if asked) and destroy run in the child, which then exits;
+             * serve its logs and store requests meanwhile, bounded like any
+             * other call. */
+            iso->ending = true;
+            wait_result_t res = {0};
+            char *death = NULL;
+            wait_result(iso, job, DP_ISOLATE_GRACE_MS * 5, &res, &death);
+            int status = iso->exit_status;
             if ((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) &&
                 iso->log) {
-                char *m = death_message(iso, status, " (while destroying the instance)");
-                iso->log(iso->log_user, NULL, iso->job_name, DP_LOG_WARN, m);
+                char *m = death_message(iso, status, " (while ending the instance)");
+                iso->log(iso->log_user, job, iso->job_name, DP_LOG_WARN, m);
                 free(m);
             }
+            free(res.msg);
+            free(death);
         } else {
             kill(-iso->pid, SIGKILL);
             reap(iso, DP_ISOLATE_GRACE_MS, NULL);

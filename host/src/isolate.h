@@ -80,7 +80,7 @@ dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, 
 /* how: DP_ISO_END_QUIET (destroy only), DP_ISO_END_DONE or DP_ISO_END_CUT
  * (the type's end hook first, told whether the attempt was cut short). */
 enum { DP_ISO_END_QUIET = 0, DP_ISO_END_DONE = 1, DP_ISO_END_CUT = 2 };
-void dp__isolate_end(dp_isolate_t *iso, int how);
+void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how);
 
 /* The runner executable that will be used, or NULL with the reason in err.
  * $DAGGERPOOL_JOB_RUNNER, else libexec/daggerpool/daggerpool-job-runner

@@ -1403,7 +1403,7 @@ static void instance_end(pjob_t *pj, dp_job_t *job)
      * out, or the job's own timeout); a readiness wait that gave up is not. */
     bool cut = job && dp_ctx_done(dp_job_ctx(job));
     if (pj->iso) {
-        dp__isolate_end(pj->iso, !job ? DP_ISO_END_QUIET : cut ? DP_ISO_END_CUT : DP_ISO_END_DONE);
+        dp__isolate_end(pj->iso, job, !job ? DP_ISO_END_QUIET : cut ? DP_ISO_END_CUT : DP_ISO_END_DONE);
         pj->iso = NULL;
     } else {
         if (job && pj->t->ops.end) {
@@ -1759,7 +1759,7 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
             free(msg);
             goto refused;
         }
-        dp__isolate_end(iso, DP_ISO_END_QUIET);
+        dp__isolate_end(iso, NULL, DP_ISO_END_QUIET);
     } else if (t->ops.create) {
         dp_plugin_ctx ctx = {.pl = pl, .ver = r->v, .job = NULL, .job_name = jname};
         void *state = NULL;

@@ -116,6 +116,54 @@ static void test_check_only_uses_registry_store(void **state)
     dp_store_free(store);
 }
 
+/* The end hook (ABI 1.1) hears whether the attempt was cut short: not when
+ * a probe said "not ready", yes when the job's timeout ended a poll. */
+static void test_end_hook_cut_or_done(void **state)
+{
+    (void)state;
+    dp_plugins_t *pl = ptest_registry(NULL);
+    dp_store_t *store = dp_store_new();
+    dp_params_t *p = dp_params_new();
+    dp_params_set_string(p, "key", "never");
+    dp_graph_t *g;
+    dp_result_t *r = ptest_run1(pl, "good.probe", p, NULL, store, NULL, &g);
+    assert_int_equal(dp_result_find(r, "J")->status, DP_STATUS_NOT_READY);
+    char *v = NULL;
+    assert_int_equal(dp_store_get_copy(store, "good.end", (void **)&v, NULL), DP_OK);
+    assert_string_equal(v, "done");
+    free(v);
+    dp_result_free(r);
+    dp_graph_free(g);
+
+    dp_job_spec_t spec;
+    dp_job_spec_init(&spec);
+    spec.timeout_ms = 150;
+    spec.readiness.period_ms = 10;
+    r = ptest_run1(pl, "good.probe", p, &spec, store, NULL, &g);
+    assert_int_equal(dp_result_find(r, "J")->status, DP_STATUS_FAILED);
+    assert_non_null(strstr(dp_result_find(r, "J")->error, "timed out"));
+    assert_int_equal(dp_store_get_copy(store, "good.end", (void **)&v, NULL), DP_OK);
+    assert_string_equal(v, "cut");
+    free(v);
+    dp_result_free(r);
+    dp_graph_free(g);
+
+    /* The same in a child process: the runner is told how it ended. */
+    dp_store_delete(store, "good.end");
+    spec.isolation = DP_ISOLATION_PROCESS;
+    r = ptest_run1(pl, "good.probe", p, &spec, store, NULL, &g);
+    assert_int_equal(dp_result_find(r, "J")->status, DP_STATUS_FAILED);
+    assert_int_equal(dp_store_get_copy(store, "good.end", (void **)&v, NULL), DP_OK);
+    assert_string_equal(v, "cut");
+    free(v);
+    assert_int_equal(pins(pl), 0);
+    dp_result_free(r);
+    dp_graph_free(g);
+    dp_params_free(p);
+    dp_plugins_free(pl);
+    dp_store_free(store);
+}
+
 static int pins_cb(const dp_plugin_info_t *info, void *arg)
 {
     *(unsigned *)arg += info->jobs_in_flight;
@@ -173,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_echo_ready_logs_and_stores),
         cmocka_unit_test(test_not_ready_and_errors),
         cmocka_unit_test(test_check_only_uses_registry_store),
+        cmocka_unit_test(test_end_hook_cut_or_done),
         cmocka_unit_test(test_many_jobs_in_parallel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

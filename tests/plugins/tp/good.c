@@ -6,7 +6,8 @@
  *               message) fails, `permanent` makes that failure final,
  *               `not_ready` answers not ready. Reports the version it ran
  *               on under "good.ran.<job>".
- *   good.probe  check only: ready when store key `key` exists.
+ *   good.probe  check only: ready when store key `key` exists; its end
+ *               hook stores "cut" or "done" under "good.end".
  *   good.block  runs until cancelled or until store key "good.release"
  *               exists (for jobs in flight during a reload).
  *
@@ -111,6 +112,14 @@ static dp_plugin_result probe_check(dp_plugin_ctx *ctx, void *state)
                                                           : DP_PLUGIN_NOT_READY;
 }
 
+/* ABI 1.1's end hook: records how the attempt ended under "good.end". */
+static void probe_end(dp_plugin_ctx *ctx, void *state)
+{
+    (void)state;
+    const char *how = host->is_cancelled(ctx) ? "cut" : "done";
+    host->store_set(ctx, "good.end", how, strlen(how));
+}
+
 #ifndef GOOD_NO_BLOCK
 static dp_plugin_result block_run(dp_plugin_ctx *ctx, void *state)
 {
@@ -135,7 +144,8 @@ static const dp_job_type echo_type = {.struct_size = sizeof(dp_job_type),
 static const dp_job_type probe_type = {.struct_size = sizeof(dp_job_type),
                                        .name = "probe",
                                        .create = probe_create,
-                                       .check = probe_check};
+                                       .check = probe_check,
+                                       .end = probe_end};
 #ifdef GOOD_NO_BLOCK
 static const dp_job_type *const types[] = {&echo_type, &probe_type, NULL};
 #else
