@@ -43,12 +43,14 @@ exit_code)   # exits 3: the error names the state, the reason and exit code 3; r
     [ "$ids" = 2 ] || fail "expected two Slurm jobs (first try and retry), saw $ids"
     ;;
 cancel)   # the context ends while waiting: the Slurm job is scancelled
-    out=$(drive p-cancel wrap='sleep 300' -- create run deadline@2500 wait store destroy)
+    # `exec`: with proctrack/linuxproc a job's child can outlive a scancel (reparented
+    # to init when the batch shell dies first); a job of one process cannot.
+    out=$(drive p-cancel wrap='exec sleep 300' -- create run deadline@2500 wait store destroy)
     echo "$out"
     expect "$out" '^wait: error: cancelled; Slurm job [0-9]+ was cancelled$'
     queue_empty p-cancel
     # An attempt cut short between two polls (the end hook sees it cut).
-    out=$(drive p-cut wrap='sleep 300' -- create run check sleep@300 check sleep@300 cancel@0 end destroy)
+    out=$(drive p-cut wrap='exec sleep 300' -- create run check sleep@300 check sleep@300 cancel@0 end destroy)
     echo "$out"
     queue_empty p-cut
     ;;
