@@ -185,6 +185,19 @@ static bool valid_key(const char *key)
     return key && *key;
 }
 
+/* The entry for key (added if new), emptied and given kind; NULL when out
+ * of memory. Every typed setter starts here. */
+static struct param *claim(dp_params_t *p, const char *key, dp_param_kind_t kind)
+{
+    bool fresh;
+    struct param *it = slot(p, key, &fresh);
+    if (it) {
+        param_clear(it);
+        it->kind = kind;
+    }
+    return it;
+}
+
 int dp_params_set_string(dp_params_t *p, const char *key, const char *value)
 {
     if (!p || !valid_key(key) || !value)
@@ -192,14 +205,11 @@ int dp_params_set_string(dp_params_t *p, const char *key, const char *value)
     char *copy = strdup(value);
     if (!copy)
         return DP_ENOMEM;
-    bool fresh;
-    struct param *it = slot(p, key, &fresh);
+    struct param *it = claim(p, key, DP_PARAM_KIND_STRING);
     if (!it) {
         free(copy);
         return DP_ENOMEM;
     }
-    param_clear(it);
-    it->kind = DP_PARAM_KIND_STRING;
     it->v.s = copy;
     return DP_OK;
 }
@@ -208,12 +218,9 @@ int dp_params_set_int(dp_params_t *p, const char *key, int64_t value)
 {
     if (!p || !valid_key(key))
         return DP_EINVAL;
-    bool fresh;
-    struct param *it = slot(p, key, &fresh);
+    struct param *it = claim(p, key, DP_PARAM_KIND_INT);
     if (!it)
         return DP_ENOMEM;
-    param_clear(it);
-    it->kind = DP_PARAM_KIND_INT;
     it->v.i = value;
     return DP_OK;
 }
@@ -222,12 +229,9 @@ int dp_params_set_float(dp_params_t *p, const char *key, double value)
 {
     if (!p || !valid_key(key))
         return DP_EINVAL;
-    bool fresh;
-    struct param *it = slot(p, key, &fresh);
+    struct param *it = claim(p, key, DP_PARAM_KIND_FLOAT);
     if (!it)
         return DP_ENOMEM;
-    param_clear(it);
-    it->kind = DP_PARAM_KIND_FLOAT;
     it->v.f = value;
     return DP_OK;
 }
@@ -236,12 +240,9 @@ int dp_params_set_bool(dp_params_t *p, const char *key, bool value)
 {
     if (!p || !valid_key(key))
         return DP_EINVAL;
-    bool fresh;
-    struct param *it = slot(p, key, &fresh);
+    struct param *it = claim(p, key, DP_PARAM_KIND_BOOL);
     if (!it)
         return DP_ENOMEM;
-    param_clear(it);
-    it->kind = DP_PARAM_KIND_BOOL;
     it->v.b = value;
     return DP_OK;
 }
