@@ -27,6 +27,7 @@
 
 #include "dag.h"
 #include "plugin.h"
+#include "strarena.h"
 #include "util.h"
 
 /* Problems listed before the rest is summarised as "... and N more". */
@@ -73,7 +74,7 @@ struct dp_workflow {
     size_t nfiles;
     char **types; /* distinct job types; jobs point at them */
     size_t ntypes;
-    struct name_chunk *names; /* the jobs' names, many to a malloc */
+    dp_strarena_t names;      /* the jobs' names, many to a malloc */
     dp_graph_t *shape;
     dp_graph_t *graph;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
@@ -216,42 +217,12 @@ static const char *intern_file(reader_t *rd, const char *file)
     return copy;
 }
 
-/* Job names: copied into chunks, many names to one malloc (a large
- * workflow has 100 000 of them), freed with the workflow. */
-#define NAME_CHUNK 65536
-
-struct name_chunk {
-    struct name_chunk *next;
-    size_t used, cap;
-    char data[];
-};
-
+/* Job names: in the workflow's string arena, freed with the workflow. */
 static char *copy_name(reader_t *rd, const char *name)
 {
-    dp_workflow_t *wf = rd->wf;
-    size_t len = strlen(name) + 1;
-    struct name_chunk *c = wf->names;
-    if (!c || c->cap - c->used < len) {
-        size_t cap = len > NAME_CHUNK / 4 ? len : NAME_CHUNK - sizeof *c;
-        struct name_chunk *nc = malloc(sizeof *nc + cap);
-        if (!nc) {
-            rd->oom = true;
-            return NULL;
-        }
-        nc->used = 0;
-        nc->cap = cap;
-        if (c && cap == len) { /* a long name: keep filling the current chunk */
-            nc->next = c->next;
-            c->next = nc;
-        } else {
-            nc->next = c;
-            wf->names = nc;
-        }
-        c = nc;
-    }
-    char *out = c->data + c->used;
-    memcpy(out, name, len);
-    c->used += len;
+    char *out = dp__strarena_copy(&rd->wf->names, name);
+    if (!out)
+        rd->oom = true;
     return out;
 }
 
@@ -1278,11 +1249,7 @@ void dp_workflow_free(dp_workflow_t *wf)
         free(j->deps);
     }
     free(wf->jobs);
-    while (wf->names) {
-        struct name_chunk *c = wf->names;
-        wf->names = c->next;
-        free(c);
-    }
+    dp__strarena_free(&wf->names);
     for (size_t i = 0; i < wf->ntypes; i++)
         free(wf->types[i]);
     free(wf->types);

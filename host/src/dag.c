@@ -13,12 +13,6 @@
 
 #include "util.h"
 
-struct dp_name_chunk {
-    struct dp_name_chunk *next;
-    size_t used, cap;
-    char data[];
-};
-
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -64,11 +58,7 @@ void dp_graph_free(dp_graph_t *g)
     }
     for (size_t i = 0; i < g->nedges; i++)
         free(g->edges[i].dep);
-    while (g->names) {
-        struct dp_name_chunk *c = g->names;
-        g->names = c->next;
-        free(c);
-    }
+    dp__strarena_free(&g->names);
     for (size_t i = 0; i < g->nplugins; i++)
         free(g->plugins[i]);
     free(g->plugins);
@@ -118,37 +108,6 @@ static int index_rebuild(dp_graph_t *g, size_t want)
     for (size_t j = 0; j < g->njobs; j++)
         index_put(g, (uint32_t)j);
     return DP_OK;
-}
-
-/* Job names live in chunks of this many bytes (a longer name gets a chunk
- * of its own): one malloc per few thousand names instead of one per name,
- * and no per-name malloc header. Names are never freed one by one. */
-#define NAME_CHUNK 65536
-
-static char *name_copy(dp_graph_t *g, const char *name)
-{
-    size_t len = strlen(name) + 1;
-    struct dp_name_chunk *c = g->names;
-    if (!c || c->cap - c->used < len) {
-        size_t cap = len > NAME_CHUNK / 4 ? len : NAME_CHUNK - sizeof *c;
-        struct dp_name_chunk *nc = malloc(sizeof *nc + cap);
-        if (!nc)
-            return NULL;
-        nc->used = 0;
-        nc->cap = cap;
-        if (c && cap == len) { /* a big name: keep filling the current chunk */
-            nc->next = c->next;
-            c->next = nc;
-        } else {
-            nc->next = c;
-            g->names = nc;
-        }
-        c = nc;
-    }
-    char *out = c->data + c->used;
-    memcpy(out, name, len);
-    c->used += len;
-    return out;
 }
 
 /* The graph's copy of a plugin name: one per distinct name (a graph has
@@ -229,7 +188,7 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     dp_job_def_t *d = &g->jobs[g->njobs];
     memset(d, 0, sizeof *d);
-    d->name = name_copy(g, spec->name);
+    d->name = dp__strarena_copy(&g->names, spec->name);
     d->plugin = spec->plugin ? plugin_copy(g, spec->plugin) : NULL;
     if (!d->name || (spec->plugin && !d->plugin))
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* the name stays in its chunk */

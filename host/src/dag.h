@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "daggerpool/daggerpool.h"
+#include "strarena.h"
 
 typedef struct dp_job_def {
     char *name;
@@ -38,8 +39,7 @@ struct dp_graph {
     dp_job_def_t *jobs; /* insertion order until validated, then name order */
     size_t njobs, cap;
     uint32_t *index;    /* open-addressing name index: slot -> job index + 1 */
-    struct dp_name_chunk *names; /* where the jobs' names live (one malloc per
-                                    chunk, not per name) */
+    dp_strarena_t names; /* where the jobs' names live */
     char **plugins;     /* distinct plugin names; jobs point at them */
     size_t nplugins;
     size_t index_cap;   /* power of two, > 2 * njobs */
