@@ -66,6 +66,7 @@ void dp_graph_free(dp_graph_t *g)
     free(g->edges);
     free(g->index);
     free(g->run_scratch);
+    free(atomic_load(&g->spare_slots));
     free_built(g);
     free(g);
 }

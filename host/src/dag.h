@@ -66,6 +66,9 @@ struct dp_graph {
      * only the run holding `running` touches it. */
     void *run_scratch;
     size_t run_scratch_size;
+    /* Slots of a finished run whose result was freed (pool.h): the next run
+     * takes them. Results are freed on any thread, hence atomic. */
+    _Atomic(struct dp_slotbuf *) spare_slots;
 };
 
 /* Room for njobs jobs and nedges dependencies in all, so that a large graph

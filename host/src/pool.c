@@ -635,11 +635,11 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         pthread_cond_init(&run->pk_follow_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
-    /* Slots and queue live in the graph's scratch, reused run after run
-     * (this run holds g->running, so it has the scratch to itself). */
+    /* The dependency counters and the queue live in the graph's scratch,
+     * reused run after run (this run holds g->running, so it has the
+     * scratch to itself); the slots come back from the last freed result. */
     size_t nn = n ? n : 1;
-    size_t roff = (nn * sizeof *run->slots + 63) & ~(size_t)63;
-    size_t qoff = (roff + nn * sizeof *run->remaining + 63) & ~(size_t)63;
+    size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
     unsigned nworkers = opts->max_concurrent_jobs;
     if (nworkers > n)
         nworkers = (unsigned)n;
@@ -652,8 +652,19 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         g->run_scratch = sc;
         g->run_scratch_size = need;
     }
-    run->slots = g->run_scratch;
-    run->remaining = (_Atomic uint32_t *)((char *)g->run_scratch + roff);
+    run->slotbuf = atomic_exchange(&g->spare_slots, NULL);
+    if (run->slotbuf && run->slotbuf->n != n) {
+        free(run->slotbuf);
+        run->slotbuf = NULL;
+    }
+    if (!run->slotbuf) {
+        run->slotbuf = malloc(sizeof *run->slotbuf + nn * sizeof run->slotbuf->slot[0]);
+        if (!run->slotbuf)
+            goto oom;
+        run->slotbuf->n = n;
+    }
+    run->slots = run->slotbuf->slot;
+    run->remaining = g->run_scratch;
     run->queue = (_Atomic uint32_t *)((char *)g->run_scratch + qoff);
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
@@ -720,8 +731,13 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     dp__ctx_destroy(&run->ctx);
     close(run->wake_fd);
     bench_destroy(run);
-    /* The result took what it needs (the error strings); slots and queue
-     * stay in the graph's scratch for the next run. */
+    /* The result took the slots (or, without memory for it, they go back
+     * to the graph); counters and queue stay in its scratch. */
+    if (run->slotbuf) {
+        for (size_t j = 0; j < n; j++)
+            free(run->slots[j].error);
+        free(atomic_exchange(&g->spare_slots, run->slotbuf));
+    }
     free(run);
     atomic_store(&g->running, false);
     if (!res)
@@ -732,6 +748,8 @@ oom:
     dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
 fail:
     if (run) {
+        if (run->slotbuf)
+            free(atomic_exchange(&g->spare_slots, run->slotbuf));
         if (run->wake_fd >= 0)
             close(run->wake_fd);
         bench_destroy(run);

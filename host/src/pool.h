@@ -26,6 +26,14 @@ typedef struct dp_slot {
     int64_t requeue_ms;         /* hint for a re-run, -1 none */
 } dp_slot_t;
 
+/* A run's slots. The result of the run takes them over, and gives them back
+ * to the graph (dp_graph.spare_slots) when it is freed, so that a graph run
+ * again and again faults in no fresh pages for them. */
+typedef struct dp_slotbuf {
+    size_t n;
+    dp_slot_t slot[];
+} dp_slotbuf_t;
+
 /* A polling job waiting for its next probe, parked on the run's timer heap
  * (pool.c) instead of sleeping on a thread of its own. job.c embeds it as
  * the first member of the job's state. */
@@ -44,7 +52,8 @@ typedef struct dp_park_ent {
 typedef struct dp_run {
     dp_graph_t *g;
     dp_run_opts_t opts;
-    dp_slot_t *slots;
+    dp_slotbuf_t *slotbuf;
+    dp_slot_t *slots;        /* slotbuf->slot */
     /* Dependencies not yet success, per job: the one per-job word that
      * workers share. Dense (4 bytes a job, apart from the slots) so that
      * counting down a job's successors touches few cache lines. */
@@ -120,8 +129,8 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
 void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
                    unsigned worker, dp_status_t status, const char *error);
 
-/* Builds the result of a finished run; moves the slots' error strings into it
- * (the slots themselves stay with the graph for the next run). */
+/* Builds the result of a finished run; it takes the run's slot buffer
+ * (run->slotbuf is NULL after a success). */
 dp_result_t *dp__result_build(dp_run_t *run);
 
 #endif /* DP_POOL_H */

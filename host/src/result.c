@@ -1,8 +1,12 @@
 /* result.c - building a run's result and answering questions about it:
  * statuses, the skipped subtrees, outcome, first error, frontiers, boundary.
  *
- * Everything is computed once, when the run ends, on the calling thread, so
- * a result is immutable and may be read from any thread.
+ * The outcome, first error, frontiers and boundary are computed once, when
+ * the run ends, on the calling thread. The result owns the run's per-job
+ * slots; the public per-job records (dp_job_result_t) are made from them on
+ * first demand, once, under an atomic pointer, so a result may be read from
+ * any thread and one that is only asked for its outcome costs no per-job
+ * copy (on a run of no-op jobs that copy cost as much as the scheduling).
  */
 #include "result.h"
 
@@ -101,6 +105,11 @@ static int collect_subtree(const dp_graph_t *g, uint32_t job, unsigned char *mar
     return DP_OK;
 }
 
+static inline dp_status_t status_of(const dp_result_t *r, size_t j)
+{
+    return r->slotbuf->slot[j].status;
+}
+
 static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
 {
     const uint32_t *deps;
@@ -110,7 +119,7 @@ static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
     if (!out->ids)
         return DP_ENOMEM;
     for (size_t i = 0; i < nd; i++)
-        if (r->jobs[deps[i]].status != DP_STATUS_SUCCESS)
+        if (status_of(r, deps[i]) != DP_STATUS_SUCCESS)
             out->ids[out->count++] = deps[i];
     return DP_OK;
 }
@@ -121,14 +130,14 @@ static int build_frontiers(dp_result_t *r)
     size_t n = r->n;
     size_t cnt = 0;
     for (size_t j = 0; j < n; j++) {
-        dp_status_t st = r->jobs[j].status;
+        dp_status_t st = status_of(r, j);
         if (st == DP_STATUS_SUCCESS)
             continue;
         bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
         if (!front) {
             front = true;
             for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (r->jobs[g->dep_ids[k]].status != DP_STATUS_SUCCESS) {
+                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
                     front = false;
                     break;
                 }
@@ -147,14 +156,14 @@ static int build_frontiers(dp_result_t *r)
         goto out;
     }
     for (size_t j = 0; j < n && rc == DP_OK; j++) {
-        dp_status_t st = r->jobs[j].status;
+        dp_status_t st = status_of(r, j);
         if (st == DP_STATUS_SUCCESS)
             continue;
         bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
         if (!front) {
             front = true;
             for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (r->jobs[g->dep_ids[k]].status != DP_STATUS_SUCCESS) {
+                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
                     front = false;
                     break;
                 }
@@ -188,12 +197,12 @@ static int build_boundary(dp_result_t *r)
         uint32_t j = g->topo[i];
         for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
             uint32_t s = g->succ_ids[k];
-            if (r->jobs[s].status != DP_STATUS_SUCCESS || bad[s]) {
+            if (status_of(r, s) != DP_STATUS_SUCCESS || bad[s]) {
                 bad[j] = 1;
                 break;
             }
         }
-        if (bad[j] && r->jobs[j].status == DP_STATUS_SUCCESS)
+        if (bad[j] && status_of(r, j) == DP_STATUS_SUCCESS)
             cnt++;
     }
     r->boundary.ids = malloc((cnt ? cnt : 1) * sizeof *r->boundary.ids);
@@ -202,7 +211,7 @@ static int build_boundary(dp_result_t *r)
         return DP_ENOMEM;
     }
     for (size_t j = 0; j < n; j++)
-        if (bad[j] && r->jobs[j].status == DP_STATUS_SUCCESS)
+        if (bad[j] && status_of(r, j) == DP_STATUS_SUCCESS)
             r->boundary.ids[r->boundary.count++] = (uint32_t)j;
     free(bad);
     return DP_OK;
@@ -221,12 +230,11 @@ dp_result_t *dp__result_build(dp_run_t *run)
     r->first_not_ready = -1;
     r->requeue_ms = -1;
     r->duration_ms = (int64_t)((t_end - run->t0) / 1000000u);
-    r->jobs = calloc(n ? n : 1, sizeof *r->jobs);
+    r->t0 = run->t0;
+    r->t_end = t_end;
     uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
-    if (!r->jobs || !stack) {
-        free(stack);
+    if (!stack)
         goto oom;
-    }
 
     /* Statuses first: what a not_ready job (or, keeping going, a failed
      * one) holds back is skipped. */
@@ -236,6 +244,9 @@ dp_result_t *dp__result_build(dp_run_t *run)
             skip_below(run, (uint32_t)j, stack);
     }
     free(stack);
+    /* From here on the slots are the result's. */
+    r->slotbuf = run->slotbuf;
+    run->slotbuf = NULL;
 
     int ctx_err = dp_ctx_err(&run->ctx);
 
@@ -243,39 +254,28 @@ dp_result_t *dp__result_build(dp_run_t *run)
     long first_fail = -1;
     bool any_failed = false, all_success = true, any_unknown = false;
     for (size_t j = 0; j < n; j++) {
-        dp_slot_t *sl = &run->slots[j];
-        dp_job_result_t *jr = &r->jobs[j];
-        jr->name = g->jobs[j].name;
-        jr->status = sl->status;
-        jr->error = sl->error; /* ownership moves to the result */
-        sl->error = NULL;
-        jr->attempts = sl->attempts;
-        jr->plugin = g->jobs[j].plugin;
-        jr->plugin_version = sl->version;
-        if (sl->start_ns) {
-            jr->start_ms = (int64_t)((sl->start_ns - run->t0) / 1000000u);
-            uint64_t end = sl->end_ns ? sl->end_ns : t_end;
-            jr->duration_ms = (int64_t)((end - sl->start_ns) / 1000000u);
+        const dp_slot_t *sl = &run->slots[j];
+        dp_status_t st = sl->status;
+        if (st == DP_STATUS_SUCCESS) {
+            if (sl->requeue_ms < 0)
+                continue; /* the common case, in one branch */
         } else {
-            jr->start_ms = -1;
-            jr->duration_ms = -1;
-        }
-        if (sl->status != DP_STATUS_SUCCESS)
             all_success = false;
-        if (sl->status == DP_STATUS_UNKNOWN)
+        }
+        if (st == DP_STATUS_UNKNOWN)
             any_unknown = true;
-        if (sl->status == DP_STATUS_FAILED) {
+        if (st == DP_STATUS_FAILED) {
             any_failed = true;
             if (sl->end_ns < first_fail_end) {
                 first_fail_end = sl->end_ns;
                 first_fail = (long)j;
             }
         }
-        if (sl->status == DP_STATUS_NOT_READY && r->first_not_ready < 0)
+        if (st == DP_STATUS_NOT_READY && r->first_not_ready < 0)
             r->first_not_ready = (long)j;
         if (sl->requeue_ms >= 0 && (r->requeue_ms < 0 || sl->requeue_ms < r->requeue_ms))
             r->requeue_ms = sl->requeue_ms;
-        if (run->opts.on_event && sl->status == DP_STATUS_SKIPPED)
+        if (run->opts.on_event && st == DP_STATUS_SKIPPED)
             dp__run_event(run, DP_EV_JOB_SKIPPED, (uint32_t)j, 0, 0, DP_STATUS_SKIPPED, NULL);
     }
 
@@ -298,11 +298,11 @@ dp_result_t *dp__result_build(dp_run_t *run)
             r->first_error = dp__strdup("timeout (the caller's deadline passed)");
     } else if (r->cancelled) {
         r->outcome = DP_RUN_CANCELLED;
-        r->first_error = first_fail >= 0 ? dp__strdup(r->jobs[first_fail].error)
+        r->first_error = first_fail >= 0 ? dp__strdup(run->slots[first_fail].error)
                                          : dp__strdup("cancelled");
     } else if (any_failed) {
         r->outcome = DP_RUN_FAILED;
-        r->first_error = dp__strdup(r->jobs[first_fail].error);
+        r->first_error = dp__strdup(run->slots[first_fail].error);
     } else if (all_success) {
         r->outcome = DP_RUN_SUCCESS;
     } else {
@@ -326,10 +326,8 @@ dp_result_t *dp__result_build(dp_run_t *run)
     return r;
 
 oom:
-    for (size_t j = 0; j < n; j++) {
-        free(run->slots[j].error);
-        run->slots[j].error = NULL;
-    }
+    /* dp_result_free hands slots it took to the graph; the run's own
+     * (not taken yet) go back in dp_graph_run. */
     dp_result_free(r);
     return NULL;
 }
@@ -347,13 +345,13 @@ void dp_result_free(dp_result_t *r)
 {
     if (!r)
         return;
-    if (r->jobs)
+    free(atomic_load(&r->jobs));
+    if (r->slotbuf) {
         for (size_t j = 0; j < r->n; j++)
-            free((void *)(uintptr_t)r->jobs[j].error);
-    free(r->jobs);
-    for (size_t i = 0; i < r->nfrontiers; i++) {
-        dp_id_list_free(&r->frontiers[i].blocked_by);
-        dp_id_list_free(&r->frontiers[i].subtree);
+            free(r->slotbuf->slot[j].error);
+        /* Back to the graph (which outlives its results) for its next run. */
+        dp_graph_t *g = (dp_graph_t *)(uintptr_t)r->g;
+        free(atomic_exchange(&g->spare_slots, r->slotbuf));
     }
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
@@ -373,21 +371,65 @@ int64_t dp_result_requeue_after_ms(const dp_result_t *r) { return r->requeue_ms;
 int64_t dp_result_duration_ms(const dp_result_t *r) { return r->duration_ms; }
 const dp_id_list_t *dp_result_boundary(const dp_result_t *r) { return &r->boundary; }
 
+/* The public per-job records, made on first demand (NULL: no memory). */
+static const dp_job_result_t *job_records(const dp_result_t *r)
+{
+    dp_job_result_t *jobs = atomic_load_explicit(&r->jobs, memory_order_acquire);
+    if (jobs)
+        return jobs;
+    size_t n = r->n;
+    jobs = malloc((n ? n : 1) * sizeof *jobs);
+    if (!jobs)
+        return NULL;
+    const dp_job_def_t *defs = r->g->jobs;
+    const dp_slot_t *slots = r->slotbuf->slot;
+    for (size_t j = 0; j < n; j++) {
+        const dp_slot_t *sl = &slots[j];
+        dp_job_result_t *jr = &jobs[j];
+        jr->name = defs[j].name;
+        jr->status = sl->status;
+        jr->error = sl->error;
+        jr->attempts = sl->attempts;
+        jr->plugin = defs[j].plugin;
+        jr->plugin_version = sl->version;
+        if (sl->start_ns) {
+            jr->start_ms = (int64_t)((sl->start_ns - r->t0) / 1000000u);
+            uint64_t end = sl->end_ns ? sl->end_ns : r->t_end;
+            jr->duration_ms = (int64_t)((end - sl->start_ns) / 1000000u);
+        } else {
+            jr->start_ms = -1;
+            jr->duration_ms = -1;
+        }
+    }
+    /* Readers on other threads may race to make them: one wins. */
+    dp_job_result_t *none = NULL;
+    dp_result_t *rw = (dp_result_t *)(uintptr_t)r;
+    if (!atomic_compare_exchange_strong_explicit(&rw->jobs, &none, jobs, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(jobs);
+        jobs = none;
+    }
+    return jobs;
+}
+
 const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id)
 {
-    return id < r->n ? &r->jobs[id] : NULL;
+    if (id >= r->n)
+        return NULL;
+    const dp_job_result_t *jobs = job_records(r);
+    return jobs ? &jobs[id] : NULL;
 }
 
 const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name)
 {
     long id = dp_graph_job_id(r->g, name);
-    return id >= 0 ? &r->jobs[id] : NULL;
+    return id >= 0 ? dp_result_job(r, (size_t)id) : NULL;
 }
 
 bool dp_result_is_failed(const dp_result_t *r)
 {
     for (size_t j = 0; j < r->n; j++)
-        if (r->jobs[j].status == DP_STATUS_FAILED)
+        if (status_of(r, j) == DP_STATUS_FAILED)
             return true;
     return false;
 }

@@ -2,12 +2,23 @@
 #ifndef DP_RESULT_H
 #define DP_RESULT_H
 
+#include <stdatomic.h>
+
 #include "daggerpool/daggerpool.h"
+
+struct dp_slotbuf;
 
 struct dp_result {
     const dp_graph_t *g;
     size_t n;
-    dp_job_result_t *jobs;   /* by id; error strings owned */
+    /* The run's per-job slots, handed over whole (error strings included):
+     * the result copies nothing per job. dp_result_free gives the buffer
+     * back to the graph for its next run. */
+    struct dp_slotbuf *slotbuf;
+    uint64_t t0, t_end;      /* the run's start and end, monotonic ns */
+    /* The public per-job records (by id), made on first demand: a caller
+     * that only asks for the outcome never pays for them. */
+    _Atomic(dp_job_result_t *) jobs;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
     char *first_error;       /* owned */

@@ -425,6 +425,10 @@ DP_API void dp_result_free(dp_result_t *r);
 /** The graph it came from (must outlive the result). */
 DP_API const dp_graph_t *dp_result_graph(const dp_result_t *r);
 DP_API size_t dp_result_job_count(const dp_result_t *r);
+/** Job `id`'s record, valid until dp_result_free. The records are made on
+ *  the first call (so a caller that only wants the outcome never pays for
+ *  them); NULL when id is out of range, or when that first call runs out of
+ *  memory (a later call tries again). */
 DP_API const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id);
 /** By name; NULL if no such job. */
 DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name);
