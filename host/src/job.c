@@ -447,8 +447,8 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     dp_slot_t *slot = &run->slots[job->id];
     slot->version = job->version;
     slot->status = final;
-    slot->end_ns = dp__now_ns();
-    *clock = slot->end_ns;
+    slot->end_tick = dp__ticks();
+    *clock = slot->end_tick;
     free(job->error);
     job->error = NULL;
     if (run->opts.store)
@@ -460,7 +460,10 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, def->name,
                     job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
                     job->attempt, job->attempt == 1 ? "" : "s",
-                    dp_duration_format((slot->end_ns - slot->start_ns) / 1000000u, d, sizeof d));
+                    dp_duration_format(dp__ticks_between(slot->start_tick, slot->end_tick,
+                                                         dp__ns_per_tick(dp__tick_anchor())) /
+                                           1000000u,
+                                       d, sizeof d));
     }
     dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final, slot->error);
     if (jr->may_park)
@@ -495,7 +498,7 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     /* One clock read per job: a worker going straight from one job to the
      * next starts this one when the previous one ended (see pool.c for when
      * it may). On some machines a read costs more than a no-op job. */
-    run->slots[id].start_ns = *clock ? *clock : dp__now_ns();
+    run->slots[id].start_tick = *clock ? *clock : dp__ticks();
 
     jobrun_t local;
     jobrun_t *jr = &local;

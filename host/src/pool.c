@@ -479,7 +479,7 @@ static void *worker_main(void *p)
     bool have = false;
     uint32_t id = 0;
     uint32_t batch[BATCH];
-    uint64_t clock = 0; /* last clock reading, 0 when stale */
+    uint64_t clock = 0; /* last tick read (ticks.h), 0 when stale */
 
     for (;;) {
         bool waited = false;
@@ -677,7 +677,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         sl->status = DP_STATUS_UNKNOWN;
         sl->attempts = 0;
         sl->error = NULL;
-        sl->start_ns = sl->end_ns = 0;
+        sl->start_tick = sl->end_tick = 0;
         sl->version = NULL;
         sl->requeue_ms = -1;
     }
@@ -703,7 +703,8 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     run->workers = workers;
     run->nworkers = nworkers;
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
-    run->t0 = dp__now_ns();
+    run->a0 = dp__tick_anchor();
+    run->t0 = run->a0.ns;
     if (run->opts.log)
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, %u workers", n, nworkers);
     unsigned started = 0;

@@ -13,6 +13,7 @@
 
 #include "ctx.h"
 #include "dag.h"
+#include "ticks.h"
 #include "daggerpool/daggerpool.h"
 
 /* Per-job state of a run. Written only by the worker that runs the job;
@@ -21,7 +22,7 @@ typedef struct dp_slot {
     dp_status_t status;
     unsigned attempts;
     char *error;                /* malloc'd, or NULL */
-    uint64_t start_ns, end_ns;  /* monotonic; 0 if never started */
+    uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
     const char *version;        /* dp_job_set_version; not owned */
     int64_t requeue_ms;         /* hint for a re-run, -1 none */
 } dp_slot_t;
@@ -59,7 +60,8 @@ typedef struct dp_run {
      * counting down a job's successors touches few cache lines. */
     _Atomic uint32_t *remaining;
     dp_ctx_t ctx;            /* the run: child of opts.parent, global timeout */
-    uint64_t t0;             /* monotonic start */
+    uint64_t t0;             /* monotonic start (= a0.ns) */
+    dp_tick_anchor_t a0;     /* where the slots' ticks start */
 
     /* Ready queue (pool.c): each job enters at most once per run, so a
      * flat array of njobs + nworkers slots with two counters is enough. */
@@ -95,10 +97,9 @@ typedef struct dp_run {
  * status), true when it parked between two probes of a poll (see
  * dp__run_park; the rest of the job then runs through dp__job_probe and
  * dp__job_continue, on whichever benched worker picks it up). *clock is the
- * worker's latest CLOCK_MONOTONIC reading when only a few steps of
- * bookkeeping (no wait) separate it from this call, else 0; the job uses it
- * as its start time instead of reading the clock again, and leaves its end
- * time there. */
+ * worker's latest tick (ticks.h) when only a few steps of bookkeeping (no
+ * wait) separate it from this call, else 0; the job uses it as its start
+ * instead of reading the clock again, and leaves its end there. */
 bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
                      uint64_t *clock);
 

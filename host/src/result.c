@@ -221,7 +221,8 @@ dp_result_t *dp__result_build(dp_run_t *run)
 {
     const dp_graph_t *g = run->g;
     size_t n = g->njobs;
-    uint64_t t_end = dp__now_ns();
+    dp_tick_anchor_t a_end = dp__tick_anchor();
+    uint64_t t_end = a_end.ns;
     dp_result_t *r = calloc(1, sizeof *r);
     if (!r)
         goto oom;
@@ -230,8 +231,9 @@ dp_result_t *dp__result_build(dp_run_t *run)
     r->first_not_ready = -1;
     r->requeue_ms = -1;
     r->duration_ms = (int64_t)((t_end - run->t0) / 1000000u);
-    r->t0 = run->t0;
-    r->t_end = t_end;
+    r->a0 = run->a0;
+    r->tick_end = a_end.tick;
+    r->ns_per_tick = dp__ns_per_tick(a_end);
     uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
     if (!stack)
         goto oom;
@@ -266,8 +268,8 @@ dp_result_t *dp__result_build(dp_run_t *run)
             any_unknown = true;
         if (st == DP_STATUS_FAILED) {
             any_failed = true;
-            if (sl->end_ns < first_fail_end) {
-                first_fail_end = sl->end_ns;
+            if (sl->end_tick < first_fail_end) {
+                first_fail_end = sl->end_tick;
                 first_fail = (long)j;
             }
         }
@@ -392,10 +394,12 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
         jr->attempts = sl->attempts;
         jr->plugin = defs[j].plugin;
         jr->plugin_version = sl->version;
-        if (sl->start_ns) {
-            jr->start_ms = (int64_t)((sl->start_ns - r->t0) / 1000000u);
-            uint64_t end = sl->end_ns ? sl->end_ns : r->t_end;
-            jr->duration_ms = (int64_t)((end - sl->start_ns) / 1000000u);
+        if (sl->start_tick) {
+            uint64_t end = sl->end_tick ? sl->end_tick : r->tick_end;
+            jr->start_ms =
+                (int64_t)(dp__ticks_between(r->a0.tick, sl->start_tick, r->ns_per_tick) / 1000000u);
+            jr->duration_ms =
+                (int64_t)(dp__ticks_between(sl->start_tick, end, r->ns_per_tick) / 1000000u);
         } else {
             jr->start_ms = -1;
             jr->duration_ms = -1;

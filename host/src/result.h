@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "daggerpool/daggerpool.h"
+#include "ticks.h"
 
 struct dp_slotbuf;
 
@@ -15,7 +16,9 @@ struct dp_result {
      * the result copies nothing per job. dp_result_free gives the buffer
      * back to the graph for its next run. */
     struct dp_slotbuf *slotbuf;
-    uint64_t t0, t_end;      /* the run's start and end, monotonic ns */
+    dp_tick_anchor_t a0;     /* the run's start (its slots' ticks count from it) */
+    uint64_t tick_end;       /* the run's end, in ticks */
+    double ns_per_tick;
     /* The public per-job records (by id), made on first demand: a caller
      * that only asks for the outcome never pays for them. */
     _Atomic(dp_job_result_t *) jobs;

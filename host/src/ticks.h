@@ -1,0 +1,64 @@
+/* ticks.h - the cheap clock behind per-job start and end times.
+ *
+ * A run stamps every job twice (start, end). On virtual machines a
+ * CLOCK_MONOTONIC read costs 25-80 ns (kvm-clock: the vDSO reads the TSC and
+ * scales it through the hypervisor's page), as much as or more than the
+ * scheduling of a no-op job. Where the CPU has an invariant TSC (constant
+ * rate, never stops: CPUID 0x80000007 EDX bit 8) the stamps are raw TSC
+ * readings, ~10 ns, turned into CLOCK_MONOTONIC time afterwards from two
+ * anchors: the run's start (a tick and a clock reading taken together) and
+ * a rate measured between the library's load and the run's end. Everywhere
+ * else, and with DAGGERPOOL_CLOCK=monotonic in the environment, a tick is
+ * simply CLOCK_MONOTONIC nanoseconds and the conversion is the identity.
+ *
+ * Ticks are only ever compared with ticks read in the same process. A
+ * thread may move between CPUs within a job; invariant TSCs of one machine
+ * agree (the kernel and hypervisor keep them in step), and a stamp that
+ * still came out earlier than its start is clamped, so a duration is never
+ * negative. Deadlines and timers keep using CLOCK_MONOTONIC (util.h).
+ */
+#ifndef DP_TICKS_H
+#define DP_TICKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define DP_HAVE_TSC 1
+#endif
+
+/* Set once, at load (ticks.c): ticks are TSC readings. */
+extern bool dp__ticks_tsc;
+
+static inline uint64_t dp__ticks(void)
+{
+#ifdef DP_HAVE_TSC
+    if (__builtin_expect(dp__ticks_tsc, 1))
+        return __rdtsc();
+#endif
+    return dp__now_ns();
+}
+
+/* Where a run's ticks start: a tick and a CLOCK_MONOTONIC reading taken
+ * together (the same value when ticks are nanoseconds). */
+typedef struct dp_tick_anchor {
+    uint64_t tick;
+    uint64_t ns;
+} dp_tick_anchor_t;
+
+dp_tick_anchor_t dp__tick_anchor(void);
+
+/* Nanoseconds per tick, measured from the library's load until `now`
+ * (an anchor read just before; 1.0 when ticks are nanoseconds). */
+double dp__ns_per_tick(dp_tick_anchor_t now);
+
+/* Nanoseconds from tick a to tick b (0 when b is not after a). */
+static inline uint64_t dp__ticks_between(uint64_t a, uint64_t b, double ns_per_tick)
+{
+    return b > a ? (uint64_t)((double)(b - a) * ns_per_tick) : 0;
+}
+
+#endif /* DP_TICKS_H */
