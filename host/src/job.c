@@ -369,7 +369,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
 
     /* Cancelled run: whatever the job answered, it stays unknown (the
      * seed's rule: results after cancellation are not trusted). */
-    bool run_done = dp_ctx_done(&run->ctx);
+    bool run_done = dp__run_done(run, dp__run_tick(run, 0));
     /* The attempt's deadline is min(job timeout, run deadline); only
      * when the job's own timeout is the earlier one is an expiry the
      * job's timeout (else the run is ending and the job stays unknown,
@@ -491,6 +491,49 @@ static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint6
     return false;
 }
 
+/* The short path: a job without readiness check or timeout, in a run that
+ * watches no single job (dp_run_t.plain: no store snapshots, events or
+ * per-job log lines to make), whose one attempt succeeds: run, attempt_end,
+ * the end stamp, nothing else. On a no-op job the full state machine cost
+ * as much as the scheduling. Anything else (an error, a message, not
+ * ready, the run ending) goes on through the state machine exactly as if
+ * attempt_start had run. */
+static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def_t *def,
+                      unsigned worker, uint64_t *rng, uint64_t *clock)
+{
+    dp_slot_t *slot = &run->slots[id];
+    dp_job_t *job = &jr->job;
+    *job = (dp_job_t){.run = run, .id = id, .def = def, .worker = worker, .attempt = 1,
+                      .ctx = &run->ctx};
+    slot->attempts = 1;
+    dp_outcome_t o = DP_READY;
+    if (def->run)
+        o = def->run(job, def->user);
+    if (o == DP_READY && !job->error) {
+        uint64_t t = dp__ticks();
+        if (!dp__run_done(run, dp__run_tick(run, t))) {
+            if (def->attempt_end) {
+                def->attempt_end(job, def->user);
+                t = dp__ticks();
+            }
+            slot->version = job->version;
+            slot->status = DP_STATUS_SUCCESS;
+            slot->end_tick = t;
+            *clock = t;
+            return false;
+        }
+    }
+    if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
+        o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
+    jr->o = o;
+    jr->may_park = false;
+    jr->own_ctx = false;
+    jr->in_poll = false;
+    jr->park.id = id;
+    jr->park.slow = false;
+    return drive(run, jr, true, rng, clock);
+}
+
 bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
                      uint64_t *clock)
 {
@@ -502,6 +545,8 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
 
     jobrun_t local;
     jobrun_t *jr = &local;
+    if (run->plain && !def->check && !def->timeout_ms)
+        return plain_job(run, jr, id, def, worker, rng, clock);
     bool may_park = def->check && def->readiness.period_ms > 0;
     if (may_park) {
         /* Its poll may wait parked, and its next probe run on another

@@ -123,14 +123,17 @@ static void push_ready(dp_run_t *run, const uint32_t *ids, size_t n)
             futex(&run->queue[t + i], FUTEX_WAKE_PRIVATE, 1);
 }
 
-/* Takes the next ready job, waiting while there is none; false: leave.
- * *waited: set when it had to wait. */
-static bool pop_ready(dp_run_t *run, worker_arg_t *wa, uint32_t *id, bool *waited)
+/* Waits for queue slot t (a ticket this worker holds) to be published.
+ * Returns the job id + 1, or 0 when the run is stopping. *waited: set when
+ * the slot was still empty. */
+static uint32_t wait_slot(dp_run_t *run, worker_arg_t *wa, size_t t, bool *waited)
 {
-    size_t t = atomic_fetch_add(&run->qhead, 1);
     _Atomic uint32_t *slot = &run->queue[t];
-    atomic_store(&wa->ticket, t);
     uint32_t v = atomic_load_explicit(slot, memory_order_acquire);
+    if (v != 0 && v != Q_WAIT && v != Q_STOP)
+        return v; /* the common case on a busy pool: no bookkeeping */
+    atomic_store(&wa->ticket, t);
+    v = atomic_load_explicit(slot, memory_order_acquire);
     if (v == 0) {
         *waited = true;
         for (unsigned spin = 0; spin < SPIN_ROUNDS && v == 0; spin++) {
@@ -154,11 +157,55 @@ static bool pop_ready(dp_run_t *run, worker_arg_t *wa, uint32_t *id, bool *waite
     atomic_store(&wa->ticket, NO_TICKET);
     if (atomic_load_explicit(&run->stop, memory_order_acquire) || v == 0 || v == Q_WAIT ||
         v == Q_STOP)
-        return false;
-    *id = v - 1;
-    return true;
+        return 0;
+    return v;
 }
 
+/* Takes ready jobs into ids[] (at most max), waiting while there is none.
+ * Returns how many; 0: leave. *waited: set when it had to wait.
+ *
+ * One at a time by default: a worker holding several ready jobs holds them
+ * back from idle workers. A worker whose last job was short (max > 1) takes
+ * a run of consecutive slots with one compare-and-swap instead, at most a
+ * 2 * nworkers-th of what is queued: with no-op-sized jobs the workers
+ * otherwise spend their time contending on the queue head and on the cache
+ * lines of neighbouring slots and results, and two workers ran an
+ * independent graph slower than one (bench/README.md). Every slot below
+ * qtail is reserved by a producer that is publishing it, so the wait for
+ * each is brief. */
+static size_t pop_ready(dp_run_t *run, worker_arg_t *wa, uint32_t *ids, size_t max, bool *waited)
+{
+    size_t t = 0, n = 0;
+    if (max > 1) {
+        size_t h = atomic_load_explicit(&run->qhead, memory_order_relaxed);
+        for (;;) {
+            size_t tail = atomic_load_explicit(&run->qtail, memory_order_acquire);
+            size_t k = tail > h ? (tail - h) / (2 * (size_t)run->nworkers) : 0;
+            if (k < 2)
+                break;
+            if (k > max)
+                k = max;
+            if (atomic_compare_exchange_weak_explicit(&run->qhead, &h, h + k,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                t = h;
+                n = k;
+                break;
+            }
+        }
+    }
+    if (n == 0) {
+        t = atomic_fetch_add(&run->qhead, 1);
+        n = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = wait_slot(run, wa, t + i, waited);
+        if (v == 0)
+            return 0;
+        ids[i] = v - 1;
+    }
+    return n;
+}
 
 /* ---- the bench: parked polling jobs ------------------------------------
  *
@@ -463,6 +510,13 @@ static bool bench(dp_run_t *run, worker_arg_t *wa, uint32_t *id, uint64_t *rng, 
 
 #define BATCH 64
 
+/* A worker takes at most this many ready jobs at a time (pop_ready), and
+ * only when its last job took less than SHORT_JOB_NS: then the worst
+ * imbalance it causes is POP_MAX short jobs run one after the other while
+ * another worker could have taken some. */
+#define POP_MAX 16
+#define SHORT_JOB_NS 20000u
+
 /* A worker reuses the end time of its last job as the start of its next one
  * only when at most this many successors were counted down in between (and
  * it did not wait): the bookkeeping then takes well under a microsecond, far
@@ -479,16 +533,43 @@ static void *worker_main(void *p)
     bool have = false;
     uint32_t id = 0;
     uint32_t batch[BATCH];
+    uint32_t local[POP_MAX]; /* ready jobs taken from the queue, not run yet */
+    size_t lq_i = 0, lq_n = 0;
+    /* Jobs this worker ended since it last told `pending`: told in one
+     * subtraction when it next goes to the queue (its untaken jobs keep
+     * `pending` above zero meanwhile). */
+    size_t ended = 0;
+    bool short_job = false; /* the last job took < SHORT_JOB_NS */
     uint64_t clock = 0; /* last tick read (ticks.h), 0 when stale */
 
     for (;;) {
         bool waited = false;
-        if (!have && !pop_ready(run, wa, &id, &waited))
-            break;
+        if (!have) {
+            if (lq_i < lq_n) {
+                id = local[lq_i++];
+            } else {
+                if (ended) {
+                    if (atomic_fetch_sub_explicit(&run->pending, ended, memory_order_acq_rel) ==
+                        ended) {
+                        /* Nothing queued or running anywhere: the run is over. */
+                        stop_workers(run);
+                        wake_supervisor(run);
+                        break;
+                    }
+                    ended = 0;
+                }
+                lq_n = pop_ready(run, wa, local, short_job ? POP_MAX : 1, &waited);
+                if (!lq_n)
+                    break;
+                id = local[0];
+                lq_i = 1;
+            }
+        }
         if (waited)
             clock = 0;
         have = false;
-        if (atomic_load_explicit(&run->stop, memory_order_acquire) || dp_ctx_done(&run->ctx))
+        if (atomic_load_explicit(&run->stop, memory_order_acquire) ||
+            dp__run_done(run, dp__run_tick(run, clock)))
             break;
 
         if (dp__job_execute(run, id, wa->index, &rng, &clock)) {
@@ -497,9 +578,10 @@ static void *worker_main(void *p)
             if (!bench(run, wa, &id, &rng, &clock))
                 break;
         }
-        dp_status_t st = run->slots[id].status;
+        const dp_slot_t *sl = &run->slots[id];
+        dp_status_t st = sl->status;
+        short_job = clock && clock - sl->start_tick < run->short_ticks;
 
-        size_t nready = 0;
         if (st == DP_STATUS_SUCCESS) {
             size_t nb = 0;
             uint32_t done = id; /* id is reused for the successor we keep */
@@ -509,7 +591,6 @@ static void *worker_main(void *p)
                 uint32_t s = g->succ_ids[k];
                 if (atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
                     continue;
-                nready++;
                 if (!have) {
                     id = s;
                     have = true;
@@ -536,15 +617,8 @@ static void *worker_main(void *p)
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
-        if (!have) {
-            if (atomic_fetch_sub_explicit(&run->pending, 1, memory_order_acq_rel) == 1) {
-                /* Nothing queued or running anywhere: the run is over. */
-                stop_workers(run);
-                wake_supervisor(run);
-                break;
-            }
-        }
-        (void)nready;
+        if (!have)
+            ended++;
     }
     return NULL;
 }
@@ -705,6 +779,12 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
     run->a0 = dp__tick_anchor();
     run->t0 = run->a0.ns;
+    run->deadline_tick = run->ctx.deadline_ns
+                             ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
+                             : UINT64_MAX;
+    run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
+    run->plain = !opts->store && !opts->on_event &&
+                 !(opts->log && opts->log_level >= DP_LOG_INFO);
     if (run->opts.log)
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, %u workers", n, nworkers);
     unsigned started = 0;

@@ -62,6 +62,16 @@ typedef struct dp_run {
     dp_ctx_t ctx;            /* the run: child of opts.parent, global timeout */
     uint64_t t0;             /* monotonic start (= a0.ns) */
     dp_tick_anchor_t a0;     /* where the slots' ticks start */
+    /* Before this tick the run's deadline has surely not passed
+     * (UINT64_MAX: no deadline): see dp__run_done. */
+    uint64_t deadline_tick;
+    /* A job that took fewer ticks than this is short: its worker may take
+     * several ready jobs at a time (pool.c). */
+    uint64_t short_ticks;
+    /* Nothing watches single jobs (no store, no events, no per-job log
+     * lines): a job without check or timeout may take the short path
+     * through dp__job_execute. */
+    bool plain;
 
     /* Ready queue (pool.c): each job enters at most once per run, so a
      * flat array of njobs + nworkers slots with two counters is enough. */
@@ -91,6 +101,29 @@ typedef struct dp_run {
     bool pk_leader;               /* a benched worker keeps the time */
     bool pk_closed;               /* stopping: nothing parks, everything is due */
 } dp_run_t;
+
+/* Whether the run is over (cancelled, timed out, failed fast), for the hot
+ * path: the cancellation flags of the run's context chain, and the clock
+ * only once `tick` (a recent dp__ticks reading, or 0 if the run has no
+ * deadline) nears the deadline. Same answer as dp_ctx_done(&run->ctx). */
+static inline bool dp__run_done(const dp_run_t *run, uint64_t tick)
+{
+    for (const dp_ctx_t *c = &run->ctx; c; c = c->parent)
+        if (dp__ctx_own_err(c))
+            return true;
+    if (tick < run->deadline_tick)
+        return false;
+    return dp_ctx_done(&run->ctx);
+}
+
+/* A tick for dp__run_done: `recent` if not 0, a fresh one only when the run
+ * has a deadline. */
+static inline uint64_t dp__run_tick(const dp_run_t *run, uint64_t recent)
+{
+    if (run->deadline_tick == UINT64_MAX)
+        return 0;
+    return recent ? recent : dp__ticks();
+}
 
 /* Runs job `id` on worker `worker`: every attempt, readiness, retries with
  * backoff. Returns false when the job ended (its slot holds the final

@@ -54,6 +54,24 @@ dp_tick_anchor_t dp__tick_anchor(void)
     return a;
 }
 
+/* The span since load over which the TSC rate is trusted for deadlines:
+ * two clock reads' error (well under a microsecond) is then < 1e-4 of it. */
+#define CALIBRATED_SPAN_NS 10000000u
+
+uint64_t dp__ticks_before_deadline(dp_tick_anchor_t now, uint64_t deadline_ns)
+{
+    if (!dp__ticks_tsc)
+        return deadline_ns; /* ticks are the clock */
+    if (deadline_ns <= now.ns || now.ns - load_anchor.ns < CALIBRATED_SPAN_NS)
+        return now.tick;
+    /* 1/16 of the time left (far above the rate's error) and 1 ms less. */
+    uint64_t left = deadline_ns - now.ns;
+    uint64_t margin = left / 16 + 1000000u;
+    if (margin >= left)
+        return now.tick;
+    return now.tick + (uint64_t)((double)(left - margin) / dp__ns_per_tick(now));
+}
+
 double dp__ns_per_tick(dp_tick_anchor_t now)
 {
     if (!dp__ticks_tsc)

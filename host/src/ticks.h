@@ -55,6 +55,14 @@ dp_tick_anchor_t dp__tick_anchor(void);
  * (an anchor read just before; 1.0 when ticks are nanoseconds). */
 double dp__ns_per_tick(dp_tick_anchor_t now);
 
+/* A tick before which a CLOCK_MONOTONIC deadline has surely not passed,
+ * for cheap checks on hot paths (at or after it, check the clock itself).
+ * `now` is an anchor read just before. With TSC ticks the rate is only
+ * known to the precision of the span since the library's load, so the
+ * answer keeps a margin, and is now.tick (always check) while that span is
+ * short. */
+uint64_t dp__ticks_before_deadline(dp_tick_anchor_t now, uint64_t deadline_ns);
+
 /* Nanoseconds from tick a to tick b (0 when b is not after a). */
 static inline uint64_t dp__ticks_between(uint64_t a, uint64_t b, double ns_per_tick)
 {
