@@ -589,7 +589,13 @@ static void *worker_main(void *p)
                 clock = 0;
             for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
                 uint32_t s = g->succ_ids[k];
-                if (atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
+                /* A successor with this job as its only dependency is ready
+                 * now: no need for its shared counter (a locked instruction
+                 * costs more than the two plain loads). Whoever runs it
+                 * next sees this job's writes: this thread, or another
+                 * through the queue's release/acquire. */
+                if (g->dep_off[s + 1] - g->dep_off[s] != 1 &&
+                    atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
                     continue;
                 if (!have) {
                     id = s;
