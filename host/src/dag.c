@@ -3,6 +3,13 @@
  * Validation happens once per shape: the first dp_graph_validate() (or run)
  * sorts, resolves and checks; adding a job or a dependency afterwards makes
  * the next call do it again.
+ *
+ * Memory is most of what a large graph costs (bench/README.md): a job is a
+ * 32-byte definition (name, run, user, and an index into the graph's
+ * distinct policies: check, timeout, retries, backoff, readiness, plugin),
+ * its name in the graph's arena, and its edges in CSR arrays. What is only
+ * needed while the graph is built (the name index, the edge list) is
+ * dropped by a successful validate and made again if the graph changes.
  */
 #include "dag.h"
 
@@ -53,9 +60,12 @@ void dp_graph_free(dp_graph_t *g)
         return;
     for (size_t i = 0; i < g->njobs; i++) {
         dp_job_def_t *d = &g->jobs[i];
-        if (d->user_free)
-            d->user_free(d->user);
+        dp_free_cb user_free = g->pols[d->pol].user_free;
+        if (user_free)
+            user_free(d->user);
     }
+    free(g->pols);
+    free(g->pol_index);
     for (size_t i = 0; i < g->nedges; i++)
         free(g->edges[i].dep);
     dp__strarena_free(&g->names);
@@ -71,11 +81,24 @@ void dp_graph_free(dp_graph_t *g)
     free(g);
 }
 
-/* Index lookup: job index or -1. */
+/* Index lookup: job index or -1. Without an index (dropped by validate)
+ * the jobs are in name order: a binary search. */
 static long index_find(const dp_graph_t *g, const char *name)
 {
-    if (!g->index_cap)
+    if (!g->index) {
+        size_t lo = 0, hi = g->njobs;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(g->jobs[mid].name, name);
+            if (c == 0)
+                return (long)mid;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
         return -1;
+    }
     size_t mask = g->index_cap - 1;
     for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
         uint32_t v = g->index[i];
@@ -111,6 +134,87 @@ static int index_rebuild(dp_graph_t *g, size_t want)
     return DP_OK;
 }
 
+/* Before the graph changes: the name index back (if validate dropped it)
+ * and the edge list back from the CSR arrays (if validate dropped it), then
+ * forget what validate built. */
+static int unbuild(dp_graph_t *g)
+{
+    if (!g->index && g->njobs && index_rebuild(g, g->njobs) != DP_OK)
+        return DP_ENOMEM;
+    if (g->validated && g->validate_rc == DP_OK && g->dep_off) {
+        size_t ne = g->dep_off[g->njobs];
+        if (ne > g->edge_cap) {
+            dp_edge_name_t *e = realloc(g->edges, ne * sizeof *e);
+            if (!e)
+                return DP_ENOMEM;
+            g->edges = e;
+            g->edge_cap = ne;
+        }
+        g->nedges = 0;
+        for (size_t j = 0; j < g->njobs; j++)
+            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
+                dp_edge_name_t *e = &g->edges[g->nedges++];
+                e->job = (uint32_t)j;
+                e->dep_id = g->dep_ids[k];
+                e->dep = NULL;
+            }
+    }
+    free_built(g);
+    return DP_OK;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The index of policy p in the graph, added if new. -1: no memory. */
+static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
+{
+    uint64_t h = hash_bytes(p, sizeof *p);
+    if (g->pol_index_cap) {
+        size_t mask = g->pol_index_cap - 1;
+        for (size_t i = h & mask; g->pol_index[i]; i = (i + 1) & mask)
+            if (memcmp(&g->pols[g->pol_index[i] - 1], p, sizeof *p) == 0)
+                return (long)g->pol_index[i] - 1;
+    }
+    if (g->npols == g->pols_cap) {
+        size_t ncap = g->pols_cap ? g->pols_cap * 2 : 4;
+        dp_job_policy_t *np = realloc(g->pols, ncap * sizeof *np);
+        if (!np)
+            return -1;
+        g->pols = np;
+        g->pols_cap = ncap;
+    }
+    if ((g->npols + 1) * 2 >= g->pol_index_cap) {
+        size_t cap = g->pol_index_cap ? g->pol_index_cap * 2 : 16;
+        uint32_t *idx = calloc(cap, sizeof *idx);
+        if (!idx)
+            return -1;
+        for (size_t k = 0; k < g->npols; k++) {
+            size_t i = hash_bytes(&g->pols[k], sizeof *p) & (cap - 1);
+            while (idx[i])
+                i = (i + 1) & (cap - 1);
+            idx[i] = (uint32_t)k + 1;
+        }
+        free(g->pol_index);
+        g->pol_index = idx;
+        g->pol_index_cap = cap;
+    }
+    size_t mask = g->pol_index_cap - 1, i = h & mask;
+    while (g->pol_index[i])
+        i = (i + 1) & mask;
+    g->pols[g->npols] = *p;
+    g->pol_index[i] = (uint32_t)g->npols + 1;
+    return (long)g->npols++;
+}
+
 /* The graph's copy of a plugin name: one per distinct name (a graph has
  * many jobs of few plugins). */
 static char *plugin_copy(dp_graph_t *g, const char *plugin)
@@ -131,6 +235,8 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
 {
     if (!g)
         return DP_EINVAL;
+    if (unbuild(g) != DP_OK)
+        return DP_ENOMEM;
     if (njobs > g->cap) {
         dp_job_def_t *nj = realloc(g->jobs, njobs * sizeof *nj);
         if (!nj)
@@ -175,6 +281,8 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
                           spec->name);
     if (g->njobs >= UINT32_MAX - 1)
         return dp__seterr(err, errlen, DP_EINVAL, "too many jobs");
+    if (unbuild(g) != DP_OK)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (index_find(g, spec->name) >= 0)
         return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", spec->name);
     if (g->njobs == g->cap) {
@@ -187,24 +295,27 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     }
     if ((g->njobs + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->njobs + 1) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    dp_job_policy_t pol;
+    memset(&pol, 0, sizeof pol); /* padding too: policies compare as bytes */
+    pol.check = spec->check;
+    pol.user_free = spec->user_free;
+    pol.attempt_end = spec->attempt_end;
+    pol.plugin = spec->plugin ? plugin_copy(g, spec->plugin) : NULL;
+    pol.timeout_ms = spec->timeout_ms;
+    pol.retries = spec->retries;
+    pol.backoff = spec->backoff;
+    pol.readiness = spec->readiness;
+    long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
-    memset(d, 0, sizeof *d);
-    d->name = dp__strarena_copy(&g->names, spec->name);
-    d->plugin = spec->plugin ? plugin_copy(g, spec->plugin) : NULL;
-    if (!d->name || (spec->plugin && !d->plugin))
-        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* the name stays in its chunk */
+    d->name = pi < 0 ? NULL : dp__strarena_copy(&g->names, spec->name);
+    if (!d->name)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* a policy may stay unused */
     d->run = spec->run;
-    d->check = spec->check;
     d->user = spec->user;
-    d->user_free = spec->user_free;
-    d->timeout_ms = spec->timeout_ms;
-    d->retries = spec->retries;
-    d->backoff = spec->backoff;
-    d->readiness = spec->readiness;
-    d->attempt_end = spec->attempt_end;
+    d->pol = (uint32_t)pi;
+    d->flags = !spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0;
     index_put(g, (uint32_t)g->njobs);
     g->njobs++;
-    free_built(g);
     return DP_OK;
 }
 
@@ -217,6 +328,8 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
     long j = index_find(g, job);
     if (j < 0)
         return DP_ENOTFOUND;
+    if (unbuild(g) != DP_OK)
+        return DP_ENOMEM;
     if (g->nedges == g->edge_cap) {
         size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
         dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
@@ -237,7 +350,6 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
     g->edges[g->nedges].dep_id = di < 0 ? 0 : (uint32_t)di;
     g->edges[g->nedges].dep = d;
     g->nedges++;
-    free_built(g);
     return DP_OK;
 }
 
@@ -247,6 +359,8 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
         return DP_EINVAL;
     if (atomic_load(&g->running))
         return DP_EBUSY;
+    if (g->validated && unbuild(g) != DP_OK)
+        return DP_ENOMEM;
     if (g->nedges == g->edge_cap) {
         size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
         dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
@@ -259,8 +373,6 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
     g->edges[g->nedges].dep_id = dep;
     g->edges[g->nedges].dep = NULL;
     g->nedges++;
-    if (g->validated)
-        free_built(g);
     return DP_OK;
 }
 
@@ -496,6 +608,17 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     free(fill);
     g->validated = 1;
     g->validate_rc = DP_OK;
+    /* Built: the CSR arrays hold the edges, and the jobs are in name order
+     * (index_find searches them). What only building needed goes; unbuild
+     * makes it again if the graph changes. */
+    for (size_t e = 0; e < g->nedges; e++)
+        free(g->edges[e].dep);
+    free(g->edges);
+    g->edges = NULL;
+    g->nedges = g->edge_cap = 0;
+    free(g->index);
+    g->index = NULL;
+    g->index_cap = 0;
     return DP_OK;
 
 oom:
@@ -517,7 +640,7 @@ const char *dp_graph_job_name(const dp_graph_t *g, size_t id)
 
 const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id)
 {
-    return g && id < g->njobs ? g->jobs[id].plugin : NULL;
+    return g && id < g->njobs ? dp__def_pol(g, &g->jobs[id])->plugin : NULL;
 }
 
 long dp_graph_job_id(const dp_graph_t *g, const char *name)

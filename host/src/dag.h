@@ -15,19 +15,32 @@
 #include "daggerpool/daggerpool.h"
 #include "strarena.h"
 
-typedef struct dp_job_def {
-    char *name;
-    dp_job_cb run;
+/* What a job does with its attempts: the settings that a graph's jobs
+ * mostly share (a workflow has many jobs and few distinct settings), kept
+ * once per distinct combination in dp_graph.pols. Padding is zeroed, so
+ * two policies are equal when their bytes are. */
+typedef struct dp_job_policy {
     dp_job_cb check;
-    void *user;
     dp_free_cb user_free;
+    dp_job_end_cb attempt_end;
+    const char *plugin;      /* one of dp_graph.plugins, or NULL */
     uint64_t timeout_ms;
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
-    char *plugin;
-    dp_job_end_cb attempt_end;
+} dp_job_policy_t;
+
+/* A job: 32 bytes, what differs from job to job. */
+typedef struct dp_job_def {
+    char *name;
+    dp_job_cb run;
+    void *user;
+    uint32_t pol;            /* index into dp_graph.pols */
+    uint32_t flags;          /* DP_DEF_* */
 } dp_job_def_t;
+
+/* No readiness check and no timeout: the short path in job.c may run it. */
+#define DP_DEF_PLAIN 1u
 
 typedef struct dp_edge_name {
     uint32_t job;    /* index at insertion time (renumbered by validate) */
@@ -38,13 +51,23 @@ typedef struct dp_edge_name {
 struct dp_graph {
     dp_job_def_t *jobs; /* insertion order until validated, then name order */
     size_t njobs, cap;
-    uint32_t *index;    /* open-addressing name index: slot -> job index + 1 */
+    dp_job_policy_t *pols; /* distinct policies, by index */
+    size_t npols, pols_cap;
+    uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
+    size_t pol_index_cap;  /* power of two, > 2 * npols */
+    /* Open-addressing name index: slot -> job index + 1. Needed while jobs
+     * are added (duplicates); dropped by a successful validate, after
+     * which the jobs are in name order and a binary search finds a name. */
+    uint32_t *index;
     dp_strarena_t names; /* where the jobs' names live */
     char **plugins;     /* distinct plugin names; jobs point at them */
     size_t nplugins;
     size_t index_cap;   /* power of two, > 2 * njobs */
 
-    dp_edge_name_t *edges; /* dependencies by name, resolved by validate */
+    /* Dependencies as added, resolved by validate, which then drops them
+     * (the CSR arrays below hold the same); a change after that makes them
+     * again from the CSR arrays. */
+    dp_edge_name_t *edges;
     size_t nedges, edge_cap;
 
     int validated;      /* 0 not yet, 1 done */
@@ -70,6 +93,11 @@ struct dp_graph {
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
 };
+
+static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_job_def_t *d)
+{
+    return &g->pols[d->pol];
+}
 
 /* Room for njobs jobs and nedges dependencies in all, so that a large graph
  * built in one go grows its arrays once. DP_OK or DP_ENOMEM. */

@@ -36,6 +36,7 @@ struct dp_job {
     dp_run_t *run;
     uint32_t id;
     const dp_job_def_t *def;
+    const dp_job_policy_t *pol;
     unsigned attempt;
     unsigned worker;
     dp_ctx_t *ctx;      /* what callbacks see: attempt or probe context */
@@ -106,7 +107,7 @@ static void log_va(dp_run_t *run, dp_log_level_t level, const char *job, unsigne
     if (job) {
         long id = dp_graph_job_id(run->g, job);
         if (id >= 0)
-            rec.plugin = run->g->jobs[id].plugin;
+            rec.plugin = dp__def_pol(run->g, &run->g->jobs[id])->plugin;
     }
     run->opts.log(run->opts.log_user, &rec);
     free(big);
@@ -157,7 +158,7 @@ static dp_outcome_t check_adapter(dp_ctx_t *probe_ctx, void *arg, char *err, siz
     dp_job_t *job = arg;
     dp_ctx_t *saved = job->ctx;
     job->ctx = probe_ctx;
-    dp_outcome_t o = job->def->check(job, job->def->user);
+    dp_outcome_t o = job->pol->check(job, job->def->user);
     job->ctx = saved;
     if (o == DP_ERROR && err && errlen)
         snprintf(err, errlen, "%s", job->error ? job->error : "readiness check failed");
@@ -265,7 +266,7 @@ static void poll_step(jobrun_t *jr, uint64_t now_ns)
 /* When the poll's next step is due, for the bench. */
 static void park_prepare(jobrun_t *jr)
 {
-    uint64_t slack = dp__ms_to_ns(jr->job.def->readiness.period_ms) / 8u;
+    uint64_t slack = dp__ms_to_ns(jr->job.pol->readiness.period_ms) / 8u;
     jr->park.due_ns = dp__poller_due_ns(&jr->poller);
     jr->park.slack_ns = slack < PARK_SLACK_MAX_NS ? slack : PARK_SLACK_MAX_NS;
     jr->park.slow = jr->poller.last_probe_ns > SLOW_PROBE_NS;
@@ -287,6 +288,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
 {
     dp_job_t *job = &jr->job;
     const dp_job_def_t *def = job->def;
+    const dp_job_policy_t *pol = job->pol;
     dp_slot_t *slot = &run->slots[job->id];
     bool store = run->opts.store != NULL;
 
@@ -296,9 +298,9 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
 
     /* The attempt's context: the run's own when the job sets no timeout
      * (nothing to set up), else a child with the deadline. */
-    jr->own_ctx = def->timeout_ms > 0;
+    jr->own_ctx = pol->timeout_ms > 0;
     if (jr->own_ctx)
-        dp__ctx_init(&jr->actx, &run->ctx, def->timeout_ms);
+        dp__ctx_init(&jr->actx, &run->ctx, pol->timeout_ms);
     job->ctx = jr->own_ctx ? &jr->actx : &run->ctx;
 
     if (store)
@@ -315,17 +317,17 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
         o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
     jr->o = o;
 
-    if (o == DP_READY && def->check && !dp_ctx_done(job->ctx)) {
+    if (o == DP_READY && pol->check && !dp_ctx_done(job->ctx)) {
         jr->err[0] = '\0';
         if (store)
             set_snapshot(run, def, job->attempt, "readiness");
-        if (def->readiness.period_ms == 0) {
-            jr->o = dp_probe(job->ctx, def->readiness.probe_timeout_ms, check_adapter, job,
+        if (pol->readiness.period_ms == 0) {
+            jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job,
                              jr->err, sizeof jr->err);
             readiness_error(jr);
         } else {
-            dp__poller_init(&jr->poller, job->ctx, def->readiness.period_ms,
-                            def->readiness.probe_timeout_ms, def->readiness.timeout_ms);
+            dp__poller_init(&jr->poller, job->ctx, pol->readiness.period_ms,
+                            pol->readiness.probe_timeout_ms, pol->readiness.timeout_ms);
             jr->in_poll = true;
             jr->poll_over = false;
             poll_step(jr, dp__now_ns());
@@ -345,7 +347,7 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
     }
     /* A poll cut short, or given up, suggests when to look again. */
     if (jr->o == DP_NOT_READY || jr->poller.info.parent_done)
-        min_requeue(&run->slots[jr->job.id], (int64_t)jr->job.def->readiness.period_ms);
+        min_requeue(&run->slots[jr->job.id], (int64_t)jr->job.pol->readiness.period_ms);
     dp__poller_destroy(&jr->poller);
     jr->in_poll = false;
     readiness_error(jr);
@@ -357,6 +359,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
 {
     dp_job_t *job = &jr->job;
     const dp_job_def_t *def = job->def;
+    const dp_job_policy_t *pol = job->pol;
     dp_slot_t *slot = &run->slots[job->id];
     uint32_t id = job->id;
     unsigned worker = job->worker;
@@ -364,8 +367,8 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
 
     /* The attempt is over: let the job's owner release what it set up
      * for it (a plugin instance, a pinned plugin version). */
-    if (def->attempt_end)
-        def->attempt_end(job, def->user);
+    if (pol->attempt_end)
+        pol->attempt_end(job, def->user);
 
     /* Cancelled run: whatever the job answered, it stays unknown (the
      * seed's rule: results after cancellation are not trusted). */
@@ -379,7 +382,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (!run_done && own_deadline_first && dp_ctx_err(&jr->actx) == DP_ETIMEDOUT) {
         char d[32];
         dp_job_fail(job, false, "timed out after %s",
-                    dp_duration_format(def->timeout_ms, d, sizeof d));
+                    dp_duration_format(pol->timeout_ms, d, sizeof d));
         o = DP_ERROR;
     }
     if (jr->own_ctx)
@@ -413,7 +416,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
         return true;
     }
     take_error(slot, job);
-    bool retry = !job->permanent && job->attempt <= def->retries;
+    bool retry = !job->permanent && job->attempt <= pol->retries;
     dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED,
                   slot->error);
     if (!retry) {
@@ -421,7 +424,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
         dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot->error);
         return true;
     }
-    uint64_t delay = backoff_ms(&def->backoff, job->attempt + 1, rng);
+    uint64_t delay = backoff_ms(&pol->backoff, job->attempt + 1, rng);
     char d[32];
     dp__run_log(run, DP_LOG_WARN, def->name, job->attempt, "attempt failed: %s; retry in %s",
                 slot->error, dp_duration_format(delay, d, sizeof d));
@@ -503,8 +506,9 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
 {
     dp_slot_t *slot = &run->slots[id];
     dp_job_t *job = &jr->job;
-    *job = (dp_job_t){.run = run, .id = id, .def = def, .worker = worker, .attempt = 1,
-                      .ctx = &run->ctx};
+    const dp_job_policy_t *pol = dp__def_pol(run->g, def);
+    *job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker,
+                      .attempt = 1, .ctx = &run->ctx};
     slot->attempts = 1;
     dp_outcome_t o = DP_READY;
     if (def->run)
@@ -512,8 +516,8 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (o == DP_READY && !job->error) {
         uint64_t t = dp__ticks();
         if (!dp__run_done(run, dp__run_tick(run, t))) {
-            if (def->attempt_end) {
-                def->attempt_end(job, def->user);
+            if (pol->attempt_end) {
+                pol->attempt_end(job, def->user);
                 t = dp__ticks();
             }
             slot->version = job->version;
@@ -545,9 +549,10 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
 
     jobrun_t local;
     jobrun_t *jr = &local;
-    if (run->plain && !def->check && !def->timeout_ms)
+    if (run->plain && (def->flags & DP_DEF_PLAIN))
         return plain_job(run, jr, id, def, worker, rng, clock);
-    bool may_park = def->check && def->readiness.period_ms > 0;
+    const dp_job_policy_t *pol = dp__def_pol(run->g, def);
+    bool may_park = pol->check && pol->readiness.period_ms > 0;
     if (may_park) {
         /* Its poll may wait parked, and its next probe run on another
          * worker: its state must outlive this call. Without memory it
@@ -558,7 +563,7 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
         else
             may_park = false;
     }
-    jr->job = (dp_job_t){.run = run, .id = id, .def = def, .worker = worker};
+    jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
     jr->may_park = may_park;
     jr->own_ctx = false;
     jr->in_poll = false;

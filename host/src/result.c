@@ -392,7 +392,7 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
         jr->status = sl->status;
         jr->error = sl->error;
         jr->attempts = sl->attempts;
-        jr->plugin = defs[j].plugin;
+        jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
         jr->plugin_version = sl->version;
         if (sl->start_tick) {
             uint64_t end = sl->end_tick ? sl->end_tick : r->tick_end;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -335,6 +336,62 @@ static void test_revalidate_after_change(void **state)
     tu_script_free(s);
 }
 
+/* Jobs share policies (settings) when theirs are equal; each job still
+ * answers with its own. Names resolve before and after validate (which
+ * drops the name index and searches the sorted jobs), and a name added
+ * again after validate is still a duplicate. */
+static void test_policies_and_lookups_across_validate(void **state)
+{
+    (void)state;
+    dp_graph_t *g = dp_graph_new();
+    char name[32], err[256];
+    for (unsigned i = 0; i < 300; i++) {
+        dp_job_spec_t sp;
+        dp_job_spec_init(&sp);
+        snprintf(name, sizeof name, "job%03u", (i * 7) % 300); /* not in name order */
+        sp.name = name;
+        sp.run = noop;
+        sp.timeout_ms = (i % 3) * 1000;
+        sp.retries = i % 5;
+        sp.plugin = i % 2 ? "odd" : NULL;
+        assert_int_equal(dp_graph_add_job(g, &sp, err, sizeof err), DP_OK);
+        if (i)
+            assert_int_equal(dp_graph_add_dep(g, name, "job000"), DP_OK);
+    }
+    assert_int_equal(dp_graph_job_id(g, "nope"), -1);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    for (unsigned i = 0; i < 300; i++) {
+        unsigned k = (i * 7) % 300;
+        snprintf(name, sizeof name, "job%03u", k);
+        assert_int_equal(dp_graph_job_id(g, name), (long)k);
+        const char *plugin = dp_graph_job_plugin(g, k);
+        if (i % 2)
+            assert_string_equal(plugin, "odd");
+        else
+            assert_null(plugin);
+        const uint32_t *ids;
+        assert_int_equal(dp_graph_deps(g, k, &ids), k ? 1 : 0);
+    }
+    assert_int_equal(dp_graph_job_id(g, "job"), -1);
+    assert_int_equal(dp_graph_job_id(g, "job300"), -1);
+    assert_int_equal(dp_graph_job_id(g, "a"), -1);
+    assert_int_equal(dp_graph_job_id(g, "zzz"), -1);
+    assert_int_equal(add(g, "job150", err, sizeof err), DP_EDUPLICATE);
+    assert_int_equal(add(g, "new", err, sizeof err), DP_OK);
+    assert_int_equal(dp_graph_add_dep(g, "new", "job299"), DP_OK);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_int_equal(dp_graph_job_id(g, "new"), 300);
+    assert_string_equal(list(g, "new", false), "job299");
+    assert_string_equal(list(g, "job299", true), "new");
+    /* Each job kept its own settings through the shared policies. */
+    dp_result_t *r = dp_graph_run(g, NULL, err, sizeof err);
+    assert_non_null(r);
+    assert_true(dp_result_is_ready(r));
+    assert_string_equal(dp_result_find(r, "job001")->plugin, "odd"); /* i = 43 */
+    dp_result_free(r);
+    dp_graph_free(g);
+}
+
 static void test_names_and_errors_text(void **state)
 {
     (void)state;
@@ -379,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_run_refuses_invalid_graph),
         cmocka_unit_test(test_user_free_on_graph_free),
         cmocka_unit_test(test_revalidate_after_change),
+        cmocka_unit_test(test_policies_and_lookups_across_validate),
         cmocka_unit_test(test_names_and_errors_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
