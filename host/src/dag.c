@@ -45,10 +45,8 @@ static void free_built(dp_graph_t *g)
     free(g->dep_ids);
     free(g->succ_off);
     free(g->succ_ids);
-    free(g->topo);
-    free(g->roots);
     free(g->validate_msg);
-    g->dep_off = g->dep_ids = g->succ_off = g->succ_ids = g->topo = g->roots = NULL;
+    g->dep_off = g->dep_ids = g->succ_off = g->succ_ids = NULL;
     g->validate_msg = NULL;
     g->nroots = 0;
     g->validated = 0;
@@ -66,8 +64,9 @@ void dp_graph_free(dp_graph_t *g)
     }
     free(g->pols);
     free(g->pol_index);
-    for (size_t i = 0; i < g->nedges; i++)
-        free(g->edges[i].dep);
+    for (size_t i = 0; i < g->nfwd; i++)
+        free(g->fwd[i]);
+    free(g->fwd);
     dp__strarena_free(&g->names);
     for (size_t i = 0; i < g->nplugins; i++)
         free(g->plugins[i]);
@@ -155,8 +154,7 @@ static int unbuild(dp_graph_t *g)
             for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
                 dp_edge_name_t *e = &g->edges[g->nedges++];
                 e->job = (uint32_t)j;
-                e->dep_id = g->dep_ids[k];
-                e->dep = NULL;
+                e->dep = g->dep_ids[k];
             }
     }
     free_built(g);
@@ -343,12 +341,21 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
      * jobs); only a forward reference keeps the name until validate.
      * Validate maps indices through the name sort. */
     long di = index_find(g, dep);
-    char *d = NULL;
-    if (di < 0 && !(d = strdup(dep)))
-        return DP_ENOMEM;
+    if (di < 0) {
+        if (g->nfwd == g->fwd_cap) {
+            size_t ncap = g->fwd_cap ? g->fwd_cap * 2 : 16;
+            char **nf = realloc(g->fwd, ncap * sizeof *nf);
+            if (!nf)
+                return DP_ENOMEM;
+            g->fwd = nf;
+            g->fwd_cap = ncap;
+        }
+        if (g->nfwd >= DP_EDGE_FWD || !(g->fwd[g->nfwd] = strdup(dep)))
+            return DP_ENOMEM;
+        di = (long)(DP_EDGE_FWD | g->nfwd++);
+    }
     g->edges[g->nedges].job = (uint32_t)j;
-    g->edges[g->nedges].dep_id = di < 0 ? 0 : (uint32_t)di;
-    g->edges[g->nedges].dep = d;
+    g->edges[g->nedges].dep = (uint32_t)di;
     g->nedges++;
     return DP_OK;
 }
@@ -370,8 +377,7 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
         g->edge_cap = ncap;
     }
     g->edges[g->nedges].job = job;
-    g->edges[g->nedges].dep_id = dep;
-    g->edges[g->nedges].dep = NULL;
+    g->edges[g->nedges].dep = dep;
     g->nedges++;
     return DP_OK;
 }
@@ -489,53 +495,65 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     names_before = NULL;
     for (size_t e = 0; e < g->nedges; e++) {
         g->edges[e].job = old2new[g->edges[e].job];
-        if (!g->edges[e].dep)
-            g->edges[e].dep_id = old2new[g->edges[e].dep_id];
+        if (!(g->edges[e].dep & DP_EDGE_FWD))
+            g->edges[e].dep = old2new[g->edges[e].dep];
     }
     free(old2new);
     old2new = NULL;
 
-    /* Resolve dependency names; count per job. */
+    /* Resolve dependency names (in place: an edge then holds ids only);
+     * count per job. */
     g->dep_off = calloc(n + 1, sizeof *g->dep_off);
     g->succ_off = calloc(n + 1, sizeof *g->succ_off);
-    uint32_t *resolved = malloc((g->nedges ? g->nedges : 1) * sizeof *resolved);
-    if (!g->dep_off || !g->succ_off || !resolved) {
-        free(resolved);
+    if (!g->dep_off || !g->succ_off)
         goto oom;
-    }
     for (size_t e = 0; e < g->nedges; e++) {
-        const dp_edge_name_t *ed = &g->edges[e];
-        long d = ed->dep ? index_find(g, ed->dep) : (long)ed->dep_id;
-        if (d < 0) {
-            snprintf(msg, sizeof msg, "job \"%s\" depends on unknown job \"%s\"",
-                     g->jobs[ed->job].name, ed->dep);
-            free(resolved);
-            free_built(g);
-            return fail(g, DP_EUNKNOWN_DEP, err, errlen, msg);
+        dp_edge_name_t *ed = &g->edges[e];
+        long d = (long)ed->dep;
+        if (ed->dep & DP_EDGE_FWD) {
+            const char *dn = g->fwd[ed->dep & ~DP_EDGE_FWD];
+            d = index_find(g, dn);
+            if (d < 0) {
+                snprintf(msg, sizeof msg, "job \"%s\" depends on unknown job \"%s\"",
+                         g->jobs[ed->job].name, dn);
+                free_built(g);
+                return fail(g, DP_EUNKNOWN_DEP, err, errlen, msg);
+            }
         }
         if ((uint32_t)d == ed->job) {
             snprintf(msg, sizeof msg, "job \"%s\" depends on itself", g->jobs[d].name);
-            free(resolved);
             free_built(g);
             return fail(g, DP_ESELF_DEP, err, errlen, msg);
         }
-        resolved[e] = (uint32_t)d;
         g->dep_off[ed->job + 1]++;
     }
+    /* Every name resolved: edges refer by index from here on. */
+    for (size_t e = 0; e < g->nedges; e++) {
+        dp_edge_name_t *ed = &g->edges[e];
+        if (ed->dep & DP_EDGE_FWD)
+            ed->dep = (uint32_t)index_find(g, g->fwd[ed->dep & ~DP_EDGE_FWD]);
+    }
+    for (size_t i = 0; i < g->nfwd; i++)
+        free(g->fwd[i]);
+    g->nfwd = 0;
+    /* The name index is not needed any more: the jobs are in name order
+     * now, and index_find searches them. Freed before the CSR arrays are
+     * made, so that they do not add up. */
+    free(g->index);
+    g->index = NULL;
+    g->index_cap = 0;
     for (size_t j = 0; j < n; j++)
         g->dep_off[j + 1] += g->dep_off[j];
     g->dep_ids = malloc((g->nedges ? g->nedges : 1) * sizeof *g->dep_ids);
     uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
     if (!g->dep_ids || !fill) {
         free(fill);
-        free(resolved);
         goto oom;
     }
     for (size_t e = 0; e < g->nedges; e++) {
         uint32_t j = g->edges[e].job;
-        g->dep_ids[g->dep_off[j] + fill[j]++] = resolved[e];
+        g->dep_ids[g->dep_off[j] + fill[j]++] = g->edges[e].dep;
     }
-    free(resolved);
     /* Sort each dependency list and drop repeats ("a" listed twice). */
     size_t w = 0;
     for (size_t j = 0; j < n; j++) {
@@ -577,28 +595,27 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
             g->succ_ids[g->succ_off[d] + fill[d]++] = (uint32_t)j;
         }
 
-    /* Kahn's traversal: topological order, roots, and cycle detection. fill
-     * is reused as the remaining-dependency count. */
-    g->topo = malloc((n ? n : 1) * sizeof *g->topo);
-    g->roots = malloc((n ? n : 1) * sizeof *g->roots);
-    if (!g->topo || !g->roots) {
+    /* Kahn's traversal: cycle detection (and the number of roots). fill is
+     * reused as the remaining-dependency count. */
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) {
         free(fill);
         goto oom;
     }
     size_t head = 0, tail = 0;
     for (size_t j = 0; j < n; j++) {
         fill[j] = g->dep_off[j + 1] - g->dep_off[j];
-        if (!fill[j]) {
-            g->roots[g->nroots++] = (uint32_t)j;
-            g->topo[tail++] = (uint32_t)j;
-        }
+        if (!fill[j])
+            order[tail++] = (uint32_t)j;
     }
+    g->nroots = tail;
     while (head < tail) {
-        uint32_t j = g->topo[head++];
+        uint32_t j = order[head++];
         for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++)
             if (--fill[g->succ_ids[k]] == 0)
-                g->topo[tail++] = g->succ_ids[k];
+                order[tail++] = g->succ_ids[k];
     }
+    free(order);
     if (tail < n) {
         rc = report_cycle(g, fill, msg, sizeof msg);
         free(fill);
@@ -611,14 +628,9 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     /* Built: the CSR arrays hold the edges, and the jobs are in name order
      * (index_find searches them). What only building needed goes; unbuild
      * makes it again if the graph changes. */
-    for (size_t e = 0; e < g->nedges; e++)
-        free(g->edges[e].dep);
     free(g->edges);
     g->edges = NULL;
     g->nedges = g->edge_cap = 0;
-    free(g->index);
-    g->index = NULL;
-    g->index_cap = 0;
     return DP_OK;
 
 oom:

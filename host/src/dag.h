@@ -3,8 +3,8 @@
  * Jobs are added by name in any order; dp_graph_validate() sorts them by
  * name (so ids are name order and every id list is also name-sorted),
  * resolves dependency names once, checks for errors and builds compressed
- * sparse row (CSR) arrays of dependencies and successors plus a topological
- * order. A run touches only these arrays.
+ * sparse row (CSR) arrays of dependencies and successors. A run touches
+ * only these arrays.
  */
 #ifndef DP_DAG_H
 #define DP_DAG_H
@@ -42,11 +42,15 @@ typedef struct dp_job_def {
 /* No readiness check and no timeout: the short path in job.c may run it. */
 #define DP_DEF_PLAIN 1u
 
+/* A dependency as added: 8 bytes (a large graph has ten times more edges
+ * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
+ * index in dp_graph.fwd of its name: a job not added yet when the edge was. */
 typedef struct dp_edge_name {
     uint32_t job;    /* index at insertion time (renumbered by validate) */
-    uint32_t dep_id; /* the dependency's index, when dep is NULL */
-    char *dep;       /* the dependency's name while it names no job yet */
+    uint32_t dep;
 } dp_edge_name_t;
+
+#define DP_EDGE_FWD 0x80000000u
 
 struct dp_graph {
     dp_job_def_t *jobs; /* insertion order until validated, then name order */
@@ -69,6 +73,8 @@ struct dp_graph {
      * again from the CSR arrays. */
     dp_edge_name_t *edges;
     size_t nedges, edge_cap;
+    char **fwd;            /* names of dependencies added before their job */
+    size_t nfwd, fwd_cap;
 
     int validated;      /* 0 not yet, 1 done */
     int validate_rc;
@@ -77,9 +83,7 @@ struct dp_graph {
     /* Built by validate. */
     uint32_t *dep_off, *dep_ids;   /* deps of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
     uint32_t *succ_off, *succ_ids; /* successors, same layout */
-    uint32_t *topo;                /* a topological order (dependencies first) */
-    uint32_t *roots;               /* jobs with no dependency, by id */
-    size_t nroots;
+    size_t nroots;                 /* jobs with no dependency */
 
     atomic_bool running;
 

@@ -214,8 +214,10 @@ static void take_error(dp_slot_t *slot, dp_job_t *job)
 
 static void min_requeue(dp_slot_t *slot, int64_t ms)
 {
+    if (ms > INT32_MAX)
+        ms = INT32_MAX;
     if (ms >= 0 && (slot->requeue_ms < 0 || ms < slot->requeue_ms))
-        slot->requeue_ms = ms;
+        slot->requeue_ms = (int32_t)ms;
 }
 
 /* A job's state between its calls. A job that may park (it polls
@@ -293,7 +295,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     bool store = run->opts.store != NULL;
 
     job->attempt++;
-    slot->attempts = job->attempt;
+    slot->attempts = job->attempt < DP_SLOT_ATTEMPTS_MAX ? job->attempt : DP_SLOT_ATTEMPTS_MAX;
     job->permanent = false;
 
     /* The attempt's context: the run's own when the job sets no timeout

@@ -751,9 +751,15 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
         goto fail;
     }
+    /* The roots (jobs without dependencies) are published before any
+     * worker starts; the rest of the queue starts empty. */
+    size_t nroots = 0;
     for (size_t j = 0; j < n; j++) {
         dp_slot_t *sl = &run->slots[j];
-        atomic_init(&run->remaining[j], g->dep_off[j + 1] - g->dep_off[j]);
+        uint32_t ndeps = g->dep_off[j + 1] - g->dep_off[j];
+        atomic_init(&run->remaining[j], ndeps);
+        if (!ndeps)
+            atomic_init(&run->queue[nroots++], (uint32_t)j + 1);
         sl->status = DP_STATUS_UNKNOWN;
         sl->attempts = 0;
         sl->error = NULL;
@@ -761,16 +767,12 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         sl->version = NULL;
         sl->requeue_ms = -1;
     }
-    /* The roots are published before any worker starts; the rest of the
-     * queue starts empty. */
     size_t nq = n + nworkers;
-    for (size_t i = 0; i < g->nroots; i++)
-        atomic_init(&run->queue[i], g->roots[i] + 1);
-    for (size_t i = g->nroots; i < nq; i++)
+    for (size_t i = nroots; i < nq; i++)
         atomic_init(&run->queue[i], 0);
-    atomic_init(&run->qtail, g->nroots);
+    atomic_init(&run->qtail, nroots);
     atomic_init(&run->qhead, 0);
-    atomic_init(&run->pending, g->nroots);
+    atomic_init(&run->pending, nroots);
 
     worker_arg_t *workers = calloc(nworkers ? nworkers : 1, sizeof *workers);
     if (!workers) {

@@ -19,13 +19,18 @@
 /* Per-job state of a run. Written only by the worker that runs the job;
  * read by the calling thread after the workers are joined. */
 typedef struct dp_slot {
-    dp_status_t status;
-    unsigned attempts;
-    char *error;                /* malloc'd, or NULL */
     uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
+    char *error;                /* malloc'd, or NULL */
     const char *version;        /* dp_job_set_version; not owned */
-    int64_t requeue_ms;         /* hint for a re-run, -1 none */
+    /* 40 bytes in all: one slot per job is the largest per-job cost of a
+     * run, so status and attempts share a word and the requeue hint is
+     * 32-bit (24 days; longer hints are clamped). */
+    unsigned status : 8;        /* dp_status_t */
+    unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
+    int32_t requeue_ms;         /* hint for a re-run, -1 none */
 } dp_slot_t;
+
+#define DP_SLOT_ATTEMPTS_MAX ((1u << 24) - 1)
 
 /* A run's slots. The result of the run takes them over, and gives them back
  * to the graph (dp_graph.spare_slots) when it is freed, so that a graph run

@@ -183,28 +183,40 @@ out:
     return rc;
 }
 
-/* Boundary: success jobs with a non-success job somewhere below. One pass in
- * reverse topological order computes "something below is not success". */
+/* Boundary: success jobs with a non-success job somewhere below. A walk up
+ * the dependencies from every job that is not success marks all that lies
+ * above one (each job once). */
 static int build_boundary(dp_result_t *r)
 {
     const dp_graph_t *g = r->g;
     size_t n = r->n;
     unsigned char *bad = calloc(n ? n : 1, 1);
-    if (!bad)
+    uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
+    if (!bad || !stack) {
+        free(bad);
+        free(stack);
         return DP_ENOMEM;
+    }
     size_t cnt = 0;
-    for (size_t i = n; i-- > 0;) {
-        uint32_t j = g->topo[i];
-        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
-            uint32_t s = g->succ_ids[k];
-            if (status_of(r, s) != DP_STATUS_SUCCESS || bad[s]) {
-                bad[j] = 1;
-                break;
+    for (size_t j0 = 0; j0 < n; j0++) {
+        if (status_of(r, j0) == DP_STATUS_SUCCESS)
+            continue;
+        size_t top = 0;
+        stack[top++] = (uint32_t)j0;
+        while (top) {
+            uint32_t j = stack[--top];
+            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
+                uint32_t d = g->dep_ids[k];
+                if (bad[d])
+                    continue;
+                bad[d] = 1;
+                if (status_of(r, d) == DP_STATUS_SUCCESS)
+                    cnt++;
+                stack[top++] = d;
             }
         }
-        if (bad[j] && status_of(r, j) == DP_STATUS_SUCCESS)
-            cnt++;
     }
+    free(stack);
     r->boundary.ids = malloc((cnt ? cnt : 1) * sizeof *r->boundary.ids);
     if (!r->boundary.ids) {
         free(bad);
