@@ -203,21 +203,54 @@ static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
     dp_store_delete(run->opts.store, key);
 }
 
-static void take_error(dp_slot_t *slot, dp_job_t *job)
+/* The job's last error message, kept in the run's sparse array. */
+static char *slot_error(dp_run_t *run, uint32_t id)
+{
+    return run->slotbuf->error[id];
+}
+
+static void take_error(dp_run_t *run, dp_job_t *job)
 {
     if (!job->error)
         return;
-    free(slot->error);
-    slot->error = job->error;
+    dp_slotbuf_t *sb = run->slotbuf;
+    free(sb->error[job->id]);
+    sb->error[job->id] = job->error;
+    dp__flag_set(&sb->any_error);
     job->error = NULL;
 }
 
-static void min_requeue(dp_slot_t *slot, int64_t ms)
+static void clear_error(dp_run_t *run, uint32_t id)
 {
-    if (ms > INT32_MAX)
-        ms = INT32_MAX;
-    if (ms >= 0 && (slot->requeue_ms < 0 || ms < slot->requeue_ms))
-        slot->requeue_ms = (int32_t)ms;
+    dp_slotbuf_t *sb = run->slotbuf;
+    /* The flag first: a job that never failed does not touch the array. */
+    if (atomic_load_explicit(&sb->any_error, memory_order_relaxed) && sb->error[id]) {
+        free(sb->error[id]);
+        sb->error[id] = NULL;
+    }
+}
+
+/* Keeps the smallest requeue hint (in the sparse array as ms + 1, clamped
+ * to 24 days). */
+static void min_requeue(dp_run_t *run, uint32_t id, int64_t ms)
+{
+    if (ms < 0)
+        return;
+    if (ms > INT32_MAX - 1)
+        ms = INT32_MAX - 1;
+    int32_t *rq = &run->slotbuf->requeue[id];
+    if (*rq == 0 || ms + 1 < *rq) {
+        *rq = (int32_t)ms + 1;
+        dp__flag_set(&run->slotbuf->any_requeue);
+    }
+}
+
+static void set_version(dp_run_t *run, uint32_t id, const char *version)
+{
+    if (version) {
+        run->slotbuf->version[id] = version;
+        dp__flag_set(&run->slotbuf->any_version);
+    }
 }
 
 /* A job's state between its calls. A job that may park (it polls
@@ -349,7 +382,7 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
     }
     /* A poll cut short, or given up, suggests when to look again. */
     if (jr->o == DP_NOT_READY || jr->poller.info.parent_done)
-        min_requeue(&run->slots[jr->job.id], (int64_t)jr->job.pol->readiness.period_ms);
+        min_requeue(run, jr->job.id, (int64_t)jr->job.pol->readiness.period_ms);
     dp__poller_destroy(&jr->poller);
     jr->in_poll = false;
     readiness_error(jr);
@@ -362,7 +395,6 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     dp_job_t *job = &jr->job;
     const dp_job_def_t *def = job->def;
     const dp_job_policy_t *pol = job->pol;
-    dp_slot_t *slot = &run->slots[job->id];
     uint32_t id = job->id;
     unsigned worker = job->worker;
     dp_outcome_t o = jr->o;
@@ -395,9 +427,9 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_ERROR && !job->error)
         dp_job_fail(job, false, "failed (no message)");
     if (run_done) {
-        take_error(slot, job);
+        take_error(run, job);
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN,
-                      slot->error);
+                      slot_error(run, id));
         dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "cancelled");
         *final = DP_STATUS_UNKNOWN;
         return true;
@@ -405,8 +437,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_READY) {
         /* Success carries no error: earlier attempts' messages went to
          * the log and the events; attempts still counts them. */
-        free(slot->error);
-        slot->error = NULL;
+        clear_error(run, id);
         *final = DP_STATUS_SUCCESS;
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
         return true;
@@ -417,19 +448,19 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
         dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "not ready");
         return true;
     }
-    take_error(slot, job);
+    take_error(run, job);
     bool retry = !job->permanent && job->attempt <= pol->retries;
     dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED,
-                  slot->error);
+                  slot_error(run, id));
     if (!retry) {
         *final = DP_STATUS_FAILED;
-        dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot->error);
+        dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot_error(run, id));
         return true;
     }
     uint64_t delay = backoff_ms(&pol->backoff, job->attempt + 1, rng);
     char d[32];
     dp__run_log(run, DP_LOG_WARN, def->name, job->attempt, "attempt failed: %s; retry in %s",
-                slot->error, dp_duration_format(delay, d, sizeof d));
+                slot_error(run, id), dp_duration_format(delay, d, sizeof d));
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
     uint64_t before = dp__now_ns();
@@ -437,7 +468,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
         /* Cancelled during the backoff: the job stays unknown; the rest
          * of the backoff is when a re-run could try again. */
         uint64_t slept = (dp__now_ns() - before) / 1000000u;
-        min_requeue(slot, slept >= delay ? 0 : (int64_t)(delay - slept));
+        min_requeue(run, id, slept >= delay ? 0 : (int64_t)(delay - slept));
         *final = DP_STATUS_UNKNOWN;
         return true;
     }
@@ -450,7 +481,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     dp_job_t *job = &jr->job;
     const dp_job_def_t *def = job->def;
     dp_slot_t *slot = &run->slots[job->id];
-    slot->version = job->version;
+    set_version(run, job->id, job->version);
     slot->status = final;
     slot->end_tick = dp__ticks();
     *clock = slot->end_tick;
@@ -470,7 +501,8 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
                                            1000000u,
                                        d, sizeof d));
     }
-    dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final, slot->error);
+    dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final,
+                  slot_error(run, job->id));
     if (jr->may_park)
         free(jr);
 }
@@ -522,7 +554,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
                 pol->attempt_end(job, def->user);
                 t = dp__ticks();
             }
-            slot->version = job->version;
+            set_version(run, id, job->version);
             slot->status = DP_STATUS_SUCCESS;
             slot->end_tick = t;
             *clock = t;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -663,6 +664,58 @@ static void supervise(dp_run_t *run)
     }
 }
 
+/* Below this size the sparse arrays are plain zeroed memory: a mapping is
+ * worth its system calls only when many pages may stay untouched. */
+#define COLD_MAP_MIN (64 * 1024)
+
+int dp__slotbuf_cold_init(dp_slotbuf_t *sb)
+{
+    size_t n = sb->n ? sb->n : 1;
+    size_t size = n * (sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
+    void *m;
+    if (size >= COLD_MAP_MIN) {
+        /* Fresh anonymous pages read as zero and cost nothing until written
+         * (calloc might hand back reused heap memory, and clear it). */
+        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return DP_ENOMEM;
+        sb->cold_size = size;
+    } else {
+        if (!(m = calloc(1, size)))
+            return DP_ENOMEM;
+        sb->cold_size = 0;
+    }
+    sb->cold = m;
+    char *p = m;
+    sb->error = (char **)(void *)p;
+    sb->version = (const char **)(void *)(p + n * sizeof *sb->error);
+    sb->requeue = (int32_t *)(void *)(p + n * (sizeof *sb->error + sizeof *sb->version));
+    atomic_init(&sb->any_error, false);
+    atomic_init(&sb->any_version, false);
+    atomic_init(&sb->any_requeue, false);
+    return DP_OK;
+}
+
+void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb)
+{
+    if (!sb)
+        return;
+    if (sb->cold) {
+        if (atomic_load(&sb->any_error))
+            for (size_t j = 0; j < sb->n; j++)
+                free(sb->error[j]);
+        if (sb->cold_size)
+            munmap(sb->cold, sb->cold_size);
+        else
+            free(sb->cold);
+        sb->cold = NULL;
+        sb->error = NULL;
+        sb->version = NULL;
+        sb->requeue = NULL;
+    }
+    free(atomic_exchange(&g->spare_slots, sb));
+}
+
 static void bench_destroy(dp_run_t *run)
 {
     free(run->pk_heap);
@@ -742,7 +795,10 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         if (!run->slotbuf)
             goto oom;
         run->slotbuf->n = n;
+        run->slotbuf->cold = NULL;
     }
+    if (dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
+        goto oom;
     run->slots = run->slotbuf->slot;
     run->remaining = g->run_scratch;
     run->queue = (_Atomic uint32_t *)((char *)g->run_scratch + qoff);
@@ -757,15 +813,16 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     for (size_t j = 0; j < n; j++) {
         dp_slot_t *sl = &run->slots[j];
         uint32_t ndeps = g->dep_off[j + 1] - g->dep_off[j];
-        atomic_init(&run->remaining[j], ndeps);
+        /* Only jobs with two or more dependencies use their counter (see
+         * worker_main): the others' stay untouched, and so do their pages
+         * when there are many such jobs. */
+        if (ndeps > 1)
+            atomic_init(&run->remaining[j], ndeps);
         if (!ndeps)
             atomic_init(&run->queue[nroots++], (uint32_t)j + 1);
         sl->status = DP_STATUS_UNKNOWN;
         sl->attempts = 0;
-        sl->error = NULL;
         sl->start_tick = sl->end_tick = 0;
-        sl->version = NULL;
-        sl->requeue_ms = -1;
     }
     size_t nq = n + nworkers;
     for (size_t i = nroots; i < nq; i++)
@@ -822,11 +879,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     bench_destroy(run);
     /* The result took the slots (or, without memory for it, they go back
      * to the graph); counters and queue stay in its scratch. */
-    if (run->slotbuf) {
-        for (size_t j = 0; j < n; j++)
-            free(run->slots[j].error);
-        free(atomic_exchange(&g->spare_slots, run->slotbuf));
-    }
+    dp__slotbuf_release(g, run->slotbuf);
     free(run);
     atomic_store(&g->running, false);
     if (!res)
@@ -837,8 +890,7 @@ oom:
     dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
 fail:
     if (run) {
-        if (run->slotbuf)
-            free(atomic_exchange(&g->spare_slots, run->slotbuf));
+        dp__slotbuf_release(g, run->slotbuf);
         if (run->wake_fd >= 0)
             close(run->wake_fd);
         bench_destroy(run);

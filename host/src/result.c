@@ -267,11 +267,13 @@ dp_result_t *dp__result_build(dp_run_t *run)
     uint64_t first_fail_end = UINT64_MAX;
     long first_fail = -1;
     bool any_failed = false, all_success = true, any_unknown = false;
+    const dp_slotbuf_t *sb = r->slotbuf;
+    bool any_requeue = atomic_load(&sb->any_requeue);
     for (size_t j = 0; j < n; j++) {
         const dp_slot_t *sl = &run->slots[j];
         dp_status_t st = sl->status;
         if (st == DP_STATUS_SUCCESS) {
-            if (sl->requeue_ms < 0)
+            if (!any_requeue)
                 continue; /* the common case, in one branch */
         } else {
             all_success = false;
@@ -287,8 +289,9 @@ dp_result_t *dp__result_build(dp_run_t *run)
         }
         if (st == DP_STATUS_NOT_READY && r->first_not_ready < 0)
             r->first_not_ready = (long)j;
-        if (sl->requeue_ms >= 0 && (r->requeue_ms < 0 || sl->requeue_ms < r->requeue_ms))
-            r->requeue_ms = sl->requeue_ms;
+        int64_t rq = any_requeue ? (int64_t)sb->requeue[j] - 1 : -1;
+        if (rq >= 0 && (r->requeue_ms < 0 || rq < r->requeue_ms))
+            r->requeue_ms = rq;
         if (run->opts.on_event && st == DP_STATUS_SKIPPED)
             dp__run_event(run, DP_EV_JOB_SKIPPED, (uint32_t)j, 0, 0, DP_STATUS_SKIPPED, NULL);
     }
@@ -312,11 +315,11 @@ dp_result_t *dp__result_build(dp_run_t *run)
             r->first_error = dp__strdup("timeout (the caller's deadline passed)");
     } else if (r->cancelled) {
         r->outcome = DP_RUN_CANCELLED;
-        r->first_error = first_fail >= 0 ? dp__strdup(run->slots[first_fail].error)
+        r->first_error = first_fail >= 0 ? dp__strdup(sb->error[first_fail])
                                          : dp__strdup("cancelled");
     } else if (any_failed) {
         r->outcome = DP_RUN_FAILED;
-        r->first_error = dp__strdup(run->slots[first_fail].error);
+        r->first_error = dp__strdup(sb->error[first_fail]);
     } else if (all_success) {
         r->outcome = DP_RUN_SUCCESS;
     } else {
@@ -360,13 +363,9 @@ void dp_result_free(dp_result_t *r)
     if (!r)
         return;
     free(atomic_load(&r->jobs));
-    if (r->slotbuf) {
-        for (size_t j = 0; j < r->n; j++)
-            free(r->slotbuf->slot[j].error);
-        /* Back to the graph (which outlives its results) for its next run. */
-        dp_graph_t *g = (dp_graph_t *)(uintptr_t)r->g;
-        free(atomic_exchange(&g->spare_slots, r->slotbuf));
-    }
+    /* The slots back to the graph (which outlives its results) for its
+     * next run. */
+    dp__slotbuf_release((dp_graph_t *)(uintptr_t)r->g, r->slotbuf);
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
@@ -396,16 +395,18 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
     if (!jobs)
         return NULL;
     const dp_job_def_t *defs = r->g->jobs;
-    const dp_slot_t *slots = r->slotbuf->slot;
+    const dp_slotbuf_t *sb = r->slotbuf;
+    const dp_slot_t *slots = sb->slot;
+    bool any_error = atomic_load(&sb->any_error), any_version = atomic_load(&sb->any_version);
     for (size_t j = 0; j < n; j++) {
         const dp_slot_t *sl = &slots[j];
         dp_job_result_t *jr = &jobs[j];
         jr->name = defs[j].name;
         jr->status = sl->status;
-        jr->error = sl->error;
+        jr->error = any_error ? sb->error[j] : NULL;
         jr->attempts = sl->attempts;
         jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
-        jr->plugin_version = sl->version;
+        jr->plugin_version = any_version ? sb->version[j] : NULL;
         if (sl->start_tick) {
             uint64_t end = sl->end_tick ? sl->end_tick : r->tick_end;
             jr->start_ms =
