@@ -366,6 +366,10 @@ void dp_result_free(dp_result_t *r)
     /* The slots back to the graph (which outlives its results) for its
      * next run. */
     dp__slotbuf_release((dp_graph_t *)(uintptr_t)r->g, r->slotbuf);
+    for (size_t i = 0; i < r->nfrontiers; i++) {
+        dp_id_list_free(&r->frontiers[i].blocked_by);
+        dp_id_list_free(&r->frontiers[i].subtree);
+    }
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
