@@ -22,6 +22,11 @@
  *
  * The ready queue takes no lock; the bench (parked polling jobs) has one
  * mutex, taken once per batch of probes, never while a callback runs.
+ *
+ * Worker threads start on demand: one per root at first (at most the
+ * bound), then more whenever jobs are published that no idle worker has
+ * claimed, or a worker's job parks while jobs wait. A chain runs on one
+ * thread however high max_concurrent_jobs is.
  */
 #include <errno.h>
 #include <limits.h>
@@ -69,8 +74,52 @@ typedef struct worker_arg {
     dp_run_t *run;
     unsigned index;
     pthread_t thread;
+    /* The thread exists (written by whoever started it, before that thread
+     * ends: the caller joins workers in index order, so it has joined the
+     * starter, which has a lower index, before it reads this). */
+    bool started;
     _Atomic size_t ticket; /* slot this worker waits on, or NO_TICKET */
 } worker_arg_t;
+
+static void *worker_main(void *p);
+
+/* Starts up to `want` more workers, never more than nworkers in all; from
+ * the calling thread or a worker. Returns how many started. */
+static unsigned start_workers(dp_run_t *run, unsigned want)
+{
+    unsigned done = 0;
+    while (done < want) {
+        unsigned i = atomic_load_explicit(&run->nstarted, memory_order_relaxed);
+        do {
+            if (i >= run->nworkers)
+                return done;
+        } while (!atomic_compare_exchange_weak(&run->nstarted, &i, i + 1));
+        worker_arg_t *w = &run->workers[i];
+        w->run = run;
+        w->index = i;
+        w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+        if (!w->started)
+            break; /* no more threads: the running workers carry on */
+        done++;
+    }
+    return done;
+}
+
+/* More workers when ready jobs up to queue slot `tail` are not all claimed
+ * by idle workers (each idle worker holds a ticket: qhead counts them) and
+ * the bound allows. A stale qhead only overestimates. */
+static void start_for_queue(dp_run_t *run, size_t tail)
+{
+    unsigned have = atomic_load_explicit(&run->nstarted, memory_order_relaxed);
+    if (have >= run->nworkers)
+        return;
+    size_t head = atomic_load_explicit(&run->qhead, memory_order_relaxed);
+    if (head >= tail)
+        return;
+    size_t unclaimed = tail - head;
+    unsigned room = run->nworkers - have;
+    start_workers(run, unclaimed < room ? (unsigned)unclaimed : room);
+}
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
@@ -106,7 +155,8 @@ static void stop_workers(dp_run_t *run)
 {
     atomic_store(&run->stop, true);
     bench_close(run);
-    for (unsigned i = 0; i < run->nworkers; i++) {
+    unsigned nstarted = atomic_load(&run->nstarted);
+    for (unsigned i = 0; i < nstarted; i++) {
         size_t t = atomic_load(&run->workers[i].ticket);
         if (t == NO_TICKET)
             continue;
@@ -122,6 +172,7 @@ static void push_ready(dp_run_t *run, const uint32_t *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         if (atomic_exchange(&run->queue[t + i], ids[i] + 1) == Q_WAIT)
             futex(&run->queue[t + i], FUTEX_WAKE_PRIVATE, 1);
+    start_for_queue(run, t + n);
 }
 
 /* Waits for queue slot t (a ticket this worker holds) to be published.
@@ -575,7 +626,9 @@ static void *worker_main(void *p)
 
         if (dp__job_execute(run, id, wa->index, &rng, &clock)) {
             /* Parked between two probes: stand on the bench for it until a
-             * parked job (it, or another) ends on this worker. */
+             * parked job (it, or another) ends on this worker. Jobs waiting
+             * in the queue need another worker meanwhile. */
+            start_for_queue(run, atomic_load_explicit(&run->qtail, memory_order_relaxed));
             if (!bench(run, wa, &id, &rng, &clock))
                 break;
         }
@@ -841,6 +894,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         atomic_init(&workers[i].ticket, NO_TICKET);
     run->workers = workers;
     run->nworkers = nworkers;
+    atomic_init(&run->nstarted, 0);
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
     run->a0 = dp__tick_anchor();
     run->t0 = run->a0.ns;
@@ -851,14 +905,11 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     run->plain = !opts->store && !opts->on_event &&
                  !(opts->log && opts->log_level >= DP_LOG_INFO);
     if (run->opts.log)
-        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, %u workers", n, nworkers);
-    unsigned started = 0;
-    for (; started < nworkers; started++) {
-        workers[started].run = run;
-        workers[started].index = started;
-        if (pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]) != 0)
-            break;
-    }
+        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", n,
+                    nworkers);
+    /* One worker per root to begin with; the rest as work appears. */
+    unsigned started = start_workers(run, nroots ? (unsigned)(nroots < nworkers ? nroots : nworkers)
+                                                 : (n > 0));
     if (started == 0 && n > 0) {
         /* Not a single thread: run nothing rather than hang. */
         dp__run_log(run, DP_LOG_ERROR, NULL, 0, "could not start any worker thread");
@@ -867,8 +918,12 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     } else if (n > 0) {
         supervise(run);
     }
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(workers[i].thread, NULL);
+    /* In index order: whoever started worker i has a lower index, so it has
+     * been joined (and has set workers[i].started) by then; no worker is
+     * left to start more once the loop reaches the end. */
+    for (unsigned i = 0; i < atomic_load(&run->nstarted); i++)
+        if (workers[i].started)
+            pthread_join(workers[i].thread, NULL);
     run->workers = NULL;
     run->nworkers = 0;
     free(workers);

@@ -108,8 +108,9 @@ typedef struct dp_run {
     _Atomic uint32_t *queue;
     _Atomic size_t qtail;    /* next slot a producer reserves */
     _Atomic size_t qhead;    /* next ticket an idle worker takes */
-    struct worker_arg *workers;
-    unsigned nworkers;
+    struct worker_arg *workers; /* room for nworkers */
+    unsigned nworkers;       /* at most this many: max_concurrent_jobs, at most one a job */
+    _Atomic unsigned nstarted; /* worker slots taken (threads started on demand, pool.c) */
 
     _Atomic size_t pending;  /* jobs queued or running */
     atomic_bool stop;        /* workers exit (done or cancelled) */

@@ -215,6 +215,105 @@ static void test_concurrency_bound_flat(void **state)
     }
 }
 
+/* Worker threads start on demand. Jobs that record the threads they run on
+ * and how many threads the process has. */
+typedef struct threads_seen {
+    pthread_mutex_t mu;
+    pthread_t ids[64];
+    unsigned n;
+    unsigned max_tasks; /* threads in the process, most seen by a job */
+} threads_seen_t;
+
+static unsigned process_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %u", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static dp_outcome_t record_thread(dp_job_t *job, void *user)
+{
+    (void)job;
+    threads_seen_t *t = user;
+    unsigned tasks = process_threads();
+    pthread_mutex_lock(&t->mu);
+    bool known = false;
+    for (unsigned i = 0; i < t->n; i++)
+        known = known || pthread_equal(t->ids[i], pthread_self());
+    if (!known && t->n < 64)
+        t->ids[t->n++] = pthread_self();
+    if (tasks > t->max_tasks)
+        t->max_tasks = tasks;
+    pthread_mutex_unlock(&t->mu);
+    return DP_READY;
+}
+
+/* A chain runs on one worker thread, however high the bound: no thread is
+ * started for work that never comes. */
+static void test_chain_starts_one_worker(void **state)
+{
+    (void)state;
+    threads_seen_t t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    unsigned before = process_threads();
+    dp_graph_t *g = dp_graph_new();
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.run = record_thread;
+    sp.user = &t;
+    char name[16], prev[16];
+    for (unsigned i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "c%02u", i);
+        sp.name = name;
+        assert_int_equal(dp_graph_add_job(g, &sp, NULL, 0), DP_OK);
+        if (i)
+            assert_int_equal(dp_graph_add_dep(g, name, prev), DP_OK);
+        memcpy(prev, name, sizeof prev);
+    }
+    dp_run_opts_t o = opts_of(64, 0, true);
+    dp_result_t *r = tu_run(g, &o);
+    assert_true(dp_result_is_ready(r));
+    assert_int_equal(t.n, 1);
+    if (before && t.max_tasks > before + 1)
+        fail_msg("%u threads during the run, %u before: workers started for nothing",
+                 t.max_tasks, before);
+    dp_result_free(r);
+    dp_graph_free(g);
+}
+
+/* One root releasing many jobs: workers start as the jobs are published,
+ * up to the bound (the released jobs meet at a rendezvous of `bound`). */
+static void test_fan_out_starts_workers_up_to_bound(void **state)
+{
+    (void)state;
+    const unsigned bound = 6;
+    tu_script_t *s = tu_script_new();
+    char words[64];
+    snprintf(words, sizeof words, "rendezvous=%u sleep=1", bound);
+    tu_set(s, "*", words);
+    tu_set(s, "root", "");
+    char spec[2048] = "root:";
+    for (unsigned i = 0; i < 20; i++) {
+        size_t len = strlen(spec);
+        snprintf(spec + len, sizeof spec - len, ";leaf%02u:root", i);
+    }
+    dp_graph_t *g = tu_graph(spec, s);
+    dp_run_opts_t o = opts_of(bound, 0, true);
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_int_equal(atomic_load(&s->total_runs), 21);
+    assert_int_equal(atomic_load(&s->max_running), (int)bound);
+    tu_expect_dep_order(g, s);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
 /* A layered graph with dependencies: still never more than the bound, and
  * dependencies respected, at each bound. */
 static void test_concurrency_bound_layered(void **state)
@@ -1163,6 +1262,8 @@ int main(void)
         cmocka_unit_test(test_seed_dag_runs_in_dependency_order),
         cmocka_unit_test(test_large_layered_graph),
         cmocka_unit_test(test_concurrency_bound_flat),
+        cmocka_unit_test(test_chain_starts_one_worker),
+        cmocka_unit_test(test_fan_out_starts_workers_up_to_bound),
         cmocka_unit_test(test_concurrency_bound_layered),
         cmocka_unit_test(test_concurrency_bound_with_parked_polls),
         cmocka_unit_test(test_parked_job_timeout_retried),
