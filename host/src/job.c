@@ -528,6 +528,16 @@ static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint6
     return false;
 }
 
+/* The state fields a job starts with (no attempt context, no poll). */
+static void jobrun_start(jobrun_t *jr, uint32_t id, bool may_park)
+{
+    jr->may_park = may_park;
+    jr->own_ctx = false;
+    jr->in_poll = false;
+    jr->park.id = id;
+    jr->park.slow = false;
+}
+
 /* The short path: a job without readiness check or timeout, in a run that
  * watches no single job (dp_run_t.plain: no store snapshots, events or
  * per-job log lines to make), whose one attempt succeeds: run, attempt_end,
@@ -564,11 +574,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
         o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
     jr->o = o;
-    jr->may_park = false;
-    jr->own_ctx = false;
-    jr->in_poll = false;
-    jr->park.id = id;
-    jr->park.slow = false;
+    jobrun_start(jr, id, false);
     return drive(run, jr, true, rng, clock);
 }
 
@@ -598,11 +604,7 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
             may_park = false;
     }
     jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
-    jr->may_park = may_park;
-    jr->own_ctx = false;
-    jr->in_poll = false;
-    jr->park.id = id;
-    jr->park.slow = false;
+    jobrun_start(jr, id, may_park);
     return drive(run, jr, false, rng, clock);
 }
 
