@@ -48,6 +48,12 @@ void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **di
  * rather than a puzzling "plugin not found" later). */
 bool cli_check_dirs(const char *cmd, char **dirs, size_t ndirs);
 
+/* Call before a workflow file is first read: for a large file (4 MiB and
+ * more), readies the process's heap for libconfig's tree (common.c says
+ * how and why); nothing for a smaller one. The command's own business:
+ * it tunes malloc for the whole process, which a library must not do. */
+void cli_heap_for_workflow(const char *path);
+
 /* Appends to a growable argv-style list; false when out of memory. */
 bool cli_list_push(char ***list, size_t *n, char *item);
 

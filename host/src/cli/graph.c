@@ -58,6 +58,7 @@ int cli_graph(int argc, char **argv)
     dp_workflow_t *wf = NULL;
     if (!err)
         goto oom;
+    cli_heap_for_workflow(file);
     if (!(wf = dp_workflow_load(file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;

@@ -352,6 +352,7 @@ int cli_watch(int argc, char **argv)
      * environment, the default; a reloaded workflow's new directories are
      * appended (add_search_path). */
     {
+        cli_heap_for_workflow(o.file);
         dp_workflow_t *first = dp_workflow_load(o.file, w.err, 16384);
         if (!first) {
             fprintf(stderr, "%s\n", w.err);
