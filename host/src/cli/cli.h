@@ -119,6 +119,7 @@ typedef struct out_file {
     const char *path;
     char *tmp;
     FILE *f;
+    char *buf; /* f's buffer (1 MiB) */
 } out_file_t;
 
 bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what);

@@ -128,6 +128,8 @@ void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **di
         dp_plugins_add_path(pl, def);
 }
 
+#define OUT_BUF (1u << 20)
+
 bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what)
 {
     memset(o, 0, sizeof *o);
@@ -146,6 +148,11 @@ bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char 
         free(tmp);
         return false;
     }
+    /* A large result is tens of MB: written 1 MiB at a time, not in
+     * stdio's default 4 KiB (4 800 write(2) calls for 100 000 jobs). glibc
+     * ignores setvbuf's size without a buffer: ours, freed after fclose. */
+    if ((o->buf = malloc(OUT_BUF)))
+        setvbuf(o->f, o->buf, _IOFBF, OUT_BUF);
     o->tmp = tmp;
     return true;
 }
@@ -160,6 +167,8 @@ bool out_file_commit(out_file_t *o, const char *cmd)
     if (o->f && fclose(o->f) != 0)
         ok = false;
     o->f = NULL;
+    free(o->buf);
+    o->buf = NULL;
     if (ok && rename(o->tmp, o->path) != 0)
         ok = false;
     if (!ok) {
@@ -175,6 +184,8 @@ void out_file_discard(out_file_t *o)
 {
     if (o->f && o->f != stdout)
         fclose(o->f);
+    free(o->buf);
+    o->buf = NULL;
     if (o->tmp) {
         unlink(o->tmp);
         free(o->tmp);
