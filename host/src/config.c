@@ -35,6 +35,15 @@
 /* Problems listed before the rest is summarised as "... and N more". */
 #define MAX_PROBLEMS 20
 
+/* A slot of the job name index. A million dependencies are looked up in
+ * it, in no order: the name is in the slot, and part of the hash, so that
+ * a probe touches the slot and the name it finds, not the job too. */
+struct name_slot {
+    const char *name; /* NULL: free */
+    uint32_t id;      /* index in wf->jobs */
+    uint32_t tag;     /* the hash's high bits */
+};
+
 /* A job as read. Kept small: a 100 000-job file has 100 000 of them, made
  * while libconfig's tree is still in memory. */
 typedef struct wf_job {
@@ -78,7 +87,7 @@ struct dp_workflow {
     dp_strarena_t names;      /* the jobs' names, many to a malloc */
     uint32_t *dep_ids;        /* every job's dependencies, by index in jobs */
     size_t ndep_ids, dep_cap;
-    uint32_t *index;          /* job names: open addressing, slot -> index + 1 */
+    struct name_slot *index;  /* job names: open addressing */
     size_t index_mask;        /* slots - 1 (a power of two) */
     dp_job_spec_t spec0;      /* dp_job_spec_init's */
     dp_job_spec_t **specs;    /* the other settings, one per distinct run */
@@ -724,18 +733,23 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* The job named name (the first of that name), or -1. */
-static long index_find(const dp_workflow_t *wf, const char *name)
+/* The job named name (the first of that name), or -1; h: hash_str(name). */
+static long index_find_h(const dp_workflow_t *wf, const char *name, uint64_t h)
 {
     if (!wf->index)
         return -1;
-    for (size_t i = hash_str(name) & wf->index_mask;; i = (i + 1) & wf->index_mask) {
-        uint32_t v = wf->index[i];
-        if (!v)
+    for (size_t i = h & wf->index_mask;; i = (i + 1) & wf->index_mask) {
+        const struct name_slot *sl = &wf->index[i];
+        if (!sl->name)
             return -1;
-        if (strcmp(wf->jobs[v - 1].name, name) == 0)
-            return (long)(v - 1);
+        if (sl->tag == (uint32_t)(h >> 32) && strcmp(sl->name, name) == 0)
+            return (long)sl->id;
     }
+}
+
+static long index_find(const dp_workflow_t *wf, const char *name)
+{
+    return index_find_h(wf, name, hash_str(name));
 }
 
 /* A job group's name setting and name, or why the job cannot be read (and
@@ -782,12 +796,14 @@ static void index_jobs(reader_t *rd, const config_setting_t *jobs, size_t n)
         if (!(job->name = copy_name(rd, name)))
             return;
         uint32_t k = (uint32_t)wf->njobs++;
-        for (size_t h = hash_str(name) & wf->index_mask;; h = (h + 1) & wf->index_mask) {
-            if (!wf->index[h]) {
-                wf->index[h] = k + 1;
+        uint64_t hash = hash_str(name);
+        for (size_t h = hash & wf->index_mask;; h = (h + 1) & wf->index_mask) {
+            struct name_slot *sl = &wf->index[h];
+            if (!sl->name) {
+                *sl = (struct name_slot){.name = job->name, .id = k, .tag = (uint32_t)(hash >> 32)};
                 break;
             }
-            if (strcmp(wf->jobs[wf->index[h] - 1].name, name) == 0) {
+            if (sl->tag == (uint32_t)(hash >> 32) && strcmp(sl->name, name) == 0) {
                 rd->dups = true; /* the first one stays in the index */
                 break;
             }
@@ -852,8 +868,19 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
     size_t n = t == CONFIG_TYPE_STRING ? 1 : (size_t)(t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST
                                                           ? config_setting_length(s) : 0);
     bool strings = t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
-    for (size_t i = 0; strings && t != CONFIG_TYPE_STRING && i < n; i++)
-        strings = config_setting_type(config_setting_get_elem(s, (unsigned)i)) == CONFIG_TYPE_STRING;
+    /* The names' hashes, and their slots asked for ahead (a usual list has
+     * a few names, each in a slot no cache holds): the lookups below then
+     * wait for memory once, not once per name. */
+    enum { AHEAD = 32 };
+    uint64_t hashes[AHEAD];
+    for (size_t i = 0; strings && i < n; i++) {
+        const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
+        strings = config_setting_type(e) == CONFIG_TYPE_STRING;
+        if (strings && i < AHEAD) {
+            hashes[i] = hash_str(config_setting_get_string(e));
+            __builtin_prefetch(&wf->index[hashes[i] & wf->index_mask]);
+        }
+    }
     if (!strings) { /* get_string_list says what is wrong, as it always did */
         char what[320];
         const config_setting_t **items = NULL;
@@ -870,7 +897,7 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
     for (size_t i = 0; i < n && !rd->oom; i++) {
         const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
         const char *dep = config_setting_get_string(e);
-        long id = index_find(wf, dep);
+        long id = index_find_h(wf, dep, i < AHEAD ? hashes[i] : hash_str(dep));
         if (id >= 0 && id == self) {
             PROBLEM(rd, e, "job '%s' depends on itself; remove \"%s\" from its depends_on", job->name,
                     job->name);
