@@ -1419,9 +1419,11 @@ static void check_cycles(reader_t *rd)
     for (size_t j = 0; j < n; j++)
         succ_off[j + 1] += succ_off[j];
     for (size_t j = 0; j < n; j++) {
-        const uint32_t *deps = wf->dep_ids + wf->jobs[j].dep_off;
-        for (uint32_t d = 0; d < wf->jobs[j].ndeps; d++)
-            succ[succ_off[deps[d]] + count[deps[d]]++] = (uint32_t)j;
+        size_t off = wf->jobs[j].dep_off; /* dep_ids is NULL in a workflow without dependencies */
+        for (uint32_t d = 0; d < wf->jobs[j].ndeps; d++) {
+            uint32_t dep = wf->dep_ids[off + d];
+            succ[succ_off[dep] + count[dep]++] = (uint32_t)j;
+        }
     }
     size_t head = 0, tail = 0;
     for (size_t j = 0; j < n; j++)
