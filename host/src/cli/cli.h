@@ -53,6 +53,9 @@ bool cli_check_dirs(const char *cmd, char **dirs, size_t ndirs);
  * how and why); nothing for a smaller one. The command's own business:
  * it tunes malloc for the whole process, which a library must not do. */
 void cli_heap_for_workflow(const char *path);
+/* Call once the workflow is loaded (its libconfig tree freed): malloc as
+ * usual again for what follows, bar the reserved heap. */
+void cli_heap_loaded(void);
 
 /* Appends to a growable argv-style list; false when out of memory. */
 bool cli_list_push(char ***list, size_t *n, char *item);

@@ -63,6 +63,7 @@ int cli_graph(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     const dp_graph_t *g = dp__workflow_shape(wf);
     size_t n = dp_graph_job_count(g);
     if (!(types = calloc(n ? n : 1, sizeof *types)) || !(status = calloc(n ? n : 1, sizeof *status)))

@@ -174,6 +174,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     if (!(pl = dp_plugins_new()) || !(store = dp_store_new()))
         goto oom;
     dp_plugins_set_log(pl, console_log_cb, con, level);

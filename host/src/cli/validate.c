@@ -78,6 +78,7 @@ int cli_validate(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     cli_plugin_search_path(pl, wf, dirs, ndirs);
     if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
         fprintf(stderr, "%s\n", err);

@@ -358,6 +358,7 @@ int cli_watch(int argc, char **argv)
             fprintf(stderr, "%s\n", w.err);
             goto out;
         }
+        cli_heap_loaded();
         add_search_path(&w, first);
         cli_plugin_search_path(w.pl, NULL, o.plugin_dirs, o.nplugin_dirs);
         if (dp_workflow_build(first, w.pl, w.err, 16384) != DP_OK) {
