@@ -8,7 +8,8 @@
  *                      it may be (unknown keys, types, durations, names,
  *                      dependencies, cycles). Everything is copied out of
  *                      libconfig (dependencies as job indices), and its
- *                      tree is freed before the shape graph is built.
+ *                      tree is freed before the cycle check. The shape
+ *                      graph (for drawing) is built on first use.
  *   dp_workflow_build  explicit plugins loaded, each job added through a
  *                      dp__plugins_batch (type resolved, params checked by
  *                      the type's create, as dp_plugins_add_job does).
@@ -20,6 +21,7 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,21 +35,29 @@
 /* Problems listed before the rest is summarised as "... and N more". */
 #define MAX_PROBLEMS 20
 
-typedef struct wf_dep {
-    const char *name; /* libconfig's: valid only while the file is read */
-    uint32_t id;      /* the job it names (index in wf->jobs), once resolved */
-    int line;
-} wf_dep_t;
+/* A slot of the job name index. A million dependencies are looked up in
+ * it, in no order: the name is in the slot, and part of the hash, so that
+ * a probe touches the slot and the name it finds, not the job too. */
+struct name_slot {
+    const char *name; /* NULL: free */
+    uint32_t id;      /* index in wf->jobs */
+    uint32_t tag;     /* the hash's high bits */
+};
 
+/* A job as read. Kept small: a 100 000-job file has 100 000 of them, made
+ * while libconfig's tree is still in memory. */
 typedef struct wf_job {
     char *name;       /* in wf->names */
     const char *type; /* interned in wf->types */
     const char *file; /* interned in wf->files */
     int line;
+    uint32_t ndeps;
+    size_t dep_off;   /* its dependencies: wf->dep_ids[dep_off .. dep_off + ndeps) */
     dp_params_t *params;
-    wf_dep_t *deps;
-    size_t ndeps;
-    dp_job_spec_t spec; /* scheduling settings; name/run/check set at build */
+    /* Scheduling settings (name/run/check set at build): NULL for
+     * wf->spec0, the defaults of dp_job_spec_init, which most jobs have;
+     * else one of wf->specs, shared by jobs in a row with equal settings. */
+    const dp_job_spec_t *spec;
 } wf_job_t;
 
 typedef struct wf_plugin {
@@ -75,7 +85,16 @@ struct dp_workflow {
     char **types; /* distinct job types; jobs point at them */
     size_t ntypes;
     dp_strarena_t names;      /* the jobs' names, many to a malloc */
+    uint32_t *dep_ids;        /* every job's dependencies, by index in jobs */
+    size_t ndep_ids, dep_cap;
+    struct name_slot *index;  /* job names: open addressing */
+    size_t index_mask;        /* slots - 1 (a power of two) */
+    dp_job_spec_t spec0;      /* dp_job_spec_init's */
+    dp_job_spec_t **specs;    /* the other settings, one per distinct run */
+    size_t nspecs;
+    pthread_mutex_t shape_lock; /* the shape is made on first use, */
     dp_graph_t *shape;
+    dp_workflow_t *self;        /* through this from a const workflow */
     dp_graph_t *graph;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
     char *build_err;
@@ -176,11 +195,25 @@ const char *dp__nearest_word(const char *word, const char *const *candidates)
 /* Reading settings                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* A dependency on a name that is no job's (yet: reported by check_names). */
+typedef struct wf_unknown {
+    uint32_t job;     /* index in wf->jobs */
+    const char *name; /* libconfig's: valid only while the file is read */
+    int line;
+} wf_unknown_t;
+
 typedef struct reader {
     dp_workflow_t *wf;
     problems_t *pr;
     bool oom;
-    bool dropped; /* a job could not be read (no usable name) */
+    bool dropped;   /* a job could not be read (no usable name) */
+    bool dups;      /* two jobs have one name */
+    size_t next;    /* the index read_job gives the next readable job */
+    uint32_t *mark; /* by job index: the last job + 1 whose depends_on named it */
+    wf_unknown_t *unknown;
+    size_t nunknown, unknown_cap;
+    const dp_job_spec_t *last_spec; /* the last job's settings, if not spec0 */
+    size_t specs_cap;
 } reader_t;
 
 /* Interns a file name so every job and plugin can point at it. */
@@ -679,7 +712,8 @@ static bool fill_slots(const config_setting_t *g, slots_t *sl)
         const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
         const char *key = config_setting_name(m);
         int k = 0;
-        while (k < K_COUNT && strcmp(key, job_keys[k]) != 0)
+        /* The first letter before strcmp: ten keys, a million members. */
+        while (k < K_COUNT && (key[0] != job_keys[k][0] || strcmp(key, job_keys[k]) != 0))
             k++;
         if (k < K_COUNT)
             sl->s[k] = m;
@@ -688,13 +722,6 @@ static bool fill_slots(const config_setting_t *g, slots_t *sl)
     }
     return known;
 }
-
-/* Duplicates in a job's depends_on; for a long list, a hash of the names so
- * far rather than a comparison with each of them. */
-typedef struct dep_set {
-    uint32_t *slot; /* index in deps + 1 */
-    size_t cap;
-} dep_set_t;
 
 static uint64_t hash_str(const char *s)
 {
@@ -706,76 +733,281 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* True if deps[0..n) already has name; else adds deps[n] (name) to the set. */
-static bool dep_seen(dep_set_t *set, const wf_dep_t *deps, size_t n, const char *name)
+/* The job named name (the first of that name), or -1; h: hash_str(name). */
+static long index_find_h(const dp_workflow_t *wf, const char *name, uint64_t h)
+{
+    if (!wf->index)
+        return -1;
+    for (size_t i = h & wf->index_mask;; i = (i + 1) & wf->index_mask) {
+        const struct name_slot *sl = &wf->index[i];
+        if (!sl->name)
+            return -1;
+        if (sl->tag == (uint32_t)(h >> 32) && strcmp(sl->name, name) == 0)
+            return (long)sl->id;
+    }
+}
+
+static long index_find(const dp_workflow_t *wf, const char *name)
+{
+    return index_find_h(wf, name, hash_str(name));
+}
+
+/* A job group's name setting and name, or why the job cannot be read (and
+ * is dropped): one answer for the index and for read_job. */
+typedef enum { JN_OK, JN_NOT_GROUP, JN_NO_NAME, JN_NOT_STRING, JN_EMPTY } job_name_t;
+
+static job_name_t job_name(const config_setting_t *js, const config_setting_t **ns, const char **name)
+{
+    *ns = NULL;
+    *name = NULL;
+    if (config_setting_type(js) != CONFIG_TYPE_GROUP)
+        return JN_NOT_GROUP;
+    if (!(*ns = config_setting_get_member(js, "name")))
+        return JN_NO_NAME;
+    if (config_setting_type(*ns) != CONFIG_TYPE_STRING)
+        return JN_NOT_STRING;
+    *name = config_setting_get_string(*ns);
+    return **name ? JN_OK : JN_EMPTY;
+}
+
+/* Before the jobs are read: every readable job gets its index in wf->jobs,
+ * its name (copied), file and line, and its place in the name index, so
+ * that read_job resolves each dependency as it reads it. Reports nothing:
+ * read_job reports, in file order. */
+static void index_jobs(reader_t *rd, const config_setting_t *jobs, size_t n)
+{
+    dp_workflow_t *wf = rd->wf;
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    if (!(wf->index = calloc(cap, sizeof *wf->index))) {
+        rd->oom = true;
+        return;
+    }
+    wf->index_mask = cap - 1;
+    for (size_t i = 0; i < n && !rd->oom; i++) {
+        const config_setting_t *js = config_setting_get_elem(jobs, (unsigned)i), *ns;
+        const char *name;
+        if (job_name(js, &ns, &name) != JN_OK)
+            continue;
+        wf_job_t *job = &wf->jobs[wf->njobs];
+        job->file = file_of(rd, js);
+        job->line = line_of(js);
+        if (!(job->name = copy_name(rd, name)))
+            return;
+        uint32_t k = (uint32_t)wf->njobs++;
+        uint64_t hash = hash_str(name);
+        for (size_t h = hash & wf->index_mask;; h = (h + 1) & wf->index_mask) {
+            struct name_slot *sl = &wf->index[h];
+            if (!sl->name) {
+                *sl = (struct name_slot){.name = job->name, .id = k, .tag = (uint32_t)(hash >> 32)};
+                break;
+            }
+            if (sl->tag == (uint32_t)(hash >> 32) && strcmp(sl->name, name) == 0) {
+                rd->dups = true; /* the first one stays in the index */
+                break;
+            }
+        }
+    }
+}
+
+/* Names in a job's depends_on that name no job (yet): checked for repeats
+ * among themselves (a hash for a long list rather than a comparison with
+ * each) and reported by check_names. */
+typedef struct dep_set {
+    uint32_t *slot; /* index in rd->unknown + 1 */
+    size_t cap;
+} dep_set_t;
+
+/* True if the job's unknown names, rd->unknown[from .. at), have name; else
+ * false, and name, to be rd->unknown[at], is added to the set. */
+static bool unknown_seen(reader_t *rd, dep_set_t *set, size_t from, size_t at, const char *name)
 {
     if (!set->slot) {
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(deps[k].name, name) == 0)
+        for (size_t k = from; k < at; k++)
+            if (strcmp(rd->unknown[k].name, name) == 0)
                 return true;
         return false;
     }
     size_t mask = set->cap - 1;
     for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
         if (!set->slot[i]) {
-            set->slot[i] = (uint32_t)n + 1;
+            set->slot[i] = (uint32_t)(at - from) + 1;
             return false;
         }
-        if (strcmp(deps[set->slot[i] - 1].name, name) == 0)
+        if (strcmp(rd->unknown[from + set->slot[i] - 1].name, name) == 0)
             return true;
     }
 }
 
+static bool push_dep(reader_t *rd, uint32_t id)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (wf->ndep_ids == wf->dep_cap) {
+        size_t ncap = wf->dep_cap ? wf->dep_cap * 2 : 1024;
+        uint32_t *nd = realloc(wf->dep_ids, ncap * sizeof *nd);
+        if (!nd) {
+            rd->oom = true;
+            return false;
+        }
+        wf->dep_ids = nd;
+        wf->dep_cap = ncap;
+    }
+    wf->dep_ids[wf->ndep_ids++] = id;
+    return true;
+}
+
+/* A job's depends_on: each name resolved to its job's index as it is read
+ * (the names are indexed before any job is read), repeats and the job
+ * itself refused; a name that is no job's is kept for check_names, which
+ * reports it after the duplicates as before. */
+static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_setting_t *s)
+{
+    dp_workflow_t *wf = rd->wf;
+    int t = config_setting_type(s);
+    size_t n = t == CONFIG_TYPE_STRING ? 1 : (size_t)(t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST
+                                                          ? config_setting_length(s) : 0);
+    bool strings = t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+    /* The names' hashes, and their slots asked for ahead (a usual list has
+     * a few names, each in a slot no cache holds): the lookups below then
+     * wait for memory once, not once per name. */
+    enum { AHEAD = 32 };
+    uint64_t hashes[AHEAD];
+    for (size_t i = 0; strings && i < n; i++) {
+        const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
+        strings = config_setting_type(e) == CONFIG_TYPE_STRING;
+        if (strings && i < AHEAD) {
+            hashes[i] = hash_str(config_setting_get_string(e));
+            __builtin_prefetch(&wf->index[hashes[i] & wf->index_mask]);
+        }
+    }
+    if (!strings) { /* get_string_list says what is wrong, as it always did */
+        char what[320];
+        const config_setting_t **items = NULL;
+        size_t m = 0;
+        snprintf(what, sizeof what, "'depends_on' of job '%s'", job->name);
+        if (get_string_list(rd, s, what, true, &items, &m))
+            free(items); /* cannot happen: it refuses what the scan above refused */
+        return;
+    }
+    long self = index_find(wf, job->name); /* the first job of this name */
+    size_t from = rd->nunknown;
+    dep_set_t seen = {0};
+    job->dep_off = wf->ndep_ids;
+    for (size_t i = 0; i < n && !rd->oom; i++) {
+        const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
+        const char *dep = config_setting_get_string(e);
+        long id = index_find_h(wf, dep, i < AHEAD ? hashes[i] : hash_str(dep));
+        if (id >= 0 && id == self) {
+            PROBLEM(rd, e, "job '%s' depends on itself; remove \"%s\" from its depends_on", job->name,
+                    job->name);
+            continue;
+        }
+        if (id >= 0) {
+            /* rd->mark[id] is the last job + 1 that listed id. */
+            if (rd->mark[id] == k + 1) {
+                PROBLEM(rd, e, "job '%s' lists '%s' twice in depends_on; remove one", job->name, dep);
+                continue;
+            }
+            rd->mark[id] = k + 1;
+            if (push_dep(rd, (uint32_t)id))
+                job->ndeps++;
+            continue;
+        }
+        if (!seen.slot && n > 16 && rd->nunknown - from >= 16) {
+            for (seen.cap = 64; seen.cap < 2 * n; seen.cap *= 2)
+                ;
+            if (!(seen.slot = calloc(seen.cap, sizeof *seen.slot))) {
+                rd->oom = true;
+                break;
+            }
+            for (size_t u = from; u < rd->nunknown; u++)
+                unknown_seen(rd, &seen, from, u, rd->unknown[u].name); /* fills the set */
+        }
+        if (unknown_seen(rd, &seen, from, rd->nunknown, dep)) {
+            PROBLEM(rd, e, "job '%s' lists '%s' twice in depends_on; remove one", job->name, dep);
+            continue;
+        }
+        if (rd->nunknown == rd->unknown_cap) {
+            size_t ncap = rd->unknown_cap ? rd->unknown_cap * 2 : 16;
+            wf_unknown_t *nu = realloc(rd->unknown, ncap * sizeof *nu);
+            if (!nu) {
+                rd->oom = true;
+                break;
+            }
+            rd->unknown = nu;
+            rd->unknown_cap = ncap;
+        }
+        int line = line_of(e);
+        rd->unknown[rd->nunknown++] = (wf_unknown_t){.job = k, .name = dep, .line = line ? line : line_of(s)};
+    }
+    free(seen.slot);
+}
+
+/* Whether two settings are the same bytes (a job with the previous job's
+ * settings shares them). Only ever a missed sharing if not: padding. */
+static bool same_spec(const dp_job_spec_t *a, const dp_job_spec_t *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
 static void read_isolation(reader_t *rd, const slots_t *J, const slots_t *D, const char *name, dp_job_spec_t *sp);
+
+static bool has_settings(const slots_t *sl)
+{
+    return sl->s[K_TIMEOUT] || sl->s[K_RETRIES] || sl->s[K_BACKOFF] || sl->s[K_READINESS] || sl->s[K_ISOLATION] ||
+           sl->s[K_LIMITS];
+}
 
 static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D, size_t index)
 {
     dp_workflow_t *wf = rd->wf;
     char what[320], where[320];
-    if (config_setting_type(js) != CONFIG_TYPE_GROUP) {
+    const config_setting_t *s;
+    const char *name = NULL;
+    switch (job_name(js, &s, &name)) {
+    case JN_OK: break;
+    case JN_NOT_GROUP:
         PROBLEM(rd, js, "job %zu must be a group such as { name = \"A\"; type = \"core.noop\"; }, found %s",
                 index + 1, type_name(js));
         rd->dropped = true;
         return;
-    }
-    slots_t Js, *J = &Js;
-    bool all_known = fill_slots(js, J);
-    const config_setting_t *s = J->s[K_NAME];
-    const char *name = NULL;
-    if (!s) {
+    case JN_NO_NAME:
         PROBLEM(rd, js, "job %zu has no name; add name = \"...\"; (names are unique and used by depends_on)",
                 index + 1);
         rd->dropped = true;
         return;
-    }
-    if (!get_string(rd, s, "a job's name", &name)) {
+    case JN_NOT_STRING:
+        get_string(rd, s, "a job's name", &name); /* says so */
         rd->dropped = true;
         return;
-    }
-    if (!*name) {
+    case JN_EMPTY:
         PROBLEM(rd, s, "job %zu has an empty name; names are unique and used by depends_on", index + 1);
         rd->dropped = true;
         return;
     }
-    if (!all_known) {
+    /* index_jobs gave the readable jobs their indices in this order. */
+    uint32_t k = (uint32_t)rd->next++;
+    if (k >= wf->njobs) { /* index_jobs ran out of memory */
+        rd->oom = true;
+        return;
+    }
+    wf_job_t *job = &wf->jobs[k];
+    slots_t Js, *J = &Js;
+    if (!fill_slots(js, J)) {
         snprintf(where, sizeof where, "in job '%s'", name);
         check_keys(rd, js, job_keys, where);
     }
 
-    wf_job_t *job = &wf->jobs[wf->njobs];
-    memset(job, 0, sizeof *job);
-    dp_job_spec_init(&job->spec);
-    job->file = file_of(rd, js);
-    job->line = line_of(js);
-    if (!(job->name = copy_name(rd, name)))
-        return;
-    wf->njobs++; /* from here the job is owned by wf, even if incomplete */
-
 #define JOB_OR_DEFAULT(k) (J->s[k] ? J->s[k] : D->s[k])
     const char *type = NULL;
     if ((s = JOB_OR_DEFAULT(K_TYPE))) {
-        snprintf(what, sizeof what, "'type' of job '%s'", name);
-        if (get_string(rd, s, what, &type)) {
+        bool is_string = config_setting_type(s) == CONFIG_TYPE_STRING;
+        if (is_string)
+            type = config_setting_get_string(s);
+        else
+            snprintf(what, sizeof what, "'type' of job '%s'", name);
+        if (is_string || get_string(rd, s, what, &type)) {
             const char *dot = strchr(type, '.');
             if (!dot || dot == type || !dot[1])
                 PROBLEM(rd, s, "'type' of job '%s' must be PLUGIN.TYPE such as \"core.sleep\" or "
@@ -787,63 +1019,40 @@ static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D,
         PROBLEM(rd, js, "job '%s' has no type; add type = \"PLUGIN.TYPE\"; such as \"shell.command\"", name);
     }
 
-    /* Params: the job's own group, then the defaults' keys it does not set. */
-    if (!(job->params = dp_params_new())) {
-        rd->oom = true;
-        return;
-    }
+    /* Params: the job's own group, then the defaults' keys it does not set.
+     * A job with neither gets its (empty) params after libconfig's tree is
+     * freed, in its memory (finish_params). */
     const config_setting_t *jp = J->s[K_PARAMS];
     const config_setting_t *dp = D->s[K_PARAMS];
-    snprintf(what, sizeof what, "'params' of job '%s'", name);
-    if (jp && !require_group(rd, jp, what, "params = { duration = \"2s\"; }"))
+    if (jp && config_setting_type(jp) != CONFIG_TYPE_GROUP) {
+        snprintf(what, sizeof what, "'params' of job '%s'", name);
+        require_group(rd, jp, what, "params = { duration = \"2s\"; }");
         jp = NULL;
+    }
     if (dp && config_setting_type(dp) != CONFIG_TYPE_GROUP)
         dp = NULL; /* reported once, when the defaults were read */
-    const config_setting_t *origin = jp ? jp : js;
-    dp_params_set_origin(job->params, file_of(rd, origin), line_of(origin));
-    if (jp)
-        params_from_group(rd, jp, job->params, name, NULL);
-    if (dp)
-        params_from_group(rd, dp, job->params, name, jp);
-
-    if ((s = J->s[K_DEPENDS_ON])) {
-        const config_setting_t **items = NULL;
-        size_t n = 0;
-        snprintf(what, sizeof what, "'depends_on' of job '%s'", name);
-        if (get_string_list(rd, s, what, true, &items, &n)) {
-            job->deps = malloc((n ? n : 1) * sizeof *job->deps);
-            dep_set_t seen = {0};
-            if (n > 16) {
-                for (seen.cap = 64; seen.cap < 2 * n; seen.cap *= 2)
-                    ;
-                if (!(seen.slot = calloc(seen.cap, sizeof *seen.slot)))
-                    rd->oom = true;
-            }
-            if (!job->deps || rd->oom) {
-                free(job->deps);
-                job->deps = NULL;
-                rd->oom = true;
-            }
-            for (size_t i = 0; job->deps && i < n; i++) {
-                const char *dep = config_setting_get_string(items[i]);
-                if (strcmp(dep, name) == 0) {
-                    PROBLEM(rd, items[i], "job '%s' depends on itself; remove \"%s\" from its depends_on", name,
-                            name);
-                    continue;
-                }
-                if (dep_seen(&seen, job->deps, job->ndeps, dep)) {
-                    PROBLEM(rd, items[i], "job '%s' lists '%s' twice in depends_on; remove one", name, dep);
-                    continue;
-                }
-                int line = line_of(items[i]);
-                job->deps[job->ndeps++] = (wf_dep_t){.name = dep, .line = line ? line : line_of(s)};
-            }
-            free(seen.slot);
-            free(items);
+    if (jp || dp) {
+        if (!(job->params = dp_params_new())) {
+            rd->oom = true;
+            return;
         }
+        const config_setting_t *origin = jp ? jp : js;
+        dp_params_set_origin(job->params, file_of(rd, origin), line_of(origin));
+        if (jp)
+            params_from_group(rd, jp, job->params, name, NULL);
+        if (dp)
+            params_from_group(rd, dp, job->params, name, jp);
     }
 
-    dp_job_spec_t *sp = &job->spec;
+    job->dep_off = wf->ndep_ids;
+    if ((s = J->s[K_DEPENDS_ON]))
+        read_deps(rd, job, k, s);
+
+    /* Most jobs set nothing and have no defaults: wf->spec0, nothing read. */
+    if (!has_settings(J) && !has_settings(D))
+        return;
+    dp_job_spec_t spec, *sp = &spec;
+    dp_job_spec_init(sp);
     if ((s = JOB_OR_DEFAULT(K_TIMEOUT))) {
         snprintf(what, sizeof what, "'timeout' of job '%s'", name);
         get_duration(rd, s, what, &sp->timeout_ms);
@@ -907,6 +1116,30 @@ static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D,
 
     read_isolation(rd, J, D, name, sp);
 #undef JOB_OR_DEFAULT
+    if (same_spec(sp, &wf->spec0))
+        return;
+    if (rd->last_spec && same_spec(sp, rd->last_spec)) {
+        job->spec = rd->last_spec;
+        return;
+    }
+    if (wf->nspecs == rd->specs_cap) {
+        size_t ncap = rd->specs_cap ? rd->specs_cap * 2 : 16;
+        dp_job_spec_t **nsp = realloc(wf->specs, ncap * sizeof *nsp);
+        if (!nsp) {
+            rd->oom = true;
+            return;
+        }
+        wf->specs = nsp;
+        rd->specs_cap = ncap;
+    }
+    dp_job_spec_t *copy = malloc(sizeof *copy);
+    if (!copy) {
+        rd->oom = true;
+        return;
+    }
+    memcpy(copy, sp, sizeof *copy);
+    wf->specs[wf->nspecs++] = copy;
+    job->spec = rd->last_spec = copy;
 }
 
 /* A size in bytes: an integer, or a string such as "512MiB", "2GiB",
@@ -1070,77 +1303,60 @@ static void report_duplicates(reader_t *rd)
 }
 
 /* Duplicate names and unknown dependencies, with the nearest known name.
- * Resolves every dependency to its job's index (deps[].id) through a hash of
- * the names: no sort, no name copies. */
+ * The names are in wf->index already and read_job resolved every
+ * dependency it could: what is left is reporting. */
 static void check_names(reader_t *rd)
 {
     dp_workflow_t *wf = rd->wf;
-    if (!wf->njobs)
-        return;
-    size_t cap = 16;
-    while (cap < 2 * wf->njobs + 2)
-        cap *= 2;
-    uint32_t *slot = calloc(cap, sizeof *slot); /* job index + 1 */
-    if (!slot) {
-        rd->oom = true;
-        return;
-    }
-    size_t mask = cap - 1;
-    bool dups = false;
-    for (size_t j = 0; j < wf->njobs; j++)
-        for (size_t i = hash_str(wf->jobs[j].name) & mask;; i = (i + 1) & mask) {
-            if (!slot[i]) {
-                slot[i] = (uint32_t)j + 1;
-                break;
-            }
-            if (strcmp(wf->jobs[slot[i] - 1].name, wf->jobs[j].name) == 0) {
-                dups = true; /* the first one stays in the table */
-                break;
-            }
-        }
-    if (dups)
+    if (rd->dups)
         report_duplicates(rd);
     const char **names = NULL; /* for suggestions, made on first need */
-    for (size_t j = 0; j < wf->njobs && !rd->oom; j++) {
-        wf_job_t *job = &wf->jobs[j];
-        for (size_t d = 0; d < job->ndeps; d++) {
-            const char *dep = job->deps[d].name;
-            size_t i = hash_str(dep) & mask;
-            while (slot[i] && strcmp(wf->jobs[slot[i] - 1].name, dep) != 0)
-                i = (i + 1) & mask;
-            if (slot[i]) {
-                job->deps[d].id = slot[i] - 1;
-                continue;
-            }
-            /* The nearest name is a pass over all of them: only for a
-             * problem that will be listed, not for those counted in
-             * "... and N more". */
-            const char *near = NULL;
-            if (rd->pr->buf && rd->pr->len && rd->pr->count < MAX_PROBLEMS) {
-                if (!names) {
-                    if (!(names = malloc((wf->njobs + 1) * sizeof *names))) {
-                        rd->oom = true;
-                        break;
-                    }
-                    for (size_t k = 0; k < wf->njobs; k++)
-                        names[k] = wf->jobs[k].name;
-                    names[wf->njobs] = NULL;
+    for (size_t u = 0; u < rd->nunknown && !rd->oom; u++) {
+        const wf_unknown_t *un = &rd->unknown[u];
+        const wf_job_t *job = &wf->jobs[un->job];
+        /* The nearest name is a pass over all of them: only for a problem
+         * that will be listed, not for those counted in "... and N more". */
+        const char *near = NULL;
+        if (rd->pr->buf && rd->pr->len && rd->pr->count < MAX_PROBLEMS) {
+            if (!names) {
+                if (!(names = malloc((wf->njobs + 1) * sizeof *names))) {
+                    rd->oom = true;
+                    break;
                 }
-                near = dp__nearest_word(dep, names);
+                for (size_t k = 0; k < wf->njobs; k++)
+                    names[k] = wf->jobs[k].name;
+                names[wf->njobs] = NULL;
             }
-            if (near)
-                problem(rd->pr, job->file, job->deps[d].line,
-                        "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?",
-                        job->name, dep, near);
-            else
-                problem(rd->pr, job->file, job->deps[d].line,
-                        "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' "
-                        "or fix the name",
-                        job->name, dep, dep);
+            near = dp__nearest_word(un->name, names);
         }
+        if (near)
+            problem(rd->pr, job->file, un->line,
+                    "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?", job->name,
+                    un->name, near);
+        else
+            problem(rd->pr, job->file, un->line,
+                    "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' or fix "
+                    "the name",
+                    job->name, un->name, un->name);
     }
     free(names);
-    free(slot);
+}
+
+/* Jobs that have no params group (and no defaults' one): their empty params,
+ * with the job's place in the file as origin, made after libconfig's tree
+ * is freed so that they reuse its memory rather than add to the peak. */
+static void finish_params(reader_t *rd)
+{
+    dp_workflow_t *wf = rd->wf;
+    for (size_t i = 0; i < wf->njobs && !rd->oom; i++) {
+        wf_job_t *job = &wf->jobs[i];
+        if (job->params)
+            continue;
+        if (!(job->params = dp_params_new()))
+            rd->oom = true;
+        else
+            dp_params_set_origin(job->params, job->file, job->line);
+    }
 }
 
 /* The shape graph never runs: its jobs exist so that the engine's own
@@ -1151,44 +1367,87 @@ static dp_outcome_t shape_run(dp_job_t *job, void *user)
     return dp_job_fail(job, true, "a workflow's shape graph is not meant to run");
 }
 
-static void build_shape(reader_t *rd)
+/* The workflow's jobs and dependencies as a graph with no plugin behind
+ * them, validated (DP_OK), or NULL with rc and msg. */
+static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_t msglen)
 {
-    dp_workflow_t *wf = rd->wf;
     dp_graph_t *g = dp_graph_new();
-    char msg[1024];
-    if (!g) {
-        rd->oom = true;
-        return;
-    }
-    size_t nedges = 0;
-    for (size_t i = 0; i < wf->njobs; i++)
-        nedges += wf->jobs[i].ndeps;
-    if (dp__graph_reserve(g, wf->njobs, nedges) != DP_OK) {
-        rd->oom = true;
+    *rc = DP_ENOMEM;
+    snprintf(msg, msglen, "out of memory");
+    if (!g || dp__graph_reserve(g, wf->njobs, wf->ndep_ids) != DP_OK)
         goto fail;
-    }
     for (size_t i = 0; i < wf->njobs; i++) {
         dp_job_spec_t spec;
         dp_job_spec_init(&spec);
         spec.name = wf->jobs[i].name;
         spec.run = shape_run;
-        spec.user = &wf->jobs[i]; /* for find_job */
-        if (dp_graph_add_job(g, &spec, msg, sizeof msg) != DP_OK) {
-            problem(rd->pr, wf->jobs[i].file, wf->jobs[i].line, "%s", msg);
+        if ((*rc = dp_graph_add_job(g, &spec, msg, msglen)) != DP_OK)
             goto fail;
-        }
     }
     /* Every job is in, at its index in wf->jobs: the dependencies by index. */
-    for (size_t i = 0; i < wf->njobs; i++)
-        for (size_t d = 0; d < wf->jobs[i].ndeps; d++)
-            if (dp__graph_add_dep_id(g, (uint32_t)i, wf->jobs[i].deps[d].id) != DP_OK) {
-                rd->oom = true;
+    for (size_t i = 0; i < wf->njobs; i++) {
+        const wf_job_t *j = &wf->jobs[i];
+        for (uint32_t d = 0; d < j->ndeps; d++)
+            if ((*rc = dp__graph_add_dep_id(g, (uint32_t)i, wf->dep_ids[j->dep_off + d])) != DP_OK)
                 goto fail;
-            }
-    int rc = dp_graph_validate(g, msg, sizeof msg);
-    if (rc == DP_OK) {
+    }
+    if ((*rc = dp_graph_validate(g, msg, msglen)) == DP_OK)
+        return g;
+fail:
+    dp_graph_free(g);
+    return NULL;
+}
+
+/* Cycles, once every name resolves: Kahn's traversal over the dependency
+ * indices. Only for a cycle is the shape graph made here, for the engine's
+ * message (the cycle's path), so both agree on what a cycle is and say it
+ * the same way; otherwise the shape waits for dp__workflow_shape. */
+static void check_cycles(reader_t *rd)
+{
+    dp_workflow_t *wf = rd->wf;
+    size_t n = wf->njobs, m = wf->ndep_ids;
+    uint32_t *succ_off = calloc(n + 1, sizeof *succ_off);
+    uint32_t *succ = malloc((m ? m : 1) * sizeof *succ);
+    uint32_t *count = calloc(n ? n : 1, sizeof *count);
+    uint32_t *queue = malloc((n ? n : 1) * sizeof *queue);
+    if (!succ_off || !succ || !count || !queue) {
+        rd->oom = true;
+        goto out;
+    }
+    for (size_t e = 0; e < m; e++)
+        succ_off[wf->dep_ids[e] + 1]++;
+    for (size_t j = 0; j < n; j++)
+        succ_off[j + 1] += succ_off[j];
+    for (size_t j = 0; j < n; j++) {
+        size_t off = wf->jobs[j].dep_off; /* dep_ids is NULL in a workflow without dependencies */
+        for (uint32_t d = 0; d < wf->jobs[j].ndeps; d++) {
+            uint32_t dep = wf->dep_ids[off + d];
+            succ[succ_off[dep] + count[dep]++] = (uint32_t)j;
+        }
+    }
+    size_t head = 0, tail = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!(count[j] = wf->jobs[j].ndeps)) /* now: dependencies not done yet */
+            queue[tail++] = (uint32_t)j;
+    while (head < tail) {
+        uint32_t j = queue[head++];
+        for (uint32_t k = succ_off[j]; k < succ_off[j + 1]; k++)
+            if (--count[succ[k]] == 0)
+                queue[tail++] = succ[k];
+    }
+    if (tail == n)
+        goto out;
+
+    char msg[1024];
+    int rc;
+    dp_graph_t *g = make_shape(wf, &rc, msg, sizeof msg);
+    if (g) { /* the engine sees no cycle: it decides (the build will say) */
         wf->shape = g;
-        return;
+        goto out;
+    }
+    if (rc == DP_ENOMEM) {
+        rd->oom = true;
+        goto out;
     }
     /* Point at the first job of the cycle ("cycle: a -> b -> a"). */
     const char *file = wf->path;
@@ -1210,8 +1469,11 @@ static void build_shape(reader_t *rd)
                                     "entries", msg);
     else
         problem(rd->pr, file, line, "%s", msg);
-fail:
-    dp_graph_free(g);
+out:
+    free(succ_off);
+    free(succ);
+    free(count);
+    free(queue);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1243,12 +1505,14 @@ void dp_workflow_free(dp_workflow_t *wf)
         return;
     dp_graph_free(wf->graph);
     dp_graph_free(wf->shape);
-    for (size_t i = 0; i < wf->njobs; i++) {
-        wf_job_t *j = &wf->jobs[i];
-        dp_params_free(j->params);
-        free(j->deps);
-    }
+    for (size_t i = 0; i < wf->njobs; i++)
+        dp_params_free(wf->jobs[i].params);
     free(wf->jobs);
+    free(wf->dep_ids);
+    free(wf->index);
+    for (size_t i = 0; i < wf->nspecs; i++)
+        free(wf->specs[i]);
+    free(wf->specs);
     dp__strarena_free(&wf->names);
     for (size_t i = 0; i < wf->ntypes; i++)
         free(wf->types[i]);
@@ -1268,6 +1532,7 @@ void dp_workflow_free(dp_workflow_t *wf)
     free(wf->name);
     free(wf->dir);
     free(wf->path);
+    pthread_mutex_destroy(&wf->shape_lock);
     free(wf);
 }
 
@@ -1285,6 +1550,10 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     dp_workflow_t *wf = calloc(1, sizeof *wf);
+    if (wf) {
+        pthread_mutex_init(&wf->shape_lock, NULL);
+        wf->self = wf;
+    }
     if (!wf || !(wf->path = dp__strdup(path)) || !(wf->dir = dir_of(path)) || !(wf->name = base_name(path))) {
         dp_workflow_free(wf);
         dp__seterr(err, errlen, DP_ENOMEM, "out of memory reading %s", path);
@@ -1293,6 +1562,7 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
     wf->max_concurrent_jobs = 4;
     wf->fail_fast = true;
     wf->build_rc = 1;
+    dp_job_spec_init(&wf->spec0);
 
     /* libconfig reports a missing file as a generic I/O error without a
      * reason; open it first so the message says why. */
@@ -1358,22 +1628,28 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         size_t n = (size_t)config_setting_length(jobs);
         if (!(wf->jobs = calloc(n, sizeof *wf->jobs)))
             rd.oom = true;
+        if (!rd.oom)
+            index_jobs(&rd, jobs, n);
+        if (!rd.oom && !(rd.mark = calloc(wf->njobs ? wf->njobs : 1, sizeof *rd.mark)))
+            rd.oom = true;
         for (size_t i = 0; wf->jobs && i < n && !rd.oom; i++)
             read_job(&rd, config_setting_get_elem(jobs, (unsigned)i), &dslots, i);
+        free(rd.mark);
     }
     /* Names can be checked despite other problems; only a job dropped for
      * want of a name would make its dependents' references look unknown. */
     if (!rd.oom && !rd.dropped)
         check_names(&rd);
+    free(rd.unknown); /* its names were libconfig's */
     /* Everything is copied out (dependencies are indices now): libconfig's
-     * tree, by far the largest thing here, goes before the graph is built. */
+     * tree, by far the largest thing here, goes before anything else is
+     * made, which then reuses its memory. */
     config_destroy(&cfg);
-    for (size_t i = 0; i < wf->njobs; i++)
-        for (size_t d = 0; d < wf->jobs[i].ndeps; d++)
-            wf->jobs[i].deps[d].name = NULL;
+    if (pr.count == 0 && !rd.oom)
+        finish_params(&rd);
     /* Cycles only make sense once every name resolves. */
     if (pr.count == 0 && !rd.oom)
-        build_shape(&rd);
+        check_cycles(&rd);
 
     if (rd.oom) {
         dp__seterr(err, errlen, DP_ENOMEM, "%s: out of memory while reading the workflow", path);
@@ -1412,27 +1688,34 @@ dp_graph_t *dp_workflow_graph(dp_workflow_t *wf)
     return wf ? wf->graph : NULL;
 }
 
+/* Made on first use: `graph` draws it, run and validate never need it (the
+ * load checked for cycles without it). */
 const dp_graph_t *dp__workflow_shape(const dp_workflow_t *wf)
 {
-    return wf ? wf->shape : NULL;
+    if (!wf)
+        return NULL;
+    dp_workflow_t *w = wf->self; /* a cache: what the workflow is does not change */
+    pthread_mutex_lock(&w->shape_lock);
+    if (!w->shape) {
+        char msg[1024];
+        int rc;
+        w->shape = make_shape(w, &rc, msg, sizeof msg);
+    }
+    pthread_mutex_unlock(&w->shape_lock);
+    return w->shape;
 }
 
 
 static const wf_job_t *find_job(const dp_workflow_t *wf, const char *job)
 {
-    long id = wf && wf->shape ? dp_graph_job_id(wf->shape, job) : -1;
-    if (id >= 0)
-        return wf->shape->jobs[id].user; /* set by build_shape */
-    for (size_t i = 0; wf && job && !wf->shape && i < wf->njobs; i++)
-        if (strcmp(wf->jobs[i].name, job) == 0)
-            return &wf->jobs[i];
-    return NULL;
+    long id = wf && job ? index_find(wf, job) : -1;
+    return id >= 0 ? &wf->jobs[id] : NULL;
 }
 
 const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job)
 {
     const wf_job_t *j = find_job(wf, job);
-    return j ? &j->spec : NULL;
+    return j ? (j->spec ? j->spec : &wf->spec0) : NULL;
 }
 
 const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job)
@@ -1480,10 +1763,7 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
             problem(&pr, p->file, p->line, "plugin '%s' (%s): %s", p->name, p->path, msg);
     }
     dp_graph_t *g = dp_graph_new();
-    size_t nedges = 0;
-    for (size_t i = 0; i < wf->njobs; i++)
-        nedges += wf->jobs[i].ndeps;
-    if (!g || dp__graph_reserve(g, wf->njobs, nedges) != DP_OK) {
+    if (!g || dp__graph_reserve(g, wf->njobs, wf->ndep_ids) != DP_OK) {
         dp_graph_free(g);
         free(buf);
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
@@ -1496,7 +1776,7 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         rc = DP_ENOMEM;
     for (size_t i = 0; batch && i < wf->njobs; i++) {
         wf_job_t *j = &wf->jobs[i];
-        dp_job_spec_t spec = j->spec;
+        dp_job_spec_t spec = j->spec ? *j->spec : wf->spec0;
         spec.name = j->name;
         msg[0] = '\0';
         int r = dp__plugins_batch_add(batch, g, &spec, j->type, j->params, msg, sizeof msg);
@@ -1517,8 +1797,8 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
     dp__plugins_batch_free(batch);
     /* Every job is in, in wf->jobs order: the dependencies by index. */
     for (size_t i = 0; rc == DP_OK && pr.count == 0 && i < wf->njobs; i++)
-        for (size_t d = 0; rc == DP_OK && d < wf->jobs[i].ndeps; d++)
-            rc = dp__graph_add_dep_id(g, (uint32_t)i, wf->jobs[i].deps[d].id);
+        for (uint32_t d = 0; rc == DP_OK && d < wf->jobs[i].ndeps; d++)
+            rc = dp__graph_add_dep_id(g, (uint32_t)i, wf->dep_ids[wf->jobs[i].dep_off + d]);
     if (rc == DP_OK && pr.count == 0 && dp_graph_validate(g, msg, sizeof msg) != DP_OK)
         problem(&pr, wf->path, 0, "%s", msg); /* the shape graph passed: an engine/loader mismatch */
     if (rc == DP_OK && pr.count)

@@ -48,6 +48,15 @@ void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **di
  * rather than a puzzling "plugin not found" later). */
 bool cli_check_dirs(const char *cmd, char **dirs, size_t ndirs);
 
+/* Call before a workflow file is first read: for a large file (4 MiB and
+ * more), readies the process's heap for libconfig's tree (common.c says
+ * how and why); nothing for a smaller one. The command's own business:
+ * it tunes malloc for the whole process, which a library must not do. */
+void cli_heap_for_workflow(const char *path);
+/* Call once the workflow is loaded (its libconfig tree freed): malloc as
+ * usual again for what follows, bar the reserved heap. */
+void cli_heap_loaded(void);
+
 /* Appends to a growable argv-style list; false when out of memory. */
 bool cli_list_push(char ***list, size_t *n, char *item);
 
@@ -113,6 +122,7 @@ typedef struct out_file {
     const char *path;
     char *tmp;
     FILE *f;
+    char *buf; /* f's buffer (1 MiB) */
 } out_file_t;
 
 bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what);

@@ -58,10 +58,12 @@ int cli_graph(int argc, char **argv)
     dp_workflow_t *wf = NULL;
     if (!err)
         goto oom;
+    cli_heap_for_workflow(file);
     if (!(wf = dp_workflow_load(file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     const dp_graph_t *g = dp__workflow_shape(wf);
     size_t n = dp_graph_job_count(g);
     if (!(types = calloc(n ? n : 1, sizeof *types)) || !(status = calloc(n ? n : 1, sizeof *status)))

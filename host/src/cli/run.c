@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -137,6 +138,12 @@ int cli_run(int argc, char **argv)
         free(o.plugin_dirs);
         return code;
     }
+    /* Off a terminal, stdout (the summary, or the JSON with --json -) is
+     * written 256 KiB at a time rather than in stdio's 4 KiB: a large run's
+     * summary is megabytes. Nothing was written to stdout yet. */
+    static char stdout_buf[1u << 18];
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
 
     dp_log_level_t level = o.quiet ? DP_LOG_ERROR : o.verbose >= 2 ? DP_LOG_DEBUG : o.verbose == 1 ? DP_LOG_INFO
                                                                                                    : DP_LOG_WARN;
@@ -162,10 +169,12 @@ int cli_run(int argc, char **argv)
         goto out;
     if (!(con = console_new(stderr, o.log_format, level, !o.quiet)))
         goto oom;
+    cli_heap_for_workflow(o.file);
     if (!(wf = dp_workflow_load(o.file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     if (!(pl = dp_plugins_new()) || !(store = dp_store_new()))
         goto oom;
     dp_plugins_set_log(pl, console_log_cb, con, level);

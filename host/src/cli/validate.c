@@ -73,10 +73,12 @@ int cli_validate(int argc, char **argv)
     }
     dp_plugins_set_log(pl, console_log_cb, con, DP_LOG_WARN);
     dp_plugins_allow_insecure(pl, allow_insecure);
+    cli_heap_for_workflow(file);
     if (!(wf = dp_workflow_load(file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cli_heap_loaded();
     cli_plugin_search_path(pl, wf, dirs, ndirs);
     if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
         fprintf(stderr, "%s\n", err);

@@ -352,11 +352,13 @@ int cli_watch(int argc, char **argv)
      * environment, the default; a reloaded workflow's new directories are
      * appended (add_search_path). */
     {
+        cli_heap_for_workflow(o.file);
         dp_workflow_t *first = dp_workflow_load(o.file, w.err, 16384);
         if (!first) {
             fprintf(stderr, "%s\n", w.err);
             goto out;
         }
+        cli_heap_loaded();
         add_search_path(&w, first);
         cli_plugin_search_path(w.pl, NULL, o.plugin_dirs, o.nplugin_dirs);
         if (dp_workflow_build(first, w.pl, w.err, 16384) != DP_OK) {
