@@ -203,10 +203,13 @@ static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
     dp_store_delete(run->opts.store, key);
 }
 
-/* The job's last error message, kept in the run's sparse array. */
+/* The job's last error message, kept in the run's sparse array (the flag
+ * first: a run where nothing failed never touches the array). A job's entry
+ * is only written by the thread running it, which set the flag then. */
 static char *slot_error(dp_run_t *run, uint32_t id)
 {
-    return run->slotbuf->error[id];
+    const dp_slotbuf_t *sb = run->slotbuf;
+    return atomic_load_explicit(&sb->any_error, memory_order_relaxed) ? sb->error[id] : NULL;
 }
 
 static void take_error(dp_run_t *run, dp_job_t *job)
@@ -223,8 +226,7 @@ static void take_error(dp_run_t *run, dp_job_t *job)
 static void clear_error(dp_run_t *run, uint32_t id)
 {
     dp_slotbuf_t *sb = run->slotbuf;
-    /* The flag first: a job that never failed does not touch the array. */
-    if (atomic_load_explicit(&sb->any_error, memory_order_relaxed) && sb->error[id]) {
+    if (slot_error(run, id)) {
         free(sb->error[id]);
         sb->error[id] = NULL;
     }
