@@ -317,6 +317,23 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     return DP_OK;
 }
 
+/* Appends an edge as added (dep: an index, or DP_EDGE_FWD | a name's). */
+static int edge_append(dp_graph_t *g, uint32_t job, uint32_t dep)
+{
+    if (g->nedges == g->edge_cap) {
+        size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
+        dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
+        if (!ne)
+            return DP_ENOMEM;
+        g->edges = ne;
+        g->edge_cap = ncap;
+    }
+    g->edges[g->nedges].job = job;
+    g->edges[g->nedges].dep = dep;
+    g->nedges++;
+    return DP_OK;
+}
+
 int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
 {
     if (!g || !job || !dep)
@@ -328,14 +345,6 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
         return DP_ENOTFOUND;
     if (unbuild(g) != DP_OK)
         return DP_ENOMEM;
-    if (g->nedges == g->edge_cap) {
-        size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
-        dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
-        if (!ne)
-            return DP_ENOMEM;
-        g->edges = ne;
-        g->edge_cap = ncap;
-    }
     /* A dependency already added is remembered by index, like the job
      * (no copy of its name: a large graph has ten times more edges than
      * jobs); only a forward reference keeps the name until validate.
@@ -354,10 +363,7 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
             return DP_ENOMEM;
         di = (long)(DP_EDGE_FWD | g->nfwd++);
     }
-    g->edges[g->nedges].job = (uint32_t)j;
-    g->edges[g->nedges].dep = (uint32_t)di;
-    g->nedges++;
-    return DP_OK;
+    return edge_append(g, (uint32_t)j, (uint32_t)di);
 }
 
 int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
@@ -368,18 +374,7 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
         return DP_EBUSY;
     if (g->validated && unbuild(g) != DP_OK)
         return DP_ENOMEM;
-    if (g->nedges == g->edge_cap) {
-        size_t ncap = g->edge_cap ? g->edge_cap * 2 : 16;
-        dp_edge_name_t *ne = realloc(g->edges, ncap * sizeof *ne);
-        if (!ne)
-            return DP_ENOMEM;
-        g->edges = ne;
-        g->edge_cap = ncap;
-    }
-    g->edges[g->nedges].job = job;
-    g->edges[g->nedges].dep = dep;
-    g->nedges++;
-    return DP_OK;
+    return edge_append(g, job, dep);
 }
 
 static int cmp_def_name(const void *a, const void *b)
