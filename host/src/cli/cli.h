@@ -56,6 +56,9 @@ void cli_heap_for_workflow(const char *path);
 /* Call once the workflow is loaded (its libconfig tree freed): malloc as
  * usual again for what follows, bar the reserved heap. */
 void cli_heap_loaded(void);
+/* For a long-lived process (watch), once the workflow is built: give back
+ * what is left of the reserved heap and trim it as usual from then on. */
+void cli_heap_settle(void);
 
 /* Appends to a growable argv-style list; false when out of memory. */
 bool cli_list_push(char ***list, size_t *n, char *item);

@@ -367,6 +367,7 @@ int cli_watch(int argc, char **argv)
             goto out;
         }
         w.wf = first;
+        cli_heap_settle();
     }
     if (o.json_lines) {
         jl = json_stdout ? stdout : fopen(o.json_lines, "a");
