@@ -265,6 +265,24 @@ static void test_graph12_success(void **state)
 }
 
 /* JSON keys exactly as DESIGN.md pins them, in order. */
+/* DAGGERPOOL_CLOCK: 'monotonic' stamps jobs with the system clock (the
+ * run is the same), anything else is refused with the fix. */
+static void test_clock_env(void **state)
+{
+    (void)state;
+    const char *wf = write_graph12("clock.cfg", "name = \"clock\";", NULL);
+    setenv("DAGGERPOOL_CLOCK", "monotonic", 1);
+    out_t o = cli("run", wf, "-q", NULL);
+    expect_code(&o, 0);
+    out_free(&o);
+    setenv("DAGGERPOOL_CLOCK", "tsc", 1);
+    o = cli("run", wf, "-q", NULL);
+    unsetenv("DAGGERPOOL_CLOCK");
+    expect_code(&o, 2);
+    expect_in(o.err, "DAGGERPOOL_CLOCK='tsc' is not known: set it to 'monotonic'");
+    out_free(&o);
+}
+
 static void test_json_keys(void **state)
 {
     (void)state;
@@ -809,6 +827,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph12_success),
         cmocka_unit_test(test_json_keys),
+        cmocka_unit_test(test_clock_env),
         cmocka_unit_test(test_graph12_not_ready),
         cmocka_unit_test(test_graph12_not_ready_root),
         cmocka_unit_test(test_graph12_fail_fast),

@@ -4,6 +4,7 @@
  * file beside this one.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -54,6 +55,15 @@ int main(int argc, char **argv)
         printf("daggerpool %s (plugin ABI %d.%d)\n", dp_version(), DP_PLUGIN_ABI_MAJOR, DP_PLUGIN_ABI_MINOR);
         return CLI_EXIT_SUCCESS;
     }
+    /* The library reads it when it loads and cannot complain; the command
+     * can, before it does anything. */
+    const char *clock = getenv("DAGGERPOOL_CLOCK");
+    if (clock && *clock && strcmp(clock, "monotonic") != 0)
+        return cli_usage_error(NULL,
+                               "DAGGERPOOL_CLOCK='%s' is not known: set it to 'monotonic' (stamp jobs "
+                               "with CLOCK_MONOTONIC) or unset it (the CPU's counter where it is "
+                               "invariant)",
+                               clock);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
