@@ -429,9 +429,11 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_ERROR && !job->error)
         dp_job_fail(job, false, "failed (no message)");
     if (run_done) {
-        take_error(run, job);
-        dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN,
-                      slot_error(run, id));
+        /* Its message (often just "interrupted") is not kept: an unknown
+         * job carries no error, the run's first_error says why it
+         * stopped (job_end frees the message; dp__result_build clears
+         * what earlier attempts left in the slot). */
+        dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN, NULL);
         dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "cancelled");
         *final = DP_STATUS_UNKNOWN;
         return true;
@@ -504,7 +506,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
                                        d, sizeof d));
     }
     dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final,
-                  slot_error(run, job->id));
+                  final == DP_STATUS_UNKNOWN ? NULL : slot_error(run, job->id));
     if (jr->may_park)
         free(jr);
 }

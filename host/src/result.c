@@ -268,7 +268,7 @@ dp_result_t *dp__result_build(dp_run_t *run)
     long first_fail = -1;
     bool any_failed = false, all_success = true, any_unknown = false;
     const dp_slotbuf_t *sb = r->slotbuf;
-    bool any_requeue = atomic_load(&sb->any_requeue);
+    bool any_requeue = atomic_load(&sb->any_requeue), any_error = atomic_load(&sb->any_error);
     for (size_t j = 0; j < n; j++) {
         const dp_slot_t *sl = &run->slots[j];
         dp_status_t st = sl->status;
@@ -278,8 +278,18 @@ dp_result_t *dp__result_build(dp_run_t *run)
         } else {
             all_success = false;
         }
-        if (st == DP_STATUS_UNKNOWN)
+        if (st == DP_STATUS_UNKNOWN) {
             any_unknown = true;
+            /* Results after cancellation are not trusted (the seed's
+             * rule): an unknown job has no error, whatever an attempt
+             * cut short or an earlier one said; first_error says why
+             * the run stopped. The one place this holds for every view
+             * of the result (records, JSON, summary). */
+            if (any_error && sb->error[j]) {
+                free(sb->error[j]);
+                sb->error[j] = NULL;
+            }
+        }
         if (st == DP_STATUS_FAILED) {
             any_failed = true;
             if (sl->end_tick < first_fail_end) {

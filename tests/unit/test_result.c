@@ -490,6 +490,130 @@ static void test_bad_queries(void **state)
     tu_script_free(s);
 }
 
+/* ---- an unknown job carries no error ------------------------------------ */
+
+/* The error of every event of job `name` whose status is unknown must be
+ * empty; returns how many such events there were. */
+static size_t unknown_events_without_error(tu_events_t *e, const char *name)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&e->mu);
+    for (size_t i = 0; i < e->n; i++) {
+        const tu_event_t *t = &e->v[i];
+        if (strcmp(t->name, name) != 0 || t->status != DP_STATUS_UNKNOWN ||
+            (t->kind != DP_EV_ATTEMPT_END && t->kind != DP_EV_JOB_END))
+            continue;
+        if (t->error[0])
+            fail_msg("%s: %s event (unknown) carries error \"%s\"", name,
+                     t->kind == DP_EV_JOB_END ? "job end" : "attempt end", t->error);
+        n++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+/* Results after cancellation are not trusted (the seed's rule): a job the
+ * run's timeout cut off mid-attempt (A returns "A interrupted: ...") or in
+ * its backoff (B's first attempt failed) is unknown with no error, in the
+ * records and in its unknown events; first_error says why the run stopped.
+ * B's failed attempt keeps its message in its own (failed) event. */
+static void test_unknown_after_timeout_has_no_error(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "A", "block");
+    tu_set(s, "B", "fail=1 retries=2 backoff=20000");
+    dp_graph_t *g = tu_graph("A:;B:;C:A", s);
+    dp_run_opts_t o = opts_of(3, 300, true);
+    tu_events_t ev;
+    tu_events_init(&ev);
+    o.on_event = tu_event_cb;
+    o.event_user = &ev;
+    dp_result_t *r = tu_run(g, &o);
+    assert_string_equal(tu_statuses(r), "A=unknown B=unknown C=unknown");
+    assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
+    assert_string_equal(dp_result_first_error(r), "timeout after 300ms");
+    assert_null(tu_jr(r, "A")->error);
+    assert_null(tu_jr(r, "B")->error);
+    assert_null(tu_jr(r, "C")->error);
+    assert_int_equal(tu_jr(r, "A")->attempts, 1);
+    assert_int_equal(tu_jr(r, "B")->attempts, 1);
+    assert_string_equal(tu_events_of(&ev, "A"), "start1 end1:unknown job:unknown");
+    assert_string_equal(tu_events_of(&ev, "B"), "start1 end1:failed job:unknown");
+    assert_int_equal(unknown_events_without_error(&ev, "A"), 2);
+    assert_int_equal(unknown_events_without_error(&ev, "B"), 1);
+    bool b_failed_said = false;
+    for (size_t i = 0; i < ev.n; i++)
+        if (!strcmp(ev.v[i].name, "B") && ev.v[i].kind == DP_EV_ATTEMPT_END)
+            b_failed_said = !strcmp(ev.v[i].error, "B failed (attempt 1)");
+    assert_true(b_failed_said);
+    tu_events_destroy(&ev);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* Fail-fast: X fails, Y (running) is cancelled and returns its own
+ * "interrupted" error: Y is unknown without it; first_error is X's. */
+static void test_unknown_after_fail_fast_has_no_error(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "X", "sleep=50 error");
+    tu_set(s, "Y", "block");
+    dp_graph_t *g = tu_graph("X:;Y:", s);
+    dp_run_opts_t o = opts_of(2, 0, true);
+    tu_events_t ev;
+    tu_events_init(&ev);
+    o.on_event = tu_event_cb;
+    o.event_user = &ev;
+    dp_result_t *r = tu_run(g, &o);
+    assert_string_equal(tu_statuses(r), "X=failed Y=unknown");
+    assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
+    assert_string_equal(dp_result_first_error(r), tu_jr(r, "X")->error);
+    assert_non_null(strstr(dp_result_first_error(r), "X"));
+    assert_null(tu_jr(r, "Y")->error);
+    assert_int_equal(unknown_events_without_error(&ev, "Y"), 2);
+    tu_events_destroy(&ev);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* The caller cancels (its parent context, as SIGINT does in the command)
+ * while R runs: R returns "R interrupted: ...", and stays unknown without
+ * it; the run is cancelled with first_error "cancelled". */
+static int cancel_parent(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
+{
+    (void)job;
+    (void)tj;
+    (void)is_check;
+    dp_ctx_cancel(arg);
+    return -1;
+}
+
+static void test_unknown_after_cancel_has_no_error(void **state)
+{
+    (void)state;
+    dp_ctx_t *parent = dp_ctx_new(NULL, 0);
+    assert_non_null(parent);
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "R", "block");
+    tu_hook(s, "R", cancel_parent, parent);
+    dp_graph_t *g = tu_graph("R:", s);
+    dp_run_opts_t o = opts_of(1, 0, true);
+    o.parent = parent;
+    dp_result_t *r = tu_run(g, &o);
+    assert_string_equal(tu_statuses(r), "R=unknown");
+    assert_true(dp_result_cancelled(r));
+    assert_string_equal(dp_result_first_error(r), "cancelled");
+    assert_null(tu_jr(r, "R")->error);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+    dp_ctx_free(parent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +629,9 @@ int main(void)
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_plugin_label_and_version),
         cmocka_unit_test(test_bad_queries),
+        cmocka_unit_test(test_unknown_after_timeout_has_no_error),
+        cmocka_unit_test(test_unknown_after_fail_fast_has_no_error),
+        cmocka_unit_test(test_unknown_after_cancel_has_no_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -363,7 +363,7 @@ typedef struct dp_event {
     unsigned worker;      /* 0-based worker index */
     uint64_t time_ns;     /* CLOCK_MONOTONIC, relative to run start */
     dp_status_t status;
-    const char *error;    /* for ATTEMPT_END / JOB_END; may be NULL */
+    const char *error;    /* for ATTEMPT_END / JOB_END; may be NULL; NULL when status is unknown */
 } dp_event_t;
 
 typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
@@ -400,7 +400,7 @@ DP_API dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char 
 typedef struct dp_job_result {
     const char *name;
     dp_status_t status;
-    const char *error;          /* last error message, or NULL */
+    const char *error;          /* last error message, or NULL (always NULL when unknown) */
     unsigned attempts;          /* attempts started */
     int64_t start_ms;           /* first attempt start from run start; -1 never started */
     int64_t duration_ms;        /* until the job ended; -1 never started */
