@@ -9,9 +9,12 @@
  * change; once no change has come for settle_ms, it is sampled again, and
  * only if nothing moved (device, inode, size, mtime) and its ELF headers lie
  * within it is the reload tried. A reload that fails while the file is still
- * changing is retried; one that fails on a quiet file is reported and the
- * file waits for its next change. A file identical to the one last loaded
- * (a touch without a write) is left alone.
+ * changing is retried; one that fails on a quiet file (or a file that stays
+ * cut short) is reported as refused and the file waits for its next change.
+ * A file whose bytes are those of the version that serves (a touch, or an
+ * identical copy renamed over it) is left alone: the watcher keeps the size
+ * and a hash of the bytes it read for each version it saw loaded, and
+ * compares them when the file settles.
  *
  * Everything waits on one epoll descriptor (dp_reloader_fd): the inotify
  * descriptor, a timerfd armed for the soonest settle deadline, and an
@@ -62,13 +65,21 @@ typedef struct file_id {
     bool valid;
 } file_id_t;
 
+/* A file's bytes, as far as their length and a 64-bit hash tell. */
+typedef struct content {
+    uint64_t size, hash;
+    bool known;
+} content_t;
+
 typedef struct wfile {
     char *plugin;
     char *path;
     char *dir;       /* where the watch is */
     char *base;      /* the name inotify reports */
     int wd;          /* -1: no watch (the directory is gone) */
-    file_id_t loaded; /* what serves now, as far as we know */
+    file_id_t loaded; /* the file last loaded or refused (no retry until it moves) */
+    content_t serving; /* the bytes of the version that serves, read when it loaded */
+    unsigned serving_gen; /* that version's generation */
     bool pending;     /* changed, not yet reloaded */
     file_id_t sample; /* at the last change */
     uint64_t last_change_ns, first_change_ns;
@@ -116,6 +127,87 @@ static bool same_id(const file_id_t *a, const file_id_t *b)
 {
     return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
            a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* A 64-bit hash of the bytes (xxHash64's round and avalanche, one lane):
+ * it tells whether a file is the one read before, not a security check
+ * (whoever can write the plugin file can load anything anyway), and the
+ * size is compared beside it. */
+#define H_P1 0x9E3779B185EBCA87ull
+#define H_P2 0xC2B2AE3D27D4EB4Full
+#define H_P3 0x165667B19E3779F9ull
+#define H_P4 0x85EBCA77C2B2AE63ull
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    w *= H_P2;
+    w = rotl64(w, 31) * H_P1;
+    h ^= w;
+    return rotl64(h, 27) * H_P1 + H_P4;
+}
+
+/* Reads the file at path whole: its size and hash (known false when it
+ * cannot be read). One pass of a few hundred KiB, only when a changed file
+ * has settled or a version is loaded. */
+static content_t file_content(const char *path)
+{
+    content_t c = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return c;
+    unsigned char buf[65536];
+    uint64_t h = H_P3, size = 0;
+    for (;;) {
+        /* Fill the buffer whole, so only the last one has a partial word. */
+        size_t n = 0;
+        while (n < sizeof(buf)) {
+            ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                close(fd);
+                return c;
+            }
+            if (k == 0)
+                break;
+            n += (size_t)k;
+        }
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, buf + i, 8);
+            h = hash_word(h, w);
+        }
+        if (i < n) {
+            uint64_t w = 0; /* the tail, zero-padded: the size tells it apart */
+            memcpy(&w, buf + i, n - i);
+            h = hash_word(h, w);
+        }
+        size += n;
+        if (n < sizeof(buf))
+            break;
+    }
+    close(fd);
+    h ^= size;
+    h ^= h >> 33;
+    h *= H_P2;
+    h ^= h >> 29;
+    h *= H_P3;
+    h ^= h >> 32;
+    c.size = size;
+    c.hash = h;
+    c.known = true;
+    return c;
+}
+
+static bool same_content(const content_t *a, const content_t *b)
+{
+    return a->known && b->known && a->size == b->size && a->hash == b->hash;
 }
 
 bool dp__elf_whole(const char *path)
@@ -212,6 +304,7 @@ static int sync_cb(const dp_plugin_info_t *info, void *arg)
     memset(f, 0, sizeof(*f));
     f->wd = -1;
     f->seen = true;
+    f->serving_gen = info->generation;
     f->plugin = strdup(info->name);
     f->path = strdup(info->path);
     char *slash = f->path ? strrchr(f->path, '/') : NULL;
@@ -247,6 +340,7 @@ static int sync_files(dp_reloader_t *r)
     for (size_t i = before; i < r->nfiles; i++) {
         /* What serves is taken to be what is on disk now. */
         r->files[i].loaded = file_id(r->files[i].path);
+        r->files[i].serving = file_content(r->files[i].path);
     }
     for (size_t i = 0; i < r->nfiles;) {
         wfile_t *f = &r->files[i];
@@ -285,6 +379,31 @@ static void arm_timer(dp_reloader_t *r)
 }
 
 /* ---- reloading ---------------------------------------------------------- */
+
+struct current_arg {
+    const char *name;
+    const char *version; /* interned: lives as long as the registry */
+    unsigned generation;
+};
+
+static int current_cb(const dp_plugin_info_t *info, void *arg)
+{
+    struct current_arg *a = arg;
+    if (!info->current || !info->name || strcmp(info->name, a->name) != 0)
+        return 0;
+    a->version = info->version;
+    a->generation = info->generation;
+    return 1;
+}
+
+/* The version of plugin `name` that serves now (version NULL, generation 0
+ * if it is not loaded). */
+static struct current_arg current_version(dp_reloader_t *r, const char *name)
+{
+    struct current_arg a = {name, NULL, 0};
+    dp_plugins_foreach(r->pl, current_cb, &a);
+    return a;
+}
 
 static void report(dp_reloader_t *r, const wfile_t *f, int rc, const char *err,
                    const dp__reload_info_t *info, bool triggered, uint64_t complete_ns)
@@ -329,9 +448,10 @@ static int reload_file(dp_reloader_t *r, wfile_t *f, bool triggered)
     dp__reload_info_t info;
     uint64_t complete_ns = mono_ns();
     file_id_t before = file_id(f->path);
+    content_t bytes = file_content(f->path);
     int rc = dp__plugins_reload_ex(r->pl, f->plugin, &info, err, sizeof(err));
+    file_id_t after = file_id(f->path);
     if (rc != DP_OK && !triggered) {
-        file_id_t after = file_id(f->path);
         if (!same_id(&before, &after) || !same_id(&before, &f->sample)) {
             /* It changed under us: still being written. Try again once it
              * settles, without a report. */
@@ -346,6 +466,12 @@ static int reload_file(dp_reloader_t *r, wfile_t *f, bool triggered)
     f->first_change_ns = 0;
     if (rc == DP_OK) {
         f->loaded = before;
+        /* The bytes read are those loaded only if the file did not move
+         * meanwhile; if it did, its next settle compares with nothing and
+         * reloads. */
+        f->serving = bytes;
+        f->serving.known = bytes.known && same_id(&before, &after);
+        f->serving_gen = info.new_generation;
         return 1;
     }
     /* Refused: the old version serves on, but this file counts as seen, so
@@ -371,22 +497,51 @@ static int settle_file(dp_reloader_t *r, wfile_t *f, uint64_t now)
         return 0;
     }
     if (same_id(&id, &f->loaded)) {
-        f->pending = false; /* touched, not changed */
+        f->pending = false; /* an event that changed nothing (chmod back, say) */
+        f->first_change_ns = 0;
         return 0;
     }
+    struct current_arg cur = current_version(r, f->plugin);
     if (!dp__elf_whole(f->path)) {
         if (++f->incomplete_tries < MAX_INCOMPLETE_TRIES) {
             f->last_change_ns = now;
             return 0;
         }
-        dp__plugins_log(r->pl, DP_LOG_WARN, f->plugin,
-                        "%s looks cut short (its ELF headers point past its end) and has not "
-                        "changed for a while; plugin %s keeps its current version until the "
-                        "file changes again",
-                        f->path, f->plugin);
+        /* Quiet for MAX_INCOMPLETE_TRIES settle intervals and still cut
+         * short: a refused reload like any other (error, counted, the
+         * callback told), not a passing remark. */
+        char err[PATH_MAX + 256];
+        snprintf(err, sizeof(err),
+                 "%s looks cut short (its ELF headers point past its end of %lld bytes) and has "
+                 "not changed for %llu ms; fix: install the whole file (write it beside, then "
+                 "rename it over)",
+                 f->path, (long long)id.size,
+                 (unsigned long long)(MAX_INCOMPLETE_TRIES * r->opts.settle_ms));
+        dp__reload_info_t info = {.old_version = cur.version,
+                                  .old_generation = cur.generation};
+        report(r, f, DP_EPLUGIN, err, &info, false, mono_ns());
+        f->loaded = id;
         f->pending = false;
         f->incomplete_tries = 0;
+        f->first_change_ns = 0;
         return 0;
+    }
+    if (f->serving.known && cur.generation == f->serving_gen) {
+        /* Whole, with a new inode or mtime, but maybe the same bytes
+         * (touch, cp -p, an identical build renamed over it): compare
+         * with what serves. A version loaded behind our back
+         * (dp_plugins_reload) has another generation: not compared. */
+        content_t now_bytes = file_content(f->path);
+        if (same_content(&now_bytes, &f->serving)) {
+            dp__plugins_log(r->pl, DP_LOG_INFO, f->plugin,
+                            "%s changed on disk but holds the same bytes as plugin %s %s, which "
+                            "serves: left alone (SIGHUP reloads it anyway)",
+                            f->path, f->plugin, cur.version ? cur.version : "");
+            f->loaded = id;
+            f->pending = false;
+            f->first_change_ns = 0;
+            return 0;
+        }
     }
     return reload_file(r, f, false);
 }

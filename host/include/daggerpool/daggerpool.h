@@ -581,9 +581,12 @@ DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *i
  * on its directory, so a new file renamed into place and a file rewritten in
  * place are both seen), waits until a changed file is whole (its size and
  * mtime stay put for `settle_ms` and its ELF headers lie within it), then
- * calls dp_plugins_reload. A refused reload changes nothing: the old version
- * keeps serving, the reason is logged (dp_plugins_set_log) and reported, and
- * the next change of the file is tried again.
+ * calls dp_plugins_reload, unless the file holds the same bytes as the
+ * version that serves (a touch, an identical copy: left alone, logged at
+ * info). A refused reload changes nothing: the old version keeps serving,
+ * the reason is logged at error (dp_plugins_set_log), reported and counted,
+ * and the next change of the file is tried again. A file that stays cut
+ * short for 40 settle intervals is refused the same way.
  *
  * Drive it from your own loop (poll dp_reloader_fd() for reading, then call
  * dp_reloader_dispatch()), or let it run on a thread of its own
