@@ -33,6 +33,10 @@
  *                      true closes every descriptor above 2 first.
  *                      Isolated only: forking the threaded host is not
  *                      something to test.
+ *   faults.version     not a fault: logs "running faults VERSION" (warn) and
+ *                      is ready. Built twice: faults.so is version 1.0.0,
+ *                      v2/faults.so version 2.0.0 (FAULTS_VERSION), to tell
+ *                      which copy of the plugin ran.
  *   faults.chaos       for soak tests: per attempt, at random, fails
  *                      (`fail`), is not ready (`not_ready`), or sleeps past
  *                      its deadline (`hang`, cooperatively), each a
@@ -54,6 +58,10 @@
 #include <daggerpool/plugin.h>
 
 static const dp_host_api *host;
+
+#ifndef FAULTS_VERSION
+#define FAULTS_VERSION "1.0.0"
+#endif
 
 enum where { IN_RUN, IN_CREATE, IN_CHECK };
 enum fault { F_SEGV, F_ABORT, F_EXIT };
@@ -449,6 +457,15 @@ static dp_plugin_result fork_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
+/* ---- which version runs -------------------------------------------------- */
+
+static dp_plugin_result version_run(dp_plugin_ctx *ctx, void *state)
+{
+    (void)state;
+    host->log(ctx, DP_PLUGIN_LOG_WARN, "running faults %s", FAULTS_VERSION);
+    return DP_PLUGIN_READY;
+}
+
 /* ---- store -------------------------------------------------------------- */
 
 static int store_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
@@ -601,6 +618,10 @@ static const dp_job_type fork_type = {
     .struct_size = sizeof(dp_job_type), .name = "fork",
     .description = "fault: leave a helper process behind (isolated only)",
     .create = fork_create, .run = fork_run, .destroy = free};
+static const dp_job_type version_type = {
+    .struct_size = sizeof(dp_job_type), .name = "version",
+    .description = "logs the version of the plugin that runs",
+    .create = no_params_create, .run = version_run};
 static const dp_job_type chaos_type = {
     .struct_size = sizeof(dp_job_type), .name = "chaos",
     .description = "soak: random failures, not ready, hangs",
@@ -609,14 +630,14 @@ static const dp_job_type chaos_type = {
 static const dp_job_type *const types[] = {
     &segv_type, &abort_type, &exit_type, &spin_type, &sleep_type, &huge_type,
     &bad_status_type, &null_type, &leak_type, &garbage_type, &store_type, &chaos_type,
-    &fork_type, NULL};
+    &fork_type, &version_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
     .abi_minor = DP_PLUGIN_ABI_MINOR,
     .name = "faults",
-    .version = "1.0.0",
+    .version = FAULTS_VERSION,
     .description = "test plugin: job types that crash, hang, leak and lie",
     .job_types = types,
 };

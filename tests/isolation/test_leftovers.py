@@ -325,6 +325,67 @@ def test_host_killed_ends_every_runner():
         kill_left(marks)
 
 
+# ---- 5. the pinned version runs, from a temporary-file copy too -------------
+
+def test_pinned_version_runs_from_a_file_copy():
+    # DAGGERPOOL_PLUGIN_COPY=file makes the host keep its private copies as
+    # unlinked temporary files, as where memfd_create is missing. The
+    # plugin file is replaced (by a version the host refuses: writable by
+    # all) while a gate job holds the run; the isolated job that runs then
+    # must run the version it pinned, 1.0.0, and say so.
+    d = os.path.join(TMP, "plugins")
+    copies = os.path.join(TMP, "copies")
+    os.mkdir(d)
+    os.mkdir(copies)
+    shutil.copy(os.path.join(ARGS.faults_dir, "faults.so"), d)
+    started, go = os.path.join(TMP, "started"), os.path.join(TMP, "go")
+    jobs = ['{ name = "gate"; type = "shell.command"; isolation = "none"; params = { command = '
+            '"touch %s; while [ ! -e %s ]; do sleep 0.05; done"; }; }' % (started, go),
+            '{ name = "v"; type = "faults.version"; depends_on = [ "gate" ]; }']
+    cfg = write("wf.cfg", wf(jobs))
+    out = os.path.join(TMP, "wf.json")
+    e = env()
+    e.update({"DAGGERPOOL_PLUGIN_COPY": "file", "DAGGERPOOL_PLUGIN_TMPDIR": copies})
+    errf = open(os.path.join(TMP, "stderr"), "w+b")
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "--json", out, "--plugin-path", d,
+                          "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=errf, env=e)
+    try:
+        end = time.monotonic() + 30
+        while not os.path.exists(started):
+            if time.monotonic() >= end or p.poll() is not None:
+                errf.seek(0)
+                raise AssertionError("the gate job did not start: %s" % errf.read().decode(errors="replace")[-2000:])
+            time.sleep(0.05)
+        # The host runs from a temporary file in `copies`, not from a memfd.
+        with open("/proc/%d/maps" % p.pid) as f:
+            maps = f.read()
+        check(copies + "/daggerpool-faults-" in maps and "memfd:daggerpool-plugin:faults" not in maps,
+              [l for l in maps.splitlines() if "faults" in l])
+        new = os.path.join(d, "faults.so.new")
+        shutil.copy(ARGS.faults_v2, new)
+        os.chmod(new, 0o666)
+        os.rename(new, os.path.join(d, "faults.so"))
+        time.sleep(0.5)  # let the host see the change (and refuse it)
+        with open(go, "w"):
+            pass
+        code = p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        errf.seek(0)
+        stderr = errf.read().decode("utf-8", errors="replace")
+        errf.close()
+    check(code == 0, (code, stderr[-3000:]))
+    with open(out) as f:
+        res = json.load(f)
+    j = job(res, "v")
+    check(j["status"] == "success" and j["plugin_version"] == "1.0.0", j)
+    ran = [json.loads(l)["message"] for l in stderr.splitlines()
+           if l.startswith("{") and json.loads(l).get("job") == "v" and "running faults" in l]
+    check(ran == ["running faults 1.0.0"], (ran, stderr[-3000:]))
+
+
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
 
 
