@@ -734,6 +734,9 @@ int main(int argc, char **argv)
     sigset_t sup;
     dp__isolate_runner_sigset(&sup);
     sigprocmask(SIG_BLOCK, &sup, NULL);
+    /* The host's death ends the attempt. (Strictly, the death of the host's
+     * thread that spawned us: a pool worker, which outlives its attempts,
+     * or the thread checking params at add time, which waits for us.) */
     pid_t host_pid = getppid();
     prctl(PR_SET_PDEATHSIG, DP_ISOLATE_SIG_KILL_ALL);
     bool host_gone_early = getppid() != host_pid;
