@@ -155,9 +155,11 @@ def test_background_command_does_not_hold_the_attempt():
         code, res, err, secs = run(wf(jobs), expect=0)
         for n in ("redirected", "untimed", "daemon"):
             j = job(res, n)
-            check(j["status"] == "success" and j["duration_ms"] < 1900, (n, j))
+            check(j["status"] == "success" and j["duration_ms"] < SLACK * 1000, (n, j))
         check(secs < SLACK, secs)
-        left = wait_gone([m1, m2, m3])
+        # The runner reaps all it killed before it exits, and the host
+        # reaps the runner before the attempt ends: gone already.
+        left = wait_gone([m1, m2, m3], secs=1.0)
         check(not left, "left running after the run: %s" % left)
     finally:
         kill_left([m1, m2, m3])
@@ -189,8 +191,8 @@ def test_crash_seen_with_helper_holding_the_socket():
         j = job(res, "c")
         check(j["status"] == "failed" and j["error"] == "plugin 'faults' crashed with SIGSEGV in job 'c'",
               (timeout, j))
-        check(j["duration_ms"] < 3000 and secs < SLACK, (timeout, j["duration_ms"], secs))
-        left = wait_gone([RUNNER])
+        check(secs < SLACK, (timeout, j["duration_ms"], secs))
+        left = wait_gone([RUNNER], secs=1.0)
         check(not left, "left running: %s" % left)
 
 
@@ -230,7 +232,7 @@ def test_nothing_outlives_its_attempt():
                 check(j["error"] == "timed out after 1s", (name, j))
             if name.startswith("segv"):
                 check("crashed with SIGSEGV" in j["error"], (name, j))
-        left = wait_gone(marks)
+        left = wait_gone(marks, secs=1.0)
         check(not left, "left running after the run: %s" % left)
     finally:
         kill_left(marks)
@@ -277,7 +279,7 @@ def test_cancel_ends_everything():
         check(code == 130, code)
         with open(out) as f:
             check(json.load(f)["outcome"] == "cancelled", out)
-        left = wait_gone(marks)
+        left = wait_gone(marks, secs=1.0)
         check(not left, "left running after the run was cancelled: %s" % left)
     finally:
         if p.poll() is None:
