@@ -2,9 +2,13 @@
  * runner.c - daggerpool-job-runner: runs one attempt of one plugin job in
  * its own process, for isolation = "process" (host/src/isolate.c starts it).
  *
- * Not a command for people: it speaks the wire protocol of isolate.h on fd 3
- * (control) and fd 4 (cancel), loads the plugin from fd 5 (the host's
- * private copy of the version the job pinned) or from its path, applies the
+ * Not a command for people. The process the host starts is a supervisor
+ * (main, at the end of this file) that runs no plugin code: it forks the
+ * worker, and once the worker is gone it kills whatever the plugin started
+ * and exits as the worker did. The worker (worker_main) speaks the wire
+ * protocol of isolate.h on fd 3 (control) and fd 4 (cancel), loads the
+ * plugin from fd 5 (the host's private copy of the version the job pinned;
+ * never from its path, which may hold another version by now), applies the
  * job's limits, calls create, then run/check as asked, then destroy, and
  * exits. It owns no threads: the plugin's calls run on the main thread,
  * exactly as they would on a host worker.
@@ -14,6 +18,7 @@
  * watch the cancel socket and the deadline the host sent with the call; the
  * store is the host's, reached by request and reply.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +26,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,18 +361,10 @@ static void drain_cancel(unsigned seq)
         (void)recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_DONTWAIT);
 }
 
-int main(int argc, char **argv)
+/* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5.
+ * Runs in the worker process (see main). */
+static int worker_main(void)
 {
-    if (argc != 2 || strcmp(argv[1], DP_ISOLATE_RUNNER_ARG) != 0) {
-        fprintf(stderr,
-                "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
-                "(isolation = \"process\"); it is started by the host, not by hand\n");
-        return 2;
-    }
-    /* No core files from plugins that crash: the host reports the signal. */
-    struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);
-
     unsigned t;
     if (dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &t) != 0 || t != DP_ISO_INIT)
         return 2;
@@ -398,9 +398,18 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* Only the copy the attempt pinned may run: the file at plugin_path
+     * may have been replaced since (even by a version the host refused). */
+    if (!has_fd) {
+        refuse(&ctx, "plugin '%s' (%s): the host passed no private copy of the version the job "
+               "pinned, and the runner does not load the file from disk (it may have changed); "
+               "this is a bug in the host",
+               plugin_name, plugin_path);
+        return 0;
+    }
     char fdpath[64];
     snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", DP_ISOLATE_FD_PLUGIN);
-    void *h = dlopen(has_fd ? fdpath : plugin_path, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         refuse(&ctx, "plugin '%s' (%s) cannot be loaded in the job runner: %s", plugin_name,
@@ -499,4 +508,288 @@ int main(int argc, char **argv)
         if (host_gone)
             _exit(0);
     }
+}
+
+/* ---- the supervisor ------------------------------------------------------
+ * The process the host starts runs no plugin code. It forks the worker
+ * (worker_main) and, being a child subreaper, inherits every process the
+ * plugin starts once that process's parent is gone, whatever process group
+ * or session it moved to. When the worker has exited, or on
+ * DP_ISOLATE_SIG_KILL_ALL (the host's last step of a cancellation, its
+ * dp__isolate_kill_all, or its death: the parent-death signal), it SIGKILLs
+ * every descendant, reaps them, and exits as the worker did: the host sees
+ * the worker's status, and the supervisor's exit means the attempt and all
+ * it started are over. */
+
+typedef struct pid_list {
+    pid_t *v;
+    size_t n, cap;
+} pid_list_t;
+
+static bool pids_push(pid_list_t *l, long pid)
+{
+    if (pid <= 0)
+        return true;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        pid_t *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (pid_t)pid;
+    return true;
+}
+
+/* Reads a whole small file; NULL if it cannot be opened or read. */
+static char *slurp(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (cap - len < 2) {
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (n == 0) {
+            buf[len] = '\0';
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    return buf;
+}
+
+/* This process's children (living or not yet reaped) into l. False if
+ * they cannot be listed. The supervisor is single-threaded, so its
+ * children are those of its one task; without CONFIG_PROC_CHILDREN, a scan
+ * of /proc for the processes whose parent it is. */
+static bool list_children(pid_list_t *l)
+{
+    l->n = 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    char *text = slurp(path);
+    if (text) {
+        bool ok = true;
+        for (char *p = text, *end; ok && *p; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            ok = pids_push(l, pid);
+        }
+        free(text);
+        return ok;
+    }
+    DIR *d = opendir("/proc");
+    if (!d)
+        return false;
+    pid_t self = getpid();
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char stat_path[300], buf[512];
+        snprintf(stat_path, sizeof stat_path, "/proc/%s/stat", e->d_name);
+        int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* pid (comm) state ppid ...: comm may hold anything, even ')'. */
+        char *rp = strrchr(buf, ')');
+        long ppid = 0;
+        if (rp && sscanf(rp + 1, " %*c %ld", &ppid) == 1 && ppid == self)
+            ok = pids_push(l, strtol(e->d_name, NULL, 10));
+    }
+    closedir(d);
+    return ok;
+}
+
+static pid_t worker_pid;
+static int worker_status;
+static bool worker_done;
+
+static void note_reaped(pid_t pid, int status)
+{
+    if (pid == worker_pid) {
+        worker_status = status;
+        worker_done = true;
+    }
+}
+
+/* Reaps what has exited, without waiting. */
+static void reap_exited(void)
+{
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+        note_reaped(p, st);
+}
+
+/* SIGKILLs every descendant and reaps it, until there are none: a killed
+ * process's children come to us (we are their subreaper) and are killed in
+ * the next round. */
+static void kill_descendants(void)
+{
+    pid_list_t l = {0};
+    unsigned empty_rounds = 0;
+    for (;;) {
+        if (!list_children(&l)) {
+            /* Cannot list (no /proc, no memory): the worker at least. */
+            if (!worker_done)
+                kill(worker_pid, SIGKILL);
+            int st;
+            pid_t p;
+            while ((p = waitpid(-1, &st, 0)) > 0 || (p < 0 && errno == EINTR))
+                if (p > 0)
+                    note_reaped(p, st);
+            break;
+        }
+        if (l.n == 0) {
+            int st;
+            pid_t p = waitpid(-1, &st, WNOHANG);
+            if (p > 0) {
+                note_reaped(p, st);
+                continue;
+            }
+            if (p < 0 && errno != EINTR)
+                break; /* ECHILD: none left */
+            /* One came (a reparented orphan) after the listing: again, and
+             * give it a moment should that repeat. */
+            if (++empty_rounds > 3) {
+                struct timespec ts = {0, 1000000L};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        empty_rounds = 0;
+        for (size_t i = 0; i < l.n; i++)
+            kill(l.v[i], SIGKILL);
+        for (size_t i = 0; i < l.n; i++) {
+            int st;
+            pid_t p;
+            while ((p = waitpid(l.v[i], &st, 0)) < 0 && errno == EINTR) {
+            }
+            if (p > 0)
+                note_reaped(p, st);
+        }
+    }
+    free(l.v);
+}
+
+/* Ends this process the way the worker ended. */
+static void exit_as_worker(void)
+{
+    int st = worker_status;
+    if (WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        signal(sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        raise(sig);
+        _exit(128 + sig); /* a signal whose default is not to terminate */
+    }
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], DP_ISOLATE_RUNNER_ARG) != 0) {
+        fprintf(stderr,
+                "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
+                "(isolation = \"process\"); it is started by the host, not by hand\n");
+        return 2;
+    }
+    /* No core files from plugins that crash: the host reports the signal. */
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+
+    /* The host starts us with these blocked already; make sure. */
+    sigset_t sup;
+    dp__isolate_runner_sigset(&sup);
+    sigprocmask(SIG_BLOCK, &sup, NULL);
+    /* The host's death ends the attempt. (Strictly, the death of the host's
+     * thread that spawned us: a pool worker, which outlives its attempts,
+     * or the thread checking params at add time, which waits for us.) */
+    pid_t host_pid = getppid();
+    prctl(PR_SET_PDEATHSIG, DP_ISOLATE_SIG_KILL_ALL);
+    bool host_gone_early = getppid() != host_pid;
+    /* Without it (Linux < 3.4), what moved out of our process group and
+     * outlives its parent escapes; the group is still killed. */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    pid_t self = getpid();
+    worker_pid = fork();
+    if (worker_pid < 0) {
+        fprintf(stderr, "daggerpool-job-runner: cannot fork the worker: %s\n", strerror(errno));
+        _exit(2);
+    }
+    if (worker_pid == 0) {
+        /* Should the supervisor be killed, so is the worker. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != self)
+            _exit(2);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Nothing the plugin executes gets the runner's descriptors: a
+         * background process holding the sockets would keep the attempt
+         * from ending (dlopen reads fd 5 through /proc, which CLOEXEC does
+         * not affect). */
+        for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++) {
+            int flags = fcntl(fd, F_GETFD);
+            if (flags >= 0)
+                fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+        return worker_main();
+    }
+    /* The worker has them; the host must see the sockets close with it. */
+    for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++)
+        close(fd);
+    if (host_gone_early)
+        kill_descendants();
+
+    while (!worker_done) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&sup, &si);
+        if (sig < 0)
+            continue; /* EINTR */
+        if (sig == SIGCHLD)
+            reap_exited();
+        else if (sig == DP_ISOLATE_SIG_KILL_ALL)
+            kill_descendants();
+        else if (si.si_pid != getppid())
+            /* SIGTERM and the like sent to us alone (the host signals the
+             * whole group, the worker included): pass it on. */
+            kill(worker_pid, sig);
+    }
+    /* The attempt is over: nothing it started may outlive it. */
+    kill_descendants();
+    exit_as_worker();
 }

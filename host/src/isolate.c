@@ -7,19 +7,27 @@
  * of it would copy whatever locks other threads held (malloc's, the
  * registry's) into a child that could then deadlock before it ran a line of
  * plugin code. posix_spawn of daggerpool-job-runner starts a clean process
- * that loads the plugin's pinned copy (the memfd the host loaded, inherited
- * as fd 5, so it runs exactly the code of the version the job pinned).
+ * that loads the plugin's pinned copy (the memfd, or the unlinked temporary
+ * copy, the host loaded, inherited as fd 5, so it runs exactly the code of
+ * the version the job pinned).
  *
  * One child per attempt, driven by the worker thread running the attempt
  * (never two threads on one child, so there is no lock here). The child is
  * put in its own process group, so that signals for the terminal go to the
- * host (which cancels gracefully) and the kill reaches what the plugin
- * spawned in that group.
+ * host (which cancels gracefully). It is a supervisor (runner.c) that forks
+ * the worker running the plugin and, as a child subreaper, kills whatever
+ * the plugin started, in any group or session, once the worker is gone.
+ * The host watches the supervisor's exit (a pidfd in the same poll as the
+ * socket): a crash is seen at once, even if a process the plugin forked
+ * still holds the socket.
  *
  * Cancellation: a byte on the cancel socket (the plugin's cancel_fd in the
  * child turns readable and its is_cancelled/sleep_ms see it), then SIGTERM
- * to the group after DP_ISOLATE_GRACE_MS, then SIGKILL after as long again.
- * Every wait here is bounded, and a child is always reaped.
+ * to the group after DP_ISOLATE_GRACE_MS, then DP_ISOLATE_SIG_KILL_ALL to
+ * the supervisor after as long again (it SIGKILLs the worker and all that
+ * descends from it), and SIGKILL to the group should that fail. Every wait
+ * here is bounded, and a child is always reaped. dp__isolate_kill_all ends
+ * every runner at once, for a host that is about to exit.
  */
 #include "isolate.h"
 
@@ -32,11 +40,13 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -502,7 +512,9 @@ const char *dp__isolate_runner(char *err, size_t errlen)
 /* ---- the child ---------------------------------------------------------- */
 
 struct dp_isolate {
-    pid_t pid;
+    pid_t pid;        /* the runner's supervisor, leader of its process group */
+    int pidfd;        /* readable once it has exited; -1 without pidfd_open */
+    int slot;         /* its entry in `live`, or -1 */
     int ctl;          /* our end of the control socket */
     int cancel;       /* our end of the cancel socket */
     bool dead;        /* the child is gone (reaped) */
@@ -546,6 +558,62 @@ static const char *signal_name(int sig, char *buf, size_t len)
     else
         snprintf(buf, len, "signal %d", sig);
     return buf;
+}
+
+/* ---- the live runners (for dp__isolate_kill_all) --------------------------
+ * A fixed table, so that a signal handler can walk it: a slot holds 0 (free),
+ * -1 (reserved by a spawn under way) or a runner's pid. A slot is freed
+ * before its runner is reaped, so a pid read here is never one the kernel
+ * has given to another process yet (but for the window between the load
+ * and the kill in dp__isolate_kill_all, against a reap, a pid reuse and a
+ * setpgid of an unrelated process: not a concern in practice). */
+static _Atomic pid_t live[DP_ISOLATE_MAX_LIVE];
+static _Atomic unsigned live_used; /* slots below this were ever taken */
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "dp__isolate_kill_all needs lock-free atomics");
+
+static int live_reserve(void)
+{
+    for (unsigned i = 0; i < DP_ISOLATE_MAX_LIVE; i++) {
+        pid_t free_slot = 0;
+        if (atomic_load_explicit(&live[i], memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&live[i], &free_slot, -1)) {
+            unsigned used = atomic_load(&live_used);
+            while (used < i + 1 && !atomic_compare_exchange_weak(&live_used, &used, i + 1)) {
+            }
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void live_set(int slot, pid_t pid)
+{
+    if (slot >= 0)
+        atomic_store(&live[slot], pid);
+}
+
+void dp__isolate_kill_all(void)
+{
+    int saved = errno;
+    unsigned used = atomic_load(&live_used);
+    for (unsigned i = 0; i < used && i < DP_ISOLATE_MAX_LIVE; i++) {
+        pid_t pid = atomic_load(&live[i]);
+        if (pid > 0)
+            kill(pid, DP_ISOLATE_SIG_KILL_ALL);
+    }
+    errno = saved;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec by definition */
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 /* Moves fd above the range the child's dup2s write to, so that no dup2
@@ -605,15 +673,17 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
         goto nomem;
 #endif
     /* A clean signal state: the host may block or catch signals in its
-     * threads; the child must die of SIGTERM and get SIGPIPE as usual. */
-    sigset_t none, deflt;
-    sigemptyset(&none);
+     * threads; the child must die of SIGTERM and get SIGPIPE as usual. The
+     * supervisor's signals start blocked, so that none is lost before it
+     * waits for them (the worker unblocks them all). */
+    sigset_t sup, deflt;
+    dp__isolate_runner_sigset(&sup);
     sigemptyset(&deflt);
     int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM,
                       SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         sigaddset(&deflt, defaults[i]);
-    if (posix_spawnattr_setsigmask(&attr, &none) != 0 ||
+    if (posix_spawnattr_setsigmask(&attr, &sup) != 0 ||
         posix_spawnattr_setsigdefault(&attr, &deflt) != 0 ||
         posix_spawnattr_setpgroup(&attr, 0) != 0 ||
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
@@ -622,12 +692,25 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     char arg0[PATH_MAX], arg1[] = DP_ISOLATE_RUNNER_ARG;
     snprintf(arg0, sizeof arg0, "%s", runner);
     char *argv[] = {arg0, arg1, NULL};
+    iso->slot = live_reserve();
+    if (iso->slot < 0) {
+        snprintf(err, errlen, "cannot start the job runner: %u isolated attempts are running "
+                 "already, the most this host tracks; fix: run fewer isolated jobs at once (-j)",
+                 DP_ISOLATE_MAX_LIVE);
+        goto out;
+    }
     int e = posix_spawn(&iso->pid, runner, &fa, &attr, argv, environ);
     if (e != 0) {
+        live_set(iso->slot, 0);
+        iso->slot = -1;
         snprintf(err, errlen, "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
                  "set DAGGERPOOL_JOB_RUNNER", runner, strerror(e));
         goto out;
     }
+    live_set(iso->slot, iso->pid);
+    /* Its exit, not its socket's EOF, says the attempt is over: what the
+     * plugin started may hold the socket (and, as a fork, not even know it). */
+    iso->pidfd = pidfd_open_(iso->pid);
     iso->ctl = ctl[0];
     iso->cancel = can[0];
     ctl[0] = can[0] = -1;
@@ -651,45 +734,93 @@ out:
     return rc;
 }
 
-/* Waits up to ms for the child to exit; true once reaped (*status set). */
-static bool reap_within(dp_isolate_t *iso, uint64_t ms, int *status)
+/* Whether the runner has exited (it is a zombie now, or was reaped by
+ * someone else: SIGCHLD ignored), without reaping it. */
+static bool exited_nowait(const dp_isolate_t *iso)
 {
-    uint64_t end = mono_ms() + ms;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r = waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    return (r == 0 && si.si_pid == iso->pid) || (r < 0 && errno == ECHILD);
+}
+
+/* Waits up to ms (forever if negative) for the runner to exit; true once it
+ * has (not reaped yet). */
+static bool wait_exit(const dp_isolate_t *iso, int64_t ms)
+{
+    uint64_t end = ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)ms;
     for (;;) {
-        pid_t r = waitpid(iso->pid, status, WNOHANG);
-        if (r == iso->pid || (r < 0 && errno != EINTR)) {
-            if (r < 0)
-                *status = 0; /* ECHILD: someone else reaped it (SIGCHLD ignored) */
-            iso->dead = true;
+        if (iso->pidfd < 0 && exited_nowait(iso))
             return true;
-        }
         uint64_t now = mono_ms();
         if (now >= end)
             return false;
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        uint64_t left = end - now;
+        if (iso->pidfd >= 0) {
+            struct pollfd p = {.fd = iso->pidfd, .events = POLLIN};
+            int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+            if (r > 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+                return r > 0 || exited_nowait(iso);
+        } else {
+            struct timespec ts = {0, (long)(left < 10 ? left : 10) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 
-/* Makes sure the child is gone and reaped: a grace period, then SIGTERM to
- * its group, then SIGKILL. Returns its wait status. */
-static int reap(dp_isolate_t *iso, uint64_t grace_ms, bool *we_killed)
+/* Reaps the runner, which has exited. Returns its wait status. */
+static int collect(dp_isolate_t *iso)
 {
     int status = 0;
-    if (iso->dead)
-        return 0;
-    if (reap_within(iso, grace_ms, &status))
-        return status;
-    kill(-iso->pid, SIGTERM);
-    if (we_killed)
-        *we_killed = true;
-    if (reap_within(iso, DP_ISOLATE_GRACE_MS, &status))
-        return status;
-    kill(-iso->pid, SIGKILL);
-    while (waitpid(iso->pid, &status, 0) < 0 && errno == EINTR) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid == iso->pid) {
+        /* Its zombie still holds the pid, so the group id is still this
+         * attempt's: whatever is left in it goes too. The supervisor has
+         * killed every descendant already, unless it was killed itself (the
+         * last resort below). */
+        kill(-iso->pid, SIGKILL);
     }
+    /* Out of the table before the pid can be reused. */
+    live_set(iso->slot, 0);
+    iso->slot = -1;
+    while (waitpid(iso->pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = 0; /* ECHILD: someone else reaped it (SIGCHLD ignored) */
+            break;
+        }
+    }
+    if (iso->pidfd >= 0)
+        close(iso->pidfd);
+    iso->pidfd = -1;
     iso->dead = true;
+    iso->exit_status = status;
     return status;
+}
+
+/* Makes sure the runner and everything it started are gone, and reaps it:
+ * up to grace_ms for it to exit by itself, then SIGTERM to its group; a
+ * grace period later its supervisor is told to SIGKILL everything
+ * (DP_ISOLATE_SIG_KILL_ALL); should it not be gone a grace period after
+ * that, SIGKILL to the group. Returns its wait status. */
+static int reap(dp_isolate_t *iso, uint64_t grace_ms, bool *we_killed)
+{
+    if (iso->dead)
+        return iso->exit_status;
+    if (!wait_exit(iso, (int64_t)grace_ms)) {
+        kill(-iso->pid, SIGTERM);
+        if (we_killed)
+            *we_killed = true;
+        if (!wait_exit(iso, DP_ISOLATE_GRACE_MS)) {
+            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+            if (!wait_exit(iso, DP_ISOLATE_GRACE_MS)) {
+                kill(-iso->pid, SIGKILL);
+                wait_exit(iso, -1);
+            }
+        }
+    }
+    return collect(iso);
 }
 
 /* Why the child ended, as a job error. */
@@ -824,8 +955,9 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
     return rc;
 }
 
-/* Reads what the child sent; 1 on EOF, -1 on error, 0 otherwise. */
-static int read_some(dp_isolate_t *iso)
+/* Reads what the child sent (without waiting if nonblock); 1 on EOF, -1 on
+ * error, 0 otherwise. */
+static int read_some(dp_isolate_t *iso, bool nonblock)
 {
     if (iso->in.cap - iso->in.len < 65536) {
         size_t cap = iso->in.cap ? iso->in.cap * 2 : 65536;
@@ -839,9 +971,10 @@ static int read_some(dp_isolate_t *iso)
         iso->in.data = d;
         iso->in.cap = cap;
     }
-    ssize_t n = read(iso->ctl, iso->in.data + iso->in.len, iso->in.cap - iso->in.len);
+    ssize_t n = recv(iso->ctl, iso->in.data + iso->in.len, iso->in.cap - iso->in.len,
+                     nonblock ? MSG_DONTWAIT : 0);
     if (n < 0)
-        return errno == EINTR || errno == EAGAIN ? 0 : -1;
+        return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     if (n == 0)
         return 1;
     iso->in.len += (size_t)n;
@@ -860,7 +993,9 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
     dp_ctx_t *ctx = job && !iso->ending ? dp_job_ctx(job) : NULL;
     int ctx_fd = ctx ? dp_ctx_fd(ctx) : -1;
     uint64_t start = mono_ms();
-    uint64_t cancel_at = 0, term_at = 0, kill_at = 0; /* when each was sent */
+    /* When each step was taken: the cancel byte, SIGTERM to the group,
+     * DP_ISOLATE_SIG_KILL_ALL to the supervisor, SIGKILL to the group. */
+    uint64_t cancel_at = 0, term_at = 0, force_at = 0, kill_at = 0;
     bool protocol_error = false;
     *death = NULL;
 
@@ -876,43 +1011,68 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
             kill(-iso->pid, SIGTERM);
             term_at = now;
         }
-        if (term_at && !kill_at && now >= term_at + DP_ISOLATE_GRACE_MS) {
-            kill(-iso->pid, SIGKILL);
+        if (term_at && !force_at && now >= term_at + DP_ISOLATE_GRACE_MS) {
+            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+            force_at = now;
+        }
+        if (force_at && !kill_at && now >= force_at + DP_ISOLATE_GRACE_MS) {
+            kill(-iso->pid, SIGKILL); /* the supervisor itself did not go */
             kill_at = now;
         }
         int timeout = 250; /* also a safety net should the ctx fd be missing */
         if (cancel_at && !kill_at) {
-            uint64_t next = term_at ? term_at + DP_ISOLATE_GRACE_MS : cancel_at + DP_ISOLATE_GRACE_MS;
+            uint64_t next = (force_at ? force_at : term_at ? term_at : cancel_at) +
+                            DP_ISOLATE_GRACE_MS;
             timeout = next > now ? (int)(next - now) : 0;
         } else if (!ctx && !cancel_at) {
             uint64_t left = start + bound_ms > now ? start + bound_ms - now : 0;
             timeout = left < 250 ? (int)left : 250;
         }
-        struct pollfd pfd[2] = {{.fd = iso->ctl, .events = POLLIN},
-                                {.fd = cancel_at ? -1 : ctx_fd, .events = POLLIN}};
-        int pr = poll(pfd, 2, timeout);
+        if (iso->pidfd < 0 && timeout > 20)
+            timeout = 20; /* no pidfd: look at the runner's exit this often */
+        struct pollfd pfd[3] = {{.fd = iso->ctl, .events = POLLIN},
+                                {.fd = cancel_at ? -1 : ctx_fd, .events = POLLIN},
+                                {.fd = iso->pidfd, .events = POLLIN}};
+        int pr = poll(pfd, 3, timeout);
         if (pr < 0 && errno != EINTR)
             break;
-        if (pr <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        int rr = read_some(iso);
-        int dr = drain_frames(iso, job, res);
-        if (dr == 1)
-            return;
-        if (dr < 0) {
-            protocol_error = true;
+        if (pr > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            int rr = read_some(iso, false);
+            int dr = drain_frames(iso, job, res);
+            if (dr == 1)
+                return;
+            if (dr < 0) {
+                protocol_error = true;
+                break;
+            }
+            if (rr != 0)
+                break; /* EOF or error: the child is gone or going */
+        }
+        if ((pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) ||
+            (iso->pidfd < 0 && exited_nowait(iso))) {
+            /* The runner has exited (its supervisor goes only once the
+             * worker has, and with it everything the plugin started): take
+             * what it sent before, then report its death. */
+            int rr = 0, dr = 0;
+            while (rr == 0 && dr == 0) {
+                size_t before = iso->in.len;
+                rr = read_some(iso, true);
+                dr = drain_frames(iso, job, res);
+                if (rr == 0 && iso->in.len == before)
+                    break; /* nothing more to read */
+            }
+            if (dr == 1)
+                return;
+            protocol_error = dr < 0;
             break;
         }
-        if (rr != 0)
-            break; /* EOF or error: the child is gone or going */
     }
 
-    /* The child closed its end, broke the protocol, or poll failed. */
-    bool killed = kill_at || term_at;
+    /* The child exited, closed its end, broke the protocol, or poll failed. */
+    bool killed = term_at || force_at || kill_at;
     if (protocol_error)
-        kill(-iso->pid, SIGKILL);
+        kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
     int status = reap(iso, protocol_error ? 0 : DP_ISOLATE_GRACE_MS, &killed);
-    iso->exit_status = status;
     if (protocol_error)
         *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)",
                            iso->plugin, iso->job_name);
@@ -936,6 +1096,9 @@ static void iso_free(dp_isolate_t *iso)
         close(iso->ctl);
     if (iso->cancel >= 0)
         close(iso->cancel);
+    if (iso->pidfd >= 0)
+        close(iso->pidfd);
+    live_set(iso->slot, 0);
     dp__iso_buf_free(&iso->out);
     dp__iso_buf_free(&iso->in);
     free(iso->plugin);
@@ -956,6 +1119,17 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
         *permanent = true;
         return -1;
     }
+    if (spec->fd < 0) {
+        /* Loading spec->path instead could run another version than the
+         * one the attempt pinned (the file may have been replaced since,
+         * even by one the host refused). */
+        *msg = xasprintf("plugin '%s' (%s) has no private copy of its pinned version to hand "
+                         "to the job runner, so job '%s' cannot run isolated; fix: make "
+                         "memfd_create or $DAGGERPOOL_PLUGIN_TMPDIR usable",
+                         spec->plugin, spec->path, spec->job_name);
+        *permanent = true;
+        return -1;
+    }
     dp_isolate_t *iso = calloc(1, sizeof(*iso));
     if (!iso || !(iso->plugin = strdup(spec->plugin)) ||
         !(iso->job_name = strdup(spec->job_name))) {
@@ -963,7 +1137,7 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
         *msg = strdup("out of memory");
         return -1;
     }
-    iso->ctl = iso->cancel = -1;
+    iso->ctl = iso->cancel = iso->pidfd = iso->slot = -1;
     iso->limits = spec->limits;
     iso->log = spec->log;
     iso->log_user = spec->log_user;
@@ -1070,7 +1244,7 @@ void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how)
             free(res.msg);
             free(death);
         } else {
-            kill(-iso->pid, SIGKILL);
+            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
             reap(iso, DP_ISOLATE_GRACE_MS, NULL);
         }
     }

@@ -16,6 +16,7 @@
 #ifndef DP_ISOLATE_H
 #define DP_ISOLATE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,8 +43,9 @@ typedef void (*dp_isolate_log_fn)(void *user, dp_job_t *job, const char *job_nam
 
 typedef struct dp_isolate_spec {
     const char *plugin;       /* plugin name, for messages and the child's check */
-    const char *path;         /* the plugin's file, for messages (and loading if fd < 0) */
-    int fd;                   /* the pinned version's private copy (memfd), or -1 */
+    const char *path;         /* the plugin's file, for messages only */
+    int fd;                   /* the pinned version's private copy (memfd or unlinked
+                               * temporary file); required: -1 refuses the attempt */
     const char *type;         /* TYPE of PLUGIN.TYPE */
     const char *job_name;
     const dp_params_t *params;
@@ -82,6 +84,20 @@ dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, 
 enum { DP_ISO_END_QUIET = 0, DP_ISO_END_DONE = 1, DP_ISO_END_CUT = 2 };
 void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how);
 
+/* Ends every runner this process has running, at once, with everything
+ * their plugins started: each runner's supervisor is sent
+ * DP_ISOLATE_SIG_KILL_ALL. For a program that is about to exit while
+ * attempts may still be out (the command's second SIGINT, an exit on a
+ * fatal error). Async-signal-safe: it reads a fixed table of the live
+ * runners' pids with lock-free atomics and calls kill(2). The attempts
+ * themselves then see their child die (a later dp__isolate_call or
+ * dp__isolate_end reaps it). */
+void dp__isolate_kill_all(void);
+
+/* Isolated attempts that can be out at once (the table dp__isolate_kill_all
+ * reads); one more is refused with an error that says so. */
+#define DP_ISOLATE_MAX_LIVE 8192u
+
 /* The runner executable that will be used, or NULL with the reason in err.
  * $DAGGERPOOL_JOB_RUNNER, else libexec/daggerpool/daggerpool-job-runner
  * beside the bin/ or lib/ directory of the running program or of the
@@ -102,8 +118,33 @@ char *dp__isolate_cap_message(char *msg);
  * argv[1] = DP_ISOLATE_RUNNER_ARG and gets: fd 3 the control socket, fd 4
  * the cancel socket (EOF, or a byte equal to the low byte of the current
  * call's sequence number, means "cancel"; INIT is call 0), fd 5 the
- * plugin's private copy when there is one. */
+ * plugin's private copy (a memfd or an unlinked temporary file: always
+ * there, the runner never loads the plugin's path). The worker marks all
+ * three close-on-exec, so nothing the plugin executes inherits them. */
 #define DP_ISOLATE_RUNNER_ARG "--daggerpool-job-runner-v1"
+/* The runner is two processes: the one the host starts is a supervisor that
+ * runs no plugin code; it forks the worker that speaks the protocol and runs
+ * the plugin. The supervisor is a child subreaper (PR_SET_CHILD_SUBREAPER),
+ * so whatever the plugin starts stays its descendant whatever process group
+ * or session it moves to; once the worker has exited, or on
+ * DP_ISOLATE_SIG_KILL_ALL, it SIGKILLs every descendant, reaps them and exits
+ * with the worker's status (the same exit code, or the same signal). It
+ * takes DP_ISOLATE_SIG_KILL_ALL as its parent-death signal too, so the host's
+ * death ends the attempt. The host starts it with the signals of
+ * dp__isolate_runner_sigset blocked; the worker unblocks them. */
+#define DP_ISOLATE_SIG_KILL_ALL SIGUSR1
+
+static inline void dp__isolate_runner_sigset(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, DP_ISOLATE_SIG_KILL_ALL);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+}
+
 #define DP_ISOLATE_FD_CTL 3
 #define DP_ISOLATE_FD_CANCEL 4
 #define DP_ISOLATE_FD_PLUGIN 5

@@ -69,7 +69,8 @@ typedef struct pentry pentry_t;
 typedef struct pversion {
     pentry_t *entry;          /* NULL for a scan probe */
     void *handle;
-    int fd;                   /* the memfd behind the handle, or -1 */
+    int fd;                   /* the private copy behind the handle (a memfd, or an
+                               * unlinked temporary file): isolated runners load it */
     dp_plugin_desc desc;      /* copied into the host's size, zero-filled */
     ptype_t *types;
     size_t ntypes;
@@ -526,23 +527,28 @@ static bool name_taken(const char *path)
  * a file replaced in place would then be ignored (or, rewritten in place,
  * change under our feet). First a memfd, kept open while the version is
  * loaded so its /proc/self/fd/N name stays unique; where memfds cannot be
- * mapped executable, an unlinked copy in $DAGGERPOOL_PLUGIN_TMPDIR, $TMPDIR
- * or /tmp.
+ * created or mapped executable (or DAGGERPOOL_PLUGIN_COPY=file asks for it,
+ * which is how that path is tested), an unlinked copy in
+ * $DAGGERPOOL_PLUGIN_TMPDIR, $TMPDIR or /tmp. *keep_fd is the copy's
+ * descriptor either way, open while the version is: the job runner of an
+ * isolated attempt loads exactly that copy.
  */
-static void *open_private_copy(int src, const char *path, const char *name, int *memfd,
+static void *open_private_copy(int src, const char *path, const char *name, int *keep_fd,
                                char *err, size_t errlen)
 {
     char fdpath[64], why[512] = "";
     char mname[128];
     snprintf(mname, sizeof(mname), "daggerpool-plugin:%s", name);
-    *memfd = -1;
-    int mfd = memfd_create(mname, MFD_CLOEXEC);
+    *keep_fd = -1;
+    const char *how = getenv("DAGGERPOOL_PLUGIN_COPY");
+    bool file_only = how && strcmp(how, "file") == 0;
+    int mfd = file_only ? -1 : memfd_create(mname, MFD_CLOEXEC);
     if (mfd >= 0) {
         snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", mfd);
         if (copy_fd(src, mfd) == 0 && !name_taken(fdpath)) {
             void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
             if (h) {
-                *memfd = mfd;
+                *keep_fd = mfd;
                 return h;
             }
             const char *e = dlerror();
@@ -573,7 +579,12 @@ static void *open_private_copy(int src, const char *path, const char *name, int 
     if (!h && !why[0])
         snprintf(why, sizeof(why), "%s", e ? e : "could not write a private copy");
     unlink(tmp);
-    close(fd);
+    /* Kept open like the memfd: an isolated job's runner loads the pinned
+     * version from this descriptor (the file has no name any more). */
+    if (h)
+        *keep_fd = fd;
+    else
+        close(fd);
     if (!h)
         seterr(err, errlen, DP_EPLUGIN,
                "%s: cannot be loaded: %s; fix: check that it was built for this system and "

@@ -20,6 +20,23 @@
  *   faults.store       not a fault: adds 1 to the counter `key` (default
  *                      "faults.counter") in the host's store, reads it back
  *                      and logs "counter N" (store access from a child)
+ *   faults.fork        starts a helper process, then does `then`: "ready"
+ *                      (default), "fail", "segv" or "hang" (sleeps forever,
+ *                      ignoring cancellation). The helper sleeps `sleep`
+ *                      seconds (a string, default "3600"): as a plain fork
+ *                      (helper = "fork", the default: it keeps every
+ *                      descriptor of the process it forked from, the
+ *                      runner's sockets included) or by executing
+ *                      /bin/sleep `sleep` (helper = "exec": it inherits
+ *                      what is not close-on-exec). `setsid` = true makes it
+ *                      a daemon in its own session first, `close_fds` =
+ *                      true closes every descriptor above 2 first.
+ *                      Isolated only: forking the threaded host is not
+ *                      something to test.
+ *   faults.version     not a fault: logs "running faults VERSION" (warn) and
+ *                      is ready. Built twice: faults.so is version 1.0.0,
+ *                      v2/faults.so version 2.0.0 (FAULTS_VERSION), to tell
+ *                      which copy of the plugin ran.
  *   faults.chaos       for soak tests: per attempt, at random, fails
  *                      (`fail`), is not ready (`not_ready`), or sleeps past
  *                      its deadline (`hang`, cooperatively), each a
@@ -31,6 +48,8 @@
  * so only isolated jobs can use in = "create" and survive.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +58,10 @@
 #include <daggerpool/plugin.h>
 
 static const dp_host_api *host;
+
+#ifndef FAULTS_VERSION
+#define FAULTS_VERSION "1.0.0"
+#endif
 
 enum where { IN_RUN, IN_CREATE, IN_CHECK };
 enum fault { F_SEGV, F_ABORT, F_EXIT };
@@ -336,6 +359,113 @@ static dp_plugin_result garbage_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
+/* ---- processes left behind ----------------------------------------------- */
+
+enum then { THEN_READY, THEN_FAIL, THEN_SEGV, THEN_HANG };
+
+struct fork_state {
+    char sleep_arg[64];
+    bool exec;
+    bool setsid;
+    bool close_fds;
+    enum then then;
+};
+
+static int fork_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
+{
+    static const char *const known[] = {"helper", "sleep", "setsid", "close_fds", "then", NULL};
+    if (host->params_check_known(ctx, params, known) != 0)
+        return -1;
+    const char *helper = "fork", *sleep_arg = "3600", *then = "ready";
+    int setsid_ = 0, close_fds = 0;
+    if (host->param_string(params, "helper", &helper) < 0 ||
+        host->param_string(params, "sleep", &sleep_arg) < 0 ||
+        host->param_string(params, "then", &then) < 0 ||
+        host->param_bool(params, "setsid", &setsid_) < 0 ||
+        host->param_bool(params, "close_fds", &close_fds) < 0)
+        return -1;
+    struct fork_state s = {.setsid = setsid_ != 0, .close_fds = close_fds != 0};
+    if (strcmp(helper, "fork") != 0 && strcmp(helper, "exec") != 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'helper': expected \"fork\" or \"exec\", found \"%s\"", helper);
+        return -1;
+    }
+    s.exec = strcmp(helper, "exec") == 0;
+    if (strlen(sleep_arg) >= sizeof s.sleep_arg || strtod(sleep_arg, NULL) <= 0) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'sleep': expected a number of seconds, found \"%s\"", sleep_arg);
+        return -1;
+    }
+    strcpy(s.sleep_arg, sleep_arg);
+    static const char *const thens[] = {"ready", "fail", "segv", "hang"};
+    size_t i = 0;
+    while (i < 4 && strcmp(then, thens[i]) != 0)
+        i++;
+    if (i == 4) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
+                        "param 'then': expected \"ready\", \"fail\", \"segv\" or \"hang\", found "
+                        "\"%s\"",
+                        then);
+        return -1;
+    }
+    s.then = (enum then)i;
+    struct fork_state *p = malloc(sizeof(*p));
+    if (!p)
+        return -1;
+    *p = s;
+    *state = p;
+    return 0;
+}
+
+static dp_plugin_result fork_run(dp_plugin_ctx *ctx, void *state)
+{
+    const struct fork_state *s = state;
+    pid_t pid = fork();
+    if (pid < 0) {
+        host->set_error(ctx, 0, "fork failed");
+        return DP_PLUGIN_ERROR;
+    }
+    if (pid == 0) {
+        /* Async-signal-safe calls only from here on. */
+        if (s->setsid)
+            setsid();
+        if (s->close_fds)
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+        if (s->exec) {
+            char *const argv[] = {"sleep", (char *)(uintptr_t)s->sleep_arg, NULL};
+            execv("/bin/sleep", argv);
+            _exit(127);
+        }
+        double secs = strtod(s->sleep_arg, NULL);
+        deaf_sleep((uint64_t)(secs * 1000.0));
+        _exit(0);
+    }
+    switch (s->then) {
+    case THEN_READY:
+        return DP_PLUGIN_READY;
+    case THEN_FAIL:
+        host->set_error(ctx, 0, "fork: failed on purpose, helper %d left running", (int)pid);
+        return DP_PLUGIN_ERROR;
+    case THEN_SEGV:
+        *null_ptr = 1;
+        return DP_PLUGIN_READY;
+    case THEN_HANG:
+        deaf_sleep(3600u * 1000u);
+        return DP_PLUGIN_READY;
+    }
+    return DP_PLUGIN_READY;
+}
+
+/* ---- which version runs -------------------------------------------------- */
+
+static dp_plugin_result version_run(dp_plugin_ctx *ctx, void *state)
+{
+    (void)state;
+    host->log(ctx, DP_PLUGIN_LOG_WARN, "running faults %s", FAULTS_VERSION);
+    return DP_PLUGIN_READY;
+}
+
 /* ---- store -------------------------------------------------------------- */
 
 static int store_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
@@ -484,6 +614,14 @@ static const dp_job_type store_type = {
     .struct_size = sizeof(dp_job_type), .name = "store",
     .description = "adds 1 to a counter in the host's store and logs it",
     .create = store_create, .run = store_run};
+static const dp_job_type fork_type = {
+    .struct_size = sizeof(dp_job_type), .name = "fork",
+    .description = "fault: leave a helper process behind (isolated only)",
+    .create = fork_create, .run = fork_run, .destroy = free};
+static const dp_job_type version_type = {
+    .struct_size = sizeof(dp_job_type), .name = "version",
+    .description = "logs the version of the plugin that runs",
+    .create = no_params_create, .run = version_run};
 static const dp_job_type chaos_type = {
     .struct_size = sizeof(dp_job_type), .name = "chaos",
     .description = "soak: random failures, not ready, hangs",
@@ -491,14 +629,15 @@ static const dp_job_type chaos_type = {
 
 static const dp_job_type *const types[] = {
     &segv_type, &abort_type, &exit_type, &spin_type, &sleep_type, &huge_type,
-    &bad_status_type, &null_type, &leak_type, &garbage_type, &store_type, &chaos_type, NULL};
+    &bad_status_type, &null_type, &leak_type, &garbage_type, &store_type, &chaos_type,
+    &fork_type, &version_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
     .abi_minor = DP_PLUGIN_ABI_MINOR,
     .name = "faults",
-    .version = "1.0.0",
+    .version = FAULTS_VERSION,
     .description = "test plugin: job types that crash, hang, leak and lie",
     .job_types = types,
 };

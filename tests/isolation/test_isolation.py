@@ -137,12 +137,17 @@ def test_cancel_kills_child():
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "--json", out, "--plugin-path", ARGS.faults_dir],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)
-    # The runners hold only stdin/out/err, the two sockets and the plugin.
+    # Each runner is a supervisor holding only stdin/out/err, and its worker
+    # (running the plugin) holding those, the two sockets and the plugin.
     kids = subprocess.run(["pgrep", "-P", str(p.pid)], stdout=subprocess.PIPE).stdout.split()
     check(len(kids) == 2, kids)
     for k in kids:
         fds = sorted(int(f) for f in os.listdir("/proc/%s/fd" % k.decode()))
-        check(fds == [0, 1, 2, 3, 4, 5], (k, fds))
+        check(fds == [0, 1, 2], (k, fds))
+        workers = subprocess.run(["pgrep", "-P", k], stdout=subprocess.PIPE).stdout.split()
+        check(len(workers) == 1, (k, workers))
+        fds = sorted(int(f) for f in os.listdir("/proc/%s/fd" % workers[0].decode()))
+        check(fds == [0, 1, 2, 3, 4, 5], (workers[0], fds))
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     try:

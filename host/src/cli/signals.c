@@ -5,7 +5,10 @@
  * write(2), both async-signal-safe) and restores the default action, so the
  * run winds down (running jobs see cancellation, the summary and the JSON
  * are still written) while a second Ctrl-C ends the process at once for a
- * user who does not want to wait.
+ * user who does not want to wait. Before it does, and at every exit, the
+ * isolated jobs' runners are ended with everything they started
+ * (dp__isolate_kill_all, async-signal-safe): the command never leaves
+ * processes behind.
  *
  * SIGHUP asks for a reload: of every plugin (through the reloader), and in
  * `watch` of the workflow file.
@@ -13,11 +16,13 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "isolate.h"
 
 static dp_ctx_t *volatile target;
 static volatile sig_atomic_t caught;
@@ -26,19 +31,33 @@ static struct sigaction old_int, old_term;
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (!caught)
-        caught = sig;
+    if (caught) {
+        /* The second: quit now, and take the runners along. */
+        dp__isolate_kill_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        errno = saved;
+        return;
+    }
+    caught = sig;
     if (target)
         dp_ctx_cancel_from_signal(target);
     static const char msg[] = "\ndaggerpool: interrupted; cancelling the run (again to quit now)\n";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
-    signal(sig, SIG_DFL); /* async-signal-safe; the next one is not ours */
     errno = saved;
+}
+
+static void kill_runners_at_exit(void)
+{
+    dp__isolate_kill_all();
 }
 
 int cli_signals_install(dp_ctx_t *ctx)
 {
+    static bool at_exit;
+    if (!at_exit)
+        at_exit = atexit(kill_runners_at_exit) == 0;
     target = ctx;
     caught = 0;
     struct sigaction sa;
