@@ -4,9 +4,12 @@
  * Two steps, so that a file's mistakes are found before any plugin code is
  * loaded and so that the caller decides the plugin search order:
  *
- *   dp_workflow_load   libconfig parse, then every key checked against what
- *                      it may be (unknown keys, types, durations, names,
- *                      dependencies, cycles). Everything is copied out of
+ *   dp_workflow_load   libconfig parse of the stream this file makes of the
+ *                      workflow and its @includes (each file checked before
+ *                      it is read: "The text libconfig reads"), then every
+ *                      key checked against what it may be (unknown keys,
+ *                      types, durations, names, dependencies, cycles).
+ *                      Everything is copied out of
  *                      libconfig (dependencies as job indices), and its
  *                      tree is freed before the cycle check. The shape
  *                      graph (for drawing) is built on first use.
@@ -15,7 +18,10 @@
  *                      the type's create, as dp_plugins_add_job does).
  *
  * Problems are collected, not just the first: a user fixing a file wants
- * the whole list. Each is one line "FILE:LINE: what; expected; fix".
+ * the whole list. Each is one line "FILE:LINE: what; expected; fix". A
+ * workflow loaded for its build (dp__workflow_load_for_build) carries its
+ * problems to dp_workflow_build, which adds those of plugins, types and
+ * params to the same list.
  */
 #include "config.h"
 
