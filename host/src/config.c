@@ -4,9 +4,12 @@
  * Two steps, so that a file's mistakes are found before any plugin code is
  * loaded and so that the caller decides the plugin search order:
  *
- *   dp_workflow_load   libconfig parse, then every key checked against what
- *                      it may be (unknown keys, types, durations, names,
- *                      dependencies, cycles). Everything is copied out of
+ *   dp_workflow_load   libconfig parse of the stream this file makes of the
+ *                      workflow and its @includes (each file checked before
+ *                      it is read: "The text libconfig reads"), then every
+ *                      key checked against what it may be (unknown keys,
+ *                      types, durations, names, dependencies, cycles).
+ *                      Everything is copied out of
  *                      libconfig (dependencies as job indices), and its
  *                      tree is freed before the cycle check. The shape
  *                      graph (for drawing) is built on first use.
@@ -15,20 +18,28 @@
  *                      the type's create, as dp_plugins_add_job does).
  *
  * Problems are collected, not just the first: a user fixing a file wants
- * the whole list. Each is one line "FILE:LINE: what; expected; fix".
+ * the whole list. Each is one line "FILE:LINE: what; expected; fix". A
+ * workflow loaded for its build (dp__workflow_load_for_build) carries its
+ * problems to dp_workflow_build, which adds those of plugins, types and
+ * params to the same list.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dag.h"
 #include "plugin.h"
+#include "render.h"
 #include "strarena.h"
 #include "util.h"
 
@@ -98,6 +109,13 @@ struct dp_workflow {
     dp_graph_t *graph;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
     char *build_err;
+    /* A workflow with problems, kept for its build to list those of its
+     * plugins, types and params too (dp__workflow_load_for_build): the
+     * problems, their number, and the jobs not to build (by index: a
+     * problem in their params, which the type would misjudge). */
+    char *load_problems;
+    unsigned load_count;
+    uint8_t *unbuildable;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -142,6 +160,752 @@ static void problems_finish(problems_t *pr)
         if (n > 0)
             pr->used += (size_t)n < pr->len - pr->used ? (size_t)n : pr->len - pr->used - 1;
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The text libconfig reads                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * libconfig opens no file here: it reads one stream (fopencookie) made of
+ * the workflow file with every @include spliced in, so that
+ *  - each file is checked before it is read: a regular file (a FIFO would
+ *    block in fopen; a directory or /proc/self/mem made libconfig's scanner
+ *    call exit(2)), read with read(2) whose errors are reported, within a
+ *    bound on the total size;
+ *  - an @include is relative to the including file's directory, or
+ *    absolute, and one that fails names the path tried;
+ *  - nesting deeper than MAX_NESTING is refused with that limit (libconfig's
+ *    parser runs out of stack at ~5000 levels: "memory exhausted");
+ *  - an integer libconfig would misread (1.5 keeps a decimal without L in
+ *    32 bits, and saturates or wraps beyond 64) is handed over as one it
+ *    reads exactly: with an L when it fits in 64 bits, else as a stand-in
+ *    that int_value resolves to the text as written.
+ * Strings, comments, names and numbers are told apart as libconfig's
+ * scanner (scanner.l) does, so that an @include or a number is one here
+ * exactly when it is one there, and no '@' reaches libconfig. A mistake
+ * ends the stream early (an error from the cookie would make flex call
+ * exit(2)) and is reported instead of whatever libconfig then says. The
+ * stream's line numbers are libconfig's; segs map them back to files.
+ */
+
+/* The workflow file and its includes together, at most. */
+#define MAX_WORKFLOW_BYTES (512u << 20)
+#define MAX_WORKFLOW_MIB 512
+/* Includes within includes, at most. */
+#define MAX_INCLUDE_DEPTH 10
+/* { }, ( ) and [ ] within each other, at most. */
+#define MAX_NESTING 100
+/* Integers handed over as stand-ins (INT64_MIN + index), at most. */
+#define MAX_ODD_INTS 65536
+
+typedef enum { LX_CODE, LX_STRING, LX_BLOCK_COMMENT, LX_LINE_COMMENT } lex_state_t;
+
+typedef struct src_file {
+    int fd;
+    const char *path; /* as messages show it: interned in wf->files, or wf->path */
+    char *written;    /* an included file's name as its @include wrote it */
+    dev_t dev;
+    ino_t ino;
+    int line;         /* the line being read, from 1 */
+    char *buf;        /* read, not yet handed on: buf[off .. len) */
+    size_t cap, off, len, scanned;
+    bool eof;
+} src_file_t;
+
+/* From stream line `from` on, lines are those of file from its line `line`. */
+typedef struct line_seg {
+    unsigned from;
+    const char *file;
+    int line;
+} line_seg_t;
+
+/* An integer literal libconfig would misread, handed over as a stand-in. */
+typedef struct odd_int {
+    const char *file;
+    int line;
+    char text[48]; /* as written (cut, with "...", if longer) */
+    bool fits;     /* in 64 bits: then value is it */
+    bool used;     /* a setting's reader met it */
+    long long value;
+} odd_int_t;
+
+typedef struct src {
+    dp_workflow_t *wf;
+    src_file_t files[MAX_INCLUDE_DEPTH + 1];
+    int depth;          /* files[0 .. depth] are open; -1 once the stream ended */
+    lex_state_t state;  /* libconfig's scanner's, carried from line to line */
+    const char *state_file;
+    int state_line;     /* where the string or comment began */
+    bool bol;           /* at the start of a line (libconfig's ^) */
+    unsigned nest;
+    char open[MAX_NESTING + 1]; /* the brackets open: '{', '(' or '[' */
+    unsigned out_line;  /* the stream's line being handed on */
+    line_seg_t *segs;
+    size_t nsegs, segcap;
+    odd_int_t *odd;
+    size_t nodd, oddcap;
+    char *rewrite;      /* a line whose integers are handed over rewritten */
+    size_t rwcap;
+    const char *out;    /* what the next read hands on */
+    size_t nout;
+    unsigned long long total;
+    char *err;          /* the mistake that ended the stream, malloc'd */
+    bool oom;
+} src_t;
+
+static void src_fail(src_t *src, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void src_fail(src_t *src, const char *file, int line, const char *fmt, ...)
+{
+    if (src->err || src->oom)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = dp__vasprintf(fmt, ap);
+    va_end(ap);
+    if (msg)
+        src->err = line > 0 ? dp__asprintf("%s:%d: %s", file, line, msg) : dp__asprintf("%s: %s", file, msg);
+    if (!src->err)
+        src->oom = true;
+    free(msg);
+}
+
+/* The file and line of the stream's line `line`. */
+static void src_where(const src_t *src, unsigned line, const char **file, int *fline)
+{
+    size_t lo = 0, hi = src->nsegs; /* the last seg with from <= line */
+    if (hi > 1) {
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (src->segs[mid].from <= line)
+                lo = mid;
+            else
+                hi = mid;
+        }
+    }
+    const line_seg_t *sg = &src->segs[lo];
+    *file = sg->file;
+    *fline = line >= sg->from ? sg->line + (int)(line - sg->from) : sg->line;
+}
+
+static bool src_seg(src_t *src, const char *file, int line)
+{
+    if (src->nsegs && src->segs[src->nsegs - 1].from == src->out_line)
+        src->nsegs--; /* nothing of the previous one was handed on */
+    if (src->nsegs == src->segcap) {
+        size_t ncap = src->segcap ? src->segcap * 2 : 8;
+        line_seg_t *ns = realloc(src->segs, ncap * sizeof *ns);
+        if (!ns) {
+            src->oom = true;
+            return false;
+        }
+        src->segs = ns;
+        src->segcap = ncap;
+    }
+    src->segs[src->nsegs++] = (line_seg_t){.from = src->out_line, .file = file, .line = line};
+    return true;
+}
+
+/* Interns a file name so that jobs, plugins and messages can point at it. */
+static const char *src_intern(src_t *src, const char *file)
+{
+    dp_workflow_t *wf = src->wf;
+    if (strcmp(file, wf->path) == 0)
+        return wf->path;
+    for (size_t i = 0; i < wf->nfiles; i++)
+        if (strcmp(wf->files[i], file) == 0)
+            return wf->files[i];
+    char **nf = realloc(wf->files, (wf->nfiles + 1) * sizeof *nf);
+    if (nf)
+        wf->files = nf;
+    char *copy = nf ? dp__strdup(file) : NULL;
+    if (!copy) {
+        src->oom = true;
+        return NULL;
+    }
+    wf->files[wf->nfiles++] = copy;
+    return copy;
+}
+
+static const char *not_regular(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "it is a directory, not a regular file";
+    if (S_ISFIFO(mode))
+        return "it is a FIFO (named pipe), not a regular file";
+    if (S_ISCHR(mode))
+        return "it is a character device, not a regular file";
+    if (S_ISBLK(mode))
+        return "it is a block device, not a regular file";
+    if (S_ISSOCK(mode))
+        return "it is a socket, not a regular file";
+    return "it is not a regular file";
+}
+
+/* Plain ASCII classes, as libconfig's scanner has them, whatever the locale. */
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_xdigit(char c)
+{
+    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+static bool is_alpha(char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* Opens path for reading if it is a regular file; else -1 with why (static
+ * text or strerror). Checked before and after the open: a FIFO would block
+ * the open, a device may act on it. */
+static int open_regular(const char *path, struct stat *st, const char **why)
+{
+    if (stat(path, st) != 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        *why = not_regular(st->st_mode);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) { /* replaced in between */
+        *why = S_ISREG(st->st_mode) ? strerror(errno) : not_regular(st->st_mode);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Makes files[depth + 1] the file at path, open as fd, read from the
+ * stream's next line on; written: its name in the @include, if any. */
+static bool src_push(src_t *src, const char *path, const char *written, int fd, const struct stat *st)
+{
+    const char *shown = src_intern(src, path);
+    char *buf = malloc(65536), *w = written ? dp__strdup(written) : NULL;
+    if (!shown || !buf || (written && !w)) {
+        free(buf);
+        free(w);
+        close(fd);
+        src->oom = true;
+        return false;
+    }
+    src_file_t *f = &src->files[++src->depth];
+    *f = (src_file_t){.fd = fd, .path = shown, .written = w, .dev = st->st_dev, .ino = st->st_ino, .line = 1,
+                      .buf = buf, .cap = 65536};
+    src->bol = true;
+    return src_seg(src, shown, 1);
+}
+
+/* An @include at the start of a line: "[ \t]*@include[ \t]+\"PATH\"", as
+ * libconfig's scanner has it (\\ and \" escaped in PATH). 1 if line is one
+ * (the file is open, and what follows the closing quote is read after it),
+ * 0 if it is not, -1 on a mistake. */
+static int include_directive(src_t *src, src_file_t *f, const char *line, size_t n)
+{
+    const char *p = line, *end = line + n;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if ((size_t)(end - p) < 9 || memcmp(p, "@include", 8) != 0 || (p[8] != ' ' && p[8] != '\t'))
+        return 0;
+    p += 8;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end || *p != '"')
+        return 0; /* '@' alone: lex refuses it */
+    p++;
+    char name[PATH_MAX];
+    size_t len = 0;
+    bool closed = false;
+    while (p < end && *p != '\n') {
+        char c = *p++;
+        if (c == '"') {
+            closed = true;
+            break;
+        }
+        if (c == '\\') {
+            if (p == end || (*p != '\\' && *p != '"'))
+                break;
+            c = *p++;
+        }
+        if (c == '\0')
+            break;
+        if (len + 1 >= sizeof name) {
+            src_fail(src, f->path, f->line, "@include: the file name is longer than %zu bytes", sizeof name - 1);
+            return -1;
+        }
+        name[len++] = c;
+    }
+    name[len] = '\0';
+    if (!closed || !len) {
+        src_fail(src, f->path, f->line, "@include needs a file name in double quotes on its line, such as "
+                                        "@include \"jobs.cfg\" (\\\\ and \\\" are the only escapes)");
+        return -1;
+    }
+    /* Relative to the including file's directory, as C's #include "...". */
+    char *path;
+    if (name[0] == '/')
+        path = dp__strdup(name);
+    else {
+        const char *slash = strrchr(f->path, '/');
+        path = !slash ? dp__strdup(name)
+                      : dp__asprintf("%.*s/%s", (int)(slash == f->path ? 0 : slash - f->path), f->path, name);
+    }
+    if (!path) {
+        src->oom = true;
+        return -1;
+    }
+    if (src->depth >= MAX_INCLUDE_DEPTH) {
+        src_fail(src, f->path, f->line, "@include \"%s\": includes are nested more than %d deep; daggerpool "
+                                        "follows at most %d levels of @include", name, MAX_INCLUDE_DEPTH,
+                 MAX_INCLUDE_DEPTH);
+        free(path);
+        return -1;
+    }
+    struct stat st;
+    const char *why;
+    int fd = open_regular(path, &st, &why);
+    if (fd < 0) {
+        src_fail(src, f->path, f->line, "@include \"%s\": cannot read %s: %s; an @include names a workflow "
+                                        "file, relative to the including file's directory or absolute",
+                 name, path, why);
+        free(path);
+        return -1;
+    }
+    for (int i = 0; i <= src->depth; i++)
+        if (src->files[i].dev == st.st_dev && src->files[i].ino == st.st_ino) {
+            src_fail(src, f->path, f->line, "@include \"%s\": %s is %s, which is being read: a file cannot "
+                                            "include itself, directly or through others; remove this @include",
+                     name, path, i == 0 ? "the workflow file" : "an included file");
+            close(fd);
+            free(path);
+            return -1;
+        }
+    f->off += (size_t)(p - line); /* the rest of the line follows the included file */
+    f->scanned = f->off;
+    bool ok = src_push(src, path, name, fd, &st);
+    free(path);
+    if (ok)
+        src->bol = true;
+    return ok ? 1 : -1;
+}
+
+/* Ends the top file; its includer goes on after the @include. */
+static bool src_pop(src_t *src)
+{
+    src_file_t *f = &src->files[src->depth];
+    if (src->depth > 0 && (src->state == LX_STRING || src->state == LX_BLOCK_COMMENT)) {
+        src_fail(src, src->state_file, src->state_line,
+                 "this %s is not closed before the end of the included file %s; close it in the same file",
+                 src->state == LX_STRING ? "string" : "/* comment", f->path);
+        return false;
+    }
+    close(f->fd);
+    free(f->buf);
+    free(f->written);
+    f->buf = f->written = NULL;
+    if (src->depth-- == 0)
+        return true;
+    src_file_t *up = &src->files[src->depth];
+    if (!src->bol) { /* the included file's last line, ended */
+        src->out = "\n";
+        src->nout = 1;
+        src->out_line++;
+        if (src->state == LX_LINE_COMMENT)
+            src->state = LX_CODE;
+    }
+    src->bol = false;
+    return src_seg(src, up->path, up->line);
+}
+
+/* Makes buf[off ..] hold the file's next line, '\n' included, or the rest of
+ * the file; *n its length (0: the file is done). */
+static bool line_ready(src_t *src, src_file_t *f, size_t *n)
+{
+    for (;;) {
+        const char *nl = memchr(f->buf + f->scanned, '\n', f->len - f->scanned);
+        if (nl) {
+            *n = (size_t)(nl + 1 - (f->buf + f->off));
+            return true;
+        }
+        f->scanned = f->len;
+        if (f->eof) {
+            *n = f->len - f->off;
+            return true;
+        }
+        if (f->off) {
+            memmove(f->buf, f->buf + f->off, f->len - f->off);
+            f->len -= f->off;
+            f->scanned -= f->off;
+            f->off = 0;
+        }
+        if (f->len == f->cap) { /* a long line */
+            char *nb = realloc(f->buf, f->cap * 2);
+            if (!nb) {
+                src->oom = true;
+                return false;
+            }
+            f->buf = nb;
+            f->cap *= 2;
+        }
+        ssize_t r = read(f->fd, f->buf + f->len, f->cap - f->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            const src_file_t *up = src->depth ? &src->files[src->depth - 1] : NULL;
+            if (!up)
+                src_fail(src, f->path, 0, "cannot read the workflow file: %s", strerror(errno));
+            else /* up is still at its @include */
+                src_fail(src, up->path, up->line, "@include \"%s\": cannot read %s: %s", f->written, f->path,
+                         strerror(errno));
+            return false;
+        }
+        if (r == 0)
+            f->eof = true;
+        f->len += (size_t)r;
+        src->total += (size_t)r;
+        if (src->total > MAX_WORKFLOW_BYTES) {
+            src_fail(src, f->path, f->line, "the workflow is larger than %d MiB (with its includes); daggerpool "
+                                            "reads at most %d MiB of workflow files", MAX_WORKFLOW_MIB,
+                     MAX_WORKFLOW_MIB);
+            return false;
+        }
+    }
+}
+
+/* Whether libconfig reads the integer literal as written: in 32 bits
+ * without L, in 64 with it (scanner.l's {integer}, {integer64}, {hex},
+ * {hex64}). tok: [-+]?digits or 0x..., without the L. */
+static bool int_literal(const char *tok, size_t len, bool hex, long long *value)
+{
+    const char *p = tok, *end = tok + len;
+    bool neg = false;
+    if (!hex && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    if (hex)
+        p += 2;
+    unsigned long long mag = 0, base = hex ? 16 : 10;
+    for (; p < end; p++) {
+        unsigned d = *p <= '9' ? (unsigned)(*p - '0') : (unsigned)((*p | 0x20) - 'a' + 10);
+        if (mag > (ULLONG_MAX - d) / base)
+            return false;
+        mag = mag * base + d;
+    }
+    if (neg ? mag > (unsigned long long)LLONG_MAX + 1 : mag > (unsigned long long)LLONG_MAX)
+        return false;
+    *value = neg ? (long long)(0 - mag) : (long long)mag;
+    return true;
+}
+
+/* One number token of libconfig's scanner at p (its longest match): its
+ * length; *int_len the length of an integer's digits (0 for a float) and
+ * *l whether an L or LL follows them. */
+static size_t number_token(const char *p, const char *end, size_t *int_len, bool *hex, bool *l)
+{
+    const char *q = p;
+    *int_len = 0;
+    *hex = *l = false;
+    if (end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && is_xdigit(p[2])) {
+        q = p + 2;
+        while (q < end && is_xdigit(*q))
+            q++;
+        *hex = true;
+    } else {
+        if (*q == '-' || *q == '+')
+            q++;
+        const char *digits = q;
+        while (q < end && is_digit(*q))
+            q++;
+        bool has_digits = q > digits, is_float = false;
+        if (q < end && *q == '.') {
+            is_float = true;
+            for (q++; q < end && is_digit(*q);)
+                q++;
+        }
+        if ((has_digits || is_float) && q < end && (*q == 'e' || *q == 'E')) {
+            const char *e = q + 1;
+            if (e < end && (*e == '-' || *e == '+'))
+                e++;
+            if (e < end && is_digit(*e)) {
+                while (e < end && is_digit(*e))
+                    e++;
+                q = e;
+                is_float = true;
+            }
+        }
+        if (is_float || !has_digits)
+            return (size_t)(q - p) ? (size_t)(q - p) : 1;
+    }
+    *int_len = (size_t)(q - p);
+    if (q < end && *q == 'L') {
+        *l = true;
+        q++;
+        if (q < end && *q == 'L')
+            q++;
+    }
+    return (size_t)(q - p);
+}
+
+/* Appends text to the rewritten line. */
+static bool rw_add(src_t *src, size_t *used, const char *text, size_t len)
+{
+    if (*used + len + 1 > src->rwcap) {
+        size_t ncap = src->rwcap ? src->rwcap : 256;
+        while (ncap < *used + len + 1)
+            ncap *= 2;
+        char *nb = realloc(src->rewrite, ncap);
+        if (!nb) {
+            src->oom = true;
+            return false;
+        }
+        src->rewrite = nb;
+        src->rwcap = ncap;
+    }
+    memcpy(src->rewrite + *used, text, len);
+    *used += len;
+    return true;
+}
+
+/* The integer literal tok (len bytes, L suffix excluded) of line, as
+ * libconfig should read it: NULL when it does already, else the text to
+ * hand over instead (in buf). */
+static const char *odd_integer(src_t *src, src_file_t *f, const char *tok, size_t len, bool hex, bool l,
+                               size_t toklen, char *buf, size_t buflen)
+{
+    long long v = 0;
+    bool fits = int_literal(tok, len, hex, &v);
+    bool exact = fits && (l || (v >= INT_MIN && v <= INT_MAX));
+    bool standin = fits && v < LLONG_MIN + MAX_ODD_INTS; /* looks like one: handed over as one */
+    /* An array's items have one type: a rewritten one would make libconfig
+     * refuse the array. No array of integers is read; one beyond 64 bits is
+     * refused (report_odd_ints), as written. */
+    bool in_array = src->nest && src->open[src->nest - 1] == '[';
+    if ((exact && !standin) || (in_array && fits))
+        return NULL;
+    if (fits && !standin) { /* in 64 bits: libconfig reads it so with an L */
+        snprintf(buf, buflen, "%lldL", v);
+        return buf;
+    }
+    if (src->nodd == MAX_ODD_INTS) {
+        src_fail(src, f->path, f->line, "more than %d integers beyond 64 bits (or near its lowest value); "
+                                        "write them as strings", MAX_ODD_INTS);
+        return NULL;
+    }
+    if (src->nodd == src->oddcap) {
+        size_t ncap = src->oddcap ? src->oddcap * 2 : 8;
+        odd_int_t *no = realloc(src->odd, ncap * sizeof *no);
+        if (!no) {
+            src->oom = true;
+            return NULL;
+        }
+        src->odd = no;
+        src->oddcap = ncap;
+    }
+    odd_int_t *o = &src->odd[src->nodd];
+    *o = (odd_int_t){.file = f->path, .line = f->line, .fits = fits, .value = v};
+    if (toklen < sizeof o->text)
+        memcpy(o->text, tok, toklen);
+    else
+        snprintf(o->text, sizeof o->text, "%.*s...", (int)sizeof o->text - 4, tok);
+    if (in_array) {
+        src->nodd++; /* recorded, handed over as it is */
+        return NULL;
+    }
+    snprintf(buf, buflen, "%lldL", LLONG_MIN + (long long)src->nodd++);
+    return buf;
+}
+
+/* Lexes one line (or the rest of one) of the top file as libconfig's
+ * scanner would, and makes it (its integers rewritten where needed) what
+ * the stream hands on next. */
+static bool lex_line(src_t *src, src_file_t *f, const char *line, size_t n)
+{
+    const char *p = line, *end = line + n, *copied = line;
+    size_t used = 0;
+    bool rewritten = false;
+    /* libconfig would cut a string at a NUL, or call it garbage. */
+    if (memchr(line, '\0', n)) {
+        src_fail(src, f->path, f->line, "a NUL byte; a workflow file is text");
+        return false;
+    }
+    while (p < end) {
+        switch (src->state) {
+        case LX_STRING:
+            while (p < end && *p != '"' && *p != '\\')
+                p++;
+            if (p == end)
+                continue;
+            if (*p == '"')
+                src->state = LX_CODE;
+            else if (p + 1 < end && (p[1] == '"' || p[1] == '\\'))
+                p++;
+            p++;
+            continue;
+        case LX_BLOCK_COMMENT:
+            while (p < end && *p != '*')
+                p++;
+            if (p + 1 < end && p[1] == '/') {
+                src->state = LX_CODE;
+                p++;
+            }
+            if (p < end)
+                p++;
+            continue;
+        case LX_LINE_COMMENT: /* to the end of the line: the end of this piece */
+            p = end;
+            if (end[-1] == '\n')
+                src->state = LX_CODE;
+            continue;
+        case LX_CODE: break;
+        }
+        char c = *p;
+        if (c == '"' || c == '#' || (c == '/' && p + 1 < end && (p[1] == '*' || p[1] == '/'))) {
+            src->state = c == '"' ? LX_STRING : c == '/' && p[1] == '*' ? LX_BLOCK_COMMENT : LX_LINE_COMMENT;
+            src->state_file = f->path;
+            src->state_line = f->line;
+            p += c == '/' ? 2 : 1;
+            continue;
+        }
+        if (c == '{' || c == '(' || c == '[') {
+            src->open[src->nest < MAX_NESTING ? src->nest : MAX_NESTING] = c;
+            if (++src->nest > MAX_NESTING) {
+                src_fail(src, f->path, f->line, "groups, lists and arrays are nested more than %d deep here; "
+                                                "daggerpool reads at most %d levels of { }, ( ) and [ ]",
+                         MAX_NESTING, MAX_NESTING);
+                return false;
+            }
+        } else if (c == '}' || c == ')' || c == ']') {
+            if (src->nest)
+                src->nest--;
+        } else if (c == '@') {
+            src_fail(src, f->path, f->line, "syntax error at '@': the only use of '@' is @include \"FILE\" at the "
+                                            "start of a line");
+            return false;
+        } else if (is_alpha(c) || c == '*') { /* a name, digits and all */
+            for (p++; p < end && (is_alpha(*p) || is_digit(*p) || *p == '-' || *p == '_' || *p == '*');)
+                p++;
+            continue;
+        } else if (is_digit(c) || c == '.' ||
+                   ((c == '-' || c == '+') && p + 1 < end && (is_digit(p[1]) || p[1] == '.'))) {
+            size_t int_len;
+            bool hex, l;
+            size_t len = number_token(p, end, &int_len, &hex, &l);
+            char buf[64];
+            const char *with = int_len ? odd_integer(src, f, p, int_len, hex, l, len, buf, sizeof buf) : NULL;
+            if (src->err || src->oom)
+                return false;
+            if (with) {
+                if (!rw_add(src, &used, copied, (size_t)(p - copied)) || !rw_add(src, &used, with, strlen(with)))
+                    return false;
+                copied = p + len;
+                rewritten = true;
+            }
+            p += len;
+            continue;
+        }
+        p++;
+    }
+    if (rewritten && !rw_add(src, &used, copied, (size_t)(end - copied)))
+        return false;
+    src->out = rewritten ? src->rewrite : line;
+    src->nout = rewritten ? used : n;
+    f->off += n;
+    f->scanned = f->off > f->scanned ? f->off : f->scanned;
+    src->bol = line[n - 1] == '\n';
+    if (src->bol) {
+        f->line++;
+        src->out_line++;
+    }
+    return true;
+}
+
+/* The next piece of the stream into out/nout; false at its end. */
+static bool src_next(src_t *src)
+{
+    while (src->depth >= 0 && !src->err && !src->oom) {
+        src_file_t *f = &src->files[src->depth];
+        size_t n;
+        if (!line_ready(src, f, &n))
+            return false;
+        if (n == 0) {
+            if (!src_pop(src))
+                return false;
+            if (src->nout)
+                return true;
+            continue;
+        }
+        const char *line = f->buf + f->off;
+        if (src->bol && src->state == LX_CODE) {
+            int r = include_directive(src, f, line, n);
+            if (r < 0)
+                return false;
+            if (r > 0)
+                continue;
+        }
+        return lex_line(src, f, line, n);
+    }
+    return false;
+}
+
+/* fopencookie's read: never an error (flex would call exit(2)); a mistake
+ * ends the stream, and src->err says what it was. */
+static ssize_t src_read(void *cookie, char *buf, size_t size)
+{
+    src_t *src = cookie;
+    size_t done = 0;
+    while (done < size) {
+        if (!src->nout && !src_next(src))
+            break;
+        size_t n = src->nout < size - done ? src->nout : size - done;
+        memcpy(buf + done, src->out, n);
+        src->out += n;
+        src->nout -= n;
+        done += n;
+    }
+    return (ssize_t)done;
+}
+
+/* Opens the workflow file; false with err set. */
+static bool src_open(src_t *src, dp_workflow_t *wf, char *err, size_t errlen)
+{
+    memset(src, 0, sizeof *src);
+    src->wf = wf;
+    src->depth = -1;
+    src->out_line = 1;
+    struct stat st;
+    const char *why;
+    int fd = open_regular(wf->path, &st, &why);
+    if (fd < 0) {
+        dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file: %s", wf->path, why);
+        return false;
+    }
+    if (!src_push(src, wf->path, NULL, fd, &st)) {
+        dp__seterr(err, errlen, DP_ENOMEM, "out of memory reading %s", wf->path);
+        return false;
+    }
+    return true;
+}
+
+static void src_close(src_t *src)
+{
+    for (; src->depth >= 0; src->depth--) {
+        close(src->files[src->depth].fd);
+        free(src->files[src->depth].buf);
+        free(src->files[src->depth].written);
+    }
+    free(src->segs);
+    free(src->odd);
+    free(src->rewrite);
+    free(src->err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -199,12 +963,14 @@ const char *dp__nearest_word(const char *word, const char *const *candidates)
 typedef struct wf_unknown {
     uint32_t job;     /* index in wf->jobs */
     const char *name; /* libconfig's: valid only while the file is read */
+    const char *file;
     int line;
 } wf_unknown_t;
 
 typedef struct reader {
     dp_workflow_t *wf;
     problems_t *pr;
+    src_t *src;     /* the stream libconfig read: its lines' files, odd integers */
     bool oom;
     bool dropped;   /* a job could not be read (no usable name) */
     bool dups;      /* two jobs have one name */
@@ -215,40 +981,6 @@ typedef struct reader {
     const dp_job_spec_t *last_spec; /* the last job's settings, if not spec0 */
     size_t specs_cap;
 } reader_t;
-
-/* Interns a file name so every job and plugin can point at it. */
-static const char *intern_file(reader_t *rd, const char *file)
-{
-    if (!file || strcmp(file, rd->wf->path) == 0)
-        return rd->wf->path;
-    /* libconfig names an included file as the @include wrote it; say where
-     * it is, since it was resolved against the including file's directory. */
-    char *full = NULL;
-    if (file[0] != '/' && strcmp(rd->wf->dir, ".") != 0) {
-        if (!(full = dp__asprintf("%s/%s", rd->wf->dir, file))) {
-            rd->oom = true;
-            return rd->wf->path;
-        }
-        file = full;
-    }
-    for (size_t i = 0; i < rd->wf->nfiles; i++)
-        if (strcmp(rd->wf->files[i], file) == 0) {
-            free(full);
-            return rd->wf->files[i];
-        }
-    char **nf = realloc(rd->wf->files, (rd->wf->nfiles + 1) * sizeof *nf);
-    char *copy = full ? full : dp__strdup(file);
-    if (!nf || !copy) {
-        free(copy);
-        if (nf)
-            rd->wf->files = nf;
-        rd->oom = true;
-        return rd->wf->path;
-    }
-    rd->wf->files = nf;
-    rd->wf->files[rd->wf->nfiles++] = copy;
-    return copy;
-}
 
 /* Job names: in the workflow's string arena, freed with the workflow. */
 static char *copy_name(reader_t *rd, const char *name)
@@ -278,15 +1010,27 @@ static const char *intern_type(reader_t *rd, const char *type)
 
 static const char *file_of(reader_t *rd, const config_setting_t *s)
 {
-    return intern_file(rd, s ? config_setting_source_file(s) : NULL);
+    if (!s || rd->src->nsegs < 2)
+        return rd->wf->path;
+    const char *file;
+    int line;
+    src_where(rd->src, config_setting_source_line(s), &file, &line);
+    return file;
 }
 
-static int line_of(const config_setting_t *s)
+static int line_of(reader_t *rd, const config_setting_t *s)
 {
-    return s ? (int)config_setting_source_line(s) : 0;
+    if (!s)
+        return 0;
+    if (rd->src->nsegs < 2)
+        return (int)config_setting_source_line(s);
+    const char *file;
+    int line;
+    src_where(rd->src, config_setting_source_line(s), &file, &line);
+    return line;
 }
 
-#define PROBLEM(rd, s, ...) problem((rd)->pr, file_of(rd, s), line_of(s), __VA_ARGS__)
+#define PROBLEM(rd, s, ...) problem((rd)->pr, file_of(rd, s), line_of(rd, s), __VA_ARGS__)
 
 static const char *type_name(const config_setting_t *s)
 {
@@ -346,6 +1090,39 @@ static void check_keys(reader_t *rd, const config_setting_t *group, const char *
     }
 }
 
+/* An integer setting's value as written: true with *v, or false with
+ * *text, the value as written, for one beyond 64 bits. The stream handed
+ * libconfig a stand-in (LLONG_MIN + its index in src->odd) for each integer
+ * it would have misread (see odd_integer). */
+static bool int_value(reader_t *rd, const config_setting_t *s, long long *v, const char **text)
+{
+    long long x = config_setting_get_int64(s);
+    src_t *src = rd->src;
+    if (src->nodd && x < LLONG_MIN + (long long)src->nodd) {
+        odd_int_t *o = &src->odd[(unsigned long long)x - (unsigned long long)LLONG_MIN];
+        o->used = true;
+        if (!o->fits) {
+            *text = o->text;
+            return false;
+        }
+        x = o->value;
+    }
+    *v = x;
+    return true;
+}
+
+/* Integers beyond 64 bits that no setting's reader met (in a list, under
+ * an unknown key): refused all the same. */
+static void report_odd_ints(reader_t *rd)
+{
+    for (size_t i = 0; i < rd->src->nodd; i++) {
+        const odd_int_t *o = &rd->src->odd[i];
+        if (!o->fits && !o->used)
+            problem(rd->pr, o->file, o->line, "integer %s is out of range: integers are 64-bit, from %lld to %lld",
+                    o->text, LLONG_MIN, LLONG_MAX);
+    }
+}
+
 /* Each getter: false (and a problem reported) when s has the wrong type or
  * value; *out untouched then. */
 
@@ -376,7 +1153,12 @@ static bool get_uint(reader_t *rd, const config_setting_t *s, const char *what, 
         PROBLEM(rd, s, "%s must be an integer, found %s", what, type_name(s));
         return false;
     }
-    long long v = config_setting_get_int64(s);
+    long long v;
+    const char *text;
+    if (!int_value(rd, s, &v, &text)) {
+        PROBLEM(rd, s, "%s must be between %lld and %lld, found %s", what, min, max, text);
+        return false;
+    }
     if (v < min || v > max) {
         PROBLEM(rd, s, "%s must be between %lld and %lld, found %lld", what, min, max, v);
         return false;
@@ -389,8 +1171,14 @@ static bool get_float(reader_t *rd, const config_setting_t *s, const char *what,
                       double *out)
 {
     double v;
+    long long iv;
+    const char *text;
+    if (is_int(s) && !int_value(rd, s, &iv, &text)) {
+        PROBLEM(rd, s, "%s must be between %g and %g, found %s", what, min, max, text);
+        return false;
+    }
     if (is_int(s))
-        v = (double)config_setting_get_int64(s);
+        v = (double)iv;
     else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
         v = config_setting_get_float(s);
     else {
@@ -409,7 +1197,13 @@ static bool get_float(reader_t *rd, const config_setting_t *s, const char *what,
 static bool get_duration(reader_t *rd, const config_setting_t *s, const char *what, uint64_t *out)
 {
     if (is_int(s)) {
-        long long v = config_setting_get_int64(s);
+        long long v;
+        const char *text;
+        if (!int_value(rd, s, &v, &text)) {
+            PROBLEM(rd, s, "%s must be at most %lld milliseconds, found %s; write a smaller integer or a string "
+                           "such as \"30s\" or \"1h30m\"", what, LLONG_MAX, text);
+            return false;
+        }
         if (v < 0) {
             PROBLEM(rd, s, "%s must not be negative, found %lld; write 0 or more milliseconds, or a string "
                            "such as \"30s\"", what, v);
@@ -503,7 +1297,17 @@ static void param_value(reader_t *rd, const config_setting_t *m, dp_params_t *p,
     switch (config_setting_type(m)) {
     case CONFIG_TYPE_STRING: rc = dp_params_set_string(p, key, config_setting_get_string(m)); break;
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: rc = dp_params_set_int(p, key, (int64_t)config_setting_get_int64(m)); break;
+    case CONFIG_TYPE_INT64: {
+        long long v;
+        const char *text;
+        if (!int_value(rd, m, &v, &text)) {
+            PROBLEM(rd, m, "params.%s of job '%s' is out of range: found %s; integers are 64-bit, from %lld to "
+                           "%lld", key, job, text, LLONG_MIN, LLONG_MAX);
+            return;
+        }
+        rc = dp_params_set_int(p, key, (int64_t)v);
+        break;
+    }
     case CONFIG_TYPE_FLOAT: rc = dp_params_set_float(p, key, config_setting_get_float(m)); break;
     case CONFIG_TYPE_BOOL: rc = dp_params_set_bool(p, key, config_setting_get_bool(m)); break;
     case CONFIG_TYPE_ARRAY:
@@ -533,7 +1337,7 @@ static void param_value(reader_t *rd, const config_setting_t *m, dp_params_t *p,
             rc = DP_ENOMEM;
             break;
         }
-        dp_params_set_origin(sub, file_of(rd, m), line_of(m));
+        dp_params_set_origin(sub, file_of(rd, m), line_of(rd, m));
         params_from_group(rd, m, sub, job, NULL);
         break;
     }
@@ -574,6 +1378,27 @@ static const char *const backoff_keys[] = {"initial", "factor", "max", "jitter",
 static const char *const readiness_keys[] = {"period", "probe_timeout", "timeout", NULL};
 static const char *const plugin_keys[] = {"path", NULL};
 
+/* Names are the result's JSON keys and words in messages: UTF-8 text, or
+ * two of them could become one ("a\xff" and "a\xfe" are both "a\uFFFD"). */
+static bool utf8_ok(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p && *p < 0x80) /* the usual name: ASCII */
+        p++;
+    return !*p || dp__utf8_valid((const char *)p);
+}
+
+/* Refuses name, which is not UTF-8; lead: "workflow.name is". */
+static void not_utf8(reader_t *rd, const config_setting_t *s, const char *lead, const char *name)
+{
+    char *shown = dp__text_escape(name);
+    if (!shown)
+        rd->oom = true;
+    else
+        PROBLEM(rd, s, "%s \"%s\", which is not valid UTF-8; names must be UTF-8 text", lead, shown);
+    free(shown);
+}
+
 static bool require_group(reader_t *rd, const config_setting_t *s, const char *what, const char *example)
 {
     if (config_setting_type(s) == CONFIG_TYPE_GROUP)
@@ -593,6 +1418,8 @@ static void read_workflow(reader_t *rd, const config_setting_t *w)
     if ((s = config_setting_get_member(w, "name")) && get_string(rd, s, "workflow.name", &str)) {
         if (!*str)
             PROBLEM(rd, s, "workflow.name must not be empty");
+        else if (!utf8_ok(str))
+            not_utf8(rd, s, "workflow.name is", str);
         else {
             free(wf->name);
             if (!(wf->name = dp__strdup(str)))
@@ -661,7 +1488,7 @@ static void read_plugins(reader_t *rd, const config_setting_t *ps)
         pl->name = dp__strdup(name);
         pl->path = resolve_path(rd, path);
         pl->file = file_of(rd, p);
-        pl->line = line_of(p);
+        pl->line = line_of(rd, p);
         if (!pl->name || !pl->path) {
             free(pl->name);
             free(pl->path);
@@ -792,7 +1619,7 @@ static void index_jobs(reader_t *rd, const config_setting_t *jobs, size_t n)
             continue;
         wf_job_t *job = &wf->jobs[wf->njobs];
         job->file = file_of(rd, js);
-        job->line = line_of(js);
+        job->line = line_of(rd, js);
         if (!(job->name = copy_name(rd, name)))
             return;
         uint32_t k = (uint32_t)wf->njobs++;
@@ -897,6 +1724,12 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
     for (size_t i = 0; i < n && !rd->oom; i++) {
         const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
         const char *dep = config_setting_get_string(e);
+        if (!utf8_ok(dep)) {
+            char lead[320];
+            snprintf(lead, sizeof lead, "job '%s' depends on", job->name);
+            not_utf8(rd, e, lead, dep);
+            continue;
+        }
         long id = index_find_h(wf, dep, i < AHEAD ? hashes[i] : hash_str(dep));
         if (id >= 0 && id == self) {
             PROBLEM(rd, e, "job '%s' depends on itself; remove \"%s\" from its depends_on", job->name,
@@ -938,8 +1771,9 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
             rd->unknown = nu;
             rd->unknown_cap = ncap;
         }
-        int line = line_of(e);
-        rd->unknown[rd->nunknown++] = (wf_unknown_t){.job = k, .name = dep, .line = line ? line : line_of(s)};
+        const config_setting_t *at = line_of(rd, e) ? e : s;
+        rd->unknown[rd->nunknown++] =
+            (wf_unknown_t){.job = k, .name = dep, .file = file_of(rd, at), .line = line_of(rd, at)};
     }
     free(seen.slot);
 }
@@ -952,6 +1786,17 @@ static bool same_spec(const dp_job_spec_t *a, const dp_job_spec_t *b)
 }
 
 static void read_isolation(reader_t *rd, const slots_t *J, const slots_t *D, const char *name, dp_job_spec_t *sp);
+
+/* Job k's params lack what was refused: not handed to its type. */
+static void mark_unbuildable(reader_t *rd, uint32_t k)
+{
+    dp_workflow_t *wf = rd->wf;
+    if (!wf->unbuildable && !(wf->unbuildable = calloc(wf->njobs, 1))) {
+        rd->oom = true;
+        return;
+    }
+    wf->unbuildable[k] = 1;
+}
 
 static bool has_settings(const slots_t *sl)
 {
@@ -986,6 +1831,8 @@ static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D,
         rd->dropped = true;
         return;
     }
+    if (!utf8_ok(name))
+        not_utf8(rd, s, "a job's name is", name);
     /* index_jobs gave the readable jobs their indices in this order. */
     uint32_t k = (uint32_t)rd->next++;
     if (k >= wf->njobs) { /* index_jobs ran out of memory */
@@ -1037,11 +1884,14 @@ static void read_job(reader_t *rd, const config_setting_t *js, const slots_t *D,
             return;
         }
         const config_setting_t *origin = jp ? jp : js;
-        dp_params_set_origin(job->params, file_of(rd, origin), line_of(origin));
+        dp_params_set_origin(job->params, file_of(rd, origin), line_of(rd, origin));
+        unsigned before = rd->pr->count;
         if (jp)
             params_from_group(rd, jp, job->params, name, NULL);
         if (dp)
             params_from_group(rd, dp, job->params, name, jp);
+        if (rd->pr->count != before)
+            mark_unbuildable(rd, k);
     }
 
     job->dep_off = wf->ndep_ids;
@@ -1153,7 +2003,13 @@ static bool get_size(reader_t *rd, const config_setting_t *s, const char *what, 
                  {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
                  {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull}};
     if (is_int(s)) {
-        long long v = config_setting_get_int64(s);
+        long long v;
+        const char *text;
+        if (!int_value(rd, s, &v, &text)) {
+            PROBLEM(rd, s, "%s must be at most %lld bytes, found %s; write a size such as \"512MiB\"", what,
+                    LLONG_MAX, text);
+            return false;
+        }
         if (v < 0) {
             PROBLEM(rd, s, "%s must not be negative, found %lld", what, v);
             return false;
@@ -1330,11 +2186,11 @@ static void check_names(reader_t *rd)
             near = dp__nearest_word(un->name, names);
         }
         if (near)
-            problem(rd->pr, job->file, un->line,
+            problem(rd->pr, un->file, un->line,
                     "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?", job->name,
                     un->name, near);
         else
-            problem(rd->pr, job->file, un->line,
+            problem(rd->pr, un->file, un->line,
                     "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' or fix "
                     "the name",
                     job->name, un->name, un->name);
@@ -1529,6 +2385,8 @@ void dp_workflow_free(dp_workflow_t *wf)
         free(wf->files[i]);
     free(wf->files);
     free(wf->build_err);
+    free(wf->load_problems);
+    free(wf->unbuildable);
     free(wf->name);
     free(wf->dir);
     free(wf->path);
@@ -1536,12 +2394,8 @@ void dp_workflow_free(dp_workflow_t *wf)
     free(wf);
 }
 
-/* Contract: see daggerpool.h. Reads path with libconfig (includes are
- * relative to the file's directory), copies and checks everything, and
- * returns a workflow the caller frees with dp_workflow_free; NULL with all
- * problems (one per line, at most MAX_PROBLEMS) in err. Any thread; no
- * global state besides libconfig's own (reentrant per config_t). */
-dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
+/* dp_workflow_load; partial: see dp__workflow_load_for_build. */
+static dp_workflow_t *load(const char *path, char *err, size_t errlen, bool partial)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -1564,42 +2418,54 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
     wf->build_rc = 1;
     dp_job_spec_init(&wf->spec0);
 
-    /* libconfig reports a missing file as a generic I/O error without a
-     * reason; open it first so the message says why. */
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file: %s", path, strerror(errno));
+    /* libconfig reads the stream of the file and its includes that src
+     * makes (see "The text libconfig reads"); src says what went wrong
+     * before libconfig does. */
+    src_t src;
+    if (!src_open(&src, wf, err, errlen)) {
+        src_close(&src);
         dp_workflow_free(wf);
         return NULL;
     }
-    fclose(f);
-
+    FILE *stream = fopencookie(&src, "r", (cookie_io_functions_t){.read = src_read});
+    if (!stream) {
+        src_close(&src);
+        dp_workflow_free(wf);
+        dp__seterr(err, errlen, DP_ENOMEM, "out of memory reading %s", path);
+        return NULL;
+    }
+    /* libconfig's scanner reads a character at a time (getc): a buffer. */
+    setvbuf(stream, NULL, _IOFBF, 65536);
     config_t cfg;
     config_init(&cfg);
-    config_set_include_dir(&cfg, wf->dir);
-    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-        const char *efile = config_error_file(&cfg);
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            dp__seterr(err, errlen, DP_ECONFIG, "%s: cannot read the workflow file (%s)", efile ? efile : path,
-                       config_error_text(&cfg));
+    int parsed = config_read(&cfg, stream);
+    fclose(stream);
+    if (src.err || src.oom || parsed != CONFIG_TRUE) {
+        if (src.oom)
+            dp__seterr(err, errlen, DP_ENOMEM, "out of memory reading %s", path);
+        else if (src.err)
+            dp__seterr(err, errlen, DP_ECONFIG, "%s", src.err);
         else {
             /* libconfig's text is mostly just "syntax error": do not say it
              * twice, and say what the file should look like. */
-            const char *text = config_error_text(&cfg);
+            const char *text = config_error_text(&cfg), *efile;
             bool plain = !text || strcmp(text, "syntax error") == 0;
+            int eline;
+            src_where(&src, (unsigned)config_error_line(&cfg), &efile, &eline);
             dp__seterr(err, errlen, DP_ECONFIG,
                        "%s:%d: syntax error%s%s; expected libconfig syntax: key = value; with groups in { }, "
                        "lists in ( ) and arrays in [ ] (the mistake may be at the end of the line before, such "
                        "as a missing ';' or ','); see man daggerpool",
-                       efile ? efile : path, config_error_line(&cfg), plain ? "" : ": ", plain ? "" : text);
+                       efile, eline, plain ? "" : ": ", plain ? "" : text);
         }
         config_destroy(&cfg);
+        src_close(&src);
         dp_workflow_free(wf);
         return NULL;
     }
 
     problems_t pr = {.buf = err, .len = err ? errlen : 0};
-    reader_t rd = {.wf = wf, .pr = &pr};
+    reader_t rd = {.wf = wf, .pr = &pr, .src = &src};
     const config_setting_t *root = config_root_setting(&cfg);
     check_keys(&rd, root, top_keys, "at the top level");
 
@@ -1641,11 +2507,14 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
     if (!rd.oom && !rd.dropped)
         check_names(&rd);
     free(rd.unknown); /* its names were libconfig's */
+    if (!rd.oom)
+        report_odd_ints(&rd);
     /* Everything is copied out (dependencies are indices now): libconfig's
      * tree, by far the largest thing here, goes before anything else is
      * made, which then reuses its memory. */
     config_destroy(&cfg);
-    if (pr.count == 0 && !rd.oom)
+    src_close(&src);
+    if ((pr.count == 0 || partial) && !rd.oom)
         finish_params(&rd);
     /* Cycles only make sense once every name resolves. */
     if (pr.count == 0 && !rd.oom)
@@ -1656,12 +2525,37 @@ dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
         dp_workflow_free(wf);
         return NULL;
     }
+    if (pr.count && partial) {
+        /* dp_workflow_build lists these first, then its own. */
+        wf->load_count = pr.count;
+        if (!(wf->load_problems = dp__strdup(pr.used ? pr.buf : ""))) {
+            dp__seterr(err, errlen, DP_ENOMEM, "%s: out of memory while reading the workflow", path);
+            dp_workflow_free(wf);
+            return NULL;
+        }
+        return wf;
+    }
     if (pr.count) {
         problems_finish(&pr);
         dp_workflow_free(wf);
         return NULL;
     }
     return wf;
+}
+
+/* Contract: see daggerpool.h. Reads path (see "The text libconfig reads"),
+ * copies and checks everything, and returns a workflow the caller frees
+ * with dp_workflow_free; NULL with all problems (one per line, at most
+ * MAX_PROBLEMS) in err. Any thread; no global state besides libconfig's
+ * own (reentrant per config_t). */
+dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen)
+{
+    return load(path, err, errlen, false);
+}
+
+dp_workflow_t *dp__workflow_load_for_build(const char *path, char *err, size_t errlen)
+{
+    return load(path, err, errlen, true);
 }
 
 const char *dp_workflow_name(const dp_workflow_t *wf)
@@ -1754,6 +2648,12 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
     if (!buf)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     problems_t pr = {.buf = buf, .len = 16384};
+    if (wf->load_problems) { /* the file's own problems first */
+        pr.used = (size_t)snprintf(buf, 16384, "%s", wf->load_problems);
+        if (pr.used >= 16384)
+            pr.used = 16383;
+        pr.count = wf->load_count;
+    }
     char msg[4096];
     int rc = DP_OK;
 
@@ -1776,6 +2676,11 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         rc = DP_ENOMEM;
     for (size_t i = 0; batch && i < wf->njobs; i++) {
         wf_job_t *j = &wf->jobs[i];
+        /* A workflow with problems: each job once, those whose type and
+         * params were read whole. */
+        if (wf->load_problems &&
+            (!j->type || (wf->unbuildable && wf->unbuildable[i]) || index_find(wf, j->name) != (long)i))
+            continue;
         dp_job_spec_t spec = j->spec ? *j->spec : wf->spec0;
         spec.name = j->name;
         msg[0] = '\0';

@@ -7,6 +7,14 @@
 
 #include "daggerpool/daggerpool.h"
 
+/* dp_workflow_load, except that a file that was read but has problems in
+ * its settings still gives a workflow, for dp_workflow_build only: it
+ * checks the plugins, types and params of the jobs that were read whole,
+ * and fails (DP_ECONFIG) with the file's problems and its own in one list,
+ * so that every problem of a file is listed at once. NULL, as
+ * dp_workflow_load, for a file that cannot be read or parsed. */
+dp_workflow_t *dp__workflow_load_for_build(const char *path, char *err, size_t errlen);
+
 /* The workflow's shape: a validated graph with the file's jobs and
  * dependencies but no plugin behind them (never run), so the DAG can be
  * drawn without loading any plugin. Owned by wf. */

@@ -424,10 +424,30 @@ static int report_cycle(dp_graph_t *g, const uint32_t *indeg, char *err, size_t 
     size_t from = pos[cur] - 1;
     char *msg = NULL;
     size_t mlen = 0;
+    /* A long cycle (10 000 jobs) is shortened on purpose, to its first and
+     * last jobs and how many are between, rather than cut mid-name by the
+     * caller's buffer: whole up to CYCLE_WHOLE jobs and ~600 bytes. */
+    enum { CYCLE_WHOLE = 16, CYCLE_HEAD = 8, CYCLE_TAIL = 7, CYCLE_BYTES = 300 };
+    size_t clen = len - from, bytes = 0, head = clen, tail = 0;
+    for (size_t i = from; i < len && bytes <= 2 * CYCLE_BYTES; i++)
+        bytes += strlen(g->jobs[path[i]].name) + 4;
+    if (clen > CYCLE_WHOLE || bytes > 2 * CYCLE_BYTES) {
+        head = tail = 0;
+        for (size_t b = 0; head < CYCLE_HEAD && (head == 0 || b < CYCLE_BYTES); head++)
+            b += strlen(g->jobs[path[from + head]].name) + 4;
+        for (size_t b = 0; tail < CYCLE_TAIL && head + tail < clen - 1 && (tail == 0 || b < CYCLE_BYTES); tail++)
+            b += strlen(g->jobs[path[len - 1 - tail]].name) + 4;
+        if (clen - head - tail < 2) /* "... 1 more ..." says no less than the name */
+            head = clen, tail = 0;
+    }
     FILE *f = open_memstream(&msg, &mlen);
     if (f) {
         fputs("cycle: ", f);
-        for (size_t i = from; i < len; i++)
+        for (size_t i = 0; i < head; i++)
+            fprintf(f, "%s -> ", g->jobs[path[from + i]].name);
+        if (head + tail < clen)
+            fprintf(f, "... %zu more ... -> ", clen - head - tail);
+        for (size_t i = len - tail; i < len; i++)
             fprintf(f, "%s -> ", g->jobs[path[i]].name);
         fprintf(f, "%s (each job depends on the next)", g->jobs[cur].name);
         fclose(f);

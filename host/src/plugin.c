@@ -891,7 +891,10 @@ static int find_on_path(dp_plugins_t *pl, const char *name, char *path, size_t l
 {
     for (size_t i = 0; i < pl->npaths; i++) {
         snprintf(path, len, "%s/%s.so", pl->paths[i], name);
-        if (access(path, F_OK) == 0)
+        /* A name that is there but cannot be followed (a symlink loop or a
+         * dangling link) is the plugin meant: loading it says why. */
+        struct stat st;
+        if (access(path, F_OK) == 0 || lstat(path, &st) == 0)
             return DP_OK;
     }
     char dirs[1024] = "";

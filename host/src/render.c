@@ -364,6 +364,11 @@ static bool utf8_valid(const char *s)
     return true;
 }
 
+bool dp__utf8_valid(const char *s)
+{
+    return utf8_valid(s);
+}
+
 char *dp__utf8_sanitize(const char *s)
 {
     if (!s)

@@ -24,6 +24,8 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
  * frees; NULL when out of memory) with every byte that is not part of a
  * valid UTF-8 sequence replaced by U+FFFD. */
 char *dp__utf8_sanitize(const char *s);
+/* Whether s is valid UTF-8 (what dp__utf8_sanitize leaves as it is). */
+bool dp__utf8_valid(const char *s);
 /* json_string of dp__utf8_sanitize(s): never NULL for valid input, so no
  * string is dropped from the output; NULL only when out of memory. Control
  * characters are escaped by jansson's writer. */

@@ -53,6 +53,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -680,15 +681,65 @@ static const char *const known_params[] = {
     "wrap", "script", "partition", "time_limit", "cpus", "memory", "nodes",
     "job_name", "output", "error", "env", "sbatch_args", NULL};
 
-/* A param that is a string or a positive integer, as text (owned). */
+/* A whole number above 0 at *s (at most 10^9), or 0 when there is none;
+ * *s moves past its digits. */
+static unsigned long count_at(const char **s)
+{
+    unsigned long v = 0;
+    const char *p = *s;
+    while (*p >= '0' && *p <= '9' && v <= 1000000000ul)
+        v = v * 10 + (unsigned long)(*p++ - '0');
+    if (p == *s || v > 1000000000ul)
+        return 0;
+    *s = p;
+    return v;
+}
+
+/* sbatch --mem: a whole number, megabytes or with a unit K, M, G or T. */
+static bool valid_memory(const char *s)
+{
+    if (!count_at(&s))
+        return false;
+    if (*s && strchr("KMGTkmgt", *s))
+        s++;
+    return !*s;
+}
+
+/* sbatch --nodes: counts N, ranges N-M (N <= M) with an optional :STEP,
+ * separated by commas. */
+static bool valid_nodes(const char *s)
+{
+    for (;;) {
+        unsigned long lo = count_at(&s), hi;
+        if (!lo)
+            return false;
+        if (*s == '-') {
+            s++;
+            if (!(hi = count_at(&s)) || hi < lo)
+                return false;
+            if (*s == ':') {
+                s++;
+                if (!count_at(&s))
+                    return false;
+            }
+        }
+        if (!*s)
+            return true;
+        if (*s++ != ',')
+            return false;
+    }
+}
+
+/* A param that is a string (valid for sbatch) or a positive integer, as
+ * text (owned). */
 static int string_or_int(dp_plugin_ctx *ctx, const dp_params *p, const char *key,
-                         const char *what, char **out)
+                         const char *what, bool (*valid)(const char *), char **out)
 {
     const char *s;
     int64_t v;
     *out = NULL;
     if (host->param_string(p, key, &s) == DP_PARAM_OK) {
-        if (!s[0] || strpbrk(s, " \t\n")) {
+        if (!valid(s)) {
             host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
                             "param '%s': expected %s, found \"%s\"", key, what, s);
             return -1;
@@ -815,8 +866,11 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
                         "param 'cpus': expected a positive integer (CPUs per task)");
         goto fail;
     }
-    if (string_or_int(ctx, p, "memory", "a memory size such as \"4G\" or megabytes", &j->memory) ||
-        string_or_int(ctx, p, "nodes", "a node count such as 2 or \"1-4\"", &j->nodes))
+    if (string_or_int(ctx, p, "memory",
+                      "a memory size such as \"4G\" (a whole number and K, M, G or T) or megabytes",
+                      valid_memory, &j->memory) ||
+        string_or_int(ctx, p, "nodes", "a node count such as 2 or \"1-4\" (a range low-high)",
+                      valid_nodes, &j->nodes))
         goto fail;
 
     rc = host->param_list_count(p, "sbatch_args", &j->n_args);

@@ -308,10 +308,13 @@ def test_shell_argv_is_literal():
 NASTY_NAME = 'q"uo\\te\nnew\x01ctl\x1f\x7f\xff\xfe end'
 # The same in libconfig's escapes.
 NASTY_CFG = 'q\\"uo\\\\te\\nnew\\x01ctl\\x1f\\x7f\\xff\\xfe end'
+# Job names must be valid UTF-8 (refused otherwise): the name has the
+# control bytes, the error message the invalid UTF-8 too.
+NASTY_NAME_CFG = 'q\\"uo\\\\te\\nnew\\x01ctl\\x1f\\x7f end'
 
 
 def test_writers_escape_everything():
-    jobs = ['{ name = "%s"; type = "core.sleep"; params = { error = "err %s"; }; }' % (NASTY_CFG, NASTY_CFG),
+    jobs = ['{ name = "%s"; type = "core.sleep"; params = { error = "err %s"; }; }' % (NASTY_NAME_CFG, NASTY_CFG),
             '{ name = "ok"; type = "core.noop"; }']
     cfg = write("nasty.cfg", wf(jobs, defaults=""))
     out, trace = os.path.join(TMP, "nasty.json"), os.path.join(TMP, "nasty.trace")
@@ -329,7 +332,8 @@ def test_writers_escape_everything():
     bad = [n for n in names if n != "ok"]
     check(len(bad) == 1, names)
     n = bad[0]
-    # Valid bytes survive exactly; invalid UTF-8 becomes something valid.
+    # Valid bytes survive exactly; invalid UTF-8 (in the error) becomes
+    # something valid.
     check(n.startswith('q"uo\\te\nnew\x01ctl\x1f\x7f'), repr(n))
     check(res["jobs"][n]["error"].startswith('err q"uo\\te\nnew\x01ctl'), repr(res["jobs"][n]["error"]))
     # JSON log lines (progress lines off a terminal are plain text).

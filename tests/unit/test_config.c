@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -460,6 +461,299 @@ static void test_build_refusals(void **state)
     dp_plugins_free(pl);
 }
 
+/* ---- hostile files (issue 13) ------------------------------------------- */
+
+/* Some line of msg starts "<dir>/<file>:<line>: " and contains what. */
+static void expect_at(const char *msg, const char *file, int line, const char *what)
+{
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof where, "%s/%s:%d: ", dir, file, line);
+    for (const char *at = strstr(msg, where); at; at = strstr(at + 1, where)) {
+        const char *eol = strchr(at, '\n');
+        size_t len = eol ? (size_t)(eol - at) : strlen(at);
+        char one[4096];
+        snprintf(one, sizeof one, "%.*s", (int)len, at);
+        if (strstr(one, what))
+            return;
+    }
+    fail_msg("no line \"%s...%s\" in:\n%s", where, what, msg);
+}
+
+static int64_t param_int(const dp_workflow_t *wf, const char *job, const char *key)
+{
+    int64_t v = 0;
+    assert_int_equal(dp__params_get_int(dp__workflow_job_params(wf, job), key, &v), DP_OK);
+    return v;
+}
+
+/* libconfig reads one stream of the file and its includes: each problem is
+ * still told at its own file and line, before, in and after an include. */
+static void test_include_lines(void **state)
+{
+    (void)state;
+    write_file("a.inc", "\n  { name = \"A\"; type = \"core.noop\"; tyop = 1; },\n"
+                        "  { name = \"B\"; type = \"core.noop\"; retries = \"x\"; }, # no newline at the end");
+    const char *msg = load_bad("workflow = { name = \"x\"; nmae = 1; };\n"
+                               "jobs = (\n"
+                               "  @include \"a.inc\"   # a comment after the name\n"
+                               "  { name = \"C\"; type = \"core.noop\"; timeout = -1; }\n"
+                               ");\n"
+                               "bogus = 1;\n");
+    expect(msg, 1, "unknown key 'nmae' in 'workflow'");
+    expect_at(msg, "a.inc", 2, "unknown key 'tyop' in job 'A'");
+    expect_at(msg, "a.inc", 3, "'retries' of job 'B' must be an integer");
+    expect(msg, 4, "'timeout' of job 'C' must not be negative");
+    expect(msg, 6, "unknown key 'bogus' at the top level");
+
+    /* A syntax error in an included file is told there. */
+    write_file("b.inc", "x = 1;\ny = ;\n");
+    msg = load_bad("jobs = ( { name = \"A\"; type = \"core.noop\"; } );\n@include \"b.inc\"\n");
+    expect_at(msg, "b.inc", 2, "syntax error");
+}
+
+static void test_include_paths(void **state)
+{
+    (void)state;
+    /* Absolute; and relative to the including file, at any depth. */
+    char sub[PATH_MAX + 16];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0700);
+    write_file("sub/jobs.inc", "jobs = ( { name = \"X\"; type = \"core.noop\"; } );\n");
+    write_file("sub/mid.inc", "@include \"jobs.inc\"\n");
+    dp_workflow_t *wf = load_ok("@include \"sub/mid.inc\"\n");
+    assert_string_equal(dp__workflow_job_type(wf, "X"), "core.noop");
+    dp_workflow_free(wf);
+    char text[PATH_MAX + 64];
+    snprintf(text, sizeof text, "@include \"%s/sub/jobs.inc\"\n", dir);
+    wf = load_ok(text);
+    assert_non_null(dp__workflow_job_type(wf, "X"));
+    dp_workflow_free(wf);
+    /* A failing one names the path tried. */
+    snprintf(text, sizeof text, "jobs = ();\n@include \"%s/none.inc\"\n", dir);
+    const char *msg = load_bad(text);
+    char want[3 * PATH_MAX];
+    snprintf(want, sizeof want, "@include \"%s/none.inc\": cannot read %s/none.inc: No such file or directory",
+             dir, dir);
+    expect(msg, 2, want);
+    msg = load_bad("jobs = ();\n\n@include \"sub/none.inc\"\n");
+    snprintf(want, sizeof want, "@include \"sub/none.inc\": cannot read %s/sub/none.inc: No such file", dir);
+    expect(msg, 3, want);
+}
+
+static void test_include_refusals(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/adir", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    const char *msg = load_bad("@include \"adir\"\njobs = ();\n");
+    expect(msg, 1, "@include \"adir\": cannot read");
+    expect(msg, 1, "adir: it is a directory, not a regular file");
+    msg = load_bad("jobs = ();\n@include \"fifo\"\n");
+    expect(msg, 2, "fifo: it is a FIFO (named pipe), not a regular file");
+    msg = load_bad("jobs = ();\n@include \"/proc/self/mem\"\n");
+    expect(msg, 2, "@include \"/proc/self/mem\": cannot read /proc/self/mem: Input/output error");
+    msg = load_bad("jobs = ();\n@include \"wf.cfg\"\n");
+    expect(msg, 2, "is the workflow file, which is being read: a file cannot include itself");
+    msg = load_bad("jobs = ();\n@include \"\"\n");
+    expect(msg, 2, "@include needs a file name in double quotes");
+    msg = load_bad("jobs = ();\n@include \"x.inc\n");
+    expect(msg, 2, "@include needs a file name in double quotes");
+    msg = load_bad("jobs = (); @include \"x.inc\"\n");
+    expect(msg, 1, "syntax error at '@'");
+    write_file("open.inc", "x = \"an open string;\n");
+    msg = load_bad("jobs = ();\n@include \"open.inc\"\ny = \"z\";\n");
+    expect_at(msg, "open.inc", 1, "this string is not closed before the end of the included file");
+    write_file("loop0.inc", "@include \"loop1.inc\"\n");
+    write_file("loop1.inc", "@include \"loop0.inc\"\n");
+    msg = load_bad("@include \"loop0.inc\"\n");
+    expect_at(msg, "loop1.inc", 1, "is an included file, which is being read");
+    for (int i = 0; i < 12; i++) {
+        char name[32], text[64];
+        snprintf(name, sizeof name, "d%d.inc", i);
+        snprintf(text, sizeof text, "@include \"d%d.inc\"\n", i + 1);
+        write_file(name, text);
+    }
+    msg = load_bad("@include \"d0.inc\"\n");
+    expect_at(msg, "d9.inc", 1, "@include \"d10.inc\": includes are nested more than 10 deep");
+}
+
+static void test_not_regular(void **state)
+{
+    (void)state;
+    char err[1024];
+    assert_null(dp_workflow_load(dir, err, sizeof err));
+    assert_non_null(strstr(err, ": cannot read the workflow file: it is a directory, not a regular file"));
+    char fifo[PATH_MAX + 16];
+    snprintf(fifo, sizeof fifo, "%s/wf.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_null(dp_workflow_load(fifo, err, sizeof err)); /* does not block */
+    assert_non_null(strstr(err, "wf.fifo: cannot read the workflow file: it is a FIFO (named pipe)"));
+    assert_null(dp_workflow_load("/proc/self/mem", err, sizeof err));
+    assert_string_equal(err, "/proc/self/mem: cannot read the workflow file: Input/output error");
+}
+
+static void test_nul_and_nesting(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/wf.cfg", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("jobs = (\n  { name = \"A\"; type = \"core.noop\"; params = { s = \"x", f);
+    fputc('\0', f);
+    fputs("y\"; }; }\n);\n", f);
+    fclose(f);
+    char err[1024];
+    assert_null(dp_workflow_load(path, err, sizeof err));
+    expect(err, 2, "a NUL byte; a workflow file is text");
+
+    /* jobs ( { params { ... } } ): 3 levels, then groups up to the limit. */
+    char text[4096];
+    for (int extra = 97; extra <= 98; extra++) {
+        int n = snprintf(text, sizeof text, "jobs = (\n { name = \"A\"; type = \"core.noop\"; params = {\n");
+        for (int i = 0; i < extra; i++)
+            n += snprintf(text + n, sizeof text - (size_t)n, "g = {");
+        n += snprintf(text + n, sizeof text - (size_t)n, "x = 1;");
+        for (int i = 0; i < extra; i++)
+            n += snprintf(text + n, sizeof text - (size_t)n, "};");
+        snprintf(text + n, sizeof text - (size_t)n, "\n}; }\n);\n");
+        if (extra == 97)
+            dp_workflow_free(load_ok(text)); /* 100 levels */
+        else
+            expect(load_bad(text), 3, "nested more than 100 deep here; daggerpool reads at most 100 levels");
+    }
+}
+
+/* libconfig 1.5 keeps a decimal without L in 32 bits and saturates or
+ * wraps beyond 64: each is read as written, or refused as written. */
+static void test_integers_as_written(void **state)
+{
+    (void)state;
+    dp_workflow_t *wf = load_ok("jobs = ( { name = \"A\"; type = \"core.noop\"; timeout = 3000000000;\n"
+                                "  params = { a = 3000000000; b = 0xFFFFFFFF; c = -9223372036854775808L;\n"
+                                "    d = 9223372036854775807L; e = -2147483649; f = 0x7FFFFFFFFFFFFFFFL;\n"
+                                "    g = 2147483647; h = -9223372036854775807; i = 4294967297; }; } );\n");
+    assert_int_equal(dp__workflow_job_spec(wf, "A")->timeout_ms, 3000000000ull);
+    assert_true(param_int(wf, "A", "a") == 3000000000ll);
+    assert_true(param_int(wf, "A", "b") == 4294967295ll);
+    assert_true(param_int(wf, "A", "c") == INT64_MIN);
+    assert_true(param_int(wf, "A", "d") == INT64_MAX);
+    assert_true(param_int(wf, "A", "e") == -2147483649ll);
+    assert_true(param_int(wf, "A", "f") == INT64_MAX);
+    assert_true(param_int(wf, "A", "g") == 2147483647ll);
+    assert_true(param_int(wf, "A", "h") == INT64_MIN + 1);
+    assert_true(param_int(wf, "A", "i") == 4294967297ll);
+    dp_workflow_free(wf);
+
+    const char *msg = load_bad(
+        "jobs = (\n"
+        "  { name = \"a\"; type = \"core.noop\"; retries = 18446744073709551617L; },\n"
+        "  { name = \"b\"; type = \"core.noop\"; timeout = 18446744073709551615; },\n"
+        "  { name = \"c\"; type = \"core.noop\"; timeout = 99999999999999999999999L; },\n"
+        "  { name = \"d\"; type = \"core.noop\"; retries = 4294967297; backoff = { factor = -99999999999999999999; }; },\n"
+        "  { name = \"e\"; type = \"core.noop\"; params = { n = 0xFFFFFFFFFFFFFFFFFF; m = -9223372036854775808L; }; },\n"
+        "  { name = \"f\"; type = \"core.noop\"; params = { list = [ 1, 99999999999999999999 ]; }; },\n"
+        "  { name = \"g\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = 99999999999999999999; }; }\n"
+        ");\n");
+    expect(msg, 2, "'retries' of job 'a' must be between 0 and 1000000, found 18446744073709551617L");
+    expect(msg, 3, "'timeout' of job 'b' must be at most 9223372036854775807 milliseconds, found 18446744073709551615;");
+    expect(msg, 4, "'timeout' of job 'c' must be at most 9223372036854775807 milliseconds, found "
+                   "99999999999999999999999L;");
+    expect(msg, 5, "'retries' of job 'd' must be between 0 and 1000000, found 4294967297");
+    expect(msg, 5, "backoff.factor of job 'd' must be between 1 and 1000, found -99999999999999999999");
+    expect(msg, 6, "params.n of job 'e' is out of range: found 0xFFFFFFFFFFFFFFFFFF; integers are 64-bit");
+    /* An array keeps one type: no syntax error, and the item is refused. */
+    expect(msg, 7, "params.list of job 'f' must be a list of strings");
+    expect(msg, 7, "integer 99999999999999999999 is out of range: integers are 64-bit");
+    expect(msg, 8, "limits.memory of job 'g' must be at most 9223372036854775807 bytes, found 99999999999999999999");
+}
+
+/* Names are the result's JSON keys: "a\xff" and "a\xfe" would both be
+ * "a\uFFFD", and one job would vanish from it. */
+static void test_utf8_names(void **state)
+{
+    (void)state;
+    const char *msg = load_bad("workflow = { name = \"w\xc3\"; };\n"
+                               "jobs = (\n"
+                               "  { name = \"a\xff\"; type = \"core.noop\"; },\n"
+                               "  { name = \"a\xfe\"; type = \"core.noop\"; },\n"
+                               "  { name = \"b\"; type = \"core.noop\"; depends_on = [ \"x\xe2\x82\" ]; },\n"
+                               "  { name = \"caf\xc3\xa9 \xe2\x9c\x93\"; type = \"core.noop\"; }\n"
+                               ");\n");
+    expect(msg, 1, "workflow.name is \"w\\xC3\", which is not valid UTF-8; names must be UTF-8 text");
+    expect(msg, 3, "a job's name is \"a\\xFF\", which is not valid UTF-8");
+    expect(msg, 4, "a job's name is \"a\\xFE\", which is not valid UTF-8");
+    expect(msg, 5, "job 'b' depends on \"x\\xE2\\x82\", which is not valid UTF-8");
+    assert_null(strstr(msg, "caf"));
+}
+
+/* A 10 000-job cycle: its first and last jobs, and how many between, not a
+ * message cut mid-name. */
+static void test_long_cycle_shortened(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    size_t cap = (size_t)N * 96 + 64, n = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    n += (size_t)snprintf(text, cap, "jobs = (\n");
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(text + n, cap - n, "  { name = \"j%05d\"; type = \"core.noop\"; depends_on = \"j%05d\"; }%s\n",
+                              i, (i + 1) % N, i < N - 1 ? "," : "");
+    snprintf(text + n, cap - n, ");\n");
+    const char *msg = load_bad(text);
+    free(text);
+    expect(msg, 2, "dependency cycle: j00000 -> j00001 -> j00002 -> j00003 -> j00004 -> j00005 -> j00006 -> "
+                   "j00007 -> ... 9985 more ... -> j09993 -> j09994 -> j09995 -> j09996 -> j09997 -> j09998 -> "
+                   "j09999 -> j00000 (each job depends on the next); a workflow must be acyclic");
+}
+
+/* Every problem of a file at once: its keys and values, then its jobs'
+ * plugins, types and params, for the jobs read whole. */
+static void test_all_problems_at_once(void **state)
+{
+    (void)state;
+    const char *path = write_file("wf.cfg", "jobs = (\n"
+                                            "  { name = \"a\"; type = \"core.noop\"; retires = 1; },\n"
+                                            "  { name = \"b\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; },\n"
+                                            "  { name = \"c\"; type = \"nosuch.plugin\"; },\n"
+                                            "  { name = \"d\"; type = \"core.sleep\"; params = { duration = [ 1 ]; }; },\n"
+                                            "  { name = \"a\"; type = \"core.slep\"; },\n"
+                                            "  { name = \"e\"; type = \"core.noop\"; depends_on = [ \"zz\" ]; }\n"
+                                            ");\n");
+    char err[16384];
+    /* dp_workflow_load still refuses it, with the file's own problems. */
+    assert_null(dp_workflow_load(path, err, sizeof err));
+    expect(err, 2, "unknown key 'retires' in job 'a'");
+    assert_null(strstr(err, "nosuch"));
+
+    dp_workflow_t *wf = dp__workflow_load_for_build(path, err, sizeof err);
+    assert_non_null(wf);
+    dp_plugins_t *pl = plugins();
+    assert_int_equal(dp_workflow_build(wf, pl, err, sizeof err), DP_ECONFIG);
+    expect(err, 2, "unknown key 'retires' in job 'a'; did you mean 'retries'?");
+    expect(err, 3, "job 'b' (type 'core.sleep'): param 'duration'");
+    expect(err, 4, "job 'c' (type 'nosuch.plugin'): nosuch.so: plugin 'nosuch' not found");
+    expect(err, 5, "params.duration of job 'd' must be a list of strings");
+    expect(err, 6, "duplicate job name 'a'");
+    expect(err, 7, "job 'e' depends on 'zz', which is not a job of this workflow");
+    /* d's params lost what was refused, the second 'a' is a duplicate:
+     * neither is handed to its type. */
+    assert_null(strstr(err, "job 'd' (type"));
+    assert_null(strstr(err, "core.slep"));
+    assert_null(dp_workflow_graph(wf));
+    dp_workflow_free(wf);
+    dp_plugins_free(pl);
+
+    /* A file that cannot be parsed gives no workflow. */
+    path = write_file("wf.cfg", "jobs = ( { name = ; } );\n");
+    assert_null(dp__workflow_load_for_build(path, err, sizeof err));
+    expect(err, 1, "syntax error");
+}
+
 static void test_nearest_word(void **state)
 {
     (void)state;
@@ -491,6 +785,15 @@ int main(void)
         cmocka_unit_test(test_build_ok),
         cmocka_unit_test(test_build_refusals),
         cmocka_unit_test(test_nearest_word),
+        cmocka_unit_test(test_include_lines),
+        cmocka_unit_test(test_include_paths),
+        cmocka_unit_test(test_include_refusals),
+        cmocka_unit_test(test_not_regular),
+        cmocka_unit_test(test_nul_and_nesting),
+        cmocka_unit_test(test_integers_as_written),
+        cmocka_unit_test(test_utf8_names),
+        cmocka_unit_test(test_long_cycle_shortened),
+        cmocka_unit_test(test_all_problems_at_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

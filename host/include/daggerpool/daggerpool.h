@@ -670,9 +670,11 @@ typedef struct dp_workflow dp_workflow_t;
 
 /** Reads and checks the file: syntax, keys (an unknown one gets the nearest
  *  known one suggested), types, durations, duplicate names, unknown
- *  dependencies, cycles (the whole path). @include is relative to the file's
- *  directory. No plugin is touched. NULL with err set on refusal. The caller
- *  frees the workflow with dp_workflow_free. Any thread. */
+ *  dependencies, cycles (the whole path). @include is relative to the
+ *  including file's directory, or absolute. Only regular files are read (a
+ *  directory, FIFO or device is refused unread). No plugin is touched. NULL
+ *  with err set on refusal. The caller frees the workflow with
+ *  dp_workflow_free. Any thread. */
 DP_API dp_workflow_t *dp_workflow_load(const char *path, char *err, size_t errlen);
 /** Frees the workflow and its graph (no run of it may be in progress, and
  *  results of its graph must be freed first). */

@@ -170,7 +170,7 @@ int cli_run(int argc, char **argv)
     if (!(con = console_new(stderr, o.log_format, level, !o.quiet)))
         goto oom;
     cli_heap_for_workflow(o.file);
-    if (!(wf = dp_workflow_load(o.file, err, 16384))) {
+    if (!(wf = dp__workflow_load_for_build(o.file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }

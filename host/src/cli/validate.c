@@ -74,7 +74,7 @@ int cli_validate(int argc, char **argv)
     dp_plugins_set_log(pl, console_log_cb, con, DP_LOG_WARN);
     dp_plugins_allow_insecure(pl, allow_insecure);
     cli_heap_for_workflow(file);
-    if (!(wf = dp_workflow_load(file, err, 16384))) {
+    if (!(wf = dp__workflow_load_for_build(file, err, 16384))) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }

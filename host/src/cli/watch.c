@@ -197,7 +197,7 @@ static void add_search_path(watcher_t *w, const dp_workflow_t *wf)
 /* Reads, checks and builds the workflow file. NULL with w->err set. */
 static dp_workflow_t *load_workflow(watcher_t *w)
 {
-    dp_workflow_t *wf = dp_workflow_load(w->o->file, w->err, 16384);
+    dp_workflow_t *wf = dp__workflow_load_for_build(w->o->file, w->err, 16384);
     if (!wf)
         return NULL;
     add_search_path(w, wf);
@@ -356,7 +356,7 @@ int cli_watch(int argc, char **argv)
      * appended (add_search_path). */
     {
         cli_heap_for_workflow(o.file);
-        dp_workflow_t *first = dp_workflow_load(o.file, w.err, 16384);
+        dp_workflow_t *first = dp__workflow_load_for_build(o.file, w.err, 16384);
         if (!first) {
             fprintf(stderr, "%s\n", w.err);
             goto out;
