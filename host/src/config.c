@@ -39,7 +39,7 @@
 
 #include "dag.h"
 #include "plugin.h"
-#include "render.h"
+#include "text.h"
 #include "strarena.h"
 #include "util.h"
 

@@ -1,13 +1,17 @@
 /*
  * render.c - results and DAGs as text (see render.h).
  *
- * JSON goes through jansson, never hand-written escaping: job names and
- * error messages are arbitrary text. DOT and Mermaid have their own quoting
- * rules, handled by dot_quoted() and mermaid_label().
+ * JSON is written through jsonw.c, the one JSON writer (job names and
+ * error messages are arbitrary text; it escapes them); jansson only reads
+ * a result back (dp_render_statuses_from_json). DOT and Mermaid have their
+ * own quoting rules, handled by dot_quoted() and mermaid_label().
  */
 #include "render.h"
 
+#include "jsonw.h"
+
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,18 +77,6 @@ static bool text_plain(const char *s, size_t *len)
     return true;
 }
 
-/* Whether s is a JSON string without escapes (printable ASCII, no quote or
- * backslash): put_json_string writes it between quotes as it is. */
-static bool json_plain(const char *s, size_t *len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
-            return false;
-    *len = (size_t)(p - (const unsigned char *)s);
-    return true;
-}
-
 /* A row being built; the caller makes sure it fits (ROW_MAX). */
 #define ROW_MAX 1024
 typedef struct row {
@@ -96,11 +88,6 @@ static void row_put(row_t *r, const char *s, size_t n)
 {
     memcpy(r->b + r->n, s, n);
     r->n += n;
-}
-
-static void row_str(row_t *r, const char *s)
-{
-    row_put(r, s, strlen(s));
 }
 
 static void row_pad(row_t *r, size_t n)
@@ -319,419 +306,95 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 /* Strings in JSON                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (!n)
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-bool dp__utf8_valid(const char *s)
-{
-    return utf8_valid(s);
-}
-
-char *dp__utf8_sanitize(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t len = strlen(s);
-    /* Each bad byte becomes 3 bytes at most. */
-    char *out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (n) {
-            memcpy(out + o, p, n);
-            o += n;
-            p += n;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            p++;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-char *dp__text_escape(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t len = strlen(s);
-    char *out = malloc(len * 4 + 1); /* a byte becomes \xNN at most */
-    if (!out)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f)) {
-            memcpy(out + o, p, n);
-            o += n;
-            p += n;
-            continue;
-        }
-        switch (*p) {
-        case '\n': memcpy(out + o, "\\n", 2); o += 2; break;
-        case '\r': memcpy(out + o, "\\r", 2); o += 2; break;
-        case '\t': memcpy(out + o, "\\t", 2); o += 2; break;
-        default: o += (size_t)snprintf(out + o, 5, "\\x%02X", *p); break;
-        }
-        p++;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-json_t *dp__json_string(const char *s)
-{
-    if (!s)
-        return NULL;
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *clean = dp__utf8_sanitize(s);
-    j = clean ? json_string(clean) : NULL;
-    free(clean);
-    return j;
-}
-
 /* ------------------------------------------------------------------------ */
 /* JSON result                                                               */
 /* ------------------------------------------------------------------------ */
 
-static json_t *string_or_null(const char *s)
+static void names_array(dp__jsonw_t *w, const dp_result_t *r, const dp_id_list_t *l)
 {
-    return s ? dp__json_string(s) : json_null();
+    dp__jsonw_array_open(w);
+    for (size_t i = 0; l && i < l->count; i++)
+        dp__jsonw_string(w, job_name(r, l->ids[i]));
+    dp__jsonw_array_close(w);
 }
 
-static json_t *names_array(const dp_result_t *r, const dp_id_list_t *l)
+void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && l && i < l->count; i++)
-        if (json_array_append_new(a, dp__json_string(job_name(r, l->ids[i]))) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
-/* json_object_set_new that remembers a failure (it consumes v either way). */
-static void set(json_t *o, const char *key, json_t *v, bool *ok)
-{
-    /* A key that is not UTF-8 (a job name holds any bytes) is sanitized
-     * first: jansson refuses it, and consumes v when it does. */
-    char *clean = utf8_valid(key) ? NULL : dp__utf8_sanitize(key);
-    if (!v || (!utf8_valid(key) && !clean)) {
-        json_decref(v);
-        *ok = false;
-    } else if (json_object_set_new(o, clean ? clean : key, v) != 0) {
-        *ok = false;
-    }
-    free(clean);
-}
-
-/* with_jobs false: "jobs" is an empty object, for dp_render_json to stream
- * the jobs into. */
-static json_t *result_json(const dp_result_t *r, const char *workflow, bool with_jobs)
-{
-    bool ok = true;
-    json_t *root = json_object();
-    if (!root)
-        return NULL;
     long fnr = dp_result_first_not_ready(r);
-    int64_t requeue = dp_result_requeue_after_ms(r);
-    set(root, "workflow", string_or_null(workflow), &ok);
-    set(root, "outcome", dp__json_string(dp_run_outcome_name(dp_result_outcome(r))), &ok);
-    set(root, "timed_out", json_boolean(dp_result_timed_out(r)), &ok);
-    set(root, "first_error", string_or_null(dp_result_first_error(r)), &ok);
-    set(root, "first_not_ready", fnr >= 0 ? dp__json_string(job_name(r, (uint32_t)fnr)) : json_null(), &ok);
-    set(root, "requeue_after_ms", requeue >= 0 ? json_integer(requeue) : json_null(), &ok);
-    set(root, "duration_ms", json_integer(dp_result_duration_ms(r)), &ok);
+    dp__jsonw_key(w, "workflow");
+    dp__jsonw_string(w, workflow);
+    dp__jsonw_key(w, "outcome");
+    dp__jsonw_string(w, dp_run_outcome_name(dp_result_outcome(r)));
+    dp__jsonw_key(w, "timed_out");
+    dp__jsonw_bool(w, dp_result_timed_out(r));
+    dp__jsonw_key(w, "first_error");
+    dp__jsonw_string(w, dp_result_first_error(r));
+    dp__jsonw_key(w, "first_not_ready");
+    dp__jsonw_string(w, fnr >= 0 ? job_name(r, (uint32_t)fnr) : NULL);
+    dp__jsonw_key(w, "requeue_after_ms");
+    dp__jsonw_int_or_null(w, dp_result_requeue_after_ms(r));
+    dp__jsonw_key(w, "duration_ms");
+    dp__jsonw_int(w, dp_result_duration_ms(r));
 
-    json_t *jobs = json_object();
-    for (size_t i = 0; with_jobs && jobs && i < dp_result_job_count(r); i++) {
-        const dp_job_result_t *j = dp_result_job(r, i);
-        json_t *o = json_object();
-        if (!o) {
-            ok = false;
-            break;
-        }
-        set(o, "status", dp__json_string(dp_status_name(j->status)), &ok);
-        set(o, "error", string_or_null(j->error), &ok);
-        set(o, "attempts", json_integer(j->attempts), &ok);
-        /* A job that never started has no start or duration: null, not a
-         * sentinel a script could mistake for a time. */
-        set(o, "start_ms", j->start_ms >= 0 ? json_integer(j->start_ms) : json_null(), &ok);
-        set(o, "duration_ms", j->duration_ms >= 0 ? json_integer(j->duration_ms) : json_null(), &ok);
-        set(o, "plugin", string_or_null(j->plugin), &ok);
-        set(o, "plugin_version", string_or_null(j->plugin_version), &ok);
-        set(jobs, j->name, o, &ok);
-    }
-    set(root, "jobs", jobs, &ok);
-
-    json_t *frontiers = json_array();
-    const dp_frontier_t *fr = NULL;
-    size_t nf = dp_result_frontiers(r, &fr);
-    for (size_t i = 0; frontiers && i < nf; i++) {
-        json_t *o = json_object();
-        if (!o) {
-            ok = false;
-            break;
-        }
-        set(o, "job", dp__json_string(job_name(r, fr[i].job)), &ok);
-        set(o, "status", dp__json_string(dp_status_name(fr[i].status)), &ok);
-        set(o, "blocked_by", names_array(r, &fr[i].blocked_by), &ok);
-        set(o, "subtree", names_array(r, &fr[i].subtree), &ok);
-        if (json_array_append_new(frontiers, o) != 0)
-            ok = false;
-    }
-    set(root, "frontiers", frontiers, &ok);
-    set(root, "boundary", names_array(r, dp_result_boundary(r)), &ok);
-    if (!ok) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
-}
-
-json_t *dp_render_result_json(const dp_result_t *r, const char *workflow)
-{
-    return result_json(r, workflow, true);
-}
-
-/* s as a JSON string, as jansson's dump writes it (s is valid UTF-8). */
-static void put_json_string(FILE *out, const char *s)
-{
-    putc('"', out);
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        fwrite(run, 1, (size_t)(p - run), out);
-        if (!c)
-            break;
-        switch (c) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\b': fputs("\\b", out); break;
-        case '\f': fputs("\\f", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default: fprintf(out, "\\u%04X", c); break;
-        }
-        run = p + 1;
-    }
-    putc('"', out);
-}
-
-/* A string value as dp__json_string would make it (invalid UTF-8 becomes
- * U+FFFD), or null. False when out of memory. */
-static bool put_string_or_null(FILE *out, const char *s)
-{
-    if (!s) {
-        fputs("null", out);
-        return true;
-    }
-    if (utf8_valid(s)) {
-        put_json_string(out, s);
-        return true;
-    }
-    char *clean = dp__utf8_sanitize(s);
-    if (!clean)
-        return false;
-    put_json_string(out, clean);
-    free(clean);
-    return true;
-}
-
-static void put_int_or_null(FILE *out, int64_t v)
-{
-    if (v >= 0)
-        fprintf(out, "%" PRId64, v);
-    else
-        fputs("null", out);
-}
-
-/* A JSON integer as put_int_or_null writes it, or null. */
-static void row_int_or_null(row_t *r, int64_t v)
-{
-    char num[24];
-    if (v >= 0)
-        row_put(r, num, u64_digits((uint64_t)v, num));
-    else
-        row_put(r, "null", 4);
-}
-
-/* A string that json_plain accepted, or null. */
-static void row_json_or_null(row_t *r, const char *s, size_t len)
-{
-    if (!s) {
-        row_put(r, "null", 4);
-        return;
-    }
-    row_put(r, "\"", 1);
-    row_put(r, s, len);
-    row_put(r, "\"", 1);
-}
-
-/* Job j's member of "jobs" as put_jobs writes it (first: no comma before);
- * false (nothing written) when a string of j needs escaping or j has an
- * error. */
-static bool quick_json_job(FILE *out, const dp_job_result_t *j, bool first)
-{
-    size_t nlen, slen, plen = 0, vlen = 0;
-    const char *status = dp_status_name(j->status);
-    if (j->error || !status || !json_plain(j->name, &nlen) || !json_plain(status, &slen) ||
-        (j->plugin && !json_plain(j->plugin, &plen)) ||
-        (j->plugin_version && !json_plain(j->plugin_version, &vlen)) || nlen + slen + plen + vlen > ROW_MAX - 256)
-        return false;
-    char num[24];
-    row_t r = {.n = 0};
-    if (first)
-        row_str(&r, "\n    \"");
-    else
-        row_str(&r, ",\n    \"");
-    row_put(&r, j->name, nlen);
-    row_str(&r, "\": {\n      \"status\": \"");
-    row_put(&r, status, slen);
-    row_str(&r, "\",\n      \"error\": null,\n      \"attempts\": ");
-    row_put(&r, num, u64_digits(j->attempts, num));
-    row_str(&r, ",\n      \"start_ms\": ");
-    row_int_or_null(&r, j->start_ms);
-    row_str(&r, ",\n      \"duration_ms\": ");
-    row_int_or_null(&r, j->duration_ms);
-    row_str(&r, ",\n      \"plugin\": ");
-    row_json_or_null(&r, j->plugin, plen);
-    row_str(&r, ",\n      \"plugin_version\": ");
-    row_json_or_null(&r, j->plugin_version, vlen);
-    row_str(&r, "\n    }");
-    fwrite(r.b, 1, r.n, out);
-    return true;
-}
-
-/* The jobs of dp_render_result_json's document, written straight to out in
- * json_dumpf's JSON_INDENT(2) layout: a tree of 100 000 job objects costs
- * more than the rest of a large run (measured in bench/README.md). */
-static bool put_jobs(FILE *out, const dp_result_t *r)
-{
+    dp__jsonw_key(w, "jobs");
+    dp__jsonw_object_open(w);
     for (size_t i = 0; i < dp_result_job_count(r); i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
-        if (quick_json_job(out, j, i == 0))
-            continue;
-        fputs(i ? ",\n    " : "\n    ", out);
-        put_json_string(out, j->name);
-        fputs(": {\n      \"status\": ", out);
-        put_json_string(out, dp_status_name(j->status));
-        fputs(",\n      \"error\": ", out);
-        if (!put_string_or_null(out, j->error))
-            return false;
-        fprintf(out, ",\n      \"attempts\": %u,\n      \"start_ms\": ", (unsigned)j->attempts);
-        put_int_or_null(out, j->start_ms);
-        fputs(",\n      \"duration_ms\": ", out);
-        put_int_or_null(out, j->duration_ms);
-        fputs(",\n      \"plugin\": ", out);
-        if (!put_string_or_null(out, j->plugin))
-            return false;
-        fputs(",\n      \"plugin_version\": ", out);
-        if (!put_string_or_null(out, j->plugin_version))
-            return false;
-        fputs("\n    }", out);
+        if (!j) { /* the records could not be made */
+            dp__jsonw_fail(w, DP_ENOMEM);
+            break;
+        }
+        dp__jsonw_key(w, j->name);
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "status");
+        dp__jsonw_string(w, dp_status_name(j->status));
+        dp__jsonw_key(w, "error");
+        dp__jsonw_string(w, j->error);
+        dp__jsonw_key(w, "attempts");
+        dp__jsonw_int(w, j->attempts);
+        /* A job that never started has no start or duration: null, not a
+         * sentinel a script could mistake for a time. */
+        dp__jsonw_key(w, "start_ms");
+        dp__jsonw_int_or_null(w, j->start_ms);
+        dp__jsonw_key(w, "duration_ms");
+        dp__jsonw_int_or_null(w, j->duration_ms);
+        dp__jsonw_key(w, "plugin");
+        dp__jsonw_string(w, j->plugin);
+        dp__jsonw_key(w, "plugin_version");
+        dp__jsonw_string(w, j->plugin_version);
+        dp__jsonw_object_close(w);
     }
-    fputs("\n  }", out);
-    return true;
-}
+    dp__jsonw_object_close(w);
 
-/* The jobs can be streamed when the tree would hold each under its own
- * name: names that are valid UTF-8 (sanitized ones could collide) and
- * status names jansson would accept. */
-static bool can_stream(const dp_result_t *r)
-{
-    size_t n = dp_result_job_count(r);
-    if (!n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        const dp_job_result_t *j = dp_result_job(r, i);
-        if (!j->name || !utf8_valid(j->name) || !dp_status_name(j->status))
-            return false;
+    dp__jsonw_key(w, "frontiers");
+    dp__jsonw_array_open(w);
+    const dp_frontier_t *fr = NULL;
+    size_t nf = dp_result_frontiers(r, &fr);
+    for (size_t i = 0; i < nf; i++) {
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "job");
+        dp__jsonw_string(w, job_name(r, fr[i].job));
+        dp__jsonw_key(w, "status");
+        dp__jsonw_string(w, dp_status_name(fr[i].status));
+        dp__jsonw_key(w, "blocked_by");
+        names_array(w, r, &fr[i].blocked_by);
+        dp__jsonw_key(w, "subtree");
+        names_array(w, r, &fr[i].subtree);
+        dp__jsonw_object_close(w);
     }
-    return true;
+    dp__jsonw_array_close(w);
+    dp__jsonw_key(w, "boundary");
+    names_array(w, r, dp_result_boundary(r));
 }
 
 int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 {
-    if (can_stream(r)) {
-        /* The document without its jobs from jansson, the jobs spliced in
-         * where its empty "jobs" object is (a raw newline cannot occur
-         * inside a dumped string, so the match is that key). */
-        json_t *root = result_json(r, workflow, false);
-        char *doc = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-        json_decref(root);
-        static const char mark[] = "\n  \"jobs\": {}";
-        char *at = doc ? strstr(doc, mark) : NULL;
-        if (!at) {
-            free(doc);
-            return DP_ENOMEM;
-        }
-        size_t head = (size_t)(at - doc) + sizeof mark - 2; /* up to the '{' */
-        fwrite(doc, 1, head, out);
-        bool ok = put_jobs(out, r);
-        fputs(at + sizeof mark - 1, out);
-        free(doc);
-        if (!ok)
-            return DP_ENOMEM;
-        return fputc('\n', out) == EOF ? DP_ESYS : write_status(out);
-    }
-    json_t *root = dp_render_result_json(r, workflow);
-    if (!root)
-        return DP_ENOMEM;
-    int rc = json_dumpf(root, out, JSON_INDENT(2)) == 0 ? DP_OK : DP_ESYS;
-    json_decref(root);
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, out, 2);
+    dp__jsonw_object_open(&w);
+    dp__render_result_members(&w, r, workflow);
+    dp__jsonw_object_close(&w);
+    int rc = dp__jsonw_finish(&w);
     if (rc == DP_OK && fputc('\n', out) == EOF)
         rc = DP_ESYS;
     return rc == DP_OK ? write_status(out) : rc;
@@ -743,74 +406,68 @@ int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 
 /* Trace-event timestamps are microseconds; whole ones, since a double's
  * shortest decimal form is noisy and nothing here is sub-µs. */
-static json_t *usec(uint64_t ns)
+static int64_t usec(uint64_t ns)
 {
-    return json_integer((json_int_t)(ns / 1000u));
+    return (int64_t)(ns / 1000u);
 }
 
-static json_t *span(const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,
-                    uint64_t last_ns)
+static void span(dp__jsonw_t *w, const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,
+                 uint64_t last_ns)
 {
-    bool ok = true;
-    json_t *o = json_object(), *args = json_object();
-    if (!o || !args) {
-        json_decref(o);
-        json_decref(args);
-        return NULL;
-    }
     uint64_t end_ns = end ? end->time_ns : last_ns;
-    set(o, "name", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
-    set(o, "cat", dp__json_string("attempt"), &ok);
-    set(o, "ph", dp__json_string("X"), &ok);
-    set(o, "ts", usec(start->time_ns), &ok);
-    set(o, "dur", usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0), &ok);
-    set(o, "pid", json_integer(1), &ok);
-    set(o, "tid", json_integer((json_int_t)start->worker + 1), &ok);
-    set(args, "job", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
-    set(args, "attempt", json_integer(start->attempt), &ok);
-    set(args, "status", dp__json_string(end ? dp_status_name(end->status) : "unfinished"), &ok);
-    if (end && end->error)
-        set(args, "error", dp__json_string(end->error), &ok);
-    set(o, "args", args, &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "name");
+    dp__jsonw_string(w, dp_graph_job_name(g, start->job));
+    dp__jsonw_key(w, "cat");
+    dp__jsonw_string(w, "attempt");
+    dp__jsonw_key(w, "ph");
+    dp__jsonw_string(w, "X");
+    dp__jsonw_key(w, "ts");
+    dp__jsonw_int(w, usec(start->time_ns));
+    dp__jsonw_key(w, "dur");
+    dp__jsonw_int(w, usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0));
+    dp__jsonw_key(w, "pid");
+    dp__jsonw_int(w, 1);
+    dp__jsonw_key(w, "tid");
+    dp__jsonw_int(w, (int64_t)start->worker + 1);
+    dp__jsonw_key(w, "args");
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "job");
+    dp__jsonw_string(w, dp_graph_job_name(g, start->job));
+    dp__jsonw_key(w, "attempt");
+    dp__jsonw_int(w, start->attempt);
+    dp__jsonw_key(w, "status");
+    dp__jsonw_string(w, end ? dp_status_name(end->status) : "unfinished");
+    if (end && end->error) {
+        dp__jsonw_key(w, "error");
+        dp__jsonw_string(w, end->error);
     }
-    return o;
+    dp__jsonw_object_close(w);
+    dp__jsonw_object_close(w);
 }
 
-static json_t *metadata(const char *what, unsigned tid, const char *name)
+static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char *name)
 {
-    bool ok = true;
-    json_t *o = json_object(), *args = json_object();
-    if (!o || !args) {
-        json_decref(o);
-        json_decref(args);
-        return NULL;
-    }
-    set(o, "name", dp__json_string(what), &ok);
-    set(o, "ph", dp__json_string("M"), &ok);
-    set(o, "pid", json_integer(1), &ok);
-    set(o, "tid", json_integer(tid), &ok);
-    set(args, "name", dp__json_string(name), &ok);
-    set(o, "args", args, &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "name");
+    dp__jsonw_string(w, what);
+    dp__jsonw_key(w, "ph");
+    dp__jsonw_string(w, "M");
+    dp__jsonw_key(w, "pid");
+    dp__jsonw_int(w, 1);
+    dp__jsonw_key(w, "tid");
+    dp__jsonw_int(w, tid);
+    dp__jsonw_key(w, "args");
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "name");
+    dp__jsonw_string(w, name);
+    dp__jsonw_object_close(w);
+    dp__jsonw_object_close(w);
 }
 
 int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
                     size_t n)
 {
-    bool ok = true;
-    json_t *root = json_object(), *evs = json_array();
-    if (!root || !evs) {
-        json_decref(root);
-        json_decref(evs);
-        return DP_ENOMEM;
-    }
     uint64_t last_ns = 0;
     unsigned max_worker = 0;
     bool any = false;
@@ -823,21 +480,24 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
                 max_worker = events[i].worker;
         }
     }
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, out, 0);
+    dp__jsonw_object_open(&w);
+    dp__jsonw_key(&w, "traceEvents");
+    dp__jsonw_array_open(&w);
     char title[256];
     snprintf(title, sizeof title, "daggerpool %s", workflow ? workflow : "");
-    if (json_array_append_new(evs, metadata("process_name", 0, title)) != 0)
-        ok = false;
-    for (unsigned w = 0; any && w <= max_worker; w++) {
+    metadata(&w, "process_name", 0, title);
+    for (unsigned wk = 0; any && wk <= max_worker; wk++) {
         char tn[32];
-        snprintf(tn, sizeof tn, "worker %u", w);
-        if (json_array_append_new(evs, metadata("thread_name", w + 1, tn)) != 0)
-            ok = false;
+        snprintf(tn, sizeof tn, "worker %u", wk);
+        metadata(&w, "thread_name", wk + 1, tn);
     }
     /* Pair each start with the first later end of the same job and
      * attempt. Events come in time order per job, so a forward scan is
      * enough; quadratic only in the number of attempts, which is small
      * next to the work they stand for. */
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (events[i].kind != DP_EV_ATTEMPT_START)
             continue;
         const dp_trace_event_t *end = NULL;
@@ -845,15 +505,15 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
             if (events[k].kind == DP_EV_ATTEMPT_END && events[k].job == events[i].job &&
                 events[k].attempt == events[i].attempt)
                 end = &events[k];
-        if (json_array_append_new(evs, span(g, &events[i], end, last_ns)) != 0)
-            ok = false;
+        span(&w, g, &events[i], end, last_ns);
     }
-    set(root, "traceEvents", evs, &ok);
-    set(root, "displayTimeUnit", dp__json_string("ms"), &ok);
-    int rc = ok ? DP_OK : DP_ENOMEM;
-    if (rc == DP_OK && (json_dumpf(root, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF))
+    dp__jsonw_array_close(&w);
+    dp__jsonw_key(&w, "displayTimeUnit");
+    dp__jsonw_string(&w, "ms");
+    dp__jsonw_object_close(&w);
+    int rc = dp__jsonw_finish(&w);
+    if (rc == DP_OK && fputc('\n', out) == EOF)
         rc = DP_ESYS;
-    json_decref(root);
     return rc == DP_OK ? write_status(out) : rc;
 }
 

@@ -10,38 +10,22 @@
 
 #include <stdio.h>
 
-#include <jansson.h>
 
 #include "daggerpool/daggerpool.h"
+#include "text.h"
 
 /* The summary: one line per job (status, attempts, duration, plugin), and
  * when the run did not succeed the first error, the first not-ready job,
  * the frontiers and the boundary. */
 int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
 
-/* Job names, errors and log messages may hold any bytes, but JSON text is
- * UTF-8 (and jansson refuses anything else). A copy of s (malloc'd, caller
- * frees; NULL when out of memory) with every byte that is not part of a
- * valid UTF-8 sequence replaced by U+FFFD. */
-char *dp__utf8_sanitize(const char *s);
-/* Whether s is valid UTF-8 (what dp__utf8_sanitize leaves as it is). */
-bool dp__utf8_valid(const char *s);
-/* json_string of dp__utf8_sanitize(s): never NULL for valid input, so no
- * string is dropped from the output; NULL only when out of memory. Control
- * characters are escaped by jansson's writer. */
-json_t *dp__json_string(const char *s);
-/* For line-oriented text (logs, progress lines): a malloc'd copy of s with
- * control characters written as \n, \r, \t or \xNN (so a record stays one
- * line and cannot send terminal escapes) and bytes that are not valid UTF-8
- * as \xNN. NULL when out of memory. */
-char *dp__text_escape(const char *s);
-
 /* The JSON result as DESIGN.md pins it: workflow, outcome, timed_out,
  * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},
- * frontiers[...], boundary[...]. New reference the caller decrefs, or NULL
- * when out of memory. */
-json_t *dp_render_result_json(const dp_result_t *r, const char *workflow);
-/* The same, indented, with a final newline. */
+ * frontiers[...], boundary[...], written as members of the object w is
+ * writing (watch adds its own members after them). */
+struct dp__jsonw;
+void dp__render_result_members(struct dp__jsonw *w, const dp_result_t *r, const char *workflow);
+/* The result as one document, indented, with a final newline. */
 int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow);
 
 /* One recorded event for the trace: a copy of a dp_event_t whose strings

@@ -20,7 +20,6 @@
  * hold it for a few hundred nanoseconds, a sleep and a wake-up cost
  * microseconds.
  */
-#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jsonw.h"
 
 struct console {
     pthread_mutex_t lock;
@@ -358,21 +358,33 @@ static void write_record(console_t *c, const dp_log_record_t *rec)
     char t[40];
     format_time(rec->time_ns, t, sizeof t);
     if (c->format == CLI_LOG_JSON) {
-        json_t *o = json_object();
-        if (!o)
-            return;
-        json_object_set_new(o, "time", json_string(t));
-        json_object_set_new(o, "level", json_string(dp_log_level_name(rec->level)));
-        json_object_set_new(o, "job", rec->job ? dp__json_string(rec->job) : json_null());
-        json_object_set_new(o, "attempt", rec->attempt ? json_integer(rec->attempt) : json_null());
-        json_object_set_new(o, "plugin", rec->plugin ? dp__json_string(rec->plugin) : json_null());
-        json_object_set_new(o, "message", dp__json_string(rec->message ? rec->message : ""));
-        char *s = json_dumps(o, JSON_COMPACT);
-        if (s) {
-            fprintf(c->out, "%s\n", s);
-            free(s);
+        dp__jsonw_t w;
+        dp__jsonw_init(&w, NULL, 0);
+        dp__jsonw_object_open(&w);
+        dp__jsonw_key(&w, "time");
+        dp__jsonw_string(&w, t);
+        dp__jsonw_key(&w, "level");
+        dp__jsonw_string(&w, dp_log_level_name(rec->level));
+        dp__jsonw_key(&w, "job");
+        dp__jsonw_string(&w, rec->job);
+        dp__jsonw_key(&w, "attempt");
+        if (rec->attempt)
+            dp__jsonw_int(&w, rec->attempt);
+        else
+            dp__jsonw_null(&w);
+        dp__jsonw_key(&w, "plugin");
+        dp__jsonw_string(&w, rec->plugin);
+        dp__jsonw_key(&w, "message");
+        dp__jsonw_string(&w, rec->message ? rec->message : "");
+        dp__jsonw_object_close(&w);
+        size_t len = 0;
+        char *line = dp__jsonw_finish(&w) == 0 ? dp__jsonw_take(&w, &len) : NULL;
+        dp__jsonw_discard(&w);
+        if (line) {
+            line[len] = '\n'; /* over the NUL: one write, one whole line */
+            fwrite(line, 1, len + 1, c->out);
+            free(line);
         }
-        json_decref(o);
         return;
     }
     char attempt[16] = "-";

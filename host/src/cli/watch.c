@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "jsonw.h"
 
 static const char usage[] =
     "usage: daggerpool watch FILE [options]\n"
@@ -305,19 +306,27 @@ static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
     }
 }
 
-/* Appends r as one JSON line. */
+/* Appends r as one JSON line: the result's members, then the run's number
+ * and the workflow generation it ran. Made whole in memory first, so a
+ * failure never leaves half a line in the file. */
 static bool write_json_line(FILE *f, const dp_result_t *r, const char *name, unsigned run, unsigned generation)
 {
-    json_t *j = dp_render_result_json(r, name);
-    if (!j)
-        return false;
-    bool ok = json_object_set_new(j, "run", json_integer(run)) == 0 &&
-              json_object_set_new(j, "workflow_generation", json_integer(generation)) == 0;
-    char *line = ok ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, NULL, 0);
+    dp__jsonw_object_open(&w);
+    dp__render_result_members(&w, r, name);
+    dp__jsonw_key(&w, "run");
+    dp__jsonw_int(&w, run);
+    dp__jsonw_key(&w, "workflow_generation");
+    dp__jsonw_int(&w, generation);
+    dp__jsonw_object_close(&w);
+    size_t len = 0;
+    char *line = dp__jsonw_finish(&w) == 0 ? dp__jsonw_take(&w, &len) : NULL;
+    dp__jsonw_discard(&w);
     if (!line)
         return false;
-    ok = fprintf(f, "%s\n", line) >= 0 && fflush(f) == 0;
+    line[len] = '\n'; /* over the NUL: the writer reserved it */
+    bool ok = fwrite(line, 1, len + 1, f) == len + 1 && fflush(f) == 0;
     free(line);
     return ok;
 }
