@@ -6,8 +6,10 @@
 set -euo pipefail
 
 pkgs=(cmake make gcc g++ clang pkg-config libconfig-dev libcmocka-dev libjansson-dev
-      binutils valgrind procps python3 jq libclang-rt-14-dev time libtbb-dev "$@")
-# jq: the hot-swap command tests; libclang-rt-14-dev: libFuzzer; libtbb-dev, time: bench/.
+      binutils valgrind procps python3 jq libclang-rt-14-dev llvm-14 time libtbb-dev "$@")
+# jq: the hot-swap command tests; libclang-rt-14-dev: libFuzzer; llvm-14: llvm-symbolizer
+# (/usr/lib/llvm-14/bin), which names the frames of the fuzz runs' sanitizer reports
+# (tests/fuzz/sanitizer-env.sh); libtbb-dev, time: bench/.
 
 missing=()
 for p in "${pkgs[@]}"; do

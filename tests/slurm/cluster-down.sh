@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # cluster-down.sh DIR - stop the cluster that cluster-up.sh DIR started,
-# leaving no process behind.
+# leaving no process behind, and remove its runtime dir.
 #
 # Order matters: cancel every job and wait for an empty queue first (a
 # `scontrol shutdown` with running jobs orphans their steps), then shut the
-# Slurm daemons down, then munged. Finally every process that belongs to this
-# cluster (a daemon naming DIR, a slurmstepd or job process carrying its
-# SLURM_CONF) is looked for; any found is killed and reported, and the script
-# fails. Exit 0 means: nothing of this cluster runs any more.
+# Slurm daemons down, then munged. Then every process that belongs to this
+# cluster (a daemon naming DIR or its runtime dir, a slurmstepd or job
+# process carrying its SLURM_CONF) is looked for; any found is killed and
+# reported, and the script fails. Last, munged's log is kept in DIR/log and
+# the runtime dir (named by DIR/runtime; see cluster-up.sh) is removed.
+# Exit 0 means: nothing of this cluster runs any more, and its runtime dir is gone.
 set -uo pipefail
 
 die() { echo "cluster-down: $*" >&2; exit 1; }
@@ -17,6 +19,23 @@ DIR=$(cd "$1" && pwd -P)
 CONF=$DIR/slurm.conf
 export SLURM_CONF=$CONF
 PATH=$PATH:/usr/sbin:/sbin
+status=0
+
+# The runtime dir: only one that cluster-up.sh made for this DIR (its marker
+# names DIR) is used, and removed.
+RT=
+if [ -s "$DIR/runtime" ]; then
+    RT=$(cat "$DIR/runtime")
+    if [ ! -d "$RT" ]; then
+        echo "cluster-down: runtime dir $RT (from $DIR/runtime) is gone already" >&2
+        RT=
+    elif [ "$(cat "$RT/.daggerpool-cluster" 2>/dev/null)" != "$DIR" ]; then
+        echo "cluster-down: $RT (from $DIR/runtime) is not this cluster's runtime dir" \
+            "(its .daggerpool-cluster does not name $DIR); not touching it" >&2
+        RT=
+        status=1
+    fi
+fi
 
 pid_of() { [ -s "$1" ] && cat "$1"; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
@@ -32,10 +51,12 @@ wait_gone() {
     return 1
 }
 
-ctld=$(pid_of "$DIR/run/slurmctld.pid")
-slurmd=$(pid_of "$DIR/run/slurmd.pid")
-munged=$(pid_of "$DIR/munge/munged.pid")
-status=0
+ctld='' slurmd='' munged=''
+if [ -n "$RT" ]; then
+    ctld=$(pid_of "$RT/run/slurmctld.pid")
+    slurmd=$(pid_of "$RT/run/slurmd.pid")
+    munged=$(pid_of "$RT/munge/munged.pid")
+fi
 
 if [ -f "$CONF" ] && alive "$ctld"; then
     # 1. Cancel everything and wait until no job is pending, running or completing.
@@ -83,7 +104,7 @@ leftovers() {
     for d in /proc/[0-9]*; do
         p=${d#/proc/}
         [ "$p" = $$ ] && continue
-        comm= cmd=() env=()
+        comm="" cmd=() env=()
         read -r comm 2>/dev/null <"$d/comm" || continue
         mapfile -d '' cmd 2>/dev/null <"$d/cmdline" || continue
         mapfile -d '' env 2>/dev/null <"$d/environ" || env=()
@@ -95,6 +116,7 @@ leftovers() {
         case $comm in
             slurmctld|slurmd|slurmstepd|munged)
                 [[ "${cmd[*]}" == *"$DIR"* ]] && ours=1
+                [ -n "$RT" ] && [[ "${cmd[*]}" == *"$RT"* ]] && ours=1
                 [ $ours = 1 ] && echo "$p"
                 continue ;;
         esac
@@ -116,5 +138,12 @@ if [ -n "${others// /}" ]; then
     # Not ours (another cluster, or a system service): mentioned, never touched.
     echo "cluster-down: note: slurm/munge processes of another instance still run: $others" >&2
 fi
-[ $status = 0 ] && echo "cluster-down: cluster in $DIR stopped, no process left" >&2
+# 5. Keep munged's log with the others; remove the runtime dir.
+if [ -n "$RT" ]; then
+    mkdir -p "$DIR/log"
+    [ -f "$RT/munge/munged.log" ] && cp "$RT/munge/munged.log" "$DIR/log/munged.log"
+    rm -rf "$RT" || { echo "cluster-down: could not remove $RT" >&2; status=1; }
+fi
+[ $status = 0 ] && rm -f "$DIR/runtime"
+[ $status = 0 ] && echo "cluster-down: cluster in $DIR stopped, no process left${RT:+, $RT removed}" >&2
 exit $status
