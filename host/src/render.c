@@ -736,103 +736,88 @@ int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 /* Trace                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Trace-event timestamps are microseconds; whole ones, since a double's
- * shortest decimal form is noisy and nothing here is sub-µs. */
-static json_t *usec(uint64_t ns)
+/* Written as it goes, one span per attempt when the attempt ends, so that
+ * memory does not grow with the number of attempts (a million retries make
+ * a 140 MB trace, which held as a tree took 2 GB). The layout is compact
+ * JSON: {"traceEvents":[process_name, span, span, ..., thread_name, ...],
+ * "displayTimeUnit":"ms"}. Timestamps are microseconds; whole ones, since a
+ * double's shortest decimal form is noisy and nothing here is sub-µs. */
+
+int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow)
 {
-    return json_integer((json_int_t)(ns / 1000u));
+    memset(t, 0, sizeof *t);
+    t->out = out;
+    t->g = g;
+    fputs("{\"traceEvents\":[{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":", out);
+    size_t len = strlen(workflow ? workflow : "");
+    char *title = malloc(len + 12);
+    if (!title)
+        return t->rc = DP_ENOMEM;
+    snprintf(title, len + 12, "daggerpool %s", workflow ? workflow : "");
+    if (!put_string_or_null(out, title))
+        t->rc = DP_ENOMEM;
+    free(title);
+    fputs("}}", out);
+    return t->rc;
 }
 
-static json_t *span(const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,
-                    uint64_t last_ns)
+void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns)
 {
-    bool ok = true;
-    json_t *o = json_object(), *args = json_object();
-    if (!o || !args) {
-        json_decref(o);
-        json_decref(args);
-        return NULL;
-    }
-    uint64_t end_ns = end ? end->time_ns : last_ns;
-    set(o, "name", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
-    set(o, "cat", dp__json_string("attempt"), &ok);
-    set(o, "ph", dp__json_string("X"), &ok);
-    set(o, "ts", usec(start->time_ns), &ok);
-    set(o, "dur", usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0), &ok);
-    set(o, "pid", json_integer(1), &ok);
-    set(o, "tid", json_integer((json_int_t)start->worker + 1), &ok);
-    set(args, "job", dp__json_string(dp_graph_job_name(g, start->job)), &ok);
-    set(args, "attempt", json_integer(start->attempt), &ok);
-    set(args, "status", dp__json_string(end ? dp_status_name(end->status) : "unfinished"), &ok);
-    if (end && end->error)
-        set(args, "error", dp__json_string(end->error), &ok);
-    set(o, "args", args, &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    if (time_ns > t->last_ns)
+        t->last_ns = time_ns;
 }
 
-static json_t *metadata(const char *what, unsigned tid, const char *name)
+int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end)
 {
-    bool ok = true;
-    json_t *o = json_object(), *args = json_object();
-    if (!o || !args) {
-        json_decref(o);
-        json_decref(args);
-        return NULL;
+    FILE *out = t->out;
+    const char *name = dp_graph_job_name(t->g, start->job);
+    uint64_t end_ns = end ? end->time_ns : t->last_ns;
+    dp_render_trace_saw(t, start->time_ns);
+    if (start->worker > t->max_worker)
+        t->max_worker = start->worker;
+    t->any = true;
+    fputs(",{\"name\":", out);
+    bool ok = put_string_or_null(out, name);
+    fprintf(out, ",\"cat\":\"attempt\",\"ph\":\"X\",\"ts\":%" PRIu64 ",\"dur\":%" PRIu64
+                 ",\"pid\":1,\"tid\":%u,\"args\":{\"job\":",
+            start->time_ns / 1000u, (end_ns >= start->time_ns ? end_ns - start->time_ns : 0) / 1000u,
+            start->worker + 1);
+    ok = put_string_or_null(out, name) && ok;
+    fprintf(out, ",\"attempt\":%u,\"status\":", start->attempt);
+    const char *status = end ? dp_status_name(end->status) : "unfinished";
+    ok = put_string_or_null(out, status ? status : "?") && ok;
+    if (end && end->error) {
+        fputs(",\"error\":", out);
+        ok = put_string_or_null(out, end->error) && ok;
     }
-    set(o, "name", dp__json_string(what), &ok);
-    set(o, "ph", dp__json_string("M"), &ok);
-    set(o, "pid", json_integer(1), &ok);
-    set(o, "tid", json_integer(tid), &ok);
-    set(args, "name", dp__json_string(name), &ok);
-    set(o, "args", args, &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    fputs("}}", out);
+    if (!ok && t->rc == DP_OK)
+        t->rc = DP_ENOMEM;
+    return t->rc;
+}
+
+int dp_render_trace_end(dp_trace_out_t *t)
+{
+    FILE *out = t->out;
+    for (unsigned w = 0; t->any && w <= t->max_worker; w++)
+        fprintf(out, ",{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
+                w + 1, w);
+    fputs("],\"displayTimeUnit\":\"ms\"}\n", out);
+    return t->rc != DP_OK ? t->rc : write_status(out);
 }
 
 int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
                     size_t n)
 {
-    bool ok = true;
-    json_t *root = json_object(), *evs = json_array();
-    if (!root || !evs) {
-        json_decref(root);
-        json_decref(evs);
-        return DP_ENOMEM;
-    }
-    uint64_t last_ns = 0;
-    unsigned max_worker = 0;
-    bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        if (events[i].time_ns > last_ns)
-            last_ns = events[i].time_ns;
-        if (events[i].kind == DP_EV_ATTEMPT_START) {
-            any = true;
-            if (events[i].worker > max_worker)
-                max_worker = events[i].worker;
-        }
-    }
-    char title[256];
-    snprintf(title, sizeof title, "daggerpool %s", workflow ? workflow : "");
-    if (json_array_append_new(evs, metadata("process_name", 0, title)) != 0)
-        ok = false;
-    for (unsigned w = 0; any && w <= max_worker; w++) {
-        char tn[32];
-        snprintf(tn, sizeof tn, "worker %u", w);
-        if (json_array_append_new(evs, metadata("thread_name", w + 1, tn)) != 0)
-            ok = false;
-    }
+    dp_trace_out_t t;
+    dp_render_trace_begin(&t, out, g, workflow);
+    for (size_t i = 0; i < n; i++)
+        dp_render_trace_saw(&t, events[i].time_ns);
     /* Pair each start with the first later end of the same job and
      * attempt. Events come in time order per job, so a forward scan is
      * enough; quadratic only in the number of attempts, which is small
      * next to the work they stand for. */
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (events[i].kind != DP_EV_ATTEMPT_START)
             continue;
         const dp_trace_event_t *end = NULL;
@@ -840,16 +825,9 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
             if (events[k].kind == DP_EV_ATTEMPT_END && events[k].job == events[i].job &&
                 events[k].attempt == events[i].attempt)
                 end = &events[k];
-        if (json_array_append_new(evs, span(g, &events[i], end, last_ns)) != 0)
-            ok = false;
+        dp_render_trace_span(&t, &events[i], end);
     }
-    set(root, "traceEvents", evs, &ok);
-    set(root, "displayTimeUnit", dp__json_string("ms"), &ok);
-    int rc = ok ? DP_OK : DP_ENOMEM;
-    if (rc == DP_OK && (json_dumpf(root, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF))
-        rc = DP_ESYS;
-    json_decref(root);
-    return rc == DP_OK ? write_status(out) : rc;
+    return dp_render_trace_end(&t);
 }
 
 /* ------------------------------------------------------------------------ */

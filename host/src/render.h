@@ -42,8 +42,8 @@ json_t *dp_render_result_json(const dp_result_t *r, const char *workflow);
 /* The same, indented, with a final newline. */
 int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow);
 
-/* One recorded event for the trace: a copy of a dp_event_t whose strings
- * the recorder owns (error may be NULL). */
+/* One event for the trace: what it needs of a dp_event_t (error may be
+ * NULL). */
 typedef struct dp_trace_event {
     dp_event_kind_t kind;
     uint32_t job;
@@ -51,13 +51,32 @@ typedef struct dp_trace_event {
     unsigned worker;
     uint64_t time_ns; /* from the run's start */
     dp_status_t status;
-    char *error;
+    const char *error;
 } dp_trace_event_t;
 
 /* Chrome trace-event JSON (loads in Perfetto and chrome://tracing): one
  * complete ("X") span per job attempt, from its ATTEMPT_START to its
  * ATTEMPT_END, on its worker's track; an attempt without an end (the run
- * was cut) ends at the last event and says so. Names come from g. */
+ * was cut) ends at the last event and says so ("unfinished"). Names come
+ * from g. Written as it goes (memory does not grow with the attempts):
+ * begin, a span for each attempt (in any order), end. rc keeps the first
+ * DP_ENOMEM; a write error is seen by end (DP_ESYS). */
+typedef struct dp_trace_out {
+    FILE *out;
+    const dp_graph_t *g;
+    uint64_t last_ns; /* the latest event seen: where unfinished spans end */
+    unsigned max_worker;
+    bool any;
+    int rc;
+} dp_trace_out_t;
+
+int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+/* An event at time_ns was seen (any kind): unfinished spans end no earlier. */
+void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns);
+/* The span of an attempt from start to end (NULL: unfinished). */
+int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end);
+int dp_render_trace_end(dp_trace_out_t *t);
+/* The whole trace of recorded events at once. */
 int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
                     size_t n);
 

@@ -90,15 +90,17 @@ bool cli_parse_log_format(const char *text, cli_log_format_t *out);
 
 /* ---- trace.c ----------------------------------------------------------- */
 
-/* Collects attempt events during a run for dp_render_trace. */
+/* Writes the Chrome trace to out as the run goes (dp_render_trace_*): a
+ * span when an attempt ends; memory does not grow with the attempts. */
 typedef struct trace_rec trace_rec_t;
 
-trace_rec_t *trace_rec_new(void);
+trace_rec_t *trace_rec_new(FILE *out, const dp_graph_t *g, const char *workflow);
 void trace_rec_free(trace_rec_t *t);
-/* Copies ev (attempt starts and ends only). Any thread. */
+/* Any event of the run. Any thread. */
 void trace_rec_event(trace_rec_t *t, const dp_event_t *ev);
-/* Renders the collected events; after the run. */
-int trace_rec_write(trace_rec_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+/* The attempts still open (the run was cut) and the end of the file;
+ * after the run. DP_OK, DP_ENOMEM or DP_ESYS (a write failed). */
+int trace_rec_finish(trace_rec_t *t);
 
 /* ---- signals.c --------------------------------------------------------- */
 

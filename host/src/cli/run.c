@@ -187,14 +187,14 @@ int cli_run(int argc, char **argv)
     }
     if (o.json && !out_file_open(&json_file, o.json, "run", "JSON result"))
         goto out;
+    dp_graph_t *g = dp_workflow_graph(wf);
     if (o.trace) {
         if (!out_file_open(&trace_file, o.trace, "run", "trace"))
             goto out;
-        if (!(trace = trace_rec_new()))
+        if (!(trace = trace_rec_new(trace_file.f, g, dp_workflow_name(wf))))
             goto oom;
     }
 
-    dp_graph_t *g = dp_workflow_graph(wf);
     dp_run_opts_t opts;
     dp_run_opts_init(&opts);
     dp_workflow_run_opts(wf, &opts);
@@ -247,7 +247,7 @@ int cli_run(int argc, char **argv)
         }
     }
     if (o.trace) {
-        if (trace_rec_write(trace, trace_file.f, g, name) != DP_OK || !out_file_commit(&trace_file, "run")) {
+        if (trace_rec_finish(trace) != DP_OK || !out_file_commit(&trace_file, "run")) {
             fprintf(stderr, "daggerpool run: the trace could not be written to %s\n", o.trace);
             if (code == CLI_EXIT_SUCCESS)
                 code = CLI_EXIT_FAILED;
