@@ -91,9 +91,18 @@ typedef struct dp_graph_style {
 int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style);
 int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style);
 
-/* Reads the status of each job of g from a JSON result file (as written by
- * `daggerpool run --json`) into status[id]; jobs the file does not mention
- * get -1. DP_ECONFIG with err "FILE:LINE: ..." when it is not such a file. */
+/* Reads the status of each job of g from a JSON result (as written by
+ * `daggerpool run --json`), read from in (path names it in messages), into
+ * status[id]; jobs the file does not mention get -1. DP_ECONFIG with err
+ * "FILE:LINE: ..." when it is not such a file, or when not one of its jobs
+ * is a job of g (another workflow's result). When only some match (the
+ * workflow changed since), DP_OK and warn (may be NULL) says which jobs do
+ * not, on both sides, and whether the result names another workflow
+ * (workflow: g's name; may be NULL). */
+int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
+                            char *warn, size_t warnlen, char *err, size_t errlen);
+/* The same from the file at path, refused unless it is a regular file (a
+ * FIFO would block the read forever); no warning. */
 int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen);
 
 /* "success" -> DP_STATUS_SUCCESS and so on; -1 for anything else. */

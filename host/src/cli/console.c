@@ -226,7 +226,9 @@ console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level,
     c->level = level;
     c->progress = progress;
     const char *term = getenv("TERM");
-    c->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
+    /* JSON logs are one object per line even on a terminal: no status
+     * line, progress as JSON objects (event_json). */
+    c->tty = format == CLI_LOG_TEXT && isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
     pthread_condattr_t ca;
     if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
         pthread_cond_init(&c->wake, &ca) != 0 || !(c->buf = malloc(BUF_SIZE))) {
@@ -351,30 +353,48 @@ static void format_time(uint64_t ns, char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
 }
 
+char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, unsigned attempt, const char *plugin,
+                    const char *message, const char *event)
+{
+    char t[40];
+    format_time(time_ns, t, sizeof t);
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "time", json_string(t));
+    json_object_set_new(o, "level", json_string(dp_log_level_name(level)));
+    json_object_set_new(o, "job", job ? dp__json_string(job) : json_null());
+    json_object_set_new(o, "attempt", attempt ? json_integer(attempt) : json_null());
+    json_object_set_new(o, "plugin", plugin ? dp__json_string(plugin) : json_null());
+    json_object_set_new(o, "message", dp__json_string(message ? message : ""));
+    if (event)
+        json_object_set_new(o, "event", json_string(event));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+uint64_t cli_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Under lock. One line per record: time, level, job, attempt, plugin,
  * message; "-" for what a run-level message does not have. */
 static void write_record(console_t *c, const dp_log_record_t *rec)
 {
-    char t[40];
-    format_time(rec->time_ns, t, sizeof t);
     if (c->format == CLI_LOG_JSON) {
-        json_t *o = json_object();
-        if (!o)
-            return;
-        json_object_set_new(o, "time", json_string(t));
-        json_object_set_new(o, "level", json_string(dp_log_level_name(rec->level)));
-        json_object_set_new(o, "job", rec->job ? dp__json_string(rec->job) : json_null());
-        json_object_set_new(o, "attempt", rec->attempt ? json_integer(rec->attempt) : json_null());
-        json_object_set_new(o, "plugin", rec->plugin ? dp__json_string(rec->plugin) : json_null());
-        json_object_set_new(o, "message", dp__json_string(rec->message ? rec->message : ""));
-        char *s = json_dumps(o, JSON_COMPACT);
-        if (s) {
-            fprintf(c->out, "%s\n", s);
-            free(s);
+        char *line = cli_json_line(rec->time_ns, rec->level, rec->job, rec->attempt, rec->plugin, rec->message, NULL);
+        if (line) {
+            fprintf(c->out, "%s\n", line);
+            free(line);
         }
-        json_decref(o);
         return;
     }
+    char t[40];
+    format_time(rec->time_ns, t, sizeof t);
     char attempt[16] = "-";
     if (rec->attempt)
         snprintf(attempt, sizeof attempt, "%u", rec->attempt);
@@ -412,11 +432,7 @@ void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    dp_log_record_t rec = {.level = level,
-                           .message = msg,
-                           .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec};
+    dp_log_record_t rec = {.level = level, .message = msg, .time_ns = cli_wall_ns()};
     console_log_cb(c, &rec);
 }
 
@@ -508,10 +524,61 @@ static bool quick_line(console_t *c, const dp_event_t *ev, const char *name)
     return true;
 }
 
+/* With --log-format json: the event as a log line's JSON object (the same
+ * keys) with "event": started, attempt_failed, a job's final status
+ * (success, failed, not_ready, unknown) or skipped; the message is what the
+ * text line says after the job's name. */
+static void event_json(console_t *c, const dp_event_t *ev, const char *name)
+{
+    char msg[9216]; /* an error is cut to 8 KiB */
+    const char *event;
+    dp_log_level_t level = DP_LOG_INFO;
+    const char *error = ev->error ? ev->error : "(no message)";
+    switch (ev->kind) {
+    case DP_EV_ATTEMPT_START:
+        event = "started";
+        if (ev->attempt > 1)
+            snprintf(msg, sizeof msg, "[%zu/%zu] attempt %u started", c->finished, c->total, ev->attempt);
+        else
+            snprintf(msg, sizeof msg, "[%zu/%zu] started", c->finished, c->total);
+        break;
+    case DP_EV_ATTEMPT_END:
+        if (ev->status != DP_STATUS_FAILED)
+            return;
+        event = "attempt_failed";
+        level = DP_LOG_WARN;
+        snprintf(msg, sizeof msg, "[%zu/%zu] attempt %u failed: %s", c->finished, c->total, ev->attempt, error);
+        break;
+    case DP_EV_JOB_END:
+        event = dp_status_name(ev->status) ? dp_status_name(ev->status) : "unknown";
+        if (ev->status == DP_STATUS_FAILED)
+            level = DP_LOG_ERROR;
+        snprintf(msg, sizeof msg, "[%zu/%zu] %s after %u attempt%s%s%s", c->finished, c->total, event, ev->attempt,
+                 ev->attempt == 1 ? "" : "s", ev->status == DP_STATUS_FAILED && ev->error ? ": " : "",
+                 ev->status == DP_STATUS_FAILED && ev->error ? ev->error : "");
+        break;
+    case DP_EV_JOB_SKIPPED:
+        event = "skipped";
+        snprintf(msg, sizeof msg, "[%zu/%zu] skipped", c->finished, c->total);
+        break;
+    default: return;
+    }
+    char *line = cli_json_line(cli_wall_ns(), level, name, ev->attempt, NULL, msg, event);
+    if (line) {
+        put(c, line, strlen(line));
+        put(c, "\n", 1);
+        free(line);
+    }
+}
+
 /* Off a terminal: one plain line per job event, for CI logs and pipes. */
 static void event_line(console_t *c, const dp_event_t *ev)
 {
     const char *raw = ev->name ? ev->name : dp_graph_job_name(c->g, ev->job);
+    if (c->format == CLI_LOG_JSON) {
+        event_json(c, ev, raw ? raw : "?");
+        return;
+    }
     if (raw && quick_line(c, ev, raw))
         return;
     char *name = dp__text_escape(raw);
