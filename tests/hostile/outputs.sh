@@ -24,6 +24,12 @@ fails=0
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/dp-hostile-outputs.XXXXXX") || exit 1
 trap 'rm -rf "$ROOT"' EXIT
 PLUGINS=$(cd "$(dirname "$DP")/../lib/daggerpool/plugins" && pwd)
+# Under a sanitizer, its reports go to files checked at the end (an exit
+# code alone could hide one where exit 1 is expected).
+mkdir "$ROOT/san"
+for v in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS; do
+  eval "export $v=\"\${$v:+\$$v:}log_path=$ROOT/san/report\""
+done
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 # newdir NAME: the case's own directory
@@ -323,5 +329,8 @@ for how in "INT INT" "TERM TERM" "XFSZ"; do
   fi
 done
 
+if [ -n "$(ls "$ROOT/san")" ]; then
+  fail "sanitizer reports"; cat "$ROOT"/san/*
+fi
 echo "$fails failure(s)"
 [ $fails -eq 0 ]
