@@ -192,8 +192,8 @@ int cli_run(int argc, char **argv)
     bool trace_stdout = o.trace && strcmp(o.trace, "-") == 0;
     FILE *summary_out = json_stdout || trace_stdout ? stderr : stdout;
     /* With --log-format json, stderr is one JSON object per line: the
-     * command's own messages too, and no summary there (the JSON result
-     * on stdout says it all). */
+     * command's own messages too, and no summary there (with --json - or
+     * --trace -, stdout holds the machine's output already). */
     if (o.log_format == CLI_LOG_JSON) {
         cli_messages_json();
         if (summary_out == stderr)
