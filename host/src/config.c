@@ -142,12 +142,19 @@ static void problem(problems_t *pr, const char *file, int line, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* One problem, one line: the names in it (jobs, keys, files) may hold
+     * any bytes, and a raw newline would forge a FILE:LINE line of its own,
+     * an ESC a terminal escape. Escaped as the summary escapes them. */
+    char *emsg = dp__text_escape(msg), *efile = dp__text_escape(file);
     int n;
     if (line > 0)
-        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s:%d: %s", pr->used ? "\n" : "", file, line,
-                     msg);
+        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s:%d: %s", pr->used ? "\n" : "",
+                     efile ? efile : file, line, emsg ? emsg : msg);
     else
-        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s: %s", pr->used ? "\n" : "", file, msg);
+        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s: %s", pr->used ? "\n" : "", efile ? efile : file,
+                     emsg ? emsg : msg);
+    free(emsg);
+    free(efile);
     if (n > 0)
         pr->used += (size_t)n < pr->len - pr->used ? (size_t)n : pr->len - pr->used - 1;
 }

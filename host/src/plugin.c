@@ -431,28 +431,140 @@ static pentry_t *get_entry_locked(dp_plugins_t *pl, const char *name)
 
 /* ---- loading one version ----------------------------------------------- */
 
-/* Refuses a file or directory that someone other than its owner (root or
- * us) could have written: loading it would run their code as us. */
-static int check_secure(const char *what, const char *path, char *err, size_t errlen)
+/*
+ * Load path security, OpenSSH's StrictModes for the code we are about to
+ * run: the plugin file and every directory in which a name on the way to
+ * it is looked up - from / (or from the working directory's chain, for a
+ * relative path) down to the file, through every symlink, to the directory
+ * a link points into - must be owned by root or us and writable by no one
+ * else; a directory that is sticky and owned by root (/tmp) may be writable
+ * by all, since there no one can rename or remove a name they do not own.
+ * Checking only the file and its own directory let a parent mode 777, or a
+ * symlink into a 777 directory, hand the plugin to anyone.
+ */
+
+/* The owner and mode of one node (not a symlink) on the way to plugin. */
+static int check_node(const char *node, bool is_dir, const char *plugin, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) != 0)
-        return seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat %s: %s", path, what,
-                      strerror(errno));
+    const char *what = is_dir ? "directory" : "file";
+    if (stat(node, &st) != 0)
+        return seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat the %s %s: %s", plugin, what, node, strerror(errno));
     uid_t me = geteuid();
+    char where[PATH_MAX + 64] = "";
+    if (is_dir || strcmp(node, plugin) != 0)
+        snprintf(where, sizeof where, ": %s, on the way to the plugin", node);
     if (st.st_uid != 0 && st.st_uid != me)
         return seterr(err, errlen, DP_EPLUGIN,
-                      "%s: refusing an insecure plugin: the %s is owned by uid %u, neither root "
-                      "nor you (uid %u), so its owner could change the code you run; fix: "
-                      "chown it to yourself or root, or allow insecure plugins",
-                      path, what, (unsigned)st.st_uid, (unsigned)me);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
+                      "%s: refusing an insecure plugin: the %s is owned by uid %u, neither root nor you (uid %u)%s, "
+                      "so its owner could change the code you run; fix: chown it to yourself or root, or allow "
+                      "insecure plugins (--allow-insecure-plugins)",
+                      plugin, what, (unsigned)st.st_uid, (unsigned)me, where);
+    bool shared_ok = is_dir && (st.st_mode & S_ISVTX) && st.st_uid == 0;
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !shared_ok)
         return seterr(err, errlen, DP_EPLUGIN,
-                      "%s: refusing an insecure plugin: the %s is writable by %s (mode %04o); "
-                      "fix: chmod go-w '%s', or allow insecure plugins",
-                      path, what, (st.st_mode & S_IWOTH) ? "others" : "its group",
-                      (unsigned)(st.st_mode & 07777), path);
+                      "%s: refusing an insecure plugin: the %s is writable by %s (mode %04o)%s, so %s could put "
+                      "other code in its place; fix: chmod go-w '%s'%s, or allow insecure plugins "
+                      "(--allow-insecure-plugins)",
+                      plugin, what, (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                      where, (st.st_mode & S_IWOTH) ? "others" : "its group", node,
+                      is_dir ? " (a directory all may write to: chmod +t, owned by root, as /tmp is)" : "");
     return DP_OK;
+}
+
+/* dir (absolute, resolved) and each of its parents up to /. */
+static int check_dir_chain(const char *dir, const char *plugin, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (;;) {
+        int rc = check_node(buf, true, plugin, err, errlen);
+        if (rc != DP_OK || strcmp(buf, "/") == 0)
+            return rc;
+        char *slash = strrchr(buf, '/');
+        if (!slash)
+            return DP_OK;
+        slash[slash == buf ? 1 : 0] = '\0';
+    }
+}
+
+/* Walks path a name at a time as the kernel would, following symlinks
+ * (40 at most, the kernel's limit), checking each directory a name is
+ * looked up in and, last, the file. */
+static int check_secure(const char *path, char *err, size_t errlen)
+{
+    char done[PATH_MAX], rest[PATH_MAX], cand[PATH_MAX], target[PATH_MAX], tmp[PATH_MAX];
+    if (strlen(path) >= sizeof rest)
+        return seterr(err, errlen, DP_EPLUGIN, "%s: the path is too long", path);
+    int rc;
+    if (path[0] == '/') {
+        snprintf(done, sizeof done, "/");
+        rc = check_node(done, true, path, err, errlen);
+    } else {
+        if (!getcwd(done, sizeof done))
+            return seterr(err, errlen, DP_EPLUGIN, "%s: cannot get the working directory: %s", path,
+                          strerror(errno));
+        rc = check_dir_chain(done, path, err, errlen);
+    }
+    if (rc != DP_OK)
+        return rc;
+    snprintf(rest, sizeof rest, "%s", path);
+    const char *p = rest;
+    unsigned hops = 0;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            return DP_OK; /* ended on a directory: the caller refuses it */
+        size_t len = strcspn(p, "/");
+        char comp[NAME_MAX + 1];
+        if (len > NAME_MAX)
+            return seterr(err, errlen, DP_EPLUGIN, "%s: a name in it is too long", path);
+        memcpy(comp, p, len);
+        comp[len] = '\0';
+        p += len;
+        const char *q = p;
+        while (*q == '/')
+            q++;
+        bool last = !*q;
+        if (strcmp(comp, ".") == 0)
+            continue;
+        if (strcmp(comp, "..") == 0) { /* done's parent was checked on the way down */
+            char *slash = strrchr(done, '/');
+            if (slash)
+                slash[slash == done ? 1 : 0] = '\0';
+            continue;
+        }
+        if ((size_t)snprintf(cand, sizeof cand, "%s%s%s", done, strcmp(done, "/") == 0 ? "" : "/", comp) >=
+            sizeof cand)
+            return seterr(err, errlen, DP_EPLUGIN, "%s: the path is too long", path);
+        struct stat st;
+        if (lstat(cand, &st) != 0)
+            return seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat %s: %s", path, cand, strerror(errno));
+        if (S_ISLNK(st.st_mode)) {
+            /* The link's own directory (done) is checked: no one else can
+             * change where it points. On to what it names. */
+            ssize_t n = readlink(cand, target, sizeof target - 1);
+            if (n < 0 || ++hops > 40)
+                return seterr(err, errlen, DP_EPLUGIN, "%s: cannot follow the symlink %s: %s", path, cand,
+                              n < 0 ? strerror(errno) : strerror(ELOOP));
+            target[n] = '\0';
+            if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s", target, p) >= sizeof tmp)
+                return seterr(err, errlen, DP_EPLUGIN, "%s: the path is too long", path);
+            memcpy(rest, tmp, strlen(tmp) + 1);
+            p = rest;
+            if (target[0] == '/')
+                snprintf(done, sizeof done, "/"); /* checked at the start or in the cwd's chain */
+            continue;
+        }
+        if (last)
+            return check_node(cand, S_ISDIR(st.st_mode), path, err, errlen);
+        if (!S_ISDIR(st.st_mode))
+            return seterr(err, errlen, DP_EPLUGIN, "%s: %s is not a directory", path, cand);
+        if ((rc = check_node(cand, true, path, err, errlen)) != DP_OK)
+            return rc;
+        memcpy(done, cand, strlen(cand) + 1);
+    }
 }
 
 /* Checks for an ELF shared object before dlopen, whose messages for a
@@ -678,29 +790,22 @@ static int load_version(dp_plugins_t *pl, const char *name, const char *path, pv
     bool insecure_ok = pl->allow_insecure;
     pthread_mutex_unlock(&pl->lock);
     if (!insecure_ok) {
-        char *copy = strdup(path);
-        if (!copy)
-            return seterr(err, errlen, DP_ENOMEM, "out of memory");
-        char *slash = strrchr(copy, '/');
-        const char *dir = ".";
-        if (slash == copy)
-            dir = "/";
-        else if (slash) {
-            *slash = '\0';
-            dir = copy;
-        }
-        int rc = check_secure("file", path, err, errlen);
-        if (rc == DP_OK)
-            rc = check_secure("directory", dir, err, errlen);
-        free(copy);
+        int rc = check_secure(path, err, errlen);
         if (rc != DP_OK)
             return rc;
     }
 
-    int src = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put at path since the stat above cannot block
+     * the open; only a regular file goes on. */
+    int src = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (src < 0)
         return seterr(err, errlen, DP_EPLUGIN, "%s: cannot open: %s (plugin '%s')", path,
                       strerror(errno), name);
+    if (fstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(src);
+        return seterr(err, errlen, DP_EPLUGIN,
+                      "%s: not a regular file (plugin '%s'); fix: point to the plugin's .so file", path, name);
+    }
     int rc = check_elf(src, path, err, errlen);
     if (rc != DP_OK) {
         close(src);

@@ -212,7 +212,8 @@ static bool same_content(const content_t *a, const content_t *b)
 
 bool dp__elf_whole(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put there cannot block the watcher thread. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return false;
     bool whole = false;
@@ -220,6 +221,10 @@ bool dp__elf_whole(const char *path)
     Elf64_Ehdr eh;
     if (fstat(fd, &st) != 0)
         goto out;
+    if (!S_ISREG(st.st_mode)) {
+        whole = true; /* nothing to wait for: the loader refuses it */
+        goto out;
+    }
     uint64_t size = (uint64_t)st.st_size;
     ssize_t n = pread(fd, &eh, sizeof(eh), 0);
     if (n >= SELFMAG && memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {

@@ -10,10 +10,14 @@
 
 #include "jsonw.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
@@ -404,47 +408,12 @@ int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 /* Trace                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Trace-event timestamps are microseconds; whole ones, since a double's
- * shortest decimal form is noisy and nothing here is sub-µs. */
-static int64_t usec(uint64_t ns)
-{
-    return (int64_t)(ns / 1000u);
-}
-
-static void span(dp__jsonw_t *w, const dp_graph_t *g, const dp_trace_event_t *start, const dp_trace_event_t *end,
-                 uint64_t last_ns)
-{
-    uint64_t end_ns = end ? end->time_ns : last_ns;
-    dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "name");
-    dp__jsonw_string(w, dp_graph_job_name(g, start->job));
-    dp__jsonw_key(w, "cat");
-    dp__jsonw_string(w, "attempt");
-    dp__jsonw_key(w, "ph");
-    dp__jsonw_string(w, "X");
-    dp__jsonw_key(w, "ts");
-    dp__jsonw_int(w, usec(start->time_ns));
-    dp__jsonw_key(w, "dur");
-    dp__jsonw_int(w, usec(end_ns >= start->time_ns ? end_ns - start->time_ns : 0));
-    dp__jsonw_key(w, "pid");
-    dp__jsonw_int(w, 1);
-    dp__jsonw_key(w, "tid");
-    dp__jsonw_int(w, (int64_t)start->worker + 1);
-    dp__jsonw_key(w, "args");
-    dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "job");
-    dp__jsonw_string(w, dp_graph_job_name(g, start->job));
-    dp__jsonw_key(w, "attempt");
-    dp__jsonw_int(w, start->attempt);
-    dp__jsonw_key(w, "status");
-    dp__jsonw_string(w, end ? dp_status_name(end->status) : "unfinished");
-    if (end && end->error) {
-        dp__jsonw_key(w, "error");
-        dp__jsonw_string(w, end->error);
-    }
-    dp__jsonw_object_close(w);
-    dp__jsonw_object_close(w);
-}
+/* Written as it goes, one span per attempt when the attempt ends, so that
+ * memory does not grow with the number of attempts (a million retries make
+ * a 140 MB trace, which held as a tree took 2 GB). The layout is compact
+ * JSON: {"traceEvents":[process_name, span, span, ..., thread_name, ...],
+ * "displayTimeUnit":"ms"}. Timestamps are microseconds; whole ones, since a
+ * double's shortest decimal form is noisy and nothing here is sub-µs. */
 
 static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char *name)
 {
@@ -465,34 +434,100 @@ static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char 
     dp__jsonw_object_close(w);
 }
 
+int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow)
+{
+    memset(t, 0, sizeof *t);
+    t->out = out;
+    t->g = g;
+    dp__jsonw_init(&t->w, out, 0);
+    dp__jsonw_object_open(&t->w);
+    dp__jsonw_key(&t->w, "traceEvents");
+    dp__jsonw_array_open(&t->w);
+    size_t len = strlen(workflow ? workflow : "");
+    char *title = malloc(len + 12);
+    if (!title) {
+        dp__jsonw_fail(&t->w, DP_ENOMEM);
+        return DP_ENOMEM;
+    }
+    snprintf(title, len + 12, "daggerpool %s", workflow ? workflow : "");
+    metadata(&t->w, "process_name", 0, title);
+    free(title);
+    return t->w.err;
+}
+
+void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns)
+{
+    if (time_ns > t->last_ns)
+        t->last_ns = time_ns;
+}
+
+int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end)
+{
+    dp__jsonw_t *w = &t->w;
+    const char *name = dp_graph_job_name(t->g, start->job);
+    uint64_t end_ns = end ? end->time_ns : t->last_ns;
+    dp_render_trace_saw(t, start->time_ns);
+    if (start->worker > t->max_worker)
+        t->max_worker = start->worker;
+    t->any = true;
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "name");
+    dp__jsonw_string(w, name);
+    dp__jsonw_key(w, "cat");
+    dp__jsonw_string(w, "attempt");
+    dp__jsonw_key(w, "ph");
+    dp__jsonw_string(w, "X");
+    dp__jsonw_key(w, "ts");
+    dp__jsonw_int(w, (int64_t)(start->time_ns / 1000u));
+    dp__jsonw_key(w, "dur");
+    dp__jsonw_int(w, (int64_t)((end_ns >= start->time_ns ? end_ns - start->time_ns : 0) / 1000u));
+    dp__jsonw_key(w, "pid");
+    dp__jsonw_int(w, 1);
+    dp__jsonw_key(w, "tid");
+    dp__jsonw_int(w, (int64_t)start->worker + 1);
+    dp__jsonw_key(w, "args");
+    dp__jsonw_object_open(w);
+    dp__jsonw_key(w, "job");
+    dp__jsonw_string(w, name);
+    dp__jsonw_key(w, "attempt");
+    dp__jsonw_int(w, start->attempt);
+    dp__jsonw_key(w, "status");
+    const char *status = end ? dp_status_name(end->status) : "unfinished";
+    dp__jsonw_string(w, status ? status : "?");
+    if (end && end->error) {
+        dp__jsonw_key(w, "error");
+        dp__jsonw_string(w, end->error);
+    }
+    dp__jsonw_object_close(w);
+    dp__jsonw_object_close(w);
+    return w->err;
+}
+
+int dp_render_trace_end(dp_trace_out_t *t)
+{
+    dp__jsonw_t *w = &t->w;
+    for (unsigned k = 0; t->any && k <= t->max_worker; k++) {
+        char tn[32];
+        snprintf(tn, sizeof tn, "worker %u", k);
+        metadata(w, "thread_name", k + 1, tn);
+    }
+    dp__jsonw_array_close(w);
+    dp__jsonw_key(w, "displayTimeUnit");
+    dp__jsonw_string(w, "ms");
+    dp__jsonw_object_close(w);
+    int rc = dp__jsonw_finish(w);
+    if (rc == DP_OK && fputc('\n', t->out) == EOF)
+        rc = DP_ESYS;
+    return rc == DP_OK ? write_status(t->out) : rc;
+}
+
 int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
                     size_t n)
 {
-    uint64_t last_ns = 0;
-    unsigned max_worker = 0;
-    bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        if (events[i].time_ns > last_ns)
-            last_ns = events[i].time_ns;
-        if (events[i].kind == DP_EV_ATTEMPT_START) {
-            any = true;
-            if (events[i].worker > max_worker)
-                max_worker = events[i].worker;
-        }
-    }
-    dp__jsonw_t w;
-    dp__jsonw_init(&w, out, 0);
-    dp__jsonw_object_open(&w);
-    dp__jsonw_key(&w, "traceEvents");
-    dp__jsonw_array_open(&w);
-    char title[256];
-    snprintf(title, sizeof title, "daggerpool %s", workflow ? workflow : "");
-    metadata(&w, "process_name", 0, title);
-    for (unsigned wk = 0; any && wk <= max_worker; wk++) {
-        char tn[32];
-        snprintf(tn, sizeof tn, "worker %u", wk);
-        metadata(&w, "thread_name", wk + 1, tn);
-    }
+    dp_trace_out_t t;
+    dp_render_trace_begin(&t, out, g, workflow);
+    for (size_t i = 0; i < n; i++)
+        dp_render_trace_saw(&t, events[i].time_ns);
     /* Pair each start with the first later end of the same job and
      * attempt. Events come in time order per job, so a forward scan is
      * enough; quadratic only in the number of attempts, which is small
@@ -505,16 +540,9 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
             if (events[k].kind == DP_EV_ATTEMPT_END && events[k].job == events[i].job &&
                 events[k].attempt == events[i].attempt)
                 end = &events[k];
-        span(&w, g, &events[i], end, last_ns);
+        dp_render_trace_span(&t, &events[i], end);
     }
-    dp__jsonw_array_close(&w);
-    dp__jsonw_key(&w, "displayTimeUnit");
-    dp__jsonw_string(&w, "ms");
-    dp__jsonw_object_close(&w);
-    int rc = dp__jsonw_finish(&w);
-    if (rc == DP_OK && fputc('\n', out) == EOF)
-        rc = DP_ESYS;
-    return rc == DP_OK ? write_status(out) : rc;
+    return dp_render_trace_end(&t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -539,89 +567,114 @@ static int node_status(const dp_graph_style_t *style, size_t id)
     return s >= 0 && s <= DP_STATUS_FAILED ? s : -1;
 }
 
-/* A DOT double-quoted string: escape quotes and backslashes; newlines in a
- * name become spaces (a name is one line). */
-static void dot_quoted(FILE *out, const char *s)
+/* s as label text: control characters and invalid UTF-8 escaped as the
+ * summary escapes them (dp__text_escape: \n, \xNN), so a name can neither
+ * break the DOT or Mermaid syntax nor put raw control bytes in the file.
+ * s itself when nothing needs escaping, else a copy in *owned (the caller
+ * frees); NULL when out of memory. */
+static const char *label_text(const char *s, char **owned)
+{
+    size_t len;
+    *owned = NULL;
+    return text_plain(s, &len) ? s : (*owned = dp__text_escape(s));
+}
+
+/* s as the text of a DOT string: label_text with quotes and backslashes
+ * escaped. */
+static int dot_text(FILE *out, const char *s)
+{
+    char *e;
+    const char *t = label_text(s, &e);
+    if (!t)
+        return DP_ENOMEM;
+    for (const char *p = t; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+    free(e);
+    return DP_OK;
+}
+
+/* A DOT double-quoted string of s. */
+static int dot_quoted(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', out);
-        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, out);
-    }
+    int rc = dot_text(out, s);
     fputc('"', out);
+    return rc;
 }
 
 int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style)
 {
     size_t n = dp_graph_job_count(g);
     fputs("digraph ", out);
-    dot_quoted(out, workflow ? workflow : "workflow");
+    int rc = dot_quoted(out, workflow ? workflow : "workflow");
     fputs(" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
           "fontname=\"Helvetica\"];\n  edge [color=\"#495057\"];\n",
           out);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == DP_OK; i++) {
         const char *name = dp_graph_job_name(g, i);
         const char *type = style && style->types ? style->types[i] : NULL;
         int st = node_status(style, i);
-        /* The label is "name\ntype\nstatus", built then quoted as one. */
-        size_t len = strlen(name) + (type ? strlen(type) : 0) + 32;
-        char *label = malloc(len);
-        if (!label)
-            return DP_ENOMEM;
-        snprintf(label, len, "%s%s%s%s%s", name, type ? "\n" : "", type ? type : "", st >= 0 ? "\n" : "",
-                 st >= 0 ? dp_status_name((dp_status_t)st) : "");
+        /* The label is "name\ntype\nstatus", with DOT's \n between the
+         * parts. */
         fputs("  ", out);
-        dot_quoted(out, name);
+        rc = dot_quoted(out, name);
         fputs(" [label=\"", out);
-        /* Within the label a newline is DOT's \n escape. */
-        for (const char *p = label; *p; p++) {
-            if (*p == '\n')
-                fputs("\\n", out);
-            else {
-                if (*p == '"' || *p == '\\')
-                    fputc('\\', out);
-                fputc(*p == '\r' ? ' ' : *p, out);
-            }
+        if (rc == DP_OK)
+            rc = dot_text(out, name);
+        if (type && rc == DP_OK) {
+            fputs("\\n", out);
+            rc = dot_text(out, type);
         }
+        if (st >= 0)
+            fprintf(out, "\\n%s", dp_status_name((dp_status_t)st));
         fputc('"', out);
-        free(label);
         if (st >= 0)
             fprintf(out, ", fillcolor=\"%s\", color=\"%s\"%s", palette[st].fill, palette[st].stroke,
                     st == DP_STATUS_SKIPPED ? ", style=\"rounded,filled,dashed\"" : "");
         fputs("];\n", out);
     }
     /* Edges point the way work flows: dependency -> dependent. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == DP_OK; i++) {
         const uint32_t *succ;
         size_t ns = dp_graph_succs(g, i, &succ);
-        for (size_t k = 0; k < ns; k++) {
+        for (size_t k = 0; k < ns && rc == DP_OK; k++) {
             fputs("  ", out);
-            dot_quoted(out, dp_graph_job_name(g, i));
+            rc = dot_quoted(out, dp_graph_job_name(g, i));
             fputs(" -> ", out);
-            dot_quoted(out, dp_graph_job_name(g, succ[k]));
+            if (rc == DP_OK)
+                rc = dot_quoted(out, dp_graph_job_name(g, succ[k]));
             fputs(";\n", out);
         }
     }
+    if (rc != DP_OK)
+        return rc;
     fputs("}\n", out);
     return write_status(out);
 }
 
-/* Mermaid labels live in "..."; characters that would end or confuse them
- * become Mermaid's entity codes. */
-static void mermaid_label(FILE *out, const char *s)
+/* Mermaid labels live in "...": the text escaped as the summary escapes it
+ * (dp__text_escape), then the characters that would end or confuse a label
+ * as Mermaid's entity codes. */
+static int mermaid_label(FILE *out, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
+    char *e;
+    const char *t = label_text(s, &e);
+    if (!t)
+        return DP_ENOMEM;
+    for (const char *p = t; *p; p++) {
+        switch (*p) {
         case '"': fputs("#quot;", out); break;
         case '<': fputs("#lt;", out); break;
         case '>': fputs("#gt;", out); break;
         case '#': fputs("#35;", out); break;
-        case '\n':
-        case '\r': fputc(' ', out); break;
-        default: fputc(*s, out);
+        default: fputc(*p, out);
         }
     }
+    free(e);
+    return DP_OK;
 }
 
 int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style)
@@ -634,10 +687,12 @@ int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *st
     for (size_t i = 0; i < n; i++) {
         const char *type = style && style->types ? style->types[i] : NULL;
         fprintf(out, "    n%zu[\"", i);
-        mermaid_label(out, dp_graph_job_name(g, i));
+        if (mermaid_label(out, dp_graph_job_name(g, i)) != DP_OK)
+            return DP_ENOMEM;
         if (type) {
             fputs("<br/>", out);
-            mermaid_label(out, type);
+            if (mermaid_label(out, type) != DP_OK)
+                return DP_ENOMEM;
         }
         int st = node_status(style, i);
         if (st >= 0) {
@@ -669,13 +724,40 @@ int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *st
     return write_status(out);
 }
 
-int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen)
+/* Appends ", name" (the first: "name") to a list of at most LIST_NAMES in
+ * buf, then " and N more" once (finish_names). */
+#define LIST_NAMES 10
+typedef struct name_list {
+    char buf[1024];
+    size_t len, count;
+} name_list_t;
+
+static void list_name(name_list_t *l, const char *name)
+{
+    if (l->count++ < LIST_NAMES && l->len < sizeof l->buf) {
+        int n = snprintf(l->buf + l->len, sizeof l->buf - l->len, "%s%s", l->len ? ", " : "", name);
+        if (n > 0)
+            l->len += (size_t)n < sizeof l->buf - l->len ? (size_t)n : sizeof l->buf - l->len - 1;
+    }
+}
+
+static const char *finish_names(name_list_t *l)
+{
+    if (l->count > LIST_NAMES && l->len < sizeof l->buf)
+        snprintf(l->buf + l->len, sizeof l->buf - l->len, " and %zu more", l->count - LIST_NAMES);
+    return l->buf;
+}
+
+int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
+                            char *warn, size_t warnlen, char *err, size_t errlen)
 {
     size_t n = dp_graph_job_count(g);
     for (size_t i = 0; i < n; i++)
         status[i] = -1;
+    if (warn && warnlen)
+        warn[0] = '\0';
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = json_loadf(in, 0, &je);
     if (!root) {
         if (err && errlen)
             snprintf(err, errlen, "%s:%d: not a JSON result: %s; expected the file written by "
@@ -693,11 +775,21 @@ int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *sta
     const char *name;
     json_t *job;
     int rc = DP_OK;
+    name_list_t *extra = calloc(1, sizeof *extra), *missing = calloc(1, sizeof *missing);
+    if (!extra || !missing) {
+        free(extra);
+        free(missing);
+        json_decref(root);
+        return DP_ENOMEM;
+    }
+    size_t matched = 0;
     json_object_foreach(jobs, name, job)
     {
         long id = dp_graph_job_id(g, name);
-        if (id < 0)
-            continue; /* the workflow changed since: colour what still matches */
+        if (id < 0) {
+            list_name(extra, name); /* the workflow changed since, or another one's */
+            continue;
+        }
         int st = dp_status_from_name(json_string_value(json_object_get(job, "status")));
         if (st < 0) {
             if (err && errlen)
@@ -707,7 +799,62 @@ int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *sta
             break;
         }
         status[id] = st;
+        matched++;
     }
+    for (size_t i = 0; rc == DP_OK && i < n; i++)
+        if (status[i] < 0)
+            list_name(missing, dp_graph_job_name(g, i));
+    const char *theirs = json_string_value(json_object_get(root, "workflow"));
+    bool other_name = theirs && workflow && strcmp(theirs, workflow) != 0;
+    char of[512] = "";
+    if (other_name)
+        snprintf(of, sizeof of, " (it is a result of workflow '%s')", theirs);
+    if (rc == DP_OK && n && json_object_size(jobs) && !matched) {
+        /* Nothing to colour: surely the wrong file. */
+        if (err && errlen)
+            snprintf(err, errlen, "%s: none of its %zu job(s) is a job of workflow '%s'%s; expected a result of "
+                                  "this workflow, written by `daggerpool run WORKFLOW --json FILE`",
+                     path, json_object_size(jobs), workflow ? workflow : "?", of);
+        rc = DP_ECONFIG;
+    } else if (rc == DP_OK && (extra->count || missing->count || other_name) && warn && warnlen) {
+        /* The workflow changed since the run: what still matches is
+         * coloured, and the rest said. */
+        size_t w = (size_t)snprintf(warn, warnlen, "%s: the result does not match workflow '%s'%s", path,
+                                    workflow ? workflow : "?", of);
+        if (extra->count && w < warnlen)
+            w += (size_t)snprintf(warn + w, warnlen - w, "; %zu job(s) of the result are not in the workflow: %s",
+                                  extra->count, finish_names(extra));
+        if (missing->count && w < warnlen)
+            w += (size_t)snprintf(warn + w, warnlen - w,
+                                  "; %zu job(s) of the workflow are not in the result, drawn without a status: %s",
+                                  missing->count, finish_names(missing));
+    }
+    free(extra);
+    free(missing);
     json_decref(root);
+    return rc;
+}
+
+int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: a FIFO put at path cannot block the open; then only a
+     * regular file is read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s; expected the file written by `daggerpool run --json FILE`", path,
+                     fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return DP_ECONFIG;
+    }
+    FILE *in = fdopen(fd, "r");
+    if (!in) {
+        close(fd);
+        return DP_ENOMEM;
+    }
+    int rc = dp_render_statuses_read(in, path, g, NULL, status, NULL, 0, err, errlen);
+    fclose(in);
     return rc;
 }

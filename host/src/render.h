@@ -12,6 +12,7 @@
 
 
 #include "daggerpool/daggerpool.h"
+#include "jsonw.h"
 #include "text.h"
 
 /* The summary: one line per job (status, attempts, duration, plugin), and
@@ -23,13 +24,12 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
  * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},
  * frontiers[...], boundary[...], written as members of the object w is
  * writing (watch adds its own members after them). */
-struct dp__jsonw;
-void dp__render_result_members(struct dp__jsonw *w, const dp_result_t *r, const char *workflow);
+void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow);
 /* The result as one document, indented, with a final newline. */
 int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow);
 
-/* One recorded event for the trace: a copy of a dp_event_t whose strings
- * the recorder owns (error may be NULL). */
+/* One event for the trace: what it needs of a dp_event_t (error may be
+ * NULL). */
 typedef struct dp_trace_event {
     dp_event_kind_t kind;
     uint32_t job;
@@ -37,13 +37,32 @@ typedef struct dp_trace_event {
     unsigned worker;
     uint64_t time_ns; /* from the run's start */
     dp_status_t status;
-    char *error;
+    const char *error;
 } dp_trace_event_t;
 
 /* Chrome trace-event JSON (loads in Perfetto and chrome://tracing): one
  * complete ("X") span per job attempt, from its ATTEMPT_START to its
  * ATTEMPT_END, on its worker's track; an attempt without an end (the run
- * was cut) ends at the last event and says so. Names come from g. */
+ * was cut) ends at the last event and says so ("unfinished"). Names come
+ * from g. Written as it goes (memory does not grow with the attempts):
+ * begin, a span for each attempt (in any order), end. rc keeps the first
+ * DP_ENOMEM; a write error is seen by end (DP_ESYS). */
+typedef struct dp_trace_out {
+    FILE *out;
+    const dp_graph_t *g;
+    dp__jsonw_t w;    /* streams to out; its err is the first failure */
+    uint64_t last_ns; /* the latest event seen: where unfinished spans end */
+    unsigned max_worker;
+    bool any;
+} dp_trace_out_t;
+
+int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+/* An event at time_ns was seen (any kind): unfinished spans end no earlier. */
+void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns);
+/* The span of an attempt from start to end (NULL: unfinished). */
+int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end);
+int dp_render_trace_end(dp_trace_out_t *t);
+/* The whole trace of recorded events at once. */
 int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
                     size_t n);
 
@@ -58,9 +77,18 @@ typedef struct dp_graph_style {
 int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style);
 int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style);
 
-/* Reads the status of each job of g from a JSON result file (as written by
- * `daggerpool run --json`) into status[id]; jobs the file does not mention
- * get -1. DP_ECONFIG with err "FILE:LINE: ..." when it is not such a file. */
+/* Reads the status of each job of g from a JSON result (as written by
+ * `daggerpool run --json`), read from in (path names it in messages), into
+ * status[id]; jobs the file does not mention get -1. DP_ECONFIG with err
+ * "FILE:LINE: ..." when it is not such a file, or when not one of its jobs
+ * is a job of g (another workflow's result). When only some match (the
+ * workflow changed since), DP_OK and warn (may be NULL) says which jobs do
+ * not, on both sides, and whether the result names another workflow
+ * (workflow: g's name; may be NULL). */
+int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
+                            char *warn, size_t warnlen, char *err, size_t errlen);
+/* The same from the file at path, refused unless it is a regular file (a
+ * FIFO would block the read forever); no warning. */
 int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen);
 
 /* "success" -> DP_STATUS_SUCCESS and so on; -1 for anything else. */

@@ -674,7 +674,7 @@ static void test_bad_invocations(void **state)
         {{"run", wf, "--json", "/nonexistent/dir/r.json"}, "cannot write the JSON result"},
         {{"run", wf, "--plugin-path", "/nonexistent"}, "no such directory"},
         {{"graph", wf, "--format", "svg"}, "expected dot or mermaid"},
-        {{"graph", wf, "--result", "/nonexistent.json"}, "not a JSON result"},
+        {{"graph", wf, "--result", "/nonexistent.json"}, "--result /nonexistent.json: No such file or directory; fix: name the JSON result"},
         {{"frobnicate"}, "unknown command 'frobnicate'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "daggerpool/daggerpool.h"
 #include "render.h"
@@ -87,18 +88,28 @@ void console_event(console_t *c, const dp_event_t *ev);
 void console_end(console_t *c);
 /* --log-format: "text" or "json". */
 bool cli_parse_log_format(const char *text, cli_log_format_t *out);
+/* A JSON log line (no newline; malloc'd, NULL when out of memory): time
+ * (ISO 8601 UTC of time_ns, CLOCK_REALTIME), level, job, attempt (0: null),
+ * plugin, message, and event when not NULL. The one shape of every line of
+ * --log-format json: logs, progress events, the command's own messages. */
+char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, unsigned attempt, const char *plugin,
+                    const char *message, const char *event);
+/* CLOCK_REALTIME in nanoseconds. */
+uint64_t cli_wall_ns(void);
 
 /* ---- trace.c ----------------------------------------------------------- */
 
-/* Collects attempt events during a run for dp_render_trace. */
+/* Writes the Chrome trace to out as the run goes (dp_render_trace_*): a
+ * span when an attempt ends; memory does not grow with the attempts. */
 typedef struct trace_rec trace_rec_t;
 
-trace_rec_t *trace_rec_new(void);
+trace_rec_t *trace_rec_new(FILE *out, const dp_graph_t *g, const char *workflow);
 void trace_rec_free(trace_rec_t *t);
-/* Copies ev (attempt starts and ends only). Any thread. */
+/* Any event of the run. Any thread. */
 void trace_rec_event(trace_rec_t *t, const dp_event_t *ev);
-/* Renders the collected events; after the run. */
-int trace_rec_write(trace_rec_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+/* The attempts still open (the run was cut) and the end of the file;
+ * after the run. DP_OK, DP_ENOMEM or DP_ESYS (a write failed). */
+int trace_rec_finish(trace_rec_t *t);
 
 /* ---- signals.c --------------------------------------------------------- */
 
@@ -106,6 +117,9 @@ int trace_rec_write(trace_rec_t *t, FILE *out, const dp_graph_t *g, const char *
  * cli_signals_restore(); a second signal then ends the process as usual. */
 int cli_signals_install(dp_ctx_t *ctx);
 void cli_signals_restore(void);
+/* With --log-format json: the handler's "interrupted" message is a JSON
+ * log line too. */
+void cli_signals_json(bool on);
 /* The signal that cancelled, or 0. */
 int cli_signals_caught(void);
 /* Routes SIGHUP to dp_reloader_trigger(r) (r may be NULL) and to an eventfd
@@ -116,22 +130,80 @@ int cli_signals_hup_fd(void);
 /* Whether SIGHUP came since the last call (drains the eventfd). */
 bool cli_signals_hup_take(void);
 
+/* Temporary files that a signal ending the process removes first (at most
+ * 8 at once): the slot, or -1 when the table is full or the name too long.
+ * While one is registered, SIGINT and SIGTERM without a run to cancel,
+ * SIGHUP, SIGQUIT, SIGPIPE and SIGXFSZ remove them before the process dies
+ * of the signal. */
+int cli_tmp_register(const char *path);
+void cli_tmp_forget(int slot);
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* "daggerpool CMD: message" on stderr, on one line: control characters and
+ * invalid UTF-8 escaped as the summary escapes them (dp__text_escape), since
+ * the message may hold file, job and plugin names, which may hold any bytes. */
+void cli_errorf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A message of the library that may span lines (one problem per line), each
+ * line escaped as cli_errorf's. */
+void cli_put_lines(FILE *out, const char *text);
+/* From now on, cli_errorf and cli_put_lines write each message as a JSON
+ * log line (cli_json_line, level error), as do the signal handlers: with
+ * --log-format json, stderr is one JSON object per line. */
+void cli_messages_json(void);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* What a path names now, to tell whether two paths are one file: by device
+ * and inode where it exists (symlinks followed), else by its resolved
+ * absolute name (the directory's realpath and the last name, not
+ * followed). */
+typedef struct cli_file_id {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    char *resolved; /* malloc'd; NULL when the directory does not resolve */
+} cli_file_id_t;
+
+void cli_file_id(const char *path, cli_file_id_t *id);
+bool cli_same_file(const cli_file_id_t *a, const cli_file_id_t *b);
+void cli_file_id_free(cli_file_id_t *id);
+
+/* Opens a file the command reads (not the workflow) or appends to, only if
+ * it is a regular file: a FIFO would block the open or the read forever, a
+ * device or a directory is not what was meant. flags are open(2)'s
+ * (O_RDONLY, or O_WRONLY|O_APPEND|O_CREAT). The fd, or -1 with a message
+ * naming flag, the file, what it is and the fix. */
+int cli_open_regular(const char *cmd, const char *flag, const char *path, int flags, const char *fix);
+
 /* ---- output files ------------------------------------------------------ */
 
-/* An output file written whole or not at all: created as PATH.tmp.PID next
- * to PATH before the run (so a bad path is refused before anything runs)
- * and renamed over PATH by out_file_commit. "-" means stdout. */
+/* An output file written whole or not at all. out_file_check, before
+ * anything runs, refuses a name that is empty, a directory, a device, a
+ * FIFO, a socket or a symlink: the file is written as a new one renamed
+ * over the name, which would replace such a thing (and a symlink is not
+ * followed: in a shared directory it could point anywhere).
+ * out_file_open creates the temporary file, TARGET.tmp.PID.XXXXXX (unique
+ * per output) next to it, and out_file_commit renames it into place,
+ * unless what is at the name stopped being a regular file meanwhile.
+ * "-" means stdout. */
 typedef struct out_file {
-    const char *path;
+    const char *path; /* as given */
+    const char *flag; /* "--json", for messages */
+    const char *what; /* "JSON result" */
+    char *target;     /* id.resolved: what is renamed over */
+    cli_file_id_t id;
     char *tmp;
+    int slot; /* cli_tmp_register's */
     FILE *f;
     char *buf; /* f's buffer (1 MiB) */
 } out_file_t;
 
-bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what);
+bool out_file_check(out_file_t *o, const char *cmd, const char *flag, const char *what, const char *path);
+bool out_file_open(out_file_t *o, const char *cmd);
 /* Renames into place (or flushes stdout); false with a message on failure. */
 bool out_file_commit(out_file_t *o, const char *cmd);
-/* Removes the temporary file if it was not committed. */
+/* Removes the temporary file if it was not committed; frees o's memory. */
 void out_file_discard(out_file_t *o);
 
 #endif /* DP_CLI_H */

@@ -1,6 +1,7 @@
 /* common.c - what the subcommands share: usage errors, the plugin search
  * path, the heap for large workflow files, output files written whole. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -21,9 +22,62 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "daggerpool%s%s: %s; try 'daggerpool%s%s --help'\n", cmd ? " " : "", cmd ? cmd : "", msg,
-            cmd ? " " : "", cmd ? cmd : "");
+    char *e = dp__text_escape(msg);
+    fprintf(stderr, "daggerpool%s%s: %s; try 'daggerpool%s%s --help'\n", cmd ? " " : "", cmd ? cmd : "",
+            e ? e : msg, cmd ? " " : "", cmd ? cmd : "");
+    free(e);
     return CLI_EXIT_INVALID;
+}
+
+static bool messages_json;
+
+void cli_messages_json(void)
+{
+    messages_json = true;
+    cli_signals_json(true);
+}
+
+/* A message as one JSON log line (jansson escapes what needs it). */
+static void put_json_message(FILE *out, const char *msg)
+{
+    char *line = cli_json_line(cli_wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
+    fprintf(out, "%s\n", line ? line : "{\"level\":\"error\",\"message\":\"out of memory\"}");
+    free(line);
+}
+
+void cli_errorf(const char *cmd, const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (messages_json) {
+        put_json_message(stderr, msg);
+        return;
+    }
+    char *e = dp__text_escape(msg);
+    fprintf(stderr, "daggerpool%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", e ? e : "(out of memory)");
+    free(e);
+}
+
+void cli_put_lines(FILE *out, const char *text)
+{
+    const char *p = text ? text : "";
+    do {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char *line = strndup(p, len);
+        if (messages_json && line) {
+            put_json_message(out, line);
+        } else {
+            char *e = line ? dp__text_escape(line) : NULL;
+            fprintf(out, "%s\n", e ? e : "(out of memory)");
+            free(e);
+        }
+        free(line);
+        p = nl ? nl + 1 : NULL;
+    } while (p && *p);
 }
 
 bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
@@ -159,24 +213,183 @@ void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **di
         dp_plugins_add_path(pl, def);
 }
 
+/* ---- files ------------------------------------------------------------ */
+
+/* "a directory", "a FIFO", ... for messages. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symlink" : "not a regular file";
+}
+
+/* realpath of path's directory, "/" and path's last name; NULL when the
+ * directory does not resolve (errno set) or the name is empty (EISDIR). */
+static char *resolve_in_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        errno = EISDIR;
+        return NULL;
+    }
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return NULL;
+    char *rdir = realpath(dir, NULL);
+    free(dir);
+    if (!rdir)
+        return NULL;
+    size_t n = strlen(rdir) + 1 + strlen(base) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s", rdir, strcmp(rdir, "/") == 0 ? "" : "/", base);
+    free(rdir);
+    return out;
+}
+
+void cli_file_id(const char *path, cli_file_id_t *id)
+{
+    memset(id, 0, sizeof *id);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        id->exists = true;
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+    }
+    id->resolved = resolve_in_dir(path);
+}
+
+bool cli_same_file(const cli_file_id_t *a, const cli_file_id_t *b)
+{
+    if (a->exists && b->exists)
+        return a->dev == b->dev && a->ino == b->ino;
+    /* One that exists and one that does not are two files; two that do not
+     * exist yet are one when they resolve to the same name. */
+    return !a->exists && !b->exists && a->resolved && b->resolved && strcmp(a->resolved, b->resolved) == 0;
+}
+
+void cli_file_id_free(cli_file_id_t *id)
+{
+    free(id->resolved);
+    id->resolved = NULL;
+}
+
+int cli_open_regular(const char *cmd, const char *flag, const char *path, int flags, const char *fix)
+{
+    if (!*path) {
+        cli_errorf(cmd, "%s '': an empty file name; fix: %s", flag, fix);
+        return -1;
+    }
+    /* stat first: even opening some devices does something (a tape
+     * rewinds); O_NONBLOCK so that a FIFO put there since cannot block the
+     * open, fstat to judge what was opened. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        cli_errorf(cmd, "%s %s: %s, not a regular file; fix: %s", flag, path, file_kind(st.st_mode), fix);
+        return -1;
+    }
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0) {
+        cli_errorf(cmd, "%s %s: %s; fix: %s", flag, path, strerror(errno), fix);
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cli_errorf(cmd, "%s %s: %s, not a regular file; fix: %s", flag, path, file_kind(st.st_mode), fix);
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+/* ---- output files ------------------------------------------------------ */
+
 #define OUT_BUF (1u << 20)
 
-bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char *what)
+bool out_file_check(out_file_t *o, const char *cmd, const char *flag, const char *what, const char *path)
 {
     memset(o, 0, sizeof *o);
     o->path = path;
-    if (strcmp(path, "-") == 0) {
+    o->flag = flag;
+    o->what = what;
+    o->slot = -1;
+    if (strcmp(path, "-") == 0)
+        return true;
+    if (!*path) {
+        cli_errorf(cmd, "%s '': cannot write the %s there: an empty file name; fix: name a file, or - for standard "
+                   "output", flag, what);
+        return false;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            /* Not followed: a link in a shared directory could point the
+             * rename at any file the command may write. */
+            char to[PATH_MAX];
+            ssize_t n = readlink(path, to, sizeof to - 1);
+            to[n > 0 ? n : 0] = '\0';
+            cli_errorf(cmd,
+                       "%s %s: cannot write the %s there: a symlink (to %s), which the new file renamed over the "
+                       "name would replace; fix: name the file itself, or a new one",
+                       flag, path, what, to);
+            return false;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            /* rename(2) would put a regular file in its place: a device
+             * node, a FIFO or a socket gone, a directory a late error. */
+            cli_errorf(cmd,
+                       "%s %s: cannot write the %s there: %s, not a regular file, which the new file renamed over "
+                       "the name would replace; fix: name a regular file or a new one, or - for standard output",
+                       flag, path, what, file_kind(st.st_mode));
+            return false;
+        }
+    } else if (errno != ENOENT) {
+        cli_errorf(cmd, "%s %s: cannot write the %s there: %s", flag, path, what, strerror(errno));
+        return false;
+    }
+    cli_file_id(path, &o->id);
+    if (!o->id.resolved) {
+        const char *why = errno == EISDIR   ? "names a directory"
+                          : errno == ENOENT ? "no such directory"
+                                            : strerror(errno);
+        cli_errorf(cmd, "%s %s: cannot write the %s there: %s; fix: name a file in an existing directory", flag, path,
+                   what, why);
+        cli_file_id_free(&o->id);
+        return false;
+    }
+    o->target = o->id.resolved;
+    return true;
+}
+
+bool out_file_open(out_file_t *o, const char *cmd)
+{
+    if (!o->target) {
         o->f = stdout;
         return true;
     }
-    char *tmp = malloc(strlen(path) + 32);
+    size_t n = strlen(o->target) + 48;
+    char *tmp = malloc(n);
     if (!tmp)
         return false;
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    o->f = fopen(tmp, "w");
-    if (!o->f) {
-        fprintf(stderr, "daggerpool %s: cannot write the %s to %s: %s\n", cmd, what, path, strerror(errno));
+    snprintf(tmp, n, "%s.tmp.%ld.XXXXXX", o->target, (long)getpid());
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        cli_errorf(cmd, "cannot write the %s to %s: %s", o->what, o->path, strerror(errno));
         free(tmp);
+        return false;
+    }
+    /* mkostemp makes it 0600; a result is as readable as any new file. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    o->tmp = tmp;
+    o->slot = cli_tmp_register(tmp);
+    if (!(o->f = fdopen(fd, "w"))) {
+        close(fd);
+        cli_errorf(cmd, "cannot write the %s to %s: %s", o->what, o->path, strerror(errno));
+        out_file_discard(o);
         return false;
     }
     /* A large result is tens of MB: written 1 MiB at a time, not in
@@ -184,7 +397,6 @@ bool out_file_open(out_file_t *o, const char *path, const char *cmd, const char 
      * ignores setvbuf's size without a buffer: ours, freed after fclose. */
     if ((o->buf = malloc(OUT_BUF)))
         setvbuf(o->f, o->buf, _IOFBF, OUT_BUF);
-    o->tmp = tmp;
     return true;
 }
 
@@ -192,35 +404,62 @@ bool out_file_commit(out_file_t *o, const char *cmd)
 {
     if (o->f == stdout) {
         o->f = NULL;
-        return fflush(stdout) == 0;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+            return true;
+        cli_errorf(cmd, "cannot write the %s to standard output: %s", o->what, strerror(errno));
+        return false;
     }
+    errno = 0;
     bool ok = o->f && fflush(o->f) == 0 && !ferror(o->f);
-    if (o->f && fclose(o->f) != 0)
+    int err = errno ? errno : EIO;
+    if (o->f && fclose(o->f) != 0 && ok) {
         ok = false;
+        err = errno;
+    }
     o->f = NULL;
     free(o->buf);
     o->buf = NULL;
-    if (ok && rename(o->tmp, o->path) != 0)
-        ok = false;
-    if (!ok) {
-        fprintf(stderr, "daggerpool %s: cannot write %s: %s\n", cmd, o->path, strerror(errno));
-        unlink(o->tmp);
+    /* What was checked before the run may have changed since: still never
+     * replace anything but a regular file. */
+    struct stat st;
+    if (ok && lstat(o->target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        cli_errorf(cmd, "%s %s: became %s during the run; it was not replaced, the %s is not written", o->flag,
+                   o->path, file_kind(st.st_mode), o->what);
+        out_file_discard(o);
+        return false;
     }
+    if (ok && rename(o->tmp, o->target) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        cli_errorf(cmd, "cannot write the %s to %s: %s", o->what, o->path, strerror(err));
+        out_file_discard(o);
+        return false;
+    }
+    cli_tmp_forget(o->slot);
+    o->slot = -1;
     free(o->tmp);
     o->tmp = NULL;
-    return ok;
+    cli_file_id_free(&o->id);
+    o->target = NULL;
+    return true;
 }
 
 void out_file_discard(out_file_t *o)
 {
     if (o->f && o->f != stdout)
         fclose(o->f);
+    o->f = NULL;
     free(o->buf);
     o->buf = NULL;
     if (o->tmp) {
         unlink(o->tmp);
         free(o->tmp);
+        o->tmp = NULL;
     }
-    o->f = NULL;
-    o->tmp = NULL;
+    cli_tmp_forget(o->slot);
+    o->slot = -1;
+    cli_file_id_free(&o->id);
+    o->target = NULL;
 }

@@ -226,7 +226,9 @@ console_t *console_new(FILE *out, cli_log_format_t format, dp_log_level_t level,
     c->level = level;
     c->progress = progress;
     const char *term = getenv("TERM");
-    c->tty = isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
+    /* JSON logs are one object per line even on a terminal: no status
+     * line, progress as JSON objects (event_json). */
+    c->tty = format == CLI_LOG_TEXT && isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0);
     pthread_condattr_t ca;
     if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
         pthread_cond_init(&c->wake, &ca) != 0 || !(c->buf = malloc(BUF_SIZE))) {
@@ -351,42 +353,60 @@ static void format_time(uint64_t ns, char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
 }
 
+char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, unsigned attempt, const char *plugin,
+                    const char *message, const char *event)
+{
+    char t[40];
+    format_time(time_ns, t, sizeof t);
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, NULL, 0);
+    dp__jsonw_object_open(&w);
+    dp__jsonw_key(&w, "time");
+    dp__jsonw_string(&w, t);
+    dp__jsonw_key(&w, "level");
+    dp__jsonw_string(&w, dp_log_level_name(level));
+    dp__jsonw_key(&w, "job");
+    dp__jsonw_string(&w, job);
+    dp__jsonw_key(&w, "attempt");
+    if (attempt)
+        dp__jsonw_int(&w, attempt);
+    else
+        dp__jsonw_null(&w);
+    dp__jsonw_key(&w, "plugin");
+    dp__jsonw_string(&w, plugin);
+    dp__jsonw_key(&w, "message");
+    dp__jsonw_string(&w, message ? message : "");
+    if (event) {
+        dp__jsonw_key(&w, "event");
+        dp__jsonw_string(&w, event);
+    }
+    dp__jsonw_object_close(&w);
+    char *line = dp__jsonw_finish(&w) == 0 ? dp__jsonw_take(&w, NULL) : NULL;
+    dp__jsonw_discard(&w);
+    return line;
+}
+
+uint64_t cli_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Under lock. One line per record: time, level, job, attempt, plugin,
  * message; "-" for what a run-level message does not have. */
 static void write_record(console_t *c, const dp_log_record_t *rec)
 {
-    char t[40];
-    format_time(rec->time_ns, t, sizeof t);
     if (c->format == CLI_LOG_JSON) {
-        dp__jsonw_t w;
-        dp__jsonw_init(&w, NULL, 0);
-        dp__jsonw_object_open(&w);
-        dp__jsonw_key(&w, "time");
-        dp__jsonw_string(&w, t);
-        dp__jsonw_key(&w, "level");
-        dp__jsonw_string(&w, dp_log_level_name(rec->level));
-        dp__jsonw_key(&w, "job");
-        dp__jsonw_string(&w, rec->job);
-        dp__jsonw_key(&w, "attempt");
-        if (rec->attempt)
-            dp__jsonw_int(&w, rec->attempt);
-        else
-            dp__jsonw_null(&w);
-        dp__jsonw_key(&w, "plugin");
-        dp__jsonw_string(&w, rec->plugin);
-        dp__jsonw_key(&w, "message");
-        dp__jsonw_string(&w, rec->message ? rec->message : "");
-        dp__jsonw_object_close(&w);
-        size_t len = 0;
-        char *line = dp__jsonw_finish(&w) == 0 ? dp__jsonw_take(&w, &len) : NULL;
-        dp__jsonw_discard(&w);
+        char *line = cli_json_line(rec->time_ns, rec->level, rec->job, rec->attempt, rec->plugin, rec->message, NULL);
         if (line) {
-            line[len] = '\n'; /* over the NUL: one write, one whole line */
-            fwrite(line, 1, len + 1, c->out);
+            fprintf(c->out, "%s\n", line);
             free(line);
         }
         return;
     }
+    char t[40];
+    format_time(rec->time_ns, t, sizeof t);
     char attempt[16] = "-";
     if (rec->attempt)
         snprintf(attempt, sizeof attempt, "%u", rec->attempt);
@@ -424,11 +444,7 @@ void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    dp_log_record_t rec = {.level = level,
-                           .message = msg,
-                           .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec};
+    dp_log_record_t rec = {.level = level, .message = msg, .time_ns = cli_wall_ns()};
     console_log_cb(c, &rec);
 }
 
@@ -520,10 +536,61 @@ static bool quick_line(console_t *c, const dp_event_t *ev, const char *name)
     return true;
 }
 
+/* With --log-format json: the event as a log line's JSON object (the same
+ * keys) with "event": started, attempt_failed, a job's final status
+ * (success, failed, not_ready, unknown) or skipped; the message is what the
+ * text line says after the job's name. */
+static void event_json(console_t *c, const dp_event_t *ev, const char *name)
+{
+    char msg[9216]; /* an error is cut to 8 KiB */
+    const char *event;
+    dp_log_level_t level = DP_LOG_INFO;
+    const char *error = ev->error ? ev->error : "(no message)";
+    switch (ev->kind) {
+    case DP_EV_ATTEMPT_START:
+        event = "started";
+        if (ev->attempt > 1)
+            snprintf(msg, sizeof msg, "[%zu/%zu] attempt %u started", c->finished, c->total, ev->attempt);
+        else
+            snprintf(msg, sizeof msg, "[%zu/%zu] started", c->finished, c->total);
+        break;
+    case DP_EV_ATTEMPT_END:
+        if (ev->status != DP_STATUS_FAILED)
+            return;
+        event = "attempt_failed";
+        level = DP_LOG_WARN;
+        snprintf(msg, sizeof msg, "[%zu/%zu] attempt %u failed: %s", c->finished, c->total, ev->attempt, error);
+        break;
+    case DP_EV_JOB_END:
+        event = dp_status_name(ev->status) ? dp_status_name(ev->status) : "unknown";
+        if (ev->status == DP_STATUS_FAILED)
+            level = DP_LOG_ERROR;
+        snprintf(msg, sizeof msg, "[%zu/%zu] %s after %u attempt%s%s%s", c->finished, c->total, event, ev->attempt,
+                 ev->attempt == 1 ? "" : "s", ev->status == DP_STATUS_FAILED && ev->error ? ": " : "",
+                 ev->status == DP_STATUS_FAILED && ev->error ? ev->error : "");
+        break;
+    case DP_EV_JOB_SKIPPED:
+        event = "skipped";
+        snprintf(msg, sizeof msg, "[%zu/%zu] skipped", c->finished, c->total);
+        break;
+    default: return;
+    }
+    char *line = cli_json_line(cli_wall_ns(), level, name, ev->attempt, NULL, msg, event);
+    if (line) {
+        put(c, line, strlen(line));
+        put(c, "\n", 1);
+        free(line);
+    }
+}
+
 /* Off a terminal: one plain line per job event, for CI logs and pipes. */
 static void event_line(console_t *c, const dp_event_t *ev)
 {
     const char *raw = ev->name ? ev->name : dp_graph_job_name(c->g, ev->job);
+    if (c->format == CLI_LOG_JSON) {
+        event_json(c, ev, raw ? raw : "?");
+        return;
+    }
     if (raw && quick_line(c, ev, raw))
         return;
     char *name = dp__text_escape(raw);

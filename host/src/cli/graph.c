@@ -4,9 +4,12 @@
  * file's shape only: no plugin is loaded, so a graph can be drawn on a
  * machine that could not run it.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -19,6 +22,7 @@ static const char usage[] =
     "options:\n"
     "  --format dot|mermaid   Graphviz DOT (default; render with `dot -Tpng`) or a Mermaid flowchart\n"
     "  --result JSON          colour each job by its status in JSON, a result of `daggerpool run --json`\n"
+    "                         (of another workflow: refused; of an older version: jobs that differ are named)\n"
     "  -h, --help             this help\n";
 
 int cli_graph(int argc, char **argv)
@@ -52,15 +56,28 @@ int cli_graph(int argc, char **argv)
     const char *file = argv[optind];
 
     int code = CLI_EXIT_INVALID;
-    char *err = calloc(1, 16384);
+    char *err = calloc(1, 16384), *warn = calloc(1, 4096);
     const char **types = NULL;
     int *status = NULL;
     dp_workflow_t *wf = NULL;
-    if (!err)
+    FILE *in = NULL;
+    if (!err || !warn)
         goto oom;
+    /* The result file is checked before the workflow is read: only a
+     * regular file (a FIFO would block the read forever). */
+    if (result) {
+        int fd = cli_open_regular("graph", "--result", result, O_RDONLY,
+                                  "name the JSON result written by `daggerpool run FILE --json JSON`");
+        if (fd < 0)
+            goto out;
+        if (!(in = fdopen(fd, "r"))) {
+            close(fd);
+            goto oom;
+        }
+    }
     cli_heap_for_workflow(file);
     if (!(wf = dp_workflow_load(file, err, 16384))) {
-        fprintf(stderr, "%s\n", err);
+        cli_put_lines(stderr, err);
         goto out;
     }
     cli_heap_loaded();
@@ -71,28 +88,36 @@ int cli_graph(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         types[i] = dp__workflow_job_type(wf, dp_graph_job_name(g, i));
     dp_graph_style_t style = {types, NULL};
-    if (result) {
-        if (dp_render_statuses_from_json(result, g, status, err, 16384) != DP_OK) {
-            fprintf(stderr, "daggerpool graph: %s\n", err);
+    if (in) {
+        /* A result of another workflow is refused (exit 2); one of an
+         * older version of this one colours what still matches and says
+         * which jobs do not (a warning: the graph is still drawn). */
+        if (dp_render_statuses_read(in, result, g, dp_workflow_name(wf), status, warn, 4096, err, 16384) != DP_OK) {
+            cli_errorf("graph", "%s", err);
             goto out;
         }
+        if (*warn)
+            cli_errorf("graph", "warning: %s", warn);
         style.status = status;
     }
     int rc = strcmp(format, "dot") == 0 ? dp_render_dot(stdout, g, dp_workflow_name(wf), &style)
                                         : dp_render_mermaid(stdout, g, &style);
     if (rc != DP_OK) {
-        fprintf(stderr, "daggerpool graph: cannot write the graph: %s\n", dp_strerror(rc));
+        cli_errorf("graph", "cannot write the graph: %s", rc == DP_ESYS ? strerror(errno) : dp_strerror(rc));
         code = CLI_EXIT_FAILED;
         goto out;
     }
     code = CLI_EXIT_SUCCESS;
     goto out;
 oom:
-    fprintf(stderr, "daggerpool graph: out of memory\n");
+    cli_errorf("graph", "out of memory");
 out:
+    if (in)
+        fclose(in);
     free(types);
     free(status);
     dp_workflow_free(wf);
     free(err);
+    free(warn);
     return code;
 }

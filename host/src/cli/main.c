@@ -3,6 +3,7 @@
  * Adding a subcommand means one row in `commands` and one
  * file beside this one.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,19 @@ static void print_usage(FILE *out)
           out);
 }
 
+/* Whatever a command printed must have reached stdout: `daggerpool validate
+ * FILE > /dev/full` must not exit 0 as if the report had been read. A
+ * command that already failed keeps its code (and has said why). */
+static int stdout_written(int code)
+{
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && code == CLI_EXIT_SUCCESS) {
+        cli_errorf(NULL, "cannot write to standard output: %s", strerror(errno ? errno : EIO));
+        return CLI_EXIT_FAILED;
+    }
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -45,15 +59,15 @@ int main(int argc, char **argv)
             char *args[] = {argv[2], "--help", NULL};
             for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
                 if (strcmp(argv[2], commands[i].name) == 0)
-                    return commands[i].fn(2, args);
+                    return stdout_written(commands[i].fn(2, args));
             return cli_usage_error(NULL, "unknown command '%s'", argv[2]);
         }
         print_usage(stdout);
-        return CLI_EXIT_SUCCESS;
+        return stdout_written(CLI_EXIT_SUCCESS);
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("daggerpool %s (plugin ABI %d.%d)\n", dp_version(), DP_PLUGIN_ABI_MAJOR, DP_PLUGIN_ABI_MINOR);
-        return CLI_EXIT_SUCCESS;
+        return stdout_written(CLI_EXIT_SUCCESS);
     }
     /* The library reads it when it loads and cannot complain; the command
      * can, before it does anything. */
@@ -66,6 +80,6 @@ int main(int argc, char **argv)
                                clock);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+            return stdout_written(commands[i].fn(argc - 1, argv + 1));
     return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

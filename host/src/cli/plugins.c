@@ -23,27 +23,49 @@ typedef struct listing {
     size_t ok, broken;
 } listing_t;
 
+/* s as the summary writes names: the plugin's own strings (name, version,
+ * description, types) and file names may hold any bytes. */
+static void put_esc(const char *s)
+{
+    char *e = dp__text_escape(s ? s : "?");
+    fputs(e ? e : "?", stdout);
+    free(e);
+}
+
 static int print_plugin(const dp_plugin_info_t *info, void *arg)
 {
     listing_t *l = arg;
     if (info->error) {
         l->broken++;
-        printf("%s  (refused)\n    file: %s\n    error: %s\n", info->name ? info->name : "?",
-               info->path ? info->path : "?", info->error);
+        put_esc(info->name);
+        fputs("  (refused)\n    file: ", stdout);
+        put_esc(info->path);
+        fputs("\n    error: ", stdout);
+        put_esc(info->error);
+        fputc('\n', stdout);
         return 0;
     }
     l->ok++;
-    printf("%s %s  (ABI %u.%u)\n    file: %s\n", info->name, info->version ? info->version : "?", info->abi_major,
-           info->abi_minor, info->path ? info->path : "?");
-    if (info->description && *info->description)
-        printf("    %s\n", info->description);
+    put_esc(info->name);
+    fputc(' ', stdout);
+    put_esc(info->version);
+    printf("  (ABI %u.%u)\n    file: ", info->abi_major, info->abi_minor);
+    put_esc(info->path);
+    fputc('\n', stdout);
+    if (info->description && *info->description) {
+        fputs("    ", stdout);
+        put_esc(info->description);
+        fputc('\n', stdout);
+    }
     fputs("    types:", stdout);
     for (size_t i = 0; info->types && info->types[i]; i++) {
         /* Types are written PLUGIN.TYPE in workflows; show them that way. */
-        if (strchr(info->types[i], '.'))
-            printf("%s %s", i ? "," : "", info->types[i]);
-        else
-            printf("%s %s.%s", i ? "," : "", info->name, info->types[i]);
+        fputs(i ? ", " : " ", stdout);
+        if (!strchr(info->types[i], '.')) {
+            put_esc(info->name);
+            fputc('.', stdout);
+        }
+        put_esc(info->types[i]);
     }
     fputc('\n', stdout);
     return 0;
@@ -87,7 +109,7 @@ int cli_plugins(int argc, char **argv)
     dp_plugins_t *pl = dp_plugins_new();
     if (!pl) {
         free(dirs);
-        fprintf(stderr, "daggerpool plugins: out of memory\n");
+        cli_errorf("plugins", "out of memory");
         return CLI_EXIT_INVALID;
     }
     cli_plugin_search_path(pl, NULL, dirs, ndirs);
@@ -95,10 +117,10 @@ int cli_plugins(int argc, char **argv)
     int rc = dp_plugins_scan(pl, print_plugin, &l);
     int code = CLI_EXIT_SUCCESS;
     if (rc != DP_OK) {
-        fprintf(stderr, "daggerpool plugins: cannot scan the search path: %s\n", dp_strerror(rc));
+        cli_errorf("plugins", "cannot scan the search path: %s", dp_strerror(rc));
         code = CLI_EXIT_FAILED;
     } else if (l.ok + l.broken == 0) {
-        fprintf(stderr, "daggerpool plugins: no plugins found on the search path\n");
+        cli_errorf("plugins", "no plugins found on the search path");
     }
     dp_plugins_free(pl);
     free(dirs);

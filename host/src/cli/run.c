@@ -7,6 +7,7 @@
  * end, so a reader never sees half a file). After the run, the summary and
  * the JSON are written whatever the outcome, also after SIGINT/SIGTERM.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static const char usage[] =
     "Runs the workflow in FILE once and prints a summary.\n"
     "\n"
     "options:\n"
-    "  --json PATH|-        write the JSON result to PATH (- : stdout; the summary then goes to stderr)\n"
+    "  --json PATH|-        write the JSON result to PATH (- : stdout; the summary then goes to stderr);\n"
+    "                       PATH is a regular file or a new one (written whole, renamed into place)\n"
     "  --trace PATH         write a Chrome trace (one span per job attempt; open it in Perfetto)\n"
     "  -j, --jobs N         run at most N jobs at once (overrides workflow.max_concurrent_jobs)\n"
     "  --timeout DUR        whole-run timeout such as 30s or 5m; 0 for none (overrides workflow.timeout)\n"
@@ -30,10 +32,11 @@ static const char usage[] =
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          no progress, only errors in the log\n"
     "  -v, --verbose        more log: -v info, -vv debug (default: warnings and errors)\n"
-    "  --log-format FMT     text (default) or json (one JSON object per line)\n"
+    "  --log-format FMT     text (default) or json (one JSON object per line: logs, progress, errors)\n"
     "  -h, --help           this help\n"
     "\n"
-    "exit codes: 0 success, 1 failed, 2 invalid input (nothing ran), 3 not ready, 4 timeout, 130 interrupted\n";
+    "exit codes: 0 success, 1 failed (or an output could not be written), 2 invalid input (nothing ran),\n"
+    "3 not ready, 4 timeout, 130 interrupted\n";
 
 typedef struct run_opts_cli {
     const char *file;
@@ -123,11 +126,49 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind],
                                argv[optind + 1]);
     o->file = argv[optind];
-    if (o->json && o->trace && strcmp(o->json, o->trace) == 0 && strcmp(o->json, "-") != 0)
-        return cli_usage_error("run", "--json and --trace name the same file %s", o->json);
     if (o->trace && strcmp(o->trace, "-") == 0 && o->json && strcmp(o->json, "-") == 0)
         return cli_usage_error("run", "--json - and --trace - would both write to stdout");
     return -1;
+}
+
+/* The output files, before anything runs: each a name that may be replaced
+ * (out_file_check), no two of them one file (by device and inode, or by
+ * resolved name for those not there yet: ./r.json and r.json are one), and
+ * none of them the workflow file. */
+static bool check_outputs(const run_cli_t *o, out_file_t *json, out_file_t *trace)
+{
+    if (o->json && !out_file_check(json, "run", "--json", "JSON result", o->json))
+        return false;
+    if (o->trace && !out_file_check(trace, "run", "--trace", "trace", o->trace))
+        return false;
+    if (json->target && trace->target && cli_same_file(&json->id, &trace->id)) {
+        cli_usage_error("run", "--json %s and --trace %s name the same file; give each its own", o->json, o->trace);
+        return false;
+    }
+    cli_file_id_t wf;
+    cli_file_id(o->file, &wf);
+    const out_file_t *outs[] = {json, trace};
+    for (size_t i = 0; i < 2; i++)
+        if (outs[i]->target && cli_same_file(&outs[i]->id, &wf)) {
+            cli_usage_error("run", "%s %s names the workflow file %s, which it would replace; write the %s elsewhere",
+                            outs[i]->flag, outs[i]->path, o->file, outs[i]->what);
+            cli_file_id_free(&wf);
+            return false;
+        }
+    cli_file_id_free(&wf);
+    return true;
+}
+
+/* Commits an output its renderer wrote (rc), or says why it is not there. */
+static bool finish_output(out_file_t *f, int rc)
+{
+    if (rc == DP_OK)
+        return out_file_commit(f, "run");
+    int e = errno;
+    cli_errorf("run", "cannot write the %s to %s: %s", f->what, f->target ? f->path : "standard output",
+               rc == DP_ENOMEM ? "out of memory" : strerror(e));
+    out_file_discard(f);
+    return false;
 }
 
 int cli_run(int argc, char **argv)
@@ -150,6 +191,14 @@ int cli_run(int argc, char **argv)
     bool json_stdout = o.json && strcmp(o.json, "-") == 0;
     bool trace_stdout = o.trace && strcmp(o.trace, "-") == 0;
     FILE *summary_out = json_stdout || trace_stdout ? stderr : stdout;
+    /* With --log-format json, stderr is one JSON object per line: the
+     * command's own messages too, and no summary there (with --json - or
+     * --trace -, stdout holds the machine's output already). */
+    if (o.log_format == CLI_LOG_JSON) {
+        cli_messages_json();
+        if (summary_out == stderr)
+            summary_out = NULL;
+    }
 
     char *err = calloc(1, 16384);
     dp_workflow_t *wf = NULL;
@@ -160,18 +209,20 @@ int cli_run(int argc, char **argv)
     trace_rec_t *trace = NULL;
     dp_result_t *r = NULL;
     dp_reloader_t *reloader = NULL;
-    out_file_t json_file = {0}, trace_file = {0};
+    out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
     code = CLI_EXIT_INVALID;
     if (!err)
         goto out;
 
+    if (!check_outputs(&o, &json_file, &trace_file))
+        goto out;
     if (!cli_check_dirs("run", o.plugin_dirs, o.nplugin_dirs))
         goto out;
     if (!(con = console_new(stderr, o.log_format, level, !o.quiet)))
         goto oom;
     cli_heap_for_workflow(o.file);
     if (!(wf = dp__workflow_load_for_build(o.file, err, 16384))) {
-        fprintf(stderr, "%s\n", err);
+        cli_put_lines(stderr, err);
         goto out;
     }
     cli_heap_loaded();
@@ -182,19 +233,20 @@ int cli_run(int argc, char **argv)
     dp_plugins_allow_insecure(pl, o.allow_insecure);
     cli_plugin_search_path(pl, wf, o.plugin_dirs, o.nplugin_dirs);
     if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
-        fprintf(stderr, "%s\n", err);
+        cli_put_lines(stderr, err);
         goto out;
     }
-    if (o.json && !out_file_open(&json_file, o.json, "run", "JSON result"))
+    dp_graph_t *g = dp_workflow_graph(wf);
+    const char *name = dp_workflow_name(wf);
+    if (o.json && !out_file_open(&json_file, "run"))
         goto out;
     if (o.trace) {
-        if (!out_file_open(&trace_file, o.trace, "run", "trace"))
+        if (!out_file_open(&trace_file, "run"))
             goto out;
-        if (!(trace = trace_rec_new()))
+        if (!(trace = trace_rec_new(trace_file.f, g, name)))
             goto oom;
     }
 
-    dp_graph_t *g = dp_workflow_graph(wf);
     dp_run_opts_t opts;
     dp_run_opts_init(&opts);
     dp_workflow_run_opts(wf, &opts);
@@ -227,36 +279,35 @@ int cli_run(int argc, char **argv)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
     r = dp_graph_run(g, &opts, err, 16384);
     cli_signals_restore_hup();
+    /* From here a signal ends the process at once (nothing left to cancel),
+     * the temporary files removed. */
     cli_signals_restore();
     dp_reloader_free(reloader);
     reloader = NULL;
     console_end(con);
     if (!r) {
-        fprintf(stderr, "%s: %s\n", o.file, err);
+        cli_errorf(NULL, "%s: %s", o.file, err);
         goto out;
     }
 
-    const char *name = dp_workflow_name(wf);
     code = (int)dp_result_outcome(r);
-    dp_render_summary(summary_out, r, name);
-    if (o.json) {
-        if (dp_render_json(json_file.f, r, name) != DP_OK || !out_file_commit(&json_file, "run")) {
-            fprintf(stderr, "daggerpool run: the JSON result could not be written to %s\n", o.json);
-            if (code == CLI_EXIT_SUCCESS)
-                code = CLI_EXIT_FAILED;
-        }
+    /* An output that cannot be written makes a successful run exit 1 (a
+     * run that did not succeed keeps its own code): a script must not take
+     * a result nobody could read for a success. */
+    if (summary_out && dp_render_summary(summary_out, r, name) != DP_OK) {
+        cli_errorf("run", "cannot write the summary to %s: %s",
+                   summary_out == stdout ? "standard output" : "standard error", strerror(errno));
+        if (code == CLI_EXIT_SUCCESS)
+            code = CLI_EXIT_FAILED;
     }
-    if (o.trace) {
-        if (trace_rec_write(trace, trace_file.f, g, name) != DP_OK || !out_file_commit(&trace_file, "run")) {
-            fprintf(stderr, "daggerpool run: the trace could not be written to %s\n", o.trace);
-            if (code == CLI_EXIT_SUCCESS)
-                code = CLI_EXIT_FAILED;
-        }
-    }
+    if (o.json && !finish_output(&json_file, dp_render_json(json_file.f, r, name)) && code == CLI_EXIT_SUCCESS)
+        code = CLI_EXIT_FAILED;
+    if (o.trace && !finish_output(&trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
+        code = CLI_EXIT_FAILED;
     goto out;
 
 oom:
-    fprintf(stderr, "daggerpool run: out of memory\n");
+    cli_errorf("run", "out of memory");
     code = CLI_EXIT_INVALID;
 out:
     out_file_discard(&json_file);

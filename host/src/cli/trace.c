@@ -1,8 +1,10 @@
 /*
- * trace.c - records a run's attempt events for the Chrome trace
- * (dp_render_trace). Events arrive on worker threads; a mutex guards the
- * growing array. Copies are taken because an event's strings live only
- * during the callback.
+ * trace.c - writes a run's Chrome trace while it runs (dp_render_trace_*):
+ * each attempt's span goes to the file when the attempt ends, so memory
+ * stays what the workflow's size makes it (one open attempt per job, a
+ * 1 MiB file buffer) whatever the number of attempts: a million retries of
+ * one job used to be held whole, 2 GB for a 140 MB trace. Events arrive on
+ * worker threads; a mutex serialises the writes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,18 +12,33 @@
 
 #include "cli.h"
 
+/* A job's attempt that started and has not ended yet. */
+typedef struct open_attempt {
+    uint64_t time_ns;
+    unsigned attempt;
+    unsigned worker;
+    bool open;
+} open_attempt_t;
+
 struct trace_rec {
     pthread_mutex_t lock;
-    dp_trace_event_t *ev;
-    size_t n, cap;
-    bool oom; /* an event was lost: the trace says less than it should */
+    dp_trace_out_t out;
+    open_attempt_t *open; /* by job id */
+    size_t njobs;
 };
 
-trace_rec_t *trace_rec_new(void)
+trace_rec_t *trace_rec_new(FILE *out, const dp_graph_t *g, const char *workflow)
 {
     trace_rec_t *t = calloc(1, sizeof *t);
-    if (t)
-        pthread_mutex_init(&t->lock, NULL);
+    if (!t)
+        return NULL;
+    t->njobs = dp_graph_job_count(g);
+    if (!(t->open = calloc(t->njobs ? t->njobs : 1, sizeof *t->open))) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    dp_render_trace_begin(&t->out, out, g, workflow);
     return t;
 }
 
@@ -29,45 +46,60 @@ void trace_rec_free(trace_rec_t *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++)
-        free(t->ev[i].error);
-    free(t->ev);
+    free(t->open);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
 
+static dp_trace_event_t start_of(uint32_t job, const open_attempt_t *a)
+{
+    return (dp_trace_event_t){.kind = DP_EV_ATTEMPT_START,
+                              .job = job,
+                              .attempt = a->attempt,
+                              .worker = a->worker,
+                              .time_ns = a->time_ns,
+                              .status = DP_STATUS_UNKNOWN};
+}
+
 void trace_rec_event(trace_rec_t *t, const dp_event_t *ev)
 {
-    if (ev->kind != DP_EV_ATTEMPT_START && ev->kind != DP_EV_ATTEMPT_END)
-        return;
-    char *error = ev->error ? strdup(ev->error) : NULL;
     pthread_mutex_lock(&t->lock);
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        dp_trace_event_t *grown = realloc(t->ev, cap * sizeof *grown);
-        if (!grown) {
-            t->oom = true;
-            pthread_mutex_unlock(&t->lock);
-            free(error);
-            return;
+    dp_render_trace_saw(&t->out, ev->time_ns);
+    if (ev->job < t->njobs) {
+        open_attempt_t *a = &t->open[ev->job];
+        if (ev->kind == DP_EV_ATTEMPT_START) {
+            if (a->open) { /* its end never came: say so rather than lose it */
+                dp_trace_event_t s = start_of(ev->job, a);
+                dp_render_trace_span(&t->out, &s, NULL);
+            }
+            *a = (open_attempt_t){ev->time_ns, ev->attempt, ev->worker, true};
+        } else if (ev->kind == DP_EV_ATTEMPT_END && a->open && a->attempt == ev->attempt) {
+            dp_trace_event_t s = start_of(ev->job, a);
+            dp_trace_event_t e = {.kind = ev->kind,
+                                  .job = ev->job,
+                                  .attempt = ev->attempt,
+                                  .worker = ev->worker,
+                                  .time_ns = ev->time_ns,
+                                  .status = ev->status,
+                                  .error = ev->error};
+            dp_render_trace_span(&t->out, &s, &e);
+            a->open = false;
         }
-        t->ev = grown;
-        t->cap = cap;
     }
-    t->ev[t->n++] = (dp_trace_event_t){.kind = ev->kind,
-                                       .job = ev->job,
-                                       .attempt = ev->attempt,
-                                       .worker = ev->worker,
-                                       .time_ns = ev->time_ns,
-                                       .status = ev->status,
-                                       .error = error};
     pthread_mutex_unlock(&t->lock);
 }
 
-int trace_rec_write(trace_rec_t *t, FILE *out, const dp_graph_t *g, const char *workflow)
+int trace_rec_finish(trace_rec_t *t)
 {
     pthread_mutex_lock(&t->lock);
-    int rc = t->oom ? DP_ENOMEM : dp_render_trace(out, g, workflow, t->ev, t->n);
+    /* Attempts the run cut: they end at the last event seen. */
+    for (size_t j = 0; j < t->njobs; j++)
+        if (t->open[j].open) {
+            dp_trace_event_t s = start_of((uint32_t)j, &t->open[j]);
+            dp_render_trace_span(&t->out, &s, NULL);
+            t->open[j].open = false;
+        }
+    int rc = dp_render_trace_end(&t->out);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }

@@ -68,20 +68,20 @@ int cli_validate(int argc, char **argv)
     dp_plugins_t *pl = dp_plugins_new();
     dp_workflow_t *wf = NULL;
     if (!err || !con || !pl) {
-        fprintf(stderr, "daggerpool validate: out of memory\n");
+        cli_errorf("validate", "out of memory");
         goto out;
     }
     dp_plugins_set_log(pl, console_log_cb, con, DP_LOG_WARN);
     dp_plugins_allow_insecure(pl, allow_insecure);
     cli_heap_for_workflow(file);
     if (!(wf = dp__workflow_load_for_build(file, err, 16384))) {
-        fprintf(stderr, "%s\n", err);
+        cli_put_lines(stderr, err);
         goto out;
     }
     cli_heap_loaded();
     cli_plugin_search_path(pl, wf, dirs, ndirs);
     if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
-        fprintf(stderr, "%s\n", err);
+        cli_put_lines(stderr, err);
         goto out;
     }
     const dp_graph_t *g = dp_workflow_graph(wf);
@@ -90,9 +90,13 @@ int cli_validate(int argc, char **argv)
         const uint32_t *ids;
         ndeps += dp_graph_deps(g, i, &ids);
     }
-    if (!quiet)
-        printf("%s: ok: workflow %s, %zu job%s, %zu dependenc%s\n", file, dp_workflow_name(wf), njobs,
-               njobs == 1 ? "" : "s", ndeps, ndeps == 1 ? "y" : "ies");
+    if (!quiet) {
+        /* Escaped: the file and workflow names may hold any bytes. */
+        char line[1024];
+        snprintf(line, sizeof line, "%s: ok: workflow %s, %zu job%s, %zu dependenc%s", file, dp_workflow_name(wf),
+                 njobs, njobs == 1 ? "" : "s", ndeps, ndeps == 1 ? "y" : "ies");
+        cli_put_lines(stdout, line);
+    }
     code = CLI_EXIT_SUCCESS;
 out:
     dp_workflow_free(wf);

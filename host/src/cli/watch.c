@@ -20,6 +20,7 @@
  * the workflow reloads taken).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -56,10 +57,11 @@ static const char usage[] =
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          only errors in the log\n"
     "  -v, --verbose        more log: -v debug (default: info: runs, reloads, refusals)\n"
-    "  --log-format FMT     text (default) or json (one JSON object per line)\n"
+    "  --log-format FMT     text (default) or json (one JSON object per line: logs, errors)\n"
     "  -h, --help           this help\n"
     "\n"
-    "exit codes: 0 ready (--until-ready), 2 invalid input (nothing ran), 130 interrupted\n";
+    "exit codes: 0 ready (--until-ready), 1 ready but the output could not be written, 2 invalid input\n"
+    "(nothing ran), 130 interrupted\n";
 
 typedef struct watch_cli {
     const char *file;
@@ -342,6 +344,13 @@ int cli_watch(int argc, char **argv)
     dp_log_level_t level = o.quiet ? DP_LOG_ERROR : o.verbose >= 1 ? DP_LOG_DEBUG : DP_LOG_INFO;
     bool json_stdout = o.json_lines && strcmp(o.json_lines, "-") == 0;
     FILE *summary_out = json_stdout ? stderr : stdout;
+    /* With --log-format json, stderr is one JSON object per line: no
+     * summary there (the JSON lines on stdout say it all). */
+    if (o.log_format == CLI_LOG_JSON) {
+        cli_messages_json();
+        if (summary_out == stderr)
+            summary_out = NULL;
+    }
 
     watcher_t w = {.o = &o, .in_fd = -1, .in_wd = -1, .generation = 1};
     dp_store_t *store = NULL;
@@ -352,6 +361,32 @@ int cli_watch(int argc, char **argv)
         goto oom;
     if (!cli_check_dirs("watch", o.plugin_dirs, o.nplugin_dirs))
         goto out;
+    /* The JSON lines file, before anything runs: a regular file or a new
+     * one (a FIFO would block the open, a device is not what was meant),
+     * and not the workflow file. */
+    if (o.json_lines && !json_stdout) {
+        cli_file_id_t a, b;
+        cli_file_id(o.json_lines, &a);
+        cli_file_id(o.file, &b);
+        bool same = cli_same_file(&a, &b);
+        cli_file_id_free(&a);
+        cli_file_id_free(&b);
+        if (same) {
+            cli_usage_error("watch", "--json-lines %s names the workflow file %s; append the results elsewhere",
+                            o.json_lines, o.file);
+            goto out;
+        }
+        int fd = cli_open_regular("watch", "--json-lines", o.json_lines, O_WRONLY | O_APPEND | O_CREAT,
+                                  "name a regular file or a new one, or - for standard output");
+        if (fd < 0)
+            goto out;
+        if (!(jl = fdopen(fd, "a"))) {
+            close(fd);
+            goto oom;
+        }
+    } else if (json_stdout) {
+        jl = stdout;
+    }
     if (!(w.con = console_new(stderr, o.log_format, level, false)))
         goto oom;
     if (!(w.pl = dp_plugins_new()) || !(store = dp_store_new()))
@@ -367,27 +402,19 @@ int cli_watch(int argc, char **argv)
         cli_heap_for_workflow(o.file);
         dp_workflow_t *first = dp__workflow_load_for_build(o.file, w.err, 16384);
         if (!first) {
-            fprintf(stderr, "%s\n", w.err);
+            cli_put_lines(stderr, w.err);
             goto out;
         }
         cli_heap_loaded();
         add_search_path(&w, first);
         cli_plugin_search_path(w.pl, NULL, o.plugin_dirs, o.nplugin_dirs);
         if (dp_workflow_build(first, w.pl, w.err, 16384) != DP_OK) {
-            fprintf(stderr, "%s\n", w.err);
+            cli_put_lines(stderr, w.err);
             dp_workflow_free(first);
             goto out;
         }
         w.wf = first;
         cli_heap_settle();
-    }
-    if (o.json_lines) {
-        jl = json_stdout ? stdout : fopen(o.json_lines, "a");
-        if (!jl) {
-            fprintf(stderr, "daggerpool watch: cannot append the JSON lines to %s: %s\n", o.json_lines,
-                    strerror(errno));
-            goto out;
-        }
     }
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
@@ -425,16 +452,18 @@ int cli_watch(int argc, char **argv)
         opts.log_level = level;
         dp_result_t *r = dp_graph_run(dp_workflow_graph(w.wf), &opts, w.err, 16384);
         if (!r) {
-            fprintf(stderr, "%s: %s\n", o.file, w.err);
+            cli_errorf(NULL, "%s: %s", o.file, w.err);
             code = CLI_EXIT_INVALID;
             break;
         }
         const char *name = dp_workflow_name(w.wf);
         dp_run_outcome_t outcome = dp_result_outcome(r);
         int64_t requeue = dp_result_requeue_after_ms(r);
-        fprintf(summary_out, "--- run %u ---\n", run);
-        dp_render_summary(summary_out, r, name);
-        fflush(summary_out);
+        if (summary_out) {
+            fprintf(summary_out, "--- run %u ---\n", run);
+            if (dp_render_summary(summary_out, r, name) != DP_OK)
+                console_logf(w.con, DP_LOG_ERROR, "cannot write run %u's summary: %s", run, strerror(errno));
+        }
         if (jl && !write_json_line(jl, r, name, run, w.generation))
             console_logf(w.con, DP_LOG_ERROR, "cannot append run %u's JSON line to %s", run, o.json_lines);
         dp_result_free(r);
@@ -463,7 +492,7 @@ int cli_watch(int argc, char **argv)
     goto out;
 
 oom:
-    fprintf(stderr, "daggerpool watch: out of memory\n");
+    cli_errorf("watch", "out of memory");
     code = CLI_EXIT_INVALID;
 out:
     if (jl && jl != stdout)
