@@ -762,8 +762,27 @@ static void test_conf_examples(void **state)
     out_t o = cli("run", DP_CONF_DIR "/seed.cfg", NULL);
     expect_code(&o, 0);
     out_free(&o);
+    /* realistic.cfg keeps its files in /tmp/daggerpool-release; this test
+     * runs a copy that keeps them in its own directory, so that two test
+     * runs at once (two build trees) never share them. */
+    char *text = slurp(DP_CONF_DIR "/realistic.cfg");
+    assert_non_null(text);
+    const char *own = path_in("release");
+    FILE *copy = fopen(path_in("realistic.cfg"), "w");
+    assert_non_null(copy);
+    static const char shared[] = "/tmp/daggerpool-release";
+    for (const char *p = text, *at; *p; p = at + sizeof shared - 1) {
+        if (!(at = strstr(p, shared))) {
+            fputs(p, copy);
+            break;
+        }
+        fwrite(p, 1, (size_t)(at - p), copy);
+        fputs(own, copy);
+    }
+    fclose(copy);
+    free(text);
     const char *json = path_in("realistic.json");
-    o = cli("run", DP_CONF_DIR "/realistic.cfg", "--json", json, NULL);
+    o = cli("run", path_in("realistic.cfg"), "--json", json, NULL);
     expect_code(&o, 3);
     json_t *r = load_json(json);
     expect_statuses(r, "database=success deploy=success canary=not_ready promote=skipped");
