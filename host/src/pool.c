@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -717,58 +716,6 @@ static void supervise(dp_run_t *run)
     }
 }
 
-/* Below this size the sparse arrays are plain zeroed memory: a mapping is
- * worth its system calls only when many pages may stay untouched. */
-#define COLD_MAP_MIN (64 * 1024)
-
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb)
-{
-    size_t n = sb->n ? sb->n : 1;
-    size_t size = n * (sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
-    void *m;
-    if (size >= COLD_MAP_MIN) {
-        /* Fresh anonymous pages read as zero and cost nothing until written
-         * (calloc might hand back reused heap memory, and clear it). */
-        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return DP_ENOMEM;
-        sb->cold_size = size;
-    } else {
-        if (!(m = calloc(1, size)))
-            return DP_ENOMEM;
-        sb->cold_size = 0;
-    }
-    sb->cold = m;
-    char *p = m;
-    sb->error = (char **)(void *)p;
-    sb->version = (const char **)(void *)(p + n * sizeof *sb->error);
-    sb->requeue = (int32_t *)(void *)(p + n * (sizeof *sb->error + sizeof *sb->version));
-    atomic_init(&sb->any_error, false);
-    atomic_init(&sb->any_version, false);
-    atomic_init(&sb->any_requeue, false);
-    return DP_OK;
-}
-
-void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb)
-{
-    if (!sb)
-        return;
-    if (sb->cold) {
-        if (atomic_load(&sb->any_error))
-            for (size_t j = 0; j < sb->n; j++)
-                free(sb->error[j]);
-        if (sb->cold_size)
-            munmap(sb->cold, sb->cold_size);
-        else
-            free(sb->cold);
-        sb->cold = NULL;
-        sb->error = NULL;
-        sb->version = NULL;
-        sb->requeue = NULL;
-    }
-    free(atomic_exchange(&g->spare_slots, sb));
-}
-
 static void bench_destroy(dp_run_t *run)
 {
     free(run->pk_heap);
@@ -838,19 +785,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         g->run_scratch = sc;
         g->run_scratch_size = need;
     }
-    run->slotbuf = atomic_exchange(&g->spare_slots, NULL);
-    if (run->slotbuf && run->slotbuf->n != n) {
-        free(run->slotbuf);
-        run->slotbuf = NULL;
-    }
-    if (!run->slotbuf) {
-        run->slotbuf = malloc(sizeof *run->slotbuf + nn * sizeof run->slotbuf->slot[0]);
-        if (!run->slotbuf)
-            goto oom;
-        run->slotbuf->n = n;
-        run->slotbuf->cold = NULL;
-    }
-    if (dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
+    if (!(run->slotbuf = dp__slotbuf_take(g)) || dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
         goto oom;
     run->slots = run->slotbuf->slot;
     run->remaining = g->run_scratch;

@@ -1,7 +1,9 @@
 /* pool.h - one run of a graph on the worker pool (private parts).
  *
  * Shared by pool.c (scheduling), job.c (one job's attempts) and result.c
- * (what a finished run says).
+ * (what a finished run says). A job's slot (record.h) is written only by
+ * the worker that runs the job, and read by the calling thread after the
+ * workers are joined.
  */
 #ifndef DP_POOL_H
 #define DP_POOL_H
@@ -13,57 +15,9 @@
 
 #include "ctx.h"
 #include "dag.h"
+#include "record.h"
 #include "ticks.h"
 #include "daggerpool/daggerpool.h"
-
-/* Per-job state of a run. Written only by the worker that runs the job;
- * read by the calling thread after the workers are joined. */
-/* What every job of a run has: 24 bytes (the slots are the largest per-job
- * cost of a run), status and attempts sharing a word. What only some jobs
- * have (an error message, a plugin version, a requeue hint) is kept in the
- * slot buffer's sparse arrays instead. */
-typedef struct dp_slot {
-    uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
-    unsigned status : 8;        /* dp_status_t */
-    unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
-} dp_slot_t;
-
-#define DP_SLOT_ATTEMPTS_MAX ((1u << 24) - 1)
-
-/* A run's slots. The result of the run takes them over, and gives them back
- * to the graph (dp_graph.spare_slots) when it is freed, so that a graph run
- * again and again faults in no fresh pages for them.
- *
- * Beside them, per run, three sparse arrays by job id in one fresh
- * zero-filled mapping (dp__slotbuf_cold_init): a page of them costs memory
- * only once a job on it sets something, so a run of jobs that neither fail
- * nor report a version pays nothing for them. The any_* flags say whether
- * an array was written at all, so that reading them back touches nothing
- * when not. */
-typedef struct dp_slotbuf {
-    size_t n;
-    char **error;             /* malloc'd message, or NULL */
-    const char **version;     /* dp_job_set_version; not owned */
-    int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
-    void *cold;               /* the mapping (or allocation) of the three */
-    size_t cold_size;         /* its size; 0 when it was malloc'd */
-    atomic_bool any_error, any_version, any_requeue;
-    dp_slot_t slot[];
-} dp_slotbuf_t;
-
-/* Maps sb's sparse arrays for a run (all zero). DP_OK or DP_ENOMEM. */
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb);
-
-/* Frees what a run left in sb (messages, the sparse arrays) and gives sb
- * back to g for its next run. */
-void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb);
-
-/* Marks one of the any_* flags (cheap when already set: no write). */
-static inline void dp__flag_set(atomic_bool *f)
-{
-    if (!atomic_load_explicit(f, memory_order_relaxed))
-        atomic_store_explicit(f, true, memory_order_relaxed);
-}
 
 /* A polling job waiting for its next probe, parked on the run's timer heap
  * (pool.c) instead of sleeping on a thread of its own. job.c embeds it as

@@ -5,9 +5,8 @@
 #include <stdatomic.h>
 
 #include "daggerpool/daggerpool.h"
+#include "record.h"
 #include "ticks.h"
-
-struct dp_slotbuf;
 
 struct dp_result {
     const dp_graph_t *g;
@@ -15,7 +14,7 @@ struct dp_result {
     /* The run's per-job slots, handed over whole (error strings included):
      * the result copies nothing per job. dp_result_free gives the buffer
      * back to the graph for its next run. */
-    struct dp_slotbuf *slotbuf;
+    dp_slotbuf_t *slotbuf;
     dp_tick_anchor_t a0;     /* the run's start (its slots' ticks count from it) */
     uint64_t tick_end;       /* the run's end, in ticks */
     double ns_per_tick;
