@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "result.h"
+#include "run_end.h"
 #include "util.h"
 
 void dp_run_opts_init(dp_run_opts_t *opts)
@@ -863,12 +865,15 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     run->nworkers = 0;
     free(workers);
 
-    dp_result_t *res = dp__result_build(run);
+    dp_run_record_t rec;
+    dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;
+    if (res)
+        dp__run_end_log(run, res);
     dp__ctx_destroy(&run->ctx);
     close(run->wake_fd);
     bench_destroy(run);
-    /* The result took the slots (or, without memory for it, they go back
-     * to the graph); counters and queue stay in its scratch. */
+    /* The run's end took the slots (or, without memory for it, they go
+     * back to the graph); counters and queue stay in its scratch. */
     dp__slotbuf_release(g, run->slotbuf);
     free(run);
     atomic_store(&g->running, false);

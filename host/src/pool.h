@@ -1,7 +1,7 @@
 /* pool.h - one run of a graph on the worker pool (private parts).
  *
- * Shared by pool.c (scheduling), job.c (one job's attempts) and result.c
- * (what a finished run says). A job's slot (record.h) is written only by
+ * Shared by pool.c (scheduling), job.c (one job's attempts) and run_end.c
+ * (what the statuses mean once the workers are joined). A job's slot (record.h) is written only by
  * the worker that runs the job, and read by the calling thread after the
  * workers are joined.
  */
@@ -147,9 +147,5 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
 /* Emits an event if the run has a callback. */
 void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
                    unsigned worker, dp_status_t status, const char *error);
-
-/* Builds the result of a finished run; it takes the run's slot buffer
- * (run->slotbuf is NULL after a success). */
-dp_result_t *dp__result_build(dp_run_t *run);
 
 #endif /* DP_POOL_H */

@@ -1,4 +1,5 @@
-/* result.h - what a finished run says (private parts). */
+/* result.h - what a finished run says (private parts): the result, built
+ * from the run's record (record.h), never from the run itself. */
 #ifndef DP_RESULT_H
 #define DP_RESULT_H
 
@@ -32,4 +33,9 @@ struct dp_result {
     dp_id_list_t boundary;
 };
 
-#endif
+/* Builds the result of a finished run from its record, taking the
+ * record's slots and first error whatever it returns (on failure they are
+ * freed, the slots given back to the graph). NULL: no memory. */
+dp_result_t *dp__result_build(dp_run_record_t *rec);
+
+#endif /* DP_RESULT_H */
