@@ -6,12 +6,11 @@
  * attempt_finish, job_end) rather than one call that blocks until the job
  * is over, because a job polling readiness must not keep a thread of its
  * own while it waits for its next probe: 1000 jobs polling every 100 ms on
- * 1000 sleeping threads cost ~19 % of a core in wake-ups alone
- * (bench/README.md). Between two probes such a job parks on the run's
- * timer heap (pool.c, "the bench"); its next probe runs on whichever
- * benched worker keeps the time, in a batch with the other probes due then,
- * and the rest of its attempt (attempt_end, a retry) on the thread that ran
- * its last probe. One job is only ever on one thread at a time, so its
+ * 1000 sleeping threads cost much of a core in wake-ups alone
+ * (bench/README.md). Between two probes such a job parks in the run's lot
+ * (park.c); its next probe runs on whichever standing worker keeps the
+ * time, in a batch with the other probes due then, and the rest of its
+ * attempt (attempt_end, a retry) on the thread that ran its last probe. One job is only ever on one thread at a time, so its
  * callbacks never run concurrently. A probe once (no period) still runs
  * on the worker, blocking, as do run, backoff and everything else.
  *
@@ -27,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
+#include "job.h"
+
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
@@ -82,46 +82,6 @@ dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
     return DP_ERROR;
 }
 
-__attribute__((format(printf, 5, 0)))
-static void log_va(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                   const char *fmt, va_list ap)
-{
-    if (!run->opts.log || level > run->opts.log_level)
-        return;
-    char buf[1024];
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    char *big = NULL;
-    if (n >= (int)sizeof buf)
-        big = dp__vasprintf(fmt, ap2);
-    va_end(ap2);
-    dp_log_record_t rec = {
-        .level = level,
-        .job = job,
-        .attempt = attempt,
-        .plugin = NULL,
-        .message = big ? big : buf,
-        .time_ns = dp__wall_ns(),
-    };
-    if (job) {
-        long id = dp_graph_job_id(run->g, job);
-        if (id >= 0)
-            rec.plugin = dp__def_pol(run->g, &run->g->jobs[id])->plugin;
-    }
-    run->opts.log(run->opts.log_user, &rec);
-    free(big);
-}
-
-void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                 const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_va(run, level, job, attempt, fmt, ap);
-    va_end(ap);
-}
-
 void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
 {
     dp_run_t *run = job->run;
@@ -129,26 +89,8 @@ void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    log_va(run, level, job->def->name, job->attempt, fmt, ap);
+    dp__run_vlog(run, level, job->def->name, job->attempt, fmt, ap);
     va_end(ap);
-}
-
-void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
-                   unsigned worker, dp_status_t status, const char *error)
-{
-    if (!run->opts.on_event)
-        return;
-    dp_event_t ev = {
-        .kind = kind,
-        .job = job,
-        .name = run->g->jobs[job].name,
-        .attempt = attempt,
-        .worker = worker,
-        .time_ns = dp__now_ns() - run->t0,
-        .status = status,
-        .error = error,
-    };
-    run->opts.on_event(run->opts.event_user, &ev);
 }
 
 /* The readiness check as a dp_check_cb: callbacks get the probe context
@@ -261,8 +203,8 @@ static void set_version(dp_run_t *run, uint32_t id, const char *version)
  * initialises only the fields it uses (no allocation, no memset of the
  * poll's state on the no-op path). */
 typedef struct jobrun {
-    /* What a probe touches first (pool.c prefetches the first 256 bytes). */
-    dp_park_t park;          /* first: the bench holds &jr->park */
+    /* What a probe touches first (park.c prefetches the first 256 bytes). */
+    dp_park_t park;          /* first: the lot holds &jr->park */
     dp_job_t job;
     dp_poller_t poller;
     dp_outcome_t o;          /* the attempt's outcome so far */
@@ -275,7 +217,7 @@ typedef struct jobrun {
 } jobrun_t;
 
 /* How late a parked job's probe may run, so that probes due close together
- * run in one wake-up of the bench's time keeper: an eighth of the period, at
+ * run in one wake-up of the lot's time keeper: an eighth of the period, at
  * most 5 ms. */
 #define PARK_SLACK_MAX_NS 5000000u
 
@@ -300,7 +242,7 @@ static void poll_step(jobrun_t *jr, uint64_t now_ns)
         jr->poll_over = true;
 }
 
-/* When the poll's next step is due, for the bench. */
+/* When the poll's next step is due, for the lot. */
 static void park_prepare(jobrun_t *jr)
 {
     uint64_t slack = dp__ms_to_ns(jr->job.pol->readiness.period_ms) / 8u;
@@ -316,7 +258,7 @@ static bool park(dp_run_t *run, jobrun_t *jr)
     if (!jr->may_park)
         return false;
     park_prepare(jr);
-    return dp__run_park(run, &jr->park);
+    return dp__park_push(&run->park, &jr->park);
 }
 
 /* Starts an attempt: its context, run, then readiness up to its first wait
@@ -531,9 +473,10 @@ static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint6
 }
 
 /* The state fields a job starts with (no attempt context, no poll). */
-static void jobrun_start(jobrun_t *jr, uint32_t id, bool may_park)
+static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, bool may_park)
 {
     jr->may_park = may_park;
+    jr->park.hint = def;
     jr->own_ctx = false;
     jr->in_poll = false;
     jr->park.id = id;
@@ -576,7 +519,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
         o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
     jr->o = o;
-    jobrun_start(jr, id, false);
+    jobrun_start(jr, id, def, false);
     return drive(run, jr, true, rng, clock);
 }
 
@@ -606,11 +549,11 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
             may_park = false;
     }
     jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
-    jobrun_start(jr, id, may_park);
+    jobrun_start(jr, id, def, may_park);
     return drive(run, jr, false, rng, clock);
 }
 
-bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
+bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
 {
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;
@@ -623,8 +566,8 @@ bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_n
     return true;
 }
 
-bool dp__job_continue(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
-                      uint64_t *clock)
+bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
+                    uint64_t *clock)
 {
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;

@@ -8,7 +8,7 @@
 #define DP_RUN_END_H
 
 #include "record.h"
-#include "pool.h"
+#include "run.h"
 
 /* Marks the skipped jobs (a DP_EV_JOB_SKIPPED event each) and fills rec,
  * which takes run->slotbuf (NULL after) and a malloc'd first error.
