@@ -3,22 +3,25 @@
  * callbacks make.
  *
  * A job is a small state machine (attempt_start, poll steps, poll_finish,
- * attempt_finish, job_end) rather than one call that blocks until the job
- * is over, because a job polling readiness must not keep a thread of its
- * own while it waits for its next probe: 1000 jobs polling every 100 ms on
- * 1000 sleeping threads cost much of a core in wake-ups alone
- * (bench/README.md). Between two probes such a job parks in the run's lot
- * (park.c); its next probe runs on whichever standing worker keeps the
- * time, in a batch with the other probes due then, and the rest of its
- * attempt (attempt_end, a retry) on the thread that ran its last probe. One job is only ever on one thread at a time, so its
- * callbacks never run concurrently. A probe once (no period) still runs
- * on the worker, blocking, as do run, backoff and everything else.
+ * attempt_finish, the backoff, job_end) rather than one call that blocks
+ * until the job is over, because a waiting job must not keep a thread of
+ * its own: 1000 jobs polling every 100 ms on 1000 sleeping threads cost
+ * much of a core in wake-ups alone (bench/README.md). Between two probes
+ * such a job parks in the run's lot (park.c); its next probe runs on
+ * whichever standing worker keeps the time, in a batch with the other
+ * probes due then, and the rest of its attempt (attempt_end, a retry) on
+ * the thread that ran its last probe. A retry's backoff parks the same way
+ * and the next attempt runs on the worker that takes it off the lot. One
+ * job is only ever on one thread at a time, so its callbacks never run
+ * concurrently. A probe once (no period) still runs on the worker,
+ * blocking, as do run and check themselves.
  *
  * Nothing here allocates on the success path of a job that does not poll:
  * its state lives on the worker's stack, and the attempt context is only
  * initialised when the job has a timeout. A polling job's state is
- * malloc'd once per job (its next probe may run on another worker).
- * Error messages are the other exception (rare, and they may be long).
+ * malloc'd once per job (its next probe may run on another worker), a
+ * retrying job's when its first backoff parks. Error messages are the other
+ * exception (rare, and they may be long).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -127,22 +130,37 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
     return d < 0 ? 0 : (uint64_t)d;
 }
 
+/* The store key of a job's snapshot: the prefix and the whole name (names
+ * are unique, so the keys are; a key cut to a buffer's size once made two
+ * long names share one). In buf when it fits, else malloc'd into *heap
+ * (NULL: no memory). */
+static const char *snapshot_key(const dp_job_def_t *def, char *buf, size_t size, char **heap)
+{
+    *heap = NULL;
+    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", def->name) < size)
+        return buf;
+    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", def->name);
+}
+
 static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt,
                          const char *phase)
 {
-    char key[512];
-    snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", def->name);
+    char buf[256], *heap;
+    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
     char *val = dp__asprintf("attempt=%u phase=%s since_ms=%llu", attempt, phase,
                              (unsigned long long)((dp__now_ns() - run->t0) / 1000000u));
-    if (val && dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK)
+    if (val && (!key || dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK))
         free(val);
+    free(heap);
 }
 
 static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
 {
-    char key[512];
-    snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", def->name);
-    dp_store_delete(run->opts.store, key);
+    char buf[256], *heap;
+    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    if (key)
+        dp_store_delete(run->opts.store, key);
+    free(heap);
 }
 
 /* The job's last error message, kept in the run's sparse array (the flag
@@ -212,6 +230,10 @@ typedef struct jobrun {
     bool may_park;           /* malloc'd: its poll may wait parked */
     bool in_poll;            /* the attempt's poll is open (poller initialised) */
     bool poll_over;          /* ... and ended: its outcome is in o */
+    bool in_backoff;         /* waiting out a retry's backoff until backoff_until */
+    uint64_t backoff_start;  /* CLOCK_MONOTONIC when the backoff began */
+    uint64_t backoff_until;  /* ... and when it ends */
+    uint64_t backoff_ms;     /* its length */
     dp_ctx_t actx;           /* the attempt's context when the job has a timeout */
     char err[512];           /* the readiness check's message */
 } jobrun_t;
@@ -333,7 +355,8 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
 }
 
 /* Ends the attempt (attempt_end, its deadline, events). Returns true when
- * the job is over (*final), false when it retries (after the backoff). */
+ * the job is over (*final), false when it retries: then jr->in_backoff, and
+ * the backoff is to be waited (park_backoff, backoff_end). */
 static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status_t *final)
 {
     dp_job_t *job = &jr->job;
@@ -407,15 +430,56 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
                 slot_error(run, id), dp_duration_format(delay, d, sizeof d));
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
-    uint64_t before = dp__now_ns();
-    if (dp_ctx_sleep(&run->ctx, delay) != 0) {
-        /* Cancelled during the backoff: the job stays unknown; the rest
-         * of the backoff is when a re-run could try again. */
-        uint64_t slept = (dp__now_ns() - before) / 1000000u;
-        min_requeue(run, id, slept >= delay ? 0 : (int64_t)(delay - slept));
-        *final = DP_STATUS_UNKNOWN;
-        return true;
+    jr->in_backoff = true;
+    jr->backoff_ms = delay;
+    jr->backoff_start = dp__now_ns();
+    jr->backoff_until = dp__sat_add(jr->backoff_start, dp__ms_to_ns(delay));
+    return false;
+}
+
+/* Parks the job for its backoff (it retries), moving its state to the heap
+ * if it lived on its worker's stack: between two attempts nothing points
+ * into it (the attempt's context is gone, no poll is open, callbacks get
+ * the job's handle per call). False: it could not park (no memory, the run
+ * is stopping, or nothing to wait); *jrp is still the job's state, and its
+ * worker waits the backoff out. */
+static bool park_backoff(dp_run_t *run, jobrun_t **jrp)
+{
+    jobrun_t *jr = *jrp;
+    if (jr->backoff_ms == 0)
+        return false;
+    if (!jr->may_park) {
+        jobrun_t *h = malloc(sizeof *h);
+        if (!h)
+            return false;
+        memcpy(h, jr, sizeof *h);
+        h->may_park = true;
+        *jrp = jr = h;
     }
+    /* Due when the backoff ends, or when the run's deadline passes (then
+     * the job ends unknown). Exactly then: a backoff wakes nothing else. */
+    uint64_t dl = run->ctx.deadline_ns;
+    jr->park.due_ns = dl && dl < jr->backoff_until ? dl : jr->backoff_until;
+    jr->park.slack_ns = 0;
+    jr->park.slow = false;
+    return dp__park_push(&run->park, &jr->park);
+}
+
+/* The end of a retry's backoff: what is left of it waited out on this
+ * thread (all of it, for a job that could not park). True: the next
+ * attempt may start. False: the run ended during it: the job stays
+ * unknown (*final), and the rest of the backoff is when a re-run could try
+ * again (the requeue hint). */
+static bool backoff_end(dp_run_t *run, jobrun_t *jr, dp_status_t *final)
+{
+    jr->in_backoff = false;
+    uint64_t now = dp__now_ns();
+    uint64_t left = jr->backoff_until > now ? (jr->backoff_until - now + 999999u) / 1000000u : 0;
+    if (dp_ctx_sleep(&run->ctx, left) == 0)
+        return true;
+    uint64_t slept = (dp__now_ns() - jr->backoff_start) / 1000000u;
+    min_requeue(run, jr->job.id, slept >= jr->backoff_ms ? 0 : (int64_t)(jr->backoff_ms - slept));
+    *final = DP_STATUS_UNKNOWN;
     return false;
 }
 
@@ -451,11 +515,17 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         free(jr);
 }
 
-/* Runs the job's attempts from attempt_start (resume false) or from the
- * end of a poll (resume true) until it ends (false) or parks (true). */
+/* Runs the job's attempts from attempt_start (resume false), or from where
+ * it waited (resume true: the end of a poll, or of a backoff), until it
+ * ends (false) or parks (true). */
 static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint64_t *clock)
 {
     dp_status_t final = DP_STATUS_UNKNOWN;
+    if (resume && jr->in_backoff) {
+        if (!backoff_end(run, jr, &final))
+            goto end;
+        resume = false;
+    }
     for (;;) {
         if (!resume) {
             attempt_start(run, jr);
@@ -467,7 +537,13 @@ static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint6
             poll_finish(run, jr);
         if (attempt_finish(run, jr, rng, &final))
             break;
+        /* It retries, after its backoff: parked if it can be. */
+        if (park_backoff(run, &jr))
+            return true;
+        if (!backoff_end(run, jr, &final))
+            break;
     }
+end:
     job_end(run, jr, final, clock);
     return false;
 }
@@ -479,6 +555,7 @@ static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, boo
     jr->park.hint = def;
     jr->own_ctx = false;
     jr->in_poll = false;
+    jr->in_backoff = false;
     jr->park.id = id;
     jr->park.slow = false;
 }
@@ -558,6 +635,10 @@ bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;
     (void)run;
+    /* A backoff is due only when it (or the run) is over: the rest of the
+     * job goes on through dp__job_resume. */
+    if (jr->in_backoff)
+        return false;
     poll_step(jr, *now_ns);
     *now_ns = jr->poller.last_end_ns;
     if (jr->poll_over)

@@ -2,9 +2,10 @@
  * timeout, readiness after run, retries with backoff.
  *
  * A job runs on a worker (dp__job_execute) until it ends or parks (its
- * readiness poll waits for the next probe); a parked job's steps then run
- * through dp__job_step and the rest of it through dp__job_resume, on
- * whichever standing worker the lot (park.h) picks. One job is only ever on
+ * readiness poll waits for the next probe, or it waits out a retry's
+ * backoff); a parked job's steps then run through dp__job_step and the rest
+ * of it through dp__job_resume, on whichever standing worker the lot
+ * (park.h) picks. One job is only ever on
  * one thread at a time.
  */
 #ifndef DP_JOB_H
@@ -27,7 +28,8 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
                      uint64_t *clock);
 
 /* The lot's step callback (dp_park_ops_t.step, arg the run): runs a parked
- * job's due step (one probe, or the end of its wait) on worker `worker`.
+ * job's due step (one probe, or the end of its poll's or backoff's wait) on
+ * worker `worker`.
  * True: it waits again (p->due_ns etc. say until when); false: its wait is
  * over and the rest runs through dp__job_resume on this thread. */
 bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns);
