@@ -105,27 +105,30 @@ static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
     return DP_OK;
 }
 
+/* A frontier: a job not success that failed or is not ready, or whose
+ * dependencies all succeeded (it was reached, or could have been). */
+static bool is_frontier(const dp_result_t *r, size_t j)
+{
+    dp_status_t st = status_of(r, j);
+    if (st == DP_STATUS_SUCCESS)
+        return false;
+    if (st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY)
+        return true;
+    const dp_graph_t *g = r->g;
+    for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
+        if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS)
+            return false;
+    return true;
+}
+
 static int build_frontiers(dp_result_t *r)
 {
     const dp_graph_t *g = r->g;
     size_t n = r->n;
     size_t cnt = 0;
-    for (size_t j = 0; j < n; j++) {
-        dp_status_t st = status_of(r, j);
-        if (st == DP_STATUS_SUCCESS)
-            continue;
-        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
-        if (!front) {
-            front = true;
-            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
-                    front = false;
-                    break;
-                }
-        }
-        if (front)
+    for (size_t j = 0; j < n; j++)
+        if (is_frontier(r, j))
             cnt++;
-    }
     if (!cnt)
         return DP_OK;
     r->frontiers = calloc(cnt, sizeof *r->frontiers);
@@ -137,23 +140,11 @@ static int build_frontiers(dp_result_t *r)
         goto out;
     }
     for (size_t j = 0; j < n && rc == DP_OK; j++) {
-        dp_status_t st = status_of(r, j);
-        if (st == DP_STATUS_SUCCESS)
-            continue;
-        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
-        if (!front) {
-            front = true;
-            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
-                    front = false;
-                    break;
-                }
-        }
-        if (!front)
+        if (!is_frontier(r, j))
             continue;
         dp_frontier_t *f = &r->frontiers[r->nfrontiers++];
         f->job = (uint32_t)j;
-        f->status = st;
+        f->status = status_of(r, j);
         rc = blockers_of(r, (uint32_t)j, &f->blocked_by);
         if (rc == DP_OK)
             rc = collect_subtree(g, (uint32_t)j, mark, stack, &f->subtree);
