@@ -89,13 +89,14 @@ struct dp_graph {
 
     atomic_bool running;
 
-    /* Per-run scratch kept between runs (pool.c): a run's slots and ready
-     * queue. Reusing them spares every run fresh pages, whose first-touch
-     * faults cost more than the jobs on some machines. Owned by the graph;
-     * only the run holding `running` touches it. */
+    /* Per-run scratch kept between runs (run.c): a run's dependency
+     * counters, ready queue and tickets. Reusing them spares every run
+     * fresh pages, whose first-touch faults cost more than the jobs on some
+     * machines. Owned by the graph; only the run holding `running` touches
+     * it. */
     void *run_scratch;
     size_t run_scratch_size;
-    /* Slots of a finished run whose result was freed (pool.h): the next run
+    /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
 };
