@@ -55,7 +55,7 @@ void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic
     q->ticket = ticket;
     q->nworkers = nworkers;
     for (unsigned i = 0; i < nworkers; i++)
-        atomic_init(&ticket[i], DP_QUEUE_NO_TICKET);
+        atomic_init(&ticket[i * DP_QUEUE_TICKET_STRIDE], DP_QUEUE_NO_TICKET);
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
     atomic_init(&q->closed, false);
@@ -87,7 +87,7 @@ size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)
 static uint32_t wait_slot(dp_queue_t *q, unsigned worker, size_t t, bool *waited)
 {
     _Atomic uint32_t *slot = &q->slot[t];
-    _Atomic size_t *ticket = &q->ticket[worker];
+    _Atomic size_t *ticket = &q->ticket[worker * DP_QUEUE_TICKET_STRIDE];
     uint32_t v = atomic_load_explicit(slot, memory_order_acquire);
     if (v != 0 && v != DP_QUEUE_WAIT && v != DP_QUEUE_STOP)
         return v; /* the common case on a busy pool: no bookkeeping */
@@ -184,7 +184,8 @@ void dp__queue_close(dp_queue_t *q, _Atomic unsigned *nstarted)
      * after it, and finds the queue closed. */
     unsigned n = atomic_load_explicit(nstarted, memory_order_seq_cst);
     for (unsigned i = 0; i < n; i++) {
-        size_t t = atomic_load_explicit(&q->ticket[i], memory_order_seq_cst);
+        size_t t = atomic_load_explicit(&q->ticket[i * DP_QUEUE_TICKET_STRIDE],
+                                        memory_order_seq_cst);
         if (t == DP_QUEUE_NO_TICKET)
             continue;
         /* Relaxed: the worker leaves on DP_QUEUE_STOP itself; the exchange

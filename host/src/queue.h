@@ -28,11 +28,16 @@
 #define DP_QUEUE_STOP (UINT32_MAX - 1)
 #define DP_QUEUE_NO_TICKET SIZE_MAX
 
+/* Tickets sit a cache line apart: each is written by its own worker
+ * whenever it waits, and neighbours would bounce one line between them. */
+#define DP_QUEUE_TICKET_STRIDE (64 / sizeof(size_t))
+
 typedef struct dp_queue {
     /* Set by dp__queue_init, read-only while workers run. */
     _Atomic uint32_t *slot;  /* cap slots (the caller's memory) */
     size_t cap;              /* njobs + nworkers */
-    _Atomic size_t *ticket;  /* per worker: the slot it waits on, or DP_QUEUE_NO_TICKET */
+    _Atomic size_t *ticket;  /* per worker (every DP_QUEUE_TICKET_STRIDE-th): the slot it
+                              * waits on, or DP_QUEUE_NO_TICKET */
     unsigned nworkers;       /* tickets */
     /* Atomic, any thread. */
     _Atomic size_t tail;     /* next slot a producer reserves */
@@ -41,8 +46,9 @@ typedef struct dp_queue {
 } dp_queue_t;
 
 /* Sets q up over `slot` (room for njobs + nworkers) and `ticket` (room for
- * nworkers), empty and open. Before any worker starts; then dp__queue_seed
- * for each job ready at the start, then dp__queue_open. */
+ * nworkers * DP_QUEUE_TICKET_STRIDE), empty and open. Before any worker
+ * starts; then dp__queue_seed for each job ready at the start, then
+ * dp__queue_open. */
 void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket,
                     unsigned nworkers);
 

@@ -33,7 +33,8 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t nn = n ? n : 1;
     size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
     size_t toff = (qoff + (nn + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
-    size_t need = toff + (nworkers ? nworkers : 1) * sizeof(_Atomic size_t);
+    size_t need =
+        toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
         void *sc = malloc(need);
         if (!sc)
