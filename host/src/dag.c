@@ -46,8 +46,11 @@ static void free_built(dp_graph_t *g)
     free(g->succ_off);
     free(g->succ_ids);
     free(g->validate_msg);
+    free(g->cycle);
     g->dep_off = g->dep_ids = g->succ_off = g->succ_ids = NULL;
     g->validate_msg = NULL;
+    g->cycle = NULL;
+    g->ncycle = 0;
     g->nroots = 0;
     g->validated = 0;
 }
@@ -388,30 +391,31 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* After Kahn's traversal left `left` jobs unprocessed (indeg > 0 each), walk
+/* After Kahn's traversal left some jobs unprocessed (indeg > 0 each), walks
  * dependencies from the smallest remaining name until a job repeats: that
- * loop is a cycle. Message: "cycle: a -> b -> a" (each depends on the next). */
-static int report_cycle(dp_graph_t *g, const uint32_t *indeg, char *err, size_t errlen)
+ * loop is a cycle, each job depending on the next and the last on the
+ * first. Returns it as a malloc'd array of *len ids, or NULL without
+ * memory. */
+static uint32_t *find_cycle(const dp_graph_t *g, const uint32_t *indeg, size_t *len)
 {
     size_t n = g->njobs;
     uint32_t start = 0;
     while (start < n && indeg[start] == 0)
         start++;
-    uint32_t *pos = malloc(n * sizeof *pos);  /* position on the path + 1 */
+    uint32_t *pos = calloc(n, sizeof *pos);   /* position on the path + 1 */
     uint32_t *path = malloc(n * sizeof *path);
     if (!pos || !path) {
         free(pos);
         free(path);
-        return dp__seterr(err, errlen, DP_ECYCLE, "cycle among the jobs");
+        return NULL;
     }
-    memset(pos, 0, n * sizeof *pos);
-    size_t len = 0;
+    size_t plen = 0;
     uint32_t cur = start;
     while (!pos[cur]) {
-        pos[cur] = (uint32_t)len + 1;
-        path[len++] = cur;
+        pos[cur] = (uint32_t)plen + 1;
+        path[plen++] = cur;
         /* Any dependency still unprocessed continues the walk; the
-         * smallest keeps the message deterministic. */
+         * smallest keeps the answer deterministic. */
         uint32_t next = cur;
         for (uint32_t k = g->dep_off[cur]; k < g->dep_off[cur + 1]; k++) {
             if (indeg[g->dep_ids[k]] > 0) {
@@ -421,41 +425,53 @@ static int report_cycle(dp_graph_t *g, const uint32_t *indeg, char *err, size_t 
         }
         cur = next;
     }
+    /* The walk entered the cycle at cur: what came before is not part of it. */
     size_t from = pos[cur] - 1;
+    *len = plen - from;
+    memmove(path, path + from, *len * sizeof *path);
+    free(pos);
+    return path;
+}
+
+/* The message for a cycle: "cycle: a -> b -> a (each job depends on the
+ * next)"; "cycle among the jobs" when the cycle could not be found. */
+static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, char *err,
+                        size_t errlen)
+{
+    if (!cycle)
+        return dp__seterr(err, errlen, DP_ECYCLE, "cycle among the jobs");
     char *msg = NULL;
     size_t mlen = 0;
     /* A long cycle (10 000 jobs) is shortened on purpose, to its first and
      * last jobs and how many are between, rather than cut mid-name by the
      * caller's buffer: whole up to CYCLE_WHOLE jobs and ~600 bytes. */
     enum { CYCLE_WHOLE = 16, CYCLE_HEAD = 8, CYCLE_TAIL = 7, CYCLE_BYTES = 300 };
-    size_t clen = len - from, bytes = 0, head = clen, tail = 0;
-    for (size_t i = from; i < len && bytes <= 2 * CYCLE_BYTES; i++)
-        bytes += strlen(g->jobs[path[i]].name) + 4;
-    if (clen > CYCLE_WHOLE || bytes > 2 * CYCLE_BYTES) {
+    size_t bytes = 0, head = len, tail = 0;
+    for (size_t i = 0; i < len && bytes <= 2 * CYCLE_BYTES; i++)
+        bytes += strlen(g->jobs[cycle[i]].name) + 4;
+    if (len > CYCLE_WHOLE || bytes > 2 * CYCLE_BYTES) {
         head = tail = 0;
         for (size_t b = 0; head < CYCLE_HEAD && (head == 0 || b < CYCLE_BYTES); head++)
-            b += strlen(g->jobs[path[from + head]].name) + 4;
-        for (size_t b = 0; tail < CYCLE_TAIL && head + tail < clen - 1 && (tail == 0 || b < CYCLE_BYTES); tail++)
-            b += strlen(g->jobs[path[len - 1 - tail]].name) + 4;
-        if (clen - head - tail < 2) /* "... 1 more ..." says no less than the name */
-            head = clen, tail = 0;
+            b += strlen(g->jobs[cycle[head]].name) + 4;
+        for (size_t b = 0; tail < CYCLE_TAIL && head + tail < len - 1 && (tail == 0 || b < CYCLE_BYTES); tail++)
+            b += strlen(g->jobs[cycle[len - 1 - tail]].name) + 4;
+        if (len - head - tail < 2) /* "... 1 more ..." says no less than the name */
+            head = len, tail = 0;
     }
     FILE *f = open_memstream(&msg, &mlen);
     if (f) {
         fputs("cycle: ", f);
         for (size_t i = 0; i < head; i++)
-            fprintf(f, "%s -> ", g->jobs[path[from + i]].name);
-        if (head + tail < clen)
-            fprintf(f, "... %zu more ... -> ", clen - head - tail);
+            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
+        if (head + tail < len)
+            fprintf(f, "... %zu more ... -> ", len - head - tail);
         for (size_t i = len - tail; i < len; i++)
-            fprintf(f, "%s -> ", g->jobs[path[i]].name);
-        fprintf(f, "%s (each job depends on the next)", g->jobs[cur].name);
+            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
+        fprintf(f, "%s (each job depends on the next)", g->jobs[cycle[0]].name);
         fclose(f);
     }
     int rc = dp__seterr(err, errlen, DP_ECYCLE, "%s", msg ? msg : "cycle among the jobs");
     free(msg);
-    free(pos);
-    free(path);
     return rc;
 }
 
@@ -467,61 +483,57 @@ static int fail(dp_graph_t *g, int rc, char *err, size_t errlen, const char *msg
     return dp__seterr(err, errlen, rc, "%s", msg);
 }
 
-int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
+/* Validation, step 1: sorts the jobs by name (ids become name order) and
+ * renumbers the edges, which hold insertion indices. DP_OK or DP_ENOMEM. */
+static int sort_jobs(dp_graph_t *g)
 {
-    if (!g)
-        return dp__seterr(err, errlen, DP_EINVAL, "no graph");
-    if (g->validated)
-        return g->validate_rc == DP_OK
-                   ? DP_OK
-                   : dp__seterr(err, errlen, g->validate_rc, "%s",
-                                g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
     size_t n = g->njobs;
-    char msg[1024];
-    int rc = DP_ENOMEM;
-
-    /* Sort jobs by name: ids become name order. old2new maps the insertion
-     * indices that edges hold. */
-    uint32_t *old2new = malloc((n ? n : 1) * sizeof *old2new);
-    char **names_before = malloc((n ? n : 1) * sizeof *names_before);
-    if (!old2new || !names_before)
-        goto oom;
     /* Jobs often arrive in name order already (generated names, sorted
      * files): then there is nothing to move, and the index stays valid. */
     bool sorted = true;
     for (size_t j = 1; j < n && sorted; j++)
         sorted = strcmp(g->jobs[j - 1].name, g->jobs[j].name) < 0;
-    if (sorted) {
-        for (size_t j = 0; j < n; j++)
-            old2new[j] = (uint32_t)j;
-    } else {
-        for (size_t j = 0; j < n; j++)
-            names_before[j] = g->jobs[j].name;
-        /* An empty graph has no jobs array at all, and qsort(NULL, 0, ...) is
-         * undefined behaviour (UBSan reports it). */
-        if (n > 1)
-            qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
-        if (index_rebuild(g, n) != DP_OK)
-            goto oom;
-        for (size_t j = 0; j < n; j++)
-            old2new[j] = (uint32_t)index_find(g, names_before[j]);
-    }
+    if (sorted)
+        return DP_OK;
+    uint32_t *old2new = malloc(n * sizeof *old2new);
+    char **names_before = malloc(n * sizeof *names_before);
+    if (!old2new || !names_before)
+        goto oom;
+    for (size_t j = 0; j < n; j++)
+        names_before[j] = g->jobs[j].name;
+    /* An empty graph has no jobs array at all, and qsort(NULL, 0, ...) is
+     * undefined behaviour (UBSan reports it); a graph of one is sorted. */
+    qsort(g->jobs, n, sizeof *g->jobs, cmp_def_name);
+    if (index_rebuild(g, n) != DP_OK)
+        goto oom;
+    for (size_t j = 0; j < n; j++)
+        old2new[j] = (uint32_t)index_find(g, names_before[j]);
     free(names_before);
-    names_before = NULL;
     for (size_t e = 0; e < g->nedges; e++) {
         g->edges[e].job = old2new[g->edges[e].job];
         if (!(g->edges[e].dep & DP_EDGE_FWD))
             g->edges[e].dep = old2new[g->edges[e].dep];
     }
     free(old2new);
-    old2new = NULL;
+    return DP_OK;
 
-    /* Resolve dependency names (in place: an edge then holds ids only);
-     * count per job. */
+oom:
+    free(old2new);
+    free(names_before);
+    return DP_ENOMEM;
+}
+
+/* Step 2: resolves the dependencies added by name (in place: an edge then
+ * holds ids only), refuses unknown and self dependencies (msg says which),
+ * and counts each job's dependencies into dep_off[j + 1]. The name index
+ * goes (the jobs are in name order now: index_find searches them). */
+static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
+{
+    size_t n = g->njobs;
     g->dep_off = calloc(n + 1, sizeof *g->dep_off);
     g->succ_off = calloc(n + 1, sizeof *g->succ_off);
     if (!g->dep_off || !g->succ_off)
-        goto oom;
+        return DP_ENOMEM;
     for (size_t e = 0; e < g->nedges; e++) {
         dp_edge_name_t *ed = &g->edges[e];
         long d = (long)ed->dep;
@@ -529,16 +541,14 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
             const char *dn = g->fwd[ed->dep & ~DP_EDGE_FWD];
             d = index_find(g, dn);
             if (d < 0) {
-                snprintf(msg, sizeof msg, "job \"%s\" depends on unknown job \"%s\"",
+                snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"",
                          g->jobs[ed->job].name, dn);
-                free_built(g);
-                return fail(g, DP_EUNKNOWN_DEP, err, errlen, msg);
+                return DP_EUNKNOWN_DEP;
             }
         }
         if ((uint32_t)d == ed->job) {
-            snprintf(msg, sizeof msg, "job \"%s\" depends on itself", g->jobs[d].name);
-            free_built(g);
-            return fail(g, DP_ESELF_DEP, err, errlen, msg);
+            snprintf(msg, msglen, "job \"%s\" depends on itself", g->jobs[d].name);
+            return DP_ESELF_DEP;
         }
         g->dep_off[ed->job + 1]++;
     }
@@ -551,25 +561,27 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     for (size_t i = 0; i < g->nfwd; i++)
         free(g->fwd[i]);
     g->nfwd = 0;
-    /* The name index is not needed any more: the jobs are in name order
-     * now, and index_find searches them. Freed before the CSR arrays are
-     * made, so that they do not add up. */
+    /* Freed before the CSR arrays are made, so that they do not add up. */
     free(g->index);
     g->index = NULL;
     g->index_cap = 0;
+    return DP_OK;
+}
+
+/* Step 3: the dependency lists in CSR form (dep_off, dep_ids), each sorted
+ * and without repeats ("a" listed twice). fill: scratch of n counters. */
+static int build_deps(dp_graph_t *g, uint32_t *fill)
+{
+    size_t n = g->njobs;
     for (size_t j = 0; j < n; j++)
         g->dep_off[j + 1] += g->dep_off[j];
     g->dep_ids = malloc((g->nedges ? g->nedges : 1) * sizeof *g->dep_ids);
-    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
-    if (!g->dep_ids || !fill) {
-        free(fill);
-        goto oom;
-    }
+    if (!g->dep_ids)
+        return DP_ENOMEM;
     for (size_t e = 0; e < g->nedges; e++) {
         uint32_t j = g->edges[e].job;
         g->dep_ids[g->dep_off[j] + fill[j]++] = g->edges[e].dep;
     }
-    /* Sort each dependency list and drop repeats ("a" listed twice). */
     size_t w = 0;
     for (size_t j = 0; j < n; j++) {
         uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
@@ -589,52 +601,99 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
                 g->dep_ids[w++] = g->dep_ids[k];
     }
     g->dep_off[n] = (uint32_t)w;
-    size_t nedges = w;
+    return DP_OK;
+}
 
-    /* Successors: the transpose, filled in increasing job order so each
-     * list comes out sorted. */
+/* Step 4: the successor lists (succ_off, succ_ids), the transpose, filled
+ * in increasing job order so each list comes out sorted. fill: scratch of
+ * n counters. */
+static int build_succs(dp_graph_t *g, uint32_t *fill)
+{
+    size_t n = g->njobs, nedges = g->dep_off[n];
     for (size_t j = 0; j < n; j++)
         for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
             g->succ_off[g->dep_ids[k] + 1]++;
     for (size_t j = 0; j < n; j++)
         g->succ_off[j + 1] += g->succ_off[j];
     g->succ_ids = malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
-    if (!g->succ_ids) {
-        free(fill);
-        goto oom;
-    }
+    if (!g->succ_ids)
+        return DP_ENOMEM;
     memset(fill, 0, (n ? n : 1) * sizeof *fill);
     for (size_t j = 0; j < n; j++)
         for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
             uint32_t d = g->dep_ids[k];
             g->succ_ids[g->succ_off[d] + fill[d]++] = (uint32_t)j;
         }
+    return DP_OK;
+}
 
-    /* Kahn's traversal: cycle detection (and the number of roots). fill is
-     * reused as the remaining-dependency count. */
+/* Step 5: Kahn's traversal, for cycles (and the number of roots). Leaves
+ * in indeg (n counters) each job's dependencies not processed: above zero
+ * exactly for the jobs on or below a cycle. *acyclic: whether all were
+ * processed. DP_OK or DP_ENOMEM. */
+static int check_acyclic(dp_graph_t *g, uint32_t *indeg, bool *acyclic)
+{
+    size_t n = g->njobs;
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!order) {
-        free(fill);
-        goto oom;
-    }
+    if (!order)
+        return DP_ENOMEM;
     size_t head = 0, tail = 0;
     for (size_t j = 0; j < n; j++) {
-        fill[j] = g->dep_off[j + 1] - g->dep_off[j];
-        if (!fill[j])
+        indeg[j] = g->dep_off[j + 1] - g->dep_off[j];
+        if (!indeg[j])
             order[tail++] = (uint32_t)j;
     }
     g->nroots = tail;
     while (head < tail) {
         uint32_t j = order[head++];
         for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++)
-            if (--fill[g->succ_ids[k]] == 0)
+            if (--indeg[g->succ_ids[k]] == 0)
                 order[tail++] = g->succ_ids[k];
     }
     free(order);
-    if (tail < n) {
-        rc = report_cycle(g, fill, msg, sizeof msg);
+    *acyclic = tail == n;
+    return DP_OK;
+}
+
+int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
+{
+    if (!g)
+        return dp__seterr(err, errlen, DP_EINVAL, "no graph");
+    if (g->validated)
+        return g->validate_rc == DP_OK
+                   ? DP_OK
+                   : dp__seterr(err, errlen, g->validate_rc, "%s",
+                                g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
+    size_t n = g->njobs;
+    char msg[1024];
+    int rc = sort_jobs(g);
+    if (rc != DP_OK)
+        goto oom;
+    rc = resolve_deps(g, msg, sizeof msg);
+    if (rc == DP_EUNKNOWN_DEP || rc == DP_ESELF_DEP) {
+        free_built(g);
+        return fail(g, rc, err, errlen, msg);
+    }
+    if (rc != DP_OK)
+        goto oom;
+    /* Scratch for the steps below: fill counts, then Kahn's in-degrees. */
+    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
+    bool acyclic = false;
+    if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill) != DP_OK ||
+        check_acyclic(g, fill, &acyclic) != DP_OK) {
+        free(fill);
+        rc = DP_ENOMEM;
+        goto oom;
+    }
+    if (!acyclic) {
+        size_t len = 0;
+        uint32_t *cycle = find_cycle(g, fill, &len);
+        rc = report_cycle(g, cycle, len, msg, sizeof msg);
         free(fill);
         free_built(g);
+        /* Kept for dp__graph_cycle until the graph changes. */
+        g->cycle = cycle;
+        g->ncycle = cycle ? len : 0;
         return fail(g, rc, err, errlen, msg);
     }
     free(fill);
@@ -649,10 +708,14 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     return DP_OK;
 
 oom:
-    free(old2new);
-    free(names_before);
     free_built(g);
     return dp__seterr(err, errlen, rc, "out of memory");
+}
+
+size_t dp__graph_cycle(const dp_graph_t *g, const uint32_t **ids)
+{
+    *ids = g ? g->cycle : NULL;
+    return g ? g->ncycle : 0;
 }
 
 size_t dp_graph_job_count(const dp_graph_t *g)

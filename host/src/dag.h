@@ -79,6 +79,8 @@ struct dp_graph {
     int validated;      /* 0 not yet, 1 done */
     int validate_rc;
     char *validate_msg;
+    uint32_t *cycle;    /* validate_rc DP_ECYCLE: the cycle (dp__graph_cycle) */
+    size_t ncycle;
 
     /* Built by validate. */
     uint32_t *dep_off, *dep_ids;   /* deps of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
@@ -87,13 +89,14 @@ struct dp_graph {
 
     atomic_bool running;
 
-    /* Per-run scratch kept between runs (pool.c): a run's slots and ready
-     * queue. Reusing them spares every run fresh pages, whose first-touch
-     * faults cost more than the jobs on some machines. Owned by the graph;
-     * only the run holding `running` touches it. */
+    /* Per-run scratch kept between runs (run.c): a run's dependency
+     * counters, ready queue and tickets. Reusing them spares every run
+     * fresh pages, whose first-touch faults cost more than the jobs on some
+     * machines. Owned by the graph; only the run holding `running` touches
+     * it. */
     void *run_scratch;
     size_t run_scratch_size;
-    /* Slots of a finished run whose result was freed (pool.h): the next run
+    /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
 };
@@ -112,5 +115,14 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges);
  * loader that resolved the names itself. DP_EINVAL for an index out of
  * range, DP_EBUSY while running, DP_ENOMEM. */
 int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep);
+
+/* The cycle for which the last dp_graph_validate refused the graph
+ * (DP_ECYCLE), as job ids (name order: dp_graph_job_name names them), each
+ * job depending on the next and the last on the first, in the order of the
+ * validate message ("cycle: a -> b -> a"). Returns how many; 0 and *ids
+ * NULL when the graph was not refused for a cycle (or not validated since
+ * it changed, or the cycle could not be found for lack of memory). *ids
+ * points into the graph: valid until the graph changes or is freed. */
+size_t dp__graph_cycle(const dp_graph_t *g, const uint32_t **ids);
 
 #endif /* DP_DAG_H */

@@ -3,23 +3,25 @@
  * callbacks make.
  *
  * A job is a small state machine (attempt_start, poll steps, poll_finish,
- * attempt_finish, job_end) rather than one call that blocks until the job
- * is over, because a job polling readiness must not keep a thread of its
- * own while it waits for its next probe: 1000 jobs polling every 100 ms on
- * 1000 sleeping threads cost ~19 % of a core in wake-ups alone
- * (bench/README.md). Between two probes such a job parks on the run's
- * timer heap (pool.c, "the bench"); its next probe runs on whichever
- * benched worker keeps the time, in a batch with the other probes due then,
- * and the rest of its attempt (attempt_end, a retry) on the thread that ran
- * its last probe. One job is only ever on one thread at a time, so its
- * callbacks never run concurrently. A probe once (no period) still runs
- * on the worker, blocking, as do run, backoff and everything else.
+ * attempt_finish, the backoff, job_end) rather than one call that blocks
+ * until the job is over, because a waiting job must not keep a thread of
+ * its own: 1000 jobs polling every 100 ms on 1000 sleeping threads cost
+ * much of a core in wake-ups alone (bench/README.md). Between two probes
+ * such a job parks in the run's lot (park.c); its next probe runs on
+ * whichever standing worker keeps the time, in a batch with the other
+ * probes due then, and the rest of its attempt (attempt_end, a retry) on
+ * the thread that ran its last probe. A retry's backoff parks the same way
+ * and the next attempt runs on the worker that takes it off the lot. One
+ * job is only ever on one thread at a time, so its callbacks never run
+ * concurrently. A probe once (no period) still runs on the worker,
+ * blocking, as do run and check themselves.
  *
  * Nothing here allocates on the success path of a job that does not poll:
  * its state lives on the worker's stack, and the attempt context is only
  * initialised when the job has a timeout. A polling job's state is
- * malloc'd once per job (its next probe may run on another worker).
- * Error messages are the other exception (rare, and they may be long).
+ * malloc'd once per job (its next probe may run on another worker), a
+ * retrying job's when its first backoff parks. Error messages are the other
+ * exception (rare, and they may be long).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -27,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
+#include "job.h"
+
 #include "readiness.h"
 #include "store.h"
 #include "util.h"
@@ -82,46 +85,6 @@ dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
     return DP_ERROR;
 }
 
-__attribute__((format(printf, 5, 0)))
-static void log_va(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                   const char *fmt, va_list ap)
-{
-    if (!run->opts.log || level > run->opts.log_level)
-        return;
-    char buf[1024];
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    char *big = NULL;
-    if (n >= (int)sizeof buf)
-        big = dp__vasprintf(fmt, ap2);
-    va_end(ap2);
-    dp_log_record_t rec = {
-        .level = level,
-        .job = job,
-        .attempt = attempt,
-        .plugin = NULL,
-        .message = big ? big : buf,
-        .time_ns = dp__wall_ns(),
-    };
-    if (job) {
-        long id = dp_graph_job_id(run->g, job);
-        if (id >= 0)
-            rec.plugin = dp__def_pol(run->g, &run->g->jobs[id])->plugin;
-    }
-    run->opts.log(run->opts.log_user, &rec);
-    free(big);
-}
-
-void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                 const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_va(run, level, job, attempt, fmt, ap);
-    va_end(ap);
-}
-
 void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
 {
     dp_run_t *run = job->run;
@@ -129,26 +92,8 @@ void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    log_va(run, level, job->def->name, job->attempt, fmt, ap);
+    dp__run_vlog(run, level, job->def->name, job->attempt, fmt, ap);
     va_end(ap);
-}
-
-void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
-                   unsigned worker, dp_status_t status, const char *error)
-{
-    if (!run->opts.on_event)
-        return;
-    dp_event_t ev = {
-        .kind = kind,
-        .job = job,
-        .name = run->g->jobs[job].name,
-        .attempt = attempt,
-        .worker = worker,
-        .time_ns = dp__now_ns() - run->t0,
-        .status = status,
-        .error = error,
-    };
-    run->opts.on_event(run->opts.event_user, &ev);
 }
 
 /* The readiness check as a dp_check_cb: callbacks get the probe context
@@ -185,22 +130,37 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
     return d < 0 ? 0 : (uint64_t)d;
 }
 
+/* The store key of a job's snapshot: the prefix and the whole name (names
+ * are unique, so the keys are; a key cut to a buffer's size once made two
+ * long names share one). In buf when it fits, else malloc'd into *heap
+ * (NULL: no memory). */
+static const char *snapshot_key(const dp_job_def_t *def, char *buf, size_t size, char **heap)
+{
+    *heap = NULL;
+    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", def->name) < size)
+        return buf;
+    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", def->name);
+}
+
 static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt,
                          const char *phase)
 {
-    char key[512];
-    snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", def->name);
+    char buf[256], *heap;
+    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
     char *val = dp__asprintf("attempt=%u phase=%s since_ms=%llu", attempt, phase,
                              (unsigned long long)((dp__now_ns() - run->t0) / 1000000u));
-    if (val && dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK)
+    if (val && (!key || dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK))
         free(val);
+    free(heap);
 }
 
 static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
 {
-    char key[512];
-    snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", def->name);
-    dp_store_delete(run->opts.store, key);
+    char buf[256], *heap;
+    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    if (key)
+        dp_store_delete(run->opts.store, key);
+    free(heap);
 }
 
 /* The job's last error message, kept in the run's sparse array (the flag
@@ -261,8 +221,8 @@ static void set_version(dp_run_t *run, uint32_t id, const char *version)
  * initialises only the fields it uses (no allocation, no memset of the
  * poll's state on the no-op path). */
 typedef struct jobrun {
-    /* What a probe touches first (pool.c prefetches the first 256 bytes). */
-    dp_park_t park;          /* first: the bench holds &jr->park */
+    /* What a probe touches first (park.c prefetches the first 256 bytes). */
+    dp_park_t park;          /* first: the lot holds &jr->park */
     dp_job_t job;
     dp_poller_t poller;
     dp_outcome_t o;          /* the attempt's outcome so far */
@@ -270,12 +230,16 @@ typedef struct jobrun {
     bool may_park;           /* malloc'd: its poll may wait parked */
     bool in_poll;            /* the attempt's poll is open (poller initialised) */
     bool poll_over;          /* ... and ended: its outcome is in o */
+    bool in_backoff;         /* waiting out a retry's backoff until backoff_until */
+    uint64_t backoff_start;  /* CLOCK_MONOTONIC when the backoff began */
+    uint64_t backoff_until;  /* ... and when it ends */
+    uint64_t backoff_ms;     /* its length */
     dp_ctx_t actx;           /* the attempt's context when the job has a timeout */
     char err[512];           /* the readiness check's message */
 } jobrun_t;
 
 /* How late a parked job's probe may run, so that probes due close together
- * run in one wake-up of the bench's time keeper: an eighth of the period, at
+ * run in one wake-up of the lot's time keeper: an eighth of the period, at
  * most 5 ms. */
 #define PARK_SLACK_MAX_NS 5000000u
 
@@ -300,7 +264,7 @@ static void poll_step(jobrun_t *jr, uint64_t now_ns)
         jr->poll_over = true;
 }
 
-/* When the poll's next step is due, for the bench. */
+/* When the poll's next step is due, for the lot. */
 static void park_prepare(jobrun_t *jr)
 {
     uint64_t slack = dp__ms_to_ns(jr->job.pol->readiness.period_ms) / 8u;
@@ -316,7 +280,7 @@ static bool park(dp_run_t *run, jobrun_t *jr)
     if (!jr->may_park)
         return false;
     park_prepare(jr);
-    return dp__run_park(run, &jr->park);
+    return dp__park_push(&run->park, &jr->park);
 }
 
 /* Starts an attempt: its context, run, then readiness up to its first wait
@@ -391,7 +355,8 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
 }
 
 /* Ends the attempt (attempt_end, its deadline, events). Returns true when
- * the job is over (*final), false when it retries (after the backoff). */
+ * the job is over (*final), false when it retries: then jr->in_backoff, and
+ * the backoff is to be waited (park_backoff, backoff_end). */
 static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status_t *final)
 {
     dp_job_t *job = &jr->job;
@@ -467,15 +432,56 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
                 slot_error(run, id), dp_duration_format(delay, d, sizeof d));
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
-    uint64_t before = dp__now_ns();
-    if (dp_ctx_sleep(&run->ctx, delay) != 0) {
-        /* Cancelled during the backoff: the job stays unknown; the rest
-         * of the backoff is when a re-run could try again. */
-        uint64_t slept = (dp__now_ns() - before) / 1000000u;
-        min_requeue(run, id, slept >= delay ? 0 : (int64_t)(delay - slept));
-        *final = DP_STATUS_UNKNOWN;
-        return true;
+    jr->in_backoff = true;
+    jr->backoff_ms = delay;
+    jr->backoff_start = dp__now_ns();
+    jr->backoff_until = dp__sat_add(jr->backoff_start, dp__ms_to_ns(delay));
+    return false;
+}
+
+/* Parks the job for its backoff (it retries), moving its state to the heap
+ * if it lived on its worker's stack: between two attempts nothing points
+ * into it (the attempt's context is gone, no poll is open, callbacks get
+ * the job's handle per call). False: it could not park (no memory, the run
+ * is stopping, or nothing to wait); *jrp is still the job's state, and its
+ * worker waits the backoff out. */
+static bool park_backoff(dp_run_t *run, jobrun_t **jrp)
+{
+    jobrun_t *jr = *jrp;
+    if (jr->backoff_ms == 0)
+        return false;
+    if (!jr->may_park) {
+        jobrun_t *h = malloc(sizeof *h);
+        if (!h)
+            return false;
+        memcpy(h, jr, sizeof *h);
+        h->may_park = true;
+        *jrp = jr = h;
     }
+    /* Due when the backoff ends, or when the run's deadline passes (then
+     * the job ends unknown). Exactly then: a backoff wakes nothing else. */
+    uint64_t dl = run->ctx.deadline_ns;
+    jr->park.due_ns = dl && dl < jr->backoff_until ? dl : jr->backoff_until;
+    jr->park.slack_ns = 0;
+    jr->park.slow = false;
+    return dp__park_push(&run->park, &jr->park);
+}
+
+/* The end of a retry's backoff: what is left of it waited out on this
+ * thread (all of it, for a job that could not park). True: the next
+ * attempt may start. False: the run ended during it: the job stays
+ * unknown (*final), and the rest of the backoff is when a re-run could try
+ * again (the requeue hint). */
+static bool backoff_end(dp_run_t *run, jobrun_t *jr, dp_status_t *final)
+{
+    jr->in_backoff = false;
+    uint64_t now = dp__now_ns();
+    uint64_t left = jr->backoff_until > now ? (jr->backoff_until - now + 999999u) / 1000000u : 0;
+    if (dp_ctx_sleep(&run->ctx, left) == 0)
+        return true;
+    uint64_t slept = (dp__now_ns() - jr->backoff_start) / 1000000u;
+    min_requeue(run, jr->job.id, slept >= jr->backoff_ms ? 0 : (int64_t)(jr->backoff_ms - slept));
+    *final = DP_STATUS_UNKNOWN;
     return false;
 }
 
@@ -511,11 +517,17 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         free(jr);
 }
 
-/* Runs the job's attempts from attempt_start (resume false) or from the
- * end of a poll (resume true) until it ends (false) or parks (true). */
+/* Runs the job's attempts from attempt_start (resume false), or from where
+ * it waited (resume true: the end of a poll, or of a backoff), until it
+ * ends (false) or parks (true). */
 static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint64_t *clock)
 {
     dp_status_t final = DP_STATUS_UNKNOWN;
+    if (resume && jr->in_backoff) {
+        if (!backoff_end(run, jr, &final))
+            goto end;
+        resume = false;
+    }
     for (;;) {
         if (!resume) {
             attempt_start(run, jr);
@@ -527,17 +539,25 @@ static bool drive(dp_run_t *run, jobrun_t *jr, bool resume, uint64_t *rng, uint6
             poll_finish(run, jr);
         if (attempt_finish(run, jr, rng, &final))
             break;
+        /* It retries, after its backoff: parked if it can be. */
+        if (park_backoff(run, &jr))
+            return true;
+        if (!backoff_end(run, jr, &final))
+            break;
     }
+end:
     job_end(run, jr, final, clock);
     return false;
 }
 
 /* The state fields a job starts with (no attempt context, no poll). */
-static void jobrun_start(jobrun_t *jr, uint32_t id, bool may_park)
+static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, bool may_park)
 {
     jr->may_park = may_park;
+    jr->park.hint = def;
     jr->own_ctx = false;
     jr->in_poll = false;
+    jr->in_backoff = false;
     jr->park.id = id;
     jr->park.slow = false;
 }
@@ -578,7 +598,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR)
         o = dp_job_fail(job, false, "job returned an invalid outcome %d", (int)o);
     jr->o = o;
-    jobrun_start(jr, id, false);
+    jobrun_start(jr, id, def, false);
     return drive(run, jr, true, rng, clock);
 }
 
@@ -608,15 +628,19 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
             may_park = false;
     }
     jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
-    jobrun_start(jr, id, may_park);
+    jobrun_start(jr, id, def, may_park);
     return drive(run, jr, false, rng, clock);
 }
 
-bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
+bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
 {
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;
     (void)run;
+    /* A backoff is due only when it (or the run) is over: the rest of the
+     * job goes on through dp__job_resume. */
+    if (jr->in_backoff)
+        return false;
     poll_step(jr, *now_ns);
     *now_ns = jr->poller.last_end_ns;
     if (jr->poll_over)
@@ -625,8 +649,8 @@ bool dp__job_probe(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *now_n
     return true;
 }
 
-bool dp__job_continue(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
-                      uint64_t *clock)
+bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
+                    uint64_t *clock)
 {
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;

@@ -1,85 +1,98 @@
-/* pool.c - running a graph on a bounded pool of worker threads.
+/* pool.c - running a graph on a bounded pool of worker threads (pool.h).
  *
  * max_concurrent_jobs workers (at most one per job) take ready jobs; a job
- * that polls readiness parks between its probes and its worker stands on
- * the bench for it (see "the bench" below), so jobs in flight, running or
- * parked, never exceed the bound, and a waiting job holds no awake thread.
+ * that waits (a readiness poll between probes, a retry's backoff) parks in
+ * the run's lot (park.c) and its worker stands by for it, so jobs in
+ * flight, running or parked, never exceed the bound, and a waiting job
+ * holds no thread of its own.
  *
  * Workers schedule by themselves: a worker that finishes a job decrements
  * each successor's remaining-dependency counter and, for every successor
  * that reaches zero, keeps the first to run next itself (no queue, no lock:
  * a chain runs on one thread without handing work around) and pushes the
- * others onto the shared ready queue in one batch. No thread relays
- * messages between workers, and the queue takes no lock (see below).
+ * others onto the ready queue (queue.c) in one batch. No thread relays
+ * messages between workers, and the queue takes no lock.
  *
  * The calling thread supervises: it sleeps in poll(2) on an eventfd that the
  * last worker signals when nothing is queued or running, and on the run
  * context's fds, which turn readable on the global timeout, on cancellation
  * through the parent context (also from a signal handler), or on fail-fast.
- * On cancellation it wakes idle workers and closes the bench (parked jobs
- * end unknown at once); busy ones finish their job (which sees its context
- * done) and leave.
- *
- * The ready queue takes no lock; the bench (parked polling jobs) has one
- * mutex, taken once per batch of probes, never while a callback runs.
+ * On cancellation it closes the queue (idle workers wake and leave) and the
+ * lot (parked jobs end at once); busy workers finish their job (which sees
+ * its context done) and leave.
  *
  * Worker threads start on demand: one per root at first (at most the
  * bound), then more whenever jobs are published that no idle worker has
  * claimed, or a worker's job parks while jobs wait. A chain runs on one
  * thread however high max_concurrent_jobs is.
+ *
+ * Memory orders: the queue's handshake is in queue.c; `pending` below. A
+ * job's slot and error are written by the thread that runs it and read by
+ * the next job's thread through the queue's release/acquire, or by the
+ * run's end after the join.
  */
+#include "pool.h"
+
+#include <assert.h>
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "job.h"
+#include "park.h"
+#include "queue.h"
+#include "record.h"
+#include "result.h"
+#include "run.h"
+#include "run_end.h"
 #include "util.h"
 
-void dp_run_opts_init(dp_run_opts_t *opts)
-{
-    memset(opts, 0, sizeof *opts);
-    opts->max_concurrent_jobs = 4;
-    opts->fail_fast = true;
-    opts->log_level = DP_LOG_INFO;
-}
+/* A worker's thread, as its starter and the joiner see it. */
+enum { W_STARTING, W_RUNNING, W_NONE };
 
-/* The ready queue. Each job enters it at most once per run, so it is a flat
- * array with two counters and no wrap-around: a producer reserves slots by
- * advancing qtail and publishes each job there as id + 1; a worker without
- * work takes a ticket by advancing qhead and waits for its slot to be
- * published. No lock: only atomics, and a futex when the wait is long.
- *
- * Slot values: 0 empty; id + 1 published; Q_WAIT a worker sleeps on it
- * (so the producer knows to wake it, and otherwise skips the system call);
- * Q_STOP the run is over. A worker holding a ticket is always idle, so at
- * most one ticket per worker is outstanding and the array needs only
- * njobs + nworkers slots. */
-#define Q_WAIT UINT32_MAX
-#define Q_STOP (UINT32_MAX - 1)
-#define NO_TICKET SIZE_MAX
+typedef struct dp_worker {
+    dp_run_t *run;           /* set by the starter before the thread exists */
+    unsigned index;          /* ditto */
+    pthread_t thread;        /* written by pthread_create in the starter */
+    /* W_STARTING until the starter knows whether the thread exists, then
+     * W_RUNNING or W_NONE. Release by the starter, acquire by the joiner:
+     * publishes `thread`. */
+    _Atomic int state;
+} dp_worker_t;
 
-/* Spins this many rounds on an empty slot before sleeping: a job pushed a
- * moment later (the common case on a busy pool) is then taken without two
- * system calls. Short enough to stay invisible when the pool waits long. */
-#define SPIN_ROUNDS 2000
-
-typedef struct worker_arg {
-    dp_run_t *run;
+/* What a worker keeps on its stack, and hands to the lot so that a parked
+ * job's rest runs with it (resume_job). */
+typedef struct wstate {
     unsigned index;
-    pthread_t thread;
-    /* The thread exists (written by whoever started it, before that thread
-     * ends: the caller joins workers in index order, so it has joined the
-     * starter, which has a lower index, before it reads this). */
-    bool started;
-    _Atomic size_t ticket; /* slot this worker waits on, or NO_TICKET */
-} worker_arg_t;
+    uint64_t rng;            /* backoff jitter (job.c) */
+    uint64_t clock;          /* last tick read (ticks.h), 0 when stale */
+} wstate_t;
+
+/* Ready jobs a worker took from the queue and has not run yet, and what it
+ * has yet to tell `pending`. */
+#define POP_MAX 16
+
+typedef struct taken {
+    uint32_t ids[POP_MAX];
+    size_t i, n;
+    /* Jobs this worker ended since it last told `pending`: told in one
+     * subtraction when it next goes to the queue (its untaken jobs keep
+     * `pending` above zero meanwhile). */
+    size_t ended;
+    bool short_job;          /* the last job took < run->short_ticks */
+} taken_t;
+
+/* Successors made ready at once are pushed in batches of this many. */
+#define BATCH 64
+
+/* A worker reuses the end time of its last job as the start of its next one
+ * only when at most this many successors were counted down in between (and
+ * it did not wait): the bookkeeping then takes well under a microsecond, far
+ * below the millisecond precision of results. After a job with many
+ * successors (a fan's source) the clock is read again. */
+#define CLOCK_REUSE_MAX_SUCCS 64
 
 static void *worker_main(void *p);
 
@@ -93,12 +106,17 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
         do {
             if (i >= run->nworkers)
                 return done;
-        } while (!atomic_compare_exchange_weak(&run->nstarted, &i, i + 1));
-        worker_arg_t *w = &run->workers[i];
+            /* Seq_cst: dp__queue_close reads nstarted after closing; a
+             * worker counted after that read starts after it (queue.c). */
+        } while (!atomic_compare_exchange_weak_explicit(&run->nstarted, &i, i + 1,
+                                                        memory_order_seq_cst,
+                                                        memory_order_relaxed));
+        dp_worker_t *w = &run->workers[i];
         w->run = run;
         w->index = i;
-        w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
-        if (!w->started)
+        bool ok = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+        atomic_store_explicit(&w->state, ok ? W_RUNNING : W_NONE, memory_order_release);
+        if (!ok)
             break; /* no more threads: the running workers carry on */
         done++;
     }
@@ -106,34 +124,18 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
 }
 
 /* More workers when ready jobs up to queue slot `tail` are not all claimed
- * by idle workers (each idle worker holds a ticket: qhead counts them) and
- * the bound allows. A stale qhead only overestimates. */
+ * by idle workers (each idle worker holds a ticket) and the bound allows. */
 static void start_for_queue(dp_run_t *run, size_t tail)
 {
+    /* Relaxed: a hint; start_workers claims slots with its own CAS. */
     unsigned have = atomic_load_explicit(&run->nstarted, memory_order_relaxed);
     if (have >= run->nworkers)
         return;
-    size_t head = atomic_load_explicit(&run->qhead, memory_order_relaxed);
-    if (head >= tail)
+    size_t unclaimed = dp__queue_unclaimed(&run->queue, tail);
+    if (!unclaimed)
         return;
-    size_t unclaimed = tail - head;
     unsigned room = run->nworkers - have;
     start_workers(run, unclaimed < room ? (unsigned)unclaimed : room);
-}
-
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
-{
-    /* The kernel sees the plain word behind the atomic. */
-    return syscall(SYS_futex, (uint32_t *)(uintptr_t)addr, op, val, NULL, NULL, 0);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
 }
 
 static void wake_supervisor(dp_run_t *run)
@@ -145,540 +147,158 @@ static void wake_supervisor(dp_run_t *run)
     while (r < 0 && errno == EINTR);
 }
 
-/* Stops the workers: idle ones wake and leave, busy ones leave after their
- * job. Any thread; idempotent. A worker publishes its ticket before it
- * looks at `stop` (both seq_cst), so either it sees `stop` or we see its
- * ticket. */
-static void bench_close(dp_run_t *run);
-
+/* Stops the run's workers: idle ones wake and leave, standing ones empty
+ * the lot and leave, busy ones leave after their job. Any thread;
+ * idempotent. */
 static void stop_workers(dp_run_t *run)
 {
-    atomic_store(&run->stop, true);
-    bench_close(run);
-    unsigned nstarted = atomic_load(&run->nstarted);
-    for (unsigned i = 0; i < nstarted; i++) {
-        size_t t = atomic_load(&run->workers[i].ticket);
-        if (t == NO_TICKET)
-            continue;
-        if (atomic_exchange(&run->queue[t], Q_STOP) == Q_WAIT)
-            futex(&run->queue[t], FUTEX_WAKE_PRIVATE, INT32_MAX);
-    }
+    dp__queue_close(&run->queue, &run->nstarted);
+    dp__park_close(&run->park);
 }
 
-/* Pushes ready jobs; wakes only the workers that sleep on their slots. */
-static void push_ready(dp_run_t *run, const uint32_t *ids, size_t n)
+/* Publishes n ready jobs, and starts workers for them if the bound allows. */
+static void publish(dp_run_t *run, const uint32_t *ids, size_t n)
 {
-    size_t t = atomic_fetch_add(&run->qtail, n);
-    for (size_t i = 0; i < n; i++)
-        if (atomic_exchange(&run->queue[t + i], ids[i] + 1) == Q_WAIT)
-            futex(&run->queue[t + i], FUTEX_WAKE_PRIVATE, 1);
-    start_for_queue(run, t + n);
+    /* Relaxed: the publishing worker has not told `pending` of its own job
+     * yet, so the count cannot reach zero before these are in. */
+    atomic_fetch_add_explicit(&run->pending, n, memory_order_relaxed);
+    start_for_queue(run, dp__queue_push(&run->queue, ids, n));
 }
 
-/* Waits for queue slot t (a ticket this worker holds) to be published.
- * Returns the job id + 1, or 0 when the run is stopping. *waited: set when
- * the slot was still empty. */
-static uint32_t wait_slot(dp_run_t *run, worker_arg_t *wa, size_t t, bool *waited)
+/* The worker's next job: one it took from the queue before, else from the
+ * queue (after telling `pending` of the jobs it ended: the last to bring it
+ * to zero ends the run). False: leave. */
+static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id,
+                            bool *waited)
 {
-    _Atomic uint32_t *slot = &run->queue[t];
-    uint32_t v = atomic_load_explicit(slot, memory_order_acquire);
-    if (v != 0 && v != Q_WAIT && v != Q_STOP)
-        return v; /* the common case on a busy pool: no bookkeeping */
-    atomic_store(&wa->ticket, t);
-    v = atomic_load_explicit(slot, memory_order_acquire);
-    if (v == 0) {
-        *waited = true;
-        for (unsigned spin = 0; spin < SPIN_ROUNDS && v == 0; spin++) {
-            if (atomic_load(&run->stop))
-                break;
-            cpu_relax();
-            v = atomic_load_explicit(slot, memory_order_acquire);
-        }
+    if (tk->i < tk->n) {
+        *id = tk->ids[tk->i++];
+        return true;
     }
-    while (v == 0 || v == Q_WAIT) {
-        if (atomic_load(&run->stop))
-            break;
-        uint32_t expected = 0;
-        if (v == 0 && !atomic_compare_exchange_strong(slot, &expected, Q_WAIT)) {
-            v = expected; /* published or stopped meanwhile */
-            continue;
-        }
-        futex(slot, FUTEX_WAIT_PRIVATE, Q_WAIT);
-        v = atomic_load_explicit(slot, memory_order_acquire);
-    }
-    atomic_store(&wa->ticket, NO_TICKET);
-    if (atomic_load_explicit(&run->stop, memory_order_acquire) || v == 0 || v == Q_WAIT ||
-        v == Q_STOP)
-        return 0;
-    return v;
-}
-
-/* Takes ready jobs into ids[] (at most max), waiting while there is none.
- * Returns how many; 0: leave. *waited: set when it had to wait.
- *
- * One at a time by default: a worker holding several ready jobs holds them
- * back from idle workers. A worker whose last job was short (max > 1) takes
- * a run of consecutive slots with one compare-and-swap instead, at most a
- * 2 * nworkers-th of what is queued: with no-op-sized jobs the workers
- * otherwise spend their time contending on the queue head and on the cache
- * lines of neighbouring slots and results, and two workers ran an
- * independent graph slower than one (bench/README.md). Every slot below
- * qtail is reserved by a producer that is publishing it, so the wait for
- * each is brief. */
-static size_t pop_ready(dp_run_t *run, worker_arg_t *wa, uint32_t *ids, size_t max, bool *waited)
-{
-    size_t t = 0, n = 0;
-    if (max > 1) {
-        size_t h = atomic_load_explicit(&run->qhead, memory_order_relaxed);
-        for (;;) {
-            size_t tail = atomic_load_explicit(&run->qtail, memory_order_acquire);
-            size_t k = tail > h ? (tail - h) / (2 * (size_t)run->nworkers) : 0;
-            if (k < 2)
-                break;
-            if (k > max)
-                k = max;
-            if (atomic_compare_exchange_weak_explicit(&run->qhead, &h, h + k,
-                                                      memory_order_acq_rel,
-                                                      memory_order_relaxed)) {
-                t = h;
-                n = k;
-                break;
-            }
-        }
-    }
-    if (n == 0) {
-        t = atomic_fetch_add(&run->qhead, 1);
-        n = 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t v = wait_slot(run, wa, t + i, waited);
-        if (v == 0)
-            return 0;
-        ids[i] = v - 1;
-    }
-    return n;
-}
-
-/* ---- the bench: parked polling jobs ------------------------------------
- *
- * A job polling readiness spends nearly all its time waiting for its next
- * probe. It waits parked, not on a thread of its own: after a probe that
- * says "not ready" it goes into the run's min-heap keyed by when its next
- * step is due (the next probe, a period after the last one ended, or its
- * poll's, attempt's or run's deadline, whichever is first), and its worker
- * goes onto the bench. A worker on the bench stands for one parked job: it
- * takes no new job from the ready queue until a parked job ends on it, so
- * jobs in flight (running or parked) never exceed max_concurrent_jobs.
- *
- * One benched worker keeps the time (the leader): it sleeps until the
- * earliest due step plus a little slack (an eighth of the period, at most
- * 5 ms), so that probes due close together are run in one wake-up, then
- * runs every due probe itself, one after the other. The others sleep on a
- * condition variable and cost nothing. One wake-up per batch instead of one
- * per probe is the point: 1000 jobs polling every 100 ms woke 1000 threads
- * 10 000 times a second (~19 % of a core here); see bench/README.md. What
- * is left is mostly cache misses (a job probed 100 ms ago is cold), hence
- * the FIFO ring beside the heap (jobs re-park in due order: O(1), read in
- * order), batches of due jobs taken under one lock, and prefetching.
- *
- * Whatever may take long does not run on the leader: a probe of a job whose
- * probe once took long (slow), and the rest of an attempt once its poll is
- * over (attempt_end, retries, run again). Before either, the leader hands
- * the time keeping to another benched worker and then runs it itself: so a
- * job's check, attempt_end and next attempt run on the thread that ran its
- * last probe, and one job's callbacks never run concurrently (a job is in
- * the heap or on exactly one thread).
- *
- * Stopping (fail-fast, cancellation, global timeout) closes the bench:
- * nothing parks any more, and every benched worker takes parked jobs at
- * once; their poll sees the run's context done and they end unknown.
- */
-
-static void heap_push(dp_run_t *run, dp_park_t *p)
-{
-    dp_park_ent_t *h = run->pk_heap;
-    size_t i = run->pk_n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (h[up].due_ns <= p->due_ns)
-            break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i].due_ns = p->due_ns;
-    h[i].p = p;
-}
-
-static dp_park_t *heap_pop(dp_run_t *run)
-{
-    dp_park_ent_t *h = run->pk_heap;
-    dp_park_t *top = h[0].p;
-    dp_park_ent_t last = h[--run->pk_n];
-    size_t n = run->pk_n, i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && h[c + 1].due_ns < h[c].due_ns)
-            c++;
-        if (last.due_ns <= h[c].due_ns)
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (n)
-        h[i] = last;
-    return top;
-}
-
-/* Parked jobs: the FIFO ring while they come in due order, else the heap.
- * Callers hold pk_mu. */
-static size_t bench_count(const dp_run_t *run)
-{
-    return run->pk_n + run->pk_fn;
-}
-
-/* The earliest parked entry (bench_count() > 0). */
-static const dp_park_ent_t *bench_peek(const dp_run_t *run)
-{
-    const dp_park_ent_t *f = run->pk_fn ? &run->pk_fifo[run->pk_fhead] : NULL;
-    if (!run->pk_n)
-        return f;
-    if (f && f->due_ns <= run->pk_heap[0].due_ns)
-        return f;
-    return &run->pk_heap[0];
-}
-
-static dp_park_t *bench_pop(dp_run_t *run)
-{
-    const dp_park_ent_t *e = bench_peek(run);
-    if (e != &run->pk_heap[0] || !run->pk_n) {
-        dp_park_t *p = e->p;
-        run->pk_fhead = run->pk_fhead + 1 == run->nworkers ? 0 : run->pk_fhead + 1;
-        run->pk_fn--;
-        return p;
-    }
-    return heap_pop(run);
-}
-
-static void bench_push(dp_run_t *run, dp_park_t *p)
-{
-    size_t cap = run->nworkers;
-    size_t tail = run->pk_fhead + run->pk_fn;
-    if (tail >= cap)
-        tail -= cap;
-    size_t last = tail == 0 ? cap - 1 : tail - 1;
-    if (run->pk_fn == 0 || run->pk_fifo[last].due_ns <= p->due_ns) {
-        run->pk_fifo[tail].due_ns = p->due_ns;
-        run->pk_fifo[tail].p = p;
-        run->pk_fn++;
-    } else {
-        heap_push(run, p);
-    }
-    /* The time keeper sleeps past this job's step: wake it to sleep less. */
-    if (run->pk_sleep_until && dp__sat_add(p->due_ns, p->slack_ns) < run->pk_sleep_until)
-        pthread_cond_signal(&run->pk_leader_cv);
-}
-
-bool dp__run_park(dp_run_t *run, dp_park_t *p)
-{
-    pthread_mutex_lock(&run->pk_mu);
-    if (run->pk_closed) {
-        pthread_mutex_unlock(&run->pk_mu);
-        return false;
-    }
-    if (!run->pk_heap) {
-        /* At most one parked job per worker, in the heap or the ring. */
-        run->pk_heap = malloc(2 * (size_t)run->nworkers * sizeof *run->pk_heap);
-        if (!run->pk_heap) {
-            pthread_mutex_unlock(&run->pk_mu);
+    if (tk->ended) {
+        /* Acq_rel: the worker that sees zero sees every job's end. */
+        size_t before = atomic_fetch_sub_explicit(&run->pending, tk->ended, memory_order_acq_rel);
+        assert(before >= tk->ended); /* never below zero */
+        if (before == tk->ended) {
+            /* Nothing queued or running anywhere: the run is over. */
+            stop_workers(run);
+            wake_supervisor(run);
             return false;
         }
-        run->pk_fifo = run->pk_heap + run->nworkers;
+        tk->ended = 0;
     }
-    bench_push(run, p);
-    pthread_mutex_unlock(&run->pk_mu);
+    tk->n = dp__queue_pop(&run->queue, ws->index, tk->ids, tk->short_job ? POP_MAX : 1, waited);
+    if (!tk->n)
+        return false;
+    *id = tk->ids[0];
+    tk->i = 1;
     return true;
 }
 
-static void bench_close(dp_run_t *run)
+/* Job `done` succeeded: counts down its successors. Returns whether one of
+ * them is ready to run next on this worker (*next), having published the
+ * other ready ones. */
+static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *next,
+                                      uint64_t *clock)
 {
-    pthread_mutex_lock(&run->pk_mu);
-    run->pk_closed = true;
-    pthread_cond_broadcast(&run->pk_leader_cv);
-    pthread_cond_broadcast(&run->pk_follow_cv);
-    pthread_mutex_unlock(&run->pk_mu);
-}
-
-/* Gives up the time keeping (caller holds pk_mu); a benched worker takes
- * it over. */
-static void bench_resign(dp_run_t *run, bool *leader)
-{
-    if (!*leader)
-        return;
-    *leader = false;
-    run->pk_leader = false;
-    if (bench_count(run))
-        pthread_cond_signal(&run->pk_follow_cv);
-}
-
-static void timespec_at(struct timespec *ts, uint64_t ns)
-{
-    ts->tv_sec = (time_t)(ns / 1000000000u);
-    ts->tv_nsec = (long)(ns % 1000000000u);
-}
-
-/* The time keeper takes at most this many due jobs at a time (one lock for
- * all of them, and the next one's state prefetched while one is probed). */
-#define PROBE_BATCH 64
-
-/* The worker whose job parked stands on the bench until a parked job ends
- * on it: returns true with *id that job (its slot holds the final status),
- * or false when the run is stopping and nothing is left to do. */
-static bool bench(dp_run_t *run, worker_arg_t *wa, uint32_t *id, uint64_t *rng, uint64_t *clock)
-{
-    bool leader = false;
-    dp_park_t *batch[PROBE_BATCH];
-    pthread_mutex_lock(&run->pk_mu);
-    for (;;) {
-        dp_park_t *mine = NULL;  /* to run on this thread, off the time keeping */
-        bool probe_mine = false; /* ... from its next probe (else from the end of its poll) */
-        if (run->pk_closed) {
-            /* Stopping: every benched worker takes parked jobs, one at a
-             * time; their poll sees the run's context done and ends. */
-            if (leader) {
-                leader = false;
-                run->pk_leader = false;
-            }
-            if (!bench_count(run)) {
-                /* Nothing parked and nothing will park: leave. */
-                pthread_mutex_unlock(&run->pk_mu);
-                return false;
-            }
-            mine = bench_pop(run);
-        } else {
-            if (!run->pk_leader) {
-                run->pk_leader = true;
-                leader = true;
-            }
-            if (!leader) {
-                pthread_cond_wait(&run->pk_follow_cv, &run->pk_mu);
-                continue;
-            }
-            uint64_t now = bench_count(run) ? dp__now_ns() : 0;
-            size_t n = 0;
-            while (n < PROBE_BATCH && bench_count(run) && bench_peek(run)->due_ns <= now)
-                batch[n++] = bench_pop(run);
-            for (size_t k = 0; k < n && k < 2; k++) {
-                const char *q = (const char *)batch[k];
-                for (unsigned l = 0; l < 256; l += 64)
-                    __builtin_prefetch(q + l);
-            }
-            if (n == 0) {
-                /* Sleep until the earliest step is due, plus its slack:
-                 * steps due meanwhile run in the same wake-up. */
-                if (bench_count(run)) {
-                    const dp_park_ent_t *e = bench_peek(run);
-                    uint64_t until = dp__sat_add(e->due_ns, e->p->slack_ns);
-                    struct timespec ts;
-                    timespec_at(&ts, until);
-                    run->pk_sleep_until = until;
-                    pthread_cond_timedwait(&run->pk_leader_cv, &run->pk_mu, &ts);
-                } else {
-                    run->pk_sleep_until = UINT64_MAX;
-                    pthread_cond_wait(&run->pk_leader_cv, &run->pk_mu);
-                }
-                run->pk_sleep_until = 0;
-                continue;
-            }
-            pthread_mutex_unlock(&run->pk_mu);
-            size_t back = 0, i = 0;
-            for (; i < n; i++) {
-                dp_park_t *p = batch[i];
-                /* Memory, not the probes, is most of the cost here: the
-                 * state of a job probed 100 ms ago is cold. Fetch the
-                 * second next job's state (park, job, poller) and the
-                 * next one's definition while this one is probed. */
-                if (i + 2 < n) {
-                    const char *q = (const char *)batch[i + 2];
-                    for (unsigned l = 0; l < 256; l += 64)
-                        __builtin_prefetch(q + l);
-                }
-                if (i + 1 < n)
-                    __builtin_prefetch(&run->g->jobs[batch[i + 1]->id]);
-                if (p->slow) {
-                    mine = p;
-                    probe_mine = true;
-                    i++;
-                    break;
-                }
-                /* now: the end of the previous probe (a clock read costs
-                 * ~76 ns here; probes run back to back). */
-                if (!dp__job_probe(run, p, wa->index, &now)) {
-                    mine = p;
-                    i++;
-                    break;
-                }
-                batch[back++] = p;
-            }
-            /* The ones that wait again, and the ones not reached (still
-             * due: the next time keeper takes them at once). */
-            for (; i < n; i++)
-                batch[back++] = batch[i];
-            pthread_mutex_lock(&run->pk_mu);
-            for (size_t k = 0; k < back; k++)
-                bench_push(run, batch[k]);
-            if (!mine)
-                continue;
-            bench_resign(run, &leader);
-        }
-        pthread_mutex_unlock(&run->pk_mu);
-        uint64_t now = dp__now_ns();
-        if (probe_mine && dp__job_probe(run, mine, wa->index, &now)) {
-            pthread_mutex_lock(&run->pk_mu);
-            bench_push(run, mine);
+    const dp_graph_t *g = run->g;
+    uint32_t batch[BATCH];
+    size_t nb = 0;
+    bool have = false;
+    if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
+        *clock = 0;
+    for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
+        uint32_t s = g->succ_ids[k];
+        /* A successor with this job as its only dependency is ready now: no
+         * need for its shared counter (a locked instruction costs more than
+         * the two plain loads). Whoever runs it next sees this job's
+         * writes: this thread, or another through the queue's
+         * release/acquire. Acq_rel on the counter: the thread that brings
+         * it to zero sees every dependency's writes. */
+        if (g->dep_off[s + 1] - g->dep_off[s] != 1 &&
+            atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
+            continue;
+        if (!have) {
+            *next = s;
+            have = true;
             continue;
         }
-        /* Its poll is over (or the run is stopping): the rest of its
-         * attempt and any retry, here. */
-        uint32_t pid = mine->id;
-        *clock = 0;
-        bool parked = dp__job_continue(run, mine, wa->index, rng, clock);
-        pthread_mutex_lock(&run->pk_mu);
-        if (!parked) {
-            if (run->pk_closed) {
-                /* Stopping: what follows a job no longer matters, and
-                 * this worker stays to empty the bench. (Others may have
-                 * left while the time keeper held a batch: the jobs it
-                 * put back must not be left parked.) */
-                continue;
-            }
-            pthread_mutex_unlock(&run->pk_mu);
-            *id = pid;
-            return true;
+        batch[nb++] = s;
+        if (nb == BATCH) {
+            publish(run, batch, nb);
+            nb = 0;
         }
     }
+    if (nb)
+        publish(run, batch, nb);
+    return have;
 }
 
-#define BATCH 64
+/* A job failed and the run fails fast: nothing new starts, running jobs
+ * see the cancel. */
+static void fail_fast(dp_run_t *run)
+{
+    /* Relaxed: read by the run's end, after the workers are joined. */
+    atomic_store_explicit(&run->failfast, true, memory_order_relaxed);
+    dp_ctx_cancel(&run->ctx);
+    stop_workers(run);
+    wake_supervisor(run);
+}
 
-/* A worker takes at most this many ready jobs at a time (pop_ready), and
- * only when its last job took less than SHORT_JOB_NS: then the worst
- * imbalance it causes is POP_MAX short jobs run one after the other while
- * another worker could have taken some. */
-#define POP_MAX 16
-#define SHORT_JOB_NS 20000u
-
-/* A worker reuses the end time of its last job as the start of its next one
- * only when at most this many successors were counted down in between (and
- * it did not wait): the bookkeeping then takes well under a microsecond, far
- * below the millisecond precision of results. After a job with many
- * successors (a fan's source) the clock is read again. */
-#define CLOCK_REUSE_MAX_SUCCS 64
+/* The rest of a parked job whose wait is over, on the worker that took it
+ * off the lot (dp_park_ops_t.resume). */
+static bool resume_job(void *run, dp_park_t *p, void *worker)
+{
+    wstate_t *ws = worker;
+    ws->clock = 0;
+    return dp__job_resume(run, p, ws->index, &ws->rng, &ws->clock);
+}
 
 static void *worker_main(void *p)
 {
-    worker_arg_t *wa = p;
-    dp_run_t *run = wa->run;
-    dp_graph_t *g = run->g;
-    uint64_t rng = run->opts.seed * 0x9E3779B97F4A7C15ull + wa->index + 1;
-    bool have = false;
+    dp_worker_t *w = p;
+    dp_run_t *run = w->run;
+    wstate_t ws = {
+        .index = w->index,
+        .rng = run->opts.seed * 0x9E3779B97F4A7C15ull + w->index + 1,
+        .clock = 0,
+    };
+    taken_t tk = {.n = 0};
+    bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
-    uint32_t batch[BATCH];
-    uint32_t local[POP_MAX]; /* ready jobs taken from the queue, not run yet */
-    size_t lq_i = 0, lq_n = 0;
-    /* Jobs this worker ended since it last told `pending`: told in one
-     * subtraction when it next goes to the queue (its untaken jobs keep
-     * `pending` above zero meanwhile). */
-    size_t ended = 0;
-    bool short_job = false; /* the last job took < SHORT_JOB_NS */
-    uint64_t clock = 0; /* last tick read (ticks.h), 0 when stale */
 
     for (;;) {
         bool waited = false;
-        if (!have) {
-            if (lq_i < lq_n) {
-                id = local[lq_i++];
-            } else {
-                if (ended) {
-                    if (atomic_fetch_sub_explicit(&run->pending, ended, memory_order_acq_rel) ==
-                        ended) {
-                        /* Nothing queued or running anywhere: the run is over. */
-                        stop_workers(run);
-                        wake_supervisor(run);
-                        break;
-                    }
-                    ended = 0;
-                }
-                lq_n = pop_ready(run, wa, local, short_job ? POP_MAX : 1, &waited);
-                if (!lq_n)
-                    break;
-                id = local[0];
-                lq_i = 1;
-            }
-        }
+        if (!have && !next_job(run, &ws, &tk, &id, &waited))
+            break;
         if (waited)
-            clock = 0;
+            ws.clock = 0;
         have = false;
-        if (atomic_load_explicit(&run->stop, memory_order_acquire) ||
-            dp__run_done(run, dp__run_tick(run, clock)))
+        if (dp__queue_closed(&run->queue) || dp__run_done(run, dp__run_tick(run, ws.clock)))
             break;
 
-        if (dp__job_execute(run, id, wa->index, &rng, &clock)) {
-            /* Parked between two probes: stand on the bench for it until a
-             * parked job (it, or another) ends on this worker. Jobs waiting
-             * in the queue need another worker meanwhile. */
-            start_for_queue(run, atomic_load_explicit(&run->qtail, memory_order_relaxed));
-            if (!bench(run, wa, &id, &rng, &clock))
+        if (dp__job_execute(run, id, ws.index, &ws.rng, &ws.clock)) {
+            /* Parked: stand by for it until a parked job (it, or another)
+             * ends on this worker. Jobs waiting in the queue need another
+             * worker meanwhile. */
+            start_for_queue(run, dp__queue_tail(&run->queue));
+            if (!dp__park_stand(&run->park, ws.index, &ws, &id))
                 break;
         }
         const dp_slot_t *sl = &run->slots[id];
         dp_status_t st = sl->status;
-        short_job = clock && clock - sl->start_tick < run->short_ticks;
+        tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
 
         if (st == DP_STATUS_SUCCESS) {
-            size_t nb = 0;
-            uint32_t done = id; /* id is reused for the successor we keep */
-            if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
-                clock = 0;
-            for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
-                uint32_t s = g->succ_ids[k];
-                /* A successor with this job as its only dependency is ready
-                 * now: no need for its shared counter (a locked instruction
-                 * costs more than the two plain loads). Whoever runs it
-                 * next sees this job's writes: this thread, or another
-                 * through the queue's release/acquire. */
-                if (g->dep_off[s + 1] - g->dep_off[s] != 1 &&
-                    atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
-                    continue;
-                if (!have) {
-                    id = s;
-                    have = true;
-                    continue;
-                }
-                batch[nb++] = s;
-                if (nb == BATCH) {
-                    atomic_fetch_add_explicit(&run->pending, nb, memory_order_relaxed);
-                    push_ready(run, batch, nb);
-                    nb = 0;
-                }
-            }
-            if (nb) {
-                atomic_fetch_add_explicit(&run->pending, nb, memory_order_relaxed);
-                push_ready(run, batch, nb);
-            }
+            have = release_successors(run, id, &id, &ws.clock);
         } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
-            /* Fail fast: nothing new starts, running jobs see the cancel. */
-            atomic_store(&run->failfast, true);
-            dp_ctx_cancel(&run->ctx);
-            stop_workers(run);
-            wake_supervisor(run);
+            fail_fast(run);
             break;
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
         if (!have)
-            ended++;
+            tk.ended++;
     }
     return NULL;
 }
@@ -696,7 +316,7 @@ static void supervise(dp_run_t *run)
         pfd[i + 1].events = POLLIN;
     }
     for (;;) {
-        if (atomic_load(&run->stop))
+        if (dp__queue_closed(&run->queue))
             return;
         if (dp_ctx_done(&run->ctx)) {
             /* Timeout or outside cancellation: make sure every waiting
@@ -717,64 +337,59 @@ static void supervise(dp_run_t *run)
     }
 }
 
-/* Below this size the sparse arrays are plain zeroed memory: a mapping is
- * worth its system calls only when many pages may stay untouched. */
-#define COLD_MAP_MIN (64 * 1024)
-
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb)
+/* Joins every worker that started. In index order, re-reading nstarted:
+ * whoever started worker i is the calling thread or a worker of a lower
+ * index, joined by then, so worker i's state is final; and no worker is
+ * left to start more once the loop reaches the end. */
+static void join_workers(dp_run_t *run)
 {
-    size_t n = sb->n ? sb->n : 1;
-    size_t size = n * (sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
-    void *m;
-    if (size >= COLD_MAP_MIN) {
-        /* Fresh anonymous pages read as zero and cost nothing until written
-         * (calloc might hand back reused heap memory, and clear it). */
-        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return DP_ENOMEM;
-        sb->cold_size = size;
-    } else {
-        if (!(m = calloc(1, size)))
-            return DP_ENOMEM;
-        sb->cold_size = 0;
+    /* Acquire: pairs with nothing the join does not already order; it
+     * keeps the count's read from floating above the joins. */
+    for (unsigned i = 0; i < atomic_load_explicit(&run->nstarted, memory_order_acquire); i++) {
+        dp_worker_t *w = &run->workers[i];
+        int st = atomic_load_explicit(&w->state, memory_order_acquire);
+        assert(st != W_STARTING);
+        if (st == W_RUNNING)
+            pthread_join(w->thread, NULL);
     }
-    sb->cold = m;
-    char *p = m;
-    sb->error = (char **)(void *)p;
-    sb->version = (const char **)(void *)(p + n * sizeof *sb->error);
-    sb->requeue = (int32_t *)(void *)(p + n * (sizeof *sb->error + sizeof *sb->version));
-    atomic_init(&sb->any_error, false);
-    atomic_init(&sb->any_version, false);
-    atomic_init(&sb->any_requeue, false);
-    return DP_OK;
 }
 
-void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb)
+/* Starts one worker per root (at most the bound), waits until the run is
+ * over, joins the workers. */
+static void run_workers(dp_run_t *run)
 {
-    if (!sb)
-        return;
-    if (sb->cold) {
-        if (atomic_load(&sb->any_error))
-            for (size_t j = 0; j < sb->n; j++)
-                free(sb->error[j]);
-        if (sb->cold_size)
-            munmap(sb->cold, sb->cold_size);
-        else
-            free(sb->cold);
-        sb->cold = NULL;
-        sb->error = NULL;
-        sb->version = NULL;
-        sb->requeue = NULL;
+    size_t n = run->g->njobs;
+    size_t nroots = dp__queue_tail(&run->queue);
+    unsigned started = start_workers(
+        run, nroots ? (unsigned)(nroots < run->nworkers ? nroots : run->nworkers) : (n > 0));
+    if (started == 0 && n > 0) {
+        /* Not a single thread: run nothing rather than hang. */
+        dp__run_log(run, DP_LOG_ERROR, NULL, 0, "could not start any worker thread");
+        dp_ctx_cancel(&run->ctx);
+        stop_workers(run);
+    } else if (n > 0) {
+        supervise(run);
     }
-    free(atomic_exchange(&g->spare_slots, sb));
+    join_workers(run);
 }
 
-static void bench_destroy(dp_run_t *run)
+/* The checks before a run: refused with err, or DP_OK with g held
+ * (g->running) and validated. */
+static int run_allowed(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
 {
-    free(run->pk_heap);
-    pthread_cond_destroy(&run->pk_leader_cv);
-    pthread_cond_destroy(&run->pk_follow_cv);
-    pthread_mutex_destroy(&run->pk_mu);
+    if (!g)
+        return dp__seterr(err, errlen, DP_EINVAL, "no graph");
+    if (opts->max_concurrent_jobs < 1)
+        return dp__seterr(err, errlen, DP_ECONCURRENCY,
+                          "max_concurrent_jobs must be at least 1 (got %u)",
+                          opts->max_concurrent_jobs);
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&g->running, &expected, true))
+        return dp__seterr(err, errlen, DP_EBUSY, "graph is already running");
+    int rc = dp_graph_validate(g, err, errlen);
+    if (rc != DP_OK)
+        atomic_store(&g->running, false);
+    return rc;
 }
 
 dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
@@ -784,173 +399,38 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
         dp_run_opts_init(&defaults);
         opts = &defaults;
     }
-    if (!g) {
-        dp__seterr(err, errlen, DP_EINVAL, "no graph");
+    if (run_allowed(g, opts, err, errlen) != DP_OK)
         return NULL;
-    }
-    if (opts->max_concurrent_jobs < 1) {
-        dp__seterr(err, errlen, DP_ECONCURRENCY,
-                   "max_concurrent_jobs must be at least 1 (got %u)", opts->max_concurrent_jobs);
-        return NULL;
-    }
-    bool expected = false;
-    if (!atomic_compare_exchange_strong(&g->running, &expected, true)) {
-        dp__seterr(err, errlen, DP_EBUSY, "graph is already running");
-        return NULL;
-    }
-    if (dp_graph_validate(g, err, errlen) != DP_OK) {
+
+    dp_run_t *run = dp__run_create(g, opts, err, errlen);
+    dp_worker_t *workers = run ? calloc(run->nworkers ? run->nworkers : 1, sizeof *workers) : NULL;
+    if (!workers) {
+        if (run) {
+            dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+            dp__run_destroy(run);
+        }
         atomic_store(&g->running, false);
         return NULL;
     }
-
-    size_t n = g->njobs;
-    dp_run_t *run = calloc(1, sizeof *run);
-    if (!run)
-        goto oom;
-    run->g = g;
-    run->opts = *opts;
-    if (!run->opts.seed)
-        run->opts.seed = dp__now_ns();
-    run->wake_fd = -1;
-    pthread_mutex_init(&run->pk_mu, NULL);
-    {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&run->pk_leader_cv, &ca);
-        pthread_cond_init(&run->pk_follow_cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
-    /* The dependency counters and the queue live in the graph's scratch,
-     * reused run after run (this run holds g->running, so it has the
-     * scratch to itself); the slots come back from the last freed result. */
-    size_t nn = n ? n : 1;
-    size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
-    unsigned nworkers = opts->max_concurrent_jobs;
-    if (nworkers > n)
-        nworkers = (unsigned)n;
-    size_t need = qoff + (nn + nworkers) * sizeof *run->queue;
-    if (g->run_scratch_size < need) {
-        void *sc = malloc(need);
-        if (!sc)
-            goto oom;
-        free(g->run_scratch);
-        g->run_scratch = sc;
-        g->run_scratch_size = need;
-    }
-    run->slotbuf = atomic_exchange(&g->spare_slots, NULL);
-    if (run->slotbuf && run->slotbuf->n != n) {
-        free(run->slotbuf);
-        run->slotbuf = NULL;
-    }
-    if (!run->slotbuf) {
-        run->slotbuf = malloc(sizeof *run->slotbuf + nn * sizeof run->slotbuf->slot[0]);
-        if (!run->slotbuf)
-            goto oom;
-        run->slotbuf->n = n;
-        run->slotbuf->cold = NULL;
-    }
-    if (dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
-        goto oom;
-    run->slots = run->slotbuf->slot;
-    run->remaining = g->run_scratch;
-    run->queue = (_Atomic uint32_t *)((char *)g->run_scratch + qoff);
-    run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (run->wake_fd < 0) {
-        dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
-        goto fail;
-    }
-    /* The roots (jobs without dependencies) are published before any
-     * worker starts; the rest of the queue starts empty. */
-    size_t nroots = 0;
-    for (size_t j = 0; j < n; j++) {
-        dp_slot_t *sl = &run->slots[j];
-        uint32_t ndeps = g->dep_off[j + 1] - g->dep_off[j];
-        /* Only jobs with two or more dependencies use their counter (see
-         * worker_main): the others' stay untouched, and so do their pages
-         * when there are many such jobs. */
-        if (ndeps > 1)
-            atomic_init(&run->remaining[j], ndeps);
-        if (!ndeps)
-            atomic_init(&run->queue[nroots++], (uint32_t)j + 1);
-        sl->status = DP_STATUS_UNKNOWN;
-        sl->attempts = 0;
-        sl->start_tick = sl->end_tick = 0;
-    }
-    size_t nq = n + nworkers;
-    for (size_t i = nroots; i < nq; i++)
-        atomic_init(&run->queue[i], 0);
-    atomic_init(&run->qtail, nroots);
-    atomic_init(&run->qhead, 0);
-    atomic_init(&run->pending, nroots);
-
-    worker_arg_t *workers = calloc(nworkers ? nworkers : 1, sizeof *workers);
-    if (!workers) {
-        close(run->wake_fd);
-        run->wake_fd = -1;
-        goto oom;
-    }
-    for (unsigned i = 0; i < nworkers; i++)
-        atomic_init(&workers[i].ticket, NO_TICKET);
+    for (unsigned i = 0; i < run->nworkers; i++)
+        atomic_init(&workers[i].state, W_STARTING);
     run->workers = workers;
-    run->nworkers = nworkers;
-    atomic_init(&run->nstarted, 0);
-    dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
-    run->a0 = dp__tick_anchor();
-    run->t0 = run->a0.ns;
-    run->deadline_tick = run->ctx.deadline_ns
-                             ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
-                             : UINT64_MAX;
-    run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
-    run->plain = !opts->store && !opts->on_event &&
-                 !(opts->log && opts->log_level >= DP_LOG_INFO);
+    run->park.ops = (dp_park_ops_t){.step = dp__job_step, .resume = resume_job, .arg = run};
     if (run->opts.log)
-        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", n,
-                    nworkers);
-    /* One worker per root to begin with; the rest as work appears. */
-    unsigned started = start_workers(run, nroots ? (unsigned)(nroots < nworkers ? nroots : nworkers)
-                                                 : (n > 0));
-    if (started == 0 && n > 0) {
-        /* Not a single thread: run nothing rather than hang. */
-        dp__run_log(run, DP_LOG_ERROR, NULL, 0, "could not start any worker thread");
-        dp_ctx_cancel(&run->ctx);
-        atomic_store(&run->stop, true);
-    } else if (n > 0) {
-        supervise(run);
-    }
-    /* In index order: whoever started worker i has a lower index, so it has
-     * been joined (and has set workers[i].started) by then; no worker is
-     * left to start more once the loop reaches the end. */
-    for (unsigned i = 0; i < atomic_load(&run->nstarted); i++)
-        if (workers[i].started)
-            pthread_join(workers[i].thread, NULL);
+        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers",
+                    g->njobs, run->nworkers);
+
+    run_workers(run);
     run->workers = NULL;
-    run->nworkers = 0;
     free(workers);
 
-    dp_result_t *res = dp__result_build(run);
-    dp__ctx_destroy(&run->ctx);
-    close(run->wake_fd);
-    bench_destroy(run);
-    /* The result took the slots (or, without memory for it, they go back
-     * to the graph); counters and queue stay in its scratch. */
-    dp__slotbuf_release(g, run->slotbuf);
-    free(run);
+    dp_run_record_t rec;
+    dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;
+    if (res)
+        dp__run_end_log(run, res);
+    dp__run_destroy(run);
     atomic_store(&g->running, false);
     if (!res)
         dp__seterr(err, errlen, DP_ENOMEM, "out of memory building the result");
     return res;
-
-oom:
-    dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
-fail:
-    if (run) {
-        dp__slotbuf_release(g, run->slotbuf);
-        if (run->wake_fd >= 0)
-            close(run->wake_fd);
-        bench_destroy(run);
-        free(run);
-    }
-    atomic_store(&g->running, false);
-    return NULL;
 }

@@ -10,8 +10,8 @@
  * the engine can let a polling job wait without a thread of its own: a
  * sleeping thread per waiting job cost ~15 us of CPU per wake-up here, i.e.
  * ~19 % of a core for 1000 jobs polling every 100 ms (bench/README.md). The
- * engine parks the job on the run's timer heap until the step is due (see
- * pool.c); dp_poll, for callers outside a run, sleeps on the poll's context
+ * engine parks the job in the run's lot until the step is due (see
+ * park.c); dp_poll, for callers outside a run, sleeps on the poll's context
  * between the steps, so that cancellation ends the wait at once.
  */
 #include "readiness.h"

@@ -1,9 +1,10 @@
-/* result.c - building a run's result and answering questions about it:
- * statuses, the skipped subtrees, outcome, first error, frontiers, boundary.
+/* result.c - a run's result, built from the record of the finished run
+ * (record.h; run_end.c decided the statuses and the outcome), and the
+ * questions asked of it: statuses, outcome, first error, frontiers,
+ * boundary, blockers, subtrees.
  *
- * The outcome, first error, frontiers and boundary are computed once, when
- * the run ends, on the calling thread. The result owns the run's per-job
- * slots; the public per-job records (dp_job_result_t) are made from them on
+ * The frontiers and boundary are computed once, when the run ends, on the
+ * calling thread. The result owns the run's per-job slots; the public per-job records (dp_job_result_t) are made from them on
  * first demand, once, under an atomic pointer, so a result may be read from
  * any thread and one that is only asked for its outcome costs no per-job
  * copy (on a run of no-op jobs that copy cost as much as the scheduling).
@@ -15,28 +16,8 @@
 #include <string.h>
 
 #include "dag.h"
-#include "pool.h"
+#include "record.h"
 #include "util.h"
-
-/* Marks every transitive successor of `from` that is still unknown and never
- * started as skipped. stack has room for n ids. */
-static void skip_below(dp_run_t *run, uint32_t from, uint32_t *stack)
-{
-    const dp_graph_t *g = run->g;
-    size_t top = 0;
-    stack[top++] = from;
-    while (top) {
-        uint32_t j = stack[--top];
-        for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
-            uint32_t s = g->succ_ids[k];
-            dp_slot_t *sl = &run->slots[s];
-            if (sl->status == DP_STATUS_UNKNOWN && sl->attempts == 0) {
-                sl->status = DP_STATUS_SKIPPED;
-                stack[top++] = s;
-            }
-        }
-    }
-}
 
 /* Collects the subtree of `job` (itself and everything reachable) as a
  * sorted id list. mark is scratch of n bytes, all zero on entry and exit. */
@@ -124,27 +105,30 @@ static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
     return DP_OK;
 }
 
+/* A frontier: a job not success that failed or is not ready, or whose
+ * dependencies all succeeded (it was reached, or could have been). */
+static bool is_frontier(const dp_result_t *r, size_t j)
+{
+    dp_status_t st = status_of(r, j);
+    if (st == DP_STATUS_SUCCESS)
+        return false;
+    if (st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY)
+        return true;
+    const dp_graph_t *g = r->g;
+    for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
+        if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS)
+            return false;
+    return true;
+}
+
 static int build_frontiers(dp_result_t *r)
 {
     const dp_graph_t *g = r->g;
     size_t n = r->n;
     size_t cnt = 0;
-    for (size_t j = 0; j < n; j++) {
-        dp_status_t st = status_of(r, j);
-        if (st == DP_STATUS_SUCCESS)
-            continue;
-        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
-        if (!front) {
-            front = true;
-            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
-                    front = false;
-                    break;
-                }
-        }
-        if (front)
+    for (size_t j = 0; j < n; j++)
+        if (is_frontier(r, j))
             cnt++;
-    }
     if (!cnt)
         return DP_OK;
     r->frontiers = calloc(cnt, sizeof *r->frontiers);
@@ -156,23 +140,11 @@ static int build_frontiers(dp_result_t *r)
         goto out;
     }
     for (size_t j = 0; j < n && rc == DP_OK; j++) {
-        dp_status_t st = status_of(r, j);
-        if (st == DP_STATUS_SUCCESS)
-            continue;
-        bool front = st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY;
-        if (!front) {
-            front = true;
-            for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-                if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS) {
-                    front = false;
-                    break;
-                }
-        }
-        if (!front)
+        if (!is_frontier(r, j))
             continue;
         dp_frontier_t *f = &r->frontiers[r->nfrontiers++];
         f->job = (uint32_t)j;
-        f->status = st;
+        f->status = status_of(r, j);
         rc = blockers_of(r, (uint32_t)j, &f->blocked_by);
         if (rc == DP_OK)
             rc = collect_subtree(g, (uint32_t)j, mark, stack, &f->subtree);
@@ -229,112 +201,32 @@ static int build_boundary(dp_result_t *r)
     return DP_OK;
 }
 
-dp_result_t *dp__result_build(dp_run_t *run)
+dp_result_t *dp__result_build(dp_run_record_t *rec)
 {
-    const dp_graph_t *g = run->g;
-    size_t n = g->njobs;
-    dp_tick_anchor_t a_end = dp__tick_anchor();
-    uint64_t t_end = a_end.ns;
+    dp_graph_t *g = (dp_graph_t *)(uintptr_t)rec->g;
     dp_result_t *r = calloc(1, sizeof *r);
-    if (!r)
-        goto oom;
+    if (!r) {
+        dp__slotbuf_release(g, rec->slotbuf);
+        free(rec->first_error);
+        rec->slotbuf = NULL;
+        rec->first_error = NULL;
+        return NULL;
+    }
     r->g = g;
-    r->n = n;
-    r->first_not_ready = -1;
-    r->requeue_ms = -1;
-    r->duration_ms = (int64_t)((t_end - run->t0) / 1000000u);
-    r->a0 = run->a0;
-    r->tick_end = a_end.tick;
-    r->ns_per_tick = dp__ns_per_tick(a_end);
-    uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
-    if (!stack)
-        goto oom;
-
-    /* Statuses first: what a not_ready job (or, keeping going, a failed
-     * one) holds back is skipped. */
-    for (size_t j = 0; j < n; j++) {
-        dp_status_t st = run->slots[j].status;
-        if (st == DP_STATUS_NOT_READY || (st == DP_STATUS_FAILED && !run->opts.fail_fast))
-            skip_below(run, (uint32_t)j, stack);
-    }
-    free(stack);
-    /* From here on the slots are the result's. */
-    r->slotbuf = run->slotbuf;
-    run->slotbuf = NULL;
-
-    int ctx_err = dp_ctx_err(&run->ctx);
-
-    uint64_t first_fail_end = UINT64_MAX;
-    long first_fail = -1;
-    bool any_failed = false, all_success = true, any_unknown = false;
-    const dp_slotbuf_t *sb = r->slotbuf;
-    bool any_requeue = atomic_load(&sb->any_requeue), any_error = atomic_load(&sb->any_error);
-    for (size_t j = 0; j < n; j++) {
-        const dp_slot_t *sl = &run->slots[j];
-        dp_status_t st = sl->status;
-        if (st == DP_STATUS_SUCCESS) {
-            if (!any_requeue)
-                continue; /* the common case, in one branch */
-        } else {
-            all_success = false;
-        }
-        if (st == DP_STATUS_UNKNOWN) {
-            any_unknown = true;
-            /* Results after cancellation are not trusted (the seed's
-             * rule): an unknown job has no error, whatever an attempt
-             * cut short or an earlier one said; first_error says why
-             * the run stopped. The one place this holds for every view
-             * of the result (records, JSON, summary). */
-            if (any_error && sb->error[j]) {
-                free(sb->error[j]);
-                sb->error[j] = NULL;
-            }
-        }
-        if (st == DP_STATUS_FAILED) {
-            any_failed = true;
-            if (sl->end_tick < first_fail_end) {
-                first_fail_end = sl->end_tick;
-                first_fail = (long)j;
-            }
-        }
-        if (st == DP_STATUS_NOT_READY && r->first_not_ready < 0)
-            r->first_not_ready = (long)j;
-        int64_t rq = any_requeue ? (int64_t)sb->requeue[j] - 1 : -1;
-        if (rq >= 0 && (r->requeue_ms < 0 || rq < r->requeue_ms))
-            r->requeue_ms = rq;
-        if (run->opts.on_event && st == DP_STATUS_SKIPPED)
-            dp__run_event(run, DP_EV_JOB_SKIPPED, (uint32_t)j, 0, 0, DP_STATUS_SKIPPED, NULL);
-    }
-
-    /* A deadline or cancel cut the run only if it left a job unknown
-     * (running, in a backoff, or never reached). One that came after every
-     * job had ended - all succeeded, or some not ready or skipped while the
-     * run was still winding up - cut nothing: the statuses stand and the
-     * outcome follows from them. */
-    if (any_unknown) {
-        r->timed_out = ctx_err == DP_ETIMEDOUT;
-        r->cancelled = ctx_err == DP_ECANCELED && !atomic_load(&run->failfast);
-    }
-    if (r->timed_out) {
-        r->outcome = DP_RUN_TIMEOUT;
-        char d[32];
-        if (run->opts.timeout_ms)
-            r->first_error = dp__asprintf("timeout after %s",
-                                          dp_duration_format(run->opts.timeout_ms, d, sizeof d));
-        else
-            r->first_error = dp__strdup("timeout (the caller's deadline passed)");
-    } else if (r->cancelled) {
-        r->outcome = DP_RUN_CANCELLED;
-        r->first_error = first_fail >= 0 ? dp__strdup(sb->error[first_fail])
-                                         : dp__strdup("cancelled");
-    } else if (any_failed) {
-        r->outcome = DP_RUN_FAILED;
-        r->first_error = dp__strdup(sb->error[first_fail]);
-    } else if (all_success) {
-        r->outcome = DP_RUN_SUCCESS;
-    } else {
-        r->outcome = DP_RUN_NOT_READY;
-    }
+    r->n = g->njobs;
+    r->slotbuf = rec->slotbuf;
+    r->first_error = rec->first_error;
+    rec->slotbuf = NULL;
+    rec->first_error = NULL;
+    r->a0 = rec->a0;
+    r->tick_end = rec->a_end.tick;
+    r->ns_per_tick = dp__ns_per_tick(rec->a_end);
+    r->duration_ms = rec->duration_ms;
+    r->outcome = rec->outcome;
+    r->timed_out = rec->timed_out;
+    r->cancelled = rec->cancelled;
+    r->first_not_ready = rec->first_not_ready;
+    r->requeue_ms = rec->requeue_ms;
 
     if (r->outcome != DP_RUN_SUCCESS &&
         (build_frontiers(r) != DP_OK || build_boundary(r) != DP_OK))
@@ -344,17 +236,10 @@ dp_result_t *dp__result_build(dp_run_t *run)
         if (!r->boundary.ids)
             goto oom;
     }
-    if (run->opts.log) {
-        dp__run_log(run, r->outcome == DP_RUN_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, NULL, 0,
-                    "run ended: %s in %lld ms%s%s", dp_run_outcome_name(r->outcome),
-                    (long long)r->duration_ms, r->first_error ? ": " : "",
-                    r->first_error ? r->first_error : "");
-    }
     return r;
 
 oom:
-    /* dp_result_free hands slots it took to the graph; the run's own
-     * (not taken yet) go back in dp_graph_run. */
+    /* dp_result_free hands the slots to the graph. */
     dp_result_free(r);
     return NULL;
 }

@@ -1,13 +1,13 @@
-/* result.h - what a finished run says (private parts). */
+/* result.h - what a finished run says (private parts): the result, built
+ * from the run's record (record.h), never from the run itself. */
 #ifndef DP_RESULT_H
 #define DP_RESULT_H
 
 #include <stdatomic.h>
 
 #include "daggerpool/daggerpool.h"
+#include "record.h"
 #include "ticks.h"
-
-struct dp_slotbuf;
 
 struct dp_result {
     const dp_graph_t *g;
@@ -15,7 +15,7 @@ struct dp_result {
     /* The run's per-job slots, handed over whole (error strings included):
      * the result copies nothing per job. dp_result_free gives the buffer
      * back to the graph for its next run. */
-    struct dp_slotbuf *slotbuf;
+    dp_slotbuf_t *slotbuf;
     dp_tick_anchor_t a0;     /* the run's start (its slots' ticks count from it) */
     uint64_t tick_end;       /* the run's end, in ticks */
     double ns_per_tick;
@@ -33,4 +33,9 @@ struct dp_result {
     dp_id_list_t boundary;
 };
 
-#endif
+/* Builds the result of a finished run from its record, taking the
+ * record's slots and first error whatever it returns (on failure they are
+ * freed, the slots given back to the graph). NULL: no memory. */
+dp_result_t *dp__result_build(dp_run_record_t *rec);
+
+#endif /* DP_RESULT_H */

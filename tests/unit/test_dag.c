@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "daggerpool/daggerpool.h"
+#include "dag.h"
 #include "testutil.h"
 
 static dp_outcome_t noop(dp_job_t *job, void *user)
@@ -417,6 +418,69 @@ static void test_names_and_errors_text(void **state)
     assert_string_equal(dp_version(), DP_VERSION_STRING);
 }
 
+/* The cycle as job ids (dp__graph_cycle, for callers that format it
+ * themselves, as the workflow file's reader does): the jobs of the message,
+ * in its order, and only those; nothing for a graph without a cycle, and
+ * nothing once the graph changed. The message stays as it was, whole. */
+static const char *cycle_names(const dp_graph_t *g)
+{
+    static char buf[512];
+    const uint32_t *ids = (const uint32_t *)(uintptr_t)1;
+    size_t n = dp__graph_cycle(g, &ids);
+    if (!n)
+        assert_null(ids);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "",
+                 dp_graph_job_name(g, ids[i]));
+    return buf;
+}
+
+static void test_cycle_as_ids(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    dp_graph_t *g = tu_graph("a:;b:a;c:b,q;d:c;e:d;f:;g:f;p:r;q:p;r:g,q;h:g;i:h", s);
+    assert_string_equal(cycle_names(g), ""); /* not validated yet */
+    char err[512] = "";
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    assert_string_equal(err, "cycle: q -> p -> r -> q (each job depends on the next)");
+    assert_string_equal(cycle_names(g), "q,p,r");
+    /* Asked again: the same answer, the same message. */
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    assert_string_equal(err, "cycle: q -> p -> r -> q (each job depends on the next)");
+    assert_string_equal(cycle_names(g), "q,p,r");
+    /* The graph changes: the cycle is forgotten until the next validate. */
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.name = "zz";
+    sp.run = noop;
+    assert_int_equal(dp_graph_add_job(g, &sp, NULL, 0), DP_OK);
+    assert_string_equal(cycle_names(g), "");
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    assert_string_equal(cycle_names(g), "q,p,r");
+    dp_graph_free(g);
+
+    /* Jobs added out of name order: ids are name order after validate. */
+    g = tu_graph("z2:z1;z1:m;m:z2;a0:m", s);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    assert_string_equal(err, "cycle: m -> z2 -> z1 -> m (each job depends on the next)");
+    assert_string_equal(cycle_names(g), "m,z2,z1");
+    dp_graph_free(g);
+
+    /* Other errors and valid graphs: no cycle. */
+    g = tu_graph("a:b;b:", s);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_string_equal(cycle_names(g), "");
+    dp_graph_free(g);
+    g = tu_graph("a:a", s);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ESELF_DEP);
+    assert_string_equal(cycle_names(g), "");
+    dp_graph_free(g);
+    assert_int_equal(dp__graph_cycle(NULL, &(const uint32_t *){NULL}), 0);
+    tu_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_two_cycle),
         cmocka_unit_test(test_cycle_in_larger_graph),
         cmocka_unit_test(test_long_cycle),
+        cmocka_unit_test(test_cycle_as_ids),
         cmocka_unit_test(test_run_refuses_invalid_graph),
         cmocka_unit_test(test_user_free_on_graph_free),
         cmocka_unit_test(test_revalidate_after_change),

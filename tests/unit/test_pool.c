@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "daggerpool/daggerpool.h"
+#include "store.h"
 #include "testutil.h"
 
 static dp_run_opts_t opts_of(unsigned conc, uint64_t timeout_ms, bool fail_fast)
@@ -900,6 +901,172 @@ static void test_backoff_cut_by_cancel(void **state)
     tu_script_free(s);
 }
 
+/* A retry's backoff parks like a readiness poll: the job waits in the run's
+ * lot, not on its worker's thread, and that thread goes on with other work
+ * meanwhile. Two workers: A fails at once and waits a 1.5 s backoff; P runs
+ * 200 ms, then polls readiness every 20 ms (ready at the third check), and
+ * Q follows P. With the backoff asleep on A's thread, P and Q could only
+ * run on the other one; parked, the thread that ran A's first attempt keeps
+ * the lot's time, runs P's probes, and goes on with P's end and Q, all
+ * during A's backoff. The bound still holds (the parked job keeps a worker
+ * standing by), and the results are as before. */
+typedef struct threads_by_job {
+    pthread_mutex_t mu;
+    pthread_t a1, q;
+    bool have_a1, have_q;
+} threads_by_job_t;
+
+static int note_thread(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
+{
+    threads_by_job_t *t = arg;
+    if (is_check)
+        return -1;
+    pthread_mutex_lock(&t->mu);
+    if (strcmp(tj->name, "A") == 0 && dp_job_attempt(job) == 1) {
+        t->a1 = pthread_self();
+        t->have_a1 = true;
+    } else if (strcmp(tj->name, "Q") == 0) {
+        t->q = pthread_self();
+        t->have_q = true;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return -1;
+}
+
+static void test_backoff_parks_and_frees_its_thread(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "A", "fail=1 retries=1 backoff=1500");
+    tu_set(s, "P", "sleep=200 check_after=3 period=20");
+    threads_by_job_t t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    dp_graph_t *g = tu_graph("A:;P:;Q:P", s);
+    tu_hook(s, "A,Q", note_thread, &t);
+    inflight_t f = {0};
+    dp_run_opts_t o = opts_of(2, 0, true);
+    o.on_event = inflight_cb;
+    o.event_user = &f;
+    uint64_t t0 = dp_test_now_ms();
+    dp_result_t *r = tu_run(g, &o);
+    uint64_t took = dp_test_now_ms() - t0;
+    tu_expect(r, "A=success P=success Q=success");
+    assert_int_equal(tu_jr(r, "A")->attempts, 2);
+    assert_int_equal(runs_of(s, "A"), 2);
+    assert_true(took >= 1490 && took < 20000);
+    /* Q ran and returned during A's backoff, before A's second attempt. */
+    assert_true(atomic_load(&tu_job(s, "Q")->end_seq) < atomic_load(&tu_job(s, "A")->start_seq));
+    assert_true(t.have_a1 && t.have_q);
+    if (!pthread_equal(t.a1, t.q))
+        fail_msg("Q ran on another thread than A's first attempt: A's backoff held its thread");
+    assert_true(atomic_load(&f.max) <= 2);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+
+    /* One worker: a job in its backoff keeps the only worker standing by
+     * for it (jobs in flight never exceed the bound), so B waits for A's
+     * retry, as before; A's retry runs on the same worker. */
+    s = tu_script_new();
+    tu_set(s, "A", "fail=1 retries=1 backoff=100");
+    g = tu_graph("A:;B:", s);
+    o = opts_of(1, 0, true);
+    inflight_t f1 = {0};
+    o.on_event = inflight_cb;
+    o.event_user = &f1;
+    r = tu_run(g, &o);
+    tu_expect(r, "A=success B=success");
+    assert_int_equal(tu_jr(r, "A")->attempts, 2);
+    assert_int_equal(atomic_load(&f1.max), 1);
+    assert_true(atomic_load(&tu_job(s, "A")->end_seq) < atomic_load(&tu_job(s, "B")->start_seq));
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* Snapshots of running jobs are keyed by the whole job name: two jobs whose
+ * names share a 600-byte prefix each see their own, while both run (the
+ * keys were once cut at 512 bytes, and the two jobs shared one: each
+ * overwrote and deleted the other's). */
+typedef struct long_names {
+    dp_store_t *st;
+    atomic_int arrived, checked, ok, bad;
+    atomic_int most_running;
+} long_names_t;
+
+static int count_snapshots(const char *key, const void *value, size_t len, void *arg)
+{
+    (void)value;
+    (void)len;
+    if (strncmp(key, DP_STORE_RUNNING_PREFIX, strlen(DP_STORE_RUNNING_PREFIX)) == 0)
+        (*(int *)arg)++;
+    return 0;
+}
+
+static void wait_for(atomic_int *n, int want)
+{
+    uint64_t until = dp_test_now_ms() + 5000;
+    while (atomic_load(n) < want && dp_test_now_ms() < until)
+        msleep(1);
+}
+
+static dp_outcome_t look_at_own_snapshot(dp_job_t *job, void *user)
+{
+    long_names_t *ln = user;
+    /* Both jobs are running: both snapshots are in. */
+    atomic_fetch_add(&ln->arrived, 1);
+    wait_for(&ln->arrived, 2);
+    char *key = NULL;
+    assert_true(asprintf(&key, DP_STORE_RUNNING_PREFIX "%s", dp_job_name(job)) > 0);
+    void *v = NULL;
+    if (dp_store_get_copy(dp_job_store(job), key, &v, NULL) == DP_OK &&
+        strstr(v, "attempt=1 phase=run") == v)
+        atomic_fetch_add(&ln->ok, 1);
+    else
+        atomic_fetch_add(&ln->bad, 1);
+    free(v);
+    free(key);
+    int n = 0;
+    dp_store_foreach(dp_job_store(job), count_snapshots, &n);
+    int cur = atomic_load(&ln->most_running);
+    while (n > cur && !atomic_compare_exchange_weak(&ln->most_running, &cur, n))
+        ;
+    /* Neither ends (and clears its snapshot) before both looked. */
+    atomic_fetch_add(&ln->checked, 1);
+    wait_for(&ln->checked, 2);
+    return DP_READY;
+}
+
+static void test_snapshot_keys_long_names(void **state)
+{
+    (void)state;
+    long_names_t ln = {.st = dp_store_new()};
+    char name[2][700];
+    dp_graph_t *g = dp_graph_new();
+    for (int i = 0; i < 2; i++) {
+        memset(name[i], 'x', 600);
+        snprintf(name[i] + 600, sizeof name[i] - 600, "-%c", 'a' + i);
+        dp_job_spec_t sp;
+        dp_job_spec_init(&sp);
+        sp.name = name[i];
+        sp.run = look_at_own_snapshot;
+        sp.user = &ln;
+        assert_int_equal(dp_graph_add_job(g, &sp, NULL, 0), DP_OK);
+    }
+    dp_run_opts_t o = opts_of(2, 0, true);
+    o.store = ln.st;
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_int_equal(atomic_load(&ln.bad), 0);
+    assert_int_equal(atomic_load(&ln.ok), 2);
+    assert_int_equal(atomic_load(&ln.most_running), 2);
+    int left = 0;
+    dp_store_foreach(ln.st, count_snapshots, &left);
+    assert_int_equal(left, 0);
+    dp_result_free(r);
+    dp_graph_free(g);
+    dp_store_free(ln.st);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Cancellation from outside                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1284,6 +1451,8 @@ int main(void)
         cmocka_unit_test(test_permanent_error_not_retried),
         cmocka_unit_test(test_backoff_cut_by_timeout),
         cmocka_unit_test(test_backoff_cut_by_cancel),
+        cmocka_unit_test(test_backoff_parks_and_frees_its_thread),
+        cmocka_unit_test(test_snapshot_keys_long_names),
         cmocka_unit_test(test_cancel_from_another_thread),
         cmocka_unit_test(test_parent_cancelled_before_run),
         cmocka_unit_test(test_parent_deadline_is_a_timeout),

@@ -1,0 +1,195 @@
+/* run.c - a run's shared state (run.h): set up before any worker starts,
+ * torn down after the last is joined; the run's options; its log lines and
+ * events, which every part of a run emits.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* A job that took less than this is short (dp_run_t.short_ticks). */
+#define SHORT_JOB_NS 20000u
+
+void dp_run_opts_init(dp_run_opts_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->max_concurrent_jobs = 4;
+    opts->fail_fast = true;
+    opts->log_level = DP_LOG_INFO;
+}
+
+/* The dependency counters, the queue's slots and its tickets live in the
+ * graph's scratch, reused run after run (this run holds g->running, so it
+ * has the scratch to itself): a run faults in no fresh pages for them. */
+static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
+{
+    dp_graph_t *g = run->g;
+    size_t nn = n ? n : 1;
+    size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
+    size_t toff = (qoff + (nn + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
+    size_t need =
+        toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
+    if (g->run_scratch_size < need) {
+        void *sc = malloc(need);
+        if (!sc)
+            return DP_ENOMEM;
+        free(g->run_scratch);
+        g->run_scratch = sc;
+        g->run_scratch_size = need;
+    }
+    char *sc = g->run_scratch;
+    run->remaining = (_Atomic uint32_t *)(void *)sc;
+    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
+                   (_Atomic size_t *)(void *)(sc + toff), nworkers);
+    return DP_OK;
+}
+
+/* Every job's slot back to unknown, the dependency counters set, and the
+ * roots (jobs without dependencies) queued: one pass over the jobs. */
+static void reset_jobs(dp_run_t *run)
+{
+    const dp_graph_t *g = run->g;
+    for (size_t j = 0; j < g->njobs; j++) {
+        dp_slot_t *sl = &run->slots[j];
+        uint32_t ndeps = g->dep_off[j + 1] - g->dep_off[j];
+        /* Only jobs with two or more dependencies use their counter (see
+         * pool.c): the others' stay untouched, and so do their pages when
+         * there are many such jobs. */
+        if (ndeps > 1)
+            atomic_init(&run->remaining[j], ndeps);
+        if (!ndeps)
+            dp__queue_seed(&run->queue, (uint32_t)j);
+        sl->status = DP_STATUS_UNKNOWN;
+        sl->attempts = 0;
+        sl->start_tick = sl->end_tick = 0;
+    }
+    dp__queue_open(&run->queue);
+    atomic_init(&run->pending, dp__queue_tail(&run->queue));
+}
+
+dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
+{
+    size_t n = g->njobs;
+    unsigned nworkers = opts->max_concurrent_jobs;
+    if (nworkers > n)
+        nworkers = (unsigned)n;
+    dp_run_t *run = calloc(1, sizeof *run);
+    if (!run)
+        goto oom;
+    run->g = g;
+    run->opts = *opts;
+    if (!run->opts.seed)
+        run->opts.seed = dp__now_ns();
+    run->wake_fd = -1;
+    run->nworkers = nworkers;
+    atomic_init(&run->nstarted, 0);
+    atomic_init(&run->failfast, false);
+    dp__park_init(&run->park, nworkers ? nworkers : 1);
+    if (take_scratch(run, n, nworkers) != DP_OK)
+        goto oom;
+    if (!(run->slotbuf = dp__slotbuf_take(g)) || dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
+        goto oom;
+    run->slots = run->slotbuf->slot;
+    run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (run->wake_fd < 0) {
+        dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    reset_jobs(run);
+    dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
+    run->a0 = dp__tick_anchor();
+    run->t0 = run->a0.ns;
+    run->deadline_tick = run->ctx.deadline_ns
+                             ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
+                             : UINT64_MAX;
+    run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
+    run->plain = !opts->store && !opts->on_event &&
+                 !(opts->log && opts->log_level >= DP_LOG_INFO);
+    return run;
+
+oom:
+    dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+fail:
+    if (run) {
+        dp__slotbuf_release(g, run->slotbuf);
+        if (run->wake_fd >= 0)
+            close(run->wake_fd);
+        dp__park_destroy(&run->park);
+        free(run);
+    }
+    return NULL;
+}
+
+void dp__run_destroy(dp_run_t *run)
+{
+    dp__ctx_destroy(&run->ctx);
+    close(run->wake_fd);
+    dp__park_destroy(&run->park);
+    /* Without a result to take them, the slots go back to the graph;
+     * counters and queue stay in its scratch. */
+    dp__slotbuf_release(run->g, run->slotbuf);
+    free(run);
+}
+
+void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
+                  const char *fmt, va_list ap)
+{
+    if (!run->opts.log || level > run->opts.log_level)
+        return;
+    char buf[1024];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    char *big = NULL;
+    if (n >= (int)sizeof buf)
+        big = dp__vasprintf(fmt, ap2);
+    va_end(ap2);
+    dp_log_record_t rec = {
+        .level = level,
+        .job = job,
+        .attempt = attempt,
+        .plugin = NULL,
+        .message = big ? big : buf,
+        .time_ns = dp__wall_ns(),
+    };
+    if (job) {
+        long id = dp_graph_job_id(run->g, job);
+        if (id >= 0)
+            rec.plugin = dp__def_pol(run->g, &run->g->jobs[id])->plugin;
+    }
+    run->opts.log(run->opts.log_user, &rec);
+    free(big);
+}
+
+void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
+                 const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dp__run_vlog(run, level, job, attempt, fmt, ap);
+    va_end(ap);
+}
+
+void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
+                   unsigned worker, dp_status_t status, const char *error)
+{
+    if (!run->opts.on_event)
+        return;
+    dp_event_t ev = {
+        .kind = kind,
+        .job = job,
+        .name = run->g->jobs[job].name,
+        .attempt = attempt,
+        .worker = worker,
+        .time_ns = dp__now_ns() - run->t0,
+        .status = status,
+        .error = error,
+    };
+    run->opts.on_event(run->opts.event_user, &ev);
+}
