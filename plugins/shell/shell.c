@@ -9,6 +9,8 @@
  *     not_ready_exit = 75;             this status means "not ready" (EX_TEMPFAIL)
  *     check = "curl -fs localhost";    readiness, same convention (or check_argv)
  *     kill_grace = "5s";               SIGTERM, then SIGKILL after this long
+ *     keep_background = false;         true: leave running what the command
+ *                                      started in the background
  *
  * Exit 0 is ready, not_ready_exit is not ready, anything else an error
  * "exit status N: <last lines of stderr>" or "killed by signal SIGSEGV".
@@ -17,11 +19,34 @@
  * of a threaded process running arbitrary code before exec), every pipe is
  * O_CLOEXEC (a command started by another job at the same moment must not
  * inherit our pipe and keep it open), and signals are reset to their
- * defaults in the child. Each command gets its own process group so that
- * cancellation reaches everything it started: on cancellation or timeout
- * the group gets SIGTERM, then SIGKILL after kill_grace. The group is
- * signalled only while its leader is unreaped (a zombie still holds the
- * group id), so a recycled id is never hit. The leader is always reaped.
+ * defaults in the child.
+ *
+ * Waiting: one poll(2) over both output pipes (non-blocking, read at most
+ * DRAIN_BUDGET per wake-up, so a command that writes without pause cannot
+ * starve the rest), the child's pidfd and the context's cancel fd (readable
+ * on cancellation and at the deadline). Whatever and however much the
+ * command writes, a timeout or a cancellation is seen at once.
+ *
+ * Each command gets its own process group, and the group lives no longer
+ * than the command:
+ *  - on cancellation or timeout the group gets SIGTERM, then SIGKILL after
+ *    kill_grace;
+ *  - when the command itself (the shell, or the argv program) exits, the
+ *    job ends: what it left running in its group (`sleep 100 &`) gets
+ *    SIGTERM, and SIGKILL as soon as the command's stdout and stderr are
+ *    closed by everyone (or after kill_grace, or at once if the job is
+ *    cancelled meanwhile). Output written until then is still logged. So a
+ *    background process never holds the job open beyond kill_grace and
+ *    never outlives it.
+ *  - with keep_background = true, the job still ends when the command
+ *    exits, but the group is left alone then (a service started with `&`
+ *    keeps running); its later output is not read, so it must go elsewhere
+ *    (`server >log 2>&1 &`), else the next write gets SIGPIPE. Moving the
+ *    process out of the group instead (`setsid server &`) races with the
+ *    kill: the shell may exit before the child has called setsid().
+ * The group is signalled only while its leader is unreaped (a zombie still
+ * holds the group id), so a recycled id is never hit. The leader is always
+ * reaped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,7 +71,12 @@ extern char **environ;
 static const dp_host_api *host;
 
 #define TAIL_LINES 5
+#define TAIL_LINE_MAX 200 /* bytes of one line kept for the message */
+#define TAIL_TEXT_MAX (TAIL_LINES * (TAIL_LINE_MAX + 2) + 1)
 #define LINE_MAX_LOG 4096
+/* Bytes read from one pipe per wake-up: a command writing without pause
+ * must not keep the loop from looking at the cancel fd and the deadline. */
+#define DRAIN_BUDGET (64 * 1024)
 
 struct cmd {
     const char **argv; /* NULL-terminated; strings owned by the params */
@@ -60,6 +90,7 @@ struct shell_state {
     const char *cwd;      /* may be NULL */
     int not_ready_exit;
     uint64_t kill_grace_ms;
+    bool keep_background;
 };
 
 static void cmd_free(struct cmd *c)
@@ -132,7 +163,8 @@ oom:
 static int shell_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
 {
     static const char *const known[] = {"command", "argv", "env", "cwd", "not_ready_exit",
-                                        "check", "check_argv", "kill_grace", NULL};
+                                        "check", "check_argv", "kill_grace", "keep_background",
+                                        NULL};
     if (host->params_check_known(ctx, params, known) != 0)
         return -1;
     struct shell_state *s = calloc(1, sizeof(*s));
@@ -161,10 +193,13 @@ static int shell_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
         goto fail;
     }
     s->not_ready_exit = (int)nre;
+    int keep = 0;
     if (host->param_string(params, "cwd", &s->cwd) < 0 ||
         host->param_duration_ms(params, "kill_grace", &s->kill_grace_ms) < 0 ||
+        host->param_bool(params, "keep_background", &keep) < 0 ||
         host->param_group(params, "env", &s->env) < 0)
         goto fail;
+    s->keep_background = keep != 0;
     if (s->env) {
         for (size_t i = 0; i < host->param_count(s->env); i++) {
             const char *k = host->param_key_at(s->env, i), *v;
@@ -192,7 +227,7 @@ struct stream {
     char line[LINE_MAX_LOG];
     size_t len;
     bool keep_tail;
-    char tail[TAIL_LINES][512];
+    char tail[TAIL_LINES][TAIL_LINE_MAX + 1];
     unsigned ntail;       /* lines seen (ring index = ntail % TAIL_LINES) */
 };
 
@@ -203,11 +238,15 @@ static void emit_line(dp_plugin_ctx *ctx, struct stream *st)
         st->line[--st->len] = '\0';
     host->log(ctx, st->level, "%s", st->line);
     if (st->keep_tail && st->len) {
-        /* Long lines are cut: the tail is for a one-line error message. */
+        /* Long lines are cut (marked "..."): the tail is for a one-line
+         * error message, and every kept line must fit in it. */
         char *slot = st->tail[st->ntail % TAIL_LINES];
-        size_t n = st->len < sizeof(st->tail[0]) - 1 ? st->len : sizeof(st->tail[0]) - 1;
-        memcpy(slot, st->line, n);
-        slot[n] = '\0';
+        if (st->len <= TAIL_LINE_MAX) {
+            memcpy(slot, st->line, st->len + 1);
+        } else {
+            memcpy(slot, st->line, TAIL_LINE_MAX - 3);
+            memcpy(slot + TAIL_LINE_MAX - 3, "...", 4);
+        }
         st->ntail++;
     }
     st->len = 0;
@@ -226,14 +265,17 @@ static void feed(dp_plugin_ctx *ctx, struct stream *st, const char *buf, size_t 
     }
 }
 
-/* Reads what is there; closes the stream at EOF. */
+/* Reads what is there, at most DRAIN_BUDGET bytes; closes the stream at
+ * EOF. The fd is non-blocking: this never waits. */
 static void drain(dp_plugin_ctx *ctx, struct stream *st)
 {
     char buf[4096];
-    while (st->fd >= 0) {
+    size_t got = 0;
+    while (st->fd >= 0 && got < DRAIN_BUDGET) {
         ssize_t n = read(st->fd, buf, sizeof(buf));
         if (n > 0) {
             feed(ctx, st, buf, (size_t)n);
+            got += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -255,14 +297,15 @@ static void stream_finish(dp_plugin_ctx *ctx, struct stream *st)
         emit_line(ctx, st);
 }
 
-/* The last lines of stderr joined by "; ", or "". */
-static void tail_text(const struct stream *st, char *buf, size_t len)
+/* The last lines of stderr joined by "; ", or "". buf holds
+ * TAIL_TEXT_MAX bytes, which fits every kept line whole. */
+static void tail_text(const struct stream *st, char buf[static TAIL_TEXT_MAX])
 {
     size_t off = 0;
     unsigned n = st->ntail < TAIL_LINES ? st->ntail : TAIL_LINES;
     buf[0] = '\0';
-    for (unsigned i = st->ntail - n; i < st->ntail && off < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "; " : "",
+    for (unsigned i = st->ntail - n; i < st->ntail; i++)
+        off += (size_t)snprintf(buf + off, TAIL_TEXT_MAX - off, "%s%s", off ? "; " : "",
                                 st->tail[i % TAIL_LINES]);
 }
 
@@ -353,7 +396,11 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
     int rc = -1, e;
     pid_t pid = -1;
 
-    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
+    /* Our read ends never block: the command may write to one pipe while
+     * we wait on the other, or keep writing after it was told to stop. (Only
+     * the read ends: the command's stdout and stderr stay blocking.) */
+    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
+        fcntl(po[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(pe[0], F_SETFL, O_NONBLOCK) != 0) {
         host->set_error(ctx, 0, "cannot create pipes: %s", strerror(errno));
         goto out;
     }
@@ -402,9 +449,18 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
 
     int pfd = pidfd_open_(pid);
     int cfd = host->cancel_fd(ctx);
-    bool terminating = false, killed = false, exited = false;
+    /* exited: the leader has exited (not reaped: its group id is still
+     * ours). seen_cancel: the cancel fd (or is_cancelled) said so.
+     * cancelled: the command itself was stopped by us, so its status is
+     * ours, not its own. termed/killed: SIGTERM/SIGKILL sent to the group. */
+    bool exited = false, seen_cancel = false, cancelled = false, termed = false, killed = false;
+    bool kept = false; /* keep_background: the group is left as it is */
     uint64_t kill_at = 0;
-    while (!exited) {
+    for (;;) {
+        /* The command is over and so is its output (or the group has been
+         * killed): whatever a leftover still writes is not waited for. */
+        if (exited && (killed || (out->fd < 0 && err->fd < 0)))
+            break;
         struct pollfd fds[4];
         int nf = 0, i_out = -1, i_err = -1, i_pid = -1, i_cancel = -1;
         if (out->fd >= 0) {
@@ -415,11 +471,12 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
             i_err = nf;
             fds[nf++] = (struct pollfd){.fd = err->fd, .events = POLLIN};
         }
-        if (pfd >= 0) {
+        if (pfd >= 0 && !exited) {
             i_pid = nf;
             fds[nf++] = (struct pollfd){.fd = pfd, .events = POLLIN};
         }
-        if (cfd >= 0 && !terminating) {
+        /* Readable for good once cancelled: polled until seen. */
+        if (cfd >= 0 && !seen_cancel) {
             i_cancel = nf;
             fds[nf++] = (struct pollfd){.fd = cfd, .events = POLLIN};
         }
@@ -427,9 +484,9 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
          * without a pidfd, cancellation without a cancel fd, the SIGKILL
          * deadline. */
         int timeout = -1;
-        if (pfd < 0 || (cfd < 0 && !terminating))
+        if ((pfd < 0 && !exited) || (cfd < 0 && !seen_cancel))
             timeout = 50;
-        if (terminating && !killed) {
+        if (termed && !killed) {
             uint64_t now = now_ms();
             int left = kill_at > now ? (int)(kill_at - now) : 0;
             if (timeout < 0 || left < timeout)
@@ -437,51 +494,84 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
         }
         int n = poll(fds, (nfds_t)nf, timeout);
         if (n < 0 && errno != EINTR) {
-            /* Cannot wait properly: stop the child rather than leak it. */
+            /* Cannot wait properly: stop the group rather than leak it,
+             * and reap the leader below (SIGKILL ends it). */
             host->log(ctx, DP_PLUGIN_LOG_ERROR, "poll: %s; killing '%s'", strerror(errno),
                       c->argv[0]);
-            terminating = true;
-            kill_at = 0;
+            kill(-pid, SIGKILL);
+            killed = true;
+            cancelled = !exited;
+            break;
         }
         if (n > 0) {
             if (i_out >= 0 && fds[i_out].revents)
                 drain(ctx, out);
             if (i_err >= 0 && fds[i_err].revents)
                 drain(ctx, err);
-            if (i_cancel >= 0 && fds[i_cancel].revents && !terminating) {
-                terminating = true;
-                kill_at = now_ms() + s->kill_grace_ms;
-                kill(-pid, SIGTERM);
+            if (i_cancel >= 0 && fds[i_cancel].revents)
+                seen_cancel = true;
+        }
+        if (!seen_cancel && cfd < 0 && host->is_cancelled(ctx))
+            seen_cancel = true;
+        if (seen_cancel && !cancelled && !killed) {
+            if (!exited) {
+                /* Still running: ask, then force after kill_grace. */
+                cancelled = true;
+                if (!termed) {
+                    termed = true;
+                    kill_at = now_ms() + s->kill_grace_ms;
+                    kill(-pid, SIGTERM);
+                }
+            } else {
+                /* The command is done; its leftovers get no more time. */
+                kill(-pid, SIGKILL);
+                killed = true;
             }
         }
-        if (!terminating && cfd < 0 && host->is_cancelled(ctx)) {
-            terminating = true;
+        if (!exited)
+            exited = (i_pid >= 0 && n > 0 && fds[i_pid].revents) || (pfd < 0 && exited_nowait(pid));
+        if (exited && !termed && s->keep_background) {
+            /* The command ended by itself and what it started stays: take
+             * what is in the pipes and stop reading. */
+            kept = true;
+            break;
+        }
+        if (exited && !termed) {
+            /* The command ended by itself: the job ends with it. What it left
+             * in its group is asked to stop; the wait for the output to
+             * close is bounded by kill_grace. If someone still holds the
+             * output once what is in the pipes is read, say why the job
+             * may take longer than its command. */
+            drain(ctx, out);
+            drain(ctx, err);
+            if (out->fd >= 0 || err->fd >= 0)
+                host->log(ctx, DP_PLUGIN_LOG_INFO,
+                          "'%s' exited but processes it left in its process group hold its "
+                          "output: stopping them (SIGTERM, SIGKILL after kill_grace); "
+                          "keep_background = true leaves them running",
+                          c->argv[0]);
+            termed = true;
             kill_at = now_ms() + s->kill_grace_ms;
             kill(-pid, SIGTERM);
         }
-        if (terminating && !killed && now_ms() >= kill_at) {
+        if (termed && !killed && now_ms() >= kill_at) {
             kill(-pid, SIGKILL);
             killed = true;
         }
-        exited = (i_pid >= 0 && n > 0 && fds[i_pid].revents) || (pfd < 0 && exited_nowait(pid));
     }
-    /* The leader has exited but is not reaped, so its group id is still
-     * ours: after a cancellation, make sure nothing of the group survives. */
-    if (terminating)
+    /* Nothing of the group outlives the command (unless kept): the leader
+     * is not reaped yet, so the group id is still ours. */
+    if (!killed && !kept)
         kill(-pid, SIGKILL);
-    /* Collect what the command wrote before it exited; background children
-     * that keep the pipes open are not waited for. */
-    if (out->fd >= 0)
-        fcntl(out->fd, F_SETFL, O_NONBLOCK);
-    if (err->fd >= 0)
-        fcntl(err->fd, F_SETFL, O_NONBLOCK);
+    /* What is already in the pipes (bounded: the writers are dead or
+     * dying); later output of a leftover is not waited for. */
     drain(ctx, out);
     drain(ctx, err);
     while (waitpid(pid, &o->status, 0) < 0 && errno == EINTR) {
     }
     if (pfd >= 0)
         close(pfd);
-    o->cancelled = terminating;
+    o->cancelled = cancelled;
     rc = 0;
     goto out;
 
@@ -526,8 +616,8 @@ static dp_plugin_result run_cmd(dp_plugin_ctx *ctx, const struct shell_state *s,
         goto done;
     stream_finish(ctx, out);
     stream_finish(ctx, err);
-    char tail[1024];
-    tail_text(err, tail, sizeof(tail));
+    char tail[TAIL_TEXT_MAX];
+    tail_text(err, tail);
     const char *sep = tail[0] ? ": " : "";
     if (o.cancelled) {
         host->set_error(ctx, 0, "%s cancelled: process group terminated%s%s", what, sep, tail);
