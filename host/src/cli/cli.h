@@ -99,7 +99,7 @@ uint64_t cli_wall_ns(void);
 
 /* ---- trace.c ----------------------------------------------------------- */
 
-/* Writes the Chrome trace to out as the run goes (dp_render_trace_*): a
+/* Writes the Chrome trace to out as the run goes (dp__render_trace_*): a
  * span when an attempt ends; memory does not grow with the attempts. */
 typedef struct trace_rec trace_rec_t;
 

@@ -461,7 +461,7 @@ int cli_watch(int argc, char **argv)
         int64_t requeue = dp_result_requeue_after_ms(r);
         if (summary_out) {
             fprintf(summary_out, "--- run %u ---\n", run);
-            if (dp_render_summary(summary_out, r, name) != DP_OK)
+            if (dp__render_summary(summary_out, r, name) != DP_OK)
                 console_logf(w.con, DP_LOG_ERROR, "cannot write run %u's summary: %s", run, strerror(errno));
         }
         if (jl && !write_json_line(jl, r, name, run, w.generation))
