@@ -94,8 +94,6 @@ bool cli_parse_log_format(const char *text, cli_log_format_t *out);
  * --log-format json: logs, progress events, the command's own messages. */
 char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, unsigned attempt, const char *plugin,
                     const char *message, const char *event);
-/* CLOCK_REALTIME in nanoseconds. */
-uint64_t cli_wall_ns(void);
 
 /* ---- trace.c ----------------------------------------------------------- */
 

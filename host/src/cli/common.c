@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "plugin.h"
+#include "util.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -40,7 +41,7 @@ void cli_messages_json(void)
 /* A message as one JSON log line (jansson escapes what needs it). */
 static void put_json_message(FILE *out, const char *msg)
 {
-    char *line = cli_json_line(cli_wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
+    char *line = cli_json_line(dp__wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
     fprintf(out, "%s\n", line ? line : "{\"level\":\"error\",\"message\":\"out of memory\"}");
     free(line);
 }
