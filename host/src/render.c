@@ -33,11 +33,20 @@ static const char *job_name(const dp_result_t *r, uint32_t id)
     return dp_graph_job_name(dp_result_graph(r), id);
 }
 
+/* Whether dp__text_escape leaves s as it is (printable ASCII); its length. */
+static bool text_plain(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            return false;
+    *len = (size_t)(p - (const unsigned char *)s);
+    return true;
+}
+
 /* Prints s padded to width with control bytes and invalid UTF-8 escaped
  * (\n, \xNN): job names, errors and versions may hold any bytes, and a
  * summary must not let them forge lines or send terminal escapes. */
-static bool text_plain(const char *s, size_t *len);
-
 static void put_text(FILE *out, const char *s, int width)
 {
     size_t len;
@@ -58,120 +67,6 @@ static const char *fmt_ms(int64_t ms, char *buf, size_t len)
     if (ms < 0)
         return "-";
     return dp_duration_format((uint64_t)ms, buf, len);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Rows without printf                                                       */
-/* ------------------------------------------------------------------------ */
-
-/* A large run has 100 000 rows in its summary and objects in its JSON; a
- * printf and a malloc (for escaping) per field cost more than the rest of
- * rendering. The rows whose fields need no escaping, which is nearly all,
- * are built here byte for byte as the printf formats would write them,
- * and written with one fwrite; any other row takes the printf path. */
-
-/* Whether dp__text_escape leaves s as it is (printable ASCII); its length. */
-static bool text_plain(const char *s, size_t *len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f)
-            return false;
-    *len = (size_t)(p - (const unsigned char *)s);
-    return true;
-}
-
-/* A row being built; the caller makes sure it fits (ROW_MAX). */
-#define ROW_MAX 1024
-typedef struct row {
-    char b[ROW_MAX];
-    size_t n;
-} row_t;
-
-static void row_put(row_t *r, const char *s, size_t n)
-{
-    memcpy(r->b + r->n, s, n);
-    r->n += n;
-}
-
-static void row_pad(row_t *r, size_t n)
-{
-    memset(r->b + r->n, ' ', n);
-    r->n += n;
-}
-
-/* %-*s (left) or %*s (right) of s, whose length is len. */
-static void row_left(row_t *r, const char *s, size_t len, size_t width)
-{
-    row_put(r, s, len);
-    if (len < width)
-        row_pad(r, width - len);
-}
-
-static void row_right(row_t *r, const char *s, size_t len, size_t width)
-{
-    if (len < width)
-        row_pad(r, width - len);
-    row_put(r, s, len);
-}
-
-/* %PRIu64 of v; the digits' length. */
-static size_t u64_digits(uint64_t v, char buf[24])
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
-/* fmt_ms, with the usual "0s" and "NNNms" made here. */
-static const char *quick_ms(int64_t ms, char *buf, size_t len)
-{
-    if (ms > 0 && ms < 1000) {
-        size_t n = u64_digits((uint64_t)ms, buf);
-        memcpy(buf + n, "ms", 3);
-        return buf;
-    }
-    return ms == 0 ? "0s" : fmt_ms(ms, buf, len);
-}
-
-/* The summary's row of job j ("  NAME  STATUS  ATTEMPTS  DURATION  PLUGIN
- * VERSION"), as dp__render_summary's printf formats write it; false (nothing
- * written) when j needs escaping or an error line. */
-static bool quick_summary_row(FILE *out, const dp_job_result_t *j, int namew)
-{
-    size_t nlen, plen, vlen = 0;
-    const char *status = dp_status_name(j->status);
-    const char *plugin = j->plugin ? j->plugin : "-";
-    if (!status || (j->error && j->status != DP_STATUS_SUCCESS) || !j->name || !text_plain(j->name, &nlen) ||
-        !text_plain(plugin, &plen) || (j->plugin_version && !text_plain(j->plugin_version, &vlen)) ||
-        nlen + plen + vlen > ROW_MAX - 128)
-        return false;
-    char d[32], num[24];
-    const char *dur = quick_ms(j->duration_ms, d, sizeof d);
-    row_t r = {.n = 0};
-    row_put(&r, "  ", 2);
-    row_left(&r, j->name, nlen, (size_t)namew);
-    row_put(&r, "  ", 2);
-    row_left(&r, status, strlen(status), 9);
-    row_put(&r, "  ", 2);
-    row_right(&r, num, u64_digits(j->attempts, num), 8);
-    row_put(&r, "  ", 2);
-    row_right(&r, dur, strlen(dur), 9);
-    row_put(&r, "  ", 2);
-    row_put(&r, plugin, plen);
-    if (j->plugin_version) {
-        row_put(&r, " ", 1);
-        row_put(&r, j->plugin_version, vlen);
-    }
-    row_put(&r, "\n", 1);
-    fwrite(r.b, 1, r.n, out);
-    return true;
 }
 
 int dp__status_from_name(const char *name)
@@ -238,8 +133,6 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     fprintf(out, "  %-*s  %-9s  %8s  %9s  %s\n", namew, "JOB", "STATUS", "ATTEMPTS", "DURATION", "PLUGIN");
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
-        if (quick_summary_row(out, j, namew))
-            continue;
         fputs("  ", out);
         put_text(out, j->name, namew);
         fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts,

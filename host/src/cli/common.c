@@ -95,13 +95,15 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
 }
 
 /* libconfig reads a file into a tree of one malloc per setting, name and
- * string: a 100 000-job workflow (18 MB) becomes ~190 MiB of small blocks,
- * and with 4 KiB pages half the parse is page faults (48 000 of them, each
- * a trap into a kernel that, on a VM, costs ~8 us). So before such a file
- * is read, the main heap is grown once, in advance, to about what the parse
- * will use, and that range is marked for transparent huge pages: malloc
- * then carves the tree out of 2 MiB pages, ~100 faults instead. Measured
- * in bench/README.md (the parse alone: 0.9-1.1 s -> 0.35-0.4 s).
+ * string: a large workflow becomes hundreds of MiB of small blocks, and with
+ * 4 KiB pages much of the parse is page faults, each a trap into the kernel
+ * (dearer still on a VM). So before such a file is read, the main heap is
+ * grown once, in advance, to about what the parse will use, and that range
+ * is marked for transparent huge pages: malloc then carves the tree out of
+ * 2 MiB pages, a few faults where there were thousands.
+ * Kept for the figures in bench/README.md ("Heap tuning and hand-built
+ * rows: with and without"): `daggerpool run` on 100 000 jobs 0.98 s with
+ * it, 1.16 s without (53 000 page faults instead of 1 100).
  *   - Growing the heap reserves address space only: a page is backed when
  *     malloc first touches it, so the resident size is what is used (to
  *     the next 2 MiB), not the reservation.

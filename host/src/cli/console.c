@@ -459,7 +459,9 @@ static char *put_u64(char *end, uint64_t v)
 
 /* "[3/10]  12.345s NAME: started\n" and "... NAME: success after 1 attempt\n"
  * (the lines of almost every event), as event_line's printf formats write
- * them, without printf; false when the event needs another line. */
+ * them, without printf; false when the event needs another line. Kept for
+ * bench/README.md ("Heap tuning and hand-built rows"): 200 000 such lines
+ * take 14 ms, 95 ms through printf (~8 % of `daggerpool run` on 100 000 jobs). */
 static bool quick_line(console_t *c, const dp_event_t *ev, const char *name)
 {
     size_t nlen;
