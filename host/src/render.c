@@ -302,11 +302,12 @@ int dp__render_json(FILE *out, const dp_result_t *r, const char *workflow)
 /* ------------------------------------------------------------------------ */
 
 /* Written as it goes, one span per attempt when the attempt ends, so that
- * memory does not grow with the number of attempts (a million retries make
- * a 140 MB trace, which held as a tree took 2 GB). The layout is compact
- * JSON: {"traceEvents":[process_name, span, span, ..., thread_name, ...],
- * "displayTimeUnit":"ms"}. Timestamps are microseconds; whole ones, since a
- * double's shortest decimal form is noisy and nothing here is sub-µs. */
+ * memory does not grow with the number of attempts (a trace held whole
+ * took many times its own size: bench/README.md, "Traces"). The layout is
+ * compact JSON: {"traceEvents":[process_name, span, span, ...,
+ * thread_name, ...], "displayTimeUnit":"ms"}. Timestamps are microseconds;
+ * whole ones, since a double's shortest decimal form is noisy and nothing
+ * here is sub-µs. */
 
 static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char *name)
 {

@@ -121,7 +121,7 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
  *     them back): a fastbin defers the merging of a freed block to the next
  *     large request, which then walks every deferred block again; for a
  *     tree of millions of blocks freed at once, merging each as it is freed
- *     is cheaper (config_destroy 66-70 ms -> 43-46 ms, the parse the same). */
+ *     is cheaper. */
 static bool heap_prepared;
 
 void cli_heap_for_workflow(const char *path)
@@ -172,7 +172,7 @@ void cli_heap_settle(void)
         done = true;
         /* The tree's freed pages were kept for the graphs built right after
          * the load; a watch keeps running for days, and would otherwise
-         * hold them (~200 MiB for a 100 000-job file) to the end. */
+         * hold them (the size of libconfig's whole tree) to the end. */
         mallopt(M_TRIM_THRESHOLD, 128 << 10); /* glibc's default */
         malloc_trim(0);
     }
@@ -396,8 +396,9 @@ bool out_file_open(out_file_t *o, const char *cmd)
         return false;
     }
     /* A large result is tens of MB: written 1 MiB at a time, not in
-     * stdio's default 4 KiB (4 800 write(2) calls for 100 000 jobs). glibc
-     * ignores setvbuf's size without a buffer: ours, freed after fclose. */
+     * stdio's default 4 KiB (thousands of write(2) calls; bench/README.md,
+     * "output buffers"). glibc ignores setvbuf's size without a buffer:
+     * ours, freed after fclose. */
     if ((o->buf = malloc(OUT_BUF)))
         setvbuf(o->f, o->buf, _IOFBF, OUT_BUF);
     return true;

@@ -8,8 +8,8 @@
  *
  * Off a terminal, progress is one line per job event, and a large workflow
  * has hundreds of thousands of them: a write(2) and a printf each cost more
- * than the jobs (100 000 no-op jobs: ~1.3 s of a 2.9 s run, see
- * bench/README.md). So event lines are formatted by hand into a buffer of
+ * than the jobs (bench/README.md, "Large workflow files": console). So the
+ * common event lines are formatted by hand (quick_line) into a buffer of
  * the console's and written in batches by a flusher thread: at once when
  * the last write is at least FLUSH_NS old (a slow workflow still shows each
  * line as it happens), else FLUSH_NS after the last write; the workers that

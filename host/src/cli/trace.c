@@ -2,9 +2,9 @@
  * trace.c - writes a run's Chrome trace while it runs (dp__render_trace_*):
  * each attempt's span goes to the file when the attempt ends, so memory
  * stays what the workflow's size makes it (one open attempt per job, a
- * 1 MiB file buffer) whatever the number of attempts: a million retries of
- * one job used to be held whole, 2 GB for a 140 MB trace. Events arrive on
- * worker threads; a mutex serialises the writes.
+ * 1 MiB file buffer) whatever the number of attempts, which a trace held
+ * whole did not (bench/README.md, "Traces"). Events arrive on worker
+ * threads; a mutex serialises the writes.
  */
 #include <pthread.h>
 #include <stdlib.h>
