@@ -1,6 +1,6 @@
 /* json_writers.c - what writing a large JSON result costs with each writer
  * that could serve as daggerpool's one JSON writer (issue 14): the
- * project's streaming writer (jsonw.c, through dp_render_json), jansson's
+ * project's streaming writer (jsonw.c, through dp__render_json), jansson's
  * tree (build + json_dumpf + free, as render.c once did), and yajl_gen
  * (streaming; built only when Debian's libyajl-dev is installed). Each
  * writes the same document, the JSON result of an N-job run, to
@@ -166,7 +166,7 @@ static void with_yajl(FILE *out, const dp_result_t *r)
 
 static void with_jsonw(FILE *out, const dp_result_t *r)
 {
-    dp_render_json(out, r, "bench");
+    dp__render_json(out, r, "bench");
 }
 
 static void measure(const char *what, void (*fn)(FILE *, const dp_result_t *), const dp_result_t *r,
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
     dp_result_t *r = run_jobs(n, &g);
     dp_result_job(r, 0); /* the records are made on first use: not timed */
     printf("JSON result of %zu jobs to /dev/null:\n", n);
-    measure("jsonw (streaming, dp_render_json)", with_jsonw, r, runs);
+    measure("jsonw (streaming, dp__render_json)", with_jsonw, r, runs);
     measure("jansson (tree, dump, free)", with_jansson, r, runs);
 #ifdef DP_HAVE_YAJL
     measure("yajl_gen (streaming)", with_yajl, r, runs);

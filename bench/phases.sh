@@ -24,7 +24,7 @@ drop_probes() { perf probe -q -d 'dpphase:*' 2>/dev/null || true; perf probe -q 
 trap 'drop_probes; rm -rf "$tmp"' EXIT
 drop_probes
 for f in cli_run cli_validate dp_workflow_load dp_workflow_build dp__plugins_batch_new dp__plugins_batch_free \
-         dp_graph_validate dp_graph_run dp_render_summary dp_render_json dp_result_free; do
+         dp_graph_validate dp_graph_run dp__render_summary dp__render_json dp_result_free; do
   perf probe -q -x "$bin" -a "dpphase:p_$f=$f" && perf probe -q -x "$bin" -a "dpphase:p_${f}_r=$f%return"
 done
 for f in config_read_file config_destroy; do
@@ -67,10 +67,10 @@ awk -v pid="$pid" '!/^#/ { n = split($1, a, "-"); if (a[n] != pid) next; t = "";
     else if (e == "dp__plugins_batch_free") bf = t
     else if (e == "dp_graph_run") rs = t
     else if (e == "dp_graph_run_ret") re = t
-    else if (e == "dp_render_summary") ss = t
-    else if (e == "dp_render_summary_ret") se = t
-    else if (e == "dp_render_json") js = t
-    else if (e == "dp_render_json_ret") je = t
+    else if (e == "dp__render_summary") ss = t
+    else if (e == "dp__render_summary_ret") se = t
+    else if (e == "dp__render_json") js = t
+    else if (e == "dp__render_json_ret") je = t
     else if (e == "dp_result_free") fr = t
     else if (e == "cli_run_ret" || e == "cli_validate_ret") end = t
   }

@@ -35,7 +35,8 @@ struct dp_ctx {
  * engine's per-attempt contexts. Undo with dp__ctx_destroy. */
 void dp__ctx_init(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms);
 /* The same, with the caller's reading of the clock (readiness probes run by
- * the thousand: each clock read costs ~76 ns on some VMs). */
+ * the thousand, and a clock read is not free on a VM: bench/README.md,
+ * "This machine"). */
 void dp__ctx_init_at(dp_ctx_t *ctx, dp_ctx_t *parent, uint64_t timeout_ms, uint64_t now_ns);
 /* dp_ctx_err with the caller's reading of the clock. */
 int dp__ctx_err_at(const dp_ctx_t *ctx, uint64_t now_ns);

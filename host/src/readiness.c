@@ -8,11 +8,12 @@
  * The poll is a state machine (dp_poller_t: one step = one probe, or the
  * discovery that the wait ended) rather than a loop around a sleep, so that
  * the engine can let a polling job wait without a thread of its own: a
- * sleeping thread per waiting job cost ~15 us of CPU per wake-up here, i.e.
- * ~19 % of a core for 1000 jobs polling every 100 ms (bench/README.md). The
- * engine parks the job in the run's lot until the step is due (see
- * park.c); dp_poll, for callers outside a run, sleeps on the poll's context
- * between the steps, so that cancellation ends the wait at once.
+ * sleeping thread per waiting job made every probe a wake-up, which for a
+ * thousand polling jobs cost a good share of a core (bench/README.md,
+ * "Readiness waits"). The engine parks the job in the run's lot until the
+ * step is due (see park.c); dp_poll, for callers outside a run, sleeps on
+ * the poll's context between the steps, so that cancellation ends the wait
+ * at once.
  */
 #include "readiness.h"
 

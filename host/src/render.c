@@ -3,7 +3,7 @@
  *
  * JSON is written through jsonw.c, the one JSON writer (job names and
  * error messages are arbitrary text; it escapes them); jansson only reads
- * a result back (dp_render_statuses_from_json). DOT and Mermaid have their
+ * a result back (dp__render_statuses_from_json). DOT and Mermaid have their
  * own quoting rules, handled by dot_quoted() and mermaid_label().
  */
 #include "render.h"
@@ -33,11 +33,20 @@ static const char *job_name(const dp_result_t *r, uint32_t id)
     return dp_graph_job_name(dp_result_graph(r), id);
 }
 
+/* Whether dp__text_escape leaves s as it is (printable ASCII); its length. */
+static bool text_plain(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f)
+            return false;
+    *len = (size_t)(p - (const unsigned char *)s);
+    return true;
+}
+
 /* Prints s padded to width with control bytes and invalid UTF-8 escaped
  * (\n, \xNN): job names, errors and versions may hold any bytes, and a
  * summary must not let them forge lines or send terminal escapes. */
-static bool text_plain(const char *s, size_t *len);
-
 static void put_text(FILE *out, const char *s, int width)
 {
     size_t len;
@@ -60,121 +69,7 @@ static const char *fmt_ms(int64_t ms, char *buf, size_t len)
     return dp_duration_format((uint64_t)ms, buf, len);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Rows without printf                                                       */
-/* ------------------------------------------------------------------------ */
-
-/* A large run has 100 000 rows in its summary and objects in its JSON; a
- * printf and a malloc (for escaping) per field cost more than the rest of
- * rendering. The rows whose fields need no escaping, which is nearly all,
- * are built here byte for byte as the printf formats would write them,
- * and written with one fwrite; any other row takes the printf path. */
-
-/* Whether dp__text_escape leaves s as it is (printable ASCII); its length. */
-static bool text_plain(const char *s, size_t *len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f)
-            return false;
-    *len = (size_t)(p - (const unsigned char *)s);
-    return true;
-}
-
-/* A row being built; the caller makes sure it fits (ROW_MAX). */
-#define ROW_MAX 1024
-typedef struct row {
-    char b[ROW_MAX];
-    size_t n;
-} row_t;
-
-static void row_put(row_t *r, const char *s, size_t n)
-{
-    memcpy(r->b + r->n, s, n);
-    r->n += n;
-}
-
-static void row_pad(row_t *r, size_t n)
-{
-    memset(r->b + r->n, ' ', n);
-    r->n += n;
-}
-
-/* %-*s (left) or %*s (right) of s, whose length is len. */
-static void row_left(row_t *r, const char *s, size_t len, size_t width)
-{
-    row_put(r, s, len);
-    if (len < width)
-        row_pad(r, width - len);
-}
-
-static void row_right(row_t *r, const char *s, size_t len, size_t width)
-{
-    if (len < width)
-        row_pad(r, width - len);
-    row_put(r, s, len);
-}
-
-/* %PRIu64 of v; the digits' length. */
-static size_t u64_digits(uint64_t v, char buf[24])
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
-/* fmt_ms, with the usual "0s" and "NNNms" made here. */
-static const char *quick_ms(int64_t ms, char *buf, size_t len)
-{
-    if (ms > 0 && ms < 1000) {
-        size_t n = u64_digits((uint64_t)ms, buf);
-        memcpy(buf + n, "ms", 3);
-        return buf;
-    }
-    return ms == 0 ? "0s" : fmt_ms(ms, buf, len);
-}
-
-/* The summary's row of job j ("  NAME  STATUS  ATTEMPTS  DURATION  PLUGIN
- * VERSION"), as dp_render_summary's printf formats write it; false (nothing
- * written) when j needs escaping or an error line. */
-static bool quick_summary_row(FILE *out, const dp_job_result_t *j, int namew)
-{
-    size_t nlen, plen, vlen = 0;
-    const char *status = dp_status_name(j->status);
-    const char *plugin = j->plugin ? j->plugin : "-";
-    if (!status || (j->error && j->status != DP_STATUS_SUCCESS) || !j->name || !text_plain(j->name, &nlen) ||
-        !text_plain(plugin, &plen) || (j->plugin_version && !text_plain(j->plugin_version, &vlen)) ||
-        nlen + plen + vlen > ROW_MAX - 128)
-        return false;
-    char d[32], num[24];
-    const char *dur = quick_ms(j->duration_ms, d, sizeof d);
-    row_t r = {.n = 0};
-    row_put(&r, "  ", 2);
-    row_left(&r, j->name, nlen, (size_t)namew);
-    row_put(&r, "  ", 2);
-    row_left(&r, status, strlen(status), 9);
-    row_put(&r, "  ", 2);
-    row_right(&r, num, u64_digits(j->attempts, num), 8);
-    row_put(&r, "  ", 2);
-    row_right(&r, dur, strlen(dur), 9);
-    row_put(&r, "  ", 2);
-    row_put(&r, plugin, plen);
-    if (j->plugin_version) {
-        row_put(&r, " ", 1);
-        row_put(&r, j->plugin_version, vlen);
-    }
-    row_put(&r, "\n", 1);
-    fwrite(r.b, 1, r.n, out);
-    return true;
-}
-
-int dp_status_from_name(const char *name)
+int dp__status_from_name(const char *name)
 {
     static const dp_status_t all[] = {DP_STATUS_UNKNOWN, DP_STATUS_SUCCESS, DP_STATUS_NOT_READY,
                                       DP_STATUS_SKIPPED, DP_STATUS_FAILED};
@@ -201,7 +96,7 @@ static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
     }
 }
 
-int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
+int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 {
     size_t n = dp_result_job_count(r);
     size_t counts[5] = {0};
@@ -238,8 +133,6 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     fprintf(out, "  %-*s  %-9s  %8s  %9s  %s\n", namew, "JOB", "STATUS", "ATTEMPTS", "DURATION", "PLUGIN");
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
-        if (quick_summary_row(out, j, namew))
-            continue;
         fputs("  ", out);
         put_text(out, j->name, namew);
         fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts,
@@ -391,7 +284,7 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
     names_array(w, r, dp_result_boundary(r));
 }
 
-int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
+int dp__render_json(FILE *out, const dp_result_t *r, const char *workflow)
 {
     dp__jsonw_t w;
     dp__jsonw_init(&w, out, 2);
@@ -409,11 +302,12 @@ int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow)
 /* ------------------------------------------------------------------------ */
 
 /* Written as it goes, one span per attempt when the attempt ends, so that
- * memory does not grow with the number of attempts (a million retries make
- * a 140 MB trace, which held as a tree took 2 GB). The layout is compact
- * JSON: {"traceEvents":[process_name, span, span, ..., thread_name, ...],
- * "displayTimeUnit":"ms"}. Timestamps are microseconds; whole ones, since a
- * double's shortest decimal form is noisy and nothing here is sub-µs. */
+ * memory does not grow with the number of attempts (a trace held whole
+ * took many times its own size: bench/README.md, "Traces"). The layout is
+ * compact JSON: {"traceEvents":[process_name, span, span, ...,
+ * thread_name, ...], "displayTimeUnit":"ms"}. Timestamps are microseconds;
+ * whole ones, since a double's shortest decimal form is noisy and nothing
+ * here is sub-µs. */
 
 static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char *name)
 {
@@ -434,7 +328,7 @@ static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char 
     dp__jsonw_object_close(w);
 }
 
-int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow)
+int dp__render_trace_begin(dp__trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow)
 {
     memset(t, 0, sizeof *t);
     t->out = out;
@@ -455,18 +349,18 @@ int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, con
     return t->w.err;
 }
 
-void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns)
+void dp__render_trace_saw(dp__trace_out_t *t, uint64_t time_ns)
 {
     if (time_ns > t->last_ns)
         t->last_ns = time_ns;
 }
 
-int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end)
+int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, const dp__trace_event_t *end)
 {
     dp__jsonw_t *w = &t->w;
     const char *name = dp_graph_job_name(t->g, start->job);
     uint64_t end_ns = end ? end->time_ns : t->last_ns;
-    dp_render_trace_saw(t, start->time_ns);
+    dp__render_trace_saw(t, start->time_ns);
     if (start->worker > t->max_worker)
         t->max_worker = start->worker;
     t->any = true;
@@ -503,7 +397,7 @@ int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const
     return w->err;
 }
 
-int dp_render_trace_end(dp_trace_out_t *t)
+int dp__render_trace_end(dp__trace_out_t *t)
 {
     dp__jsonw_t *w = &t->w;
     for (unsigned k = 0; t->any && k <= t->max_worker; k++) {
@@ -521,13 +415,13 @@ int dp_render_trace_end(dp_trace_out_t *t)
     return rc == DP_OK ? write_status(t->out) : rc;
 }
 
-int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
-                    size_t n)
+int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events,
+                     size_t n)
 {
-    dp_trace_out_t t;
-    dp_render_trace_begin(&t, out, g, workflow);
+    dp__trace_out_t t;
+    dp__render_trace_begin(&t, out, g, workflow);
     for (size_t i = 0; i < n; i++)
-        dp_render_trace_saw(&t, events[i].time_ns);
+        dp__render_trace_saw(&t, events[i].time_ns);
     /* Pair each start with the first later end of the same job and
      * attempt. Events come in time order per job, so a forward scan is
      * enough; quadratic only in the number of attempts, which is small
@@ -535,14 +429,14 @@ int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const 
     for (size_t i = 0; i < n; i++) {
         if (events[i].kind != DP_EV_ATTEMPT_START)
             continue;
-        const dp_trace_event_t *end = NULL;
+        const dp__trace_event_t *end = NULL;
         for (size_t k = i + 1; k < n && !end; k++)
             if (events[k].kind == DP_EV_ATTEMPT_END && events[k].job == events[i].job &&
                 events[k].attempt == events[i].attempt)
                 end = &events[k];
-        dp_render_trace_span(&t, &events[i], end);
+        dp__render_trace_span(&t, &events[i], end);
     }
-    return dp_render_trace_end(&t);
+    return dp__render_trace_end(&t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -559,7 +453,7 @@ static const struct {
     [DP_STATUS_FAILED] = {"#f5b7b1", "#c0392b"},
 };
 
-static int node_status(const dp_graph_style_t *style, size_t id)
+static int node_status(const dp__graph_style_t *style, size_t id)
 {
     if (!style || !style->status)
         return -1;
@@ -605,7 +499,7 @@ static int dot_quoted(FILE *out, const char *s)
     return rc;
 }
 
-int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style)
+int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp__graph_style_t *style)
 {
     size_t n = dp_graph_job_count(g);
     fputs("digraph ", out);
@@ -677,7 +571,7 @@ static int mermaid_label(FILE *out, const char *s)
     return DP_OK;
 }
 
-int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style)
+int dp__render_mermaid(FILE *out, const dp_graph_t *g, const dp__graph_style_t *style)
 {
     size_t n = dp_graph_job_count(g);
     bool used[DP_STATUS_FAILED + 1] = {false};
@@ -748,8 +642,8 @@ static const char *finish_names(name_list_t *l)
     return l->buf;
 }
 
-int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
-                            char *warn, size_t warnlen, char *err, size_t errlen)
+int dp__render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
+                             char *warn, size_t warnlen, char *err, size_t errlen)
 {
     size_t n = dp_graph_job_count(g);
     for (size_t i = 0; i < n; i++)
@@ -790,7 +684,7 @@ int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, con
             list_name(extra, name); /* the workflow changed since, or another one's */
             continue;
         }
-        int st = dp_status_from_name(json_string_value(json_object_get(job, "status")));
+        int st = dp__status_from_name(json_string_value(json_object_get(job, "status")));
         if (st < 0) {
             if (err && errlen)
                 snprintf(err, errlen, "%s: job \"%s\" has no valid \"status\" (one of success, not_ready, "
@@ -835,7 +729,7 @@ int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, con
     return rc;
 }
 
-int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen)
+int dp__render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen)
 {
     /* O_NONBLOCK: a FIFO put at path cannot block the open; then only a
      * regular file is read. */
@@ -854,7 +748,7 @@ int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *sta
         close(fd);
         return DP_ENOMEM;
     }
-    int rc = dp_render_statuses_read(in, path, g, NULL, status, NULL, 0, err, errlen);
+    int rc = dp__render_statuses_read(in, path, g, NULL, status, NULL, 0, err, errlen);
     fclose(in);
     return rc;
 }

@@ -18,7 +18,7 @@
 /* The summary: one line per job (status, attempts, duration, plugin), and
  * when the run did not succeed the first error, the first not-ready job,
  * the frontiers and the boundary. */
-int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
+int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow);
 
 /* The JSON result as DESIGN.md pins it: workflow, outcome, timed_out,
  * first_error, first_not_ready, requeue_after_ms, duration_ms, jobs{...},
@@ -26,11 +26,11 @@ int dp_render_summary(FILE *out, const dp_result_t *r, const char *workflow);
  * writing (watch adds its own members after them). */
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow);
 /* The result as one document, indented, with a final newline. */
-int dp_render_json(FILE *out, const dp_result_t *r, const char *workflow);
+int dp__render_json(FILE *out, const dp_result_t *r, const char *workflow);
 
 /* One event for the trace: what it needs of a dp_event_t (error may be
  * NULL). */
-typedef struct dp_trace_event {
+typedef struct dp__trace_event {
     dp_event_kind_t kind;
     uint32_t job;
     unsigned attempt;
@@ -38,7 +38,7 @@ typedef struct dp_trace_event {
     uint64_t time_ns; /* from the run's start */
     dp_status_t status;
     const char *error;
-} dp_trace_event_t;
+} dp__trace_event_t;
 
 /* Chrome trace-event JSON (loads in Perfetto and chrome://tracing): one
  * complete ("X") span per job attempt, from its ATTEMPT_START to its
@@ -47,35 +47,35 @@ typedef struct dp_trace_event {
  * from g. Written as it goes (memory does not grow with the attempts):
  * begin, a span for each attempt (in any order), end. rc keeps the first
  * DP_ENOMEM; a write error is seen by end (DP_ESYS). */
-typedef struct dp_trace_out {
+typedef struct dp__trace_out {
     FILE *out;
     const dp_graph_t *g;
     dp__jsonw_t w;    /* streams to out; its err is the first failure */
     uint64_t last_ns; /* the latest event seen: where unfinished spans end */
     unsigned max_worker;
     bool any;
-} dp_trace_out_t;
+} dp__trace_out_t;
 
-int dp_render_trace_begin(dp_trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
+int dp__render_trace_begin(dp__trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
 /* An event at time_ns was seen (any kind): unfinished spans end no earlier. */
-void dp_render_trace_saw(dp_trace_out_t *t, uint64_t time_ns);
+void dp__render_trace_saw(dp__trace_out_t *t, uint64_t time_ns);
 /* The span of an attempt from start to end (NULL: unfinished). */
-int dp_render_trace_span(dp_trace_out_t *t, const dp_trace_event_t *start, const dp_trace_event_t *end);
-int dp_render_trace_end(dp_trace_out_t *t);
+int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, const dp__trace_event_t *end);
+int dp__render_trace_end(dp__trace_out_t *t);
 /* The whole trace of recorded events at once. */
-int dp_render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp_trace_event_t *events,
-                    size_t n);
+int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events,
+                     size_t n);
 
 /* How to draw the DAG: per job id (the graph's name order) its type and
  * status, either array may be NULL (no type line; no colours). A status
  * below 0 leaves that node uncoloured. */
-typedef struct dp_graph_style {
+typedef struct dp__graph_style {
     const char *const *types;
     const int *status;
-} dp_graph_style_t;
+} dp__graph_style_t;
 
-int dp_render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp_graph_style_t *style);
-int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *style);
+int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const dp__graph_style_t *style);
+int dp__render_mermaid(FILE *out, const dp_graph_t *g, const dp__graph_style_t *style);
 
 /* Reads the status of each job of g from a JSON result (as written by
  * `daggerpool run --json`), read from in (path names it in messages), into
@@ -85,13 +85,13 @@ int dp_render_mermaid(FILE *out, const dp_graph_t *g, const dp_graph_style_t *st
  * workflow changed since), DP_OK and warn (may be NULL) says which jobs do
  * not, on both sides, and whether the result names another workflow
  * (workflow: g's name; may be NULL). */
-int dp_render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
-                            char *warn, size_t warnlen, char *err, size_t errlen);
+int dp__render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, const char *workflow, int *status,
+                             char *warn, size_t warnlen, char *err, size_t errlen);
 /* The same from the file at path, refused unless it is a regular file (a
  * FIFO would block the read forever); no warning. */
-int dp_render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen);
+int dp__render_statuses_from_json(const char *path, const dp_graph_t *g, int *status, char *err, size_t errlen);
 
 /* "success" -> DP_STATUS_SUCCESS and so on; -1 for anything else. */
-int dp_status_from_name(const char *name);
+int dp__status_from_name(const char *name);
 
 #endif /* DP_RENDER_H */

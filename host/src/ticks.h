@@ -1,15 +1,16 @@
 /* ticks.h - the cheap clock behind per-job start and end times.
  *
  * A run stamps every job twice (start, end). On virtual machines a
- * CLOCK_MONOTONIC read costs 25-80 ns (kvm-clock: the vDSO reads the TSC and
- * scales it through the hypervisor's page), as much as or more than the
- * scheduling of a no-op job. Where the CPU has an invariant TSC (constant
- * rate, never stops: CPUID 0x80000007 EDX bit 8) the stamps are raw TSC
- * readings, ~10 ns, turned into CLOCK_MONOTONIC time afterwards from two
- * anchors: the run's start (a tick and a clock reading taken together) and
- * a rate measured between the library's load and the run's end. Everywhere
- * else, and with DAGGERPOOL_CLOCK=monotonic in the environment, a tick is
- * simply CLOCK_MONOTONIC nanoseconds and the conversion is the identity.
+ * CLOCK_MONOTONIC read (kvm-clock: the vDSO reads the TSC and scales it
+ * through the hypervisor's page) costs as much as or more than the
+ * scheduling of a no-op job (bench/README.md, "This machine"). Where the CPU
+ * has an invariant TSC (constant rate, never stops: CPUID 0x80000007 EDX
+ * bit 8) the stamps are raw TSC readings, a fraction of that, turned into
+ * CLOCK_MONOTONIC time afterwards from two anchors: the run's start (a tick
+ * and a clock reading taken together) and a rate measured between the
+ * library's load and the run's end. Everywhere else, and with
+ * DAGGERPOOL_CLOCK=monotonic in the environment, a tick is simply
+ * CLOCK_MONOTONIC nanoseconds and the conversion is the identity.
  *
  * Ticks are only ever compared with ticks read in the same process. A
  * thread may move between CPUs within a job; invariant TSCs of one machine

@@ -1,4 +1,4 @@
-/* util.c - error strings, names of enums, small string helpers. */
+/* util.c - error strings and names, names of enums, small string helpers. */
 #include "util.h"
 
 #include <stdio.h>
@@ -10,27 +10,26 @@ const char *dp_version(void)
     return DP_VERSION_STRING;
 }
 
+/* Both from DP_ERR_MAP (daggerpool.h), so a new code cannot miss either. */
 const char *dp_strerror(int err)
 {
     switch (err) {
-    case DP_OK: return "success";
-    case DP_EINVAL: return "invalid argument";
-    case DP_ENOMEM: return "out of memory";
-    case DP_EDUPLICATE: return "duplicate job name";
-    case DP_EUNKNOWN_DEP: return "unknown dependency";
-    case DP_ESELF_DEP: return "job depends on itself";
-    case DP_ECYCLE: return "dependency cycle";
-    case DP_ECONCURRENCY: return "max_concurrent_jobs must be at least 1";
-    case DP_ENOTFOUND: return "not found";
-    case DP_ECANCELED: return "cancelled";
-    case DP_ETIMEDOUT: return "timed out";
-    case DP_ESYS: return "system call failed";
-    case DP_EPLUGIN: return "plugin refused or failed";
-    case DP_ECONFIG: return "invalid workflow file";
-    case DP_EBUSY: return "busy";
-    case DP_ETYPE: return "wrong type";
-    case DP_ENOJOB: return "job has neither run nor check";
+#define DP__ERR_MESSAGE(name, value, message) \
+    case DP_##name: return message;
+        DP_ERR_MAP(DP__ERR_MESSAGE)
+#undef DP__ERR_MESSAGE
     default: return "unknown error";
+    }
+}
+
+const char *dp_err_name(int err)
+{
+    switch (err) {
+#define DP__ERR_NAME(name, value, message) \
+    case DP_##name: return "DP_" #name;
+        DP_ERR_MAP(DP__ERR_NAME)
+#undef DP__ERR_NAME
+    default: return "?";
     }
 }
 

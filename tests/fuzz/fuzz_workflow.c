@@ -91,9 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(ids[k] < n && ids[k] != i);
     }
     if (types) {
-        dp_graph_style_t style = {.types = types, .status = NULL};
-        dp_render_dot(devnull, shape, dp_workflow_name(wf), &style);
-        dp_render_mermaid(devnull, shape, &style);
+        dp__graph_style_t style = {.types = types, .status = NULL};
+        dp__render_dot(devnull, shape, dp_workflow_name(wf), &style);
+        dp__render_mermaid(devnull, shape, &style);
         free(types);
     }
     dp_workflow_free(wf);

@@ -82,11 +82,11 @@ static char *capture(render_fn fn, void *arg)
 static const dp_result_t *cur_result;
 static int summary_fn(FILE *out, void *arg)
 {
-    return dp_render_summary(out, cur_result, arg);
+    return dp__render_summary(out, cur_result, arg);
 }
 static int json_fn(FILE *out, void *arg)
 {
-    return dp_render_json(out, cur_result, arg);
+    return dp__render_json(out, cur_result, arg);
 }
 
 static void assert_keys(json_t *obj, const char *const *keys)
@@ -257,11 +257,11 @@ static void test_failed_error_escaped(void **state)
 
 /* Trace: one X span per attempt, on worker tracks, valid JSON. */
 static const dp_graph_t *trace_graph;
-static const dp_trace_event_t *trace_events;
+static const dp__trace_event_t *trace_events;
 static size_t trace_n;
 static int trace_fn(FILE *out, void *arg)
 {
-    return dp_render_trace(out, trace_graph, arg, trace_events, trace_n);
+    return dp__render_trace(out, trace_graph, arg, trace_events, trace_n);
 }
 
 static void test_trace(void **state)
@@ -272,7 +272,7 @@ static void test_trace(void **state)
     /* ids are name order: A=0 B=1 C=2 D=3. B's first attempt fails, its
      * second succeeds; D's attempt never ends (cut run). */
     char err1[] = "flaky";
-    const dp_trace_event_t ev[] = {
+    const dp__trace_event_t ev[] = {
         {DP_EV_ATTEMPT_START, 0, 1, 0, 1000000, DP_STATUS_UNKNOWN, NULL},
         {DP_EV_ATTEMPT_END, 0, 1, 0, 3000000, DP_STATUS_SUCCESS, NULL},
         {DP_EV_JOB_END, 0, 1, 0, 3000000, DP_STATUS_SUCCESS, NULL},
@@ -335,14 +335,14 @@ static void test_trace(void **state)
     dp_graph_free(g);
 }
 
-static const dp_graph_style_t *cur_style;
+static const dp__graph_style_t *cur_style;
 static int dot_fn(FILE *out, void *arg)
 {
-    return dp_render_dot(out, arg, "seed", cur_style);
+    return dp__render_dot(out, arg, "seed", cur_style);
 }
 static int mermaid_fn(FILE *out, void *arg)
 {
-    return dp_render_mermaid(out, arg, cur_style);
+    return dp__render_mermaid(out, arg, cur_style);
 }
 
 static void test_dot_and_mermaid(void **state)
@@ -365,7 +365,7 @@ static void test_dot_and_mermaid(void **state)
     assert_null(strstr(text, "#b7e4c7"));
     free(text);
 
-    dp_graph_style_t style = {types, status};
+    dp__graph_style_t style = {types, status};
     cur_style = &style;
     text = capture(dot_fn, g);
     assert_non_null(strstr(text, "\"A\" [label=\"A\\ncore.sleep\\nsuccess\", fillcolor=\"#b7e4c7\""));
@@ -428,11 +428,11 @@ static void test_statuses_from_json(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");
-    assert_int_equal(dp_render_json(f, r, "seed"), DP_OK);
+    assert_int_equal(dp__render_json(f, r, "seed"), DP_OK);
     fclose(f);
     int status[5];
     char err[512];
-    assert_int_equal(dp_render_statuses_from_json(path, g, status, err, sizeof err), DP_OK);
+    assert_int_equal(dp__render_statuses_from_json(path, g, status, err, sizeof err), DP_OK);
     assert_int_equal(status[0], DP_STATUS_SUCCESS);
     assert_int_equal(status[2], DP_STATUS_NOT_READY);
     assert_int_equal(status[4], DP_STATUS_SKIPPED);
@@ -440,7 +440,7 @@ static void test_statuses_from_json(void **state)
     f = fopen(path, "w");
     fputs("{\n  \"jobs\": {\n    \"A\": { \"status\": \"success\" },\n  oops\n}\n", f);
     fclose(f);
-    assert_int_equal(dp_render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
+    assert_int_equal(dp__render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
     char want[600];
     snprintf(want, sizeof want, "%s:4: not a JSON result", path);
     assert_non_null(strstr(err, want));
@@ -448,13 +448,13 @@ static void test_statuses_from_json(void **state)
     f = fopen(path, "w");
     fputs("{ \"jobs\": { \"A\": { \"status\": \"great\" } } }", f);
     fclose(f);
-    assert_int_equal(dp_render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
+    assert_int_equal(dp__render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
     assert_non_null(strstr(err, "job \"A\" has no valid \"status\""));
 
     f = fopen(path, "w");
     fputs("[1, 2]", f);
     fclose(f);
-    assert_int_equal(dp_render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
+    assert_int_equal(dp__render_statuses_from_json(path, g, status, err, sizeof err), DP_ECONFIG);
     assert_non_null(strstr(err, "no \"jobs\" object"));
     unlink(path);
     dp_result_free(r);
@@ -464,13 +464,13 @@ static void test_statuses_from_json(void **state)
 static void test_status_names(void **state)
 {
     (void)state;
-    assert_int_equal(dp_status_from_name("success"), DP_STATUS_SUCCESS);
-    assert_int_equal(dp_status_from_name("not_ready"), DP_STATUS_NOT_READY);
-    assert_int_equal(dp_status_from_name("skipped"), DP_STATUS_SKIPPED);
-    assert_int_equal(dp_status_from_name("failed"), DP_STATUS_FAILED);
-    assert_int_equal(dp_status_from_name("unknown"), DP_STATUS_UNKNOWN);
-    assert_int_equal(dp_status_from_name("Success"), -1);
-    assert_int_equal(dp_status_from_name(NULL), -1);
+    assert_int_equal(dp__status_from_name("success"), DP_STATUS_SUCCESS);
+    assert_int_equal(dp__status_from_name("not_ready"), DP_STATUS_NOT_READY);
+    assert_int_equal(dp__status_from_name("skipped"), DP_STATUS_SKIPPED);
+    assert_int_equal(dp__status_from_name("failed"), DP_STATUS_FAILED);
+    assert_int_equal(dp__status_from_name("unknown"), DP_STATUS_UNKNOWN);
+    assert_int_equal(dp__status_from_name("Success"), -1);
+    assert_int_equal(dp__status_from_name(NULL), -1);
 }
 
 int main(void)

@@ -48,29 +48,43 @@ DP_API const char *dp_version(void);
 /* Errors                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Never renumbered; a retired code keeps its number. */
+/* Every error code, one row each: XX(NAME, value, message). The list makes
+ * dp_err_t (DP_NAME = value), dp_strerror() (the message) and dp_err_name()
+ * ("DP_NAME"), so a new code is one new row (libuv's UV_ERRNO_MAP). Never
+ * renumbered; a retired code keeps its number. An embedder may expand it
+ * too, e.g. to map the codes to its own. */
+#define DP_ERR_MAP(XX)                                                                       \
+    XX(OK, 0, "success")                                                                     \
+    XX(EINVAL, -1, "invalid argument")                                                       \
+    XX(ENOMEM, -2, "out of memory")                                                          \
+    XX(EDUPLICATE, -3, "duplicate job name")                                                 \
+    XX(EUNKNOWN_DEP, -4, "unknown dependency")      /* a dependency names no job */          \
+    XX(ESELF_DEP, -5, "job depends on itself")                                               \
+    XX(ECYCLE, -6, "dependency cycle")                                                       \
+    XX(ECONCURRENCY, -7, "max_concurrent_jobs must be at least 1")                           \
+    XX(ENOTFOUND, -8, "not found")                  /* no such job / key / plugin / type */  \
+    XX(ECANCELED, -9, "cancelled")                                                           \
+    XX(ETIMEDOUT, -10, "timed out")                 /* a deadline passed */                  \
+    XX(ESYS, -11, "system call failed")             /* see errno / the message */            \
+    XX(EPLUGIN, -12, "plugin refused or failed")                                             \
+    XX(ECONFIG, -13, "invalid workflow file")                                                \
+    XX(EBUSY, -14, "busy")                          /* in use, e.g. the graph is running */  \
+    XX(ETYPE, -15, "wrong type")                    /* a value has another type */           \
+    XX(ENOJOB, -16, "job has neither run nor check")
+
 typedef enum dp_err {
-    DP_OK = 0,
-    DP_EINVAL = -1,          /* invalid argument */
-    DP_ENOMEM = -2,          /* out of memory */
-    DP_EDUPLICATE = -3,      /* duplicate job name */
-    DP_EUNKNOWN_DEP = -4,    /* dependency names no job */
-    DP_ESELF_DEP = -5,       /* job depends on itself */
-    DP_ECYCLE = -6,          /* dependency cycle */
-    DP_ECONCURRENCY = -7,    /* max_concurrent_jobs below 1 */
-    DP_ENOTFOUND = -8,       /* no such job / key / plugin / type */
-    DP_ECANCELED = -9,       /* cancelled */
-    DP_ETIMEDOUT = -10,      /* deadline passed */
-    DP_ESYS = -11,           /* a system call failed (see errno / message) */
-    DP_EPLUGIN = -12,        /* a plugin was refused or failed */
-    DP_ECONFIG = -13,        /* a workflow file was refused */
-    DP_EBUSY = -14,          /* resource in use (e.g. graph running) */
-    DP_ETYPE = -15,          /* value has another type */
-    DP_ENOJOB = -16          /* job has neither run nor check */
+#define DP__ERR_ENUM(name, value, message) DP_##name = value,
+    DP_ERR_MAP(DP__ERR_ENUM)
+#undef DP__ERR_ENUM
 } dp_err_t;
 
-/** A short description of an error code; never NULL. */
+/** A short description of an error code ("dependency cycle"); never NULL:
+ *  "unknown error" for a value that is no code. Any thread. */
 DP_API const char *dp_strerror(int err);
+/** The name of an error code's constant ("DP_ECYCLE"), for logs and
+ *  messages meant for programmers; never NULL: "?" for a value that is no
+ *  code. Any thread. */
+DP_API const char *dp_err_name(int err);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                   */
@@ -336,13 +350,17 @@ typedef enum dp_status {
 /** "unknown", "success", "not_ready", "skipped", "failed". */
 DP_API const char *dp_status_name(dp_status_t s);
 
-typedef enum dp_outcome_kind {
+typedef enum dp_run_outcome {
     DP_RUN_SUCCESS = 0,
     DP_RUN_FAILED = 1,
     DP_RUN_NOT_READY = 3,
     DP_RUN_TIMEOUT = 4,
     DP_RUN_CANCELLED = 130
 } dp_run_outcome_t;
+/* Deprecated: the tag's old name, from before it matched its typedef. Kept
+ * so that code writing `enum dp_outcome_kind` still builds; use
+ * dp_run_outcome_t. */
+#define dp_outcome_kind dp_run_outcome
 
 /** "success", "failed", "not_ready", "timeout", "cancelled". */
 DP_API const char *dp_run_outcome_name(dp_run_outcome_t o);

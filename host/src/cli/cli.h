@@ -94,12 +94,10 @@ bool cli_parse_log_format(const char *text, cli_log_format_t *out);
  * --log-format json: logs, progress events, the command's own messages. */
 char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, unsigned attempt, const char *plugin,
                     const char *message, const char *event);
-/* CLOCK_REALTIME in nanoseconds. */
-uint64_t cli_wall_ns(void);
 
 /* ---- trace.c ----------------------------------------------------------- */
 
-/* Writes the Chrome trace to out as the run goes (dp_render_trace_*): a
+/* Writes the Chrome trace to out as the run goes (dp__render_trace_*): a
  * span when an attempt ends; memory does not grow with the attempts. */
 typedef struct trace_rec trace_rec_t;
 

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "plugin.h"
+#include "util.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -40,7 +41,7 @@ void cli_messages_json(void)
 /* A message as one JSON log line (jansson escapes what needs it). */
 static void put_json_message(FILE *out, const char *msg)
 {
-    char *line = cli_json_line(cli_wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
+    char *line = cli_json_line(dp__wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
     fprintf(out, "%s\n", line ? line : "{\"level\":\"error\",\"message\":\"out of memory\"}");
     free(line);
 }
@@ -94,13 +95,15 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
 }
 
 /* libconfig reads a file into a tree of one malloc per setting, name and
- * string: a 100 000-job workflow (18 MB) becomes ~190 MiB of small blocks,
- * and with 4 KiB pages half the parse is page faults (48 000 of them, each
- * a trap into a kernel that, on a VM, costs ~8 us). So before such a file
- * is read, the main heap is grown once, in advance, to about what the parse
- * will use, and that range is marked for transparent huge pages: malloc
- * then carves the tree out of 2 MiB pages, ~100 faults instead. Measured
- * in bench/README.md (the parse alone: 0.9-1.1 s -> 0.35-0.4 s).
+ * string: a large workflow becomes hundreds of MiB of small blocks, and with
+ * 4 KiB pages much of the parse is page faults, each a trap into the kernel
+ * (dearer still on a VM). So before such a file is read, the main heap is
+ * grown once, in advance, to about what the parse will use, and that range
+ * is marked for transparent huge pages: malloc then carves the tree out of
+ * 2 MiB pages, a few faults where there were thousands.
+ * Kept for the figures in bench/README.md ("Heap tuning and hand-built
+ * rows: with and without"): `daggerpool run` on 100 000 jobs 0.98 s with
+ * it, 1.16 s without (53 000 page faults instead of 1 100).
  *   - Growing the heap reserves address space only: a page is backed when
  *     malloc first touches it, so the resident size is what is used (to
  *     the next 2 MiB), not the reservation.
@@ -118,7 +121,7 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
  *     them back): a fastbin defers the merging of a freed block to the next
  *     large request, which then walks every deferred block again; for a
  *     tree of millions of blocks freed at once, merging each as it is freed
- *     is cheaper (config_destroy 66-70 ms -> 43-46 ms, the parse the same). */
+ *     is cheaper. */
 static bool heap_prepared;
 
 void cli_heap_for_workflow(const char *path)
@@ -169,7 +172,7 @@ void cli_heap_settle(void)
         done = true;
         /* The tree's freed pages were kept for the graphs built right after
          * the load; a watch keeps running for days, and would otherwise
-         * hold them (~200 MiB for a 100 000-job file) to the end. */
+         * hold them (the size of libconfig's whole tree) to the end. */
         mallopt(M_TRIM_THRESHOLD, 128 << 10); /* glibc's default */
         malloc_trim(0);
     }
@@ -393,8 +396,9 @@ bool out_file_open(out_file_t *o, const char *cmd)
         return false;
     }
     /* A large result is tens of MB: written 1 MiB at a time, not in
-     * stdio's default 4 KiB (4 800 write(2) calls for 100 000 jobs). glibc
-     * ignores setvbuf's size without a buffer: ours, freed after fclose. */
+     * stdio's default 4 KiB (thousands of write(2) calls; bench/README.md,
+     * "output buffers"). glibc ignores setvbuf's size without a buffer:
+     * ours, freed after fclose. */
     if ((o->buf = malloc(OUT_BUF)))
         setvbuf(o->f, o->buf, _IOFBF, OUT_BUF);
     return true;

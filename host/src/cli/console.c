@@ -8,8 +8,8 @@
  *
  * Off a terminal, progress is one line per job event, and a large workflow
  * has hundreds of thousands of them: a write(2) and a printf each cost more
- * than the jobs (100 000 no-op jobs: ~1.3 s of a 2.9 s run, see
- * bench/README.md). So event lines are formatted by hand into a buffer of
+ * than the jobs (bench/README.md, "Large workflow files": console). So the
+ * common event lines are formatted by hand (quick_line) into a buffer of
  * the console's and written in batches by a flusher thread: at once when
  * the last write is at least FLUSH_NS old (a slow workflow still shows each
  * line as it happens), else FLUSH_NS after the last write; the workers that
@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "jsonw.h"
+#include "util.h"
 
 struct console {
     pthread_mutex_t lock;
@@ -66,13 +67,6 @@ struct console {
 /* At most this long between an event line and its write(2). */
 #define FLUSH_NS (20u * 1000000u)
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Under lock: writes the buffered lines. */
 static void write_buf(console_t *c)
 {
@@ -82,7 +76,7 @@ static void write_buf(console_t *c)
         c->len = 0;
     }
     c->told = false;
-    c->last_write_ns = now_ns();
+    c->last_write_ns = dp__now_ns();
 }
 
 /* Under lock: n bytes of a line into the buffer (written first when full;
@@ -150,7 +144,7 @@ static void *flusher_main(void *arg)
             continue;
         }
         uint64_t due = c->last_write_ns + FLUSH_NS;
-        if (now_ns() >= due) {
+        if (dp__now_ns() >= due) {
             write_buf(c);
             continue;
         }
@@ -291,7 +285,7 @@ void console_begin(console_t *c, const dp_graph_t *g)
         bool ok = pthread_create(&c->flusher, NULL, flusher_main, c) == 0;
         pthread_mutex_lock(&c->lock);
         c->batch = ok;
-        c->last_write_ns = now_ns();
+        c->last_write_ns = dp__now_ns();
         pthread_mutex_unlock(&c->lock);
     }
 }
@@ -386,13 +380,6 @@ char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, uns
     return line;
 }
 
-uint64_t cli_wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Under lock. One line per record: time, level, job, attempt, plugin,
  * message; "-" for what a run-level message does not have. */
 static void write_record(console_t *c, const dp_log_record_t *rec)
@@ -444,7 +431,7 @@ void console_logf(console_t *c, dp_log_level_t level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    dp_log_record_t rec = {.level = level, .message = msg, .time_ns = cli_wall_ns()};
+    dp_log_record_t rec = {.level = level, .message = msg, .time_ns = dp__wall_ns()};
     console_log_cb(c, &rec);
 }
 
@@ -472,7 +459,9 @@ static char *put_u64(char *end, uint64_t v)
 
 /* "[3/10]  12.345s NAME: started\n" and "... NAME: success after 1 attempt\n"
  * (the lines of almost every event), as event_line's printf formats write
- * them, without printf; false when the event needs another line. */
+ * them, without printf; false when the event needs another line. Kept for
+ * bench/README.md ("Heap tuning and hand-built rows"): 200 000 such lines
+ * take 14 ms, 95 ms through printf (~8 % of `daggerpool run` on 100 000 jobs). */
 static bool quick_line(console_t *c, const dp_event_t *ev, const char *name)
 {
     size_t nlen;
@@ -575,7 +564,7 @@ static void event_json(console_t *c, const dp_event_t *ev, const char *name)
         break;
     default: return;
     }
-    char *line = cli_json_line(cli_wall_ns(), level, name, ev->attempt, NULL, msg, event);
+    char *line = cli_json_line(dp__wall_ns(), level, name, ev->attempt, NULL, msg, event);
     if (line) {
         put(c, line, strlen(line));
         put(c, "\n", 1);

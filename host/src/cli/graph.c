@@ -87,12 +87,12 @@ int cli_graph(int argc, char **argv)
         goto oom;
     for (size_t i = 0; i < n; i++)
         types[i] = dp__workflow_job_type(wf, dp_graph_job_name(g, i));
-    dp_graph_style_t style = {types, NULL};
+    dp__graph_style_t style = {types, NULL};
     if (in) {
         /* A result of another workflow is refused (exit 2); one of an
          * older version of this one colours what still matches and says
          * which jobs do not (a warning: the graph is still drawn). */
-        if (dp_render_statuses_read(in, result, g, dp_workflow_name(wf), status, warn, 4096, err, 16384) != DP_OK) {
+        if (dp__render_statuses_read(in, result, g, dp_workflow_name(wf), status, warn, 4096, err, 16384) != DP_OK) {
             cli_errorf("graph", "%s", err);
             goto out;
         }
@@ -100,8 +100,8 @@ int cli_graph(int argc, char **argv)
             cli_errorf("graph", "warning: %s", warn);
         style.status = status;
     }
-    int rc = strcmp(format, "dot") == 0 ? dp_render_dot(stdout, g, dp_workflow_name(wf), &style)
-                                        : dp_render_mermaid(stdout, g, &style);
+    int rc = strcmp(format, "dot") == 0 ? dp__render_dot(stdout, g, dp_workflow_name(wf), &style)
+                                        : dp__render_mermaid(stdout, g, &style);
     if (rc != DP_OK) {
         cli_errorf("graph", "cannot write the graph: %s", rc == DP_ESYS ? strerror(errno) : dp_strerror(rc));
         code = CLI_EXIT_FAILED;

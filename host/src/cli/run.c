@@ -294,13 +294,13 @@ int cli_run(int argc, char **argv)
     /* An output that cannot be written makes a successful run exit 1 (a
      * run that did not succeed keeps its own code): a script must not take
      * a result nobody could read for a success. */
-    if (summary_out && dp_render_summary(summary_out, r, name) != DP_OK) {
+    if (summary_out && dp__render_summary(summary_out, r, name) != DP_OK) {
         cli_errorf("run", "cannot write the summary to %s: %s",
                    summary_out == stdout ? "standard output" : "standard error", strerror(errno));
         if (code == CLI_EXIT_SUCCESS)
             code = CLI_EXIT_FAILED;
     }
-    if (o.json && !finish_output(&json_file, dp_render_json(json_file.f, r, name)) && code == CLI_EXIT_SUCCESS)
+    if (o.json && !finish_output(&json_file, dp__render_json(json_file.f, r, name)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     if (o.trace && !finish_output(&trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;

@@ -1,10 +1,10 @@
 /*
- * trace.c - writes a run's Chrome trace while it runs (dp_render_trace_*):
+ * trace.c - writes a run's Chrome trace while it runs (dp__render_trace_*):
  * each attempt's span goes to the file when the attempt ends, so memory
  * stays what the workflow's size makes it (one open attempt per job, a
- * 1 MiB file buffer) whatever the number of attempts: a million retries of
- * one job used to be held whole, 2 GB for a 140 MB trace. Events arrive on
- * worker threads; a mutex serialises the writes.
+ * 1 MiB file buffer) whatever the number of attempts, which a trace held
+ * whole did not (bench/README.md, "Traces"). Events arrive on worker
+ * threads; a mutex serialises the writes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@ typedef struct open_attempt {
 
 struct trace_rec {
     pthread_mutex_t lock;
-    dp_trace_out_t out;
+    dp__trace_out_t out;
     open_attempt_t *open; /* by job id */
     size_t njobs;
 };
@@ -38,7 +38,7 @@ trace_rec_t *trace_rec_new(FILE *out, const dp_graph_t *g, const char *workflow)
         return NULL;
     }
     pthread_mutex_init(&t->lock, NULL);
-    dp_render_trace_begin(&t->out, out, g, workflow);
+    dp__render_trace_begin(&t->out, out, g, workflow);
     return t;
 }
 
@@ -51,9 +51,9 @@ void trace_rec_free(trace_rec_t *t)
     free(t);
 }
 
-static dp_trace_event_t start_of(uint32_t job, const open_attempt_t *a)
+static dp__trace_event_t start_of(uint32_t job, const open_attempt_t *a)
 {
-    return (dp_trace_event_t){.kind = DP_EV_ATTEMPT_START,
+    return (dp__trace_event_t){.kind = DP_EV_ATTEMPT_START,
                               .job = job,
                               .attempt = a->attempt,
                               .worker = a->worker,
@@ -64,25 +64,25 @@ static dp_trace_event_t start_of(uint32_t job, const open_attempt_t *a)
 void trace_rec_event(trace_rec_t *t, const dp_event_t *ev)
 {
     pthread_mutex_lock(&t->lock);
-    dp_render_trace_saw(&t->out, ev->time_ns);
+    dp__render_trace_saw(&t->out, ev->time_ns);
     if (ev->job < t->njobs) {
         open_attempt_t *a = &t->open[ev->job];
         if (ev->kind == DP_EV_ATTEMPT_START) {
             if (a->open) { /* its end never came: say so rather than lose it */
-                dp_trace_event_t s = start_of(ev->job, a);
-                dp_render_trace_span(&t->out, &s, NULL);
+                dp__trace_event_t s = start_of(ev->job, a);
+                dp__render_trace_span(&t->out, &s, NULL);
             }
             *a = (open_attempt_t){ev->time_ns, ev->attempt, ev->worker, true};
         } else if (ev->kind == DP_EV_ATTEMPT_END && a->open && a->attempt == ev->attempt) {
-            dp_trace_event_t s = start_of(ev->job, a);
-            dp_trace_event_t e = {.kind = ev->kind,
+            dp__trace_event_t s = start_of(ev->job, a);
+            dp__trace_event_t e = {.kind = ev->kind,
                                   .job = ev->job,
                                   .attempt = ev->attempt,
                                   .worker = ev->worker,
                                   .time_ns = ev->time_ns,
                                   .status = ev->status,
                                   .error = ev->error};
-            dp_render_trace_span(&t->out, &s, &e);
+            dp__render_trace_span(&t->out, &s, &e);
             a->open = false;
         }
     }
@@ -95,11 +95,11 @@ int trace_rec_finish(trace_rec_t *t)
     /* Attempts the run cut: they end at the last event seen. */
     for (size_t j = 0; j < t->njobs; j++)
         if (t->open[j].open) {
-            dp_trace_event_t s = start_of((uint32_t)j, &t->open[j]);
-            dp_render_trace_span(&t->out, &s, NULL);
+            dp__trace_event_t s = start_of((uint32_t)j, &t->open[j]);
+            dp__render_trace_span(&t->out, &s, NULL);
             t->open[j].open = false;
         }
-    int rc = dp_render_trace_end(&t->out);
+    int rc = dp__render_trace_end(&t->out);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }

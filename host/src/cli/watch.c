@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "config.h"
 #include "jsonw.h"
+#include "util.h"
 
 static const char usage[] =
     "usage: daggerpool watch FILE [options]\n"
@@ -173,13 +174,6 @@ typedef struct watcher {
     char *err;
 } watcher_t;
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Adds wf's plugin_path directories not added before (a reloaded workflow
  * may bring new ones; the search path only grows). */
 static void add_search_path(watcher_t *w, const dp_workflow_t *wf)
@@ -275,12 +269,12 @@ static bool workflow_changed(watcher_t *w)
  * changes and SIGHUP are handled while waiting. */
 static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
 {
-    uint64_t end = mono_ms() + ms;
+    uint64_t end = dp__now_ns() / 1000000u + ms;
     uint64_t settle_until = 0; /* a file change waits for quiet */
     for (;;) {
         if (dp_ctx_done(parent))
             return false;
-        uint64_t now = mono_ms();
+        uint64_t now = dp__now_ns() / 1000000u;
         if (settle_until && now >= settle_until) {
             settle_until = 0;
             reload_workflow(w, "changed on disk");
@@ -304,7 +298,7 @@ static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
         if (fds[1].revents && cli_signals_hup_take())
             reload_workflow(w, "SIGHUP");
         if (fds[2].revents && workflow_changed(w))
-            settle_until = mono_ms() + WORKFLOW_SETTLE_MS;
+            settle_until = dp__now_ns() / 1000000u + WORKFLOW_SETTLE_MS;
     }
 }
 
@@ -461,7 +455,7 @@ int cli_watch(int argc, char **argv)
         int64_t requeue = dp_result_requeue_after_ms(r);
         if (summary_out) {
             fprintf(summary_out, "--- run %u ---\n", run);
-            if (dp_render_summary(summary_out, r, name) != DP_OK)
+            if (dp__render_summary(summary_out, r, name) != DP_OK)
                 console_logf(w.con, DP_LOG_ERROR, "cannot write run %u's summary: %s", run, strerror(errno));
         }
         if (jl && !write_json_line(jl, r, name, run, w.generation))
