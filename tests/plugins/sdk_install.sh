@@ -1,11 +1,13 @@
 #!/bin/sh
 # A third party's view of the SDK: install daggerpool to a temporary prefix,
 # build examples/plugin out of tree against it with pkg-config (Makefile) and
-# with find_package (CMake), then load each result and run its job.
+# with find_package (CMake), then load each result and run its job. Then an
+# embedder's view: build examples/embed_seed_dag.c against the installed
+# library with pkg-config (daggerpool.pc) and run it.
 #
-#   sdk_install.sh BUILD_DIR EXAMPLE_DIR WORK_DIR RUNNER CC
+#   sdk_install.sh BUILD_DIR EXAMPLE_DIR WORK_DIR RUNNER CC [SANITIZE]
 set -eu
-build=$1 example=$2 work=$3 runner=$4 cc=$5
+build=$1 example=$2 work=$3 runner=$4 cc=$5 sanitize=${6:-}
 
 fail() { echo "sdk_install: $*" >&2; exit 1; }
 
@@ -51,4 +53,22 @@ for so in "$work/make-src/hello.so" "$work/cmake-build/hello.so"; do
     [ "$n" -eq 1 ] || fail "$so exports $n symbols, not just dp_plugin_entry_v1"
     echo "ok: $so"
 done
-echo "sdk install test: 2 passed, 0 failed"
+
+# An embedder links the installed library; a sanitizer build's library
+# needs the same runtime in the program.
+pcdir=$(dirname "$(find "$prefix" -name daggerpool.pc | head -n 1)")
+[ -f "$pcdir/daggerpool.pc" ] || fail "daggerpool.pc not installed"
+san=
+case $sanitize in
+  address) san="-fsanitize=address,undefined" ;;
+  thread) san="-fsanitize=thread" ;;
+esac
+libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir daggerpool)
+# shellcheck disable=SC2046
+"$cc" $san -o "$work/embed" "$(dirname "$example")/embed_seed_dag.c" \
+    $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs daggerpool) -Wl,-rpath,"$libdir" \
+    >"$work/embed.log" 2>&1 || { cat "$work/embed.log" >&2; fail "embedder build (pkg-config daggerpool) failed"; }
+"$work/embed" >"$work/embed-run.log" 2>&1 || { cat "$work/embed-run.log" >&2; fail "the embedder's program failed"; }
+grep -q "success" "$work/embed-run.log" || { cat "$work/embed-run.log" >&2; fail "the embedder's run did not succeed"; }
+echo "ok: $work/embed (pkg-config daggerpool)"
+echo "sdk install test: 3 passed, 0 failed"
