@@ -13,11 +13,11 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "daggerpool/daggerpool.h"
+#include "util.h"
 
 /* Units from largest to smallest; the parser enforces this order so that a
  * duration has one spelling per value ("1h30m", never "30m1h"). */
@@ -33,19 +33,6 @@ static const struct {
 enum { N_UNITS = sizeof units / sizeof units[0] };
 
 #define DURATION_HINT "e.g. \"250ms\", \"30s\", \"5m\", \"1h30m\", \"1.5s\" or an integer of milliseconds"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return DP_EINVAL;
-}
 
 /* a*b+c without overflow; false when it would wrap. */
 static bool mul_add(uint64_t a, uint64_t b, uint64_t c, uint64_t *out)
@@ -72,17 +59,62 @@ static int match_unit(const char *p, size_t *namelen)
     return best;
 }
 
+/* Reads the number at *pp, digits with an optional fraction, as whole +
+ * frac / frac_scale, and moves *pp past it. DP_OK, or DP_EINVAL with err
+ * saying what is wrong with text. */
+static int parse_number(const char *text, const char **pp, uint64_t *whole_out, uint64_t *frac_out,
+                        uint64_t *scale_out, char *err, size_t errlen)
+{
+    const char *p = *pp;
+    uint64_t whole = 0, frac = 0, frac_scale = 1;
+    bool digits = false;
+    while (isdigit((unsigned char)*p)) {
+        if (!mul_add(whole, 10, (uint64_t)(*p - '0'), &whole))
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+        digits = true;
+        p++;
+    }
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            /* Digits beyond 10^18 cannot change a millisecond total
+             * unless non-zero, and then they make it fractional. */
+            if (frac_scale < 1000000000000000000ull) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                frac_scale *= 10;
+            } else if (*p != '0') {
+                return dp__seterr(err, errlen, DP_EINVAL,
+                                  "duration \"%s\" is finer than a millisecond; durations are whole "
+                                  "milliseconds", text);
+            }
+            digits = true;
+            p++;
+        }
+    }
+    if (!digits)
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "bad duration \"%s\": a '.' needs digits around it; expected " DURATION_HINT,
+                          text);
+    *pp = p;
+    *whole_out = whole;
+    *frac_out = frac;
+    *scale_out = frac_scale;
+    return DP_OK;
+}
+
 /* Contract: on success *ms holds the value and 0 is returned; on failure
  * DP_EINVAL is returned, *ms is untouched and err says what was wrong with
  * the text and what is accepted. Pure; any thread. */
 int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
 {
     if (!text || !ms)
-        return fail(err, errlen, "no duration given; expected " DURATION_HINT);
+        return dp__seterr(err, errlen, DP_EINVAL, "no duration given; expected " DURATION_HINT);
     if (!*text)
-        return fail(err, errlen, "empty duration; expected " DURATION_HINT);
+        return dp__seterr(err, errlen, DP_EINVAL, "empty duration; expected " DURATION_HINT);
     if (text[0] == '-')
-        return fail(err, errlen, "negative duration \"%s\": durations must be 0 or more", text);
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "negative duration \"%s\": durations must be 0 or more", text);
 
     const char *p = text;
     uint64_t total = 0;
@@ -91,37 +123,15 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
 
     while (*p) {
         if (!isdigit((unsigned char)*p) && *p != '.')
-            return fail(err, errlen, "bad duration \"%s\": unexpected '%c' at offset %zu; expected " DURATION_HINT,
-                        text, *p, (size_t)(p - text));
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "bad duration \"%s\": unexpected '%c' at offset %zu; expected " DURATION_HINT,
+                              text, *p, (size_t)(p - text));
 
         /* Integer part, then an optional fraction kept as digits/10^n. */
-        uint64_t whole = 0, frac = 0, frac_scale = 1;
-        bool digits = false;
-        while (isdigit((unsigned char)*p)) {
-            if (!mul_add(whole, 10, (uint64_t)(*p - '0'), &whole))
-                return fail(err, errlen, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
-            digits = true;
-            p++;
-        }
-        if (*p == '.') {
-            p++;
-            while (isdigit((unsigned char)*p)) {
-                /* Digits beyond 10^18 cannot change a millisecond total
-                 * unless non-zero, and then they make it fractional. */
-                if (frac_scale < 1000000000000000000ull) {
-                    frac = frac * 10 + (uint64_t)(*p - '0');
-                    frac_scale *= 10;
-                } else if (*p != '0') {
-                    return fail(err, errlen,
-                                "duration \"%s\" is finer than a millisecond; durations are whole milliseconds", text);
-                }
-                digits = true;
-                p++;
-            }
-        }
-        if (!digits)
-            return fail(err, errlen, "bad duration \"%s\": a '.' needs digits around it; expected " DURATION_HINT,
-                        text);
+        uint64_t whole, frac, frac_scale;
+        int rc = parse_number(text, &p, &whole, &frac, &frac_scale, err, errlen);
+        if (rc != DP_OK)
+            return rc;
 
         size_t namelen;
         int u = match_unit(p, &namelen);
@@ -129,38 +139,43 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
             if (*p == '\0' && !any_unit) {
                 /* A bare number: milliseconds, and therefore whole. */
                 if (frac_scale > 1)
-                    return fail(err, errlen,
-                                "bad duration \"%s\": a number without a unit is milliseconds and must be whole; "
-                                "add a unit for a fraction, e.g. \"1.5s\"",
-                                text);
+                    return dp__seterr(err, errlen, DP_EINVAL,
+                                      "bad duration \"%s\": a number without a unit is milliseconds and "
+                                      "must be whole; add a unit for a fraction, e.g. \"1.5s\"",
+                                      text);
                 *ms = whole;
                 return DP_OK;
             }
             if (*p == '\0')
-                return fail(err, errlen, "bad duration \"%s\": the last number has no unit (ms, s, m or h)", text);
-            return fail(err, errlen, "bad duration \"%s\": unknown unit at \"%s\"; units are ms, s, m and h; "
-                        "expected " DURATION_HINT, text, p);
+                return dp__seterr(err, errlen, DP_EINVAL,
+                                  "bad duration \"%s\": the last number has no unit (ms, s, m or h)", text);
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "bad duration \"%s\": unknown unit at \"%s\"; units are ms, s, m and h; "
+                              "expected " DURATION_HINT, text, p);
         }
         if (u <= last_unit)
-            return fail(err, errlen,
-                        "bad duration \"%s\": units must go from largest to smallest, each once (h, m, s, ms), "
-                        "e.g. \"1h30m\"", text);
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "bad duration \"%s\": units must go from largest to smallest, each once "
+                              "(h, m, s, ms), e.g. \"1h30m\"", text);
 
         /* value = whole*unit + frac*unit/frac_scale, exactly. */
         uint64_t unit_ms = units[u].ms, part, frac_ms = 0;
         if (!mul_add(whole, unit_ms, 0, &part))
-            return fail(err, errlen, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
         if (frac) {
             /* frac < frac_scale <= 10^18 and unit_ms <= 3.6e6: the product
              * needs up to 82 bits, so compute it in 128. */
             unsigned __int128 num = (unsigned __int128)frac * unit_ms;
             if (num % frac_scale != 0)
-                return fail(err, errlen,
-                            "duration \"%s\" is finer than a millisecond; durations are whole milliseconds", text);
+                return dp__seterr(err, errlen, DP_EINVAL,
+                                  "duration \"%s\" is finer than a millisecond; durations are whole "
+                                  "milliseconds", text);
             frac_ms = (uint64_t)(num / frac_scale); /* < unit_ms */
         }
         if (part > UINT64_MAX - frac_ms || part + frac_ms > UINT64_MAX - total)
-            return fail(err, errlen, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+            return dp__seterr(err, errlen, DP_EINVAL,
+                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
         total += part + frac_ms;
         last_unit = u;
         any_unit = true;

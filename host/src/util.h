@@ -47,4 +47,16 @@ char *dp__vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1
 char *dp__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *dp__strdup(const char *s);
 
+/* CLOCK_MONOTONIC in milliseconds (bounds of waits on other processes). */
+static inline uint64_t dp__now_ms(void)
+{
+    return dp__now_ns() / 1000000u;
+}
+
+/* CLOCK_REALTIME in milliseconds (when a plugin was loaded). */
+static inline uint64_t dp__wall_ms(void)
+{
+    return dp__wall_ns() / 1000000u;
+}
+
 #endif /* DP_UTIL_H */
