@@ -2,8 +2,8 @@
 # someone makes here. Shared by host/CMakeLists.txt and the standalone
 # libFuzzer build (tests/fuzz/CMakeLists.txt).
 set(DP_LIB_SOURCE_NAMES
-  config.c ctx.c dag.c duration.c isolate.c job.c jsonw.c params.c park.c plugin.c pool.c queue.c
-  readiness.c record.c reload.c render.c result.c run.c run_end.c store.c strarena.c text.c ticks.c
-  util.c)
+  config.c ctx.c dag.c duration.c isolate.c isolate_wire.c job.c jsonw.c params.c park.c plugin.c
+  pool.c queue.c readiness.c record.c reload.c render.c result.c run.c run_end.c store.c strarena.c
+  text.c ticks.c util.c)
 set(DP_CLI_SOURCE_NAMES
   common.c console.c graph.c main.c plugins.c run.c signals.c trace.c validate.c watch.c)

@@ -1,7 +1,7 @@
 /*
  * isolate.c - plugin job instances in a child process: the host's side of
- * isolation = "process", and the wire protocol it shares with the runner
- * (host/runner/runner.c).
+ * isolation = "process". The wire protocol it shares with the runner
+ * (host/runner/runner.c) is isolate_wire.c's.
  *
  * Why a helper executable and not fork(): the host is threaded, and a fork
  * of it would copy whatever locks other threads held (malloc's, the
@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "params.h"
+#include "util.h"
 
 #ifndef DP_LIBEXECDIR
 #define DP_LIBEXECDIR "libexec"
@@ -61,381 +62,6 @@
 #define RUNNER_NAME "daggerpool-job-runner"
 
 extern char **environ;
-
-/* ---- messages ----------------------------------------------------------- */
-
-/* Room for the note that a cut message ends with. */
-#define CAP_NOTE_MAX 64
-
-static char *cap_at(char *msg, size_t limit)
-{
-    if (!msg)
-        return NULL;
-    size_t len = strlen(msg);
-    if (len <= limit)
-        return msg;
-    size_t keep = DP_ISOLATE_MAX_MESSAGE;
-    /* Do not cut a UTF-8 sequence in half: back up over continuation bytes. */
-    while (keep > 0 && ((unsigned char)msg[keep] & 0xC0) == 0x80)
-        keep--;
-    char note[CAP_NOTE_MAX];
-    int n = snprintf(note, sizeof note, "... [truncated: %zu bytes in all]", len);
-    memcpy(msg + keep, note, (size_t)n + 1); /* keep + n < len: fits */
-    char *smaller = realloc(msg, keep + (size_t)n + 1);
-    return smaller ? smaller : msg;
-}
-
-char *dp__isolate_cap_message(char *msg)
-{
-    return cap_at(msg, DP_ISOLATE_MAX_MESSAGE);
-}
-
-/* ---- the wire ----------------------------------------------------------- */
-
-static void put(dp_iso_buf_t *b, const void *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *d = realloc(b->data, cap);
-        if (!d) {
-            b->oom = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-void dp__iso_begin(dp_iso_buf_t *b, unsigned type)
-{
-    b->len = 0;
-    b->oom = false;
-    uint32_t zero = 0;
-    put(b, &zero, sizeof zero);
-    dp__iso_put_u8(b, (uint8_t)type);
-}
-
-void dp__iso_put_u8(dp_iso_buf_t *b, uint8_t v)
-{
-    put(b, &v, sizeof v);
-}
-
-void dp__iso_put_u32(dp_iso_buf_t *b, uint32_t v)
-{
-    put(b, &v, sizeof v);
-}
-
-void dp__iso_put_u64(dp_iso_buf_t *b, uint64_t v)
-{
-    put(b, &v, sizeof v);
-}
-
-void dp__iso_put_bytes(dp_iso_buf_t *b, const void *data, size_t len)
-{
-    if (len > DP_ISOLATE_MAX_FRAME) {
-        b->oom = true;
-        return;
-    }
-    dp__iso_put_u32(b, (uint32_t)len);
-    if (len)
-        put(b, data, len);
-}
-
-void dp__iso_put_str(dp_iso_buf_t *b, const char *s)
-{
-    if (!s)
-        s = "";
-    size_t len = strlen(s);
-    dp__iso_put_u32(b, (uint32_t)len);
-    put(b, s, len + 1);
-}
-
-static void put_f64(dp_iso_buf_t *b, double v)
-{
-    put(b, &v, sizeof v);
-}
-
-void dp__iso_put_params(dp_iso_buf_t *b, const dp_params_t *p)
-{
-    char origin[1024];
-    dp__iso_put_str(b, p ? dp__params_origin(p, origin, sizeof origin) : "");
-    size_t n = dp__params_count(p);
-    dp__iso_put_u32(b, (uint32_t)n);
-    for (size_t i = 0; i < n; i++) {
-        const char *key = dp__params_key_at(p, i);
-        dp_param_kind_t kind = dp__params_kind(p, key);
-        dp__iso_put_str(b, key);
-        dp__iso_put_u8(b, (uint8_t)kind);
-        switch (kind) {
-        case DP_PARAM_KIND_STRING: {
-            const char *s = "";
-            dp__params_get_string(p, key, &s);
-            dp__iso_put_str(b, s);
-            break;
-        }
-        case DP_PARAM_KIND_INT: {
-            int64_t v = 0;
-            dp__params_get_int(p, key, &v);
-            dp__iso_put_u64(b, (uint64_t)v);
-            break;
-        }
-        case DP_PARAM_KIND_FLOAT: {
-            double v = 0;
-            dp__params_get_float(p, key, &v);
-            put_f64(b, v);
-            break;
-        }
-        case DP_PARAM_KIND_BOOL: {
-            int v = 0;
-            dp__params_get_bool(p, key, &v);
-            dp__iso_put_u8(b, (uint8_t)(v != 0));
-            break;
-        }
-        case DP_PARAM_KIND_LIST: {
-            size_t count = 0;
-            dp__params_list_count(p, key, &count);
-            dp__iso_put_u32(b, (uint32_t)count);
-            for (size_t j = 0; j < count; j++) {
-                const char *s = "";
-                dp__params_list_item(p, key, j, &s);
-                dp__iso_put_str(b, s);
-            }
-            break;
-        }
-        case DP_PARAM_KIND_GROUP: {
-            const dp_params_t *g = NULL;
-            dp__params_get_group(p, key, &g);
-            dp__iso_put_params(b, g);
-            break;
-        }
-        default:
-            b->oom = true; /* a kind the wire does not know: refuse to send */
-            break;
-        }
-    }
-    /* The getters above never fail for the kinds asked, but keep the
-     * plugin-visible diagnostic as it was. */
-    dp__params_clear_error(p);
-}
-
-bool dp__iso_end(dp_iso_buf_t *b)
-{
-    if (b->oom || b->len < 5 || b->len - 4 > DP_ISOLATE_MAX_FRAME)
-        return false;
-    uint32_t n = (uint32_t)(b->len - 4);
-    memcpy(b->data, &n, sizeof n);
-    return true;
-}
-
-void dp__iso_buf_free(dp_iso_buf_t *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
-static const void *get(dp_iso_reader_t *r, size_t n)
-{
-    if (r->bad || r->n < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const void *p = r->p;
-    r->p += n;
-    r->n -= n;
-    return p;
-}
-
-uint8_t dp__iso_get_u8(dp_iso_reader_t *r)
-{
-    const void *p = get(r, 1);
-    return p ? *(const uint8_t *)p : 0;
-}
-
-uint32_t dp__iso_get_u32(dp_iso_reader_t *r)
-{
-    uint32_t v = 0;
-    const void *p = get(r, sizeof v);
-    if (p)
-        memcpy(&v, p, sizeof v);
-    return v;
-}
-
-uint64_t dp__iso_get_u64(dp_iso_reader_t *r)
-{
-    uint64_t v = 0;
-    const void *p = get(r, sizeof v);
-    if (p)
-        memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static double get_f64(dp_iso_reader_t *r)
-{
-    double v = 0;
-    const void *p = get(r, sizeof v);
-    if (p)
-        memcpy(&v, p, sizeof v);
-    return v;
-}
-
-const void *dp__iso_get_bytes(dp_iso_reader_t *r, size_t *len)
-{
-    uint32_t n = dp__iso_get_u32(r);
-    const void *p = get(r, n);
-    *len = p ? n : 0;
-    return p ? p : (r->bad ? NULL : "");
-}
-
-const char *dp__iso_get_str(dp_iso_reader_t *r)
-{
-    uint32_t n = dp__iso_get_u32(r);
-    if (r->bad || n == UINT32_MAX)
-        return NULL;
-    const char *s = get(r, (size_t)n + 1);
-    if (!s || s[n] != '\0' || memchr(s, '\0', n)) {
-        r->bad = true;
-        return NULL;
-    }
-    return s;
-}
-
-static bool get_params_into(dp_iso_reader_t *r, dp_params_t *p, int depth)
-{
-    const char *origin = dp__iso_get_str(r);
-    if (!origin || depth > 64)
-        return false;
-    if (*origin)
-        dp_params_set_origin(p, origin, 0);
-    uint32_t n = dp__iso_get_u32(r);
-    for (uint32_t i = 0; i < n && !r->bad; i++) {
-        const char *key = dp__iso_get_str(r);
-        uint8_t kind = dp__iso_get_u8(r);
-        if (!key)
-            return false;
-        int rc = DP_OK;
-        switch (kind) {
-        case DP_PARAM_KIND_STRING: {
-            const char *s = dp__iso_get_str(r);
-            rc = s ? dp_params_set_string(p, key, s) : DP_EINVAL;
-            break;
-        }
-        case DP_PARAM_KIND_INT:
-            rc = dp_params_set_int(p, key, (int64_t)dp__iso_get_u64(r));
-            break;
-        case DP_PARAM_KIND_FLOAT:
-            rc = dp_params_set_float(p, key, get_f64(r));
-            break;
-        case DP_PARAM_KIND_BOOL:
-            rc = dp_params_set_bool(p, key, dp__iso_get_u8(r) != 0);
-            break;
-        case DP_PARAM_KIND_LIST: {
-            uint32_t count = dp__iso_get_u32(r);
-            if (count > r->n) /* each item takes at least 5 bytes */
-                return false;
-            const char **items = calloc(count ? count : 1, sizeof(*items));
-            if (!items)
-                return false;
-            for (uint32_t j = 0; j < count && !r->bad; j++)
-                items[j] = dp__iso_get_str(r);
-            rc = r->bad ? DP_EINVAL : dp_params_set_list(p, key, items, count);
-            free(items);
-            break;
-        }
-        case DP_PARAM_KIND_GROUP: {
-            dp_params_t *g = dp_params_add_group(p, key);
-            if (!g || !get_params_into(r, g, depth + 1))
-                return false;
-            break;
-        }
-        default:
-            return false;
-        }
-        if (rc != DP_OK || r->bad)
-            return false;
-    }
-    return !r->bad;
-}
-
-dp_params_t *dp__iso_get_params(dp_iso_reader_t *r)
-{
-    dp_params_t *p = dp_params_new();
-    if (p && !get_params_into(r, p, 0)) {
-        dp_params_free(p);
-        r->bad = true;
-        return NULL;
-    }
-    return p;
-}
-
-int dp__iso_send_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                poll(&pfd, 1, 1000);
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int read_full(int fd, void *buf, size_t len, bool *eof_at_start)
-{
-    char *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, p + got, len - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            if (eof_at_start)
-                *eof_at_start = got == 0;
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    return 0;
-}
-
-int dp__iso_recv_frame(int fd, dp_iso_buf_t *frame, unsigned *type)
-{
-    uint32_t n;
-    bool eof = false;
-    if (read_full(fd, &n, sizeof n, &eof) != 0)
-        return eof ? 1 : -1;
-    if (n < 1 || n > DP_ISOLATE_MAX_FRAME)
-        return -1;
-    if (frame->cap < n) {
-        unsigned char *d = realloc(frame->data, n);
-        if (!d)
-            return -1;
-        frame->data = d;
-        frame->cap = n;
-    }
-    if (read_full(fd, frame->data, n, NULL) != 0)
-        return -1;
-    frame->len = n;
-    *type = frame->data[0];
-    return 0;
-}
 
 /* ---- finding the runner ------------------------------------------------- */
 
@@ -530,13 +156,6 @@ struct dp_isolate {
     bool ending;      /* END sent: the attempt's ctx no longer bounds the child */
     int exit_status;  /* wait status once reaped by wait_result */
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...)
@@ -748,11 +367,11 @@ static bool exited_nowait(const dp_isolate_t *iso)
  * has (not reaped yet). */
 static bool wait_exit(const dp_isolate_t *iso, int64_t ms)
 {
-    uint64_t end = ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)ms;
+    uint64_t end = ms < 0 ? UINT64_MAX : dp__now_ms() + (uint64_t)ms;
     for (;;) {
         if (iso->pidfd < 0 && exited_nowait(iso))
             return true;
-        uint64_t now = mono_ms();
+        uint64_t now = dp__now_ms();
         if (now >= end)
             return false;
         uint64_t left = end - now;
@@ -934,7 +553,9 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
             }
             /* The child cut it already (note included); cut again only
              * what a misbehaving child sends beyond that. */
-            res->msg = has ? cap_at(strdup(msg), DP_ISOLATE_MAX_MESSAGE + CAP_NOTE_MAX) : NULL;
+            res->msg = has ? dp__isolate_cap_message_at(strdup(msg), DP_ISOLATE_MAX_MESSAGE +
+                                                                     DP_ISOLATE_CAP_NOTE_MAX)
+                           : NULL;
             res->got = true;
             rc = 1;
             break;
@@ -992,7 +613,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
      * store requests. */
     dp_ctx_t *ctx = job && !iso->ending ? dp_job_ctx(job) : NULL;
     int ctx_fd = ctx ? dp_ctx_fd(ctx) : -1;
-    uint64_t start = mono_ms();
+    uint64_t start = dp__now_ms();
     /* When each step was taken: the cancel byte, SIGTERM to the group,
      * DP_ISOLATE_SIG_KILL_ALL to the supervisor, SIGKILL to the group. */
     uint64_t cancel_at = 0, term_at = 0, force_at = 0, kill_at = 0;
@@ -1000,7 +621,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
     *death = NULL;
 
     for (;;) {
-        uint64_t now = mono_ms();
+        uint64_t now = dp__now_ms();
         bool ended = ctx ? dp_ctx_done(ctx) : now - start >= bound_ms;
         if (ended && !cancel_at) {
             unsigned char b = (unsigned char)(iso->seq & 0xffu);
