@@ -17,6 +17,10 @@
  * go back over the control socket; is_cancelled, sleep_ms and cancel_fd
  * watch the cancel socket and the deadline the host sent with the call; the
  * store is the host's, reached by request and reply.
+ *
+ * It links only daggerpool_runner_support (host/CMakeLists.txt): the wire
+ * (isolate_wire.h), params and their getters, durations and util.h's
+ * helpers; none of the engine (tests/isolation checks with nm).
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -37,8 +41,9 @@
 
 #include "daggerpool/daggerpool.h"
 #include "daggerpool/plugin.h"
-#include "isolate.h"
+#include "isolate_wire.h"
 #include "params.h"
+#include "util.h"
 
 /* In sanitizer builds a plugin's crash must stay a crash: the runtime would
  * otherwise catch SIGSEGV, SIGBUS, SIGFPE and SIGILL, print its report and
@@ -69,13 +74,6 @@ static dp_iso_buf_t out;   /* frames to the host */
 static dp_iso_buf_t frame; /* the frame being read */
 static bool host_gone;     /* the control socket failed: just finish */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void send_out(void)
 {
     if (host_gone || !dp__iso_end(&out) ||
@@ -88,10 +86,7 @@ static void send_out(void)
 static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vformat(const char *fmt, va_list ap)
 {
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        return NULL;
-    return dp__isolate_cap_message(s);
+    return dp__isolate_cap_message(dp__vasprintf(fmt, ap));
 }
 
 static void api_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...)
@@ -149,7 +144,7 @@ static bool cancel_readable(int timeout_ms)
 
 static int api_is_cancelled(dp_plugin_ctx *ctx)
 {
-    if (ctx && ctx->deadline_ns && now_ns() >= ctx->deadline_ns)
+    if (ctx && ctx->deadline_ns && dp__now_ns() >= ctx->deadline_ns)
         return 1;
     return cancel_readable(0);
 }
@@ -158,15 +153,15 @@ static int64_t api_remaining_ms(dp_plugin_ctx *ctx)
 {
     if (!ctx || !ctx->deadline_ns)
         return -1;
-    uint64_t now = now_ns();
+    uint64_t now = dp__now_ns();
     return now >= ctx->deadline_ns ? 0 : (int64_t)((ctx->deadline_ns - now) / 1000000u);
 }
 
 static int api_sleep_ms(dp_plugin_ctx *ctx, uint64_t ms)
 {
-    uint64_t end = now_ns() + ms * 1000000u;
+    uint64_t end = dp__now_ns() + ms * 1000000u;
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = dp__now_ns();
         if (ctx && ctx->deadline_ns && now >= ctx->deadline_ns && now < end)
             return -1;
         if (now >= end)
@@ -344,7 +339,7 @@ static int set_limit(int resource, uint64_t value, uint64_t hard_extra)
 
 static void set_deadline(dp_plugin_ctx *ctx, int64_t remaining_ms)
 {
-    ctx->deadline_ns = remaining_ms < 0 ? 0 : now_ns() + (uint64_t)remaining_ms * 1000000u;
+    ctx->deadline_ns = remaining_ms < 0 ? 0 : dp__now_ns() + (uint64_t)remaining_ms * 1000000u;
     if (remaining_ms >= 0 && ctx->deadline_ns == 0)
         ctx->deadline_ns = 1;
 }
@@ -361,119 +356,127 @@ static void drain_cancel(unsigned seq)
         (void)recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_DONTWAIT);
 }
 
-/* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5.
- * Runs in the worker process (see main). */
-static int worker_main(void)
+/* What INIT says about the attempt besides the context's fields (the
+ * strings are copies: the frame they came in is reused). */
+typedef struct init {
+    uint64_t cpu_ms, memory, open_files;
+    bool has_fd;
+    char *plugin, *path, *type;
+} init_t;
+
+/* Reads INIT into ctx, in and params. 0, or the worker's exit code (2)
+ * when the host sent no valid INIT. */
+static int read_init(dp_plugin_ctx *ctx, init_t *in)
 {
     unsigned t;
     if (dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &t) != 0 || t != DP_ISO_INIT)
         return 2;
     dp_iso_reader_t r = {frame.data + 1, frame.len - 1, false};
-    dp_plugin_ctx ctx = {0};
-    ctx.attempt = dp__iso_get_u32(&r);
+    ctx->attempt = dp__iso_get_u32(&r);
     int64_t remaining = (int64_t)dp__iso_get_u64(&r);
-    uint64_t cpu_ms = dp__iso_get_u64(&r), memory = dp__iso_get_u64(&r),
-             open_files = dp__iso_get_u64(&r);
-    bool has_fd = dp__iso_get_u8(&r) != 0;
+    in->cpu_ms = dp__iso_get_u64(&r);
+    in->memory = dp__iso_get_u64(&r);
+    in->open_files = dp__iso_get_u64(&r);
+    in->has_fd = dp__iso_get_u8(&r) != 0;
     const char *pname = dp__iso_get_str(&r), *path = dp__iso_get_str(&r),
                *tname = dp__iso_get_str(&r), *jname = dp__iso_get_str(&r);
     params = r.bad ? NULL : dp__iso_get_params(&r);
     if (!params || !pname || !path || !tname || !jname)
         return 2;
-    /* The strings point into `frame`, which the next read reuses. */
-    char *plugin_name = strdup(pname), *plugin_path = strdup(path), *type_name = strdup(tname);
-    ctx.job_name = strdup(jname);
-    if (!plugin_name || !plugin_path || !type_name || !ctx.job_name)
+    in->plugin = strdup(pname);
+    in->path = strdup(path);
+    in->type = strdup(tname);
+    ctx->job_name = strdup(jname);
+    if (!in->plugin || !in->path || !in->type || !ctx->job_name)
         return 2;
-    set_deadline(&ctx, remaining);
+    set_deadline(ctx, remaining);
+    return 0;
+}
 
-    if (cpu_ms && set_limit(RLIMIT_CPU, (cpu_ms + 999) / 1000, 1) != 0) {
-        refuse(&ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)cpu_ms,
+/* Applies the job's limits, loads the pinned copy from fd 5 and finds the
+ * job type (into `type`). false once it has refused the attempt (the job
+ * fails with the reason). */
+static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
+{
+    if (in->cpu_ms && set_limit(RLIMIT_CPU, (in->cpu_ms + 999) / 1000, 1) != 0) {
+        refuse(ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)in->cpu_ms,
                strerror(errno));
-        return 0;
+        return false;
     }
-    if (open_files && set_limit(RLIMIT_NOFILE, open_files, 0) != 0) {
-        refuse(&ctx, "cannot set the open_files limit (%llu): %s",
-               (unsigned long long)open_files, strerror(errno));
-        return 0;
+    if (in->open_files && set_limit(RLIMIT_NOFILE, in->open_files, 0) != 0) {
+        refuse(ctx, "cannot set the open_files limit (%llu): %s",
+               (unsigned long long)in->open_files, strerror(errno));
+        return false;
     }
 
-    /* Only the copy the attempt pinned may run: the file at plugin_path
-     * may have been replaced since (even by a version the host refused). */
-    if (!has_fd) {
-        refuse(&ctx, "plugin '%s' (%s): the host passed no private copy of the version the job "
+    /* Only the copy the attempt pinned may run: the file at its path may
+     * have been replaced since (even by a version the host refused). */
+    if (!in->has_fd) {
+        refuse(ctx, "plugin '%s' (%s): the host passed no private copy of the version the job "
                "pinned, and the runner does not load the file from disk (it may have changed); "
                "this is a bug in the host",
-               plugin_name, plugin_path);
-        return 0;
+               in->plugin, in->path);
+        return false;
     }
     char fdpath[64];
     snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", DP_ISOLATE_FD_PLUGIN);
     void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
-        refuse(&ctx, "plugin '%s' (%s) cannot be loaded in the job runner: %s", plugin_name,
-               plugin_path, e ? e : "dlopen failed");
-        return 0;
+        refuse(ctx, "plugin '%s' (%s) cannot be loaded in the job runner: %s", in->plugin,
+               in->path, e ? e : "dlopen failed");
+        return false;
     }
     /* The address-space limit comes after loading: the plugin and its
      * libraries are mapped, what follows is the plugin's own use. */
-    if (memory && set_limit(RLIMIT_AS, memory, 0) != 0) {
-        refuse(&ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)memory,
+    if (in->memory && set_limit(RLIMIT_AS, in->memory, 0) != 0) {
+        refuse(ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)in->memory,
                strerror(errno));
-        return 0;
+        return false;
     }
     dp_plugin_entry_fn entry = (dp_plugin_entry_fn)(uintptr_t)dlsym(h, DP_PLUGIN_ENTRY_NAME);
     const dp_plugin_desc *desc = entry ? entry(&api) : NULL;
     if (!desc || desc->abi_major != DP_PLUGIN_ABI_MAJOR) {
-        refuse(&ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner",
-               plugin_name, plugin_path);
-        return 0;
+        refuse(ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner",
+               in->plugin, in->path);
+        return false;
     }
     if (desc->init) {
         char err[1024] = "";
         if (desc->init(err, sizeof err) != 0) {
-            refuse(&ctx, "plugin '%s' failed to initialise in the job runner: %s", plugin_name,
+            refuse(ctx, "plugin '%s' failed to initialise in the job runner: %s", in->plugin,
                    err[0] ? err : "no message");
-            return 0;
+            return false;
         }
     }
-    bool found = false;
     for (size_t i = 0; desc->job_types && desc->job_types[i] && i < 1024; i++) {
         const dp_job_type *jt = desc->job_types[i];
-        if (jt->name && strcmp(jt->name, type_name) == 0) {
+        if (jt->name && strcmp(jt->name, in->type) == 0) {
             size_t n = jt->struct_size < sizeof type ? jt->struct_size : sizeof type;
             memset(&type, 0, sizeof type);
             memcpy(&type, jt, n);
-            found = true;
-            break;
+            return true;
         }
     }
-    if (!found) {
-        refuse(&ctx, "plugin '%s' has no job type '%s' in the job runner", plugin_name, type_name);
-        return 0;
-    }
+    refuse(ctx, "plugin '%s' has no job type '%s' in the job runner", in->plugin, in->type);
+    return false;
+}
 
-    void *state = NULL;
-    int created = 0;
-    if (type.create) {
-        dp__params_clear_error(params);
-        created = type.create(&ctx, params, &state);
-    }
-    send_result(created, &ctx);
-    if (created != 0 || host_gone)
-        _exit(0);
-
+/* Serves the host's calls on the instance until END (or the host is
+ * gone); exits the process. */
+static void serve_calls(dp_plugin_ctx *ctx, const init_t *in, void *state)
+{
     for (;;) {
+        unsigned t;
         if (dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &t) != 0)
             _exit(0); /* the host is gone: nothing to report to */
-        r = (dp_iso_reader_t){frame.data + 1, frame.len - 1, false};
+        dp_iso_reader_t r = {frame.data + 1, frame.len - 1, false};
         if (t == DP_ISO_END) {
             /* ABI 1.1's end hook, told how the attempt ended: a cut attempt
              * reads as cancelled (deadline 1 has passed). */
             uint8_t how = dp__iso_get_u8(&r);
             if (type.end && how != DP_ISO_END_QUIET) {
-                ctx.deadline_ns = how == DP_ISO_END_CUT ? 1 : 0;
+                ctx->deadline_ns = how == DP_ISO_END_CUT ? 1 : 0;
                 if (how == DP_ISO_END_DONE) {
                     /* Cancel bytes left from the calls must not read as a
                      * cut: the host said how the attempt ended. */
@@ -481,7 +484,7 @@ static int worker_main(void)
                     while (recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_DONTWAIT) == 1) {
                     }
                 }
-                type.end(&ctx, state);
+                type.end(ctx, state);
             }
             if (type.destroy)
                 type.destroy(state);
@@ -493,21 +496,46 @@ static int worker_main(void)
             _exit(2);
         bool check = dp__iso_get_u8(&r) != 0;
         unsigned seq = dp__iso_get_u32(&r);
-        ctx.attempt = dp__iso_get_u32(&r);
-        set_deadline(&ctx, (int64_t)dp__iso_get_u64(&r));
+        ctx->attempt = dp__iso_get_u32(&r);
+        set_deadline(ctx, (int64_t)dp__iso_get_u64(&r));
         drain_cancel(seq);
         dp_plugin_result (*fn)(dp_plugin_ctx *, void *) = check ? type.check : type.run;
         if (!fn) {
-            refuse(&ctx, "plugin '%s' type '%s' has no %s", plugin_name, type_name,
+            refuse(ctx, "plugin '%s' type '%s' has no %s", in->plugin, in->type,
                    check ? "check" : "run");
             continue;
         }
         dp__params_clear_error(params);
-        int result = (int)fn(&ctx, state);
-        send_result(result, &ctx);
+        int result = (int)fn(ctx, state);
+        send_result(result, ctx);
         if (host_gone)
             _exit(0);
     }
+}
+
+/* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5.
+ * Runs in the worker process (see main). */
+static int worker_main(void)
+{
+    dp_plugin_ctx ctx = {0};
+    init_t in = {0};
+    int rc = read_init(&ctx, &in);
+    if (rc != 0)
+        return rc;
+    if (!load_type(&ctx, &in))
+        return 0;
+
+    void *state = NULL;
+    int created = 0;
+    if (type.create) {
+        dp__params_clear_error(params);
+        created = type.create(&ctx, params, &state);
+    }
+    send_result(created, &ctx);
+    if (created != 0 || host_gone)
+        _exit(0);
+    serve_calls(&ctx, &in, state);
+    return 0;
 }
 
 /* ---- the supervisor ------------------------------------------------------
