@@ -55,7 +55,7 @@ const char *dp__params_key_at(const dp_params_t *p, size_t index);
 dp_param_kind_t dp__params_kind(const dp_params_t *p, const char *key);
 
 /* The getters' entries of a dp_host_api table (plugin.h), for both tables
- * the host fills: the in-process one (plugin.c) and the isolated runner's
+ * the host fills: the in-process one (host_api.c) and the isolated runner's
  * (runner.c). One list, so a getter added to the ABI reaches both. */
 #define DP__HOST_API_PARAM_GETTERS                   \
     .param_string = dp__params_get_string,           \

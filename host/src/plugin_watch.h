@@ -1,7 +1,7 @@
-/* reload.h - the plugin file watcher (private parts). The public API is the
+/* plugin_watch.h - the plugin file watcher (private parts). The public API is the
  * dp_reloader_* section of daggerpool.h. */
-#ifndef DP_RELOAD_H
-#define DP_RELOAD_H
+#ifndef DP_PLUGIN_WATCH_H
+#define DP_PLUGIN_WATCH_H
 
 #include <stdbool.h>
 
@@ -15,4 +15,4 @@
  * read. */
 bool dp__elf_whole(const char *path);
 
-#endif /* DP_RELOAD_H */
+#endif /* DP_PLUGIN_WATCH_H */

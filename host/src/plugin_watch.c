@@ -1,6 +1,7 @@
 /*
- * reload.c - the plugin file watcher: sees a plugin's file change, waits
- * until it is whole, and swaps the new code in with dp_plugins_reload.
+ * plugin_watch.c - the plugin file watcher (dp_reloader_*): sees a plugin's
+ * file change, waits until it is whole, and asks for the swap
+ * (plugin_swap.c's reload, which loads, checks and swaps the new code).
  *
  * One inotify watch per directory that holds a loaded plugin file (a watch
  * on the file itself would follow the old inode when a new file is renamed
@@ -21,11 +22,12 @@
  * eventfd poked by dp_reloader_trigger / dp_reloader_refresh (both
  * async-signal-safe: an atomic store and a write(2)).
  *
- * Locking: `mu` serialises dispatch (and so everything in the file table);
- * the registry's locks are taken inside dp_plugins_* calls, never the other
- * way round. The requests from signal handlers are atomics.
+ * Lock order: `mu`, then the registry's (load_lock, then lock), which the
+ * dp_plugins_* calls made under mu take; never the other way round. `mu`
+ * serialises dispatch (and so everything in the file table). The requests
+ * from signal handlers are atomics.
  */
-#include "reload.h"
+#include "plugin_watch.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -45,7 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plugin.h"
+#include "plugin_registry.h"
+#include "plugin_swap.h"
+#include "util.h"
 
 #define DEFAULT_SETTLE_MS 50
 /* A quiet file that still looks cut short is sampled again this many times
@@ -101,13 +105,6 @@ struct dp_reloader {
     int stop_fd;
     bool running;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static file_id_t file_id(const char *path)
 {
@@ -275,7 +272,7 @@ static void watch_dir(dp_reloader_t *r, wfile_t *f)
         return;
     f->wd = inotify_add_watch(r->in_fd, f->dir, WATCH_MASK);
     if (f->wd < 0)
-        dp__plugins_log(r->pl, DP_LOG_WARN, f->plugin,
+        dp__plugins_log(r->pl, DP_LOG_WARN, NULL, f->plugin,
                         "cannot watch %s for changes of plugin %s: %s; it is reloaded only on "
                         "request (SIGHUP)",
                         f->dir, f->plugin, strerror(errno));
@@ -375,8 +372,8 @@ static void arm_timer(dp_reloader_t *r)
     }
     struct itimerspec its = {0};
     if (soonest) {
-        if (soonest <= mono_ns())
-            soonest = mono_ns() + 1; /* 0 would disarm */
+        if (soonest <= dp__now_ns())
+            soonest = dp__now_ns() + 1; /* 0 would disarm */
         its.it_value.tv_sec = (time_t)(soonest / 1000000000u);
         its.it_value.tv_nsec = (long)(soonest % 1000000000u);
     }
@@ -418,11 +415,11 @@ static void report(dp_reloader_t *r, const wfile_t *f, int rc, const char *err,
     else
         atomic_fetch_add(&r->refused, 1);
     if (rc == DP_OK)
-        dp__plugins_log(r->pl, DP_LOG_DEBUG, f->plugin,
+        dp__plugins_log(r->pl, DP_LOG_DEBUG, NULL, f->plugin,
                         "plugin %s %s serves %.1f ms after its file was found whole", f->plugin,
                         info->new_version, (double)(info->swapped_ns - complete_ns) / 1e6);
     else
-        dp__plugins_log(r->pl, DP_LOG_ERROR, f->plugin,
+        dp__plugins_log(r->pl, DP_LOG_ERROR, NULL, f->plugin,
                         "reload of plugin %s refused, %s keeps serving: %s; the next change of "
                         "%s is tried again",
                         f->plugin, info->old_version ? info->old_version : "the old version",
@@ -451,7 +448,7 @@ static int reload_file(dp_reloader_t *r, wfile_t *f, bool triggered)
 {
     char err[4096] = "";
     dp__reload_info_t info;
-    uint64_t complete_ns = mono_ns();
+    uint64_t complete_ns = dp__now_ns();
     file_id_t before = file_id(f->path);
     content_t bytes = file_content(f->path);
     int rc = dp__plugins_reload_ex(r->pl, f->plugin, &info, err, sizeof(err));
@@ -461,7 +458,7 @@ static int reload_file(dp_reloader_t *r, wfile_t *f, bool triggered)
             /* It changed under us: still being written. Try again once it
              * settles, without a report. */
             f->sample = after;
-            f->last_change_ns = mono_ns();
+            f->last_change_ns = dp__now_ns();
             return 0;
         }
     }
@@ -524,7 +521,7 @@ static int settle_file(dp_reloader_t *r, wfile_t *f, uint64_t now)
                  (unsigned long long)(MAX_INCOMPLETE_TRIES * r->opts.settle_ms));
         dp__reload_info_t info = {.old_version = cur.version,
                                   .old_generation = cur.generation};
-        report(r, f, DP_EPLUGIN, err, &info, false, mono_ns());
+        report(r, f, DP_EPLUGIN, err, &info, false, dp__now_ns());
         f->loaded = id;
         f->pending = false;
         f->incomplete_tries = 0;
@@ -538,7 +535,7 @@ static int settle_file(dp_reloader_t *r, wfile_t *f, uint64_t now)
          * (dp_plugins_reload) has another generation: not compared. */
         content_t now_bytes = file_content(f->path);
         if (same_content(&now_bytes, &f->serving)) {
-            dp__plugins_log(r->pl, DP_LOG_INFO, f->plugin,
+            dp__plugins_log(r->pl, DP_LOG_INFO, NULL, f->plugin,
                             "%s changed on disk but holds the same bytes as plugin %s %s, which "
                             "serves: left alone (SIGHUP reloads it anyway)",
                             f->path, f->plugin, cur.version ? cur.version : "");
@@ -613,7 +610,7 @@ int dp_reloader_dispatch(dp_reloader_t *r)
     drain(r->timer_fd);
     bool trigger = atomic_exchange(&r->want_trigger, false);
     bool resync = atomic_exchange(&r->want_refresh, false) || trigger;
-    uint64_t now = mono_ns();
+    uint64_t now = dp__now_ns();
     on_inotify(r, now, &resync);
     int rc = DP_OK;
     if (resync)
@@ -624,7 +621,7 @@ int dp_reloader_dispatch(dp_reloader_t *r)
             swapped += reload_file(r, &r->files[i], true);
     }
     uint64_t settle = r->opts.settle_ms * 1000000u;
-    now = mono_ns();
+    now = dp__now_ns();
     for (size_t i = 0; i < r->nfiles; i++) {
         wfile_t *f = &r->files[i];
         if (f->pending && now >= f->last_change_ns + settle)
