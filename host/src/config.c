@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "dag.h"
+#include "hash.h"
 #include "plugin.h"
 #include "text.h"
 #include "strarena.h"
@@ -1557,17 +1558,7 @@ static bool fill_slots(const config_setting_t *g, slots_t *sl)
     return known;
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* The job named name (the first of that name), or -1; h: hash_str(name). */
+/* The job named name (the first of that name), or -1; h: dp__hash_fnv1a(name). */
 static long index_find_h(const dp_workflow_t *wf, const char *name, uint64_t h)
 {
     if (!wf->index)
@@ -1583,7 +1574,7 @@ static long index_find_h(const dp_workflow_t *wf, const char *name, uint64_t h)
 
 static long index_find(const dp_workflow_t *wf, const char *name)
 {
-    return index_find_h(wf, name, hash_str(name));
+    return index_find_h(wf, name, dp__hash_fnv1a(name));
 }
 
 /* A job group's name setting and name, or why the job cannot be read (and
@@ -1630,7 +1621,7 @@ static void index_jobs(reader_t *rd, const config_setting_t *jobs, size_t n)
         if (!(job->name = copy_name(rd, name)))
             return;
         uint32_t k = (uint32_t)wf->njobs++;
-        uint64_t hash = hash_str(name);
+        uint64_t hash = dp__hash_fnv1a(name);
         for (size_t h = hash & wf->index_mask;; h = (h + 1) & wf->index_mask) {
             struct name_slot *sl = &wf->index[h];
             if (!sl->name) {
@@ -1664,7 +1655,7 @@ static bool unknown_seen(reader_t *rd, dep_set_t *set, size_t from, size_t at, c
         return false;
     }
     size_t mask = set->cap - 1;
-    for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = dp__hash_fnv1a(name) & mask;; i = (i + 1) & mask) {
         if (!set->slot[i]) {
             set->slot[i] = (uint32_t)(at - from) + 1;
             return false;
@@ -1711,7 +1702,7 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
         const config_setting_t *e = t == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
         strings = config_setting_type(e) == CONFIG_TYPE_STRING;
         if (strings && i < AHEAD) {
-            hashes[i] = hash_str(config_setting_get_string(e));
+            hashes[i] = dp__hash_fnv1a(config_setting_get_string(e));
             __builtin_prefetch(&wf->index[hashes[i] & wf->index_mask]);
         }
     }
@@ -1737,7 +1728,7 @@ static void read_deps(reader_t *rd, wf_job_t *job, uint32_t k, const config_sett
             not_utf8(rd, e, lead, dep);
             continue;
         }
-        long id = index_find_h(wf, dep, i < AHEAD ? hashes[i] : hash_str(dep));
+        long id = index_find_h(wf, dep, i < AHEAD ? hashes[i] : dp__hash_fnv1a(dep));
         if (id >= 0 && id == self) {
             PROBLEM(rd, e, "job '%s' depends on itself; remove \"%s\" from its depends_on", job->name,
                     job->name);

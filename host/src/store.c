@@ -1,6 +1,6 @@
 /* store.c - a thread-safe key/value store for auxiliary state.
  *
- * A chained hash table under one mutex. Values are opaque bytes owned by the
+ * A chained hash table (FNV-1a, hash.h) under one mutex. Values are opaque bytes owned by the
  * store through a free function. Readers either copy a value out
  * (dp_store_get_copy) or look at it under the lock (dp_store_with), so no
  * pointer into the store escapes a concurrent delete.
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "util.h"
 
 typedef struct entry {
@@ -28,16 +29,6 @@ struct dp_store {
     size_t nbuckets; /* power of two */
     size_t count;
 };
-
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 dp_store_t *dp_store_new(void)
 {
@@ -111,7 +102,7 @@ int dp_store_set(dp_store_t *st, const char *key, void *value, size_t len, dp_fr
 {
     if (!st || !key)
         return DP_EINVAL;
-    uint64_t h = hash_key(key);
+    uint64_t h = dp__hash_fnv1a(key);
     /* Allocate before taking the lock, and so that failure changes nothing. */
     entry_t *ne = malloc(sizeof *ne);
     char *k = strdup(key);
@@ -165,7 +156,7 @@ int dp_store_get_copy(dp_store_t *st, const char *key, void **out, size_t *len)
 {
     if (!st || !key || !out)
         return DP_EINVAL;
-    uint64_t h = hash_key(key);
+    uint64_t h = dp__hash_fnv1a(key);
     int rc = DP_OK;
     pthread_mutex_lock(&st->mu);
     entry_t *e = *find_slot(st, key, h);
@@ -193,7 +184,7 @@ int dp_store_with(dp_store_t *st, const char *key,
 {
     if (!st || !key || !fn)
         return DP_EINVAL;
-    uint64_t h = hash_key(key);
+    uint64_t h = dp__hash_fnv1a(key);
     pthread_mutex_lock(&st->mu);
     entry_t *e = *find_slot(st, key, h);
     if (e)
@@ -206,7 +197,7 @@ int dp_store_delete(dp_store_t *st, const char *key)
 {
     if (!st || !key)
         return DP_EINVAL;
-    uint64_t h = hash_key(key);
+    uint64_t h = dp__hash_fnv1a(key);
     pthread_mutex_lock(&st->mu);
     entry_t **pp = find_slot(st, key, h);
     entry_t *e = *pp;
