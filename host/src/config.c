@@ -920,32 +920,12 @@ static void src_close(src_t *src)
 /* Suggestions                                                               */
 /* ------------------------------------------------------------------------ */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return (size_t)-1;
-    size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof cur);
-    }
-    return prev[lb];
-}
-
 const char *dp__nearest_word(const char *word, const char *const *candidates)
 {
     const char *best = NULL;
     size_t bestd = (size_t)-1;
     for (size_t i = 0; candidates && candidates[i]; i++) {
-        size_t d = edit_distance(word, candidates[i]);
+        size_t d = dp__edit_distance(word, candidates[i]);
         if (d < bestd) {
             bestd = d;
             best = candidates[i];

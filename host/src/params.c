@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct params_diag {
     char *msg;
 };
@@ -543,32 +545,6 @@ dp_param_kind_t dp__params_kind(const dp_params_t *p, const char *key)
     return it ? it->kind : (dp_param_kind_t)0;
 }
 
-/* Levenshtein distance, capped: only small distances make a good hint. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 int dp__params_check_known(const dp_params_t *p, const char *const *known, char *err,
                            size_t errlen)
 {
@@ -584,7 +560,7 @@ int dp__params_check_known(const dp_params_t *p, const char *const *known, char 
                 ok = true;
                 break;
             }
-            size_t d = edit_distance(key, known[k]);
+            size_t d = dp__edit_distance(key, known[k]);
             if (d < best_d) {
                 best_d = d;
                 best = known[k];

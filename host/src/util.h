@@ -59,4 +59,9 @@ static inline uint64_t dp__wall_ms(void)
     return dp__wall_ns() / 1000000u;
 }
 
+/* Levenshtein distance between a and b (insertions, deletions and
+ * substitutions of bytes); SIZE_MAX when either is longer than 64 bytes.
+ * For "did you mean" hints: each caller decides how near is near enough. */
+size_t dp__edit_distance(const char *a, const char *b);
+
 #endif /* DP_UTIL_H */
