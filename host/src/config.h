@@ -6,6 +6,7 @@
 #define DP_CONFIG_H
 
 #include "daggerpool/daggerpool.h"
+#include "util.h" /* dp__nearest_word: the file's "did you mean", for the tests */
 
 /* dp_workflow_load, except that a file that was read but has problems in
  * its settings still gives a workflow, for dp_workflow_build only: it
@@ -30,9 +31,5 @@ const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *
 
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
-
-/* The nearest of the NULL-terminated candidates to word (edit distance),
- * if near enough to be a plausible typo; else NULL. */
-const char *dp__nearest_word(const char *word, const char *const *candidates);
 
 #endif /* DP_CONFIG_H */

@@ -1,5 +1,5 @@
 /*
- * config_names.c - the names of a workflow's jobs (config_job.h): an index
+ * config_names.c - the names of a workflow's jobs (config_names.h): an index
  * from name to job, made before any job is read, so that each dependency
  * resolves to a job index as it is read; then the reports of duplicate
  * names and of dependencies on no job, with the nearest name.
@@ -8,13 +8,13 @@
  * about a million dependencies: the index is open addressing over FNV-1a
  * (hash.h), and a job's names are hashed and their slots asked for ahead.
  */
-#include "config_job.h"
+#include "config_names.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "hash.h"
+#include "util.h"
 
 /* Job names: in the workflow's string arena, freed with the workflow. */
 static char *copy_name(dp__job_reader_t *jr, const char *name)

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "text.h"
 #include "util.h"
 
@@ -64,33 +63,6 @@ void dp__problems_finish(dp__problems_t *pr)
 bool dp__problems_listing(const dp__problems_t *pr)
 {
     return pr->buf && pr->len && pr->count < DP__MAX_PROBLEMS;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Suggestions                                                               */
-/* ------------------------------------------------------------------------ */
-
-const char *dp__nearest_word(const char *word, const char *const *candidates)
-{
-    const char *best = NULL;
-    size_t bestd = (size_t)-1;
-    for (size_t i = 0; candidates && candidates[i]; i++) {
-        size_t d = dp__edit_distance(word, candidates[i]);
-        if (d < bestd) {
-            bestd = d;
-            best = candidates[i];
-        }
-    }
-    /* A typo is a couple of edits, more in a long word, or a word whose
-     * beginning is right ("retry" for "retries"); beyond that the
-     * suggestion would only confuse. */
-    size_t len = strlen(word), limit = len / 3 > 2 ? len / 3 : 2;
-    if (!best)
-        return NULL;
-    size_t prefix = 0;
-    while (word[prefix] && word[prefix] == best[prefix])
-        prefix++;
-    return (bestd <= limit && bestd < len) || prefix >= 4 ? best : NULL;
 }
 
 /* ------------------------------------------------------------------------ */

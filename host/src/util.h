@@ -64,4 +64,9 @@ static inline uint64_t dp__wall_ms(void)
  * For "did you mean" hints: each caller decides how near is near enough. */
 size_t dp__edit_distance(const char *a, const char *b);
 
+/* The nearest of the NULL-terminated candidates to word (edit distance),
+ * if near enough to be a plausible typo; else NULL. The workflow file's
+ * "did you mean". */
+const char *dp__nearest_word(const char *word, const char *const *candidates);
+
 #endif /* DP_UTIL_H */
