@@ -627,6 +627,70 @@ static void test_nul_and_nesting(void **state)
     }
 }
 
+/* What the table of a job's keys (config_job.c) decides: the known keys of
+ * a job, of defaults and of each group; the order of a job's problems (its
+ * unknown keys, then its keys in table order); a default's value checked
+ * for the job that takes it; a group's fields taken one by one from the
+ * job's group, else the defaults'. */
+static void test_job_keys_table(void **state)
+{
+    (void)state;
+    const char *msg = load_bad(
+        "defaults = { type = \"core.noop\"; retries = 2000000; zzz = 1; backoff = { initial = \"2s\"; bogus = 1; };\n"
+        "  readiness = { period = \"1s\"; }; limits = { memory = \"1MiB\"; }; name = \"x\"; };\n"
+        "jobs = (\n"
+        "  { name = \"A\"; qqq = 1; backoff = { max = \"9s\"; xx = 1; }; readiness = { yy = 1; };\n"
+        "    limits = { zz = 1; }; },\n"
+        "  { name = \"B\"; retries = 3; isolation = \"process\"; backoff = { factor = 3.0; }; }\n"
+        ");\n");
+    static const char *const in_order[] = {
+        "1: unknown key 'zzz' in 'defaults'; known keys: type, params, timeout, retries, backoff, readiness, "
+        "isolation, limits",
+        "2: 'name' cannot have a default: each job sets its own; move it into the jobs",
+        "1: unknown key 'bogus' in defaults.backoff; known keys: initial, factor, max, jitter",
+        "4: unknown key 'qqq' in job 'A'; known keys: name, type, params, depends_on, timeout, retries, backoff, "
+        "readiness, isolation, limits",
+        "1: 'retries' of job 'A' must be between 0 and 1000000, found 2000000",
+        "4: unknown key 'xx' in the backoff of job 'A'; known keys: initial, factor, max, jitter",
+        "4: unknown key 'yy' in the readiness of job 'A'; known keys: period, probe_timeout, timeout",
+        "5: unknown key 'zz' in the limits of job 'A'; known keys: cpu, memory, open_files",
+        "5: job 'A' has limits but runs in the host's process; limits apply only to isolation = \"process\"",
+    };
+    const char *at = msg;
+    for (size_t i = 0; i < sizeof in_order / sizeof in_order[0]; i++) {
+        char line[PATH_MAX + 256];
+        snprintf(line, sizeof line, "%s/wf.cfg:%s", dir, in_order[i]);
+        const char *found = strstr(at, line);
+        if (!found)
+            fail_msg("no \"%s\" (in this order) in:\n%s", line, msg);
+        at = found + 1;
+    }
+    assert_null(strstr(msg, "job 'B'")); /* B takes only valid defaults */
+
+    dp_workflow_t *wf = load_ok(
+        "defaults = { type = \"core.noop\"; retries = 2; backoff = { initial = \"2s\"; max = \"7s\"; };\n"
+        "  readiness = { period = \"1s\"; }; isolation = \"process\"; limits = { memory = \"1MiB\"; }; };\n"
+        "jobs = ( { name = \"B\"; retries = 3; backoff = { factor = 3.0; }; limits = { open_files = 64; }; },\n"
+        "  { name = \"C\"; readiness = { timeout = 500; }; } );\n");
+    const dp_job_spec_t *b = dp__workflow_job_spec(wf, "B");
+    assert_int_equal(b->retries, 3);
+    assert_int_equal(b->backoff.initial_ms, 2000);
+    assert_true(b->backoff.factor == 3.0);
+    assert_int_equal(b->backoff.max_ms, 7000);
+    assert_int_equal(b->readiness.period_ms, 1000);
+    assert_int_equal(b->isolation, DP_ISOLATION_PROCESS);
+    assert_int_equal(b->limits.memory_bytes, 1u << 20);
+    assert_int_equal(b->limits.open_files, 64);
+    const dp_job_spec_t *c = dp__workflow_job_spec(wf, "C");
+    assert_int_equal(c->retries, 2);
+    assert_true(c->backoff.factor == 2.0);
+    assert_int_equal(c->readiness.period_ms, 1000);
+    assert_int_equal(c->readiness.timeout_ms, 500);
+    assert_int_equal(c->limits.memory_bytes, 1u << 20);
+    assert_int_equal(c->limits.open_files, 0);
+    dp_workflow_free(wf);
+}
+
 /* libconfig 1.5 keeps a decimal without L in 32 bits and saturates or
  * wraps beyond 64: each is read as written, or refused as written. */
 static void test_integers_as_written(void **state)
@@ -790,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_include_refusals),
         cmocka_unit_test(test_not_regular),
         cmocka_unit_test(test_nul_and_nesting),
+        cmocka_unit_test(test_job_keys_table),
         cmocka_unit_test(test_integers_as_written),
         cmocka_unit_test(test_utf8_names),
         cmocka_unit_test(test_long_cycle_shortened),
