@@ -638,21 +638,6 @@ static int add_jobs(dp_workflow_t *wf, dp_plugins_t *pl, dp_graph_t *g, dp__prob
     return rc;
 }
 
-/* Every job being in g, in jobs->v order: their dependencies by index,
- * then the engine's validation (a refusal into pr). DP_OK or DP_ENOMEM. */
-static int add_deps(const dp_workflow_t *wf, dp_graph_t *g, dp__problems_t *pr)
-{
-    const dp__jobs_t *jobs = &wf->jobs;
-    int rc = DP_OK;
-    for (size_t i = 0; rc == DP_OK && i < jobs->n; i++)
-        for (uint32_t d = 0; rc == DP_OK && d < jobs->v[i].ndeps; d++)
-            rc = dp__graph_add_dep_id(g, (uint32_t)i, jobs->dep_ids[jobs->v[i].dep_off + d]);
-    char msg[4096];
-    if (rc == DP_OK && dp_graph_validate(g, msg, sizeof msg) != DP_OK)
-        dp__problem(pr, wf->path, 0, "%s", msg); /* the shape graph passed: an engine/loader mismatch */
-    return rc;
-}
-
 /* Contract: see daggerpool.h. Loads the explicit plugins into pl, then adds
  * every job through a dp__plugins_batch: dp_plugins_add_job's checks (the
  * plugin loaded from pl's search path on demand, one instance created to
@@ -691,8 +676,15 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     }
     int rc = add_jobs(wf, pl, g, &pr);
-    if (rc == DP_OK && pr.count == 0)
-        rc = add_deps(wf, g, &pr);
+    /* Every job is in, in wf->jobs.v order: the dependencies by index. A
+     * loop here, not a function of its own: so the compiler inlines the
+     * graph's dp__graph_add_dep_id into it, which a million edges notice. */
+    const dp__jobs_t *jobs = &wf->jobs;
+    for (size_t i = 0; rc == DP_OK && pr.count == 0 && i < jobs->n; i++)
+        for (uint32_t d = 0; rc == DP_OK && d < jobs->v[i].ndeps; d++)
+            rc = dp__graph_add_dep_id(g, (uint32_t)i, jobs->dep_ids[jobs->v[i].dep_off + d]);
+    if (rc == DP_OK && pr.count == 0 && dp_graph_validate(g, msg, sizeof msg) != DP_OK)
+        dp__problem(&pr, wf->path, 0, "%s", msg); /* the shape graph passed: an engine/loader mismatch */
     if (rc == DP_OK && pr.count)
         rc = DP_ECONFIG;
     dp__problems_finish(&pr);
