@@ -232,7 +232,9 @@ static dp_outcome_t shape_run(dp_job_t *job, void *user)
 }
 
 /* The workflow's jobs and dependencies as a graph with no plugin behind
- * them, validated (DP_OK), or NULL with rc and msg. */
+ * them, validated: *rc DP_OK, or the engine's refusal in *rc and msg, the
+ * graph kept all the same (its cycle: dp__graph_cycle). NULL when it could
+ * not be made. The caller frees it. */
 static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_t msglen)
 {
     const dp__jobs_t *jobs = &wf->jobs;
@@ -256,8 +258,8 @@ static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_
             if ((*rc = dp__graph_add_dep_id(g, (uint32_t)i, jobs->dep_ids[j->dep_off + d])) != DP_OK)
                 goto fail;
     }
-    if ((*rc = dp_graph_validate(g, msg, msglen)) == DP_OK)
-        return g;
+    *rc = dp_graph_validate(g, msg, msglen);
+    return g;
 fail:
     dp_graph_free(g);
     return NULL;
@@ -307,35 +309,15 @@ out:
     return !*oom && tail == n;
 }
 
-/* The job the engine's message msg starts its cycle with ("cycle: a -> b
- * -> a"), by index in *first; false if none is named. Read from the text
- * until the graph hands over the cycle itself as job ids: then
- * dp__graph_cycle's first id, through its name (dp_graph_job_name) and
- * dp__jobs_find, is *first. */
-static bool cycle_start_in_message(const dp_workflow_t *wf, const char *msg, uint32_t *first)
+/* A cycle's problem: at the place of its first job (the shape graph g's
+ * cycle as job ids, dp__graph_cycle; none: the file), the engine's message
+ * msg ("cycle: a -> b -> a (each job depends on the next)", a long cycle
+ * shortened), so that both say a cycle the same way. */
+static void format_cycle(dp__cfg_reader_t *rd, const dp_workflow_t *wf, const dp_graph_t *g, const char *msg)
 {
-    const char *start = strstr(msg, "cycle: ");
-    if (!start)
-        return false;
-    start += strlen("cycle: ");
-    const char *end = strstr(start, " -> ");
-    size_t len = end ? (size_t)(end - start) : strlen(start);
-    for (size_t i = 0; i < wf->jobs.n; i++)
-        if (strlen(wf->jobs.v[i].name) == len && strncmp(wf->jobs.v[i].name, start, len) == 0) {
-            *first = (uint32_t)i;
-            return true;
-        }
-    return false;
-}
-
-/* A cycle's problem: at the place of its first job (ids: its jobs by index,
- * each depending on the next, n of them; none known: the file), the engine's
- * message msg ("cycle: a -> b -> a (each job depends on the next)", a long
- * cycle shortened), so that both say a cycle the same way. */
-static void format_cycle(dp__cfg_reader_t *rd, const dp_workflow_t *wf, const uint32_t *ids, size_t n,
-                         const char *msg)
-{
-    const dp__wf_job_t *at = n ? &wf->jobs.v[ids[0]] : NULL;
+    const uint32_t *ids;
+    long first = dp__graph_cycle(g, &ids) ? dp__jobs_find(&wf->jobs, dp_graph_job_name(g, ids[0])) : -1;
+    const dp__wf_job_t *at = first >= 0 ? &wf->jobs.v[first] : NULL;
     dp__problem(rd->pr, at ? at->file : wf->path, at ? at->line : 0,
                 "dependency %s; a workflow must be acyclic: remove one of these depends_on entries", msg);
 }
@@ -351,21 +333,17 @@ static void check_cycles(dp__cfg_reader_t *rd, dp_workflow_t *wf)
     char msg[1024];
     int rc;
     dp_graph_t *g = make_shape(wf, &rc, msg, sizeof msg);
-    if (g) { /* the engine sees no cycle: it decides (the build will say) */
+    if (rc == DP_OK) { /* the engine sees no cycle: it decides (the build will say) */
         wf->shape = g;
         return;
     }
-    if (rc == DP_ENOMEM) {
+    if (rc == DP_ENOMEM)
         rd->oom = true;
-        return;
-    }
-    uint32_t first;
-    bool found = cycle_start_in_message(wf, msg, &first);
-    if (rc == DP_ECYCLE)
-        format_cycle(rd, wf, &first, found, msg);
+    else if (rc == DP_ECYCLE)
+        format_cycle(rd, wf, g, msg);
     else /* refused for another reason: the engine's message as it is */
-        dp__problem(rd->pr, found ? wf->jobs.v[first].file : wf->path, found ? wf->jobs.v[first].line : 0, "%s",
-                    msg);
+        dp__problem(rd->pr, wf->path, 0, "%s", msg);
+    dp_graph_free(g);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -559,6 +537,10 @@ const dp_graph_t *dp__workflow_shape(const dp_workflow_t *wf)
         char msg[1024];
         int rc;
         w->shape = make_shape(w, &rc, msg, sizeof msg);
+        if (rc != DP_OK) { /* out of memory, or loaded with problems (for its build) */
+            dp_graph_free(w->shape);
+            w->shape = NULL;
+        }
     }
     pthread_mutex_unlock(&w->shape_lock);
     return w->shape;

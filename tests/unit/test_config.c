@@ -361,6 +361,23 @@ static void test_cycle(void **state)
     assert_null(strstr(msg, "d ->"));
 }
 
+/* The cycle's place is its first job's, found through the graph's cycle
+ * (job ids), not by reading the name back out of the message: a name with
+ * " -> " in it once sent the problem to job 'a', which is in no cycle. */
+static void test_cycle_place_by_id(void **state)
+{
+    (void)state;
+    const char *msg = load_bad("jobs = (\n"
+                               "  { name = \"a\"; type = \"core.noop\"; },\n"
+                               "  { name = \"a -> x\"; type = \"core.noop\"; depends_on = [ \"b\" ]; },\n"
+                               "  { name = \"b\"; type = \"core.noop\"; depends_on = [ \"a -> x\" ]; }\n"
+                               ");\n");
+    expect(msg, 3, "dependency cycle: a -> x -> b -> a -> x (each job depends on the next)");
+    char wrong[PATH_MAX + 64];
+    snprintf(wrong, sizeof wrong, "%s/wf.cfg:2: ", dir);
+    assert_null(strstr(msg, wrong));
+}
+
 static void test_defaults_section(void **state)
 {
     (void)state;
@@ -843,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_jobs_section),
         cmocka_unit_test(test_names_and_deps),
         cmocka_unit_test(test_cycle),
+        cmocka_unit_test(test_cycle_place_by_id),
         cmocka_unit_test(test_defaults_section),
         cmocka_unit_test(test_params_types),
         cmocka_unit_test(test_many_problems_capped),
