@@ -77,62 +77,159 @@ void dp_graph_free(dp_graph_t *g)
     free(g->jobs);
     free(g->edges);
     free(g->index);
+    free(atomic_load(&g->lazy_index));
     free(g->run_scratch);
     free(atomic_load(&g->spare_slots));
     free_built(g);
     free(g);
 }
 
-/* Index lookup: job index or -1. Without an index (dropped by validate)
- * the jobs are in name order: a binary search. */
-static long index_find(const dp_graph_t *g, const char *name)
-{
-    if (!g->index) {
-        size_t lo = 0, hi = g->njobs;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            int c = strcmp(g->jobs[mid].name, name);
-            if (c == 0)
-                return (long)mid;
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return -1;
-    }
-    size_t mask = g->index_cap - 1;
-    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->index[i];
-        if (!v)
-            return -1;
-        if (strcmp(g->jobs[v - 1].name, name) == 0)
-            return (long)(v - 1);
-    }
-}
-
-static void index_put(dp_graph_t *g, uint32_t job)
-{
-    size_t mask = g->index_cap - 1;
-    size_t i = hash_name(g->jobs[job].name) & mask;
-    while (g->index[i])
-        i = (i + 1) & mask;
-    g->index[i] = job + 1;
-}
-
-static int index_rebuild(dp_graph_t *g, size_t want)
+/* Slots of a name index for `want` names: a power of two, over twice as
+ * many (probes stay short). */
+static size_t index_cap_for(size_t want)
 {
     size_t cap = 16;
     while (cap < want * 2 + 2)
         cap *= 2;
-    uint32_t *idx = calloc(cap, sizeof *idx);
+    return cap;
+}
+
+/* An index entry: the job, and 32 bits of its name's hash. */
+static inline uint64_t index_entry(uint32_t job, uint64_t h)
+{
+    return (h & 0xffffffff00000000ull) | ((uint64_t)job + 1);
+}
+
+/* Where `name` (hash h) is in an index of cap slots: its job index, or -1
+ * with *empty the free slot where it would go. */
+static long index_probe(const uint64_t *idx, size_t cap, const dp_job_def_t *jobs,
+                        const char *name, uint64_t h, size_t *empty)
+{
+    size_t mask = cap - 1;
+    uint64_t hi = h & 0xffffffff00000000ull;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t v = idx[i];
+        if (!v) {
+            if (empty)
+                *empty = i;
+            return -1;
+        }
+        uint32_t j = (uint32_t)v - 1;
+        if ((v & 0xffffffff00000000ull) == hi && strcmp(jobs[j].name, name) == 0)
+            return (long)j;
+    }
+}
+
+/* A name index of cap slots over the graph's named jobs; NULL without
+ * memory. */
+static uint64_t *index_make(const dp_graph_t *g, size_t cap)
+{
+    uint64_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return NULL;
+    size_t mask = cap - 1;
+    for (size_t j = 0; j < g->njobs; j++) {
+        if (g->jobs[j].flags & DP_DEF_UNNAMED)
+            continue;
+        uint64_t h = hash_name(g->jobs[j].name);
+        size_t i = h & mask;
+        while (idx[i])
+            i = (i + 1) & mask;
+        idx[i] = index_entry((uint32_t)j, h);
+    }
+    return idx;
+}
+
+/* The id N of a name "#N" as an unnamed job gets it (decimal, no leading
+ * zero, below 2^32 - 1), or -1. */
+static long unnamed_id(const char *name)
+{
+    if (name[0] != '#' || name[1] < '0' || name[1] > '9' || (name[1] == '0' && name[2]))
+        return -1;
+    uint64_t v = 0;
+    for (const char *p = name + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || p - name > 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v < UINT32_MAX - 1 ? (long)v : -1;
+}
+
+/* The unnamed job whose name is `name`, or -1. */
+static long find_unnamed(const dp_graph_t *g, const char *name)
+{
+    long u = unnamed_id(name);
+    return u >= 0 && (size_t)u < g->njobs && (g->jobs[u].flags & DP_DEF_UNNAMED) ? u : -1;
+}
+
+/* A graph that keeps its order has no name order to binary-search once
+ * validate dropped its index: the first lookup by name makes the index
+ * again (possibly on several threads at once: one publishes it, the others
+ * free theirs). NULL without memory. */
+static const uint64_t *lazy_index(const dp_graph_t *g)
+{
+    dp_graph_t *gw = (dp_graph_t *)(uintptr_t)g;
+    /* Acquire: the index's contents, written before its publication. */
+    uint64_t *idx = atomic_load_explicit(&gw->lazy_index, memory_order_acquire);
+    if (idx)
+        return idx;
+    idx = index_make(g, index_cap_for(g->nnamed));
+    if (!idx)
+        return NULL;
+    uint64_t *none = NULL;
+    /* Release: publishes the contents; acquire on failure: the winner's. */
+    if (!atomic_compare_exchange_strong_explicit(&gw->lazy_index, &none, idx,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        free(idx);
+        idx = none;
+    }
+    return idx;
+}
+
+/* Index lookup: job index or -1. Unnamed jobs by their "#ID" name, the
+ * others in the index; without an index (dropped by validate) the jobs are
+ * in name order (a binary search), or, in a graph that keeps its order, the
+ * index is made again on demand. */
+static long index_find(const dp_graph_t *g, const char *name)
+{
+    long u = find_unnamed(g, name);
+    if (u >= 0)
+        return u;
+    if (g->index)
+        return index_probe(g->index, g->index_cap, g->jobs, name, hash_name(name), NULL);
+    if (g->keep_order) {
+        const uint64_t *idx = lazy_index(g);
+        if (idx)
+            return index_probe(idx, index_cap_for(g->nnamed), g->jobs, name, hash_name(name),
+                               NULL);
+        for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
+            if (strcmp(g->jobs[j].name, name) == 0)
+                return (long)j;
+        return -1;
+    }
+    size_t lo = 0, hi = g->njobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(g->jobs[mid].name, name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int index_rebuild(dp_graph_t *g, size_t want)
+{
+    size_t cap = index_cap_for(want);
+    uint64_t *idx = index_make(g, cap);
     if (!idx)
         return DP_ENOMEM;
     free(g->index);
     g->index = idx;
     g->index_cap = cap;
-    for (size_t j = 0; j < g->njobs; j++)
-        index_put(g, (uint32_t)j);
     return DP_OK;
 }
 
@@ -141,7 +238,17 @@ static int index_rebuild(dp_graph_t *g, size_t want)
  * forget what validate built. */
 static int unbuild(dp_graph_t *g)
 {
-    if (!g->index && g->njobs && index_rebuild(g, g->njobs) != DP_OK)
+    /* The common case while a graph is built: nothing to undo. */
+    if (!g->validated && g->index && !atomic_load_explicit(&g->lazy_index, memory_order_relaxed))
+        return DP_OK;
+    uint64_t *lazy = atomic_exchange(&g->lazy_index, NULL);
+    if (lazy && !g->index) {
+        g->index = lazy; /* made for nnamed names, like index_rebuild */
+        g->index_cap = index_cap_for(g->nnamed);
+    } else {
+        free(lazy);
+    }
+    if (!g->index && g->njobs && index_rebuild(g, g->nnamed) != DP_OK)
         return DP_ENOMEM;
     if (g->validated && g->validate_rc == DP_OK && g->dep_off) {
         size_t ne = g->dep_off[g->njobs];
@@ -164,13 +271,18 @@ static int unbuild(dp_graph_t *g)
     return DP_OK;
 }
 
-static uint64_t hash_bytes(const void *p, size_t n)
+/* A policy's hash, a word at a time (a byte at a time cost more than the
+ * rest of adding a job). */
+static uint64_t hash_pol(const dp_job_policy_t *p)
 {
-    const unsigned char *b = p;
+    _Static_assert(sizeof *p % sizeof(uint64_t) == 0, "a policy is whole words");
+    const unsigned char *b = (const unsigned char *)p;
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
+    for (size_t i = 0; i < sizeof *p; i += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof w);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
     }
     return h;
 }
@@ -178,12 +290,15 @@ static uint64_t hash_bytes(const void *p, size_t n)
 /* The index of policy p in the graph, added if new. -1: no memory. */
 static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
 {
-    uint64_t h = hash_bytes(p, sizeof *p);
+    /* Jobs added one after another mostly share their settings. */
+    if (g->last_pol < g->npols && memcmp(&g->pols[g->last_pol], p, sizeof *p) == 0)
+        return (long)g->last_pol;
+    uint64_t h = hash_pol(p);
     if (g->pol_index_cap) {
         size_t mask = g->pol_index_cap - 1;
         for (size_t i = h & mask; g->pol_index[i]; i = (i + 1) & mask)
             if (memcmp(&g->pols[g->pol_index[i] - 1], p, sizeof *p) == 0)
-                return (long)g->pol_index[i] - 1;
+                return (long)(g->last_pol = g->pol_index[i] - 1);
     }
     if (g->npols == g->pols_cap) {
         size_t ncap = g->pols_cap ? g->pols_cap * 2 : 4;
@@ -199,7 +314,7 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
         if (!idx)
             return -1;
         for (size_t k = 0; k < g->npols; k++) {
-            size_t i = hash_bytes(&g->pols[k], sizeof *p) & (cap - 1);
+            size_t i = hash_pol(&g->pols[k]) & (cap - 1);
             while (idx[i])
                 i = (i + 1) & (cap - 1);
             idx[i] = (uint32_t)k + 1;
@@ -213,6 +328,7 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
         i = (i + 1) & mask;
     g->pols[g->npols] = *p;
     g->pol_index[i] = (uint32_t)g->npols + 1;
+    g->last_pol = g->npols;
     return (long)g->npols++;
 }
 
@@ -246,7 +362,7 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         g->cap = njobs;
     }
     if (njobs * 2 + 2 > g->index_cap && index_rebuild(g, njobs) != DP_OK)
-        return DP_ENOMEM;
+        return DP_ENOMEM; /* room for them all named (unnamed ones take none) */
     if (nedges > g->edge_cap) {
         dp_edge_name_t *ne = realloc(g->edges, nedges * sizeof *ne);
         if (!ne)
@@ -267,25 +383,40 @@ void dp_job_spec_init(dp_job_spec_t *spec)
     spec->readiness.probe_timeout_ms = 30000;
 }
 
-int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+/* The name "#ID" of an unnamed job, into buf (at least 12 bytes). */
+static const char *unnamed(char *buf, uint32_t id)
 {
-    if (!g || !spec || !spec->name || !*spec->name)
+    char tmp[10];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + id % 10);
+    while ((id /= 10) != 0);
+    buf[0] = '#';
+    for (size_t i = 0; i < n; i++)
+        buf[1 + i] = tmp[n - 1 - i];
+    buf[1 + n] = '\0';
+    return buf;
+}
+
+/* Adds a job; its id (the index it gets) into *id. */
+static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional, uint32_t *id,
+                   char *err, size_t errlen)
+{
+    if (!g || !spec || (!name_optional && !spec->name) || (spec->name && !*spec->name))
         return dp__seterr(err, errlen, DP_EINVAL, "a job needs a non-empty name");
     if (atomic_load(&g->running))
         return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add jobs between runs");
-    if (!spec->run && !spec->check)
-        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check",
-                          spec->name);
-    if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
-        return dp__seterr(err, errlen, DP_EINVAL,
-                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
-                          spec->name);
     if (g->njobs >= UINT32_MAX - 1)
         return dp__seterr(err, errlen, DP_EINVAL, "too many jobs");
+    char namebuf[12];
+    const char *name = spec->name ? spec->name : unnamed(namebuf, (uint32_t)g->njobs);
+    if (!spec->run && !spec->check)
+        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", name);
+    if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1", name);
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
-    if (index_find(g, spec->name) >= 0)
-        return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", spec->name);
     if (g->njobs == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 16;
         dp_job_def_t *nj = realloc(g->jobs, ncap * sizeof *nj);
@@ -294,8 +425,30 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
         g->jobs = nj;
         g->cap = ncap;
     }
-    if ((g->njobs + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->njobs + 1) != DP_OK)
-        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    /* A named job: one hash of the name, whose probe, finding no duplicate,
+     * ends on the slot the job goes into. An unnamed one takes no slot and
+     * needs no probe unless someone named a job like an unnamed one. */
+    size_t slot = 0;
+    uint64_t h = 0;
+    long dup = -1;
+    if (spec->name) {
+        if ((g->nnamed + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->nnamed + 1) != DP_OK)
+            return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+        h = hash_name(name);
+        dup = find_unnamed(g, name);
+        if (dup < 0)
+            dup = index_probe(g->index, g->index_cap, g->jobs, name, h, &slot);
+    } else if (g->nhashnamed) {
+        dup = index_probe(g->index, g->index_cap, g->jobs, name, hash_name(name), NULL);
+    }
+    if (dup >= 0) {
+        if (!spec->name)
+            return dp__seterr(err, errlen, DP_EDUPLICATE,
+                              "unnamed job %zu would be named \"%s\", but job %ld has that "
+                              "name; name one of them (\"#ID\" names belong to unnamed jobs)",
+                              g->njobs, name, dup);
+        return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", name);
+    }
     dp_job_policy_t pol;
     memset(&pol, 0, sizeof pol); /* padding too: policies compare as bytes */
     pol.check = spec->check;
@@ -308,16 +461,50 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     pol.readiness = spec->readiness;
     long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
-    d->name = pi < 0 ? NULL : dp__strarena_copy(&g->names, spec->name);
+    d->name = pi < 0 ? NULL : dp__strarena_copy(&g->names, name);
     if (!d->name)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* a policy may stay unused */
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = !spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0;
-    index_put(g, (uint32_t)g->njobs);
+    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) |
+               (spec->name ? 0 : DP_DEF_UNNAMED);
+    if (spec->name) {
+        g->index[slot] = index_entry((uint32_t)g->njobs, h);
+        g->nnamed++;
+        if (unnamed_id(name) >= 0)
+            g->nhashnamed++;
+    }
+    if (id)
+        *id = (uint32_t)g->njobs;
     g->njobs++;
     return DP_OK;
+}
+
+int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+{
+    return add_job(g, spec, false, NULL, err, errlen);
+}
+
+int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err,
+                        size_t errlen)
+{
+    if (!id)
+        return dp__seterr(err, errlen, DP_EINVAL, "dp_graph_add_job_id needs somewhere to put the id");
+    int rc = add_job(g, spec, true, id, err, errlen);
+    if (rc == DP_OK)
+        g->keep_order = true; /* from now on validate renumbers nothing */
+    return rc;
+}
+
+dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps)
+{
+    dp_graph_t *g = dp_graph_new();
+    if (g && (jobs || deps) && dp__graph_reserve(g, jobs, deps) != DP_OK) {
+        dp_graph_free(g);
+        return NULL;
+    }
+    return g;
 }
 
 /* Appends an edge as added (dep: an index, or DP_EDGE_FWD | a name's). */
@@ -367,6 +554,24 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
         di = (long)(DP_EDGE_FWD | g->nfwd++);
     }
     return edge_append(g, (uint32_t)j, (uint32_t)di);
+}
+
+int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep)
+{
+    if (!g)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    if (job >= g->njobs || dep >= g->njobs)
+        return DP_ENOTFOUND;
+    if (job == dep)
+        return DP_ESELF_DEP;
+    if (g->validated && unbuild(g) != DP_OK)
+        return DP_ENOMEM;
+    int rc = edge_append(g, job, dep);
+    if (rc == DP_OK)
+        g->keep_order = true; /* the caller holds ids: keep them valid */
+    return rc;
 }
 
 int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
@@ -631,12 +836,9 @@ static int build_succs(dp_graph_t *g, uint32_t *fill)
  * in indeg (n counters) each job's dependencies not processed: above zero
  * exactly for the jobs on or below a cycle. *acyclic: whether all were
  * processed. DP_OK or DP_ENOMEM. */
-static int check_acyclic(dp_graph_t *g, uint32_t *indeg, bool *acyclic)
+static int check_acyclic(dp_graph_t *g, uint32_t *indeg, uint32_t *order, bool *acyclic)
 {
     size_t n = g->njobs;
-    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!order)
-        return DP_ENOMEM;
     size_t head = 0, tail = 0;
     for (size_t j = 0; j < n; j++) {
         indeg[j] = g->dep_off[j + 1] - g->dep_off[j];
@@ -650,9 +852,34 @@ static int check_acyclic(dp_graph_t *g, uint32_t *indeg, bool *acyclic)
             if (--indeg[g->succ_ids[k]] == 0)
                 order[tail++] = g->succ_ids[k];
     }
-    free(order);
     *acyclic = tail == n;
     return DP_OK;
+}
+
+/* Validate's scratch, two arrays of n counters (zeroed): the graph's run
+ * scratch (dp_graph.run_scratch), made here if it is smaller. A run needs
+ * about as much (its dependency counters and ready queue), so the first run
+ * finds its scratch already faulted in instead of paying for fresh pages
+ * (bench/README.md: the first run). Room for the tickets of up to
+ * SCRATCH_WORKERS workers too; a run with more grows it (realloc). NULL
+ * without memory. */
+#define SCRATCH_WORKERS 64
+
+static uint32_t *validate_scratch(dp_graph_t *g)
+{
+    size_t n = g->njobs ? g->njobs : 1;
+    size_t need = 2 * n * sizeof(uint32_t);
+    if (g->run_scratch_size < need) {
+        size_t size = need + 4 * 64 + SCRATCH_WORKERS * 64;
+        void *sc = malloc(size);
+        if (!sc)
+            return NULL;
+        free(g->run_scratch);
+        g->run_scratch = sc;
+        g->run_scratch_size = size;
+    }
+    memset(g->run_scratch, 0, n * sizeof(uint32_t));
+    return g->run_scratch;
 }
 
 int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
@@ -666,7 +893,8 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
                                 g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
     size_t n = g->njobs;
     char msg[1024];
-    int rc = sort_jobs(g);
+    /* A graph that handed out ids keeps them: no sort, no renumbering. */
+    int rc = g->keep_order ? DP_OK : sort_jobs(g);
     if (rc != DP_OK)
         goto oom;
     rc = resolve_deps(g, msg, sizeof msg);
@@ -677,11 +905,10 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     if (rc != DP_OK)
         goto oom;
     /* Scratch for the steps below: fill counts, then Kahn's in-degrees. */
-    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
+    uint32_t *fill = validate_scratch(g);
     bool acyclic = false;
     if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill) != DP_OK ||
-        check_acyclic(g, fill, &acyclic) != DP_OK) {
-        free(fill);
+        check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
     }
@@ -689,14 +916,12 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         size_t len = 0;
         uint32_t *cycle = find_cycle(g, fill, &len);
         rc = report_cycle(g, cycle, len, msg, sizeof msg);
-        free(fill);
         free_built(g);
         /* Kept for dp__graph_cycle until the graph changes. */
         g->cycle = cycle;
         g->ncycle = cycle ? len : 0;
         return fail(g, rc, err, errlen, msg);
     }
-    free(fill);
     g->validated = 1;
     g->validate_rc = DP_OK;
     /* Built: the CSR arrays hold the edges, and the jobs are in name order

@@ -5,6 +5,12 @@
  * resolves dependency names once, checks for errors and builds compressed
  * sparse row (CSR) arrays of dependencies and successors. A run touches
  * only these arrays.
+ *
+ * A graph built through ids (dp_graph_add_job_id, dp_graph_add_dep_ids)
+ * keeps its order instead (dp_graph.keep_order): ids are positions as they
+ * were when the first id was handed out, then insertion order, and validate
+ * neither sorts nor renumbers. Its name index, dropped by validate like any
+ * graph's, is made again on the first lookup by name (dp_graph.lazy_index).
  */
 #ifndef DP_DAG_H
 #define DP_DAG_H
@@ -41,6 +47,9 @@ typedef struct dp_job_def {
 
 /* No readiness check and no timeout: the short path in job.c may run it. */
 #define DP_DEF_PLAIN 1u
+/* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
+ * by that name arithmetically, never in the name index. */
+#define DP_DEF_UNNAMED 2u
 
 /* A dependency as added: 8 bytes (a large graph has ten times more edges
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
@@ -59,14 +68,19 @@ struct dp_graph {
     size_t npols, pols_cap;
     uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
     size_t pol_index_cap;  /* power of two, > 2 * npols */
-    /* Open-addressing name index: slot -> job index + 1. Needed while jobs
-     * are added (duplicates); dropped by a successful validate, after
-     * which the jobs are in name order and a binary search finds a name. */
-    uint32_t *index;
+    /* Open-addressing name index of the named jobs: slot -> job index + 1
+     * in the low 32 bits, 32 bits of the name's hash above (a probe past
+     * another name touches nothing else). Needed while jobs are added
+     * (duplicates); dropped by a successful validate, after which the jobs
+     * are in name order and a binary search finds a name (or, keeping the
+     * order, lazy_index). */
+    uint64_t *index;
     dp_strarena_t names; /* where the jobs' names live */
     char **plugins;     /* distinct plugin names; jobs point at them */
     size_t nplugins;
-    size_t index_cap;   /* power of two, > 2 * njobs */
+    size_t index_cap;   /* power of two, > 2 * nnamed */
+    size_t nnamed;      /* jobs with a name of their own (not DP_DEF_UNNAMED) */
+    size_t nhashnamed;  /* of which named like an unnamed job, "#ID" */
 
     /* Dependencies as added, resolved by validate, which then drops them
      * (the CSR arrays below hold the same); a change after that makes them
@@ -75,6 +89,19 @@ struct dp_graph {
     size_t nedges, edge_cap;
     char **fwd;            /* names of dependencies added before their job */
     size_t nfwd, fwd_cap;
+
+    /* The graph handed out ids (dp_graph_add_job_id, dp_graph_add_dep_ids):
+     * validate keeps the jobs where they are, so those ids stay valid. */
+    bool keep_order;
+    /* keep_order graphs only: the name index made by the first lookup by
+     * name after validate dropped `index` (lookups may come from several
+     * threads: the first to finish publishes it). Same layout as `index`,
+     * sized for nnamed as index_rebuild would; adopted as `index` when the
+     * graph changes. */
+    _Atomic(uint64_t *) lazy_index;
+    /* Reuse for pol_intern: the policy of the job added last (index), so
+     * that a run of jobs with the same settings skips the hash. */
+    size_t last_pol;
 
     int validated;      /* 0 not yet, 1 done */
     int validate_rc;
@@ -92,8 +119,9 @@ struct dp_graph {
     /* Per-run scratch kept between runs (run.c): a run's dependency
      * counters, ready queue and tickets. Reusing them spares every run
      * fresh pages, whose first-touch faults cost more than the jobs on some
-     * machines. Owned by the graph; only the run holding `running` touches
-     * it. */
+     * machines. Validate uses it first as its own scratch (dag.c), so even
+     * the first run finds it faulted in. Owned by the graph; only validate
+     * and the run holding `running` touch it. */
     void *run_scratch;
     size_t run_scratch_size;
     /* Slots of a finished run whose result was freed (record.h): the next run
@@ -110,7 +138,8 @@ static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_j
  * built in one go grows its arrays once. DP_OK or DP_ENOMEM. */
 int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges);
 
-/* dp_graph_add_dep by index: job depends on dep, both as dp_graph_job_id
+/* dp_graph_add_dep by index (private, for the workflow loader; the public
+ * dp_graph_add_dep_ids also fixes the ids): job depends on dep, both as dp_graph_job_id
  * would answer now (insertion order until validate). No name lookups; for a
  * loader that resolved the names itself. DP_EINVAL for an index out of
  * range, DP_EBUSY while running, DP_ENOMEM. */

@@ -336,6 +336,11 @@ const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id)
     return jobs ? &jobs[id] : NULL;
 }
 
+dp_status_t dp_result_status(const dp_result_t *r, size_t id)
+{
+    return r && id < r->n ? (dp_status_t)r->slotbuf->slot[id].status : DP_STATUS_UNKNOWN;
+}
+
 const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name)
 {
     long id = dp_graph_job_id(r->g, name);

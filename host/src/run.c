@@ -26,7 +26,8 @@ void dp_run_opts_init(dp_run_opts_t *opts)
 
 /* The dependency counters, the queue's slots and its tickets live in the
  * graph's scratch, reused run after run (this run holds g->running, so it
- * has the scratch to itself): a run faults in no fresh pages for them. */
+ * has the scratch to itself): a run faults in no fresh pages for them, and
+ * neither does the first, since validate made the scratch and used it. */
 static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
 {
     dp_graph_t *g = run->g;
@@ -36,10 +37,10 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t need =
         toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
-        void *sc = malloc(need);
+        /* realloc: what validate faulted in (it made the scratch) stays. */
+        void *sc = realloc(g->run_scratch, need);
         if (!sc)
             return DP_ENOMEM;
-        free(g->run_scratch);
         g->run_scratch = sc;
         g->run_scratch_size = need;
     }

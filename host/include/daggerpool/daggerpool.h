@@ -310,7 +310,9 @@ DP_API int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep);
 DP_API int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen);
 /** Number of jobs. */
 DP_API size_t dp_graph_job_count(const dp_graph_t *g);
-/** After validate: job ids are 0..count-1 in name order. */
+/** Job ids are 0..count-1: after validate, in name order (validate sorts
+ *  the jobs), unless the graph was built through ids (below); then in the
+ *  order added, before and after validate. */
 DP_API const char *dp_graph_job_name(const dp_graph_t *g, size_t id);
 /** Id of a job by name, or -1. After validate. */
 DP_API long dp_graph_job_id(const dp_graph_t *g, const char *name);
@@ -320,6 +322,40 @@ DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids
 DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
 /** The plugin label of job id (may be NULL). */
 DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+
+/* Building through ids: for a caller that has its own numbering (a
+ * benchmark, a controller with its resources in an array), no name is
+ * formatted, looked up, sorted or resolved.
+ *
+ * The rule: once dp_graph_add_job_id or dp_graph_add_dep_ids has been
+ * called on a graph, its job ids never change. A job's id is the one
+ * dp_graph_add_job_id handed out: its position in the order jobs were added
+ * (jobs added before by name keep the positions they had then). Validate
+ * keeps that order, so every id the caller holds stays valid after it and
+ * after later additions, and a result's job ids (dp_result_job,
+ * dp_result_status, frontiers, blockers...) are the same ids. Names stay
+ * unique and are still what files and printed results show; lookups by
+ * name (dp_graph_job_id, dp_result_find) still work. A graph never built
+ * through ids numbers its jobs in name order at validate, as before. */
+
+/** Whether this header has the functions below (and dp_result_status). */
+#define DP_HAVE_GRAPH_IDS 1
+
+/** A graph with room for `jobs` jobs and `deps` dependencies, so that a
+ *  graph built in one go grows no array (0: unknown; it grows as needed).
+ *  NULL when out of memory. */
+DP_API dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps);
+/** Adds a job like dp_graph_add_job and writes its id to *id. spec->name
+ *  may be NULL: the job is then named "#ID" ("#0", "#1", ...), a name that
+ *  clashes (DP_EDUPLICATE) with a job you named so yourself. Fixes the
+ *  graph's ids (see above). */
+DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id,
+                               char *err, size_t errlen);
+/** Records that job `job` depends on job `dep`, both ids (as handed out by
+ *  dp_graph_add_job_id, or dp_graph_job_id's answer now). DP_ENOTFOUND for
+ *  an id out of range, DP_ESELF_DEP when they are equal, DP_EBUSY while
+ *  the graph runs; repeats are harmless. Fixes the graph's ids. */
+DP_API int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep);
 
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
@@ -396,7 +432,8 @@ DP_API dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char 
 /* Result                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Per-job result; ids are the graph's (name order). */
+/* Per-job result; ids are the graph's (name order, or the order added for
+ * a graph built through ids). */
 typedef struct dp_job_result {
     const char *name;
     dp_status_t status;
@@ -432,6 +469,10 @@ DP_API size_t dp_result_job_count(const dp_result_t *r);
 DP_API const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id);
 /** By name; NULL if no such job. */
 DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name);
+/** Job `id`'s final status, read straight from the run's record: no
+ *  per-job record is made (a few ns a job, for a caller that reads every
+ *  job's status). DP_STATUS_UNKNOWN when id is out of range. Any thread. */
+DP_API dp_status_t dp_result_status(const dp_result_t *r, size_t id);
 DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
 /** All jobs success. [IsReady] */
 DP_API bool dp_result_is_ready(const dp_result_t *r);
@@ -444,7 +485,8 @@ DP_API bool dp_result_cancelled(const dp_result_t *r);
 /** "timeout after 10s" on timeout, else the error of the failed job that
  *  ended first, else NULL. [FirstError] */
 DP_API const char *dp_result_first_error(const dp_result_t *r);
-/** The first not_ready job by name, or -1. [FirstInProgress] */
+/** The not_ready job of the smallest id (name order, or the order added
+ *  for a graph built through ids), or -1. [FirstInProgress] */
 DP_API long dp_result_first_not_ready(const dp_result_t *r);
 /** Suggested delay before re-running (the soonest readiness poll or backoff
  *  that was cut short, or a not_ready job's poll period), or -1. */
