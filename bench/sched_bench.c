@@ -315,9 +315,8 @@ static int child(int argc, char **argv)
 #ifdef DP_HAVE_EXECUTOR
         dp_executor_t *ex = NULL;
         if (strcmp(system, "dp-exec") == 0) {
-            char xerr[256];
-            if (!(ex = dp_executor_new(workers, xerr, sizeof xerr)))
-                die(xerr);
+            if (!(ex = dp_executor_new(workers)))
+                die("dp_executor_new");
             opts.executor = ex;
         }
 #else

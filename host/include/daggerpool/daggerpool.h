@@ -404,6 +404,34 @@ typedef struct dp_event {
 
 typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
 
+/* An executor: worker threads that outlive a run, for a caller that runs
+ * graphs again and again (a watch loop, a controller calling dp_graph_run
+ * every few seconds). A run given one (dp_run_opts_t.executor) starts its
+ * workers on the executor's idle threads instead of creating threads, and
+ * they go back to it when the run ends. The executor makes threads on
+ * demand, up to `nthreads`, and keeps them until it is freed; a run that
+ * wants more workers than the executor has idle (max_concurrent_jobs above
+ * its size, or other runs using it at the same time) creates the rest as
+ * threads of its own, as without an executor. max_concurrent_jobs still
+ * bounds each run. Several runs, of one graph after another or of
+ * different graphs at once, may share an executor. Its threads sleep
+ * while no run uses them. A job's callbacks may thus run on a thread that
+ * ran other runs' jobs before: keep no thread-local state across calls. */
+typedef struct dp_executor dp_executor_t;
+
+/** Whether this header has the executor (dp_executor_*, opts.executor). */
+#define DP_HAVE_EXECUTOR 1
+
+/** An executor keeping up to nthreads threads (>= 1; usually
+ *  max_concurrent_jobs). No thread starts before a run needs one. NULL when
+ *  nthreads is 0 or memory ran out. */
+DP_API dp_executor_t *dp_executor_new(unsigned nthreads);
+/** Stops and joins the executor's threads and frees it. No run may be
+ *  using it. NULL is allowed. */
+DP_API void dp_executor_free(dp_executor_t *ex);
+/** How many threads the executor has made so far (they are all kept). */
+DP_API unsigned dp_executor_threads(dp_executor_t *ex);
+
 typedef struct dp_run_opts {
     unsigned max_concurrent_jobs; /* default 4; >= 1 */
     uint64_t timeout_ms;          /* whole run; 0: none */
@@ -416,6 +444,8 @@ typedef struct dp_run_opts {
     dp_event_cb on_event;         /* optional */
     void *event_user;
     uint64_t seed;                /* jitter PRNG seed; 0: from the clock */
+    /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
+    dp_executor_t *executor;      /* optional: run the workers on its threads */
 } dp_run_opts_t;
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
