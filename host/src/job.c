@@ -493,7 +493,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     dp_slot_t *slot = &run->slots[job->id];
     set_version(run, job->id, job->version);
     slot->status = final;
-    slot->end_tick = dp__ticks();
+    slot->end_tick = dp__ticks(run->tsc);
     *clock = slot->end_tick;
     free(job->error);
     job->error = NULL;
@@ -507,7 +507,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
                     job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
                     job->attempt, job->attempt == 1 ? "" : "s",
                     dp_duration_format(dp__ticks_between(slot->start_tick, slot->end_tick,
-                                                         dp__ns_per_tick(dp__tick_anchor())) /
+                                                         dp__ns_per_tick(dp__tick_anchor(run->tsc))) /
                                            1000000u,
                                        d, sizeof d));
     }
@@ -582,11 +582,11 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (def->run)
         o = def->run(job, def->user);
     if (o == DP_READY && !job->error) {
-        uint64_t t = dp__ticks();
+        uint64_t t = dp__ticks(run->tsc);
         if (!dp__run_done(run, dp__run_tick(run, t))) {
             if (pol->attempt_end) {
                 pol->attempt_end(job, def->user);
-                t = dp__ticks();
+                t = dp__ticks(run->tsc);
             }
             set_version(run, id, job->version);
             slot->status = DP_STATUS_SUCCESS;
@@ -609,7 +609,7 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     /* One clock read per job: a worker going straight from one job to the
      * next starts this one when the previous one ended (see pool.c for when
      * it may). On some machines a read costs more than a no-op job. */
-    run->slots[id].start_tick = *clock ? *clock : dp__ticks();
+    run->slots[id].start_tick = *clock ? *clock : dp__ticks(run->tsc);
 
     jobrun_t local;
     jobrun_t *jr = &local;

@@ -281,6 +281,10 @@ const char *dp_result_first_error(const dp_result_t *r) { return r->first_error;
 long dp_result_first_not_ready(const dp_result_t *r) { return r->first_not_ready; }
 int64_t dp_result_requeue_after_ms(const dp_result_t *r) { return r->requeue_ms; }
 int64_t dp_result_duration_ms(const dp_result_t *r) { return r->duration_ms; }
+dp_clock_t dp_result_clock(const dp_result_t *r)
+{
+    return r->a0.tsc ? DP_CLOCK_TSC : DP_CLOCK_MONOTONIC;
+}
 const dp_id_list_t *dp_result_boundary(const dp_result_t *r) { return &r->boundary; }
 
 /* The public per-job records, made on first demand (NULL: no memory). */

@@ -77,6 +77,9 @@ static void reset_jobs(dp_run_t *run)
 dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
 {
     size_t n = g->njobs;
+    bool tsc;
+    if (dp__clock_choose(opts->clock, &tsc, err, errlen) != DP_OK)
+        return NULL;
     unsigned nworkers = opts->max_concurrent_jobs;
     if (nworkers > n)
         nworkers = (unsigned)n;
@@ -85,6 +88,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
         goto oom;
     run->g = g;
     run->opts = *opts;
+    run->tsc = tsc;
     if (!run->opts.seed)
         run->opts.seed = dp__now_ns();
     run->wake_fd = -1;
@@ -104,7 +108,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     }
     reset_jobs(run);
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
-    run->a0 = dp__tick_anchor();
+    run->a0 = dp__tick_anchor(tsc);
     run->t0 = run->a0.ns;
     run->deadline_tick = run->ctx.deadline_ns
                              ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)

@@ -141,7 +141,7 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
 
 int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
 {
-    dp_tick_anchor_t a_end = dp__tick_anchor();
+    dp_tick_anchor_t a_end = dp__tick_anchor(run->tsc);
     *rec = (dp_run_record_t){
         .g = run->g,
         .a0 = run->a0,

@@ -432,6 +432,31 @@ DP_API void dp_executor_free(dp_executor_t *ex);
 /** How many threads the executor has made so far (they are all kept). */
 DP_API unsigned dp_executor_threads(dp_executor_t *ex);
 
+/* The clock of a run's job stamps (each job's start and end; results give
+ * them as start_ms and duration_ms). Deadlines and timeouts always use
+ * CLOCK_MONOTONIC whatever the choice. */
+typedef enum dp_clock {
+    /* DAGGERPOOL_CLOCK from the environment, as it was when the library was
+     * loaded: "monotonic" is DP_CLOCK_MONOTONIC, unset or empty is
+     * DP_CLOCK_AUTO, and any other value refuses the run (DP_EINVAL, with
+     * the fix). */
+    DP_CLOCK_DEFAULT = 0,
+    /* The CPU's time-stamp counter where it is invariant (several times
+     * cheaper to read than the system clock on virtual machines), turned
+     * into CLOCK_MONOTONIC time when the run ends; else CLOCK_MONOTONIC. */
+    DP_CLOCK_AUTO = 1,
+    DP_CLOCK_MONOTONIC = 2,  /* CLOCK_MONOTONIC for every stamp */
+    /* The time-stamp counter; the run is refused (DP_EINVAL) on a CPU
+     * without an invariant one. */
+    DP_CLOCK_TSC = 3
+} dp_clock_t;
+
+/** Whether this header has dp_clock_t, opts.clock and dp_result_clock. */
+#define DP_HAVE_RUN_CLOCK 1
+
+/** "default", "auto", "monotonic", "tsc". */
+DP_API const char *dp_clock_name(dp_clock_t c);
+
 typedef struct dp_run_opts {
     unsigned max_concurrent_jobs; /* default 4; >= 1 */
     uint64_t timeout_ms;          /* whole run; 0: none */
@@ -446,6 +471,7 @@ typedef struct dp_run_opts {
     uint64_t seed;                /* jitter PRNG seed; 0: from the clock */
     /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
     dp_executor_t *executor;      /* optional: run the workers on its threads */
+    dp_clock_t clock;             /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
 } dp_run_opts_t;
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
@@ -523,6 +549,9 @@ DP_API long dp_result_first_not_ready(const dp_result_t *r);
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
+/** The clock the run stamped its jobs with: DP_CLOCK_TSC or
+ *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
+DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
 /** Direct dependencies of job that are not success (caller frees with
  *  dp_id_list_free). [Blockers] */
 DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
