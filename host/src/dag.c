@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "util.h"
 
 static uint64_t hash_name(const char *s)
@@ -79,7 +80,7 @@ void dp_graph_free(dp_graph_t *g)
     free(g->index);
     free(atomic_load(&g->lazy_index));
     free(g->run_scratch);
-    free(atomic_load(&g->spare_slots));
+    dp__bigmem_free(atomic_load(&g->spare_slots)); /* a slot buffer (record.h) */
     free_built(g);
     free(g);
 }

@@ -32,38 +32,38 @@ typedef struct dp_slot {
 
 /* A run's slots. The result of the run takes them over, and gives them back
  * to the graph (dp_graph.spare_slots) when it is freed, so that a graph run
- * again and again faults in no fresh pages for them.
- *
- * Beside them, per run, three sparse arrays by job id in one fresh
- * zero-filled mapping (dp__slotbuf_cold_init): a page of them costs memory
- * only once a job on it sets something, so a run of jobs that neither fail
- * nor report a version pays nothing for them. The any_* flags say whether
- * an array was written at all, so that reading them back touches nothing
- * when not. A job's entries are written only by the thread running the job
- * (it sets the flag first); the run's end reads them after the workers are
- * joined. */
+ * again and again faults in no fresh pages for them. One block (bigmem.h):
+ * the slots in huge pages where the kernel gives them (the first run of a
+ * large graph otherwise pays a page fault per 170 jobs), and after them,
+ * in small pages, three sparse arrays by job id: a page of them costs
+ * memory only once a job on it sets something, so a run of jobs that
+ * neither fail nor report a version pays nothing for them. They stay with
+ * the slots from run to run; a run that wrote one leaves it zeroed for the
+ * next (its written pages given back, dp__slotbuf_release). The any_*
+ * flags say whether an array was written at all, so that reading them back
+ * touches nothing when not. A job's entries are written only by the thread
+ * running the job (it sets the flag first); the run's end reads them after
+ * the workers are joined. */
 typedef struct dp_slotbuf {
     size_t n;
     char **error;             /* malloc'd message, or NULL */
     const char **version;     /* dp_job_set_version; not owned */
     int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
-    void *cold;               /* the mapping (or allocation) of the three */
-    size_t cold_size;         /* its size; 0 when it was malloc'd */
     atomic_bool any_error, any_version, any_requeue;
     dp_slot_t slot[];
 } dp_slotbuf_t;
 
 /* A slot buffer for g's next run: the one a freed result gave back when it
- * has the right size, else a new one (its slots uninitialised, no sparse
- * arrays yet). NULL: no memory. */
+ * has the right size, else a new one (its slots uninitialised, its sparse
+ * arrays zero). NULL: no memory. */
 dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g);
 
-/* Maps sb's sparse arrays for a run (all zero). DP_OK or DP_ENOMEM. */
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb);
-
-/* Frees what a run left in sb (messages, the sparse arrays) and gives sb
- * back to g for its next run. sb may be NULL. */
+/* Frees what a run left in sb (messages; the sparse arrays zeroed) and
+ * gives sb back to g for its next run. sb may be NULL. */
 void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb);
+
+/* Frees a slot buffer that no run or result holds (a graph's spare). */
+void dp__slotbuf_free(dp_slotbuf_t *sb);
 
 /* Marks one of the any_* flags (cheap when already set: no write). */
 static inline void dp__flag_set(atomic_bool *f)

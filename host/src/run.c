@@ -98,7 +98,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     dp__park_init(&run->park, nworkers ? nworkers : 1);
     if (take_scratch(run, n, nworkers) != DP_OK)
         goto oom;
-    if (!(run->slotbuf = dp__slotbuf_take(g)) || dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
+    if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
     run->slots = run->slotbuf->slot;
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
