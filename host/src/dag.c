@@ -733,9 +733,15 @@ oom:
  * holds ids only), refuses unknown and self dependencies (msg says which),
  * and counts each job's dependencies into dep_off[j + 1]. The name index
  * goes (the jobs are in name order now: index_find searches them). */
-static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
+static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen, bool *grouped, bool *forward)
 {
     size_t n = g->njobs;
+    /* grouped: the edges come job by job (each job's edges together, jobs
+     * in increasing order), as a caller that adds a job's dependencies when
+     * it adds the job makes them; forward: every dependency has a smaller
+     * id than its job (jobs added in a topological order). */
+    bool gr = true, fw = true;
+    uint32_t prev = 0;
     g->dep_off = calloc(n + 1, sizeof *g->dep_off);
     g->succ_off = calloc(n + 1, sizeof *g->succ_off);
     if (!g->dep_off || !g->succ_off)
@@ -756,8 +762,13 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
             snprintf(msg, msglen, "job \"%s\" depends on itself", g->jobs[d].name);
             return DP_ESELF_DEP;
         }
+        gr = gr && ed->job >= prev;
+        fw = fw && (uint32_t)d < ed->job;
+        prev = ed->job;
         g->dep_off[ed->job + 1]++;
     }
+    *grouped = gr;
+    *forward = fw;
     /* Every name resolved: edges refer by index from here on. */
     for (size_t e = 0; e < g->nedges; e++) {
         dp_edge_name_t *ed = &g->edges[e];
@@ -810,10 +821,51 @@ static int build_deps(dp_graph_t *g, uint32_t *fill)
     return DP_OK;
 }
 
+/* Step 3 for edges that come job by job and all point back (resolve_deps'
+ * grouped and forward): the edge list becomes dep_ids in place (each 8-byte
+ * edge's dependency written over the list's first half, front to back, a
+ * write never reaching an edge not yet read), then each job's list sorted
+ * and without repeats as in build_deps, and the list's memory shrunk to
+ * it. No second array, no scatter: a large graph built through ids skips
+ * most of what validate costs. The edge list is gone after; nothing can
+ * fail from here (succ_ids was allocated before), and such a graph has no
+ * cycle, so nothing needs the edges back but a later change (unbuild makes
+ * them again from the CSR arrays). */
+static void build_deps_in_place(dp_graph_t *g)
+{
+    size_t n = g->njobs, ne = g->nedges;
+    for (size_t j = 0; j < n; j++)
+        g->dep_off[j + 1] += g->dep_off[j];
+    uint32_t *ids = (uint32_t *)(void *)g->edges;
+    for (size_t e = 0; e < ne; e++) {
+        uint32_t d = g->edges[e].dep;
+        ids[e] = d;
+    }
+    g->edges = NULL;
+    g->nedges = g->edge_cap = 0;
+    size_t w = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
+        for (uint32_t k = b + 1; k < e; k++) { /* usually already sorted */
+            uint32_t v = ids[k], m = k;
+            for (; m > b && ids[m - 1] > v; m--)
+                ids[m] = ids[m - 1];
+            ids[m] = v;
+        }
+        g->dep_off[j] = (uint32_t)w;
+        for (uint32_t k = b; k < e; k++)
+            if (k == b || ids[k] != ids[k - 1])
+                ids[w++] = ids[k];
+    }
+    g->dep_off[n] = (uint32_t)w;
+    uint32_t *shrunk = realloc(ids, (w ? w : 1) * sizeof *ids);
+    g->dep_ids = shrunk ? shrunk : ids;
+}
+
 /* Step 4: the successor lists (succ_off, succ_ids), the transpose, filled
  * in increasing job order so each list comes out sorted. fill: scratch of
- * n counters. */
-static int build_succs(dp_graph_t *g, uint32_t *fill)
+ * n counters. succ_ids: room for them made before, or NULL. */
+static int build_succs(dp_graph_t *g, uint32_t *fill, uint32_t *succ_ids)
 {
     size_t n = g->njobs, nedges = g->dep_off[n];
     for (size_t j = 0; j < n; j++)
@@ -821,7 +873,7 @@ static int build_succs(dp_graph_t *g, uint32_t *fill)
             g->succ_off[g->dep_ids[k] + 1]++;
     for (size_t j = 0; j < n; j++)
         g->succ_off[j + 1] += g->succ_off[j];
-    g->succ_ids = malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
+    g->succ_ids = succ_ids ? succ_ids : malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
     if (!g->succ_ids)
         return DP_ENOMEM;
     memset(fill, 0, (n ? n : 1) * sizeof *fill);
@@ -898,7 +950,8 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     int rc = g->keep_order ? DP_OK : sort_jobs(g);
     if (rc != DP_OK)
         goto oom;
-    rc = resolve_deps(g, msg, sizeof msg);
+    bool grouped = false, forward = false;
+    rc = resolve_deps(g, msg, sizeof msg, &grouped, &forward);
     if (rc == DP_EUNKNOWN_DEP || rc == DP_ESELF_DEP) {
         free_built(g);
         return fail(g, rc, err, errlen, msg);
@@ -908,8 +961,23 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     /* Scratch for the steps below: fill counts, then Kahn's in-degrees. */
     uint32_t *fill = validate_scratch(g);
     bool acyclic = false;
-    if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill) != DP_OK ||
-        check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
+    if (fill && grouped && forward && g->nedges) {
+        /* Jobs added in a topological order with their dependencies: the
+         * edges become dep_ids in place, and no cycle is possible (every
+         * edge points to a smaller id), so Kahn's pass is not needed. */
+        uint32_t *succ_ids = malloc(g->nedges * sizeof *succ_ids);
+        if (!succ_ids) {
+            rc = DP_ENOMEM;
+            goto oom;
+        }
+        build_deps_in_place(g);
+        build_succs(g, fill, succ_ids); /* cannot fail: succ_ids is there */
+        g->nroots = 0;
+        for (size_t j = 0; j < n; j++)
+            g->nroots += g->dep_off[j + 1] == g->dep_off[j];
+        acyclic = true;
+    } else if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill, NULL) != DP_OK ||
+               check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
     }

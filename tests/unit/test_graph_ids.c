@@ -361,6 +361,46 @@ static void test_same_graph_both_ways(void **state)
     dp_graph_free(b);
 }
 
+/* Dependencies added job by job, each to an earlier job (validate turns
+ * the edge list into the dependency lists in place and skips the cycle
+ * check): lists sorted and without repeats, successors right, and the
+ * graph still changes afterwards (edges made again), cycles included. */
+static void test_forward_edges_in_place(void **state)
+{
+    (void)state;
+    dp_graph_t *g = dp_graph_new_hint(6, 12);
+    for (int j = 0; j < 6; j++)
+        add(g, NULL);
+    assert_int_equal(dp_graph_add_dep_ids(g, 2, 1), DP_OK);
+    assert_int_equal(dp_graph_add_dep_ids(g, 2, 0), DP_OK);
+    assert_int_equal(dp_graph_add_dep_ids(g, 2, 1), DP_OK); /* a repeat */
+    assert_int_equal(dp_graph_add_dep_ids(g, 4, 3), DP_OK);
+    assert_int_equal(dp_graph_add_dep_ids(g, 4, 0), DP_OK);
+    assert_int_equal(dp_graph_add_dep_ids(g, 4, 2), DP_OK);
+    assert_int_equal(dp_graph_add_dep_ids(g, 5, 4), DP_OK);
+    char err[256];
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_string_equal(idlist(g, 2, false), "0,1");
+    assert_string_equal(idlist(g, 4, false), "0,2,3");
+    assert_string_equal(idlist(g, 5, false), "4");
+    assert_string_equal(idlist(g, 0, true), "2,4");
+    assert_string_equal(idlist(g, 1, true), "2");
+    assert_string_equal(idlist(g, 3, true), "4");
+    dp_result_t *r = tu_run(g, NULL);
+    assert_true(dp_result_is_ready(r));
+    dp_result_free(r);
+    /* Changed after: one more job and edge, then a cycle. */
+    assert_int_equal(add(g, NULL), 6);
+    assert_int_equal(dp_graph_add_dep_ids(g, 6, 5), DP_OK);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_string_equal(idlist(g, 4, false), "0,2,3");
+    assert_string_equal(idlist(g, 6, false), "5");
+    assert_string_equal(idlist(g, 5, true), "6");
+    assert_int_equal(dp_graph_add_dep_ids(g, 0, 6), DP_OK);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    dp_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_status_by_id),
         cmocka_unit_test(test_concurrent_lookups_by_name),
         cmocka_unit_test(test_same_graph_both_ways),
+        cmocka_unit_test(test_forward_edges_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
