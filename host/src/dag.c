@@ -924,12 +924,15 @@ static uint32_t *validate_scratch(dp_graph_t *g)
     size_t need = 2 * n * sizeof(uint32_t);
     if (g->run_scratch_size < need) {
         size_t size = need + 4 * 64 + SCRATCH_WORKERS * 64;
-        void *sc = malloc(size);
+        /* Zero: a run finds its queue's slots empty without clearing them
+         * (for a large graph calloc maps fresh pages: nothing is touched). */
+        void *sc = calloc(1, size);
         if (!sc)
             return NULL;
         free(g->run_scratch);
         g->run_scratch = sc;
         g->run_scratch_size = size;
+        g->run_scratch_dirty = false;
     }
     memset(g->run_scratch, 0, n * sizeof(uint32_t));
     return g->run_scratch;
@@ -980,6 +983,8 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
                check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
+    } else {
+        g->run_scratch_dirty = true; /* Kahn's order went where the queue goes */
     }
     if (!acyclic) {
         size_t len = 0;

@@ -124,6 +124,10 @@ struct dp_graph {
      * and the run holding `running` touch it. */
     void *run_scratch;
     size_t run_scratch_size;
+    /* Something other than a run wrote where a run's ready queue goes
+     * (validate's Kahn pass): the next run clears it first. A run leaves the
+     * queue's slots zero behind it (queue.h), so the runs after need not. */
+    bool run_scratch_dirty;
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;

@@ -38,13 +38,25 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
         toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
         /* realloc: what validate faulted in (it made the scratch) stays. */
-        void *sc = realloc(g->run_scratch, need);
+        char *sc = realloc(g->run_scratch, need);
         if (!sc)
             return DP_ENOMEM;
+        memset(sc + g->run_scratch_size, 0, need - g->run_scratch_size);
         g->run_scratch = sc;
         g->run_scratch_size = need;
     }
     char *sc = g->run_scratch;
+    /* The queue's slots start at zero (queue.h): the first njobs are left
+     * so by the run before (dp__queue_clean), unless validate wrote there;
+     * the few after them may hold an earlier run's tickets (fewer workers
+     * put the tickets lower), so they are cleared every time. */
+    size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
+    if (g->run_scratch_dirty) {
+        memset(sc + qoff, 0, toff - qoff);
+        g->run_scratch_dirty = false;
+    } else {
+        memset(sc + qjobs, 0, toff - qjobs);
+    }
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
                    (_Atomic size_t *)(void *)(sc + toff), nworkers);
@@ -133,6 +145,8 @@ fail:
 
 void dp__run_destroy(dp_run_t *run)
 {
+    /* Every worker is joined: the next run finds the queue's slots zero. */
+    dp__queue_clean(&run->queue);
     dp__ctx_destroy(&run->ctx);
     close(run->wake_fd);
     dp__park_destroy(&run->park);
