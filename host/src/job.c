@@ -493,8 +493,9 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     dp_slot_t *slot = &run->slots[job->id];
     set_version(run, job->id, job->version);
     slot->status = final;
-    slot->end_tick = dp__ticks(run->tsc);
-    *clock = slot->end_tick;
+    uint64_t end = dp__ticks(run->tsc);
+    dp__slot_set_end(run->slotbuf, job->id, end);
+    *clock = end;
     free(job->error);
     job->error = NULL;
     if (run->opts.store)
@@ -506,7 +507,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, def->name,
                     job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
                     job->attempt, job->attempt == 1 ? "" : "s",
-                    dp_duration_format(dp__ticks_between(slot->start_tick, slot->end_tick,
+                    dp_duration_format(dp__ticks_between(slot->start_tick, end,
                                                          dp__ns_per_tick(dp__tick_anchor(run->tsc))) /
                                            1000000u,
                                        d, sizeof d));
@@ -590,7 +591,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
             }
             set_version(run, id, job->version);
             slot->status = DP_STATUS_SUCCESS;
-            slot->end_tick = t;
+            dp__slot_set_end(run->slotbuf, id, t);
             *clock = t;
             return false;
         }

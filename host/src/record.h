@@ -18,16 +18,23 @@
 #include "ticks.h"
 #include "daggerpool/daggerpool.h"
 
-/* What every job of a run has: 24 bytes (the slots are the largest per-job
- * cost of a run), status and attempts sharing a word. What only some jobs
- * have (an error message, a plugin version, a requeue hint) is kept in the
- * slot buffer's sparse arrays instead. */
+/* What every job of a run has: 16 bytes (the slots are the largest per-job
+ * cost of a run, and every run writes them all), status and attempts
+ * sharing a word. The end is kept as the span from the start, which fits
+ * 32 bits for any job shorter than ~1.4 s of TSC ticks (~4.3 s of
+ * nanoseconds); a longer one's end goes to the slot buffer's sparse `end`
+ * array (dp__slot_set_end, dp__slot_end). What only some jobs have (an
+ * error message, a plugin version, a requeue hint) is kept in the sparse
+ * arrays too. */
 typedef struct dp_slot {
-    uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
+    uint64_t start_tick;        /* ticks.h; 0 if never started */
+    uint32_t span;              /* end - start + 1 in ticks; 0: not ended;
+                                 * DP_SLOT_SPAN_LONG: the end is in the sparse array */
     unsigned status : 8;        /* dp_status_t */
     unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
 } dp_slot_t;
 
+#define DP_SLOT_SPAN_LONG UINT32_MAX
 #define DP_SLOT_ATTEMPTS_MAX ((1u << 24) - 1)
 
 /* A run's slots. The result of the run takes them over, and gives them back
@@ -49,6 +56,8 @@ typedef struct dp_slotbuf {
     char **error;             /* malloc'd message, or NULL */
     const char **version;     /* dp_job_set_version; not owned */
     int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
+    uint64_t *end;            /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
+                               * those entries are meaningful: never cleared) */
     atomic_bool any_error, any_version, any_requeue;
     dp_slot_t slot[];
 } dp_slotbuf_t;
@@ -70,6 +79,32 @@ static inline void dp__flag_set(atomic_bool *f)
 {
     if (!atomic_load_explicit(f, memory_order_relaxed))
         atomic_store_explicit(f, true, memory_order_relaxed);
+}
+
+/* Job id's end tick (its start set before). An end before the start (a
+ * thread moved between CPUs whose counters differ by a hair) is the start:
+ * a duration is never negative. By the thread running the job. */
+static inline void dp__slot_set_end(dp_slotbuf_t *sb, uint32_t id, uint64_t end)
+{
+    dp_slot_t *sl = &sb->slot[id];
+    uint64_t d = end > sl->start_tick ? end - sl->start_tick : 0;
+    if (__builtin_expect(d < DP_SLOT_SPAN_LONG - 1, 1)) {
+        sl->span = (uint32_t)d + 1;
+    } else {
+        sb->end[id] = end;
+        sl->span = DP_SLOT_SPAN_LONG;
+    }
+}
+
+/* Job id's end tick, 0 if it has not ended. */
+static inline uint64_t dp__slot_end(const dp_slotbuf_t *sb, uint32_t id)
+{
+    const dp_slot_t *sl = &sb->slot[id];
+    if (!sl->span)
+        return 0;
+    if (sl->span == DP_SLOT_SPAN_LONG)
+        return sb->end[id];
+    return sl->start_tick + sl->span - 1;
 }
 
 /* A finished run, as its result is built from it: made by the run's end

@@ -311,7 +311,9 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
         jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
         jr->plugin_version = any_version ? sb->version[j] : NULL;
         if (sl->start_tick) {
-            uint64_t end = sl->end_tick ? sl->end_tick : r->tick_end;
+            uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            if (!end)
+                end = r->tick_end;
             jr->start_ms =
                 (int64_t)(dp__ticks_between(r->a0.tick, sl->start_tick, r->ns_per_tick) / 1000000u);
             jr->duration_ms =

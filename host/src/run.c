@@ -80,7 +80,8 @@ static void reset_jobs(dp_run_t *run)
             dp__queue_seed(&run->queue, (uint32_t)j);
         sl->status = DP_STATUS_UNKNOWN;
         sl->attempts = 0;
-        sl->start_tick = sl->end_tick = 0;
+        sl->start_tick = 0;
+        sl->span = 0;
     }
     dp__queue_open(&run->queue);
     atomic_init(&run->pending, dp__queue_tail(&run->queue));

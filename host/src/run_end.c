@@ -84,8 +84,9 @@ static tally_t count_statuses(dp_run_t *run, dp_run_record_t *rec)
         }
         if (st == DP_STATUS_FAILED) {
             t.any_failed = true;
-            if (sl->end_tick < first_fail_end) {
-                first_fail_end = sl->end_tick;
+            uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            if (end < first_fail_end) {
+                first_fail_end = end;
                 t.first_fail = (long)j;
             }
         }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daggerpool/daggerpool.h"
+#include "record.h"
 #include "testutil.h"
 
 static dp_run_opts_t opts_of(unsigned conc, uint64_t timeout_ms, bool fail_fast)
@@ -556,6 +557,41 @@ static void check_reuse(unsigned n)
     dp_graph_free(g);
 }
 
+/* A slot keeps its end as a 32-bit span from its start; longer spans go to
+ * the sparse array, and every end reads back as written. */
+static void test_slot_spans(void **state)
+{
+    (void)state;
+    dp_graph_t *g = dp_graph_new_hint(4, 0);
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.run = versioned;
+    uint32_t id;
+    for (int j = 0; j < 4; j++)
+        assert_int_equal(dp_graph_add_job_id(g, &sp, &id, NULL, 0), DP_OK);
+    dp_slotbuf_t *sb = dp__slotbuf_take(g);
+    assert_non_null(sb);
+    uint64_t start = 1000000007ull;
+    uint64_t ends[4] = {start + 5, start + (1ull << 33) + 3, start + UINT32_MAX - 2, start - 10};
+    uint64_t want[4] = {start + 5, start + (1ull << 33) + 3, start + UINT32_MAX - 2, start};
+    for (uint32_t j = 0; j < 4; j++) {
+        sb->slot[j].start_tick = start;
+        sb->slot[j].span = 0;
+        assert_int_equal(dp__slot_end(sb, j), 0); /* not ended */
+        dp__slot_set_end(sb, j, ends[j]);
+        assert_int_equal(dp__slot_end(sb, j), want[j]);
+    }
+    assert_int_equal(sb->slot[1].span, DP_SLOT_SPAN_LONG);
+    assert_int_equal(sb->slot[2].span, UINT32_MAX - 1); /* the longest that fits */
+    assert_int_equal(sb->slot[3].span, 1);               /* clamped to the start */
+    assert_int_equal(sb->slot[0].span, 6);
+    dp__slot_set_end(sb, 3, start + UINT32_MAX - 1);      /* the shortest that does not */
+    assert_int_equal(sb->slot[3].span, DP_SLOT_SPAN_LONG);
+    assert_int_equal(dp__slot_end(sb, 3), start + UINT32_MAX - 1);
+    dp__slotbuf_release(g, sb);
+    dp_graph_free(g);
+}
+
 static void test_kept_slots_start_clean(void **state)
 {
     (void)state;
@@ -722,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_requeue_after),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_plugin_label_and_version),
+        cmocka_unit_test(test_slot_spans),
         cmocka_unit_test(test_kept_slots_start_clean),
         cmocka_unit_test(test_bad_queries),
         cmocka_unit_test(test_unknown_after_timeout_has_no_error),
