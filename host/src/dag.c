@@ -95,37 +95,55 @@ static size_t index_cap_for(size_t want)
     return cap;
 }
 
-/* An index entry: the job, and 32 bits of its name's hash. */
-static inline uint64_t index_entry(uint32_t job, uint64_t h)
+/* An index entry: the job + 1 in the low 24 bits and 8 bits of its name's
+ * hash above (a probe past another name then compares no string 255 times
+ * in 256), while every job id fits 24 bits; past that, the job + 1 alone
+ * (tagged false). 4 bytes a slot: the index is the largest thing a graph
+ * holds while it is built. */
+#define TAG_SHIFT 24
+#define TAG_JOBS ((1u << TAG_SHIFT) - 1) /* ids below this leave room for a tag */
+
+static inline uint32_t index_tag(uint64_t h, bool tagged)
 {
-    return (h & 0xffffffff00000000ull) | ((uint64_t)job + 1);
+    return tagged ? (uint32_t)(h >> 56) << TAG_SHIFT : 0;
+}
+
+static inline uint32_t index_entry(uint32_t job, uint64_t h, bool tagged)
+{
+    return index_tag(h, tagged) | (job + 1);
 }
 
 /* Where `name` (hash h) is in an index of cap slots: its job index, or -1
  * with *empty the free slot where it would go. */
-static long index_probe(const uint64_t *idx, size_t cap, const dp_job_def_t *jobs,
+static long index_probe(const uint32_t *idx, size_t cap, bool tagged, const dp_job_def_t *jobs,
                         const char *name, uint64_t h, size_t *empty)
 {
     size_t mask = cap - 1;
-    uint64_t hi = h & 0xffffffff00000000ull;
+    uint32_t tag = index_tag(h, tagged), tmask = tagged ? ~TAG_JOBS : 0;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t v = idx[i];
+        uint32_t v = idx[i];
         if (!v) {
             if (empty)
                 *empty = i;
             return -1;
         }
-        uint32_t j = (uint32_t)v - 1;
-        if ((v & 0xffffffff00000000ull) == hi && strcmp(jobs[j].name, name) == 0)
+        uint32_t j = (v & ~tmask) - 1;
+        if ((v & tmask) == tag && strcmp(jobs[j].name, name) == 0)
             return (long)j;
     }
 }
 
+/* Whether an index made now for g may carry tags. */
+static bool index_taggable(const dp_graph_t *g)
+{
+    return g->njobs < TAG_JOBS - 1;
+}
+
 /* A name index of cap slots over the graph's named jobs; NULL without
  * memory. */
-static uint64_t *index_make(const dp_graph_t *g, size_t cap)
+static uint32_t *index_make(const dp_graph_t *g, size_t cap, bool tagged)
 {
-    uint64_t *idx = calloc(cap, sizeof *idx);
+    uint32_t *idx = calloc(cap, sizeof *idx);
     if (!idx)
         return NULL;
     size_t mask = cap - 1;
@@ -136,7 +154,7 @@ static uint64_t *index_make(const dp_graph_t *g, size_t cap)
         size_t i = h & mask;
         while (idx[i])
             i = (i + 1) & mask;
-        idx[i] = index_entry((uint32_t)j, h);
+        idx[i] = index_entry((uint32_t)j, h, tagged);
     }
     return idx;
 }
@@ -167,17 +185,17 @@ static long find_unnamed(const dp_graph_t *g, const char *name)
  * validate dropped its index: the first lookup by name makes the index
  * again (possibly on several threads at once: one publishes it, the others
  * free theirs). NULL without memory. */
-static const uint64_t *lazy_index(const dp_graph_t *g)
+static const uint32_t *lazy_index(const dp_graph_t *g)
 {
     dp_graph_t *gw = (dp_graph_t *)(uintptr_t)g;
     /* Acquire: the index's contents, written before its publication. */
-    uint64_t *idx = atomic_load_explicit(&gw->lazy_index, memory_order_acquire);
+    uint32_t *idx = atomic_load_explicit(&gw->lazy_index, memory_order_acquire);
     if (idx)
         return idx;
-    idx = index_make(g, index_cap_for(g->nnamed));
+    idx = index_make(g, index_cap_for(g->nnamed), index_taggable(g));
     if (!idx)
         return NULL;
-    uint64_t *none = NULL;
+    uint32_t *none = NULL;
     /* Release: publishes the contents; acquire on failure: the winner's. */
     if (!atomic_compare_exchange_strong_explicit(&gw->lazy_index, &none, idx,
                                                  memory_order_acq_rel, memory_order_acquire)) {
@@ -197,12 +215,13 @@ static long index_find(const dp_graph_t *g, const char *name)
     if (u >= 0)
         return u;
     if (g->index)
-        return index_probe(g->index, g->index_cap, g->jobs, name, hash_name(name), NULL);
+        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
+                           hash_name(name), NULL);
     if (g->keep_order) {
-        const uint64_t *idx = lazy_index(g);
+        const uint32_t *idx = lazy_index(g);
         if (idx)
-            return index_probe(idx, index_cap_for(g->nnamed), g->jobs, name, hash_name(name),
-                               NULL);
+            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name,
+                               hash_name(name), NULL);
         for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
             if (strcmp(g->jobs[j].name, name) == 0)
                 return (long)j;
@@ -225,12 +244,14 @@ static long index_find(const dp_graph_t *g, const char *name)
 static int index_rebuild(dp_graph_t *g, size_t want)
 {
     size_t cap = index_cap_for(want);
-    uint64_t *idx = index_make(g, cap);
+    bool tagged = index_taggable(g);
+    uint32_t *idx = index_make(g, cap, tagged);
     if (!idx)
         return DP_ENOMEM;
     free(g->index);
     g->index = idx;
     g->index_cap = cap;
+    g->index_tagged = tagged;
     return DP_OK;
 }
 
@@ -242,10 +263,11 @@ static int unbuild(dp_graph_t *g)
     /* The common case while a graph is built: nothing to undo. */
     if (!g->validated && g->index && !atomic_load_explicit(&g->lazy_index, memory_order_relaxed))
         return DP_OK;
-    uint64_t *lazy = atomic_exchange(&g->lazy_index, NULL);
+    uint32_t *lazy = atomic_exchange(&g->lazy_index, NULL);
     if (lazy && !g->index) {
         g->index = lazy; /* made for nnamed names, like index_rebuild */
         g->index_cap = index_cap_for(g->nnamed);
+        g->index_tagged = index_taggable(g);
     } else {
         free(lazy);
     }
@@ -432,15 +454,22 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     size_t slot = 0;
     uint64_t h = 0;
     long dup = -1;
+    /* Past 2^24 jobs the index's entries have no room for tags. */
+    if (g->index_tagged && g->njobs + 1 >= TAG_JOBS - 1) {
+        g->index_tagged = false; /* index_taggable says the same from here on */
+        if (index_rebuild(g, g->nnamed) != DP_OK)
+            return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
     if (spec->name) {
         if ((g->nnamed + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->nnamed + 1) != DP_OK)
             return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
         h = hash_name(name);
         dup = find_unnamed(g, name);
         if (dup < 0)
-            dup = index_probe(g->index, g->index_cap, g->jobs, name, h, &slot);
+            dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, h, &slot);
     } else if (g->nhashnamed) {
-        dup = index_probe(g->index, g->index_cap, g->jobs, name, hash_name(name), NULL);
+        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
+                          hash_name(name), NULL);
     }
     if (dup >= 0) {
         if (!spec->name)
@@ -471,7 +500,7 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) |
                (spec->name ? 0 : DP_DEF_UNNAMED);
     if (spec->name) {
-        g->index[slot] = index_entry((uint32_t)g->njobs, h);
+        g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
         g->nnamed++;
         if (unnamed_id(name) >= 0)
             g->nhashnamed++;

@@ -68,17 +68,19 @@ struct dp_graph {
     size_t npols, pols_cap;
     uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
     size_t pol_index_cap;  /* power of two, > 2 * npols */
-    /* Open-addressing name index of the named jobs: slot -> job index + 1
-     * in the low 32 bits, 32 bits of the name's hash above (a probe past
-     * another name touches nothing else). Needed while jobs are added
+    /* Open-addressing name index of the named jobs: slot -> job index + 1,
+     * with 8 bits of the name's hash above it while ids fit 24 bits
+     * (index_tagged; a probe past another name then rarely touches it).
+     * Needed while jobs are added
      * (duplicates); dropped by a successful validate, after which the jobs
      * are in name order and a binary search finds a name (or, keeping the
      * order, lazy_index). */
-    uint64_t *index;
+    uint32_t *index;
     dp_strarena_t names; /* where the jobs' names live */
     char **plugins;     /* distinct plugin names; jobs point at them */
     size_t nplugins;
     size_t index_cap;   /* power of two, > 2 * nnamed */
+    bool index_tagged;  /* its entries carry hash tags (dag.c) */
     size_t nnamed;      /* jobs with a name of their own (not DP_DEF_UNNAMED) */
     size_t nhashnamed;  /* of which named like an unnamed job, "#ID" */
 
@@ -98,7 +100,7 @@ struct dp_graph {
      * threads: the first to finish publishes it). Same layout as `index`,
      * sized for nnamed as index_rebuild would; adopted as `index` when the
      * graph changes. */
-    _Atomic(uint64_t *) lazy_index;
+    _Atomic(uint32_t *) lazy_index;
     /* Reuse for pol_intern: the policy of the job added last (index), so
      * that a run of jobs with the same settings skips the hash. */
     size_t last_pol;
