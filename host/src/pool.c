@@ -277,6 +277,7 @@ static void *worker_main(void *p)
         .clock = 0,
     };
     taken_t tk = {.n = 0};
+    size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
 
@@ -303,6 +304,7 @@ static void *worker_main(void *p)
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
 
         if (st == DP_STATUS_SUCCESS) {
+            succeeded++;
             have = release_successors(run, id, &id, &ws.clock);
         } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
             fail_fast(run);
@@ -313,6 +315,7 @@ static void *worker_main(void *p)
         if (!have)
             tk.ended++;
     }
+    atomic_fetch_add_explicit(&run->succeeded, succeeded, memory_order_relaxed);
     return NULL;
 }
 

@@ -64,6 +64,10 @@ typedef struct dp_run {
     unsigned nworkers;       /* init: max_concurrent_jobs, at most one a job */
     _Atomic unsigned nstarted; /* atomic: worker slots taken (threads start on demand) */
     _Atomic size_t pending;  /* atomic: jobs queued or running; 0 ends the run */
+    /* atomic: jobs that ended success, added by each worker as it leaves
+     * (relaxed: read by the run's end after the join). All of them: the
+     * run's end has nothing to look for in the slots. */
+    _Atomic size_t succeeded;
     atomic_bool failfast;    /* atomic: a failure cancelled the run */
     int wake_fd;             /* init: eventfd, wakes the supervisor when done */
 } dp_run_t;
