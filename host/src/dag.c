@@ -21,6 +21,18 @@
 #include "bigmem.h"
 #include "util.h"
 
+static const char *unnamed(char *buf, uint32_t id);
+
+/* Names of unnamed jobs, written out on demand (dp_graph.unnamed_names). */
+#define UNNAMED_WIDTH 12 /* "#4294967294" and its NUL */
+
+struct dp_unnamed_names {
+    struct dp_unnamed_names *prev; /* made for fewer jobs, kept for what points into it */
+    size_t n;
+    char names[];
+};
+
+
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -79,6 +91,10 @@ void dp_graph_free(dp_graph_t *g)
     free(g->edges);
     free(g->index);
     free(atomic_load(&g->lazy_index));
+    for (struct dp_unnamed_names *b = atomic_load(&g->unnamed_names), *p; b; b = p) {
+        p = b->prev;
+        free(b);
+    }
     free(g->run_scratch);
     dp__bigmem_free(atomic_load(&g->spare_slots)); /* a slot buffer (record.h) */
     free_built(g);
@@ -174,6 +190,31 @@ static long unnamed_id(const char *name)
     return v < UINT32_MAX - 1 ? (long)v : -1;
 }
 
+const char *dp__job_name_slow(const dp_graph_t *g, uint32_t id)
+{
+    dp_graph_t *gw = (dp_graph_t *)(uintptr_t)g;
+    /* Acquire: the names, written before the block's publication. */
+    struct dp_unnamed_names *b = atomic_load_explicit(&gw->unnamed_names, memory_order_acquire);
+    while (!b || id >= b->n) {
+        size_t n = g->njobs;
+        struct dp_unnamed_names *nb = malloc(sizeof *nb + n * UNNAMED_WIDTH);
+        if (!nb)
+            return NULL;
+        nb->n = n;
+        nb->prev = b;
+        for (size_t j = 0; j < n; j++)
+            if (!g->jobs[j].name)
+                unnamed(nb->names + j * UNNAMED_WIDTH, (uint32_t)j);
+        /* Release: publishes the names; acquire on failure: the winner's. */
+        if (atomic_compare_exchange_strong_explicit(&gw->unnamed_names, &b, nb,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            b = nb;
+        else
+            free(nb);
+    }
+    return b->names + (size_t)id * UNNAMED_WIDTH;
+}
+
 /* The unnamed job whose name is `name`, or -1. */
 static long find_unnamed(const dp_graph_t *g, const char *name)
 {
@@ -223,7 +264,7 @@ static long index_find(const dp_graph_t *g, const char *name)
             return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name,
                                hash_name(name), NULL);
         for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
-            if (strcmp(g->jobs[j].name, name) == 0)
+            if (g->jobs[j].name && strcmp(g->jobs[j].name, name) == 0)
                 return (long)j;
         return -1;
     }
@@ -491,8 +532,9 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.readiness = spec->readiness;
     long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
-    d->name = pi < 0 ? NULL : dp__strarena_copy(&g->names, name);
-    if (!d->name)
+    /* An unnamed job's name is written out only if someone asks for it. */
+    d->name = pi < 0 || !spec->name ? NULL : dp__strarena_copy(&g->names, name);
+    if (pi < 0 || (spec->name && !d->name))
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* a policy may stay unused */
     d->run = spec->run;
     d->user = spec->user;
@@ -683,13 +725,13 @@ static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, 
     enum { CYCLE_WHOLE = 16, CYCLE_HEAD = 8, CYCLE_TAIL = 7, CYCLE_BYTES = 300 };
     size_t bytes = 0, head = len, tail = 0;
     for (size_t i = 0; i < len && bytes <= 2 * CYCLE_BYTES; i++)
-        bytes += strlen(g->jobs[cycle[i]].name) + 4;
+        bytes += strlen(dp__job_name(g, cycle[i])) + 4;
     if (len > CYCLE_WHOLE || bytes > 2 * CYCLE_BYTES) {
         head = tail = 0;
         for (size_t b = 0; head < CYCLE_HEAD && (head == 0 || b < CYCLE_BYTES); head++)
-            b += strlen(g->jobs[cycle[head]].name) + 4;
+            b += strlen(dp__job_name(g, cycle[head])) + 4;
         for (size_t b = 0; tail < CYCLE_TAIL && head + tail < len - 1 && (tail == 0 || b < CYCLE_BYTES); tail++)
-            b += strlen(g->jobs[cycle[len - 1 - tail]].name) + 4;
+            b += strlen(dp__job_name(g, cycle[len - 1 - tail])) + 4;
         if (len - head - tail < 2) /* "... 1 more ..." says no less than the name */
             head = len, tail = 0;
     }
@@ -697,12 +739,12 @@ static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, 
     if (f) {
         fputs("cycle: ", f);
         for (size_t i = 0; i < head; i++)
-            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
+            fprintf(f, "%s -> ", dp__job_name(g, cycle[i]));
         if (head + tail < len)
             fprintf(f, "... %zu more ... -> ", len - head - tail);
         for (size_t i = len - tail; i < len; i++)
-            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
-        fprintf(f, "%s (each job depends on the next)", g->jobs[cycle[0]].name);
+            fprintf(f, "%s -> ", dp__job_name(g, cycle[i]));
+        fprintf(f, "%s (each job depends on the next)", dp__job_name(g, cycle[0]));
         fclose(f);
     }
     int rc = dp__seterr(err, errlen, DP_ECYCLE, "%s", msg ? msg : "cycle among the jobs");
@@ -783,12 +825,12 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen, bool *grouped, 
             d = index_find(g, dn);
             if (d < 0) {
                 snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"",
-                         g->jobs[ed->job].name, dn);
+                         dp__job_name(g, ed->job), dn);
                 return DP_EUNKNOWN_DEP;
             }
         }
         if ((uint32_t)d == ed->job) {
-            snprintf(msg, msglen, "job \"%s\" depends on itself", g->jobs[d].name);
+            snprintf(msg, msglen, "job \"%s\" depends on itself", dp__job_name(g, (uint32_t)d));
             return DP_ESELF_DEP;
         }
         gr = gr && ed->job >= prev;
@@ -1053,7 +1095,7 @@ size_t dp_graph_job_count(const dp_graph_t *g)
 
 const char *dp_graph_job_name(const dp_graph_t *g, size_t id)
 {
-    return g && id < g->njobs ? g->jobs[id].name : NULL;
+    return g && id < g->njobs ? dp__job_name(g, (uint32_t)id) : NULL;
 }
 
 const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id)

@@ -38,7 +38,7 @@ typedef struct dp_job_policy {
 
 /* A job: 32 bytes, what differs from job to job. */
 typedef struct dp_job_def {
-    char *name;
+    char *name;              /* NULL for an unnamed job: dp__job_name */
     dp_job_cb run;
     void *user;
     uint32_t pol;            /* index into dp_graph.pols */
@@ -48,7 +48,8 @@ typedef struct dp_job_def {
 /* No readiness check and no timeout: the short path in job.c may run it. */
 #define DP_DEF_PLAIN 1u
 /* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
- * by that name arithmetically, never in the name index. */
+ * by that name arithmetically, never in the name index; the name itself is
+ * only written out when someone asks for it (dp__job_name). */
 #define DP_DEF_UNNAMED 2u
 
 /* A dependency as added: 8 bytes (a large graph has ten times more edges
@@ -101,6 +102,11 @@ struct dp_graph {
      * sized for nnamed as index_rebuild would; adopted as `index` when the
      * graph changes. */
     _Atomic(uint32_t *) lazy_index;
+    /* The names of unnamed jobs, "#ID" at 12 * ID, made on the first demand
+     * (possibly on several threads at once: one publishes it) for the jobs
+     * there were then; a block made for fewer jobs stays (names handed out
+     * point into it) on the `prev` chain until the graph is freed. */
+    _Atomic(struct dp_unnamed_names *) unnamed_names;
     /* Reuse for pol_intern: the policy of the job added last (index), so
      * that a run of jobs with the same settings skips the hash. */
     size_t last_pol;
@@ -134,6 +140,16 @@ struct dp_graph {
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
 };
+
+/* Job id's name: its own, or "#ID" for an unnamed job (made on demand;
+ * NULL only when memory ran out). Any thread. */
+const char *dp__job_name_slow(const dp_graph_t *g, uint32_t id);
+
+static inline const char *dp__job_name(const dp_graph_t *g, uint32_t id)
+{
+    const char *n = g->jobs[id].name;
+    return n ? n : dp__job_name_slow(g, id);
+}
 
 static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_job_def_t *d)
 {

@@ -50,7 +50,7 @@ struct dp_job {
 
 const char *dp_job_name(const dp_job_t *job)
 {
-    return job->def->name;
+    return dp__job_name(job->run->g, job->id);
 }
 
 unsigned dp_job_attempt(const dp_job_t *job)
@@ -92,7 +92,7 @@ void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    dp__run_vlog(run, level, job->def->name, job->attempt, fmt, ap);
+    dp__run_vlog(run, level, dp__job_name(run->g, job->id), job->attempt, fmt, ap);
     va_end(ap);
 }
 
@@ -134,19 +134,23 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
  * are unique, so the keys are; a key cut to a buffer's size once made two
  * long names share one). In buf when it fits, else malloc'd into *heap
  * (NULL: no memory). */
-static const char *snapshot_key(const dp_job_def_t *def, char *buf, size_t size, char **heap)
+static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, char *buf,
+                                size_t size, char **heap)
 {
     *heap = NULL;
-    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", def->name) < size)
+    const char *name = dp__job_name(run->g, (uint32_t)(def - run->g->jobs));
+    if (!name)
+        return NULL;
+    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", name) < size)
         return buf;
-    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", def->name);
+    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", name);
 }
 
 static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt,
                          const char *phase)
 {
     char buf[256], *heap;
-    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
     char *val = dp__asprintf("attempt=%u phase=%s since_ms=%llu", attempt, phase,
                              (unsigned long long)((dp__now_ns() - run->t0) / 1000000u));
     if (val && (!key || dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK))
@@ -157,7 +161,7 @@ static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attemp
 static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
 {
     char buf[256], *heap;
-    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
     if (key)
         dp_store_delete(run->opts.store, key);
     free(heap);
@@ -309,7 +313,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN,
                   NULL);
     if (job->attempt == 1 && run->opts.log)
-        dp__run_log(run, DP_LOG_DEBUG, def->name, job->attempt, "started");
+        dp__run_log(run, DP_LOG_DEBUG, dp__job_name(run->g, job->id), job->attempt, "started");
 
     dp_outcome_t o = DP_READY;
     if (def->run)
@@ -399,7 +403,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
          * stopped (job_end frees the message; dp__result_build clears
          * what earlier attempts left in the slot). */
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN, NULL);
-        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "cancelled");
+        dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "cancelled");
         *final = DP_STATUS_UNKNOWN;
         return true;
     }
@@ -414,7 +418,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_NOT_READY) {
         *final = DP_STATUS_NOT_READY;
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
-        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "not ready");
+        dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "not ready");
         return true;
     }
     take_error(run, job);
@@ -423,12 +427,12 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
                   slot_error(run, id));
     if (!retry) {
         *final = DP_STATUS_FAILED;
-        dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot_error(run, id));
+        dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, job->id), job->attempt, "failed: %s", slot_error(run, id));
         return true;
     }
     uint64_t delay = backoff_ms(&pol->backoff, job->attempt + 1, rng);
     char d[32];
-    dp__run_log(run, DP_LOG_WARN, def->name, job->attempt, "attempt failed: %s; retry in %s",
+    dp__run_log(run, DP_LOG_WARN, dp__job_name(run->g, job->id), job->attempt, "attempt failed: %s; retry in %s",
                 slot_error(run, id), dp_duration_format(delay, d, sizeof d));
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
@@ -504,8 +508,8 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         (final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN) <= run->opts.log_level) {
         /* Guarded: formatting a duration costs more than a no-op job. */
         char d[32];
-        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, def->name,
-                    job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
+        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN,
+                    dp__job_name(run->g, job->id), job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
                     job->attempt, job->attempt == 1 ? "" : "s",
                     dp_duration_format(dp__ticks_between(slot->start_tick, end,
                                                          dp__ns_per_tick(dp__tick_anchor(run->tsc))) /

@@ -304,7 +304,7 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
     for (size_t j = 0; j < n; j++) {
         const dp_slot_t *sl = &slots[j];
         dp_job_result_t *jr = &jobs[j];
-        jr->name = defs[j].name;
+        jr->name = dp__job_name(r->g, (uint32_t)j);
         jr->status = sl->status;
         jr->error = any_error ? sb->error[j] : NULL;
         jr->attempts = sl->attempts;

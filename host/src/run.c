@@ -205,7 +205,7 @@ void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned a
     dp_event_t ev = {
         .kind = kind,
         .job = job,
-        .name = run->g->jobs[job].name,
+        .name = dp__job_name(run->g, job),
         .attempt = attempt,
         .worker = worker,
         .time_ns = dp__now_ns() - run->t0,

@@ -402,6 +402,68 @@ static void test_forward_edges_in_place(void **state)
     dp_graph_free(g);
 }
 
+/* An unnamed job's name is written out when asked for: in callbacks, events,
+ * log lines, results and messages, from several workers at once; names
+ * handed out stay valid after the graph grows. */
+static dp_outcome_t own_name(dp_job_t *job, void *user)
+{
+    char want[16];
+    snprintf(want, sizeof want, "#%u", (unsigned)(uintptr_t)user);
+    return strcmp(dp_job_name(job), want) == 0 ? DP_READY
+                                               : dp_job_fail(job, true, "named %s", dp_job_name(job));
+}
+
+static void test_unnamed_names_on_demand(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    dp_graph_t *g = dp_graph_new_hint(N, N);
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.run = own_name;
+    char err[256];
+    for (unsigned j = 0; j < N; j++) {
+        uint32_t id;
+        sp.user = (void *)(uintptr_t)j;
+        assert_int_equal(dp_graph_add_job_id(g, &sp, &id, err, sizeof err), DP_OK);
+        if (j)
+            assert_int_equal(dp_graph_add_dep_ids(g, j, j / 2), DP_OK);
+    }
+    tu_events_t ev;
+    tu_events_init(&ev);
+    tu_log_t log;
+    tu_log_init(&log);
+    dp_run_opts_t opts;
+    dp_run_opts_init(&opts);
+    opts.max_concurrent_jobs = 4;
+    opts.on_event = tu_event_cb;
+    opts.event_user = &ev;
+    opts.log = tu_log_cb;
+    opts.log_user = &log;
+    dp_result_t *r = tu_run(g, &opts);
+    assert_true(dp_result_is_ready(r));
+    assert_string_equal(tu_events_of(&ev, "#17"), "start1 end1:success job:success");
+    assert_int_equal(tu_log_count(&log, "#42", 1, "success after 1 attempt"), 1);
+    const char *n7 = dp_result_job(r, 7)->name;
+    assert_string_equal(n7, "#7");
+    assert_ptr_equal(dp_graph_job_name(g, 7), n7);
+    dp_result_free(r);
+    /* More jobs: the names of the new ones are written out again, the old
+     * pointer still reads "#7". */
+    assert_int_equal(add(g, NULL), N);
+    assert_int_equal(dp_graph_add_dep_ids(g, N, N - 1), DP_OK);
+    assert_string_equal(dp_graph_job_name(g, N), "#200");
+    assert_string_equal(n7, "#7");
+    /* A cycle among unnamed jobs is named in the message. */
+    assert_int_equal(dp_graph_add_dep_ids(g, 1, N), DP_OK);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_ECYCLE);
+    if (!strstr(err, "cycle: #1 -> #200 -> ") || !strstr(err, " -> #1 (each job depends on the next)"))
+        fail_msg("%s", err);
+    tu_events_destroy(&ev);
+    tu_log_destroy(&log);
+    dp_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_lookups_by_name),
         cmocka_unit_test(test_same_graph_both_ways),
         cmocka_unit_test(test_forward_edges_in_place),
+        cmocka_unit_test(test_unnamed_names_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
