@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bigmem.h"
 #include "util.h"
@@ -1003,10 +1004,60 @@ static uint32_t *validate_scratch(dp_graph_t *g)
         free(g->run_scratch);
         g->run_scratch = sc;
         g->run_scratch_size = size;
-        g->run_scratch_dirty = false;
     }
     memset(g->run_scratch, 0, n * sizeof(uint32_t));
     return g->run_scratch;
+}
+
+/* Zeroes [p, p + len): the whole pages in it given back to the kernel (they
+ * read as zero again, and cost no memory until touched), the rest
+ * written. */
+static void drop_pages(char *p, size_t len)
+{
+    uintptr_t a = (uintptr_t)p, e = a + len;
+    uintptr_t a2 = (a + 4095) & ~(uintptr_t)4095, e2 = e & ~(uintptr_t)4095;
+    if (len < 64 * 1024 || e2 <= a2 ||
+        madvise((void *)a2, e2 - a2, MADV_DONTNEED) != 0) {
+        memset(p, 0, len);
+        return;
+    }
+    memset(p, 0, a2 - a);
+    memset((void *)e2, 0, e - e2);
+}
+
+/* Leaves the run scratch as a run wants it (the layout is run.c's
+ * take_scratch: the dependency counters in the first n words, the ready
+ * queue's slots from the next 64-byte boundary, which must be zero) and
+ * no bigger than the run will use: what validate touched there but a run
+ * will not is given back. kahn: Kahn's order went where the queue goes. A
+ * run pushes at most the roots plus every successor but one of each job
+ * onto the queue; counters are used only by jobs with two or more
+ * dependencies (a chain, a fan, independent jobs: next to none). */
+static void settle_scratch(dp_graph_t *g, bool kahn)
+{
+    size_t n = g->njobs, nn = n ? n : 1;
+    char *sc = g->run_scratch;
+    if (kahn && n) {
+        size_t pushed = g->nroots, counted = 0;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t ns = g->succ_off[j + 1] - g->succ_off[j];
+            pushed += ns > 1 ? ns - 1 : 0;
+            counted += g->dep_off[j + 1] - g->dep_off[j] > 1;
+        }
+        if (pushed > n)
+            pushed = n;
+        char *q = sc + nn * sizeof(uint32_t);
+        memset(q, 0, pushed * sizeof(uint32_t));
+        drop_pages(q + pushed * sizeof(uint32_t), (nn - pushed) * sizeof(uint32_t));
+        if (counted * 16 < n)
+            drop_pages(sc, nn * sizeof(uint32_t));
+    } else if (n) {
+        size_t counted = 0;
+        for (size_t j = 0; j < n; j++)
+            counted += g->dep_off[j + 1] - g->dep_off[j] > 1;
+        if (counted * 16 < n)
+            drop_pages(sc, nn * sizeof(uint32_t));
+    }
 }
 
 int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
@@ -1050,12 +1101,19 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         for (size_t j = 0; j < n; j++)
             g->nroots += g->dep_off[j + 1] == g->dep_off[j];
         acyclic = true;
+        settle_scratch(g, false);
     } else if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill, NULL) != DP_OK ||
                check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
+    } else if (acyclic) {
+        settle_scratch(g, true);
     } else {
-        g->run_scratch_dirty = true; /* Kahn's order went where the queue goes */
+        /* The cycle is found from the counters Kahn left in fill; then the
+         * queue's part is zeroed (a run comes only after a change and a
+         * validate that settles the counters again). */
+        size_t nn = n ? n : 1;
+        memset(fill + nn, 0, nn * sizeof *fill);
     }
     if (!acyclic) {
         size_t len = 0;

@@ -128,14 +128,12 @@ struct dp_graph {
      * counters, ready queue and tickets. Reusing them spares every run
      * fresh pages, whose first-touch faults cost more than the jobs on some
      * machines. Validate uses it first as its own scratch (dag.c), so even
-     * the first run finds it faulted in. Owned by the graph; only validate
+     * the first run finds it faulted in, and leaves it as a run wants it:
+     * the queue's slots zero (a run leaves them so too, queue.h), and no
+     * page the run will not touch kept. Owned by the graph; only validate
      * and the run holding `running` touch it. */
     void *run_scratch;
     size_t run_scratch_size;
-    /* Something other than a run wrote where a run's ready queue goes
-     * (validate's Kahn pass): the next run clears it first. A run leaves the
-     * queue's slots zero behind it (queue.h), so the runs after need not. */
-    bool run_scratch_dirty;
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;

@@ -47,16 +47,12 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     }
     char *sc = g->run_scratch;
     /* The queue's slots start at zero (queue.h): the first njobs are left
-     * so by the run before (dp__queue_clean), unless validate wrote there;
-     * the few after them may hold an earlier run's tickets (fewer workers
-     * put the tickets lower), so they are cleared every time. */
+     * so by validate (dag.c settle_scratch) or the run before
+     * (dp__queue_clean); the few after them may hold an earlier run's
+     * tickets (fewer workers put the tickets lower), so they are cleared
+     * every time. */
     size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
-    if (g->run_scratch_dirty) {
-        memset(sc + qoff, 0, toff - qoff);
-        g->run_scratch_dirty = false;
-    } else {
-        memset(sc + qjobs, 0, toff - qjobs);
-    }
+    memset(sc + qjobs, 0, toff - qjobs);
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
                    (_Atomic size_t *)(void *)(sc + toff), nworkers);
