@@ -18,7 +18,7 @@ for _ in $(seq "$rounds"); do
     d=$a; [ "$side" = B ] && d=$b
     # RESULT njobs nedges build_ns wall_median wall_min cpu_median first first_cpu status
     r=$("$d/bin/sched_bench" --child "${AB_SYSTEM:-daggerpool}" "$shape" "$workers" "$n" "$runs" 42)
-    out[$side]+=" $(awk '{printf "%.1f/%.1f/%s", $5/$2, $7/$2, NF >= 8 ? sprintf("%.1f", $8/$2) : "-"}' <<<"$r")"
+    out[$side]+=" $(awk '{printf "%.1f/%.1f/%s", $5/$2, $7/$2, (NF >= 8 ? sprintf("%.1f", $8/$2) : "-")}' <<<"$r")"
   done
 done
 echo "$shape, $workers worker(s), ns/job wall/cpu/first-run wall per round"
