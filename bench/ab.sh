@@ -16,11 +16,11 @@ declare -A out=([A]="" [B]="")
 for _ in $(seq "$rounds"); do
   for side in A B; do
     d=$a; [ "$side" = B ] && d=$b
-    # RESULT njobs nedges build_ns wall_median wall_first cpu_median
-    r=$("$d/bin/sched_bench" --child daggerpool "$shape" "$workers" "$n" "$runs" 42)
-    out[$side]+=" $(awk '{printf "%.1f/%.1f", $5/$2, $7/$2}' <<<"$r")"
+    # RESULT njobs nedges build_ns wall_median wall_min cpu_median first first_cpu status
+    r=$("$d/bin/sched_bench" --child "${AB_SYSTEM:-daggerpool}" "$shape" "$workers" "$n" "$runs" 42)
+    out[$side]+=" $(awk '{printf "%.1f/%.1f/%s", $5/$2, $7/$2, (NF >= 8 ? sprintf("%.1f", $8/$2) : "-")}' <<<"$r")"
   done
 done
-echo "$shape, $workers worker(s), ns/job wall/cpu per round"
+echo "$shape, $workers worker(s), ns/job wall/cpu/first-run wall per round"
 echo "A $a:${out[A]}"
 echo "B $b:${out[B]}"

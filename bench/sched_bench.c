@@ -19,7 +19,17 @@
  *   --child SYSTEM SHAPE WORKERS N RUNS SEED
  * and one line on stdout:
  *   RESULT n edges build_ns median_run_ns min_run_ns median_cpu_ns
- * (median_cpu_ns: CPU time of the process, all threads, over one run.)
+ *          [first_run_ns first_cpu_ns [status_ns]]
+ * (median_cpu_ns: CPU time of the process, all threads, over one run;
+ * first_run_ns: the first run of the built graph in the process, the
+ * warm-up, which is what a one-shot command pays; status_ns: reading every
+ * job's status from a result, median over the runs.)
+ *
+ * Systems: "lower", "daggerpool" (the graph built through ids where the
+ * library has them: dp_graph_add_job_id, dp_graph_add_dep_ids), "dp-names"
+ * (built through names: dp_graph_add_job, dp_graph_add_dep), "dp-exec"
+ * (built through ids, run on one dp_executor_t kept across the runs), and
+ * the peer's "tbb".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -140,22 +151,26 @@ static dp_outcome_t dp_noop(dp_job_t *job, void *user)
 }
 
 /* Names sort like ids ("j0000042"), so the library's name-ordered ids are
- * the generator's ids and every system walks the same memory layout. */
-static char **make_names(uint32_t n, char **block)
+ * the generator's ids and every system walks the same memory layout. Made
+ * before the clock starts, 12 bytes each in one block (no pointer per name:
+ * the child's peak RSS is the library's, not the benchmark's). */
+#define NAME_LEN 12
+
+static char *make_names(uint32_t n)
 {
-    char **names = malloc((size_t)n * sizeof *names);
-    char *b = malloc((size_t)n * 12);
-    if (!names || !b)
+    char *b = malloc((size_t)n * NAME_LEN);
+    if (!b)
         die("out of memory");
-    for (uint32_t j = 0; j < n; j++) {
-        names[j] = b + (size_t)j * 12;
-        snprintf(names[j], 12, "j%07u", j);
-    }
-    *block = b;
-    return names;
+    for (uint32_t j = 0; j < n; j++)
+        snprintf(b + (size_t)j * NAME_LEN, NAME_LEN, "j%07u", j);
+    return b;
 }
 
-static dp_graph_t *dp_build(const bench_shape_t *s, char **names)
+#define NAME(block, j) ((block) + (size_t)(j) * NAME_LEN)
+
+/* Through names: add every job, every dependency by the two names, then
+ * validate (which sorts the names, then resolves them). */
+static dp_graph_t *dp_build_names(const bench_shape_t *s, const char *names)
 {
     char err[256];
     dp_graph_t *g = dp_graph_new();
@@ -165,17 +180,61 @@ static dp_graph_t *dp_build(const bench_shape_t *s, char **names)
     dp_job_spec_init(&spec);
     spec.run = dp_noop;
     for (uint32_t j = 0; j < s->n; j++) {
-        spec.name = names[j];
+        spec.name = NAME(names, j);
         if (dp_graph_add_job(g, &spec, err, sizeof err) != DP_OK)
             die(err);
     }
     for (uint32_t j = 0; j < s->n; j++)
         for (uint32_t k = s->dep_off[j]; k < s->dep_off[j + 1]; k++)
-            if (dp_graph_add_dep(g, names[j], names[s->dep_ids[k]]) != DP_OK)
+            if (dp_graph_add_dep(g, NAME(names, j), NAME(names, s->dep_ids[k])) != DP_OK)
                 die("dp_graph_add_dep");
     if (dp_graph_validate(g, err, sizeof err) != DP_OK)
         die(err);
     return g;
+}
+
+#ifdef DP_HAVE_GRAPH_IDS
+/* Through ids, what a caller that has its own numbering does: a size hint,
+ * jobs without names (the library names them "#ID"), dependencies by the
+ * ids handed out, validate. The ids are the generator's. */
+static dp_graph_t *dp_build_ids(const bench_shape_t *s)
+{
+    char err[256];
+    dp_graph_t *g = dp_graph_new_hint(s->n, s->nedges);
+    if (!g)
+        die("dp_graph_new_hint");
+    dp_job_spec_t spec;
+    dp_job_spec_init(&spec);
+    spec.run = dp_noop;
+    for (uint32_t j = 0; j < s->n; j++) {
+        uint32_t id;
+        if (dp_graph_add_job_id(g, &spec, &id, err, sizeof err) != DP_OK)
+            die(err);
+        if (id != j)
+            die("dp_graph_add_job_id: ids are not insertion order");
+    }
+    for (uint32_t j = 0; j < s->n; j++)
+        for (uint32_t k = s->dep_off[j]; k < s->dep_off[j + 1]; k++)
+            if (dp_graph_add_dep_ids(g, j, s->dep_ids[k]) != DP_OK)
+                die("dp_graph_add_dep_ids");
+    if (dp_graph_validate(g, err, sizeof err) != DP_OK)
+        die(err);
+    return g;
+}
+#endif
+
+/* Reads every job's status from a result; returns how many succeeded. */
+static uint32_t read_statuses(const dp_result_t *res, uint32_t n)
+{
+    uint32_t ok = 0;
+#ifdef DP_HAVE_GRAPH_IDS
+    for (uint32_t j = 0; j < n; j++)
+        ok += dp_result_status(res, j) == DP_STATUS_SUCCESS;
+#else
+    for (uint32_t j = 0; j < n; j++)
+        ok += dp_result_job(res, j)->status == DP_STATUS_SUCCESS;
+#endif
+    return ok;
 }
 
 static int child(int argc, char **argv)
@@ -196,7 +255,7 @@ static int child(int argc, char **argv)
         die("out of memory");
     uint64_t *t = calloc(runs, sizeof *t);
     uint64_t *cpu = calloc(runs, sizeof *cpu);
-    uint64_t build_ns = 0;
+    uint64_t build_ns = 0, first_ns = 0, first_cpu = 0, status_ns = 0;
     size_t nedges = s.nedges;
     uint32_t njobs = s.n;
 
@@ -222,25 +281,49 @@ static int child(int argc, char **argv)
             if (r) {
                 t[r - 1] = dt;
                 cpu[r - 1] = dc;
+            } else {
+                first_ns = dt;
+                first_cpu = dc;
             }
         }
         free(lb_remaining);
         free(lb_queue);
-    } else if (strcmp(system, "daggerpool") == 0) {
-        char *block;
-        char **names = make_names(s.n, &block);
-        uint64_t t0 = now_ns();
-        dp_graph_t *g = dp_build(&s, names);
-        build_ns = now_ns() - t0;
-        /* The library copied what it needs. */
-        free(names);
-        free(block);
+    } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 ||
+               strcmp(system, "dp-exec") == 0) {
+        dp_graph_t *g;
+        uint64_t t0;
+#ifdef DP_HAVE_GRAPH_IDS
+        if (strcmp(system, "dp-names") != 0) {
+            t0 = now_ns();
+            g = dp_build_ids(&s);
+            build_ns = now_ns() - t0;
+        } else
+#endif
+        {
+            char *names = make_names(s.n);
+            t0 = now_ns();
+            g = dp_build_names(&s, names);
+            build_ns = now_ns() - t0;
+            free(names); /* the library copied what it needs */
+        }
         bench_shape_free(&s);
         dp_run_opts_t opts;
         dp_run_opts_init(&opts);
         opts.max_concurrent_jobs = workers;
         opts.seed = 1;
+#ifdef DP_HAVE_EXECUTOR
+        dp_executor_t *ex = NULL;
+        if (strcmp(system, "dp-exec") == 0) {
+            if (!(ex = dp_executor_new(workers)))
+                die("dp_executor_new");
+            opts.executor = ex;
+        }
+#else
+        if (strcmp(system, "dp-exec") == 0)
+            die("this library has no executor");
+#endif
         char err[256];
+        uint64_t *st = calloc(runs, sizeof *st);
         for (unsigned r = 0; r <= runs; r++) {
             uint64_t c0 = cpu_ns();
             t0 = now_ns();
@@ -248,24 +331,40 @@ static int child(int argc, char **argv)
             if (!res)
                 die(err);
             int ok = dp_result_is_ready(res);
-            dp_result_free(res);
             uint64_t dt = now_ns() - t0;
             uint64_t dc = cpu_ns() - c0;
-            if (!ok)
+            uint64_t s0 = now_ns();
+            uint32_t nok = read_statuses(res, njobs);
+            uint64_t ds = now_ns() - s0;
+            uint64_t f0 = now_ns();
+            dp_result_free(res);
+            dt += now_ns() - f0;
+            if (!ok || nok != njobs)
                 die("daggerpool: run did not succeed");
             if (r) {
                 t[r - 1] = dt;
                 cpu[r - 1] = dc;
+                st[r - 1] = ds;
+            } else {
+                first_ns = dt;
+                first_cpu = dc;
             }
         }
+        status_ns = median_u64(st, runs);
+        free(st);
+#ifdef DP_HAVE_EXECUTOR
+        dp_executor_free(ex);
+#endif
         dp_graph_free(g);
     } else {
         die("unknown system");
     }
     uint64_t med = median_u64(t, runs); /* sorts t */
     uint64_t cmed = median_u64(cpu, runs);
-    printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
-           (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed);
+    printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu\n", njobs, nedges,
+           (unsigned long long)build_ns, (unsigned long long)med, (unsigned long long)t[0],
+           (unsigned long long)cmed, (unsigned long long)first_ns, (unsigned long long)first_cpu,
+           (unsigned long long)status_ns);
     bench_shape_free(&s);
     free(t);
     free(cpu);
@@ -287,6 +386,10 @@ static const sysdef_t systems[] = {
     {"lower bound", "lower", 1, 0},
     {"daggerpool", "daggerpool", 1, 0},
     {"daggerpool", "daggerpool", 2, 0},
+    {"dp by names", "dp-names", 2, 0},
+#ifdef DP_HAVE_EXECUTOR
+    {"dp executor", "dp-exec", 2, 0},
+#endif
     {"tbb flow_graph", "tbb", 2, 1},
 };
 #define NSYS (sizeof systems / sizeof systems[0])
@@ -295,7 +398,8 @@ typedef struct measure {
     int ok;
     uint32_t n;
     size_t edges;
-    double build_ms, ns_per_job, cpu_per_job, rss_mib;
+    double build_ns, first_ns, ns_per_job, cpu_per_job, rss_mib, status_ns; /* per job */
+    bool has_first, has_status;
 } measure_t;
 
 /* Runs one child; fills m from its RESULT line and its rusage. */
@@ -336,14 +440,18 @@ static void run_child(const char *prog, const char *system, const char *shape, u
     while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     memset(m, 0, sizeof *m);
-    unsigned long long build, med, mn, cmed;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-        sscanf(line, "RESULT %u %zu %llu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn,
-               &cmed) == 6) {
+    unsigned long long build, med, mn, cmed, first = 0, fcpu = 0, stat = 0;
+    int got = sscanf(line, "RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu", &m->n, &m->edges,
+                     &build, &med, &mn, &cmed, &first, &fcpu, &stat);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && got >= 6 && m->n) {
         m->ok = 1;
         m->cpu_per_job = (double)cmed / (double)m->n;
-        m->build_ms = (double)build / 1e6;
+        m->build_ns = (double)build / (double)m->n;
         m->ns_per_job = (double)med / (double)m->n;
+        m->first_ns = (double)first / (double)m->n;
+        m->has_first = got >= 7 && first > 0;
+        m->status_ns = (double)stat / (double)m->n;
+        m->has_status = got >= 9 && stat > 0;
         m->rss_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
     }
 }
@@ -445,26 +553,32 @@ int main(int argc, char **argv)
 
     printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs,
            rounds, rounds == 1 ? "" : "s", (unsigned long long)seed);
-    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s %9s %8s\n", "shape", "system", "workers",
-           "edges", "build_ms", "ns/job", "x_lower", "cpu_ns/job", "x_lower", "rss_MiB", "x_rss");
+    printf("ns per job; x: ratio to the lower bound of the same shape. build: jobs + dependencies +\n"
+           "validate (lower bound: its successor lists); first: the first run in the process;\n"
+           "run: the median of the runs after it; status: reading every job's status\n");
+    printf("%-12s %-15s %2s %9s %8s %6s %8s %7s %8s %7s %8s %7s %7s %6s %7s\n", "shape", "system",
+           "w", "edges", "build", "x", "first", "x", "run", "x", "cpu", "x", "rss_MiB", "x",
+           "status");
     for (int k = 0; k < BENCH_NSHAPES; k++) {
         if (!want[k])
             continue;
-        double lower_ns = 0, lower_cpu = 0, lower_rss = 0;
+        double lower_b = 0, lower_ns = 0, lower_cpu = 0, lower_rss = 0;
         for (size_t sy = 0; sy < NSYS; sy++) {
-            double b[64], t[64], c[64], rs[64];
-            unsigned cnt = 0;
-            uint32_t jobs = 0;
+            double b[64], f[64], t[64], c[64], rs[64], st[64];
+            unsigned cnt = 0, nf = 0, ns = 0;
             size_t edges = 0;
             for (unsigned r = 0; r < rounds; r++) {
                 const measure_t *x = &m[k][sy][r];
                 if (!x->ok)
                     continue;
-                b[cnt] = x->build_ms;
+                b[cnt] = x->build_ns;
                 t[cnt] = x->ns_per_job;
                 c[cnt] = x->cpu_per_job;
                 rs[cnt] = x->rss_mib;
-                jobs = x->n;
+                if (x->has_first)
+                    f[nf++] = x->first_ns;
+                if (x->has_status)
+                    st[ns++] = x->status_ns;
                 edges = x->edges;
                 cnt++;
             }
@@ -472,16 +586,26 @@ int main(int argc, char **argv)
                 continue;
             double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt),
                    rm = median_d(rs, cnt);
+            double fm = nf ? median_d(f, nf) : 0, sm = ns ? median_d(st, ns) : 0;
             if (sy == 0) {
+                lower_b = bm;
                 lower_ns = tm;
                 lower_cpu = cm;
                 lower_rss = rm;
             }
-            (void)jobs;
-            printf("%-12s %-15s %7u %9zu %10.1f %9.1f %8.2f %9.1f %8.2f %9.1f %8.2f\n",
+            char fbuf[16] = "-", fx[16] = "-", sbuf[16] = "-";
+            if (nf) {
+                snprintf(fbuf, sizeof fbuf, "%.1f", fm);
+                snprintf(fx, sizeof fx, "%.2f", lower_ns > 0 ? fm / lower_ns : 0);
+            }
+            if (ns)
+                snprintf(sbuf, sizeof sbuf, "%.2f", sm);
+            printf("%-12s %-15s %2u %9zu %8.1f %6.1f %8s %7s %8.1f %7.2f %8.1f %7.2f %7.1f %6.2f "
+                   "%7s\n",
                    bench_shape_name((bench_shape_kind_t)k), systems[sy].label,
-                   systems[sy].workers, edges, bm, tm, lower_ns > 0 ? tm / lower_ns : 0, cm,
-                   lower_cpu > 0 ? cm / lower_cpu : 0, rm, lower_rss > 0 ? rm / lower_rss : 0);
+                   systems[sy].workers, edges, bm, lower_b > 0 ? bm / lower_b : 0, fbuf, fx, tm,
+                   lower_ns > 0 ? tm / lower_ns : 0, cm, lower_cpu > 0 ? cm / lower_cpu : 0, rm,
+                   lower_rss > 0 ? rm / lower_rss : 0, sbuf);
         }
     }
     return 0;

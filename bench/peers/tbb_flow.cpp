@@ -3,7 +3,7 @@
 // of threads (global_control). Speaks sched_bench's child protocol:
 //
 //   tbb_flow --child tbb SHAPE THREADS N RUNS SEED
-//   -> RESULT n edges build_ns median_run_ns min_run_ns median_cpu_ns
+//   -> RESULT n edges build_ns median_run_ns min_run_ns median_cpu_ns first_run_ns first_cpu_ns
 //
 // The shapes come from the same C generator (../shapes.h) as everything else.
 #include <oneapi/tbb/flow_graph.h>
@@ -87,6 +87,7 @@ int main(int argc, char **argv)
     bench_shape_free(&s);
 
     std::vector<std::uint64_t> t, c;
+    std::uint64_t first = 0, first_cpu = 0;
     for (unsigned r = 0; r <= runs; r++) {
         std::uint64_t c0 = cpu_ns();
         t0 = now_ns();
@@ -98,6 +99,9 @@ int main(int argc, char **argv)
         if (r) {
             t.push_back(dt);
             c.push_back(dc);
+        } else {
+            first = dt;
+            first_cpu = dc;
         }
     }
     auto median = [](std::vector<std::uint64_t> &v) {
@@ -105,7 +109,8 @@ int main(int argc, char **argv)
         return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
     };
     std::uint64_t med = median(t), cmed = median(c);
-    std::printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
-                (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed);
+    std::printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu\n", njobs, nedges,
+                (unsigned long long)build_ns, (unsigned long long)med, (unsigned long long)t[0],
+                (unsigned long long)cmed, (unsigned long long)first, (unsigned long long)first_cpu);
     return 0;
 }

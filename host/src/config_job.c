@@ -507,7 +507,7 @@ static const char *read_name(dp__job_reader_t *jr, const config_setting_t *js, s
     dp__cfg_reader_t *rd = jr->rd;
     const config_setting_t *s;
     const char *name = NULL;
-    switch (dp__job_name(js, &s, &name)) {
+    switch (dp__job_name_read(js, &s, &name)) {
     case DP__JN_OK:
         if (!dp__cfg_utf8_ok(name))
             dp__cfg_not_utf8(rd, s, "a job's name is", name);

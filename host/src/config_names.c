@@ -44,7 +44,7 @@ long dp__jobs_find(const dp__jobs_t *jobs, const char *name)
     return index_find_h(jobs, name, dp__hash_fnv1a(name));
 }
 
-dp__job_name_t dp__job_name(const config_setting_t *js, const config_setting_t **ns, const char **name)
+dp__job_name_t dp__job_name_read(const config_setting_t *js, const config_setting_t **ns, const char **name)
 {
     *ns = NULL;
     *name = NULL;
@@ -73,7 +73,7 @@ void dp__jobs_index(dp__job_reader_t *jr, const config_setting_t *list, size_t n
     for (size_t i = 0; i < n && !rd->oom; i++) {
         const config_setting_t *js = config_setting_get_elem(list, (unsigned)i), *ns;
         const char *name;
-        if (dp__job_name(js, &ns, &name) != DP__JN_OK)
+        if (dp__job_name_read(js, &ns, &name) != DP__JN_OK)
             continue;
         dp__wf_job_t *job = &jobs->v[jobs->n];
         job->file = dp__cfg_file(rd, js);

@@ -90,7 +90,7 @@ typedef struct dp__job_reader {
  * is dropped): one answer for the index and for reading the job. */
 typedef enum { DP__JN_OK, DP__JN_NOT_GROUP, DP__JN_NO_NAME, DP__JN_NOT_STRING, DP__JN_EMPTY } dp__job_name_t;
 
-dp__job_name_t dp__job_name(const config_setting_t *js, const config_setting_t **ns, const char **name);
+dp__job_name_t dp__job_name_read(const config_setting_t *js, const config_setting_t **ns, const char **name);
 
 /* Before the jobs are read: every readable job of list (n members) gets its
  * index in jobs->v, its name (copied), file and line, and its place in the

@@ -17,8 +17,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "bigmem.h"
 #include "util.h"
+
+static const char *unnamed(char *buf, uint32_t id);
+
+/* Names of unnamed jobs, written out on demand (dp_graph.unnamed_names). */
+#define UNNAMED_WIDTH 12 /* "#4294967294" and its NUL */
+
+struct dp_unnamed_names {
+    struct dp_unnamed_names *prev; /* made for fewer jobs, kept for what points into it */
+    size_t n;
+    char names[];
+};
+
 
 static uint64_t hash_name(const char *s)
 {
@@ -77,62 +91,209 @@ void dp_graph_free(dp_graph_t *g)
     free(g->jobs);
     free(g->edges);
     free(g->index);
+    free(atomic_load(&g->lazy_index));
+    for (struct dp_unnamed_names *b = atomic_load(&g->unnamed_names), *p; b; b = p) {
+        p = b->prev;
+        free(b);
+    }
     free(g->run_scratch);
-    free(atomic_load(&g->spare_slots));
+    dp__bigmem_free(atomic_load(&g->spare_slots)); /* a slot buffer (record.h) */
     free_built(g);
     free(g);
 }
 
-/* Index lookup: job index or -1. Without an index (dropped by validate)
- * the jobs are in name order: a binary search. */
-static long index_find(const dp_graph_t *g, const char *name)
-{
-    if (!g->index) {
-        size_t lo = 0, hi = g->njobs;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            int c = strcmp(g->jobs[mid].name, name);
-            if (c == 0)
-                return (long)mid;
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return -1;
-    }
-    size_t mask = g->index_cap - 1;
-    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->index[i];
-        if (!v)
-            return -1;
-        if (strcmp(g->jobs[v - 1].name, name) == 0)
-            return (long)(v - 1);
-    }
-}
-
-static void index_put(dp_graph_t *g, uint32_t job)
-{
-    size_t mask = g->index_cap - 1;
-    size_t i = hash_name(g->jobs[job].name) & mask;
-    while (g->index[i])
-        i = (i + 1) & mask;
-    g->index[i] = job + 1;
-}
-
-static int index_rebuild(dp_graph_t *g, size_t want)
+/* Slots of a name index for `want` names: a power of two, over twice as
+ * many (probes stay short). */
+static size_t index_cap_for(size_t want)
 {
     size_t cap = 16;
     while (cap < want * 2 + 2)
         cap *= 2;
+    return cap;
+}
+
+/* An index entry: the job + 1 in the low 24 bits and 8 bits of its name's
+ * hash above (a probe past another name then compares no string 255 times
+ * in 256), while every job id fits 24 bits; past that, the job + 1 alone
+ * (tagged false). 4 bytes a slot: the index is the largest thing a graph
+ * holds while it is built. */
+#define TAG_SHIFT 24
+#define TAG_JOBS ((1u << TAG_SHIFT) - 1) /* ids below this leave room for a tag */
+
+static inline uint32_t index_tag(uint64_t h, bool tagged)
+{
+    return tagged ? (uint32_t)(h >> 56) << TAG_SHIFT : 0;
+}
+
+static inline uint32_t index_entry(uint32_t job, uint64_t h, bool tagged)
+{
+    return index_tag(h, tagged) | (job + 1);
+}
+
+/* Where `name` (hash h) is in an index of cap slots: its job index, or -1
+ * with *empty the free slot where it would go. */
+static long index_probe(const uint32_t *idx, size_t cap, bool tagged, const dp_job_def_t *jobs,
+                        const char *name, uint64_t h, size_t *empty)
+{
+    size_t mask = cap - 1;
+    uint32_t tag = index_tag(h, tagged), tmask = tagged ? ~TAG_JOBS : 0;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t v = idx[i];
+        if (!v) {
+            if (empty)
+                *empty = i;
+            return -1;
+        }
+        uint32_t j = (v & ~tmask) - 1;
+        if ((v & tmask) == tag && strcmp(jobs[j].name, name) == 0)
+            return (long)j;
+    }
+}
+
+/* Whether an index made now for g may carry tags. */
+static bool index_taggable(const dp_graph_t *g)
+{
+    return g->njobs < TAG_JOBS - 1;
+}
+
+/* A name index of cap slots over the graph's named jobs; NULL without
+ * memory. */
+static uint32_t *index_make(const dp_graph_t *g, size_t cap, bool tagged)
+{
     uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return NULL;
+    size_t mask = cap - 1;
+    for (size_t j = 0; j < g->njobs; j++) {
+        if (g->jobs[j].flags & DP_DEF_UNNAMED)
+            continue;
+        uint64_t h = hash_name(g->jobs[j].name);
+        size_t i = h & mask;
+        while (idx[i])
+            i = (i + 1) & mask;
+        idx[i] = index_entry((uint32_t)j, h, tagged);
+    }
+    return idx;
+}
+
+/* The id N of a name "#N" as an unnamed job gets it (decimal, no leading
+ * zero, below 2^32 - 1), or -1. */
+static long unnamed_id(const char *name)
+{
+    if (name[0] != '#' || name[1] < '0' || name[1] > '9' || (name[1] == '0' && name[2]))
+        return -1;
+    uint64_t v = 0;
+    for (const char *p = name + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || p - name > 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v < UINT32_MAX - 1 ? (long)v : -1;
+}
+
+const char *dp__job_name_slow(const dp_graph_t *g, uint32_t id)
+{
+    dp_graph_t *gw = (dp_graph_t *)(uintptr_t)g;
+    /* Acquire: the names, written before the block's publication. */
+    struct dp_unnamed_names *b = atomic_load_explicit(&gw->unnamed_names, memory_order_acquire);
+    while (!b || id >= b->n) {
+        size_t n = g->njobs;
+        struct dp_unnamed_names *nb = malloc(sizeof *nb + n * UNNAMED_WIDTH);
+        if (!nb)
+            return NULL;
+        nb->n = n;
+        nb->prev = b;
+        for (size_t j = 0; j < n; j++)
+            if (!g->jobs[j].name)
+                unnamed(nb->names + j * UNNAMED_WIDTH, (uint32_t)j);
+        /* Release: publishes the names; acquire on failure: the winner's. */
+        if (atomic_compare_exchange_strong_explicit(&gw->unnamed_names, &b, nb,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            b = nb;
+        else
+            free(nb);
+    }
+    return b->names + (size_t)id * UNNAMED_WIDTH;
+}
+
+/* The unnamed job whose name is `name`, or -1. */
+static long find_unnamed(const dp_graph_t *g, const char *name)
+{
+    long u = unnamed_id(name);
+    return u >= 0 && (size_t)u < g->njobs && (g->jobs[u].flags & DP_DEF_UNNAMED) ? u : -1;
+}
+
+/* A graph that keeps its order has no name order to binary-search once
+ * validate dropped its index: the first lookup by name makes the index
+ * again (possibly on several threads at once: one publishes it, the others
+ * free theirs). NULL without memory. */
+static const uint32_t *lazy_index(const dp_graph_t *g)
+{
+    dp_graph_t *gw = (dp_graph_t *)(uintptr_t)g;
+    /* Acquire: the index's contents, written before its publication. */
+    uint32_t *idx = atomic_load_explicit(&gw->lazy_index, memory_order_acquire);
+    if (idx)
+        return idx;
+    idx = index_make(g, index_cap_for(g->nnamed), index_taggable(g));
+    if (!idx)
+        return NULL;
+    uint32_t *none = NULL;
+    /* Release: publishes the contents; acquire on failure: the winner's. */
+    if (!atomic_compare_exchange_strong_explicit(&gw->lazy_index, &none, idx,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        free(idx);
+        idx = none;
+    }
+    return idx;
+}
+
+/* Index lookup: job index or -1. Unnamed jobs by their "#ID" name, the
+ * others in the index; without an index (dropped by validate) the jobs are
+ * in name order (a binary search), or, in a graph that keeps its order, the
+ * index is made again on demand. */
+static long index_find(const dp_graph_t *g, const char *name)
+{
+    long u = find_unnamed(g, name);
+    if (u >= 0)
+        return u;
+    if (g->index)
+        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
+                           hash_name(name), NULL);
+    if (g->keep_order) {
+        const uint32_t *idx = lazy_index(g);
+        if (idx)
+            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name,
+                               hash_name(name), NULL);
+        for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
+            if (g->jobs[j].name && strcmp(g->jobs[j].name, name) == 0)
+                return (long)j;
+        return -1;
+    }
+    size_t lo = 0, hi = g->njobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(g->jobs[mid].name, name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int index_rebuild(dp_graph_t *g, size_t want)
+{
+    size_t cap = index_cap_for(want);
+    bool tagged = index_taggable(g);
+    uint32_t *idx = index_make(g, cap, tagged);
     if (!idx)
         return DP_ENOMEM;
     free(g->index);
     g->index = idx;
     g->index_cap = cap;
-    for (size_t j = 0; j < g->njobs; j++)
-        index_put(g, (uint32_t)j);
+    g->index_tagged = tagged;
     return DP_OK;
 }
 
@@ -141,7 +302,18 @@ static int index_rebuild(dp_graph_t *g, size_t want)
  * forget what validate built. */
 static int unbuild(dp_graph_t *g)
 {
-    if (!g->index && g->njobs && index_rebuild(g, g->njobs) != DP_OK)
+    /* The common case while a graph is built: nothing to undo. */
+    if (!g->validated && g->index && !atomic_load_explicit(&g->lazy_index, memory_order_relaxed))
+        return DP_OK;
+    uint32_t *lazy = atomic_exchange(&g->lazy_index, NULL);
+    if (lazy && !g->index) {
+        g->index = lazy; /* made for nnamed names, like index_rebuild */
+        g->index_cap = index_cap_for(g->nnamed);
+        g->index_tagged = index_taggable(g);
+    } else {
+        free(lazy);
+    }
+    if (!g->index && g->njobs && index_rebuild(g, g->nnamed) != DP_OK)
         return DP_ENOMEM;
     if (g->validated && g->validate_rc == DP_OK && g->dep_off) {
         size_t ne = g->dep_off[g->njobs];
@@ -164,13 +336,18 @@ static int unbuild(dp_graph_t *g)
     return DP_OK;
 }
 
-static uint64_t hash_bytes(const void *p, size_t n)
+/* A policy's hash, a word at a time (a byte at a time cost more than the
+ * rest of adding a job). */
+static uint64_t hash_pol(const dp_job_policy_t *p)
 {
-    const unsigned char *b = p;
+    _Static_assert(sizeof *p % sizeof(uint64_t) == 0, "a policy is whole words");
+    const unsigned char *b = (const unsigned char *)p;
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
+    for (size_t i = 0; i < sizeof *p; i += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof w);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
     }
     return h;
 }
@@ -178,12 +355,15 @@ static uint64_t hash_bytes(const void *p, size_t n)
 /* The index of policy p in the graph, added if new. -1: no memory. */
 static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
 {
-    uint64_t h = hash_bytes(p, sizeof *p);
+    /* Jobs added one after another mostly share their settings. */
+    if (g->last_pol < g->npols && memcmp(&g->pols[g->last_pol], p, sizeof *p) == 0)
+        return (long)g->last_pol;
+    uint64_t h = hash_pol(p);
     if (g->pol_index_cap) {
         size_t mask = g->pol_index_cap - 1;
         for (size_t i = h & mask; g->pol_index[i]; i = (i + 1) & mask)
             if (memcmp(&g->pols[g->pol_index[i] - 1], p, sizeof *p) == 0)
-                return (long)g->pol_index[i] - 1;
+                return (long)(g->last_pol = g->pol_index[i] - 1);
     }
     if (g->npols == g->pols_cap) {
         size_t ncap = g->pols_cap ? g->pols_cap * 2 : 4;
@@ -199,7 +379,7 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
         if (!idx)
             return -1;
         for (size_t k = 0; k < g->npols; k++) {
-            size_t i = hash_bytes(&g->pols[k], sizeof *p) & (cap - 1);
+            size_t i = hash_pol(&g->pols[k]) & (cap - 1);
             while (idx[i])
                 i = (i + 1) & (cap - 1);
             idx[i] = (uint32_t)k + 1;
@@ -213,6 +393,7 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
         i = (i + 1) & mask;
     g->pols[g->npols] = *p;
     g->pol_index[i] = (uint32_t)g->npols + 1;
+    g->last_pol = g->npols;
     return (long)g->npols++;
 }
 
@@ -246,7 +427,7 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         g->cap = njobs;
     }
     if (njobs * 2 + 2 > g->index_cap && index_rebuild(g, njobs) != DP_OK)
-        return DP_ENOMEM;
+        return DP_ENOMEM; /* room for them all named (unnamed ones take none) */
     if (nedges > g->edge_cap) {
         dp_edge_name_t *ne = realloc(g->edges, nedges * sizeof *ne);
         if (!ne)
@@ -267,25 +448,40 @@ void dp_job_spec_init(dp_job_spec_t *spec)
     spec->readiness.probe_timeout_ms = 30000;
 }
 
-int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+/* The name "#ID" of an unnamed job, into buf (at least 12 bytes). */
+static const char *unnamed(char *buf, uint32_t id)
 {
-    if (!g || !spec || !spec->name || !*spec->name)
+    char tmp[10];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + id % 10);
+    while ((id /= 10) != 0);
+    buf[0] = '#';
+    for (size_t i = 0; i < n; i++)
+        buf[1 + i] = tmp[n - 1 - i];
+    buf[1 + n] = '\0';
+    return buf;
+}
+
+/* Adds a job; its id (the index it gets) into *id. */
+static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional, uint32_t *id,
+                   char *err, size_t errlen)
+{
+    if (!g || !spec || (!name_optional && !spec->name) || (spec->name && !*spec->name))
         return dp__seterr(err, errlen, DP_EINVAL, "a job needs a non-empty name");
     if (atomic_load(&g->running))
         return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add jobs between runs");
-    if (!spec->run && !spec->check)
-        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check",
-                          spec->name);
-    if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
-        return dp__seterr(err, errlen, DP_EINVAL,
-                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
-                          spec->name);
     if (g->njobs >= UINT32_MAX - 1)
         return dp__seterr(err, errlen, DP_EINVAL, "too many jobs");
+    char namebuf[12];
+    const char *name = spec->name ? spec->name : unnamed(namebuf, (uint32_t)g->njobs);
+    if (!spec->run && !spec->check)
+        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", name);
+    if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1", name);
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
-    if (index_find(g, spec->name) >= 0)
-        return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", spec->name);
     if (g->njobs == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 16;
         dp_job_def_t *nj = realloc(g->jobs, ncap * sizeof *nj);
@@ -294,8 +490,37 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
         g->jobs = nj;
         g->cap = ncap;
     }
-    if ((g->njobs + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->njobs + 1) != DP_OK)
-        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    /* A named job: one hash of the name, whose probe, finding no duplicate,
+     * ends on the slot the job goes into. An unnamed one takes no slot and
+     * needs no probe unless someone named a job like an unnamed one. */
+    size_t slot = 0;
+    uint64_t h = 0;
+    long dup = -1;
+    /* Past 2^24 jobs the index's entries have no room for tags. */
+    if (g->index_tagged && g->njobs + 1 >= TAG_JOBS - 1) {
+        g->index_tagged = false; /* index_taggable says the same from here on */
+        if (index_rebuild(g, g->nnamed) != DP_OK)
+            return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
+    if (spec->name) {
+        if ((g->nnamed + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->nnamed + 1) != DP_OK)
+            return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+        h = hash_name(name);
+        dup = find_unnamed(g, name);
+        if (dup < 0)
+            dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, h, &slot);
+    } else if (g->nhashnamed) {
+        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
+                          hash_name(name), NULL);
+    }
+    if (dup >= 0) {
+        if (!spec->name)
+            return dp__seterr(err, errlen, DP_EDUPLICATE,
+                              "unnamed job %zu would be named \"%s\", but job %ld has that "
+                              "name; name one of them (\"#ID\" names belong to unnamed jobs)",
+                              g->njobs, name, dup);
+        return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate job name \"%s\"", name);
+    }
     dp_job_policy_t pol;
     memset(&pol, 0, sizeof pol); /* padding too: policies compare as bytes */
     pol.check = spec->check;
@@ -308,16 +533,51 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     pol.readiness = spec->readiness;
     long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
-    d->name = pi < 0 ? NULL : dp__strarena_copy(&g->names, spec->name);
-    if (!d->name)
+    /* An unnamed job's name is written out only if someone asks for it. */
+    d->name = pi < 0 || !spec->name ? NULL : dp__strarena_copy(&g->names, name);
+    if (pi < 0 || (spec->name && !d->name))
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory"); /* a policy may stay unused */
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = !spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0;
-    index_put(g, (uint32_t)g->njobs);
+    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) |
+               (spec->name ? 0 : DP_DEF_UNNAMED);
+    if (spec->name) {
+        g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
+        g->nnamed++;
+        if (unnamed_id(name) >= 0)
+            g->nhashnamed++;
+    }
+    if (id)
+        *id = (uint32_t)g->njobs;
     g->njobs++;
     return DP_OK;
+}
+
+int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+{
+    return add_job(g, spec, false, NULL, err, errlen);
+}
+
+int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err,
+                        size_t errlen)
+{
+    if (!id)
+        return dp__seterr(err, errlen, DP_EINVAL, "dp_graph_add_job_id needs somewhere to put the id");
+    int rc = add_job(g, spec, true, id, err, errlen);
+    if (rc == DP_OK)
+        g->keep_order = true; /* from now on validate renumbers nothing */
+    return rc;
+}
+
+dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps)
+{
+    dp_graph_t *g = dp_graph_new();
+    if (g && (jobs || deps) && dp__graph_reserve(g, jobs, deps) != DP_OK) {
+        dp_graph_free(g);
+        return NULL;
+    }
+    return g;
 }
 
 /* Appends an edge as added (dep: an index, or DP_EDGE_FWD | a name's). */
@@ -367,6 +627,24 @@ int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep)
         di = (long)(DP_EDGE_FWD | g->nfwd++);
     }
     return edge_append(g, (uint32_t)j, (uint32_t)di);
+}
+
+int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep)
+{
+    if (!g)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    if (job >= g->njobs || dep >= g->njobs)
+        return DP_ENOTFOUND;
+    if (job == dep)
+        return DP_ESELF_DEP;
+    if (g->validated && unbuild(g) != DP_OK)
+        return DP_ENOMEM;
+    int rc = edge_append(g, job, dep);
+    if (rc == DP_OK)
+        g->keep_order = true; /* the caller holds ids: keep them valid */
+    return rc;
 }
 
 int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep)
@@ -448,13 +726,13 @@ static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, 
     enum { CYCLE_WHOLE = 16, CYCLE_HEAD = 8, CYCLE_TAIL = 7, CYCLE_BYTES = 300 };
     size_t bytes = 0, head = len, tail = 0;
     for (size_t i = 0; i < len && bytes <= 2 * CYCLE_BYTES; i++)
-        bytes += strlen(g->jobs[cycle[i]].name) + 4;
+        bytes += strlen(dp__job_name(g, cycle[i])) + 4;
     if (len > CYCLE_WHOLE || bytes > 2 * CYCLE_BYTES) {
         head = tail = 0;
         for (size_t b = 0; head < CYCLE_HEAD && (head == 0 || b < CYCLE_BYTES); head++)
-            b += strlen(g->jobs[cycle[head]].name) + 4;
+            b += strlen(dp__job_name(g, cycle[head])) + 4;
         for (size_t b = 0; tail < CYCLE_TAIL && head + tail < len - 1 && (tail == 0 || b < CYCLE_BYTES); tail++)
-            b += strlen(g->jobs[cycle[len - 1 - tail]].name) + 4;
+            b += strlen(dp__job_name(g, cycle[len - 1 - tail])) + 4;
         if (len - head - tail < 2) /* "... 1 more ..." says no less than the name */
             head = len, tail = 0;
     }
@@ -462,12 +740,12 @@ static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, 
     if (f) {
         fputs("cycle: ", f);
         for (size_t i = 0; i < head; i++)
-            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
+            fprintf(f, "%s -> ", dp__job_name(g, cycle[i]));
         if (head + tail < len)
             fprintf(f, "... %zu more ... -> ", len - head - tail);
         for (size_t i = len - tail; i < len; i++)
-            fprintf(f, "%s -> ", g->jobs[cycle[i]].name);
-        fprintf(f, "%s (each job depends on the next)", g->jobs[cycle[0]].name);
+            fprintf(f, "%s -> ", dp__job_name(g, cycle[i]));
+        fprintf(f, "%s (each job depends on the next)", dp__job_name(g, cycle[0]));
         fclose(f);
     }
     int rc = dp__seterr(err, errlen, DP_ECYCLE, "%s", msg ? msg : "cycle among the jobs");
@@ -527,9 +805,15 @@ oom:
  * holds ids only), refuses unknown and self dependencies (msg says which),
  * and counts each job's dependencies into dep_off[j + 1]. The name index
  * goes (the jobs are in name order now: index_find searches them). */
-static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
+static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen, bool *grouped, bool *forward)
 {
     size_t n = g->njobs;
+    /* grouped: the edges come job by job (each job's edges together, jobs
+     * in increasing order), as a caller that adds a job's dependencies when
+     * it adds the job makes them; forward: every dependency has a smaller
+     * id than its job (jobs added in a topological order). */
+    bool gr = true, fw = true;
+    uint32_t prev = 0;
     g->dep_off = calloc(n + 1, sizeof *g->dep_off);
     g->succ_off = calloc(n + 1, sizeof *g->succ_off);
     if (!g->dep_off || !g->succ_off)
@@ -542,16 +826,21 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
             d = index_find(g, dn);
             if (d < 0) {
                 snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"",
-                         g->jobs[ed->job].name, dn);
+                         dp__job_name(g, ed->job), dn);
                 return DP_EUNKNOWN_DEP;
             }
         }
         if ((uint32_t)d == ed->job) {
-            snprintf(msg, msglen, "job \"%s\" depends on itself", g->jobs[d].name);
+            snprintf(msg, msglen, "job \"%s\" depends on itself", dp__job_name(g, (uint32_t)d));
             return DP_ESELF_DEP;
         }
+        gr = gr && ed->job >= prev;
+        fw = fw && (uint32_t)d < ed->job;
+        prev = ed->job;
         g->dep_off[ed->job + 1]++;
     }
+    *grouped = gr;
+    *forward = fw;
     /* Every name resolved: edges refer by index from here on. */
     for (size_t e = 0; e < g->nedges; e++) {
         dp_edge_name_t *ed = &g->edges[e];
@@ -604,10 +893,51 @@ static int build_deps(dp_graph_t *g, uint32_t *fill)
     return DP_OK;
 }
 
+/* Step 3 for edges that come job by job and all point back (resolve_deps'
+ * grouped and forward): the edge list becomes dep_ids in place (each 8-byte
+ * edge's dependency written over the list's first half, front to back, a
+ * write never reaching an edge not yet read), then each job's list sorted
+ * and without repeats as in build_deps, and the list's memory shrunk to
+ * it. No second array, no scatter: a large graph built through ids skips
+ * most of what validate costs. The edge list is gone after; nothing can
+ * fail from here (succ_ids was allocated before), and such a graph has no
+ * cycle, so nothing needs the edges back but a later change (unbuild makes
+ * them again from the CSR arrays). */
+static void build_deps_in_place(dp_graph_t *g)
+{
+    size_t n = g->njobs, ne = g->nedges;
+    for (size_t j = 0; j < n; j++)
+        g->dep_off[j + 1] += g->dep_off[j];
+    uint32_t *ids = (uint32_t *)(void *)g->edges;
+    for (size_t e = 0; e < ne; e++) {
+        uint32_t d = g->edges[e].dep;
+        ids[e] = d;
+    }
+    g->edges = NULL;
+    g->nedges = g->edge_cap = 0;
+    size_t w = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
+        for (uint32_t k = b + 1; k < e; k++) { /* usually already sorted */
+            uint32_t v = ids[k], m = k;
+            for (; m > b && ids[m - 1] > v; m--)
+                ids[m] = ids[m - 1];
+            ids[m] = v;
+        }
+        g->dep_off[j] = (uint32_t)w;
+        for (uint32_t k = b; k < e; k++)
+            if (k == b || ids[k] != ids[k - 1])
+                ids[w++] = ids[k];
+    }
+    g->dep_off[n] = (uint32_t)w;
+    uint32_t *shrunk = realloc(ids, (w ? w : 1) * sizeof *ids);
+    g->dep_ids = shrunk ? shrunk : ids;
+}
+
 /* Step 4: the successor lists (succ_off, succ_ids), the transpose, filled
  * in increasing job order so each list comes out sorted. fill: scratch of
- * n counters. */
-static int build_succs(dp_graph_t *g, uint32_t *fill)
+ * n counters. succ_ids: room for them made before, or NULL. */
+static int build_succs(dp_graph_t *g, uint32_t *fill, uint32_t *succ_ids)
 {
     size_t n = g->njobs, nedges = g->dep_off[n];
     for (size_t j = 0; j < n; j++)
@@ -615,7 +945,7 @@ static int build_succs(dp_graph_t *g, uint32_t *fill)
             g->succ_off[g->dep_ids[k] + 1]++;
     for (size_t j = 0; j < n; j++)
         g->succ_off[j + 1] += g->succ_off[j];
-    g->succ_ids = malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
+    g->succ_ids = succ_ids ? succ_ids : malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
     if (!g->succ_ids)
         return DP_ENOMEM;
     memset(fill, 0, (n ? n : 1) * sizeof *fill);
@@ -631,12 +961,9 @@ static int build_succs(dp_graph_t *g, uint32_t *fill)
  * in indeg (n counters) each job's dependencies not processed: above zero
  * exactly for the jobs on or below a cycle. *acyclic: whether all were
  * processed. DP_OK or DP_ENOMEM. */
-static int check_acyclic(dp_graph_t *g, uint32_t *indeg, bool *acyclic)
+static int check_acyclic(dp_graph_t *g, uint32_t *indeg, uint32_t *order, bool *acyclic)
 {
     size_t n = g->njobs;
-    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
-    if (!order)
-        return DP_ENOMEM;
     size_t head = 0, tail = 0;
     for (size_t j = 0; j < n; j++) {
         indeg[j] = g->dep_off[j + 1] - g->dep_off[j];
@@ -650,9 +977,87 @@ static int check_acyclic(dp_graph_t *g, uint32_t *indeg, bool *acyclic)
             if (--indeg[g->succ_ids[k]] == 0)
                 order[tail++] = g->succ_ids[k];
     }
-    free(order);
     *acyclic = tail == n;
     return DP_OK;
+}
+
+/* Validate's scratch, two arrays of n counters (zeroed): the graph's run
+ * scratch (dp_graph.run_scratch), made here if it is smaller. A run needs
+ * about as much (its dependency counters and ready queue), so the first run
+ * finds its scratch already faulted in instead of paying for fresh pages
+ * (bench/README.md: the first run). Room for the tickets of up to
+ * SCRATCH_WORKERS workers too; a run with more grows it (realloc). NULL
+ * without memory. */
+#define SCRATCH_WORKERS 64
+
+static uint32_t *validate_scratch(dp_graph_t *g)
+{
+    size_t n = g->njobs ? g->njobs : 1;
+    size_t need = 2 * n * sizeof(uint32_t);
+    if (g->run_scratch_size < need) {
+        size_t size = need + 4 * 64 + SCRATCH_WORKERS * 64;
+        /* Zero: a run finds its queue's slots empty without clearing them
+         * (for a large graph calloc maps fresh pages: nothing is touched). */
+        void *sc = calloc(1, size);
+        if (!sc)
+            return NULL;
+        free(g->run_scratch);
+        g->run_scratch = sc;
+        g->run_scratch_size = size;
+    }
+    memset(g->run_scratch, 0, n * sizeof(uint32_t));
+    return g->run_scratch;
+}
+
+/* Zeroes [p, p + len): the whole pages in it given back to the kernel (they
+ * read as zero again, and cost no memory until touched), the rest
+ * written. */
+static void drop_pages(char *p, size_t len)
+{
+    uintptr_t a = (uintptr_t)p, e = a + len;
+    uintptr_t a2 = (a + 4095) & ~(uintptr_t)4095, e2 = e & ~(uintptr_t)4095;
+    if (len < 64 * 1024 || e2 <= a2 ||
+        madvise((void *)a2, e2 - a2, MADV_DONTNEED) != 0) {
+        memset(p, 0, len);
+        return;
+    }
+    memset(p, 0, a2 - a);
+    memset((void *)e2, 0, e - e2);
+}
+
+/* Leaves the run scratch as a run wants it (the layout is run.c's
+ * take_scratch: the dependency counters in the first n words, the ready
+ * queue's slots from the next 64-byte boundary, which must be zero) and
+ * no bigger than the run will use: what validate touched there but a run
+ * will not is given back. kahn: Kahn's order went where the queue goes. A
+ * run pushes at most the roots plus every successor but one of each job
+ * onto the queue; counters are used only by jobs with two or more
+ * dependencies (a chain, a fan, independent jobs: next to none). */
+static void settle_scratch(dp_graph_t *g, bool kahn)
+{
+    size_t n = g->njobs, nn = n ? n : 1;
+    char *sc = g->run_scratch;
+    if (kahn && n) {
+        size_t pushed = g->nroots, counted = 0;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t ns = g->succ_off[j + 1] - g->succ_off[j];
+            pushed += ns > 1 ? ns - 1 : 0;
+            counted += g->dep_off[j + 1] - g->dep_off[j] > 1;
+        }
+        if (pushed > n)
+            pushed = n;
+        char *q = sc + nn * sizeof(uint32_t);
+        memset(q, 0, pushed * sizeof(uint32_t));
+        drop_pages(q + pushed * sizeof(uint32_t), (nn - pushed) * sizeof(uint32_t));
+        if (counted * 16 < n)
+            drop_pages(sc, nn * sizeof(uint32_t));
+    } else if (n) {
+        size_t counted = 0;
+        for (size_t j = 0; j < n; j++)
+            counted += g->dep_off[j + 1] - g->dep_off[j] > 1;
+        if (counted * 16 < n)
+            drop_pages(sc, nn * sizeof(uint32_t));
+    }
 }
 
 int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
@@ -666,10 +1071,12 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
                                 g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
     size_t n = g->njobs;
     char msg[1024];
-    int rc = sort_jobs(g);
+    /* A graph that handed out ids keeps them: no sort, no renumbering. */
+    int rc = g->keep_order ? DP_OK : sort_jobs(g);
     if (rc != DP_OK)
         goto oom;
-    rc = resolve_deps(g, msg, sizeof msg);
+    bool grouped = false, forward = false;
+    rc = resolve_deps(g, msg, sizeof msg, &grouped, &forward);
     if (rc == DP_EUNKNOWN_DEP || rc == DP_ESELF_DEP) {
         free_built(g);
         return fail(g, rc, err, errlen, msg);
@@ -677,26 +1084,47 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     if (rc != DP_OK)
         goto oom;
     /* Scratch for the steps below: fill counts, then Kahn's in-degrees. */
-    uint32_t *fill = calloc(n ? n : 1, sizeof *fill);
+    uint32_t *fill = validate_scratch(g);
     bool acyclic = false;
-    if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill) != DP_OK ||
-        check_acyclic(g, fill, &acyclic) != DP_OK) {
-        free(fill);
+    if (fill && grouped && forward && g->nedges) {
+        /* Jobs added in a topological order with their dependencies: the
+         * edges become dep_ids in place, and no cycle is possible (every
+         * edge points to a smaller id), so Kahn's pass is not needed. */
+        uint32_t *succ_ids = malloc(g->nedges * sizeof *succ_ids);
+        if (!succ_ids) {
+            rc = DP_ENOMEM;
+            goto oom;
+        }
+        build_deps_in_place(g);
+        build_succs(g, fill, succ_ids); /* cannot fail: succ_ids is there */
+        g->nroots = 0;
+        for (size_t j = 0; j < n; j++)
+            g->nroots += g->dep_off[j + 1] == g->dep_off[j];
+        acyclic = true;
+        settle_scratch(g, false);
+    } else if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill, NULL) != DP_OK ||
+               check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
+    } else if (acyclic) {
+        settle_scratch(g, true);
+    } else {
+        /* The cycle is found from the counters Kahn left in fill; then the
+         * queue's part is zeroed (a run comes only after a change and a
+         * validate that settles the counters again). */
+        size_t nn = n ? n : 1;
+        memset(fill + nn, 0, nn * sizeof *fill);
     }
     if (!acyclic) {
         size_t len = 0;
         uint32_t *cycle = find_cycle(g, fill, &len);
         rc = report_cycle(g, cycle, len, msg, sizeof msg);
-        free(fill);
         free_built(g);
         /* Kept for dp__graph_cycle until the graph changes. */
         g->cycle = cycle;
         g->ncycle = cycle ? len : 0;
         return fail(g, rc, err, errlen, msg);
     }
-    free(fill);
     g->validated = 1;
     g->validate_rc = DP_OK;
     /* Built: the CSR arrays hold the edges, and the jobs are in name order
@@ -725,7 +1153,7 @@ size_t dp_graph_job_count(const dp_graph_t *g)
 
 const char *dp_graph_job_name(const dp_graph_t *g, size_t id)
 {
-    return g && id < g->njobs ? g->jobs[id].name : NULL;
+    return g && id < g->njobs ? dp__job_name(g, (uint32_t)id) : NULL;
 }
 
 const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id)

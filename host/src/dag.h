@@ -5,6 +5,12 @@
  * resolves dependency names once, checks for errors and builds compressed
  * sparse row (CSR) arrays of dependencies and successors. A run touches
  * only these arrays.
+ *
+ * A graph built through ids (dp_graph_add_job_id, dp_graph_add_dep_ids)
+ * keeps its order instead (dp_graph.keep_order): ids are positions as they
+ * were when the first id was handed out, then insertion order, and validate
+ * neither sorts nor renumbers. Its name index, dropped by validate like any
+ * graph's, is made again on the first lookup by name (dp_graph.lazy_index).
  */
 #ifndef DP_DAG_H
 #define DP_DAG_H
@@ -32,7 +38,7 @@ typedef struct dp_job_policy {
 
 /* A job: 32 bytes, what differs from job to job. */
 typedef struct dp_job_def {
-    char *name;
+    char *name;              /* NULL for an unnamed job: dp__job_name */
     dp_job_cb run;
     void *user;
     uint32_t pol;            /* index into dp_graph.pols */
@@ -41,6 +47,10 @@ typedef struct dp_job_def {
 
 /* No readiness check and no timeout: the short path in job.c may run it. */
 #define DP_DEF_PLAIN 1u
+/* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
+ * by that name arithmetically, never in the name index; the name itself is
+ * only written out when someone asks for it (dp__job_name). */
+#define DP_DEF_UNNAMED 2u
 
 /* A dependency as added: 8 bytes (a large graph has ten times more edges
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
@@ -59,14 +69,21 @@ struct dp_graph {
     size_t npols, pols_cap;
     uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
     size_t pol_index_cap;  /* power of two, > 2 * npols */
-    /* Open-addressing name index: slot -> job index + 1. Needed while jobs
-     * are added (duplicates); dropped by a successful validate, after
-     * which the jobs are in name order and a binary search finds a name. */
+    /* Open-addressing name index of the named jobs: slot -> job index + 1,
+     * with 8 bits of the name's hash above it while ids fit 24 bits
+     * (index_tagged; a probe past another name then rarely touches it).
+     * Needed while jobs are added
+     * (duplicates); dropped by a successful validate, after which the jobs
+     * are in name order and a binary search finds a name (or, keeping the
+     * order, lazy_index). */
     uint32_t *index;
     dp_strarena_t names; /* where the jobs' names live */
     char **plugins;     /* distinct plugin names; jobs point at them */
     size_t nplugins;
-    size_t index_cap;   /* power of two, > 2 * njobs */
+    size_t index_cap;   /* power of two, > 2 * nnamed */
+    bool index_tagged;  /* its entries carry hash tags (dag.c) */
+    size_t nnamed;      /* jobs with a name of their own (not DP_DEF_UNNAMED) */
+    size_t nhashnamed;  /* of which named like an unnamed job, "#ID" */
 
     /* Dependencies as added, resolved by validate, which then drops them
      * (the CSR arrays below hold the same); a change after that makes them
@@ -75,6 +92,24 @@ struct dp_graph {
     size_t nedges, edge_cap;
     char **fwd;            /* names of dependencies added before their job */
     size_t nfwd, fwd_cap;
+
+    /* The graph handed out ids (dp_graph_add_job_id, dp_graph_add_dep_ids):
+     * validate keeps the jobs where they are, so those ids stay valid. */
+    bool keep_order;
+    /* keep_order graphs only: the name index made by the first lookup by
+     * name after validate dropped `index` (lookups may come from several
+     * threads: the first to finish publishes it). Same layout as `index`,
+     * sized for nnamed as index_rebuild would; adopted as `index` when the
+     * graph changes. */
+    _Atomic(uint32_t *) lazy_index;
+    /* The names of unnamed jobs, "#ID" at 12 * ID, made on the first demand
+     * (possibly on several threads at once: one publishes it) for the jobs
+     * there were then; a block made for fewer jobs stays (names handed out
+     * point into it) on the `prev` chain until the graph is freed. */
+    _Atomic(struct dp_unnamed_names *) unnamed_names;
+    /* Reuse for pol_intern: the policy of the job added last (index), so
+     * that a run of jobs with the same settings skips the hash. */
+    size_t last_pol;
 
     int validated;      /* 0 not yet, 1 done */
     int validate_rc;
@@ -92,14 +127,27 @@ struct dp_graph {
     /* Per-run scratch kept between runs (run.c): a run's dependency
      * counters, ready queue and tickets. Reusing them spares every run
      * fresh pages, whose first-touch faults cost more than the jobs on some
-     * machines. Owned by the graph; only the run holding `running` touches
-     * it. */
+     * machines. Validate uses it first as its own scratch (dag.c), so even
+     * the first run finds it faulted in, and leaves it as a run wants it:
+     * the queue's slots zero (a run leaves them so too, queue.h), and no
+     * page the run will not touch kept. Owned by the graph; only validate
+     * and the run holding `running` touch it. */
     void *run_scratch;
     size_t run_scratch_size;
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
 };
+
+/* Job id's name: its own, or "#ID" for an unnamed job (made on demand;
+ * NULL only when memory ran out). Any thread. */
+const char *dp__job_name_slow(const dp_graph_t *g, uint32_t id);
+
+static inline const char *dp__job_name(const dp_graph_t *g, uint32_t id)
+{
+    const char *n = g->jobs[id].name;
+    return n ? n : dp__job_name_slow(g, id);
+}
 
 static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_job_def_t *d)
 {
@@ -110,7 +158,8 @@ static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_j
  * built in one go grows its arrays once. DP_OK or DP_ENOMEM. */
 int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges);
 
-/* dp_graph_add_dep by index: job depends on dep, both as dp_graph_job_id
+/* dp_graph_add_dep by index (private, for the workflow loader; the public
+ * dp_graph_add_dep_ids also fixes the ids): job depends on dep, both as dp_graph_job_id
  * would answer now (insertion order until validate). No name lookups; for a
  * loader that resolved the names itself. DP_EINVAL for an index out of
  * range, DP_EBUSY while running, DP_ENOMEM. */

@@ -50,7 +50,7 @@ struct dp_job {
 
 const char *dp_job_name(const dp_job_t *job)
 {
-    return job->def->name;
+    return dp__job_name(job->run->g, job->id);
 }
 
 unsigned dp_job_attempt(const dp_job_t *job)
@@ -92,7 +92,7 @@ void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    dp__run_vlog(run, level, job->def->name, job->attempt, fmt, ap);
+    dp__run_vlog(run, level, dp__job_name(run->g, job->id), job->attempt, fmt, ap);
     va_end(ap);
 }
 
@@ -134,19 +134,23 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
  * are unique, so the keys are; a key cut to a buffer's size once made two
  * long names share one). In buf when it fits, else malloc'd into *heap
  * (NULL: no memory). */
-static const char *snapshot_key(const dp_job_def_t *def, char *buf, size_t size, char **heap)
+static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, char *buf,
+                                size_t size, char **heap)
 {
     *heap = NULL;
-    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", def->name) < size)
+    const char *name = dp__job_name(run->g, (uint32_t)(def - run->g->jobs));
+    if (!name)
+        return NULL;
+    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", name) < size)
         return buf;
-    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", def->name);
+    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", name);
 }
 
 static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt,
                          const char *phase)
 {
     char buf[256], *heap;
-    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
     char *val = dp__asprintf("attempt=%u phase=%s since_ms=%llu", attempt, phase,
                              (unsigned long long)((dp__now_ns() - run->t0) / 1000000u));
     if (val && (!key || dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK))
@@ -157,7 +161,7 @@ static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attemp
 static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
 {
     char buf[256], *heap;
-    const char *key = snapshot_key(def, buf, sizeof buf, &heap);
+    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
     if (key)
         dp_store_delete(run->opts.store, key);
     free(heap);
@@ -309,7 +313,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN,
                   NULL);
     if (job->attempt == 1 && run->opts.log)
-        dp__run_log(run, DP_LOG_DEBUG, def->name, job->attempt, "started");
+        dp__run_log(run, DP_LOG_DEBUG, dp__job_name(run->g, job->id), job->attempt, "started");
 
     dp_outcome_t o = DP_READY;
     if (def->run)
@@ -399,7 +403,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
          * stopped (job_end frees the message; dp__result_build clears
          * what earlier attempts left in the slot). */
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_UNKNOWN, NULL);
-        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "cancelled");
+        dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "cancelled");
         *final = DP_STATUS_UNKNOWN;
         return true;
     }
@@ -414,7 +418,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_NOT_READY) {
         *final = DP_STATUS_NOT_READY;
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
-        dp__run_log(run, DP_LOG_INFO, def->name, job->attempt, "not ready");
+        dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "not ready");
         return true;
     }
     take_error(run, job);
@@ -423,12 +427,12 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
                   slot_error(run, id));
     if (!retry) {
         *final = DP_STATUS_FAILED;
-        dp__run_log(run, DP_LOG_ERROR, def->name, job->attempt, "failed: %s", slot_error(run, id));
+        dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, job->id), job->attempt, "failed: %s", slot_error(run, id));
         return true;
     }
     uint64_t delay = backoff_ms(&pol->backoff, job->attempt + 1, rng);
     char d[32];
-    dp__run_log(run, DP_LOG_WARN, def->name, job->attempt, "attempt failed: %s; retry in %s",
+    dp__run_log(run, DP_LOG_WARN, dp__job_name(run->g, job->id), job->attempt, "attempt failed: %s; retry in %s",
                 slot_error(run, id), dp_duration_format(delay, d, sizeof d));
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
@@ -493,8 +497,9 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     dp_slot_t *slot = &run->slots[job->id];
     set_version(run, job->id, job->version);
     slot->status = final;
-    slot->end_tick = dp__ticks();
-    *clock = slot->end_tick;
+    uint64_t end = dp__ticks(run->tsc);
+    dp__slot_set_end(run->slotbuf, job->id, end);
+    *clock = end;
     free(job->error);
     job->error = NULL;
     if (run->opts.store)
@@ -503,11 +508,11 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         (final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN) <= run->opts.log_level) {
         /* Guarded: formatting a duration costs more than a no-op job. */
         char d[32];
-        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, def->name,
-                    job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
+        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN,
+                    dp__job_name(run->g, job->id), job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
                     job->attempt, job->attempt == 1 ? "" : "s",
-                    dp_duration_format(dp__ticks_between(slot->start_tick, slot->end_tick,
-                                                         dp__ns_per_tick(dp__tick_anchor())) /
+                    dp_duration_format(dp__ticks_between(slot->start_tick, end,
+                                                         dp__ns_per_tick(dp__tick_anchor(run->tsc))) /
                                            1000000u,
                                        d, sizeof d));
     }
@@ -582,15 +587,15 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     if (def->run)
         o = def->run(job, def->user);
     if (o == DP_READY && !job->error) {
-        uint64_t t = dp__ticks();
+        uint64_t t = dp__ticks(run->tsc);
         if (!dp__run_done(run, dp__run_tick(run, t))) {
             if (pol->attempt_end) {
                 pol->attempt_end(job, def->user);
-                t = dp__ticks();
+                t = dp__ticks(run->tsc);
             }
             set_version(run, id, job->version);
             slot->status = DP_STATUS_SUCCESS;
-            slot->end_tick = t;
+            dp__slot_set_end(run->slotbuf, id, t);
             *clock = t;
             return false;
         }
@@ -609,7 +614,7 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     /* One clock read per job: a worker going straight from one job to the
      * next starts this one when the previous one ended (see pool.c for when
      * it may). On some machines a read costs more than a no-op job. */
-    run->slots[id].start_tick = *clock ? *clock : dp__ticks();
+    run->slots[id].start_tick = *clock ? *clock : dp__ticks(run->tsc);
 
     jobrun_t local;
     jobrun_t *jr = &local;

@@ -24,7 +24,9 @@
  * Worker threads start on demand: one per root at first (at most the
  * bound), then more whenever jobs are published that no idle worker has
  * claimed, or a worker's job parks while jobs wait. A chain runs on one
- * thread however high max_concurrent_jobs is.
+ * thread however high max_concurrent_jobs is. With an executor
+ * (executor.h) a worker starts on one of its idle kept threads, and only
+ * when none is idle on a thread of the run's own.
  *
  * Memory orders: the queue's handshake is in queue.c; `pending` below. A
  * job's slot and error are written by the thread that runs it and read by
@@ -40,6 +42,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "executor.h"
 #include "job.h"
 #include "park.h"
 #include "queue.h"
@@ -49,16 +52,19 @@
 #include "run_end.h"
 #include "util.h"
 
-/* A worker's thread, as its starter and the joiner see it. */
-enum { W_STARTING, W_RUNNING, W_NONE };
+/* A worker's thread, as its starter and the joiner see it: W_RUNNING a
+ * thread of the run's own (joined), W_KEPT one of the executor's (waited
+ * for through the executor). */
+enum { W_STARTING, W_RUNNING, W_KEPT, W_NONE };
 
 typedef struct dp_worker {
     dp_run_t *run;           /* set by the starter before the thread exists */
     unsigned index;          /* ditto */
     pthread_t thread;        /* written by pthread_create in the starter */
+    dp_exec_task_t task;     /* W_KEPT: what the executor's thread runs */
     /* W_STARTING until the starter knows whether the thread exists, then
-     * W_RUNNING or W_NONE. Release by the starter, acquire by the joiner:
-     * publishes `thread`. */
+     * W_RUNNING, W_KEPT or W_NONE. Release by the starter, acquire by the
+     * joiner: publishes `thread`. */
     _Atomic int state;
 } dp_worker_t;
 
@@ -114,9 +120,16 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
         dp_worker_t *w = &run->workers[i];
         w->run = run;
         w->index = i;
-        bool ok = pthread_create(&w->thread, NULL, worker_main, w) == 0;
-        atomic_store_explicit(&w->state, ok ? W_RUNNING : W_NONE, memory_order_release);
-        if (!ok)
+        /* A kept thread of the executor if one is idle (no thread to
+         * create), else a thread of the run's own. */
+        int st = W_NONE;
+        w->task = (dp_exec_task_t){.fn = worker_main, .arg = w};
+        if (run->opts.executor && dp__executor_start(run->opts.executor, &w->task))
+            st = W_KEPT;
+        else if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+            st = W_RUNNING;
+        atomic_store_explicit(&w->state, st, memory_order_release);
+        if (st == W_NONE)
             break; /* no more threads: the running workers carry on */
         done++;
     }
@@ -264,6 +277,7 @@ static void *worker_main(void *p)
         .clock = 0,
     };
     taken_t tk = {.n = 0};
+    size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
 
@@ -290,6 +304,7 @@ static void *worker_main(void *p)
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
 
         if (st == DP_STATUS_SUCCESS) {
+            succeeded++;
             have = release_successors(run, id, &id, &ws.clock);
         } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
             fail_fast(run);
@@ -300,6 +315,7 @@ static void *worker_main(void *p)
         if (!have)
             tk.ended++;
     }
+    atomic_fetch_add_explicit(&run->succeeded, succeeded, memory_order_relaxed);
     return NULL;
 }
 
@@ -351,6 +367,8 @@ static void join_workers(dp_run_t *run)
         assert(st != W_STARTING);
         if (st == W_RUNNING)
             pthread_join(w->thread, NULL);
+        else if (st == W_KEPT)
+            dp__executor_wait(run->opts.executor, &w->task);
     }
 }
 

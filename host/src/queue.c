@@ -63,8 +63,25 @@ void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic
 
 void dp__queue_open(dp_queue_t *q)
 {
-    for (size_t i = atomic_load_explicit(&q->tail, memory_order_relaxed); i < q->cap; i++)
-        atomic_init(&q->slot[i], 0);
+    /* The slots past the seeded ones are zero already (dp__queue_init).
+     * Debug builds check it on small queues. */
+#ifndef NDEBUG
+    if (q->cap <= 4096)
+        for (size_t i = atomic_load_explicit(&q->tail, memory_order_relaxed); i < q->cap; i++)
+            assert(atomic_load_explicit(&q->slot[i], memory_order_relaxed) == 0);
+#endif
+    (void)q;
+}
+
+void dp__queue_clean(dp_queue_t *q)
+{
+    size_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    size_t used = tail > head ? tail : head;
+    if (used > q->cap)
+        used = q->cap;
+    for (size_t i = 0; i < used; i++)
+        atomic_store_explicit(&q->slot[i], 0, memory_order_relaxed);
 }
 
 size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)

@@ -45,10 +45,11 @@ typedef struct dp_queue {
     atomic_bool closed;      /* the run is stopping: workers leave */
 } dp_queue_t;
 
-/* Sets q up over `slot` (room for njobs + nworkers) and `ticket` (room for
- * nworkers * DP_QUEUE_TICKET_STRIDE), empty and open. Before any worker
- * starts; then dp__queue_seed for each job ready at the start, then
- * dp__queue_open. */
+/* Sets q up over `slot` (room for njobs + nworkers, all zero: a fresh
+ * zeroed buffer, or one a previous run left with dp__queue_clean) and
+ * `ticket` (room for nworkers * DP_QUEUE_TICKET_STRIDE), empty and open.
+ * Before any worker starts; then dp__queue_seed for each job ready at the
+ * start, then dp__queue_open. */
 void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket,
                     unsigned nworkers);
 
@@ -60,8 +61,16 @@ static inline void dp__queue_seed(dp_queue_t *q, uint32_t id)
     atomic_init(&q->tail, t + 1);
 }
 
-/* Clears the slots after the seeded ones. Before any worker starts. */
+/* Opens the queue for the workers (the seeded jobs are in). Before any
+ * worker starts. */
 void dp__queue_open(dp_queue_t *q);
+
+/* Zeroes every slot the run used (those below the larger of tail and
+ * head), so that the next run over the same memory starts from zero slots
+ * without clearing them all: a run whose jobs mostly skip the queue (a
+ * chain) touches a page or two of it, not njobs * 4 bytes. After the
+ * workers are joined. */
+void dp__queue_clean(dp_queue_t *q);
 
 /* Publishes n ready jobs; wakes only the workers asleep on their slots.
  * Any thread. Returns the tail after them (for dp__queue_unclaimed). */

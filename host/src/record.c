@@ -1,77 +1,68 @@
 /* record.c - the slot buffer of a run: taken from the graph at the start,
- * its sparse arrays mapped, given back to the graph when the result that
- * took it is freed (record.h). */
+ * given back to the graph when the result that took it is freed, its
+ * sparse arrays zeroed for the next run (record.h). */
 #include "record.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
 
-/* Below this size the sparse arrays are plain zeroed memory: a mapping is
- * worth its system calls only when many pages may stay untouched. */
-#define COLD_MAP_MIN (64 * 1024)
+#include "bigmem.h"
+
+_Static_assert(sizeof(dp_slot_t) == 16, "a slot is 16 bytes (record.h)");
 
 dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g)
 {
     size_t n = g->njobs;
     dp_slotbuf_t *sb = atomic_exchange(&g->spare_slots, NULL);
     if (sb && sb->n != n) {
-        free(sb);
+        dp__slotbuf_free(sb);
         sb = NULL;
     }
-    if (!sb) {
-        sb = malloc(sizeof *sb + (n ? n : 1) * sizeof sb->slot[0]);
-        if (!sb)
-            return NULL;
-        sb->n = n;
-        sb->cold = NULL;
-    }
-    return sb;
-}
-
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb)
-{
-    size_t n = sb->n ? sb->n : 1;
-    size_t size = n * (sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
-    void *m;
-    if (size >= COLD_MAP_MIN) {
-        /* Fresh anonymous pages read as zero and cost nothing until written
-         * (calloc might hand back reused heap memory, and clear it). */
-        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return DP_ENOMEM;
-        sb->cold_size = size;
-    } else {
-        if (!(m = calloc(1, size)))
-            return DP_ENOMEM;
-        sb->cold_size = 0;
-    }
-    sb->cold = m;
-    char *p = m;
-    sb->error = (char **)(void *)p;
-    sb->version = (const char **)(void *)(p + n * sizeof *sb->error);
-    sb->requeue = (int32_t *)(void *)(p + n * (sizeof *sb->error + sizeof *sb->version));
+    if (sb)
+        return sb;
+    size_t nn = n ? n : 1, at;
+    size_t sparse =
+        nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
+    char *b = dp__bigmem_alloc(sizeof *sb + nn * sizeof sb->slot[0], sparse, &at);
+    if (!b)
+        return NULL;
+    sb = (dp_slotbuf_t *)(void *)b;
+    sb->n = n;
+    char *sp = b + at;
+    sb->end = (uint64_t *)(void *)sp;
+    sb->error = (char **)(void *)(sp + nn * sizeof *sb->end);
+    sb->version = (const char **)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error));
+    sb->requeue = (int32_t *)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error +
+                                                  sizeof *sb->version));
     atomic_init(&sb->any_error, false);
     atomic_init(&sb->any_version, false);
     atomic_init(&sb->any_requeue, false);
-    return DP_OK;
+    return sb;
+}
+
+void dp__slotbuf_free(dp_slotbuf_t *sb)
+{
+    dp__bigmem_free(sb);
 }
 
 void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb)
 {
     if (!sb)
         return;
-    if (sb->cold) {
-        if (atomic_load(&sb->any_error))
-            for (size_t j = 0; j < sb->n; j++)
-                free(sb->error[j]);
-        if (sb->cold_size)
-            munmap(sb->cold, sb->cold_size);
-        else
-            free(sb->cold);
-        sb->cold = NULL;
-        sb->error = NULL;
-        sb->version = NULL;
-        sb->requeue = NULL;
+    size_t nn = sb->n ? sb->n : 1;
+    /* Only what a run wrote needs undoing: usually nothing. */
+    if (atomic_load(&sb->any_error)) {
+        for (size_t j = 0; j < sb->n; j++)
+            free(sb->error[j]);
+        dp__bigmem_zero(sb, sb->error, nn * sizeof *sb->error);
+        atomic_store(&sb->any_error, false);
     }
-    free(atomic_exchange(&g->spare_slots, sb));
+    if (atomic_load(&sb->any_version)) {
+        dp__bigmem_zero(sb, sb->version, nn * sizeof *sb->version);
+        atomic_store(&sb->any_version, false);
+    }
+    if (atomic_load(&sb->any_requeue)) {
+        dp__bigmem_zero(sb, sb->requeue, nn * sizeof *sb->requeue);
+        atomic_store(&sb->any_requeue, false);
+    }
+    dp__slotbuf_free(atomic_exchange(&g->spare_slots, sb));
 }

@@ -18,58 +18,93 @@
 #include "ticks.h"
 #include "daggerpool/daggerpool.h"
 
-/* What every job of a run has: 24 bytes (the slots are the largest per-job
- * cost of a run), status and attempts sharing a word. What only some jobs
- * have (an error message, a plugin version, a requeue hint) is kept in the
- * slot buffer's sparse arrays instead. */
+/* What every job of a run has: 16 bytes (the slots are the largest per-job
+ * cost of a run, and every run writes them all), status and attempts
+ * sharing a word. The end is kept as the span from the start, which fits
+ * 32 bits for any job shorter than ~1.4 s of TSC ticks (~4.3 s of
+ * nanoseconds); a longer one's end goes to the slot buffer's sparse `end`
+ * array (dp__slot_set_end, dp__slot_end). What only some jobs have (an
+ * error message, a plugin version, a requeue hint) is kept in the sparse
+ * arrays too. */
 typedef struct dp_slot {
-    uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
+    uint64_t start_tick;        /* ticks.h; 0 if never started */
+    uint32_t span;              /* end - start + 1 in ticks; 0: not ended;
+                                 * DP_SLOT_SPAN_LONG: the end is in the sparse array */
     unsigned status : 8;        /* dp_status_t */
     unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
 } dp_slot_t;
 
+#define DP_SLOT_SPAN_LONG UINT32_MAX
 #define DP_SLOT_ATTEMPTS_MAX ((1u << 24) - 1)
 
 /* A run's slots. The result of the run takes them over, and gives them back
  * to the graph (dp_graph.spare_slots) when it is freed, so that a graph run
- * again and again faults in no fresh pages for them.
- *
- * Beside them, per run, three sparse arrays by job id in one fresh
- * zero-filled mapping (dp__slotbuf_cold_init): a page of them costs memory
- * only once a job on it sets something, so a run of jobs that neither fail
- * nor report a version pays nothing for them. The any_* flags say whether
- * an array was written at all, so that reading them back touches nothing
- * when not. A job's entries are written only by the thread running the job
- * (it sets the flag first); the run's end reads them after the workers are
- * joined. */
+ * again and again faults in no fresh pages for them. One block (bigmem.h):
+ * the slots in huge pages where the kernel gives them (the first run of a
+ * large graph otherwise pays a page fault per 170 jobs), and after them,
+ * in small pages, three sparse arrays by job id: a page of them costs
+ * memory only once a job on it sets something, so a run of jobs that
+ * neither fail nor report a version pays nothing for them. They stay with
+ * the slots from run to run; a run that wrote one leaves it zeroed for the
+ * next (its written pages given back, dp__slotbuf_release). The any_*
+ * flags say whether an array was written at all, so that reading them back
+ * touches nothing when not. A job's entries are written only by the thread
+ * running the job (it sets the flag first); the run's end reads them after
+ * the workers are joined. */
 typedef struct dp_slotbuf {
     size_t n;
     char **error;             /* malloc'd message, or NULL */
     const char **version;     /* dp_job_set_version; not owned */
     int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
-    void *cold;               /* the mapping (or allocation) of the three */
-    size_t cold_size;         /* its size; 0 when it was malloc'd */
+    uint64_t *end;            /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
+                               * those entries are meaningful: never cleared) */
     atomic_bool any_error, any_version, any_requeue;
     dp_slot_t slot[];
 } dp_slotbuf_t;
 
 /* A slot buffer for g's next run: the one a freed result gave back when it
- * has the right size, else a new one (its slots uninitialised, no sparse
- * arrays yet). NULL: no memory. */
+ * has the right size, else a new one (its slots uninitialised, its sparse
+ * arrays zero). NULL: no memory. */
 dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g);
 
-/* Maps sb's sparse arrays for a run (all zero). DP_OK or DP_ENOMEM. */
-int dp__slotbuf_cold_init(dp_slotbuf_t *sb);
-
-/* Frees what a run left in sb (messages, the sparse arrays) and gives sb
- * back to g for its next run. sb may be NULL. */
+/* Frees what a run left in sb (messages; the sparse arrays zeroed) and
+ * gives sb back to g for its next run. sb may be NULL. */
 void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb);
+
+/* Frees a slot buffer that no run or result holds (a graph's spare). */
+void dp__slotbuf_free(dp_slotbuf_t *sb);
 
 /* Marks one of the any_* flags (cheap when already set: no write). */
 static inline void dp__flag_set(atomic_bool *f)
 {
     if (!atomic_load_explicit(f, memory_order_relaxed))
         atomic_store_explicit(f, true, memory_order_relaxed);
+}
+
+/* Job id's end tick (its start set before). An end before the start (a
+ * thread moved between CPUs whose counters differ by a hair) is the start:
+ * a duration is never negative. By the thread running the job. */
+static inline void dp__slot_set_end(dp_slotbuf_t *sb, uint32_t id, uint64_t end)
+{
+    dp_slot_t *sl = &sb->slot[id];
+    uint64_t d = end > sl->start_tick ? end - sl->start_tick : 0;
+    if (__builtin_expect(d < DP_SLOT_SPAN_LONG - 1, 1)) {
+        sl->span = (uint32_t)d + 1;
+    } else {
+        sb->end[id] = end;
+        sl->span = DP_SLOT_SPAN_LONG;
+    }
+}
+
+/* Job id's end tick, 0 if it has not ended. */
+static inline uint64_t dp__slot_end(const dp_slotbuf_t *sb, uint32_t id)
+{
+    const dp_slot_t *sl = &sb->slot[id];
+    if (!sl->span)
+        return 0;
+    if (sl->span == DP_SLOT_SPAN_LONG)
+        return sb->end[id];
+    return sl->start_tick + sl->span - 1;
 }
 
 /* A finished run, as its result is built from it: made by the run's end

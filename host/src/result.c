@@ -281,6 +281,10 @@ const char *dp_result_first_error(const dp_result_t *r) { return r->first_error;
 long dp_result_first_not_ready(const dp_result_t *r) { return r->first_not_ready; }
 int64_t dp_result_requeue_after_ms(const dp_result_t *r) { return r->requeue_ms; }
 int64_t dp_result_duration_ms(const dp_result_t *r) { return r->duration_ms; }
+dp_clock_t dp_result_clock(const dp_result_t *r)
+{
+    return r->a0.tsc ? DP_CLOCK_TSC : DP_CLOCK_MONOTONIC;
+}
 const dp_id_list_t *dp_result_boundary(const dp_result_t *r) { return &r->boundary; }
 
 /* The public per-job records, made on first demand (NULL: no memory). */
@@ -300,14 +304,16 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
     for (size_t j = 0; j < n; j++) {
         const dp_slot_t *sl = &slots[j];
         dp_job_result_t *jr = &jobs[j];
-        jr->name = defs[j].name;
+        jr->name = dp__job_name(r->g, (uint32_t)j);
         jr->status = sl->status;
         jr->error = any_error ? sb->error[j] : NULL;
         jr->attempts = sl->attempts;
         jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
         jr->plugin_version = any_version ? sb->version[j] : NULL;
         if (sl->start_tick) {
-            uint64_t end = sl->end_tick ? sl->end_tick : r->tick_end;
+            uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            if (!end)
+                end = r->tick_end;
             jr->start_ms =
                 (int64_t)(dp__ticks_between(r->a0.tick, sl->start_tick, r->ns_per_tick) / 1000000u);
             jr->duration_ms =
@@ -334,6 +340,11 @@ const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id)
         return NULL;
     const dp_job_result_t *jobs = job_records(r);
     return jobs ? &jobs[id] : NULL;
+}
+
+dp_status_t dp_result_status(const dp_result_t *r, size_t id)
+{
+    return r && id < r->n ? (dp_status_t)r->slotbuf->slot[id].status : DP_STATUS_UNKNOWN;
 }
 
 const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name)

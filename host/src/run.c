@@ -26,7 +26,8 @@ void dp_run_opts_init(dp_run_opts_t *opts)
 
 /* The dependency counters, the queue's slots and its tickets live in the
  * graph's scratch, reused run after run (this run holds g->running, so it
- * has the scratch to itself): a run faults in no fresh pages for them. */
+ * has the scratch to itself): a run faults in no fresh pages for them, and
+ * neither does the first, since validate made the scratch and used it. */
 static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
 {
     dp_graph_t *g = run->g;
@@ -36,38 +37,47 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t need =
         toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
-        void *sc = malloc(need);
+        /* realloc: what validate faulted in (it made the scratch) stays. */
+        char *sc = realloc(g->run_scratch, need);
         if (!sc)
             return DP_ENOMEM;
-        free(g->run_scratch);
+        memset(sc + g->run_scratch_size, 0, need - g->run_scratch_size);
         g->run_scratch = sc;
         g->run_scratch_size = need;
     }
     char *sc = g->run_scratch;
+    /* The queue's slots start at zero (queue.h): the first njobs are left
+     * so by validate (dag.c settle_scratch) or the run before
+     * (dp__queue_clean); the few after them may hold an earlier run's
+     * tickets (fewer workers put the tickets lower), so they are cleared
+     * every time. */
+    size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
+    memset(sc + qjobs, 0, toff - qjobs);
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
                    (_Atomic size_t *)(void *)(sc + toff), nworkers);
     return DP_OK;
 }
 
-/* Every job's slot back to unknown, the dependency counters set, and the
- * roots (jobs without dependencies) queued: one pass over the jobs. */
+/* Every job's slot back to unknown (all zero: one memset, at memory
+ * speed), the dependency counters set, and the roots (jobs without
+ * dependencies) queued: one pass over the dependency offsets. */
 static void reset_jobs(dp_run_t *run)
 {
+    _Static_assert(DP_STATUS_UNKNOWN == 0, "a zero slot is an unknown job never started");
     const dp_graph_t *g = run->g;
-    for (size_t j = 0; j < g->njobs; j++) {
-        dp_slot_t *sl = &run->slots[j];
-        uint32_t ndeps = g->dep_off[j + 1] - g->dep_off[j];
+    size_t n = g->njobs;
+    memset(run->slots, 0, n * sizeof *run->slots);
+    const uint32_t *off = g->dep_off;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t ndeps = off[j + 1] - off[j];
         /* Only jobs with two or more dependencies use their counter (see
          * pool.c): the others' stay untouched, and so do their pages when
          * there are many such jobs. */
         if (ndeps > 1)
             atomic_init(&run->remaining[j], ndeps);
-        if (!ndeps)
+        else if (!ndeps)
             dp__queue_seed(&run->queue, (uint32_t)j);
-        sl->status = DP_STATUS_UNKNOWN;
-        sl->attempts = 0;
-        sl->start_tick = sl->end_tick = 0;
     }
     dp__queue_open(&run->queue);
     atomic_init(&run->pending, dp__queue_tail(&run->queue));
@@ -76,6 +86,9 @@ static void reset_jobs(dp_run_t *run)
 dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
 {
     size_t n = g->njobs;
+    bool tsc;
+    if (dp__clock_choose(opts->clock, &tsc, err, errlen) != DP_OK)
+        return NULL;
     unsigned nworkers = opts->max_concurrent_jobs;
     if (nworkers > n)
         nworkers = (unsigned)n;
@@ -84,16 +97,18 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
         goto oom;
     run->g = g;
     run->opts = *opts;
+    run->tsc = tsc;
     if (!run->opts.seed)
         run->opts.seed = dp__now_ns();
     run->wake_fd = -1;
     run->nworkers = nworkers;
     atomic_init(&run->nstarted, 0);
     atomic_init(&run->failfast, false);
+    atomic_init(&run->succeeded, 0);
     dp__park_init(&run->park, nworkers ? nworkers : 1);
     if (take_scratch(run, n, nworkers) != DP_OK)
         goto oom;
-    if (!(run->slotbuf = dp__slotbuf_take(g)) || dp__slotbuf_cold_init(run->slotbuf) != DP_OK)
+    if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
     run->slots = run->slotbuf->slot;
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -103,7 +118,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     }
     reset_jobs(run);
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
-    run->a0 = dp__tick_anchor();
+    run->a0 = dp__tick_anchor(tsc);
     run->t0 = run->a0.ns;
     run->deadline_tick = run->ctx.deadline_ns
                              ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
@@ -128,6 +143,8 @@ fail:
 
 void dp__run_destroy(dp_run_t *run)
 {
+    /* Every worker is joined: the next run finds the queue's slots zero. */
+    dp__queue_clean(&run->queue);
     dp__ctx_destroy(&run->ctx);
     close(run->wake_fd);
     dp__park_destroy(&run->park);
@@ -184,7 +201,7 @@ void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned a
     dp_event_t ev = {
         .kind = kind,
         .job = job,
-        .name = run->g->jobs[job].name,
+        .name = dp__job_name(run->g, job),
         .attempt = attempt,
         .worker = worker,
         .time_ns = dp__now_ns() - run->t0,

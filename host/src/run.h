@@ -45,7 +45,8 @@ typedef struct dp_run {
     dp_ctx_t ctx;            /* init; own lock: the run's context, child of opts.parent,
                               * with the global timeout */
     uint64_t t0;             /* init: monotonic start (= a0.ns) */
-    dp_tick_anchor_t a0;     /* init: where the slots' ticks start */
+    bool tsc;                /* init: the run's ticks are TSC readings (its clock) */
+    dp_tick_anchor_t a0;     /* init: where the slots' ticks start (a0.tsc = tsc) */
     /* init: before this tick the run's deadline has surely not passed
      * (UINT64_MAX: no deadline): see dp__run_done. */
     uint64_t deadline_tick;
@@ -63,6 +64,10 @@ typedef struct dp_run {
     unsigned nworkers;       /* init: max_concurrent_jobs, at most one a job */
     _Atomic unsigned nstarted; /* atomic: worker slots taken (threads start on demand) */
     _Atomic size_t pending;  /* atomic: jobs queued or running; 0 ends the run */
+    /* atomic: jobs that ended success, added by each worker as it leaves
+     * (relaxed: read by the run's end after the join). All of them: the
+     * run's end has nothing to look for in the slots. */
+    _Atomic size_t succeeded;
     atomic_bool failfast;    /* atomic: a failure cancelled the run */
     int wake_fd;             /* init: eventfd, wakes the supervisor when done */
 } dp_run_t;
@@ -98,7 +103,7 @@ static inline uint64_t dp__run_tick(const dp_run_t *run, uint64_t recent)
 {
     if (run->deadline_tick == UINT64_MAX)
         return 0;
-    return recent ? recent : dp__ticks();
+    return recent ? recent : dp__ticks(run->tsc);
 }
 
 /* Logs a run-level message (job may be NULL), if the run has a log

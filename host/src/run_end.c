@@ -84,8 +84,9 @@ static tally_t count_statuses(dp_run_t *run, dp_run_record_t *rec)
         }
         if (st == DP_STATUS_FAILED) {
             t.any_failed = true;
-            if (sl->end_tick < first_fail_end) {
-                first_fail_end = sl->end_tick;
+            uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            if (end < first_fail_end) {
+                first_fail_end = end;
                 t.first_fail = (long)j;
             }
         }
@@ -141,7 +142,7 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
 
 int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
 {
-    dp_tick_anchor_t a_end = dp__tick_anchor();
+    dp_tick_anchor_t a_end = dp__tick_anchor(run->tsc);
     *rec = (dp_run_record_t){
         .g = run->g,
         .a0 = run->a0,
@@ -150,6 +151,19 @@ int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
         .first_not_ready = -1,
         .requeue_ms = -1,
     };
+    /* Every job succeeded (the workers counted them): nothing is skipped,
+     * unknown, failed or not ready, and the two passes over the slots below
+     * would find nothing (a requeue hint is only left by a job that did
+     * not succeed; checked all the same). */
+    dp_slotbuf_t *sb = run->slotbuf;
+    if (atomic_load_explicit(&run->succeeded, memory_order_relaxed) == run->g->njobs &&
+        !atomic_load(&sb->any_requeue)) {
+        rec->slotbuf = sb;
+        run->slotbuf = NULL;
+        tally_t t = {.all_success = true, .first_fail = -1};
+        decide(run, &t, rec);
+        return DP_OK;
+    }
     if (mark_skipped(run) != DP_OK)
         return DP_ENOMEM;
     /* From here on the slots are the record's. */

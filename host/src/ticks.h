@@ -8,9 +8,11 @@
  * bit 8) the stamps are raw TSC readings, a fraction of that, turned into
  * CLOCK_MONOTONIC time afterwards from two anchors: the run's start (a tick
  * and a clock reading taken together) and a rate measured between the
- * library's load and the run's end. Everywhere else, and with
- * DAGGERPOOL_CLOCK=monotonic in the environment, a tick is simply
- * CLOCK_MONOTONIC nanoseconds and the conversion is the identity.
+ * library's load and the run's end. Everywhere else, and in a run that
+ * chose CLOCK_MONOTONIC (dp_run_opts_t.clock, or DAGGERPOOL_CLOCK=monotonic
+ * for the default), a tick is simply CLOCK_MONOTONIC nanoseconds and the
+ * conversion is the identity. The choice is per run: a run's anchors say
+ * which clock its ticks are.
  *
  * Ticks are only ever compared with ticks read in the same process. A
  * thread may move between CPUs within a job; invariant TSCs of one machine
@@ -24,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daggerpool/daggerpool.h"
 #include "util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,26 +34,39 @@
 #define DP_HAVE_TSC 1
 #endif
 
-/* Set once, at load (ticks.c): ticks are TSC readings. */
-extern bool dp__ticks_tsc;
+/* Set once, at load (ticks.c): the CPU has an invariant TSC. */
+extern bool dp__tsc_invariant;
 
-static inline uint64_t dp__ticks(void)
+/* A tick of the clock a run chose: a TSC reading (tsc) or CLOCK_MONOTONIC
+ * nanoseconds. */
+static inline uint64_t dp__ticks(bool tsc)
 {
 #ifdef DP_HAVE_TSC
-    if (__builtin_expect(dp__ticks_tsc, 1))
+    if (__builtin_expect(tsc, 1))
         return __rdtsc();
+#else
+    (void)tsc;
 #endif
     return dp__now_ns();
 }
 
 /* Where a run's ticks start: a tick and a CLOCK_MONOTONIC reading taken
- * together (the same value when ticks are nanoseconds). */
+ * together (the same value when ticks are nanoseconds), and which clock
+ * the ticks are. */
 typedef struct dp_tick_anchor {
     uint64_t tick;
     uint64_t ns;
+    bool tsc;
 } dp_tick_anchor_t;
 
-dp_tick_anchor_t dp__tick_anchor(void);
+dp_tick_anchor_t dp__tick_anchor(bool tsc);
+
+/* The clock of a run asked for `want` (DP_CLOCK_DEFAULT reads
+ * DAGGERPOOL_CLOCK as it was at the library's load): *tsc true for TSC
+ * ticks. DP_EINVAL with err (the fix) for DP_CLOCK_TSC on a CPU without an
+ * invariant TSC, an unknown value, or a default with DAGGERPOOL_CLOCK set
+ * to anything but "monotonic". */
+int dp__clock_choose(dp_clock_t want, bool *tsc, char *err, size_t errlen);
 
 /* Nanoseconds per tick, measured from the library's load until `now`
  * (an anchor read just before; 1.0 when ticks are nanoseconds). */

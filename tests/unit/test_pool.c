@@ -31,6 +31,13 @@ static dp_run_opts_t opts_of(unsigned conc, uint64_t timeout_ms, bool fail_fast)
     return o;
 }
 
+static dp_outcome_t noop_job(dp_job_t *job, void *user)
+{
+    (void)job;
+    (void)user;
+    return DP_READY;
+}
+
 static unsigned runs_of(tu_script_t *s, const char *name)
 {
     return atomic_load(&tu_job(s, name)->runs);
@@ -1421,9 +1428,60 @@ static void test_events(void **state)
     tu_script_free(s);
 }
 
+/* The ready queue's slots are left zero by each run (dp__queue_clean) and
+ * not cleared up front by the next: runs of one graph with more, then
+ * fewer, then more workers (tickets move), a run cut short with jobs still
+ * queued, and a re-validate whose cycle check wrote where the queue goes,
+ * each run every job exactly once (debug builds also assert the slots are
+ * zero when a run opens its queue). */
+static void test_queue_slots_clean_between_runs(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    char *spec = tu_spec_layers(6, 10);
+    dp_graph_t *g = tu_graph(spec, s);
+    free(spec);
+    unsigned workers[] = {8, 1, 3, 8, 2};
+    unsigned total = 0;
+    for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
+        dp_run_opts_t o = opts_of(workers[i], 0, true);
+        dp_result_t *r = tu_run(g, &o);
+        assert_true(dp_result_is_ready(r));
+        dp_result_free(r);
+        total += 60;
+        assert_int_equal(atomic_load(&s->total_runs), total);
+    }
+    /* Cut short: the first layer blocks until the run's deadline, with
+     * successors queued behind it. */
+    tu_set(s, "L0_0,L0_1", "block");
+    dp_run_opts_t o = opts_of(4, 50, true);
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
+    dp_result_free(r);
+    tu_set(s, "L0_0,L0_1", "block=0");
+    /* A change: validate runs its cycle check over the scratch again. */
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.name = "extra";
+    sp.run = noop_job;
+    assert_int_equal(dp_graph_add_job(g, &sp, NULL, 0), DP_OK);
+    assert_int_equal(dp_graph_add_dep(g, "extra", "L5_0"), DP_OK);
+    unsigned before = atomic_load(&s->total_runs);
+    for (unsigned w = 1; w <= 4; w += 3) {
+        o = opts_of(w, 0, true);
+        r = tu_run(g, &o);
+        assert_true(dp_result_is_ready(r));
+        dp_result_free(r);
+    }
+    assert_int_equal(atomic_load(&s->total_runs), before + 2 * 60); /* "extra" is not scripted */
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_queue_slots_clean_between_runs),
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_single_job),
         cmocka_unit_test(test_seed_dag_runs_in_dependency_order),

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daggerpool/daggerpool.h"
+#include "record.h"
 #include "testutil.h"
 
 static dp_run_opts_t opts_of(unsigned conc, uint64_t timeout_ms, bool fail_fast)
@@ -469,6 +471,134 @@ static void test_plugin_label_and_version(void **state)
     dp_graph_free(g);
 }
 
+/* The slots and sparse arrays are kept from run to run of a graph (record.c):
+ * what one run wrote (errors, versions, requeue hints) must be gone in the
+ * next, where other jobs write some again (so the arrays are read). Large
+ * (a mapping, pages given back) and small (malloc'd). */
+static atomic_int reuse_phase;
+static unsigned reuse_n;
+
+static dp_outcome_t phased(dp_job_t *job, void *user)
+{
+    uintptr_t j = (uintptr_t)user;
+    if (atomic_load(&reuse_phase) == 1) {
+        if (j % 5 == 0)
+            dp_job_set_version(job, "9.9");
+        if (j % 7 == 3)
+            return dp_job_fail(job, true, "job %u failed in phase 1", (unsigned)j);
+    } else {
+        if (j == 0)
+            dp_job_set_version(job, "2.0");
+        if (j == reuse_n - 2)
+            return dp_job_fail(job, true, "phase 2");
+    }
+    return DP_READY;
+}
+
+/* Not ready in phase 1; in phase 2 only the last job stays not ready. */
+static dp_outcome_t phased_check(dp_job_t *job, void *user)
+{
+    (void)job;
+    bool last = (uintptr_t)user == reuse_n - 1;
+    return atomic_load(&reuse_phase) == 1 || last ? DP_NOT_READY : DP_READY;
+}
+
+static void check_reuse(unsigned n)
+{
+    reuse_n = n;
+    dp_graph_t *g = dp_graph_new_hint(n, 0);
+    char err[256];
+    for (unsigned j = 0; j < n; j++) {
+        dp_job_spec_t sp;
+        dp_job_spec_init(&sp);
+        sp.run = phased;
+        uint32_t id;
+        sp.user = (void *)(uintptr_t)j;
+        if (j == n - 1 || j == n - 3) { /* polls given up: requeue hints 5 and 3 */
+            sp.check = phased_check;
+            sp.readiness.period_ms = j == n - 1 ? 5 : 3;
+            sp.readiness.timeout_ms = 12;
+        }
+        assert_int_equal(dp_graph_add_job_id(g, &sp, &id, err, sizeof err), DP_OK);
+    }
+    dp_run_opts_t opts;
+    dp_run_opts_init(&opts);
+    opts.fail_fast = false;
+    opts.max_concurrent_jobs = 2;
+    atomic_store(&reuse_phase, 1);
+    dp_result_t *r = tu_run(g, &opts);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
+    assert_string_equal(dp_result_job(r, 3)->error, "job 3 failed in phase 1");
+    assert_string_equal(dp_result_job(r, 5)->plugin_version, "9.9");
+    assert_int_equal(dp_result_status(r, n - 1), DP_STATUS_NOT_READY);
+    assert_int_equal(dp_result_requeue_after_ms(r), 3);
+    dp_result_free(r);
+    atomic_store(&reuse_phase, 2);
+    for (int k = 0; k < 2; k++) {
+        r = tu_run(g, &opts);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
+        assert_int_equal(dp_result_requeue_after_ms(r), 5);
+        for (unsigned j = 0; j < n; j++) {
+            const dp_job_result_t *jr = dp_result_job(r, j);
+            if (j == n - 2) {
+                assert_string_equal(jr->error, "phase 2");
+                continue;
+            }
+            if (jr->error)
+                fail_msg("job %u: error \"%s\" left from the run before", j, jr->error);
+            if (j == 0)
+                assert_string_equal(jr->plugin_version, "2.0");
+            else if (jr->plugin_version)
+                fail_msg("job %u: version %s left from the run before", j, jr->plugin_version);
+            assert_int_equal(jr->status, j == n - 1 ? DP_STATUS_NOT_READY : DP_STATUS_SUCCESS);
+        }
+        dp_result_free(r);
+    }
+    dp_graph_free(g);
+}
+
+/* A slot keeps its end as a 32-bit span from its start; longer spans go to
+ * the sparse array, and every end reads back as written. */
+static void test_slot_spans(void **state)
+{
+    (void)state;
+    dp_graph_t *g = dp_graph_new_hint(4, 0);
+    dp_job_spec_t sp;
+    dp_job_spec_init(&sp);
+    sp.run = versioned;
+    uint32_t id;
+    for (int j = 0; j < 4; j++)
+        assert_int_equal(dp_graph_add_job_id(g, &sp, &id, NULL, 0), DP_OK);
+    dp_slotbuf_t *sb = dp__slotbuf_take(g);
+    assert_non_null(sb);
+    uint64_t start = 1000000007ull;
+    uint64_t ends[4] = {start + 5, start + (1ull << 33) + 3, start + UINT32_MAX - 2, start - 10};
+    uint64_t want[4] = {start + 5, start + (1ull << 33) + 3, start + UINT32_MAX - 2, start};
+    for (uint32_t j = 0; j < 4; j++) {
+        sb->slot[j].start_tick = start;
+        sb->slot[j].span = 0;
+        assert_int_equal(dp__slot_end(sb, j), 0); /* not ended */
+        dp__slot_set_end(sb, j, ends[j]);
+        assert_int_equal(dp__slot_end(sb, j), want[j]);
+    }
+    assert_int_equal(sb->slot[1].span, DP_SLOT_SPAN_LONG);
+    assert_int_equal(sb->slot[2].span, UINT32_MAX - 1); /* the longest that fits */
+    assert_int_equal(sb->slot[3].span, 1);               /* clamped to the start */
+    assert_int_equal(sb->slot[0].span, 6);
+    dp__slot_set_end(sb, 3, start + UINT32_MAX - 1);      /* the shortest that does not */
+    assert_int_equal(sb->slot[3].span, DP_SLOT_SPAN_LONG);
+    assert_int_equal(dp__slot_end(sb, 3), start + UINT32_MAX - 1);
+    dp__slotbuf_release(g, sb);
+    dp_graph_free(g);
+}
+
+static void test_kept_slots_start_clean(void **state)
+{
+    (void)state;
+    check_reuse(21);    /* small: malloc'd */
+    check_reuse(20000); /* large: a mapping, its written pages given back */
+}
+
 static void test_bad_queries(void **state)
 {
     (void)state;
@@ -628,6 +758,8 @@ int main(void)
         cmocka_unit_test(test_requeue_after),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_plugin_label_and_version),
+        cmocka_unit_test(test_slot_spans),
+        cmocka_unit_test(test_kept_slots_start_clean),
         cmocka_unit_test(test_bad_queries),
         cmocka_unit_test(test_unknown_after_timeout_has_no_error),
         cmocka_unit_test(test_unknown_after_fail_fast_has_no_error),

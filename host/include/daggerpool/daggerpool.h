@@ -324,7 +324,9 @@ DP_API int dp_graph_add_dep(dp_graph_t *g, const char *job, const char *dep);
 DP_API int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen);
 /** Number of jobs. */
 DP_API size_t dp_graph_job_count(const dp_graph_t *g);
-/** After validate: job ids are 0..count-1 in name order. */
+/** Job ids are 0..count-1: after validate, in name order (validate sorts
+ *  the jobs), unless the graph was built through ids (below); then in the
+ *  order added, before and after validate. */
 DP_API const char *dp_graph_job_name(const dp_graph_t *g, size_t id);
 /** Id of a job by name, or -1. After validate. */
 DP_API long dp_graph_job_id(const dp_graph_t *g, const char *name);
@@ -334,6 +336,40 @@ DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids
 DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
 /** The plugin label of job id (may be NULL). */
 DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+
+/* Building through ids: for a caller that has its own numbering (a
+ * benchmark, a controller with its resources in an array), no name is
+ * formatted, looked up, sorted or resolved.
+ *
+ * The rule: once dp_graph_add_job_id or dp_graph_add_dep_ids has been
+ * called on a graph, its job ids never change. A job's id is the one
+ * dp_graph_add_job_id handed out: its position in the order jobs were added
+ * (jobs added before by name keep the positions they had then). Validate
+ * keeps that order, so every id the caller holds stays valid after it and
+ * after later additions, and a result's job ids (dp_result_job,
+ * dp_result_status, frontiers, blockers...) are the same ids. Names stay
+ * unique and are still what files and printed results show; lookups by
+ * name (dp_graph_job_id, dp_result_find) still work. A graph never built
+ * through ids numbers its jobs in name order at validate, as before. */
+
+/** Whether this header has the functions below (and dp_result_status). */
+#define DP_HAVE_GRAPH_IDS 1
+
+/** A graph with room for `jobs` jobs and `deps` dependencies, so that a
+ *  graph built in one go grows no array (0: unknown; it grows as needed).
+ *  NULL when out of memory. */
+DP_API dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps);
+/** Adds a job like dp_graph_add_job and writes its id to *id. spec->name
+ *  may be NULL: the job is then named "#ID" ("#0", "#1", ...), a name that
+ *  clashes (DP_EDUPLICATE) with a job you named so yourself. Fixes the
+ *  graph's ids (see above). */
+DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id,
+                               char *err, size_t errlen);
+/** Records that job `job` depends on job `dep`, both ids (as handed out by
+ *  dp_graph_add_job_id, or dp_graph_job_id's answer now). DP_ENOTFOUND for
+ *  an id out of range, DP_ESELF_DEP when they are equal, DP_EBUSY while
+ *  the graph runs; repeats are harmless. Fixes the graph's ids. */
+DP_API int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep);
 
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
@@ -386,6 +422,59 @@ typedef struct dp_event {
 
 typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
 
+/* An executor: worker threads that outlive a run, for a caller that runs
+ * graphs again and again (a watch loop, a controller calling dp_graph_run
+ * every few seconds). A run given one (dp_run_opts_t.executor) starts its
+ * workers on the executor's idle threads instead of creating threads, and
+ * they go back to it when the run ends. The executor makes threads on
+ * demand, up to `nthreads`, and keeps them until it is freed; a run that
+ * wants more workers than the executor has idle (max_concurrent_jobs above
+ * its size, or other runs using it at the same time) creates the rest as
+ * threads of its own, as without an executor. max_concurrent_jobs still
+ * bounds each run. Several runs, of one graph after another or of
+ * different graphs at once, may share an executor. Its threads sleep
+ * while no run uses them. A job's callbacks may thus run on a thread that
+ * ran other runs' jobs before: keep no thread-local state across calls. */
+typedef struct dp_executor dp_executor_t;
+
+/** Whether this header has the executor (dp_executor_*, opts.executor). */
+#define DP_HAVE_EXECUTOR 1
+
+/** An executor keeping up to nthreads threads (>= 1; usually
+ *  max_concurrent_jobs). No thread starts before a run needs one. NULL when
+ *  nthreads is 0 or memory ran out. */
+DP_API dp_executor_t *dp_executor_new(unsigned nthreads);
+/** Stops and joins the executor's threads and frees it. No run may be
+ *  using it. NULL is allowed. */
+DP_API void dp_executor_free(dp_executor_t *ex);
+/** How many threads the executor has made so far (they are all kept). */
+DP_API unsigned dp_executor_threads(dp_executor_t *ex);
+
+/* The clock of a run's job stamps (each job's start and end; results give
+ * them as start_ms and duration_ms). Deadlines and timeouts always use
+ * CLOCK_MONOTONIC whatever the choice. */
+typedef enum dp_clock {
+    /* DAGGERPOOL_CLOCK from the environment, as it was when the library was
+     * loaded: "monotonic" is DP_CLOCK_MONOTONIC, unset or empty is
+     * DP_CLOCK_AUTO, and any other value refuses the run (DP_EINVAL, with
+     * the fix). */
+    DP_CLOCK_DEFAULT = 0,
+    /* The CPU's time-stamp counter where it is invariant (several times
+     * cheaper to read than the system clock on virtual machines), turned
+     * into CLOCK_MONOTONIC time when the run ends; else CLOCK_MONOTONIC. */
+    DP_CLOCK_AUTO = 1,
+    DP_CLOCK_MONOTONIC = 2,  /* CLOCK_MONOTONIC for every stamp */
+    /* The time-stamp counter; the run is refused (DP_EINVAL) on a CPU
+     * without an invariant one. */
+    DP_CLOCK_TSC = 3
+} dp_clock_t;
+
+/** Whether this header has dp_clock_t, opts.clock and dp_result_clock. */
+#define DP_HAVE_RUN_CLOCK 1
+
+/** "default", "auto", "monotonic", "tsc". */
+DP_API const char *dp_clock_name(dp_clock_t c);
+
 typedef struct dp_run_opts {
     unsigned max_concurrent_jobs; /* default 4; >= 1 */
     uint64_t timeout_ms;          /* whole run; 0: none */
@@ -398,6 +487,9 @@ typedef struct dp_run_opts {
     dp_event_cb on_event;         /* optional */
     void *event_user;
     uint64_t seed;                /* jitter PRNG seed; 0: from the clock */
+    /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
+    dp_executor_t *executor;      /* optional: run the workers on its threads */
+    dp_clock_t clock;             /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
 } dp_run_opts_t;
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
@@ -414,7 +506,8 @@ DP_API dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char 
 /* Result                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Per-job result; ids are the graph's (name order). */
+/* Per-job result; ids are the graph's (name order, or the order added for
+ * a graph built through ids). */
 typedef struct dp_job_result {
     const char *name;
     dp_status_t status;
@@ -450,6 +543,10 @@ DP_API size_t dp_result_job_count(const dp_result_t *r);
 DP_API const dp_job_result_t *dp_result_job(const dp_result_t *r, size_t id);
 /** By name; NULL if no such job. */
 DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name);
+/** Job `id`'s final status, read straight from the run's record: no
+ *  per-job record is made (a few ns a job, for a caller that reads every
+ *  job's status). DP_STATUS_UNKNOWN when id is out of range. Any thread. */
+DP_API dp_status_t dp_result_status(const dp_result_t *r, size_t id);
 DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
 /** All jobs success. [IsReady] */
 DP_API bool dp_result_is_ready(const dp_result_t *r);
@@ -462,13 +559,17 @@ DP_API bool dp_result_cancelled(const dp_result_t *r);
 /** "timeout after 10s" on timeout, else the error of the failed job that
  *  ended first, else NULL. [FirstError] */
 DP_API const char *dp_result_first_error(const dp_result_t *r);
-/** The first not_ready job by name, or -1. [FirstInProgress] */
+/** The not_ready job of the smallest id (name order, or the order added
+ *  for a graph built through ids), or -1. [FirstInProgress] */
 DP_API long dp_result_first_not_ready(const dp_result_t *r);
 /** Suggested delay before re-running (the soonest readiness poll or backoff
  *  that was cut short, or a not_ready job's poll period), or -1. */
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
+/** The clock the run stamped its jobs with: DP_CLOCK_TSC or
+ *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
+DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
 /** Direct dependencies of job that are not success (caller frees with
  *  dp_id_list_free). [Blockers] */
 DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);

@@ -349,6 +349,7 @@ int cli_watch(int argc, char **argv)
     watcher_t w = {.o = &o, .in_fd = -1, .in_wd = -1, .generation = 1};
     dp_store_t *store = NULL;
     dp_ctx_t *parent = NULL;
+    dp_executor_t *executor = NULL; /* the workers' threads, kept from run to run */
     FILE *jl = NULL;
     code = CLI_EXIT_INVALID;
     if (!(w.err = calloc(1, 16384)))
@@ -444,6 +445,9 @@ int cli_watch(int argc, char **argv)
         opts.log = console_log_cb;
         opts.log_user = w.con;
         opts.log_level = level;
+        if (!executor) /* sized by the first run; a bigger bound later adds threads per run */
+            executor = dp_executor_new(opts.max_concurrent_jobs);
+        opts.executor = executor; /* NULL (no memory): threads per run, as before */
         dp_result_t *r = dp_graph_run(dp_workflow_graph(w.wf), &opts, w.err, 16384);
         if (!r) {
             cli_errorf(NULL, "%s: %s", o.file, w.err);
@@ -496,6 +500,7 @@ out:
     dp_workflow_free(w.wf);
     dp_plugins_free(w.pl);
     dp_store_free(store);
+    dp_executor_free(executor);
     dp_ctx_free(parent);
     console_free(w.con);
     if (w.in_fd >= 0)
