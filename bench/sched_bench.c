@@ -264,8 +264,8 @@ static int child(int argc, char **argv)
     }
     uint64_t med = median_u64(t, runs); /* sorts t */
     uint64_t cmed = median_u64(cpu, runs);
-    printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
-           (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed);
+    printf("RESULT %u %zu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns, (unsigned long long)med,
+           (unsigned long long)t[0], (unsigned long long)cmed);
     bench_shape_free(&s);
     free(t);
     free(cpu);
@@ -280,7 +280,7 @@ typedef struct sysdef {
     const char *label;  /* as printed */
     const char *system; /* --child SYSTEM */
     unsigned workers;
-    int peer;           /* run the peer program instead of ourselves */
+    int peer; /* run the peer program instead of ourselves */
 } sysdef_t;
 
 static const sysdef_t systems[] = {
@@ -299,8 +299,8 @@ typedef struct measure {
 } measure_t;
 
 /* Runs one child; fills m from its RESULT line and its rusage. */
-static void run_child(const char *prog, const char *system, const char *shape, unsigned workers,
-                      uint32_t n, unsigned runs, uint64_t seed, measure_t *m)
+static void run_child(const char *prog, const char *system, const char *shape, unsigned workers, uint32_t n,
+                      unsigned runs, uint64_t seed, measure_t *m)
 {
     char wbuf[16], nbuf[16], rbuf[16], sbuf[32];
     snprintf(wbuf, sizeof wbuf, "%u", workers);
@@ -338,8 +338,7 @@ static void run_child(const char *prog, const char *system, const char *shape, u
     memset(m, 0, sizeof *m);
     unsigned long long build, med, mn, cmed;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-        sscanf(line, "RESULT %u %zu %llu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn,
-               &cmed) == 6) {
+        sscanf(line, "RESULT %u %zu %llu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn, &cmed) == 6) {
         m->ok = 1;
         m->cpu_per_job = (double)cmed / (double)m->n;
         m->build_ms = (double)build / 1e6;
@@ -350,14 +349,13 @@ static void run_child(const char *prog, const char *system, const char *shape, u
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE[,SHAPE...]] [--seed S]\n"
-            "                   [--no-peer] [--peer PATH]\n"
-            "  -n N      jobs per shape (default 100000; the grid rounds down to a square)\n"
-            "  -r RUNS   timed runs per child after one warm-up; the median counts (default 7)\n"
-            "  -k ROUNDS repeat the sweep, interleaved; medians over rounds (default 3)\n"
-            "  -s        shapes: chain,independent,fan,grid,random (default all)\n"
-            "  --peer    the oneTBB flow_graph program (default: tbb_flow beside this one)\n");
+    fprintf(stderr, "usage: sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE[,SHAPE...]] [--seed S]\n"
+                    "                   [--no-peer] [--peer PATH]\n"
+                    "  -n N      jobs per shape (default 100000; the grid rounds down to a square)\n"
+                    "  -r RUNS   timed runs per child after one warm-up; the median counts (default 7)\n"
+                    "  -k ROUNDS repeat the sweep, interleaved; medians over rounds (default 3)\n"
+                    "  -s        shapes: chain,independent,fan,grid,random (default all)\n"
+                    "  --peer    the oneTBB flow_graph program (default: tbb_flow beside this one)\n");
     exit(2);
 }
 
@@ -418,8 +416,7 @@ int main(int argc, char **argv)
     if (n < 3 || runs < 1 || rounds < 1)
         usage();
     if (use_peer && access(peer, X_OK) != 0) {
-        fprintf(stderr, "sched_bench: no peer program at %s (oneTBB missing?): peers skipped\n",
-                peer);
+        fprintf(stderr, "sched_bench: no peer program at %s (oneTBB missing?): peers skipped\n", peer);
         use_peer = 0;
     }
 
@@ -434,19 +431,18 @@ int main(int argc, char **argv)
             for (size_t sy = 0; sy < NSYS; sy++) {
                 if (systems[sy].peer && !use_peer)
                     continue;
-                run_child(systems[sy].peer ? peer : self, systems[sy].system,
-                          bench_shape_name((bench_shape_kind_t)k), systems[sy].workers, n, runs,
-                          seed, &m[k][sy][r]);
+                run_child(systems[sy].peer ? peer : self, systems[sy].system, bench_shape_name((bench_shape_kind_t)k),
+                          systems[sy].workers, n, runs, seed, &m[k][sy][r]);
                 if (!m[k][sy][r].ok)
                     fprintf(stderr, "sched_bench: %s on %s failed\n", systems[sy].label,
                             bench_shape_name((bench_shape_kind_t)k));
             }
         }
 
-    printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs,
-           rounds, rounds == 1 ? "" : "s", (unsigned long long)seed);
-    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s %9s %8s\n", "shape", "system", "workers",
-           "edges", "build_ms", "ns/job", "x_lower", "cpu_ns/job", "x_lower", "rss_MiB", "x_rss");
+    printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs, rounds,
+           rounds == 1 ? "" : "s", (unsigned long long)seed);
+    printf("%-12s %-15s %7s %9s %10s %9s %8s %9s %8s %9s %8s\n", "shape", "system", "workers", "edges", "build_ms",
+           "ns/job", "x_lower", "cpu_ns/job", "x_lower", "rss_MiB", "x_rss");
     for (int k = 0; k < BENCH_NSHAPES; k++) {
         if (!want[k])
             continue;
@@ -470,8 +466,7 @@ int main(int argc, char **argv)
             }
             if (!cnt)
                 continue;
-            double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt),
-                   rm = median_d(rs, cnt);
+            double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt), rm = median_d(rs, cnt);
             if (sy == 0) {
                 lower_ns = tm;
                 lower_cpu = cm;
@@ -479,9 +474,9 @@ int main(int argc, char **argv)
             }
             (void)jobs;
             printf("%-12s %-15s %7u %9zu %10.1f %9.1f %8.2f %9.1f %8.2f %9.1f %8.2f\n",
-                   bench_shape_name((bench_shape_kind_t)k), systems[sy].label,
-                   systems[sy].workers, edges, bm, tm, lower_ns > 0 ? tm / lower_ns : 0, cm,
-                   lower_cpu > 0 ? cm / lower_cpu : 0, rm, lower_rss > 0 ? rm / lower_rss : 0);
+                   bench_shape_name((bench_shape_kind_t)k), systems[sy].label, systems[sy].workers, edges, bm, tm,
+                   lower_ns > 0 ? tm / lower_ns : 0, cm, lower_cpu > 0 ? cm / lower_cpu : 0, rm,
+                   lower_rss > 0 ? rm / lower_rss : 0);
         }
     }
     return 0;

@@ -40,7 +40,9 @@ static std::uint64_t cpu_ns()
 
 // The same indirect no-op call the lower bound makes.
 typedef void (*job_fn)(std::uint32_t id, void *user);
-static void noop(std::uint32_t, void *) {}
+static void noop(std::uint32_t, void *)
+{
+}
 static job_fn volatile job = noop;
 
 int main(int argc, char **argv)

@@ -274,11 +274,9 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     if (atomic_load(&g->running))
         return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add jobs between runs");
     if (!spec->run && !spec->check)
-        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check",
-                          spec->name);
+        return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", spec->name);
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
-        return dp__seterr(err, errlen, DP_EINVAL,
-                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           spec->name);
     if (g->njobs >= UINT32_MAX - 1)
         return dp__seterr(err, errlen, DP_EINVAL, "too many jobs");
@@ -402,7 +400,7 @@ static uint32_t *find_cycle(const dp_graph_t *g, const uint32_t *indeg, size_t *
     uint32_t start = 0;
     while (start < n && indeg[start] == 0)
         start++;
-    uint32_t *pos = calloc(n, sizeof *pos);   /* position on the path + 1 */
+    uint32_t *pos = calloc(n, sizeof *pos); /* position on the path + 1 */
     uint32_t *path = malloc(n * sizeof *path);
     if (!pos || !path) {
         free(pos);
@@ -435,8 +433,7 @@ static uint32_t *find_cycle(const dp_graph_t *g, const uint32_t *indeg, size_t *
 
 /* The message for a cycle: "cycle: a -> b -> a (each job depends on the
  * next)"; "cycle among the jobs" when the cycle could not be found. */
-static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, char *err,
-                        size_t errlen)
+static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, char *err, size_t errlen)
 {
     if (!cycle)
         return dp__seterr(err, errlen, DP_ECYCLE, "cycle among the jobs");
@@ -541,8 +538,7 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen)
             const char *dn = g->fwd[ed->dep & ~DP_EDGE_FWD];
             d = index_find(g, dn);
             if (d < 0) {
-                snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"",
-                         g->jobs[ed->job].name, dn);
+                snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"", g->jobs[ed->job].name, dn);
                 return DP_EUNKNOWN_DEP;
             }
         }
@@ -660,10 +656,9 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     if (!g)
         return dp__seterr(err, errlen, DP_EINVAL, "no graph");
     if (g->validated)
-        return g->validate_rc == DP_OK
-                   ? DP_OK
-                   : dp__seterr(err, errlen, g->validate_rc, "%s",
-                                g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
+        return g->validate_rc == DP_OK ? DP_OK
+                                       : dp__seterr(err, errlen, g->validate_rc, "%s",
+                                                    g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
     size_t n = g->njobs;
     char msg[1024];
     int rc = sort_jobs(g);

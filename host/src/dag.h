@@ -23,7 +23,7 @@ typedef struct dp_job_policy {
     dp_job_cb check;
     dp_free_cb user_free;
     dp_job_end_cb attempt_end;
-    const char *plugin;      /* one of dp_graph.plugins, or NULL */
+    const char *plugin; /* one of dp_graph.plugins, or NULL */
     uint64_t timeout_ms;
     unsigned retries;
     dp_backoff_t backoff;
@@ -35,8 +35,8 @@ typedef struct dp_job_def {
     char *name;
     dp_job_cb run;
     void *user;
-    uint32_t pol;            /* index into dp_graph.pols */
-    uint32_t flags;          /* DP_DEF_* */
+    uint32_t pol;   /* index into dp_graph.pols */
+    uint32_t flags; /* DP_DEF_* */
 } dp_job_def_t;
 
 /* No readiness check and no timeout: the short path in job.c may run it. */
@@ -46,7 +46,7 @@ typedef struct dp_job_def {
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
  * index in dp_graph.fwd of its name: a job not added yet when the edge was. */
 typedef struct dp_edge_name {
-    uint32_t job;    /* index at insertion time (renumbered by validate) */
+    uint32_t job; /* index at insertion time (renumbered by validate) */
     uint32_t dep;
 } dp_edge_name_t;
 
@@ -57,29 +57,29 @@ struct dp_graph {
     size_t njobs, cap;
     dp_job_policy_t *pols; /* distinct policies, by index */
     size_t npols, pols_cap;
-    uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
-    size_t pol_index_cap;  /* power of two, > 2 * npols */
+    uint32_t *pol_index;  /* open addressing: slot -> policy index + 1 */
+    size_t pol_index_cap; /* power of two, > 2 * npols */
     /* Open-addressing name index: slot -> job index + 1. Needed while jobs
      * are added (duplicates); dropped by a successful validate, after
      * which the jobs are in name order and a binary search finds a name. */
     uint32_t *index;
     dp_strarena_t names; /* where the jobs' names live */
-    char **plugins;     /* distinct plugin names; jobs point at them */
+    char **plugins;      /* distinct plugin names; jobs point at them */
     size_t nplugins;
-    size_t index_cap;   /* power of two, > 2 * njobs */
+    size_t index_cap; /* power of two, > 2 * njobs */
 
     /* Dependencies as added, resolved by validate, which then drops them
      * (the CSR arrays below hold the same); a change after that makes them
      * again from the CSR arrays. */
     dp_edge_name_t *edges;
     size_t nedges, edge_cap;
-    char **fwd;            /* names of dependencies added before their job */
+    char **fwd; /* names of dependencies added before their job */
     size_t nfwd, fwd_cap;
 
-    int validated;      /* 0 not yet, 1 done */
+    int validated; /* 0 not yet, 1 done */
     int validate_rc;
     char *validate_msg;
-    uint32_t *cycle;    /* validate_rc DP_ECYCLE: the cycle (dp__graph_cycle) */
+    uint32_t *cycle; /* validate_rc DP_ECYCLE: the cycle (dp__graph_cycle) */
     size_t ncycle;
 
     /* Built by validate. */

@@ -24,8 +24,8 @@
  * slot buffer's sparse arrays instead. */
 typedef struct dp_slot {
     uint64_t start_tick, end_tick; /* ticks.h; 0 if never started / not ended */
-    unsigned status : 8;        /* dp_status_t */
-    unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
+    unsigned status : 8;           /* dp_status_t */
+    unsigned attempts : 24;        /* saturates at DP_SLOT_ATTEMPTS_MAX */
 } dp_slot_t;
 
 #define DP_SLOT_ATTEMPTS_MAX ((1u << 24) - 1)
@@ -44,11 +44,11 @@ typedef struct dp_slot {
  * joined. */
 typedef struct dp_slotbuf {
     size_t n;
-    char **error;             /* malloc'd message, or NULL */
-    const char **version;     /* dp_job_set_version; not owned */
-    int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
-    void *cold;               /* the mapping (or allocation) of the three */
-    size_t cold_size;         /* its size; 0 when it was malloc'd */
+    char **error;         /* malloc'd message, or NULL */
+    const char **version; /* dp_job_set_version; not owned */
+    int32_t *requeue;     /* hint for a re-run in ms, plus 1; 0: none */
+    void *cold;           /* the mapping (or allocation) of the three */
+    size_t cold_size;     /* its size; 0 when it was malloc'd */
     atomic_bool any_error, any_version, any_requeue;
     dp_slot_t slot[];
 } dp_slotbuf_t;
@@ -76,15 +76,15 @@ static inline void dp__flag_set(atomic_bool *f)
  * (run_end.c) once every worker is joined, taken by dp__result_build. */
 typedef struct dp_run_record {
     const dp_graph_t *g;
-    dp_slotbuf_t *slotbuf;   /* every job's final slot; owned (the result takes it) */
-    dp_tick_anchor_t a0;     /* the run's start (the slots' ticks count from it) */
-    dp_tick_anchor_t a_end;  /* its end */
+    dp_slotbuf_t *slotbuf;  /* every job's final slot; owned (the result takes it) */
+    dp_tick_anchor_t a0;    /* the run's start (the slots' ticks count from it) */
+    dp_tick_anchor_t a_end; /* its end */
     int64_t duration_ms;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
-    char *first_error;       /* malloc'd, or NULL; owned (the result takes it) */
-    long first_not_ready;    /* job id, or -1 */
-    int64_t requeue_ms;      /* -1: no hint */
+    char *first_error;    /* malloc'd, or NULL; owned (the result takes it) */
+    long first_not_ready; /* job id, or -1 */
+    int64_t requeue_ms;   /* -1: no hint */
 } dp_run_record_t;
 
 #endif /* DP_RECORD_H */

@@ -33,8 +33,7 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t nn = n ? n : 1;
     size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
     size_t toff = (qoff + (nn + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
-    size_t need =
-        toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
+    size_t need = toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
         void *sc = malloc(need);
         if (!sc)
@@ -45,8 +44,8 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     }
     char *sc = g->run_scratch;
     run->remaining = (_Atomic uint32_t *)(void *)sc;
-    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
-                   (_Atomic size_t *)(void *)(sc + toff), nworkers);
+    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n, (_Atomic size_t *)(void *)(sc + toff),
+                   nworkers);
     return DP_OK;
 }
 
@@ -105,12 +104,9 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
     run->a0 = dp__tick_anchor();
     run->t0 = run->a0.ns;
-    run->deadline_tick = run->ctx.deadline_ns
-                             ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
-                             : UINT64_MAX;
+    run->deadline_tick = run->ctx.deadline_ns ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns) : UINT64_MAX;
     run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
-    run->plain = !opts->store && !opts->on_event &&
-                 !(opts->log && opts->log_level >= DP_LOG_INFO);
+    run->plain = !opts->store && !opts->on_event && !(opts->log && opts->log_level >= DP_LOG_INFO);
     return run;
 
 oom:
@@ -137,8 +133,7 @@ void dp__run_destroy(dp_run_t *run)
     free(run);
 }
 
-void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                  const char *fmt, va_list ap)
+void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, va_list ap)
 {
     if (!run->opts.log || level > run->opts.log_level)
         return;
@@ -167,8 +162,7 @@ void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned
     free(big);
 }
 
-void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                 const char *fmt, ...)
+void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -176,8 +170,8 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
     va_end(ap);
 }
 
-void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
-                   unsigned worker, dp_status_t status, const char *error)
+void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
+                   dp_status_t status, const char *error)
 {
     if (!run->opts.on_event)
         return;

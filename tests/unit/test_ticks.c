@@ -43,8 +43,8 @@ static void check_span(void)
     assert_true(by_clock >= 20000000u);
     uint64_t diff = by_ticks > by_clock ? by_ticks - by_clock : by_clock - by_ticks;
     if (diff > by_clock / 100 + 100000u)
-        fail_msg("20 ms sleep: %llu ns by ticks, %llu ns by the clock",
-                 (unsigned long long)by_ticks, (unsigned long long)by_clock);
+        fail_msg("20 ms sleep: %llu ns by ticks, %llu ns by the clock", (unsigned long long)by_ticks,
+                 (unsigned long long)by_clock);
 }
 
 static void test_span_matches_monotonic_clock(void **state)
