@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     dp_job_spec_t sp;
     dp_job_spec_init(&sp);
     sp.run = noop;
-    char (*nm)[12] = malloc((size_t)s.n * 12);
+    char(*nm)[12] = malloc((size_t)s.n * 12);
     for (uint32_t j = 0; j < s.n; j++)
         snprintf(nm[j], 12, "j%07u", j);
 #ifndef DP_HAVE_GRAPH_IDS

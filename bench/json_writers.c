@@ -169,8 +169,7 @@ static void with_jsonw(FILE *out, const dp_result_t *r)
     dp__render_json(out, r, "bench");
 }
 
-static void measure(const char *what, void (*fn)(FILE *, const dp_result_t *), const dp_result_t *r,
-                    int runs)
+static void measure(const char *what, void (*fn)(FILE *, const dp_result_t *), const dp_result_t *r, int runs)
 {
     static char buf[1 << 20];
     double best = 0;

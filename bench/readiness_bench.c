@@ -70,8 +70,8 @@ static double cpu_s(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 typedef struct runner {
@@ -99,9 +99,7 @@ int main(int argc, char **argv)
         case 'j': njobs = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'p': period = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': wait_ms = (unsigned)strtoul(optarg, NULL, 10); break;
-        default:
-            fprintf(stderr, "usage: readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS]\n");
-            return 2;
+        default: fprintf(stderr, "usage: readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS]\n"); return 2;
         }
     }
     if (njobs < 1)
@@ -143,8 +141,7 @@ int main(int argc, char **argv)
         usleep(1000);
     double t_all = now_s();
     if (atomic_load(&first_probes) < njobs) {
-        fprintf(stderr, "readiness_bench: only %u of %u jobs started within 60 s\n",
-                atomic_load(&first_probes), njobs);
+        fprintf(stderr, "readiness_bench: only %u of %u jobs started within 60 s\n", atomic_load(&first_probes), njobs);
         return 1;
     }
 
@@ -174,14 +171,13 @@ int main(int argc, char **argv)
     double cpu_pct = (c1 - c0) / (w1 - w0) * 100.0;
     printf("jobs %u, period %u ms, max_concurrent_jobs %u\n", njobs, period, njobs);
     printf("pool start: every job probed after %.0f ms\n", (t_all - t_start) * 1e3);
-    printf("wait: %.2f s wall, %.3f s CPU = %.2f%% of one core; %.0f probes/s (expected %.0f)\n",
-           w1 - w0, c1 - c0, cpu_pct, (double)(p1 - p0) / (w1 - w0),
-           njobs * 1000.0 / period);
+    printf("wait: %.2f s wall, %.3f s CPU = %.2f%% of one core; %.0f probes/s (expected %.0f)\n", w1 - w0, c1 - c0,
+           cpu_pct, (double)(p1 - p0) / (w1 - w0), njobs * 1000.0 / period);
     printf("threads: %d in the process during the wait\n", nthreads);
     printf("stop: run returned %.0f ms after the checks turned ready (at most one period)\n",
            (r.returned_at - t_ready) * 1e3);
-    printf("result: %s, %zu/%u success, %zu after one attempt\n",
-           dp_run_outcome_name(dp_result_outcome(r.res)), ok, njobs, one_attempt);
+    printf("result: %s, %zu/%u success, %zu after one attempt\n", dp_run_outcome_name(dp_result_outcome(r.res)), ok,
+           njobs, one_attempt);
     printf("peak RSS %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
     int rc = dp_result_is_ready(r.res) && ok == njobs ? 0 : 1;
     dp_result_free(r.res);

@@ -166,7 +166,7 @@ static char *make_names(uint32_t n)
     return b;
 }
 
-#define NAME(block, j) ((block) + (size_t)(j) * NAME_LEN)
+#define NAME(block, j) ((block) + (size_t)(j)*NAME_LEN)
 
 /* Through names: add every job, every dependency by the two names, then
  * validate (which sorts the names, then resolves them). */
@@ -288,8 +288,7 @@ static int child(int argc, char **argv)
         }
         free(lb_remaining);
         free(lb_queue);
-    } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 ||
-               strcmp(system, "dp-exec") == 0) {
+    } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 || strcmp(system, "dp-exec") == 0) {
         dp_graph_t *g;
         uint64_t t0;
 #ifdef DP_HAVE_GRAPH_IDS
@@ -361,10 +360,9 @@ static int child(int argc, char **argv)
     }
     uint64_t med = median_u64(t, runs); /* sorts t */
     uint64_t cmed = median_u64(cpu, runs);
-    printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu\n", njobs, nedges,
-           (unsigned long long)build_ns, (unsigned long long)med, (unsigned long long)t[0],
-           (unsigned long long)cmed, (unsigned long long)first_ns, (unsigned long long)first_cpu,
-           (unsigned long long)status_ns);
+    printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+           (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed, (unsigned long long)first_ns,
+           (unsigned long long)first_cpu, (unsigned long long)status_ns);
     bench_shape_free(&s);
     free(t);
     free(cpu);
@@ -379,14 +377,12 @@ typedef struct sysdef {
     const char *label;  /* as printed */
     const char *system; /* --child SYSTEM */
     unsigned workers;
-    int peer;           /* run the peer program instead of ourselves */
+    int peer; /* run the peer program instead of ourselves */
 } sysdef_t;
 
 static const sysdef_t systems[] = {
-    {"lower bound", "lower", 1, 0},
-    {"daggerpool", "daggerpool", 1, 0},
-    {"daggerpool", "daggerpool", 2, 0},
-    {"dp by names", "dp-names", 2, 0},
+    {"lower bound", "lower", 1, 0},     {"daggerpool", "daggerpool", 1, 0},
+    {"daggerpool", "daggerpool", 2, 0}, {"dp by names", "dp-names", 2, 0},
 #ifdef DP_HAVE_EXECUTOR
     {"dp executor", "dp-exec", 2, 0},
 #endif
@@ -403,8 +399,8 @@ typedef struct measure {
 } measure_t;
 
 /* Runs one child; fills m from its RESULT line and its rusage. */
-static void run_child(const char *prog, const char *system, const char *shape, unsigned workers,
-                      uint32_t n, unsigned runs, uint64_t seed, measure_t *m)
+static void run_child(const char *prog, const char *system, const char *shape, unsigned workers, uint32_t n,
+                      unsigned runs, uint64_t seed, measure_t *m)
 {
     char wbuf[16], nbuf[16], rbuf[16], sbuf[32];
     snprintf(wbuf, sizeof wbuf, "%u", workers);
@@ -441,8 +437,8 @@ static void run_child(const char *prog, const char *system, const char *shape, u
         ;
     memset(m, 0, sizeof *m);
     unsigned long long build, med, mn, cmed, first = 0, fcpu = 0, stat = 0;
-    int got = sscanf(line, "RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu", &m->n, &m->edges,
-                     &build, &med, &mn, &cmed, &first, &fcpu, &stat);
+    int got = sscanf(line, "RESULT %u %zu %llu %llu %llu %llu %llu %llu %llu", &m->n, &m->edges, &build, &med, &mn,
+                     &cmed, &first, &fcpu, &stat);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && got >= 6 && m->n) {
         m->ok = 1;
         m->cpu_per_job = (double)cmed / (double)m->n;
@@ -458,14 +454,13 @@ static void run_child(const char *prog, const char *system, const char *shape, u
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE[,SHAPE...]] [--seed S]\n"
-            "                   [--no-peer] [--peer PATH]\n"
-            "  -n N      jobs per shape (default 100000; the grid rounds down to a square)\n"
-            "  -r RUNS   timed runs per child after one warm-up; the median counts (default 7)\n"
-            "  -k ROUNDS repeat the sweep, interleaved; medians over rounds (default 3)\n"
-            "  -s        shapes: chain,independent,fan,grid,random (default all)\n"
-            "  --peer    the oneTBB flow_graph program (default: tbb_flow beside this one)\n");
+    fprintf(stderr, "usage: sched_bench [-n N] [-r RUNS] [-k ROUNDS] [-s SHAPE[,SHAPE...]] [--seed S]\n"
+                    "                   [--no-peer] [--peer PATH]\n"
+                    "  -n N      jobs per shape (default 100000; the grid rounds down to a square)\n"
+                    "  -r RUNS   timed runs per child after one warm-up; the median counts (default 7)\n"
+                    "  -k ROUNDS repeat the sweep, interleaved; medians over rounds (default 3)\n"
+                    "  -s        shapes: chain,independent,fan,grid,random (default all)\n"
+                    "  --peer    the oneTBB flow_graph program (default: tbb_flow beside this one)\n");
     exit(2);
 }
 
@@ -526,8 +521,7 @@ int main(int argc, char **argv)
     if (n < 3 || runs < 1 || rounds < 1)
         usage();
     if (use_peer && access(peer, X_OK) != 0) {
-        fprintf(stderr, "sched_bench: no peer program at %s (oneTBB missing?): peers skipped\n",
-                peer);
+        fprintf(stderr, "sched_bench: no peer program at %s (oneTBB missing?): peers skipped\n", peer);
         use_peer = 0;
     }
 
@@ -542,23 +536,21 @@ int main(int argc, char **argv)
             for (size_t sy = 0; sy < NSYS; sy++) {
                 if (systems[sy].peer && !use_peer)
                     continue;
-                run_child(systems[sy].peer ? peer : self, systems[sy].system,
-                          bench_shape_name((bench_shape_kind_t)k), systems[sy].workers, n, runs,
-                          seed, &m[k][sy][r]);
+                run_child(systems[sy].peer ? peer : self, systems[sy].system, bench_shape_name((bench_shape_kind_t)k),
+                          systems[sy].workers, n, runs, seed, &m[k][sy][r]);
                 if (!m[k][sy][r].ok)
                     fprintf(stderr, "sched_bench: %s on %s failed\n", systems[sy].label,
                             bench_shape_name((bench_shape_kind_t)k));
             }
         }
 
-    printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs,
-           rounds, rounds == 1 ? "" : "s", (unsigned long long)seed);
+    printf("n=%u, %u timed runs per child (median), %u round%s (median), seed %llu\n", n, runs, rounds,
+           rounds == 1 ? "" : "s", (unsigned long long)seed);
     printf("ns per job; x: ratio to the lower bound of the same shape. build: jobs + dependencies +\n"
            "validate (lower bound: its successor lists); first: the first run in the process;\n"
            "run: the median of the runs after it; status: reading every job's status\n");
-    printf("%-12s %-15s %2s %9s %8s %6s %8s %7s %8s %7s %8s %7s %7s %6s %7s\n", "shape", "system",
-           "w", "edges", "build", "x", "first", "x", "run", "x", "cpu", "x", "rss_MiB", "x",
-           "status");
+    printf("%-12s %-15s %2s %9s %8s %6s %8s %7s %8s %7s %8s %7s %7s %6s %7s\n", "shape", "system", "w", "edges",
+           "build", "x", "first", "x", "run", "x", "cpu", "x", "rss_MiB", "x", "status");
     for (int k = 0; k < BENCH_NSHAPES; k++) {
         if (!want[k])
             continue;
@@ -584,8 +576,7 @@ int main(int argc, char **argv)
             }
             if (!cnt)
                 continue;
-            double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt),
-                   rm = median_d(rs, cnt);
+            double bm = median_d(b, cnt), tm = median_d(t, cnt), cm = median_d(c, cnt), rm = median_d(rs, cnt);
             double fm = nf ? median_d(f, nf) : 0, sm = ns ? median_d(st, ns) : 0;
             if (sy == 0) {
                 lower_b = bm;
@@ -602,10 +593,9 @@ int main(int argc, char **argv)
                 snprintf(sbuf, sizeof sbuf, "%.2f", sm);
             printf("%-12s %-15s %2u %9zu %8.1f %6.1f %8s %7s %8.1f %7.2f %8.1f %7.2f %7.1f %6.2f "
                    "%7s\n",
-                   bench_shape_name((bench_shape_kind_t)k), systems[sy].label,
-                   systems[sy].workers, edges, bm, lower_b > 0 ? bm / lower_b : 0, fbuf, fx, tm,
-                   lower_ns > 0 ? tm / lower_ns : 0, cm, lower_cpu > 0 ? cm / lower_cpu : 0, rm,
-                   lower_rss > 0 ? rm / lower_rss : 0, sbuf);
+                   bench_shape_name((bench_shape_kind_t)k), systems[sy].label, systems[sy].workers, edges, bm,
+                   lower_b > 0 ? bm / lower_b : 0, fbuf, fx, tm, lower_ns > 0 ? tm / lower_ns : 0, cm,
+                   lower_cpu > 0 ? cm / lower_cpu : 0, rm, lower_rss > 0 ? rm / lower_rss : 0, sbuf);
         }
     }
     return 0;

@@ -29,9 +29,9 @@ typedef enum bench_shape_kind {
 /* A generated shape in compressed sparse row form, both directions. */
 typedef struct bench_shape {
     bench_shape_kind_t kind;
-    uint32_t n;         /* jobs (the grid rounds down to side * side) */
+    uint32_t n; /* jobs (the grid rounds down to side * side) */
     size_t nedges;
-    uint32_t *dep_off;  /* dependencies of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
+    uint32_t *dep_off; /* dependencies of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
     uint32_t *dep_ids;
     uint32_t *succ_off; /* successors, same layout; NULL until bench_shape_succ() */
     uint32_t *succ_ids;

@@ -30,8 +30,7 @@ static dp_outcome_t step(dp_job_t *job, void *user)
 static void print_log(void *user, const dp_log_record_t *rec)
 {
     (void)user;
-    fprintf(stderr, "%-5s %-5s %s\n", dp_log_level_name(rec->level), rec->job ? rec->job : "-",
-            rec->message);
+    fprintf(stderr, "%-5s %-5s %s\n", dp_log_level_name(rec->level), rec->job ? rec->job : "-", rec->message);
 }
 
 static void print_ids(const dp_graph_t *g, const dp_id_list_t *l)
@@ -45,7 +44,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         mode = argv[1];
     static const char *deps[][3] = {
-        {"JobA", NULL}, {"JobB", "JobA", NULL}, {"JobC", "JobA", NULL},
+        {"JobA", NULL},           {"JobB", "JobA", NULL}, {"JobC", "JobA", NULL},
         {"JobD", "JobB", "JobC"}, {"JobE", "JobD", NULL},
     };
     char err[256];
@@ -78,15 +77,14 @@ int main(int argc, char **argv)
     printf("outcome: %s\n", dp_run_outcome_name(dp_result_outcome(r)));
     for (size_t j = 0; j < dp_result_job_count(r); j++) {
         const dp_job_result_t *jr = dp_result_job(r, j);
-        printf("  %-5s %-9s attempts=%u%s%s\n", jr->name, dp_status_name(jr->status),
-               jr->attempts, jr->error ? " error=" : "", jr->error ? jr->error : "");
+        printf("  %-5s %-9s attempts=%u%s%s\n", jr->name, dp_status_name(jr->status), jr->attempts,
+               jr->error ? " error=" : "", jr->error ? jr->error : "");
     }
     if (!dp_result_is_ready(r)) {
         const dp_frontier_t *f;
         size_t nf = dp_result_frontiers(r, &f);
         for (size_t i = 0; i < nf; i++) {
-            printf("frontier: %s (%s), subtree: ", dp_graph_job_name(g, f[i].job),
-                   dp_status_name(f[i].status));
+            printf("frontier: %s (%s), subtree: ", dp_graph_job_name(g, f[i].job), dp_status_name(f[i].status));
             print_ids(g, &f[i].subtree);
             printf("\n");
         }

@@ -2,9 +2,10 @@
 # Builds and runs the whole test suite three times: plain, under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and under ThreadSanitizer.
 # Fails if any of them fails. Then checks that everything also builds with
-# clang with warnings as errors. Installs missing Debian packages first.
-#   scripts/test.sh              all three, and the clang build
-#   scripts/test.sh dev|asan|tsan|clang  one of them (clang: build only)
+# clang with warnings as errors, and that the sources are formatted as
+# .clang-format says. Installs missing Debian packages first.
+#   scripts/test.sh              all three, and the clang build and format check
+#   scripts/test.sh dev|asan|tsan|clang  one of them (clang: build and format only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -21,7 +22,11 @@ for p in "${presets[@]}"; do
     failed+=("$p (build)")
     continue
   fi
-  [ "$p" = clang ] && continue   # a compiler check: the tests ran above
+  if [ "$p" = clang ]; then     # a compiler and format check: the tests ran above
+    echo "=== format: check ==="
+    scripts/format.sh --check || failed+=("format")
+    continue
+  fi
   echo "=== $p: test ==="
   if ! ctest --preset "$p" -j "$jobs"; then
     failed+=("$p")

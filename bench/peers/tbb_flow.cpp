@@ -40,7 +40,9 @@ static std::uint64_t cpu_ns()
 
 // The same indirect no-op call the lower bound makes.
 typedef void (*job_fn)(std::uint32_t id, void *user);
-static void noop(std::uint32_t, void *) {}
+static void noop(std::uint32_t, void *)
+{
+}
 static job_fn volatile job = noop;
 
 int main(int argc, char **argv)
@@ -109,8 +111,8 @@ int main(int argc, char **argv)
         return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
     };
     std::uint64_t med = median(t), cmed = median(c);
-    std::printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu\n", njobs, nedges,
-                (unsigned long long)build_ns, (unsigned long long)med, (unsigned long long)t[0],
-                (unsigned long long)cmed, (unsigned long long)first, (unsigned long long)first_cpu);
+    std::printf("RESULT %u %zu %llu %llu %llu %llu %llu %llu\n", njobs, nedges, (unsigned long long)build_ns,
+                (unsigned long long)med, (unsigned long long)t[0], (unsigned long long)cmed, (unsigned long long)first,
+                (unsigned long long)first_cpu);
     return 0;
 }

@@ -15,9 +15,8 @@ static int greet_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
 {
     static const char *const known[] = {"name", NULL};
     const char *name = "world";
-    if (host->params_check_known(ctx, params, known) != 0 ||
-        host->param_string(params, "name", &name) < 0)
-        return -1; /* the host reports which param and why */
+    if (host->params_check_known(ctx, params, known) != 0 || host->param_string(params, "name", &name) < 0)
+        return -1;                    /* the host reports which param and why */
     *state = (void *)(uintptr_t)name; /* the params outlive the state */
     return 0;
 }

@@ -49,8 +49,7 @@
  * otherwise catch SIGSEGV, SIGBUS, SIGFPE and SIGILL, print its report and
  * exit(1), and the host could only say "exited with status 1". Findings in
  * the runner's own code are still reported and still fail the job. */
-#define DP_RUNNER_SANITIZER_OPTIONS \
-    "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0"
+#define DP_RUNNER_SANITIZER_OPTIONS "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0"
 __attribute__((visibility("default"), used)) const char *__asan_default_options(void);
 __attribute__((visibility("default"), used)) const char *__asan_default_options(void)
 {
@@ -76,8 +75,7 @@ static bool host_gone;     /* the control socket failed: just finish */
 
 static void send_out(void)
 {
-    if (host_gone || !dp__iso_end(&out) ||
-        dp__iso_send_all(DP_ISOLATE_FD_CTL, out.data, out.len) != 0)
+    if (host_gone || !dp__iso_end(&out) || dp__iso_send_all(DP_ISOLATE_FD_CTL, out.data, out.len) != 0)
         host_gone = true;
 }
 
@@ -89,8 +87,7 @@ static char *vformat(const char *fmt, va_list ap)
     return dp__isolate_cap_message(dp__vasprintf(fmt, ap));
 }
 
-static void api_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void api_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void api_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...)
 {
     if (!ctx || !fmt)
@@ -181,8 +178,7 @@ static int api_cancel_fd(dp_plugin_ctx *ctx)
     return DP_ISOLATE_FD_CANCEL;
 }
 
-static int api_params_check_known(dp_plugin_ctx *ctx, const dp_params *p,
-                                  const char *const *known)
+static int api_params_check_known(dp_plugin_ctx *ctx, const dp_params *p, const char *const *known)
 {
     char buf[1024];
     if (dp__params_check_known(p, known, buf, sizeof(buf)) == 0)
@@ -201,8 +197,7 @@ static int store_request(dp_iso_reader_t *reply)
 {
     send_out();
     unsigned type;
-    if (host_gone || dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &type) != 0 ||
-        type != DP_ISO_STORE_REPLY) {
+    if (host_gone || dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &type) != 0 || type != DP_ISO_STORE_REPLY) {
         host_gone = true;
         return -1;
     }
@@ -224,8 +219,7 @@ static int api_store_set(dp_plugin_ctx *ctx, const char *key, const void *data, 
     return (int32_t)dp__iso_get_u32(&r);
 }
 
-static int api_store_get(dp_plugin_ctx *ctx, const char *key, void *buf, size_t cap,
-                         size_t *len)
+static int api_store_get(dp_plugin_ctx *ctx, const char *key, void *buf, size_t cap, size_t *len)
 {
     (void)ctx;
     if (!key)
@@ -351,8 +345,7 @@ static void set_deadline(dp_plugin_ctx *ctx, int64_t remaining_ms)
 static void drain_cancel(unsigned seq)
 {
     unsigned char b;
-    while (recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 &&
-           b != (unsigned char)(seq & 0xffu))
+    while (recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && b != (unsigned char)(seq & 0xffu))
         (void)recv(DP_ISOLATE_FD_CANCEL, &b, 1, MSG_DONTWAIT);
 }
 
@@ -378,8 +371,8 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
     in->memory = dp__iso_get_u64(&r);
     in->open_files = dp__iso_get_u64(&r);
     in->has_fd = dp__iso_get_u8(&r) != 0;
-    const char *pname = dp__iso_get_str(&r), *path = dp__iso_get_str(&r),
-               *tname = dp__iso_get_str(&r), *jname = dp__iso_get_str(&r);
+    const char *pname = dp__iso_get_str(&r), *path = dp__iso_get_str(&r), *tname = dp__iso_get_str(&r),
+               *jname = dp__iso_get_str(&r);
     params = r.bad ? NULL : dp__iso_get_params(&r);
     if (!params || !pname || !path || !tname || !jname)
         return 2;
@@ -399,20 +392,19 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
 static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
 {
     if (in->cpu_ms && set_limit(RLIMIT_CPU, (in->cpu_ms + 999) / 1000, 1) != 0) {
-        refuse(ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)in->cpu_ms,
-               strerror(errno));
+        refuse(ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)in->cpu_ms, strerror(errno));
         return false;
     }
     if (in->open_files && set_limit(RLIMIT_NOFILE, in->open_files, 0) != 0) {
-        refuse(ctx, "cannot set the open_files limit (%llu): %s",
-               (unsigned long long)in->open_files, strerror(errno));
+        refuse(ctx, "cannot set the open_files limit (%llu): %s", (unsigned long long)in->open_files, strerror(errno));
         return false;
     }
 
     /* Only the copy the attempt pinned may run: the file at its path may
      * have been replaced since (even by a version the host refused). */
     if (!in->has_fd) {
-        refuse(ctx, "plugin '%s' (%s): the host passed no private copy of the version the job "
+        refuse(ctx,
+               "plugin '%s' (%s): the host passed no private copy of the version the job "
                "pinned, and the runner does not load the file from disk (it may have changed); "
                "this is a bug in the host",
                in->plugin, in->path);
@@ -423,22 +415,20 @@ static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
     void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
-        refuse(ctx, "plugin '%s' (%s) cannot be loaded in the job runner: %s", in->plugin,
-               in->path, e ? e : "dlopen failed");
+        refuse(ctx, "plugin '%s' (%s) cannot be loaded in the job runner: %s", in->plugin, in->path,
+               e ? e : "dlopen failed");
         return false;
     }
     /* The address-space limit comes after loading: the plugin and its
      * libraries are mapped, what follows is the plugin's own use. */
     if (in->memory && set_limit(RLIMIT_AS, in->memory, 0) != 0) {
-        refuse(ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)in->memory,
-               strerror(errno));
+        refuse(ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)in->memory, strerror(errno));
         return false;
     }
     dp_plugin_entry_fn entry = (dp_plugin_entry_fn)(uintptr_t)dlsym(h, DP_PLUGIN_ENTRY_NAME);
     const dp_plugin_desc *desc = entry ? entry(&api) : NULL;
     if (!desc || desc->abi_major != DP_PLUGIN_ABI_MAJOR) {
-        refuse(ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner",
-               in->plugin, in->path);
+        refuse(ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner", in->plugin, in->path);
         return false;
     }
     if (desc->init) {
@@ -501,8 +491,7 @@ static void serve_calls(dp_plugin_ctx *ctx, const init_t *in, void *state)
         drain_cancel(seq);
         dp_plugin_result (*fn)(dp_plugin_ctx *, void *) = check ? type.check : type.run;
         if (!fn) {
-            refuse(ctx, "plugin '%s' type '%s' has no %s", in->plugin, in->type,
-                   check ? "check" : "run");
+            refuse(ctx, "plugin '%s' type '%s' has no %s", in->plugin, in->type, check ? "check" : "run");
             continue;
         }
         dp__params_clear_error(params);
@@ -749,9 +738,8 @@ static void exit_as_worker(void)
 int main(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], DP_ISOLATE_RUNNER_ARG) != 0) {
-        fprintf(stderr,
-                "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
-                "(isolation = \"process\"); it is started by the host, not by hand\n");
+        fprintf(stderr, "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
+                        "(isolation = \"process\"); it is started by the host, not by hand\n");
         return 2;
     }
     /* No core files from plugins that crash: the host reports the signal. */

@@ -15,8 +15,8 @@
 /* In front of every block: how it was made. 64 bytes keep what follows
  * aligned for anything. */
 typedef struct bighdr {
-    size_t map_len;     /* 0: malloc'd */
-    void *map;          /* the mapping's start */
+    size_t map_len; /* 0: malloc'd */
+    void *map;      /* the mapping's start */
     char pad[48];
 } bighdr_t;
 

@@ -65,7 +65,7 @@ struct dp_workflow {
     dp__file_names_t files;     /* every file name a setting came from (includes) */
     pthread_mutex_t shape_lock; /* the shape is made on first use, */
     dp_graph_t *shape;
-    dp_workflow_t *self;        /* through this from a const workflow */
+    dp_workflow_t *self; /* through this from a const workflow */
     dp_graph_t *graph;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
     char *build_err;
@@ -81,8 +81,7 @@ struct dp_workflow {
 /* ------------------------------------------------------------------------ */
 
 static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", NULL};
-static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path",
-                                            NULL};
+static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path", NULL};
 static const char *const plugin_keys[] = {"path", NULL};
 
 /* A path from the file, relative to the file's directory unless absolute. */
@@ -167,8 +166,7 @@ static void read_plugins(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_s
         const config_setting_t *ps_path = config_setting_get_member(p, "path");
         const char *path;
         if (!ps_path) {
-            DP__CFG_PROBLEM(rd, p, "plugins.%s needs a path, e.g. %s = { path = \"lib/%s.so\"; }", name, name,
-                            name);
+            DP__CFG_PROBLEM(rd, p, "plugins.%s needs a path, e.g. %s = { path = \"lib/%s.so\"; }", name, name, name);
             continue;
         }
         snprintf(what, sizeof what, "plugins.%s.path", name);
@@ -595,8 +593,8 @@ static int add_jobs(dp_workflow_t *wf, dp_plugins_t *pl, dp_graph_t *g, dp__prob
         const dp__wf_job_t *j = &jobs->v[i];
         /* A workflow with problems: each job once, those whose type and
          * params were read whole. */
-        if (wf->load_problems && (!j->type || (jobs->unbuildable && jobs->unbuildable[i]) ||
-                                  dp__jobs_find(jobs, j->name) != (long)i))
+        if (wf->load_problems &&
+            (!j->type || (jobs->unbuildable && jobs->unbuildable[i]) || dp__jobs_find(jobs, j->name) != (long)i))
             continue;
         dp_job_spec_t spec = *dp__jobs_spec(jobs, j);
         spec.name = j->name;

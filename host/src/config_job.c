@@ -36,12 +36,12 @@ typedef enum {
     F_PARAMS,     /* a group for the type: the job's keys, then the defaults' it lacks */
     F_DEPENDS_ON, /* names of jobs (config_names.c) */
     /* The settings of the spec, from here on: */
-    F_DURATION,   /* uint64_t milliseconds: an integer, or a string such as "30s" */
-    F_UINT,       /* an integer in [min, max] */
-    F_FLOAT,      /* a number in [min, max] */
-    F_SIZE,       /* uint64_t bytes: an integer, or a string such as "512MiB" */
-    F_CHOICE,     /* one of the words of choices, stored as its value (an int) */
-    F_GROUP,      /* a group of the fields of sub */
+    F_DURATION, /* uint64_t milliseconds: an integer, or a string such as "30s" */
+    F_UINT,     /* an integer in [min, max] */
+    F_FLOAT,    /* a number in [min, max] */
+    F_SIZE,     /* uint64_t bytes: an integer, or a string such as "512MiB" */
+    F_CHOICE,   /* one of the words of choices, stored as its value (an int) */
+    F_GROUP,    /* a group of the fields of sub */
 } field_kind_t;
 
 typedef struct field_choice {
@@ -215,9 +215,9 @@ struct job_ctx {
     const config_setting_t *js; /* the job's group */
     const char *name;
     dp__wf_job_t *job;
-    uint32_t k;                 /* its index */
-    const slots_t *J, *D;       /* the job's keys, the defaults' */
-    dp_job_spec_t spec;         /* its settings (from the first setting on) */
+    uint32_t k;           /* its index */
+    const slots_t *J, *D; /* the job's keys, the defaults' */
+    dp_job_spec_t spec;   /* its settings (from the first setting on) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -359,8 +359,7 @@ static void mark_unbuildable(dp__job_reader_t *jr, uint32_t k)
 /* Params: the job's own group, then the defaults' keys it does not set. A
  * job with neither gets its (empty) params after libconfig's tree is freed,
  * in its memory (dp__jobs_finish_params). */
-static void read_params(job_ctx_t *c, const job_field_t *f, const config_setting_t *jp,
-                        const config_setting_t *dp)
+static void read_params(job_ctx_t *c, const job_field_t *f, const config_setting_t *jp, const config_setting_t *dp)
 {
     dp__cfg_reader_t *rd = c->rd;
     if (jp && config_setting_type(jp) != CONFIG_TYPE_GROUP) {
@@ -522,7 +521,9 @@ static const char *read_name(dp__job_reader_t *jr, const config_setting_t *js, s
                         "depends_on)",
                         index + 1);
         break;
-    case DP__JN_NOT_STRING: dp__cfg_string(rd, s, "a job's name", &name); /* says so */ break;
+    case DP__JN_NOT_STRING:
+        dp__cfg_string(rd, s, "a job's name", &name); /* says so */
+        break;
     case DP__JN_EMPTY:
         DP__CFG_PROBLEM(rd, s, "job %zu has an empty name; names are unique and used by depends_on", index + 1);
         break;

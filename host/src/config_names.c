@@ -149,8 +149,9 @@ void dp__job_deps_read(dp__job_reader_t *jr, dp__wf_job_t *job, uint32_t k, cons
     dp__cfg_reader_t *rd = jr->rd;
     dp__jobs_t *jobs = jr->jobs;
     int t = config_setting_type(s);
-    size_t n = t == CONFIG_TYPE_STRING ? 1 : (size_t)(t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST
-                                                          ? config_setting_length(s) : 0);
+    size_t n = t == CONFIG_TYPE_STRING
+                   ? 1
+                   : (size_t)(t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST ? config_setting_length(s) : 0);
     bool strings = t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
     /* The names' hashes, and their slots asked for ahead (a usual list has
      * a few names, each in a slot no cache holds): the lookups below then
@@ -229,8 +230,8 @@ void dp__job_deps_read(dp__job_reader_t *jr, dp__wf_job_t *job, uint32_t k, cons
             jr->unknown_cap = ncap;
         }
         const config_setting_t *at = dp__cfg_line(rd, e) ? e : s;
-        jr->unknown[jr->nunknown++] =
-            (dp__wf_unknown_t){.job = k, .name = dep, .file = dp__cfg_file(rd, at), .line = dp__cfg_line(rd, at)};
+        jr->unknown[jr->nunknown++] = (dp__wf_unknown_t){
+            .job = k, .name = dep, .file = dp__cfg_file(rd, at), .line = dp__cfg_line(rd, at)};
     }
     free(seen.slot);
 }
@@ -296,8 +297,8 @@ void dp__jobs_check_names(dp__job_reader_t *jr)
         }
         if (near)
             dp__problem(rd->pr, un->file, un->line,
-                        "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?",
-                        job->name, un->name, near);
+                        "job '%s' depends on '%s', which is not a job of this workflow; did you mean '%s'?", job->name,
+                        un->name, near);
         else
             dp__problem(rd->pr, un->file, un->line,
                         "job '%s' depends on '%s', which is not a job of this workflow; add a job named '%s' or "

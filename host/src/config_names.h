@@ -23,7 +23,7 @@ typedef struct dp__wf_job {
     const char *file; /* interned in the workflow's file names */
     int line;
     uint32_t ndeps;
-    size_t dep_off;   /* its dependencies: jobs->dep_ids[dep_off .. dep_off + ndeps) */
+    size_t dep_off; /* its dependencies: jobs->dep_ids[dep_off .. dep_off + ndeps) */
     dp_params_t *params;
     /* Scheduling settings (name/run/check set at build): NULL for
      * jobs->spec0, the defaults of dp_job_spec_init, which most jobs have;
@@ -47,13 +47,13 @@ typedef struct dp__jobs {
     size_t n;
     char **types; /* distinct job types; jobs point at them */
     size_t ntypes;
-    dp_strarena_t names;     /* the jobs' names, many to a malloc */
-    uint32_t *dep_ids;       /* every job's dependencies, by index in v */
+    dp_strarena_t names; /* the jobs' names, many to a malloc */
+    uint32_t *dep_ids;   /* every job's dependencies, by index in v */
     size_t ndep_ids, dep_cap;
-    dp__name_slot_t *index;  /* job names: open addressing */
-    size_t index_mask;       /* slots - 1 (a power of two) */
-    dp_job_spec_t spec0;     /* dp_job_spec_init's */
-    dp_job_spec_t **specs;   /* the other settings, one per distinct run */
+    dp__name_slot_t *index; /* job names: open addressing */
+    size_t index_mask;      /* slots - 1 (a power of two) */
+    dp_job_spec_t spec0;    /* dp_job_spec_init's */
+    dp_job_spec_t **specs;  /* the other settings, one per distinct run */
     size_t nspecs;
     /* Jobs not to build (by index): a problem in their params, which the
      * type would misjudge. NULL: none. */

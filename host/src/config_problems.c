@@ -39,8 +39,8 @@ void dp__problem(dp__problems_t *pr, const char *file, int line, const char *fmt
     char *emsg = dp__text_escape(msg), *efile = dp__text_escape(file);
     int n;
     if (line > 0)
-        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s:%d: %s", pr->used ? "\n" : "",
-                     efile ? efile : file, line, emsg ? emsg : msg);
+        n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s:%d: %s", pr->used ? "\n" : "", efile ? efile : file,
+                     line, emsg ? emsg : msg);
     else
         n = snprintf(pr->buf + pr->used, pr->len - pr->used, "%s%s: %s", pr->used ? "\n" : "", efile ? efile : file,
                      emsg ? emsg : msg);
@@ -118,8 +118,7 @@ bool dp__cfg_key_in(const char *key, const char *const *list)
     return false;
 }
 
-void dp__cfg_unknown_key(dp__cfg_reader_t *rd, const config_setting_t *m, const char *const *known,
-                         const char *where)
+void dp__cfg_unknown_key(dp__cfg_reader_t *rd, const config_setting_t *m, const char *const *known, const char *where)
 {
     const char *key = config_setting_name(m);
     char list[256] = "";
@@ -298,8 +297,8 @@ bool dp__cfg_string_list(dp__cfg_reader_t *rd, const config_setting_t *s, const 
     for (int i = 0; i < len; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            DP__CFG_PROBLEM(rd, e, "%s must be a list of strings such as [ \"a\", \"b\" ]; item %d is %s", what,
-                            i + 1, dp__cfg_type_name(e));
+            DP__CFG_PROBLEM(rd, e, "%s must be a list of strings such as [ \"a\", \"b\" ]; item %d is %s", what, i + 1,
+                            dp__cfg_type_name(e));
             ok = false;
         }
         (*items)[i] = e;
@@ -355,9 +354,9 @@ bool dp__cfg_size(dp__cfg_reader_t *rd, const config_setting_t *s, const char *w
     static const struct {
         const char *name;
         uint64_t mult;
-    } units[] = {{"B", 1},
-                 {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
-                 {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull}};
+    } units[] = {
+        {"B", 1},        {"KiB", 1ull << 10}, {"MiB", 1ull << 20},   {"GiB", 1ull << 30},     {"TiB", 1ull << 40},
+        {"KB", 1000ull}, {"MB", 1000000ull},  {"GB", 1000000000ull}, {"TB", 1000000000000ull}};
     if (dp__cfg_is_int(s)) {
         long long v;
         const char *text;
@@ -408,4 +407,3 @@ bool dp__cfg_size(dp__cfg_reader_t *rd, const config_setting_t *s, const char *w
                     what, text);
     return false;
 }
-

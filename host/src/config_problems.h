@@ -63,8 +63,7 @@ bool dp__cfg_key_in(const char *key, const char *const *list);
 /* Refuses member m, whose key is not in known (NULL-terminated), with the
  * nearest known key if one is near, and the known keys. where: "in job 'B'"
  * and the like. */
-void dp__cfg_unknown_key(dp__cfg_reader_t *rd, const config_setting_t *m, const char *const *known,
-                         const char *where);
+void dp__cfg_unknown_key(dp__cfg_reader_t *rd, const config_setting_t *m, const char *const *known, const char *where);
 
 /* dp__cfg_unknown_key for each member of group not in known. */
 void dp__cfg_check_keys(dp__cfg_reader_t *rd, const config_setting_t *group, const char *const *known,

@@ -54,8 +54,8 @@ typedef struct src_file {
     char *written;    /* an included file's name as its @include wrote it */
     dev_t dev;
     ino_t ino;
-    int line;         /* the line being read, from 1 */
-    char *buf;        /* read, not yet handed on: buf[off .. len) */
+    int line;  /* the line being read, from 1 */
+    char *buf; /* read, not yet handed on: buf[off .. len) */
     size_t cap, off, len, scanned;
     bool eof;
 } src_file_t;
@@ -78,27 +78,27 @@ typedef struct odd_int {
 } odd_int_t;
 
 struct dp__src {
-    const char *path;         /* the workflow file's, as given (not a copy) */
-    dp__file_names_t *names;  /* where the included files' names go */
+    const char *path;        /* the workflow file's, as given (not a copy) */
+    dp__file_names_t *names; /* where the included files' names go */
     src_file_t files[MAX_INCLUDE_DEPTH + 1];
-    int depth;          /* files[0 .. depth] are open; -1 once the stream ended */
-    lex_state_t state;  /* libconfig's scanner's, carried from line to line */
+    int depth;         /* files[0 .. depth] are open; -1 once the stream ended */
+    lex_state_t state; /* libconfig's scanner's, carried from line to line */
     const char *state_file;
-    int state_line;     /* where the string or comment began */
-    bool bol;           /* at the start of a line (libconfig's ^) */
+    int state_line; /* where the string or comment began */
+    bool bol;       /* at the start of a line (libconfig's ^) */
     unsigned nest;
     char open[MAX_NESTING + 1]; /* the brackets open: '{', '(' or '[' */
-    unsigned out_line;  /* the stream's line being handed on */
+    unsigned out_line;          /* the stream's line being handed on */
     line_seg_t *segs;
     size_t nsegs, segcap;
     odd_int_t *odd;
     size_t nodd, oddcap;
-    char *rewrite;      /* a line whose integers are handed over rewritten */
+    char *rewrite; /* a line whose integers are handed over rewritten */
     size_t rwcap;
-    const char *out;    /* what the next read hands on */
+    const char *out; /* what the next read hands on */
     size_t nout;
     unsigned long long total;
-    char *err;          /* the mistake that ended the stream, malloc'd */
+    char *err; /* the mistake that ended the stream, malloc'd */
     bool oom;
 };
 
@@ -259,8 +259,14 @@ static bool src_push(src_t *src, const char *path, const char *written, int fd, 
         return false;
     }
     src_file_t *f = &src->files[++src->depth];
-    *f = (src_file_t){.fd = fd, .path = shown, .written = w, .dev = st->st_dev, .ino = st->st_ino, .line = 1,
-                      .buf = buf, .cap = 65536};
+    *f = (src_file_t){.fd = fd,
+                      .path = shown,
+                      .written = w,
+                      .dev = st->st_dev,
+                      .ino = st->st_ino,
+                      .line = 1,
+                      .buf = buf,
+                      .cap = 65536};
     src->bol = true;
     return src_seg(src, shown, 1);
 }
@@ -306,8 +312,9 @@ static int include_directive(src_t *src, src_file_t *f, const char *line, size_t
     }
     name[len] = '\0';
     if (!closed || !len) {
-        src_fail(src, f->path, f->line, "@include needs a file name in double quotes on its line, such as "
-                                        "@include \"jobs.cfg\" (\\\\ and \\\" are the only escapes)");
+        src_fail(src, f->path, f->line,
+                 "@include needs a file name in double quotes on its line, such as "
+                 "@include \"jobs.cfg\" (\\\\ and \\\" are the only escapes)");
         return -1;
     }
     /* Relative to the including file's directory, as C's #include "...". */
@@ -324,9 +331,10 @@ static int include_directive(src_t *src, src_file_t *f, const char *line, size_t
         return -1;
     }
     if (src->depth >= MAX_INCLUDE_DEPTH) {
-        src_fail(src, f->path, f->line, "@include \"%s\": includes are nested more than %d deep; daggerpool "
-                                        "follows at most %d levels of @include", name, MAX_INCLUDE_DEPTH,
-                 MAX_INCLUDE_DEPTH);
+        src_fail(src, f->path, f->line,
+                 "@include \"%s\": includes are nested more than %d deep; daggerpool "
+                 "follows at most %d levels of @include",
+                 name, MAX_INCLUDE_DEPTH, MAX_INCLUDE_DEPTH);
         free(path);
         return -1;
     }
@@ -334,16 +342,18 @@ static int include_directive(src_t *src, src_file_t *f, const char *line, size_t
     const char *why;
     int fd = open_regular(path, &st, &why);
     if (fd < 0) {
-        src_fail(src, f->path, f->line, "@include \"%s\": cannot read %s: %s; an @include names a workflow "
-                                        "file, relative to the including file's directory or absolute",
+        src_fail(src, f->path, f->line,
+                 "@include \"%s\": cannot read %s: %s; an @include names a workflow "
+                 "file, relative to the including file's directory or absolute",
                  name, path, why);
         free(path);
         return -1;
     }
     for (int i = 0; i <= src->depth; i++)
         if (src->files[i].dev == st.st_dev && src->files[i].ino == st.st_ino) {
-            src_fail(src, f->path, f->line, "@include \"%s\": %s is %s, which is being read: a file cannot "
-                                            "include itself, directly or through others; remove this @include",
+            src_fail(src, f->path, f->line,
+                     "@include \"%s\": %s is %s, which is being read: a file cannot "
+                     "include itself, directly or through others; remove this @include",
                      name, path, i == 0 ? "the workflow file" : "an included file");
             close(fd);
             free(path);
@@ -433,9 +443,10 @@ static bool line_ready(src_t *src, src_file_t *f, size_t *n)
         f->len += (size_t)r;
         src->total += (size_t)r;
         if (src->total > MAX_WORKFLOW_BYTES) {
-            src_fail(src, f->path, f->line, "the workflow is larger than %d MiB (with its includes); daggerpool "
-                                            "reads at most %d MiB of workflow files", MAX_WORKFLOW_MIB,
-                     MAX_WORKFLOW_MIB);
+            src_fail(src, f->path, f->line,
+                     "the workflow is larger than %d MiB (with its includes); daggerpool "
+                     "reads at most %d MiB of workflow files",
+                     MAX_WORKFLOW_MIB, MAX_WORKFLOW_MIB);
             return false;
         }
     }
@@ -537,8 +548,8 @@ static bool rw_add(src_t *src, size_t *used, const char *text, size_t len)
 /* The integer literal tok (len bytes, L suffix excluded) of line, as
  * libconfig should read it: NULL when it does already, else the text to
  * hand over instead (in buf). */
-static const char *odd_integer(src_t *src, src_file_t *f, const char *tok, size_t len, bool hex, bool l,
-                               size_t toklen, char *buf, size_t buflen)
+static const char *odd_integer(src_t *src, src_file_t *f, const char *tok, size_t len, bool hex, bool l, size_t toklen,
+                               char *buf, size_t buflen)
 {
     long long v = 0;
     bool fits = int_literal(tok, len, hex, &v);
@@ -555,8 +566,10 @@ static const char *odd_integer(src_t *src, src_file_t *f, const char *tok, size_
         return buf;
     }
     if (src->nodd == MAX_ODD_INTS) {
-        src_fail(src, f->path, f->line, "more than %d integers beyond 64 bits (or near its lowest value); "
-                                        "write them as strings", MAX_ODD_INTS);
+        src_fail(src, f->path, f->line,
+                 "more than %d integers beyond 64 bits (or near its lowest value); "
+                 "write them as strings",
+                 MAX_ODD_INTS);
         return NULL;
     }
     if (src->nodd == src->oddcap) {
@@ -644,8 +657,9 @@ static bool lex_line(src_t *src, src_file_t *f, const char *line, size_t n)
         if (c == '{' || c == '(' || c == '[') {
             src->open[src->nest < MAX_NESTING ? src->nest : MAX_NESTING] = c;
             if (++src->nest > MAX_NESTING) {
-                src_fail(src, f->path, f->line, "groups, lists and arrays are nested more than %d deep here; "
-                                                "daggerpool reads at most %d levels of { }, ( ) and [ ]",
+                src_fail(src, f->path, f->line,
+                         "groups, lists and arrays are nested more than %d deep here; "
+                         "daggerpool reads at most %d levels of { }, ( ) and [ ]",
                          MAX_NESTING, MAX_NESTING);
                 return false;
             }
@@ -653,8 +667,9 @@ static bool lex_line(src_t *src, src_file_t *f, const char *line, size_t n)
             if (src->nest)
                 src->nest--;
         } else if (c == '@') {
-            src_fail(src, f->path, f->line, "syntax error at '@': the only use of '@' is @include \"FILE\" at the "
-                                            "start of a line");
+            src_fail(src, f->path, f->line,
+                     "syntax error at '@': the only use of '@' is @include \"FILE\" at the "
+                     "start of a line");
             return false;
         } else if (is_alpha(c) || c == '*') { /* a name, digits and all */
             for (p++; p < end && (is_alpha(*p) || is_digit(*p) || *p == '-' || *p == '_' || *p == '*');)

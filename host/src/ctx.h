@@ -15,10 +15,10 @@
 
 struct dp_ctx {
     struct dp_ctx *parent;
-    _Atomic int err;        /* own cancellation: 0 or DP_ECANCELED */
-    uint64_t deadline_ns;   /* effective (min with the parent's); 0: none */
-    _Atomic int fd;         /* timerfd, created on demand; -1 until then */
-    pthread_mutex_t mu;     /* guards fd creation and the child list */
+    _Atomic int err;      /* own cancellation: 0 or DP_ECANCELED */
+    uint64_t deadline_ns; /* effective (min with the parent's); 0: none */
+    _Atomic int fd;       /* timerfd, created on demand; -1 until then */
+    pthread_mutex_t mu;   /* guards fd creation and the child list */
     /* Children that may own an fd are linked here so that cancelling this
      * context can make their fds readable too. */
     struct dp_ctx *children;
@@ -28,7 +28,7 @@ struct dp_ctx {
      * every readiness probe's among them, never get an fd, never link, and
      * so never take the parent's lock). */
     atomic_bool linked;
-    bool heap;              /* allocated by dp_ctx_new */
+    bool heap; /* allocated by dp_ctx_new */
 };
 
 /* Initialises a context in caller-owned storage (no allocation), for the

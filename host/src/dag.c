@@ -33,7 +33,6 @@ struct dp_unnamed_names {
     char names[];
 };
 
-
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -132,8 +131,8 @@ static inline uint32_t index_entry(uint32_t job, uint64_t h, bool tagged)
 
 /* Where `name` (hash h) is in an index of cap slots: its job index, or -1
  * with *empty the free slot where it would go. */
-static long index_probe(const uint32_t *idx, size_t cap, bool tagged, const dp_job_def_t *jobs,
-                        const char *name, uint64_t h, size_t *empty)
+static long index_probe(const uint32_t *idx, size_t cap, bool tagged, const dp_job_def_t *jobs, const char *name,
+                        uint64_t h, size_t *empty)
 {
     size_t mask = cap - 1;
     uint32_t tag = index_tag(h, tagged), tmask = tagged ? ~TAG_JOBS : 0;
@@ -207,8 +206,8 @@ const char *dp__job_name_slow(const dp_graph_t *g, uint32_t id)
             if (!g->jobs[j].name)
                 unnamed(nb->names + j * UNNAMED_WIDTH, (uint32_t)j);
         /* Release: publishes the names; acquire on failure: the winner's. */
-        if (atomic_compare_exchange_strong_explicit(&gw->unnamed_names, &b, nb,
-                                                    memory_order_acq_rel, memory_order_acquire))
+        if (atomic_compare_exchange_strong_explicit(&gw->unnamed_names, &b, nb, memory_order_acq_rel,
+                                                    memory_order_acquire))
             b = nb;
         else
             free(nb);
@@ -239,8 +238,8 @@ static const uint32_t *lazy_index(const dp_graph_t *g)
         return NULL;
     uint32_t *none = NULL;
     /* Release: publishes the contents; acquire on failure: the winner's. */
-    if (!atomic_compare_exchange_strong_explicit(&gw->lazy_index, &none, idx,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
+    if (!atomic_compare_exchange_strong_explicit(&gw->lazy_index, &none, idx, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
         free(idx);
         idx = none;
     }
@@ -257,13 +256,11 @@ static long index_find(const dp_graph_t *g, const char *name)
     if (u >= 0)
         return u;
     if (g->index)
-        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
-                           hash_name(name), NULL);
+        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, hash_name(name), NULL);
     if (g->keep_order) {
         const uint32_t *idx = lazy_index(g);
         if (idx)
-            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name,
-                               hash_name(name), NULL);
+            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name, hash_name(name), NULL);
         for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
             if (g->jobs[j].name && strcmp(g->jobs[j].name, name) == 0)
                 return (long)j;
@@ -464,8 +461,7 @@ static const char *unnamed(char *buf, uint32_t id)
 }
 
 /* Adds a job; its id (the index it gets) into *id. */
-static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional, uint32_t *id,
-                   char *err, size_t errlen)
+static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional, uint32_t *id, char *err, size_t errlen)
 {
     if (!g || !spec || (!name_optional && !spec->name) || (spec->name && !*spec->name))
         return dp__seterr(err, errlen, DP_EINVAL, "a job needs a non-empty name");
@@ -478,8 +474,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     if (!spec->run && !spec->check)
         return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", name);
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
-        return dp__seterr(err, errlen, DP_EINVAL,
-                          "job \"%s\": backoff factor must be >= 0 and jitter within 0..1", name);
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
+                          name);
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (g->njobs == g->cap) {
@@ -510,8 +506,7 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
         if (dup < 0)
             dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, h, &slot);
     } else if (g->nhashnamed) {
-        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name,
-                          hash_name(name), NULL);
+        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, hash_name(name), NULL);
     }
     if (dup >= 0) {
         if (!spec->name)
@@ -540,8 +535,7 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) |
-               (spec->name ? 0 : DP_DEF_UNNAMED);
+    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) | (spec->name ? 0 : DP_DEF_UNNAMED);
     if (spec->name) {
         g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
         g->nnamed++;
@@ -559,8 +553,7 @@ int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t
     return add_job(g, spec, false, NULL, err, errlen);
 }
 
-int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err,
-                        size_t errlen)
+int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen)
 {
     if (!id)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_graph_add_job_id needs somewhere to put the id");
@@ -680,7 +673,7 @@ static uint32_t *find_cycle(const dp_graph_t *g, const uint32_t *indeg, size_t *
     uint32_t start = 0;
     while (start < n && indeg[start] == 0)
         start++;
-    uint32_t *pos = calloc(n, sizeof *pos);   /* position on the path + 1 */
+    uint32_t *pos = calloc(n, sizeof *pos); /* position on the path + 1 */
     uint32_t *path = malloc(n * sizeof *path);
     if (!pos || !path) {
         free(pos);
@@ -713,8 +706,7 @@ static uint32_t *find_cycle(const dp_graph_t *g, const uint32_t *indeg, size_t *
 
 /* The message for a cycle: "cycle: a -> b -> a (each job depends on the
  * next)"; "cycle among the jobs" when the cycle could not be found. */
-static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, char *err,
-                        size_t errlen)
+static int report_cycle(const dp_graph_t *g, const uint32_t *cycle, size_t len, char *err, size_t errlen)
 {
     if (!cycle)
         return dp__seterr(err, errlen, DP_ECYCLE, "cycle among the jobs");
@@ -825,8 +817,7 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen, bool *grouped, 
             const char *dn = g->fwd[ed->dep & ~DP_EDGE_FWD];
             d = index_find(g, dn);
             if (d < 0) {
-                snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"",
-                         dp__job_name(g, ed->job), dn);
+                snprintf(msg, msglen, "job \"%s\" depends on unknown job \"%s\"", dp__job_name(g, ed->job), dn);
                 return DP_EUNKNOWN_DEP;
             }
         }
@@ -1016,8 +1007,7 @@ static void drop_pages(char *p, size_t len)
 {
     uintptr_t a = (uintptr_t)p, e = a + len;
     uintptr_t a2 = (a + 4095) & ~(uintptr_t)4095, e2 = e & ~(uintptr_t)4095;
-    if (len < 64 * 1024 || e2 <= a2 ||
-        madvise((void *)a2, e2 - a2, MADV_DONTNEED) != 0) {
+    if (len < 64 * 1024 || e2 <= a2 || madvise((void *)a2, e2 - a2, MADV_DONTNEED) != 0) {
         memset(p, 0, len);
         return;
     }
@@ -1065,10 +1055,9 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     if (!g)
         return dp__seterr(err, errlen, DP_EINVAL, "no graph");
     if (g->validated)
-        return g->validate_rc == DP_OK
-                   ? DP_OK
-                   : dp__seterr(err, errlen, g->validate_rc, "%s",
-                                g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
+        return g->validate_rc == DP_OK ? DP_OK
+                                       : dp__seterr(err, errlen, g->validate_rc, "%s",
+                                                    g->validate_msg ? g->validate_msg : dp_strerror(g->validate_rc));
     size_t n = g->njobs;
     char msg[1024];
     /* A graph that handed out ids keeps them: no sort, no renumbering. */

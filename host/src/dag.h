@@ -29,7 +29,7 @@ typedef struct dp_job_policy {
     dp_job_cb check;
     dp_free_cb user_free;
     dp_job_end_cb attempt_end;
-    const char *plugin;      /* one of dp_graph.plugins, or NULL */
+    const char *plugin; /* one of dp_graph.plugins, or NULL */
     uint64_t timeout_ms;
     unsigned retries;
     dp_backoff_t backoff;
@@ -38,11 +38,11 @@ typedef struct dp_job_policy {
 
 /* A job: 32 bytes, what differs from job to job. */
 typedef struct dp_job_def {
-    char *name;              /* NULL for an unnamed job: dp__job_name */
+    char *name; /* NULL for an unnamed job: dp__job_name */
     dp_job_cb run;
     void *user;
-    uint32_t pol;            /* index into dp_graph.pols */
-    uint32_t flags;          /* DP_DEF_* */
+    uint32_t pol;   /* index into dp_graph.pols */
+    uint32_t flags; /* DP_DEF_* */
 } dp_job_def_t;
 
 /* No readiness check and no timeout: the short path in job.c may run it. */
@@ -56,7 +56,7 @@ typedef struct dp_job_def {
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
  * index in dp_graph.fwd of its name: a job not added yet when the edge was. */
 typedef struct dp_edge_name {
-    uint32_t job;    /* index at insertion time (renumbered by validate) */
+    uint32_t job; /* index at insertion time (renumbered by validate) */
     uint32_t dep;
 } dp_edge_name_t;
 
@@ -67,8 +67,8 @@ struct dp_graph {
     size_t njobs, cap;
     dp_job_policy_t *pols; /* distinct policies, by index */
     size_t npols, pols_cap;
-    uint32_t *pol_index;   /* open addressing: slot -> policy index + 1 */
-    size_t pol_index_cap;  /* power of two, > 2 * npols */
+    uint32_t *pol_index;  /* open addressing: slot -> policy index + 1 */
+    size_t pol_index_cap; /* power of two, > 2 * npols */
     /* Open-addressing name index of the named jobs: slot -> job index + 1,
      * with 8 bits of the name's hash above it while ids fit 24 bits
      * (index_tagged; a probe past another name then rarely touches it).
@@ -78,19 +78,19 @@ struct dp_graph {
      * order, lazy_index). */
     uint32_t *index;
     dp_strarena_t names; /* where the jobs' names live */
-    char **plugins;     /* distinct plugin names; jobs point at them */
+    char **plugins;      /* distinct plugin names; jobs point at them */
     size_t nplugins;
-    size_t index_cap;   /* power of two, > 2 * nnamed */
-    bool index_tagged;  /* its entries carry hash tags (dag.c) */
-    size_t nnamed;      /* jobs with a name of their own (not DP_DEF_UNNAMED) */
-    size_t nhashnamed;  /* of which named like an unnamed job, "#ID" */
+    size_t index_cap;  /* power of two, > 2 * nnamed */
+    bool index_tagged; /* its entries carry hash tags (dag.c) */
+    size_t nnamed;     /* jobs with a name of their own (not DP_DEF_UNNAMED) */
+    size_t nhashnamed; /* of which named like an unnamed job, "#ID" */
 
     /* Dependencies as added, resolved by validate, which then drops them
      * (the CSR arrays below hold the same); a change after that makes them
      * again from the CSR arrays. */
     dp_edge_name_t *edges;
     size_t nedges, edge_cap;
-    char **fwd;            /* names of dependencies added before their job */
+    char **fwd; /* names of dependencies added before their job */
     size_t nfwd, fwd_cap;
 
     /* The graph handed out ids (dp_graph_add_job_id, dp_graph_add_dep_ids):
@@ -111,10 +111,10 @@ struct dp_graph {
      * that a run of jobs with the same settings skips the hash. */
     size_t last_pol;
 
-    int validated;      /* 0 not yet, 1 done */
+    int validated; /* 0 not yet, 1 done */
     int validate_rc;
     char *validate_msg;
-    uint32_t *cycle;    /* validate_rc DP_ECYCLE: the cycle (dp__graph_cycle) */
+    uint32_t *cycle; /* validate_rc DP_ECYCLE: the cycle (dp__graph_cycle) */
     size_t ncycle;
 
     /* Built by validate. */

@@ -62,16 +62,16 @@ static int match_unit(const char *p, size_t *namelen)
 /* Reads the number at *pp, digits with an optional fraction, as whole +
  * frac / frac_scale, and moves *pp past it. DP_OK, or DP_EINVAL with err
  * saying what is wrong with text. */
-static int parse_number(const char *text, const char **pp, uint64_t *whole_out, uint64_t *frac_out,
-                        uint64_t *scale_out, char *err, size_t errlen)
+static int parse_number(const char *text, const char **pp, uint64_t *whole_out, uint64_t *frac_out, uint64_t *scale_out,
+                        char *err, size_t errlen)
 {
     const char *p = *pp;
     uint64_t whole = 0, frac = 0, frac_scale = 1;
     bool digits = false;
     while (isdigit((unsigned char)*p)) {
         if (!mul_add(whole, 10, (uint64_t)(*p - '0'), &whole))
-            return dp__seterr(err, errlen, DP_EINVAL,
-                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+            return dp__seterr(err, errlen, DP_EINVAL, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text,
+                              UINT64_MAX);
         digits = true;
         p++;
     }
@@ -86,7 +86,8 @@ static int parse_number(const char *text, const char **pp, uint64_t *whole_out, 
             } else if (*p != '0') {
                 return dp__seterr(err, errlen, DP_EINVAL,
                                   "duration \"%s\" is finer than a millisecond; durations are whole "
-                                  "milliseconds", text);
+                                  "milliseconds",
+                                  text);
             }
             digits = true;
             p++;
@@ -94,8 +95,7 @@ static int parse_number(const char *text, const char **pp, uint64_t *whole_out, 
     }
     if (!digits)
         return dp__seterr(err, errlen, DP_EINVAL,
-                          "bad duration \"%s\": a '.' needs digits around it; expected " DURATION_HINT,
-                          text);
+                          "bad duration \"%s\": a '.' needs digits around it; expected " DURATION_HINT, text);
     *pp = p;
     *whole_out = whole;
     *frac_out = frac;
@@ -113,8 +113,7 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
     if (!*text)
         return dp__seterr(err, errlen, DP_EINVAL, "empty duration; expected " DURATION_HINT);
     if (text[0] == '-')
-        return dp__seterr(err, errlen, DP_EINVAL,
-                          "negative duration \"%s\": durations must be 0 or more", text);
+        return dp__seterr(err, errlen, DP_EINVAL, "negative duration \"%s\": durations must be 0 or more", text);
 
     const char *p = text;
     uint64_t total = 0;
@@ -124,8 +123,8 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
     while (*p) {
         if (!isdigit((unsigned char)*p) && *p != '.')
             return dp__seterr(err, errlen, DP_EINVAL,
-                              "bad duration \"%s\": unexpected '%c' at offset %zu; expected " DURATION_HINT,
-                              text, *p, (size_t)(p - text));
+                              "bad duration \"%s\": unexpected '%c' at offset %zu; expected " DURATION_HINT, text, *p,
+                              (size_t)(p - text));
 
         /* Integer part, then an optional fraction kept as digits/10^n. */
         uint64_t whole, frac, frac_scale;
@@ -151,18 +150,20 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
                                   "bad duration \"%s\": the last number has no unit (ms, s, m or h)", text);
             return dp__seterr(err, errlen, DP_EINVAL,
                               "bad duration \"%s\": unknown unit at \"%s\"; units are ms, s, m and h; "
-                              "expected " DURATION_HINT, text, p);
+                              "expected " DURATION_HINT,
+                              text, p);
         }
         if (u <= last_unit)
             return dp__seterr(err, errlen, DP_EINVAL,
                               "bad duration \"%s\": units must go from largest to smallest, each once "
-                              "(h, m, s, ms), e.g. \"1h30m\"", text);
+                              "(h, m, s, ms), e.g. \"1h30m\"",
+                              text);
 
         /* value = whole*unit + frac*unit/frac_scale, exactly. */
         uint64_t unit_ms = units[u].ms, part, frac_ms = 0;
         if (!mul_add(whole, unit_ms, 0, &part))
-            return dp__seterr(err, errlen, DP_EINVAL,
-                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+            return dp__seterr(err, errlen, DP_EINVAL, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text,
+                              UINT64_MAX);
         if (frac) {
             /* frac < frac_scale <= 10^18 and unit_ms <= 3.6e6: the product
              * needs up to 82 bits, so compute it in 128. */
@@ -170,12 +171,13 @@ int dp_duration_parse(const char *text, uint64_t *ms, char *err, size_t errlen)
             if (num % frac_scale != 0)
                 return dp__seterr(err, errlen, DP_EINVAL,
                                   "duration \"%s\" is finer than a millisecond; durations are whole "
-                                  "milliseconds", text);
+                                  "milliseconds",
+                                  text);
             frac_ms = (uint64_t)(num / frac_scale); /* < unit_ms */
         }
         if (part > UINT64_MAX - frac_ms || part + frac_ms > UINT64_MAX - total)
-            return dp__seterr(err, errlen, DP_EINVAL,
-                              "duration \"%s\" is too large (at most %" PRIu64 " ms)", text, UINT64_MAX);
+            return dp__seterr(err, errlen, DP_EINVAL, "duration \"%s\" is too large (at most %" PRIu64 " ms)", text,
+                              UINT64_MAX);
         total += part + frac_ms;
         last_unit = u;
         any_unit = true;

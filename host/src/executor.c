@@ -18,20 +18,20 @@
 typedef struct kept {
     dp_executor_t *ex;
     pthread_t thread;
-    pthread_cond_t wake;     /* a task arrived, or the executor closes */
-    dp_exec_task_t *task;    /* under ex->mu; NULL while idle */
-    struct kept *next_idle;  /* under ex->mu */
-    struct kept *next;       /* every kept thread, for dp_executor_free */
+    pthread_cond_t wake;    /* a task arrived, or the executor closes */
+    dp_exec_task_t *task;   /* under ex->mu; NULL while idle */
+    struct kept *next_idle; /* under ex->mu */
+    struct kept *next;      /* every kept thread, for dp_executor_free */
 } kept_t;
 
 struct dp_executor {
     pthread_mutex_t mu;
-    pthread_cond_t done;     /* some task was marked done */
-    unsigned size;           /* the most threads kept */
-    unsigned nthreads;       /* kept threads made so far (under mu) */
-    kept_t *idle;            /* under mu */
-    kept_t *all;             /* under mu */
-    bool closing;            /* under mu */
+    pthread_cond_t done; /* some task was marked done */
+    unsigned size;       /* the most threads kept */
+    unsigned nthreads;   /* kept threads made so far (under mu) */
+    kept_t *idle;        /* under mu */
+    kept_t *all;         /* under mu */
+    bool closing;        /* under mu */
 };
 
 static void *kept_main(void *p)

@@ -24,7 +24,7 @@
 typedef struct dp_exec_task {
     void *(*fn)(void *arg);
     void *arg;
-    bool done;               /* under the executor's lock */
+    bool done; /* under the executor's lock */
 } dp_exec_task_t;
 
 /* Hands task to an idle kept thread (making one if the executor has fewer

@@ -29,8 +29,7 @@
 #include "plugin_int.h"
 #include "plugin_registry.h"
 
-static void host_vlog(dp_plugin_ctx *ctx, int level, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+static void host_vlog(dp_plugin_ctx *ctx, int level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void host_vlog(dp_plugin_ctx *ctx, int level, const char *fmt, va_list ap)
 {
     if (!ctx || !fmt)
@@ -60,8 +59,7 @@ static void host_vlog(dp_plugin_ctx *ctx, int level, const char *fmt, va_list ap
         free(msg);
 }
 
-static void host_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void host_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void host_log(dp_plugin_ctx *ctx, int level, const char *fmt, ...)
 {
     va_list ap;
@@ -91,8 +89,8 @@ static void host_set_error(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, 
     va_end(ap);
     /* A huge message is cut (with its full length noted), as it is for an
      * isolated job. */
-    dp__plugin_ctx_set_error(ctx, flags, msg ? dp__isolate_cap_message(msg)
-                                             : strdup("(out of memory formatting the error)"));
+    dp__plugin_ctx_set_error(ctx, flags,
+                             msg ? dp__isolate_cap_message(msg) : strdup("(out of memory formatting the error)"));
 }
 
 static const char *host_job_name(dp_plugin_ctx *ctx)
@@ -131,8 +129,7 @@ static int host_cancel_fd(dp_plugin_ctx *ctx)
     return ctx && ctx->job ? dp_ctx_fd(dp_job_ctx(ctx->job)) : -1;
 }
 
-static int host_params_check_known(dp_plugin_ctx *ctx, const dp_params *p,
-                                   const char *const *known)
+static int host_params_check_known(dp_plugin_ctx *ctx, const dp_params *p, const char *const *known)
 {
     char buf[1024];
     if (dp__params_check_known(p, known, buf, sizeof(buf)) == 0)
@@ -174,8 +171,7 @@ static void store_get_cb(const void *value, size_t len, void *arg)
         memcpy(a->buf, value, len < a->cap ? len : a->cap);
 }
 
-static int host_store_get(dp_plugin_ctx *ctx, const char *key, void *buf, size_t cap,
-                          size_t *len)
+static int host_store_get(dp_plugin_ctx *ctx, const char *key, void *buf, size_t cap, size_t *len)
 {
     dp_store_t *s = ctx_store(ctx);
     if (!s || !key)
@@ -225,8 +221,7 @@ const dp_host_api *dp__plugins_host_api(void)
     return &host_api;
 }
 
-const char *dp__plugin_ctx_error(const dp_plugin_ctx *ctx, const dp_params_t *params,
-                                 bool *permanent)
+const char *dp__plugin_ctx_error(const dp_plugin_ctx *ctx, const dp_params_t *params, bool *permanent)
 {
     if (ctx->error) {
         *permanent = (ctx->error_flags & DP_PLUGIN_ERROR_PERMANENT) != 0;

@@ -18,7 +18,6 @@ void dp__plugin_ctx_set_error(dp_plugin_ctx *ctx, unsigned flags, char *msg);
 
 /* The message of a failed plugin call: set_error's, else a failed param
  * getter's, else NULL. *permanent says whether a retry is pointless. */
-const char *dp__plugin_ctx_error(const dp_plugin_ctx *ctx, const dp_params_t *params,
-                                 bool *permanent);
+const char *dp__plugin_ctx_error(const dp_plugin_ctx *ctx, const dp_params_t *params, bool *permanent);
 
 #endif /* DP_HOST_API_H */

@@ -138,13 +138,13 @@ const char *dp__isolate_runner(char *err, size_t errlen)
 /* ---- the child ---------------------------------------------------------- */
 
 struct dp_isolate {
-    pid_t pid;        /* the runner's supervisor, leader of its process group */
-    int pidfd;        /* readable once it has exited; -1 without pidfd_open */
-    int slot;         /* its entry in `live`, or -1 */
-    int ctl;          /* our end of the control socket */
-    int cancel;       /* our end of the cancel socket */
-    bool dead;        /* the child is gone (reaped) */
-    unsigned seq;     /* of the request out: INIT 0, then each CALL +1 */
+    pid_t pid;    /* the runner's supervisor, leader of its process group */
+    int pidfd;    /* readable once it has exited; -1 without pidfd_open */
+    int slot;     /* its entry in `live`, or -1 */
+    int ctl;      /* our end of the control socket */
+    int cancel;   /* our end of the cancel socket */
+    bool dead;    /* the child is gone (reaped) */
+    unsigned seq; /* of the request out: INIT 0, then each CALL +1 */
     char *plugin;
     char *job_name;
     dp_limits_t limits;
@@ -246,8 +246,7 @@ static int high_fd(int fd)
     return h;
 }
 
-static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err,
-                       size_t errlen)
+static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err, size_t errlen)
 {
     int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;
     int rc = -1;
@@ -298,22 +297,20 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     sigset_t sup, deflt;
     dp__isolate_runner_sigset(&sup);
     sigemptyset(&deflt);
-    int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM,
-                      SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
+    int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         sigaddset(&deflt, defaults[i]);
-    if (posix_spawnattr_setsigmask(&attr, &sup) != 0 ||
-        posix_spawnattr_setsigdefault(&attr, &deflt) != 0 ||
+    if (posix_spawnattr_setsigmask(&attr, &sup) != 0 || posix_spawnattr_setsigdefault(&attr, &deflt) != 0 ||
         posix_spawnattr_setpgroup(&attr, 0) != 0 ||
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                            POSIX_SPAWN_SETPGROUP) != 0)
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP) != 0)
         goto nomem;
     char arg0[PATH_MAX], arg1[] = DP_ISOLATE_RUNNER_ARG;
     snprintf(arg0, sizeof arg0, "%s", runner);
     char *argv[] = {arg0, arg1, NULL};
     iso->slot = live_reserve();
     if (iso->slot < 0) {
-        snprintf(err, errlen, "cannot start the job runner: %u isolated attempts are running "
+        snprintf(err, errlen,
+                 "cannot start the job runner: %u isolated attempts are running "
                  "already, the most this host tracks; fix: run fewer isolated jobs at once (-j)",
                  DP_ISOLATE_MAX_LIVE);
         goto out;
@@ -322,8 +319,10 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     if (e != 0) {
         live_set(iso->slot, 0);
         iso->slot = -1;
-        snprintf(err, errlen, "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
-                 "set DAGGERPOOL_JOB_RUNNER", runner, strerror(e));
+        snprintf(err, errlen,
+                 "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
+                 "set DAGGERPOOL_JOB_RUNNER",
+                 runner, strerror(e));
         goto out;
     }
     live_set(iso->slot, iso->pid);
@@ -393,8 +392,7 @@ static int collect(dp_isolate_t *iso)
     int status = 0;
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        si.si_pid == iso->pid) {
+    if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == iso->pid) {
         /* Its zombie still holds the pid, so the group id is still this
          * attempt's: whatever is left in it goes too. The supervisor has
          * killed every descendant already, unless it was killed itself (the
@@ -451,16 +449,14 @@ static char *death_message(const dp_isolate_t *iso, int status, const char *when
         if (s == SIGXCPU && iso->limits.cpu_ms)
             return xasprintf("plugin '%s' exceeded its cpu limit (%llu ms) in job '%s' "
                              "(killed by SIGXCPU)%s",
-                             iso->plugin, (unsigned long long)iso->limits.cpu_ms, iso->job_name,
-                             when);
-        return xasprintf("plugin '%s' crashed with %s in job '%s'%s", iso->plugin,
-                         signal_name(s, sig, sizeof sig), iso->job_name, when);
+                             iso->plugin, (unsigned long long)iso->limits.cpu_ms, iso->job_name, when);
+        return xasprintf("plugin '%s' crashed with %s in job '%s'%s", iso->plugin, signal_name(s, sig, sizeof sig),
+                         iso->job_name, when);
     }
     if (WIFEXITED(status))
-        return xasprintf("plugin '%s' exited with status %d in job '%s'%s", iso->plugin,
-                         WEXITSTATUS(status), iso->job_name, when);
-    return xasprintf("plugin '%s' ended without a result in job '%s'%s", iso->plugin,
-                     iso->job_name, when);
+        return xasprintf("plugin '%s' exited with status %d in job '%s'%s", iso->plugin, WEXITSTATUS(status),
+                         iso->job_name, when);
+    return xasprintf("plugin '%s' ended without a result in job '%s'%s", iso->plugin, iso->job_name, when);
 }
 
 static int send_frame(dp_isolate_t *iso)
@@ -507,10 +503,10 @@ static int serve_store(dp_isolate_t *iso, dp_job_t *job, unsigned type, dp_iso_r
 }
 
 typedef struct wait_result {
-    bool got;            /* a RESULT frame arrived */
+    bool got; /* a RESULT frame arrived */
     int32_t result;
     uint32_t flags;
-    char *msg;           /* malloc'd or NULL */
+    char *msg; /* malloc'd or NULL */
 } wait_result_t;
 
 /* Parses and handles the complete frames in iso->in. Returns 1 once a
@@ -553,8 +549,7 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
             }
             /* The child cut it already (note included); cut again only
              * what a misbehaving child sends beyond that. */
-            res->msg = has ? dp__isolate_cap_message_at(strdup(msg), DP_ISOLATE_MAX_MESSAGE +
-                                                                     DP_ISOLATE_CAP_NOTE_MAX)
+            res->msg = has ? dp__isolate_cap_message_at(strdup(msg), DP_ISOLATE_MAX_MESSAGE + DP_ISOLATE_CAP_NOTE_MAX)
                            : NULL;
             res->got = true;
             rc = 1;
@@ -566,9 +561,7 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
             if (serve_store(iso, job, type, &r) != 0)
                 rc = -1;
             break;
-        default:
-            rc = -1;
-            break;
+        default: rc = -1; break;
         }
     }
     memmove(iso->in.data, iso->in.data + off, iso->in.len - off);
@@ -592,8 +585,7 @@ static int read_some(dp_isolate_t *iso, bool nonblock)
         iso->in.data = d;
         iso->in.cap = cap;
     }
-    ssize_t n = recv(iso->ctl, iso->in.data + iso->in.len, iso->in.cap - iso->in.len,
-                     nonblock ? MSG_DONTWAIT : 0);
+    ssize_t n = recv(iso->ctl, iso->in.data + iso->in.len, iso->in.cap - iso->in.len, nonblock ? MSG_DONTWAIT : 0);
     if (n < 0)
         return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     if (n == 0)
@@ -605,8 +597,7 @@ static int read_some(dp_isolate_t *iso, bool nonblock)
 /* Waits for the child's RESULT, serving logs and store requests, and
  * enforcing ctx (or, without a job, a fixed bound). On success res->got.
  * Otherwise the child is dead and *death says why (malloc'd). */
-static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wait_result_t *res,
-                        char **death)
+static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wait_result_t *res, char **death)
 {
     /* While ending, the attempt's ctx may be done already (that is what
      * end is told): the fixed bound applies, the job still routes logs and
@@ -642,8 +633,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
         }
         int timeout = 250; /* also a safety net should the ctx fd be missing */
         if (cancel_at && !kill_at) {
-            uint64_t next = (force_at ? force_at : term_at ? term_at : cancel_at) +
-                            DP_ISOLATE_GRACE_MS;
+            uint64_t next = (force_at ? force_at : term_at ? term_at : cancel_at) + DP_ISOLATE_GRACE_MS;
             timeout = next > now ? (int)(next - now) : 0;
         } else if (!ctx && !cancel_at) {
             uint64_t left = start + bound_ms > now ? start + bound_ms - now : 0;
@@ -669,8 +659,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
             if (rr != 0)
                 break; /* EOF or error: the child is gone or going */
         }
-        if ((pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) ||
-            (iso->pidfd < 0 && exited_nowait(iso))) {
+        if ((pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) || (iso->pidfd < 0 && exited_nowait(iso))) {
             /* The runner has exited (its supervisor goes only once the
              * worker has, and with it everything the plugin started): take
              * what it sent before, then report its death. */
@@ -695,8 +684,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
         kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
     int status = reap(iso, protocol_error ? 0 : DP_ISOLATE_GRACE_MS, &killed);
     if (protocol_error)
-        *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)",
-                           iso->plugin, iso->job_name);
+        *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)", iso->plugin, iso->job_name);
     else if (cancel_at && killed)
         *death = xasprintf("plugin '%s' did not stop within %u ms of being cancelled in job "
                            "'%s' and was killed",
@@ -727,8 +715,7 @@ static void iso_free(dp_isolate_t *iso)
     free(iso);
 }
 
-int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out,
-                      char **msg, bool *permanent)
+int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out, char **msg, bool *permanent)
 {
     *out = NULL;
     *msg = NULL;
@@ -752,8 +739,7 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
         return -1;
     }
     dp_isolate_t *iso = calloc(1, sizeof(*iso));
-    if (!iso || !(iso->plugin = strdup(spec->plugin)) ||
-        !(iso->job_name = strdup(spec->job_name))) {
+    if (!iso || !(iso->plugin = strdup(spec->plugin)) || !(iso->job_name = strdup(spec->job_name))) {
         iso_free(iso);
         *msg = strdup("out of memory");
         return -1;
@@ -809,8 +795,7 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
     return 0;
 }
 
-dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, char **msg,
-                                  unsigned *flags)
+dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, char **msg, unsigned *flags)
 {
     *msg = NULL;
     *flags = 0;
@@ -856,8 +841,7 @@ void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how)
             char *death = NULL;
             wait_result(iso, job, DP_ISOLATE_GRACE_MS * 5, &res, &death);
             int status = iso->exit_status;
-            if ((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) &&
-                iso->log) {
+            if ((WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) && iso->log) {
                 char *m = death_message(iso, status, " (while ending the instance)");
                 iso->log(iso->log_user, job, iso->job_name, DP_LOG_WARN, m);
                 free(m);

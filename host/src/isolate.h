@@ -35,21 +35,20 @@
 typedef struct dp_isolate dp_isolate_t;
 
 /* Logs one line of the child's as the job (job is NULL at add time). */
-typedef void (*dp_isolate_log_fn)(void *user, dp_job_t *job, const char *job_name, int level,
-                                  const char *msg);
+typedef void (*dp_isolate_log_fn)(void *user, dp_job_t *job, const char *job_name, int level, const char *msg);
 
 typedef struct dp_isolate_spec {
-    const char *plugin;       /* plugin name, for messages and the child's check */
-    const char *path;         /* the plugin's file, for messages only */
-    int fd;                   /* the pinned version's private copy (memfd or unlinked
+    const char *plugin; /* plugin name, for messages and the child's check */
+    const char *path;   /* the plugin's file, for messages only */
+    int fd;             /* the pinned version's private copy (memfd or unlinked
                                * temporary file); required: -1 refuses the attempt */
-    const char *type;         /* TYPE of PLUGIN.TYPE */
+    const char *type;   /* TYPE of PLUGIN.TYPE */
     const char *job_name;
     const dp_params_t *params;
     dp_limits_t limits;
-    dp_isolate_log_fn log;    /* required */
+    dp_isolate_log_fn log; /* required */
     void *log_user;
-    dp_store_t *store;        /* used when the job has no run store; may be NULL */
+    dp_store_t *store; /* used when the job has no run store; may be NULL */
 } dp_isolate_spec_t;
 
 /* Spawns the child for one attempt and runs create there. job is the
@@ -61,8 +60,7 @@ typedef struct dp_isolate_spec {
  * create refused, or why the child failed: "plugin 'x' crashed with SIGSEGV
  * in job 'y'") and *permanent whether a retry is pointless. Called on the
  * worker that runs the attempt. */
-int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out,
-                      char **msg, bool *permanent);
+int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out, char **msg, bool *permanent);
 
 /* Runs `run` (check = false) or `check` in the child and returns what the
  * plugin returned, as is (an invalid value included: the caller reports
@@ -70,8 +68,7 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
  * plugin gave none) and *flags its DP_PLUGIN_ERROR_* flags. A child that
  * died, or was killed because the context ended, gives DP_PLUGIN_ERROR with
  * the cause; the instance is dead then and later calls fail at once. */
-dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, char **msg,
-                                  unsigned *flags);
+dp_plugin_result dp__isolate_call(dp_isolate_t *iso, dp_job_t *job, bool check, char **msg, unsigned *flags);
 
 /* Ends the instance: destroy in the child, then the child exits and is
  * reaped (killed if it does not go within the grace period). Frees iso.

@@ -279,15 +279,9 @@ static bool get_params_into(dp_iso_reader_t *r, dp_params_t *p, int depth)
             rc = s ? dp_params_set_string(p, key, s) : DP_EINVAL;
             break;
         }
-        case DP_PARAM_KIND_INT:
-            rc = dp_params_set_int(p, key, (int64_t)dp__iso_get_u64(r));
-            break;
-        case DP_PARAM_KIND_FLOAT:
-            rc = dp_params_set_float(p, key, get_f64(r));
-            break;
-        case DP_PARAM_KIND_BOOL:
-            rc = dp_params_set_bool(p, key, dp__iso_get_u8(r) != 0);
-            break;
+        case DP_PARAM_KIND_INT: rc = dp_params_set_int(p, key, (int64_t)dp__iso_get_u64(r)); break;
+        case DP_PARAM_KIND_FLOAT: rc = dp_params_set_float(p, key, get_f64(r)); break;
+        case DP_PARAM_KIND_BOOL: rc = dp_params_set_bool(p, key, dp__iso_get_u8(r) != 0); break;
         case DP_PARAM_KIND_LIST: {
             uint32_t count = dp__iso_get_u32(r);
             if (count > r->n) /* each item takes at least 5 bytes */
@@ -307,8 +301,7 @@ static bool get_params_into(dp_iso_reader_t *r, dp_params_t *p, int depth)
                 return false;
             break;
         }
-        default:
-            return false;
+        default: return false;
         }
         if (rc != DP_OK || r->bad)
             return false;
@@ -390,4 +383,3 @@ int dp__iso_recv_frame(int fd, dp_iso_buf_t *frame, unsigned *type)
     *type = frame->data[0];
     return 0;
 }
-

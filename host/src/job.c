@@ -42,8 +42,8 @@ struct dp_job {
     const dp_job_policy_t *pol;
     unsigned attempt;
     unsigned worker;
-    dp_ctx_t *ctx;      /* what callbacks see: attempt or probe context */
-    char *error;        /* this attempt's message (malloc'd) */
+    dp_ctx_t *ctx; /* what callbacks see: attempt or probe context */
+    char *error;   /* this attempt's message (malloc'd) */
     bool permanent;
     const char *version;
 };
@@ -134,8 +134,7 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
  * are unique, so the keys are; a key cut to a buffer's size once made two
  * long names share one). In buf when it fits, else malloc'd into *heap
  * (NULL: no memory). */
-static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, char *buf,
-                                size_t size, char **heap)
+static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, char *buf, size_t size, char **heap)
 {
     *heap = NULL;
     const char *name = dp__job_name(run->g, (uint32_t)(def - run->g->jobs));
@@ -146,8 +145,7 @@ static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, ch
     return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", name);
 }
 
-static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt,
-                         const char *phase)
+static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt, const char *phase)
 {
     char buf[256], *heap;
     const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
@@ -226,20 +224,20 @@ static void set_version(dp_run_t *run, uint32_t id, const char *version)
  * poll's state on the no-op path). */
 typedef struct jobrun {
     /* What a probe touches first (park.c prefetches the first 256 bytes). */
-    dp_park_t park;          /* first: the lot holds &jr->park */
+    dp_park_t park; /* first: the lot holds &jr->park */
     dp_job_t job;
     dp_poller_t poller;
-    dp_outcome_t o;          /* the attempt's outcome so far */
+    dp_outcome_t o; /* the attempt's outcome so far */
     bool own_ctx;
-    bool may_park;           /* malloc'd: its poll may wait parked */
-    bool in_poll;            /* the attempt's poll is open (poller initialised) */
-    bool poll_over;          /* ... and ended: its outcome is in o */
-    bool in_backoff;         /* waiting out a retry's backoff until backoff_until */
-    uint64_t backoff_start;  /* CLOCK_MONOTONIC when the backoff began */
-    uint64_t backoff_until;  /* ... and when it ends */
-    uint64_t backoff_ms;     /* its length */
-    dp_ctx_t actx;           /* the attempt's context when the job has a timeout */
-    char err[512];           /* the readiness check's message */
+    bool may_park;          /* malloc'd: its poll may wait parked */
+    bool in_poll;           /* the attempt's poll is open (poller initialised) */
+    bool poll_over;         /* ... and ended: its outcome is in o */
+    bool in_backoff;        /* waiting out a retry's backoff until backoff_until */
+    uint64_t backoff_start; /* CLOCK_MONOTONIC when the backoff began */
+    uint64_t backoff_until; /* ... and when it ends */
+    uint64_t backoff_ms;    /* its length */
+    dp_ctx_t actx;          /* the attempt's context when the job has a timeout */
+    char err[512];          /* the readiness check's message */
 } jobrun_t;
 
 /* How late a parked job's probe may run, so that probes due close together
@@ -263,8 +261,7 @@ static void readiness_error(jobrun_t *jr)
 /* One step of the attempt's poll (a probe, or the end of its wait). */
 static void poll_step(jobrun_t *jr, uint64_t now_ns)
 {
-    if (dp__poller_step(&jr->poller, now_ns, check_adapter, &jr->job, jr->err, sizeof jr->err,
-                        &jr->o))
+    if (dp__poller_step(&jr->poller, now_ns, check_adapter, &jr->job, jr->err, sizeof jr->err, &jr->o))
         jr->poll_over = true;
 }
 
@@ -310,8 +307,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
 
     if (store)
         set_snapshot(run, def, job->attempt, "run");
-    dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN,
-                  NULL);
+    dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN, NULL);
     if (job->attempt == 1 && run->opts.log)
         dp__run_log(run, DP_LOG_DEBUG, dp__job_name(run->g, job->id), job->attempt, "started");
 
@@ -327,12 +323,11 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
         if (store)
             set_snapshot(run, def, job->attempt, "readiness");
         if (pol->readiness.period_ms == 0) {
-            jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job,
-                             jr->err, sizeof jr->err);
+            jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job, jr->err, sizeof jr->err);
             readiness_error(jr);
         } else {
-            dp__poller_init(&jr->poller, job->ctx, pol->readiness.period_ms,
-                            pol->readiness.probe_timeout_ms, pol->readiness.timeout_ms);
+            dp__poller_init(&jr->poller, job->ctx, pol->readiness.period_ms, pol->readiness.probe_timeout_ms,
+                            pol->readiness.timeout_ms);
             jr->in_poll = true;
             jr->poll_over = false;
             poll_step(jr, dp__now_ns());
@@ -382,12 +377,10 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
      * when the job's own timeout is the earlier one is an expiry the
      * job's timeout (else the run is ending and the job stays unknown,
      * even if the run's deadline passed just after run_done was read). */
-    bool own_deadline_first =
-        jr->own_ctx && (run->ctx.deadline_ns == 0 || jr->actx.deadline_ns < run->ctx.deadline_ns);
+    bool own_deadline_first = jr->own_ctx && (run->ctx.deadline_ns == 0 || jr->actx.deadline_ns < run->ctx.deadline_ns);
     if (!run_done && own_deadline_first && dp_ctx_err(&jr->actx) == DP_ETIMEDOUT) {
         char d[32];
-        dp_job_fail(job, false, "timed out after %s",
-                    dp_duration_format(pol->timeout_ms, d, sizeof d));
+        dp_job_fail(job, false, "timed out after %s", dp_duration_format(pol->timeout_ms, d, sizeof d));
         o = DP_ERROR;
     }
     if (jr->own_ctx)
@@ -423,8 +416,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     }
     take_error(run, job);
     bool retry = !job->permanent && job->attempt <= pol->retries;
-    dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED,
-                  slot_error(run, id));
+    dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED, slot_error(run, id));
     if (!retry) {
         *final = DP_STATUS_FAILED;
         dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, job->id), job->attempt, "failed: %s", slot_error(run, id));
@@ -508,13 +500,12 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
         (final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN) <= run->opts.log_level) {
         /* Guarded: formatting a duration costs more than a no-op job. */
         char d[32];
-        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN,
-                    dp__job_name(run->g, job->id), job->attempt, "%s after %u attempt%s in %s", dp_status_name(final),
-                    job->attempt, job->attempt == 1 ? "" : "s",
-                    dp_duration_format(dp__ticks_between(slot->start_tick, end,
-                                                         dp__ns_per_tick(dp__tick_anchor(run->tsc))) /
-                                           1000000u,
-                                       d, sizeof d));
+        dp__run_log(run, final == DP_STATUS_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, dp__job_name(run->g, job->id),
+                    job->attempt, "%s after %u attempt%s in %s", dp_status_name(final), job->attempt,
+                    job->attempt == 1 ? "" : "s",
+                    dp_duration_format(
+                        dp__ticks_between(slot->start_tick, end, dp__ns_per_tick(dp__tick_anchor(run->tsc))) / 1000000u,
+                        d, sizeof d));
     }
     dp__run_event(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final,
                   final == DP_STATUS_UNKNOWN ? NULL : slot_error(run, job->id));
@@ -574,14 +565,13 @@ static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, boo
  * as much as the scheduling. Anything else (an error, a message, not
  * ready, the run ending) goes on through the state machine exactly as if
  * attempt_start had run. */
-static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def_t *def,
-                      unsigned worker, uint64_t *rng, uint64_t *clock)
+static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def_t *def, unsigned worker, uint64_t *rng,
+                      uint64_t *clock)
 {
     dp_slot_t *slot = &run->slots[id];
     dp_job_t *job = &jr->job;
     const dp_job_policy_t *pol = dp__def_pol(run->g, def);
-    *job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker,
-                      .attempt = 1, .ctx = &run->ctx};
+    *job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker, .attempt = 1, .ctx = &run->ctx};
     slot->attempts = 1;
     dp_outcome_t o = DP_READY;
     if (def->run)
@@ -607,8 +597,7 @@ static bool plain_job(dp_run_t *run, jobrun_t *jr, uint32_t id, const dp_job_def
     return drive(run, jr, true, rng, clock);
 }
 
-bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
-                     uint64_t *clock)
+bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng, uint64_t *clock)
 {
     const dp_job_def_t *def = &run->g->jobs[id];
     /* One clock read per job: a worker going straight from one job to the
@@ -654,8 +643,7 @@ bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)
     return true;
 }
 
-bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
-                    uint64_t *clock)
+bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng, uint64_t *clock)
 {
     jobrun_t *jr = (jobrun_t *)p;
     jr->job.worker = worker;

@@ -24,8 +24,7 @@
  * only a few steps of bookkeeping (no wait) separate it from this call,
  * else 0; the job uses it as its start instead of reading the clock again,
  * and leaves its end there. *rng: the worker's jitter state. */
-bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
-                     uint64_t *clock);
+bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng, uint64_t *clock);
 
 /* The lot's step callback (dp_park_ops_t.step, arg the run): runs a parked
  * job's due step (one probe, or the end of its poll's or backoff's wait) on
@@ -36,7 +35,6 @@ bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns);
 
 /* Finishes the job whose wait dp__job_step ended, and any retries, on
  * worker `worker`. Returns true when it parked again, false when it ended. */
-bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng,
-                    uint64_t *clock);
+bool dp__job_resume(dp_run_t *run, dp_park_t *p, unsigned worker, uint64_t *rng, uint64_t *clock);
 
 #endif /* DP_JOB_H */

@@ -26,7 +26,6 @@ void dp__jsonw_fail(dp__jsonw_t *w, int err)
         w->err = err;
 }
 
-
 static bool flush(dp__jsonw_t *w)
 {
     if (w->out && w->len) {
@@ -157,10 +156,22 @@ static void container_close(dp__jsonw_t *w, char c)
     put(w, &c, 1);
 }
 
-void dp__jsonw_object_open(dp__jsonw_t *w) { container_open(w, '{'); }
-void dp__jsonw_object_close(dp__jsonw_t *w) { container_close(w, '}'); }
-void dp__jsonw_array_open(dp__jsonw_t *w) { container_open(w, '['); }
-void dp__jsonw_array_close(dp__jsonw_t *w) { container_close(w, ']'); }
+void dp__jsonw_object_open(dp__jsonw_t *w)
+{
+    container_open(w, '{');
+}
+void dp__jsonw_object_close(dp__jsonw_t *w)
+{
+    container_close(w, '}');
+}
+void dp__jsonw_array_open(dp__jsonw_t *w)
+{
+    container_open(w, '[');
+}
+void dp__jsonw_array_close(dp__jsonw_t *w)
+{
+    container_close(w, ']');
+}
 
 /* s between quotes, escaped as jansson does, invalid UTF-8 as U+FFFD. */
 static void put_string(dp__jsonw_t *w, const char *s)

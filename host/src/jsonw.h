@@ -26,15 +26,15 @@
 #define DP__JSONW_MAX_DEPTH 32
 
 typedef struct dp__jsonw {
-    FILE *out;    /* NULL: the document is kept in buf (dp__jsonw_take) */
-    char *buf;    /* pending output; flushed to out when it fills */
+    FILE *out; /* NULL: the document is kept in buf (dp__jsonw_take) */
+    char *buf; /* pending output; flushed to out when it fills */
     size_t len, cap;
-    int indent;   /* 0: compact, as JSON_COMPACT; n: as JSON_INDENT(n) */
+    int indent; /* 0: compact, as JSON_COMPACT; n: as JSON_INDENT(n) */
     unsigned depth;
     bool empty[DP__JSONW_MAX_DEPTH];  /* nothing written yet in this container */
     bool object[DP__JSONW_MAX_DEPTH]; /* the container is an object (members need keys) */
-    bool after_key;                  /* the next value is a member's */
-    int err;                         /* 0, or the first dp_err_t */
+    bool after_key;                   /* the next value is a member's */
+    int err;                          /* 0, or the first dp_err_t */
 } dp__jsonw_t;
 
 /* A writer that streams to out (through its own buffer, flushed by

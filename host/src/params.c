@@ -45,8 +45,8 @@ struct param {
 struct dp_params {
     struct param *items;
     size_t n, cap;
-    char *path;                /* "env" for a nested group, NULL for the root */
-    char *file;                /* origin, for messages; may be NULL */
+    char *path; /* "env" for a nested group, NULL for the root */
+    char *file; /* origin, for messages; may be NULL */
     int line;
     const dp_params_t *parent; /* origin falls back to the parent's */
     struct params_diag *diag;  /* the root's; shared by nested groups */
@@ -99,19 +99,14 @@ dp_params_t *dp_params_new(void)
 static void param_clear(struct param *it)
 {
     switch (it->kind) {
-    case DP_PARAM_KIND_STRING:
-        free(it->v.s);
-        break;
+    case DP_PARAM_KIND_STRING: free(it->v.s); break;
     case DP_PARAM_KIND_LIST:
         for (size_t i = 0; i < it->v.list.n; i++)
             free(it->v.list.items[i]);
         free(it->v.list.items);
         break;
-    case DP_PARAM_KIND_GROUP:
-        dp_params_free(it->v.group);
-        break;
-    default:
-        break;
+    case DP_PARAM_KIND_GROUP: dp_params_free(it->v.group); break;
+    default: break;
     }
     memset(&it->v, 0, sizeof(it->v));
 }
@@ -328,21 +323,12 @@ static int copy_into(dp_params_t *dst, const dp_params_t *src)
         const struct param *it = &src->items[i];
         int rc = DP_OK;
         switch (it->kind) {
-        case DP_PARAM_KIND_STRING:
-            rc = dp_params_set_string(dst, it->key, it->v.s);
-            break;
-        case DP_PARAM_KIND_INT:
-            rc = dp_params_set_int(dst, it->key, it->v.i);
-            break;
-        case DP_PARAM_KIND_FLOAT:
-            rc = dp_params_set_float(dst, it->key, it->v.f);
-            break;
-        case DP_PARAM_KIND_BOOL:
-            rc = dp_params_set_bool(dst, it->key, it->v.b);
-            break;
+        case DP_PARAM_KIND_STRING: rc = dp_params_set_string(dst, it->key, it->v.s); break;
+        case DP_PARAM_KIND_INT: rc = dp_params_set_int(dst, it->key, it->v.i); break;
+        case DP_PARAM_KIND_FLOAT: rc = dp_params_set_float(dst, it->key, it->v.f); break;
+        case DP_PARAM_KIND_BOOL: rc = dp_params_set_bool(dst, it->key, it->v.b); break;
         case DP_PARAM_KIND_LIST:
-            rc = dp_params_set_list(dst, it->key, (const char *const *)it->v.list.items,
-                                    it->v.list.n);
+            rc = dp_params_set_list(dst, it->key, (const char *const *)it->v.list.items, it->v.list.n);
             break;
         case DP_PARAM_KIND_GROUP: {
             dp_params_t *g = dp_params_add_group(dst, it->key);
@@ -402,11 +388,9 @@ static int fail(const dp_params_t *p, const char *key, int code, const char *fmt
     char *msg = NULL;
     int n;
     if (origin[0])
-        n = asprintf(&msg, "param '%s%s%s' (%s): %s", p->path ? p->path : "",
-                     p->path ? "." : "", key, origin, what);
+        n = asprintf(&msg, "param '%s%s%s' (%s): %s", p->path ? p->path : "", p->path ? "." : "", key, origin, what);
     else
-        n = asprintf(&msg, "param '%s%s%s': %s", p->path ? p->path : "", p->path ? "." : "",
-                     key, what);
+        n = asprintf(&msg, "param '%s%s%s': %s", p->path ? p->path : "", p->path ? "." : "", key, what);
     if (n < 0)
         msg = NULL; /* out of memory: keep no message rather than a stale one */
     free(p->diag->msg);
@@ -414,8 +398,7 @@ static int fail(const dp_params_t *p, const char *key, int code, const char *fmt
     return code;
 }
 
-static int wrong_type(const dp_params_t *p, const char *key, const struct param *it,
-                      dp_param_kind_t want)
+static int wrong_type(const dp_params_t *p, const char *key, const struct param *it, dp_param_kind_t want)
 {
     return fail(p, key, DP_PARAM_WRONG_TYPE, "expected %s, found %s", dp__param_kind_name(want),
                 dp__param_kind_name(it->kind));
@@ -476,14 +459,13 @@ int dp__params_get_duration_ms(const dp_params_t *p, const char *key, uint64_t *
         return DP_PARAM_ABSENT;
     if (it->kind == DP_PARAM_KIND_INT) {
         if (it->v.i < 0)
-            return fail(p, key, DP_PARAM_BAD_VALUE,
-                        "a duration cannot be negative (%" PRId64 " ms); use 0 or more", it->v.i);
+            return fail(p, key, DP_PARAM_BAD_VALUE, "a duration cannot be negative (%" PRId64 " ms); use 0 or more",
+                        it->v.i);
         *out = (uint64_t)it->v.i;
         return DP_PARAM_OK;
     }
     if (it->kind != DP_PARAM_KIND_STRING)
-        return fail(p, key, DP_PARAM_WRONG_TYPE,
-                    "expected a duration (\"30s\", \"5m\" or an integer of ms), found %s",
+        return fail(p, key, DP_PARAM_WRONG_TYPE, "expected a duration (\"30s\", \"5m\" or an integer of ms), found %s",
                     dp__param_kind_name(it->kind));
     char err[256];
     uint64_t ms;
@@ -512,8 +494,7 @@ int dp__params_list_item(const dp_params_t *p, const char *key, size_t index, co
     if (it->kind != DP_PARAM_KIND_LIST)
         return wrong_type(p, key, it, DP_PARAM_KIND_LIST);
     if (index >= it->v.list.n)
-        return fail(p, key, DP_PARAM_BAD_VALUE, "index %zu out of range (the list has %zu items)",
-                    index, it->v.list.n);
+        return fail(p, key, DP_PARAM_BAD_VALUE, "index %zu out of range (the list has %zu items)", index, it->v.list.n);
     *out = it->v.list.items[index];
     return DP_PARAM_OK;
 }
@@ -545,8 +526,7 @@ dp_param_kind_t dp__params_kind(const dp_params_t *p, const char *key)
     return it ? it->kind : (dp_param_kind_t)0;
 }
 
-int dp__params_check_known(const dp_params_t *p, const char *const *known, char *err,
-                           size_t errlen)
+int dp__params_check_known(const dp_params_t *p, const char *const *known, char *err, size_t errlen)
 {
     if (!p)
         return 0;
@@ -581,9 +561,8 @@ int dp__params_check_known(const dp_params_t *p, const char *const *known, char 
                 snprintf(hint + off, sizeof(hint) - off, ")");
         }
         if (err && errlen)
-            snprintf(err, errlen, "unknown param '%s%s%s'%s%s%s%s", p->path ? p->path : "",
-                     p->path ? "." : "", key, origin[0] ? " (" : "", origin,
-                     origin[0] ? ")" : "", hint);
+            snprintf(err, errlen, "unknown param '%s%s%s'%s%s%s%s", p->path ? p->path : "", p->path ? "." : "", key,
+                     origin[0] ? " (" : "", origin, origin[0] ? ")" : "", hint);
         return -1;
     }
     return 0;

@@ -57,22 +57,15 @@ dp_param_kind_t dp__params_kind(const dp_params_t *p, const char *key);
 /* The getters' entries of a dp_host_api table (plugin.h), for both tables
  * the host fills: the in-process one (host_api.c) and the isolated runner's
  * (runner.c). One list, so a getter added to the ABI reaches both. */
-#define DP__HOST_API_PARAM_GETTERS                   \
-    .param_string = dp__params_get_string,           \
-    .param_int = dp__params_get_int,                 \
-    .param_float = dp__params_get_float,             \
-    .param_bool = dp__params_get_bool,               \
-    .param_duration_ms = dp__params_get_duration_ms, \
-    .param_list_count = dp__params_list_count,       \
-    .param_list_item = dp__params_list_item,         \
-    .param_group = dp__params_get_group,             \
-    .param_count = dp__params_count,                 \
-    .param_key_at = dp__params_key_at
+#define DP__HOST_API_PARAM_GETTERS                                                                                     \
+    .param_string = dp__params_get_string, .param_int = dp__params_get_int, .param_float = dp__params_get_float,       \
+    .param_bool = dp__params_get_bool, .param_duration_ms = dp__params_get_duration_ms,                                \
+    .param_list_count = dp__params_list_count, .param_list_item = dp__params_list_item,                                \
+    .param_group = dp__params_get_group, .param_count = dp__params_count, .param_key_at = dp__params_key_at
 
 /* Checks that every key of p is in `known` (NULL-terminated). Returns 0, or
  * -1 with "unknown param 'x' (did you mean 'y'?)" written to err. */
-int dp__params_check_known(const dp_params_t *p, const char *const *known, char *err,
-                           size_t errlen);
+int dp__params_check_known(const dp_params_t *p, const char *const *known, char *err, size_t errlen);
 
 /* The message of the last failed getter on p or any of its nested groups
  * (NULL if none). Owned by the root params object. */

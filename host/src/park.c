@@ -224,8 +224,7 @@ static void sleep_until_due(dp_parking_t *pk)
     if (parked_count(pk)) {
         const dp_park_ent_t *e = peek(pk);
         uint64_t until = dp__sat_add(e->due_ns, e->p->slack_ns);
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
-                              .tv_nsec = (long)(until % 1000000000u)};
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u)};
         pk->sleep_until = until;
         pthread_cond_timedwait(&pk->leader_cv, &pk->mu, &ts);
     } else {
@@ -241,8 +240,8 @@ static void sleep_until_due(dp_parking_t *pk)
  * over (its step ran). Returns that job, or NULL. Leaves in batch[0 ..
  * *back) the jobs to put back: those that wait again and those not reached
  * (still due: the next time keeper takes them at once). */
-static dp_park_t *step_batch(dp_parking_t *pk, dp_park_t **batch, size_t n, unsigned worker,
-                             uint64_t now, bool *step_it, size_t *back)
+static dp_park_t *step_batch(dp_parking_t *pk, dp_park_t **batch, size_t n, unsigned worker, uint64_t now,
+                             bool *step_it, size_t *back)
 {
     dp_park_t *mine = NULL;
     size_t nb = 0, i = 0;
@@ -316,8 +315,7 @@ static dp_park_t *shutdown_take(dp_parking_t *pk, bool *leader)
  * first when step_it, then, once its wait is over, the rest of the job.
  * Returns with mu held: true when the job ended here, false when it parked
  * again. */
-static bool run_taken(dp_parking_t *pk, dp_park_t *p, bool step_it, unsigned worker,
-                      void *wstate)
+static bool run_taken(dp_parking_t *pk, dp_park_t *p, bool step_it, unsigned worker, void *wstate)
 {
     if (step_it) {
         uint64_t now = dp__now_ns();
@@ -337,8 +335,8 @@ bool dp__park_stand(dp_parking_t *pk, unsigned worker, void *wstate, uint32_t *i
     bool leader = false;
     pthread_mutex_lock(&pk->mu);
     for (;;) {
-        dp_park_t *mine;        /* to run on this thread, off the time keeping */
-        bool step_it = false;   /* ... from its next step (else from the end of its wait) */
+        dp_park_t *mine;      /* to run on this thread, off the time keeping */
+        bool step_it = false; /* ... from its next step (else from the end of its wait) */
         if (pk->closed) {
             mine = shutdown_take(pk, &leader);
             if (!mine) {

@@ -50,19 +50,19 @@ typedef struct dp_park_ent {
  * ring for jobs that park in due order (the common case: each re-parks a
  * period after its step): O(1), and read in order. */
 typedef struct dp_parking {
-    dp_park_ops_t ops;            /* set by the lot's owner before anything parks */
-    size_t cap;                   /* set at init: parked jobs at most, one per worker */
+    dp_park_ops_t ops; /* set by the lot's owner before anything parks */
+    size_t cap;        /* set at init: parked jobs at most, one per worker */
     /* Under mu. */
     pthread_mutex_t mu;
-    pthread_cond_t leader_cv;     /* the time keeper sleeps here */
-    pthread_cond_t follow_cv;     /* the other standing workers */
-    dp_park_ent_t *heap;          /* capacity cap, made on the first park */
+    pthread_cond_t leader_cv; /* the time keeper sleeps here */
+    pthread_cond_t follow_cv; /* the other standing workers */
+    dp_park_ent_t *heap;      /* capacity cap, made on the first park */
     size_t nheap;
-    dp_park_ent_t *fifo;          /* capacity cap */
+    dp_park_ent_t *fifo; /* capacity cap */
     size_t fhead, nfifo;
-    uint64_t sleep_until;         /* the time keeper sleeps until this; 0: awake */
-    bool has_leader;              /* a standing worker keeps the time */
-    bool closed;                  /* stopping: nothing parks, everything is due */
+    uint64_t sleep_until; /* the time keeper sleeps until this; 0: awake */
+    bool has_leader;      /* a standing worker keeps the time */
+    bool closed;          /* stopping: nothing parks, everything is due */
 } dp_parking_t;
 
 /* An empty, open lot for up to cap parked jobs (cap >= 1). Its owner sets

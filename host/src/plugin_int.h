@@ -43,8 +43,8 @@
 
 /* One job type of a version. (set before publication) */
 typedef struct dp_ptype {
-    const char *name;           /* points into the plugin (valid while loaded) */
-    dp_job_type ops;            /* the plugin's struct, copied into the host's size */
+    const char *name; /* points into the plugin (valid while loaded) */
+    dp_job_type ops;  /* the plugin's struct, copied into the host's size */
 } dp_ptype_t;
 
 typedef struct dp_pentry dp_pentry_t;
@@ -53,44 +53,44 @@ typedef struct dp_pentry dp_pentry_t;
  * marked otherwise before the version is published (made an entry's
  * current, under lock); from then on those fields never change. */
 typedef struct dp_pversion {
-    dp_pentry_t *entry;         /* NULL for a scan probe (set before publication) */
+    dp_pentry_t *entry; /* NULL for a scan probe (set before publication) */
     void *handle;
-    int fd;                     /* the private copy behind the handle (a memfd, or an
+    int fd;              /* the private copy behind the handle (a memfd, or an
                                  * unlinked temporary file): isolated runners load it */
-    dp_plugin_desc desc;        /* copied into the host's size, zero-filled */
+    dp_plugin_desc desc; /* copied into the host's size, zero-filled */
     dp_ptype_t *types;
     size_t ntypes;
-    const char **type_names;    /* NULL-terminated, for dp_plugin_info_t */
-    char *path;                 /* the file it was loaded from */
-    const char *version;        /* interned copy of desc.version; NULL: a scan probe
+    const char **type_names; /* NULL-terminated, for dp_plugin_info_t */
+    char *path;              /* the file it was loaded from */
+    const char *version;     /* interned copy of desc.version; NULL: a scan probe
                                  * (set before publication) */
-    unsigned generation;        /* (set before publication) */
+    unsigned generation;     /* (set before publication) */
     uint64_t loaded_at_ms;
-    unsigned jobs;              /* attempts pinned to it (lock) */
-    bool current;               /* its entry's current version (lock) */
-    bool inited;                /* init succeeded: call fini before dlclose */
-    struct dp_pversion *next;   /* in the entry's draining list (lock) */
+    unsigned jobs;            /* attempts pinned to it (lock) */
+    bool current;             /* its entry's current version (lock) */
+    bool inited;              /* init succeeded: call fini before dlclose */
+    struct dp_pversion *next; /* in the entry's draining list (lock) */
 } dp_pversion_t;
 
 /* A type that jobs of live graphs use, and which callbacks their specs call:
  * a reload must keep them. Counted per job (dp_plugins_add_job adds, the
  * job's free drops), so a type no graph references any more may go. */
 typedef struct dp_used_type {
-    char *name;                 /* (set before publication) */
-    unsigned jobs;              /* jobs of this type (lock) */
-    unsigned run, check;        /* of those, jobs whose spec calls run / check (lock) */
+    char *name;          /* (set before publication) */
+    unsigned jobs;       /* jobs of this type (lock) */
+    unsigned run, check; /* of those, jobs whose spec calls run / check (lock) */
 } dp_used_type_t;
 
 /* A plugin name. Entries are never removed before the registry is
  * destroyed, so a pointer to one stays valid as long as the registry. */
 struct dp_pentry {
-    char *name;                 /* (set before publication) */
-    dp_pversion_t *current;     /* NULL until loaded. Written under load_lock and lock,
+    char *name;              /* (set before publication) */
+    dp_pversion_t *current;  /* NULL until loaded. Written under load_lock and lock,
                                  * so either lock is enough to read it */
-    dp_pversion_t *draining;    /* old versions with jobs in flight (lock) */
-    dp_used_type_t *used;       /* (lock) */
-    size_t nused;               /* (lock) */
-    dp_pentry_t *next;          /* sorted by name (lock) */
+    dp_pversion_t *draining; /* old versions with jobs in flight (lock) */
+    dp_used_type_t *used;    /* (lock) */
+    size_t nused;            /* (lock) */
+    dp_pentry_t *next;       /* sorted by name (lock) */
 };
 
 /* The registry. Reference counted: the owner holds one reference, and
@@ -101,16 +101,16 @@ struct dp_pentry {
 struct dp_plugins {
     pthread_mutex_t load_lock;
     pthread_mutex_t lock;
-    unsigned refs;              /* owner + one per plugin job (lock) */
-    char **paths;               /* search path (load_lock) */
-    size_t npaths;              /* (load_lock) */
-    bool allow_insecure;        /* (lock) */
-    dp_log_cb log;              /* (lock) */
-    void *log_user;             /* (lock) */
-    dp_log_level_t log_level;   /* (lock) */
-    dp_store_t *store;          /* (lock) */
-    dp_pentry_t *entries;       /* (lock) */
-    char **interned;            /* never freed before the registry (lock) */
+    unsigned refs;                 /* owner + one per plugin job (lock) */
+    char **paths;                  /* search path (load_lock) */
+    size_t npaths;                 /* (load_lock) */
+    bool allow_insecure;           /* (lock) */
+    dp_log_cb log;                 /* (lock) */
+    void *log_user;                /* (lock) */
+    dp_log_level_t log_level;      /* (lock) */
+    dp_store_t *store;             /* (lock) */
+    dp_pentry_t *entries;          /* (lock) */
+    char **interned;               /* never freed before the registry (lock) */
     size_t ninterned, capinterned; /* (lock) */
 };
 
@@ -121,9 +121,9 @@ struct dp_plugins {
 struct dp_plugin_ctx {
     dp_plugins_t *pl;
     dp_pversion_t *ver;
-    dp_job_t *job;              /* NULL while checking params at add time */
+    dp_job_t *job; /* NULL while checking params at add time */
     const char *job_name;
-    char *error;                /* set_error's message (malloc'd); the caller frees it */
+    char *error; /* set_error's message (malloc'd); the caller frees it */
     unsigned error_flags;
 };
 

@@ -40,14 +40,14 @@
  * engine never calls one job's callbacks concurrently (the attempt_end
  * contract), and frees the job (pjob_free) only after its last one. */
 typedef struct pjob {
-    dp_plugins_t *pl;         /* holds a reference (counted) */
+    dp_plugins_t *pl; /* holds a reference (counted) */
     dp_pentry_t *entry;
-    const char *type;         /* TYPE of PLUGIN.TYPE (interned in pl) */
-    const char *full_type;    /* (interned in pl) */
-    dp_params_t *params;      /* the job's own copy, or lent (params_lent) */
-    bool params_lent;         /* the caller's, for the graph's lifetime */
+    const char *type;      /* TYPE of PLUGIN.TYPE (interned in pl) */
+    const char *full_type; /* (interned in pl) */
+    dp_params_t *params;   /* the job's own copy, or lent (params_lent) */
+    bool params_lent;      /* the caller's, for the graph's lifetime */
     /* The current attempt's instance. */
-    dp_pversion_t *ver;       /* pinned while live */
+    dp_pversion_t *ver; /* pinned while live */
     const dp_ptype_t *t;
     void *state;
     unsigned attempt;
@@ -57,8 +57,8 @@ typedef struct pjob {
     dp_isolation_t isolation;
     dp_limits_t limits;
     dp_isolate_t *iso;
-    bool has_run, has_check;  /* what the type count took for this job */
-    bool counted;             /* counted in its type's uses and the registry's
+    bool has_run, has_check; /* what the type count took for this job */
+    bool counted;            /* counted in its type's uses and the registry's
                                * references: given back on free */
 } pjob_t;
 
@@ -88,8 +88,8 @@ static void iso_log(void *user, dp_job_t *job, const char *job_name, int level, 
 
 /* Starts pj's instance on version v in a child process (create runs there);
  * job is NULL for the add-time params check. See dp__isolate_start. */
-static int isolate_start(pjob_t *pj, dp_pversion_t *v, dp_job_t *job, const char *job_name,
-                         dp_isolate_t **iso, char **msg, bool *perm)
+static int isolate_start(pjob_t *pj, dp_pversion_t *v, dp_job_t *job, const char *job_name, dp_isolate_t **iso,
+                         char **msg, bool *perm)
 {
     pthread_mutex_lock(&pj->pl->lock);
     dp_store_t *store = pj->pl->store;
@@ -119,13 +119,11 @@ static void instance_end(pjob_t *pj, dp_job_t *job)
      * out, or the job's own timeout); a readiness wait that gave up is not. */
     bool cut = job && dp_ctx_done(dp_job_ctx(job));
     if (pj->iso) {
-        dp__isolate_end(pj->iso, job,
-                        !job ? DP_ISO_END_QUIET : cut ? DP_ISO_END_CUT : DP_ISO_END_DONE);
+        dp__isolate_end(pj->iso, job, !job ? DP_ISO_END_QUIET : cut ? DP_ISO_END_CUT : DP_ISO_END_DONE);
         pj->iso = NULL;
     } else {
         if (job && pj->t->ops.end) {
-            dp_plugin_ctx ctx = {.pl = pj->pl, .ver = pj->ver, .job = job,
-                                 .job_name = dp_job_name(job)};
+            dp_plugin_ctx ctx = {.pl = pj->pl, .ver = pj->ver, .job = job, .job_name = dp_job_name(job)};
             pj->t->ops.end(&ctx, pj->state);
             free(ctx.error); /* set_error is ignored in end */
         }
@@ -144,13 +142,12 @@ static dp_outcome_t instance_start(pjob_t *pj, dp_job_t *job)
 {
     dp_pversion_t *v = dp__pversion_pin(pj->pl, pj->entry);
     if (!v)
-        return dp_job_fail(job, true, "%s: plugin '%s' is not loaded", pj->full_type,
-                           pj->entry->name);
+        return dp_job_fail(job, true, "%s: plugin '%s' is not loaded", pj->full_type, pj->entry->name);
     const dp_ptype_t *t = dp__pversion_find_type(v, pj->type);
     if (!t) {
         dp__pversion_unpin(pj->pl, v);
-        return dp_job_fail(job, true, "%s: plugin '%s' %s has no job type '%s'", pj->full_type,
-                           pj->entry->name, v->version, pj->type);
+        return dp_job_fail(job, true, "%s: plugin '%s' %s has no job type '%s'", pj->full_type, pj->entry->name,
+                           v->version, pj->type);
     }
     dp_job_set_version(job, v->version);
     void *state = NULL;
@@ -191,8 +188,8 @@ typedef dp_plugin_result (*plugin_call_fn)(dp_plugin_ctx *ctx, void *state);
 static dp_outcome_t instance_call(pjob_t *pj, dp_job_t *job, plugin_call_fn fn, const char *what)
 {
     if (!fn)
-        return dp_job_fail(job, true, "%s: plugin '%s' %s has no %s for this type",
-                           pj->full_type, pj->entry->name, pj->ver->version, what);
+        return dp_job_fail(job, true, "%s: plugin '%s' %s has no %s for this type", pj->full_type, pj->entry->name,
+                           pj->ver->version, what);
     dp_plugin_ctx ctx = {.pl = pj->pl, .ver = pj->ver, .job = job, .job_name = dp_job_name(job)};
     dp__params_clear_error(pj->params);
     dp_plugin_result r;
@@ -207,12 +204,8 @@ static dp_outcome_t instance_call(pjob_t *pj, dp_job_t *job, plugin_call_fn fn, 
     }
     dp_outcome_t o;
     switch (r) {
-    case DP_PLUGIN_READY:
-        o = DP_READY;
-        break;
-    case DP_PLUGIN_NOT_READY:
-        o = DP_NOT_READY;
-        break;
+    case DP_PLUGIN_READY: o = DP_READY; break;
+    case DP_PLUGIN_NOT_READY: o = DP_NOT_READY; break;
     case DP_PLUGIN_ERROR: {
         bool perm;
         const char *msg = dp__plugin_ctx_error(&ctx, pj->params, &perm);
@@ -221,8 +214,7 @@ static dp_outcome_t instance_call(pjob_t *pj, dp_job_t *job, plugin_call_fn fn, 
         break;
     }
     default:
-        o = dp_job_fail(job, true, "%s: %s returned %d, which is not a dp_plugin_result",
-                        pj->full_type, what, (int)r);
+        o = dp_job_fail(job, true, "%s: %s returned %d, which is not a dp_plugin_result", pj->full_type, what, (int)r);
         break;
     }
     free(ctx.error);
@@ -283,8 +275,8 @@ static void list_types(const dp_pversion_t *v, char *buf, size_t len)
 }
 
 /* The checks of a job's spec that need no plugin. */
-static int precheck(const dp_job_spec_t *spec, const char *jname, const char *type, const char **dot,
-                    char *err, size_t errlen)
+static int precheck(const dp_job_spec_t *spec, const char *jname, const char *type, const char **dot, char *err,
+                    size_t errlen)
 {
     *dot = strchr(type, '.');
     if (!*dot || *dot == type || !(*dot)[1])
@@ -317,8 +309,8 @@ typedef struct resolved {
     const char *itype, *ifull; /* interned TYPE and PLUGIN.TYPE */
 } resolved_t;
 
-static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, const char *dot,
-                        resolved_t *r, char *err, size_t errlen)
+static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, const char *dot, resolved_t *r,
+                        char *err, size_t errlen)
 {
     char *plugin = strndup(type, (size_t)(dot - type));
     if (!plugin)
@@ -365,8 +357,8 @@ static int resolve_type(dp_plugins_t *pl, const char *jname, const char *type, c
 /* A new adapter for one job of resolved type r, with params copied, or lent
  * when lend. NULL when out of memory (having given back, when counted, what
  * the caller counted). */
-static pjob_t *pjob_new(dp_plugins_t *pl, const dp_job_spec_t *spec, const resolved_t *r,
-                        const dp_params_t *params, bool lend, bool counted)
+static pjob_t *pjob_new(dp_plugins_t *pl, const dp_job_spec_t *spec, const resolved_t *r, const dp_params_t *params,
+                        bool lend, bool counted)
 {
     const dp_ptype_t *t = r->t;
     pjob_t *pj = calloc(1, sizeof(*pj));
@@ -384,7 +376,8 @@ static pjob_t *pjob_new(dp_plugins_t *pl, const dp_job_spec_t *spec, const resol
         /* A lent params object is only read through const getters, but
          * their diagnostics are recorded in it: one per job, as a copy. */
         pj->params = lend && params ? (dp_params_t *)(uintptr_t)params
-                                    : params ? dp_params_clone(params) : dp_params_new();
+                     : params       ? dp_params_clone(params)
+                                    : dp_params_new();
     }
     if (!pj || !pj->params) {
         if (pj && counted) {
@@ -413,8 +406,8 @@ static void pjob_discard(pjob_t *pj)
 
 /* Checks pj's params on the version r pinned, as an attempt would: creates
  * the instance and destroys it at once. */
-static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, const char *type,
-                        bool lend, char *err, size_t errlen)
+static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, const char *type, bool lend, char *err,
+                        size_t errlen)
 {
     const dp_ptype_t *t = r->t;
     if (pj->isolation == DP_ISOLATION_PROCESS) {
@@ -453,9 +446,9 @@ static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, cons
  * r->v). params are copied, or lent when lend. counted: the caller already
  * counted this job in its type's uses and in the registry's references (a
  * job refused here gives both back). */
-static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *jname,
-                        const char *type, const resolved_t *r, const dp_params_t *params, bool lend,
-                        bool counted, char *err, size_t errlen)
+static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *jname, const char *type,
+                        const resolved_t *r, const dp_params_t *params, bool lend, bool counted, char *err,
+                        size_t errlen)
 {
     pjob_t *pj = pjob_new(pl, spec, r, params, lend, counted);
     if (!pj)
@@ -497,8 +490,8 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
     return DP_OK;
 }
 
-int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec,
-                       const char *type, const dp_params_t *params, char *err, size_t errlen)
+int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                       const dp_params_t *params, char *err, size_t errlen)
 {
     if (!pl || !g || !spec || !type)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
@@ -523,9 +516,9 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
 
 struct dp__plugin_batch {
     dp_plugins_t *pl;
-    char *type;        /* the resolved type as the caller wrote it; NULL: none */
-    resolved_t r;      /* valid while type: load_lock held, r.v pinned */
-    unsigned ahead;    /* jobs counted but not added yet */
+    char *type;     /* the resolved type as the caller wrote it; NULL: none */
+    resolved_t r;   /* valid while type: load_lock held, r.v pinned */
+    unsigned ahead; /* jobs counted but not added yet */
 };
 
 dp__plugin_batch_t *dp__plugins_batch_new(dp_plugins_t *pl)
@@ -544,8 +537,7 @@ static void batch_release(dp__plugin_batch_t *b)
     dp_plugins_t *pl = b->pl;
     if (b->ahead) {
         pthread_mutex_lock(&pl->lock);
-        dp__pentry_unnote_used_locked(b->r.e, b->r.itype, b->ahead, b->r.t->ops.run != NULL,
-                                      b->r.t->ops.check != NULL);
+        dp__pentry_unnote_used_locked(b->r.e, b->r.itype, b->ahead, b->r.t->ops.run != NULL, b->r.t->ops.check != NULL);
         pl->refs -= b->ahead; /* the owner's reference remains */
         pthread_mutex_unlock(&pl->lock);
         b->ahead = 0;
@@ -564,8 +556,8 @@ void dp__plugins_batch_free(dp__plugin_batch_t *b)
     free(b);
 }
 
-int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spec_t *spec,
-                          const char *type, dp_params_t *params, char *err, size_t errlen)
+int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                          dp_params_t *params, char *err, size_t errlen)
 {
     if (!b || !g || !spec || !type)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
@@ -600,4 +592,3 @@ int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spe
     b->ahead--;
     return add_resolved(pl, g, spec, jname, type, &b->r, params, true, true, err, errlen);
 }
-

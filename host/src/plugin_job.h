@@ -19,8 +19,8 @@
  * or load from another thread until dp__plugins_batch_free. One thread. */
 typedef struct dp__plugin_batch dp__plugin_batch_t;
 dp__plugin_batch_t *dp__plugins_batch_new(dp_plugins_t *pl);
-int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spec_t *spec,
-                          const char *type, dp_params_t *params, char *err, size_t errlen);
+int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                          dp_params_t *params, char *err, size_t errlen);
 void dp__plugins_batch_free(dp__plugin_batch_t *b);
 
 #endif /* DP_PLUGIN_JOB_H */

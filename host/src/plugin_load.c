@@ -64,8 +64,8 @@ static int check_node(const char *node, bool is_dir, const char *plugin, char *e
     struct stat st;
     const char *what = is_dir ? "directory" : "file";
     if (stat(node, &st) != 0)
-        return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat the %s %s: %s", plugin, what,
-                          node, strerror(errno));
+        return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat the %s %s: %s", plugin, what, node,
+                          strerror(errno));
     uid_t me = geteuid();
     char where[PATH_MAX + 64] = "";
     if (is_dir || strcmp(node, plugin) != 0)
@@ -82,11 +82,9 @@ static int check_node(const char *node, bool is_dir, const char *plugin, char *e
                           "%s: refusing an insecure plugin: the %s is writable by %s (mode %04o)%s, so "
                           "%s could put other code in its place; fix: chmod go-w '%s'%s, or allow "
                           "insecure plugins (--allow-insecure-plugins)",
-                          plugin, what, (st.st_mode & S_IWOTH) ? "others" : "its group",
-                          (unsigned)(st.st_mode & 07777), where,
-                          (st.st_mode & S_IWOTH) ? "others" : "its group", node,
-                          is_dir ? " (a directory all may write to: chmod +t, owned by root, as /tmp is)"
-                                 : "");
+                          plugin, what, (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                          where, (st.st_mode & S_IWOTH) ? "others" : "its group", node,
+                          is_dir ? " (a directory all may write to: chmod +t, owned by root, as /tmp is)" : "");
     return DP_OK;
 }
 
@@ -153,13 +151,11 @@ static int check_secure(const char *path, char *err, size_t errlen)
                 slash[slash == done ? 1 : 0] = '\0';
             continue;
         }
-        if ((size_t)snprintf(cand, sizeof cand, "%s%s%s", done, strcmp(done, "/") == 0 ? "" : "/", comp) >=
-            sizeof cand)
+        if ((size_t)snprintf(cand, sizeof cand, "%s%s%s", done, strcmp(done, "/") == 0 ? "" : "/", comp) >= sizeof cand)
             return dp__seterr(err, errlen, DP_EPLUGIN, "%s: the path is too long", path);
         struct stat st;
         if (lstat(cand, &st) != 0)
-            return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat %s: %s", path, cand,
-                              strerror(errno));
+            return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot stat %s: %s", path, cand, strerror(errno));
         if (S_ISLNK(st.st_mode)) {
             /* The link's own directory (done) is checked: no one else can
              * change where it points. On to what it names. */
@@ -264,8 +260,7 @@ static bool name_taken(const char *path)
  * descriptor either way, open while the version is: the job runner of an
  * isolated attempt loads exactly that copy.
  */
-static void *open_private_copy(int src, const char *path, const char *name, int *keep_fd,
-                               char *err, size_t errlen)
+static void *open_private_copy(int src, const char *path, const char *name, int *keep_fd, char *err, size_t errlen)
 {
     char fdpath[64], why[512] = "";
     char mname[128];
@@ -367,8 +362,7 @@ static int other_major(void *handle)
  * file, it and the way to it are secure (unless the registry allows
  * insecure plugins), and it is an ELF shared object. On success *src is
  * the file opened for reading. */
-static int open_plugin_file(dp_plugins_t *pl, const char *name, const char *path, int *src,
-                            char *err, size_t errlen)
+static int open_plugin_file(dp_plugins_t *pl, const char *name, const char *path, int *src, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -378,8 +372,7 @@ static int open_plugin_file(dp_plugins_t *pl, const char *name, const char *path
                           path, strerror(errno), name);
     if (!S_ISREG(st.st_mode))
         return dp__seterr(err, errlen, DP_EPLUGIN,
-                          "%s: not a regular file (plugin '%s'); fix: point to the plugin's .so file",
-                          path, name);
+                          "%s: not a regular file (plugin '%s'); fix: point to the plugin's .so file", path, name);
 
     pthread_mutex_lock(&pl->lock);
     bool insecure_ok = pl->allow_insecure;
@@ -394,13 +387,11 @@ static int open_plugin_file(dp_plugins_t *pl, const char *name, const char *path
      * the open; only a regular file goes on. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot open: %s (plugin '%s')", path,
-                          strerror(errno), name);
+        return dp__seterr(err, errlen, DP_EPLUGIN, "%s: cannot open: %s (plugin '%s')", path, strerror(errno), name);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return dp__seterr(err, errlen, DP_EPLUGIN,
-                          "%s: not a regular file (plugin '%s'); fix: point to the plugin's .so file",
-                          path, name);
+                          "%s: not a regular file (plugin '%s'); fix: point to the plugin's .so file", path, name);
     }
     int rc = check_elf(fd, path, err, errlen);
     if (rc != DP_OK) {
@@ -413,8 +404,7 @@ static int open_plugin_file(dp_plugins_t *pl, const char *name, const char *path
 
 /* The entry point of v's code, or NULL with err saying why (another
  * major's entry point, or none at all). */
-static dp_plugin_entry_fn find_entry(const dp_pversion_t *v, const char *path, char *err,
-                                     size_t errlen)
+static dp_plugin_entry_fn find_entry(const dp_pversion_t *v, const char *path, char *err, size_t errlen)
 {
     dp_plugin_entry_fn entry;
     void *sym = dlsym(v->handle, DP_PLUGIN_ENTRY_NAME);
@@ -438,8 +428,8 @@ static dp_plugin_entry_fn find_entry(const dp_pversion_t *v, const char *path, c
 
 /* Checks the descriptor the entry point returned (d, NULL if it refused
  * the host) against the ABI and copies it into v->desc. */
-static int check_desc(dp_pversion_t *v, const dp_plugin_desc *d, const char *name,
-                      const char *path, char *err, size_t errlen)
+static int check_desc(dp_pversion_t *v, const dp_plugin_desc *d, const char *name, const char *path, char *err,
+                      size_t errlen)
 {
     if (!d)
         return dp__seterr(err, errlen, DP_EPLUGIN,
@@ -492,8 +482,7 @@ static int check_desc(dp_pversion_t *v, const dp_plugin_desc *d, const char *nam
 }
 
 /* Checks v->desc's job types and copies them into v->types. */
-static int check_types(dp_pversion_t *v, const char *name, const char *path, char *err,
-                       size_t errlen)
+static int check_types(dp_pversion_t *v, const char *name, const char *path, char *err, size_t errlen)
 {
     const dp_plugin_desc *desc = &v->desc;
     size_t n = 0;
@@ -515,15 +504,13 @@ static int check_types(dp_pversion_t *v, const char *name, const char *path, cha
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const dp_job_type *t = desc->job_types[i];
-        if (t->struct_size < TYPE_V1_0_SIZE || !copy_struct(&v->types[i].ops,
-                                                            sizeof(v->types[i].ops), t,
-                                                            t->struct_size))
+        if (t->struct_size < TYPE_V1_0_SIZE ||
+            !copy_struct(&v->types[i].ops, sizeof(v->types[i].ops), t, t->struct_size))
             return dp__seterr(err, errlen, DP_EPLUGIN,
                               "%s: job type #%zu of plugin '%s' has struct_size %u (this host accepts "
                               "%zu to %zu, or larger with unknown fields zero); fix: set .struct_size = "
                               "sizeof(dp_job_type) and rebuild",
-                              path, i + 1, name, (unsigned)t->struct_size, (size_t)TYPE_V1_0_SIZE,
-                              sizeof(dp_job_type));
+                              path, i + 1, name, (unsigned)t->struct_size, (size_t)TYPE_V1_0_SIZE, sizeof(dp_job_type));
         const dp_job_type *ops = &v->types[i].ops;
         if (!dp__plugin_valid_name(ops->name))
             return dp__seterr(err, errlen, DP_EPLUGIN,
@@ -550,8 +537,7 @@ static int check_types(dp_pversion_t *v, const char *name, const char *path, cha
 }
 
 /* Runs the plugin's init, if it has one. */
-static int run_init(dp_pversion_t *v, const char *name, const char *path, char *err,
-                    size_t errlen)
+static int run_init(dp_pversion_t *v, const char *name, const char *path, char *err, size_t errlen)
 {
     const dp_plugin_desc *desc = &v->desc;
     if (!desc->init)
@@ -569,8 +555,8 @@ static int run_init(dp_pversion_t *v, const char *name, const char *path, char *
 }
 
 /* The steps in order; the first refusal unloads what was loaded. */
-int dp__pversion_load(dp_plugins_t *pl, const char *name, const char *path, dp_pversion_t **out,
-                      char *err, size_t errlen)
+int dp__pversion_load(dp_plugins_t *pl, const char *name, const char *path, dp_pversion_t **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     int src;
@@ -621,8 +607,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Probes each NAME.so of one directory. */
-static int scan_dir(dp_plugins_t *pl, const char *dir,
-                    int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg)
+static int scan_dir(dp_plugins_t *pl, const char *dir, int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -660,8 +645,7 @@ static int scan_dir(dp_plugins_t *pl, const char *dir,
         dp_plugin_info_t info;
         if (!dp__plugin_valid_name(names[i])) {
             memset(&info, 0, sizeof(info));
-            snprintf(err, sizeof(err), "%s: '%s' is not a valid plugin name; fix: rename it",
-                     path, names[i]);
+            snprintf(err, sizeof(err), "%s: '%s' is not a valid plugin name; fix: rename it", path, names[i]);
         } else if (dp__pversion_load(pl, names[i], path, &v, err, sizeof(err)) == DP_OK) {
             dp__pversion_info(&info, v);
         } else {
@@ -682,8 +666,7 @@ static int scan_dir(dp_plugins_t *pl, const char *dir,
     return rc;
 }
 
-int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
-                    void *arg)
+int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg)
 {
     if (!pl || !fn)
         return DP_EINVAL;

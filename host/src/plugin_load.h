@@ -16,8 +16,8 @@
  * is a version with no entry, version string or generation yet; on failure
  * err names the file, the reason and the fix. Caller holds load_lock (not
  * lock). */
-int dp__pversion_load(dp_plugins_t *pl, const char *name, const char *path, dp_pversion_t **out,
-                      char *err, size_t errlen);
+int dp__pversion_load(dp_plugins_t *pl, const char *name, const char *path, dp_pversion_t **out, char *err,
+                      size_t errlen);
 
 /* v's job type `type`, or NULL. v's types never change: no lock. */
 const dp_ptype_t *dp__pversion_find_type(const dp_pversion_t *v, const char *type);

@@ -47,8 +47,7 @@ bool dp__plugin_valid_name(const char *s)
     return true;
 }
 
-void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *job, const char *plugin,
-                     const char *fmt, ...)
+void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *job, const char *plugin, const char *fmt, ...)
 {
     pthread_mutex_lock(&pl->lock);
     dp_log_cb cb = pl->log;
@@ -62,8 +61,8 @@ void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *job, co
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    dp_log_record_t rec = {.level = level, .job = job, .attempt = 0, .plugin = plugin,
-                           .message = buf, .time_ns = dp__wall_ns()};
+    dp_log_record_t rec = {
+        .level = level, .job = job, .attempt = 0, .plugin = plugin, .message = buf, .time_ns = dp__wall_ns()};
     cb(user, &rec);
 }
 
@@ -267,8 +266,7 @@ dp_pentry_t *dp__plugins_get_entry_locked(dp_plugins_t *pl, const char *name)
     return e;
 }
 
-int dp__plugins_find_on_path(dp_plugins_t *pl, const char *name, char *path, size_t len,
-                             char *err, size_t errlen)
+int dp__plugins_find_on_path(dp_plugins_t *pl, const char *name, char *path, size_t len, char *err, size_t errlen)
 {
     for (size_t i = 0; i < pl->npaths; i++) {
         snprintf(path, len, "%s/%s.so", pl->paths[i], name);
@@ -281,8 +279,7 @@ int dp__plugins_find_on_path(dp_plugins_t *pl, const char *name, char *path, siz
     char dirs[1024] = "";
     size_t off = 0;
     for (size_t i = 0; i < pl->npaths && off < sizeof(dirs); i++)
-        off += (size_t)snprintf(dirs + off, sizeof(dirs) - off, "%s%s", i ? ", " : "",
-                                pl->paths[i]);
+        off += (size_t)snprintf(dirs + off, sizeof(dirs) - off, "%s%s", i ? ", " : "", pl->paths[i]);
     return dp__seterr(err, errlen, DP_ENOTFOUND,
                       "%s.so: plugin '%s' not found (searched: %s); fix: add the directory that "
                       "holds %s.so to plugin_path, --plugin-path or DAGGERPOOL_PLUGIN_PATH, or give "
@@ -346,8 +343,7 @@ void dp__pversion_info(dp_plugin_info_t *info, const dp_pversion_t *v)
     info->current = v->current;
 }
 
-int dp_plugins_foreach(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
-                       void *arg)
+int dp_plugins_foreach(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg)
 {
     if (!pl || !fn)
         return DP_EINVAL;

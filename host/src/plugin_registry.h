@@ -31,8 +31,8 @@ int dp__plugins_loaded_path(dp_plugins_t *pl, const char *name, char *buf, size_
 /* Logs through the registry's log callback (dp_plugins_set_log), tagged
  * with job and plugin (either may be NULL). Any thread; takes the
  * registry's lock briefly, and calls the callback outside it. */
-void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *job, const char *plugin,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void dp__plugins_log(dp_plugins_t *pl, dp_log_level_t level, const char *job, const char *plugin, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Plugin and type names: letters, digits, '_' and '-' (no '.', which
  * separates PLUGIN from TYPE). */
@@ -51,8 +51,7 @@ dp_pentry_t *dp__plugins_get_entry_locked(dp_plugins_t *pl, const char *name);
 
 /* Finds NAME.so on the search path into path; DP_ENOTFOUND with a message
  * naming the directories searched. Caller holds load_lock. */
-int dp__plugins_find_on_path(dp_plugins_t *pl, const char *name, char *path, size_t len,
-                             char *err, size_t errlen);
+int dp__plugins_find_on_path(dp_plugins_t *pl, const char *name, char *path, size_t len, char *err, size_t errlen);
 
 /* Drops one reference; the last one destroys the registry (and unloads
  * every version: no job holds a pin then, as each would hold a reference).

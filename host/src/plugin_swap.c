@@ -33,15 +33,13 @@
  * search path); a plugin already loaded from the same file is left as it
  * is. */
 
-int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *err,
-                    size_t errlen)
+int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *err, size_t errlen)
 {
     if (!pl || !name)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_plugins_load: no registry or name");
     if (!dp__plugin_valid_name(name))
         return dp__seterr(err, errlen, DP_EINVAL,
-                          "'%s' is not a valid plugin name; fix: use letters, digits, '_' and '-'",
-                          name);
+                          "'%s' is not a valid plugin name; fix: use letters, digits, '_' and '-'", name);
     pthread_mutex_lock(&pl->load_lock);
     pthread_mutex_lock(&pl->lock);
     dp_pentry_t *e = dp__plugins_find_entry_locked(pl, name);
@@ -90,16 +88,15 @@ int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *
     e->current = v;
     pthread_mutex_unlock(&pl->lock);
     pthread_mutex_unlock(&pl->load_lock);
-    dp__plugins_log(pl, DP_LOG_DEBUG, NULL, name, "loaded plugin %s %s (ABI %u.%u) from %s", name,
-                    ver, (unsigned)v->desc.abi_major, (unsigned)v->desc.abi_minor, v->path);
+    dp__plugins_log(pl, DP_LOG_DEBUG, NULL, name, "loaded plugin %s %s (ABI %u.%u) from %s", name, ver,
+                    (unsigned)v->desc.abi_major, (unsigned)v->desc.abi_minor, v->path);
     return DP_OK;
 }
 
 /* Loads and checks the file of plugin `name` again as a new version, then
  * swaps it in: the old one drains (or is unloaded at once if no job is in
  * flight on it). Refused, the old version serves on unchanged. */
-int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info,
-                          char *err, size_t errlen)
+int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info, char *err, size_t errlen)
 {
     if (info)
         memset(info, 0, sizeof(*info));
@@ -112,8 +109,7 @@ int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t 
         pthread_mutex_unlock(&pl->lock);
         pthread_mutex_unlock(&pl->load_lock);
         return dp__seterr(err, errlen, DP_ENOTFOUND,
-                          "plugin '%s' is not loaded, so it cannot be reloaded; fix: load it first",
-                          name);
+                          "plugin '%s' is not loaded, so it cannot be reloaded; fix: load it first", name);
     }
     /* The path changes only under load_lock, which we hold, so it can be
      * read after dropping lock. */
@@ -138,9 +134,10 @@ int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t 
         if (!u->jobs)
             continue;
         const dp_ptype_t *t = dp__pversion_find_type(nv, u->name);
-        const char *missing = !t ? "the job type" : (u->run && !t->ops.run) ? "run"
-                                                  : (u->check && !t->ops.check) ? "check"
-                                                                                : NULL;
+        const char *missing = !t                            ? "the job type"
+                              : (u->run && !t->ops.run)     ? "run"
+                              : (u->check && !t->ops.check) ? "check"
+                                                            : NULL;
         if (missing) {
             dp__seterr(err, errlen, DP_EPLUGIN,
                        "%s: reload refused: the new version %s of plugin '%s' lacks %s of '%s.%s', "
@@ -227,8 +224,8 @@ void dp__pversion_unpin(dp_plugins_t *pl, dp_pversion_t *v)
     pthread_mutex_unlock(&pl->lock);
     if (unload) {
         dp__plugins_log(pl, DP_LOG_DEBUG, NULL, v->entry->name,
-                        "unloading plugin %s %s (generation %u): its last job ended", v->entry->name,
-                        v->version, v->generation);
+                        "unloading plugin %s %s (generation %u): its last job ended", v->entry->name, v->version,
+                        v->generation);
         dp__pversion_unload(v);
     }
 }
@@ -238,8 +235,7 @@ void dp__pversion_unpin(dp_plugins_t *pl, dp_pversion_t *v)
 /* Counts n more jobs of `type` with these callbacks. Caller holds load_lock
  * (so that no reload swaps versions between the type check and this) and
  * lock. */
-int dp__pentry_note_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run,
-                                bool check)
+int dp__pentry_note_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run, bool check)
 {
     int rc = DP_OK;
     size_t i;
@@ -267,8 +263,7 @@ out:
 }
 
 /* Drops n counts of dp__pentry_note_used_locked. Caller holds lock. */
-void dp__pentry_unnote_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run,
-                                   bool check)
+void dp__pentry_unnote_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run, bool check)
 {
     for (size_t i = 0; i < e->nused; i++) {
         dp_used_type_t *u = &e->used[i];
@@ -281,4 +276,3 @@ void dp__pentry_unnote_used_locked(dp_pentry_t *e, const char *type, unsigned n,
         }
     }
 }
-

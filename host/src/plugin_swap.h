@@ -18,14 +18,13 @@
 typedef struct dp__reload_info {
     const char *old_version, *new_version;
     unsigned old_generation, new_generation;
-    unsigned in_flight;   /* jobs still running on the old version */
-    uint64_t swapped_ns;  /* CLOCK_MONOTONIC of the swap */
+    unsigned in_flight;  /* jobs still running on the old version */
+    uint64_t swapped_ns; /* CLOCK_MONOTONIC of the swap */
 } dp__reload_info_t;
 
 /* dp_plugins_reload, also saying what it swapped (info may be NULL; zeroed
  * on failure, except old_version when the plugin is loaded). */
-int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info,
-                          char *err, size_t errlen);
+int dp__plugins_reload_ex(dp_plugins_t *pl, const char *name, dp__reload_info_t *info, char *err, size_t errlen);
 
 /* Pins e's current version for one attempt (or an add): NULL if e has none.
  * Takes lock. */
@@ -39,11 +38,9 @@ void dp__pversion_unpin(dp_plugins_t *pl, dp_pversion_t *v);
  * must keep what they use. Caller holds load_lock (so that no reload swaps
  * versions between the type check and this) and lock. DP_OK or
  * DP_ENOMEM. */
-int dp__pentry_note_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run,
-                                bool check);
+int dp__pentry_note_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run, bool check);
 
 /* Gives back n counts of dp__pentry_note_used_locked. Caller holds lock. */
-void dp__pentry_unnote_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run,
-                                   bool check);
+void dp__pentry_unnote_used_locked(dp_pentry_t *e, const char *type, unsigned n, bool run, bool check);
 
 #endif /* DP_PLUGIN_SWAP_H */

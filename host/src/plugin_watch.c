@@ -56,9 +56,8 @@
  * (one settle interval apart) before it waits for its next change. */
 #define MAX_INCOMPLETE_TRIES 40
 
-#define WATCH_MASK                                                                            \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |      \
-     IN_MOVE_SELF | IN_ONLYDIR)
+#define WATCH_MASK                                                                                                     \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 /* The identity of a file's contents, as far as stat tells. */
 typedef struct file_id {
@@ -78,17 +77,17 @@ typedef struct content {
 typedef struct wfile {
     char *plugin;
     char *path;
-    char *dir;       /* where the watch is */
-    char *base;      /* the name inotify reports */
-    int wd;          /* -1: no watch (the directory is gone) */
-    file_id_t loaded; /* the file last loaded or refused (no retry until it moves) */
-    content_t serving; /* the bytes of the version that serves, read when it loaded */
+    char *dir;            /* where the watch is */
+    char *base;           /* the name inotify reports */
+    int wd;               /* -1: no watch (the directory is gone) */
+    file_id_t loaded;     /* the file last loaded or refused (no retry until it moves) */
+    content_t serving;    /* the bytes of the version that serves, read when it loaded */
     unsigned serving_gen; /* that version's generation */
-    bool pending;     /* changed, not yet reloaded */
-    file_id_t sample; /* at the last change */
+    bool pending;         /* changed, not yet reloaded */
+    file_id_t sample;     /* at the last change */
     uint64_t last_change_ns, first_change_ns;
     unsigned incomplete_tries;
-    bool seen;        /* still loaded at the last sync */
+    bool seen; /* still loaded at the last sync */
 } wfile_t;
 
 struct dp_reloader {
@@ -243,8 +242,7 @@ bool dp__elf_whole(const char *path)
     }
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
-        if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
-            (ssize_t)sizeof(ph))
+        if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) != (ssize_t)sizeof(ph))
             goto out;
         if (ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > size)
             goto out;
@@ -407,8 +405,8 @@ static struct current_arg current_version(dp_reloader_t *r, const char *name)
     return a;
 }
 
-static void report(dp_reloader_t *r, const wfile_t *f, int rc, const char *err,
-                   const dp__reload_info_t *info, bool triggered, uint64_t complete_ns)
+static void report(dp_reloader_t *r, const wfile_t *f, int rc, const char *err, const dp__reload_info_t *info,
+                   bool triggered, uint64_t complete_ns)
 {
     if (rc == DP_OK)
         atomic_fetch_add(&r->swaps, 1);
@@ -416,14 +414,13 @@ static void report(dp_reloader_t *r, const wfile_t *f, int rc, const char *err,
         atomic_fetch_add(&r->refused, 1);
     if (rc == DP_OK)
         dp__plugins_log(r->pl, DP_LOG_DEBUG, NULL, f->plugin,
-                        "plugin %s %s serves %.1f ms after its file was found whole", f->plugin,
-                        info->new_version, (double)(info->swapped_ns - complete_ns) / 1e6);
+                        "plugin %s %s serves %.1f ms after its file was found whole", f->plugin, info->new_version,
+                        (double)(info->swapped_ns - complete_ns) / 1e6);
     else
         dp__plugins_log(r->pl, DP_LOG_ERROR, NULL, f->plugin,
                         "reload of plugin %s refused, %s keeps serving: %s; the next change of "
                         "%s is tried again",
-                        f->plugin, info->old_version ? info->old_version : "the old version",
-                        err, f->path);
+                        f->plugin, info->old_version ? info->old_version : "the old version", err, f->path);
     if (!r->opts.on_reload)
         return;
     dp_reload_event_t ev = {
@@ -517,10 +514,8 @@ static int settle_file(dp_reloader_t *r, wfile_t *f, uint64_t now)
                  "%s looks cut short (its ELF headers point past its end of %lld bytes) and has "
                  "not changed for %llu ms; fix: install the whole file (write it beside, then "
                  "rename it over)",
-                 f->path, (long long)id.size,
-                 (unsigned long long)(MAX_INCOMPLETE_TRIES * r->opts.settle_ms));
-        dp__reload_info_t info = {.old_version = cur.version,
-                                  .old_generation = cur.generation};
+                 f->path, (long long)id.size, (unsigned long long)(MAX_INCOMPLETE_TRIES * r->opts.settle_ms));
+        dp__reload_info_t info = {.old_version = cur.version, .old_generation = cur.generation};
         report(r, f, DP_EPLUGIN, err, &info, false, dp__now_ns());
         f->loaded = id;
         f->pending = false;
@@ -648,8 +643,7 @@ static int add_ep(int ep, int fd)
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts, char *err,
-                               size_t errlen)
+dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts, char *err, size_t errlen)
 {
     if (!pl) {
         if (err && errlen)
@@ -677,10 +671,12 @@ dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts,
     r->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     r->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    const char *what = r->ep < 0 ? "epoll_create1" : r->in_fd < 0 ? "inotify_init1"
-                     : r->timer_fd < 0 ? "timerfd_create" : r->ev_fd < 0 ? "eventfd" : NULL;
-    if (!what && (add_ep(r->ep, r->in_fd) != 0 || add_ep(r->ep, r->timer_fd) != 0 ||
-                  add_ep(r->ep, r->ev_fd) != 0))
+    const char *what = r->ep < 0         ? "epoll_create1"
+                       : r->in_fd < 0    ? "inotify_init1"
+                       : r->timer_fd < 0 ? "timerfd_create"
+                       : r->ev_fd < 0    ? "eventfd"
+                                         : NULL;
+    if (!what && (add_ep(r->ep, r->in_fd) != 0 || add_ep(r->ep, r->timer_fd) != 0 || add_ep(r->ep, r->ev_fd) != 0))
         what = "epoll_ctl";
     if (what) {
         if (err && errlen)

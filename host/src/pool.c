@@ -58,10 +58,10 @@
 enum { W_STARTING, W_RUNNING, W_KEPT, W_NONE };
 
 typedef struct dp_worker {
-    dp_run_t *run;           /* set by the starter before the thread exists */
-    unsigned index;          /* ditto */
-    pthread_t thread;        /* written by pthread_create in the starter */
-    dp_exec_task_t task;     /* W_KEPT: what the executor's thread runs */
+    dp_run_t *run;       /* set by the starter before the thread exists */
+    unsigned index;      /* ditto */
+    pthread_t thread;    /* written by pthread_create in the starter */
+    dp_exec_task_t task; /* W_KEPT: what the executor's thread runs */
     /* W_STARTING until the starter knows whether the thread exists, then
      * W_RUNNING, W_KEPT or W_NONE. Release by the starter, acquire by the
      * joiner: publishes `thread`. */
@@ -72,8 +72,8 @@ typedef struct dp_worker {
  * job's rest runs with it (resume_job). */
 typedef struct wstate {
     unsigned index;
-    uint64_t rng;            /* backoff jitter (job.c) */
-    uint64_t clock;          /* last tick read (ticks.h), 0 when stale */
+    uint64_t rng;   /* backoff jitter (job.c) */
+    uint64_t clock; /* last tick read (ticks.h), 0 when stale */
 } wstate_t;
 
 /* Ready jobs a worker took from the queue and has not run yet, and what it
@@ -87,7 +87,7 @@ typedef struct taken {
      * subtraction when it next goes to the queue (its untaken jobs keep
      * `pending` above zero meanwhile). */
     size_t ended;
-    bool short_job;          /* the last job took < run->short_ticks */
+    bool short_job; /* the last job took < run->short_ticks */
 } taken_t;
 
 /* Successors made ready at once are pushed in batches of this many. */
@@ -114,8 +114,7 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
                 return done;
             /* Seq_cst: dp__queue_close reads nstarted after closing; a
              * worker counted after that read starts after it (queue.c). */
-        } while (!atomic_compare_exchange_weak_explicit(&run->nstarted, &i, i + 1,
-                                                        memory_order_seq_cst,
+        } while (!atomic_compare_exchange_weak_explicit(&run->nstarted, &i, i + 1, memory_order_seq_cst,
                                                         memory_order_relaxed));
         dp_worker_t *w = &run->workers[i];
         w->run = run;
@@ -181,8 +180,7 @@ static void publish(dp_run_t *run, const uint32_t *ids, size_t n)
 /* The worker's next job: one it took from the queue before, else from the
  * queue (after telling `pending` of the jobs it ended: the last to bring it
  * to zero ends the run). False: leave. */
-static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id,
-                            bool *waited)
+static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id, bool *waited)
 {
     if (tk->i < tk->n) {
         *id = tk->ids[tk->i++];
@@ -211,8 +209,7 @@ static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint
 /* Job `done` succeeded: counts down its successors. Returns whether one of
  * them is ready to run next on this worker (*next), having published the
  * other ready ones. */
-static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *next,
-                                      uint64_t *clock)
+static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *next, uint64_t *clock)
 {
     const dp_graph_t *g = run->g;
     uint32_t batch[BATCH];
@@ -378,8 +375,8 @@ static void run_workers(dp_run_t *run)
 {
     size_t n = run->g->njobs;
     size_t nroots = dp__queue_tail(&run->queue);
-    unsigned started = start_workers(
-        run, nroots ? (unsigned)(nroots < run->nworkers ? nroots : run->nworkers) : (n > 0));
+    unsigned started = start_workers(run,
+                                     nroots ? (unsigned)(nroots < run->nworkers ? nroots : run->nworkers) : (n > 0));
     if (started == 0 && n > 0) {
         /* Not a single thread: run nothing rather than hang. */
         dp__run_log(run, DP_LOG_ERROR, NULL, 0, "could not start any worker thread");
@@ -398,8 +395,7 @@ static int run_allowed(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size
     if (!g)
         return dp__seterr(err, errlen, DP_EINVAL, "no graph");
     if (opts->max_concurrent_jobs < 1)
-        return dp__seterr(err, errlen, DP_ECONCURRENCY,
-                          "max_concurrent_jobs must be at least 1 (got %u)",
+        return dp__seterr(err, errlen, DP_ECONCURRENCY, "max_concurrent_jobs must be at least 1 (got %u)",
                           opts->max_concurrent_jobs);
     bool expected = false;
     if (!atomic_compare_exchange_strong(&g->running, &expected, true))
@@ -435,8 +431,7 @@ dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, s
     run->workers = workers;
     run->park.ops = (dp_park_ops_t){.step = dp__job_step, .resume = resume_job, .arg = run};
     if (run->opts.log)
-        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers",
-                    g->njobs, run->nworkers);
+        dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", g->njobs, run->nworkers);
 
     run_workers(run);
     run->workers = NULL;

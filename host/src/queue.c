@@ -47,8 +47,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket,
-                    unsigned nworkers)
+void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket, unsigned nworkers)
 {
     q->slot = slot;
     q->cap = njobs + nworkers;
@@ -92,8 +91,7 @@ size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)
     assert(t + n <= q->cap - q->nworkers);
     for (size_t i = 0; i < n; i++)
         /* Release: publishes the job (see the top of the file). */
-        if (atomic_exchange_explicit(&q->slot[t + i], ids[i] + 1, memory_order_release) ==
-            DP_QUEUE_WAIT)
+        if (atomic_exchange_explicit(&q->slot[t + i], ids[i] + 1, memory_order_release) == DP_QUEUE_WAIT)
             futex(&q->slot[t + i], FUTEX_WAKE_PRIVATE, 1);
     return t + n;
 }
@@ -128,8 +126,7 @@ static uint32_t wait_slot(dp_queue_t *q, unsigned worker, size_t t, bool *waited
         uint32_t expected = 0;
         /* Acquire on failure: the slot was published (or stopped) meanwhile,
          * and the job is taken with what its producer did. */
-        if (v == 0 && !atomic_compare_exchange_strong_explicit(slot, &expected, DP_QUEUE_WAIT,
-                                                               memory_order_acquire,
+        if (v == 0 && !atomic_compare_exchange_strong_explicit(slot, &expected, DP_QUEUE_WAIT, memory_order_acquire,
                                                                memory_order_acquire)) {
             v = expected;
             continue;
@@ -141,8 +138,7 @@ static uint32_t wait_slot(dp_queue_t *q, unsigned worker, size_t t, bool *waited
      * stale ticket only stops a slot already taken, which nobody reads
      * again); release keeps it from sinking below the next ticket. */
     atomic_store_explicit(ticket, DP_QUEUE_NO_TICKET, memory_order_release);
-    if (atomic_load_explicit(&q->closed, memory_order_acquire) || v == 0 ||
-        v == DP_QUEUE_WAIT || v == DP_QUEUE_STOP)
+    if (atomic_load_explicit(&q->closed, memory_order_acquire) || v == 0 || v == DP_QUEUE_WAIT || v == DP_QUEUE_STOP)
         return 0;
     return v;
 }
@@ -201,14 +197,12 @@ void dp__queue_close(dp_queue_t *q, _Atomic unsigned *nstarted)
      * after it, and finds the queue closed. */
     unsigned n = atomic_load_explicit(nstarted, memory_order_seq_cst);
     for (unsigned i = 0; i < n; i++) {
-        size_t t = atomic_load_explicit(&q->ticket[i * DP_QUEUE_TICKET_STRIDE],
-                                        memory_order_seq_cst);
+        size_t t = atomic_load_explicit(&q->ticket[i * DP_QUEUE_TICKET_STRIDE], memory_order_seq_cst);
         if (t == DP_QUEUE_NO_TICKET)
             continue;
         /* Relaxed: the worker leaves on DP_QUEUE_STOP itself; the exchange
          * only has to see whether it sleeps. */
-        if (atomic_exchange_explicit(&q->slot[t], DP_QUEUE_STOP, memory_order_relaxed) ==
-            DP_QUEUE_WAIT)
+        if (atomic_exchange_explicit(&q->slot[t], DP_QUEUE_STOP, memory_order_relaxed) == DP_QUEUE_WAIT)
             futex(&q->slot[t], FUTEX_WAKE_PRIVATE, INT32_MAX);
     }
 }

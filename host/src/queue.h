@@ -34,15 +34,15 @@
 
 typedef struct dp_queue {
     /* Set by dp__queue_init, read-only while workers run. */
-    _Atomic uint32_t *slot;  /* cap slots (the caller's memory) */
-    size_t cap;              /* njobs + nworkers */
-    _Atomic size_t *ticket;  /* per worker (every DP_QUEUE_TICKET_STRIDE-th): the slot it
+    _Atomic uint32_t *slot; /* cap slots (the caller's memory) */
+    size_t cap;             /* njobs + nworkers */
+    _Atomic size_t *ticket; /* per worker (every DP_QUEUE_TICKET_STRIDE-th): the slot it
                               * waits on, or DP_QUEUE_NO_TICKET */
-    unsigned nworkers;       /* tickets */
+    unsigned nworkers;      /* tickets */
     /* Atomic, any thread. */
-    _Atomic size_t tail;     /* next slot a producer reserves */
-    _Atomic size_t head;     /* next ticket an idle worker takes */
-    atomic_bool closed;      /* the run is stopping: workers leave */
+    _Atomic size_t tail; /* next slot a producer reserves */
+    _Atomic size_t head; /* next ticket an idle worker takes */
+    atomic_bool closed;  /* the run is stopping: workers leave */
 } dp_queue_t;
 
 /* Sets q up over `slot` (room for njobs + nworkers, all zero: a fresh
@@ -50,8 +50,7 @@ typedef struct dp_queue {
  * `ticket` (room for nworkers * DP_QUEUE_TICKET_STRIDE), empty and open.
  * Before any worker starts; then dp__queue_seed for each job ready at the
  * start, then dp__queue_open. */
-void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket,
-                    unsigned nworkers);
+void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket, unsigned nworkers);
 
 /* Publishes job `id` before any worker starts (plain stores). */
 static inline void dp__queue_seed(dp_queue_t *q, uint32_t id)

@@ -25,8 +25,8 @@
 
 /* A probe with the caller's reading of the clock; *end_ns: the clock after
  * the check (one reading serves every test after it). */
-static dp_outcome_t probe_at(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg,
-                             char *err, size_t errlen, uint64_t now_ns, uint64_t *end_ns)
+static dp_outcome_t probe_at(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg, char *err, size_t errlen,
+                             uint64_t now_ns, uint64_t *end_ns)
 {
     *end_ns = now_ns;
     if (err && errlen)
@@ -44,8 +44,7 @@ static dp_outcome_t probe_at(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb che
     dp__ctx_init_at(&probe, ctx, timeout_ms, now_ns);
     dp_outcome_t o = check(&probe, arg, err, errlen);
     if (o != DP_READY && o != DP_NOT_READY && o != DP_ERROR) {
-        dp__seterr(err, errlen, DP_EINVAL, "readiness check returned an invalid outcome %d",
-                   (int)o);
+        dp__seterr(err, errlen, DP_EINVAL, "readiness check returned an invalid outcome %d", (int)o);
         o = DP_ERROR;
     }
     /* The probe's own deadline passed (not the caller's): the probe timed
@@ -71,15 +70,14 @@ static dp_outcome_t probe_at(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb che
     return o;
 }
 
-dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg,
-                      char *err, size_t errlen)
+dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg, char *err, size_t errlen)
 {
     uint64_t end;
     return probe_at(ctx, timeout_ms, check, arg, err, errlen, dp__now_ns(), &end);
 }
 
-void dp__poller_init(dp_poller_t *p, dp_ctx_t *parent, uint64_t period_ms,
-                     uint64_t probe_timeout_ms, uint64_t timeout_ms)
+void dp__poller_init(dp_poller_t *p, dp_ctx_t *parent, uint64_t period_ms, uint64_t probe_timeout_ms,
+                     uint64_t timeout_ms)
 {
     memset(p, 0, sizeof *p);
     p->parent = parent;
@@ -100,8 +98,8 @@ uint64_t dp__poller_due_ns(const dp_poller_t *p)
     return d && d < p->next_ns ? d : p->next_ns;
 }
 
-bool dp__poller_step(dp_poller_t *p, uint64_t now_ns, dp_check_cb check, void *arg, char *err,
-                     size_t errlen, dp_outcome_t *out)
+bool dp__poller_step(dp_poller_t *p, uint64_t now_ns, dp_check_cb check, void *arg, char *err, size_t errlen,
+                     dp_outcome_t *out)
 {
     p->last_end_ns = now_ns;
     if (p->waiting) {
@@ -149,9 +147,8 @@ bool dp__poller_step(dp_poller_t *p, uint64_t now_ns, dp_check_cb check, void *a
     return true;
 }
 
-dp_outcome_t dp__poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms,
-                      uint64_t timeout_ms, dp_check_cb check, void *arg, char *err, size_t errlen,
-                      dp_poll_info_t *info)
+dp_outcome_t dp__poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
+                      dp_check_cb check, void *arg, char *err, size_t errlen, dp_poll_info_t *info)
 {
     dp_poller_t p;
     dp__poller_init(&p, ctx, period_ms, probe_timeout_ms, timeout_ms);
@@ -170,9 +167,8 @@ dp_outcome_t dp__poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_
     return o;
 }
 
-dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms,
-                     uint64_t timeout_ms, dp_check_cb check, void *arg, char *err,
-                     size_t errlen)
+dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
+                     dp_check_cb check, void *arg, char *err, size_t errlen)
 {
     return dp__poll(ctx, period_ms, probe_timeout_ms, timeout_ms, check, arg, err, errlen, NULL);
 }

@@ -23,18 +23,18 @@ typedef struct dp_poll_info {
  * The poller must not move after dp__poller_init (its context may be
  * linked into the parent's child list). */
 typedef struct dp_poller {
-    dp_ctx_t ctx;            /* the poll: child of the caller's, readiness timeout */
+    dp_ctx_t ctx; /* the poll: child of the caller's, readiness timeout */
     dp_ctx_t *parent;
     uint64_t period_ms, probe_timeout_ms, timeout_ms;
-    uint64_t next_ns;        /* when waiting: the next probe is due */
-    uint64_t last_probe_ns;  /* how long the last probe took */
-    uint64_t last_end_ns;    /* the clock when the last step ended */
+    uint64_t next_ns;       /* when waiting: the next probe is due */
+    uint64_t last_probe_ns; /* how long the last probe took */
+    uint64_t last_end_ns;   /* the clock when the last step ended */
     bool waiting;
     dp_poll_info_t info;
 } dp_poller_t;
 
-void dp__poller_init(dp_poller_t *p, dp_ctx_t *parent, uint64_t period_ms,
-                     uint64_t probe_timeout_ms, uint64_t timeout_ms);
+void dp__poller_init(dp_poller_t *p, dp_ctx_t *parent, uint64_t period_ms, uint64_t probe_timeout_ms,
+                     uint64_t timeout_ms);
 void dp__poller_destroy(dp_poller_t *p);
 
 /* One step of the poll, now_ns a fresh reading of the clock: when waiting and the poll context is done, ends
@@ -43,15 +43,14 @@ void dp__poller_destroy(dp_poller_t *p);
  * over (*out is its outcome, as dp__poll's) and false when the caller must
  * wait until p->next_ns, or until the poll context (p->ctx) is done,
  * whichever comes first, and call again. */
-bool dp__poller_step(dp_poller_t *p, uint64_t now_ns, dp_check_cb check, void *arg, char *err,
-                     size_t errlen, dp_outcome_t *out);
+bool dp__poller_step(dp_poller_t *p, uint64_t now_ns, dp_check_cb check, void *arg, char *err, size_t errlen,
+                     dp_outcome_t *out);
 
 /* The earliest time the poller needs its next step: min(next_ns, the poll
  * context's deadline). Cancellation may come earlier. */
 uint64_t dp__poller_due_ns(const dp_poller_t *p);
 
-dp_outcome_t dp__poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms,
-                      uint64_t timeout_ms, dp_check_cb check, void *arg, char *err, size_t errlen,
-                      dp_poll_info_t *info);
+dp_outcome_t dp__poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
+                      dp_check_cb check, void *arg, char *err, size_t errlen, dp_poll_info_t *info);
 
 #endif

@@ -20,8 +20,7 @@ dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g)
     if (sb)
         return sb;
     size_t nn = n ? n : 1, at;
-    size_t sparse =
-        nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
+    size_t sparse = nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
     char *b = dp__bigmem_alloc(sizeof *sb + nn * sizeof sb->slot[0], sparse, &at);
     if (!b)
         return NULL;
@@ -31,8 +30,7 @@ dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g)
     sb->end = (uint64_t *)(void *)sp;
     sb->error = (char **)(void *)(sp + nn * sizeof *sb->end);
     sb->version = (const char **)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error));
-    sb->requeue = (int32_t *)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error +
-                                                  sizeof *sb->version));
+    sb->requeue = (int32_t *)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version));
     atomic_init(&sb->any_error, false);
     atomic_init(&sb->any_version, false);
     atomic_init(&sb->any_requeue, false);

@@ -27,11 +27,11 @@
  * error message, a plugin version, a requeue hint) is kept in the sparse
  * arrays too. */
 typedef struct dp_slot {
-    uint64_t start_tick;        /* ticks.h; 0 if never started */
-    uint32_t span;              /* end - start + 1 in ticks; 0: not ended;
+    uint64_t start_tick;    /* ticks.h; 0 if never started */
+    uint32_t span;          /* end - start + 1 in ticks; 0: not ended;
                                  * DP_SLOT_SPAN_LONG: the end is in the sparse array */
-    unsigned status : 8;        /* dp_status_t */
-    unsigned attempts : 24;     /* saturates at DP_SLOT_ATTEMPTS_MAX */
+    unsigned status : 8;    /* dp_status_t */
+    unsigned attempts : 24; /* saturates at DP_SLOT_ATTEMPTS_MAX */
 } dp_slot_t;
 
 #define DP_SLOT_SPAN_LONG UINT32_MAX
@@ -53,10 +53,10 @@ typedef struct dp_slot {
  * the workers are joined. */
 typedef struct dp_slotbuf {
     size_t n;
-    char **error;             /* malloc'd message, or NULL */
-    const char **version;     /* dp_job_set_version; not owned */
-    int32_t *requeue;         /* hint for a re-run in ms, plus 1; 0: none */
-    uint64_t *end;            /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
+    char **error;         /* malloc'd message, or NULL */
+    const char **version; /* dp_job_set_version; not owned */
+    int32_t *requeue;     /* hint for a re-run in ms, plus 1; 0: none */
+    uint64_t *end;        /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
                                * those entries are meaningful: never cleared) */
     atomic_bool any_error, any_version, any_requeue;
     dp_slot_t slot[];
@@ -111,15 +111,15 @@ static inline uint64_t dp__slot_end(const dp_slotbuf_t *sb, uint32_t id)
  * (run_end.c) once every worker is joined, taken by dp__result_build. */
 typedef struct dp_run_record {
     const dp_graph_t *g;
-    dp_slotbuf_t *slotbuf;   /* every job's final slot; owned (the result takes it) */
-    dp_tick_anchor_t a0;     /* the run's start (the slots' ticks count from it) */
-    dp_tick_anchor_t a_end;  /* its end */
+    dp_slotbuf_t *slotbuf;  /* every job's final slot; owned (the result takes it) */
+    dp_tick_anchor_t a0;    /* the run's start (the slots' ticks count from it) */
+    dp_tick_anchor_t a_end; /* its end */
     int64_t duration_ms;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
-    char *first_error;       /* malloc'd, or NULL; owned (the result takes it) */
-    long first_not_ready;    /* job id, or -1 */
-    int64_t requeue_ms;      /* -1: no hint */
+    char *first_error;    /* malloc'd, or NULL; owned (the result takes it) */
+    long first_not_ready; /* job id, or -1 */
+    int64_t requeue_ms;   /* -1: no hint */
 } dp_run_record_t;
 
 #endif /* DP_RECORD_H */

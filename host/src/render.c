@@ -71,8 +71,8 @@ static const char *fmt_ms(int64_t ms, char *buf, size_t len)
 
 int dp__status_from_name(const char *name)
 {
-    static const dp_status_t all[] = {DP_STATUS_UNKNOWN, DP_STATUS_SUCCESS, DP_STATUS_NOT_READY,
-                                      DP_STATUS_SKIPPED, DP_STATUS_FAILED};
+    static const dp_status_t all[] = {DP_STATUS_UNKNOWN, DP_STATUS_SUCCESS, DP_STATUS_NOT_READY, DP_STATUS_SKIPPED,
+                                      DP_STATUS_FAILED};
     for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
         if (strcmp(name, dp_status_name(all[i])) == 0)
             return (int)all[i];
@@ -116,12 +116,12 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     dp_run_outcome_t outcome = dp_result_outcome(r);
     fputs("workflow ", out);
     put_text(out, workflow ? workflow : "?", 0);
-    fprintf(out, ": %s in %s (%zu jobs:", dp_run_outcome_name(outcome),
-            fmt_ms(dp_result_duration_ms(r), d, sizeof d), n);
+    fprintf(out, ": %s in %s (%zu jobs:", dp_run_outcome_name(outcome), fmt_ms(dp_result_duration_ms(r), d, sizeof d),
+            n);
     /* Counts in the order a reader cares about: what worked, then what
      * stopped it. */
-    static const dp_status_t order[] = {DP_STATUS_SUCCESS, DP_STATUS_FAILED, DP_STATUS_NOT_READY,
-                                        DP_STATUS_SKIPPED, DP_STATUS_UNKNOWN};
+    static const dp_status_t order[] = {DP_STATUS_SUCCESS, DP_STATUS_FAILED, DP_STATUS_NOT_READY, DP_STATUS_SKIPPED,
+                                        DP_STATUS_UNKNOWN};
     bool first = true;
     for (size_t k = 0; k < 5; k++)
         if (counts[order[k]]) {
@@ -135,8 +135,7 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         const dp_job_result_t *j = dp_result_job(r, i);
         fputs("  ", out);
         put_text(out, j->name, namew);
-        fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts,
-                fmt_ms(j->duration_ms, d, sizeof d));
+        fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts, fmt_ms(j->duration_ms, d, sizeof d));
         put_text(out, j->plugin ? j->plugin : "-", 0);
         if (j->plugin_version) {
             fputc(' ', out);
@@ -415,8 +414,7 @@ int dp__render_trace_end(dp__trace_out_t *t)
     return rc == DP_OK ? write_status(t->out) : rc;
 }
 
-int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events,
-                     size_t n)
+int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events, size_t n)
 {
     dp__trace_out_t t;
     dp__render_trace_begin(&t, out, g, workflow);
@@ -654,15 +652,19 @@ int dp__render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, co
     json_t *root = json_loadf(in, 0, &je);
     if (!root) {
         if (err && errlen)
-            snprintf(err, errlen, "%s:%d: not a JSON result: %s; expected the file written by "
-                                  "`daggerpool run --json FILE`", path, je.line, je.text);
+            snprintf(err, errlen,
+                     "%s:%d: not a JSON result: %s; expected the file written by "
+                     "`daggerpool run --json FILE`",
+                     path, je.line, je.text);
         return DP_ECONFIG;
     }
     json_t *jobs = json_object_get(root, "jobs");
     if (!json_is_object(jobs)) {
         if (err && errlen)
-            snprintf(err, errlen, "%s: no \"jobs\" object; expected the file written by "
-                                  "`daggerpool run --json FILE`", path);
+            snprintf(err, errlen,
+                     "%s: no \"jobs\" object; expected the file written by "
+                     "`daggerpool run --json FILE`",
+                     path);
         json_decref(root);
         return DP_ECONFIG;
     }
@@ -687,8 +689,10 @@ int dp__render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, co
         int st = dp__status_from_name(json_string_value(json_object_get(job, "status")));
         if (st < 0) {
             if (err && errlen)
-                snprintf(err, errlen, "%s: job \"%s\" has no valid \"status\" (one of success, not_ready, "
-                                      "skipped, failed, unknown)", path, name);
+                snprintf(err, errlen,
+                         "%s: job \"%s\" has no valid \"status\" (one of success, not_ready, "
+                         "skipped, failed, unknown)",
+                         path, name);
             rc = DP_ECONFIG;
             break;
         }
@@ -706,8 +710,9 @@ int dp__render_statuses_read(FILE *in, const char *path, const dp_graph_t *g, co
     if (rc == DP_OK && n && json_object_size(jobs) && !matched) {
         /* Nothing to colour: surely the wrong file. */
         if (err && errlen)
-            snprintf(err, errlen, "%s: none of its %zu job(s) is a job of workflow '%s'%s; expected a result of "
-                                  "this workflow, written by `daggerpool run WORKFLOW --json FILE`",
+            snprintf(err, errlen,
+                     "%s: none of its %zu job(s) is a job of workflow '%s'%s; expected a result of "
+                     "this workflow, written by `daggerpool run WORKFLOW --json FILE`",
                      path, json_object_size(jobs), workflow ? workflow : "?", of);
         rc = DP_ECONFIG;
     } else if (rc == DP_OK && (extra->count || missing->count || other_name) && warn && warnlen) {

@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 
-
 #include "daggerpool/daggerpool.h"
 #include "jsonw.h"
 #include "text.h"
@@ -63,8 +62,7 @@ void dp__render_trace_saw(dp__trace_out_t *t, uint64_t time_ns);
 int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, const dp__trace_event_t *end);
 int dp__render_trace_end(dp__trace_out_t *t);
 /* The whole trace of recorded events at once. */
-int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events,
-                     size_t n);
+int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events, size_t n);
 
 /* How to draw the DAG: per job id (the graph's name order) its type and
  * status, either array may be NULL (no type line; no colours). A status

@@ -21,8 +21,7 @@
 
 /* Collects the subtree of `job` (itself and everything reachable) as a
  * sorted id list. mark is scratch of n bytes, all zero on entry and exit. */
-static int collect_subtree(const dp_graph_t *g, uint32_t job, unsigned char *mark,
-                           uint32_t *stack, dp_id_list_t *out)
+static int collect_subtree(const dp_graph_t *g, uint32_t job, unsigned char *mark, uint32_t *stack, dp_id_list_t *out)
 {
     size_t top = 0, count = 0;
     stack[top++] = job;
@@ -228,8 +227,7 @@ dp_result_t *dp__result_build(dp_run_record_t *rec)
     r->first_not_ready = rec->first_not_ready;
     r->requeue_ms = rec->requeue_ms;
 
-    if (r->outcome != DP_RUN_SUCCESS &&
-        (build_frontiers(r) != DP_OK || build_boundary(r) != DP_OK))
+    if (r->outcome != DP_RUN_SUCCESS && (build_frontiers(r) != DP_OK || build_boundary(r) != DP_OK))
         goto oom;
     if (r->outcome == DP_RUN_SUCCESS) {
         r->boundary.ids = malloc(sizeof *r->boundary.ids);
@@ -271,21 +269,54 @@ void dp_result_free(dp_result_t *r)
     free(r);
 }
 
-const dp_graph_t *dp_result_graph(const dp_result_t *r) { return r->g; }
-size_t dp_result_job_count(const dp_result_t *r) { return r->n; }
-dp_run_outcome_t dp_result_outcome(const dp_result_t *r) { return r->outcome; }
-bool dp_result_is_ready(const dp_result_t *r) { return r->outcome == DP_RUN_SUCCESS; }
-bool dp_result_timed_out(const dp_result_t *r) { return r->timed_out; }
-bool dp_result_cancelled(const dp_result_t *r) { return r->cancelled; }
-const char *dp_result_first_error(const dp_result_t *r) { return r->first_error; }
-long dp_result_first_not_ready(const dp_result_t *r) { return r->first_not_ready; }
-int64_t dp_result_requeue_after_ms(const dp_result_t *r) { return r->requeue_ms; }
-int64_t dp_result_duration_ms(const dp_result_t *r) { return r->duration_ms; }
+const dp_graph_t *dp_result_graph(const dp_result_t *r)
+{
+    return r->g;
+}
+size_t dp_result_job_count(const dp_result_t *r)
+{
+    return r->n;
+}
+dp_run_outcome_t dp_result_outcome(const dp_result_t *r)
+{
+    return r->outcome;
+}
+bool dp_result_is_ready(const dp_result_t *r)
+{
+    return r->outcome == DP_RUN_SUCCESS;
+}
+bool dp_result_timed_out(const dp_result_t *r)
+{
+    return r->timed_out;
+}
+bool dp_result_cancelled(const dp_result_t *r)
+{
+    return r->cancelled;
+}
+const char *dp_result_first_error(const dp_result_t *r)
+{
+    return r->first_error;
+}
+long dp_result_first_not_ready(const dp_result_t *r)
+{
+    return r->first_not_ready;
+}
+int64_t dp_result_requeue_after_ms(const dp_result_t *r)
+{
+    return r->requeue_ms;
+}
+int64_t dp_result_duration_ms(const dp_result_t *r)
+{
+    return r->duration_ms;
+}
 dp_clock_t dp_result_clock(const dp_result_t *r)
 {
     return r->a0.tsc ? DP_CLOCK_TSC : DP_CLOCK_MONOTONIC;
 }
-const dp_id_list_t *dp_result_boundary(const dp_result_t *r) { return &r->boundary; }
+const dp_id_list_t *dp_result_boundary(const dp_result_t *r)
+{
+    return &r->boundary;
+}
 
 /* The public per-job records, made on first demand (NULL: no memory). */
 static const dp_job_result_t *job_records(const dp_result_t *r)
@@ -314,10 +345,8 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
             uint64_t end = dp__slot_end(sb, (uint32_t)j);
             if (!end)
                 end = r->tick_end;
-            jr->start_ms =
-                (int64_t)(dp__ticks_between(r->a0.tick, sl->start_tick, r->ns_per_tick) / 1000000u);
-            jr->duration_ms =
-                (int64_t)(dp__ticks_between(sl->start_tick, end, r->ns_per_tick) / 1000000u);
+            jr->start_ms = (int64_t)(dp__ticks_between(r->a0.tick, sl->start_tick, r->ns_per_tick) / 1000000u);
+            jr->duration_ms = (int64_t)(dp__ticks_between(sl->start_tick, end, r->ns_per_tick) / 1000000u);
         } else {
             jr->start_ms = -1;
             jr->duration_ms = -1;
@@ -326,8 +355,7 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
     /* Readers on other threads may race to make them: one wins. */
     dp_job_result_t *none = NULL;
     dp_result_t *rw = (dp_result_t *)(uintptr_t)r;
-    if (!atomic_compare_exchange_strong_explicit(&rw->jobs, &none, jobs, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
+    if (!atomic_compare_exchange_strong_explicit(&rw->jobs, &none, jobs, memory_order_acq_rel, memory_order_acquire)) {
         free(jobs);
         jobs = none;
     }

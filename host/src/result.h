@@ -16,15 +16,15 @@ struct dp_result {
      * the result copies nothing per job. dp_result_free gives the buffer
      * back to the graph for its next run. */
     dp_slotbuf_t *slotbuf;
-    dp_tick_anchor_t a0;     /* the run's start (its slots' ticks count from it) */
-    uint64_t tick_end;       /* the run's end, in ticks */
+    dp_tick_anchor_t a0; /* the run's start (its slots' ticks count from it) */
+    uint64_t tick_end;   /* the run's end, in ticks */
     double ns_per_tick;
     /* The public per-job records (by id), made on first demand: a caller
      * that only asks for the outcome never pays for them. */
     _Atomic(dp_job_result_t *) jobs;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
-    char *first_error;       /* owned */
+    char *first_error; /* owned */
     long first_not_ready;
     int64_t requeue_ms;
     int64_t duration_ms;

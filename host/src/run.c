@@ -34,8 +34,7 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t nn = n ? n : 1;
     size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
     size_t toff = (qoff + (nn + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
-    size_t need =
-        toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
+    size_t need = toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
         /* realloc: what validate faulted in (it made the scratch) stays. */
         char *sc = realloc(g->run_scratch, need);
@@ -54,8 +53,8 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
     memset(sc + qjobs, 0, toff - qjobs);
     run->remaining = (_Atomic uint32_t *)(void *)sc;
-    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n,
-                   (_Atomic size_t *)(void *)(sc + toff), nworkers);
+    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n, (_Atomic size_t *)(void *)(sc + toff),
+                   nworkers);
     return DP_OK;
 }
 
@@ -120,12 +119,9 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
     run->a0 = dp__tick_anchor(tsc);
     run->t0 = run->a0.ns;
-    run->deadline_tick = run->ctx.deadline_ns
-                             ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns)
-                             : UINT64_MAX;
+    run->deadline_tick = run->ctx.deadline_ns ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns) : UINT64_MAX;
     run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
-    run->plain = !opts->store && !opts->on_event &&
-                 !(opts->log && opts->log_level >= DP_LOG_INFO);
+    run->plain = !opts->store && !opts->on_event && !(opts->log && opts->log_level >= DP_LOG_INFO);
     return run;
 
 oom:
@@ -154,8 +150,7 @@ void dp__run_destroy(dp_run_t *run)
     free(run);
 }
 
-void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                  const char *fmt, va_list ap)
+void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, va_list ap)
 {
     if (!run->opts.log || level > run->opts.log_level)
         return;
@@ -184,8 +179,7 @@ void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned
     free(big);
 }
 
-void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                 const char *fmt, ...)
+void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -193,8 +187,8 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
     va_end(ap);
 }
 
-void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
-                   unsigned worker, dp_status_t status, const char *error)
+void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
+                   dp_status_t status, const char *error)
 {
     if (!run->opts.on_event)
         return;

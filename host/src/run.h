@@ -33,20 +33,20 @@
 struct dp_worker; /* pool.c */
 
 typedef struct dp_run {
-    dp_graph_t *g;           /* init; the run holds g->running */
-    dp_run_opts_t opts;      /* init (seed made if 0) */
-    dp_slotbuf_t *slotbuf;   /* init; its slots and sparse arrays: job. The run's end
+    dp_graph_t *g;         /* init; the run holds g->running */
+    dp_run_opts_t opts;    /* init (seed made if 0) */
+    dp_slotbuf_t *slotbuf; /* init; its slots and sparse arrays: job. The run's end
                               * takes it (NULL after) */
-    dp_slot_t *slots;        /* init: slotbuf->slot */
+    dp_slot_t *slots;      /* init: slotbuf->slot */
     /* Dependencies not yet success, per job (used only by jobs with two or
      * more): atomic. Dense (4 bytes a job, apart from the slots) so that
      * counting down a job's successors touches few cache lines. */
     _Atomic uint32_t *remaining;
-    dp_ctx_t ctx;            /* init; own lock: the run's context, child of opts.parent,
+    dp_ctx_t ctx;        /* init; own lock: the run's context, child of opts.parent,
                               * with the global timeout */
-    uint64_t t0;             /* init: monotonic start (= a0.ns) */
-    bool tsc;                /* init: the run's ticks are TSC readings (its clock) */
-    dp_tick_anchor_t a0;     /* init: where the slots' ticks start (a0.tsc = tsc) */
+    uint64_t t0;         /* init: monotonic start (= a0.ns) */
+    bool tsc;            /* init: the run's ticks are TSC readings (its clock) */
+    dp_tick_anchor_t a0; /* init: where the slots' ticks start (a0.tsc = tsc) */
     /* init: before this tick the run's deadline has surely not passed
      * (UINT64_MAX: no deadline): see dp__run_done. */
     uint64_t deadline_tick;
@@ -58,18 +58,18 @@ typedef struct dp_run {
      * through dp__job_execute. */
     bool plain;
 
-    dp_queue_t queue;        /* own rules (queue.h); closed: the run is stopping */
-    dp_parking_t park;       /* own lock (park.h); its ops set by pool.c at init */
+    dp_queue_t queue;          /* own rules (queue.h); closed: the run is stopping */
+    dp_parking_t park;         /* own lock (park.h); its ops set by pool.c at init */
     struct dp_worker *workers; /* init, then pool: room for nworkers */
-    unsigned nworkers;       /* init: max_concurrent_jobs, at most one a job */
+    unsigned nworkers;         /* init: max_concurrent_jobs, at most one a job */
     _Atomic unsigned nstarted; /* atomic: worker slots taken (threads start on demand) */
-    _Atomic size_t pending;  /* atomic: jobs queued or running; 0 ends the run */
+    _Atomic size_t pending;    /* atomic: jobs queued or running; 0 ends the run */
     /* atomic: jobs that ended success, added by each worker as it leaves
      * (relaxed: read by the run's end after the join). All of them: the
      * run's end has nothing to look for in the slots. */
     _Atomic size_t succeeded;
-    atomic_bool failfast;    /* atomic: a failure cancelled the run */
-    int wake_fd;             /* init: eventfd, wakes the supervisor when done */
+    atomic_bool failfast; /* atomic: a failure cancelled the run */
+    int wake_fd;          /* init: eventfd, wakes the supervisor when done */
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)
@@ -108,13 +108,13 @@ static inline uint64_t dp__run_tick(const dp_run_t *run, uint64_t recent)
 
 /* Logs a run-level message (job may be NULL), if the run has a log
  * callback and the level passes. Any thread. */
-void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt,
-                  const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned attempt, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 /* Emits an event if the run has a callback. Any thread. */
-void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt,
-                   unsigned worker, dp_status_t status, const char *error);
+void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
+                   dp_status_t status, const char *error);
 
 #endif /* DP_RUN_H */

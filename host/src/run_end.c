@@ -50,7 +50,7 @@ static int mark_skipped(dp_run_t *run)
 /* What the statuses add up to. */
 typedef struct tally {
     bool any_failed, all_success, any_unknown;
-    long first_fail;         /* the failed job that ended first, or -1 */
+    long first_fail; /* the failed job that ended first, or -1 */
 } tally_t;
 
 /* One pass over the final statuses: the tally, the first not ready job, the
@@ -115,21 +115,18 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
      * after the workers are joined.) */
     if (t->any_unknown) {
         rec->timed_out = ctx_err == DP_ETIMEDOUT;
-        rec->cancelled = ctx_err == DP_ECANCELED &&
-                         !atomic_load_explicit(&run->failfast, memory_order_relaxed);
+        rec->cancelled = ctx_err == DP_ECANCELED && !atomic_load_explicit(&run->failfast, memory_order_relaxed);
     }
     if (rec->timed_out) {
         rec->outcome = DP_RUN_TIMEOUT;
         char d[32];
         if (run->opts.timeout_ms)
-            rec->first_error = dp__asprintf("timeout after %s",
-                                            dp_duration_format(run->opts.timeout_ms, d, sizeof d));
+            rec->first_error = dp__asprintf("timeout after %s", dp_duration_format(run->opts.timeout_ms, d, sizeof d));
         else
             rec->first_error = dp__strdup("timeout (the caller's deadline passed)");
     } else if (rec->cancelled) {
         rec->outcome = DP_RUN_CANCELLED;
-        rec->first_error = t->first_fail >= 0 ? dp__strdup(sb->error[t->first_fail])
-                                              : dp__strdup("cancelled");
+        rec->first_error = t->first_fail >= 0 ? dp__strdup(sb->error[t->first_fail]) : dp__strdup("cancelled");
     } else if (t->any_failed) {
         rec->outcome = DP_RUN_FAILED;
         rec->first_error = dp__strdup(sb->error[t->first_fail]);
@@ -180,8 +177,7 @@ void dp__run_end_log(dp_run_t *run, const dp_result_t *res)
         return;
     dp_run_outcome_t outcome = dp_result_outcome(res);
     const char *first_error = dp_result_first_error(res);
-    dp__run_log(run, outcome == DP_RUN_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, NULL, 0,
-                "run ended: %s in %lld ms%s%s", dp_run_outcome_name(outcome),
-                (long long)dp_result_duration_ms(res), first_error ? ": " : "",
+    dp__run_log(run, outcome == DP_RUN_SUCCESS ? DP_LOG_INFO : DP_LOG_WARN, NULL, 0, "run ended: %s in %lld ms%s%s",
+                dp_run_outcome_name(outcome), (long long)dp_result_duration_ms(res), first_error ? ": " : "",
                 first_error ? first_error : "");
 }

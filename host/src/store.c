@@ -179,8 +179,7 @@ int dp_store_get_copy(dp_store_t *st, const char *key, void **out, size_t *len)
     return rc;
 }
 
-int dp_store_with(dp_store_t *st, const char *key,
-                  void (*fn)(const void *value, size_t len, void *arg), void *arg)
+int dp_store_with(dp_store_t *st, const char *key, void (*fn)(const void *value, size_t len, void *arg), void *arg)
 {
     if (!st || !key || !fn)
         return DP_EINVAL;
@@ -228,9 +227,7 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-int dp_store_foreach(dp_store_t *st,
-                     int (*fn)(const char *key, const void *value, size_t len, void *arg),
-                     void *arg)
+int dp_store_foreach(dp_store_t *st, int (*fn)(const char *key, const void *value, size_t len, void *arg), void *arg)
 {
     if (!st || !fn)
         return DP_EINVAL;

@@ -98,9 +98,18 @@ char *dp__text_escape(const char *s)
             continue;
         }
         switch (*p) {
-        case '\n': memcpy(out + o, "\\n", 2); o += 2; break;
-        case '\r': memcpy(out + o, "\\r", 2); o += 2; break;
-        case '\t': memcpy(out + o, "\\t", 2); o += 2; break;
+        case '\n':
+            memcpy(out + o, "\\n", 2);
+            o += 2;
+            break;
+        case '\r':
+            memcpy(out + o, "\\r", 2);
+            o += 2;
+            break;
+        case '\t':
+            memcpy(out + o, "\\t", 2);
+            o += 2;
+            break;
         default: o += (size_t)snprintf(out + o, 5, "\\x%02X", *p); break;
         }
         p++;
@@ -108,4 +117,3 @@ char *dp__text_escape(const char *s)
     out[o] = '\0';
     return out;
 }
-

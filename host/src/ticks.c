@@ -55,12 +55,8 @@ int dp__clock_choose(dp_clock_t want, bool *tsc, char *err, size_t errlen)
                               clock_env);
         *tsc = !clock_env && dp__tsc_invariant;
         return DP_OK;
-    case DP_CLOCK_AUTO:
-        *tsc = dp__tsc_invariant;
-        return DP_OK;
-    case DP_CLOCK_MONOTONIC:
-        *tsc = false;
-        return DP_OK;
+    case DP_CLOCK_AUTO: *tsc = dp__tsc_invariant; return DP_OK;
+    case DP_CLOCK_MONOTONIC: *tsc = false; return DP_OK;
     case DP_CLOCK_TSC:
         if (!dp__tsc_invariant)
             return dp__seterr(err, errlen, DP_EINVAL,

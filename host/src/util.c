@@ -14,7 +14,7 @@ const char *dp_version(void)
 const char *dp_strerror(int err)
 {
     switch (err) {
-#define DP__ERR_MESSAGE(name, value, message) \
+#define DP__ERR_MESSAGE(name, value, message)                                                                          \
     case DP_##name: return message;
         DP_ERR_MAP(DP__ERR_MESSAGE)
 #undef DP__ERR_MESSAGE
@@ -25,7 +25,7 @@ const char *dp_strerror(int err)
 const char *dp_err_name(int err)
 {
     switch (err) {
-#define DP__ERR_NAME(name, value, message) \
+#define DP__ERR_NAME(name, value, message)                                                                             \
     case DP_##name: return "DP_" #name;
         DP_ERR_MAP(DP__ERR_NAME)
 #undef DP__ERR_NAME

@@ -39,8 +39,7 @@ static inline uint64_t dp__sat_add(uint64_t a, uint64_t b)
 }
 
 /* Writes a formatted message into err (if err and errlen), returns code. */
-int dp__seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int dp__seterr(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A malloc'd formatted string, or NULL when out of memory. */
 char *dp__vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

@@ -40,8 +40,7 @@ static int sleep_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
         return -1;
     struct sleep_state s = {.duration_ms = 0, .ready = 1, .error = NULL};
     if (host->param_duration_ms(params, "duration", &s.duration_ms) < 0 ||
-        host->param_bool(params, "ready", &s.ready) < 0 ||
-        host->param_string(params, "error", &s.error) < 0)
+        host->param_bool(params, "ready", &s.ready) < 0 || host->param_string(params, "error", &s.error) < 0)
         return -1;
     struct sleep_state *p = malloc(sizeof(*p));
     if (!p) {

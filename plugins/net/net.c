@@ -44,8 +44,7 @@ static int tcp_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
     if (rc < 0)
         return -1;
     if (rc == DP_PARAM_ABSENT || !*s.host) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "net.tcp_connect needs a `host` param (a name or an address)");
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "net.tcp_connect needs a `host` param (a name or an address)");
         return -1;
     }
     int64_t port = 0;
@@ -53,8 +52,7 @@ static int tcp_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
     if (rc < 0)
         return -1;
     if (rc == DP_PARAM_ABSENT || port < 1 || port > 65535) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "net.tcp_connect needs a `port` param between 1 and 65535%s",
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "net.tcp_connect needs a `port` param between 1 and 65535%s",
                         rc == DP_PARAM_ABSENT ? "" : " (got one outside that range)");
         return -1;
     }
@@ -62,8 +60,7 @@ static int tcp_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
     if (host->param_duration_ms(params, "connect_timeout", &s.connect_timeout_ms) < 0)
         return -1;
     if (s.connect_timeout_ms == 0) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "net.tcp_connect: connect_timeout must be more than 0");
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "net.tcp_connect: connect_timeout must be more than 0");
         return -1;
     }
     struct tcp_state *p = malloc(sizeof(*p));
@@ -84,11 +81,9 @@ static uint64_t now_ms(void)
 }
 
 /* One address: 0 connected, 1 not (why in buf), -1 cancelled. */
-static int try_connect(dp_plugin_ctx *ctx, const struct addrinfo *ai, uint64_t timeout_ms,
-                       char *why, size_t len)
+static int try_connect(dp_plugin_ctx *ctx, const struct addrinfo *ai, uint64_t timeout_ms, char *why, size_t len)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
         snprintf(why, len, "socket: %s", strerror(errno));
         return 1;
@@ -144,14 +139,12 @@ out:
 static dp_plugin_result tcp_check(dp_plugin_ctx *ctx, void *state)
 {
     const struct tcp_state *s = state;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(s->host, s->port, &hints, &res);
     if (gai == EAI_AGAIN) {
         /* The resolver is having trouble, not the name: worth waiting for. */
-        host->log(ctx, DP_PLUGIN_LOG_WARN, "cannot resolve %s yet: %s", s->host,
-                  gai_strerror(gai));
+        host->log(ctx, DP_PLUGIN_LOG_WARN, "cannot resolve %s yet: %s", s->host, gai_strerror(gai));
         return DP_PLUGIN_NOT_READY;
     }
     if (gai != 0) {
@@ -179,8 +172,7 @@ static dp_plugin_result tcp_check(dp_plugin_ctx *ctx, void *state)
     }
     freeaddrinfo(res);
     if (r == DP_PLUGIN_NOT_READY)
-        host->log(ctx, DP_PLUGIN_LOG_INFO, "%s:%s not accepting connections yet: %s", s->host,
-                  s->port, why);
+        host->log(ctx, DP_PLUGIN_LOG_INFO, "%s:%s not accepting connections yet: %s", s->host, s->port, why);
     return r;
 }
 

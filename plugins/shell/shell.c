@@ -81,7 +81,7 @@ static const dp_host_api *host;
 struct cmd {
     const char **argv; /* NULL-terminated; strings owned by the params */
     size_t argc;
-    bool shell;        /* argv is {"/bin/sh", "-c", command} */
+    bool shell; /* argv is {"/bin/sh", "-c", command} */
 };
 
 struct shell_state {
@@ -111,8 +111,7 @@ static void state_free(void *p)
 
 /* Reads `str_key` (a shell command) or `argv_key` (a list); exactly one may
  * be set. Returns 0 (c->argv NULL if neither is set) or -1. */
-static int parse_cmd(dp_plugin_ctx *ctx, const dp_params *p, const char *str_key,
-                     const char *argv_key, struct cmd *c)
+static int parse_cmd(dp_plugin_ctx *ctx, const dp_params *p, const char *str_key, const char *argv_key, struct cmd *c)
 {
     const char *str = NULL;
     size_t n = 0;
@@ -121,14 +120,13 @@ static int parse_cmd(dp_plugin_ctx *ctx, const dp_params *p, const char *str_key
     if (rs < 0 || ra < 0)
         return -1;
     if (rs == DP_PARAM_OK && ra == DP_PARAM_OK) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "shell.command: give `%s` or `%s`, not both", str_key, argv_key);
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "shell.command: give `%s` or `%s`, not both", str_key,
+                        argv_key);
         return -1;
     }
     if (rs == DP_PARAM_OK) {
         if (!*str) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "shell.command: `%s` is empty",
-                            str_key);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "shell.command: `%s` is empty", str_key);
             return -1;
         }
         if (!(c->argv = calloc(4, sizeof(*c->argv))))
@@ -142,8 +140,8 @@ static int parse_cmd(dp_plugin_ctx *ctx, const dp_params *p, const char *str_key
     }
     if (ra == DP_PARAM_OK) {
         if (n == 0) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "shell.command: `%s` is empty; give at least the program", argv_key);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "shell.command: `%s` is empty; give at least the program",
+                            argv_key);
             return -1;
         }
         if (!(c->argv = calloc(n + 1, sizeof(*c->argv))))
@@ -162,9 +160,9 @@ oom:
 
 static int shell_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
 {
-    static const char *const known[] = {"command", "argv", "env", "cwd", "not_ready_exit",
-                                        "check", "check_argv", "kill_grace", "keep_background",
-                                        NULL};
+    static const char *const known[] = {"command",         "argv",  "env",        "cwd",
+                                        "not_ready_exit",  "check", "check_argv", "kill_grace",
+                                        "keep_background", NULL};
     if (host->params_check_known(ctx, params, known) != 0)
         return -1;
     struct shell_state *s = calloc(1, sizeof(*s));
@@ -188,16 +186,14 @@ static int shell_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
         goto fail;
     if (nre < 1 || nre > 255) {
         host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "shell.command: not_ready_exit must be 1..255 (0 means ready), not %lld",
-                        (long long)nre);
+                        "shell.command: not_ready_exit must be 1..255 (0 means ready), not %lld", (long long)nre);
         goto fail;
     }
     s->not_ready_exit = (int)nre;
     int keep = 0;
     if (host->param_string(params, "cwd", &s->cwd) < 0 ||
         host->param_duration_ms(params, "kill_grace", &s->kill_grace_ms) < 0 ||
-        host->param_bool(params, "keep_background", &keep) < 0 ||
-        host->param_group(params, "env", &s->env) < 0)
+        host->param_bool(params, "keep_background", &keep) < 0 || host->param_group(params, "env", &s->env) < 0)
         goto fail;
     s->keep_background = keep != 0;
     if (s->env) {
@@ -206,8 +202,7 @@ static int shell_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
             if (host->param_string(s->env, k, &v) < 0)
                 goto fail;
             if (strchr(k, '=')) {
-                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                                "shell.command: env name '%s' contains '='", k);
+                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "shell.command: env name '%s' contains '='", k);
                 goto fail;
             }
         }
@@ -222,13 +217,13 @@ fail:
 /* ---- output: lines to the log, and the tail of stderr ------------------- */
 
 struct stream {
-    int fd;               /* -1 once at EOF */
+    int fd; /* -1 once at EOF */
     int level;
     char line[LINE_MAX_LOG];
     size_t len;
     bool keep_tail;
     char tail[TAIL_LINES][TAIL_LINE_MAX + 1];
-    unsigned ntail;       /* lines seen (ring index = ntail % TAIL_LINES) */
+    unsigned ntail; /* lines seen (ring index = ntail % TAIL_LINES) */
 };
 
 static void emit_line(dp_plugin_ctx *ctx, struct stream *st)
@@ -305,8 +300,7 @@ static void tail_text(const struct stream *st, char buf[static TAIL_TEXT_MAX])
     unsigned n = st->ntail < TAIL_LINES ? st->ntail : TAIL_LINES;
     buf[0] = '\0';
     for (unsigned i = st->ntail - n; i < st->ntail; i++)
-        off += (size_t)snprintf(buf + off, TAIL_TEXT_MAX - off, "%s%s", off ? "; " : "",
-                                st->tail[i % TAIL_LINES]);
+        off += (size_t)snprintf(buf + off, TAIL_TEXT_MAX - off, "%s%s", off ? "; " : "", st->tail[i % TAIL_LINES]);
 }
 
 /* ---- spawning and waiting ----------------------------------------------- */
@@ -379,14 +373,14 @@ static bool exited_nowait(pid_t pid)
 }
 
 struct outcome {
-    int status;       /* from waitpid */
-    bool cancelled;   /* we terminated it */
+    int status;     /* from waitpid */
+    bool cancelled; /* we terminated it */
 };
 
 /* Spawns c and waits for it, logging its output; 0 with *o filled, or -1
  * with the error set. */
-static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const struct cmd *c,
-                      struct stream *out, struct stream *err, struct outcome *o)
+static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const struct cmd *c, struct stream *out,
+                      struct stream *err, struct outcome *o)
 {
     int po[2] = {-1, -1}, pe[2] = {-1, -1};
     posix_spawn_file_actions_t fa;
@@ -399,8 +393,8 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
     /* Our read ends never block: the command may write to one pipe while
      * we wait on the other, or keep writing after it was told to stop. (Only
      * the read ends: the command's stdout and stderr stay blocking.) */
-    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
-        fcntl(po[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(pe[0], F_SETFL, O_NONBLOCK) != 0) {
+    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 || fcntl(po[0], F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(pe[0], F_SETFL, O_NONBLOCK) != 0) {
         host->set_error(ctx, 0, "cannot create pipes: %s", strerror(errno));
         goto out;
     }
@@ -422,10 +416,9 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
-    if ((e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                               POSIX_SPAWN_SETSIGDEF)) != 0 ||
-        (e = posix_spawnattr_setpgroup(&at, 0)) != 0 ||
-        (e = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
+    if ((e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) !=
+            0 ||
+        (e = posix_spawnattr_setpgroup(&at, 0)) != 0 || (e = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
         (e = posix_spawnattr_setsigdefault(&at, &all)) != 0)
         goto spawn_fail;
     /* posix_spawn takes char *const[]; it does not modify the strings. */
@@ -434,8 +427,7 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
                  : posix_spawnp(&pid, c->argv[0], &fa, &at, argv, envp);
     if (e != 0) {
         if (e == ENOENT && s->cwd && access(s->cwd, X_OK) != 0)
-            host->set_error(ctx, 0, "cannot run '%s': cwd '%s': %s", c->argv[0], s->cwd,
-                            strerror(errno));
+            host->set_error(ctx, 0, "cannot run '%s': cwd '%s': %s", c->argv[0], s->cwd, strerror(errno));
         else
             host->set_error(ctx, 0, "cannot run '%s': %s", c->argv[0], strerror(e));
         goto out;
@@ -496,8 +488,7 @@ static int spawn_wait(dp_plugin_ctx *ctx, const struct shell_state *s, const str
         if (n < 0 && errno != EINTR) {
             /* Cannot wait properly: stop the group rather than leak it,
              * and reap the leader below (SIGKILL ends it). */
-            host->log(ctx, DP_PLUGIN_LOG_ERROR, "poll: %s; killing '%s'", strerror(errno),
-                      c->argv[0]);
+            host->log(ctx, DP_PLUGIN_LOG_ERROR, "poll: %s; killing '%s'", strerror(errno), c->argv[0]);
             kill(-pid, SIGKILL);
             killed = true;
             cancelled = !exited;
@@ -596,8 +587,7 @@ out:
     return rc;
 }
 
-static dp_plugin_result run_cmd(dp_plugin_ctx *ctx, const struct shell_state *s,
-                                const struct cmd *c, const char *what)
+static dp_plugin_result run_cmd(dp_plugin_ctx *ctx, const struct shell_state *s, const struct cmd *c, const char *what)
 {
     struct stream *out = calloc(1, sizeof(*out)), *err = calloc(1, sizeof(*err));
     if (!out || !err) {

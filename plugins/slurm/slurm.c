@@ -65,9 +65,9 @@ extern char **environ;
 
 #define SLURM_PLUGIN_VERSION "1.0.0"
 #define STORE_PREFIX "slurm.batch/"
-#define OUT_CAP 65536         /* bytes kept of a client's stdout or stderr */
-#define QUERY_CAP_MS 30000    /* squeue, sacct, scontrol, scancel */
-#define SUBMIT_CAP_MS 60000   /* sbatch */
+#define OUT_CAP 65536       /* bytes kept of a client's stdout or stderr */
+#define QUERY_CAP_MS 30000  /* squeue, sacct, scontrol, scancel */
+#define SUBMIT_CAP_MS 60000 /* sbatch */
 #define ID_MAX 64
 
 static const dp_host_api *host;
@@ -189,8 +189,8 @@ static void drain(int fd, char *buf, size_t *len, int *open_)
  * process ran (whatever its status), -1 when it could not be started
  * (r->spawn_error says why). The child is always reaped.
  */
-static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[],
-                      uint64_t cap_ms, int finish_on_cancel, client_out *r)
+static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[], uint64_t cap_ms, int finish_on_cancel,
+                      client_out *r)
 {
     memset(r, 0, offsetof(client_out, out));
     r->out[0] = r->err[0] = r->spawn_error[0] = '\0';
@@ -220,8 +220,7 @@ static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
     sigfillset(&all);
     sigdelset(&all, SIGKILL);
     sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
@@ -233,8 +232,7 @@ static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
     close(outp[1]);
     close(errp[1]);
     if (rc != 0) {
-        snprintf(r->spawn_error, sizeof r->spawn_error, "cannot run %s: %s%s", argv[0],
-                 strerror(rc),
+        snprintf(r->spawn_error, sizeof r->spawn_error, "cannot run %s: %s%s", argv[0], strerror(rc),
                  rc == ENOENT ? " (are the Slurm clients installed and on PATH?)" : "");
         close(outp[0]);
         close(errp[0]);
@@ -272,8 +270,7 @@ static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
             drain(outp[0], r->out, &r->out_len, &out_open);
         if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR)))
             drain(errp[0], r->err, &r->err_len, &err_open);
-        if (ctx && !r->cancelled &&
-            ((ic >= 0 && (pf[ic].revents & POLLIN)) || host->is_cancelled(ctx))) {
+        if (ctx && !r->cancelled && ((ic >= 0 && (pf[ic].revents & POLLIN)) || host->is_cancelled(ctx))) {
             r->cancelled = 1;
             if (!finish_on_cancel && !killed) {
                 kill(-pid, SIGKILL);
@@ -352,10 +349,10 @@ typedef struct slurm_job {
     size_t n_env;
 
     /* This attempt. */
-    char id[ID_MAX];  /* the Slurm job id this attempt follows; "" if none */
-    int live;         /* last seen pending or running */
-    int settled;      /* the job ended (ready or reported failure): nothing to cancel */
-    int ended;        /* end was called: it decided what happens to the job */
+    char id[ID_MAX]; /* the Slurm job id this attempt follows; "" if none */
+    int live;        /* last seen pending or running */
+    int settled;     /* the job ended (ready or reported failure): nothing to cancel */
+    int ended;       /* end was called: it decided what happens to the job */
 } slurm_job;
 
 static void free_job(slurm_job *j)
@@ -411,8 +408,8 @@ static void store_save(dp_plugin_ctx *ctx, const slurm_job *j, const char *id, i
     char buf[ID_MAX + 16];
     int n = snprintf(buf, sizeof buf, "%s%s", id, done ? " done" : "");
     if (host->store_set(ctx, j->store_key, buf, (size_t)n) != 0)
-        host->log(ctx, DP_PLUGIN_LOG_WARN,
-                  "could not keep Slurm job id %s in the store: a re-run may submit again", id);
+        host->log(ctx, DP_PLUGIN_LOG_WARN, "could not keep Slurm job id %s in the store: a re-run may submit again",
+                  id);
 }
 
 /* Slurm jobs that destroy cancelled. destroy has no ctx, so it cannot write
@@ -454,21 +451,20 @@ static int take_cancelled(const char *id)
 typedef enum { S_LIVE, S_DONE, S_FAILED, S_UNKNOWN } state_class;
 
 typedef struct job_info {
-    char state[48];    /* e.g. "RUNNING", "FAILED" */
-    char reason[128];  /* squeue's %r, e.g. "NonZeroExitCode"; may be "" */
-    char exit_code[32];/* "3:0" (exit:signal); may be "" */
+    char state[48];     /* e.g. "RUNNING", "FAILED" */
+    char reason[128];   /* squeue's %r, e.g. "NonZeroExitCode"; may be "" */
+    char exit_code[32]; /* "3:0" (exit:signal); may be "" */
     int found;
 } job_info;
 
 static state_class classify(const char *state)
 {
-    static const char *const live[] = {
-        "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
-        "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
-        "RESV_DEL_HOLD", "POWER_UP_NODE", NULL};
-    static const char *const failed[] = {
-        "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "CANCELLED", "BOOT_FAIL",
-        "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED", NULL};
+    static const char *const live[] = {"PENDING",   "CONFIGURING",  "RUNNING",       "COMPLETING",    "SUSPENDED",
+                                       "REQUEUED",  "REQUEUE_HOLD", "REQUEUE_FED",   "RESIZING",      "SIGNALING",
+                                       "STAGE_OUT", "STOPPED",      "RESV_DEL_HOLD", "POWER_UP_NODE", NULL};
+    static const char *const failed[] = {"FAILED",    "TIMEOUT",  "OUT_OF_MEMORY", "NODE_FAIL",    "CANCELLED",
+                                         "BOOT_FAIL", "DEADLINE", "PREEMPTED",     "SPECIAL_EXIT", "REVOKED",
+                                         NULL};
     if (strcmp(state, "COMPLETED") == 0)
         return S_DONE;
     for (size_t i = 0; live[i]; i++)
@@ -541,8 +537,7 @@ static void read_exit_code(dp_plugin_ctx *ctx, const char *id, job_info *info, c
  * knows the job), or -1 with msg set when the clients failed or the ctx
  * ended (*cancelled set).
  */
-static int query_job(dp_plugin_ctx *ctx, const char *id, job_info *info, int *cancelled,
-                     char *msg, size_t msglen)
+static int query_job(dp_plugin_ctx *ctx, const char *id, job_info *info, int *cancelled, char *msg, size_t msglen)
 {
     memset(info, 0, sizeof *info);
     *cancelled = 0;
@@ -667,8 +662,7 @@ static void cancel_slurm_job(dp_plugin_ctx *ctx, const char *id, const char *why
             host->log(ctx, DP_PLUGIN_LOG_INFO, "cancelled Slurm job %s (%s)", id, why);
     } else if (rc != 0 || !r->exited || r->status != 0) {
         /* destroy has no ctx to log through: stderr is all there is. */
-        fprintf(stderr, "slurm: scancel %s (%s) failed: %s\n", id, why,
-                client_failure("scancel", r, msg, sizeof msg));
+        fprintf(stderr, "slurm: scancel %s (%s) failed: %s\n", id, why, client_failure("scancel", r, msg, sizeof msg));
     }
     free(r);
 }
@@ -677,9 +671,9 @@ static void cancel_slurm_job(dp_plugin_ctx *ctx, const char *id, const char *why
 /* create                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static const char *const known_params[] = {
-    "wrap", "script", "partition", "time_limit", "cpus", "memory", "nodes",
-    "job_name", "output", "error", "env", "sbatch_args", NULL};
+static const char *const known_params[] = {"wrap",   "script",      "partition", "time_limit", "cpus",
+                                           "memory", "nodes",       "job_name",  "output",     "error",
+                                           "env",    "sbatch_args", NULL};
 
 /* A whole number above 0 at *s (at most 10^9), or 0 when there is none;
  * *s moves past its digits. */
@@ -732,16 +726,15 @@ static bool valid_nodes(const char *s)
 
 /* A param that is a string (valid for sbatch) or a positive integer, as
  * text (owned). */
-static int string_or_int(dp_plugin_ctx *ctx, const dp_params *p, const char *key,
-                         const char *what, bool (*valid)(const char *), char **out)
+static int string_or_int(dp_plugin_ctx *ctx, const dp_params *p, const char *key, const char *what,
+                         bool (*valid)(const char *), char **out)
 {
     const char *s;
     int64_t v;
     *out = NULL;
     if (host->param_string(p, key, &s) == DP_PARAM_OK) {
         if (!valid(s)) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "param '%s': expected %s, found \"%s\"", key, what, s);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param '%s': expected %s, found \"%s\"", key, what, s);
             return -1;
         }
         *out = xstrdup(s);
@@ -750,13 +743,12 @@ static int string_or_int(dp_plugin_ctx *ctx, const dp_params *p, const char *key
         if (rc == DP_PARAM_ABSENT)
             return 0;
         if (rc != DP_PARAM_OK) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "param '%s': expected %s (a string or an integer)", key, what);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param '%s': expected %s (a string or an integer)", key,
+                            what);
             return -1;
         }
         if (v <= 0) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "param '%s': expected %s, found %" PRId64, key, what, v);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param '%s': expected %s, found %" PRId64, key, what, v);
             return -1;
         }
         *out = xasprintf("%" PRId64, v);
@@ -810,8 +802,8 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
     const char *name = host->job_name(ctx);
 
     if (opt_string(ctx, p, "wrap", &j->wrap) || opt_string(ctx, p, "script", &j->script) ||
-        opt_string(ctx, p, "partition", &j->partition) ||
-        opt_string(ctx, p, "output", &j->output) || opt_string(ctx, p, "error", &j->error))
+        opt_string(ctx, p, "partition", &j->partition) || opt_string(ctx, p, "output", &j->output) ||
+        opt_string(ctx, p, "error", &j->error))
         goto fail;
     if (!j->wrap && !j->script) {
         host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
@@ -820,14 +812,14 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
         goto fail;
     }
     if (j->wrap && j->script) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "slurm.batch takes 'wrap' or 'script', not both: keep one");
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "slurm.batch takes 'wrap' or 'script', not both: keep one");
         goto fail;
     }
     if (j->script && access(j->script, R_OK) != 0) {
         host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
                         "param 'script': cannot read \"%s\": %s (a relative path is taken "
-                        "from daggerpool's working directory)", j->script, strerror(errno));
+                        "from daggerpool's working directory)",
+                        j->script, strerror(errno));
         goto fail;
     }
 
@@ -851,26 +843,22 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
     }
     if (rc == DP_PARAM_OK) {
         if (tl == 0) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "param 'time_limit' must be more than 0");
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'time_limit' must be more than 0");
             goto fail;
         }
         uint64_t s = (tl + 999) / 1000;
-        j->time_limit = xasprintf("%" PRIu64 "-%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64,
-                                  s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+        j->time_limit = xasprintf("%" PRIu64 "-%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 86400, s / 3600 % 24,
+                                  s / 60 % 60, s % 60);
     }
 
     rc = host->param_int(p, "cpus", &j->cpus);
     if (rc < 0 || (rc == DP_PARAM_OK && j->cpus <= 0)) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "param 'cpus': expected a positive integer (CPUs per task)");
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'cpus': expected a positive integer (CPUs per task)");
         goto fail;
     }
-    if (string_or_int(ctx, p, "memory",
-                      "a memory size such as \"4G\" (a whole number and K, M, G or T) or megabytes",
+    if (string_or_int(ctx, p, "memory", "a memory size such as \"4G\" (a whole number and K, M, G or T) or megabytes",
                       valid_memory, &j->memory) ||
-        string_or_int(ctx, p, "nodes", "a node count such as 2 or \"1-4\" (a range low-high)",
-                      valid_nodes, &j->nodes))
+        string_or_int(ctx, p, "nodes", "a node count such as 2 or \"1-4\" (a range low-high)", valid_nodes, &j->nodes))
         goto fail;
 
     rc = host->param_list_count(p, "sbatch_args", &j->n_args);
@@ -883,8 +871,7 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
     for (size_t i = 0; i < j->n_args; i++) {
         const char *a;
         if (host->param_list_item(p, "sbatch_args", i, &a) != DP_PARAM_OK) {
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                            "param 'sbatch_args': item %zu is not a string", i + 1);
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'sbatch_args': item %zu is not a string", i + 1);
             goto fail;
         }
     }
@@ -892,8 +879,7 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
     const dp_params *env = NULL;
     rc = host->param_group(p, "env", &env);
     if (rc < 0) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "param 'env': expected a group such as { GREETING = \"hi\"; }");
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'env': expected a group such as { GREETING = \"hi\"; }");
         goto fail;
     }
     if (rc == DP_PARAM_OK) {
@@ -907,8 +893,8 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
             const char *k = host->param_key_at(env, i), *v;
             int64_t iv;
             if (!k || !env_key_ok(k)) {
-                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                                "param 'env': '%s' is not a valid variable name", k ? k : "?");
+                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'env': '%s' is not a valid variable name",
+                                k ? k : "?");
                 goto fail;
             }
             if (host->param_string(env, k, &v) == DP_PARAM_OK)
@@ -916,8 +902,7 @@ static int batch_create(dp_plugin_ctx *ctx, const dp_params *p, void **statep)
             else if (host->param_int(env, k, &iv) == DP_PARAM_OK)
                 j->env[i].entry = xasprintf("%s=%" PRId64, k, iv);
             else {
-                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                                "param 'env.%s': expected a string or an integer", k);
+                host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'env.%s': expected a string or an integer", k);
                 goto fail;
             }
             if (!j->env[i].entry) {
@@ -1021,16 +1006,14 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
         /* sbatch's own words say what is wrong ("invalid partition specified:
          * x"); an invalid request does not get better by retrying. */
         unsigned flags = strstr(r->err, "nvalid") ? DP_PLUGIN_ERROR_PERMANENT : 0;
-        host->set_error(ctx, flags, "submitting to Slurm failed: %s",
-                        client_failure("sbatch", r, msg, sizeof msg));
+        host->set_error(ctx, flags, "submitting to Slurm failed: %s", client_failure("sbatch", r, msg, sizeof msg));
         goto out;
     }
     /* --parsable: "ID" or "ID;cluster". */
     char id[ID_MAX];
     size_t n = strcspn(r->out, ";\n");
     if (n == 0 || n >= sizeof id || strspn(r->out, "0123456789_") < n) {
-        host->set_error(ctx, 0, "sbatch printed no job id (stdout \"%.200s\", stderr \"%.200s\")",
-                        r->out, r->err);
+        host->set_error(ctx, 0, "sbatch printed no job id (stdout \"%.200s\", stderr \"%.200s\")", r->out, r->err);
         goto out;
     }
     memcpy(id, r->out, n);
@@ -1085,13 +1068,13 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
             snprintf(j->id, sizeof j->id, "%s", s.id);
             j->live = c == S_LIVE;
             host->log(ctx, DP_PLUGIN_LOG_INFO,
-                      "Slurm job %s submitted earlier for this job is %s: not submitting again",
-                      s.id, info.state);
+                      "Slurm job %s submitted earlier for this job is %s: not submitting again", s.id, info.state);
             return DP_PLUGIN_READY;
         }
         host->log(ctx, DP_PLUGIN_LOG_INFO,
                   "Slurm job %s submitted earlier is unknown to squeue and sacct: submitting "
-                  "again", s.id);
+                  "again",
+                  s.id);
     }
     return submit(ctx, j);
 }
@@ -1129,15 +1112,15 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
         j->settled = 1;
         host->set_error(ctx, 0,
                         "Slurm job %s is unknown to squeue and sacct (was the cluster "
-                        "restarted?); a re-run submits it again", j->id);
+                        "restarted?); a re-run submits it again",
+                        j->id);
         goto out;
     }
     char d[300];
     switch (classify(info.state)) {
     case S_LIVE:
         j->live = 1;
-        host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s is %s", j->id,
-                  describe(&info, d, sizeof d));
+        host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s is %s", j->id, describe(&info, d, sizeof d));
         res = DP_PLUGIN_NOT_READY;
         break;
     case S_DONE:
@@ -1236,8 +1219,7 @@ static const dp_plugin_desc desc = {
 DP_PLUGIN_EXPORT const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h);
 const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h)
 {
-    if (!h || h->abi_major != DP_PLUGIN_ABI_MAJOR ||
-        !DP_HOST_HAS(h, store_delete))
+    if (!h || h->abi_major != DP_PLUGIN_ABI_MAJOR || !DP_HOST_HAS(h, store_delete))
         return NULL;
     host = h;
     return &desc;

@@ -13,12 +13,12 @@
 
 static const dp_host_api *host;
 
-#define EXPECT(cond)                                                              \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "failed: %s", #cond); \
-            return DP_PLUGIN_ERROR;                                               \
-        }                                                                         \
+#define EXPECT(cond)                                                                                                   \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "failed: %s", #cond);                                      \
+            return DP_PLUGIN_ERROR;                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 static int check_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
@@ -31,8 +31,7 @@ static int check_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
 static dp_plugin_result check_run(dp_plugin_ctx *ctx, void *state)
 {
     (void)state;
-    host->log(ctx, DP_PLUGIN_LOG_INFO, "frozen-abi plugin running in host %s",
-              host->host_version);
+    host->log(ctx, DP_PLUGIN_LOG_INFO, "frozen-abi plugin running in host %s", host->host_version);
     EXPECT(host->abi_major == 1);
     EXPECT(strcmp(host->job_name(ctx), "frozen") == 0);
     EXPECT(host->attempt(ctx) == 1);
@@ -52,7 +51,6 @@ static dp_plugin_result check_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
-
 static int params_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
 {
     (void)state;
@@ -64,15 +62,13 @@ static int params_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
     size_t n = 0;
     const dp_params *g = NULL;
     if (host->param_string(p, "s", &s) != DP_PARAM_OK || strcmp(s, "text") != 0 ||
-        host->param_int(p, "i", &i) != DP_PARAM_OK || i != -7 ||
-        host->param_float(p, "f", &f) != DP_PARAM_OK || f != 2.5 ||
-        host->param_bool(p, "b", &b) != DP_PARAM_OK || b != 1 ||
+        host->param_int(p, "i", &i) != DP_PARAM_OK || i != -7 || host->param_float(p, "f", &f) != DP_PARAM_OK ||
+        f != 2.5 || host->param_bool(p, "b", &b) != DP_PARAM_OK || b != 1 ||
         host->param_duration_ms(p, "d", &d) != DP_PARAM_OK || d != 90000 ||
         host->param_list_count(p, "l", &n) != DP_PARAM_OK || n != 2 ||
         host->param_list_item(p, "l", 1, &item) != DP_PARAM_OK || strcmp(item, "y") != 0 ||
         host->param_group(p, "g", &g) != DP_PARAM_OK || host->param_count(g) != 1 ||
-        strcmp(host->param_key_at(g, 0), "k") != 0 ||
-        host->param_string(p, "absent", &s) != DP_PARAM_ABSENT ||
+        strcmp(host->param_key_at(g, 0), "k") != 0 || host->param_string(p, "absent", &s) != DP_PARAM_ABSENT ||
         host->param_int(p, "s", &i) != DP_PARAM_WRONG_TYPE) {
         host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "a param getter misbehaved");
         return -1;
@@ -80,14 +76,10 @@ static int params_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
     return 0;
 }
 
-static const dp_job_type check_type = {.struct_size = sizeof(dp_job_type),
-                                       .name = "check",
-                                       .create = check_create,
-                                       .run = check_run};
-static const dp_job_type params_type = {.struct_size = sizeof(dp_job_type),
-                                        .name = "params",
-                                        .create = params_create,
-                                        .run = check_run};
+static const dp_job_type check_type = {
+    .struct_size = sizeof(dp_job_type), .name = "check", .create = check_create, .run = check_run};
+static const dp_job_type params_type = {
+    .struct_size = sizeof(dp_job_type), .name = "params", .create = params_create, .run = check_run};
 static const dp_job_type *const types[] = {&check_type, &params_type, NULL};
 
 static const dp_plugin_desc desc = {

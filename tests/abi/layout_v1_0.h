@@ -9,8 +9,7 @@
 #include <stddef.h>
 
 #if defined(__LP64__) || defined(_LP64)
-#define DP_ABI_AT(type, field, off) \
-    _Static_assert(offsetof(type, field) == (off), #type "." #field " moved")
+#define DP_ABI_AT(type, field, off) _Static_assert(offsetof(type, field) == (off), #type "." #field " moved")
 
 /* dp_host_api: the host's table. */
 DP_ABI_AT(dp_host_api, struct_size, 0);
@@ -67,14 +66,12 @@ _Static_assert(sizeof(dp_plugin_desc) >= 56, "dp_plugin_desc shrank");
 
 /* Values, on every platform. */
 _Static_assert(DP_PLUGIN_ABI_MAJOR == 1, "another major is another entry symbol");
-_Static_assert(DP_PLUGIN_READY == 0 && DP_PLUGIN_NOT_READY == 1 && DP_PLUGIN_ERROR == 2,
-               "results renumbered");
+_Static_assert(DP_PLUGIN_READY == 0 && DP_PLUGIN_NOT_READY == 1 && DP_PLUGIN_ERROR == 2, "results renumbered");
 _Static_assert(DP_PLUGIN_LOG_ERROR == 0 && DP_PLUGIN_LOG_WARN == 1 && DP_PLUGIN_LOG_INFO == 2 &&
                    DP_PLUGIN_LOG_DEBUG == 3,
                "log levels renumbered");
 _Static_assert(DP_PLUGIN_ERROR_PERMANENT == 1u, "error flags renumbered");
-_Static_assert(DP_PARAM_OK == 0 && DP_PARAM_ABSENT == 1 && DP_PARAM_WRONG_TYPE == -1 &&
-                   DP_PARAM_BAD_VALUE == -2,
+_Static_assert(DP_PARAM_OK == 0 && DP_PARAM_ABSENT == 1 && DP_PARAM_WRONG_TYPE == -1 && DP_PARAM_BAD_VALUE == -2,
                "param codes renumbered");
 
 #endif

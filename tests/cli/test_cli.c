@@ -212,9 +212,8 @@ static int teardown(void **state)
  *          k
  */
 static const char *const graph12[][3] = {
-    {"a", NULL, NULL}, {"b", "a", NULL}, {"c", "a", NULL}, {"d", "a", NULL},
-    {"e", "b", "c"},   {"f", "c", NULL}, {"g", "d", NULL}, {"h", "e", "f"},
-    {"i", "f", "g"},   {"j", "h", "i"},  {"k", "j", NULL}, {"l", NULL, NULL},
+    {"a", NULL, NULL}, {"b", "a", NULL}, {"c", "a", NULL}, {"d", "a", NULL}, {"e", "b", "c"},  {"f", "c", NULL},
+    {"g", "d", NULL},  {"h", "e", "f"},  {"i", "f", "g"},  {"j", "h", "i"},  {"k", "j", NULL}, {"l", NULL, NULL},
 };
 
 /* Writes the graph with every job core.sleep of 30ms, except those named in
@@ -239,8 +238,8 @@ static const char *write_graph12(const char *name, const char *workflow, const c
             snprintf(deps, sizeof deps, " depends_on = [ \"%s\"%s%s%s ];", graph12[i][1], graph12[i][2] ? ", \"" : "",
                      graph12[i][2] ? graph12[i][2] : "", graph12[i][2] ? "\"" : "");
         n += (size_t)snprintf(text + n, sizeof text - n,
-                              "  { name = \"%s\"; type = \"core.sleep\";%s params = { %s }; }%s\n", graph12[i][0],
-                              deps, params, i + 1 < sizeof graph12 / sizeof graph12[0] ? "," : "");
+                              "  { name = \"%s\"; type = \"core.sleep\";%s params = { %s }; }%s\n", graph12[i][0], deps,
+                              params, i + 1 < sizeof graph12 / sizeof graph12[0] ? "," : "");
     }
     snprintf(text + n, sizeof text - n, ");\n");
     return write_file(name, text);
@@ -295,10 +294,10 @@ static void test_json_keys(void **state)
     if (!r)
         fail_msg("stdout is not JSON (%s):\n%s", je.text, o.out);
     expect_in(o.err, "workflow keys: not_ready");
-    static const char *const top[] = {"workflow", "outcome", "timed_out", "first_error", "first_not_ready",
-                                      "requeue_after_ms", "duration_ms", "jobs", "frontiers", "boundary"};
-    static const char *const job[] = {"status", "error", "attempts", "start_ms", "duration_ms", "plugin",
-                                      "plugin_version"};
+    static const char *const top[] = {"workflow",         "outcome",     "timed_out", "first_error", "first_not_ready",
+                                      "requeue_after_ms", "duration_ms", "jobs",      "frontiers",   "boundary"};
+    static const char *const job[] = {"status",      "error",  "attempts",      "start_ms",
+                                      "duration_ms", "plugin", "plugin_version"};
     static const char *const fr[] = {"job", "status", "blocked_by", "subtree"};
     const char *k;
     json_t *v;
@@ -470,14 +469,15 @@ static int max_overlap(json_t *r)
 static void test_concurrency_limits(void **state)
 {
     (void)state;
-    const char *wf = write_file("wide.cfg", "workflow: { name = \"wide\"; max_concurrent_jobs = 8; };\n"
-                                            "jobs = (\n"
-                                            "  { name = \"p1\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
-                                            "  { name = \"p2\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
-                                            "  { name = \"p3\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
-                                            "  { name = \"p4\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
-                                            "  { name = \"p5\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; }\n"
-                                            ");\n");
+    const char *wf = write_file("wide.cfg",
+                                "workflow: { name = \"wide\"; max_concurrent_jobs = 8; };\n"
+                                "jobs = (\n"
+                                "  { name = \"p1\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
+                                "  { name = \"p2\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
+                                "  { name = \"p3\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
+                                "  { name = \"p4\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; },\n"
+                                "  { name = \"p5\"; type = \"core.sleep\"; params = { duration = \"150ms\"; }; }\n"
+                                ");\n");
     for (int limit = 1; limit <= 2; limit++) {
         char lim[8];
         snprintf(lim, sizeof lim, "%d", limit);
@@ -511,21 +511,21 @@ static void test_concurrency_limits(void **state)
 static void test_trace_spans(void **state)
 {
     (void)state;
-    const char *wf = write_file("retry.cfg", "workflow: { name = \"retry\"; fail_fast = false; };\n"
-                                             "jobs = (\n"
-                                             "  { name = \"ok\"; type = \"core.sleep\"; params = { duration = \"20ms\"; }; },\n"
-                                             "  { name = \"flaky\"; type = \"core.sleep\"; retries = 2;\n"
-                                             "    backoff = { initial = \"10ms\"; };\n"
-                                             "    params = { duration = \"10ms\"; error = \"nope\"; }; },\n"
-                                             "  { name = \"after\"; type = \"core.noop\"; depends_on = [ \"flaky\" ]; }\n"
-                                             ");\n");
+    const char *wf = write_file("retry.cfg",
+                                "workflow: { name = \"retry\"; fail_fast = false; };\n"
+                                "jobs = (\n"
+                                "  { name = \"ok\"; type = \"core.sleep\"; params = { duration = \"20ms\"; }; },\n"
+                                "  { name = \"flaky\"; type = \"core.sleep\"; retries = 2;\n"
+                                "    backoff = { initial = \"10ms\"; };\n"
+                                "    params = { duration = \"10ms\"; error = \"nope\"; }; },\n"
+                                "  { name = \"after\"; type = \"core.noop\"; depends_on = [ \"flaky\" ]; }\n"
+                                ");\n");
     const char *json = path_in("retry.json"), *trace = path_in("retry.trace");
     out_t o = cli("run", wf, "--json", json, "--trace", trace, NULL);
     expect_code(&o, 1);
     json_t *r = load_json(json);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(r, "jobs"), "flaky"),
-                                                        "attempts")),
-                     3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(r, "jobs"), "flaky"), "attempts")), 3);
     expect_statuses(r, "ok=success flaky=failed after=skipped");
     json_decref(r);
     json_t *t = load_json(trace);
@@ -557,13 +557,14 @@ static void test_trace_spans(void **state)
 static void test_sigint(void **state)
 {
     (void)state;
-    const char *wf = write_file("long.cfg", "workflow: { name = \"long\"; };\n"
-                                            "jobs = (\n"
-                                            "  { name = \"quick\"; type = \"core.sleep\"; params = { duration = \"10ms\"; }; },\n"
-                                            "  { name = \"slow\"; type = \"core.sleep\"; depends_on = [ \"quick\" ];\n"
-                                            "    params = { duration = \"60s\"; }; },\n"
-                                            "  { name = \"never\"; type = \"core.noop\"; depends_on = [ \"slow\" ]; }\n"
-                                            ");\n");
+    const char *wf = write_file("long.cfg",
+                                "workflow: { name = \"long\"; };\n"
+                                "jobs = (\n"
+                                "  { name = \"quick\"; type = \"core.sleep\"; params = { duration = \"10ms\"; }; },\n"
+                                "  { name = \"slow\"; type = \"core.sleep\"; depends_on = [ \"quick\" ];\n"
+                                "    params = { duration = \"60s\"; }; },\n"
+                                "  { name = \"never\"; type = \"core.noop\"; depends_on = [ \"slow\" ]; }\n"
+                                ");\n");
     const char *json = path_in("long.json"), *op = path_in("long.out"), *ep = path_in("long.err");
     char *argv[] = {mut(DP_CLI), mut("run"), mut(wf), mut("--json"), mut(json), NULL};
     unlink(json);
@@ -646,14 +647,14 @@ static void test_refusals(void **state)
                    where, "dependency cycle: x -> y -> x");
     expect_refused("  { name = \"x\"; type = \"nosuch.thing\"; }", where, "job 'x' (type 'nosuch.thing')");
     expect_refused("  { name = \"x\"; type = \"core.slep\"; }", where, "sleep");
-    expect_refused("  { name = \"x\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; }", where,
-                   "duration");
+    expect_refused("  { name = \"x\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; }", where, "duration");
     expect_refused("  { name = \"x\"; type = \"core.noop\"; isolation = \"thread\"; }", where,
                    "'isolation' of job 'x' must be \"process\" (a child process per attempt) or \"none\"");
     expect_refused("  { name = \"x\"; type = \"core.noop\"; limits = { memory = \"1GiB\"; }; }", where,
                    "limits apply only to isolation = \"process\"");
-    expect_refused("  { name = \"x\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = \"lots\"; }; }",
-                   where, "bad size \"lots\"");
+    expect_refused(
+        "  { name = \"x\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = \"lots\"; }; }", where,
+        "bad size \"lots\"");
 }
 
 static void test_bad_invocations(void **state)
@@ -674,7 +675,8 @@ static void test_bad_invocations(void **state)
         {{"run", wf, "--json", "/nonexistent/dir/r.json"}, "cannot write the JSON result"},
         {{"run", wf, "--plugin-path", "/nonexistent"}, "no such directory"},
         {{"graph", wf, "--format", "svg"}, "expected dot or mermaid"},
-        {{"graph", wf, "--result", "/nonexistent.json"}, "--result /nonexistent.json: No such file or directory; fix: name the JSON result"},
+        {{"graph", wf, "--result", "/nonexistent.json"},
+         "--result /nonexistent.json: No such file or directory; fix: name the JSON result"},
         {{"frobnicate"}, "unknown command 'frobnicate'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -786,9 +788,8 @@ static void test_conf_examples(void **state)
     expect_code(&o, 3);
     json_t *r = load_json(json);
     expect_statuses(r, "database=success deploy=success canary=not_ready promote=skipped");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(r, "jobs"), "migrate"),
-                                                        "attempts")),
-                     2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(r, "jobs"), "migrate"), "attempts")), 2);
     json_decref(r);
     out_free(&o);
     o = cli("run", DP_CONF_DIR "/keep-going.cfg", NULL);

@@ -96,18 +96,13 @@ static int *volatile null_ptr;
 static void fire(enum fault f, int status)
 {
     switch (f) {
-    case F_SEGV:
-        *null_ptr = 1;
-        break;
-    case F_ABORT:
-        abort();
-    case F_EXIT:
-        exit(status);
+    case F_SEGV: *null_ptr = 1; break;
+    case F_ABORT: abort();
+    case F_EXIT: exit(status);
     }
 }
 
-static int crash_create_common(dp_plugin_ctx *ctx, const dp_params *params, void **state,
-                               enum fault f)
+static int crash_create_common(dp_plugin_ctx *ctx, const dp_params *params, void **state, enum fault f)
 {
     static const char *const known[] = {"in", "status", NULL};
     if (host->params_check_known(ctx, params, known) != 0)
@@ -130,35 +125,35 @@ static int crash_create_common(dp_plugin_ctx *ctx, const dp_params *params, void
     return 0;
 }
 
-#define CRASH_TYPE(NAME, F)                                                               \
-    static int NAME##_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)   \
-    {                                                                                     \
-        return crash_create_common(ctx, params, state, F);                                \
-    }                                                                                     \
-    static dp_plugin_result NAME##_run(dp_plugin_ctx *ctx, void *state)                   \
-    {                                                                                     \
-        const struct crash_state *s = state;                                              \
-        (void)ctx;                                                                        \
-        if (s->in == IN_RUN)                                                              \
-            fire(F, s->status);                                                           \
-        return DP_PLUGIN_READY;                                                           \
-    }                                                                                     \
-    static dp_plugin_result NAME##_check(dp_plugin_ctx *ctx, void *state)                 \
-    {                                                                                     \
-        const struct crash_state *s = state;                                              \
-        (void)ctx;                                                                        \
-        if (s->in == IN_CHECK)                                                            \
-            fire(F, s->status);                                                           \
-        return DP_PLUGIN_READY;                                                           \
-    }                                                                                     \
-    static const dp_job_type NAME##_type = {                                              \
-        .struct_size = sizeof(dp_job_type),                                               \
-        .name = #NAME,                                                                    \
-        .description = "fault: " #NAME,                                                   \
-        .create = NAME##_create,                                                          \
-        .run = NAME##_run,                                                                \
-        .check = NAME##_check,                                                            \
-        .destroy = free,                                                                  \
+#define CRASH_TYPE(NAME, F)                                                                                            \
+    static int NAME##_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)                                \
+    {                                                                                                                  \
+        return crash_create_common(ctx, params, state, F);                                                             \
+    }                                                                                                                  \
+    static dp_plugin_result NAME##_run(dp_plugin_ctx *ctx, void *state)                                                \
+    {                                                                                                                  \
+        const struct crash_state *s = state;                                                                           \
+        (void)ctx;                                                                                                     \
+        if (s->in == IN_RUN)                                                                                           \
+            fire(F, s->status);                                                                                        \
+        return DP_PLUGIN_READY;                                                                                        \
+    }                                                                                                                  \
+    static dp_plugin_result NAME##_check(dp_plugin_ctx *ctx, void *state)                                              \
+    {                                                                                                                  \
+        const struct crash_state *s = state;                                                                           \
+        (void)ctx;                                                                                                     \
+        if (s->in == IN_CHECK)                                                                                         \
+            fire(F, s->status);                                                                                        \
+        return DP_PLUGIN_READY;                                                                                        \
+    }                                                                                                                  \
+    static const dp_job_type NAME##_type = {                                                                           \
+        .struct_size = sizeof(dp_job_type),                                                                            \
+        .name = #NAME,                                                                                                 \
+        .description = "fault: " #NAME,                                                                                \
+        .create = NAME##_create,                                                                                       \
+        .run = NAME##_run,                                                                                             \
+        .check = NAME##_check,                                                                                         \
+        .destroy = free,                                                                                               \
     };
 
 CRASH_TYPE(segv, F_SEGV)
@@ -235,8 +230,7 @@ static dp_plugin_result sleep_check(dp_plugin_ctx *ctx, void *state)
 
 /* ---- bad results -------------------------------------------------------- */
 
-static int bytes_create(dp_plugin_ctx *ctx, const dp_params *params, void **state,
-                        int64_t dflt)
+static int bytes_create(dp_plugin_ctx *ctx, const dp_params *params, void **state, int64_t dflt)
 {
     static const char *const known[] = {"bytes", NULL};
     if (host->params_check_known(ctx, params, known) != 0)
@@ -339,8 +333,7 @@ static dp_plugin_result leak_run(dp_plugin_ctx *ctx, void *state)
         return DP_PLUGIN_ERROR;
     }
     memset(p, 0x5a, s->v); /* touch it: make the leak resident */
-    host->log(ctx, DP_PLUGIN_LOG_DEBUG, "leaked %llu bytes at %p", (unsigned long long)s->v,
-              (void *)p);
+    host->log(ctx, DP_PLUGIN_LOG_DEBUG, "leaked %llu bytes at %p", (unsigned long long)s->v, (void *)p);
     return DP_PLUGIN_READY;
 }
 
@@ -378,22 +371,20 @@ static int fork_create(dp_plugin_ctx *ctx, const dp_params *params, void **state
         return -1;
     const char *helper = "fork", *sleep_arg = "3600", *then = "ready";
     int setsid_ = 0, close_fds = 0;
-    if (host->param_string(params, "helper", &helper) < 0 ||
-        host->param_string(params, "sleep", &sleep_arg) < 0 ||
-        host->param_string(params, "then", &then) < 0 ||
-        host->param_bool(params, "setsid", &setsid_) < 0 ||
+    if (host->param_string(params, "helper", &helper) < 0 || host->param_string(params, "sleep", &sleep_arg) < 0 ||
+        host->param_string(params, "then", &then) < 0 || host->param_bool(params, "setsid", &setsid_) < 0 ||
         host->param_bool(params, "close_fds", &close_fds) < 0)
         return -1;
     struct fork_state s = {.setsid = setsid_ != 0, .close_fds = close_fds != 0};
     if (strcmp(helper, "fork") != 0 && strcmp(helper, "exec") != 0) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "param 'helper': expected \"fork\" or \"exec\", found \"%s\"", helper);
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'helper': expected \"fork\" or \"exec\", found \"%s\"",
+                        helper);
         return -1;
     }
     s.exec = strcmp(helper, "exec") == 0;
     if (strlen(sleep_arg) >= sizeof s.sleep_arg || strtod(sleep_arg, NULL) <= 0) {
-        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT,
-                        "param 'sleep': expected a number of seconds, found \"%s\"", sleep_arg);
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "param 'sleep': expected a number of seconds, found \"%s\"",
+                        sleep_arg);
         return -1;
     }
     strcpy(s.sleep_arg, sleep_arg);
@@ -442,17 +433,12 @@ static dp_plugin_result fork_run(dp_plugin_ctx *ctx, void *state)
         _exit(0);
     }
     switch (s->then) {
-    case THEN_READY:
-        return DP_PLUGIN_READY;
+    case THEN_READY: return DP_PLUGIN_READY;
     case THEN_FAIL:
         host->set_error(ctx, 0, "fork: failed on purpose, helper %d left running", (int)pid);
         return DP_PLUGIN_ERROR;
-    case THEN_SEGV:
-        *null_ptr = 1;
-        return DP_PLUGIN_READY;
-    case THEN_HANG:
-        deaf_sleep(3600u * 1000u);
-        return DP_PLUGIN_READY;
+    case THEN_SEGV: *null_ptr = 1; return DP_PLUGIN_READY;
+    case THEN_HANG: deaf_sleep(3600u * 1000u); return DP_PLUGIN_READY;
     }
     return DP_PLUGIN_READY;
 }
@@ -472,8 +458,7 @@ static int store_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
 {
     static const char *const known[] = {"key", NULL};
     const char *key = "faults.counter";
-    if (host->params_check_known(ctx, params, known) != 0 ||
-        host->param_string(params, "key", &key) < 0)
+    if (host->params_check_known(ctx, params, known) != 0 || host->param_string(params, "key", &key) < 0)
         return -1;
     *state = (void *)(uintptr_t)key; /* owned by the params */
     return 0;
@@ -496,8 +481,8 @@ static dp_plugin_result store_run(dp_plugin_ctx *ctx, void *state)
     }
     uint64_t back = 0;
     if (host->store_get(ctx, key, &back, sizeof back, &len) != 0 || back != n) {
-        host->set_error(ctx, 0, "store_get(%s) read back %llu, wrote %llu", key,
-                        (unsigned long long)back, (unsigned long long)n);
+        host->set_error(ctx, 0, "store_get(%s) read back %llu, wrote %llu", key, (unsigned long long)back,
+                        (unsigned long long)n);
         return DP_PLUGIN_ERROR;
     }
     host->log(ctx, DP_PLUGIN_LOG_WARN, "counter %llu", (unsigned long long)n);
@@ -534,16 +519,14 @@ static int chaos_create(dp_plugin_ctx *ctx, const dp_params *params, void **stat
         return -1;
     struct chaos_state s = {0};
     int64_t seed = 0;
-    if (host->param_float(params, "fail", &s.fail) < 0 ||
-        host->param_float(params, "not_ready", &s.not_ready) < 0 ||
+    if (host->param_float(params, "fail", &s.fail) < 0 || host->param_float(params, "not_ready", &s.not_ready) < 0 ||
         host->param_float(params, "hang", &s.hang) < 0 ||
-        host->param_duration_ms(params, "max_sleep", &s.max_sleep_ms) < 0 ||
-        host->param_int(params, "seed", &seed) < 0)
+        host->param_duration_ms(params, "max_sleep", &s.max_sleep_ms) < 0 || host->param_int(params, "seed", &seed) < 0)
         return -1;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    s.seed = (uint64_t)seed ^ (uint64_t)ts.tv_nsec ^
-             (atomic_fetch_add(&chaos_counter, 1) * 0x2545f4914f6cdd1dull) ^ (uint64_t)getpid();
+    s.seed = (uint64_t)seed ^ (uint64_t)ts.tv_nsec ^ (atomic_fetch_add(&chaos_counter, 1) * 0x2545f4914f6cdd1dull) ^
+             (uint64_t)getpid();
     struct chaos_state *p = malloc(sizeof(*p));
     if (!p)
         return -1;
@@ -582,55 +565,73 @@ static dp_plugin_result chaos_run(dp_plugin_ctx *ctx, void *state)
 
 /* ---- the plugin --------------------------------------------------------- */
 
-static const dp_job_type spin_type = {
-    .struct_size = sizeof(dp_job_type), .name = "spin",
-    .description = "fault: busy loop forever, ignoring cancellation",
-    .create = no_params_create, .run = spin_run};
-static const dp_job_type sleep_type = {
-    .struct_size = sizeof(dp_job_type), .name = "sleep",
-    .description = "fault: sleep `duration` ignoring cancellation",
-    .create = sleep_create, .run = sleep_run, .check = sleep_check, .destroy = free};
-static const dp_job_type huge_type = {
-    .struct_size = sizeof(dp_job_type), .name = "huge_error",
-    .description = "fault: fail with a `bytes`-long message",
-    .create = huge_create, .run = huge_run, .destroy = free};
-static const dp_job_type bad_status_type = {
-    .struct_size = sizeof(dp_job_type), .name = "bad_status",
-    .description = "fault: return `status`, not a dp_plugin_result",
-    .create = status_create, .run = bad_status_run, .destroy = free};
-static const dp_job_type null_type = {
-    .struct_size = sizeof(dp_job_type), .name = "null_state",
-    .description = "fault: create succeeds with a NULL state",
-    .create = null_create, .run = null_run, .destroy = null_destroy};
-static const dp_job_type leak_type = {
-    .struct_size = sizeof(dp_job_type), .name = "leak",
-    .description = "fault: leak `bytes` per run",
-    .create = leak_create, .run = leak_run, .destroy = free};
-static const dp_job_type garbage_type = {
-    .struct_size = sizeof(dp_job_type), .name = "garbage",
-    .description = "fault: junk on fd 3 (isolated only)",
-    .create = no_params_create, .run = garbage_run};
-static const dp_job_type store_type = {
-    .struct_size = sizeof(dp_job_type), .name = "store",
-    .description = "adds 1 to a counter in the host's store and logs it",
-    .create = store_create, .run = store_run};
-static const dp_job_type fork_type = {
-    .struct_size = sizeof(dp_job_type), .name = "fork",
-    .description = "fault: leave a helper process behind (isolated only)",
-    .create = fork_create, .run = fork_run, .destroy = free};
-static const dp_job_type version_type = {
-    .struct_size = sizeof(dp_job_type), .name = "version",
-    .description = "logs the version of the plugin that runs",
-    .create = no_params_create, .run = version_run};
-static const dp_job_type chaos_type = {
-    .struct_size = sizeof(dp_job_type), .name = "chaos",
-    .description = "soak: random failures, not ready, hangs",
-    .create = chaos_create, .run = chaos_run, .destroy = free};
+static const dp_job_type spin_type = {.struct_size = sizeof(dp_job_type),
+                                      .name = "spin",
+                                      .description = "fault: busy loop forever, ignoring cancellation",
+                                      .create = no_params_create,
+                                      .run = spin_run};
+static const dp_job_type sleep_type = {.struct_size = sizeof(dp_job_type),
+                                       .name = "sleep",
+                                       .description = "fault: sleep `duration` ignoring cancellation",
+                                       .create = sleep_create,
+                                       .run = sleep_run,
+                                       .check = sleep_check,
+                                       .destroy = free};
+static const dp_job_type huge_type = {.struct_size = sizeof(dp_job_type),
+                                      .name = "huge_error",
+                                      .description = "fault: fail with a `bytes`-long message",
+                                      .create = huge_create,
+                                      .run = huge_run,
+                                      .destroy = free};
+static const dp_job_type bad_status_type = {.struct_size = sizeof(dp_job_type),
+                                            .name = "bad_status",
+                                            .description = "fault: return `status`, not a dp_plugin_result",
+                                            .create = status_create,
+                                            .run = bad_status_run,
+                                            .destroy = free};
+static const dp_job_type null_type = {.struct_size = sizeof(dp_job_type),
+                                      .name = "null_state",
+                                      .description = "fault: create succeeds with a NULL state",
+                                      .create = null_create,
+                                      .run = null_run,
+                                      .destroy = null_destroy};
+static const dp_job_type leak_type = {.struct_size = sizeof(dp_job_type),
+                                      .name = "leak",
+                                      .description = "fault: leak `bytes` per run",
+                                      .create = leak_create,
+                                      .run = leak_run,
+                                      .destroy = free};
+static const dp_job_type garbage_type = {.struct_size = sizeof(dp_job_type),
+                                         .name = "garbage",
+                                         .description = "fault: junk on fd 3 (isolated only)",
+                                         .create = no_params_create,
+                                         .run = garbage_run};
+static const dp_job_type store_type = {.struct_size = sizeof(dp_job_type),
+                                       .name = "store",
+                                       .description = "adds 1 to a counter in the host's store and logs it",
+                                       .create = store_create,
+                                       .run = store_run};
+static const dp_job_type fork_type = {.struct_size = sizeof(dp_job_type),
+                                      .name = "fork",
+                                      .description = "fault: leave a helper process behind (isolated only)",
+                                      .create = fork_create,
+                                      .run = fork_run,
+                                      .destroy = free};
+static const dp_job_type version_type = {.struct_size = sizeof(dp_job_type),
+                                         .name = "version",
+                                         .description = "logs the version of the plugin that runs",
+                                         .create = no_params_create,
+                                         .run = version_run};
+static const dp_job_type chaos_type = {.struct_size = sizeof(dp_job_type),
+                                       .name = "chaos",
+                                       .description = "soak: random failures, not ready, hangs",
+                                       .create = chaos_create,
+                                       .run = chaos_run,
+                                       .destroy = free};
 
-static const dp_job_type *const types[] = {
-    &segv_type, &abort_type, &exit_type, &spin_type, &sleep_type, &huge_type,
-    &bad_status_type, &null_type, &leak_type, &garbage_type, &store_type, &chaos_type,
-    &fork_type, &version_type, NULL};
+static const dp_job_type *const types[] = {&segv_type,  &abort_type,      &exit_type, &spin_type,    &sleep_type,
+                                           &huge_type,  &bad_status_type, &null_type, &leak_type,    &garbage_type,
+                                           &store_type, &chaos_type,      &fork_type, &version_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t back = 0;
         int rc2 = dp_duration_parse(buf, &back, err2, sizeof err2);
         if (rc2 != DP_OK || back != ms)
-            fprintf(stderr, "round trip: \"%s\" -> %llu -> \"%s\" -> %s\n", text,
-                    (unsigned long long)ms, buf, rc2 == DP_OK ? "other value" : err2);
+            fprintf(stderr, "round trip: \"%s\" -> %llu -> \"%s\" -> %s\n", text, (unsigned long long)ms, buf,
+                    rc2 == DP_OK ? "other value" : err2);
         FUZZ_CHECK(rc2 == DP_OK && back == ms);
     } else {
         FUZZ_CHECK(rc == DP_EINVAL);

@@ -55,8 +55,7 @@ static void same(const dp_params_t *a, const dp_params_t *b, int depth)
             if (depth < 70)
                 same(ga, gb, depth + 1);
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }

@@ -82,8 +82,7 @@ static void check_getters(const dp_params_t *root, const dp_params_t *p, const c
     rc = dp__params_get_int(p, k, &i);
     FUZZ_CHECK(kind ? (rc == DP_PARAM_OK) == (kind == DP_PARAM_KIND_INT) : rc == DP_PARAM_ABSENT);
     rc = dp__params_get_float(p, k, &f);
-    FUZZ_CHECK(kind ? (rc == DP_PARAM_OK) ==
-                          (kind == DP_PARAM_KIND_FLOAT || kind == DP_PARAM_KIND_INT)
+    FUZZ_CHECK(kind ? (rc == DP_PARAM_OK) == (kind == DP_PARAM_KIND_FLOAT || kind == DP_PARAM_KIND_INT)
                     : rc == DP_PARAM_ABSENT);
     rc = dp__params_get_bool(p, k, &b);
     FUZZ_CHECK(kind ? (rc == DP_PARAM_OK) == (kind == DP_PARAM_KIND_BOOL) : rc == DP_PARAM_ABSENT);

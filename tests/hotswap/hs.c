@@ -92,11 +92,9 @@ static int hs_init(char *err, size_t errlen)
 
 static const dp_job_type work_type = {
     .struct_size = sizeof(dp_job_type), .name = "work", .create = work_create, .run = work_run};
-static const dp_job_type block_type = {
-    .struct_size = sizeof(dp_job_type), .name = "block", .run = block_run};
+static const dp_job_type block_type = {.struct_size = sizeof(dp_job_type), .name = "block", .run = block_run};
 #ifndef HS_NO_EXTRA
-static const dp_job_type extra_type = {
-    .struct_size = sizeof(dp_job_type), .name = "extra", .run = extra_run};
+static const dp_job_type extra_type = {.struct_size = sizeof(dp_job_type), .name = "extra", .run = extra_run};
 static const dp_job_type *const types[] = {&work_type, &block_type, &extra_type, NULL};
 #else
 static const dp_job_type *const types[] = {&work_type, &block_type, NULL};

@@ -56,8 +56,7 @@ static void *runner(void *arg)
             uint64_t started = t0 + (uint64_t)j->start_ms * 1000000u;
             for (unsigned s = 0; s < st.nswaps; s++)
                 if (!st.first_job_ns[s] && j->plugin_version[0] == st.want[s] &&
-                    started + 1000000u >= st.renamed_ns[s] &&
-                    (s + 1 == st.nswaps || started < st.renamed_ns[s + 1]))
+                    started + 1000000u >= st.renamed_ns[s] && (s + 1 == st.nswaps || started < st.renamed_ns[s + 1]))
                     st.first_job_ns[s] = started > st.renamed_ns[s] ? started : st.renamed_ns[s];
         }
         pthread_mutex_unlock(&st.mu);
@@ -80,8 +79,8 @@ static void print_stat(const char *what, uint64_t *v, size_t n)
         return;
     }
     qsort(v, n, sizeof(*v), cmp_u64);
-    printf("%-44s min %7.2f  median %7.2f  p90 %7.2f  max %7.2f ms  (n=%zu)\n", what, v[0] / 1e6,
-           v[n / 2] / 1e6, v[n * 9 / 10] / 1e6, v[n - 1] / 1e6, n);
+    printf("%-44s min %7.2f  median %7.2f  p90 %7.2f  max %7.2f ms  (n=%zu)\n", what, v[0] / 1e6, v[n / 2] / 1e6,
+           v[n * 9 / 10] / 1e6, v[n - 1] / 1e6, n);
 }
 
 int main(int argc, char **argv)

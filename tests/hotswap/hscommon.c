@@ -25,8 +25,7 @@ static void on_reload(void *user, const dp_reload_event_t *ev)
         hs_event_t *e = &f->events[f->nevents++];
         memset(e, 0, sizeof(*e));
         e->status = ev->status;
-        snprintf(e->new_version, sizeof(e->new_version), "%s",
-                 ev->new_version ? ev->new_version : "");
+        snprintf(e->new_version, sizeof(e->new_version), "%s", ev->new_version ? ev->new_version : "");
         snprintf(e->error, sizeof(e->error), "%s", ev->error ? ev->error : "");
         e->in_flight = ev->in_flight;
         e->complete_ns = ev->complete_ns;
@@ -271,8 +270,7 @@ unsigned hs_count_maps(const char *needle)
         }
         bool file = p && *p == '/';
         bool plugin = p && (strstr(p, "daggerpool-plugin") || strstr(p, "/daggerpool-"));
-        if (!needle || (strcmp(needle, "file") == 0 && (file || plugin)) ||
-            (strcmp(needle, "plugin") == 0 && plugin))
+        if (!needle || (strcmp(needle, "file") == 0 && (file || plugin)) || (strcmp(needle, "plugin") == 0 && plugin))
             n++;
     }
     fclose(fp);

@@ -340,8 +340,8 @@ static void test_many_swaps_no_failed_job_no_leak(void **state)
     unsigned pmaps1 = hs_count_maps("plugin"), fds1 = hs_count_fds();
     printf("stress: %u swaps, %lu runs, %lu jobs (%lu on v1, %lu on v2), %lu failed; "
            "mappings %u -> %u (file-backed %u -> %u, plugin copies %u -> %u), fds %u -> %u\n",
-           swaps, rn.runs, rn.jobs, rn.on[1], rn.on[2], rn.failed, maps0, maps1, fmaps0, fmaps1,
-           pmaps0, pmaps1, fds0, fds1);
+           swaps, rn.runs, rn.jobs, rn.on[1], rn.on[2], rn.failed, maps0, maps1, fmaps0, fmaps1, pmaps0, pmaps1, fds0,
+           fds1);
     if (fmaps1 != fmaps0 || maps1 != maps0)
         print_new_maps(before);
     free(before);

@@ -105,8 +105,7 @@ static void expect_left_alone(hs_fix_t *f, unsigned gen, const char *version)
      * none comes once the file settles; give it ample time. */
     assert_true(pump(f, 1, SAME_BYTES, 10000));
     if (hs_nevents(f))
-        fail_msg("the file was reloaded (status %d, version %s)", hs_event(f, 0).status,
-                 hs_event(f, 0).new_version);
+        fail_msg("the file was reloaded (status %d, version %s)", hs_event(f, 0).status, hs_event(f, 0).new_version);
     assert_true(log_has(f, SAME_BYTES));
     /* And nothing comes after it. */
     assert_false(pump(f, 1, NULL, 300));
@@ -208,8 +207,10 @@ static void test_truncated_is_a_refused_reload(void **state)
     assert_int_equal(refused, 1);
     /* At error level, naming the file and the reason. */
     char line[PATH_MAX + 128];
-    snprintf(line, sizeof(line), "error job=- plugin=hs: reload of plugin hs refused, 1 keeps serving: %s "
-             "looks cut short", f->path);
+    snprintf(line, sizeof(line),
+             "error job=- plugin=hs: reload of plugin hs refused, 1 keeps serving: %s "
+             "looks cut short",
+             f->path);
     if (!log_has(f, line))
         fail_msg("no \"%s\" in the log:\n%s", line, f->log.buf ? f->log.buf : "");
     assert_string_equal(hs_current(f, v, sizeof(v)), "1");

@@ -12,8 +12,7 @@
 static void print_log(void *user, const dp_log_record_t *rec)
 {
     (void)user;
-    printf("%s %s: %s\n", dp_log_level_name(rec->level), rec->job ? rec->job : "-",
-           rec->message);
+    printf("%s %s: %s\n", dp_log_level_name(rec->level), rec->job ? rec->job : "-", rec->message);
 }
 
 int main(int argc, char **argv)
@@ -59,8 +58,7 @@ int main(int argc, char **argv)
         goto out;
     }
     const dp_job_result_t *j = dp_result_find(r, "job");
-    printf("status %s, plugin %s %s\n", dp_status_name(j->status), j->plugin,
-           j->plugin_version);
+    printf("status %s, plugin %s %s\n", dp_status_name(j->status), j->plugin, j->plugin_version);
     rc = j->status == DP_STATUS_SUCCESS ? 0 : 1;
     dp_result_free(r);
 out:

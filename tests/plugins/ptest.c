@@ -27,9 +27,8 @@ void ptest_log_cb(void *user, const dp_log_record_t *rec)
 {
     ptest_log_t *log = user;
     char line[4096];
-    int n = snprintf(line, sizeof(line), "%s job=%s plugin=%s: %s\n",
-                     dp_log_level_name(rec->level), rec->job ? rec->job : "-",
-                     rec->plugin ? rec->plugin : "-", rec->message);
+    int n = snprintf(line, sizeof(line), "%s job=%s plugin=%s: %s\n", dp_log_level_name(rec->level),
+                     rec->job ? rec->job : "-", rec->plugin ? rec->plugin : "-", rec->message);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -71,9 +70,8 @@ dp_plugins_t *ptest_registry(ptest_log_t *log)
     return pl;
 }
 
-dp_result_t *ptest_run1(dp_plugins_t *pl, const char *type, const dp_params_t *params,
-                        const dp_job_spec_t *base, dp_store_t *store, ptest_log_t *log,
-                        dp_graph_t **g)
+dp_result_t *ptest_run1(dp_plugins_t *pl, const char *type, const dp_params_t *params, const dp_job_spec_t *base,
+                        dp_store_t *store, ptest_log_t *log, dp_graph_t **g)
 {
     *g = dp_graph_new();
     assert_non_null(*g);

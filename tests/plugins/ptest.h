@@ -30,9 +30,8 @@ dp_plugins_t *ptest_registry(ptest_log_t *log);
 /* Runs a one-job graph: job "J" of `type` with params (may be NULL) and
  * spec tweaks from `base` (may be NULL). Returns the result (the graph in
  * *g; free both). add_job failures fail the test. */
-dp_result_t *ptest_run1(dp_plugins_t *pl, const char *type, const dp_params_t *params,
-                        const dp_job_spec_t *base, dp_store_t *store, ptest_log_t *log,
-                        dp_graph_t **g);
+dp_result_t *ptest_run1(dp_plugins_t *pl, const char *type, const dp_params_t *params, const dp_job_spec_t *base,
+                        dp_store_t *store, ptest_log_t *log, dp_graph_t **g);
 
 uint64_t ptest_now_ms(void);
 

@@ -8,8 +8,8 @@
 
 #include "ptest.h"
 
-static const dp_job_result_t *run(dp_plugins_t *pl, const char *type, dp_params_t *p,
-                                  const dp_job_spec_t *spec, dp_result_t **r, dp_graph_t **g)
+static const dp_job_result_t *run(dp_plugins_t *pl, const char *type, dp_params_t *p, const dp_job_spec_t *spec,
+                                  dp_result_t **r, dp_graph_t **g)
 {
     *r = ptest_run1(pl, type, p, spec, NULL, NULL, g);
     return dp_result_find(*r, "J");
@@ -97,20 +97,17 @@ static void test_sleep_bad_params(void **state)
     char err[1024];
     dp_params_t *p = dp_params_new();
     dp_params_set_string(p, "duration", "5 parsecs");
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.sleep", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.sleep", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "job 'J' (type 'core.sleep'): param 'duration'"));
     dp_params_free(p);
     p = dp_params_new();
     dp_params_set_string(p, "ready", "yes");
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.sleep", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.sleep", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "param 'ready': expected a boolean, found a string"));
     dp_params_free(p);
     p = dp_params_new();
     dp_params_set_int(p, "x", 1);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.noop", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "core.noop", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "unknown param 'x'"));
     dp_params_free(p);
     dp_graph_free(g);

@@ -33,8 +33,7 @@ static int loaded_count(dp_plugins_t *pl)
 
 /* Loads name from path (NULL: search path) and expects a refusal whose
  * message holds every needle, and an empty registry. */
-static void expect_refusal(dp_plugins_t *pl, const char *name, const char *path, int code,
-                           const char *const *needles)
+static void expect_refusal(dp_plugins_t *pl, const char *name, const char *path, int code, const char *const *needles)
 {
     char err[4096] = "";
     int rc = dp_plugins_load(pl, name, path, err, sizeof(err));
@@ -49,10 +48,10 @@ static void expect_refusal(dp_plugins_t *pl, const char *name, const char *path,
 }
 
 #define BAD(name) TP_DIR "/bad/" name ".so"
-#define REFUSE(pl, name, code, ...)                                                   \
-    do {                                                                              \
-        const char *const needles_[] = {__VA_ARGS__, NULL};                           \
-        expect_refusal(pl, name, BAD(name), code, needles_);                          \
+#define REFUSE(pl, name, code, ...)                                                                                    \
+    do {                                                                                                               \
+        const char *const needles_[] = {__VA_ARGS__, NULL};                                                            \
+        expect_refusal(pl, name, BAD(name), code, needles_);                                                           \
     } while (0)
 
 struct info_copy {
@@ -100,8 +99,7 @@ static void test_good_loads_from_search_path(void **state)
     assert_int_equal(dp__plugins_loaded_path(pl, "good", path, sizeof(path)), DP_OK);
     assert_string_equal(path, TP_DIR "/v1/good.so");
     /* The same name from another file is refused. */
-    assert_int_equal(dp_plugins_load(pl, "good", TP_DIR "/v2/good.so", err, sizeof(err)),
-                     DP_EPLUGIN);
+    assert_int_equal(dp_plugins_load(pl, "good", TP_DIR "/v2/good.so", err, sizeof(err)), DP_EPLUGIN);
     assert_non_null(strstr(err, "already loaded from " TP_DIR "/v1/good.so"));
     dp_plugins_free(pl);
 }
@@ -110,8 +108,8 @@ static void test_missing(void **state)
 {
     (void)state;
     dp_plugins_t *pl = ptest_registry(NULL);
-    const char *const n1[] = {"nosuch.so", "plugin 'nosuch' not found", DP_PLUGINS_DIR,
-                              TP_DIR "/v1", "DAGGERPOOL_PLUGIN_PATH", NULL};
+    const char *const n1[] = {"nosuch.so",  "plugin 'nosuch' not found", DP_PLUGINS_DIR,
+                              TP_DIR "/v1", "DAGGERPOOL_PLUGIN_PATH",    NULL};
     expect_refusal(pl, "nosuch", NULL, DP_ENOTFOUND, n1);
     const char *const n2[] = {TP_DIR "/nowhere/x.so", "No such file", NULL};
     expect_refusal(pl, "x", TP_DIR "/nowhere/x.so", DP_ENOTFOUND, n2);
@@ -153,22 +151,20 @@ static void test_refusals(void **state)
     dp_plugins_t *pl = ptest_registry(NULL);
     REFUSE(pl, "bad_noentry", DP_EPLUGIN, BAD("bad_noentry"),
            "not a daggerpool plugin: it does not export dp_plugin_entry_v1");
-    REFUSE(pl, "bad_v2", DP_EPLUGIN, BAD("bad_v2"), "built for plugin ABI 2",
-           "exports dp_plugin_entry_v2", "this host speaks ABI 1");
-    REFUSE(pl, "bad_major", DP_EPLUGIN, BAD("bad_major"),
-           "built for plugin ABI 2.1, but this host speaks ABI 1.1", "rebuild");
-    REFUSE(pl, "bad_minor", DP_EPLUGIN, BAD("bad_minor"),
-           "built for plugin ABI 1.2, newer than this host's 1.1", "upgrade daggerpool");
-    REFUSE(pl, "bad_null", DP_EPLUGIN, BAD("bad_null"), "refused this host",
-           "returned NULL");
+    REFUSE(pl, "bad_v2", DP_EPLUGIN, BAD("bad_v2"), "built for plugin ABI 2", "exports dp_plugin_entry_v2",
+           "this host speaks ABI 1");
+    REFUSE(pl, "bad_major", DP_EPLUGIN, BAD("bad_major"), "built for plugin ABI 2.1, but this host speaks ABI 1.1",
+           "rebuild");
+    REFUSE(pl, "bad_minor", DP_EPLUGIN, BAD("bad_minor"), "built for plugin ABI 1.2, newer than this host's 1.1",
+           "upgrade daggerpool");
+    REFUSE(pl, "bad_null", DP_EPLUGIN, BAD("bad_null"), "refused this host", "returned NULL");
     REFUSE(pl, "bad_size", DP_EPLUGIN, BAD("bad_size"), "dp_plugin_desc is 8 bytes",
            "struct_size = sizeof(dp_plugin_desc)");
-    REFUSE(pl, "bad_name", DP_EPLUGIN, BAD("bad_name"),
-           "calls itself 'somebody_else' but was loaded as 'bad_name'", "somebody_else.so");
+    REFUSE(pl, "bad_name", DP_EPLUGIN, BAD("bad_name"), "calls itself 'somebody_else' but was loaded as 'bad_name'",
+           "somebody_else.so");
     REFUSE(pl, "bad_init", DP_EPLUGIN, BAD("bad_init"), "failed to initialise",
            "database unreachable at db.example:5432");
-    REFUSE(pl, "bad_notype", DP_EPLUGIN, BAD("bad_notype"),
-           "'bad_notype.idle' has neither run nor check");
+    REFUSE(pl, "bad_notype", DP_EPLUGIN, BAD("bad_notype"), "'bad_notype.idle' has neither run nor check");
     REFUSE(pl, "bad_dup", DP_EPLUGIN, BAD("bad_dup"), "'bad_dup.one' is declared twice");
     dp_plugins_free(pl);
 }
@@ -222,21 +218,17 @@ static void test_add_job_errors(void **state)
     spec.name = "J";
     char err[2048] = "";
 
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good", NULL, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good", NULL, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "not of the form PLUGIN.TYPE"));
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.nope", NULL, err, sizeof(err)),
-                     DP_ENOTFOUND);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.nope", NULL, err, sizeof(err)), DP_ENOTFOUND);
     assert_non_null(strstr(err, "plugin 'good' has no job type 'nope' (it has: echo, probe, block)"));
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "nosuch.x", NULL, err, sizeof(err)),
-                     DP_ENOTFOUND);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "nosuch.x", NULL, err, sizeof(err)), DP_ENOTFOUND);
     assert_non_null(strstr(err, "job 'J' (type 'nosuch.x'): nosuch.so: plugin 'nosuch' not found"));
 
     dp_params_t *p = dp_params_new();
     dp_params_set_origin(p, "deploy.cfg", 12);
     dp_params_set_string(p, "mesage", "hi");
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "job 'J' (type 'good.echo'): unknown param 'mesage' (deploy.cfg:12) "
                                 "(did you mean 'message'?)"));
     dp_params_free(p);
@@ -244,23 +236,19 @@ static void test_add_job_errors(void **state)
     p = dp_params_new();
     dp_params_set_origin(p, "deploy.cfg", 14);
     dp_params_set_int(p, "message", 5);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "param 'message' (deploy.cfg:14): expected a string, found an "
                                 "integer"));
     dp_params_free(p);
 
     /* The plugin's own message for a missing param. */
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.probe", NULL, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.probe", NULL, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "good.probe needs `key`"));
     assert_int_equal(dp_graph_job_count(g), 0);
 
     /* A duplicate job name is the engine's refusal, and leaks nothing. */
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", NULL, err, sizeof(err)),
-                     DP_OK);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", NULL, err, sizeof(err)),
-                     DP_EDUPLICATE);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", NULL, err, sizeof(err)), DP_OK);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "good.echo", NULL, err, sizeof(err)), DP_EDUPLICATE);
     assert_int_equal(dp_graph_job_count(g), 1);
     /* The graph keeps the registry alive after dp_plugins_free. */
     dp_plugins_free(pl);
@@ -283,8 +271,7 @@ static int scan_cb(const dp_plugin_info_t *info, void *arg)
 {
     struct scan_acc *a = arg;
     size_t off = strlen(a->text);
-    snprintf(a->text + off, sizeof(a->text) - off, "%s=%s\n", info->name,
-             info->error ? info->error : info->version);
+    snprintf(a->text + off, sizeof(a->text) - off, "%s=%s\n", info->name, info->error ? info->error : info->version);
     return 0;
 }
 
@@ -297,7 +284,7 @@ static void test_scan(void **state)
     assert_int_equal(dp_plugins_scan(pl, scan_cb, &a), 0);
     assert_non_null(strstr(a.text, "good=1.0.0\n"));
     assert_non_null(strstr(a.text, "bad_init=" BAD("bad_init") ": plugin 'bad_init' 0.1.0 "
-                                   "failed to initialise"));
+                                                               "failed to initialise"));
     assert_non_null(strstr(a.text, "bad_major=" BAD("bad_major") ": built for plugin ABI 2.1"));
     /* Scanning registers nothing. */
     assert_int_equal(loaded_count(pl), 0);
@@ -325,8 +312,8 @@ static void test_host_api_table(void **state)
     assert_int_equal(h->abi_major, DP_PLUGIN_ABI_MAJOR);
     assert_int_equal(h->abi_minor, DP_PLUGIN_ABI_MINOR);
     /* Every slot of this minor is filled. */
-    assert_true(DP_HOST_HAS(h, log) && DP_HOST_HAS(h, store_delete) &&
-                DP_HOST_HAS(h, params_check_known) && DP_HOST_HAS(h, param_group));
+    assert_true(DP_HOST_HAS(h, log) && DP_HOST_HAS(h, store_delete) && DP_HOST_HAS(h, params_check_known) &&
+                DP_HOST_HAS(h, param_group));
     /* A smaller (older) table does not have the later functions. */
     dp_host_api old = *h;
     old.struct_size = (uint32_t)offsetof(dp_host_api, store_set);

@@ -33,8 +33,7 @@ static int bound_socket(int *port, bool listening)
     return fd;
 }
 
-static dp_status_t tcp(dp_plugins_t *pl, const char *host, int port, const dp_job_spec_t *spec,
-                       char *error, size_t len)
+static dp_status_t tcp(dp_plugins_t *pl, const char *host, int port, const dp_job_spec_t *spec, char *error, size_t len)
 {
     dp_params_t *p = dp_params_new();
     dp_params_set_string(p, "host", host);
@@ -116,8 +115,7 @@ static void test_tcp_bad_params(void **state)
     dp_params_t *p = dp_params_new();
     dp_params_set_string(p, "host", "127.0.0.1");
     dp_params_set_int(p, "port", 70000);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "net.tcp_connect", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "net.tcp_connect", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "between 1 and 65535"));
     dp_params_free(p);
     dp_graph_free(g);
@@ -176,8 +174,7 @@ static void test_fs_exists(void **state)
     dp_job_spec_init(&spec);
     spec.name = "J";
     char err[1024];
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "fs.exists", NULL, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "fs.exists", NULL, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "needs a non-empty `path`"));
     dp_graph_free(g);
     ptest_rmrf(dir);

@@ -193,8 +193,7 @@ static void test_many_jobs_in_parallel(void **state)
             dp_params_set_string(p, "message", name);
         else
             dp_params_set_string(p, "duration", "2ms");
-        assert_int_equal(dp_plugins_add_job(pl, g, &spec, i % 2 ? "good.echo" : "core.sleep",
-                                            p, err, sizeof(err)),
+        assert_int_equal(dp_plugins_add_job(pl, g, &spec, i % 2 ? "good.echo" : "core.sleep", p, err, sizeof(err)),
                          DP_OK);
         dp_params_free(p);
         if (i % 2 == 0)
@@ -218,10 +217,8 @@ static void test_many_jobs_in_parallel(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_ready_logs_and_stores),
-        cmocka_unit_test(test_not_ready_and_errors),
-        cmocka_unit_test(test_check_only_uses_registry_store),
-        cmocka_unit_test(test_end_hook_cut_or_done),
+        cmocka_unit_test(test_echo_ready_logs_and_stores),     cmocka_unit_test(test_not_ready_and_errors),
+        cmocka_unit_test(test_check_only_uses_registry_store), cmocka_unit_test(test_end_hook_cut_or_done),
         cmocka_unit_test(test_many_jobs_in_parallel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

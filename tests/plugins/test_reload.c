@@ -82,8 +82,8 @@ static int vers_cb(const dp_plugin_info_t *info, void *arg)
 {
     struct vers *v = arg;
     size_t off = strlen(v->text);
-    snprintf(v->text + off, sizeof(v->text) - off, "%s gen%u %s jobs=%u; ", info->version,
-             info->generation, info->current ? "current" : "draining", info->jobs_in_flight);
+    snprintf(v->text + off, sizeof(v->text) - off, "%s gen%u %s jobs=%u; ", info->version, info->generation,
+             info->current ? "current" : "draining", info->jobs_in_flight);
     return 0;
 }
 
@@ -155,8 +155,7 @@ static void test_reload_keeps_used_types(void **state)
     dp_job_spec_init(&spec);
     spec.name = "B";
     char err[2048] = "";
-    assert_int_equal(dp_plugins_add_job(f->pl, g, &spec, "good.block", NULL, err, sizeof(err)),
-                     DP_OK);
+    assert_int_equal(dp_plugins_add_job(f->pl, g, &spec, "good.block", NULL, err, sizeof(err)), DP_OK);
     install(f, TP_DIR "/v3/good.so");
     assert_int_equal(dp_plugins_reload(f->pl, "good", err, sizeof(err)), DP_EPLUGIN);
     assert_non_null(strstr(err, "lacks the job type of 'good.block', which jobs use"));
@@ -194,8 +193,7 @@ static void test_job_in_flight_finishes_on_old_version(void **state)
     spec.name = "B";
     spec.timeout_ms = 60000;
     char err[2048] = "";
-    assert_int_equal(dp_plugins_add_job(f->pl, b.g, &spec, "good.block", NULL, err, sizeof(err)),
-                     DP_OK);
+    assert_int_equal(dp_plugins_add_job(f->pl, b.g, &spec, "good.block", NULL, err, sizeof(err)), DP_OK);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, bg, &b), 0);
     /* Wait until B runs (on 1.0.0). */
@@ -238,8 +236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_swaps_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_reload_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_keeps_used_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_job_in_flight_finishes_on_old_version, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_in_flight_finishes_on_old_version, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,8 +120,7 @@ static void test_env_cwd_and_argv(void **state)
     dp_params_set_list(p, "argv", missing, 1);
     struct outcome o = shell(p, NULL, NULL);
     assert_int_equal(o.status, DP_STATUS_FAILED);
-    assert_string_equal(o.error,
-                        "cannot run 'no-such-program-for-daggerpool': No such file or directory");
+    assert_string_equal(o.error, "cannot run 'no-such-program-for-daggerpool': No such file or directory");
     ptest_rmrf(dir);
     free(dir);
     ptest_log_free(&log);
@@ -170,24 +169,20 @@ static void test_bad_params(void **state)
     dp_params_t *p = cmd("true");
     const char *argv[] = {"true"};
     dp_params_set_list(p, "argv", argv, 1);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "give `command` or `argv`, not both"));
     dp_params_free(p);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", NULL, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", NULL, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "needs `command`"));
     p = cmd("true");
     dp_params_set_int(p, "not_ready_exit", 0);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "not_ready_exit must be 1..255"));
     dp_params_free(p);
     p = cmd("true");
     dp_params_t *env = dp_params_add_group(p, "env");
     dp_params_set_int(env, "N", 1);
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "param 'env.N': expected a string, found an integer"));
     dp_params_free(p);
     dp_graph_free(g);
@@ -306,8 +301,10 @@ static void test_timeout_after_output(void **state)
     watchdog();
     char *dir = ptest_tmpdir();
     char script[PATH_MAX * 2];
-    snprintf(script, sizeof(script), "echo started; echo $$ > %s/sh.pid; echo on stderr >&2; "
-             "sleep 20", dir);
+    snprintf(script, sizeof(script),
+             "echo started; echo $$ > %s/sh.pid; echo on stderr >&2; "
+             "sleep 20",
+             dir);
     dp_job_spec_t spec;
     dp_job_spec_init(&spec);
     spec.timeout_ms = 500;
@@ -400,8 +397,7 @@ static void test_background_child_holding_output(void **state)
     assert_true(gone_soon(wait_pid(dir, "stubborn.pid")));
 
     /* The command's own status stands. */
-    snprintf(script, sizeof(script), "sleep 20 & echo $! > %s/bg2.pid; echo oops >&2; exit 7",
-             dir);
+    snprintf(script, sizeof(script), "sleep 20 & echo $! > %s/bg2.pid; echo oops >&2; exit 7", dir);
     o = shell(cmd(script), NULL, NULL);
     assert_int_equal(o.status, DP_STATUS_FAILED);
     assert_string_equal(o.error, "exit status 7: oops");
@@ -432,8 +428,7 @@ static void test_keep_background(void **state)
     watchdog();
     char *dir = ptest_tmpdir();
     char script[PATH_MAX * 2];
-    snprintf(script, sizeof(script), "sleep 20 >/dev/null 2>&1 & echo $! > %s/bg.pid; echo hi",
-             dir);
+    snprintf(script, sizeof(script), "sleep 20 >/dev/null 2>&1 & echo $! > %s/bg.pid; echo hi", dir);
     dp_params_t *p = cmd(script);
     dp_params_set_bool(p, "keep_background", true);
     uint64_t t0 = ptest_now_ms();
@@ -496,8 +491,7 @@ static void test_bad_keep_background(void **state)
     char err[1024];
     dp_params_t *p = cmd("true");
     dp_params_set_string(p, "keep_background", "yes");
-    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)),
-                     DP_EINVAL);
+    assert_int_equal(dp_plugins_add_job(pl, g, &spec, "shell.command", p, err, sizeof(err)), DP_EINVAL);
     assert_non_null(strstr(err, "param 'keep_background': expected a boolean, found a string"));
     dp_params_free(p);
     dp_graph_free(g);

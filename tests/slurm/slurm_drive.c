@@ -66,8 +66,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-__attribute__((format(printf, 3, 4)))
-static void h_log(dp_plugin_ctx *c, int level, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void h_log(dp_plugin_ctx *c, int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -77,8 +76,7 @@ static void h_log(dp_plugin_ctx *c, int level, const char *fmt, ...)
     va_end(ap);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void h_set_error(dp_plugin_ctx *c, unsigned flags, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void h_set_error(dp_plugin_ctx *c, unsigned flags, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -87,8 +85,14 @@ static void h_set_error(dp_plugin_ctx *c, unsigned flags, const char *fmt, ...)
     c->flags = flags;
 }
 
-static const char *h_job_name(dp_plugin_ctx *c) { return c->job; }
-static unsigned h_attempt(dp_plugin_ctx *c) { return c->attempt; }
+static const char *h_job_name(dp_plugin_ctx *c)
+{
+    return c->job;
+}
+static unsigned h_attempt(dp_plugin_ctx *c)
+{
+    return c->attempt;
+}
 static int h_is_cancelled(dp_plugin_ctx *c)
 {
     return c->deadline_ms && now_ms() >= c->deadline_ms;
@@ -110,7 +114,10 @@ static int h_sleep_ms(dp_plugin_ctx *c, uint64_t ms)
     }
     return poll(&p, 1, (int)ms) > 0 ? -1 : 0;
 }
-static int h_cancel_fd(dp_plugin_ctx *c) { return c->fd; }
+static int h_cancel_fd(dp_plugin_ctx *c)
+{
+    return c->fd;
+}
 
 static const char *find(const dp_params *p, const char *k)
 {
@@ -143,8 +150,14 @@ static int h_int(const dp_params *p, const char *k, int64_t *out)
     *out = x;
     return DP_PARAM_OK;
 }
-static int h_float(const dp_params *p, const char *k, double *out) { return DP_PARAM_ABSENT; }
-static int h_bool(const dp_params *p, const char *k, int *out) { return DP_PARAM_ABSENT; }
+static int h_float(const dp_params *p, const char *k, double *out)
+{
+    return DP_PARAM_ABSENT;
+}
+static int h_bool(const dp_params *p, const char *k, int *out)
+{
+    return DP_PARAM_ABSENT;
+}
 static int h_duration(const dp_params *p, const char *k, uint64_t *out)
 {
     const char *v = find(p, k);
@@ -152,8 +165,12 @@ static int h_duration(const dp_params *p, const char *k, uint64_t *out)
         return DP_PARAM_ABSENT;
     char *end;
     double x = strtod(v, &end);
-    double mul = !*end ? 1 : !strcmp(end, "ms") ? 1 : !strcmp(end, "s") ? 1000
-                 : !strcmp(end, "m") ? 60000 : !strcmp(end, "h") ? 3600000 : -1;
+    double mul = !*end                ? 1
+                 : !strcmp(end, "ms") ? 1
+                 : !strcmp(end, "s")  ? 1000
+                 : !strcmp(end, "m")  ? 60000
+                 : !strcmp(end, "h")  ? 3600000
+                                      : -1;
     if (end == v || mul < 0)
         return DP_PARAM_BAD_VALUE;
     *out = (uint64_t)(x * mul);
@@ -197,7 +214,10 @@ static int h_group(const dp_params *p, const char *k, const dp_params **out)
     *out = p->env;
     return DP_PARAM_OK;
 }
-static size_t h_count(const dp_params *p) { return (size_t)p->n; }
+static size_t h_count(const dp_params *p)
+{
+    return (size_t)p->n;
+}
 static const char *h_key_at(const dp_params *p, size_t i)
 {
     return i < (size_t)p->n ? p->key[i] : NULL;
@@ -350,8 +370,7 @@ int main(int argc, char **argv)
                     break;
                 usleep(300000);
             }
-            printf("wait: %s%s%s\n", name_of(r), r == DP_PLUGIN_ERROR ? ": " : "",
-                   r == DP_PLUGIN_ERROR ? ctx.err : "");
+            printf("wait: %s%s%s\n", name_of(r), r == DP_PLUGIN_ERROR ? ": " : "", r == DP_PLUGIN_ERROR ? ctx.err : "");
         } else if (strncmp(s, "cancel@", 7) == 0 || strncmp(s, "deadline@", 9) == 0) {
             uint64_t ms = strtoull(strchr(s, '@') + 1, NULL, 10);
             ctx.deadline_ms = now_ms() + ms;

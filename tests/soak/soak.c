@@ -38,15 +38,15 @@
 
 static unsigned errors;
 
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            if (errors++ < 20) {                                            \
-                fprintf(stderr, "run %u: check failed: %s: ", run_no, #cond); \
-                fprintf(stderr, __VA_ARGS__);                               \
-                fputc('\n', stderr);                                        \
-            }                                                               \
-        }                                                                   \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            if (errors++ < 20) {                                                                                       \
+                fprintf(stderr, "run %u: check failed: %s: ", run_no, #cond);                                          \
+                fprintf(stderr, __VA_ARGS__);                                                                          \
+                fputc('\n', stderr);                                                                                   \
+            }                                                                                                          \
+        }                                                                                                              \
     } while (0)
 
 static uint64_t rng_state;
@@ -108,13 +108,11 @@ static int outcome_index(dp_run_outcome_t o)
     }
 }
 
-static void check_result(unsigned run_no, const dp_graph_t *g, const dp_result_t *r,
-                         const unsigned *retries, bool fail_fast, bool global_timeout,
-                         counts_t *c)
+static void check_result(unsigned run_no, const dp_graph_t *g, const dp_result_t *r, const unsigned *retries,
+                         bool fail_fast, bool global_timeout, counts_t *c)
 {
     size_t n = dp_graph_job_count(g);
-    CHECK(dp_result_job_count(r) == n, "%zu jobs in the result, %zu in the graph",
-          dp_result_job_count(r), n);
+    CHECK(dp_result_job_count(r) == n, "%zu jobs in the result, %zu in the graph", dp_result_job_count(r), n);
     unsigned long per[5] = {0};
     bool any_failed = false, any_not_ready = false;
     bool cut = dp_result_timed_out(r) || dp_result_cancelled(r);
@@ -125,43 +123,40 @@ static void check_result(unsigned run_no, const dp_graph_t *g, const dp_result_t
             continue;
         per[j->status]++;
         c->attempts += j->attempts;
-        CHECK(j->attempts <= retries[i] + 1, "job %s: %u attempts, %u retries", j->name,
-              j->attempts, retries[i]);
+        CHECK(j->attempts <= retries[i] + 1, "job %s: %u attempts, %u retries", j->name, j->attempts, retries[i]);
         const uint32_t *deps;
         size_t nd = dp_graph_deps(g, i, &deps);
         bool deps_ok = true, dep_bad = false;
         for (size_t k = 0; k < nd; k++) {
             dp_status_t ds = dp_result_job(r, deps[k])->status;
             deps_ok = deps_ok && ds == DP_STATUS_SUCCESS;
-            dep_bad = dep_bad || ds == DP_STATUS_FAILED || ds == DP_STATUS_NOT_READY ||
-                      ds == DP_STATUS_SKIPPED;
+            dep_bad = dep_bad || ds == DP_STATUS_FAILED || ds == DP_STATUS_NOT_READY || ds == DP_STATUS_SKIPPED;
         }
         switch (j->status) {
         case DP_STATUS_SUCCESS:
-            CHECK(deps_ok && j->attempts >= 1, "job %s succeeded with deps_ok=%d attempts=%u",
-                  j->name, deps_ok, j->attempts);
+            CHECK(deps_ok && j->attempts >= 1, "job %s succeeded with deps_ok=%d attempts=%u", j->name, deps_ok,
+                  j->attempts);
             break;
         case DP_STATUS_FAILED:
             any_failed = true;
-            CHECK(deps_ok && j->attempts >= 1 && j->error, "job %s failed: deps_ok=%d attempts=%u",
-                  j->name, deps_ok, j->attempts);
+            CHECK(deps_ok && j->attempts >= 1 && j->error, "job %s failed: deps_ok=%d attempts=%u", j->name, deps_ok,
+                  j->attempts);
             if (j->error && strstr(j->error, "timed out after"))
                 c->timeouts_seen++;
             break;
         case DP_STATUS_NOT_READY:
             any_not_ready = true;
-            CHECK(deps_ok && j->attempts >= 1, "job %s not ready: deps_ok=%d attempts=%u", j->name,
-                  deps_ok, j->attempts);
+            CHECK(deps_ok && j->attempts >= 1, "job %s not ready: deps_ok=%d attempts=%u", j->name, deps_ok,
+                  j->attempts);
             break;
         case DP_STATUS_SKIPPED:
-            CHECK(dep_bad && j->attempts == 0, "job %s skipped: dep_bad=%d attempts=%u", j->name,
-                  dep_bad, j->attempts);
+            CHECK(dep_bad && j->attempts == 0, "job %s skipped: dep_bad=%d attempts=%u", j->name, dep_bad, j->attempts);
             break;
         case DP_STATUS_UNKNOWN:
             /* Only a cut run (fail-fast after a failure, or the timeout)
              * leaves jobs unknown. */
-            CHECK(cut || (fail_fast && dp_result_is_failed(r)),
-                  "job %s unknown in an uncut run (fail_fast=%d)", j->name, fail_fast);
+            CHECK(cut || (fail_fast && dp_result_is_failed(r)), "job %s unknown in an uncut run (fail_fast=%d)",
+                  j->name, fail_fast);
             break;
         }
         if (!cut && !fail_fast) {
@@ -169,8 +164,8 @@ static void check_result(unsigned run_no, const dp_graph_t *g, const dp_result_t
              * a job follows from its dependencies. */
             CHECK(j->status != DP_STATUS_UNKNOWN, "job %s unknown with keep-going", j->name);
             if (dep_bad)
-                CHECK(j->status == DP_STATUS_SKIPPED, "job %s is %s below a job that did not succeed",
-                      j->name, dp_status_name(j->status));
+                CHECK(j->status == DP_STATUS_SKIPPED, "job %s is %s below a job that did not succeed", j->name,
+                      dp_status_name(j->status));
         }
     }
     unsigned long total = 0;
@@ -193,14 +188,12 @@ static void check_result(unsigned run_no, const dp_graph_t *g, const dp_result_t
               dp_run_outcome_name(o), per[DP_STATUS_SUCCESS], n);
     CHECK(!global_timeout || cut || o != DP_RUN_TIMEOUT, "outcome timeout without timed_out");
     CHECK((dp_result_first_error(r) != NULL) == (any_failed || dp_result_timed_out(r)),
-          "first_error %s with any_failed=%d", dp_result_first_error(r) ? "set" : "NULL",
-          any_failed);
+          "first_error %s with any_failed=%d", dp_result_first_error(r) ? "set" : "NULL", any_failed);
     long fnr = dp_result_first_not_ready(r);
-    CHECK((fnr >= 0) == any_not_ready, "first_not_ready %ld with any_not_ready=%d", fnr,
-          any_not_ready);
+    CHECK((fnr >= 0) == any_not_ready, "first_not_ready %ld with any_not_ready=%d", fnr, any_not_ready);
     if (fnr >= 0)
-        CHECK(dp_result_job(r, (size_t)fnr)->status == DP_STATUS_NOT_READY, "first_not_ready %ld is %s",
-              fnr, dp_status_name(dp_result_job(r, (size_t)fnr)->status));
+        CHECK(dp_result_job(r, (size_t)fnr)->status == DP_STATUS_NOT_READY, "first_not_ready %ld is %s", fnr,
+              dp_status_name(dp_result_job(r, (size_t)fnr)->status));
 
     /* Frontiers: not success, and failed, not_ready or all deps success. */
     const dp_frontier_t *fr;
@@ -253,8 +246,8 @@ int main(int argc, char **argv)
         return 2;
     }
     rng_state = seed;
-    printf("soak: %u runs of %u jobs, %u workers, %.1f%% isolated, seed %" PRIu64 "\n", runs, njobs,
-           workers, isolated * 100, seed);
+    printf("soak: %u runs of %u jobs, %u workers, %.1f%% isolated, seed %" PRIu64 "\n", runs, njobs, workers,
+           isolated * 100, seed);
 
     char err[4096];
     dp_plugins_t *pl = dp_plugins_new();
@@ -349,21 +342,20 @@ int main(int argc, char **argv)
             fd_max = fd_last > fd_max ? fd_last : fd_max;
         }
         if (!quiet && (run_no + 1) % 50 == 0)
-            printf("soak: %u runs, %.1fs, rss %ld KiB, fds %d, %u check failures\n", run_no + 1,
-                   now_s() - t0, rss_last, fd_last, errors);
+            printf("soak: %u runs, %.1fs, rss %ld KiB, fds %d, %u check failures\n", run_no + 1, now_s() - t0, rss_last,
+                   fd_last, errors);
         fflush(stdout);
     }
     double total = now_s() - t0;
-    printf("soak: %u runs in %.1fs (%.3fs per run, slowest %.3fs)\n", runs, total,
-           runs ? total / runs : 0, slowest);
+    printf("soak: %u runs in %.1fs (%.3fs per run, slowest %.3fs)\n", runs, total, runs ? total / runs : 0, slowest);
     printf("soak: job statuses: success %lu, not_ready %lu, skipped %lu, failed %lu (%lu timed "
            "out), unknown %lu; attempts %lu\n",
            c.status[DP_STATUS_SUCCESS], c.status[DP_STATUS_NOT_READY], c.status[DP_STATUS_SKIPPED],
            c.status[DP_STATUS_FAILED], c.timeouts_seen, c.status[DP_STATUS_UNKNOWN], c.attempts);
-    printf("soak: outcomes: success %lu, failed %lu, not_ready %lu, timeout %lu, cancelled %lu\n",
-           c.outcome[0], c.outcome[1], c.outcome[2], c.outcome[3], c.outcome[4]);
-    printf("soak: rss after warm-up %ld KiB, then min %ld max %ld last %ld (growth %ld KiB)\n", rss0,
-           rss_min, rss_max, rss_last, rss_last - rss0);
+    printf("soak: outcomes: success %lu, failed %lu, not_ready %lu, timeout %lu, cancelled %lu\n", c.outcome[0],
+           c.outcome[1], c.outcome[2], c.outcome[3], c.outcome[4]);
+    printf("soak: rss after warm-up %ld KiB, then min %ld max %ld last %ld (growth %ld KiB)\n", rss0, rss_min, rss_max,
+           rss_last, rss_last - rss0);
     printf("soak: fds after warm-up %d, then min %d max %d last %d\n", fd0, fd_min, fd_max, fd_last);
     unsigned run_no = runs;
     if (runs > warmup) {

@@ -322,13 +322,14 @@ static void test_jobs_section(void **state)
 static void test_names_and_deps(void **state)
 {
     (void)state;
-    const char *msg = load_bad("jobs = (\n"
-                               "  { name = \"build\"; type = \"core.noop\"; },\n"
-                               "  { name = \"test\"; type = \"core.noop\"; depends_on = [ \"biuld\" ]; },\n"
-                               "  { name = \"build\"; type = \"core.noop\"; },\n"
-                               "  { name = \"ship\"; type = \"core.noop\"; depends_on = [ \"test\", \"qqqqqqqq\", \"test\" ]; },\n"
-                               "  { name = \"self\"; type = \"core.noop\"; depends_on = [ \"self\" ]; }\n"
-                               ");\n");
+    const char *msg = load_bad(
+        "jobs = (\n"
+        "  { name = \"build\"; type = \"core.noop\"; },\n"
+        "  { name = \"test\"; type = \"core.noop\"; depends_on = [ \"biuld\" ]; },\n"
+        "  { name = \"build\"; type = \"core.noop\"; },\n"
+        "  { name = \"ship\"; type = \"core.noop\"; depends_on = [ \"test\", \"qqqqqqqq\", \"test\" ]; },\n"
+        "  { name = \"self\"; type = \"core.noop\"; depends_on = [ \"self\" ]; }\n"
+        ");\n");
     char first[PATH_MAX + 64];
     snprintf(first, sizeof first, "(first defined at %s/wf.cfg:2)", dir);
     expect(msg, 4, "duplicate job name 'build'");
@@ -549,8 +550,8 @@ static void test_include_paths(void **state)
     snprintf(text, sizeof text, "jobs = ();\n@include \"%s/none.inc\"\n", dir);
     const char *msg = load_bad(text);
     char want[3 * PATH_MAX];
-    snprintf(want, sizeof want, "@include \"%s/none.inc\": cannot read %s/none.inc: No such file or directory",
-             dir, dir);
+    snprintf(want, sizeof want, "@include \"%s/none.inc\": cannot read %s/none.inc: No such file or directory", dir,
+             dir);
     expect(msg, 2, want);
     msg = load_bad("jobs = ();\n\n@include \"sub/none.inc\"\n");
     snprintf(want, sizeof want, "@include \"sub/none.inc\": cannot read %s/sub/none.inc: No such file", dir);
@@ -734,15 +735,20 @@ static void test_integers_as_written(void **state)
         "  { name = \"a\"; type = \"core.noop\"; retries = 18446744073709551617L; },\n"
         "  { name = \"b\"; type = \"core.noop\"; timeout = 18446744073709551615; },\n"
         "  { name = \"c\"; type = \"core.noop\"; timeout = 99999999999999999999999L; },\n"
-        "  { name = \"d\"; type = \"core.noop\"; retries = 4294967297; backoff = { factor = -99999999999999999999; }; },\n"
-        "  { name = \"e\"; type = \"core.noop\"; params = { n = 0xFFFFFFFFFFFFFFFFFF; m = -9223372036854775808L; }; },\n"
+        "  { name = \"d\"; type = \"core.noop\"; retries = 4294967297; backoff = { factor = -99999999999999999999; }; "
+        "},\n"
+        "  { name = \"e\"; type = \"core.noop\"; params = { n = 0xFFFFFFFFFFFFFFFFFF; m = -9223372036854775808L; }; "
+        "},\n"
         "  { name = \"f\"; type = \"core.noop\"; params = { list = [ 1, 99999999999999999999 ]; }; },\n"
-        "  { name = \"g\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = 99999999999999999999; }; }\n"
+        "  { name = \"g\"; type = \"core.noop\"; isolation = \"process\"; limits = { memory = 99999999999999999999; }; "
+        "}\n"
         ");\n");
     expect(msg, 2, "'retries' of job 'a' must be between 0 and 1000000, found 18446744073709551617L");
-    expect(msg, 3, "'timeout' of job 'b' must be at most 9223372036854775807 milliseconds, found 18446744073709551615;");
-    expect(msg, 4, "'timeout' of job 'c' must be at most 9223372036854775807 milliseconds, found "
-                   "99999999999999999999999L;");
+    expect(msg, 3,
+           "'timeout' of job 'b' must be at most 9223372036854775807 milliseconds, found 18446744073709551615;");
+    expect(msg, 4,
+           "'timeout' of job 'c' must be at most 9223372036854775807 milliseconds, found "
+           "99999999999999999999999L;");
     expect(msg, 5, "'retries' of job 'd' must be between 0 and 1000000, found 4294967297");
     expect(msg, 5, "backoff.factor of job 'd' must be between 1 and 1000, found -99999999999999999999");
     expect(msg, 6, "params.n of job 'e' is out of range: found 0xFFFFFFFFFFFFFFFFFF; integers are 64-bit");
@@ -782,14 +788,16 @@ static void test_long_cycle_shortened(void **state)
     assert_non_null(text);
     n += (size_t)snprintf(text, cap, "jobs = (\n");
     for (int i = 0; i < N; i++)
-        n += (size_t)snprintf(text + n, cap - n, "  { name = \"j%05d\"; type = \"core.noop\"; depends_on = \"j%05d\"; }%s\n",
-                              i, (i + 1) % N, i < N - 1 ? "," : "");
+        n += (size_t)snprintf(text + n, cap - n,
+                              "  { name = \"j%05d\"; type = \"core.noop\"; depends_on = \"j%05d\"; }%s\n", i,
+                              (i + 1) % N, i < N - 1 ? "," : "");
     snprintf(text + n, cap - n, ");\n");
     const char *msg = load_bad(text);
     free(text);
-    expect(msg, 2, "dependency cycle: j00000 -> j00001 -> j00002 -> j00003 -> j00004 -> j00005 -> j00006 -> "
-                   "j00007 -> ... 9985 more ... -> j09993 -> j09994 -> j09995 -> j09996 -> j09997 -> j09998 -> "
-                   "j09999 -> j00000 (each job depends on the next); a workflow must be acyclic");
+    expect(msg, 2,
+           "dependency cycle: j00000 -> j00001 -> j00002 -> j00003 -> j00004 -> j00005 -> j00006 -> "
+           "j00007 -> ... 9985 more ... -> j09993 -> j09994 -> j09995 -> j09996 -> j09997 -> j09998 -> "
+           "j09999 -> j00000 (each job depends on the next); a workflow must be acyclic");
 }
 
 /* Every problem of a file at once: its keys and values, then its jobs'
@@ -797,14 +805,15 @@ static void test_long_cycle_shortened(void **state)
 static void test_all_problems_at_once(void **state)
 {
     (void)state;
-    const char *path = write_file("wf.cfg", "jobs = (\n"
-                                            "  { name = \"a\"; type = \"core.noop\"; retires = 1; },\n"
-                                            "  { name = \"b\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; },\n"
-                                            "  { name = \"c\"; type = \"nosuch.plugin\"; },\n"
-                                            "  { name = \"d\"; type = \"core.sleep\"; params = { duration = [ 1 ]; }; },\n"
-                                            "  { name = \"a\"; type = \"core.slep\"; },\n"
-                                            "  { name = \"e\"; type = \"core.noop\"; depends_on = [ \"zz\" ]; }\n"
-                                            ");\n");
+    const char *path = write_file("wf.cfg",
+                                  "jobs = (\n"
+                                  "  { name = \"a\"; type = \"core.noop\"; retires = 1; },\n"
+                                  "  { name = \"b\"; type = \"core.sleep\"; params = { duration = \"abc\"; }; },\n"
+                                  "  { name = \"c\"; type = \"nosuch.plugin\"; },\n"
+                                  "  { name = \"d\"; type = \"core.sleep\"; params = { duration = [ 1 ]; }; },\n"
+                                  "  { name = \"a\"; type = \"core.slep\"; },\n"
+                                  "  { name = \"e\"; type = \"core.noop\"; depends_on = [ \"zz\" ]; }\n"
+                                  ");\n");
     char err[16384];
     /* dp_workflow_load still refuses it, with the file's own problems. */
     assert_null(dp_workflow_load(path, err, sizeof err));

@@ -431,8 +431,7 @@ static const char *cycle_names(const dp_graph_t *g)
         assert_null(ids);
     buf[0] = '\0';
     for (size_t i = 0; i < n; i++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "",
-                 dp_graph_job_name(g, ids[i]));
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "", dp_graph_job_name(g, ids[i]));
     return buf;
 }
 

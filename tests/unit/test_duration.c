@@ -141,8 +141,8 @@ static void test_format(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const uint64_t samples[] = {0, 1, 999, 1000, 1001, 59999, 60000, 3599999, 3600000,
-                                86400000, 123456789, UINT64_MAX / 2, UINT64_MAX - 1, UINT64_MAX};
+    const uint64_t samples[] = {0,       1,       999,      1000,      1001,           59999,          60000,
+                                3599999, 3600000, 86400000, 123456789, UINT64_MAX / 2, UINT64_MAX - 1, UINT64_MAX};
     char buf[64];
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
         assert_int_equal(parse_ok(dp_duration_format(samples[i], buf, sizeof buf)), samples[i]);
@@ -159,10 +159,10 @@ static void test_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_units),          cmocka_unit_test(test_bare_integer_is_ms),
-        cmocka_unit_test(test_fractions),      cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_overflow),       cmocka_unit_test(test_null_and_small_buffers),
-        cmocka_unit_test(test_format),         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_units),     cmocka_unit_test(test_bare_integer_is_ms),
+        cmocka_unit_test(test_fractions), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_overflow),  cmocka_unit_test(test_null_and_small_buffers),
+        cmocka_unit_test(test_format),    cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

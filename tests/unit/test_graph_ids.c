@@ -264,8 +264,8 @@ static void test_status_by_id(void **state)
     opts.fail_fast = false;
     opts.max_concurrent_jobs = 1;
     dp_result_t *r = tu_run(g, &opts);
-    dp_status_t want[5] = {DP_STATUS_SUCCESS, DP_STATUS_FAILED, DP_STATUS_SKIPPED,
-                           DP_STATUS_SUCCESS, DP_STATUS_SUCCESS};
+    dp_status_t want[5] = {DP_STATUS_SUCCESS, DP_STATUS_FAILED, DP_STATUS_SKIPPED, DP_STATUS_SUCCESS,
+                           DP_STATUS_SUCCESS};
     for (int i = 0; i < 5; i++) {
         assert_int_equal(dp_result_status(r, id[i]), want[i]);
         assert_int_equal(dp_result_job(r, id[i])->status, want[i]);
@@ -409,8 +409,7 @@ static dp_outcome_t own_name(dp_job_t *job, void *user)
 {
     char want[16];
     snprintf(want, sizeof want, "#%u", (unsigned)(uintptr_t)user);
-    return strcmp(dp_job_name(job), want) == 0 ? DP_READY
-                                               : dp_job_fail(job, true, "named %s", dp_job_name(job));
+    return strcmp(dp_job_name(job), want) == 0 ? DP_READY : dp_job_fail(job, true, "named %s", dp_job_name(job));
 }
 
 static void test_unnamed_names_on_demand(void **state)

@@ -32,9 +32,30 @@ static uint32_t rnd(uint32_t n)
 /* A string of up to 12 bytes drawn from ones that need care. */
 static void random_string(char *s)
 {
-    static const char *const parts[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\r", "\b", "\f",
-                                        "\x01", "\x1b", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                                        "\xff", "\xfe", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80"};
+    static const char *const parts[] = {"a",
+                                        "Z",
+                                        "0",
+                                        " ",
+                                        "\"",
+                                        "\\",
+                                        "/",
+                                        "\n",
+                                        "\t",
+                                        "\r",
+                                        "\b",
+                                        "\f",
+                                        "\x01",
+                                        "\x1b",
+                                        "\x7f",
+                                        "\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80",
+                                        "\xff",
+                                        "\xfe",
+                                        "\xc3",
+                                        "\xed\xa0\x80",
+                                        "\xc0\xaf",
+                                        "\xf4\x90\x80\x80"};
     size_t n = rnd(6), o = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p = parts[rnd(sizeof parts / sizeof parts[0])];
@@ -82,9 +103,7 @@ static json_t *random_value(dp__jsonw_t *w, int depth)
             dp__jsonw_bool(w, b);
             return json_boolean(b);
         }
-    case 3:
-        dp__jsonw_string(w, NULL);
-        return json_null();
+    case 3: dp__jsonw_string(w, NULL); return json_null();
     case 4: {
         json_t *a = json_array();
         dp__jsonw_array_open(w);

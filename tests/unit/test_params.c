@@ -84,13 +84,11 @@ static void test_errors_name_key_and_origin(void **state)
     const char *s;
     assert_null(dp__params_error(p));
     assert_int_equal(dp__params_get_int(p, "port", &i), DP_PARAM_WRONG_TYPE);
-    assert_string_equal(dp__params_error(p),
-                        "param 'port' (deploy.cfg:12): expected an integer, found a string");
+    assert_string_equal(dp__params_error(p), "param 'port' (deploy.cfg:12): expected an integer, found a string");
     /* A nested group reports its path and its parent's origin, into the
      * root's diagnostic. */
     assert_int_equal(dp__params_get_string(env, "N", &s), DP_PARAM_WRONG_TYPE);
-    assert_string_equal(dp__params_error(p),
-                        "param 'env.N' (deploy.cfg:12): expected a string, found an integer");
+    assert_string_equal(dp__params_error(p), "param 'env.N' (deploy.cfg:12): expected a string, found an integer");
     dp__params_clear_error(p);
     assert_null(dp__params_error(p));
     char buf[64];
@@ -171,10 +169,8 @@ static void test_check_known(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_and_get),
-        cmocka_unit_test(test_errors_name_key_and_origin),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_clone_is_deep),
+        cmocka_unit_test(test_set_and_get), cmocka_unit_test(test_errors_name_key_and_origin),
+        cmocka_unit_test(test_durations),   cmocka_unit_test(test_clone_is_deep),
         cmocka_unit_test(test_check_known),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

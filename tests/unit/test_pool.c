@@ -141,8 +141,7 @@ static void test_single_job(void **state)
             assert_null(jr->error);
             assert_null(dp_result_first_error(r));
         }
-        assert_int_equal(dp_result_first_not_ready(r),
-                         cases[i].status == DP_STATUS_NOT_READY ? 0 : -1);
+        assert_int_equal(dp_result_first_not_ready(r), cases[i].status == DP_STATUS_NOT_READY ? 0 : -1);
         dp_result_free(r);
         dp_graph_free(g);
         tu_script_free(s);
@@ -214,8 +213,7 @@ static void test_concurrency_bound_flat(void **state)
         assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
         assert_int_equal(atomic_load(&s->total_runs), 30);
         if (atomic_load(&s->max_running) != (int)bound)
-            fail_msg("bound %u: at most %d jobs ran at once", bound,
-                     atomic_load(&s->max_running));
+            fail_msg("bound %u: at most %d jobs ran at once", bound, atomic_load(&s->max_running));
         dp_result_free(r);
         dp_graph_free(g);
         free(spec);
@@ -288,8 +286,7 @@ static void test_chain_starts_one_worker(void **state)
     assert_true(dp_result_is_ready(r));
     assert_int_equal(t.n, 1);
     if (before && t.max_tasks > before + 1)
-        fail_msg("%u threads during the run, %u before: workers started for nothing",
-                 t.max_tasks, before);
+        fail_msg("%u threads during the run, %u before: workers started for nothing", t.max_tasks, before);
     dp_result_free(r);
     dp_graph_free(g);
 }
@@ -509,9 +506,7 @@ static void test_several_not_ready_roots(void **state)
     for (size_t i = 0; i < 2; i++) {
         tu_script_t *s = tu_script_new();
         tu_set(s, "R1,R2,R3", "not_ready");
-        dp_graph_t *g =
-            tu_graph("R1:;R2:;R3:;C1:R1;C2:R2;C3:R3;D:C1,C2;E:D,C3;OK1:;OK2:OK1;OK3:OK2;OK4:OK3",
-                     s);
+        dp_graph_t *g = tu_graph("R1:;R2:;R3:;C1:R1;C2:R2;C3:R3;D:C1,C2;E:D,C3;OK1:;OK2:OK1;OK3:OK2;OK4:OK3", s);
         dp_run_opts_t o = opts_of(conc[i], 0, true);
         dp_result_t *r = tu_run(g, &o);
         tu_expect(r, "R1=not_ready R2=not_ready R3=not_ready C1=skipped C2=skipped C3=skipped "
@@ -1025,8 +1020,7 @@ static dp_outcome_t look_at_own_snapshot(dp_job_t *job, void *user)
     char *key = NULL;
     assert_true(asprintf(&key, DP_STORE_RUNNING_PREFIX "%s", dp_job_name(job)) > 0);
     void *v = NULL;
-    if (dp_store_get_copy(dp_job_store(job), key, &v, NULL) == DP_OK &&
-        strstr(v, "attempt=1 phase=run") == v)
+    if (dp_store_get_copy(dp_job_store(job), key, &v, NULL) == DP_OK && strstr(v, "attempt=1 phase=run") == v)
         atomic_fetch_add(&ln->ok, 1);
     else
         atomic_fetch_add(&ln->bad, 1);

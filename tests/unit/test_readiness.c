@@ -28,12 +28,12 @@ static void msleep(unsigned ms)
 /* A configurable check for dp_probe / dp_poll. */
 typedef struct chk {
     atomic_uint calls;
-    unsigned ready_on;      /* ready on this call (0: never) */
-    unsigned error_on;      /* error on this call (0: never) */
-    bool silent_error;      /* error without a message */
-    int bad_outcome;        /* return this invalid value */
-    unsigned sleep_ms;      /* honouring ctx */
-    unsigned deaf_ms;       /* ignoring ctx, then answer */
+    unsigned ready_on;         /* ready on this call (0: never) */
+    unsigned error_on;         /* error on this call (0: never) */
+    bool silent_error;         /* error without a message */
+    int bad_outcome;           /* return this invalid value */
+    unsigned sleep_ms;         /* honouring ctx */
+    unsigned deaf_ms;          /* ignoring ctx, then answer */
     _Atomic int64_t remaining; /* dp_ctx_remaining_ms seen on the last call */
 } chk_t;
 
@@ -244,8 +244,7 @@ static void test_poll_timeout_is_not_ready(void **state)
      * not ready (not a failed check). */
     chk_t s = {.sleep_ms = 5000, .ready_on = 1};
     t0 = dp_test_now_ms();
-    assert_int_equal(dp_poll(NULL, 20, 10000, 40, check_fn, &s, err, sizeof err),
-                     DP_NOT_READY);
+    assert_int_equal(dp_poll(NULL, 20, 10000, 40, check_fn, &s, err, sizeof err), DP_NOT_READY);
     assert_true(dp_test_now_ms() - t0 < 2000);
 }
 
@@ -469,8 +468,8 @@ typedef struct few {
     unsigned nseen;
     atomic_uint first[FEW_JOBS]; /* probes per job */
     atomic_bool ready;
-    atomic_int busy[FEW_JOBS];   /* a callback of this job is running */
-    atomic_uint overlaps;        /* one job's callbacks ran concurrently */
+    atomic_int busy[FEW_JOBS]; /* a callback of this job is running */
+    atomic_uint overlaps;      /* one job's callbacks ran concurrently */
 } few_t;
 
 static few_t few;
@@ -742,8 +741,7 @@ static void test_parked_check_error_retried(void **state)
     assert_int_equal(atomic_load(&tu_job(s, "R")->runs), 2);
     assert_int_equal(atomic_load(&tu_job(s, "R")->checks), 5);
     assert_int_equal(atomic_load(&tu_job(s, "R")->attempt_ends), 2);
-    assert_string_equal(tu_events_of(&ev, "R"),
-                        "start1 end1:failed start2 end2:success job:success");
+    assert_string_equal(tu_events_of(&ev, "R"), "start1 end1:failed start2 end2:success job:success");
     dp_result_free(r);
     dp_graph_free(g);
     tu_events_destroy(&ev);

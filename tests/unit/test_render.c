@@ -32,8 +32,8 @@ static dp_outcome_t job_run(dp_job_t *job, void *user)
 
 static dp_graph_t *seed_graph(c_mode_t *mode)
 {
-    static const char *jobs[][3] = {{"A", NULL, NULL}, {"B", "A", NULL}, {"C", "A", NULL},
-                                    {"D", "B", "C"},   {"E", "D", NULL}};
+    static const char *jobs[][3] = {
+        {"A", NULL, NULL}, {"B", "A", NULL}, {"C", "A", NULL}, {"D", "B", "C"}, {"E", "D", NULL}};
     dp_graph_t *g = dp_graph_new();
     assert_non_null(g);
     for (size_t i = 0; i < 5; i++) {
@@ -108,10 +108,10 @@ static void assert_keys(json_t *obj, const char *const *keys)
     }
 }
 
-static const char *const top_keys[] = {"workflow", "outcome", "timed_out",
-                                       "first_error", "first_not_ready", "requeue_after_ms", "duration_ms",
-                                       "jobs", "frontiers", "boundary", NULL};
-static const char *const job_keys[] = {"status",   "error",  "attempts",      "start_ms",
+static const char *const top_keys[] = {"workflow",        "outcome",          "timed_out",   "first_error",
+                                       "first_not_ready", "requeue_after_ms", "duration_ms", "jobs",
+                                       "frontiers",       "boundary",         NULL};
+static const char *const job_keys[] = {"status",      "error",  "attempts",       "start_ms",
                                        "duration_ms", "plugin", "plugin_version", NULL};
 static const char *const frontier_keys[] = {"job", "status", "blocked_by", "subtree", NULL};
 
@@ -476,10 +476,14 @@ static void test_status_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_success),           cmocka_unit_test(test_not_ready),
-        cmocka_unit_test(test_failed_error_escaped), cmocka_unit_test(test_trace),
-        cmocka_unit_test(test_dot_and_mermaid),   cmocka_unit_test(test_dot_escaping),
-        cmocka_unit_test(test_statuses_from_json), cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_success),
+        cmocka_unit_test(test_not_ready),
+        cmocka_unit_test(test_failed_error_escaped),
+        cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_dot_and_mermaid),
+        cmocka_unit_test(test_dot_escaping),
+        cmocka_unit_test(test_statuses_from_json),
+        cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

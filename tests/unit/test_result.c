@@ -172,8 +172,7 @@ static bool reaches_not_success(const dp_result_t *r, uint32_t j, unsigned char 
         if (seen[succ[k]])
             continue;
         seen[succ[k]] = 1;
-        if (dp_result_job(r, succ[k])->status != DP_STATUS_SUCCESS ||
-            reaches_not_success(r, succ[k], seen))
+        if (dp_result_job(r, succ[k])->status != DP_STATUS_SUCCESS || reaches_not_success(r, succ[k], seen))
             return true;
     }
     return false;
@@ -189,8 +188,7 @@ static void expect_queries_match_reference(const dp_result_t *r)
     size_t bi = 0;
     for (uint32_t j = 0; j < n; j++) {
         memset(seen, 0, n);
-        bool want = dp_result_job(r, j)->status == DP_STATUS_SUCCESS &&
-                    reaches_not_success(r, j, seen);
+        bool want = dp_result_job(r, j)->status == DP_STATUS_SUCCESS && reaches_not_success(r, j, seen);
         bool got = bi < b->count && b->ids[bi] == j;
         if (want != got)
             fail_msg("boundary: %s %s", dp_graph_job_name(g, j), want ? "missing" : "extra");
@@ -209,8 +207,7 @@ static void expect_queries_match_reference(const dp_result_t *r)
         size_t bad = 0;
         for (size_t k = 0; k < nd; k++)
             bad += dp_result_job(r, deps[k])->status != DP_STATUS_SUCCESS;
-        bool want = st != DP_STATUS_SUCCESS &&
-                    (st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY || bad == 0);
+        bool want = st != DP_STATUS_SUCCESS && (st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY || bad == 0);
         bool got = fi < nf && f[fi].job == j;
         if (want != got)
             fail_msg("frontier: %s %s", dp_graph_job_name(g, j), want ? "missing" : "extra");
@@ -264,13 +261,12 @@ static void test_queries_on_layered_graph_match_reference(void **state)
     assert_int_equal(dp_result_outcome(r), DP_RUN_FAILED);
     expect_queries_match_reference(r);
     /* Worked out by hand: L(l)_i's successors are L(l+1)_i and L(l+1)_(i-1). */
-    assert_string_equal(tu_frontiers(r),
-                        "L0_7:failed[]{L0_7,L1_6,L1_7,L2_5,L2_6,L2_7,L3_4,L3_5,L3_6,L3_7,"
-                        "L4_3,L4_4,L4_5,L4_6,L4_7,L5_2,L5_3,L5_4,L5_5,L5_6,L5_7} "
-                        "L1_3:not_ready[]{L1_3,L2_2,L2_3,L3_1,L3_2,L3_3,L4_0,L4_1,L4_2,L4_3,"
-                        "L5_0,L5_1,L5_2,L5_3,L5_7} "
-                        "L2_0:failed[]{L2_0,L3_0,L3_7,L4_0,L4_6,L4_7,L5_0,L5_5,L5_6,L5_7} "
-                        "L2_1:not_ready[]{L2_1,L3_0,L3_1,L4_0,L4_1,L4_7,L5_0,L5_1,L5_6,L5_7}");
+    assert_string_equal(tu_frontiers(r), "L0_7:failed[]{L0_7,L1_6,L1_7,L2_5,L2_6,L2_7,L3_4,L3_5,L3_6,L3_7,"
+                                         "L4_3,L4_4,L4_5,L4_6,L4_7,L5_2,L5_3,L5_4,L5_5,L5_6,L5_7} "
+                                         "L1_3:not_ready[]{L1_3,L2_2,L2_3,L3_1,L3_2,L3_3,L4_0,L4_1,L4_2,L4_3,"
+                                         "L5_0,L5_1,L5_2,L5_3,L5_7} "
+                                         "L2_0:failed[]{L2_0,L3_0,L3_7,L4_0,L4_6,L4_7,L5_0,L5_5,L5_6,L5_7} "
+                                         "L2_1:not_ready[]{L2_1,L3_0,L3_1,L4_0,L4_1,L4_7,L5_0,L5_1,L5_6,L5_7}");
     dp_result_free(r);
     dp_graph_free(g);
     tu_script_free(s);
@@ -583,9 +579,9 @@ static void test_slot_spans(void **state)
     }
     assert_int_equal(sb->slot[1].span, DP_SLOT_SPAN_LONG);
     assert_int_equal(sb->slot[2].span, UINT32_MAX - 1); /* the longest that fits */
-    assert_int_equal(sb->slot[3].span, 1);               /* clamped to the start */
+    assert_int_equal(sb->slot[3].span, 1);              /* clamped to the start */
     assert_int_equal(sb->slot[0].span, 6);
-    dp__slot_set_end(sb, 3, start + UINT32_MAX - 1);      /* the shortest that does not */
+    dp__slot_set_end(sb, 3, start + UINT32_MAX - 1); /* the shortest that does not */
     assert_int_equal(sb->slot[3].span, DP_SLOT_SPAN_LONG);
     assert_int_equal(dp__slot_end(sb, 3), start + UINT32_MAX - 1);
     dp__slotbuf_release(g, sb);

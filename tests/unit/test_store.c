@@ -315,11 +315,9 @@ static int look_at_snapshot(dp_job_t *job, tu_job_t *tj, bool is_check, void *ar
     dp_store_t *st = dp_job_store(job);
     char key[128], want[64];
     snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", tj->name);
-    snprintf(want, sizeof want, "attempt=%u phase=%s", dp_job_attempt(job),
-             is_check ? "readiness" : "run");
+    snprintf(want, sizeof want, "attempt=%u phase=%s", dp_job_attempt(job), is_check ? "readiness" : "run");
     void *v = NULL;
-    if (st && dp_store_get_copy(st, key, &v, NULL) == DP_OK && strstr(v, want) == v &&
-        strstr(v, "since_ms="))
+    if (st && dp_store_get_copy(st, key, &v, NULL) == DP_OK && strstr(v, want) == v && strstr(v, "since_ms="))
         atomic_fetch_add(&snap_ok, 1);
     else
         atomic_fetch_add(&snap_bad, 1);

@@ -54,8 +54,8 @@ static void check_span(bool tsc)
     assert_true(by_clock >= 20000000u);
     uint64_t diff = by_ticks > by_clock ? by_ticks - by_clock : by_clock - by_ticks;
     if (diff > by_clock / 100 + 100000u)
-        fail_msg("20 ms sleep: %llu ns by ticks, %llu ns by the clock",
-                 (unsigned long long)by_ticks, (unsigned long long)by_clock);
+        fail_msg("20 ms sleep: %llu ns by ticks, %llu ns by the clock", (unsigned long long)by_ticks,
+                 (unsigned long long)by_clock);
 }
 
 static void test_span_matches_monotonic_clock(void **state)
@@ -274,12 +274,9 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--clock-child") == 0)
         return env_child(argv[2]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ticks_never_go_back),
-        cmocka_unit_test(test_span_matches_monotonic_clock),
-        cmocka_unit_test(test_between_clamps),
-        cmocka_unit_test(test_job_times_in_results),
-        cmocka_unit_test(test_clock_refused),
-        cmocka_unit_test(test_clock_env_is_the_default),
+        cmocka_unit_test(test_ticks_never_go_back), cmocka_unit_test(test_span_matches_monotonic_clock),
+        cmocka_unit_test(test_between_clamps),      cmocka_unit_test(test_job_times_in_results),
+        cmocka_unit_test(test_clock_refused),       cmocka_unit_test(test_clock_env_is_the_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

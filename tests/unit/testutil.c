@@ -106,8 +106,8 @@ static void apply_word(tu_behave_t *b, const char *w)
     key[kl] = '\0';
     const char *v = eq ? eq + 1 : "";
 
-    if (!eq && (strcmp(w, "ready") == 0 || strcmp(w, "not_ready") == 0 ||
-                strcmp(w, "error") == 0 || strcmp(w, "permanent") == 0))
+    if (!eq && (strcmp(w, "ready") == 0 || strcmp(w, "not_ready") == 0 || strcmp(w, "error") == 0 ||
+                strcmp(w, "permanent") == 0))
         b->answer = parse_answer(w);
     else if (strcmp(key, "sleep") == 0)
         b->sleep_ms = parse_uint(v);
@@ -223,15 +223,10 @@ static dp_outcome_t note_end(tu_job_t *tj, dp_outcome_t o)
 static dp_outcome_t answer(dp_job_t *job, tu_job_t *tj, tu_answer_t a, const char *what)
 {
     switch (a) {
-    case TU_READY:
-        return DP_READY;
-    case TU_NOT_READY:
-        return DP_NOT_READY;
-    case TU_ERROR:
-        return dp_job_fail(job, false, "%s %s failed (attempt %u)", tj->name, what,
-                           dp_job_attempt(job));
-    case TU_PERMANENT:
-        return dp_job_fail(job, true, "%s %s failed permanently", tj->name, what);
+    case TU_READY: return DP_READY;
+    case TU_NOT_READY: return DP_NOT_READY;
+    case TU_ERROR: return dp_job_fail(job, false, "%s %s failed (attempt %u)", tj->name, what, dp_job_attempt(job));
+    case TU_PERMANENT: return dp_job_fail(job, true, "%s %s failed permanently", tj->name, what);
     }
     return DP_ERROR;
 }
@@ -257,19 +252,17 @@ static dp_outcome_t run_body(dp_job_t *job, tu_job_t *tj)
     }
     if (b->rendezvous) {
         uint64_t until = dp_test_now_ms() + 2000;
-        while (atomic_load(&tj->script->max_running) < (int)b->rendezvous &&
-               dp_test_now_ms() < until && !dp_ctx_done(ctx))
+        while (atomic_load(&tj->script->max_running) < (int)b->rendezvous && dp_test_now_ms() < until &&
+               !dp_ctx_done(ctx))
             sleep_ms_plain(1);
     }
     if (b->block) {
         if (ctx_sleep(job, tj, 10000))
             return dp_job_fail(job, false, "%s: blocked 10 s and nobody cancelled", tj->name);
-        return dp_job_fail(job, false, "%s interrupted: %s", tj->name,
-                           dp_strerror(dp_ctx_err(ctx)));
+        return dp_job_fail(job, false, "%s interrupted: %s", tj->name, dp_strerror(dp_ctx_err(ctx)));
     }
     if (b->sleep_ms && !ctx_sleep(job, tj, b->sleep_ms))
-        return dp_job_fail(job, false, "%s interrupted: %s", tj->name,
-                           dp_strerror(dp_ctx_err(ctx)));
+        return dp_job_fail(job, false, "%s interrupted: %s", tj->name, dp_strerror(dp_ctx_err(ctx)));
     if (b->deaf_ms) {
         sleep_ms_plain(b->deaf_ms);
         if (dp_ctx_done(ctx))
@@ -370,8 +363,7 @@ dp_graph_t *tu_graph(const char *spec, tu_script_t *s)
                     fail_msg("adding %s: %s", name, err);
             } else if (colon) {
                 char *dsave = NULL;
-                for (char *d = strtok_r(colon + 1, ",", &dsave); d;
-                     d = strtok_r(NULL, ",", &dsave)) {
+                for (char *d = strtok_r(colon + 1, ",", &dsave); d; d = strtok_r(NULL, ",", &dsave)) {
                     d = trim(d);
                     if (*d)
                         assert_int_equal(dp_graph_add_dep(g, name, d), DP_OK);
@@ -409,8 +401,7 @@ char *tu_spec_layers(unsigned layers, unsigned width)
             if (l > 0) {
                 len += (size_t)snprintf(s + len, cap - len, "L%u_%u", l - 1, i);
                 if (width > 1)
-                    len += (size_t)snprintf(s + len, cap - len, ",L%u_%u", l - 1,
-                                            (i + 1) % width);
+                    len += (size_t)snprintf(s + len, cap - len, ",L%u_%u", l - 1, (i + 1) % width);
             }
         }
     return s;
@@ -467,9 +458,8 @@ void tu_expect(const dp_result_t *r, const char *expect)
         *eq = '\0';
         const dp_job_result_t *jr = tu_jr(r, w);
         if (strcmp(dp_status_name(jr->status), eq + 1) != 0)
-            fail_msg("job %s is %s, expected %s (error: %s)\nall: %s", w,
-                     dp_status_name(jr->status), eq + 1, jr->error ? jr->error : "-",
-                     tu_statuses(r));
+            fail_msg("job %s is %s, expected %s (error: %s)\nall: %s", w, dp_status_name(jr->status), eq + 1,
+                     jr->error ? jr->error : "-", tu_statuses(r));
     }
 }
 
@@ -478,8 +468,7 @@ const char *tu_ids(const dp_graph_t *g, const dp_id_list_t *l, char *buf, size_t
     size_t n = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < l->count && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "",
-                              dp_graph_job_name(g, l->ids[i]));
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", dp_graph_job_name(g, l->ids[i]));
     return buf;
 }
 
@@ -495,8 +484,7 @@ const char *tu_frontiers(const dp_result_t *r)
         char b1[2048], b2[4096];
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s:%s[%s]{%s}", i ? " " : "",
                                 dp_graph_job_name(g, f[i].job), dp_status_name(f[i].status),
-                                tu_ids(g, &f[i].blocked_by, b1, sizeof b1),
-                                tu_ids(g, &f[i].subtree, b2, sizeof b2));
+                                tu_ids(g, &f[i].blocked_by, b1, sizeof b1), tu_ids(g, &f[i].subtree, b2, sizeof b2));
     }
     return buf;
 }
@@ -522,8 +510,8 @@ void tu_expect_dep_order(const dp_graph_t *g, tu_script_t *s)
             assert_non_null(dj);
             unsigned end = atomic_load(&dj->end_seq);
             if (end == 0 || end > start)
-                fail_msg("%s started (seq %u) before its dependency %s returned (seq %u)",
-                         tj->name, start, dj->name, end);
+                fail_msg("%s started (seq %u) before its dependency %s returned (seq %u)", tj->name, start, dj->name,
+                         end);
         }
     }
 }
@@ -630,12 +618,9 @@ const char *tu_events_of(tu_events_t *e, const char *name)
                                     dp_status_name(t->status));
             break;
         case DP_EV_JOB_END:
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob:%s", sep,
-                                    dp_status_name(t->status));
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob:%s", sep, dp_status_name(t->status));
             break;
-        case DP_EV_JOB_SKIPPED:
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%sskipped", sep);
-            break;
+        case DP_EV_JOB_SKIPPED: len += (size_t)snprintf(buf + len, sizeof buf - len, "%sskipped", sep); break;
         }
     }
     pthread_mutex_unlock(&e->mu);

@@ -30,8 +30,8 @@ uint64_t dp_test_now_ms(void);
 typedef enum tu_answer {
     TU_READY = 0,
     TU_NOT_READY,
-    TU_ERROR,     /* retryable error "NAME failed (attempt N)" */
-    TU_PERMANENT  /* permanent error "NAME failed permanently" */
+    TU_ERROR,    /* retryable error "NAME failed (attempt N)" */
+    TU_PERMANENT /* permanent error "NAME failed permanently" */
 } tu_answer_t;
 
 typedef struct tu_job tu_job_t;
@@ -43,22 +43,22 @@ typedef int (*tu_hook_fn)(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
 
 /* How one job behaves, and the settings its spec gets. Set with tu_set(). */
 typedef struct tu_behave {
-    tu_answer_t answer;      /* run's answer once it is through */
-    unsigned sleep_ms;       /* sleep first, honouring the attempt context:
+    tu_answer_t answer;  /* run's answer once it is through */
+    unsigned sleep_ms;   /* sleep first, honouring the attempt context:
                               * if it ends early the run fails "interrupted" */
-    bool block;              /* wait until the context is done (cap 10 s) */
-    unsigned deaf_ms;        /* sleep ignoring the context (plain nanosleep),
+    bool block;          /* wait until the context is done (cap 10 s) */
+    unsigned deaf_ms;    /* sleep ignoring the context (plain nanosleep),
                               * then answer anyway: a job that returns late */
-    unsigned fail_first;     /* the first N attempts fail (retryable) */
-    unsigned rendezvous;     /* wait (max 2 s) until this many jobs have run
+    unsigned fail_first; /* the first N attempts fail (retryable) */
+    unsigned rendezvous; /* wait (max 2 s) until this many jobs have run
                               * at once (max_running >= N): the first wave
                               * meets, later jobs pass straight through */
-    bool check_only;         /* no run callback */
-    bool has_check;          /* a check callback */
+    bool check_only;     /* no run callback */
+    bool has_check;      /* a check callback */
     tu_answer_t check_answer;
     unsigned check_ready_after; /* check: not ready for the first N-1 calls */
-    unsigned check_sleep_ms; /* check sleeps honouring its context */
-    unsigned check_deaf_ms;  /* check sleeps ignoring its context */
+    unsigned check_sleep_ms;    /* check sleeps honouring its context */
+    unsigned check_deaf_ms;     /* check sleeps ignoring its context */
     /* spec settings */
     uint64_t timeout_ms;
     unsigned retries;
@@ -74,12 +74,12 @@ struct tu_job {
     char name[64];
     tu_behave_t b;
     tu_script_t *script;
-    atomic_uint runs;        /* run callback calls */
-    atomic_uint checks;      /* check callback calls */
-    atomic_uint attempt_ends; /* attempt_end callback calls */
-    atomic_uint start_seq;   /* script-wide sequence number of the last start */
-    atomic_uint end_seq;     /* ... of the last return */
-    atomic_bool saw_cancel;  /* found its context done at some point */
+    atomic_uint runs;                  /* run callback calls */
+    atomic_uint checks;                /* check callback calls */
+    atomic_uint attempt_ends;          /* attempt_end callback calls */
+    atomic_uint start_seq;             /* script-wide sequence number of the last start */
+    atomic_uint end_seq;               /* ... of the last return */
+    atomic_bool saw_cancel;            /* found its context done at some point */
     atomic_uint_least64_t deadline_ns; /* dp_ctx_deadline_ns of the last attempt */
 };
 
@@ -88,10 +88,10 @@ struct tu_job {
 struct tu_script {
     tu_job_t jobs[TU_MAX_JOBS];
     size_t njobs;
-    tu_behave_t defaults;    /* for jobs not named in tu_set() */
-    atomic_int running;      /* callbacks in progress right now */
-    atomic_int max_running;  /* the most ever seen at once */
-    atomic_uint seq;         /* start/end sequence */
+    tu_behave_t defaults;   /* for jobs not named in tu_set() */
+    atomic_int running;     /* callbacks in progress right now */
+    atomic_int max_running; /* the most ever seen at once */
+    atomic_uint seq;        /* start/end sequence */
     atomic_uint total_runs;
 };
 

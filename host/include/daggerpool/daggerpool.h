@@ -53,6 +53,8 @@ DP_API const char *dp_version(void);
  * ("DP_NAME"), so a new code is one new row (libuv's UV_ERRNO_MAP). Never
  * renumbered; a retired code keeps its number. An embedder may expand it
  * too, e.g. to map the codes to its own. */
+/* A table, aligned by hand: */
+/* clang-format off */
 #define DP_ERR_MAP(XX)                                                                       \
     XX(OK, 0, "success")                                                                     \
     XX(EINVAL, -1, "invalid argument")                                                       \
@@ -71,6 +73,7 @@ DP_API const char *dp_version(void);
     XX(EBUSY, -14, "busy")                          /* in use, e.g. the graph is running */  \
     XX(ETYPE, -15, "wrong type")                    /* a value has another type */           \
     XX(ENOJOB, -16, "job has neither run nor check")
+/* clang-format on */
 
 typedef enum dp_err {
 #define DP__ERR_ENUM(name, value, message) DP_##name = value,
@@ -90,21 +93,16 @@ DP_API const char *dp_err_name(int err);
 /* Logging                                                                   */
 /* ------------------------------------------------------------------------ */
 
-typedef enum dp_log_level {
-    DP_LOG_ERROR = 0,
-    DP_LOG_WARN = 1,
-    DP_LOG_INFO = 2,
-    DP_LOG_DEBUG = 3
-} dp_log_level_t;
+typedef enum dp_log_level { DP_LOG_ERROR = 0, DP_LOG_WARN = 1, DP_LOG_INFO = 2, DP_LOG_DEBUG = 3 } dp_log_level_t;
 
 /* One log record. Pointers are valid only during the callback. */
 typedef struct dp_log_record {
     dp_log_level_t level;
-    const char *job;      /* job name, or NULL for run-level messages */
-    unsigned attempt;     /* 1-based attempt, 0 when not in an attempt */
-    const char *plugin;   /* plugin name, or NULL */
+    const char *job;    /* job name, or NULL for run-level messages */
+    unsigned attempt;   /* 1-based attempt, 0 when not in an attempt */
+    const char *plugin; /* plugin name, or NULL */
     const char *message;
-    uint64_t time_ns;     /* CLOCK_REALTIME */
+    uint64_t time_ns; /* CLOCK_REALTIME */
 } dp_log_record_t;
 
 /* Called from any worker thread, possibly concurrently: must be thread-safe. */
@@ -169,8 +167,7 @@ DP_API void dp_store_free(dp_store_t *store);
 /** Sets key to (value, len), replacing (and freeing) any old value. The store
  *  owns `value` from now on and releases it with free_fn (NULL: not freed).
  *  On failure free_fn is NOT called: the caller keeps ownership. */
-DP_API int dp_store_set(dp_store_t *store, const char *key, void *value, size_t len,
-                        dp_free_cb free_fn);
+DP_API int dp_store_set(dp_store_t *store, const char *key, void *value, size_t len, dp_free_cb free_fn);
 /** Copies `len` bytes of data into a store-owned value (a NUL is appended
  *  so strings read back as strings). */
 DP_API int dp_store_set_copy(dp_store_t *store, const char *key, const void *data, size_t len);
@@ -179,16 +176,15 @@ DP_API int dp_store_set_copy(dp_store_t *store, const char *key, const void *dat
 DP_API int dp_store_get_copy(dp_store_t *store, const char *key, void **out, size_t *len);
 /** Calls fn(value, len, arg) with the value of key while the store holds its
  *  lock (fn must not call back into the store). DP_ENOTFOUND if absent. */
-DP_API int dp_store_with(dp_store_t *store, const char *key,
-                         void (*fn)(const void *value, size_t len, void *arg), void *arg);
+DP_API int dp_store_with(dp_store_t *store, const char *key, void (*fn)(const void *value, size_t len, void *arg),
+                         void *arg);
 /** Removes key (freeing its value). DP_ENOTFOUND if absent. */
 DP_API int dp_store_delete(dp_store_t *store, const char *key);
 /** Number of keys. */
 DP_API size_t dp_store_count(dp_store_t *store);
 /** Calls fn for each entry in key order under the store's lock; stops early
  *  when fn returns non-zero (and returns that value). */
-DP_API int dp_store_foreach(dp_store_t *store,
-                            int (*fn)(const char *key, const void *value, size_t len, void *arg),
+DP_API int dp_store_foreach(dp_store_t *store, int (*fn)(const char *key, const void *value, size_t len, void *arg),
                             void *arg);
 
 /* ------------------------------------------------------------------------ */
@@ -224,8 +220,7 @@ DP_API dp_store_t *dp_job_store(dp_job_t *job);
 DP_API dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Logs with the job's name and attempt attached. */
-DP_API void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+DP_API void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** Records which plugin version this job ran on (shown in the result). The
  *  string is NOT copied: it must live as long as the result. */
 DP_API void dp_job_set_version(dp_job_t *job, const char *version);
@@ -274,16 +269,16 @@ typedef struct dp_limits {
 /* One job of a graph. Initialise with dp_job_spec_init() so new fields get
  * their defaults. */
 typedef struct dp_job_spec {
-    const char *name;        /* unique, required */
-    dp_job_cb run;           /* may be NULL if check is set (check-only) */
-    dp_job_cb check;         /* optional readiness check */
-    void *user;              /* passed to run/check */
-    dp_free_cb user_free;    /* called on user when the graph is freed */
-    uint64_t timeout_ms;     /* one attempt (run + readiness); 0: none */
-    unsigned retries;        /* extra attempts after the first */
+    const char *name;     /* unique, required */
+    dp_job_cb run;        /* may be NULL if check is set (check-only) */
+    dp_job_cb check;      /* optional readiness check */
+    void *user;           /* passed to run/check */
+    dp_free_cb user_free; /* called on user when the graph is freed */
+    uint64_t timeout_ms;  /* one attempt (run + readiness); 0: none */
+    unsigned retries;     /* extra attempts after the first */
     dp_backoff_t backoff;
     dp_readiness_t readiness;
-    const char *plugin;      /* label for results, e.g. "core"; may be NULL */
+    const char *plugin; /* label for results, e.g. "core"; may be NULL */
     /* Optional: called after each attempt that called run or check, once
      * that attempt is over (after its last check; also when it failed, timed
      * out or was cancelled), on a worker thread: usually the one that ran
@@ -363,8 +358,7 @@ DP_API dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps);
  *  may be NULL: the job is then named "#ID" ("#0", "#1", ...), a name that
  *  clashes (DP_EDUPLICATE) with a job you named so yourself. Fixes the
  *  graph's ids (see above). */
-DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id,
-                               char *err, size_t errlen);
+DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen);
 /** Records that job `job` depends on job `dep`, both ids (as handed out by
  *  dp_graph_add_job_id, or dp_graph_job_id's answer now). DP_ENOTFOUND for
  *  an id out of range, DP_ESELF_DEP when they are equal, DP_EBUSY while
@@ -404,20 +398,20 @@ DP_API const char *dp_run_outcome_name(dp_run_outcome_t o);
 /* Events for progress displays and traces. Called on worker threads. */
 typedef enum dp_event_kind {
     DP_EV_ATTEMPT_START = 1,
-    DP_EV_ATTEMPT_END = 2,  /* status: the attempt's outcome mapped to a status */
-    DP_EV_JOB_END = 3,      /* final status of a job that ran */
-    DP_EV_JOB_SKIPPED = 4   /* emitted after the run for each skipped job */
+    DP_EV_ATTEMPT_END = 2, /* status: the attempt's outcome mapped to a status */
+    DP_EV_JOB_END = 3,     /* final status of a job that ran */
+    DP_EV_JOB_SKIPPED = 4  /* emitted after the run for each skipped job */
 } dp_event_kind_t;
 
 typedef struct dp_event {
     dp_event_kind_t kind;
-    uint32_t job;         /* job id */
+    uint32_t job; /* job id */
     const char *name;
     unsigned attempt;
-    unsigned worker;      /* 0-based worker index */
-    uint64_t time_ns;     /* CLOCK_MONOTONIC, relative to run start */
+    unsigned worker;  /* 0-based worker index */
+    uint64_t time_ns; /* CLOCK_MONOTONIC, relative to run start */
     dp_status_t status;
-    const char *error;    /* for ATTEMPT_END / JOB_END; may be NULL; NULL when status is unknown */
+    const char *error; /* for ATTEMPT_END / JOB_END; may be NULL; NULL when status is unknown */
 } dp_event_t;
 
 typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
@@ -463,7 +457,7 @@ typedef enum dp_clock {
      * cheaper to read than the system clock on virtual machines), turned
      * into CLOCK_MONOTONIC time when the run ends; else CLOCK_MONOTONIC. */
     DP_CLOCK_AUTO = 1,
-    DP_CLOCK_MONOTONIC = 2,  /* CLOCK_MONOTONIC for every stamp */
+    DP_CLOCK_MONOTONIC = 2, /* CLOCK_MONOTONIC for every stamp */
     /* The time-stamp counter; the run is refused (DP_EINVAL) on a CPU
      * without an invariant one. */
     DP_CLOCK_TSC = 3
@@ -483,13 +477,13 @@ typedef struct dp_run_opts {
     dp_store_t *store;            /* optional: snapshots of running jobs */
     dp_log_cb log;                /* optional; none: nothing is logged */
     void *log_user;
-    dp_log_level_t log_level;     /* default DP_LOG_INFO */
-    dp_event_cb on_event;         /* optional */
+    dp_log_level_t log_level; /* default DP_LOG_INFO */
+    dp_event_cb on_event;     /* optional */
     void *event_user;
-    uint64_t seed;                /* jitter PRNG seed; 0: from the clock */
+    uint64_t seed; /* jitter PRNG seed; 0: from the clock */
     /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
-    dp_executor_t *executor;      /* optional: run the workers on its threads */
-    dp_clock_t clock;             /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
+    dp_executor_t *executor; /* optional: run the workers on its threads */
+    dp_clock_t clock;        /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
 } dp_run_opts_t;
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
@@ -593,14 +587,13 @@ typedef dp_outcome_t (*dp_check_cb)(dp_ctx_t *ctx, void *arg, char *err, size_t 
 
 /** One check bounded by timeout_ms (0: none) under ctx. A check that
  *  outlives the bound gives DP_ERROR "probe timed out after ...". */
-DP_API dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg,
-                             char *err, size_t errlen);
+DP_API dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb check, void *arg, char *err,
+                             size_t errlen);
 /** Probes at once, then every period_ms, until ready (DP_READY), an error
  *  (DP_ERROR), timeout_ms passes (DP_NOT_READY; 0: no own bound) or ctx is
  *  done (DP_ERROR with "cancelled"/"timed out"). */
-DP_API dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms,
-                            uint64_t timeout_ms, dp_check_cb check, void *arg, char *err,
-                            size_t errlen);
+DP_API dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
+                            dp_check_cb check, void *arg, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------ */
 /* Params: the typed values a plugin job type is configured with             */
@@ -653,8 +646,7 @@ DP_API void dp_plugins_set_store(dp_plugins_t *pl, dp_store_t *store);
 /** Loads plugin `name` (from `path` if not NULL, else from the search path)
  *  unless it is loaded already. Refuses with a message naming the file, the
  *  reason and the fix; nothing is registered then. */
-DP_API int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *err,
-                           size_t errlen);
+DP_API int dp_plugins_load(dp_plugins_t *pl, const char *name, const char *path, char *err, size_t errlen);
 /** Loads the plugin's file again and swaps it in atomically once it is
  *  fully checked; jobs in flight finish on the old version. On failure the
  *  old version keeps serving. */
@@ -665,31 +657,28 @@ DP_API int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size
  *  demand; an instance is created and destroyed once to check the params.
  *  Errors: unknown plugin or type (the message lists the plugin's types),
  *  params refused (the plugin's message). */
-DP_API int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec,
-                              const char *type, const dp_params_t *params, char *err,
-                              size_t errlen);
+DP_API int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                              const dp_params_t *params, char *err, size_t errlen);
 
 typedef struct dp_plugin_info {
     const char *name;
     const char *version;
     const char *description;
-    const char *path;          /* the file it was loaded from */
+    const char *path; /* the file it was loaded from */
     unsigned abi_major, abi_minor;
-    const char *const *types;  /* NULL-terminated job type names */
-    uint64_t loaded_at_ms;     /* CLOCK_REALTIME */
-    unsigned generation;       /* 1 for the first load, +1 per reload */
-    unsigned jobs_in_flight;   /* jobs pinned to this version */
-    bool current;              /* false for an old version still draining */
-    const char *error;         /* dp_plugins_scan only: why it was refused */
+    const char *const *types; /* NULL-terminated job type names */
+    uint64_t loaded_at_ms;    /* CLOCK_REALTIME */
+    unsigned generation;      /* 1 for the first load, +1 per reload */
+    unsigned jobs_in_flight;  /* jobs pinned to this version */
+    bool current;             /* false for an old version still draining */
+    const char *error;        /* dp_plugins_scan only: why it was refused */
 } dp_plugin_info_t;
 
 /** Calls fn for each loaded version (current and draining), by name. */
-DP_API int dp_plugins_foreach(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
-                              void *arg);
+DP_API int dp_plugins_foreach(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg);
 /** Probes every NAME.so on the search path (loading each in isolation,
  *  registering nothing) and calls fn with its details, or its error. */
-DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg),
-                           void *arg);
+DP_API int dp_plugins_scan(dp_plugins_t *pl, int (*fn)(const dp_plugin_info_t *info, void *arg), void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Plugin reload: watching plugin files                                      */
@@ -734,8 +723,8 @@ typedef struct dp_reload_event {
 typedef void (*dp_reload_cb)(void *user, const dp_reload_event_t *ev);
 
 typedef struct dp_reloader_opts {
-    uint64_t settle_ms;      /* a changed file must keep size and mtime this long; default 50 */
-    dp_reload_cb on_reload;  /* optional */
+    uint64_t settle_ms;     /* a changed file must keep size and mtime this long; default 50 */
+    dp_reload_cb on_reload; /* optional */
     void *user;
 } dp_reloader_opts_t;
 
@@ -744,8 +733,7 @@ DP_API void dp_reloader_opts_init(dp_reloader_opts_t *opts);
  *  be NULL. It watches the plugins loaded now, and picks up plugins loaded
  *  later at dp_reloader_refresh (and at every trigger). NULL with err set
  *  when inotify is not available. */
-DP_API dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts,
-                                      char *err, size_t errlen);
+DP_API dp_reloader_t *dp_reloader_new(dp_plugins_t *pl, const dp_reloader_opts_t *opts, char *err, size_t errlen);
 /** Stops its thread if started, and frees it. */
 DP_API void dp_reloader_free(dp_reloader_t *r);
 /** A descriptor that becomes readable when dp_reloader_dispatch has work

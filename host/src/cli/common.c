@@ -24,8 +24,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char *e = dp__text_escape(msg);
-    fprintf(stderr, "daggerpool%s%s: %s; try 'daggerpool%s%s --help'\n", cmd ? " " : "", cmd ? cmd : "",
-            e ? e : msg, cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, "daggerpool%s%s: %s; try 'daggerpool%s%s --help'\n", cmd ? " " : "", cmd ? cmd : "", e ? e : msg,
+            cmd ? " " : "", cmd ? cmd : "");
     free(e);
     return CLI_EXIT_INVALID;
 }
@@ -221,8 +221,13 @@ void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **di
 /* "a directory", "a FIFO", ... for messages. */
 static const char *file_kind(mode_t m)
 {
-    return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
-           : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symlink" : "not a regular file";
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symlink"
+                         : "not a regular file";
 }
 
 /* realpath of path's directory, "/" and path's last name; NULL when the
@@ -321,8 +326,10 @@ bool out_file_check(out_file_t *o, const char *cmd, const char *flag, const char
     if (strcmp(path, "-") == 0)
         return true;
     if (!*path) {
-        cli_errorf(cmd, "%s '': cannot write the %s there: an empty file name; fix: name a file, or - for standard "
-                   "output", flag, what);
+        cli_errorf(cmd,
+                   "%s '': cannot write the %s there: an empty file name; fix: name a file, or - for standard "
+                   "output",
+                   flag, what);
         return false;
     }
     struct stat st;
@@ -427,8 +434,8 @@ bool out_file_commit(out_file_t *o, const char *cmd)
      * replace anything but a regular file. */
     struct stat st;
     if (ok && lstat(o->target, &st) == 0 && !S_ISREG(st.st_mode)) {
-        cli_errorf(cmd, "%s %s: became %s during the run; it was not replaced, the %s is not written", o->flag,
-                   o->path, file_kind(st.st_mode), o->what);
+        cli_errorf(cmd, "%s %s: became %s during the run; it was not replaced, the %s is not written", o->flag, o->path,
+                   file_kind(st.st_mode), o->what);
         out_file_discard(o);
         return false;
     }

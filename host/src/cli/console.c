@@ -38,9 +38,9 @@ struct console {
     FILE *out;
     cli_log_format_t format;
     dp_log_level_t level;
-    bool progress;    /* show progress at all (-q turns it off) */
-    bool tty;         /* redraw one status line rather than print lines */
-    bool line_shown;  /* a status line is on screen now */
+    bool progress;   /* show progress at all (-q turns it off) */
+    bool tty;        /* redraw one status line rather than print lines */
+    bool line_shown; /* a status line is on screen now */
     const dp_graph_t *g;
     size_t total;
     size_t finished;
@@ -401,8 +401,8 @@ static void write_record(console_t *c, const dp_log_record_t *rec)
     char *job = rec->job ? dp__text_escape(rec->job) : NULL;
     char *plugin = rec->plugin ? dp__text_escape(rec->plugin) : NULL;
     char *msg = dp__text_escape(rec->message ? rec->message : "");
-    fprintf(c->out, "%s %-5s job=%s attempt=%s plugin=%s: %s\n", t, dp_log_level_name(rec->level),
-            job ? job : "-", attempt, plugin ? plugin : "-", msg ? msg : "(out of memory)");
+    fprintf(c->out, "%s %-5s job=%s attempt=%s plugin=%s: %s\n", t, dp_log_level_name(rec->level), job ? job : "-",
+            attempt, plugin ? plugin : "-", msg ? msg : "(out of memory)");
     free(job);
     free(plugin);
     free(msg);
@@ -600,18 +600,15 @@ static void event_line(console_t *c, const dp_event_t *ev)
         /* The final attempt is reported by JOB_END; say here only what
          * JOB_END will not: an attempt that failed and may be retried. */
         if (ev->status == DP_STATUS_FAILED)
-            putf(c, "[%zu/%zu] %8.3fs %s: attempt %u failed: %s\n", c->finished, c->total, secs, name,
-                 ev->attempt, error ? error : "(no message)");
+            putf(c, "[%zu/%zu] %8.3fs %s: attempt %u failed: %s\n", c->finished, c->total, secs, name, ev->attempt,
+                 error ? error : "(no message)");
         break;
     case DP_EV_JOB_END:
         putf(c, "[%zu/%zu] %8.3fs %s: %s after %u attempt%s%s%s\n", c->finished, c->total, secs, name,
              dp_status_name(ev->status), ev->attempt, ev->attempt == 1 ? "" : "s",
-             ev->status == DP_STATUS_FAILED && error ? ": " : "",
-             ev->status == DP_STATUS_FAILED && error ? error : "");
+             ev->status == DP_STATUS_FAILED && error ? ": " : "", ev->status == DP_STATUS_FAILED && error ? error : "");
         break;
-    case DP_EV_JOB_SKIPPED:
-        putf(c, "[%zu/%zu] %8.3fs %s: skipped\n", c->finished, c->total, secs, name);
-        break;
+    case DP_EV_JOB_SKIPPED: putf(c, "[%zu/%zu] %8.3fs %s: skipped\n", c->finished, c->total, secs, name); break;
     }
     free(name);
     free(error);

@@ -92,7 +92,10 @@ int cli_plugins(int argc, char **argv)
                 return cli_usage_error("plugins", "out of memory");
             }
             break;
-        case 'h': fputs(usage, stdout); free(dirs); return CLI_EXIT_SUCCESS;
+        case 'h':
+            fputs(usage, stdout);
+            free(dirs);
+            return CLI_EXIT_SUCCESS;
         case ':': free(dirs); return cli_usage_error("plugins", "%s needs a value", argv[optind - 1]);
         default: free(dirs); return cli_usage_error("plugins", "unknown option %s", argv[optind - 1]);
         }

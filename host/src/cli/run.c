@@ -70,8 +70,15 @@ static void on_event(void *user, const dp_event_t *ev)
 /* Returns -1 when parsing succeeded, else the exit code. */
 static int parse_args(int argc, char **argv, run_cli_t *o)
 {
-    enum { OPT_JSON = 256, OPT_TRACE, OPT_TIMEOUT, OPT_KEEP_GOING, OPT_PLUGIN_PATH, OPT_LOG_FORMAT,
-           OPT_ALLOW_INSECURE };
+    enum {
+        OPT_JSON = 256,
+        OPT_TRACE,
+        OPT_TIMEOUT,
+        OPT_KEEP_GOING,
+        OPT_PLUGIN_PATH,
+        OPT_LOG_FORMAT,
+        OPT_ALLOW_INSECURE
+    };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, OPT_JSON},
         {"trace", required_argument, NULL, OPT_TRACE},
@@ -123,8 +130,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
     if (optind >= argc)
         return cli_usage_error("run", "no workflow file given");
     if (argc - optind > 1)
-        return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind],
-                               argv[optind + 1]);
+        return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind], argv[optind + 1]);
     o->file = argv[optind];
     if (o->trace && strcmp(o->trace, "-") == 0 && o->json && strcmp(o->json, "-") == 0)
         return cli_usage_error("run", "--json - and --trace - would both write to stdout");
@@ -186,8 +192,10 @@ int cli_run(int argc, char **argv)
     if (!isatty(STDOUT_FILENO))
         setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
 
-    dp_log_level_t level = o.quiet ? DP_LOG_ERROR : o.verbose >= 2 ? DP_LOG_DEBUG : o.verbose == 1 ? DP_LOG_INFO
-                                                                                                   : DP_LOG_WARN;
+    dp_log_level_t level = o.quiet          ? DP_LOG_ERROR
+                           : o.verbose >= 2 ? DP_LOG_DEBUG
+                           : o.verbose == 1 ? DP_LOG_INFO
+                                            : DP_LOG_WARN;
     bool json_stdout = o.json && strcmp(o.json, "-") == 0;
     bool trace_stdout = o.trace && strcmp(o.trace, "-") == 0;
     FILE *summary_out = json_stdout || trace_stdout ? stderr : stdout;

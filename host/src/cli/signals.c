@@ -145,9 +145,10 @@ static size_t json_interrupted(char *buf)
     long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
     long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
-    static const char head[] = "{\"time\":\"", tail[] =
-        "Z\",\"level\":\"warn\",\"job\":null,\"attempt\":null,\"plugin\":null,\"message\":\"interrupted; "
-        "cancelling the run (again to quit now)\",\"event\":\"interrupted\"}\n";
+    static const char
+        head[] = "{\"time\":\"",
+        tail[] = "Z\",\"level\":\"warn\",\"job\":null,\"attempt\":null,\"plugin\":null,\"message\":\"interrupted; "
+                 "cancelling the run (again to quit now)\",\"event\":\"interrupted\"}\n";
     char *p = buf;
     memcpy(p, head, sizeof head - 1);
     p += sizeof head - 1;

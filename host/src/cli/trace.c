@@ -54,11 +54,11 @@ void trace_rec_free(trace_rec_t *t)
 static dp__trace_event_t start_of(uint32_t job, const open_attempt_t *a)
 {
     return (dp__trace_event_t){.kind = DP_EV_ATTEMPT_START,
-                              .job = job,
-                              .attempt = a->attempt,
-                              .worker = a->worker,
-                              .time_ns = a->time_ns,
-                              .status = DP_STATUS_UNKNOWN};
+                               .job = job,
+                               .attempt = a->attempt,
+                               .worker = a->worker,
+                               .time_ns = a->time_ns,
+                               .status = DP_STATUS_UNKNOWN};
 }
 
 void trace_rec_event(trace_rec_t *t, const dp_event_t *ev)
@@ -76,12 +76,12 @@ void trace_rec_event(trace_rec_t *t, const dp_event_t *ev)
         } else if (ev->kind == DP_EV_ATTEMPT_END && a->open && a->attempt == ev->attempt) {
             dp__trace_event_t s = start_of(ev->job, a);
             dp__trace_event_t e = {.kind = ev->kind,
-                                  .job = ev->job,
-                                  .attempt = ev->attempt,
-                                  .worker = ev->worker,
-                                  .time_ns = ev->time_ns,
-                                  .status = ev->status,
-                                  .error = ev->error};
+                                   .job = ev->job,
+                                   .attempt = ev->attempt,
+                                   .worker = ev->worker,
+                                   .time_ns = ev->time_ns,
+                                   .status = ev->status,
+                                   .error = ev->error};
             dp__render_trace_span(&t->out, &s, &e);
             a->open = false;
         }

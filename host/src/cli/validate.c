@@ -48,7 +48,10 @@ int cli_validate(int argc, char **argv)
             break;
         case OPT_ALLOW_INSECURE: allow_insecure = true; break;
         case 'q': quiet = true; break;
-        case 'h': fputs(usage, stdout); free(dirs); return CLI_EXIT_SUCCESS;
+        case 'h':
+            fputs(usage, stdout);
+            free(dirs);
+            return CLI_EXIT_SUCCESS;
         case ':': free(dirs); return cli_usage_error("validate", "%s needs a value", argv[optind - 1]);
         default: free(dirs); return cli_usage_error("validate", "unknown option %s", argv[optind - 1]);
         }

@@ -169,8 +169,8 @@ typedef struct watcher {
     dp_workflow_t *wf;   /* what runs */
     dp_workflow_t *next; /* a reloaded, valid workflow waiting for the next run */
     unsigned generation;
-    int in_fd, in_wd;    /* inotify on the workflow file's directory */
-    char *base;          /* the workflow file's name in it */
+    int in_fd, in_wd; /* inotify on the workflow file's directory */
+    char *base;       /* the workflow file's name in it */
     char *err;
 } watcher_t;
 
@@ -211,9 +211,8 @@ static void reload_workflow(watcher_t *w, const char *why)
 {
     dp_workflow_t *wf = load_workflow(w);
     if (!wf) {
-        console_logf(w->con, DP_LOG_ERROR,
-                     "workflow %s (%s) refused; the previous version stays in use:\n%s", w->o->file, why,
-                     w->err);
+        console_logf(w->con, DP_LOG_ERROR, "workflow %s (%s) refused; the previous version stays in use:\n%s",
+                     w->o->file, why, w->err);
         return;
     }
     dp_workflow_free(w->next);
@@ -236,8 +235,7 @@ static void watch_file(watcher_t *w)
         *slash = '\0';
     w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->in_fd >= 0)
-        w->in_wd = inotify_add_watch(w->in_fd, dir,
-                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ONLYDIR);
+        w->in_wd = inotify_add_watch(w->in_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ONLYDIR);
     if (w->in_fd < 0 || w->in_wd < 0)
         console_logf(w->con, DP_LOG_WARN, "cannot watch %s for changes (%s); SIGHUP still reloads it", dir,
                      strerror(errno));
@@ -428,8 +426,7 @@ int cli_watch(int argc, char **argv)
             w.wf = w.next;
             w.next = NULL;
             w.generation++;
-            console_logf(w.con, DP_LOG_INFO, "run %u uses the reloaded workflow (generation %u)", run,
-                         w.generation);
+            console_logf(w.con, DP_LOG_INFO, "run %u uses the reloaded workflow (generation %u)", run, w.generation);
         }
         dp_run_opts_t opts;
         dp_run_opts_init(&opts);

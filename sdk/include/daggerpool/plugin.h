@@ -77,12 +77,7 @@ typedef enum dp_plugin_result {
 } dp_plugin_result;
 
 /* Log levels (same numbers as the host's). */
-enum {
-    DP_PLUGIN_LOG_ERROR = 0,
-    DP_PLUGIN_LOG_WARN = 1,
-    DP_PLUGIN_LOG_INFO = 2,
-    DP_PLUGIN_LOG_DEBUG = 3
-};
+enum { DP_PLUGIN_LOG_ERROR = 0, DP_PLUGIN_LOG_WARN = 1, DP_PLUGIN_LOG_INFO = 2, DP_PLUGIN_LOG_DEBUG = 3 };
 
 /* Flags for set_error. */
 #define DP_PLUGIN_ERROR_PERMANENT 0x1u /* do not retry */
@@ -117,16 +112,15 @@ typedef struct dp_host_api {
     /* Sets the error message of this call; flags: DP_PLUGIN_ERROR_*. The
      * plugin then returns DP_PLUGIN_ERROR (or non-zero from create). A later
      * call replaces an earlier message. */
-    void (*set_error)(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, ...)
-        DP_PLUGIN_PRINTF(3, 4);
+    void (*set_error)(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, ...) DP_PLUGIN_PRINTF(3, 4);
 
     /* The job. */
     const char *(*job_name)(dp_plugin_ctx *ctx);
     unsigned (*attempt)(dp_plugin_ctx *ctx); /* 1-based; 0 in create */
 
     /* Cancellation and deadlines (cooperative: respect them). */
-    int (*is_cancelled)(dp_plugin_ctx *ctx);      /* non-zero once done */
-    int64_t (*remaining_ms)(dp_plugin_ctx *ctx);  /* -1: no deadline */
+    int (*is_cancelled)(dp_plugin_ctx *ctx);     /* non-zero once done */
+    int64_t (*remaining_ms)(dp_plugin_ctx *ctx); /* -1: no deadline */
     /* Sleeps up to ms; 0 after the full sleep, -1 if cancelled or timed out. */
     int (*sleep_ms)(dp_plugin_ctx *ctx, uint64_t ms);
     /* Readable once the call is cancelled or past its deadline; for poll(2).
@@ -152,8 +146,7 @@ typedef struct dp_host_api {
     const char *(*param_key_at)(const dp_params *p, size_t index);
     /* Refuses keys not in `known` (NULL-terminated): returns 0, or -1 after
      * setting "unknown param 'x' (did you mean 'y'?)" as the call's error. */
-    int (*params_check_known)(dp_plugin_ctx *ctx, const dp_params *p,
-                              const char *const *known);
+    int (*params_check_known)(dp_plugin_ctx *ctx, const dp_params *p, const char *const *known);
 
     /* The host's store, shared across runs and hot swaps. Values are bytes;
      * the host copies them. Each returns -1 if the host has no store or is
@@ -170,9 +163,8 @@ typedef struct dp_host_api {
 } dp_host_api;
 
 /* Whether the host offers function `fn` (a newer minor may add some). */
-#define DP_HOST_HAS(host, fn)                                                          \
-    ((host) != NULL &&                                                                 \
-     offsetof(dp_host_api, fn) + sizeof((host)->fn) <= (size_t)(host)->struct_size && \
+#define DP_HOST_HAS(host, fn)                                                                                          \
+    ((host) != NULL && offsetof(dp_host_api, fn) + sizeof((host)->fn) <= (size_t)(host)->struct_size &&                \
      (host)->fn != NULL)
 
 /*
@@ -221,7 +213,7 @@ typedef struct dp_plugin_desc {
      * or the key of an explicit path), so a job's type always names the
      * plugin that implements it. Job type names follow the same rule. */
     const char *name;
-    const char *version;  /* the plugin's own version, e.g. "1.2.0" (required) */
+    const char *version; /* the plugin's own version, e.g. "1.2.0" (required) */
     const char *description;
     const dp_job_type *const *job_types; /* NULL-terminated */
     /* Optional: 0 on success; otherwise write a message into err. Nothing is

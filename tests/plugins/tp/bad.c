@@ -24,8 +24,7 @@ static const dp_job_type one = {.struct_size = sizeof(dp_job_type), .name = "one
 static const dp_job_type idle = {.struct_size = sizeof(dp_job_type), .name = "idle"};
 static const dp_job_type *const types[] = {&one, &idle, NULL};
 #elif defined(BAD_DUP)
-static const dp_job_type one_again = {.struct_size = sizeof(dp_job_type), .name = "one",
-                                      .run = ok_run};
+static const dp_job_type one_again = {.struct_size = sizeof(dp_job_type), .name = "one", .run = ok_run};
 static const dp_job_type *const types[] = {&one, &one_again, NULL};
 #else
 static const dp_job_type *const types[] = {&one, NULL};

@@ -62,10 +62,8 @@ static int echo_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
     if (host->params_check_known(ctx, p, known) != 0)
         return -1;
     struct echo e = {"hello", NULL, 0, 0};
-    if (host->param_string(p, "message", &e.message) < 0 ||
-        host->param_string(p, "fail", &e.fail) < 0 ||
-        host->param_bool(p, "permanent", &e.permanent) < 0 ||
-        host->param_bool(p, "not_ready", &e.not_ready) < 0)
+    if (host->param_string(p, "message", &e.message) < 0 || host->param_string(p, "fail", &e.fail) < 0 ||
+        host->param_bool(p, "permanent", &e.permanent) < 0 || host->param_bool(p, "not_ready", &e.not_ready) < 0)
         return -1;
     struct echo *s = malloc(sizeof(*s));
     if (!s)
@@ -78,8 +76,8 @@ static int echo_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
 static dp_plugin_result echo_run(dp_plugin_ctx *ctx, void *state)
 {
     const struct echo *e = state;
-    host->log(ctx, DP_PLUGIN_LOG_INFO, "echo %s (attempt %u, version %s)", e->message,
-              host->attempt(ctx), GOOD_VERSION);
+    host->log(ctx, DP_PLUGIN_LOG_INFO, "echo %s (attempt %u, version %s)", e->message, host->attempt(ctx),
+              GOOD_VERSION);
     host->store_set(ctx, "good.last", e->message, strlen(e->message));
     char key[256];
     snprintf(key, sizeof(key), "good.ran.%s", host->job_name(ctx));
@@ -108,8 +106,7 @@ static int probe_create(dp_plugin_ctx *ctx, const dp_params *p, void **state)
 static dp_plugin_result probe_check(dp_plugin_ctx *ctx, void *state)
 {
     size_t len;
-    return host->store_get(ctx, state, NULL, 0, &len) == 0 ? DP_PLUGIN_READY
-                                                          : DP_PLUGIN_NOT_READY;
+    return host->store_get(ctx, state, NULL, 0, &len) == 0 ? DP_PLUGIN_READY : DP_PLUGIN_NOT_READY;
 }
 
 /* ABI 1.1's end hook: records how the attempt ended under "good.end". */
@@ -136,11 +133,8 @@ static dp_plugin_result block_run(dp_plugin_ctx *ctx, void *state)
 }
 #endif
 
-static const dp_job_type echo_type = {.struct_size = sizeof(dp_job_type),
-                                      .name = "echo",
-                                      .create = echo_create,
-                                      .run = echo_run,
-                                      .destroy = free};
+static const dp_job_type echo_type = {
+    .struct_size = sizeof(dp_job_type), .name = "echo", .create = echo_create, .run = echo_run, .destroy = free};
 static const dp_job_type probe_type = {.struct_size = sizeof(dp_job_type),
                                        .name = "probe",
                                        .create = probe_create,
@@ -149,9 +143,7 @@ static const dp_job_type probe_type = {.struct_size = sizeof(dp_job_type),
 #ifdef GOOD_NO_BLOCK
 static const dp_job_type *const types[] = {&echo_type, &probe_type, NULL};
 #else
-static const dp_job_type block_type = {.struct_size = sizeof(dp_job_type),
-                                       .name = "block",
-                                       .run = block_run};
+static const dp_job_type block_type = {.struct_size = sizeof(dp_job_type), .name = "block", .run = block_run};
 static const dp_job_type *const types[] = {&echo_type, &probe_type, &block_type, NULL};
 #endif
 
