@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 
 #include "bigmem.h"
+#include "hash.h"
 #include "util.h"
 
 static const char *unnamed(char *buf, uint32_t id);
@@ -32,16 +33,6 @@ struct dp_unnamed_names {
     size_t n;
     char names[];
 };
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 dp_graph_t *dp_graph_new(void)
 {
@@ -166,7 +157,7 @@ static uint32_t *index_make(const dp_graph_t *g, size_t cap, bool tagged)
     for (size_t j = 0; j < g->njobs; j++) {
         if (g->jobs[j].flags & DP_DEF_UNNAMED)
             continue;
-        uint64_t h = hash_name(g->jobs[j].name);
+        uint64_t h = dp__hash_fnv1a(g->jobs[j].name);
         size_t i = h & mask;
         while (idx[i])
             i = (i + 1) & mask;
@@ -256,11 +247,12 @@ static long index_find(const dp_graph_t *g, const char *name)
     if (u >= 0)
         return u;
     if (g->index)
-        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, hash_name(name), NULL);
+        return index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, dp__hash_fnv1a(name), NULL);
     if (g->keep_order) {
         const uint32_t *idx = lazy_index(g);
         if (idx)
-            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name, hash_name(name), NULL);
+            return index_probe(idx, index_cap_for(g->nnamed), index_taggable(g), g->jobs, name, dp__hash_fnv1a(name),
+                               NULL);
         for (size_t j = 0; j < g->njobs; j++) /* no memory for it: the slow way */
             if (g->jobs[j].name && strcmp(g->jobs[j].name, name) == 0)
                 return (long)j;
@@ -501,12 +493,12 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     if (spec->name) {
         if ((g->nnamed + 1) * 2 + 2 > g->index_cap && index_rebuild(g, g->nnamed + 1) != DP_OK)
             return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
-        h = hash_name(name);
+        h = dp__hash_fnv1a(name);
         dup = find_unnamed(g, name);
         if (dup < 0)
             dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, h, &slot);
     } else if (g->nhashnamed) {
-        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, hash_name(name), NULL);
+        dup = index_probe(g->index, g->index_cap, g->index_tagged, g->jobs, name, dp__hash_fnv1a(name), NULL);
     }
     if (dup >= 0) {
         if (!spec->name)

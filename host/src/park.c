@@ -260,8 +260,8 @@ static dp_park_t *step_batch(dp_parking_t *pk, dp_park_t **batch, size_t n, unsi
             i++;
             break;
         }
-        /* now: the end of the previous step (a clock read costs ~76 ns on
-         * some machines; steps run back to back). */
+        /* now: the end of the previous step (steps run back to back, and a
+         * clock read is not free: bench/README.md, "This machine"). */
         if (!pk->ops.step(pk->ops.arg, p, worker, &now)) {
             mine = p;
             i++;
