@@ -40,6 +40,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "executor.h"
@@ -406,13 +407,22 @@ static int run_allowed(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size
     return rc;
 }
 
-dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
+/* The 1.0 entry point (the header's macro makes new callers use the sized
+ * one): opts is a 1.0 struct. */
+dp_result_t *(dp_graph_run)(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
 {
-    dp_run_opts_t defaults;
-    if (!opts) {
-        dp_run_opts_init(&defaults);
-        opts = &defaults;
-    }
+    return dp_graph_run_sized(g, opts, DP__RUN_OPTS_SIZE_1_0, err, errlen);
+}
+
+dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size_t size, char *err, size_t errlen)
+{
+    /* The caller's fields over the defaults: a struct from an older header
+     * is shorter, and nothing past its end is read. */
+    dp_run_opts_t copy;
+    dp_run_opts_init(&copy);
+    if (caller)
+        memcpy(&copy, caller, size < sizeof copy ? size : sizeof copy);
+    const dp_run_opts_t *opts = &copy;
     if (run_allowed(g, opts, err, errlen) != DP_OK)
         return NULL;
 

@@ -16,12 +16,21 @@
 /* A job that took less than this is short (dp_run_t.short_ticks). */
 #define SHORT_JOB_NS 20000u
 
-void dp_run_opts_init(dp_run_opts_t *opts)
+void dp_run_opts_init_sized(dp_run_opts_t *opts, size_t size)
 {
-    memset(opts, 0, sizeof *opts);
-    opts->max_concurrent_jobs = 4;
-    opts->fail_fast = true;
-    opts->log_level = DP_LOG_INFO;
+    dp_run_opts_t d;
+    memset(&d, 0, sizeof d);
+    d.max_concurrent_jobs = 4;
+    d.fail_fast = true;
+    d.log_level = DP_LOG_INFO;
+    memcpy(opts, &d, size < sizeof d ? size : sizeof d);
+}
+
+/* The 1.0 entry point (the header's macro makes new callers use the sized
+ * one): a 1.0 struct ends after `seed`. */
+void(dp_run_opts_init)(dp_run_opts_t *opts)
+{
+    dp_run_opts_init_sized(opts, DP__RUN_OPTS_SIZE_1_0);
 }
 
 /* The dependency counters, the queue's slots and its tickets live in the

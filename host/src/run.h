@@ -17,6 +17,7 @@
 #ifndef DP_RUN_H
 #define DP_RUN_H
 
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,6 +30,9 @@
 #include "record.h"
 #include "ticks.h"
 #include "daggerpool/daggerpool.h"
+
+/* The size of a dp_run_opts_t of the 1.0 header: it ended after `seed`. */
+#define DP__RUN_OPTS_SIZE_1_0 (offsetof(dp_run_opts_t, seed) + sizeof(uint64_t))
 
 struct dp_worker; /* pool.c */
 

@@ -1472,9 +1472,50 @@ static void test_queue_slots_clean_between_runs(void **state)
     tu_script_free(s);
 }
 
+/* A program built against the 1.0 header calls dp_run_opts_init and
+ * dp_graph_run (the symbols, not the header's macros) with a struct that
+ * ends after `seed`: nothing past it may be written or read. The struct
+ * here is a full one whose tail holds garbage; under ASan a 1.0-sized
+ * allocation makes any access past it a report too. */
+static void test_run_opts_of_a_1_0_program(void **state)
+{
+    (void)state;
+    size_t size_1_0 = offsetof(dp_run_opts_t, seed) + sizeof(uint64_t);
+    assert_true(size_1_0 < sizeof(dp_run_opts_t));
+    dp_run_opts_t *full = malloc(sizeof *full);
+    assert_non_null(full);
+    memset(full, 0xAB, sizeof *full);
+    (dp_run_opts_init)(full);
+    assert_int_equal(full->max_concurrent_jobs, 4);
+    for (size_t i = size_1_0; i < sizeof *full; i++)
+        assert_int_equal(((unsigned char *)full)[i], 0xAB); /* the tail untouched */
+
+    tu_script_t *s = tu_script_new();
+    dp_graph_t *g = tu_graph("A:;B:A;C:A", s);
+    char err[256] = "";
+    full->max_concurrent_jobs = 2;
+    dp_result_t *r = (dp_graph_run)(g, full, err, sizeof err); /* executor, clock: garbage, not read */
+    assert_non_null(r);
+    tu_expect(r, "A=success B=success C=success");
+    dp_result_free(r);
+
+    dp_run_opts_t *small = malloc(size_1_0);
+    assert_non_null(small);
+    (dp_run_opts_init)(small);
+    r = (dp_graph_run)(g, small, err, sizeof err);
+    assert_non_null(r);
+    tu_expect(r, "A=success B=success C=success");
+    dp_result_free(r);
+    free(small);
+    free(full);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_opts_of_a_1_0_program),
         cmocka_unit_test(test_queue_slots_clean_between_runs),
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_single_job),

@@ -487,6 +487,9 @@ typedef struct dp_run_opts {
 } dp_run_opts_t;
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
+/** dp_run_opts_init for a struct of `size` bytes (what the caller's header
+ *  says): fields beyond it are not touched. */
+DP_API void dp_run_opts_init_sized(dp_run_opts_t *opts, size_t size);
 
 typedef struct dp_result dp_result_t;
 
@@ -495,6 +498,18 @@ typedef struct dp_result dp_result_t;
  *  invalid (nothing ran) or memory ran out. A graph may be run again after
  *  a run returns; one graph runs at most once at a time (DP_EBUSY). */
 DP_API dp_result_t *dp_graph_run(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen);
+/** dp_graph_run for opts of `size` bytes: fields beyond it take their
+ *  defaults. */
+DP_API dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *opts, size_t size, char *err, size_t errlen);
+
+/* Binary compatibility: dp_run_opts_t grows at its end. A program compiled
+ * with this header calls the _sized functions, which learn the size of its
+ * struct; one compiled with a 1.0 header calls dp_run_opts_init and
+ * dp_graph_run, which read and write only the 1.0 fields (up to `seed`).
+ * So a program built against any 1.x header keeps working with a newer
+ * libdaggerpool.so.1 without being rebuilt. */
+#define dp_run_opts_init(opts) dp_run_opts_init_sized((opts), sizeof(dp_run_opts_t))
+#define dp_graph_run(g, opts, err, errlen) dp_graph_run_sized((g), (opts), sizeof(dp_run_opts_t), (err), (errlen))
 
 /* ------------------------------------------------------------------------ */
 /* Result                                                                    */

@@ -45,6 +45,17 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
  * bin/. */
 void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **dirs, size_t ndirs);
 
+/* The flags that run and watch both take over the workflow's settings. */
+typedef struct cli_run_flags {
+    unsigned jobs; /* -j; 0: from the file */
+    bool timeout_set;
+    uint64_t timeout_ms; /* --timeout */
+    bool keep_going;     /* --keep-going */
+} cli_run_flags_t;
+
+/* opts from the workflow's settings, then the flags over them. */
+void cli_run_opts(const dp_workflow_t *wf, const cli_run_flags_t *flags, dp_run_opts_t *opts);
+
 /* Refuses --plugin-path values that are not directories (exit 2 early
  * rather than a puzzling "plugin not found" later). */
 bool cli_check_dirs(const char *cmd, char **dirs, size_t ndirs);

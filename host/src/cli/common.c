@@ -474,3 +474,15 @@ void out_file_discard(out_file_t *o)
     cli_file_id_free(&o->id);
     o->target = NULL;
 }
+
+void cli_run_opts(const dp_workflow_t *wf, const cli_run_flags_t *flags, dp_run_opts_t *opts)
+{
+    dp_run_opts_init(opts);
+    dp_workflow_run_opts(wf, opts);
+    if (flags->jobs)
+        opts->max_concurrent_jobs = flags->jobs;
+    if (flags->timeout_set)
+        opts->timeout_ms = flags->timeout_ms;
+    if (flags->keep_going)
+        opts->fail_fast = false;
+}

@@ -42,10 +42,7 @@ typedef struct run_opts_cli {
     const char *file;
     const char *json;
     const char *trace;
-    unsigned jobs; /* 0: from the file */
-    bool timeout_set;
-    uint64_t timeout_ms;
-    bool keep_going;
+    cli_run_flags_t flags;
     bool allow_insecure;
     char **plugin_dirs;
     size_t nplugin_dirs;
@@ -102,15 +99,15 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         case OPT_JSON: o->json = optarg; break;
         case OPT_TRACE: o->trace = optarg; break;
         case 'j':
-            if (!cli_parse_uint(optarg, 1, 100000, &o->jobs))
+            if (!cli_parse_uint(optarg, 1, 100000, &o->flags.jobs))
                 return cli_usage_error("run", "-j %s: expected a number of jobs from 1 to 100000", optarg);
             break;
         case OPT_TIMEOUT:
-            if (dp_duration_parse(optarg, &o->timeout_ms, err, sizeof err) != DP_OK)
+            if (dp_duration_parse(optarg, &o->flags.timeout_ms, err, sizeof err) != DP_OK)
                 return cli_usage_error("run", "--timeout: %s", err);
-            o->timeout_set = true;
+            o->flags.timeout_set = true;
             break;
-        case OPT_KEEP_GOING: o->keep_going = true; break;
+        case OPT_KEEP_GOING: o->flags.keep_going = true; break;
         case OPT_ALLOW_INSECURE: o->allow_insecure = true; break;
         case OPT_PLUGIN_PATH:
             if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
@@ -177,6 +174,38 @@ static bool finish_output(out_file_t *f, int rc)
     return false;
 }
 
+/* The summary, the JSON and the trace of r; the exit code. An output that
+ * cannot be written makes a successful run exit 1 (a run that did not
+ * succeed keeps its own code): a script must not take a result nobody could
+ * read for a success. */
+static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *name, FILE *summary_out,
+                         out_file_t *json_file, out_file_t *trace_file, trace_rec_t *trace)
+{
+    int code = (int)dp_result_outcome(r);
+    if (summary_out && dp__render_summary(summary_out, r, name) != DP_OK) {
+        cli_errorf("run", "cannot write the summary to %s: %s",
+                   summary_out == stdout ? "standard output" : "standard error", strerror(errno));
+        if (code == CLI_EXIT_SUCCESS)
+            code = CLI_EXIT_FAILED;
+    }
+    if (o->json && !finish_output(json_file, dp__render_json(json_file->f, r, name)) && code == CLI_EXIT_SUCCESS)
+        code = CLI_EXIT_FAILED;
+    if (o->trace && !finish_output(trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
+        code = CLI_EXIT_FAILED;
+    return code;
+}
+
+/* Where the summary goes: stdout, or stderr when stdout carries the JSON or
+ * the trace; nowhere with --log-format json then (stderr is one JSON object
+ * per line, and stdout holds the machine's output already). */
+static FILE *summary_stream(const run_cli_t *o)
+{
+    bool json_stdout = o->json && strcmp(o->json, "-") == 0;
+    bool trace_stdout = o->trace && strcmp(o->trace, "-") == 0;
+    FILE *out = json_stdout || trace_stdout ? stderr : stdout;
+    return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
+}
+
 int cli_run(int argc, char **argv)
 {
     run_cli_t o = {.log_format = CLI_LOG_TEXT};
@@ -196,17 +225,9 @@ int cli_run(int argc, char **argv)
                            : o.verbose >= 2 ? DP_LOG_DEBUG
                            : o.verbose == 1 ? DP_LOG_INFO
                                             : DP_LOG_WARN;
-    bool json_stdout = o.json && strcmp(o.json, "-") == 0;
-    bool trace_stdout = o.trace && strcmp(o.trace, "-") == 0;
-    FILE *summary_out = json_stdout || trace_stdout ? stderr : stdout;
-    /* With --log-format json, stderr is one JSON object per line: the
-     * command's own messages too, and no summary there (with --json - or
-     * --trace -, stdout holds the machine's output already). */
-    if (o.log_format == CLI_LOG_JSON) {
+    FILE *summary_out = summary_stream(&o);
+    if (o.log_format == CLI_LOG_JSON) /* the command's own messages as JSON lines too */
         cli_messages_json();
-        if (summary_out == stderr)
-            summary_out = NULL;
-    }
 
     char *err = calloc(1, 16384);
     dp_workflow_t *wf = NULL;
@@ -256,14 +277,7 @@ int cli_run(int argc, char **argv)
     }
 
     dp_run_opts_t opts;
-    dp_run_opts_init(&opts);
-    dp_workflow_run_opts(wf, &opts);
-    if (o.jobs)
-        opts.max_concurrent_jobs = o.jobs;
-    if (o.timeout_set)
-        opts.timeout_ms = o.timeout_ms;
-    if (o.keep_going)
-        opts.fail_fast = false;
+    cli_run_opts(wf, &o.flags, &opts);
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
     sinks_t sinks = {con, trace};
@@ -298,20 +312,7 @@ int cli_run(int argc, char **argv)
         goto out;
     }
 
-    code = (int)dp_result_outcome(r);
-    /* An output that cannot be written makes a successful run exit 1 (a
-     * run that did not succeed keeps its own code): a script must not take
-     * a result nobody could read for a success. */
-    if (summary_out && dp__render_summary(summary_out, r, name) != DP_OK) {
-        cli_errorf("run", "cannot write the summary to %s: %s",
-                   summary_out == stdout ? "standard output" : "standard error", strerror(errno));
-        if (code == CLI_EXIT_SUCCESS)
-            code = CLI_EXIT_FAILED;
-    }
-    if (o.json && !finish_output(&json_file, dp__render_json(json_file.f, r, name)) && code == CLI_EXIT_SUCCESS)
-        code = CLI_EXIT_FAILED;
-    if (o.trace && !finish_output(&trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
-        code = CLI_EXIT_FAILED;
+    code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace);
     goto out;
 
 oom:

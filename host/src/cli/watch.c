@@ -69,10 +69,7 @@ typedef struct watch_cli {
     uint64_t interval_ms;
     bool until_ready;
     const char *json_lines;
-    unsigned jobs;
-    bool timeout_set;
-    uint64_t timeout_ms;
-    bool keep_going;
+    cli_run_flags_t flags;
     char **plugin_dirs;
     size_t nplugin_dirs;
     bool allow_insecure;
@@ -124,15 +121,15 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
         case OPT_UNTIL_READY: o->until_ready = true; break;
         case OPT_JSON_LINES: o->json_lines = optarg; break;
         case 'j':
-            if (!cli_parse_uint(optarg, 1, 100000, &o->jobs))
+            if (!cli_parse_uint(optarg, 1, 100000, &o->flags.jobs))
                 return cli_usage_error("watch", "-j %s: expected a number of jobs from 1 to 100000", optarg);
             break;
         case OPT_TIMEOUT:
-            if (dp_duration_parse(optarg, &o->timeout_ms, err, sizeof err) != DP_OK)
+            if (dp_duration_parse(optarg, &o->flags.timeout_ms, err, sizeof err) != DP_OK)
                 return cli_usage_error("watch", "--timeout: %s", err);
-            o->timeout_set = true;
+            o->flags.timeout_set = true;
             break;
-        case OPT_KEEP_GOING: o->keep_going = true; break;
+        case OPT_KEEP_GOING: o->flags.keep_going = true; break;
         case OPT_PLUGIN_PATH:
             if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
                 return cli_usage_error("watch", "out of memory");
@@ -325,6 +322,101 @@ static bool write_json_line(FILE *f, const dp_result_t *r, const char *name, uns
     return ok;
 }
 
+/* The JSON lines file, before anything runs: a regular file or a new one
+ * (a FIFO would block the open, a device is not what was meant), and not
+ * the workflow file; stdout for -. False: refused (said). */
+static bool open_json_lines(const watch_cli_t *o, bool json_stdout, FILE **jl)
+{
+    if (json_stdout) {
+        *jl = stdout;
+        return true;
+    }
+    if (!o->json_lines)
+        return true;
+    cli_file_id_t a, b;
+    cli_file_id(o->json_lines, &a);
+    cli_file_id(o->file, &b);
+    bool same = cli_same_file(&a, &b);
+    cli_file_id_free(&a);
+    cli_file_id_free(&b);
+    if (same) {
+        cli_usage_error("watch", "--json-lines %s names the workflow file %s; append the results elsewhere",
+                        o->json_lines, o->file);
+        return false;
+    }
+    int fd = cli_open_regular("watch", "--json-lines", o->json_lines, O_WRONLY | O_APPEND | O_CREAT,
+                              "name a regular file or a new one, or - for standard output");
+    if (fd < 0)
+        return false;
+    if (!(*jl = fdopen(fd, "a"))) {
+        close(fd);
+        cli_errorf("watch", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* The first workflow, built. The search path: its plugin_path,
+ * --plugin-path, the environment, the default; a reloaded workflow's new
+ * directories are appended (add_search_path). False: refused (said). */
+static bool load_first_workflow(watcher_t *w)
+{
+    const watch_cli_t *o = w->o;
+    cli_heap_for_workflow(o->file);
+    dp_workflow_t *first = dp__workflow_load_for_build(o->file, w->err, 16384);
+    if (!first) {
+        cli_put_lines(stderr, w->err);
+        return false;
+    }
+    cli_heap_loaded();
+    add_search_path(w, first);
+    cli_plugin_search_path(w->pl, NULL, o->plugin_dirs, o->nplugin_dirs);
+    if (dp_workflow_build(first, w->pl, w->err, 16384) != DP_OK) {
+        cli_put_lines(stderr, w->err);
+        dp_workflow_free(first);
+        return false;
+    }
+    w->wf = first;
+    cli_heap_settle();
+    return true;
+}
+
+/* Run number run of the current workflow, its summary and JSON line
+ * written; its outcome and requeue hint. False: the run could not start
+ * (said). */
+static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *store, dp_executor_t **executor,
+                     FILE *summary_out, FILE *jl, dp_log_level_t level, dp_run_outcome_t *outcome, int64_t *requeue)
+{
+    const watch_cli_t *o = w->o;
+    dp_run_opts_t opts;
+    cli_run_opts(w->wf, &o->flags, &opts);
+    opts.parent = parent;
+    opts.store = store; /* one store for every run: plugins keep state across runs and swaps */
+    opts.log = console_log_cb;
+    opts.log_user = w->con;
+    opts.log_level = level;
+    if (!*executor) /* sized by the first run; a bigger bound later adds threads per run */
+        *executor = dp_executor_new(opts.max_concurrent_jobs);
+    opts.executor = *executor; /* NULL (no memory): threads per run, as before */
+    dp_result_t *r = dp_graph_run(dp_workflow_graph(w->wf), &opts, w->err, 16384);
+    if (!r) {
+        cli_errorf(NULL, "%s: %s", o->file, w->err);
+        return false;
+    }
+    const char *name = dp_workflow_name(w->wf);
+    *outcome = dp_result_outcome(r);
+    *requeue = dp_result_requeue_after_ms(r);
+    if (summary_out) {
+        fprintf(summary_out, "--- run %u ---\n", run);
+        if (dp__render_summary(summary_out, r, name) != DP_OK)
+            console_logf(w->con, DP_LOG_ERROR, "cannot write run %u's summary: %s", run, strerror(errno));
+    }
+    if (jl && !write_json_line(jl, r, name, run, w->generation))
+        console_logf(w->con, DP_LOG_ERROR, "cannot append run %u's JSON line to %s", run, o->json_lines);
+    dp_result_free(r);
+    return true;
+}
+
 int cli_watch(int argc, char **argv)
 {
     watch_cli_t o = {.interval_ms = 30000, .log_format = CLI_LOG_TEXT};
@@ -354,32 +446,8 @@ int cli_watch(int argc, char **argv)
         goto oom;
     if (!cli_check_dirs("watch", o.plugin_dirs, o.nplugin_dirs))
         goto out;
-    /* The JSON lines file, before anything runs: a regular file or a new
-     * one (a FIFO would block the open, a device is not what was meant),
-     * and not the workflow file. */
-    if (o.json_lines && !json_stdout) {
-        cli_file_id_t a, b;
-        cli_file_id(o.json_lines, &a);
-        cli_file_id(o.file, &b);
-        bool same = cli_same_file(&a, &b);
-        cli_file_id_free(&a);
-        cli_file_id_free(&b);
-        if (same) {
-            cli_usage_error("watch", "--json-lines %s names the workflow file %s; append the results elsewhere",
-                            o.json_lines, o.file);
-            goto out;
-        }
-        int fd = cli_open_regular("watch", "--json-lines", o.json_lines, O_WRONLY | O_APPEND | O_CREAT,
-                                  "name a regular file or a new one, or - for standard output");
-        if (fd < 0)
-            goto out;
-        if (!(jl = fdopen(fd, "a"))) {
-            close(fd);
-            goto oom;
-        }
-    } else if (json_stdout) {
-        jl = stdout;
-    }
+    if (!open_json_lines(&o, json_stdout, &jl))
+        goto out;
     if (!(w.con = console_new(stderr, o.log_format, level, false)))
         goto oom;
     if (!(w.pl = dp_plugins_new()) || !(store = dp_store_new()))
@@ -388,27 +456,8 @@ int cli_watch(int argc, char **argv)
     dp_plugins_set_store(w.pl, store);
     dp_plugins_allow_insecure(w.pl, o.allow_insecure);
 
-    /* The search path: the first workflow's plugin_path, --plugin-path, the
-     * environment, the default; a reloaded workflow's new directories are
-     * appended (add_search_path). */
-    {
-        cli_heap_for_workflow(o.file);
-        dp_workflow_t *first = dp__workflow_load_for_build(o.file, w.err, 16384);
-        if (!first) {
-            cli_put_lines(stderr, w.err);
-            goto out;
-        }
-        cli_heap_loaded();
-        add_search_path(&w, first);
-        cli_plugin_search_path(w.pl, NULL, o.plugin_dirs, o.nplugin_dirs);
-        if (dp_workflow_build(first, w.pl, w.err, 16384) != DP_OK) {
-            cli_put_lines(stderr, w.err);
-            dp_workflow_free(first);
-            goto out;
-        }
-        w.wf = first;
-        cli_heap_settle();
-    }
+    if (!load_first_workflow(&w))
+        goto out;
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
     if (!(w.reloader = dp_reloader_new(w.pl, NULL, w.err, 16384)) || dp_reloader_start(w.reloader) != DP_OK)
@@ -428,40 +477,12 @@ int cli_watch(int argc, char **argv)
             w.generation++;
             console_logf(w.con, DP_LOG_INFO, "run %u uses the reloaded workflow (generation %u)", run, w.generation);
         }
-        dp_run_opts_t opts;
-        dp_run_opts_init(&opts);
-        dp_workflow_run_opts(w.wf, &opts);
-        if (o.jobs)
-            opts.max_concurrent_jobs = o.jobs;
-        if (o.timeout_set)
-            opts.timeout_ms = o.timeout_ms;
-        if (o.keep_going)
-            opts.fail_fast = false;
-        opts.parent = parent;
-        opts.store = store; /* one store for every run: plugins keep state across runs and swaps */
-        opts.log = console_log_cb;
-        opts.log_user = w.con;
-        opts.log_level = level;
-        if (!executor) /* sized by the first run; a bigger bound later adds threads per run */
-            executor = dp_executor_new(opts.max_concurrent_jobs);
-        opts.executor = executor; /* NULL (no memory): threads per run, as before */
-        dp_result_t *r = dp_graph_run(dp_workflow_graph(w.wf), &opts, w.err, 16384);
-        if (!r) {
-            cli_errorf(NULL, "%s: %s", o.file, w.err);
+        dp_run_outcome_t outcome;
+        int64_t requeue;
+        if (!run_once(&w, run, parent, store, &executor, summary_out, jl, level, &outcome, &requeue)) {
             code = CLI_EXIT_INVALID;
             break;
         }
-        const char *name = dp_workflow_name(w.wf);
-        dp_run_outcome_t outcome = dp_result_outcome(r);
-        int64_t requeue = dp_result_requeue_after_ms(r);
-        if (summary_out) {
-            fprintf(summary_out, "--- run %u ---\n", run);
-            if (dp__render_summary(summary_out, r, name) != DP_OK)
-                console_logf(w.con, DP_LOG_ERROR, "cannot write run %u's summary: %s", run, strerror(errno));
-        }
-        if (jl && !write_json_line(jl, r, name, run, w.generation))
-            console_logf(w.con, DP_LOG_ERROR, "cannot append run %u's JSON line to %s", run, o.json_lines);
-        dp_result_free(r);
         if (outcome == DP_RUN_CANCELLED || dp_ctx_done(parent)) {
             code = CLI_EXIT_INTERRUPTED;
             break;
