@@ -246,6 +246,10 @@ static int high_fd(int fd)
     return h;
 }
 
+/* Starts the runner with its three descriptors in place (posix_spawn file
+ * actions, never a fork of the threaded host). One function, a little over
+ * a hundred lines, because every descriptor it opens is closed at its one
+ * failure exit. */
 static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err, size_t errlen)
 {
     int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;

@@ -206,6 +206,9 @@ static FILE *summary_stream(const run_cli_t *o)
     return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
 }
 
+/* `daggerpool run`. Longer than the rest: it acquires the run's resources one
+ * after another and releases them all at one exit (out:), as SQLite's
+ * functions do, so that no path can leak one; the steps between are calls. */
 int cli_run(int argc, char **argv)
 {
     run_cli_t o = {.log_format = CLI_LOG_TEXT};

@@ -417,6 +417,9 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
     return true;
 }
 
+/* `daggerpool watch`. Longer than the rest for the reason cli_run is: its
+ * resources are acquired in order and released at one exit (out:); the
+ * loop's steps are calls (run_once, wait_between_runs). */
 int cli_watch(int argc, char **argv)
 {
     watch_cli_t o = {.interval_ms = 30000, .log_format = CLI_LOG_TEXT};
