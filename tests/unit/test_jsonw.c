@@ -199,17 +199,18 @@ static void test_streams_to_file_and_reports_errors(void **state)
     json_decref(back);
     fclose(f);
 
-    FILE *full = fopen("/dev/full", "w");
-    if (full) {
-        setvbuf(full, NULL, _IONBF, 0);
-        dp__jsonw_init(&w, full, 0);
-        dp__jsonw_array_open(&w);
-        for (int i = 0; i < 50000; i++)
-            dp__jsonw_int(&w, i);
-        dp__jsonw_array_close(&w);
-        assert_int_equal(dp__jsonw_finish(&w), DP_ESYS);
-        fclose(full);
-    }
+    /* A stream that holds 64 bytes: a full disk, without touching one. */
+    static char small[64];
+    FILE *full = fmemopen(small, sizeof small, "w");
+    assert_non_null(full);
+    setvbuf(full, NULL, _IONBF, 0);
+    dp__jsonw_init(&w, full, 0);
+    dp__jsonw_array_open(&w);
+    for (int i = 0; i < 50000; i++)
+        dp__jsonw_int(&w, i);
+    dp__jsonw_array_close(&w);
+    assert_int_equal(dp__jsonw_finish(&w), DP_ESYS);
+    fclose(full);
 }
 
 /* Misuse is an error, never malformed output. */

@@ -38,7 +38,7 @@ void cli_messages_json(void)
     cli_signals_json(true);
 }
 
-/* A message as one JSON log line (jansson escapes what needs it). */
+/* A message as one JSON log line (the JSON writer escapes what needs it). */
 static void put_json_message(FILE *out, const char *msg)
 {
     char *line = cli_json_line(dp__wall_ns(), DP_LOG_ERROR, NULL, 0, NULL, msg, NULL);
