@@ -11,4 +11,4 @@ set(DP_LIB_SOURCE_NAMES
 # API's getter entries), durations (a getter parses them), util's helpers.
 set(DP_RUNNER_SUPPORT_SOURCE_NAMES isolate_wire.c params.c duration.c util.c)
 set(DP_CLI_SOURCE_NAMES
-  common.c console.c graph.c main.c plugins.c run.c signals.c trace.c validate.c watch.c)
+  common.c console.c graph.c main.c plugins.c run.c service_notify.c signals.c trace.c validate.c watch.c)
