@@ -120,8 +120,7 @@ int dp__plan_make(dp_plan_t *p, const dp_graph_t *g, const uint32_t *targets, si
     unsigned char *need = calloc(cap, 1), *flags = calloc(cap, 1);
     uint32_t *s1 = malloc(cap * sizeof *s1), *s2 = malloc(cap * sizeof *s2);
     int rc = DP_OK;
-    if (!p->action || !p->target || !p->wave || !p->reason || !p->own || !p->targets || !need || !flags || !s1 ||
-        !s2) {
+    if (!p->action || !p->target || !p->wave || !p->reason || !p->own || !p->targets || !need || !flags || !s1 || !s2) {
         rc = dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
         goto out;
     }

@@ -23,8 +23,8 @@ typedef enum dp_plan_action {
 } dp_plan_action_t;
 
 typedef struct dp_plan {
-    const dp_graph_t *g; /* the whole workflow's graph (validated); not owned */
-    size_t n;            /* its jobs */
+    const dp_graph_t *g;   /* the whole workflow's graph (validated); not owned */
+    size_t n;              /* its jobs */
     unsigned char *action; /* per job id: dp_plan_action_t */
     unsigned char *target; /* per job id: named as a target */
     uint32_t *wave;        /* per job id: 1, 2, ... for a job that runs; 0 otherwise */
@@ -32,7 +32,7 @@ typedef struct dp_plan {
      * reasons), or the plan's own for a job it excludes, or one it runs
      * although given as reused. */
     const char **reason;
-    char **own; /* the plan's own reasons (freed with it), per job id, NULL mostly */
+    char **own;        /* the plan's own reasons (freed with it), per job id, NULL mostly */
     uint32_t *targets; /* the targets, without repeats, in the order given */
     size_t ntargets;
     size_t nwaves, nrun, nreused, nexcluded;

@@ -181,4 +181,3 @@ out:
     free(dirs);
     return code;
 }
-
