@@ -171,6 +171,24 @@ out:
     return rc;
 }
 
+int dp__plan_reused_ids(const dp_plan_t *p, const dp_graph_t *g, uint32_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!p->nreused)
+        return DP_OK;
+    if (!(*ids = malloc(p->nreused * sizeof **ids)))
+        return DP_ENOMEM;
+    for (size_t j = 0; j < p->n; j++) {
+        if (p->action[j] != DP_PLAN_REUSED)
+            continue;
+        long id = g == p->g ? (long)j : dp_graph_job_id(g, dp_graph_job_name(p->g, j));
+        if (id >= 0)
+            (*ids)[(*n)++] = (uint32_t)id;
+    }
+    return DP_OK;
+}
+
 /* The jobs that run in wave order (*order, nrun ids; by name within a
  * wave, since ids are) and where each wave ends (*end, nwaves + 2 entries:
  * wave w is order[end[w - 1] .. end[w]), end[0] = 0): a counting sort, so

@@ -52,6 +52,13 @@ int dp__plan_make(dp_plan_t *p, const dp_graph_t *g, const uint32_t *targets, si
                   size_t nreused, const char *const *reasons, char *err, size_t errlen);
 void dp__plan_free(dp_plan_t *p);
 
+/* The jobs the plan reuses as ids of g, a validated graph that holds them
+ * under the same names: the plan's own graph, or the graph of the selected
+ * jobs that a run of targets runs (dp_run_opts_t.reused of that run).
+ * *ids malloc'd (NULL when none), *n of them; a reused job g does not hold
+ * is left out. DP_OK or DP_ENOMEM. */
+int dp__plan_reused_ids(const dp_plan_t *p, const dp_graph_t *g, uint32_t **ids, size_t *n);
+
 /* The plan for people: a line of counts, the waves, the reused and the
  * excluded jobs with their reasons. Names escaped as the summary's. DP_OK
  * or DP_ESYS (a write failed). */

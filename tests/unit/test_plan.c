@@ -102,8 +102,7 @@ static void test_targets(void **state)
     char err[256];
     dp_plan_t p;
     assert_int_equal(dp__plan_make(&p, g, t, nt, NULL, 0, NULL, err, sizeof err), DP_OK);
-    assert_string_equal(plan_text(&p),
-                        "A:1 B:2 C:2 D:3 E:4 F:excluded G:excluded H:excluded I:1 J:2 K:3 L:excluded");
+    assert_string_equal(plan_text(&p), "A:1 B:2 C:2 D:3 E:4 F:excluded G:excluded H:excluded I:1 J:2 K:3 L:excluded");
     assert_int_equal(p.ntargets, 2);
     assert_string_equal(dp_graph_job_name(g, p.targets[0]), "K");
     assert_string_equal(dp_graph_job_name(g, p.targets[1]), "E");
@@ -142,8 +141,7 @@ static void test_reused_agrees_with_the_run(void **state)
     dp_plan_t p;
     assert_int_equal(dp__plan_make(&p, g, NULL, 0, r, nr, reasons, err, sizeof err), DP_OK);
     free(reasons); /* the plan keeps the strings, not the array */
-    assert_string_equal(plan_text(&p),
-                        "A:reused B:reused C:reused D:reused E:1 F:reused G:reused H:2 I:1 J:2 K:3 L:4");
+    assert_string_equal(plan_text(&p), "A:reused B:reused C:reused D:reused E:1 F:reused G:reused H:2 I:1 J:2 K:3 L:4");
     assert_string_equal(p.reason[dp_graph_job_id(g, "A")], "succeeded in run 3");
     assert_string_equal(p.reason[dp_graph_job_id(g, "E")], "definition changed");
     assert_string_equal(p.reason[dp_graph_job_id(g, "J")], "would be reused, but its dependency I runs");
@@ -260,18 +258,71 @@ static void test_json(void **state)
     json_t *jobs = json_object_get(root, "jobs");
     assert_int_equal(json_object_size(jobs), 12);
     char *b = json_dumps(json_object_get(jobs, "B"), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    assert_string_equal(b, "{\"action\":\"reused\",\"wave\":null,\"target\":false,\"reason\":\"ok \\\"quoted\\\"\\n\"}");
+    assert_string_equal(b,
+                        "{\"action\":\"reused\",\"wave\":null,\"target\":false,\"reason\":\"ok \\\"quoted\\\"\\n\"}");
     free(b);
     char *e = json_dumps(json_object_get(jobs, "E"), JSON_COMPACT | JSON_PRESERVE_ORDER);
     assert_string_equal(e, "{\"action\":\"run\",\"wave\":3,\"target\":true,\"reason\":null}");
     free(e);
     char *l = json_dumps(json_object_get(jobs, "L"), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    assert_string_equal(l,
-                        "{\"action\":\"excluded\",\"wave\":null,\"target\":false,\"reason\":\"not needed by the targets\"}");
+    assert_string_equal(
+        l, "{\"action\":\"excluded\",\"wave\":null,\"target\":false,\"reason\":\"not needed by the targets\"}");
     free(l);
     json_decref(root);
     free(text);
     free(reasons);
+    dp__plan_free(&p);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* A run of targets runs the selected jobs' graph: the plan's reused jobs,
+ * as that graph's ids, are what the run reuses; the rest of the selection
+ * runs. */
+static void test_reused_ids_in_the_selected_graph(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    dp_graph_t *g = tu_graph("A:;B:A;C:A;D:B,C;E:D;F:;G:F,A;H:G,E;I:;J:I;K:J,C;L:K", s);
+    uint32_t t[2], r[12];
+    size_t nt = ids_of(g, "K", t, 2);
+    size_t nr = ids_of(g, "A,C,F,G,I,L", r, 12);
+    char err[256];
+    dp_plan_t p;
+    assert_int_equal(dp__plan_make(&p, g, t, nt, r, nr, NULL, err, sizeof err), DP_OK);
+    assert_string_equal(plan_text(&p), "A:reused B:excluded C:reused D:excluded E:excluded F:excluded G:excluded "
+                                       "H:excluded I:reused J:1 K:2 L:excluded");
+    /* The selected jobs' graph, named as in the whole one: its ids differ
+     * from the whole graph's (C is 1 there, 2 here; I 2 and 8). */
+    tu_script_t *s2 = tu_script_new();
+    dp_graph_t *sub = tu_graph("C:A;I:;A:;J:I;K:J,C", s2);
+    assert_int_equal(dp_graph_validate(sub, err, sizeof err), DP_OK);
+    uint32_t *ids;
+    size_t n;
+    assert_int_equal(dp__plan_reused_ids(&p, sub, &ids, &n), DP_OK);
+    assert_int_equal(n, 3);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.reused = ids;
+    o.nreused = n;
+    o.timeout_ms = 20000;
+    dp_result_t *res = tu_run(sub, &o);
+    assert_int_equal(dp_result_outcome(res), DP_RUN_SUCCESS);
+    for (size_t j = 0; j < dp_result_job_count(res); j++) {
+        const dp_job_result_t *jr = dp_result_job(res, j);
+        long full = dp_graph_job_id(g, jr->name);
+        assert_int_equal(jr->reused, p.action[full] == DP_PLAN_REUSED);
+        assert_int_equal(atomic_load(&tu_job(s2, jr->name)->runs), p.action[full] == DP_PLAN_RUN ? 1 : 0);
+    }
+    dp_result_free(res);
+    free(ids);
+    /* The plan's own graph: its ids as they are. */
+    assert_int_equal(dp__plan_reused_ids(&p, g, &ids, &n), DP_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(dp_graph_job_name(g, ids[0]), "A");
+    free(ids);
+    dp_graph_free(sub);
+    tu_script_free(s2);
     dp__plan_free(&p);
     dp_graph_free(g);
     tu_script_free(s);
@@ -326,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_reused_agrees_with_the_run),
         cmocka_unit_test(test_targets_and_reuse),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_reused_ids_in_the_selected_graph),
         cmocka_unit_test(test_long_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

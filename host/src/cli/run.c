@@ -272,29 +272,6 @@ static bool select_jobs(dp_workflow_t *wf, dp_plugins_t *pl, const dp_plan_t *pl
     return rc == DP_OK;
 }
 
-/* The jobs the plan reuses, as ids of g (the graph that runs: the whole
- * file's or the selected jobs'), for opts.reused; *n of them. NULL and 0
- * when none (or no memory: then *oom). */
-static uint32_t *reused_ids(const dp_plan_t *plan, const dp_graph_t *g, size_t *n, bool *oom)
-{
-    *n = 0;
-    *oom = false;
-    if (!plan->nreused)
-        return NULL;
-    uint32_t *ids = malloc(plan->nreused * sizeof *ids);
-    if (!ids) {
-        *oom = true;
-        return NULL;
-    }
-    for (size_t j = 0; j < plan->n; j++)
-        if (plan->action[j] == DP_PLAN_REUSED) {
-            long id = dp_graph_job_id(g, dp_graph_job_name(plan->g, j));
-            if (id >= 0)
-                ids[(*n)++] = (uint32_t)id;
-        }
-    return ids;
-}
-
 /* `daggerpool run`. Longer than the rest: it acquires the run's resources one
  * after another and releases them all at one exit (out:), as SQLite's
  * functions do, so that no path can leak one; the steps between are calls. */
@@ -335,7 +312,6 @@ int cli_run(int argc, char **argv)
     memset(&plan, 0, sizeof plan);
     uint32_t *reused = NULL;
     size_t nreused = 0;
-    bool oom = false;
     code = CLI_EXIT_INVALID;
     if (!err)
         goto out;
@@ -375,7 +351,7 @@ int cli_run(int argc, char **argv)
     if (plan.ntargets && !select_jobs(wf, pl, &plan, err, 16384))
         goto out;
     dp_graph_t *g = dp_workflow_graph(wf);
-    if (!(reused = reused_ids(&plan, g, &nreused, &oom)) && oom)
+    if (dp__plan_reused_ids(&plan, g, &reused, &nreused) != DP_OK)
         goto oom;
     if (o.json && !out_file_open(&json_file, "run"))
         goto out;
