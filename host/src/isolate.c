@@ -311,15 +311,26 @@ out:
     return e;
 }
 
+/* Queues as much of the first frame (iso->out, INIT) on the control socket
+ * as fits without waiting: the child reads it as soon as it starts, while
+ * we wait to learn its pid. Returns how much was sent. */
+static size_t send_early(dp_isolate_t *iso, int ctl)
+{
+    ssize_t n = send(ctl, iso->out.data, iso->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n > 0 ? (size_t)n : 0;
+}
+
 /* Starts the runner with its three descriptors in place: from the warm
- * runner (isolate_warm.c), else spawned afresh. One exit for every
- * descriptor it opens. */
+ * runner (isolate_warm.c), else spawned afresh; and sends it the first
+ * frame, iso->out. One exit for every descriptor it opens. */
 static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err, size_t errlen)
 {
     int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;
     int rc = -1;
+    size_t sent = 0;
     if (make_sockets(ctl, can, err, errlen) != 0)
         goto out;
+    sent = send_early(iso, ctl[0]);
     pfd = fcntl(plugin_fd, F_DUPFD_CLOEXEC, 10);
     if (pfd < 0) {
         snprintf(err, errlen, "cannot pass the plugin to the job runner: %s", strerror(errno));
@@ -340,6 +351,7 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
         close_pair(ctl);
         close_pair(can);
         int e;
+        sent = 0;
         if (make_sockets(ctl, can, err, errlen) != 0)
             e = -1;
         else if ((e = spawn_cold(&iso->pid, runner, ctl[1], can[1], pfd)) != 0)
@@ -360,6 +372,10 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     iso->ctl = ctl[0];
     iso->cancel = can[0];
     ctl[0] = can[0] = -1;
+    /* The rest of the first frame (a failed send means the child died
+     * already: its status says why). */
+    if (sent < iso->out.len)
+        (void)dp__iso_send_all(iso->ctl, iso->out.data + sent, iso->out.len - sent);
     rc = 0;
 out:
     close_pair(ctl);
@@ -768,13 +784,6 @@ static dp_isolate_t *launch(const dp_isolate_spec_t *spec, dp_job_t *job, uint8_
     iso->log_user = spec->log_user;
     iso->store = spec->store;
 
-    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
-        iso->dead = true;
-        iso_free(iso);
-        *msg = strdup(err);
-        return NULL;
-    }
-
     dp_ctx_t *ctx = job ? dp_job_ctx(job) : NULL;
     dp__iso_begin(&iso->out, DP_ISO_INIT);
     dp__iso_put_u32(&iso->out, job ? dp_job_attempt(job) : 0);
@@ -789,8 +798,18 @@ static dp_isolate_t *launch(const dp_isolate_spec_t *spec, dp_job_t *job, uint8_
     dp__iso_put_str(&iso->out, mode == DP_ISO_MODE_CHECKER ? "" : spec->type);
     dp__iso_put_str(&iso->out, spec->job_name);
     dp__iso_put_params(&iso->out, mode == DP_ISO_MODE_CHECKER ? NULL : spec->params);
-    /* A failed send means the child died already: its status says why. */
-    (void)send_frame(iso);
+    if (!dp__iso_end(&iso->out)) {
+        iso_free(iso);
+        *msg = strdup("out of memory");
+        return NULL;
+    }
+    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
+        iso->dead = true;
+        iso_free(iso);
+        *msg = strdup(err);
+        return NULL;
+    }
+
     return iso;
 }
 

@@ -87,11 +87,11 @@ static struct {
     pthread_mutex_t lock; /* also held for a request's round trip */
     pthread_cond_t cond;  /* state changed */
     wstate_t state;
-    bool keeper;        /* the keeper thread is started */
-    int sock;           /* our end of its socket while W_UP, else -1 */
-    pid_t pid;          /* the warm runner while W_UP */
-    unsigned served;    /* supervisors it started */
-    unsigned failed;    /* consecutive starts that failed */
+    bool keeper;     /* the keeper thread is started */
+    int sock;        /* our end of its socket while W_UP, else -1 */
+    pid_t pid;       /* the warm runner while W_UP */
+    unsigned served; /* supervisors it started */
+    unsigned failed; /* consecutive starts that failed */
     char runner[PATH_MAX];
     unsigned char *buf; /* the request being built */
     size_t cap;
