@@ -2,8 +2,9 @@
  * runner.c - daggerpool-job-runner: runs one attempt of one plugin job in
  * its own process, for isolation = "process" (host/src/isolate.c starts it).
  *
- * Not a command for people. The process the host starts is a supervisor
- * (main, at the end of this file) that runs no plugin code: it forks the
+ * Not a command for people. The process the host starts (or the warm
+ * runner, warm.c, copies) is a supervisor (dp__runner_supervise, at the end
+ * of this file) that runs no plugin code: it forks the
  * worker, and once the worker is gone it kills whatever the plugin started
  * and exits as the worker did. The worker (worker_main) speaks the wire
  * protocol of isolate.h on fd 3 (control) and fd 4 (cancel), loads the
@@ -17,6 +18,9 @@
  * go back over the control socket; is_cancelled, sleep_ms and cancel_fd
  * watch the cancel socket and the deadline the host sent with the call; the
  * store is the host's, reached by request and reply.
+ *
+ * In checker mode (DP_ISO_MODE_CHECKER) the worker checks the params of
+ * many jobs instead: one create and destroy per CHECK frame.
  *
  * It links only daggerpool_runner_support (host/CMakeLists.txt): the wire
  * (isolate_wire.h), params and their getters, durations and util.h's

@@ -6,8 +6,10 @@
  * Why a helper executable and not fork(): the host is threaded, and a fork
  * of it would copy whatever locks other threads held (malloc's, the
  * registry's) into a child that could then deadlock before it ran a line of
- * plugin code. posix_spawn of daggerpool-job-runner starts a clean process
- * that loads the plugin's pinned copy (the memfd, or the unlinked temporary
+ * plugin code. The warm runner (isolate_warm.c: a single-threaded runner
+ * kept per host, which copies itself) or a posix_spawn of
+ * daggerpool-job-runner starts a clean process that loads the plugin's
+ * pinned copy (the memfd, or the unlinked temporary
  * copy, the host loaded, inherited as fd 5, so it runs exactly the code of
  * the version the job pinned).
  *

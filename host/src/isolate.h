@@ -3,8 +3,9 @@
  * starts and drives the instances; the command's signal handling calls
  * dp__isolate_kill_all.
  *
- * One child per attempt: dp__isolate_start spawns daggerpool-job-runner,
- * which loads the same plugin copy the host pinned and calls the type's
+ * One child per attempt: dp__isolate_start starts daggerpool-job-runner (a
+ * copy of the warm runner, isolate_warm.h, else a spawn of it), which
+ * loads the same plugin copy the host pinned and calls the type's
  * create; each dp__isolate_call runs run or check there; dp__isolate_end
  * destroys the instance and reaps the child. While a call is out, the host
  * thread waits with poll(2) on the child's socket and the attempt's context
