@@ -416,6 +416,10 @@ typedef struct checker {
     unsigned generation;
     dp_limits_t limits;
     dp_isolate_t *iso;
+    /* What iso_log reads (the registry, the plugin's entry), for the log
+     * lines of this child: it outlives the jobs it checks, and a job
+     * refused here is freed at once. */
+    pjob_t log_as;
 } checker_t;
 
 typedef struct checkers {
@@ -450,7 +454,6 @@ static int check_in_checker(checkers_t *cs, pjob_t *pj, dp_pversion_t *v, const 
         .params = pj->params,
         .limits = pj->limits,
         .log = iso_log,
-        .log_user = pj,
         .store = store,
     };
     checker_t *c = NULL;
@@ -467,12 +470,16 @@ static int check_in_checker(checkers_t *cs, pjob_t *pj, dp_pversion_t *v, const 
             cs->next = (cs->next + 1) % BATCH_CHECKERS;
             checker_end(c);
         }
+        c->log_as.pl = pj->pl;
+        c->log_as.entry = pj->entry;
+        spec.log_user = &c->log_as;
         if (dp__isolate_checker_start(&spec, &c->iso, msg) != 0)
             return -1;
         c->e = pj->entry;
         c->generation = v->generation;
         c->limits = pj->limits;
     }
+    spec.log_user = &c->log_as;
     int rc = dp__isolate_check(c->iso, &spec, msg);
     if (rc != 0 && dp__isolate_dead(c->iso))
         checker_end(c); /* crashed on this job: the next job gets a new one */
