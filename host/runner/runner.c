@@ -821,7 +821,7 @@ static void exit_as_worker(void)
  * forks the worker and watches it (see above). Never returns. host_pid: the
  * process whose death ends the attempt (our parent, as the host spawned or
  * the warm runner cloned us). */
-void dp__runner_supervise(pid_t host_pid)
+void dp__runner_supervise(pid_t host_pid, int spare)
 {
     /* The host's death ends the attempt. (Strictly, the death of the host's
      * thread that is our parent: a pool worker, which outlives its attempts,
@@ -847,6 +847,8 @@ void dp__runner_supervise(pid_t host_pid)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        if (spare >= 0)
+            dp__runner_spare_activate(spare);
         /* Nothing the plugin executes gets the runner's descriptors: a
          * background process holding the sockets would keep the attempt
          * from ending (dlopen reads fd 5 through /proc, which CLOEXEC does
@@ -861,7 +863,10 @@ void dp__runner_supervise(pid_t host_pid)
          * runner has no main to return to). */
         _exit(worker_main());
     }
-    /* The worker has them; the host must see the sockets close with it. */
+    /* The worker has them; the host must see the sockets close with it
+     * (and the warm runner a spare's socket). */
+    if (spare >= 0)
+        close(spare);
     for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++)
         close(fd);
     sigset_t sup;
@@ -906,5 +911,5 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &sup, NULL);
     if (warm)
         dp__runner_warm_main();
-    dp__runner_supervise(getppid());
+    dp__runner_supervise(getppid(), -1);
 }

@@ -82,42 +82,11 @@ static char **environment(char *p, char *end)
     return v;
 }
 
-/* In the clone: puts the request's descriptors in place and becomes the
- * attempt's supervisor. Never returns. */
-static void become_supervisor(const int fds[DP_ISOLATE_WARM_NFDS], char *env, char *env_end, pid_t host_pid)
-{
-    /* First its own process group, as a spawned runner starts in: the
-     * host's escalation signals the group. (Until here it was in the warm
-     * runner's, which has no terminal's signals either.) */
-    setpgid(0, 0);
-    close(WARM_SOCK);
-    /* Above anything the dup2s below write to, so that none clobbers
-     * another source. */
-    int hi[DP_ISOLATE_WARM_NFDS];
-    for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++) {
-        hi[i] = fcntl(fds[i], F_DUPFD, 16);
-        if (hi[i] < 0)
-            _exit(2);
-    }
-    if (dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 1) < 0 || dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 2) < 0 ||
-        dup2(hi[DP_ISOLATE_WARM_FD_CTL], DP_ISOLATE_FD_CTL) < 0 ||
-        dup2(hi[DP_ISOLATE_WARM_FD_CANCEL], DP_ISOLATE_FD_CANCEL) < 0 ||
-        dup2(hi[DP_ISOLATE_WARM_FD_PLUGIN], DP_ISOLATE_FD_PLUGIN) < 0 || fchdir(hi[DP_ISOLATE_WARM_FD_CWD]) != 0)
-        _exit(2);
-    /* Nothing else: not the warm runner's socket, not the received copies. */
-    close_from(DP_ISOLATE_FD_PLUGIN + 1);
-    char **v = environment(env, env_end);
-    if (v)
-        environ = v;
-    /* Named as a spawned runner is (the warm runner renamed itself). */
-    prctl(PR_SET_NAME, "daggerpool-job-");
-    dp__runner_supervise(host_pid);
-}
-
-/* Receives one request: 0 with fds filled and *len the payload's length, 1
- * when the host has closed the socket, -1 for a malformed request (its
+/* Receives one request from sock (the host's, or for a spare worker the
+ * warm runner's forward of it): 0 with fds filled and *len the payload's
+ * length, 1 when the socket has closed, -1 for a malformed request (its
  * descriptors closed). */
-static int receive(int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
+static int receive(int sock, int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
 {
     struct iovec iov = {request, sizeof request};
     union {
@@ -126,7 +95,7 @@ static int receive(int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
     } c;
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
     ssize_t n;
-    while ((n = recvmsg(WARM_SOCK, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
     }
     if (n <= 0)
         return 1;
@@ -157,20 +126,147 @@ static int receive(int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
     return 0;
 }
 
-static void reply(int32_t value)
+void dp__runner_spare_activate(int sock)
 {
-    unsigned char msg[8];
+    int fds[DP_ISOLATE_WARM_NFDS];
+    size_t len = 0;
+    int r = receive(sock, fds, &len);
+    if (r > 0)
+        _exit(0); /* the warm runner is gone, and this spare unused */
+    if (r < 0)
+        _exit(2);
+    /* Named as a spawned runner is. */
+    prctl(PR_SET_NAME, "daggerpool-job-");
+    /* Above anything the dup2s below write to, so that none clobbers
+     * another source. */
+    int hi[DP_ISOLATE_WARM_NFDS];
+    for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++) {
+        hi[i] = fcntl(fds[i], F_DUPFD, 16);
+        if (hi[i] < 0)
+            _exit(2);
+    }
+    if (dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 1) < 0 || dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 2) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_CTL], DP_ISOLATE_FD_CTL) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_CANCEL], DP_ISOLATE_FD_CANCEL) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_PLUGIN], DP_ISOLATE_FD_PLUGIN) < 0 || fchdir(hi[DP_ISOLATE_WARM_FD_CWD]) != 0)
+        _exit(2);
+    /* Nothing else: not the socket it was activated through, not the
+     * received copies. */
+    close_from(DP_ISOLATE_FD_PLUGIN + 1);
+    char **v = environment((char *)request + 4, (char *)request + len);
+    if (v)
+        environ = v;
+}
+
+/* Tells the host something: DP_ISOLATE_WARM_HELLO, _STARTED, _SPARE or
+ * _ABANDONED, with a pid (or -errno). */
+static void tell(uint32_t kind, int32_t value)
+{
+    unsigned char msg[12];
     uint32_t magic = DP_ISOLATE_WARM_MAGIC;
     memcpy(msg, &magic, 4);
-    memcpy(msg + 4, &value, 4);
+    memcpy(msg + 4, &kind, 4);
+    memcpy(msg + 8, &value, 4);
     if (send(WARM_SOCK, msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg)
         _exit(0); /* the host is gone */
+}
+
+/* The spare: a supervisor (a child of the host) whose worker is forked
+ * already and waits on `sock` for its attempt. */
+static struct {
+    pid_t pid; /* 0: none */
+    int sock;
+} spare;
+
+static pid_t host_pid;
+
+/* Starts the next spare, and tells the host its pid (it reaps it, should
+ * it never serve). false if the clone failed (errno). */
+static bool make_spare(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return false;
+    /* A copy of this process whose parent is the host (CLONE_PARENT): no
+     * fork of a threaded process, and nothing to reap here. */
+    long pid = clone_parent();
+    if (pid == 0) {
+        /* Its own process group first, as a spawned runner starts in: the
+         * host's escalation signals the group. (Until here it was in the
+         * warm runner's, which has no terminal's signals either.) */
+        setpgid(0, 0);
+        close(WARM_SOCK);
+        close(sv[0]);
+        prctl(PR_SET_NAME, "daggerpool-job-");
+        dp__runner_supervise(host_pid, sv[1]);
+    }
+    int e = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        errno = e;
+        return false;
+    }
+    spare.pid = (pid_t)pid;
+    spare.sock = sv[0];
+    tell(DP_ISOLATE_WARM_SPARE, (int32_t)pid);
+    return true;
+}
+
+static void drop_spare(bool abandoned)
+{
+    if (!spare.pid)
+        return;
+    close(spare.sock);
+    if (abandoned)
+        tell(DP_ISOLATE_WARM_ABANDONED, (int32_t)spare.pid);
+    spare.pid = 0;
+}
+
+/* Hands the request (len bytes of it, and fds) to the spare's worker; 0,
+ * or an errno value. */
+static int forward(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {request, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * DP_ISOLATE_WARM_NFDS);
+    memcpy(CMSG_DATA(h), fds, sizeof(int) * DP_ISOLATE_WARM_NFDS);
+    ssize_t n;
+    while ((n = sendmsg(spare.sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n == (ssize_t)len ? 0 : n < 0 ? errno : EPROTO;
+}
+
+/* Serves one request: the spare takes it (another spare is made first if
+ * there is none, or if the one there died); 0 with *pid, or -errno. */
+static int32_t serve(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        if (!spare.pid && !make_spare())
+            return -errno;
+        int e = forward(fds, len);
+        if (e == 0) {
+            pid_t pid = spare.pid;
+            drop_spare(false);
+            return (int32_t)pid;
+        }
+        drop_spare(true); /* its worker is gone: the host reaps it */
+    }
+    return -EPIPE;
 }
 
 void dp__runner_warm_main(void)
 {
     /* Dies with the host's keeper thread, which lives as long as the host. */
-    pid_t host_pid = getppid();
+    host_pid = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != host_pid)
         _exit(0);
@@ -181,26 +277,25 @@ void dp__runner_warm_main(void)
     close(DP_ISOLATE_FD_CTL);
     close_from(WARM_SOCK + 1);
     prctl(PR_SET_NAME, DP_ISOLATE_WARM_COMM);
-    reply((int32_t)getpid());
+    tell(DP_ISOLATE_WARM_HELLO, (int32_t)getpid());
+    (void)make_spare();
 
     for (;;) {
         int fds[DP_ISOLATE_WARM_NFDS];
         size_t len = 0;
-        int r = receive(fds, &len);
+        int r = receive(WARM_SOCK, fds, &len);
         if (r > 0)
             _exit(0); /* the host is gone */
         if (r < 0) {
-            reply(-EPROTO);
+            tell(DP_ISOLATE_WARM_STARTED, -EPROTO);
             continue;
         }
-        /* A copy of this process whose parent is the host (CLONE_PARENT):
-         * no fork of a threaded process, and nothing to reap here. */
-        long pid = clone_parent();
-        if (pid == 0)
-            become_supervisor(fds, (char *)request + 4, (char *)request + len, host_pid);
-        int e = errno;
+        int32_t pid = serve(fds, len);
         for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++)
             close(fds[i]);
-        reply(pid > 0 ? (int32_t)pid : -e);
+        tell(DP_ISOLATE_WARM_STARTED, pid);
+        /* The next attempt's, while this one starts. */
+        if (pid > 0)
+            (void)make_spare();
     }
 }

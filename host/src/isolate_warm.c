@@ -58,6 +58,9 @@ extern char **environ;
 #define WARM_REPLY_MS 5000
 /* Consecutive failed starts after which it is given up. */
 #define WARM_MAX_FAILED_STARTS 3
+/* Spares left to reap at once, at most (each exits as soon as the warm
+ * runner's socket to it closes, or has exited already). */
+#define WARM_MAX_ORPHANS 16
 
 int dp__isolate_spawnattr(posix_spawnattr_t *attr)
 {
@@ -95,6 +98,9 @@ static struct {
     char runner[PATH_MAX];
     unsigned char *buf; /* the request being built */
     size_t cap;
+    pid_t spare;                     /* the warm runner's spare (our child), or 0 */
+    pid_t orphans[WARM_MAX_ORPHANS]; /* spares that will not serve: ours to reap */
+    unsigned norphans;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1};
 
 /* The process that started the keeper (0: none yet). Read without the
@@ -140,13 +146,13 @@ static bool readable(int fd, uint64_t ms)
     }
 }
 
-/* Reads the warm runner's 8-byte message (magic, value); false if it
- * does not come in time or is not one. */
-static bool read_reply(int sock, uint64_t ms, int32_t *value)
+/* Reads one message of the warm runner (magic, kind, value), waiting up to
+ * ms; false if none comes in time or it is not one. */
+static bool read_msg(int sock, uint64_t ms, uint32_t *kind, int32_t *value)
 {
-    if (!readable(sock, ms))
+    if (ms && !readable(sock, ms))
         return false;
-    unsigned char msg[8];
+    unsigned char msg[12];
     ssize_t n;
     while ((n = recv(sock, msg, sizeof msg, MSG_DONTWAIT)) < 0 && errno == EINTR) {
     }
@@ -154,7 +160,8 @@ static bool read_reply(int sock, uint64_t ms, int32_t *value)
     if (n != (ssize_t)sizeof msg)
         return false;
     memcpy(&magic, msg, 4);
-    memcpy(value, msg + 4, 4);
+    memcpy(kind, msg + 4, 4);
+    memcpy(value, msg + 8, 4);
     return magic == DP_ISOLATE_WARM_MAGIC;
 }
 
@@ -201,7 +208,8 @@ static pid_t start_warm(const char *runner, int *sock)
         posix_spawnattr_destroy(&attr);
     close(child);
     int32_t hello = 0;
-    if (pid > 0 && (!read_reply(sv[0], WARM_START_MS, &hello) || hello != pid)) {
+    uint32_t kind = 0;
+    if (pid > 0 && (!read_msg(sv[0], WARM_START_MS, &kind, &hello) || kind != DP_ISOLATE_WARM_HELLO || hello != pid)) {
         kill_and_reap(pid);
         pid = -1;
     }
@@ -211,6 +219,43 @@ static pid_t start_warm(const char *runner, int *sock)
     }
     *sock = sv[0];
     return pid;
+}
+
+/* Reaps the orphaned spares that have exited (all of them, waiting, when
+ * wait). (lock) */
+static void reap_orphans(bool wait)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < w.norphans; i++) {
+        pid_t r;
+        while ((r = waitpid(w.orphans[i], NULL, wait ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+        }
+        if (r == 0)
+            w.orphans[k++] = w.orphans[i]; /* not yet */
+    }
+    w.norphans = k;
+}
+
+static void orphan(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    if (w.spare == pid)
+        w.spare = 0;
+    if (w.norphans == WARM_MAX_ORPHANS)
+        reap_orphans(true);
+    w.orphans[w.norphans++] = pid;
+}
+
+/* Handles a message that is not a reply: a new spare, or one abandoned. */
+static void note(uint32_t kind, int32_t value)
+{
+    if (kind == DP_ISOLATE_WARM_SPARE && value > 0) {
+        orphan(w.spare); /* never the case: one spare at a time */
+        w.spare = (pid_t)value;
+    } else if (kind == DP_ISOLATE_WARM_ABANDONED) {
+        orphan((pid_t)value);
+    }
 }
 
 /* Starts the warm runner whenever asked, and reaps it when it exits. */
@@ -256,6 +301,14 @@ static void *keeper(void *arg)
         pthread_mutex_lock(&w.lock);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
+        /* Its spare, told or still to be read, will not serve: its worker
+         * exits as the socket to it closed, and we reap it. */
+        uint32_t kind;
+        int32_t value;
+        while (read_msg(w.sock, 0, &kind, &value))
+            note(kind, value);
+        orphan(w.spare);
+        reap_orphans(false);
         close(w.sock);
         w.sock = -1;
         w.pid = 0;
@@ -320,6 +373,12 @@ static bool build_request(size_t *len)
 /* Sends one request and reads the reply. (lock, W_UP) */
 static int request(int ctl, int cancel, int plugin, pid_t *pid)
 {
+    /* What came since the last request (the spare made after it). */
+    uint32_t kind;
+    int32_t v;
+    while (read_msg(w.sock, 0, &kind, &v))
+        note(kind, v);
+    reap_orphans(false);
     size_t len;
     if (!build_request(&len))
         return -1;
@@ -352,11 +411,17 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
     if (n < 0 && e == EBADF)
         return -1; /* our stderr is closed: nothing to blame the warm runner for */
     int32_t value = 0;
-    if (n != (ssize_t)len || !read_reply(w.sock, WARM_REPLY_MS, &value)) {
+    kind = 0;
+    bool got = n == (ssize_t)len;
+    while (got && (got = read_msg(w.sock, WARM_REPLY_MS, &kind, &value)) && kind != DP_ISOLATE_WARM_STARTED)
+        note(kind, value);
+    if (!got) {
         /* Dead, or not answering: gone, so the keeper starts another. */
         kill(w.pid, SIGKILL);
         return -1;
     }
+    if (value > 0 && value == w.spare)
+        w.spare = 0; /* an attempt's supervisor now: isolate.c reaps it */
     if (value <= 0) {
         /* clone refused for a reason that will not change: spawn afresh
          * from now on. Others (EAGAIN, ENOMEM): this attempt only. */

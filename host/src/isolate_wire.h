@@ -82,15 +82,27 @@ static inline void dp__isolate_runner_sigset(sigset_t *set)
  * one at a time until the socket closes (the host is gone). A request is one
  * message: u32 DP_ISOLATE_WARM_MAGIC, then the environment the attempt gets
  * (NUL-terminated strings, back to back), with DP_ISOLATE_WARM_NFDS
- * descriptors (SCM_RIGHTS) in DP_ISOLATE_WARM_FD_* order. It clones the
- * supervisor with CLONE_PARENT, so the supervisor is the host's child as a
- * spawned one is (the host reaps it, watches it with a pidfd), and replies
- * u32 DP_ISOLATE_WARM_MAGIC, i32 the supervisor's pid or -errno. The
- * supervisor takes the descriptors as fds 1 and 2 (the host's stderr), 3,
- * 4, 5 (as for a spawned runner) and its working directory, puts itself in
- * its own process group, and goes on as a spawned supervisor does. */
+ * descriptors (SCM_RIGHTS) in DP_ISOLATE_WARM_FD_* order. Its supervisor
+ * is a clone with CLONE_PARENT, so it is the host's child as a spawned one
+ * is (the host reaps it, watches it with a pidfd), in its own process
+ * group; the reply is DP_ISOLATE_WARM_STARTED with its pid or -errno. The
+ * supervisor's worker takes the descriptors as fds 1 and 2 (the host's
+ * stderr), 3, 4, 5 (as for a spawned runner), its working directory and
+ * environment, and goes on as a spawned one does. */
 #define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v1"
 #define DP_ISOLATE_WARM_MAGIC 0x52575044u /* "DPWR" */
+/* What the warm runner tells the host: u32 magic, u32 one of these, i32 a
+ * pid (or -errno). A spare is a supervisor cloned ahead (the host's child),
+ * whose worker is forked and waits for its attempt: a request is handed to
+ * the spare, and the next one made once the host has the reply, so that
+ * neither copy is on an attempt's path. The host reaps a spare that never
+ * served (abandoned, or left when the warm runner died). */
+enum {
+    DP_ISOLATE_WARM_HELLO = 1,    /* the warm runner's pid: it is ready */
+    DP_ISOLATE_WARM_STARTED = 2,  /* the reply to a request: the supervisor's pid, or -errno */
+    DP_ISOLATE_WARM_SPARE = 3,    /* a new spare's pid */
+    DP_ISOLATE_WARM_ABANDONED = 4 /* a spare that died before it served */
+};
 enum {
     DP_ISOLATE_WARM_FD_CTL = 0,
     DP_ISOLATE_WARM_FD_CANCEL = 1,

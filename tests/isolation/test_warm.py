@@ -189,7 +189,12 @@ def test_warm_runner_killed_mid_run():
         killed = []
         for _ in range(2):
             w = wait_for(lambda: [x for x in warm_runners(p.pid) if x not in killed], SLACK)
-            check(w, "no (new) warm runner appeared under the host (killed so far: %s)" % killed)
+            if not w:
+                p.kill()
+                err = p.communicate()[1].decode(errors="replace")
+                raise AssertionError("no (new) warm runner appeared under the host (killed so far: %s; "
+                                     "processes: %s; host's stderr: %s)"
+                                     % (killed, [(x, proc_info(x)) for x in marked()], err[-2000:]))
             os.kill(w[0], signal.SIGKILL)
             killed.append(w[0])
         err = p.communicate(timeout=120)[1].decode(errors="replace")
