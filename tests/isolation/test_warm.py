@@ -102,7 +102,12 @@ def marked():
 
 
 def warm_runners(host):
-    return [p for p in marked() if proc_info(p) and proc_info(p)[0] == host and proc_info(p)[1] == WARM_COMM]
+    found = []
+    for p in marked():
+        info = proc_info(p)  # once: the process may go between two reads
+        if info and info[0] == host and info[1] == WARM_COMM:
+            found.append(p)
+    return found
 
 
 def wait_for(fn, secs):
