@@ -21,6 +21,7 @@
 
 #include "bigmem.h"
 #include "hash.h"
+#include "readiness.h"
 #include "util.h"
 
 static const char *unnamed(char *buf, uint32_t id);
@@ -486,6 +487,9 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
         return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           name);
+    const char *bad_ext = dp__readiness_ext_invalid(&spec->readiness_ext, spec->readiness.period_ms);
+    if (bad_ext)
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": %s", name, bad_ext);
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (g->njobs == g->cap) {
@@ -536,6 +540,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.retries = spec->retries;
     pol.backoff = spec->backoff;
     pol.readiness = spec->readiness;
+    pol.readiness_ext = spec->readiness_ext;
+    pol.deadline_ms = spec->deadline_ms;
     long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
     /* An unnamed job's name is written out only if someone asks for it. */
@@ -545,7 +551,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) | (spec->name ? 0 : DP_DEF_UNNAMED);
+    d->flags = (!spec->check && !spec->timeout_ms && !spec->deadline_ms ? DP_DEF_PLAIN : 0) |
+               (spec->name ? 0 : DP_DEF_UNNAMED);
     if (spec->name) {
         g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
         g->nnamed++;

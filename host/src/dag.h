@@ -43,6 +43,9 @@ typedef struct dp_job_policy {
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
+    /* Appended (1.2): dp_job_spec_t's fields of the same names. */
+    dp_readiness_ext_t readiness_ext;
+    uint64_t deadline_ms;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -54,7 +57,8 @@ typedef struct dp_job_def {
     uint32_t flags; /* DP_DEF_* */
 } dp_job_def_t;
 
-/* No readiness check and no timeout: the short path in job.c may run it. */
+/* No readiness check, no timeout and no deadline: the short path in job.c
+ * may run it. */
 #define DP_DEF_PLAIN 1u
 /* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
  * by that name arithmetically, never in the name index; the name itself is
