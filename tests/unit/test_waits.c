@@ -53,9 +53,7 @@ static dp_outcome_t answer(dp_job_t *job, char c, unsigned call, const char *wha
     case 'R': return DP_READY;
     case 'N': return DP_NOT_READY;
     case 'P': return dp_job_fail(job, true, "%s %u failed for good", what, call);
-    case 'B':
-        dp_ctx_sleep(dp_job_ctx(job), 30000);
-        return dp_job_fail(job, false, "%s %u interrupted", what, call);
+    case 'B': dp_ctx_sleep(dp_job_ctx(job), 30000); return dp_job_fail(job, false, "%s %u interrupted", what, call);
     default: return dp_job_fail(job, false, "boom on %s %u", what, call);
     }
 }
@@ -189,12 +187,12 @@ static void test_thresholds_count_consecutive_probes(void **state)
     (void)state;
     bench_t b;
     bench_init(&b);
-    add_probed(&b, "P0", "R");        /* two in a row at once */
-    add_probed(&b, "P1", "RNRR");     /* a not ready breaks the run of successes */
-    add_probed(&b, "P2", "EERR");     /* two failures are below the threshold */
-    add_probed(&b, "P3", "E");        /* three in a row: failed */
-    add_probed(&b, "P4", "EENEERR");  /* not ready clears the failures too */
-    add_probed(&b, "P5", "RN*");      /* flaps until the readiness timeout */
+    add_probed(&b, "P0", "R");       /* two in a row at once */
+    add_probed(&b, "P1", "RNRR");    /* a not ready breaks the run of successes */
+    add_probed(&b, "P2", "EERR");    /* two failures are below the threshold */
+    add_probed(&b, "P3", "E");       /* three in a row: failed */
+    add_probed(&b, "P4", "EENEERR"); /* not ready clears the failures too */
+    add_probed(&b, "P5", "RN*");     /* flaps until the readiness timeout */
     add_probed(&b, "P6", "NNRR");
     add_probed(&b, "P7", "R");
     add_probed(&b, "P8", "ERR");
