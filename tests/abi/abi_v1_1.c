@@ -33,8 +33,7 @@ static void v11_end(dp_plugin_ctx *ctx, void *state)
     host->store_set(ctx, "abi11.end", how, strlen(how));
 }
 
-static const dp_job_type end_type = {
-    .struct_size = sizeof(dp_job_type), .name = "end", .run = v11_run, .end = v11_end};
+static const dp_job_type end_type = {.struct_size = sizeof(dp_job_type), .name = "end", .run = v11_run, .end = v11_end};
 static const dp_job_type *const types[] = {&end_type, NULL};
 
 static const dp_plugin_desc desc = {

@@ -48,9 +48,11 @@ static void suggest_destroy(void *state)
     free(state);
 }
 
-static const dp_job_type suggest_type = {
-    .struct_size = sizeof(dp_job_type), .name = "suggest", .create = suggest_create,
-    .run = suggest_run,       .destroy = suggest_destroy};
+static const dp_job_type suggest_type = {.struct_size = sizeof(dp_job_type),
+                                         .name = "suggest",
+                                         .create = suggest_create,
+                                         .run = suggest_run,
+                                         .destroy = suggest_destroy};
 static const dp_job_type *const types[] = {&suggest_type, NULL};
 
 static const dp_plugin_desc desc = {
