@@ -3,7 +3,10 @@
  * A probe is one check under a child context whose deadline is the probe
  * timeout; a check that is still running at that deadline (it should have
  * noticed the context) is reported as a timed-out probe. A poll probes at
- * once and then every period until ready, an error or its own timeout.
+ * once (or after an initial delay) and then every period until ready, an
+ * error or its own timeout; with dp_readiness_ext_t, "ready" and "an error"
+ * mean that many in a row (the thresholds), and the period grows by the
+ * backoff up to max_period (docs/waits.md).
  *
  * The poll is a state machine (dp_poller_t: one step = one probe, or the
  * discovery that the wait ended) rather than a loop around a sleep, so that
