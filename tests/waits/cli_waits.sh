@@ -53,7 +53,7 @@ job() { # NAME PATTERN READINESS [DEPS]
   job T1 RNRR 'period = "20ms"; success_threshold = 2; timeout = "20s";'
   job T2 EER 'period = "20ms"; failure_threshold = 3; timeout = "20s";'
   job T3 E 'period = "20ms"; failure_threshold = 3; timeout = "20s";'
-  job T4 N 'period = "20ms"; backoff = 2.0; max_period = "80ms"; timeout = "700ms";'
+  job T4 N 'period = "20ms"; backoff = 2.0; max_period = "80ms"; timeout = "3s";'
   job T5 R 'initial_delay = "300ms";'
   job T6 NR 'period = "20ms"; initial_delay = "100ms"; success_threshold = 1;'
   job OLD NR 'period = "20ms";'
@@ -102,7 +102,7 @@ cat > "$WORK/deadline.cfg" <<'CFG'
 workflow: { name = "deadlines"; fail_fast = false; };
 jobs = (
   { name = "DL1"; type = "core.sleep"; params = { duration = "1ms"; error = "boom"; };
-    retries = 100; backoff = { initial = "50ms"; factor = 1.0; }; deadline = "400ms"; },
+    retries = 100; backoff = { initial = "150ms"; factor = 1.0; }; deadline = "400ms"; },
   { name = "DL2"; type = "core.sleep"; params = { duration = "20s"; }; timeout = "200ms"; retries = 2;
     backoff = { initial = "10ms"; factor = 1.0; }; deadline = "300ms"; },
   { name = "DL3"; type = "core.noop"; deadline = "1m"; },
@@ -122,7 +122,7 @@ t1=$(date +%s)
 e1=$(j "$WORK/d.json" '.jobs.DL1.error')
 if [ $rc -eq 1 ] && [ $((t1 - t0)) -lt 8 ] &&
    [ "$(j "$WORK/d.json" '[.jobs.DL1.status, .jobs.DL2.status, .jobs.DL3.status, .jobs.C1.status, .jobs.C2.status, .jobs.C6.status]')" = '["failed","failed","success","skipped","skipped","success"]' ] &&
-   [ "$e1" = '"boom; not retried: a retry in 50ms would start past the deadline of 400ms"' ] &&
+   [ "$e1" = '"boom; not retried: a retry in 150ms would start past the deadline of 400ms"' ] &&
    [ "$(j "$WORK/d.json" '.jobs.DL2.error')" = '"deadline of 300ms passed during attempt 2"' ] &&
    [ "$(j "$WORK/d.json" '.jobs.DL2.attempts')" = 2 ] &&
    [ "$(j "$WORK/d.json" '[.jobs.DL1.deadline_hit, .jobs.DL2.deadline_hit, .jobs.DL3.deadline_hit]')" = '[true,true,false]' ] &&
