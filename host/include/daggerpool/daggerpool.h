@@ -235,8 +235,9 @@ DP_API void dp_job_set_version(dp_job_t *job, const char *version);
  *  readiness poll goes on, and as the run's requeue hint
  *  (dp_result_requeue_after_ms) when the job ends not ready or failed
  *  (not for a permanent failure). Each run or check call starts without
- *  one; a later call in the same callback replaces an earlier one. The job's
- *  deadline still holds: a retry that would start after it is not made. */
+ *  one; a later call in the same callback replaces an earlier one; one made
+ *  in attempt_end is ignored. The job's deadline still holds: a retry that
+ *  would start after it is not made. */
 DP_API void dp_job_retry_after(dp_job_t *job, uint64_t ms);
 
 /* Retry backoff: delay(n) = min(initial * factor^(n-1), max), then reduced by

@@ -167,7 +167,9 @@ typedef struct dp_host_api {
      * before the next readiness probe when the poll goes on, and as the
      * run's requeue hint when the job ends not ready or failed (not for a
      * permanent error). Only the suggestion of the current run or check
-     * call counts; a later call replaces it. Ignored in create and end.
+     * call counts (an attempt's create is part of its run); a later call
+     * replaces it. Ignored in end and in the create that checks the params
+     * when the job is added.
      * Test with DP_HOST_HAS(host, retry_after) first. */
     void (*retry_after)(dp_plugin_ctx *ctx, uint64_t ms);
 } dp_host_api;
