@@ -1,6 +1,7 @@
-/* job.c - one job's life in a run: attempts, the per-attempt timeout,
- * readiness after run, retries with backoff, and the dp_job_* calls that
- * callbacks make.
+/* job.c - one job's life in a run: attempts, the per-attempt timeout and
+ * the deadline over them all, readiness after run, retries with backoff (or
+ * the delay the job suggested), and the dp_job_* calls that callbacks make
+ * (docs/waits.md).
  *
  * A job is a small state machine (attempt_start, poll steps, poll_finish,
  * attempt_finish, the backoff, job_end) rather than one call that blocks
@@ -710,7 +711,7 @@ static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, boo
     jr->poll_suggested = false;
 }
 
-/* The short path: a job without readiness check or timeout, in a run that
+/* The short path: a job without readiness check, timeout or deadline, in a run that
  * watches no single job (dp_run_t.plain: no store snapshots, events or
  * per-job log lines to make), whose one attempt succeeds: run, attempt_end,
  * the end stamp, nothing else. On a no-op job the full state machine cost
