@@ -25,6 +25,7 @@
  * exception (rare, and they may be long).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,9 @@ struct dp_job {
     dp_ctx_t *ctx; /* what callbacks see: attempt or probe context */
     char *error;   /* this attempt's message (malloc'd) */
     bool permanent;
-    bool has_retry_after; /* dp_job_retry_after during the last run or check call */
+    bool has_retry_after; /* dp_job_retry_after during the last run or check call
+                           * (its delay: jobrun_t.retry_after_ms) */
     const char *version;
-    uint64_t retry_after_ms;
 };
 
 const char *dp_job_name(const dp_job_t *job)
@@ -74,14 +75,6 @@ dp_store_t *dp_job_store(dp_job_t *job)
 void dp_job_set_version(dp_job_t *job, const char *version)
 {
     job->version = version;
-}
-
-void dp_job_retry_after(dp_job_t *job, uint64_t ms)
-{
-    if (!job)
-        return;
-    job->retry_after_ms = ms;
-    job->has_retry_after = true;
 }
 
 dp_outcome_t dp_job_fail(dp_job_t *job, bool permanent, const char *fmt, ...)
@@ -252,10 +245,12 @@ typedef struct jobrun {
     /* The job's deadline (all attempts and backoffs), CLOCK_MONOTONIC; 0:
      * none. Set when its first attempt starts. */
     uint64_t deadline_ns;
-    bool deadline_cut;   /* the attempt's context ends at the deadline, not at its timeout */
-    bool deadline_hit;   /* the deadline ended the job */
-    bool poll_suggested; /* the poll waits for a probe time the job suggested */
-    char err[512];       /* the readiness check's message */
+    bool deadline_cut;       /* the attempt's context ends at the deadline, not at its timeout */
+    bool deadline_hit;       /* the deadline ended the job */
+    bool poll_suggested;     /* the poll waits for a probe time the job suggested */
+    uint64_t retry_after_ms; /* dp_job_retry_after's delay, when job.has_retry_after (kept out
+                              * of dp_job_t: the short path zeroes that whole) */
+    char err[512];           /* the readiness check's message */
 } jobrun_t;
 
 /* How late a parked job's probe may run, so that probes due close together
@@ -274,6 +269,26 @@ static void readiness_error(jobrun_t *jr)
 {
     if (jr->o == DP_ERROR && jr->err[0] && (!jr->job.error || strcmp(jr->err, jr->job.error) != 0))
         dp_job_fail(&jr->job, false, "%s", jr->err);
+}
+
+/* The state a job handle lives in (every dp_job_t is a jobrun_t's). */
+static jobrun_t *jobrun_of(dp_job_t *job)
+{
+    return (jobrun_t *)(void *)((char *)job - offsetof(jobrun_t, job));
+}
+
+void dp_job_retry_after(dp_job_t *job, uint64_t ms)
+{
+    if (!job)
+        return;
+    jobrun_of(job)->retry_after_ms = ms;
+    job->has_retry_after = true;
+}
+
+/* The job's 1.2 settings (readiness_ext, deadline_ms; all zero for most). */
+static inline const dp_pol_ext_t *ext_of(const dp_job_t *job)
+{
+    return dp__pol_ext(job->run->g, job->pol);
 }
 
 /* The int64 of a suggested delay (they are uint64 ms). */
@@ -302,8 +317,8 @@ static void poll_goes_on(jobrun_t *jr)
     jr->poll_suggested = job->has_retry_after;
     if (job->has_retry_after) {
         job->has_retry_after = false;
-        p->next_ns = dp__sat_add(p->last_end_ns, dp__ms_to_ns(job->retry_after_ms));
-        dp__slot_waits(run->slotbuf, job->id)->retry_after_ms = ms_i64(job->retry_after_ms);
+        p->next_ns = dp__sat_add(p->last_end_ns, dp__ms_to_ns(jr->retry_after_ms));
+        dp__slot_waits(run->slotbuf, job->id)->retry_after_ms = ms_i64(jr->retry_after_ms);
     }
 }
 
@@ -357,11 +372,12 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     /* The attempt's context: the run's own when the job sets no timeout
      * and no deadline (nothing to set up), else a child with the earlier
      * of the two. */
-    jr->own_ctx = pol->timeout_ms > 0 || pol->deadline_ms > 0;
+    const dp_pol_ext_t *x = ext_of(job);
+    jr->own_ctx = pol->timeout_ms > 0 || x->deadline_ms > 0;
     if (jr->own_ctx) {
         uint64_t now = dp__now_ns();
-        if (job->attempt == 1 && pol->deadline_ms)
-            jr->deadline_ns = dp__sat_add(now, dp__ms_to_ns(pol->deadline_ms));
+        if (job->attempt == 1 && x->deadline_ms)
+            jr->deadline_ns = dp__sat_add(now, dp__ms_to_ns(x->deadline_ms));
         dp__ctx_init_at(&jr->actx, &run->ctx, pol->timeout_ms, now);
         jr->deadline_cut = false;
         if (jr->deadline_ns && (jr->actx.deadline_ns == 0 || jr->deadline_ns < jr->actx.deadline_ns)) {
@@ -390,15 +406,15 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
         jr->err[0] = '\0';
         if (store)
             set_snapshot(run, def, job->attempt, "readiness");
-        if (pol->readiness.period_ms == 0 && !pol->readiness_ext.initial_delay_ms) {
+        if (pol->readiness.period_ms == 0 && !x->readiness_ext.initial_delay_ms) {
             jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job, jr->err, sizeof jr->err);
             readiness_error(jr);
         } else {
             dp__poller_init(&jr->poller, job->ctx, pol->readiness.period_ms, pol->readiness.probe_timeout_ms,
                             pol->readiness.timeout_ms);
             uint64_t now = dp__now_ns();
-            if (dp__readiness_ext_set(&pol->readiness_ext))
-                dp__poller_set_ext(&jr->poller, &pol->readiness_ext, now);
+            if (dp__readiness_ext_set(&x->readiness_ext))
+                dp__poller_set_ext(&jr->poller, &x->readiness_ext, now);
             jr->in_poll = true;
             jr->poll_over = false;
             jr->poll_suggested = false;
@@ -428,7 +444,7 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
         }
         min_requeue(run, jr->job.id, hint);
     }
-    if (dp__readiness_ext_set(&pol->readiness_ext)) {
+    if (dp__readiness_ext_set(&ext_of(&jr->job)->readiness_ext)) {
         dp_job_waits_t *w = dp__slot_waits(run->slotbuf, jr->job.id);
         w->polled = true;
         w->readiness.probes = jr->poller.info.probes;
@@ -443,10 +459,10 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
 
 /* The suggestion of the call that ended the job (not ready, or failed for
  * good) as the run's requeue hint. */
-static void suggestion_as_hint(dp_run_t *run, dp_job_t *job)
+static void suggestion_as_hint(dp_run_t *run, jobrun_t *jr)
 {
-    min_requeue(run, job->id, ms_i64(job->retry_after_ms));
-    dp__slot_waits(run->slotbuf, job->id)->retry_after_ms = ms_i64(job->retry_after_ms);
+    min_requeue(run, jr->job.id, ms_i64(jr->retry_after_ms));
+    dp__slot_waits(run->slotbuf, jr->job.id)->retry_after_ms = ms_i64(jr->retry_after_ms);
 }
 
 /* A retry whose wait would end at or after the job's deadline is not made:
@@ -458,7 +474,7 @@ static void past_deadline(dp_run_t *run, jobrun_t *jr, uint64_t delay)
     char d1[32], d2[32];
     char *msg = dp__asprintf("%s; not retried: a retry in %s would start past the deadline of %s",
                              sb->error[id] ? sb->error[id] : "failed", dp_duration_format(delay, d1, sizeof d1),
-                             dp_duration_format(jr->job.pol->deadline_ms, d2, sizeof d2));
+                             dp_duration_format(ext_of(&jr->job)->deadline_ms, d2, sizeof d2));
     if (msg) {
         free(sb->error[id]);
         sb->error[id] = msg;
@@ -484,10 +500,10 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
         /* A retry delay suggested here is not the attempt's (the hook
          * only releases what the attempt set up). */
         bool had = job->has_retry_after;
-        uint64_t ms = job->retry_after_ms;
+        uint64_t ms = jr->retry_after_ms;
         pol->attempt_end(job, def->user);
         job->has_retry_after = had;
-        job->retry_after_ms = ms;
+        jr->retry_after_ms = ms;
     }
 
     /* Cancelled run: whatever the job answered, it stays unknown (the
@@ -504,7 +520,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
             /* The job's deadline, not the attempt's timeout: no time is
              * left for another attempt. */
             dp_job_fail(job, true, "deadline of %s passed during attempt %u",
-                        dp_duration_format(pol->deadline_ms, d, sizeof d), job->attempt);
+                        dp_duration_format(ext_of(job)->deadline_ms, d, sizeof d), job->attempt);
             jr->deadline_hit = true;
         } else {
             dp_job_fail(job, false, "timed out after %s", dp_duration_format(pol->timeout_ms, d, sizeof d));
@@ -539,7 +555,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (o == DP_NOT_READY) {
         *final = DP_STATUS_NOT_READY;
         if (job->has_retry_after)
-            suggestion_as_hint(run, job);
+            suggestion_as_hint(run, jr);
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
         dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "not ready");
         return true;
@@ -551,7 +567,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     if (retry) {
         /* The job's own suggestion, if its last call made one, else the
          * backoff. */
-        delay = job->has_retry_after ? job->retry_after_ms : backoff_ms(&pol->backoff, job->attempt + 1, rng);
+        delay = job->has_retry_after ? jr->retry_after_ms : backoff_ms(&pol->backoff, job->attempt + 1, rng);
         if (jr->deadline_ns && dp__sat_add(dp__now_ns(), dp__ms_to_ns(delay)) >= jr->deadline_ns) {
             past_deadline(run, jr, delay);
             retry = false;
@@ -559,7 +575,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     }
     if (!retry) {
         if (job->has_retry_after && !job->permanent)
-            suggestion_as_hint(run, job);
+            suggestion_as_hint(run, jr);
         *final = DP_STATUS_FAILED;
         dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, job->id), job->attempt, "failed: %s", slot_error(run, id));
         return true;
@@ -632,7 +648,7 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     const dp_job_def_t *def = job->def;
     dp_slot_t *slot = &run->slots[job->id];
     set_version(run, job->id, job->version);
-    if (job->pol->deadline_ms) {
+    if (job->pol->ext && ext_of(job)->deadline_ms) {
         dp_job_waits_t *w = dp__slot_waits(run->slotbuf, job->id);
         w->has_deadline = true;
         w->deadline_hit = jr->deadline_hit;
@@ -763,7 +779,8 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     if (run->plain && (def->flags & DP_DEF_PLAIN))
         return plain_job(run, jr, id, def, worker, rng, clock);
     const dp_job_policy_t *pol = dp__def_pol(run->g, def);
-    bool may_park = pol->check && (pol->readiness.period_ms > 0 || pol->readiness_ext.initial_delay_ms > 0);
+    bool may_park = pol->check &&
+                    (pol->readiness.period_ms > 0 || dp__pol_ext(run->g, pol)->readiness_ext.initial_delay_ms > 0);
     if (may_park) {
         /* Its poll may wait parked, and its next probe run on another
          * worker: its state must outlive this call. Without memory it
