@@ -263,6 +263,15 @@ static int api_store_delete(dp_plugin_ctx *ctx, const char *key)
     return (int32_t)dp__iso_get_u32(&r);
 }
 
+/* Forwarded at once (no reply): the host applies it to the call under way. */
+static void api_retry_after(dp_plugin_ctx *ctx, uint64_t ms)
+{
+    (void)ctx;
+    dp__iso_begin(&out, DP_ISO_RETRY_AFTER);
+    dp__iso_put_u64(&out, ms);
+    send_out();
+}
+
 static const dp_host_api api = {
     .struct_size = sizeof(dp_host_api),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
@@ -281,6 +290,7 @@ static const dp_host_api api = {
     .store_set = api_store_set,
     .store_get = api_store_get,
     .store_delete = api_store_delete,
+    .retry_after = api_retry_after,
 };
 
 /* ---- the attempt -------------------------------------------------------- */

@@ -73,6 +73,8 @@ struct job_field {
 #define SPEC(member) .off = offsetof(dp_job_spec_t, member), .size = sizeof(((dp_job_spec_t *)0)->member)
 
 static void limits_need_process(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg);
+static void readiness_rules(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg);
+static void deadline_vs_timeout(job_ctx_t *c, const config_setting_t *js, const config_setting_t *ds);
 
 static const job_field_t backoff_fields[] = {
     {.key = "initial", .kind = F_DURATION, SPEC(backoff.initial_ms)},
@@ -86,6 +88,12 @@ static const job_field_t readiness_fields[] = {
     {.key = "period", .kind = F_DURATION, SPEC(readiness.period_ms)},
     {.key = "probe_timeout", .kind = F_DURATION, SPEC(readiness.probe_timeout_ms)},
     {.key = "timeout", .kind = F_DURATION, SPEC(readiness.timeout_ms)},
+    /* Like Kubernetes probes (dp_readiness_ext_t). */
+    {.key = "initial_delay", .kind = F_DURATION, SPEC(readiness_ext.initial_delay_ms)},
+    {.key = "success_threshold", .kind = F_UINT, SPEC(readiness_ext.success_threshold), .min = 1, .max = 1000000},
+    {.key = "failure_threshold", .kind = F_UINT, SPEC(readiness_ext.failure_threshold), .min = 1, .max = 1000000},
+    {.key = "backoff", .kind = F_FLOAT, SPEC(readiness_ext.backoff), .min = 1.0, .max = 1000.0},
+    {.key = "max_period", .kind = F_DURATION, SPEC(readiness_ext.max_period_ms)},
     {.key = NULL},
 };
 
@@ -126,7 +134,8 @@ static const job_field_t job_fields[] = {
      .kind = F_GROUP,
      .sub = readiness_fields,
      .example = "readiness = { period = \"5s\"; timeout = \"5m\"; }",
-     .default_example = "readiness = { period = \"5s\"; }"},
+     .default_example = "readiness = { period = \"5s\"; }",
+     .check = readiness_rules},
     {.key = "isolation",
      .kind = F_CHOICE,
      SPEC(isolation),
@@ -138,6 +147,8 @@ static const job_field_t job_fields[] = {
      .example = "limits = { cpu = \"10s\"; memory = \"512MiB\"; open_files = 256; }",
      .default_example = "limits = { memory = \"512MiB\"; }",
      .check = limits_need_process},
+    /* After timeout, which its check reads. */
+    {.key = "deadline", .kind = F_DURATION, SPEC(deadline_ms), .check = deadline_vs_timeout},
     {.key = NULL},
 };
 
@@ -463,6 +474,63 @@ static void limits_need_process(job_ctx_t *c, const config_setting_t *jg, const 
                         c->name);
 }
 
+/* Readiness's keys that count or space probes need a poll (a period);
+ * the cap of the grown period cannot be below the period; a first probe
+ * after the readiness timeout would never come. */
+static void readiness_rules(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg)
+{
+    const dp_readiness_t *r = &c->spec.readiness;
+    const dp_readiness_ext_t *x = &c->spec.readiness_ext;
+    const config_setting_t *at = jg ? jg : dg, *s;
+    char d1[32], d2[32];
+    if (r->period_ms == 0) {
+        static const char *const need_period[] = {"success_threshold", "failure_threshold", "backoff", "max_period",
+                                                  NULL};
+        for (size_t i = 0; need_period[i]; i++) {
+            if (!(s = field(jg, dg, need_period[i])))
+                continue;
+            DP__CFG_PROBLEM(c->rd, s,
+                            "readiness.%s of job '%s' needs a poll, but the job has no readiness period "
+                            "(it probes once); add period = \"2s\"; to its readiness, or remove %s",
+                            need_period[i], c->name, need_period[i]);
+            return;
+        }
+    }
+    if (x->max_period_ms && x->max_period_ms < r->period_ms) {
+        s = field(jg, dg, "max_period");
+        DP__CFG_PROBLEM(c->rd, s ? s : at,
+                        "readiness.max_period of job '%s' (%s) is shorter than its period (%s); the period "
+                        "only grows up to max_period: make max_period at least the period",
+                        c->name, dp_duration_format(x->max_period_ms, d1, sizeof d1),
+                        dp_duration_format(r->period_ms, d2, sizeof d2));
+    }
+    if (x->initial_delay_ms && r->timeout_ms && x->initial_delay_ms >= r->timeout_ms) {
+        s = field(jg, dg, "initial_delay");
+        DP__CFG_PROBLEM(c->rd, s ? s : at,
+                        "readiness.initial_delay of job '%s' (%s) is not shorter than its readiness timeout "
+                        "(%s), which counts from the end of run: the job would never be probed; shorten the "
+                        "delay or lengthen the timeout",
+                        c->name, dp_duration_format(x->initial_delay_ms, d1, sizeof d1),
+                        dp_duration_format(r->timeout_ms, d2, sizeof d2));
+    }
+}
+
+/* A deadline bounds every attempt together: one shorter than a single
+ * attempt's timeout would leave the timeout dead (refused rather than
+ * guessed at: the fix is one of two edits). */
+static void deadline_vs_timeout(job_ctx_t *c, const config_setting_t *js, const config_setting_t *ds)
+{
+    (void)ds;
+    char d1[32], d2[32];
+    if (c->spec.deadline_ms && c->spec.timeout_ms && c->spec.deadline_ms < c->spec.timeout_ms)
+        DP__CFG_PROBLEM(c->rd, js,
+                        "deadline of job '%s' (%s) is shorter than its timeout (%s); the deadline bounds all "
+                        "attempts and backoffs together, the timeout one attempt: make the deadline at least "
+                        "the timeout, or shorten the timeout",
+                        c->name, dp_duration_format(c->spec.deadline_ms, d1, sizeof d1),
+                        dp_duration_format(c->spec.timeout_ms, d2, sizeof d2));
+}
+
 /* ------------------------------------------------------------------------ */
 /* A job                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -556,6 +624,8 @@ static void read_field(job_ctx_t *c, size_t k)
             break;
         snprintf(what, sizeof what, "'%s' of job '%s'", f->key, c->name);
         read_value(c, f, js, what);
+        if (f->check)
+            f->check(c, js, NULL);
         break;
     }
 }

@@ -21,6 +21,7 @@
 
 #include "bigmem.h"
 #include "hash.h"
+#include "readiness.h"
 #include "util.h"
 
 static const char *unnamed(char *buf, uint32_t id);
@@ -70,6 +71,7 @@ void dp_graph_free(dp_graph_t *g)
             user_free(d->user);
     }
     free(g->pols);
+    free(g->exts);
     free(g->pol_index);
     for (size_t i = 0; i < g->nfwd; i++)
         free(g->fwd[i]);
@@ -386,6 +388,49 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
     return (long)g->npols++;
 }
 
+const dp_pol_ext_t dp__pol_ext_none;
+
+/* Whether a spec has any of the 1.2 settings: most have none, and their
+ * policies no ext. */
+static bool ext_set(const dp_job_spec_t *s)
+{
+    /* One test of the words or'ed together (the backoff's bits: -0.0 is
+     * set too, and then valid), not a branch each: every job pays it. */
+    const dp_readiness_ext_t *x = &s->readiness_ext;
+    uint64_t b;
+    memcpy(&b, &x->backoff, sizeof b);
+    return (s->deadline_ms | x->initial_delay_ms | x->max_period_ms | x->success_threshold | x->failure_threshold |
+            b) != 0;
+}
+
+/* The spec's 1.2 settings checked, and their index + 1 in g->exts into
+ * *ext (added if new: a graph has few distinct ones, a linear search; an
+ * entry whose job is refused later stays unused). Out of line and cold:
+ * inlined into add_job, it cost every job added ~25 instructions. */
+__attribute__((noinline, cold)) static int ext_add(dp_graph_t *g, const dp_job_spec_t *spec, const char *name,
+                                                   uint32_t *ext, char *err, size_t errlen)
+{
+    const char *bad = dp__readiness_ext_invalid(&spec->readiness_ext, spec->readiness.period_ms);
+    if (bad)
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": %s", name, bad);
+    dp_pol_ext_t e;
+    memset(&e, 0, sizeof e); /* padding too: compared as bytes */
+    e.readiness_ext = spec->readiness_ext;
+    e.deadline_ms = spec->deadline_ms;
+    for (size_t i = 0; i < g->nexts; i++)
+        if (memcmp(&g->exts[i], &e, sizeof e) == 0) {
+            *ext = (uint32_t)i + 1;
+            return DP_OK;
+        }
+    dp_pol_ext_t *ne = realloc(g->exts, (g->nexts + 1) * sizeof *ne);
+    if (!ne)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    g->exts = ne;
+    g->exts[g->nexts++] = e;
+    *ext = (uint32_t)g->nexts;
+    return DP_OK;
+}
+
 /* The graph's copy of a plugin name: one per distinct name (a graph has
  * many jobs of few plugins). */
 static char *plugin_copy(dp_graph_t *g, const char *plugin)
@@ -486,6 +531,12 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
         return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           name);
+    uint32_t ext = 0;
+    if (__builtin_expect(ext_set(spec), 0)) {
+        int rc = ext_add(g, spec, name, &ext, err, errlen);
+        if (rc != DP_OK)
+            return rc;
+    }
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (g->njobs == g->cap) {
@@ -536,6 +587,7 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.retries = spec->retries;
     pol.backoff = spec->backoff;
     pol.readiness = spec->readiness;
+    pol.ext = ext;
     long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
     /* An unnamed job's name is written out only if someone asks for it. */
@@ -545,7 +597,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) | (spec->name ? 0 : DP_DEF_UNNAMED);
+    d->flags = (!spec->check && !spec->timeout_ms && !spec->deadline_ms ? DP_DEF_PLAIN : 0) |
+               (spec->name ? 0 : DP_DEF_UNNAMED);
     if (spec->name) {
         g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
         g->nnamed++;

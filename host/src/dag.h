@@ -30,6 +30,18 @@
  * struct is older than this library's). */
 const dp_job_spec_t *dp__job_spec_widen(const dp_job_spec_t *spec, size_t size, dp_job_spec_t *full);
 
+/* The settings of 1.2 that few jobs have (dp_job_spec_t's readiness_ext and
+ * deadline_ms), kept once per distinct combination in dp_graph.exts and
+ * named by a policy's index: a policy of a job without them stays as small
+ * (and as quick to compare when jobs are added) as before them. */
+typedef struct dp_pol_ext {
+    dp_readiness_ext_t readiness_ext;
+    uint64_t deadline_ms;
+} dp_pol_ext_t;
+
+/* All zero: the dp_pol_ext_t of a policy without one. */
+extern const dp_pol_ext_t dp__pol_ext_none;
+
 /* What a job does with its attempts: the settings that a graph's jobs
  * mostly share (a workflow has many jobs and few distinct settings), kept
  * once per distinct combination in dp_graph.pols. Padding is zeroed, so
@@ -43,6 +55,9 @@ typedef struct dp_job_policy {
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
+    /* Appended (1.2): 1 + the index in dp_graph.exts of its readiness_ext
+     * and deadline_ms; 0: none (dp__pol_ext). */
+    uint32_t ext;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -54,7 +69,8 @@ typedef struct dp_job_def {
     uint32_t flags; /* DP_DEF_* */
 } dp_job_def_t;
 
-/* No readiness check and no timeout: the short path in job.c may run it. */
+/* No readiness check, no timeout and no deadline: the short path in job.c
+ * may run it. */
 #define DP_DEF_PLAIN 1u
 /* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
  * by that name arithmetically, never in the name index; the name itself is
@@ -146,6 +162,10 @@ struct dp_graph {
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
+
+    /* Appended (1.2): the distinct dp_pol_ext_t of its policies (few). */
+    dp_pol_ext_t *exts;
+    size_t nexts;
 };
 
 /* Job id's name: its own, or "#ID" for an unnamed job (made on demand;
@@ -161,6 +181,12 @@ static inline const char *dp__job_name(const dp_graph_t *g, uint32_t id)
 static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_job_def_t *d)
 {
     return &g->pols[d->pol];
+}
+
+/* A policy's 1.2 settings (all zero for most). */
+static inline const dp_pol_ext_t *dp__pol_ext(const dp_graph_t *g, const dp_job_policy_t *p)
+{
+    return p->ext ? &g->exts[p->ext - 1] : &dp__pol_ext_none;
 }
 
 /* Room for njobs jobs and nedges dependencies in all, so that a large graph

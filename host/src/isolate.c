@@ -590,6 +590,16 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
             rc = 1;
             break;
         }
+        case DP_ISO_RETRY_AFTER: {
+            uint64_t ms = dp__iso_get_u64(&r);
+            if (r.bad) {
+                rc = -1;
+                break;
+            }
+            if (job)
+                dp_job_retry_after(job, ms);
+            break;
+        }
         case DP_ISO_STORE_SET:
         case DP_ISO_STORE_GET:
         case DP_ISO_STORE_DEL:

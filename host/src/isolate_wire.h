@@ -133,11 +133,12 @@ enum {
     DP_ISO_STORE_REPLY = 4, /* i32 rc, u64 full length, bytes */
     DP_ISO_CHECK = 5,       /* checker only: str type, str job, params */
     /* child -> host */
-    DP_ISO_LOG = 10,       /* i32 level, str message */
-    DP_ISO_RESULT = 11,    /* i32 result, u32 flags, u8 has_message, str message */
-    DP_ISO_STORE_SET = 12, /* str key, bytes */
-    DP_ISO_STORE_GET = 13, /* str key, u64 cap */
-    DP_ISO_STORE_DEL = 14  /* str key */
+    DP_ISO_LOG = 10,        /* i32 level, str message */
+    DP_ISO_RESULT = 11,     /* i32 result, u32 flags, u8 has_message, str message */
+    DP_ISO_STORE_SET = 12,  /* str key, bytes */
+    DP_ISO_STORE_GET = 13,  /* str key, u64 cap */
+    DP_ISO_STORE_DEL = 14,  /* str key */
+    DP_ISO_RETRY_AFTER = 15 /* u64 ms (ABI 1.2 retry_after; no reply) */
 };
 
 /* INIT's mode. An attempt: load the plugin, find the type, create (the

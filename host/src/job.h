@@ -1,5 +1,5 @@
 /* job.h - one job's life in a run (job.c): its attempts, the per-attempt
- * timeout, readiness after run, retries with backoff.
+ * timeout and the deadline, readiness after run, retries with backoff.
  *
  * A job runs on a worker (dp__job_execute) until it ends or parks (its
  * readiness poll waits for the next probe, or it waits out a retry's

@@ -59,6 +59,11 @@ typedef struct dp_slotbuf {
     uint64_t *end;        /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
                                * those entries are meaningful: never cleared) */
     atomic_bool any_error, any_version, any_requeue;
+    /* Appended (1.2): what decided a job's waits (dp_result_job_waits), for
+     * a job with a deadline or readiness_ext, or whose suggested delay was
+     * used (dp__slot_waits). */
+    struct dp_slot_waits *waits;
+    atomic_bool any_waits;
     dp_slot_t slot[];
 } dp_slotbuf_t;
 
@@ -79,6 +84,25 @@ static inline void dp__flag_set(atomic_bool *f)
 {
     if (!atomic_load_explicit(f, memory_order_relaxed))
         atomic_store_explicit(f, true, memory_order_relaxed);
+}
+
+/* A sparse entry of dp_slotbuf.waits: set says it was written. */
+typedef struct dp_slot_waits {
+    dp_job_waits_t w;
+    bool set;
+} dp_slot_waits_t;
+
+/* Job id's waits entry, marked written (the array's flag set first; its
+ * retry_after_ms starts at -1). By the thread running the job. */
+static inline dp_job_waits_t *dp__slot_waits(dp_slotbuf_t *sb, uint32_t id)
+{
+    dp__flag_set(&sb->any_waits);
+    dp_slot_waits_t *e = &sb->waits[id];
+    if (!e->set) {
+        e->set = true;
+        e->w.retry_after_ms = -1;
+    }
+    return &e->w;
 }
 
 /* Job id's end tick (its start set before). An end before the start (a

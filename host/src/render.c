@@ -219,6 +219,33 @@ static void names_array(dp__jsonw_t *w, const dp_result_t *r, const dp_id_list_t
     dp__jsonw_array_close(w);
 }
 
+/* What decided a job's waits (1.2 settings), only for a job that had them:
+ * a result without them prints as before, byte for byte. */
+static void job_waits(dp__jsonw_t *w, const dp_job_waits_t *wt)
+{
+    if (wt->polled) {
+        dp__jsonw_key(w, "readiness");
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "probes");
+        dp__jsonw_int(w, wt->readiness.probes);
+        dp__jsonw_key(w, "consecutive_successes");
+        dp__jsonw_int(w, wt->readiness.successes);
+        dp__jsonw_key(w, "consecutive_failures");
+        dp__jsonw_int(w, wt->readiness.failures);
+        dp__jsonw_key(w, "period_ms");
+        dp__jsonw_int(w, (int64_t)wt->readiness.period_ms);
+        dp__jsonw_object_close(w);
+    }
+    if (wt->has_deadline) {
+        dp__jsonw_key(w, "deadline_hit");
+        dp__jsonw_bool(w, wt->deadline_hit);
+    }
+    if (wt->retry_after_ms >= 0) {
+        dp__jsonw_key(w, "retry_after_ms");
+        dp__jsonw_int(w, wt->retry_after_ms);
+    }
+}
+
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
     long fnr = dp_result_first_not_ready(r);
@@ -269,6 +296,9 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
             dp__jsonw_key(w, "reused");
             dp__jsonw_bool(w, true);
         }
+        const dp_job_waits_t *wt = dp_result_job_waits(r, i);
+        if (wt)
+            job_waits(w, wt);
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);

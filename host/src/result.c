@@ -422,3 +422,13 @@ size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out)
     *out = r->frontiers;
     return r->nfrontiers;
 }
+
+const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id)
+{
+    if (!r || id >= r->n)
+        return NULL;
+    const dp_slotbuf_t *sb = r->slotbuf;
+    if (!atomic_load(&sb->any_waits) || !sb->waits[id].set)
+        return NULL;
+    return &sb->waits[id].w;
+}

@@ -224,6 +224,21 @@ DP_API void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...
 /** Records which plugin version this job ran on (shown in the result). The
  *  string is NOT copied: it must live as long as the result. */
 DP_API void dp_job_set_version(dp_job_t *job, const char *version);
+/** Whether this header has dp_job_retry_after, dp_readiness_ext_t,
+ *  dp_job_spec_t's readiness_ext and deadline_ms, dp_result_job_waits and
+ *  dp_poll_ext (added in 1.2). */
+#define DP_HAVE_JOB_WAITS 1
+/** The job suggests how long to wait before it is tried again (Temporal's
+ *  next_retry_delay, Dagster's RetryRequested): the suggestion of the last
+ *  run or check call is used instead of the backoff when the attempt fails
+ *  and is retried, instead of the period before the next probe when a
+ *  readiness poll goes on, and as the run's requeue hint
+ *  (dp_result_requeue_after_ms) when the job ends not ready or failed
+ *  (not for a permanent failure). Each run or check call starts without
+ *  one; a later call in the same callback replaces an earlier one; one made
+ *  in attempt_end is ignored. The job's deadline still holds: a retry that
+ *  would start after it is not made. */
+DP_API void dp_job_retry_after(dp_job_t *job, uint64_t ms);
 
 /* Retry backoff: delay(n) = min(initial * factor^(n-1), max), then reduced by
  * a random fraction up to `jitter` (0..1) so that retries spread out. */
@@ -242,6 +257,26 @@ typedef struct dp_readiness {
     uint64_t probe_timeout_ms; /* one check; default 30000 */
     uint64_t timeout_ms;       /* whole poll; 0: bounded only by the job/run */
 } dp_readiness_t;
+
+/* Readiness like Kubernetes probes (1.2; dp_job_spec_t.readiness_ext, since
+ * dp_readiness_t cannot grow). Zero everywhere is the behaviour before them.
+ * Thresholds count consecutive probes: a ready probe adds to the successes
+ * and clears the failures, a failed one (DP_ERROR, or a probe that timed
+ * out) adds to the failures and clears the successes, a not-ready one clears
+ * both. The wait ends ready at success_threshold successes, failed (the
+ * attempt's error, retried like any) at failure_threshold failures, not
+ * ready at the readiness timeout (which counts from the end of run,
+ * initial_delay included). The wait after the n-th probe is
+ * min(period * backoff^(n-1), max_period). Thresholds above 1, backoff and
+ * max_period need a period; with period 0 and an initial_delay, one probe
+ * after the delay decides. */
+typedef struct dp_readiness_ext {
+    uint64_t initial_delay_ms;  /* before the first probe; 0: probe at once */
+    unsigned success_threshold; /* 0 or 1: the first ready probe ends the wait */
+    unsigned failure_threshold; /* 0 or 1: the first failed probe ends it */
+    double backoff;             /* >= 1: the period grows by it; 0 or 1: fixed */
+    uint64_t max_period_ms;     /* cap of the grown period (>= period); 0: none */
+} dp_readiness_ext_t;
 
 /* Where a plugin job's code (create, run, check, destroy) runs. Plain
  * callbacks always run in the host's process. See docs/isolation.md. */
@@ -297,6 +332,14 @@ typedef struct dp_job_spec {
     dp_limits_t limits;
     /* Appended after 1.0 go below this line (read only from a caller whose
      * struct has them: see "Binary compatibility" below). */
+    /* 1.2: thresholds, initial delay and a growing period for readiness
+     * (see dp_readiness_ext_t); zero: as before. */
+    dp_readiness_ext_t readiness_ext;
+    /* 1.2: all attempts and backoffs together, from the start of the first
+     * attempt (beside timeout_ms, which bounds one). An attempt still
+     * running then fails ("deadline of 10m passed"), and a retry whose
+     * backoff would end at or after it is not made. 0: none. */
+    uint64_t deadline_ms;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
@@ -623,6 +666,31 @@ DP_API long dp_result_first_not_ready(const dp_result_t *r);
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
+
+/* What decided a job's waits (1.2): its readiness poll under the settings of
+ * dp_readiness_ext_t, its deadline, a retry delay it suggested. Owned by the
+ * result; the struct may grow at its end. */
+typedef struct dp_probe_stats {
+    unsigned probes;    /* probes made */
+    unsigned successes; /* consecutive ready probes at the end */
+    unsigned failures;  /* consecutive failed probes at the end */
+    uint64_t period_ms; /* the period at the end (grown by the backoff) */
+} dp_probe_stats_t;
+
+typedef struct dp_job_waits {
+    bool polled;                /* readiness below is its last attempt's poll */
+    dp_probe_stats_t readiness; /* for a job whose readiness_ext is set */
+    bool has_deadline;          /* the job has a deadline ... */
+    bool deadline_hit;          /* ... and it ended the job (failed) */
+    /* The last retry delay the job suggested (dp_job_retry_after) that was
+     * used: as a retry's backoff, a probe's wait or the requeue hint; -1:
+     * none. */
+    int64_t retry_after_ms;
+} dp_job_waits_t;
+
+/** Job id's waits, or NULL when it started with none of those settings and
+ *  suggested no delay that was used (or id is out of range). */
+DP_API const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id);
 /** The clock the run stamped its jobs with: DP_CLOCK_TSC or
  *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
 DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
@@ -656,6 +724,14 @@ DP_API dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb che
  *  done (DP_ERROR with "cancelled"/"timed out"). */
 DP_API dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
                             dp_check_cb check, void *arg, char *err, size_t errlen);
+/** dp_poll with the probe settings of a job (1.2): rd's period, probe
+ *  timeout and timeout, and ext's initial delay, thresholds and growing
+ *  period (ext NULL: none), as dp_readiness_ext_t says. Unlike dp_poll,
+ *  period 0 means one probe (after the initial delay). stats (may be NULL)
+ *  gets the probe counts. DP_ERROR "invalid ..." for settings a job would
+ *  be refused. */
+DP_API dp_outcome_t dp_poll_ext(dp_ctx_t *ctx, const dp_readiness_t *rd, const dp_readiness_ext_t *ext,
+                                dp_check_cb check, void *arg, char *err, size_t errlen, dp_probe_stats_t *stats);
 
 /* ------------------------------------------------------------------------ */
 /* Params: the typed values a plugin job type is configured with             */
