@@ -21,6 +21,7 @@
 
 #include "bigmem.h"
 #include "hash.h"
+#include "prio.h"
 #include "util.h"
 
 static const char *unnamed(char *buf, uint32_t id);
@@ -57,6 +58,7 @@ static void free_built(dp_graph_t *g)
     g->ncycle = 0;
     g->nroots = 0;
     g->validated = 0;
+    dp__gsched_free(g);
 }
 
 void dp_graph_free(dp_graph_t *g)
@@ -78,6 +80,12 @@ void dp_graph_free(dp_graph_t *g)
     for (size_t i = 0; i < g->nplugins; i++)
         free(g->plugins[i]);
     free(g->plugins);
+    for (size_t i = 0; i < g->npools; i++)
+        free(g->pools[i].name);
+    free(g->pools);
+    for (size_t i = 0; i < g->npool_names; i++)
+        free(g->pool_names[i]);
+    free(g->pool_names);
     free(g->jobs);
     free(g->edges);
     free(g->index);
@@ -402,6 +410,21 @@ static char *plugin_copy(dp_graph_t *g, const char *plugin)
     return np[g->nplugins++];
 }
 
+/* The graph's copy of a job's pool name: one per distinct name. */
+static char *pool_name_copy(dp_graph_t *g, const char *pool)
+{
+    for (size_t i = g->npool_names; i-- > 0;)
+        if (strcmp(g->pool_names[i], pool) == 0)
+            return g->pool_names[i];
+    char **np = realloc(g->pool_names, (g->npool_names + 1) * sizeof *np);
+    if (!np)
+        return NULL;
+    g->pool_names = np;
+    if (!(np[g->npool_names] = strdup(pool)))
+        return NULL;
+    return np[g->npool_names++];
+}
+
 int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
 {
     if (!g)
@@ -436,6 +459,7 @@ void dp_job_spec_init_sized(dp_job_spec_t *spec, size_t size)
     d.backoff.max_ms = 30000;
     d.backoff.jitter = 0.0;
     d.readiness.probe_timeout_ms = 30000;
+    d.pool_slots = 1;
     memcpy(spec, &d, size < sizeof d ? size : sizeof d);
 }
 
@@ -486,6 +510,10 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
         return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           name);
+    if (spec->pool && (!*spec->pool || spec->pool_slots < 1))
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "job \"%s\": a pool needs a non-empty name and pool_slots of at least 1 (found %u)", name,
+                          spec->pool_slots);
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (g->njobs == g->cap) {
@@ -536,7 +564,10 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.retries = spec->retries;
     pol.backoff = spec->backoff;
     pol.readiness = spec->readiness;
-    long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
+    pol.pool = spec->pool ? pool_name_copy(g, spec->pool) : NULL;
+    pol.pool_slots = pol.pool ? spec->pool_slots : 0;
+    pol.priority = spec->priority;
+    long pi = (spec->plugin && !pol.plugin) || (spec->pool && !pol.pool) ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
     /* An unnamed job's name is written out only if someone asks for it. */
     d->name = pi < 0 || !spec->name ? NULL : dp__strarena_copy(&g->names, name);
@@ -1113,12 +1144,17 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         for (size_t j = 0; j < n; j++)
             g->nroots += g->dep_off[j + 1] == g->dep_off[j];
         acyclic = true;
+        /* Ids are a topological order. */
+        rc = dp__gsched_build(g, NULL, msg, sizeof msg);
         settle_scratch(g, false);
     } else if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill, NULL) != DP_OK ||
                check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
     } else if (acyclic) {
+        /* Kahn's order is in the second half of the scratch until
+         * settle_scratch clears it. */
+        rc = dp__gsched_build(g, fill + (n ? n : 1), msg, sizeof msg);
         settle_scratch(g, true);
     } else {
         /* The cycle is found from the counters Kahn left in fill; then the
@@ -1135,6 +1171,12 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         /* Kept for dp__graph_cycle until the graph changes. */
         g->cycle = cycle;
         g->ncycle = cycle ? len : 0;
+        return fail(g, rc, err, errlen, msg);
+    }
+    if (rc == DP_ENOMEM)
+        goto oom;
+    if (rc != DP_OK) { /* a job's pool */
+        free_built(g);
         return fail(g, rc, err, errlen, msg);
     }
     g->validated = 1;
@@ -1196,4 +1238,92 @@ size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids)
     }
     *ids = g->succ_ids + g->succ_off[id];
     return g->succ_off[id + 1] - g->succ_off[id];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pools and priorities (prio.h)                                            */
+/* ------------------------------------------------------------------------ */
+
+int dp_graph_add_pool(dp_graph_t *g, const char *name, unsigned slots, char *err, size_t errlen)
+{
+    if (!g || !name || !*name)
+        return dp__seterr(err, errlen, DP_EINVAL, "a pool needs a non-empty name");
+    if (slots < 1)
+        return dp__seterr(err, errlen, DP_EINVAL, "pool \"%s\" needs at least 1 slot (found 0)", name);
+    if (atomic_load(&g->running))
+        return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add pools between runs");
+    for (size_t i = 0; i < g->npools; i++)
+        if (strcmp(g->pools[i].name, name) == 0)
+            return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate pool name \"%s\"", name);
+    dp_pool_def_t *np = realloc(g->pools, (g->npools + 1) * sizeof *np);
+    if (!np)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    g->pools = np;
+    if (!(np[g->npools].name = strdup(name)) || unbuild(g) != DP_OK) {
+        free(np[g->npools].name);
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
+    np[g->npools++].slots = slots;
+    return DP_OK;
+}
+
+size_t dp_graph_pool_count(const dp_graph_t *g)
+{
+    return g ? g->npools : 0;
+}
+
+const char *dp_graph_pool_name(const dp_graph_t *g, size_t i, unsigned *slots)
+{
+    if (!g || i >= g->npools)
+        return NULL;
+    if (slots)
+        *slots = g->pools[i].slots;
+    return g->pools[i].name;
+}
+
+const char *dp_graph_job_pool(const dp_graph_t *g, size_t id, unsigned *slots)
+{
+    if (!g || id >= g->njobs)
+        return NULL;
+    const dp_job_policy_t *pol = dp__def_pol(g, &g->jobs[id]);
+    if (slots)
+        *slots = pol->pool_slots;
+    return pol->pool;
+}
+
+int dp_graph_job_priority(const dp_graph_t *g, size_t id)
+{
+    if (!g || id >= g->njobs)
+        return 0;
+    return dp__def_pol(g, &g->jobs[id])->priority;
+}
+
+uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id)
+{
+    if (!g || id >= g->njobs || !g->validated || g->validate_rc != DP_OK || !g->sched)
+        return 0;
+    const dp_gsched_t *gs = g->sched;
+    if (gs->stale && dp__gsched_refresh((dp_graph_t *)(uintptr_t)g) != DP_OK)
+        return 0;
+    if (gs->rank)
+        return gs->rank[id];
+    return 1; /* no edges, no durations: every path is the job */
+}
+
+int dp_graph_set_expected_ms(dp_graph_t *g, size_t id, uint64_t ms)
+{
+    if (!g)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    if (!g->validated || g->validate_rc != DP_OK || !g->sched)
+        return DP_EINVAL;
+    if (id >= g->njobs)
+        return DP_ENOTFOUND;
+    dp_gsched_t *gs = g->sched;
+    if (!gs->expected && !(gs->expected = calloc(g->njobs ? g->njobs : 1, sizeof *gs->expected)))
+        return DP_ENOMEM;
+    gs->expected[id] = ms >= UINT64_MAX - 1 ? UINT64_MAX : ms + 1;
+    gs->stale = true;
+    return DP_OK;
 }

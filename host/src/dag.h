@@ -43,6 +43,11 @@ typedef struct dp_job_policy {
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
+    /* Appended (prio.h): the pool (one of dp_graph.pool_names, or NULL),
+     * the slots the job takes of it, its priority. */
+    const char *pool;
+    unsigned pool_slots;
+    int priority;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -146,7 +151,23 @@ struct dp_graph {
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
+
+    /* Pools (dp_graph_add_pool), in the order added; pool_names: the
+     * distinct names jobs gave (their policies point at them), resolved to
+     * pools by validate. */
+    struct dp_pool_def *pools;
+    size_t npools;
+    char **pool_names;
+    size_t npool_names;
+    /* Built by validate (prio.c): the critical paths, the roots' order,
+     * the pools per policy, the priority levels; expected durations. */
+    struct dp_gsched *sched;
 };
+
+typedef struct dp_pool_def {
+    char *name;
+    unsigned slots;
+} dp_pool_def_t;
 
 /* Job id's name: its own, or "#ID" for an unnamed job (made on demand;
  * NULL only when memory ran out). Any thread. */

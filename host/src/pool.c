@@ -51,6 +51,7 @@
 #include "result.h"
 #include "run.h"
 #include "run_end.h"
+#include "prio.h"
 #include "util.h"
 
 /* A worker's thread, as its starter and the joiner see it: W_RUNNING a
@@ -102,6 +103,7 @@ typedef struct taken {
 #define CLOCK_REUSE_MAX_SUCCS 64
 
 static void *worker_main(void *p);
+static void *worker_ordered(void *p);
 
 /* Starts up to `want` more workers, never more than nworkers in all; from
  * the calling thread or a worker. Returns how many started. */
@@ -123,10 +125,11 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
         /* A kept thread of the executor if one is idle (no thread to
          * create), else a thread of the run's own. */
         int st = W_NONE;
-        w->task = (dp_exec_task_t){.fn = worker_main, .arg = w};
+        void *(*fn)(void *) = run->sched ? worker_ordered : worker_main;
+        w->task = (dp_exec_task_t){.fn = fn, .arg = w};
         if (run->opts.executor && dp__executor_start(run->opts.executor, &w->task))
             st = W_KEPT;
-        else if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+        else if (pthread_create(&w->thread, NULL, fn, w) == 0)
             st = W_RUNNING;
         atomic_store_explicit(&w->state, st, memory_order_release);
         if (st == W_NONE)
@@ -234,6 +237,13 @@ static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *ne
             have = true;
             continue;
         }
+        /* The one of the longest remaining path runs next here (prio.h);
+         * the others wait for a worker. */
+        if (run->rank && run->rank[s] > run->rank[*next]) {
+            uint32_t t = *next;
+            *next = s;
+            s = t;
+        }
         batch[nb++] = s;
         if (nb == BATCH) {
             publish(run, batch, nb);
@@ -310,6 +320,123 @@ static void *worker_main(void *p)
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
+        if (!have)
+            tk.ended++;
+    }
+    atomic_fetch_add_explicit(&run->succeeded, succeeded, memory_order_relaxed);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ordered runs: pools and priorities                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A graph with pools or priorities (prio.h): the ready jobs wait in the
+ * scheduler's queue by priority, and the lock-free queue carries one token
+ * per job put there, so that idle workers wait, wake, start and stop
+ * exactly as in the plain case. A worker that ends a job tells the
+ * scheduler in one step (the job's pool slots back, its ready successors
+ * in) and goes on with the best ready job if that step made one ready; it
+ * publishes a token for each other. A job waiting for its pool is in
+ * neither queue: it holds no worker and no token until a job of its pool
+ * ends and gives it the slots. */
+
+/* Zeroes: the values of tokens (never read). */
+static const uint32_t tokens[BATCH];
+
+static void publish_tokens(dp_run_t *run, size_t n)
+{
+    while (n) {
+        size_t k = n < BATCH ? n : BATCH;
+        publish(run, tokens, k);
+        n -= k;
+    }
+}
+
+/* next_job, then the best ready jobs for the tokens taken. */
+static inline bool next_job_ordered(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id, bool *waited)
+{
+    bool fresh = tk->i >= tk->n;
+    if (!next_job(run, ws, tk, id, waited))
+        return false;
+    if (fresh) {
+        dp__sched_take(run->sched, tk->ids, tk->n);
+        *id = tk->ids[0];
+    }
+    return true;
+}
+
+/* Job `done` ended with status st: its pool slots back and, if it
+ * succeeded, its ready successors to the scheduler. Returns whether a
+ * ready job is to run next on this worker (*next); never when the worker
+ * still holds jobs it took before (take false: a job made ready now must
+ * not pass them). */
+static bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take, uint32_t *next, uint64_t *clock)
+{
+    const dp_graph_t *g = run->g;
+    uint32_t batch[BATCH];
+    size_t nb = 0;
+    if (st == DP_STATUS_SUCCESS) {
+        if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
+            *clock = 0;
+        for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
+            uint32_t s = g->succ_ids[k];
+            /* As release_successors. */
+            if (g->dep_off[s + 1] - g->dep_off[s] != 1 &&
+                atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
+                continue;
+            batch[nb++] = s;
+            if (nb == BATCH) {
+                publish_tokens(run, dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL));
+                nb = 0;
+            }
+        }
+    }
+    uint32_t n = UINT32_MAX;
+    publish_tokens(run, dp__sched_step(run->sched, done, batch, nb, take ? &n : NULL));
+    *next = n;
+    return n != UINT32_MAX;
+}
+
+/* worker_main for an ordered run. */
+static void *worker_ordered(void *p)
+{
+    dp_worker_t *w = p;
+    dp_run_t *run = w->run;
+    wstate_t ws = {
+        .index = w->index,
+        .rng = run->opts.seed * 0x9E3779B97F4A7C15ull + w->index + 1,
+        .clock = 0,
+    };
+    taken_t tk = {.n = 0};
+    size_t succeeded = 0;
+    bool have = false;
+    uint32_t id = 0;
+
+    for (;;) {
+        bool waited = false;
+        if (!have && !next_job_ordered(run, &ws, &tk, &id, &waited))
+            break;
+        if (waited)
+            ws.clock = 0;
+        have = false;
+        if (dp__queue_closed(&run->queue) || dp__run_done(run, dp__run_tick(run, ws.clock)))
+            break;
+        if (dp__job_execute(run, id, ws.index, &ws.rng, &ws.clock)) {
+            start_for_queue(run, dp__queue_tail(&run->queue));
+            if (!dp__park_stand(&run->park, ws.index, &ws, &id))
+                break;
+        }
+        const dp_slot_t *sl = &run->slots[id];
+        dp_status_t st = sl->status;
+        tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
+        if (st == DP_STATUS_SUCCESS)
+            succeeded++;
+        else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            fail_fast(run);
+            break;
+        }
+        have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
         if (!have)
             tk.ended++;
     }
@@ -449,6 +576,8 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
 
     dp_run_record_t rec;
     dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;
+    if (res && run->sched)
+        res->pool_waits = dp__sched_take_waits(run->sched);
     if (res)
         dp__run_end_log(run, res);
     dp__run_destroy(run);

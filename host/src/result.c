@@ -266,6 +266,7 @@ void dp_result_free(dp_result_t *r)
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
+    free(r->pool_waits);
     free(r);
 }
 
@@ -414,4 +415,11 @@ size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out)
 {
     *out = r->frontiers;
     return r->nfrontiers;
+}
+
+int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id)
+{
+    if (!r || !r->pool_waits || id >= r->n || !r->pool_waits[id])
+        return -1;
+    return (int64_t)r->pool_waits[id] - 1;
 }

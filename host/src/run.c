@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "prio.h"
 #include "util.h"
 
 /* A job that took less than this is short (dp_run_t.short_ticks). */
@@ -77,6 +78,10 @@ static void reset_jobs(dp_run_t *run)
     size_t n = g->njobs;
     memset(run->slots, 0, n * sizeof *run->slots);
     const uint32_t *off = g->dep_off;
+    /* The roots go in longest path first when their paths differ (prio.h),
+     * else in id order as they are found. */
+    const dp_gsched_t *gs = g->sched;
+    bool in_order = !gs->root_order && !run->sched;
     for (size_t j = 0; j < n; j++) {
         uint32_t ndeps = off[j + 1] - off[j];
         /* Only jobs with two or more dependencies use their counter (see
@@ -84,8 +89,27 @@ static void reset_jobs(dp_run_t *run)
          * there are many such jobs. */
         if (ndeps > 1)
             atomic_init(&run->remaining[j], ndeps);
-        else if (!ndeps)
+        else if (!ndeps && in_order)
             dp__queue_seed(&run->queue, (uint32_t)j);
+    }
+    if (run->sched) {
+        /* The roots through the scheduler (their pools); a token for each
+         * it made ready. */
+        uint32_t batch[64];
+        size_t nb = 0;
+        for (size_t j = 0; j <= n; j++) {
+            if (j < n && off[j + 1] == off[j])
+                batch[nb++] = (uint32_t)j;
+            if (nb == 64 || (j == n && nb)) {
+                size_t k = dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL);
+                for (size_t t = 0; t < k; t++)
+                    dp__queue_seed(&run->queue, batch[0]); /* a token: its value is not read */
+                nb = 0;
+            }
+        }
+    } else if (!in_order) {
+        for (size_t i = 0; i < gs->nroot_order; i++)
+            dp__queue_seed(&run->queue, gs->root_order[i]);
     }
     dp__queue_open(&run->queue);
     atomic_init(&run->pending, dp__queue_tail(&run->queue));
@@ -114,7 +138,10 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     atomic_init(&run->failfast, false);
     atomic_init(&run->succeeded, 0);
     dp__park_init(&run->park, nworkers ? nworkers : 1);
-    if (take_scratch(run, n, nworkers) != DP_OK)
+    if (take_scratch(run, n, nworkers) != DP_OK || dp__gsched_refresh(g) != DP_OK)
+        goto oom;
+    run->rank = g->sched->rank;
+    if (g->sched->ordered && !(run->sched = dp__sched_new(g)))
         goto oom;
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
@@ -141,6 +168,7 @@ fail:
         if (run->wake_fd >= 0)
             close(run->wake_fd);
         dp__park_destroy(&run->park);
+        dp__sched_free(run->sched);
         free(run);
     }
     return NULL;
@@ -156,6 +184,7 @@ void dp__run_destroy(dp_run_t *run)
     /* Without a result to take them, the slots go back to the graph;
      * counters and queue stay in its scratch. */
     dp__slotbuf_release(run->g, run->slotbuf);
+    dp__sched_free(run->sched);
     free(run);
 }
 

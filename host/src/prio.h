@@ -1,0 +1,93 @@
+/* prio.h - pools and priorities (prio.c): the order among ready jobs and
+ * the slots of named pools.
+ *
+ * Two halves. The graph's (dp_gsched_t), built by validate: each job's
+ * remaining path (its critical path, in jobs, or in expected milliseconds
+ * once dp_graph_set_expected_ms gave durations), the roots in the order
+ * they should start, each policy's pool, and for a graph with a pool or a
+ * priority its jobs' levels (the order of (priority, path), dense).
+ *
+ * The run's (dp_sched_t), only for such a graph ("ordered"): under one
+ * mutex, a bucket queue of the ready jobs by level (highest first, first
+ * come first served within a level) and, per pool, its free slots and a
+ * bucket queue of the jobs waiting for them. The run's lock-free queue
+ * (queue.c) then carries tokens, not jobs: each token stands for one job
+ * put into the ready queue, and whoever takes a token takes the best ready
+ * job (pool.c). The plain case (no pool, no priority) never makes one: its
+ * scheduling takes no lock, and uses only the paths (pool.c).
+ */
+#ifndef DP_PRIO_H
+#define DP_PRIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dag.h"
+
+typedef struct dp_gsched {
+    /* Per job its remaining path, the job included; NULL for a graph
+     * without edges (every path is the job's own weight). */
+    uint32_t *rank;
+    bool weighted;         /* rank counts expected ms, not jobs */
+    uint32_t *root_order;  /* the roots, longest path first; NULL: id order (their paths are equal) */
+    size_t nroot_order;    /* entries of root_order */
+    uint32_t *pol_pool;    /* per policy: its pool's index + 1, 0 for none */
+    bool ordered;          /* a pool, or a priority other than 0: runs make a dp_sched_t */
+    uint32_t *level;       /* ordered: per job, the rank of its (priority, path) among the distinct ones */
+    uint32_t nlevels;      /* ordered: distinct levels */
+    uint32_t *plevel;      /* ordered: per job with a pool, its level among its pool's jobs' */
+    uint32_t *pool_nlevels; /* ordered: per pool, the distinct levels of its jobs */
+    /* Expected durations (dp_graph_set_expected_ms): ms + 1 per job, 0 not
+     * given; NULL when none was. stale: the paths are to be made again
+     * before the next run. */
+    uint64_t *expected;
+    bool stale;
+    /* The run's scratch, kept from run to run (a run holds g->running):
+     * the bucket queues' arrays and the jobs' links. */
+    void *scratch;
+    size_t scratch_size;
+} dp_gsched_t;
+
+/* At the end of a successful validate (the graph's CSR arrays built, no
+ * cycle): the pools resolved and the paths, root order and levels made.
+ * topo: the jobs in a topological order, or NULL when ids are one. DP_OK;
+ * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
+ * with msg; DP_ENOMEM. */
+int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
+
+/* Frees g->sched (and NULLs it). */
+void dp__gsched_free(dp_graph_t *g);
+
+/* Before a run: the paths made again if expected durations changed since.
+ * DP_OK or DP_ENOMEM. */
+int dp__gsched_refresh(dp_graph_t *g);
+
+/* The run's half (ordered graphs only). */
+typedef struct dp_sched dp_sched_t;
+
+/* A scheduler for one run of g (validated, ordered, held by the run). NULL:
+ * no memory. */
+dp_sched_t *dp__sched_new(dp_graph_t *g);
+
+/* Frees it; its scratch goes back to the graph, emptied. */
+void dp__sched_free(dp_sched_t *s);
+
+/* One step, under the lock: job `done` ended (UINT32_MAX: none), its pool's
+ * slots come back; jobs ids[0..n) are ready to start (their dependencies
+ * done), each put in the ready queue if its pool (if any) gives it its
+ * slots, else in its pool's waiting line; jobs waiting that now fit become
+ * ready too. When next is not NULL and the step made a job ready, the best
+ * ready job is taken into *next (else *next = UINT32_MAX). Returns how
+ * many jobs it made ready and left in the queue: the tokens to publish. */
+size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next);
+
+/* Takes the n best ready jobs into ids (one per token taken; there are at
+ * least n). */
+void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n);
+
+/* The pool waits of the run (per job ms + 1, 0: none), handed over to the
+ * caller (who frees them); NULL for a graph without pools. */
+uint32_t *dp__sched_take_waits(dp_sched_t *s);
+
+#endif /* DP_PRIO_H */
