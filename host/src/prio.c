@@ -83,8 +83,7 @@ static int resolve_pools(dp_graph_t *g, dp_gsched_t *gs, char *msg, size_t msgle
             snprintf(msg, msglen,
                      "job \"%s\" asks for %u slots of pool \"%s\", which has %u; it could never start: "
                      "lower its pool_slots to at most %u or give the pool more slots",
-                     dp__job_name(g, (uint32_t)j), pol->pool_slots, pol->pool, g->pools[k].slots,
-                     g->pools[k].slots);
+                     dp__job_name(g, (uint32_t)j), pol->pool_slots, pol->pool, g->pools[k].slots, g->pools[k].slots);
             return DP_EINVAL;
         }
         gs->pol_pool[p] = (uint32_t)k + 1;
@@ -240,8 +239,26 @@ static int make_levels(dp_graph_t *g, dp_gsched_t *gs)
         }
     }
     gs->nlevels = n ? lv + 1 : 0;
+    /* The roots best first (equal levels in id order): admitted in that
+     * order, they get their pools' slots in it. */
+    free(gs->root_order);
+    gs->root_order = NULL;
+    gs->nroot_order = 0;
+    if (g->nroots > 1 && (gs->root_order = malloc(g->nroots * sizeof *gs->root_order))) {
+        for (size_t end = n; end > 0;) {
+            size_t b = end - 1;
+            while (b > 0 && kv[b - 1].key == kv[end - 1].key)
+                b--;
+            for (size_t i = b; i < end; i++)
+                if (g->dep_off[kv[i].id + 1] == g->dep_off[kv[i].id])
+                    gs->root_order[gs->nroot_order++] = kv[i].id;
+            end = b;
+        }
+    }
     free(last);
     free(kv);
+    if (g->nroots > 1 && !gs->root_order)
+        return DP_ENOMEM;
     free(gs->scratch); /* sized for other levels */
     gs->scratch = NULL;
     gs->scratch_size = 0;
@@ -544,6 +561,19 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
     const dp_gsched_t *gs = s->gs;
     uint64_t now = 0;
     size_t made = 0;
+    /* A batch of successors best first (stable), so that their pools'
+     * slots go to them in that order. Batches are short (pool.c). */
+    uint32_t sorted[64];
+    if (n > 1 && n <= 64 && s->pools) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = ids[i], lv = gs->level[v];
+            size_t m = i;
+            for (; m > 0 && gs->level[sorted[m - 1]] < lv; m--)
+                sorted[m] = sorted[m - 1];
+            sorted[m] = v;
+        }
+        ids = sorted;
+    }
     pthread_mutex_lock(&s->mu);
     if (done != UINT32_MAX) {
         uint32_t p = pool_of(s, done);

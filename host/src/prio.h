@@ -29,14 +29,14 @@ typedef struct dp_gsched {
     /* Per job its remaining path, the job included; NULL for a graph
      * without edges (every path is the job's own weight). */
     uint32_t *rank;
-    bool weighted;         /* rank counts expected ms, not jobs */
-    uint32_t *root_order;  /* the roots, longest path first; NULL: id order (their paths are equal) */
-    size_t nroot_order;    /* entries of root_order */
-    uint32_t *pol_pool;    /* per policy: its pool's index + 1, 0 for none */
-    bool ordered;          /* a pool, or a priority other than 0: runs make a dp_sched_t */
-    uint32_t *level;       /* ordered: per job, the rank of its (priority, path) among the distinct ones */
-    uint32_t nlevels;      /* ordered: distinct levels */
-    uint32_t *plevel;      /* ordered: per job with a pool, its level among its pool's jobs' */
+    bool weighted;          /* rank counts expected ms, not jobs */
+    uint32_t *root_order;   /* the roots, longest path first; NULL: id order (their paths are equal) */
+    size_t nroot_order;     /* entries of root_order */
+    uint32_t *pol_pool;     /* per policy: its pool's index + 1, 0 for none */
+    bool ordered;           /* a pool, or a priority other than 0: runs make a dp_sched_t */
+    uint32_t *level;        /* ordered: per job, the rank of its (priority, path) among the distinct ones */
+    uint32_t nlevels;       /* ordered: distinct levels */
+    uint32_t *plevel;       /* ordered: per job with a pool, its level among its pool's jobs' */
     uint32_t *pool_nlevels; /* ordered: per pool, the distinct levels of its jobs */
     /* Expected durations (dp_graph_set_expected_ms): ms + 1 per job, 0 not
      * given; NULL when none was. stale: the paths are to be made again

@@ -93,14 +93,15 @@ static void reset_jobs(dp_run_t *run)
             dp__queue_seed(&run->queue, (uint32_t)j);
     }
     if (run->sched) {
-        /* The roots through the scheduler (their pools); a token for each
-         * it made ready. */
+        /* The roots through the scheduler (their pools), best first; a
+         * token for each it made ready. */
         uint32_t batch[64];
-        size_t nb = 0;
-        for (size_t j = 0; j <= n; j++) {
-            if (j < n && off[j + 1] == off[j])
+        size_t nb = 0, nr = gs->root_order ? gs->nroot_order : n;
+        for (size_t i = 0; i <= nr; i++) {
+            size_t j = i < nr && gs->root_order ? gs->root_order[i] : i;
+            if (i < nr && off[j + 1] == off[j])
                 batch[nb++] = (uint32_t)j;
-            if (nb == 64 || (j == n && nb)) {
+            if (nb == 64 || (i == nr && nb)) {
                 size_t k = dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL);
                 for (size_t t = 0; t < k; t++)
                     dp__queue_seed(&run->queue, batch[0]); /* a token: its value is not read */

@@ -598,16 +598,11 @@ static void test_pool_keep_going_and_parked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pool_bounds_its_jobs),
-        cmocka_unit_test(test_pool_slots_add_up),
-        cmocka_unit_test(test_pool_wait_holds_no_worker),
-        cmocka_unit_test(test_priority_order),
-        cmocka_unit_test(test_priority_then_path),
-        cmocka_unit_test(test_plain_critical_path_first),
-        cmocka_unit_test(test_expected_durations),
-        cmocka_unit_test(test_validate_refuses),
-        cmocka_unit_test(test_old_spec_has_no_pool),
-        cmocka_unit_test(test_pool_fail_fast_then_rerun),
+        cmocka_unit_test(test_pool_bounds_its_jobs),       cmocka_unit_test(test_pool_slots_add_up),
+        cmocka_unit_test(test_pool_wait_holds_no_worker),  cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_priority_then_path),         cmocka_unit_test(test_plain_critical_path_first),
+        cmocka_unit_test(test_expected_durations),         cmocka_unit_test(test_validate_refuses),
+        cmocka_unit_test(test_old_spec_has_no_pool),       cmocka_unit_test(test_pool_fail_fast_then_rerun),
         cmocka_unit_test(test_pool_keep_going_and_parked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
