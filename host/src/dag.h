@@ -65,6 +65,10 @@ typedef struct dp_job_def {
  * by that name arithmetically, never in the name index; the name itself is
  * only written out when someone asks for it (dp__job_name). */
 #define DP_DEF_UNNAMED 2u
+/* Set by validate (prio.c): the job's successors' remaining paths differ,
+ * so the one a worker goes on with after it is worth choosing (pool.c);
+ * a fan's source or a chain's link skips the comparison. */
+#define DP_DEF_SUCC_RANKS 4u
 
 /* A dependency as added: 8 bytes (a large graph has ten times more edges
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the

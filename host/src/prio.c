@@ -103,6 +103,8 @@ static int make_ranks(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
     size_t n = g->njobs;
     gs->weighted = gs->expected != NULL;
     if (!gs->weighted && (!g->succ_off || g->succ_off[n] == 0)) {
+        /* No successors: no flag to set (a graph changed since is
+         * validated again, with fresh flags from add_job). */
         free(gs->rank);
         gs->rank = NULL; /* every path is one job */
         return DP_OK;
@@ -122,10 +124,18 @@ static int make_ranks(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
     const uint32_t *so = g->succ_off, *si = g->succ_ids;
     uint32_t *rank = gs->rank;
     for (size_t i = n; i-- > 0;) {
-        uint32_t j = topo ? topo[i] : (uint32_t)i, m = 0;
-        for (uint32_t k = so[j]; k < so[j + 1]; k++)
-            if (rank[si[k]] > m)
-                m = rank[si[k]];
+        uint32_t j = topo ? topo[i] : (uint32_t)i, m = 0, lo = UINT32_MAX;
+        for (uint32_t k = so[j]; k < so[j + 1]; k++) {
+            uint32_t r = rank[si[k]];
+            if (r > m)
+                m = r;
+            if (r < lo)
+                lo = r;
+        }
+        if (so[j + 1] - so[j] > 1 && lo != m)
+            g->jobs[j].flags |= DP_DEF_SUCC_RANKS;
+        else
+            g->jobs[j].flags &= ~DP_DEF_SUCC_RANKS;
         uint64_t w = 1;
         if (gs->weighted)
             w = gs->expected[j] ? gs->expected[j] - 1 : mean;
