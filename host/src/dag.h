@@ -208,4 +208,43 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep);
  * points into the graph: valid until the graph changes or is freed. */
 size_t dp__graph_cycle(const dp_graph_t *g, const uint32_t **ids);
 
+/* Pools and priorities, the graph's half (dag.c; the run's: prio.h). */
+typedef struct dp_gsched {
+    /* Per job its remaining path, the job included; NULL for a graph
+     * without edges (every path is the job's own weight). */
+    uint32_t *rank;
+    bool weighted;          /* rank counts expected ms, not jobs */
+    uint32_t *root_order;   /* the roots, longest path first; NULL: id order (their paths are equal) */
+    size_t nroot_order;     /* entries of root_order */
+    uint32_t *pol_pool;     /* per policy: its pool's index + 1, 0 for none */
+    bool ordered;           /* a pool, or a priority other than 0: runs make a dp_sched_t */
+    uint32_t *level;        /* ordered: per job, the rank of its (priority, path) among the distinct ones */
+    uint32_t nlevels;       /* ordered: distinct levels */
+    uint32_t *plevel;       /* ordered: per job with a pool, its level among its pool's jobs' */
+    uint32_t *pool_nlevels; /* ordered: per pool, the distinct levels of its jobs */
+    /* Expected durations (dp_graph_set_expected_ms): ms + 1 per job, 0 not
+     * given; NULL when none was. stale: the paths are to be made again
+     * before the next run. */
+    uint64_t *expected;
+    bool stale;
+    /* The run's scratch, kept from run to run (a run holds g->running):
+     * the bucket queues' arrays and the jobs' links. */
+    void *scratch;
+    size_t scratch_size;
+} dp_gsched_t;
+
+/* At the end of a successful validate (the graph's CSR arrays built, no
+ * cycle): the pools resolved and the paths, root order and levels made.
+ * topo: the jobs in a topological order, or NULL when ids are one. DP_OK;
+ * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
+ * with msg; DP_ENOMEM. */
+int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
+
+/* Frees g->sched (and NULLs it). */
+void dp__gsched_free(dp_graph_t *g);
+
+/* Before a run: the paths made again if expected durations changed since.
+ * DP_OK or DP_ENOMEM. */
+int dp__gsched_refresh(dp_graph_t *g);
+
 #endif /* DP_DAG_H */

@@ -1,13 +1,14 @@
-/* prio.h - pools and priorities (prio.c): the order among ready jobs and
- * the slots of named pools.
+/* prio.h - pools and priorities in a run (prio.c): the order among ready
+ * jobs and the slots of named pools.
  *
- * Two halves. The graph's (dp_gsched_t), built by validate: each job's
+ * Two halves. The graph's (dp_gsched_t, in dag.h and dag.c, since the
+ * graph owns it), built by validate: each job's
  * remaining path (its critical path, in jobs, or in expected milliseconds
  * once dp_graph_set_expected_ms gave durations), the roots in the order
  * they should start, each policy's pool, and for a graph with a pool or a
  * priority its jobs' levels (the order of (priority, path), dense).
  *
- * The run's (dp_sched_t), only for such a graph ("ordered"): under one
+ * The run's (dp_sched_t, here), only for such a graph ("ordered"): under one
  * mutex, a bucket queue of the ready jobs by level (highest first, first
  * come first served within a level) and, per pool, its free slots and a
  * bucket queue of the jobs waiting for them. The run's lock-free queue
@@ -24,44 +25,6 @@
 #include <stdint.h>
 
 #include "dag.h"
-
-typedef struct dp_gsched {
-    /* Per job its remaining path, the job included; NULL for a graph
-     * without edges (every path is the job's own weight). */
-    uint32_t *rank;
-    bool weighted;          /* rank counts expected ms, not jobs */
-    uint32_t *root_order;   /* the roots, longest path first; NULL: id order (their paths are equal) */
-    size_t nroot_order;     /* entries of root_order */
-    uint32_t *pol_pool;     /* per policy: its pool's index + 1, 0 for none */
-    bool ordered;           /* a pool, or a priority other than 0: runs make a dp_sched_t */
-    uint32_t *level;        /* ordered: per job, the rank of its (priority, path) among the distinct ones */
-    uint32_t nlevels;       /* ordered: distinct levels */
-    uint32_t *plevel;       /* ordered: per job with a pool, its level among its pool's jobs' */
-    uint32_t *pool_nlevels; /* ordered: per pool, the distinct levels of its jobs */
-    /* Expected durations (dp_graph_set_expected_ms): ms + 1 per job, 0 not
-     * given; NULL when none was. stale: the paths are to be made again
-     * before the next run. */
-    uint64_t *expected;
-    bool stale;
-    /* The run's scratch, kept from run to run (a run holds g->running):
-     * the bucket queues' arrays and the jobs' links. */
-    void *scratch;
-    size_t scratch_size;
-} dp_gsched_t;
-
-/* At the end of a successful validate (the graph's CSR arrays built, no
- * cycle): the pools resolved and the paths, root order and levels made.
- * topo: the jobs in a topological order, or NULL when ids are one. DP_OK;
- * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
- * with msg; DP_ENOMEM. */
-int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
-
-/* Frees g->sched (and NULLs it). */
-void dp__gsched_free(dp_graph_t *g);
-
-/* Before a run: the paths made again if expected durations changed since.
- * DP_OK or DP_ENOMEM. */
-int dp__gsched_refresh(dp_graph_t *g);
 
 /* The run's half (ordered graphs only). */
 typedef struct dp_sched dp_sched_t;
