@@ -96,6 +96,7 @@ void dp_graph_free(dp_graph_t *g)
     }
     free(g->run_scratch);
     dp__bigmem_free(atomic_load(&g->spare_slots)); /* a slot buffer (record.h) */
+    free(atomic_load(&g->spare_waits));
     free_built(g);
     free(g);
 }
@@ -1547,6 +1548,37 @@ int dp__gsched_refresh(dp_graph_t *g)
     if (rc == DP_OK)
         gs->stale = false;
     return rc;
+}
+
+/* A waits array and its size, so that one given back is reused only by a
+ * graph of the same size. */
+struct dp_waits {
+    size_t n;
+    uint32_t v[];
+};
+
+uint32_t *dp__graph_waits_take(dp_graph_t *g)
+{
+    size_t n = g->njobs ? g->njobs : 1;
+    struct dp_waits *w = atomic_exchange(&g->spare_waits, NULL);
+    if (w && w->n == n) {
+        memset(w->v, 0, n * sizeof *w->v);
+        return w->v;
+    }
+    free(w);
+    w = calloc(1, sizeof *w + n * sizeof *w->v);
+    if (!w)
+        return NULL;
+    w->n = n;
+    return w->v;
+}
+
+void dp__graph_waits_give(dp_graph_t *g, uint32_t *v)
+{
+    if (!v)
+        return;
+    struct dp_waits *w = (struct dp_waits *)(void *)((char *)v - offsetof(struct dp_waits, v));
+    free(atomic_exchange(&g->spare_waits, w));
 }
 
 /* ------------------------------------------------------------------------ */

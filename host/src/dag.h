@@ -166,6 +166,10 @@ struct dp_graph {
     /* Built by validate (prio.c): the critical paths, the roots' order,
      * the pools per policy, the priority levels; expected durations. */
     struct dp_gsched *sched;
+    /* The pool waits array of a freed result (dp__graph_waits_give), for
+     * the next run of a graph with pools. Results are freed on any thread,
+     * hence atomic. */
+    _Atomic(struct dp_waits *) spare_waits;
 };
 
 typedef struct dp_pool_def {
@@ -209,6 +213,14 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep);
 size_t dp__graph_cycle(const dp_graph_t *g, const uint32_t **ids);
 
 /* Pools and priorities, the graph's half (dag.c; the run's: prio.h). */
+
+/* A per-job array of pool waits (ms + 1, 0: none) for a run of g, all
+ * zero: the one a freed result gave back when it has g's size, else a new
+ * one. NULL: no memory. */
+uint32_t *dp__graph_waits_take(dp_graph_t *g);
+/* Gives such an array back to g (w may be NULL), for its next run. */
+void dp__graph_waits_give(dp_graph_t *g, uint32_t *w);
+
 typedef struct dp_gsched {
     /* Per job its remaining path, the job included; NULL for a graph
      * without edges (every path is the job's own weight). */

@@ -165,7 +165,9 @@ dp_sched_t *dp__sched_new(dp_graph_t *g)
         return NULL;
     s->g = g;
     s->gs = gs;
-    if (g->npools && (!(s->pools = calloc(g->npools, sizeof *s->pools)) || !(s->waits = calloc(nn, sizeof *s->waits))))
+    /* The waits array of a result freed before, when there is one (its
+     * pages faulted in already), else a fresh one. */
+    if (g->npools && (!(s->pools = calloc(g->npools, sizeof *s->pools)) || !(s->waits = dp__graph_waits_take(g))))
         goto fail;
     size_t need = nn * sizeof(uint32_t) + nn * sizeof(uint64_t) + bq_bytes(gs->nlevels) + 64;
     for (size_t p = 0; p < g->npools; p++)
@@ -188,11 +190,19 @@ dp_sched_t *dp__sched_new(dp_graph_t *g)
         s->pools[p].free = g->pools[p].slots;
     }
     s->next = (uint32_t *)(void *)at;
-    pthread_mutex_init(&s->mu, NULL);
+    /* Adaptive: the lock is held for a few queue operations; a worker
+     * spins briefly before it sleeps. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&s->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     return s;
 fail:
     free(s->pools);
-    free(s->waits);
+    dp__graph_waits_give(g, s->waits);
     free(s);
     return NULL;
 }
@@ -209,7 +219,7 @@ void dp__sched_free(dp_sched_t *s)
             bq_clear(&s->pools[p].wait);
     pthread_mutex_destroy(&s->mu);
     free(s->pools);
-    free(s->waits);
+    dp__graph_waits_give(s->g, s->waits);
     free(s);
 }
 
@@ -226,13 +236,53 @@ static inline uint32_t pool_of(const dp_sched_t *s, uint32_t id)
     return gs->pol_pool ? gs->pol_pool[s->g->jobs[id].pol] : 0;
 }
 
+/* What one step made ready: pushed into the ready queue in the order made,
+ * except a lone one while the caller may take one (want): the chain's case,
+ * where that job goes straight to the caller, with no queue operation,
+ * unless a better job waits in the queue. */
+typedef struct made {
+    bool want;
+    uint32_t cand; /* the first job made ready, not pushed yet; UINT32_MAX: none */
+    size_t n;
+} made_t;
+
+static inline void make_ready(dp_sched_t *s, made_t *m, uint32_t id)
+{
+    const uint32_t *level = s->gs->level;
+    if (m->want && m->n == 0) {
+        m->n = 1;
+        m->cand = id;
+        return;
+    }
+    if (m->cand != UINT32_MAX) {
+        bq_push(&s->ready, s->next, m->cand, level[m->cand]);
+        m->cand = UINT32_MAX;
+    }
+    m->n++;
+    bq_push(&s->ready, s->next, id, level[id]);
+}
+
+/* Job id got its pool's slots after waiting since wait_from[id] (0: at
+ * once). */
+static inline void granted(dp_sched_t *s, uint32_t id, uint64_t *now)
+{
+    uint64_t from = s->wait_from[id];
+    if (!from) {
+        s->waits[id] = 1; /* no wait */
+        return;
+    }
+    if (!*now)
+        *now = dp__now_ns();
+    uint64_t ms = (*now - from) / 1000000u;
+    s->waits[id] = ms >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)ms + 1;
+}
+
 /* Pool p's waiting jobs that fit now become ready, best first; the one at
  * the head of the line that does not fit stops the rest (it is not passed,
  * so it cannot starve). *now: the clock, read once when needed. */
-static size_t drain(dp_sched_t *s, uint32_t p, uint64_t *now)
+static void drain(dp_sched_t *s, uint32_t p, made_t *m, uint64_t *now)
 {
     spool_t *sp = &s->pools[p];
-    size_t made = 0;
     for (uint32_t lv; (lv = bq_top(&sp->wait)) != UINT32_MAX;) {
         uint32_t id = sp->wait.head[lv] - 1;
         unsigned need = s->g->pols[s->g->jobs[id].pol].pool_slots;
@@ -240,36 +290,27 @@ static size_t drain(dp_sched_t *s, uint32_t p, uint64_t *now)
             break;
         bq_pop(&sp->wait, s->next, lv);
         sp->free -= need;
-        uint64_t from = s->wait_from[id];
-        if (from) {
-            if (!*now)
-                *now = dp__now_ns();
-            uint64_t ms = (*now - from) / 1000000u;
-            s->waits[id] = ms >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)ms + 1;
-        } else {
-            s->waits[id] = 1; /* no wait */
-        }
-        bq_push(&s->ready, s->next, id, s->gs->level[id]);
-        made++;
+        granted(s, id, now);
+        make_ready(s, m, id);
     }
-    return made;
 }
 
 size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next)
 {
     const dp_gsched_t *gs = s->gs;
+    const dp_graph_t *g = s->g;
     uint64_t now = 0;
-    size_t made = 0;
+    made_t m = {.want = next != NULL, .cand = UINT32_MAX, .n = 0};
     /* A batch of successors best first (stable), so that their pools'
      * slots go to them in that order. Batches are short (pool.c). */
     uint32_t sorted[64];
     if (n > 1 && n <= 64 && s->pools) {
         for (size_t i = 0; i < n; i++) {
             uint32_t v = ids[i], lv = gs->level[v];
-            size_t m = i;
-            for (; m > 0 && gs->level[sorted[m - 1]] < lv; m--)
-                sorted[m] = sorted[m - 1];
-            sorted[m] = v;
+            size_t k = i;
+            for (; k > 0 && gs->level[sorted[k - 1]] < lv; k--)
+                sorted[k] = sorted[k - 1];
+            sorted[k] = v;
         }
         ids = sorted;
     }
@@ -277,20 +318,28 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
     if (done != UINT32_MAX) {
         uint32_t p = pool_of(s, done);
         if (p) {
-            s->pools[p - 1].free += s->g->pols[s->g->jobs[done].pol].pool_slots;
-            made += drain(s, p - 1, &now);
+            s->pools[p - 1].free += g->pols[g->jobs[done].pol].pool_slots;
+            drain(s, p - 1, &m, &now);
         }
     }
     for (size_t i = 0; i < n; i++) {
         uint32_t id = ids[i], p = pool_of(s, id);
         if (!p) {
-            bq_push(&s->ready, s->next, id, gs->level[id]);
-            made++;
+            make_ready(s, &m, id);
+            continue;
+        }
+        spool_t *sp = &s->pools[p - 1];
+        unsigned need = g->pols[g->jobs[id].pol].pool_slots;
+        if (!sp->wait.count && need <= sp->free) {
+            /* The common case: nobody waits and the slots are free. */
+            sp->free -= need;
+            s->waits[id] = 1;
+            make_ready(s, &m, id);
             continue;
         }
         s->wait_from[id] = 0;
-        bq_push(&s->pools[p - 1].wait, s->next, id, gs->plevel[id]);
-        made += drain(s, p - 1, &now);
+        bq_push(&sp->wait, s->next, id, gs->plevel[id]);
+        drain(s, p - 1, &m, &now);
         if (!s->waits[id]) {
             /* Still waiting: from now. */
             if (!now)
@@ -298,9 +347,17 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
             s->wait_from[id] = now;
         }
     }
+    size_t made = m.n;
     if (next) {
         *next = UINT32_MAX;
-        if (made) {
+        uint32_t top = bq_top(&s->ready);
+        if (m.cand != UINT32_MAX && (top == UINT32_MAX || top < gs->level[m.cand])) {
+            *next = m.cand; /* the only one made ready, and the best */
+            made--;
+        } else if (made) {
+            /* The best ready job, first come first served within its level. */
+            if (m.cand != UINT32_MAX)
+                bq_push(&s->ready, s->next, m.cand, gs->level[m.cand]);
             *next = bq_pop(&s->ready, s->next, bq_top(&s->ready));
             made--;
         }

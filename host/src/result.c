@@ -266,7 +266,7 @@ void dp_result_free(dp_result_t *r)
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
-    free(r->pool_waits);
+    dp__graph_waits_give((dp_graph_t *)(uintptr_t)r->g, r->pool_waits);
     free(r);
 }
 
