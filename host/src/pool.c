@@ -221,8 +221,6 @@ static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *ne
     bool have = false;
     if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
         *clock = 0;
-    /* The successors' paths, only when they differ (prio.c). */
-    const uint32_t *rank = g->jobs[done].flags & DP_DEF_SUCC_RANKS ? run->rank : NULL;
     for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
         uint32_t s = g->succ_ids[k];
         /* A successor with this job as its only dependency is ready now: no
@@ -239,9 +237,10 @@ static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *ne
             have = true;
             continue;
         }
-        /* The one of the longest remaining path runs next here (prio.h);
-         * the others wait for a worker. */
-        if (rank && rank[s] > rank[*next]) {
+        /* The one of the longest remaining path runs next here (dag.h,
+         * dp_gsched_t); the others wait for a worker. Only after a job
+         * whose successors' paths differ (not a fan's source). */
+        if ((g->jobs[done].flags & DP_DEF_SUCC_RANKS) && run->rank[s] > run->rank[*next]) {
             uint32_t t = *next;
             *next = s;
             s = t;
