@@ -572,6 +572,8 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", g->njobs, run->nworkers);
 
     run_workers(run);
+    if (run->sched)
+        dp__sched_finish(run->sched, run->slots);
     run->workers = NULL;
     free(workers);
 

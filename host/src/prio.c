@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ticks.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -145,18 +146,24 @@ typedef struct spool {
     bq_t wait;     /* its jobs waiting for slots, by level among its own */
 } spool_t;
 
+/* In waits[]: a job that waited for its pool. Its wait is counted until
+ * its start (its slot's start tick) when the run ends, dp__sched_finish:
+ * no clock is read when the slots come. */
+#define WAITED UINT32_MAX
+
 struct dp_sched {
     pthread_mutex_t mu;
     dp_graph_t *g;
     const dp_gsched_t *gs;
     uint32_t *next;      /* per job: the next in its bucket's list, + 1 */
-    uint64_t *wait_from; /* per job of a pool that had to wait: when (CLOCK_MONOTONIC) */
+    uint64_t *wait_from; /* per job of a pool that had to wait: since when (ticks, ticks.h; 0: no wait) */
+    bool tsc;            /* the run's ticks */
     uint32_t *waits;     /* per job of a pool: its wait in ms + 1 (handed to the result) */
     bq_t ready;
     spool_t *pools;
 };
 
-dp_sched_t *dp__sched_new(dp_graph_t *g)
+dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc)
 {
     dp_gsched_t *gs = g->sched;
     size_t n = g->njobs, nn = n ? n : 1;
@@ -165,6 +172,8 @@ dp_sched_t *dp__sched_new(dp_graph_t *g)
         return NULL;
     s->g = g;
     s->gs = gs;
+    /* The run's cheap clock (a TSC read where it can). */
+    s->tsc = tsc;
     /* The waits array of a result freed before, when there is one (its
      * pages faulted in already), else a fresh one. */
     if (g->npools && (!(s->pools = calloc(g->npools, sizeof *s->pools)) || !(s->waits = dp__graph_waits_take(g))))
@@ -223,6 +232,20 @@ void dp__sched_free(dp_sched_t *s)
     free(s);
 }
 
+void dp__sched_finish(dp_sched_t *s, const dp_slot_t *slots)
+{
+    if (!s->waits)
+        return;
+    double ns_per_tick = dp__ns_per_tick(dp__tick_anchor(s->tsc));
+    for (size_t j = 0; j < s->g->njobs; j++) {
+        if (s->waits[j] != WAITED)
+            continue;
+        uint64_t start = slots[j].start_tick;
+        uint64_t ms = dp__ticks_between(s->wait_from[j], start, ns_per_tick) / 1000000u;
+        s->waits[j] = !start ? 0 : ms >= WAITED - 1 ? WAITED - 1 : (uint32_t)ms + 1;
+    }
+}
+
 uint32_t *dp__sched_take_waits(dp_sched_t *s)
 {
     uint32_t *w = s->waits;
@@ -262,25 +285,17 @@ static inline void make_ready(dp_sched_t *s, made_t *m, uint32_t id)
     bq_push(&s->ready, s->next, id, level[id]);
 }
 
-/* Job id got its pool's slots after waiting since wait_from[id] (0: at
+/* Job id got its pool's slots, after waiting since wait_from[id] (0: at
  * once). */
-static inline void granted(dp_sched_t *s, uint32_t id, uint64_t *now)
+static inline void granted(dp_sched_t *s, uint32_t id)
 {
-    uint64_t from = s->wait_from[id];
-    if (!from) {
-        s->waits[id] = 1; /* no wait */
-        return;
-    }
-    if (!*now)
-        *now = dp__now_ns();
-    uint64_t ms = (*now - from) / 1000000u;
-    s->waits[id] = ms >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)ms + 1;
+    s->waits[id] = s->wait_from[id] ? WAITED : 1; /* 1: no wait */
 }
 
 /* Pool p's waiting jobs that fit now become ready, best first; the one at
  * the head of the line that does not fit stops the rest (it is not passed,
- * so it cannot starve). *now: the clock, read once when needed. */
-static void drain(dp_sched_t *s, uint32_t p, made_t *m, uint64_t *now)
+ * so it cannot starve). */
+static void drain(dp_sched_t *s, uint32_t p, made_t *m)
 {
     spool_t *sp = &s->pools[p];
     for (uint32_t lv; (lv = bq_top(&sp->wait)) != UINT32_MAX;) {
@@ -290,7 +305,7 @@ static void drain(dp_sched_t *s, uint32_t p, made_t *m, uint64_t *now)
             break;
         bq_pop(&sp->wait, s->next, lv);
         sp->free -= need;
-        granted(s, id, now);
+        granted(s, id);
         make_ready(s, m, id);
     }
 }
@@ -319,7 +334,7 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
         uint32_t p = pool_of(s, done);
         if (p) {
             s->pools[p - 1].free += g->pols[g->jobs[done].pol].pool_slots;
-            drain(s, p - 1, &m, &now);
+            drain(s, p - 1, &m);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -339,12 +354,12 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
         }
         s->wait_from[id] = 0;
         bq_push(&sp->wait, s->next, id, gs->plevel[id]);
-        drain(s, p - 1, &m, &now);
+        drain(s, p - 1, &m);
         if (!s->waits[id]) {
             /* Still waiting: from now. */
             if (!now)
-                now = dp__now_ns();
-            s->wait_from[id] = now;
+                now = dp__ticks(s->tsc);
+            s->wait_from[id] = now ? now : 1;
         }
     }
     size_t made = m.n;

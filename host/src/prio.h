@@ -25,13 +25,15 @@
 #include <stdint.h>
 
 #include "dag.h"
+#include "record.h"
 
 /* The run's half (ordered graphs only). */
 typedef struct dp_sched dp_sched_t;
 
-/* A scheduler for one run of g (validated, ordered, held by the run). NULL:
+/* A scheduler for one run of g (validated, ordered, held by the run),
+ * stamping pool waits with the run's ticks (tsc: TSC ticks, ticks.h). NULL:
  * no memory. */
-dp_sched_t *dp__sched_new(dp_graph_t *g);
+dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc);
 
 /* Frees it; its scratch goes back to the graph, emptied. */
 void dp__sched_free(dp_sched_t *s);
@@ -48,6 +50,11 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
 /* Takes the n best ready jobs into ids (one per token taken; there are at
  * least n). */
 void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n);
+
+/* After the workers are joined: each wait of a job that had to wait for
+ * its pool counted until the job's start (its slot's start tick; a job
+ * that never started has none). */
+void dp__sched_finish(dp_sched_t *s, const dp_slot_t *slots);
 
 /* The pool waits of the run (per job ms + 1, 0: none), handed over to the
  * caller (who frees them); NULL for a graph without pools. */

@@ -431,7 +431,9 @@ DP_API const char *dp_graph_job_pool(const dp_graph_t *g, size_t id, unsigned *s
 DP_API int dp_graph_job_priority(const dp_graph_t *g, size_t id);
 /** After validate: job id's remaining path, the job included (its
  *  critical path): in jobs, or in expected milliseconds when durations were
- *  given. 0 for an id out of range or a graph not validated. */
+ *  given. 0 for an id out of range or a graph not validated. The first call
+ *  after dp_graph_set_expected_ms makes the paths again: not concurrently
+ *  with a run of g or another call on it. */
 DP_API uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id);
 /** After validate: the expected duration of job id in ms (e.g. what it
  *  took last time), for the critical path: once any job has one, paths
@@ -664,7 +666,8 @@ DP_API long dp_result_first_not_ready(const dp_result_t *r);
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
 /** How long job id waited for its pool's slots, in ms, once its
  *  dependencies were done (0: it got them at once); -1 for a job without a
- *  pool or that never became ready. (DP_HAVE_SCHEDULING) */
+ *  pool, or that never got its slots (never ready, or the run ended while
+ *  it waited). (DP_HAVE_SCHEDULING) */
 DP_API int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
