@@ -103,7 +103,6 @@ typedef struct taken {
 #define CLOCK_REUSE_MAX_SUCCS 64
 
 static void *worker_main(void *p);
-static void *worker_ordered(void *p);
 
 /* Starts up to `want` more workers, never more than nworkers in all; from
  * the calling thread or a worker. Returns how many started. */
@@ -125,11 +124,10 @@ static unsigned start_workers(dp_run_t *run, unsigned want)
         /* A kept thread of the executor if one is idle (no thread to
          * create), else a thread of the run's own. */
         int st = W_NONE;
-        void *(*fn)(void *) = run->sched ? worker_ordered : worker_main;
-        w->task = (dp_exec_task_t){.fn = fn, .arg = w};
+        w->task = (dp_exec_task_t){.fn = worker_main, .arg = w};
         if (run->opts.executor && dp__executor_start(run->opts.executor, &w->task))
             st = W_KEPT;
-        else if (pthread_create(&w->thread, NULL, fn, w) == 0)
+        else if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
             st = W_RUNNING;
         atomic_store_explicit(&w->state, st, memory_order_release);
         if (st == W_NONE)
@@ -210,6 +208,19 @@ static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint
     return true;
 }
 
+/* Of ready successors s and *next, the one of the longer path into *next;
+ * returns the other. Out of line: inlined, its few instructions tipped
+ * link-time optimisation into no longer inlining dp__job_execute into
+ * worker_main (~46 instructions more a job on a chain, callgrind). */
+static __attribute__((noinline)) uint32_t keep_longest(const dp_run_t *run, uint32_t s, uint32_t *next)
+{
+    if (run->rank[s] <= run->rank[*next])
+        return s;
+    uint32_t t = *next;
+    *next = s;
+    return t;
+}
+
 /* Job `done` succeeded: counts down its successors. Returns whether one of
  * them is ready to run next on this worker (*next), having published the
  * other ready ones. */
@@ -240,11 +251,8 @@ static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *ne
         /* The one of the longest remaining path runs next here (dag.h,
          * dp_gsched_t); the others wait for a worker. Only after a job
          * whose successors' paths differ (not a fan's source). */
-        if ((g->jobs[done].flags & DP_DEF_SUCC_RANKS) && run->rank[s] > run->rank[*next]) {
-            uint32_t t = *next;
-            *next = s;
-            s = t;
-        }
+        if (g->jobs[done].flags & DP_DEF_SUCC_RANKS)
+            s = keep_longest(run, s, next);
         batch[nb++] = s;
         if (nb == BATCH) {
             publish(run, batch, nb);
@@ -276,58 +284,6 @@ static bool resume_job(void *run, dp_park_t *p, void *worker)
     return dp__job_resume(run, p, ws->index, &ws->rng, &ws->clock);
 }
 
-static void *worker_main(void *p)
-{
-    dp_worker_t *w = p;
-    dp_run_t *run = w->run;
-    wstate_t ws = {
-        .index = w->index,
-        .rng = run->opts.seed * 0x9E3779B97F4A7C15ull + w->index + 1,
-        .clock = 0,
-    };
-    taken_t tk = {.n = 0};
-    size_t succeeded = 0;
-    bool have = false; /* id is a successor kept from the last job */
-    uint32_t id = 0;
-
-    for (;;) {
-        bool waited = false;
-        if (!have && !next_job(run, &ws, &tk, &id, &waited))
-            break;
-        if (waited)
-            ws.clock = 0;
-        have = false;
-        if (dp__queue_closed(&run->queue) || dp__run_done(run, dp__run_tick(run, ws.clock)))
-            break;
-
-        if (dp__job_execute(run, id, ws.index, &ws.rng, &ws.clock)) {
-            /* Parked: stand by for it until a parked job (it, or another)
-             * ends on this worker. Jobs waiting in the queue need another
-             * worker meanwhile. */
-            start_for_queue(run, dp__queue_tail(&run->queue));
-            if (!dp__park_stand(&run->park, ws.index, &ws, &id))
-                break;
-        }
-        const dp_slot_t *sl = &run->slots[id];
-        dp_status_t st = sl->status;
-        tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
-
-        if (st == DP_STATUS_SUCCESS) {
-            succeeded++;
-            have = release_successors(run, id, &id, &ws.clock);
-        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
-            fail_fast(run);
-            break;
-        }
-        /* The job that ran is no longer pending; a successor kept for
-         * ourselves stays pending (it was counted neither in nor out). */
-        if (!have)
-            tk.ended++;
-    }
-    atomic_fetch_add_explicit(&run->succeeded, succeeded, memory_order_relaxed);
-    return NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Ordered runs: pools and priorities                                        */
 /* ------------------------------------------------------------------------ */
@@ -354,8 +310,12 @@ static void publish_tokens(dp_run_t *run, size_t n)
     }
 }
 
-/* next_job, then the best ready jobs for the tokens taken. */
-static inline bool next_job_ordered(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id, bool *waited)
+/* next_job, then the best ready jobs for the tokens taken. Out of line,
+ * as ordered_end: worker_main serves both kinds of run, and the plain
+ * case must keep dp__job_execute inlined there (callgrind: ~46
+ * instructions a job on a chain when it was not). */
+static __attribute__((noinline)) bool next_job_ordered(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id,
+                                                       bool *waited)
 {
     bool fresh = tk->i >= tk->n;
     if (!next_job(run, ws, tk, id, waited))
@@ -372,7 +332,8 @@ static inline bool next_job_ordered(dp_run_t *run, const wstate_t *ws, taken_t *
  * ready job is to run next on this worker (*next); never when the worker
  * still holds jobs it took before (take false: a job made ready now must
  * not pass them). */
-static bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take, uint32_t *next, uint64_t *clock)
+static __attribute__((noinline)) bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take,
+                                                  uint32_t *next, uint64_t *clock)
 {
     const dp_graph_t *g = run->g;
     uint32_t batch[BATCH];
@@ -399,8 +360,7 @@ static bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take,
     return n != UINT32_MAX;
 }
 
-/* worker_main for an ordered run. */
-static void *worker_ordered(void *p)
+static void *worker_main(void *p)
 {
     dp_worker_t *w = p;
     dp_run_t *run = w->run;
@@ -411,19 +371,32 @@ static void *worker_ordered(void *p)
     };
     taken_t tk = {.n = 0};
     size_t succeeded = 0;
-    bool have = false;
+    bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
+    /* A run with pools or priorities (prio.h): its jobs come from the
+     * scheduler, and go back to it when they end. */
+    const bool ordered = run->sched != NULL;
 
     for (;;) {
         bool waited = false;
-        if (!have && !next_job_ordered(run, &ws, &tk, &id, &waited))
-            break;
+        if (!have) {
+            if (__builtin_expect(ordered, 0)) {
+                if (!next_job_ordered(run, &ws, &tk, &id, &waited))
+                    break;
+            } else if (!next_job(run, &ws, &tk, &id, &waited)) {
+                break;
+            }
+        }
         if (waited)
             ws.clock = 0;
         have = false;
         if (dp__queue_closed(&run->queue) || dp__run_done(run, dp__run_tick(run, ws.clock)))
             break;
+
         if (dp__job_execute(run, id, ws.index, &ws.rng, &ws.clock)) {
+            /* Parked: stand by for it until a parked job (it, or another)
+             * ends on this worker. Jobs waiting in the queue need another
+             * worker meanwhile. */
             start_for_queue(run, dp__queue_tail(&run->queue));
             if (!dp__park_stand(&run->park, ws.index, &ws, &id))
                 break;
@@ -431,13 +404,23 @@ static void *worker_ordered(void *p)
         const dp_slot_t *sl = &run->slots[id];
         dp_status_t st = sl->status;
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
-        if (st == DP_STATUS_SUCCESS)
+
+        if (__builtin_expect(ordered, 0)) {
+            if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+                fail_fast(run);
+                break;
+            }
+            succeeded += st == DP_STATUS_SUCCESS;
+            have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+        } else if (st == DP_STATUS_SUCCESS) {
             succeeded++;
-        else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            have = release_successors(run, id, &id, &ws.clock);
+        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
             fail_fast(run);
             break;
         }
-        have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+        /* The job that ran is no longer pending; a successor kept for
+         * ourselves stays pending (it was counted neither in nor out). */
         if (!have)
             tk.ended++;
     }
