@@ -42,6 +42,8 @@ typedef enum {
     F_SIZE,     /* uint64_t bytes: an integer, or a string such as "512MiB" */
     F_CHOICE,   /* one of the words of choices, stored as its value (an int) */
     F_GROUP,    /* a group of the fields of sub */
+    F_POOL,     /* the name of one of the top-level pools: a const char * to the workflow's copy */
+    F_INT,      /* a signed integer in [min, max] */
 } field_kind_t;
 
 typedef struct field_choice {
@@ -149,6 +151,11 @@ static const job_field_t job_fields[] = {
      .check = limits_need_process},
     /* After timeout, which its check reads. */
     {.key = "deadline", .kind = F_DURATION, SPEC(deadline_ms), .check = deadline_vs_timeout},
+    /* Scheduling (DESIGN.md "Scheduling keys"); pool_slots is checked
+     * against the pool's slots once the job is read (check_pool). */
+    {.key = "pool", .kind = F_POOL, SPEC(pool)},
+    {.key = "pool_slots", .kind = F_UINT, SPEC(pool_slots), .min = 1, .max = 1000000},
+    {.key = "priority", .kind = F_INT, SPEC(priority), .min = -1000000, .max = 1000000},
     {.key = NULL},
 };
 
@@ -423,6 +430,45 @@ static void read_value(job_ctx_t *c, const job_field_t *f, const config_setting_
             store_uint(to, f->size, v);
         break;
     }
+    case F_INT: {
+        long long v;
+        const char *text;
+        if (!dp__cfg_is_int(s))
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %s", what, f->min, f->max,
+                            dp__cfg_type_name(s));
+        else if (!dp__cfg_int(rd, s, &v, &text))
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %s", what, f->min, f->max, text);
+        else if (v < (long long)f->min || v > (long long)f->max)
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %lld", what, f->min, f->max, v);
+        else
+            *(int *)(void *)to = (int)v;
+        break;
+    }
+    case F_POOL: {
+        const char *name;
+        if (!dp__cfg_string(rd, s, what, &name))
+            break;
+        const dp__jobs_t *jobs = c->jr->jobs;
+        size_t i = 0;
+        while (i < jobs->npools && strcmp(jobs->pool_names[i], name) != 0)
+            i++;
+        if (i < jobs->npools) {
+            *(const char **)(void *)to = jobs->pool_names[i];
+            break;
+        }
+        const char *near = jobs->npools ? dp__nearest_word(name, (const char *const *)jobs->pool_names) : NULL;
+        if (near)
+            DP__CFG_PROBLEM(rd, s,
+                            "%s names pool \"%s\", which is not declared; did you mean \"%s\"? (or declare it "
+                            "at the top level: pools = { %s = 2; };)",
+                            what, name, near, name);
+        else
+            DP__CFG_PROBLEM(rd, s,
+                            "%s names pool \"%s\", which is not declared; declare it at the top level, e.g. "
+                            "pools = { %s = 2; }; (a pool's number is its slots)",
+                            what, name, name);
+        break;
+    }
     case F_CHOICE: {
         const char *word;
         if (!dp__cfg_string(rd, s, what, &word))
@@ -534,6 +580,41 @@ static void deadline_vs_timeout(job_ctx_t *c, const config_setting_t *js, const 
 /* ------------------------------------------------------------------------ */
 /* A job                                                                     */
 /* ------------------------------------------------------------------------ */
+
+/* The row of job_fields for key. */
+static size_t field_index(const char *key)
+{
+    size_t k = 0;
+    while (k < NFIELDS && strcmp(job_fields[k].key, key) != 0)
+        k++;
+    return k;
+}
+
+/* pool_slots needs a pool, and no more slots than the pool has (a job
+ * that could never start). */
+static void check_pool(job_ctx_t *c)
+{
+    size_t kp = field_index("pool"), ks = field_index("pool_slots");
+    const config_setting_t *ss = c->J->s[ks] ? c->J->s[ks] : c->D->s[ks];
+    const config_setting_t *ps = c->J->s[kp] ? c->J->s[kp] : c->D->s[kp];
+    if (ss && !ps) {
+        DP__CFG_PROBLEM(c->rd, ss,
+                        "job '%s' has pool_slots but no pool; add pool = \"NAME\"; (one of the top-level "
+                        "pools) or remove pool_slots",
+                        c->name);
+        return;
+    }
+    if (!ss || !c->spec.pool)
+        return;
+    const dp__jobs_t *jobs = c->jr->jobs;
+    for (size_t i = 0; i < jobs->npools; i++)
+        if (jobs->pool_names[i] == c->spec.pool && c->spec.pool_slots > jobs->pool_slots[i])
+            DP__CFG_PROBLEM(c->rd, ss,
+                            "'pool_slots' of job '%s' is %u, but pool \"%s\" has %u slots: the job could never "
+                            "start; lower pool_slots to at most %u or give the pool more slots (pools = { %s = %u; })",
+                            c->name, c->spec.pool_slots, c->spec.pool, jobs->pool_slots[i], jobs->pool_slots[i],
+                            c->spec.pool, c->spec.pool_slots);
+}
 
 /* The job's settings into jobs->specs, or none (spec0): jobs with equal
  * settings in a row share one copy. Whether two settings are the same is a
@@ -661,6 +742,7 @@ static void read_job(dp__job_reader_t *jr, const config_setting_t *js, const slo
     dp_job_spec_init(&c.spec);
     for (; f < NFIELDS && !rd->oom; f++)
         read_field(&c, f);
+    check_pool(&c);
     share_spec(jr, c.job, &c.spec);
 }
 
@@ -760,4 +842,8 @@ void dp__jobs_free(dp__jobs_t *jobs)
         free(jobs->types[i]);
     free(jobs->types);
     free(jobs->unbuildable);
+    for (size_t i = 0; i < jobs->npools; i++)
+        free(jobs->pool_names[i]);
+    free(jobs->pool_names);
+    free(jobs->pool_slots);
 }

@@ -246,6 +246,31 @@ static void job_waits(dp__jsonw_t *w, const dp_job_waits_t *wt)
     }
 }
 
+/* What decided when job i started (prio.h), only where the workflow set
+ * it, so that a result of a workflow without pools or priorities reads as
+ * before: its pool, the slots it took, how long it waited for them (null:
+ * it never became ready), its priority when not 0. */
+static void sched_members(dp__jsonw_t *w, const dp_result_t *r, size_t i)
+{
+    const dp_graph_t *g = dp_result_graph(r);
+    unsigned slots = 0;
+    const char *pool = dp_graph_job_pool(g, i, &slots);
+    if (pool) {
+        int64_t wait = dp_result_pool_wait_ms(r, i);
+        dp__jsonw_key(w, "pool");
+        dp__jsonw_string(w, pool);
+        dp__jsonw_key(w, "pool_slots");
+        dp__jsonw_int(w, slots);
+        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_int_or_null(w, wait);
+    }
+    int prio = dp_graph_job_priority(g, i);
+    if (prio) {
+        dp__jsonw_key(w, "priority");
+        dp__jsonw_int(w, prio);
+    }
+}
+
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
     long fnr = dp_result_first_not_ready(r);
@@ -299,6 +324,7 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         const dp_job_waits_t *wt = dp_result_job_waits(r, i);
         if (wt)
             job_waits(w, wt);
+        sched_members(w, r, i);
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);
@@ -437,6 +463,58 @@ int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, co
     return w->err;
 }
 
+/* Pool tracks come after the workers' (tids 1..), far enough not to meet
+ * them. */
+#define POOL_TID0 100000u
+
+int dp__render_trace_pool_waits(dp__trace_out_t *t, const dp_result_t *r)
+{
+    dp__jsonw_t *w = &t->w;
+    const dp_graph_t *g = dp_result_graph(r);
+    size_t np = dp_graph_pool_count(g);
+    for (size_t i = 0; i < dp_result_job_count(r) && np; i++) {
+        int64_t wait = dp_result_pool_wait_ms(r, i);
+        const dp_job_result_t *j = dp_result_job(r, i);
+        const char *pool = dp_graph_job_pool(g, i, NULL);
+        if (wait <= 0 || !j || j->start_ms < 0 || !pool)
+            continue;
+        size_t p = 0;
+        while (p < np && strcmp(dp_graph_pool_name(g, p, NULL), pool) != 0)
+            p++;
+        if (p < 64)
+            t->pool_tracks |= (size_t)1 << p;
+        int64_t start = j->start_ms - wait;
+        char label[512];
+        snprintf(label, sizeof label, "%s waits for pool %s", j->name, pool);
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "name");
+        dp__jsonw_string(w, label);
+        dp__jsonw_key(w, "cat");
+        dp__jsonw_string(w, "pool_wait");
+        dp__jsonw_key(w, "ph");
+        dp__jsonw_string(w, "X");
+        dp__jsonw_key(w, "ts");
+        dp__jsonw_int(w, (start > 0 ? start : 0) * 1000);
+        dp__jsonw_key(w, "dur");
+        dp__jsonw_int(w, wait * 1000);
+        dp__jsonw_key(w, "pid");
+        dp__jsonw_int(w, 1);
+        dp__jsonw_key(w, "tid");
+        dp__jsonw_int(w, (int64_t)(POOL_TID0 + p));
+        dp__jsonw_key(w, "args");
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "job");
+        dp__jsonw_string(w, j->name);
+        dp__jsonw_key(w, "pool");
+        dp__jsonw_string(w, pool);
+        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_int(w, wait);
+        dp__jsonw_object_close(w);
+        dp__jsonw_object_close(w);
+    }
+    return w->err;
+}
+
 int dp__render_trace_end(dp__trace_out_t *t)
 {
     dp__jsonw_t *w = &t->w;
@@ -445,6 +523,13 @@ int dp__render_trace_end(dp__trace_out_t *t)
         snprintf(tn, sizeof tn, "worker %u", k);
         metadata(w, "thread_name", k + 1, tn);
     }
+    for (size_t p = 0; p < 64; p++)
+        if (t->pool_tracks & ((size_t)1 << p)) {
+            char tn[300];
+            const char *pname = dp_graph_pool_name(t->g, p, NULL);
+            snprintf(tn, sizeof tn, "pool %s", pname ? pname : "?");
+            metadata(w, "thread_name", POOL_TID0 + (unsigned)p, tn);
+        }
     dp__jsonw_array_close(w);
     dp__jsonw_key(w, "displayTimeUnit");
     dp__jsonw_string(w, "ms");
@@ -546,6 +631,18 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
     fputs(" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
           "fontname=\"Helvetica\"];\n  edge [color=\"#495057\"];\n",
           out);
+    /* The pools and their slots, as the graph's label. */
+    if (dp_graph_pool_count(g) && rc == DP_OK) {
+        fputs("  label=\"pools:", out);
+        for (size_t p = 0; p < dp_graph_pool_count(g) && rc == DP_OK; p++) {
+            unsigned slots;
+            const char *pname = dp_graph_pool_name(g, p, &slots);
+            fputc(' ', out);
+            rc = dot_text(out, pname);
+            fprintf(out, "=%u", slots);
+        }
+        fputs("\";\n  labelloc=t;\n", out);
+    }
     for (size_t i = 0; i < n && rc == DP_OK; i++) {
         const char *name = dp_graph_job_name(g, i);
         const char *type = style && style->types ? style->types[i] : NULL;
@@ -561,6 +658,16 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
             fputs("\\n", out);
             rc = dot_text(out, type);
         }
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(g, i, &slots);
+        if (pool && rc == DP_OK) {
+            fputs("\\npool ", out);
+            rc = dot_text(out, pool);
+            if (slots > 1)
+                fprintf(out, " x%u", slots);
+        }
+        if (dp_graph_job_priority(g, i))
+            fprintf(out, "\\npriority %d", dp_graph_job_priority(g, i));
         if (st >= 0)
             fprintf(out, "\\n%s", dp_status_name((dp_status_t)st));
         fputc('"', out);
@@ -627,6 +734,17 @@ int dp__render_mermaid(FILE *out, const dp_graph_t *g, const dp__graph_style_t *
             if (mermaid_label(out, type) != DP_OK)
                 return DP_ENOMEM;
         }
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(g, i, &slots);
+        if (pool) {
+            fputs("<br/>pool ", out);
+            if (mermaid_label(out, pool) != DP_OK)
+                return DP_ENOMEM;
+            if (slots > 1)
+                fprintf(out, " x%u", slots);
+        }
+        if (dp_graph_job_priority(g, i))
+            fprintf(out, "<br/>priority %d", dp_graph_job_priority(g, i));
         int st = node_status(style, i);
         if (st >= 0) {
             fputs("<br/>", out);

@@ -272,6 +272,7 @@ void dp_result_free(dp_result_t *r)
     dp_id_list_free(&r->boundary);
     free(r->first_error);
     free(r->reused);
+    dp__graph_waits_give((dp_graph_t *)(uintptr_t)r->g, r->pool_waits);
     free(r);
 }
 
@@ -431,4 +432,11 @@ const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id)
     if (!atomic_load(&sb->any_waits) || !sb->waits[id].set)
         return NULL;
     return &sb->waits[id].w;
+}
+
+int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id)
+{
+    if (!r || !r->pool_waits || id >= r->n || !r->pool_waits[id])
+        return -1;
+    return (int64_t)r->pool_waits[id] - 1;
 }

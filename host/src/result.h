@@ -32,6 +32,9 @@ struct dp_result {
     size_t nfrontiers;
     dp_id_list_t boundary;
     unsigned char *reused; /* the run's reuse.h flags per job, or NULL: none reused */
+    /* Per job its pool wait in ms + 1 (0: no pool, or never ready); NULL
+     * for a graph without pools (prio.h). Owned. */
+    uint32_t *pool_waits;
 };
 
 /* Builds the result of a finished run from its record, taking the

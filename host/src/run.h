@@ -79,6 +79,12 @@ typedef struct dp_run {
      * to the record (NULL after). */
     unsigned char *reused;
     size_t nreused; /* init: jobs reused (DP_REUSE_YES) */
+    /* init: each job's remaining path (prio.h), NULL when all are equal:
+     * a worker goes on with its ready successor of the longest. */
+    const uint32_t *rank;
+    /* init: the graph has pools or priorities: the ready jobs and the
+     * pools' slots (own lock, prio.h), and the queue carries tokens. */
+    struct dp_sched *sched;
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)

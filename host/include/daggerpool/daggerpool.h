@@ -340,6 +340,17 @@ typedef struct dp_job_spec {
      * running then fails ("deadline of 10m passed"), and a retry whose
      * backoff would end at or after it is not made. 0: none. */
     uint64_t deadline_ms;
+    /* Scheduling (DP_HAVE_SCHEDULING): the pool of the graph
+     * (dp_graph_add_pool) whose slots the job takes from its start to its
+     * end (its readiness waits and retries included); NULL: none. A job
+     * starts only when its pool has pool_slots free (default 1), and a job
+     * waiting for its pool holds no worker. */
+    const char *pool;
+    unsigned pool_slots;
+    /* Among ready jobs, a higher priority goes first (default 0); among
+     * equal priorities, the job with the longest remaining path (its
+     * critical path: jobs, or expected durations, dp_graph_set_expected_ms). */
+    int priority;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
@@ -418,6 +429,62 @@ DP_API int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep);
 DP_API int dp_graph_add_job_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, char *err, size_t errlen);
 DP_API int dp_graph_add_job_id_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, uint32_t *id, char *err,
                                      size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* Scheduling: pools and priorities                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Pools (Airflow pools, ninja pools, Argo semaphores): a named count of
+ * slots; a job of a pool (dp_job_spec_t.pool) takes pool_slots of them
+ * while it is in flight, and starts only when they are free, besides
+ * max_concurrent_jobs. Jobs waiting for their pool hold no worker; the one
+ * of the highest priority waiting for a pool gets its slots first (a job
+ * asking for more slots than are free is not passed by the pool's other
+ * jobs).
+ *
+ * Order among ready jobs: a higher dp_job_spec_t.priority first; among
+ * equal priorities, the longest remaining path first (the job's critical
+ * path down to the end of the graph, in jobs, computed by validate; in
+ * expected milliseconds once dp_graph_set_expected_ms gave durations). In
+ * a graph with a pool or a priority other than 0, every ready job waiting
+ * for a worker is taken in that order. In other graphs (the plain case,
+ * whose scheduling takes no lock) the order decides where jobs are pushed
+ * and which runs next on a worker: the roots start longest path first, and
+ * a worker that ends a job goes on with its ready successor of the longest
+ * path; jobs waiting in the queue for an idle worker are taken in the
+ * order they became ready. */
+
+/** Whether this header has pools, priorities and expected durations. */
+#define DP_HAVE_SCHEDULING 1
+
+/** Adds pool `name` of `slots` slots (>= 1) to g. DP_EDUPLICATE for a name
+ *  already there, DP_EINVAL for 0 slots or an empty name, DP_EBUSY while
+ *  running. Pools may be added before or after the jobs that name them;
+ *  validate refuses a job naming an unknown pool (DP_ENOTFOUND) or asking
+ *  for more slots than its pool has (DP_EINVAL). */
+DP_API int dp_graph_add_pool(dp_graph_t *g, const char *name, unsigned slots, char *err, size_t errlen);
+/** Number of pools; pool i's name (NULL past the end) and, if slots is not
+ *  NULL, its slots. Pools are in the order added. */
+DP_API size_t dp_graph_pool_count(const dp_graph_t *g);
+DP_API const char *dp_graph_pool_name(const dp_graph_t *g, size_t i, unsigned *slots);
+/** Job id's pool (NULL: none) and, if slots is not NULL, the slots it
+ *  takes. */
+DP_API const char *dp_graph_job_pool(const dp_graph_t *g, size_t id, unsigned *slots);
+/** Job id's priority (dp_job_spec_t.priority; 0 by default). */
+DP_API int dp_graph_job_priority(const dp_graph_t *g, size_t id);
+/** After validate: job id's remaining path, the job included (its
+ *  critical path): in jobs, or in expected milliseconds when durations were
+ *  given. 0 for an id out of range or a graph not validated. The first call
+ *  after dp_graph_set_expected_ms makes the paths again: not concurrently
+ *  with a run of g or another call on it. */
+DP_API uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id);
+/** After validate: the expected duration of job id in ms (e.g. what it
+ *  took last time), for the critical path: once any job has one, paths
+ *  count milliseconds, and a job without one counts as the mean of those
+ *  given. The next run uses them (it recomputes the paths once). Dropped
+ *  when the graph changes. DP_ENOTFOUND for an id out of range, DP_EINVAL
+ *  before validate, DP_EBUSY while running. */
+DP_API int dp_graph_set_expected_ms(dp_graph_t *g, size_t id, uint64_t ms);
 
 /* Binary compatibility: dp_job_spec_t, like dp_run_opts_t, grows at its
  * end. A program compiled with this header calls the _sized functions
@@ -664,6 +731,11 @@ DP_API long dp_result_first_not_ready(const dp_result_t *r);
 /** Suggested delay before re-running (the soonest readiness poll or backoff
  *  that was cut short, or a not_ready job's poll period), or -1. */
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
+/** How long job id waited for its pool's slots, in ms, once its
+ *  dependencies were done (0: it got them at once); -1 for a job without a
+ *  pool, or that never got its slots (never ready, or the run ended while
+ *  it waited). (DP_HAVE_SCHEDULING) */
+DP_API int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
 
