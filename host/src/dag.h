@@ -43,6 +43,10 @@ typedef struct dp_job_policy {
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
+    /* Trigger rules (rules.h): appended. */
+    uint64_t cleanup_timeout_ms; /* 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS */
+    uint32_t run_if;             /* dp_run_if_t */
+    uint32_t continue_on_failure;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -146,6 +150,10 @@ struct dp_graph {
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
+    /* A job has a run_if other than all_success or continue_on_failure:
+     * runs take the rules' paths (rules.h). Never reset (jobs are never
+     * removed). */
+    bool has_rules;
 };
 
 /* Job id's name: its own, or "#ID" for an unnamed job (made on demand;

@@ -50,6 +50,7 @@
 #include "record.h"
 #include "result.h"
 #include "run.h"
+#include "rules.h"
 #include "run_end.h"
 #include "util.h"
 
@@ -303,10 +304,20 @@ static void *worker_main(void *p)
 
         if (st == DP_STATUS_SUCCESS) {
             succeeded++;
-            have = release_successors(run, id, &id, &ws.clock);
-        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            /* A graph with trigger rules judges each successor (rules.c). */
+            if (__builtin_expect(run->rules, 0)) {
+                ws.clock = 0;
+                have = dp__rules_release(run, id, &id, publish);
+            } else {
+                have = release_successors(run, id, &id, &ws.clock);
+            }
+        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
             fail_fast(run);
             break;
+        } else if (run->rules && st != DP_STATUS_UNKNOWN) {
+            /* Any end counts down the successors where rules are. */
+            ws.clock = 0;
+            have = dp__rules_release(run, id, &id, publish);
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
@@ -446,6 +457,9 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
     run_workers(run);
     run->workers = NULL;
     free(workers);
+    /* A cut run's final jobs (trigger rules), before the verdict. */
+    if (run->rules)
+        dp__rules_cleanup(run);
 
     dp_run_record_t rec;
     dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;

@@ -31,6 +31,8 @@ struct dp_result {
     dp_frontier_t *frontiers;
     size_t nfrontiers;
     dp_id_list_t boundary;
+    uint8_t *why;      /* owned; NULL without rules (record.h) */
+    int cleanup_after; /* DP__CLEANUP_* */
 };
 
 /* Builds the result of a finished run from its record, taking the

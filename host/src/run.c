@@ -119,6 +119,10 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
     run->slots = run->slotbuf->slot;
+    /* Trigger rules: a byte per job of why a rule ran or skipped it. */
+    run->rules = g->has_rules;
+    if (run->rules && !(run->why = calloc(n ? n : 1, 1)))
+        goto oom;
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
@@ -141,6 +145,7 @@ fail:
         if (run->wake_fd >= 0)
             close(run->wake_fd);
         dp__park_destroy(&run->park);
+        free(run->why);
         free(run);
     }
     return NULL;
@@ -156,6 +161,7 @@ void dp__run_destroy(dp_run_t *run)
     /* Without a result to take them, the slots go back to the graph;
      * counters and queue stay in its scratch. */
     dp__slotbuf_release(run->g, run->slotbuf);
+    free(run->why);
     free(run);
 }
 

@@ -266,6 +266,34 @@ typedef struct dp_limits {
     uint64_t open_files;   /* RLIMIT_NOFILE */
 } dp_limits_t;
 
+/* When a job may start, from how its dependencies ended (README.md,
+ * "Trigger rules and final jobs"). Whatever the rule, a job starts only
+ * once every dependency has ended. */
+typedef enum dp_run_if {
+    /* Every dependency success (or failed with continue_on_failure): the
+     * default, the seed's rule. Otherwise the job ends skipped. */
+    DP_RUN_IF_ALL_SUCCESS = 0,
+    /* Every dependency ended, whatever its status (cleanup, notify). Also
+     * runs after fail-fast, a timeout or a cancellation cut the run, within
+     * its cleanup_timeout. */
+    DP_RUN_IF_ALL_DONE = 1,
+    /* A handler: runs when a dependency failed (also after fail-fast cut the
+     * run, like all_done); when none did, it ends skipped, "no dependency
+     * failed", which holds nothing back (README.md, the semantics table). */
+    DP_RUN_IF_ANY_FAILED = 2
+} dp_run_if_t;
+
+/** Whether this header has dp_run_if_t and the spec's run_if,
+ *  continue_on_failure and cleanup_timeout_ms. */
+#define DP_HAVE_RUN_IF 1
+
+/** "all_success", "all_done", "any_failed"; "?" for another value. */
+DP_API const char *dp_run_if_name(dp_run_if_t rule);
+
+/** A final job's grace when it runs after the run was cut, when its spec
+ *  says 0. */
+#define DP_CLEANUP_TIMEOUT_DEFAULT_MS 30000u
+
 /* One job of a graph. Initialise with dp_job_spec_init() so new fields get
  * their defaults. */
 typedef struct dp_job_spec {
@@ -297,6 +325,19 @@ typedef struct dp_job_spec {
     dp_limits_t limits;
     /* Appended after 1.0 go below this line (read only from a caller whose
      * struct has them: see "Binary compatibility" below). */
+    /* Trigger rules (1.1). run_if: when the job may start (dp_run_if_t;
+     * default DP_RUN_IF_ALL_SUCCESS). A graph refuses DP_RUN_IF_ANY_FAILED on
+     * a job without dependencies (DP_EINVAL at validate). */
+    dp_run_if_t run_if;
+    /* Its failure (after its retries) fails neither the run nor fail-fast:
+     * its successors run as if it had succeeded; its status stays failed,
+     * with its error. Default false. */
+    bool continue_on_failure;
+    /* A final job (run_if all_done or any_failed) that runs after fail-fast,
+     * the global timeout or a cancellation cut the run gets this long, from
+     * its start, for all its attempts; past it the job fails with
+     * "cleanup_timeout (30s) passed". 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS. */
+    uint64_t cleanup_timeout_ms;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
@@ -549,6 +590,17 @@ typedef struct dp_job_result {
     int64_t duration_ms;        /* until the job ended; -1 never started */
     const char *plugin;         /* label, may be NULL */
     const char *plugin_version; /* as set by dp_job_set_version, may be NULL */
+    /* Appended after 1.0 (the library makes these records; a program built
+     * against an older header does not read them). */
+    dp_run_if_t run_if;       /* the job's rule */
+    bool continue_on_failure; /* the job's setting */
+    /* Why a rule ran or skipped the job, or NULL (a job the default rule ran,
+     * or skipped in a graph that uses no rule): "dependencies ended", "a
+     * dependency failed", "no dependency failed", "a dependency did not
+     * succeed", "a dependency was not needed", "failure tolerated
+     * (continue_on_failure)", "cleanup after fail-fast", "cleanup after
+     * timeout", "cleanup after cancellation". Static strings. */
+    const char *reason;
 } dp_job_result_t;
 
 /* A sorted list of job ids, owned by whoever the function says. */
@@ -602,8 +654,13 @@ DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
 /** The clock the run stamped its jobs with: DP_CLOCK_TSC or
  *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
 DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
+/** What cut the run before its final jobs (run_if all_done or
+ *  any_failed) ran in a cleanup phase: "fail_fast", "timeout" or
+ *  "cancelled"; NULL when no such phase ran. */
+DP_API const char *dp_result_cleanup_after(const dp_result_t *r);
 /** Direct dependencies of job that are not success (caller frees with
- *  dp_id_list_free). [Blockers] */
+ *  dp_id_list_free); a dependency that failed with continue_on_failure, or
+ *  that a rule skipped as not needed, does not block. [Blockers] */
 DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** The job and every successor reachable from it. [Subtree] */
 DP_API int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
