@@ -246,6 +246,10 @@ static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_
         dp_job_spec_init(&spec);
         spec.name = jobs->v[i].name;
         spec.run = shape_run;
+        /* The trigger rules, which `graph` draws. */
+        const dp_job_spec_t *js = dp__jobs_spec(jobs, &jobs->v[i]);
+        spec.run_if = js->run_if;
+        spec.continue_on_failure = js->continue_on_failure;
         if ((*rc = dp_graph_add_job(g, &spec, msg, msglen)) != DP_OK)
             goto fail;
     }

@@ -42,6 +42,7 @@ typedef enum {
     F_SIZE,     /* uint64_t bytes: an integer, or a string such as "512MiB" */
     F_CHOICE,   /* one of the words of choices, stored as its value (an int) */
     F_GROUP,    /* a group of the fields of sub */
+    F_BOOL,     /* true or false, stored as a bool */
 } field_kind_t;
 
 typedef struct field_choice {
@@ -97,6 +98,14 @@ static const job_field_t limits_fields[] = {
     {.key = NULL},
 };
 
+/* README.md, "Trigger rules and final jobs" */
+static const field_choice_t run_ifs[] = {
+    {"all_success", DP_RUN_IF_ALL_SUCCESS},
+    {"all_done", DP_RUN_IF_ALL_DONE},
+    {"any_failed", DP_RUN_IF_ANY_FAILED},
+    {NULL, 0},
+};
+
 static const field_choice_t isolations[] = {
     {"process", DP_ISOLATION_PROCESS},
     {"none", DP_ISOLATION_NONE},
@@ -138,6 +147,17 @@ static const job_field_t job_fields[] = {
      .example = "limits = { cpu = \"10s\"; memory = \"512MiB\"; open_files = 256; }",
      .default_example = "limits = { memory = \"512MiB\"; }",
      .check = limits_need_process},
+    /* Trigger rules: run_if belongs to each job (a default would give
+     * every root one, which validate refuses). */
+    {.key = "run_if",
+     .kind = F_CHOICE,
+     .per_job = true,
+     SPEC(run_if),
+     .choices = run_ifs,
+     .expect = "\"all_success\" (the default), \"all_done\" (once its dependencies ended, whatever their "
+               "status) or \"any_failed\" (once they ended, if one failed)"},
+    {.key = "continue_on_failure", .kind = F_BOOL, SPEC(continue_on_failure)},
+    {.key = "cleanup_timeout", .kind = F_DURATION, SPEC(cleanup_timeout_ms)},
     {.key = NULL},
 };
 
@@ -145,6 +165,7 @@ static const job_field_t job_fields[] = {
 
 /* A choice is stored as an int: the enums of the spec that are choices. */
 _Static_assert(sizeof(dp_isolation_t) == sizeof(int), "isolation is stored as an int");
+_Static_assert(sizeof(dp_run_if_t) == sizeof(int), "run_if is stored as an int");
 
 /* The keys of fields (up to a NULL key) into keys, NULL-terminated (room
  * for NFIELDS + 1); those a default may be given for only, if defaults. */
@@ -412,6 +433,7 @@ static void read_value(job_ctx_t *c, const job_field_t *f, const config_setting_
             store_uint(to, f->size, v);
         break;
     }
+    case F_BOOL: dp__cfg_bool(rd, s, what, (bool *)(void *)to); break;
     case F_CHOICE: {
         const char *word;
         if (!dp__cfg_string(rd, s, what, &word))
@@ -466,6 +488,35 @@ static void limits_need_process(job_ctx_t *c, const config_setting_t *jg, const 
 /* ------------------------------------------------------------------------ */
 /* A job                                                                     */
 /* ------------------------------------------------------------------------ */
+
+/* The job's own setting of key (not the defaults'), or NULL. */
+static const config_setting_t *own(const job_ctx_t *c, const char *key)
+{
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (strcmp(job_fields[k].key, key) == 0)
+            return c->J->s[k];
+    return NULL;
+}
+
+/* Trigger rules that cannot mean what they say (README.md, "Trigger rules
+ * and final jobs"): a rule on a job without dependencies, a cleanup grace
+ * on a job that is no final job. */
+static void check_rules(job_ctx_t *c)
+{
+    const config_setting_t *s;
+    if (c->spec.run_if != DP_RUN_IF_ALL_SUCCESS && c->job->ndeps == 0 && (s = own(c, "run_if")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has run_if = \"%s\" but no depends_on: a rule decides from how the "
+                        "dependencies ended, and it has none; add depends_on = [ ... ] (the jobs it cleans up "
+                        "after or handles), or remove run_if",
+                        c->name, dp_run_if_name(c->spec.run_if));
+    if (c->spec.run_if == DP_RUN_IF_ALL_SUCCESS && (s = own(c, "cleanup_timeout")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has cleanup_timeout but is no final job (its run_if is \"all_success\"): "
+                        "only a job with run_if = \"all_done\" or \"any_failed\" runs after the run was cut; "
+                        "set run_if, or remove cleanup_timeout",
+                        c->name);
+}
 
 /* The job's settings into jobs->specs, or none (spec0): jobs with equal
  * settings in a row share one copy. Whether two settings are the same is a
@@ -591,6 +642,7 @@ static void read_job(dp__job_reader_t *jr, const config_setting_t *js, const slo
     dp_job_spec_init(&c.spec);
     for (; f < NFIELDS && !rd->oom; f++)
         read_field(&c, f);
+    check_rules(&c);
     share_spec(jr, c.job, &c.spec);
 }
 

@@ -38,6 +38,16 @@ const char *dp_run_if_name(dp_run_if_t rule)
     }
 }
 
+dp_run_if_t dp_graph_job_run_if(const dp_graph_t *g, size_t id)
+{
+    return g && id < g->njobs ? (dp_run_if_t)dp__def_pol(g, &g->jobs[id])->run_if : DP_RUN_IF_ALL_SUCCESS;
+}
+
+bool dp_graph_job_continue_on_failure(const dp_graph_t *g, size_t id)
+{
+    return g && id < g->njobs && dp__def_pol(g, &g->jobs[id])->continue_on_failure;
+}
+
 /* Successors made ready at once are published in batches of this many. */
 #define BATCH 64
 
@@ -273,8 +283,8 @@ void dp__rules_cleanup(dp_run_t *run)
     uint64_t rng = run->opts.seed * 0x9E3779B97F4A7C15ull + 0x51ED27u;
     for (size_t i = 0; i < n; i++) {
         uint32_t j = order[i];
-        if (run->slots[j].status != DP_STATUS_UNKNOWN ||
-            dp__def_pol(g, &g->jobs[j])->run_if == DP_RUN_IF_ALL_SUCCESS || !cleanup_wants(run, j))
+        if (run->slots[j].status != DP_STATUS_UNKNOWN || dp__def_pol(g, &g->jobs[j])->run_if == DP_RUN_IF_ALL_SUCCESS ||
+            !cleanup_wants(run, j))
             continue;
         cleanup_run(run, j, &rng);
     }

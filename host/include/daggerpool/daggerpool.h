@@ -377,6 +377,10 @@ DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids
 DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
 /** The plugin label of job id (may be NULL). */
 DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+/** Job id's trigger rule (DP_RUN_IF_ALL_SUCCESS when id is out of range). */
+DP_API dp_run_if_t dp_graph_job_run_if(const dp_graph_t *g, size_t id);
+/** Job id's continue_on_failure (false when id is out of range). */
+DP_API bool dp_graph_job_continue_on_failure(const dp_graph_t *g, size_t id);
 
 /* Building through ids: for a caller that has its own numbering (a
  * benchmark, a controller with its resources in an array), no name is
