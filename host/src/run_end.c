@@ -93,6 +93,10 @@ static tally_t count_statuses(dp_run_t *run, dp_run_record_t *rec)
         if (st == DP_STATUS_FAILED && !dp__rules_tolerated(run, (uint32_t)j)) {
             t.any_failed = true;
             uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            /* A final job failing in the cleanup phase is not what stopped
+             * the run: the cut was (trigger rules). */
+            if (rec->why && rec->why[j] == DP__WHY_CLEANUP)
+                end = UINT64_MAX;
             if (end < first_fail_end) {
                 first_fail_end = end;
                 t.first_fail = (long)j;
@@ -145,7 +149,7 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
         rec->first_error = t->first_fail >= 0 ? dp__strdup(sb->error[t->first_fail]) : dp__strdup("cancelled");
     } else if (t->any_failed) {
         rec->outcome = DP_RUN_FAILED;
-        rec->first_error = dp__strdup(sb->error[t->first_fail]);
+        rec->first_error = dp__strdup(t->first_fail >= 0 ? sb->error[t->first_fail] : "a final job failed");
     } else if (t->all_success) {
         rec->outcome = DP_RUN_SUCCESS;
     } else {

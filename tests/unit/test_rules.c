@@ -317,8 +317,9 @@ static void test_cleanup_after_cancel(void **state)
     tu_script_t *s = tu_script_new();
     tu_set(s, "*", "block");
     tu_set(s, "X", "block=0 run_if=all_done");
+    tu_set(s, "Y", "block=0 run_if=all_done permanent");
     tu_set(s, "H", "block=0 run_if=any_failed");
-    dp_graph_t *g = tu_graph("A; B; C; D:A; E:B; F:C; G:D,E,F; H:G; I:G; J:I; K:J; X:K,H", s);
+    dp_graph_t *g = tu_graph("A; B; C; D:A; E:B; F:C; G:D,E,F; H:G; I:G; J:I; K:J; X:K,H; Y:X", s);
     dp_ctx_t *parent = dp_ctx_new(NULL, 0);
     assert_non_null(parent);
     dp_run_opts_t o = opts_of(3, 0, true);
@@ -328,8 +329,9 @@ static void test_cleanup_after_cancel(void **state)
     assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
     dp_result_t *r = tu_run(g, &o);
     pthread_join(th, NULL);
-    tu_expect(r, "A=unknown G=unknown H=unknown X=success");
+    tu_expect(r, "A=unknown G=unknown H=unknown X=success Y=failed");
     assert_int_equal(dp_result_outcome(r), DP_RUN_CANCELLED);
+    assert_string_equal(dp_result_first_error(r), "cancelled");
     assert_true(dp_result_cancelled(r));
     assert_string_equal(dp_result_cleanup_after(r), "cancelled");
     assert_string_equal(reason(r, "X"), "cleanup after cancellation");
