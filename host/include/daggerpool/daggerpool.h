@@ -441,7 +441,8 @@ typedef enum dp_status {
     DP_STATUS_UNKNOWN = 0,   /* never reached, or cut off by cancellation */
     DP_STATUS_SUCCESS = 1,   /* ready, no error */
     DP_STATUS_NOT_READY = 2, /* ran, not ready (the seed's InProgress) */
-    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job */
+    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job, or
+                              * not run by its trigger rule (dp_job_result_t.reason) */
     DP_STATUS_FAILED = 4     /* error, no retries left */
 } dp_status_t;
 
@@ -636,16 +637,20 @@ DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *n
  *  job's status). DP_STATUS_UNKNOWN when id is out of range. Any thread. */
 DP_API dp_status_t dp_result_status(const dp_result_t *r, size_t id);
 DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
-/** All jobs success. [IsReady] */
+/** All jobs success (trigger rules: or settled, i.e. a failure tolerated by
+ *  continue_on_failure, or a job skipped as not needed): the outcome is
+ *  DP_RUN_SUCCESS. [IsReady] */
 DP_API bool dp_result_is_ready(const dp_result_t *r);
-/** Any job failed. [IsFailed] */
+/** Any job failed, a failure tolerated by continue_on_failure aside.
+ *  [IsFailed] */
 DP_API bool dp_result_is_failed(const dp_result_t *r);
 /** The global timeout cut the run. [IsTimeouted] */
 DP_API bool dp_result_timed_out(const dp_result_t *r);
 /** Cancelled from outside (parent ctx / signal). */
 DP_API bool dp_result_cancelled(const dp_result_t *r);
 /** "timeout after 10s" on timeout, else the error of the failed job that
- *  ended first, else NULL. [FirstError] */
+ *  ended first (a tolerated failure, and a final job's failure in the
+ *  cleanup phase after a cut, aside), else NULL. [FirstError] */
 DP_API const char *dp_result_first_error(const dp_result_t *r);
 /** The not_ready job of the smallest id (name order, or the order added
  *  for a graph built through ids), or -1. [FirstInProgress] */
@@ -669,9 +674,12 @@ DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *
 /** The job and every successor reachable from it. [Subtree] */
 DP_API int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** Jobs not success that are failed or not_ready, or whose dependencies all
- *  succeeded; owned by the result. [Frontiers] */
+ *  succeeded; owned by the result. [Frontiers] With trigger rules, "success"
+ *  here means settled: success, a failure tolerated by continue_on_failure,
+ *  or skipped as not needed (README.md, "Trigger rules and final jobs"). */
 DP_API size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out);
-/** success jobs with a non-success job somewhere below them; owned by the
+/** success jobs with a non-success job (with trigger rules: one not
+ *  settled, as for the frontiers) somewhere below them; owned by the
  *  result. [BoundarySubtrees] */
 DP_API const dp_id_list_t *dp_result_boundary(const dp_result_t *r);
 DP_API void dp_id_list_free(dp_id_list_t *list);
