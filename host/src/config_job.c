@@ -650,6 +650,26 @@ static void read_job(dp__job_reader_t *jr, const config_setting_t *js, const slo
 /* The list, the defaults                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* A cleanup grace in `defaults` for a workflow that has no final job: it
+ * would apply to nothing (trigger rules). */
+static void check_default_grace(dp__job_reader_t *jr, const slots_t *D)
+{
+    const config_setting_t *s = NULL;
+    for (size_t k = 0; k < NFIELDS && !s; k++)
+        if (strcmp(job_fields[k].key, "cleanup_timeout") == 0)
+            s = D->s[k];
+    if (!s)
+        return;
+    const dp__jobs_t *jobs = jr->jobs;
+    for (size_t i = 0; i < jobs->n; i++)
+        if (dp__jobs_spec(jobs, &jobs->v[i])->run_if != DP_RUN_IF_ALL_SUCCESS)
+            return;
+    DP__CFG_PROBLEM(jr->rd, s,
+                    "defaults.cleanup_timeout is set but no job is a final job: it applies only to jobs with "
+                    "run_if = \"all_done\" or \"any_failed\", which run after the run was cut; give a job "
+                    "such a run_if, or remove cleanup_timeout");
+}
+
 void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_t *list, size_t n,
                    const config_setting_t *defaults)
 {
@@ -665,6 +685,8 @@ void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_
     for (size_t i = 0; jobs->v && i < n && !rd->oom; i++)
         read_job(&jr, config_setting_get_elem(list, (unsigned)i), &D, i);
     free(jr.mark);
+    if (!rd->oom)
+        check_default_grace(&jr, &D);
     /* Names can be checked despite other problems; only a job dropped for
      * want of a name would make its dependents' references look unknown. */
     if (!rd->oom && !jr.dropped)

@@ -13,7 +13,9 @@
 #      fails "cleanup_timeout (1s) passed", exit 4;
 #   6. SIGINT: the cleanup runs; exit 130; with a cleanup that hangs, it is
 #      bounded by its cleanup_timeout;
-#   7. validate refuses what cannot mean anything, with FILE:LINE; graph
+#   7. validate refuses what cannot mean anything (a rule without
+#      dependencies, an unknown rule, a grace on a job that is no final job
+#      or in defaults with no final job), with FILE:LINE; graph
 #      draws the rules;
 #   8. a workflow that uses no rule has none of the new JSON keys.
 # After every case no process of the case is left. Every `daggerpool run`
@@ -249,6 +251,19 @@ if [ $rc -eq 2 ] && grep -q "bad.cfg:3: job 'a' has run_if = \"all_done\" but no
   ok "validate: a rule without dependencies, an unknown rule, a stray cleanup_timeout (exit 2)"
 else
   fail "validate (exit $rc)"; cat "$WORK/bad.err"
+fi
+cat >"$WORK/grace.cfg" <<CFG
+workflow: { name = "grace"; };
+defaults = {
+  cleanup_timeout = "5s"; };
+jobs = ( { name = "a"; type = "core.noop"; }, { name = "b"; type = "core.noop"; depends_on = [ "a" ]; } );
+CFG
+"$DP" validate "$WORK/grace.cfg" >/dev/null 2>"$WORK/grace.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "grace.cfg:3: defaults.cleanup_timeout is set but no job is a final job" "$WORK/grace.err"; then
+  ok "validate: a default cleanup_timeout without any final job (exit 2)"
+else
+  fail "validate grace (exit $rc)"; cat "$WORK/grace.err"
 fi
 "$DP" validate "$WORK/keep.cfg" >/dev/null 2>&1 || fail "validate refused keep.cfg"
 "$DP" graph "$WORK/keep.cfg" >"$WORK/keep.dot" 2>&1

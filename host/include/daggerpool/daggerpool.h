@@ -325,7 +325,7 @@ typedef struct dp_job_spec {
     dp_limits_t limits;
     /* Appended after 1.0 go below this line (read only from a caller whose
      * struct has them: see "Binary compatibility" below). */
-    /* Trigger rules (1.1). run_if: when the job may start (dp_run_if_t;
+    /* Trigger rules (appended after 1.0). run_if: when the job may start (dp_run_if_t;
      * default DP_RUN_IF_ALL_SUCCESS). A graph refuses DP_RUN_IF_ANY_FAILED on
      * a job without dependencies (DP_EINVAL at validate). */
     dp_run_if_t run_if;
