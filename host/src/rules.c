@@ -15,8 +15,8 @@
  * jobs unreached or cut short. The cleanup phase runs them afterwards, on
  * the calling thread: one at a time, in dependency order, each under a
  * context of its own bounded by its cleanup_timeout (the run's is done),
- * through the same dp__job_execute as in the run (the lot is closed, so a
- * polling job waits on this thread). One at a time keeps the phase simple
+ * through job.c's state machine as in the run (dp__job_run_final: the lot
+ * is closed, so a polling job waits on this thread). One at a time keeps the phase simple
  * and its bound plain: the sum of the grace of the jobs it runs.
  */
 #include "rules.h"
@@ -240,9 +240,7 @@ static void cleanup_run(dp_run_t *run, uint32_t j, uint64_t *rng)
         sb->error[j] = NULL;
     }
     run->why[j] = DP__WHY_CLEANUP;
-    uint64_t clock = 0;
-    /* The lot is closed: the job cannot park, and ends on this thread. */
-    dp__job_execute(run, j, 0, rng, &clock);
+    dp__job_run_final(run, j, rng);
     if (run->slots[j].status == DP_STATUS_UNKNOWN && dp_ctx_err(&run->ctx) == DP_ETIMEDOUT) {
         char d[32];
         char *msg = dp__asprintf("cleanup_timeout (%s) passed", dp_duration_format(grace, d, sizeof d));
