@@ -462,6 +462,64 @@ static void test_layers_many_workers(void **state)
     tu_script_free(s);
 }
 
+/* In the cleanup phase the lot is closed: a final job that polls its
+ * readiness polls on the calling thread, and one that retries waits its
+ * backoff there (its state moved to the heap on the way: ASan sees it
+ * freed). */
+static void test_cleanup_polls_and_retries(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    tu_set(s, "*", "block");
+    tu_set(s, "A", "block=0");
+    tu_set(s, "P", "block=0 run_if=all_done check_after=3 period=20 cleanup_timeout=5000");
+    tu_set(s, "R", "block=0 run_if=all_done fail=1 retries=2 backoff=20 cleanup_timeout=5000");
+    dp_graph_t *g = tu_graph("A; B:A; C:A; D:B; E:C; F:D,E; G:F; H:G; I:H; J:I; P:J; R:P", s);
+    dp_run_opts_t o = opts_of(3, 100, true);
+    dp_result_t *r = tu_run(g, &o);
+    tu_expect(r, "A=success B=unknown P=success R=success");
+    assert_int_equal(atomic_load(&tu_job(s, "P")->checks), 3);
+    assert_int_equal(tu_jr(r, "R")->attempts, 2);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
+    dp_result_free(r);
+    dp_graph_free(g);
+    tu_script_free(s);
+}
+
+/* A program built against the 1.0 header: its spec ends at `limits`, and
+ * whatever lies after it in memory is not read as a rule. */
+static void test_spec_of_a_1_0_program_has_no_rules(void **state)
+{
+    (void)state;
+    size_t size_1_0 = offsetof(dp_job_spec_t, limits) + sizeof(dp_limits_t);
+    dp_graph_t *g = dp_graph_new();
+    char err[256] = "";
+    char name[16];
+    for (int i = 0; i < 12; i++) {
+        dp_job_spec_t *big = malloc(sizeof *big);
+        assert_non_null(big);
+        memset(big, 0xAB, sizeof *big); /* garbage where the new fields are */
+        (dp_job_spec_init)(big);        /* the 1.0 symbol: 1.0 fields only */
+        snprintf(name, sizeof name, "j%02d", i);
+        big->name = name;
+        big->run = noop_job;
+        assert_int_equal(dp_graph_add_job_sized(g, big, size_1_0, err, sizeof err), DP_OK);
+        free(big);
+        if (i)
+            assert_int_equal(dp_graph_add_dep_ids(g, (uint32_t)i, (uint32_t)(i - 1)), DP_OK);
+    }
+    dp_run_opts_t o = opts_of(2, 10000, true);
+    dp_result_t *r = tu_run(g, &o);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    for (size_t i = 0; i < 12; i++) {
+        assert_int_equal(dp_graph_job_run_if(g, i), DP_RUN_IF_ALL_SUCCESS);
+        assert_false(dp_graph_job_continue_on_failure(g, i));
+        assert_null(dp_result_job(r, i)->reason);
+    }
+    dp_result_free(r);
+    dp_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +535,8 @@ int main(void)
         cmocka_unit_test(test_handler_without_dependency_refused),
         cmocka_unit_test(test_no_rules_no_reasons),
         cmocka_unit_test(test_layers_many_workers),
+        cmocka_unit_test(test_cleanup_polls_and_retries),
+        cmocka_unit_test(test_spec_of_a_1_0_program_has_no_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
