@@ -353,6 +353,20 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
     readiness_error(jr);
 }
 
+/* In the cleanup phase of trigger rules (rules.c: run->cleanup_after set),
+ * the run's context is the final job's grace: its expiry is the job's
+ * failure (permanent), not a cut that leaves it unknown. True when so, the
+ * job's error set. */
+static bool cleanup_cut(dp_run_t *run, dp_job_t *job)
+{
+    if (!run->cleanup_after || dp_ctx_err(&run->ctx) != DP_ETIMEDOUT)
+        return false;
+    uint64_t grace = job->pol->cleanup_timeout_ms ? job->pol->cleanup_timeout_ms : DP_CLEANUP_TIMEOUT_DEFAULT_MS;
+    char d[32];
+    dp_job_fail(job, true, "cleanup_timeout (%s) passed", dp_duration_format(grace, d, sizeof d));
+    return true;
+}
+
 /* Ends the attempt (attempt_end, its deadline, events). Returns true when
  * the job is over (*final), false when it retries: then jr->in_backoff, and
  * the backoff is to be waited (park_backoff, backoff_end). */
@@ -373,6 +387,10 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     /* Cancelled run: whatever the job answered, it stays unknown (the
      * seed's rule: results after cancellation are not trusted). */
     bool run_done = dp__run_done(run, dp__run_tick(run, 0));
+    if (__builtin_expect(run_done, 0) && cleanup_cut(run, job)) {
+        run_done = false;
+        o = DP_ERROR;
+    }
     /* The attempt's deadline is min(job timeout, run deadline); only
      * when the job's own timeout is the earlier one is an expiry the
      * job's timeout (else the run is ending and the job stays unknown,
@@ -475,6 +493,11 @@ static bool backoff_end(dp_run_t *run, jobrun_t *jr, dp_status_t *final)
     uint64_t left = jr->backoff_until > now ? (jr->backoff_until - now + 999999u) / 1000000u : 0;
     if (dp_ctx_sleep(&run->ctx, left) == 0)
         return true;
+    if (cleanup_cut(run, &jr->job)) {
+        take_error(run, &jr->job);
+        *final = DP_STATUS_FAILED;
+        return false;
+    }
     uint64_t slept = (dp__now_ns() - jr->backoff_start) / 1000000u;
     min_requeue(run, jr->job.id, slept >= jr->backoff_ms ? 0 : (int64_t)(jr->backoff_ms - slept));
     *final = DP_STATUS_UNKNOWN;

@@ -240,19 +240,9 @@ static void cleanup_run(dp_run_t *run, uint32_t j, uint64_t *rng)
         sb->error[j] = NULL;
     }
     run->why[j] = DP__WHY_CLEANUP;
+    /* job.c fails the job when its grace passes (cleanup_cut): it ends
+     * failed, "cleanup_timeout (30s) passed", not unknown. */
     dp__job_run_final(run, j, rng);
-    if (run->slots[j].status == DP_STATUS_UNKNOWN && dp_ctx_err(&run->ctx) == DP_ETIMEDOUT) {
-        char d[32];
-        char *msg = dp__asprintf("cleanup_timeout (%s) passed", dp_duration_format(grace, d, sizeof d));
-        if (msg) {
-            sb->error[j] = msg;
-            dp__flag_set(&sb->any_error);
-        }
-        run->slots[j].status = DP_STATUS_FAILED;
-        dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, j), run->slots[j].attempts, "failed: %s",
-                    msg ? msg : "cleanup_timeout passed");
-        dp__run_event(run, DP_EV_JOB_END, j, run->slots[j].attempts, 0, DP_STATUS_FAILED, msg);
-    }
 }
 
 void dp__rules_cleanup(dp_run_t *run)

@@ -279,9 +279,16 @@ static void test_cleanup_timeout_bounds(void **state)
     tu_set(s, "Y", "block=0 run_if=all_done");
     dp_graph_t *g = tu_graph("A; B:A; C:A; D:B; E:C; F:D,E; G:F; H:G; I:H; J:I; X:J; Y:X", s);
     dp_run_opts_t o = opts_of(2, 100, true);
+    tu_events_t ev;
+    tu_events_init(&ev);
+    o.on_event = tu_event_cb;
+    o.event_user = &ev;
     uint64_t t0 = dp_test_now_ms();
     dp_result_t *r = tu_run(g, &o);
     uint64_t took = dp_test_now_ms() - t0;
+    /* One end, failed: the grace's expiry is the job's failure, not a cut. */
+    assert_string_equal(tu_events_of(&ev, "X"), "start1 end1:failed job:failed");
+    tu_events_destroy(&ev);
     assert_true(took >= 300);
     assert_true(took < 8000);
     tu_expect(r, "X=failed Y=success B=unknown");
@@ -474,12 +481,17 @@ static void test_cleanup_polls_and_retries(void **state)
     tu_set(s, "A", "block=0");
     tu_set(s, "P", "block=0 run_if=all_done check_after=3 period=20 cleanup_timeout=5000");
     tu_set(s, "R", "block=0 run_if=all_done fail=1 retries=2 backoff=20 cleanup_timeout=5000");
-    dp_graph_t *g = tu_graph("A; B:A; C:A; D:B; E:C; F:D,E; G:F; H:G; I:H; J:I; P:J; R:P", s);
+    /* Its grace passes during a backoff: failed, not unknown. */
+    tu_set(s, "Q", "block=0 run_if=all_done fail=5 retries=5 backoff=400 cleanup_timeout=150");
+    dp_graph_t *g = tu_graph("A; B:A; C:A; D:B; E:C; F:D,E; G:F; H:G; I:H; J:I; P:J; R:P; Q:R", s);
     dp_run_opts_t o = opts_of(3, 100, true);
     dp_result_t *r = tu_run(g, &o);
     tu_expect(r, "A=success B=unknown P=success R=success");
     assert_int_equal(atomic_load(&tu_job(s, "P")->checks), 3);
     assert_int_equal(tu_jr(r, "R")->attempts, 2);
+    tu_expect(r, "Q=failed");
+    assert_int_equal(tu_jr(r, "Q")->attempts, 1);
+    assert_string_equal(tu_jr(r, "Q")->error, "cleanup_timeout (150ms) passed");
     assert_int_equal(dp_result_outcome(r), DP_RUN_TIMEOUT);
     dp_result_free(r);
     dp_graph_free(g);
