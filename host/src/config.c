@@ -293,11 +293,13 @@ static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_
         dp_job_spec_init(&spec);
         spec.name = jobs->v[i].name;
         spec.run = shape_run;
-        /* What `graph` draws of the scheduling. */
+        /* What `graph` draws of the scheduling and the trigger rules. */
         const dp_job_spec_t *js = dp__jobs_spec(jobs, &jobs->v[i]);
         spec.pool = js->pool;
         spec.pool_slots = js->pool_slots;
         spec.priority = js->priority;
+        spec.run_if = js->run_if;
+        spec.continue_on_failure = js->continue_on_failure;
         if ((*rc = dp_graph_add_job(g, &spec, msg, msglen)) != DP_OK)
             goto fail;
     }

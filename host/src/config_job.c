@@ -44,6 +44,7 @@ typedef enum {
     F_GROUP,    /* a group of the fields of sub */
     F_POOL,     /* the name of one of the top-level pools: a const char * to the workflow's copy */
     F_INT,      /* a signed integer in [min, max] */
+    F_BOOL,     /* true or false, stored as a bool */
 } field_kind_t;
 
 typedef struct field_choice {
@@ -107,6 +108,14 @@ static const job_field_t limits_fields[] = {
     {.key = NULL},
 };
 
+/* README.md, "Trigger rules and final jobs" */
+static const field_choice_t run_ifs[] = {
+    {"all_success", DP_RUN_IF_ALL_SUCCESS},
+    {"all_done", DP_RUN_IF_ALL_DONE},
+    {"any_failed", DP_RUN_IF_ANY_FAILED},
+    {NULL, 0},
+};
+
 static const field_choice_t isolations[] = {
     {"process", DP_ISOLATION_PROCESS},
     {"none", DP_ISOLATION_NONE},
@@ -156,6 +165,17 @@ static const job_field_t job_fields[] = {
     {.key = "pool", .kind = F_POOL, SPEC(pool)},
     {.key = "pool_slots", .kind = F_UINT, SPEC(pool_slots), .min = 1, .max = 1000000},
     {.key = "priority", .kind = F_INT, SPEC(priority), .min = -1000000, .max = 1000000},
+    /* Trigger rules: run_if belongs to each job (a default would give
+     * every root one, which validate refuses). */
+    {.key = "run_if",
+     .kind = F_CHOICE,
+     .per_job = true,
+     SPEC(run_if),
+     .choices = run_ifs,
+     .expect = "\"all_success\" (the default), \"all_done\" (once its dependencies ended, whatever their "
+               "status) or \"any_failed\" (once they ended, if one failed)"},
+    {.key = "continue_on_failure", .kind = F_BOOL, SPEC(continue_on_failure)},
+    {.key = "cleanup_timeout", .kind = F_DURATION, SPEC(cleanup_timeout_ms)},
     {.key = NULL},
 };
 
@@ -163,6 +183,7 @@ static const job_field_t job_fields[] = {
 
 /* A choice is stored as an int: the enums of the spec that are choices. */
 _Static_assert(sizeof(dp_isolation_t) == sizeof(int), "isolation is stored as an int");
+_Static_assert(sizeof(dp_run_if_t) == sizeof(int), "run_if is stored as an int");
 
 /* The keys of fields (up to a NULL key) into keys, NULL-terminated (room
  * for NFIELDS + 1); those a default may be given for only, if defaults. */
@@ -469,6 +490,7 @@ static void read_value(job_ctx_t *c, const job_field_t *f, const config_setting_
                             what, name, name);
         break;
     }
+    case F_BOOL: dp__cfg_bool(rd, s, what, (bool *)(void *)to); break;
     case F_CHOICE: {
         const char *word;
         if (!dp__cfg_string(rd, s, what, &word))
@@ -616,6 +638,35 @@ static void check_pool(job_ctx_t *c)
                             c->spec.pool, c->spec.pool_slots);
 }
 
+/* The job's own setting of key (not the defaults'), or NULL. */
+static const config_setting_t *own(const job_ctx_t *c, const char *key)
+{
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (strcmp(job_fields[k].key, key) == 0)
+            return c->J->s[k];
+    return NULL;
+}
+
+/* Trigger rules that cannot mean what they say (README.md, "Trigger rules
+ * and final jobs"): a rule on a job without dependencies, a cleanup grace
+ * on a job that is no final job. */
+static void check_rules(job_ctx_t *c)
+{
+    const config_setting_t *s;
+    if (c->spec.run_if != DP_RUN_IF_ALL_SUCCESS && c->job->ndeps == 0 && (s = own(c, "run_if")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has run_if = \"%s\" but no depends_on: a rule decides from how the "
+                        "dependencies ended, and it has none; add depends_on = [ ... ] (the jobs it cleans up "
+                        "after or handles), or remove run_if",
+                        c->name, dp_run_if_name(c->spec.run_if));
+    if (c->spec.run_if == DP_RUN_IF_ALL_SUCCESS && (s = own(c, "cleanup_timeout")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has cleanup_timeout but is no final job (its run_if is \"all_success\"): "
+                        "only a job with run_if = \"all_done\" or \"any_failed\" runs after the run was cut; "
+                        "set run_if, or remove cleanup_timeout",
+                        c->name);
+}
+
 /* The job's settings into jobs->specs, or none (spec0): jobs with equal
  * settings in a row share one copy. Whether two settings are the same is a
  * comparison of bytes: only ever a missed sharing if not (padding). */
@@ -743,12 +794,33 @@ static void read_job(dp__job_reader_t *jr, const config_setting_t *js, const slo
     for (; f < NFIELDS && !rd->oom; f++)
         read_field(&c, f);
     check_pool(&c);
+    check_rules(&c);
     share_spec(jr, c.job, &c.spec);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The list, the defaults                                                    */
 /* ------------------------------------------------------------------------ */
+
+/* A cleanup grace in `defaults` for a workflow that has no final job: it
+ * would apply to nothing (trigger rules). */
+static void check_default_grace(dp__job_reader_t *jr, const slots_t *D)
+{
+    const config_setting_t *s = NULL;
+    for (size_t k = 0; k < NFIELDS && !s; k++)
+        if (strcmp(job_fields[k].key, "cleanup_timeout") == 0)
+            s = D->s[k];
+    if (!s)
+        return;
+    const dp__jobs_t *jobs = jr->jobs;
+    for (size_t i = 0; i < jobs->n; i++)
+        if (dp__jobs_spec(jobs, &jobs->v[i])->run_if != DP_RUN_IF_ALL_SUCCESS)
+            return;
+    DP__CFG_PROBLEM(jr->rd, s,
+                    "defaults.cleanup_timeout is set but no job is a final job: it applies only to jobs with "
+                    "run_if = \"all_done\" or \"any_failed\", which run after the run was cut; give a job "
+                    "such a run_if, or remove cleanup_timeout");
+}
 
 void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_t *list, size_t n,
                    const config_setting_t *defaults)
@@ -765,6 +837,8 @@ void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_
     for (size_t i = 0; jobs->v && i < n && !rd->oom; i++)
         read_job(&jr, config_setting_get_elem(list, (unsigned)i), &D, i);
     free(jr.mark);
+    if (!rd->oom)
+        check_default_grace(&jr, &D);
     /* Names can be checked despite other problems; only a job dropped for
      * want of a name would make its dependents' references look unknown. */
     if (!rd->oom && !jr.dropped)

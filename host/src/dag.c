@@ -553,6 +553,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     const char *name = spec->name ? spec->name : unnamed(namebuf, (uint32_t)g->njobs);
     if (!spec->run && !spec->check)
         return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", name);
+    if ((unsigned)spec->run_if > DP_RUN_IF_ANY_FAILED)
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": run_if %d is no dp_run_if_t", name, (int)spec->run_if);
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
         return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           name);
@@ -620,6 +622,9 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.pool = spec->pool ? pool_name_copy(g, spec->pool) : NULL;
     pol.pool_slots = pol.pool ? spec->pool_slots : 0;
     pol.priority = spec->priority;
+    pol.cleanup_timeout_ms = spec->cleanup_timeout_ms;
+    pol.run_if = (uint32_t)spec->run_if;
+    pol.continue_on_failure = spec->continue_on_failure;
     long pi = (spec->plugin && !pol.plugin) || (spec->pool && !pol.pool) ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
     /* An unnamed job's name is written out only if someone asks for it. */
@@ -637,6 +642,8 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
         if (unnamed_id(name) >= 0)
             g->nhashnamed++;
     }
+    if (spec->run_if != DP_RUN_IF_ALL_SUCCESS || spec->continue_on_failure)
+        g->has_rules = true;
     if (id)
         *id = (uint32_t)g->njobs;
     g->njobs++;
@@ -859,6 +866,21 @@ static int fail(dp_graph_t *g, int rc, char *err, size_t errlen, const char *msg
     g->validate_rc = rc;
     g->validate_msg = strdup(msg);
     return dp__seterr(err, errlen, rc, "%s", msg);
+}
+
+/* Validation, last step, for a graph with trigger rules (rules.h): a
+ * handler (run_if any_failed) needs a dependency that could fail. */
+static int check_rules(const dp_graph_t *g, char *msg, size_t len)
+{
+    for (size_t j = 0; j < g->njobs; j++)
+        if (dp__def_pol(g, &g->jobs[j])->run_if == DP_RUN_IF_ANY_FAILED && g->dep_off[j + 1] == g->dep_off[j]) {
+            snprintf(msg, len,
+                     "job \"%s\" has run_if any_failed but no dependency: it could never run; add the jobs "
+                     "whose failure it handles as its dependencies, or remove run_if",
+                     dp__job_name(g, (uint32_t)j));
+            return DP_EINVAL;
+        }
+    return DP_OK;
 }
 
 /* Validation, step 1: sorts the jobs by name (ids become name order) and
@@ -1232,6 +1254,10 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
     if (rc != DP_OK) { /* a job's pool */
         free_built(g);
         return fail(g, rc, err, errlen, msg);
+    }
+    if (g->has_rules && check_rules(g, msg, sizeof msg) != DP_OK) {
+        free_built(g);
+        return fail(g, DP_EINVAL, err, errlen, msg);
     }
     g->validated = 1;
     g->validate_rc = DP_OK;

@@ -63,6 +63,10 @@ typedef struct dp_job_policy {
     const char *pool;
     unsigned pool_slots;
     int priority;
+    /* Trigger rules (rules.h): appended. */
+    uint64_t cleanup_timeout_ms; /* 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS */
+    uint32_t run_if;             /* dp_run_if_t */
+    uint32_t continue_on_failure;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -189,6 +193,10 @@ struct dp_graph {
      * the next run of a graph with pools. Results are freed on any thread,
      * hence atomic. */
     _Atomic(struct dp_waits *) spare_waits;
+    /* A job has a run_if other than all_success or continue_on_failure:
+     * runs take the rules' paths (rules.h). Never reset (jobs are never
+     * removed). */
+    bool has_rules;
 };
 
 typedef struct dp_pool_def {

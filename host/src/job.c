@@ -482,6 +482,20 @@ static void past_deadline(dp_run_t *run, jobrun_t *jr, uint64_t delay)
     jr->deadline_hit = true;
 }
 
+/* In the cleanup phase of trigger rules (rules.c: run->cleanup_after set),
+ * the run's context is the final job's grace: its expiry is the job's
+ * failure (permanent), not a cut that leaves it unknown. True when so, the
+ * job's error set. */
+static bool cleanup_cut(dp_run_t *run, dp_job_t *job)
+{
+    if (!run->cleanup_after || dp_ctx_err(&run->ctx) != DP_ETIMEDOUT)
+        return false;
+    uint64_t grace = job->pol->cleanup_timeout_ms ? job->pol->cleanup_timeout_ms : DP_CLEANUP_TIMEOUT_DEFAULT_MS;
+    char d[32];
+    dp_job_fail(job, true, "cleanup_timeout (%s) passed", dp_duration_format(grace, d, sizeof d));
+    return true;
+}
+
 /* Ends the attempt (attempt_end, its deadline, events). Returns true when
  * the job is over (*final), false when it retries: then jr->in_backoff, and
  * the backoff is to be waited (park_backoff, backoff_end). */
@@ -509,6 +523,10 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     /* Cancelled run: whatever the job answered, it stays unknown (the
      * seed's rule: results after cancellation are not trusted). */
     bool run_done = dp__run_done(run, dp__run_tick(run, 0));
+    if (__builtin_expect(run_done, 0) && cleanup_cut(run, job)) {
+        run_done = false;
+        o = DP_ERROR;
+    }
     /* The attempt's deadline is min(job timeout, run deadline); only
      * when the job's own timeout is the earlier one is an expiry the
      * job's timeout (else the run is ending and the job stays unknown,
@@ -635,6 +653,11 @@ static bool backoff_end(dp_run_t *run, jobrun_t *jr, dp_status_t *final)
     uint64_t left = jr->backoff_until > now ? (jr->backoff_until - now + 999999u) / 1000000u : 0;
     if (dp_ctx_sleep(&run->ctx, left) == 0)
         return true;
+    if (cleanup_cut(run, &jr->job)) {
+        take_error(run, &jr->job);
+        *final = DP_STATUS_FAILED;
+        return false;
+    }
     uint64_t slept = (dp__now_ns() - jr->backoff_start) / 1000000u;
     min_requeue(run, jr->job.id, slept >= jr->backoff_ms ? 0 : (int64_t)(jr->backoff_ms - slept));
     *final = DP_STATUS_UNKNOWN;
@@ -794,6 +817,24 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
     jobrun_start(jr, id, def, may_park);
     return drive(run, jr, false, rng, clock);
+}
+
+/* The cleanup phase's entry (rules.c), apart from dp__job_execute so that
+ * the worker loop stays its only caller: link-time optimisation then keeps
+ * it inlined there (a second caller made it a call, ~40 instructions more
+ * per job on the no-op path: bench/README.md, trigger rules). */
+void dp__job_run_final(dp_run_t *run, uint32_t id, uint64_t *rng)
+{
+    const dp_job_def_t *def = &run->g->jobs[id];
+    run->slots[id].start_tick = dp__ticks(run->tsc);
+    jobrun_t local;
+    jobrun_t *jr = &local;
+    jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = dp__def_pol(run->g, def), .worker = 0};
+    /* The lot is closed: a poll waits on this thread (may_park false), a
+     * backoff too (park_backoff cannot push). */
+    jobrun_start(jr, id, def, false);
+    uint64_t clock = 0;
+    drive(run, jr, false, rng, &clock);
 }
 
 bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)

@@ -50,6 +50,7 @@
 #include "record.h"
 #include "result.h"
 #include "run.h"
+#include "rules.h"
 #include "run_end.h"
 #include "prio.h"
 #include "util.h"
@@ -170,13 +171,23 @@ static void stop_workers(dp_run_t *run)
     dp__park_close(&run->park);
 }
 
-/* Publishes n ready jobs, and starts workers for them if the bound allows. */
-static void publish(dp_run_t *run, const uint32_t *ids, size_t n)
+/* Publishes n ready jobs, and starts workers for them if the bound allows.
+ * Always inlined: with publish_for_rules as a third caller the compiler
+ * would otherwise make it a call in release_successors too. */
+static inline __attribute__((always_inline)) void publish(dp_run_t *run, const uint32_t *ids, size_t n)
 {
     /* Relaxed: the publishing worker has not told `pending` of its own job
      * yet, so the count cannot reach zero before these are in. */
     atomic_fetch_add_explicit(&run->pending, n, memory_order_relaxed);
     start_for_queue(run, dp__queue_push(&run->queue, ids, n));
+}
+
+/* publish for rules.c: a function of its own, so that publish itself is
+ * never address-taken and stays inlined in release_successors (taking its
+ * address made it a call there). */
+static void publish_for_rules(dp_run_t *run, const uint32_t *ids, size_t n)
+{
+    publish(run, ids, n);
 }
 
 /* The worker's next job: one it took from the queue before, else from the
@@ -360,6 +371,26 @@ static __attribute__((noinline)) bool ordered_end(dp_run_t *run, uint32_t done, 
     return n != UINT32_MAX;
 }
 
+/* rules.c's publish in a run with pools or priorities: the successors its
+ * rules let start go to the scheduler, a token for each it made ready. */
+static void publish_sched_for_rules(dp_run_t *run, const uint32_t *ids, size_t n)
+{
+    publish_tokens(run, dp__sched_step(run->sched, UINT32_MAX, ids, n, NULL));
+}
+
+/* ordered_end for a graph with trigger rules as well (any end counts down
+ * the successors, which rules.c judges): their ready ones, and the job's
+ * pool slots back, through the scheduler. */
+static __attribute__((noinline)) bool ordered_end_rules(dp_run_t *run, uint32_t done, bool take, uint32_t *next)
+{
+    uint32_t kept = UINT32_MAX;
+    size_t nb = dp__rules_release(run, done, &kept, publish_sched_for_rules) ? 1 : 0;
+    uint32_t n = UINT32_MAX;
+    publish_tokens(run, dp__sched_step(run->sched, done, &kept, nb, take ? &n : NULL));
+    *next = n;
+    return n != UINT32_MAX;
+}
+
 static void *worker_main(void *p)
 {
     dp_worker_t *w = p;
@@ -406,18 +437,33 @@ static void *worker_main(void *p)
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
 
         if (__builtin_expect(ordered, 0)) {
-            if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
                 fail_fast(run);
                 break;
             }
             succeeded += st == DP_STATUS_SUCCESS;
-            have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+            if (run->rules && st != DP_STATUS_UNKNOWN) {
+                ws.clock = 0;
+                have = ordered_end_rules(run, id, tk.i >= tk.n, &id);
+            } else {
+                have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+            }
         } else if (st == DP_STATUS_SUCCESS) {
             succeeded++;
-            have = release_successors(run, id, &id, &ws.clock);
-        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            /* A graph with trigger rules judges each successor (rules.c). */
+            if (__builtin_expect(run->rules, 0)) {
+                ws.clock = 0;
+                have = dp__rules_release(run, id, &id, publish_for_rules);
+            } else {
+                have = release_successors(run, id, &id, &ws.clock);
+            }
+        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
             fail_fast(run);
             break;
+        } else if (run->rules && st != DP_STATUS_UNKNOWN) {
+            /* Any end counts down the successors where rules are. */
+            ws.clock = 0;
+            have = dp__rules_release(run, id, &id, publish_for_rules);
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
@@ -559,6 +605,9 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
         dp__sched_finish(run->sched, run->slots);
     run->workers = NULL;
     free(workers);
+    /* A cut run's final jobs (trigger rules), before the verdict. */
+    if (run->rules)
+        dp__rules_cleanup(run);
 
     dp_run_record_t rec;
     dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;

@@ -152,6 +152,13 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
             put_text(out, j->error, 0);
             fputc('\n', out);
         }
+        if (j->reason) {
+            /* Why a trigger rule ran or skipped it. */
+            fprintf(out, "  %-*s  why: %s", namew, "", j->reason);
+            if (j->run_if != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, " (run_if %s)", dp_run_if_name(j->run_if));
+            fputc('\n', out);
+        }
     }
 
     if (outcome != DP_RUN_SUCCESS) {
@@ -183,6 +190,11 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         }
         if (requeue >= 0)
             fprintf(out, "requeue after: %s\n", dp_duration_format((uint64_t)requeue, d, sizeof d));
+        if (dp_result_cleanup_after(r))
+            fprintf(out, "cleanup: the final jobs ran after %s cut the run\n",
+                    strcmp(dp_result_cleanup_after(r), "fail_fast") == 0 ? "fail-fast"
+                    : strcmp(dp_result_cleanup_after(r), "timeout") == 0 ? "the timeout"
+                                                                         : "a cancellation");
 
         const dp_frontier_t *fr = NULL;
         size_t nf = dp_result_frontiers(r, &fr);
@@ -288,6 +300,11 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
     dp__jsonw_int_or_null(w, dp_result_requeue_after_ms(r));
     dp__jsonw_key(w, "duration_ms");
     dp__jsonw_int(w, dp_result_duration_ms(r));
+    if (dp_result_cleanup_after(r)) {
+        /* Only when final jobs ran after the run was cut. */
+        dp__jsonw_key(w, "cleanup_after");
+        dp__jsonw_string(w, dp_result_cleanup_after(r));
+    }
 
     dp__jsonw_key(w, "jobs");
     dp__jsonw_object_open(w);
@@ -325,6 +342,20 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         if (wt)
             job_waits(w, wt);
         sched_members(w, r, i);
+        /* Trigger rules: only where set, so that a workflow without them
+         * keeps the same document. */
+        if (j->run_if != DP_RUN_IF_ALL_SUCCESS) {
+            dp__jsonw_key(w, "run_if");
+            dp__jsonw_string(w, dp_run_if_name(j->run_if));
+        }
+        if (j->continue_on_failure) {
+            dp__jsonw_key(w, "continue_on_failure");
+            dp__jsonw_bool(w, true);
+        }
+        if (j->reason) {
+            dp__jsonw_key(w, "reason");
+            dp__jsonw_string(w, j->reason);
+        }
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);
@@ -670,6 +701,8 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
             fprintf(out, "\\npriority %d", dp_graph_job_priority(g, i));
         if (st >= 0)
             fprintf(out, "\\n%s", dp_status_name((dp_status_t)st));
+        if (dp_graph_job_continue_on_failure(g, i))
+            fputs("\\ncontinue_on_failure", out);
         fputc('"', out);
         if (st >= 0)
             fprintf(out, ", fillcolor=\"%s\", color=\"%s\"%s", palette[st].fill, palette[st].stroke,
@@ -686,6 +719,12 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
             fputs(" -> ", out);
             if (rc == DP_OK)
                 rc = dot_quoted(out, dp_graph_job_name(g, succ[k]));
+            /* An edge into a job with a trigger rule is dashed and says
+             * the rule (red for a handler). */
+            dp_run_if_t rule = dp_graph_job_run_if(g, succ[k]);
+            if (rule != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, " [style=dashed, label=\"%s\"%s]", dp_run_if_name(rule),
+                        rule == DP_RUN_IF_ANY_FAILED ? ", color=\"#c0392b\", fontcolor=\"#c0392b\"" : "");
             fputs(";\n", out);
         }
     }
@@ -751,13 +790,21 @@ int dp__render_mermaid(FILE *out, const dp_graph_t *g, const dp__graph_style_t *
             fputs(dp_status_name((dp_status_t)st), out);
             used[st] = true;
         }
+        if (dp_graph_job_continue_on_failure(g, i))
+            fputs("<br/>continue_on_failure", out);
         fputs("\"]\n", out);
     }
     for (size_t i = 0; i < n; i++) {
         const uint32_t *succ;
         size_t ns = dp_graph_succs(g, i, &succ);
-        for (size_t k = 0; k < ns; k++)
-            fprintf(out, "    n%zu --> n%" PRIu32 "\n", i, succ[k]);
+        for (size_t k = 0; k < ns; k++) {
+            /* Into a job with a trigger rule: a dotted link naming it. */
+            dp_run_if_t rule = dp_graph_job_run_if(g, succ[k]);
+            if (rule != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, "    n%zu -. %s .-> n%" PRIu32 "\n", i, dp_run_if_name(rule), succ[k]);
+            else
+                fprintf(out, "    n%zu --> n%" PRIu32 "\n", i, succ[k]);
+        }
     }
     for (int s = 0; s <= DP_STATUS_FAILED; s++) {
         if (!used[s])

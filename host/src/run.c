@@ -227,6 +227,10 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
     run->slots = run->slotbuf->slot;
+    /* Trigger rules: a byte per job of why a rule ran or skipped it. */
+    run->rules = g->has_rules;
+    if (run->rules && !(run->why = calloc(n ? n : 1, 1)))
+        goto oom;
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
@@ -255,6 +259,7 @@ fail:
         dp__park_destroy(&run->park);
         free(run->reused);
         dp__sched_free(run->sched);
+        free(run->why);
         free(run);
     }
     return NULL;
@@ -272,6 +277,7 @@ void dp__run_destroy(dp_run_t *run)
     dp__slotbuf_release(run->g, run->slotbuf);
     free(run->reused);
     dp__sched_free(run->sched);
+    free(run->why);
     free(run);
 }
 

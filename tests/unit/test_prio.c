@@ -645,6 +645,86 @@ static void test_reused_jobs_with_a_pool(void **state)
     world_free(w);
 }
 
+/* Adds job `name` with a trigger rule (and continue_on_failure) in pool
+ * `pool` (-1: none), depending on deps (comma-separated, may be NULL). */
+static pj_t *add_ruled(dp_graph_t *g, world_t *w, const char *name, int pool, dp_run_if_t rule, bool tolerate,
+                       bool fails, const char *deps)
+{
+    assert_true(w->n < MAXJ);
+    pj_t *j = &w->jobs[w->n++];
+    j->w = w;
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->pool = pool;
+    j->slots = 1;
+    j->sleep_ms = 5;
+    j->fail_once = fails;
+    dp_job_spec_t spec;
+    dp_job_spec_init(&spec);
+    spec.name = j->name;
+    spec.run = pj_run;
+    spec.user = j;
+    if (pool >= 0) {
+        spec.pool = pool_names[pool];
+        spec.pool_slots = 1;
+    }
+    spec.run_if = rule;
+    spec.continue_on_failure = tolerate;
+    char err[256];
+    if (dp_graph_add_job(g, &spec, err, sizeof err) != DP_OK)
+        fail_msg("add %s: %s", name, err);
+    if (deps) {
+        char *copy = strdup(deps), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            assert_int_equal(dp_graph_add_dep(g, name, t), DP_OK);
+        free(copy);
+    }
+    return j;
+}
+
+/* Trigger rules in a run with a pool (the ordered run): a tolerated failure
+ * lets its successors run, an all_done cleanup and an any_failed handler
+ * run once their dependencies ended, a handler with no failed dependency
+ * is skipped; the pool's bound holds throughout. 12 jobs, pool db of 1
+ * slot, 4 workers, fail-fast on. */
+static void test_rules_with_a_pool(void **state)
+{
+    (void)state;
+    world_t *w = world_new();
+    dp_graph_t *g = dp_graph_new();
+    char err[256];
+    assert_int_equal(dp_graph_add_pool(g, "db", 1, err, sizeof err), DP_OK);
+    add_ruled(g, w, "a", 0, DP_RUN_IF_ALL_SUCCESS, false, false, NULL);
+    add_ruled(g, w, "b", 0, DP_RUN_IF_ALL_SUCCESS, true, true, "a"); /* fails, tolerated */
+    add_ruled(g, w, "c", 0, DP_RUN_IF_ALL_SUCCESS, false, false, "b");
+    add_ruled(g, w, "d", -1, DP_RUN_IF_ALL_SUCCESS, false, false, "c");
+    add_ruled(g, w, "e", 0, DP_RUN_IF_ANY_FAILED, false, false, "b"); /* b failed: runs */
+    add_ruled(g, w, "f", 0, DP_RUN_IF_ANY_FAILED, false, false, "c"); /* c succeeded: skipped */
+    add_ruled(g, w, "g", -1, DP_RUN_IF_ALL_SUCCESS, false, false, "f");
+    add_ruled(g, w, "h", 0, DP_RUN_IF_ALL_DONE, false, false, "d,e,g");
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "x%d", i);
+        add_ruled(g, w, name, 0, DP_RUN_IF_ALL_SUCCESS, false, false, "a");
+    }
+    dp_result_t *r = run_j(g, 4, true);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_int_equal(w->max_in_use[0], 1);
+    const char *ran[] = {"a", "b", "c", "d", "e", "h", "x0", "x1", "x2", "x3"};
+    for (size_t i = 0; i < sizeof ran / sizeof *ran; i++)
+        assert_true(find(w, ran[i])->start_seq > 0);
+    assert_int_equal(dp_result_find(r, "b")->status, DP_STATUS_FAILED);
+    assert_int_equal(dp_result_find(r, "e")->status, DP_STATUS_SUCCESS);
+    assert_int_equal(dp_result_find(r, "h")->status, DP_STATUS_SUCCESS);
+    assert_int_equal(find(w, "f")->start_seq, 0);
+    assert_int_equal(dp_result_find(r, "f")->status, DP_STATUS_SKIPPED);
+    assert_int_equal(dp_result_find(r, "g")->status, DP_STATUS_SKIPPED);
+    assert_true(find(w, "h")->start_seq > find(w, "d")->end_seq);
+    assert_true(find(w, "h")->start_seq > find(w, "e")->end_seq);
+    dp_result_free(r);
+    dp_graph_free(g);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_expected_durations),         cmocka_unit_test(test_validate_refuses),
         cmocka_unit_test(test_old_spec_has_no_pool),       cmocka_unit_test(test_pool_fail_fast_then_rerun),
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
+        cmocka_unit_test(test_rules_with_a_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -301,6 +301,34 @@ typedef struct dp_limits {
     uint64_t open_files;   /* RLIMIT_NOFILE */
 } dp_limits_t;
 
+/* When a job may start, from how its dependencies ended (README.md,
+ * "Trigger rules and final jobs"). Whatever the rule, a job starts only
+ * once every dependency has ended. */
+typedef enum dp_run_if {
+    /* Every dependency success (or failed with continue_on_failure): the
+     * default, the seed's rule. Otherwise the job ends skipped. */
+    DP_RUN_IF_ALL_SUCCESS = 0,
+    /* Every dependency ended, whatever its status (cleanup, notify). Also
+     * runs after fail-fast, a timeout or a cancellation cut the run, within
+     * its cleanup_timeout. */
+    DP_RUN_IF_ALL_DONE = 1,
+    /* A handler: runs when a dependency failed (also after fail-fast cut the
+     * run, like all_done); when none did, it ends skipped, "no dependency
+     * failed", which holds nothing back (README.md, the semantics table). */
+    DP_RUN_IF_ANY_FAILED = 2
+} dp_run_if_t;
+
+/** Whether this header has dp_run_if_t and the spec's run_if,
+ *  continue_on_failure and cleanup_timeout_ms. */
+#define DP_HAVE_RUN_IF 1
+
+/** "all_success", "all_done", "any_failed"; "?" for another value. */
+DP_API const char *dp_run_if_name(dp_run_if_t rule);
+
+/** A final job's grace when it runs after the run was cut, when its spec
+ *  says 0. */
+#define DP_CLEANUP_TIMEOUT_DEFAULT_MS 30000u
+
 /* One job of a graph. Initialise with dp_job_spec_init() so new fields get
  * their defaults. */
 typedef struct dp_job_spec {
@@ -351,6 +379,19 @@ typedef struct dp_job_spec {
      * equal priorities, the job with the longest remaining path (its
      * critical path: jobs, or expected durations, dp_graph_set_expected_ms). */
     int priority;
+    /* Trigger rules (appended after 1.0). run_if: when the job may start (dp_run_if_t;
+     * default DP_RUN_IF_ALL_SUCCESS). A graph refuses DP_RUN_IF_ANY_FAILED on
+     * a job without dependencies (DP_EINVAL at validate). */
+    dp_run_if_t run_if;
+    /* Its failure (after its retries) fails neither the run nor fail-fast:
+     * its successors run as if it had succeeded; its status stays failed,
+     * with its error. Default false. */
+    bool continue_on_failure;
+    /* A final job (run_if all_done or any_failed) that runs after fail-fast,
+     * the global timeout or a cancellation cut the run gets this long, from
+     * its start, for all its attempts; past it the job fails with
+     * "cleanup_timeout (30s) passed". 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS. */
+    uint64_t cleanup_timeout_ms;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
@@ -390,6 +431,10 @@ DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids
 DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
 /** The plugin label of job id (may be NULL). */
 DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+/** Job id's trigger rule (DP_RUN_IF_ALL_SUCCESS when id is out of range). */
+DP_API dp_run_if_t dp_graph_job_run_if(const dp_graph_t *g, size_t id);
+/** Job id's continue_on_failure (false when id is out of range). */
+DP_API bool dp_graph_job_continue_on_failure(const dp_graph_t *g, size_t id);
 
 /* Building through ids: for a caller that has its own numbering (a
  * benchmark, a controller with its resources in an array), no name is
@@ -506,7 +551,8 @@ typedef enum dp_status {
     DP_STATUS_UNKNOWN = 0,   /* never reached, or cut off by cancellation */
     DP_STATUS_SUCCESS = 1,   /* ready, no error */
     DP_STATUS_NOT_READY = 2, /* ran, not ready (the seed's InProgress) */
-    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job */
+    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job, or
+                              * not run by its trigger rule (dp_job_result_t.reason) */
     DP_STATUS_FAILED = 4     /* error, no retries left */
 } dp_status_t;
 
@@ -683,6 +729,17 @@ typedef struct dp_job_result {
     const char *plugin_version; /* as set by dp_job_set_version, may be NULL */
     /* Appended after 1.0 (the library allocates these records). */
     bool reused; /* success carried over from an earlier run (dp_run_opts_t.reused): it did not run */
+    /* Appended after 1.0 (the library makes these records; a program built
+     * against an older header does not read them). */
+    dp_run_if_t run_if;       /* the job's rule */
+    bool continue_on_failure; /* the job's setting */
+    /* Why a rule ran or skipped the job, or NULL (a job the default rule ran,
+     * or skipped in a graph that uses no rule): "dependencies ended", "a
+     * dependency failed", "no dependency failed", "a dependency did not
+     * succeed", "a dependency was not needed", "failure tolerated
+     * (continue_on_failure)", "cleanup after fail-fast", "cleanup after
+     * timeout", "cleanup after cancellation". Static strings. */
+    const char *reason;
 } dp_job_result_t;
 
 /* A sorted list of job ids, owned by whoever the function says. */
@@ -714,16 +771,20 @@ DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *n
  *  job's status). DP_STATUS_UNKNOWN when id is out of range. Any thread. */
 DP_API dp_status_t dp_result_status(const dp_result_t *r, size_t id);
 DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
-/** All jobs success. [IsReady] */
+/** All jobs success (trigger rules: or settled, i.e. a failure tolerated by
+ *  continue_on_failure, or a job skipped as not needed): the outcome is
+ *  DP_RUN_SUCCESS. [IsReady] */
 DP_API bool dp_result_is_ready(const dp_result_t *r);
-/** Any job failed. [IsFailed] */
+/** Any job failed, a failure tolerated by continue_on_failure aside.
+ *  [IsFailed] */
 DP_API bool dp_result_is_failed(const dp_result_t *r);
 /** The global timeout cut the run. [IsTimeouted] */
 DP_API bool dp_result_timed_out(const dp_result_t *r);
 /** Cancelled from outside (parent ctx / signal). */
 DP_API bool dp_result_cancelled(const dp_result_t *r);
 /** "timeout after 10s" on timeout, else the error of the failed job that
- *  ended first, else NULL. [FirstError] */
+ *  ended first (a tolerated failure, and a final job's failure in the
+ *  cleanup phase after a cut, aside), else NULL. [FirstError] */
 DP_API const char *dp_result_first_error(const dp_result_t *r);
 /** The not_ready job of the smallest id (name order, or the order added
  *  for a graph built through ids), or -1. [FirstInProgress] */
@@ -766,15 +827,23 @@ DP_API const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id
 /** The clock the run stamped its jobs with: DP_CLOCK_TSC or
  *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
 DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
+/** What cut the run before its final jobs (run_if all_done or
+ *  any_failed) ran in a cleanup phase: "fail_fast", "timeout" or
+ *  "cancelled"; NULL when no such phase ran. */
+DP_API const char *dp_result_cleanup_after(const dp_result_t *r);
 /** Direct dependencies of job that are not success (caller frees with
- *  dp_id_list_free). [Blockers] */
+ *  dp_id_list_free); a dependency that failed with continue_on_failure, or
+ *  that a rule skipped as not needed, does not block. [Blockers] */
 DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** The job and every successor reachable from it. [Subtree] */
 DP_API int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** Jobs not success that are failed or not_ready, or whose dependencies all
- *  succeeded; owned by the result. [Frontiers] */
+ *  succeeded; owned by the result. [Frontiers] With trigger rules, "success"
+ *  here means settled: success, a failure tolerated by continue_on_failure,
+ *  or skipped as not needed (README.md, "Trigger rules and final jobs"). */
 DP_API size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out);
-/** success jobs with a non-success job somewhere below them; owned by the
+/** success jobs with a non-success job (with trigger rules: one not
+ *  settled, as for the frontiers) somewhere below them; owned by the
  *  result. [BoundarySubtrees] */
 DP_API const dp_id_list_t *dp_result_boundary(const dp_result_t *r);
 DP_API void dp_id_list_free(dp_id_list_t *list);
