@@ -79,6 +79,9 @@ typedef struct dp_run {
      * to the record (NULL after). */
     unsigned char *reused;
     size_t nreused; /* init: jobs reused (DP_REUSE_YES) */
+    /* init (NULL without opts.store); each entry: job. The store's
+     * snapshots of the jobs in progress (snapshot.h). */
+    struct dp_snapshots *snaps;
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)

@@ -1,0 +1,195 @@
+/* test_snapshot.c - the store's snapshots of running jobs ("dp.running/<job>",
+ * host/src/snapshot.c) are made when the store is read: every way of reading
+ * the store (get_copy, with, foreach, count) sees them exactly while the job
+ * is in progress, a value set under such a key by someone else is hidden
+ * meanwhile and back after, and the runs that share a store see each
+ * other's jobs. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daggerpool/daggerpool.h"
+#include "store.h"
+#include "testutil.h"
+
+typedef struct seen {
+    char with[128];
+    char copy[128];
+    size_t count;
+    size_t running; /* dp.running/ keys in foreach */
+    size_t mine;    /* ... of which "dp.running/A" */
+    char each[128]; /* its value there */
+    bool ok;
+} seen_t;
+
+static seen_t seen_a;
+
+static void with_cb(const void *value, size_t len, void *arg)
+{
+    snprintf(arg, 128, "%.*s", (int)len, (const char *)value);
+}
+
+static int each_cb(const char *key, const void *value, size_t len, void *arg)
+{
+    seen_t *s = arg;
+    if (strncmp(key, DP_STORE_RUNNING_PREFIX, strlen(DP_STORE_RUNNING_PREFIX)) == 0) {
+        s->running++;
+        if (strcmp(key, DP_STORE_RUNNING_PREFIX "A") == 0) {
+            s->mine++;
+            snprintf(s->each, sizeof s->each, "%.*s", (int)len, (const char *)value);
+        }
+    }
+    return 0;
+}
+
+/* A reads the store every way while it runs (B, its dependent, has not
+ * started). */
+static int look(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
+{
+    (void)tj;
+    (void)is_check;
+    seen_t *s = arg;
+    dp_store_t *st = dp_job_store(job);
+    s->ok = dp_store_with(st, DP_STORE_RUNNING_PREFIX "A", with_cb, s->with) == DP_OK;
+    void *v = NULL;
+    size_t len = 0;
+    if (dp_store_get_copy(st, DP_STORE_RUNNING_PREFIX "A", &v, &len) == DP_OK) {
+        snprintf(s->copy, sizeof s->copy, "%s", (char *)v);
+        s->ok = s->ok && len == strlen(v);
+        free(v);
+    }
+    s->count = dp_store_count(st);
+    dp_store_foreach(st, each_cb, s);
+    return -1;
+}
+
+static void test_every_read_sees_the_running_job(void **state)
+{
+    (void)state;
+    memset(&seen_a, 0, sizeof seen_a);
+    tu_script_t *s = tu_script_new();
+    dp_graph_t *g = tu_graph("A;B:A", s);
+    tu_hook(s, "A", look, &seen_a);
+    dp_store_t *st = dp_store_new();
+    assert_int_equal(dp_store_set_copy(st, "other", "x", 1), DP_OK);
+    /* Someone else's value under A's key: hidden while A runs. */
+    assert_int_equal(dp_store_set_copy(st, DP_STORE_RUNNING_PREFIX "A", "stale", 5), DP_OK);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.store = st;
+    dp_result_t *r = tu_run(g, &o);
+    tu_expect(r, "A=success B=success");
+    assert_true(seen_a.ok);
+    assert_string_equal(seen_a.with, seen_a.copy);
+    assert_non_null(strstr(seen_a.with, "attempt=1 phase=run since_ms="));
+    assert_string_equal(seen_a.each, seen_a.with);
+    assert_int_equal(seen_a.mine, 1);     /* once, not the stale value too */
+    assert_int_equal(seen_a.running, 1);  /* B is not running */
+    assert_int_equal(seen_a.count, 2);    /* "other" and A's snapshot */
+    /* After the run: the stale value is back, nothing of the run's. */
+    void *v = NULL;
+    assert_int_equal(dp_store_get_copy(st, DP_STORE_RUNNING_PREFIX "A", &v, NULL), DP_OK);
+    assert_string_equal(v, "stale");
+    free(v);
+    assert_int_equal(dp_store_count(st), 2);
+    assert_int_equal(dp_store_get_copy(st, DP_STORE_RUNNING_PREFIX "B", &v, NULL), DP_ENOTFOUND);
+    dp_result_free(r);
+    dp_graph_free(g);
+    dp_store_free(st);
+    tu_script_free(s);
+}
+
+/* Two runs on one store at once: each job sees the other run's job. */
+typedef struct pair {
+    dp_store_t *st;
+    const char *other;
+    _Atomic int *arrived;
+    _Atomic bool saw;
+} pair_t;
+
+static int see_other(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
+{
+    (void)job;
+    (void)tj;
+    (void)is_check;
+    pair_t *p = arg;
+    atomic_fetch_add(p->arrived, 1);
+    char key[64];
+    snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", p->other);
+    /* Both are in their run until both saw the other (bounded: 20 s). */
+    for (int i = 0; i < 20000 && !atomic_load(&p->saw); i++) {
+        void *v = NULL;
+        if (dp_store_get_copy(p->st, key, &v, NULL) == DP_OK) {
+            atomic_store(&p->saw, strstr(v, "phase=run") != NULL);
+            free(v);
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    while (atomic_load(p->arrived) < 2)
+        ;
+    return -1;
+}
+
+typedef struct runner {
+    dp_graph_t *g;
+    dp_store_t *st;
+    dp_result_t *r;
+} runner_t;
+
+static void *run_thread(void *arg)
+{
+    runner_t *rn = arg;
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.store = rn->st;
+    o.timeout_ms = 30000;
+    rn->r = tu_run(rn->g, &o);
+    return NULL;
+}
+
+static void test_two_runs_share_a_store(void **state)
+{
+    (void)state;
+    _Atomic int arrived = 0;
+    dp_store_t *st = dp_store_new();
+    pair_t px = {.st = st, .other = "Y", .arrived = &arrived}, py = {.st = st, .other = "X", .arrived = &arrived};
+    tu_script_t *sx = tu_script_new(), *sy = tu_script_new();
+    dp_graph_t *gx = tu_graph("X", sx), *gy = tu_graph("Y", sy);
+    tu_hook(sx, "X", see_other, &px);
+    tu_hook(sy, "Y", see_other, &py);
+    runner_t rx = {.g = gx, .st = st}, ry = {.g = gy, .st = st};
+    pthread_t tx, ty;
+    assert_int_equal(pthread_create(&tx, NULL, run_thread, &rx), 0);
+    assert_int_equal(pthread_create(&ty, NULL, run_thread, &ry), 0);
+    pthread_join(tx, NULL);
+    pthread_join(ty, NULL);
+    tu_expect(rx.r, "X=success");
+    tu_expect(ry.r, "Y=success");
+    assert_true(atomic_load(&px.saw));
+    assert_true(atomic_load(&py.saw));
+    assert_int_equal(dp_store_count(st), 0);
+    dp_result_free(rx.r);
+    dp_result_free(ry.r);
+    dp_graph_free(gx);
+    dp_graph_free(gy);
+    tu_script_free(sx);
+    tu_script_free(sy);
+    dp_store_free(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_read_sees_the_running_job),
+        cmocka_unit_test(test_two_runs_share_a_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
