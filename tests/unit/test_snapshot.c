@@ -90,9 +90,9 @@ static void test_every_read_sees_the_running_job(void **state)
     assert_string_equal(seen_a.with, seen_a.copy);
     assert_non_null(strstr(seen_a.with, "attempt=1 phase=run since_ms="));
     assert_string_equal(seen_a.each, seen_a.with);
-    assert_int_equal(seen_a.mine, 1);     /* once, not the stale value too */
-    assert_int_equal(seen_a.running, 1);  /* B is not running */
-    assert_int_equal(seen_a.count, 2);    /* "other" and A's snapshot */
+    assert_int_equal(seen_a.mine, 1);    /* once, not the stale value too */
+    assert_int_equal(seen_a.running, 1); /* B is not running */
+    assert_int_equal(seen_a.count, 2);   /* "other" and A's snapshot */
     /* After the run: the stale value is back, nothing of the run's. */
     void *v = NULL;
     assert_int_equal(dp_store_get_copy(st, DP_STORE_RUNNING_PREFIX "A", &v, NULL), DP_OK);
