@@ -120,6 +120,12 @@ static void test_create_once_per_version(void **state)
     assert_int_equal(count(f->trace, "run 1.0.0"), 3);
     assert_int_equal(count(f->trace, "destroy 1.0.0"), 1 + 3);
     assert_int_equal(count(f->trace, "create"), 1);
+    /* The plugin saw its job's snapshot in the store while it ran. */
+    void *v = NULL;
+    assert_int_equal(dp_store_get_copy(f->store, "lean.snap", &v, NULL), DP_OK);
+    assert_non_null(strstr(v, "attempt=3 phase=run since_ms="));
+    free(v);
+    assert_int_equal(dp_store_get_copy(f->store, "dp.running/J", &v, NULL), DP_ENOTFOUND);
     dp_result_free(r);
 
     /* A second run of the same graph: still no create. */

@@ -5,7 +5,8 @@
  *
  *   lean.tick   stateless: create only refuses params; run fails while the
  *               store key "lean.fail" exists, and says so under
- *               "lean.ran" (VERSION, attempt); has a destroy.
+ *               "lean.ran" (VERSION, attempt) and its own snapshot
+ *               ("dp.running/JOB") under "lean.snap"; has a destroy.
  *
  * create, run and destroy append "create VERSION" / "run VERSION ATTEMPT" /
  * "destroy VERSION" to the file named by $LEAN_TRACE (if set): the test
@@ -55,6 +56,12 @@ static dp_plugin_result tick_run(dp_plugin_ctx *ctx, void *state)
     char ran[64];
     int n = snprintf(ran, sizeof ran, "%s %u", LEAN_VERSION, attempt);
     host->store_set(ctx, "lean.ran", ran, (size_t)n);
+    /* The host's snapshot of this job, as a plugin sees it, under "lean.snap". */
+    char key[256], snap[128];
+    size_t slen = 0;
+    snprintf(key, sizeof key, "dp.running/%s", host->job_name(ctx));
+    if (host->store_get(ctx, key, snap, sizeof snap - 1, &slen) == 0 && slen < sizeof snap)
+        host->store_set(ctx, "lean.snap", snap, slen);
     size_t len;
     if (host->store_get(ctx, "lean.fail", NULL, 0, &len) == 0) {
         host->set_error(ctx, 0, "lean.fail is set");
