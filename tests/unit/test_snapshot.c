@@ -110,7 +110,7 @@ static void test_every_read_sees_the_running_job(void **state)
 typedef struct pair {
     dp_store_t *st;
     const char *other;
-    _Atomic int *arrived;
+    _Atomic int *both; /* how many of the two saw the other */
     _Atomic bool saw;
 } pair_t;
 
@@ -120,21 +120,21 @@ static int see_other(dp_job_t *job, tu_job_t *tj, bool is_check, void *arg)
     (void)tj;
     (void)is_check;
     pair_t *p = arg;
-    atomic_fetch_add(p->arrived, 1);
     char key[64];
     snprintf(key, sizeof key, DP_STORE_RUNNING_PREFIX "%s", p->other);
-    /* Both are in their run until both saw the other (bounded: 20 s). */
-    for (int i = 0; i < 20000 && !atomic_load(&p->saw); i++) {
+    /* Both stay in their job until both saw the other (20 s at most). */
+    for (int i = 0; i < 20000 && atomic_load(p->both) < 2; i++) {
         void *v = NULL;
-        if (dp_store_get_copy(p->st, key, &v, NULL) == DP_OK) {
-            atomic_store(&p->saw, strstr(v, "phase=run") != NULL);
+        if (!atomic_load(&p->saw) && dp_store_get_copy(p->st, key, &v, NULL) == DP_OK) {
+            if (strstr(v, "phase=run")) {
+                atomic_store(&p->saw, true);
+                atomic_fetch_add(p->both, 1);
+            }
             free(v);
         }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    while (atomic_load(p->arrived) < 2)
-        ;
     return -1;
 }
 
@@ -158,9 +158,9 @@ static void *run_thread(void *arg)
 static void test_two_runs_share_a_store(void **state)
 {
     (void)state;
-    _Atomic int arrived = 0;
+    _Atomic int both = 0;
     dp_store_t *st = dp_store_new();
-    pair_t px = {.st = st, .other = "Y", .arrived = &arrived}, py = {.st = st, .other = "X", .arrived = &arrived};
+    pair_t px = {.st = st, .other = "Y", .both = &both}, py = {.st = st, .other = "X", .both = &both};
     tu_script_t *sx = tu_script_new(), *sy = tu_script_new();
     dp_graph_t *gx = tu_graph("X", sx), *gy = tu_graph("Y", sy);
     tu_hook(sx, "X", see_other, &px);
@@ -185,11 +185,87 @@ static void test_two_runs_share_a_store(void **state)
     dp_store_free(st);
 }
 
+/* A reader hammering the store while 4 workers run 250 short jobs 20 times
+ * (every third fails once and retries after 1 ms): every snapshot it sees is
+ * whole (a known phase, attempt 1 or 2, a time), and none is left after. */
+typedef struct hammer {
+    dp_store_t *st;
+    _Atomic bool stop;
+    _Atomic unsigned seen, bad;
+} hammer_t;
+
+static int check_entry(const char *key, const void *value, size_t len, void *arg)
+{
+    hammer_t *h = arg;
+    unsigned attempt;
+    unsigned long long ms;
+    char phase[16];
+    if (strncmp(key, DP_STORE_RUNNING_PREFIX, strlen(DP_STORE_RUNNING_PREFIX)) != 0)
+        return 0;
+    atomic_fetch_add(&h->seen, 1);
+    if (len != strlen(value) || sscanf(value, "attempt=%u phase=%15s since_ms=%llu", &attempt, phase, &ms) != 3 ||
+        attempt < 1 || attempt > 2 ||
+        (strcmp(phase, "run") != 0 && strcmp(phase, "readiness") != 0 && strcmp(phase, "backoff") != 0))
+        atomic_fetch_add(&h->bad, 1);
+    return 0;
+}
+
+static void *hammer_main(void *arg)
+{
+    hammer_t *h = arg;
+    while (!atomic_load(&h->stop)) {
+        dp_store_foreach(h->st, check_entry, h);
+        void *v = NULL;
+        if (dp_store_get_copy(h->st, DP_STORE_RUNNING_PREFIX "J001", &v, NULL) == DP_OK) {
+            check_entry(DP_STORE_RUNNING_PREFIX "J001", v, strlen(v), h);
+            free(v);
+        }
+        (void)dp_store_count(h->st);
+    }
+    return NULL;
+}
+
+static void test_reader_sees_whole_snapshots(void **state)
+{
+    (void)state;
+    tu_script_t *s = tu_script_new();
+    char *spec = tu_spec_flat(250);
+    for (unsigned i = 0; i < 250; i += 3) {
+        char name[16];
+        snprintf(name, sizeof name, "J%03u", i);
+        tu_set(s, name, "fail=1 retries=1 backoff=1");
+    }
+    dp_graph_t *g = tu_graph(spec, s);
+    hammer_t h = {.st = dp_store_new()};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
+    dp_run_opts_t o;
+    dp_run_opts_init(&o);
+    o.store = h.st;
+    o.max_concurrent_jobs = 4;
+    for (int round = 0; round < 20; round++) {
+        dp_result_t *r = tu_run(g, &o);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        dp_result_free(r);
+        assert_int_equal(dp_store_count(h.st), 0);
+    }
+    atomic_store(&h.stop, true);
+    assert_true(atomic_load(&h.seen) > 0);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&h.bad), 0);
+    assert_int_equal(dp_store_count(h.st), 0);
+    dp_graph_free(g);
+    dp_store_free(h.st);
+    free(spec);
+    tu_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_read_sees_the_running_job),
         cmocka_unit_test(test_two_runs_share_a_store),
+        cmocka_unit_test(test_reader_sees_whole_snapshots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
