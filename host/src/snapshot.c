@@ -15,7 +15,8 @@ static bool read_entry(const dp_snapshot_t *e, unsigned *attempt, unsigned *phas
 {
     dp_snapshot_t *w = (dp_snapshot_t *)(uintptr_t)e;
     for (unsigned spins = 0;; spins++) {
-        uint32_t q1 = atomic_load_explicit(&w->seq, memory_order_acquire);
+        /* seq_cst: after a reader's frozen (view_each), see snapshot.h. */
+        uint32_t q1 = atomic_load_explicit(&w->seq, memory_order_seq_cst);
         if (q1 == 0)
             return false; /* never written */
         if (!(q1 & 1u)) {
@@ -57,9 +58,24 @@ static int view_get(void *arg, const char *name, char *buf, size_t size)
     return format_entry(s, attempt, phase, tick, buf, size);
 }
 
+void dp__snapshot_set_locked(dp_snapshots_t *s, uint32_t id, unsigned attempt, unsigned phase, uint64_t tick)
+{
+    dp__store_lock(s->store);
+    dp_snapshot_t *e = &s->e[id];
+    uint32_t q = atomic_load_explicit(&e->seq, memory_order_relaxed);
+    atomic_store_explicit(&e->seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    dp__snapshot_write(e, q, attempt, phase, tick);
+    dp__store_unlock(s->store);
+}
+
+/* Under the store's lock: every entry, at one moment (frozen: the writers
+ * that started before wait out in read_entry, the others for the lock). */
 static int view_each(void *arg, int (*fn)(void *a, const char *name, const char *value, size_t len), void *a)
 {
     dp_snapshots_t *s = arg;
+    atomic_store_explicit(&s->frozen, true, memory_order_seq_cst);
+    int rc = 0;
     size_t n = dp_graph_job_count(s->g);
     for (size_t id = 0; id < n; id++) {
         unsigned attempt, phase;
@@ -71,11 +87,11 @@ static int view_each(void *arg, int (*fn)(void *a, const char *name, const char 
         const char *name = dp_graph_job_name(s->g, id);
         if (len < 0 || !name)
             continue;
-        int rc = fn(a, name, buf, (size_t)len);
-        if (rc)
-            return rc;
+        if ((rc = fn(a, name, buf, (size_t)len)) != 0)
+            break;
     }
-    return 0;
+    atomic_store_explicit(&s->frozen, false, memory_order_release);
+    return rc;
 }
 
 dp_snapshots_t *dp__snapshots_new(dp_store_t *store, const dp_graph_t *g, dp_tick_anchor_t a0)

@@ -41,7 +41,12 @@ typedef struct dp_snapshots {
     dp_store_t *store;
     const dp_graph_t *g;
     dp_tick_anchor_t a0; /* the run's start: since_ms counts from it */
-    dp_snapshot_t *e;    /* one per job */
+    /* Set (under the store's lock) while a reader goes through every entry
+     * (dp_store_foreach, dp_store_count): a job that would change its entry
+     * then waits for the store's lock, so the reader sees one moment, as
+     * it did when snapshots were entries of the store. */
+    _Atomic bool frozen;
+    dp_snapshot_t *e; /* one per job */
 } dp_snapshots_t;
 
 /* The snapshots of a run of g whose ticks start at a0, hung on store. NULL
@@ -52,20 +57,37 @@ dp_snapshots_t *dp__snapshots_new(dp_store_t *store, const dp_graph_t *g, dp_tic
  * frees. NULL is fine. */
 void dp__snapshots_free(dp_snapshots_t *s);
 
+/* dp__snapshot_set while a reader has the entries frozen: under the
+ * store's lock. */
+void dp__snapshot_set_locked(dp_snapshots_t *s, uint32_t id, unsigned attempt, unsigned phase, uint64_t tick);
+
+/* The entry's fields, between an odd and an even seq (the writer's side of
+ * the seqlock). */
+static inline void dp__snapshot_write(dp_snapshot_t *e, uint32_t q, unsigned attempt, unsigned phase, uint64_t tick)
+{
+    atomic_store_explicit(&e->attempt, attempt, memory_order_relaxed);
+    atomic_store_explicit(&e->tick_phase, tick << 2 | phase, memory_order_relaxed);
+    /* Release: the fields before the even seq. */
+    atomic_store_explicit(&e->seq, q + 2, memory_order_release);
+}
+
 /* The job's thread: job `id` is in `phase` of attempt `attempt` since
  * tick (DP_SNAP_NONE: no longer in progress). */
 static inline void dp__snapshot_set(dp_snapshots_t *s, uint32_t id, unsigned attempt, unsigned phase, uint64_t tick)
 {
     dp_snapshot_t *e = &s->e[id];
     uint32_t q = atomic_load_explicit(&e->seq, memory_order_relaxed);
-    atomic_store_explicit(&e->seq, q + 1, memory_order_relaxed);
-    /* The odd seq before the fields: a reader that sees a field's new
-     * value then sees seq changed when it looks again. */
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&e->attempt, attempt, memory_order_relaxed);
-    atomic_store_explicit(&e->tick_phase, tick << 2 | phase, memory_order_relaxed);
-    /* Release: the fields before the even seq. */
-    atomic_store_explicit(&e->seq, q + 2, memory_order_release);
+    /* The odd seq (writing) before the look at frozen, and a reader's
+     * frozen before its look at seq (both seq_cst): either this writer
+     * sees frozen, or the reader sees it writing and waits for it. A
+     * reader that sees a field's new value also sees seq changed. */
+    atomic_store_explicit(&e->seq, q + 1, memory_order_seq_cst);
+    if (__builtin_expect(atomic_load_explicit(&s->frozen, memory_order_seq_cst), 0)) {
+        atomic_store_explicit(&e->seq, q, memory_order_release); /* nothing written */
+        dp__snapshot_set_locked(s, id, attempt, phase, tick);
+        return;
+    }
+    dp__snapshot_write(e, q, attempt, phase, tick);
 }
 
 #endif /* DP_SNAPSHOT_H */

@@ -380,3 +380,13 @@ void dp__store_view_detach(dp_store_t *st, dp_store_view_t *v)
         }
     pthread_mutex_unlock(&st->mu);
 }
+
+void dp__store_lock(dp_store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+}
+
+void dp__store_unlock(dp_store_t *st)
+{
+    pthread_mutex_unlock(&st->mu);
+}

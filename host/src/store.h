@@ -34,4 +34,9 @@ typedef struct dp_store_view {
 void dp__store_view_attach(dp_store_t *st, dp_store_view_t *v);
 void dp__store_view_detach(dp_store_t *st, dp_store_view_t *v);
 
+/* The store's lock, for a view's writer that must wait for a reader (the
+ * store calls views under it). */
+void dp__store_lock(dp_store_t *st);
+void dp__store_unlock(dp_store_t *st);
+
 #endif

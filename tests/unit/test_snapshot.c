@@ -187,11 +187,12 @@ static void test_two_runs_share_a_store(void **state)
 
 /* A reader hammering the store while 4 workers run 250 short jobs 20 times
  * (every third fails once and retries after 1 ms): every snapshot it sees is
- * whole (a known phase, attempt 1 or 2, a time), and none is left after. */
+ * whole (a known phase, attempt 1 or 2, a time), a foreach sees at most the 4
+ * jobs that may be in flight at one moment, and none is left after. */
 typedef struct hammer {
     dp_store_t *st;
     _Atomic bool stop;
-    _Atomic unsigned seen, bad;
+    _Atomic unsigned seen, bad, over;
 } hammer_t;
 
 static int check_entry(const char *key, const void *value, size_t len, void *arg)
@@ -214,7 +215,12 @@ static void *hammer_main(void *arg)
 {
     hammer_t *h = arg;
     while (!atomic_load(&h->stop)) {
+        /* One moment: never more jobs in progress than may be in flight
+         * (4, running or parked), though jobs end and start meanwhile. */
+        unsigned before = atomic_load(&h->seen);
         dp_store_foreach(h->st, check_entry, h);
+        if (atomic_load(&h->seen) - before > 4)
+            atomic_fetch_add(&h->over, 1);
         void *v = NULL;
         if (dp_store_get_copy(h->st, DP_STORE_RUNNING_PREFIX "J001", &v, NULL) == DP_OK) {
             check_entry(DP_STORE_RUNNING_PREFIX "J001", v, strlen(v), h);
@@ -253,6 +259,7 @@ static void test_reader_sees_whole_snapshots(void **state)
     assert_true(atomic_load(&h.seen) > 0);
     pthread_join(t, NULL);
     assert_int_equal(atomic_load(&h.bad), 0);
+    assert_int_equal(atomic_load(&h.over), 0);
     assert_int_equal(dp_store_count(h.st), 0);
     dp_graph_free(g);
     dp_store_free(h.st);
