@@ -4,7 +4,7 @@
  * between attempts.
  *
  *   lean.tick   stateless: create only refuses params; run fails while the
- *               store key "lean.fail" exists, and says so under
+ *               store key "lean.fail" is "*" or this version, and says so under
  *               "lean.ran" (VERSION, attempt) and its own snapshot
  *               ("dp.running/JOB") under "lean.snap"; has a destroy.
  *
@@ -62,10 +62,14 @@ static dp_plugin_result tick_run(dp_plugin_ctx *ctx, void *state)
     snprintf(key, sizeof key, "dp.running/%s", host->job_name(ctx));
     if (host->store_get(ctx, key, snap, sizeof snap - 1, &slen) == 0 && slen < sizeof snap)
         host->store_set(ctx, "lean.snap", snap, slen);
-    size_t len;
-    if (host->store_get(ctx, "lean.fail", NULL, 0, &len) == 0) {
-        host->set_error(ctx, 0, "lean.fail is set");
-        return DP_PLUGIN_ERROR;
+    char fail[32];
+    size_t len = 0;
+    if (host->store_get(ctx, "lean.fail", fail, sizeof fail - 1, &len) == 0 && len < sizeof fail) {
+        fail[len] = '\0';
+        if (strcmp(fail, "*") == 0 || strcmp(fail, LEAN_VERSION) == 0) {
+            host->set_error(ctx, 0, "lean.fail is %s", fail);
+            return DP_PLUGIN_ERROR;
+        }
     }
     return DP_PLUGIN_READY;
 }
