@@ -205,8 +205,8 @@ typedef struct dp_job_type {
     uint32_t flags;
 } dp_job_type;
 
-/* dp_job_type.flags (ABI 1.2; a host of 1.0 or 1.1 ignores them, which is
- * always safe).
+/* dp_job_type.flags (ABI 1.2; a plugin built against 1.0 or 1.1 has none:
+ * the host reads its smaller struct as zero-filled).
  *
  * DP_JOB_TYPE_STATELESS: `create` only checks the params: it leaves *state
  * NULL and does nothing else a job could notice (no store writes, no state
