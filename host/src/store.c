@@ -28,6 +28,8 @@ struct dp_store {
     entry_t **buckets;
     size_t nbuckets; /* power of two */
     size_t count;
+    dp_store_hook_cb hook; /* dp_store_set_hook: called under mu on each change */
+    void *hook_user;
 };
 
 dp_store_t *dp_store_new(void)
@@ -129,6 +131,11 @@ int dp_store_set(dp_store_t *st, const char *key, void *value, size_t len, dp_fr
         if (++st->count > st->nbuckets)
             grow(st);
     }
+    /* Under the lock, so that the hook sees the changes in the order they
+     * were made (a set and a delete of one key racing must not reach the
+     * disk the other way round). */
+    if (st->hook)
+        st->hook(st->hook_user, key, value, len, false);
     pthread_mutex_unlock(&st->mu);
     /* Free outside the lock: a free function may be slow. */
     if (old)
@@ -203,6 +210,8 @@ int dp_store_delete(dp_store_t *st, const char *key)
     if (e) {
         *pp = e->next;
         st->count--;
+        if (st->hook)
+            st->hook(st->hook_user, key, NULL, 0, true);
     }
     pthread_mutex_unlock(&st->mu);
     if (!e)
@@ -249,4 +258,14 @@ int dp_store_foreach(dp_store_t *st, int (*fn)(const char *key, const void *valu
     pthread_mutex_unlock(&st->mu);
     free(v);
     return rc;
+}
+
+void dp_store_set_hook(dp_store_t *st, dp_store_hook_cb hook, void *user)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->hook = hook;
+    st->hook_user = user;
+    pthread_mutex_unlock(&st->mu);
 }
