@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "state.h"
 
 static const char usage[] =
     "usage: daggerpool run FILE [options]\n"
@@ -33,6 +34,8 @@ static const char usage[] =
     "  -q, --quiet          no progress, only errors in the log\n"
     "  -v, --verbose        more log: -v info, -vv debug (default: warnings and errors)\n"
     "  --log-format FMT     text (default) or json (one JSON object per line: logs, progress, errors)\n"
+    "  --resume             reuse the jobs whose last recorded run succeeded and whose definition is\n"
+    "                       unchanged (they and all their dependencies); the rest runs\n" CLI_STATE_HELP
     "  -h, --help           this help\n"
     "\n"
     "exit codes: 0 success, 1 failed (or an output could not be written), 2 invalid input (nothing ran),\n"
@@ -49,11 +52,13 @@ typedef struct run_opts_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
+    cli_state_flags_t state;
 } run_cli_t;
 
 typedef struct sinks {
     console_t *con;
     trace_rec_t *trace;
+    cli_state_t *state;
 } sinks_t;
 
 static void on_event(void *user, const dp_event_t *ev)
@@ -62,6 +67,8 @@ static void on_event(void *user, const dp_event_t *ev)
     console_event(s->con, ev);
     if (s->trace)
         trace_rec_event(s->trace, ev);
+    if (s->state)
+        cli_state_event(s->state, ev);
 }
 
 /* Returns -1 when parsing succeeded, else the exit code. */
@@ -87,6 +94,11 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"state", required_argument, NULL, CLI_STATE_OPT_STATE},
+        {"no-state", no_argument, NULL, CLI_STATE_OPT_NO_STATE},
+        {"wait", no_argument, NULL, CLI_STATE_OPT_WAIT},
+        {"keep-runs", required_argument, NULL, CLI_STATE_OPT_KEEP_RUNS},
+        {"resume", no_argument, NULL, CLI_STATE_OPT_RESUME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +131,16 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
             if (!cli_parse_log_format(optarg, &o->log_format))
                 return cli_usage_error("run", "--log-format %s: expected text or json", optarg);
             break;
+        case CLI_STATE_OPT_STATE:
+        case CLI_STATE_OPT_NO_STATE:
+        case CLI_STATE_OPT_WAIT:
+        case CLI_STATE_OPT_KEEP_RUNS:
+        case CLI_STATE_OPT_RESUME: {
+            int code = cli_state_flag("run", c, optarg, &o->state);
+            if (code >= 0)
+                return code;
+            break;
+        }
         case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("run", "unknown option %s", argv[optind - 1]);
@@ -179,7 +201,8 @@ static bool finish_output(out_file_t *f, int rc)
  * succeed keeps its own code): a script must not take a result nobody could
  * read for a success. */
 static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *name, FILE *summary_out,
-                         out_file_t *json_file, out_file_t *trace_file, trace_rec_t *trace)
+                         out_file_t *json_file, out_file_t *trace_file, trace_rec_t *trace, const char *json_text,
+                         size_t json_len)
 {
     int code = (int)dp_result_outcome(r);
     if (summary_out && dp__render_summary(summary_out, r, name) != DP_OK) {
@@ -188,7 +211,12 @@ static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *n
         if (code == CLI_EXIT_SUCCESS)
             code = CLI_EXIT_FAILED;
     }
-    if (o->json && !finish_output(json_file, dp__render_json(json_file->f, r, name)) && code == CLI_EXIT_SUCCESS)
+    /* With state on, the JSON was made in memory once for both (the state
+     * keeps the very bytes, for `show --json`). */
+    int jrc = !o->json    ? DP_OK
+              : json_text ? (fwrite(json_text, 1, json_len, json_file->f) == json_len ? DP_OK : DP_ESYS)
+                          : dp__render_json(json_file->f, r, name);
+    if (o->json && !finish_output(json_file, jrc) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     if (o->trace && !finish_output(trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
@@ -204,6 +232,39 @@ static FILE *summary_stream(const run_cli_t *o)
     bool trace_stdout = o->trace && strcmp(o->trace, "-") == 0;
     FILE *out = json_stdout || trace_stdout ? stderr : stdout;
     return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
+}
+
+/* The JSON result in memory, exactly what --json writes: kept in the state
+ * (show --json gives these bytes back) and written to --json from here. */
+static bool render_json_text(const dp_result_t *r, const char *name, char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (!f)
+        return false;
+    int rc = dp__render_json(f, r, name);
+    if (fclose(f) != 0 || rc != DP_OK) {
+        free(*text);
+        *text = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* --resume: the jobs the state says need not run again (state.h). False
+ * only when out of memory. */
+static bool prepare_resume(cli_state_t *state, const dp_workflow_t *wf, const dp_graph_t *g, console_t *con,
+                           bool **reused)
+{
+    size_t n = dp_graph_job_count(g);
+    if (!state) {
+        console_logf(con, DP_LOG_WARN, "--resume: no state to resume from; every job runs");
+        return true;
+    }
+    if (!(*reused = calloc(n ? n : 1, sizeof **reused)))
+        return false;
+    size_t k = cli_state_reuse_set(state, wf, g, *reused);
+    console_logf(con, DP_LOG_INFO, "--resume: %zu of %zu job(s) reused from %s", k, n, cli_state_path(state));
+    return true;
 }
 
 /* `daggerpool run`. Longer than the rest: it acquires the run's resources one
@@ -241,6 +302,10 @@ int cli_run(int argc, char **argv)
     trace_rec_t *trace = NULL;
     dp_result_t *r = NULL;
     dp_reloader_t *reloader = NULL;
+    cli_state_t *state = NULL;
+    bool *reused = NULL;
+    char *json_text = NULL;
+    size_t json_len = 0;
     out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
     code = CLI_EXIT_INVALID;
     if (!err)
@@ -279,11 +344,19 @@ int cli_run(int argc, char **argv)
             goto oom;
     }
 
+    /* The durable state: refused (exit 2) before anything runs, or none
+     * (warned) where it cannot be written. */
+    if (cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
+        goto out;
+    cli_state_attach_store(state, store);
+    if (o.state.resume && !prepare_resume(state, wf, g, con, &reused))
+        goto oom;
+
     dp_run_opts_t opts;
     cli_run_opts(wf, &o.flags, &opts);
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
-    sinks_t sinks = {con, trace};
+    sinks_t sinks = {con, trace, state};
     opts.parent = parent;
     opts.store = store;
     opts.log = console_log_cb;
@@ -302,6 +375,7 @@ int cli_run(int argc, char **argv)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
     if (cli_signals_install_hup(reloader) != DP_OK)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
+    cli_state_run_begin(state, "run", wf, g, reused);
     r = dp_graph_run(g, &opts, err, 16384);
     cli_signals_restore_hup();
     /* From here a signal ends the process at once (nothing left to cancel),
@@ -315,7 +389,10 @@ int cli_run(int argc, char **argv)
         goto out;
     }
 
-    code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace);
+    if (state && !render_json_text(r, name, &json_text, &json_len))
+        goto oom;
+    code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace, json_text, json_len);
+    cli_state_run_end(state, r, json_text, json_len);
     goto out;
 
 oom:
@@ -325,6 +402,10 @@ out:
     out_file_discard(&json_file);
     out_file_discard(&trace_file);
     dp_reloader_free(reloader);
+    cli_state_detach_store(state, store);
+    cli_state_close(state);
+    free(reused);
+    free(json_text);
     dp_result_free(r);
     dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
     dp_plugins_free(pl);

@@ -1,0 +1,64 @@
+/* state_int.h - what the state's files share (state.c, state_run.c,
+ * state_query.c); the rest of the command uses state.h. */
+#ifndef DP_CLI_STATE_INT_H
+#define DP_CLI_STATE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "state.h"
+
+/* A job end waiting for the writer. */
+typedef struct state_end {
+    uint32_t id;
+    uint8_t status;
+    unsigned attempts;
+    uint64_t end_ns; /* from the run's start */
+    char *error;     /* malloc'd or NULL */
+} state_end_t;
+
+typedef struct state_ends {
+    state_end_t *v;
+    size_t n, cap;
+} state_ends_t;
+
+struct cli_state {
+    char *path;
+    const char *cmd;
+    console_t *con; /* warnings go here when not NULL */
+    int lock_fd;    /* -1 for a reader */
+    sqlite3 *db;
+    /* One user of db at a time: the main thread, the writer thread and
+     * the store hook (on workers) take it. */
+    pthread_mutex_t mu;
+    bool broken; /* a write failed (warned): nothing more is written */
+    unsigned keep_runs;
+    char host[256];
+
+    /* The run being recorded. */
+    int64_t run_id;
+    const dp_graph_t *g;
+    size_t njobs;
+    char (*hash)[CLI_STATE_HASH_LEN];
+    uint64_t *start_ns; /* first attempt's start, from the run's start; 0: none */
+    unsigned char *recorded; /* the job has its row */
+    unsigned nreused;
+    uint64_t run_start_ms; /* Unix ms */
+
+    /* The writer: workers append ends under qmu, the writer commits them. */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    state_ends_t queue;
+    bool stop, writer_on;
+    pthread_t writer;
+
+    dp_store_t *store;
+};
+
+/* Warns once (through con, or on stderr) that the state stops being
+ * written, and why; marks it broken. */
+void state_broken(cli_state_t *st, const char *what, int rc);
+/* Unix milliseconds now. */
+uint64_t state_now_ms(void);
+
+#endif
