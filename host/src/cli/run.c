@@ -253,16 +253,23 @@ static bool render_json_text(const dp_result_t *r, const char *name, char **text
 /* --resume: the jobs the state says need not run again (state.h). False
  * only when out of memory. */
 static bool prepare_resume(cli_state_t *state, const dp_workflow_t *wf, const dp_graph_t *g, console_t *con,
-                           bool **reused)
+                           uint32_t **ids, size_t *nids)
 {
     size_t n = dp_graph_job_count(g);
     if (!state) {
         console_logf(con, DP_LOG_WARN, "--resume: no state to resume from; every job runs");
         return true;
     }
-    if (!(*reused = calloc(n ? n : 1, sizeof **reused)))
+    bool *reused = calloc(n ? n : 1, sizeof *reused);
+    size_t k = reused ? cli_state_reuse_set(state, wf, g, reused) : 0;
+    if (!reused || !(*ids = malloc((k ? k : 1) * sizeof **ids))) {
+        free(reused);
         return false;
-    size_t k = cli_state_reuse_set(state, wf, g, *reused);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (reused[i])
+            (*ids)[(*nids)++] = (uint32_t)i;
+    free(reused);
     console_logf(con, DP_LOG_INFO, "--resume: %zu of %zu job(s) reused from %s", k, n, cli_state_path(state));
     return true;
 }
@@ -303,7 +310,8 @@ int cli_run(int argc, char **argv)
     dp_result_t *r = NULL;
     dp_reloader_t *reloader = NULL;
     cli_state_t *state = NULL;
-    bool *reused = NULL;
+    uint32_t *reused = NULL;
+    size_t nreused = 0;
     char *json_text = NULL;
     size_t json_len = 0;
     out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
@@ -349,7 +357,7 @@ int cli_run(int argc, char **argv)
     if (cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
         goto out;
     cli_state_attach_store(state, store);
-    if (o.state.resume && !prepare_resume(state, wf, g, con, &reused))
+    if (o.state.resume && !prepare_resume(state, wf, g, con, &reused, &nreused))
         goto oom;
 
     dp_run_opts_t opts;
@@ -364,6 +372,8 @@ int cli_run(int argc, char **argv)
     opts.log_level = level;
     opts.on_event = on_event;
     opts.event_user = &sinks;
+    opts.reused = reused;
+    opts.nreused = nreused;
 
     /* Hot swap: a plugin file that changes during the run (or SIGHUP) is
      * reloaded; jobs that have not started yet run the new code. */
@@ -375,7 +385,7 @@ int cli_run(int argc, char **argv)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
     if (cli_signals_install_hup(reloader) != DP_OK)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
-    cli_state_run_begin(state, "run", wf, g, reused);
+    cli_state_run_begin(state, "run", wf, g);
     r = dp_graph_run(g, &opts, err, 16384);
     cli_signals_restore_hup();
     /* From here a signal ends the process at once (nothing left to cancel),
@@ -385,6 +395,7 @@ int cli_run(int argc, char **argv)
     reloader = NULL;
     console_end(con);
     if (!r) {
+        cli_state_run_end(state, NULL, NULL, 0);
         cli_errorf(NULL, "%s: %s", o.file, err);
         goto out;
     }

@@ -98,12 +98,11 @@ int cli_state_attach_store(cli_state_t *st, dp_store_t *store);
 /* Detaches from the store (before either is freed). */
 void cli_state_detach_store(cli_state_t *st, dp_store_t *store);
 
-/* Starts recording a run of g (of wf) by command cmd: the run's row, the
- * reused jobs' rows (reused may be NULL), and a writer thread that commits
- * job ends in batches. False: the run goes unrecorded (warned). */
-bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g,
-                         const bool *reused);
-/* A dp_event_cb's work: records job ends (any thread). */
+/* Starts recording a run of g (of wf) by command cmd: the run's row and a
+ * writer thread that commits job ends in batches. False: the run goes
+ * unrecorded (warned). */
+bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g);
+/* A dp_event_cb's work: records job ends and reused jobs (any thread). */
 void cli_state_event(cli_state_t *st, const dp_event_t *ev);
 /* Ends the run: the rest of the job ends, the jobs that did not run, the
  * plugin versions, the outcome and counts, the result's JSON text (exactly

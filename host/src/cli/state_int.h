@@ -12,6 +12,7 @@
 typedef struct state_end {
     uint32_t id;
     uint8_t status;
+    bool reused; /* DP_EV_JOB_REUSED: success carried over, it did not run */
     unsigned attempts;
     uint64_t end_ns; /* from the run's start */
     char *error;     /* malloc'd or NULL */

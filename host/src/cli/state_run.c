@@ -136,7 +136,8 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
             uint64_t t0 = st->start_ns[e->id];
             int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
             int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
-            rc = insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
+            rc = e->reused ? insert_job(s, st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL)
+                           : insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
             if (rc == SQLITE_OK)
                 st->recorded[e->id] = 1;
         }
@@ -200,7 +201,8 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
             st->start_ns[ev->job] = ev->time_ns + 1;
         return;
     }
-    if (ev->kind != DP_EV_JOB_END)
+    bool reused = ev->kind == DP_EV_JOB_REUSED; /* at the start, on the calling thread */
+    if (ev->kind != DP_EV_JOB_END && !reused)
         return;
     char *error = ev->error ? strdup(ev->error) : NULL;
     pthread_mutex_lock(&st->qmu);
@@ -216,8 +218,10 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
         st->queue.cap = cap;
     }
     st->queue.v[st->queue.n++] =
-        (state_end_t){.id = ev->job, .status = (uint8_t)ev->status, .attempts = ev->attempt, .end_ns = ev->time_ns,
-                      .error = error};
+        (state_end_t){.id = ev->job, .status = (uint8_t)ev->status, .reused = reused, .attempts = ev->attempt,
+                      .end_ns = ev->time_ns, .error = error};
+    if (reused)
+        st->nreused++;
     if (st->queue.n == STATE_FLUSH_JOBS)
         pthread_cond_signal(&st->qcv);
     pthread_mutex_unlock(&st->qmu);
@@ -238,8 +242,7 @@ static void run_clear(cli_state_t *st)
     st->njobs = 0;
 }
 
-bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g,
-                         const bool *reused)
+bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g)
 {
     if (!st || st->broken)
         return false;
@@ -277,16 +280,6 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     }
     sqlite3_finalize(s);
     s = NULL;
-    if (rc == SQLITE_OK && reused) {
-        rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
-        for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++)
-            if (reused[i]) {
-                rc = insert_job(s, st, (uint32_t)i, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL);
-                st->recorded[i] = 1;
-                st->nreused++;
-            }
-        sqlite3_finalize(s);
-    }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -415,7 +408,14 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
     free(st->queue.v);
     st->queue = (state_ends_t){0};
     pthread_mutex_lock(&st->mu);
-    if (!st->broken) {
+    if (!r && !st->broken) { /* the library refused the run: nothing ran */
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE runs SET outcome = 'refused', end_ms = %llu WHERE id = %lld",
+                 (unsigned long long)state_now_ms(), (long long)st->run_id);
+        int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            state_broken(st, "record the run's end", rc);
+    } else if (!st->broken) {
         unsigned counts[5] = {0};
         for (size_t i = 0; i < st->njobs; i++) {
             dp_status_t s = dp_result_status(r, i);
