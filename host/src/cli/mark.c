@@ -99,8 +99,8 @@ int cli_mark(int argc, char **argv)
         goto out;
     }
     if (id < 0) {
-        cli_errorf("mark", "%s has no job '%s'; fix: name one of its jobs (daggerpool graph %s lists them)", file,
-                   job, file);
+        cli_errorf("mark", "%s has no job '%s'; fix: name one of its jobs (daggerpool graph %s lists them)", file, job,
+                   file);
         goto out;
     }
     code = cli_state_open("mark", &f, file, dp_workflow_name(wf), NULL, &st);
@@ -120,8 +120,7 @@ int cli_mark(int argc, char **argv)
         goto out;
     }
     printf("%s: %s %s (by %s), in %s\n", file, job,
-           action == 1 ? "marked success: the next run --resume reuses it"
-                       : "cleared: the next run --resume runs it",
+           action == 1 ? "marked success: the next run --resume reuses it" : "cleared: the next run --resume runs it",
            who, cli_state_path(st));
     code = CLI_EXIT_SUCCESS;
 out:

@@ -175,9 +175,10 @@ static char *abs_file(const char *file)
 
 enum { OPEN_OK = 0, OPEN_NONE = 1, OPEN_REFUSED = 2 };
 
-/* Checks and prepares an opened db: application id, schema version,
- * identity. OPEN_* ; said. */
-static int check_db(cli_state_t *st, const char *cmd, const char *wf_file, const char *wf_name, bool writer)
+/* What an opened file is, read without writing anything: an SQLite
+ * database (else refused: corrupt or another kind of file), daggerpool's
+ * (application_id) and of a schema this command reads. OPEN_*; said. */
+static int check_kind(cli_state_t *st, const char *cmd, bool writer)
 {
     sqlite3 *db = st->db;
     int rc;
@@ -217,6 +218,17 @@ static int check_db(cli_state_t *st, const char *cmd, const char *wf_file, const
                    st->path, (long long)version, dp_version(), CLI_STATE_SCHEMA_VERSION);
         return OPEN_REFUSED;
     }
+    return OPEN_OK;
+}
+
+/* After check_kind (and, for a writer, WAL): the schema brought up to date
+ * and the identity checked (or, in a new file, recorded). OPEN_*; said. */
+static int check_schema_identity(cli_state_t *st, const char *cmd, const char *wf_file, const char *wf_name,
+                                 bool writer)
+{
+    sqlite3 *db = st->db;
+    int rc;
+    int64_t version = pragma_int(db, "PRAGMA user_version", &rc);
     if (version < CLI_STATE_SCHEMA_VERSION) {
         if (!writer) {
             cli_errorf(cmd, "state %s: no daggerpool state in it yet; fix: run the workflow first", st->path);
@@ -229,8 +241,8 @@ static int check_db(cli_state_t *st, const char *cmd, const char *wf_file, const
                 warnf(st, cmd, st->con, "state %s cannot be written (%s); running without state", st->path, err);
                 return OPEN_NONE;
             }
-            cli_errorf(cmd, "state %s: cannot update its schema from version %lld: %s", st->path,
-                       (long long)version, err);
+            cli_errorf(cmd, "state %s: cannot update its schema from version %lld: %s", st->path, (long long)version,
+                       err);
             return OPEN_REFUSED;
         }
     }
@@ -351,7 +363,8 @@ static int check_location(const char *cmd, const char *path, bool is_default, co
     struct stat sb;
     if (stat(path, &sb) == 0) {
         if (!S_ISREG(sb.st_mode)) {
-            cli_errorf(cmd, "state %s: %s, not a regular file; fix: name a file (new or a daggerpool state) with "
+            cli_errorf(cmd,
+                       "state %s: %s, not a regular file; fix: name a file (new or a daggerpool state) with "
                        "--state PATH",
                        path, S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
             return OPEN_REFUSED;
@@ -362,8 +375,8 @@ static int check_location(const char *cmd, const char *path, bool is_default, co
         return OPEN_OK;
     if (is_default && mkdir(".daggerpool", 0777) != 0 && errno != EEXIST) {
         if (con)
-            console_logf(con, DP_LOG_WARN, "state %s: cannot make .daggerpool/ here (%s); running without state",
-                         path, strerror(errno));
+            console_logf(con, DP_LOG_WARN, "state %s: cannot make .daggerpool/ here (%s); running without state", path,
+                         strerror(errno));
         else
             cli_errorf(cmd, "warning: state %s: cannot make .daggerpool/ here (%s)", path, strerror(errno));
         return OPEN_NONE;
@@ -409,11 +422,17 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
         cli_state_close(st);
         return CLI_EXIT_INVALID;
     }
-    int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK && sqlite3_db_readonly(st->db, "main") == 1)
         rc = SQLITE_READONLY;
     if (rc == SQLITE_OK) {
+        /* Nothing is written (WAL changes the file's header) before the
+         * file is known to be ours. */
+        r = check_kind(st, cmd, true);
+        if (r != OPEN_OK) {
+            cli_state_close(st);
+            return r == OPEN_REFUSED ? CLI_EXIT_INVALID : 0;
+        }
         sqlite3_busy_timeout(st->db, 5000);
         /* WAL: readers (history, show) beside the writer, and a commit is
          * an append. synchronous NORMAL: a commit survives the process
@@ -433,15 +452,10 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
         }
     }
     if (rc != SQLITE_OK) {
-        if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT) {
-            r = check_db(st, cmd, wf_file, wf_name, true); /* says why */
-        } else {
-            warnf(st, cmd, con, "state %s cannot be written (%s); running without state", st->path,
-                  sqlite3_errstr(rc));
-            r = OPEN_NONE;
-        }
+        warnf(st, cmd, con, "state %s cannot be written (%s); running without state", st->path, sqlite3_errstr(rc));
+        r = OPEN_NONE;
     } else {
-        r = check_db(st, cmd, wf_file, wf_name, true);
+        r = check_schema_identity(st, cmd, wf_file, wf_name, true);
     }
     if (r == OPEN_OK && (rc = close_crashed(st)) != SQLITE_OK) {
         warnf(st, cmd, con, "state %s cannot be written (%s); running without state", st->path, sqlite3_errstr(rc));
@@ -494,7 +508,7 @@ int cli_state_open_read(const char *cmd, const cli_state_flags_t *f, const char 
         return CLI_EXIT_INVALID;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if (check_db(st, cmd, wf_file, wf_name, false) != OPEN_OK) {
+    if (check_kind(st, cmd, false) != OPEN_OK || check_schema_identity(st, cmd, wf_file, wf_name, false) != OPEN_OK) {
         cli_state_close(st);
         return CLI_EXIT_INVALID;
     }

@@ -41,7 +41,7 @@ struct cli_state {
     const dp_graph_t *g;
     size_t njobs;
     char (*hash)[CLI_STATE_HASH_LEN];
-    uint64_t *start_ns; /* first attempt's start, from the run's start; 0: none */
+    uint64_t *start_ns;      /* first attempt's start, from the run's start; 0: none */
     unsigned char *recorded; /* the job has its row */
     unsigned nreused;
     uint64_t run_start_ms; /* Unix ms */

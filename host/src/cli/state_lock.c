@@ -46,8 +46,8 @@ int state_lock_take(const char *cmd, const char *path, bool wait, console_t *con
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
         if (con)
-            console_logf(con, DP_LOG_WARN, "state %s cannot be written (its lock %s: %s); running without state",
-                         path, lp, strerror(errno));
+            console_logf(con, DP_LOG_WARN, "state %s cannot be written (its lock %s: %s); running without state", path,
+                         lp, strerror(errno));
         else
             cli_errorf(cmd, "warning: state %s cannot be written (its lock %s: %s)", path, lp, strerror(errno));
         free(lp);

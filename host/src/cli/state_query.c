@@ -233,8 +233,9 @@ int cli_state_show(cli_state_t *st, FILE *out, int64_t run, bool json)
         fprintf(out, "duration %s\n", dp_duration_format((uint64_t)(sqlite3_column_int64(s, 4) - start), d, sizeof d));
     fprintf(out, "outcome  %s\n", outcome ? outcome : "running");
     if (ended)
-        fprintf(out, "jobs     %lld: %lld success (%lld reused), %lld failed, %lld not_ready, %lld skipped, %lld "
-                     "unknown\n",
+        fprintf(out,
+                "jobs     %lld: %lld success (%lld reused), %lld failed, %lld not_ready, %lld skipped, %lld "
+                "unknown\n",
                 (long long)sqlite3_column_int64(s, 7), (long long)sqlite3_column_int64(s, 8),
                 (long long)sqlite3_column_int64(s, 13), (long long)sqlite3_column_int64(s, 9),
                 (long long)sqlite3_column_int64(s, 10), (long long)sqlite3_column_int64(s, 11),

@@ -90,8 +90,8 @@ static const char ins_job_sql[] =
     " def_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /* Binds and steps one job row. */
-static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status, bool reused,
-                      unsigned attempts, int64_t start_ms, int64_t duration_ms, const char *error)
+static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts,
+                      int64_t start_ms, int64_t duration_ms, const char *error)
 {
     sqlite3_reset(s);
     sqlite3_bind_int64(s, 1, st->run_id);
@@ -217,9 +217,12 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
         st->queue.v = v;
         st->queue.cap = cap;
     }
-    st->queue.v[st->queue.n++] =
-        (state_end_t){.id = ev->job, .status = (uint8_t)ev->status, .reused = reused, .attempts = ev->attempt,
-                      .end_ns = ev->time_ns, .error = error};
+    st->queue.v[st->queue.n++] = (state_end_t){.id = ev->job,
+                                               .status = (uint8_t)ev->status,
+                                               .reused = reused,
+                                               .attempts = ev->attempt,
+                                               .end_ns = ev->time_ns,
+                                               .error = error};
     if (reused)
         st->nreused++;
     if (st->queue.n == STATE_FLUSH_JOBS)
@@ -266,9 +269,8 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(st->db,
-                                "INSERT INTO runs (command, pid, host, start_ms, jobs) VALUES (?, ?, ?, ?, ?)", -1,
-                                &s, NULL);
+        rc = sqlite3_prepare_v2(st->db, "INSERT INTO runs (command, pid, host, start_ms, jobs) VALUES (?, ?, ?, ?, ?)",
+                                -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, cmd, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, (int64_t)getpid());
@@ -350,8 +352,8 @@ static int update_versions(cli_state_t *st, const dp_result_t *r)
     for (size_t k = 0; k < nv; k++)
         any_mixed |= v[k].mixed;
     if (rc == SQLITE_OK && any_mixed) {
-        rc = sqlite3_prepare_v2(st->db, "UPDATE run_jobs SET plugin_version = ? WHERE run_id = ? AND job = ?", -1,
-                                &s, NULL);
+        rc = sqlite3_prepare_v2(st->db, "UPDATE run_jobs SET plugin_version = ? WHERE run_id = ? AND job = ?", -1, &s,
+                                NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
             const dp_job_result_t *jr = dp_result_job(r, i);
             if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
@@ -453,8 +455,8 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         sqlite3_finalize(s);
         s = NULL;
         if (rc == SQLITE_OK && json)
-            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_results (run_id, json) VALUES (?, ?)", -1,
-                                    &s, NULL);
+            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_results (run_id, json) VALUES (?, ?)", -1, &s,
+                                    NULL);
         if (rc == SQLITE_OK && json) {
             sqlite3_bind_int64(s, 1, st->run_id);
             sqlite3_bind_text64(s, 2, json, json_len, SQLITE_STATIC, SQLITE_UTF8);
