@@ -2,7 +2,7 @@
 # state_cli.sh DAGGERPOOL GOOD_PLUGIN_DIR - the command's durable state
 # (docs/state.md, issue 15) driven as a user drives it, each case in its own
 # directory under one mktemp -d:
-#   default   state on by default at .daggerpool/BASE.db; --no-state writes none; show --json gives
+#   default   state on by default at .daggerpool/BASE-HASH.db; --no-state writes none; show --json gives
 #             the bytes run --json wrote; history lists the runs
 #   resume    --resume reuses the jobs whose last end was success with an unchanged definition; a
 #             changed job and everything below it runs; "reused": true in the JSON
@@ -26,6 +26,8 @@ ok() { echo "ok: $*"; }
 dp() { timeout -k 2 60 "$DP" "$@"; }
 newcase() { mkdir "$ROOT/$1" && cd "$ROOT/$1" || exit 1; }
 q() { sqlite3 "$1" "$2"; }
+# sdb BASE: the default state file of workflow file BASE.cfg here (.daggerpool/BASE-HASH.db)
+sdb() { ls .daggerpool/"$1"-????????.db 2> /dev/null | head -1; }
 
 # A chain A -> B -> C and a lone D; B fails while the file `broken` exists.
 chain() {
@@ -46,9 +48,9 @@ newcase default
 chain
 dp run w.cfg --json r1.json > out 2> err; rc=$?
 [ $rc = 0 ] || fail "default: run exit $rc"
-[ -f .daggerpool/w.db ] || fail "default: no .daggerpool/w.db"
-[ "$(q .daggerpool/w.db 'PRAGMA integrity_check')" = ok ] || fail "default: integrity"
-[ "$(q .daggerpool/w.db 'PRAGMA journal_mode')" = wal ] || fail "default: not WAL"
+[ -f "$(sdb w)" ] || fail "default: no .daggerpool/w-HASH.db"
+[ "$(q "$(sdb w)" 'PRAGMA integrity_check')" = ok ] || fail "default: integrity"
+[ "$(q "$(sdb w)" 'PRAGMA journal_mode')" = wal ] || fail "default: not WAL"
 dp show w.cfg --json > s1.json && cmp -s s1.json r1.json || fail "default: show --json differs from run --json"
 dp run w.cfg --json - > r2.json 2> /dev/null
 dp show w.cfg 2 --json | cmp -s - r2.json || fail "default: show 2 --json (run --json -) differs"
@@ -109,8 +111,8 @@ dp mark w.cfg A > /dev/null 2>&1; [ $? = 2 ] || fail "mark: neither --success no
 newcase store
 printf 'workflow: { name = "s"; plugin_path = ["%s"]; };\njobs = ( { name = "W"; type = "good.echo"; params = { message = "m"; }; } );\n' "$GOOD" > s.cfg
 dp run s.cfg -q > /dev/null 2>&1 || fail "store: writing run failed"
-[ "$(q .daggerpool/s.db "SELECT value FROM store WHERE key = 'good.ran.W'")" != "" ] || fail "store: entry not kept"
-[ "$(q .daggerpool/s.db "SELECT count(*) FROM store WHERE key LIKE 'dp.running/%'")" = 0 ] ||
+[ "$(q "$(sdb s)" "SELECT value FROM store WHERE key = 'good.ran.W'")" != "" ] || fail "store: entry not kept"
+[ "$(q "$(sdb s)" "SELECT count(*) FROM store WHERE key LIKE 'dp.running/%'")" = 0 ] ||
   fail "store: running snapshots kept"
 # The same file now only probes for the entry: ready only if the store came back.
 printf 'workflow: { name = "s"; plugin_path = ["%s"]; };\njobs = ( { name = "P"; type = "good.probe"; params = { key = "good.ran.W"; }; } );\n' "$GOOD" > s.cfg
@@ -125,7 +127,7 @@ newcase lock
 printf 'workflow: { name = "l"; };\njobs = ( { name = "S"; type = "core.sleep"; params = { duration = "%s"; }; } );\n' 1s > l.cfg
 "$DP" run l.cfg -q > /dev/null 2>&1 &
 holder=$!
-for _ in $(seq 100); do [ -s .daggerpool/l.db.lock ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ -n "$(sdb l)" ] && [ -s "$(sdb l)".lock ] && break; sleep 0.05; done
 dp run l.cfg -q > /dev/null 2> err; rc=$?
 [ $rc = 2 ] || fail "lock: second process exit $rc, want 2"
 grep -q "in use by another daggerpool (pid=$holder host=$(hostname) since=" err || { fail "lock: holder not named"; head -5 err; }
@@ -136,12 +138,12 @@ wait $holder
 # A holder killed with SIGKILL: its lock is the kernel's to drop; the next run takes over.
 "$DP" run l.cfg -q > /dev/null 2>&1 &
 holder=$!
-for _ in $(seq 100); do [ "$(q .daggerpool/l.db 'SELECT count(*) FROM runs WHERE outcome IS NULL' 2> /dev/null)" = 1 ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ -n "$(sdb l)" ] && [ "$(q "$(sdb l)" 'SELECT count(*) FROM runs WHERE outcome IS NULL' 2> /dev/null)" = 1 ] && break; sleep 0.05; done
 kill -9 $holder; wait $holder 2> /dev/null
 dp run l.cfg -v > /dev/null 2> err || fail "lock: run after a killed holder failed"
 grep -q "took over the lock.*pid=$holder" err || fail "lock: takeover not logged"
-[ "$(q .daggerpool/l.db "SELECT outcome FROM runs ORDER BY id" | tr '\n' ' ')" = "success success crashed success " ] ||
-  fail "lock: the killed run is not recorded as crashed: $(q .daggerpool/l.db 'SELECT outcome FROM runs' | tr '\n' ' ')"
+[ "$(q "$(sdb l)" "SELECT outcome FROM runs ORDER BY id" | tr '\n' ' ')" = "success success crashed success " ] ||
+  fail "lock: the killed run is not recorded as crashed: $(q "$(sdb l)" 'SELECT outcome FROM runs' | tr '\n' ' ')"
 [ $fails = 0 ] && ok lock
 
 # ---- bad --------------------------------------------------------------------
@@ -167,15 +169,21 @@ refused corrupt cut.db "not a readable SQLite database\|malformed"
 mkdir other && printf 'workflow: { name = "v"; };\njobs = ( { name = "X"; type = "core.noop"; } );\n' > other/v.cfg
 dp run other/v.cfg --state v.db -q > /dev/null 2>&1
 refused other v.db "belongs to workflow 'v'"
-# the same name from another file that still exists
-mkdir twin && chain && cp w.cfg twin/w.cfg
+# two files of one base name in two directories: a default state each
+mkdir twin && cp w.cfg twin/w.cfg
 dp run twin/w.cfg -q > /dev/null 2>&1; ran > /dev/null
-sum=$(md5sum < .daggerpool/w.db)
-dp run w.cfg -q > /dev/null 2> err; rc=$?
-[ $rc = 2 ] && grep -q "belongs to the workflow file" err || fail "bad twin: exit $rc"
+dp run w.cfg -q > /dev/null 2>&1 || fail "bad twin: the default states of two w.cfg collided"
+rm -f ran
+[ "$(ls .daggerpool/w-*.db | wc -l)" = 2 ] || fail "bad twin: not two default states"
+# one --state for both: the other file's is refused
+dp run twin/w.cfg --state shared.db -q > /dev/null 2>&1; ran > /dev/null
+sum=$(md5sum < shared.db)
+dp run w.cfg --state shared.db -q > /dev/null 2> err; rc=$?
+[ $rc = 2 ] && grep -q "belongs to the workflow file" err || fail "bad twin: shared --state exit $rc"
+[ "$(md5sum < shared.db)" = "$sum" ] || fail "bad twin: shared state changed"
 # moved: the file it belonged to is gone, the state follows
-mv twin/w.cfg twin/moved.cfg && rm -f twin/w.cfg
-dp run w.cfg -q > /dev/null 2>&1 || fail "bad moved: a state whose workflow file moved was refused"
+mv twin/w.cfg twin/moved.cfg
+dp run twin/moved.cfg --state shared.db -q > /dev/null 2>&1 || fail "bad moved: a state whose workflow file moved was refused"
 rm -f ran
 dp history w.cfg > /dev/null || fail "bad: history after move"
 dp history nope.cfg > /dev/null 2> err; [ $? = 2 ] || fail "bad: history of a missing file"
@@ -213,9 +221,9 @@ dp run big.cfg -q > /dev/null 2>&1 || fail "unwritable: big workflow with state"
 rc=${PIPESTATUS[0]}
 [ $rc = 0 ] || fail "unwritable: full: exit $rc"
 [ "$(grep -c 'cannot record\|cannot keep\|running without state' err)" = 1 ] || { fail "unwritable: full: not one warning"; head -5 err; }
-[ "$(q .daggerpool/big.db 'PRAGMA integrity_check')" = ok ] || fail "unwritable: full: integrity"
+[ "$(q "$(sdb big)" 'PRAGMA integrity_check')" = ok ] || fail "unwritable: full: integrity"
 dp run big.cfg -q > /dev/null 2>&1 || fail "unwritable: the run after the full disk"
-[ "$(q .daggerpool/big.db "SELECT outcome FROM runs ORDER BY id DESC LIMIT 1")" = success ] ||
+[ "$(q "$(sdb big)" "SELECT outcome FROM runs ORDER BY id DESC LIMIT 1")" = success ] ||
   fail "unwritable: the run after the full disk is not recorded"
 [ $fails = 0 ] && ok unwritable
 
@@ -223,9 +231,9 @@ dp run big.cfg -q > /dev/null 2>&1 || fail "unwritable: the run after the full d
 newcase retention
 chain
 for i in 1 2 3 4 5; do dp run w.cfg --keep-runs 3 -q > /dev/null 2>&1; done
-[ "$(q .daggerpool/w.db 'SELECT group_concat(id) FROM runs')" = "3,4,5" ] || fail "retention: runs kept $(q .daggerpool/w.db 'SELECT group_concat(id) FROM runs')"
-[ "$(q .daggerpool/w.db 'SELECT count(DISTINCT run_id) FROM run_jobs')" = 3 ] || fail "retention: job rows kept"
-[ "$(q .daggerpool/w.db 'SELECT count(*) FROM run_results')" = 3 ] || fail "retention: results kept"
+[ "$(q "$(sdb w)" 'SELECT group_concat(id) FROM runs')" = "3,4,5" ] || fail "retention: runs kept $(q "$(sdb w)" 'SELECT group_concat(id) FROM runs')"
+[ "$(q "$(sdb w)" 'SELECT count(DISTINCT run_id) FROM run_jobs')" = 3 ] || fail "retention: job rows kept"
+[ "$(q "$(sdb w)" 'SELECT count(*) FROM run_results')" = 3 ] || fail "retention: results kept"
 dp run w.cfg --keep-runs x > /dev/null 2>&1; [ $? = 2 ] || fail "retention: --keep-runs x accepted"
 [ $fails = 0 ] && ok retention
 

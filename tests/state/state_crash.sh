@@ -20,7 +20,7 @@ ROOT=$(mktemp -d "${TMPDIR:-/tmp}/dp-state-crash.XXXXXX") || exit 1
 trap '[ -n "${KEEP:-}" ] || rm -rf "$ROOT"' EXIT
 cd "$ROOT" || exit 1
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-q() { sqlite3 -cmd ".timeout 5000" .daggerpool/w.db "$1"; }
+q() { sqlite3 -cmd ".timeout 5000" .daggerpool/w-*.db "$1"; }
 
 # 30 jobs in 5 layers of 6; each depends on two of the layer above. A job
 # sleeps 0-40 ms, fails one time in five (unless DP_NOFAIL is set), and on
@@ -55,7 +55,7 @@ for iter in $(seq "$RUNS"); do
   sleep "0.$(printf '%03d' $((RANDOM % 300)))"
   if kill -9 $pid 2> /dev/null; then killed=$((killed + 1)); fi
   wait $pid 2> /dev/null
-  [ -f .daggerpool/w.db ] || continue
+  ls .daggerpool/w-*.db > /dev/null 2>&1 || continue
   ic=$(q "PRAGMA integrity_check")
   [ "$ic" = ok ] || { fail "iteration $iter: integrity_check: $ic"; break; }
   # earlier rows unchanged

@@ -17,7 +17,7 @@ static const char usage[] =
     "job counts and the command that ran it; then the manual marks (daggerpool mark).\n"
     "\n"
     "options:\n"
-    "  --state PATH         the state file (default .daggerpool/BASE.db in the current directory)\n"
+    "  --state PATH         the state file (default .daggerpool/BASE-HASH.db here)\n"
     "  -n, --last N         only the last N runs\n"
     "  -h, --help           this help\n"
     "\n"

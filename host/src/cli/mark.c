@@ -25,7 +25,7 @@ static const char usage[] =
     "options:\n"
     "  --success            mark JOB as succeeded\n"
     "  --clear              forget JOB's success\n"
-    "  --state PATH         the state file (default .daggerpool/BASE.db in the current directory)\n"
+    "  --state PATH         the state file (default .daggerpool/BASE-HASH.db here)\n"
     "  --wait               wait for a run or watch that holds the state instead of refusing\n"
     "  -h, --help           this help\n"
     "\n"

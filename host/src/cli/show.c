@@ -19,7 +19,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --json               the run's JSON result on stdout\n"
-    "  --state PATH         the state file (default .daggerpool/BASE.db in the current directory)\n"
+    "  --state PATH         the state file (default .daggerpool/BASE-HASH.db here)\n"
     "  -h, --help           this help\n"
     "\n"
     "exit codes: 0 shown, 2 invalid input (no state, not this workflow's, no such run)\n";

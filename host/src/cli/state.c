@@ -84,10 +84,19 @@ char *cli_state_default_path(const char *wf_file)
     const char *base = slash ? slash + 1 : wf_file;
     const char *dot = strrchr(base, '.');
     size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    size_t len = sizeof ".daggerpool/" + n + sizeof ".db";
+    /* The file's absolute name, hashed: two workflow files of one base
+     * name in two directories, run from here, get a state each (neither
+     * refused as the other's, nor locked out by it). */
+    char *abs = realpath(wf_file, NULL);
+    const char *key = abs ? abs : wf_file;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    free(abs);
+    size_t len = sizeof ".daggerpool/" + n + sizeof "-12345678.db";
     char *p = malloc(len);
     if (p)
-        snprintf(p, len, ".daggerpool/%.*s.db", (int)n, base);
+        snprintf(p, len, ".daggerpool/%.*s-%08x.db", (int)n, base, (unsigned)h);
     return p;
 }
 
@@ -331,6 +340,7 @@ static cli_state_t *state_new(const char *cmd, const char *path, console_t *con)
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->qmu, NULL);
     pthread_cond_init(&st->qcv, NULL);
+    pthread_cond_init(&st->qdone, NULL);
     if (gethostname(st->host, sizeof st->host - 1) != 0)
         snprintf(st->host, sizeof st->host, "?");
     if (!st->path) {
@@ -344,6 +354,7 @@ void cli_state_close(cli_state_t *st)
 {
     if (!st)
         return;
+    state_writer_stop(st);
     if (st->db) {
         /* A clean close checkpoints the WAL into the file and removes it. */
         sqlite3_close_v2(st->db);
@@ -352,6 +363,7 @@ void cli_state_close(cli_state_t *st)
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->qmu);
     pthread_cond_destroy(&st->qcv);
+    pthread_cond_destroy(&st->qdone);
     free(st->path);
     free(st);
 }

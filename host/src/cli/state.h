@@ -57,13 +57,15 @@ enum {
 int cli_state_flag(const char *cmd, int opt, const char *arg, cli_state_flags_t *f);
 /* The flags' lines of --help (run and watch). */
 #define CLI_STATE_HELP                                                                                                 \
-    "  --state PATH         keep the workflow's state in PATH (default .daggerpool/BASE.db here; docs/state.md)\n"     \
+    "  --state PATH         keep the workflow's state in PATH (default .daggerpool/BASE-HASH.db here; "                \
+    "docs/state.md)\n"                                                                                                 \
     "  --no-state           keep no state: nothing recorded, nothing resumed, the store starts empty\n"                \
     "  --wait               wait for another process that holds the state instead of refusing\n"                       \
     "  --keep-runs N        keep the last N runs in the state (default 100; 0: all)\n"
 
-/* The default location: .daggerpool/BASE.db in the current directory,
- * BASE the workflow file's name without its last extension. malloc'd. */
+/* The default location: .daggerpool/BASE-HASH.db in the current
+ * directory, BASE the workflow file's name without its last extension,
+ * HASH 8 hex digits of its absolute name (FNV-1a). malloc'd. */
 char *cli_state_default_path(const char *wf_file);
 
 /* Opens the state to write (run, watch, mark): takes the lock, checks the

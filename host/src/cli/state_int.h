@@ -48,9 +48,10 @@ struct cli_state {
 
     /* The writer: workers append ends under qmu, the writer commits them. */
     pthread_mutex_t qmu;
-    pthread_cond_t qcv;
+    pthread_cond_t qcv, qdone;
     state_ends_t queue;
-    bool stop, writer_on;
+    bool stop, writer_on, run_live;
+    unsigned long flush_req, flush_done; /* flushes asked for and done */
     pthread_t writer;
 
     dp_store_t *store;
@@ -59,6 +60,9 @@ struct cli_state {
 /* Warns once (through con, or on stderr) that the state stops being
  * written, and why; marks it broken. */
 void state_broken(cli_state_t *st, const char *what, int rc);
+/* Stops and joins the writer thread, committing what is queued
+ * (state_run.c; cli_state_close calls it). */
+void state_writer_stop(cli_state_t *st);
 /* Unix milliseconds now. */
 uint64_t state_now_ms(void);
 

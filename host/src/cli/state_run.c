@@ -157,13 +157,21 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
     q->n = 0;
 }
 
+/* The writer lives from the first run to cli_state_close (a watch keeps it
+ * from run to run, as it keeps its workers). While a run is recorded it
+ * commits every STATE_FLUSH_MS (or STATE_FLUSH_JOBS ends); between runs it
+ * sleeps until asked. cli_state_run_end asks for a flush and waits for it. */
 static void *writer_main(void *arg)
 {
     cli_state_t *st = arg;
     state_ends_t mine = {0};
     pthread_mutex_lock(&st->qmu);
     for (;;) {
-        while (!st->stop && st->queue.n < STATE_FLUSH_JOBS) {
+        while (!st->stop && st->flush_done == st->flush_req && st->queue.n < STATE_FLUSH_JOBS) {
+            if (!st->queue.n && !st->run_live) {
+                pthread_cond_wait(&st->qcv, &st->qmu);
+                continue;
+            }
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += STATE_FLUSH_MS * 1000000L;
@@ -178,16 +186,49 @@ static void *writer_main(void *arg)
         state_ends_t t = st->queue;
         st->queue = mine;
         mine = t;
+        unsigned long req = st->flush_req;
         bool stop = st->stop;
         pthread_mutex_unlock(&st->qmu);
         commit_ends(st, &mine);
         pthread_mutex_lock(&st->qmu);
+        st->flush_done = req;
+        pthread_cond_broadcast(&st->qdone);
         if (stop && st->queue.n == 0)
             break;
     }
     pthread_mutex_unlock(&st->qmu);
     free(mine.v);
     return NULL;
+}
+
+/* Commits every end queued so far (on the writer, or here without one). */
+static void flush_ends(cli_state_t *st)
+{
+    if (!st->writer_on) {
+        commit_ends(st, &st->queue);
+        return;
+    }
+    pthread_mutex_lock(&st->qmu);
+    unsigned long req = ++st->flush_req;
+    pthread_cond_signal(&st->qcv);
+    while (st->flush_done < req)
+        pthread_cond_wait(&st->qdone, &st->qmu);
+    pthread_mutex_unlock(&st->qmu);
+}
+
+void state_writer_stop(cli_state_t *st)
+{
+    if (!st->writer_on)
+        return;
+    pthread_mutex_lock(&st->qmu);
+    st->stop = true;
+    pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
+    pthread_join(st->writer, NULL);
+    st->writer_on = false;
+    commit_ends(st, &st->queue);
+    free(st->queue.v);
+    st->queue = (state_ends_t){0};
 }
 
 void cli_state_event(cli_state_t *st, const dp_event_t *ev)
@@ -293,8 +334,11 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
         run_clear(st);
         return false;
     }
-    st->stop = false;
-    st->writer_on = pthread_create(&st->writer, NULL, writer_main, st) == 0;
+    pthread_mutex_lock(&st->qmu);
+    st->run_live = true;
+    pthread_mutex_unlock(&st->qmu);
+    if (!st->writer_on)
+        st->writer_on = pthread_create(&st->writer, NULL, writer_main, st) == 0;
     return true;
 }
 
@@ -398,17 +442,10 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
 {
     if (!st || !st->run_id)
         return;
-    if (st->writer_on) {
-        pthread_mutex_lock(&st->qmu);
-        st->stop = true;
-        pthread_cond_signal(&st->qcv);
-        pthread_mutex_unlock(&st->qmu);
-        pthread_join(st->writer, NULL);
-        st->writer_on = false;
-    }
-    commit_ends(st, &st->queue); /* when the writer could not start */
-    free(st->queue.v);
-    st->queue = (state_ends_t){0};
+    flush_ends(st);
+    pthread_mutex_lock(&st->qmu);
+    st->run_live = false;
+    pthread_mutex_unlock(&st->qmu);
     pthread_mutex_lock(&st->mu);
     if (!r && !st->broken) { /* the library refused the run: nothing ran */
         char sql[128];
