@@ -29,6 +29,11 @@ const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job);
 const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job);
 const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job);
 
+/* The three above in one lookup (the command's definition hashes read
+ * them for every job of a run); false for no such job. */
+bool dp__workflow_job_def(const dp_workflow_t *wf, const char *job, const char **type, const dp_params_t **params,
+                          const dp_job_spec_t **spec);
+
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
 

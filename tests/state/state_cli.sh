@@ -164,6 +164,7 @@ dp run w.cfg --state newer.db -q > /dev/null 2>&1; ran > /dev/null
 q newer.db "PRAGMA user_version = 99"; refused newer newer.db "schema version 99, written by a newer daggerpool"
 # a state file whose schema page is garbage: header fine, the rest not
 dp run w.cfg --state cut.db -q > /dev/null 2>&1; ran > /dev/null
+q cut.db "PRAGMA wal_checkpoint(TRUNCATE)" > /dev/null # all of it in the file, then spoil the file
 python3 -c "f=open('cut.db','r+b'); f.seek(100); f.write(b'\xa5'*3996)"
 refused corrupt cut.db "not a readable SQLite database\|malformed"
 mkdir other && printf 'workflow: { name = "v"; };\njobs = ( { name = "X"; type = "core.noop"; } );\n' > other/v.cfg

@@ -110,8 +110,8 @@ int cli_mark(int argc, char **argv)
         code = CLI_EXIT_FAILED;
         goto out;
     }
-    char hash[CLI_STATE_HASH_LEN], who[256];
-    cli_state_def_hash(wf, shape, (size_t)id, hash);
+    char who[256];
+    uint64_t hash = cli_state_def_hash(wf, shape, (size_t)id);
     user_name(who, sizeof who);
     int rc = cli_state_mark(st, job, action == 1, hash, who);
     if (rc != SQLITE_OK) {

@@ -318,13 +318,25 @@ static int close_crashed(cli_state_t *st)
         "  WHERE run_id IN (SELECT id FROM runs WHERE outcome IS NULL)"
         "    AND status IN ('success', 'failed', 'not_ready') ORDER BY run_id"
         "  ON CONFLICT (job) DO UPDATE SET status = excluded.status, def_hash = excluded.def_hash,"
-        "    run_id = excluded.run_id, marked_by = NULL, marked_ms = NULL;"
+        "    run_id = excluded.run_id, marked_by = NULL, marked_ms = NULL"
+        "  WHERE job_last.status != excluded.status OR job_last.def_hash != excluded.def_hash"
+        "    OR job_last.marked_by IS NOT NULL;"
         "UPDATE runs SET outcome = 'crashed' WHERE outcome IS NULL;"
         "COMMIT;";
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+/* After each commit (on the committing thread, db's user): the log's size,
+ * for the writer's checkpoints (state_run.c). */
+static int on_wal(void *user, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((cli_state_t *)user)->wal_frames = frames;
+    return SQLITE_OK;
 }
 
 static cli_state_t *state_new(const char *cmd, const char *path, console_t *con)
@@ -437,6 +449,8 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
     int rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK && sqlite3_db_readonly(st->db, "main") == 1)
         rc = SQLITE_READONLY;
+    if (st->db) /* closing writes nothing either (the log stays for the next writer) */
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     if (rc == SQLITE_OK) {
         /* Nothing is written (WAL changes the file's header) before the
          * file is known to be ours. */
@@ -450,7 +464,8 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
          * an append. synchronous NORMAL: a commit survives the process
          * being killed (not a power cut before the next checkpoint). */
         char *msg = NULL;
-        rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, &msg);
+        rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768",
+                          NULL, NULL, &msg);
         sqlite3_free(msg);
         if (rc == SQLITE_OK) {
             int prc;
@@ -468,6 +483,12 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
         r = OPEN_NONE;
     } else {
         r = check_schema_identity(st, cmd, wf_file, wf_name, true);
+    }
+    if (r == OPEN_OK) {
+        /* Checkpoints only by the writer thread, between batches (and
+         * none at close: the next process's writer does it), never a
+         * commit of the run's own path. */
+        sqlite3_wal_hook(st->db, on_wal, st);
     }
     if (r == OPEN_OK && (rc = close_crashed(st)) != SQLITE_OK) {
         warnf(st, cmd, con, "state %s cannot be written (%s); running without state", st->path, sqlite3_errstr(rc));

@@ -23,8 +23,6 @@
 typedef struct console console_t;
 typedef struct sqlite3 sqlite3;
 
-/* A definition hash: 16 hex digits and the NUL. */
-#define CLI_STATE_HASH_LEN 17
 /* The schema this command writes and the newest it reads. */
 #define CLI_STATE_SCHEMA_VERSION 1
 /* PRAGMA application_id of a daggerpool state file: "DPST". */
@@ -88,8 +86,8 @@ sqlite3 *cli_state_db(cli_state_t *st);
 /* ---- state_hash.c ------------------------------------------------------ */
 
 /* The definition hash of job id of g (a graph of wf: its built graph or
- * its shape), into out. state_hash.c says what it covers. */
-void cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id, char out[CLI_STATE_HASH_LEN]);
+ * its shape). state_hash.c says what it covers. */
+uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id);
 
 /* ---- state_run.c ------------------------------------------------------- */
 
@@ -118,7 +116,7 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
  * are all reused. reused: one bool per job of g. Returns how many. */
 size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g, bool *reused);
 /* mark: records (who, when) and sets or clears job's success. */
-int cli_state_mark(cli_state_t *st, const char *job, bool success, const char *hash, const char *who);
+int cli_state_mark(cli_state_t *st, const char *job, bool success, uint64_t hash, const char *who);
 /* history: one line per run, then the marks. */
 int cli_state_history(cli_state_t *st, FILE *out, unsigned last);
 /* show: run (0: the last) as a summary, or its JSON text as recorded. */

@@ -6,15 +6,15 @@
  * definitions serialise alike: the job's type ("core.sleep"); its params,
  * keys sorted (a reordering in the file changes nothing), each key with its
  * kind and value (strings and list items as bytes, integers in decimal,
- * floats as %.17g, booleans as 0/1, nested groups the same way,
- * recursively); the names of its direct dependencies, sorted; and its
+ * floats as their IEEE 754 bits, booleans as 0/1, nested groups the same
+ * way, recursively); the names of its direct dependencies, sorted; and its
  * settings after defaults are applied: timeout, retries, backoff (initial,
  * factor, max, jitter), readiness (period, probe_timeout, timeout),
  * isolation and limits (cpu, memory, open_files). Not covered: the job's
  * name (the key it is recorded under), the plugin's code or version, the
  * workflow-level settings (max_concurrent_jobs, timeout, fail_fast) and
  * anything outside the workflow file (the environment, files a job reads).
- * The hash is 64-bit FNV-1a, written as 16 hex digits. */
+ * Numbers are 8 bytes, little-endian. The hash is 64-bit FNV-1a. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +52,17 @@ static void item_str(uint64_t *h, const char *s)
 
 static void item_u64(uint64_t *h, uint64_t v)
 {
-    char buf[32];
-    item(h, buf, (size_t)snprintf(buf, sizeof buf, "%llu", (unsigned long long)v));
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    item(h, b, sizeof b);
 }
 
 static void item_f64(uint64_t *h, double v)
 {
-    char buf[40];
-    item(h, buf, (size_t)snprintf(buf, sizeof buf, "%.17g", v));
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    item_u64(h, bits);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -73,14 +76,16 @@ static void mix_params(uint64_t *h, const dp_params_t *p)
     item_u64(h, n);
     if (!n)
         return;
-    const char **keys = malloc(n * sizeof *keys);
+    const char *small[16];
+    const char **keys = n <= 16 ? small : malloc(n * sizeof *keys);
     if (!keys) { /* out of memory: a hash that matches nothing recorded */
         item_str(h, "\x01oom");
         return;
     }
     for (size_t i = 0; i < n; i++)
         keys[i] = dp__params_key_at(p, i);
-    qsort(keys, n, sizeof *keys, cmp_str);
+    if (n > 1)
+        qsort(keys, n, sizeof *keys, cmp_str);
     for (size_t i = 0; i < n; i++) {
         const char *k = keys[i];
         dp_param_kind_t kind = dp__params_kind(p, k);
@@ -130,23 +135,29 @@ static void mix_params(uint64_t *h, const dp_params_t *p)
         }
         }
     }
-    free(keys);
+    if (keys != small)
+        free(keys);
 }
 
-void cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id, char out[CLI_STATE_HASH_LEN])
+uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id)
 {
     uint64_t h = FNV_OFFSET;
     const char *name = dp_graph_job_name(g, id);
+    const char *type = NULL;
+    const dp_params_t *params = NULL;
+    const dp_job_spec_t *s = NULL;
+    dp__workflow_job_def(wf, name, &type, &params, &s);
     item_str(&h, "daggerpool-def-1"); /* the serialisation's version */
-    item_str(&h, dp__workflow_job_type(wf, name));
-    mix_params(&h, dp__workflow_job_params(wf, name));
+    item_str(&h, type);
+    mix_params(&h, params);
     const uint32_t *deps;
     size_t nd = dp_graph_deps(g, id, &deps);
     item_u64(&h, nd);
     /* ids are in name order after validate for a file's graph: the names
      * come out sorted; sort anyway so the hash never depends on ids. */
-    const char **names = nd ? malloc(nd * sizeof *names) : NULL;
-    if (nd && !names) {
+    const char *small[16];
+    const char **names = nd <= 16 ? small : malloc(nd * sizeof *names);
+    if (!names) {
         item_str(&h, "\x01oom");
     } else {
         for (size_t i = 0; i < nd; i++)
@@ -155,9 +166,9 @@ void cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id,
             qsort(names, nd, sizeof *names, cmp_str);
         for (size_t i = 0; i < nd; i++)
             item_str(&h, names[i]);
+        if (names != small)
+            free(names);
     }
-    free(names);
-    const dp_job_spec_t *s = dp__workflow_job_spec(wf, name);
     if (s) {
         item_u64(&h, s->timeout_ms);
         item_u64(&h, s->retries);
@@ -173,5 +184,5 @@ void cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id,
         item_u64(&h, s->limits.memory_bytes);
         item_u64(&h, s->limits.open_files);
     }
-    snprintf(out, CLI_STATE_HASH_LEN, "%016llx", (unsigned long long)h);
+    return h;
 }

@@ -32,17 +32,25 @@ struct cli_state {
     /* One user of db at a time: the main thread, the writer thread and
      * the store hook (on workers) take it. */
     pthread_mutex_t mu;
-    bool broken; /* a write failed (warned): nothing more is written */
+    bool broken;    /* a write failed (warned): nothing more is written */
+    int wal_frames; /* pages in the log (WAL) after the last commit (sqlite3_wal_hook) */
     unsigned keep_runs;
     char host[256];
 
     /* The run being recorded. */
     int64_t run_id;
     const dp_graph_t *g;
+    const dp_workflow_t *wf;
     size_t njobs;
-    char (*hash)[CLI_STATE_HASH_LEN];
+    uint64_t *hash; /* definition hashes, once `hashed` (ensure_hashes) */
+    bool hashed;
     uint64_t *start_ns;      /* first attempt's start, from the run's start; 0: none */
     unsigned char *recorded; /* the job has its row */
+    /* job_last as the run starts, kept up to date by the writer: a job's
+     * end is written there only when it changes it. last: 0 no row, else
+     * 1 + the status, | LAST_MARKED for a manual mark. */
+    unsigned char *last;
+    uint64_t *last_hash;
     unsigned nreused;
     uint64_t run_start_ms; /* Unix ms */
 
@@ -56,6 +64,8 @@ struct cli_state {
 
     dp_store_t *store;
 };
+
+#define LAST_MARKED 0x80
 
 /* Warns once (through con, or on stderr) that the state stops being
  * written, and why; marks it broken. */

@@ -28,14 +28,10 @@ size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_gr
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db, "SELECT job, def_hash FROM job_last WHERE status = 'success'", -1, &s, NULL) ==
         SQLITE_OK) {
-        char h[CLI_STATE_HASH_LEN];
         while (sqlite3_step(s) == SQLITE_ROW) {
             long id = dp_graph_job_id(g, (const char *)sqlite3_column_text(s, 0));
-            if (id < 0)
-                continue;
-            cli_state_def_hash(wf, g, (size_t)id, h);
-            const char *rec = (const char *)sqlite3_column_text(s, 1);
-            cand[id] = rec && strcmp(rec, h) == 0;
+            if (id >= 0)
+                cand[id] = (uint64_t)sqlite3_column_int64(s, 1) == cli_state_def_hash(wf, g, (size_t)id);
         }
     }
     sqlite3_finalize(s);
@@ -71,7 +67,7 @@ size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_gr
     return count;
 }
 
-int cli_state_mark(cli_state_t *st, const char *job, bool success, const char *hash, const char *who)
+int cli_state_mark(cli_state_t *st, const char *job, bool success, uint64_t hash, const char *who)
 {
     uint64_t now = state_now_ms();
     pthread_mutex_lock(&st->mu);
@@ -85,7 +81,7 @@ int cli_state_mark(cli_state_t *st, const char *job, bool success, const char *h
         sqlite3_bind_text(s, 2, who, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, job, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, success ? "success" : "clear", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, (int64_t)hash);
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
     }
     sqlite3_finalize(s);
@@ -101,7 +97,7 @@ int cli_state_mark(cli_state_t *st, const char *job, bool success, const char *h
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(s, 1, job, -1, SQLITE_STATIC);
         if (success) {
-            sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, (int64_t)hash);
             sqlite3_bind_text(s, 3, who, -1, SQLITE_STATIC);
             sqlite3_bind_int64(s, 4, (int64_t)now);
         }
@@ -247,8 +243,10 @@ int cli_state_show(cli_state_t *st, FILE *out, int64_t run, bool json)
     }
     sqlite3_finalize(s);
     rc = sqlite3_prepare_v2(st->db,
-                            "SELECT job, status, reused, attempts, duration_ms, error, plugin_version FROM run_jobs"
-                            " WHERE run_id = ? ORDER BY job",
+                            "SELECT job, status, reused, attempts, duration_ms, error,"
+                            " CASE WHEN reused THEN NULL ELSE coalesce(plugin_version, (SELECT version FROM"
+                            " run_plugins p WHERE p.run_id = j.run_id AND p.plugin = j.plugin)) END"
+                            " FROM run_jobs j WHERE run_id = ? ORDER BY job",
                             -1, &s, NULL);
     if (rc != SQLITE_OK)
         return rc;

@@ -24,6 +24,10 @@
 
 #define STATE_FLUSH_MS 100
 #define STATE_FLUSH_JOBS 8192
+/* The log (WAL) is moved into the file by the writer thread once it holds
+ * this many pages (16 MiB), never by a commit on the run's path (state.c
+ * turns SQLite's own checkpoints off). */
+#define STATE_CHECKPOINT_FRAMES 4096
 
 /* ---- the store --------------------------------------------------------- */
 
@@ -86,8 +90,20 @@ void cli_state_detach_store(cli_state_t *st, dp_store_t *store)
 /* ---- job ends ---------------------------------------------------------- */
 
 static const char ins_job_sql[] =
-    "INSERT OR IGNORE INTO run_jobs (run_id, job, status, reused, attempts, start_ms, duration_ms, error, plugin,"
-    " def_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO run_jobs (run_id, job, status, reused, attempts, start_ms, duration_ms, error, plugin, def_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/* The jobs' definition hashes, once per run: on the writer thread while
+ * the run starts (or, when it had nothing to write, at the run's end, the
+ * writer idle). */
+static void ensure_hashes(cli_state_t *st)
+{
+    if (st->hashed)
+        return;
+    for (size_t i = 0; i < st->njobs; i++)
+        st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+    st->hashed = true;
+}
 
 /* Binds and steps one job row. */
 static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts,
@@ -115,22 +131,52 @@ static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t
         sqlite3_bind_text(s, 9, plugin, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 9);
-    sqlite3_bind_text(s, 10, st->hash[id], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 10, (int64_t)st->hash[id]);
     int rc = sqlite3_step(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Commits ends in one transaction (or none, once broken). */
+/* A job's end as its last end (job_last; --resume reads it), in the same
+ * transaction as its row; an unchanged row is left alone (no page
+ * written). Reused jobs are not ended again: their row stands. */
+static const char upsert_last_sql[] =
+    "INSERT INTO job_last (job, status, def_hash, run_id) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (job) DO UPDATE SET status = excluded.status, def_hash = excluded.def_hash,"
+    " run_id = excluded.run_id, marked_by = NULL, marked_ms = NULL"
+    " WHERE job_last.status != excluded.status OR job_last.def_hash != excluded.def_hash"
+    " OR job_last.marked_by IS NOT NULL";
+
+static int upsert_last(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status)
+{
+    if (status != DP_STATUS_SUCCESS && status != DP_STATUS_FAILED && status != DP_STATUS_NOT_READY)
+        return SQLITE_OK;
+    if (st->last[id] == 1 + status && st->last_hash[id] == st->hash[id])
+        return SQLITE_OK; /* unchanged (the usual case of a run again): nothing to write */
+    st->last[id] = (unsigned char)(1 + status);
+    st->last_hash[id] = st->hash[id];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, dp_status_name(status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)st->hash[id]);
+    sqlite3_bind_int64(s, 4, st->run_id);
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Commits ends in one transaction (or none, once broken), then, off the
+ * run's critical path, moves the log (WAL) into the file when it grew. */
 static void commit_ends(cli_state_t *st, state_ends_t *q)
 {
     if (!q->n)
         return;
     pthread_mutex_lock(&st->mu);
     if (!st->broken) {
-        sqlite3_stmt *s = NULL;
+        sqlite3_stmt *s = NULL, *u = NULL;
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < q->n; i++) {
             const state_end_t *e = &q->v[i];
             uint64_t t0 = st->start_ns[e->id];
@@ -138,10 +184,13 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
             int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
             rc = e->reused ? insert_job(s, st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL)
                            : insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
+            if (rc == SQLITE_OK && !e->reused)
+                rc = upsert_last(u, st, e->id, (dp_status_t)e->status);
             if (rc == SQLITE_OK)
                 st->recorded[e->id] = 1;
         }
         sqlite3_finalize(s);
+        sqlite3_finalize(u);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
@@ -150,6 +199,8 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
                 st->recorded[q->v[i].id] = 0;
             state_broken(st, "record job ends", rc);
         }
+        if (!st->broken && st->wal_frames > STATE_CHECKPOINT_FRAMES)
+            sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < q->n; i++)
@@ -167,6 +218,11 @@ static void *writer_main(void *arg)
     state_ends_t mine = {0};
     pthread_mutex_lock(&st->qmu);
     for (;;) {
+        if (st->run_live && !st->hashed) {
+            pthread_mutex_unlock(&st->qmu);
+            ensure_hashes(st);
+            pthread_mutex_lock(&st->qmu);
+        }
         while (!st->stop && st->flush_done == st->flush_req && st->queue.n < STATE_FLUSH_JOBS) {
             if (!st->queue.n && !st->run_live) {
                 pthread_cond_wait(&st->qcv, &st->qmu);
@@ -278,12 +334,43 @@ static void run_clear(cli_state_t *st)
     free(st->hash);
     free(st->start_ns);
     free(st->recorded);
+    free(st->last);
+    free(st->last_hash);
+    st->last = NULL;
+    st->last_hash = NULL;
     st->hash = NULL;
     st->start_ns = NULL;
     st->recorded = NULL;
     st->run_id = 0;
     st->g = NULL;
+    st->wf = NULL;
     st->njobs = 0;
+    st->hashed = false;
+}
+
+/* job_last into st->last / last_hash (the writer compares each end with
+ * it). A row that cannot be read is treated as absent: written again. */
+static void load_last(cli_state_t *st)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "SELECT job, status, def_hash, marked_by IS NOT NULL FROM job_last", -1, &s, NULL) ==
+        SQLITE_OK) {
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            long id = dp_graph_job_id(st->g, (const char *)sqlite3_column_text(s, 0));
+            const char *status = (const char *)sqlite3_column_text(s, 1);
+            if (id < 0 || !status)
+                continue;
+            unsigned char v = strcmp(status, "success") == 0     ? 1 + DP_STATUS_SUCCESS
+                              : strcmp(status, "failed") == 0    ? 1 + DP_STATUS_FAILED
+                              : strcmp(status, "not_ready") == 0 ? 1 + DP_STATUS_NOT_READY
+                                                                 : 0;
+            st->last[id] = (unsigned char)(v | (sqlite3_column_int(s, 3) ? LAST_MARKED : 0));
+            st->last_hash[id] = (uint64_t)sqlite3_column_int64(s, 2);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
 }
 
 bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g)
@@ -292,18 +379,20 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
         return false;
     run_clear(st);
     st->g = g;
+    st->wf = wf;
     st->njobs = dp_graph_job_count(g);
     size_t n = st->njobs ? st->njobs : 1;
     st->hash = malloc(n * sizeof *st->hash);
     st->start_ns = calloc(n, sizeof *st->start_ns);
     st->recorded = calloc(n, 1);
-    if (!st->hash || !st->start_ns || !st->recorded) {
+    st->last = calloc(n, 1);
+    st->last_hash = calloc(n, sizeof *st->last_hash);
+    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash) {
         run_clear(st);
         state_broken(st, "record the run", SQLITE_NOMEM);
         return false;
     }
-    for (size_t i = 0; i < st->njobs; i++)
-        cli_state_def_hash(wf, g, i, st->hash[i]);
+    load_last(st);
     st->run_start_ms = state_now_ms();
     st->nreused = 0;
     pthread_mutex_lock(&st->mu);
@@ -336,16 +425,17 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     }
     pthread_mutex_lock(&st->qmu);
     st->run_live = true;
+    pthread_cond_signal(&st->qcv); /* hash the jobs while the run starts */
     pthread_mutex_unlock(&st->qmu);
     if (!st->writer_on)
         st->writer_on = pthread_create(&st->writer, NULL, writer_main, st) == 0;
     return true;
 }
 
-/* The plugin versions of the jobs that ran: one UPDATE per plugin whose
- * jobs all ran one version (the usual case), one per job otherwise (a
- * plugin swapped during the run). */
-static int update_versions(cli_state_t *st, const dp_result_t *r)
+/* The plugin versions of the jobs that ran: a run_plugins row per plugin
+ * whose jobs all ran one version (the usual case: nothing per job), and
+ * for a plugin swapped during the run each of its jobs' own version. */
+static int record_versions(cli_state_t *st, const dp_result_t *r)
 {
     typedef struct pv {
         const char *plugin, *version;
@@ -353,7 +443,6 @@ static int update_versions(cli_state_t *st, const dp_result_t *r)
     } pv_t;
     pv_t *v = NULL;
     size_t nv = 0, cap = 0;
-    int rc = SQLITE_OK;
     for (size_t i = 0; i < st->njobs; i++) {
         const dp_job_result_t *jr = dp_result_job(r, i);
         if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
@@ -377,27 +466,29 @@ static int update_versions(cli_state_t *st, const dp_result_t *r)
         }
     }
     sqlite3_stmt *s = NULL;
-    rc = sqlite3_prepare_v2(st->db,
-                            "UPDATE run_jobs SET plugin_version = ? WHERE run_id = ? AND plugin = ? AND reused = 0"
-                            " AND status != 'skipped'",
-                            -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_plugins (run_id, plugin, version) VALUES (?, ?, ?)",
+                                -1, &s, NULL);
+    bool any_mixed = false;
     for (size_t k = 0; rc == SQLITE_OK && k < nv; k++) {
+        any_mixed |= v[k].mixed;
         if (v[k].mixed)
             continue;
         sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, v[k].version, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, st->run_id);
-        sqlite3_bind_text(s, 3, v[k].plugin, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 1, st->run_id);
+        sqlite3_bind_text(s, 2, v[k].plugin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, v[k].version, -1, SQLITE_STATIC);
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
     }
     sqlite3_finalize(s);
     s = NULL;
-    bool any_mixed = false;
-    for (size_t k = 0; k < nv; k++)
-        any_mixed |= v[k].mixed;
     if (rc == SQLITE_OK && any_mixed) {
-        rc = sqlite3_prepare_v2(st->db, "UPDATE run_jobs SET plugin_version = ? WHERE run_id = ? AND job = ?", -1, &s,
-                                NULL);
+        rc = sqlite3_exec(st->db,
+                          "CREATE TEMP TABLE IF NOT EXISTS vers (job TEXT PRIMARY KEY, version TEXT) WITHOUT ROWID;"
+                          "DELETE FROM temp.vers",
+                          NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO temp.vers (job, version) VALUES (?, ?)", -1, &s,
+                                    NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
             const dp_job_result_t *jr = dp_result_job(r, i);
             if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
@@ -408,9 +499,21 @@ static int update_versions(cli_state_t *st, const dp_result_t *r)
             if (k == nv || !v[k].mixed)
                 continue;
             sqlite3_reset(s);
-            sqlite3_bind_text(s, 1, jr->plugin_version, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(s, 2, st->run_id);
-            sqlite3_bind_text(s, 3, jr->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 1, jr->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, jr->plugin_version, -1, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(
+                st->db,
+                "UPDATE run_jobs SET plugin_version = (SELECT version FROM temp.vers v WHERE v.job ="
+                " run_jobs.job) WHERE run_id = ? AND reused = 0 AND job IN (SELECT job FROM"
+                " temp.vers)",
+                -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(s, 1, st->run_id);
             rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
         }
         sqlite3_finalize(s);
@@ -423,8 +526,10 @@ static int update_versions(cli_state_t *st, const dp_result_t *r)
  * the writer could not queue. */
 static int insert_rest(cli_state_t *st, const dp_result_t *r)
 {
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = NULL, *u = NULL;
     int rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
         if (st->recorded[i] || status == DP_STATUS_UNKNOWN)
@@ -432,9 +537,12 @@ static int insert_rest(cli_state_t *st, const dp_result_t *r)
         const dp_job_result_t *jr = dp_result_job(r, i);
         if (!jr)
             return SQLITE_NOMEM;
-        rc = insert_job(s, st, (uint32_t)i, status, false, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
+        rc = insert_job(s, st, (uint32_t)i, status, jr->reused, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
+        if (rc == SQLITE_OK && !jr->reused)
+            rc = upsert_last(u, st, (uint32_t)i, status);
     }
     sqlite3_finalize(s);
+    sqlite3_finalize(u);
     return rc;
 }
 
@@ -446,6 +554,7 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
     pthread_mutex_lock(&st->qmu);
     st->run_live = false;
     pthread_mutex_unlock(&st->qmu);
+    ensure_hashes(st); /* the writer idle: when it had no end to write */
     pthread_mutex_lock(&st->mu);
     if (!r && !st->broken) { /* the library refused the run: nothing ran */
         char sql[128];
@@ -465,7 +574,7 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         if (rc == SQLITE_OK)
             rc = insert_rest(st, r);
         if (rc == SQLITE_OK)
-            rc = update_versions(st, r);
+            rc = record_versions(st, r);
         sqlite3_stmt *s = NULL;
         if (rc == SQLITE_OK)
             rc = sqlite3_prepare_v2(st->db,
@@ -501,30 +610,14 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         }
         sqlite3_finalize(s);
         s = NULL;
-        /* The jobs' last ends. */
-        if (rc == SQLITE_OK)
-            rc = sqlite3_prepare_v2(st->db,
-                                    "INSERT INTO job_last (job, status, def_hash, run_id)"
-                                    " SELECT job, status, def_hash, run_id FROM run_jobs WHERE run_id = ?"
-                                    " AND status IN ('success', 'failed', 'not_ready')"
-                                    " ON CONFLICT (job) DO UPDATE SET status = excluded.status,"
-                                    " def_hash = excluded.def_hash, run_id = excluded.run_id, marked_by = NULL,"
-                                    " marked_ms = NULL",
-                                    -1, &s, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(s, 1, st->run_id);
-            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
-        }
-        sqlite3_finalize(s);
-        s = NULL;
         /* Retention: the last keep_runs runs. */
         if (rc == SQLITE_OK && st->keep_runs) {
-            char sql[512];
+            char sql[640];
             int64_t below = st->run_id - (int64_t)st->keep_runs + 1;
             snprintf(sql, sizeof sql,
                      "DELETE FROM run_jobs WHERE run_id < %lld; DELETE FROM run_results WHERE run_id < %lld;"
-                     " DELETE FROM runs WHERE id < %lld",
-                     (long long)below, (long long)below, (long long)below);
+                     " DELETE FROM run_plugins WHERE run_id < %lld; DELETE FROM runs WHERE id < %lld",
+                     (long long)below, (long long)below, (long long)below, (long long)below);
             if (below > 1)
                 rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
         }
@@ -534,6 +627,10 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             state_broken(st, "record the run's end", rc);
         }
+        /* A bound on the log for runs that leave the writer nothing to do
+         * (all reused): checkpoint here past four times the usual size. */
+        if (!st->broken && st->wal_frames > 4 * STATE_CHECKPOINT_FRAMES)
+            sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
     pthread_mutex_unlock(&st->mu);
     run_clear(st);

@@ -32,21 +32,31 @@ static const char v1[] =
      * text is large, and history never reads it). */
     "CREATE TABLE run_results (run_id INTEGER PRIMARY KEY REFERENCES runs(id), json TEXT NOT NULL);"
     /* Each job that ended in a run (or was reused, or skipped); a job that
-     * has no row in a run did not run there (unknown). */
+     * has no row in a run did not run there (unknown). A rowid table
+     * appended to as jobs end (a run's rows are inserted in the order the
+     * jobs ended), found by run through its index. plugin_version is NULL
+     * where the run's run_plugins row gives it (every job of that plugin
+     * ran one version); def_hash is the definition hash as a signed 64-bit
+     * integer. */
     "CREATE TABLE run_jobs ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id), job TEXT NOT NULL, status TEXT NOT NULL,"
+    "  run_id INTEGER NOT NULL, job TEXT NOT NULL, status TEXT NOT NULL,"
     "  reused INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, start_ms INTEGER,"
-    "  duration_ms INTEGER, error TEXT, plugin TEXT, plugin_version TEXT, def_hash TEXT NOT NULL,"
-    "  PRIMARY KEY (run_id, job)) WITHOUT ROWID;"
+    "  duration_ms INTEGER, error TEXT, plugin TEXT, plugin_version TEXT, def_hash INTEGER NOT NULL);"
+    "CREATE INDEX run_jobs_run ON run_jobs (run_id);"
+    /* The plugin versions a run's jobs ran on, one row per plugin whose
+     * jobs all ran one version. */
+    "CREATE TABLE run_plugins (run_id INTEGER NOT NULL, plugin TEXT NOT NULL, version TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, plugin)) WITHOUT ROWID;"
     /* Each job's last end (success, failed or not_ready) or manual mark:
-     * what --resume reads. Kept whatever the retention removes. */
+     * what --resume reads. run_id: the run that last changed the row.
+     * Kept whatever the retention removes. */
     "CREATE TABLE job_last ("
-    "  job TEXT PRIMARY KEY, status TEXT NOT NULL, def_hash TEXT NOT NULL, run_id INTEGER,"
+    "  job TEXT PRIMARY KEY, status TEXT NOT NULL, def_hash INTEGER NOT NULL, run_id INTEGER,"
     "  marked_by TEXT, marked_ms INTEGER) WITHOUT ROWID;"
     /* Manual overrides (`daggerpool mark`), for history. */
     "CREATE TABLE marks ("
     "  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, who TEXT NOT NULL, job TEXT NOT NULL,"
-    "  action TEXT NOT NULL, def_hash TEXT);";
+    "  action TEXT NOT NULL, def_hash INTEGER);";
 
 static const char *const migrations[] = {v1};
 
