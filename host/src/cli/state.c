@@ -464,8 +464,7 @@ int cli_state_open(const char *cmd, const cli_state_flags_t *f, const char *wf_f
          * an append. synchronous NORMAL: a commit survives the process
          * being killed (not a power cut before the next checkpoint). */
         char *msg = NULL;
-        rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768",
-                          NULL, NULL, &msg);
+        rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL, &msg);
         sqlite3_free(msg);
         if (rc == SQLITE_OK) {
             int prc;

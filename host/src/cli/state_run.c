@@ -136,8 +136,8 @@ static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* A job's end as its last end (job_last; --resume reads it), in the same
- * transaction as its row; an unchanged row is left alone (no page
+/* A job's end as its last end (job_last; --resume reads it), written in
+ * the run's last transaction; an unchanged row is left alone (no page
  * written). Reused jobs are not ended again: their row stands. */
 static const char upsert_last_sql[] =
     "INSERT INTO job_last (job, status, def_hash, run_id) VALUES (?1, ?2, ?3, ?4)"
@@ -171,12 +171,10 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
         return;
     pthread_mutex_lock(&st->mu);
     if (!st->broken) {
-        sqlite3_stmt *s = NULL, *u = NULL;
+        sqlite3_stmt *s = NULL;
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < q->n; i++) {
             const state_end_t *e = &q->v[i];
             uint64_t t0 = st->start_ns[e->id];
@@ -184,13 +182,10 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
             int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
             rc = e->reused ? insert_job(s, st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL)
                            : insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
-            if (rc == SQLITE_OK && !e->reused)
-                rc = upsert_last(u, st, e->id, (dp_status_t)e->status);
             if (rc == SQLITE_OK)
                 st->recorded[e->id] = 1;
         }
         sqlite3_finalize(s);
-        sqlite3_finalize(u);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
@@ -522,14 +517,22 @@ static int record_versions(cli_state_t *st, const dp_result_t *r)
     return rc;
 }
 
+/* Whether job i was reused, without making every job's record when
+ * nothing was (dp_result_job makes them all on its first call). */
+static bool reused_job(const dp_result_t *r, size_t i)
+{
+    if (dp_result_status(r, i) != DP_STATUS_SUCCESS)
+        return false;
+    const dp_job_result_t *jr = dp_result_job(r, i);
+    return jr && jr->reused;
+}
+
 /* The jobs with a status but no row yet: skipped ones, and any whose end
  * the writer could not queue. */
 static int insert_rest(cli_state_t *st, const dp_result_t *r)
 {
     sqlite3_stmt *s = NULL, *u = NULL;
     int rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
         if (st->recorded[i] || status == DP_STATUS_UNKNOWN)
@@ -538,10 +541,19 @@ static int insert_rest(cli_state_t *st, const dp_result_t *r)
         if (!jr)
             return SQLITE_NOMEM;
         rc = insert_job(s, st, (uint32_t)i, status, jr->reused, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
-        if (rc == SQLITE_OK && !jr->reused)
-            rc = upsert_last(u, st, (uint32_t)i, status);
     }
     sqlite3_finalize(s);
+    /* The jobs' last ends, in id order (name order for a file's graph: the
+     * table's order, so the writes are sequential), only where they
+     * change. Not during the run: a run killed before this point has its
+     * ends folded in by the next process that opens the state (state.c). */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
+        dp_status_t status = dp_result_status(r, i);
+        if (status != DP_STATUS_UNKNOWN && status != DP_STATUS_SKIPPED && !(st->nreused && reused_job(r, i)))
+            rc = upsert_last(u, st, (uint32_t)i, status);
+    }
     sqlite3_finalize(u);
     return rc;
 }
