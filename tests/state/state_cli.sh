@@ -25,7 +25,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 dp() { timeout -k 2 60 "$DP" "$@"; }
 newcase() { mkdir "$ROOT/$1" && cd "$ROOT/$1" || exit 1; }
-q() { sqlite3 "$1" "$2"; }
+q() { sqlite3 -cmd ".timeout 5000" "$1" "$2"; }
 # sdb BASE: the default state file of workflow file BASE.cfg here (.daggerpool/BASE-HASH.db)
 sdb() { ls .daggerpool/"$1"-????????.db 2> /dev/null | head -1; }
 
@@ -90,6 +90,19 @@ dp run w.cfg -q > /dev/null 2>&1
 [ "$(ran)" = "A BX C D " ] || fail "resume: a plain run did not run everything"
 [ $fails = 0 ] && ok resume
 
+# ---- plan: run --dry-run --resume and run TARGET --resume take the state's reuse ----
+newcase plan
+chain; touch broken
+dp run w.cfg --keep-going -q > /dev/null 2>&1; ran > /dev/null; rm broken
+dp run w.cfg --dry-run --resume --json p.json > /dev/null 2>&1 || fail "plan: --dry-run --resume exit $?"
+[ "$(jq -r '[.jobs.A.action, .jobs.B.action, .jobs.C.action, .jobs.D.action] | join(" ")' p.json)" = "reused run run reused" ] ||
+  fail "plan: the dry run's actions: $(jq -c '.jobs' p.json)"
+[ "$(ran)" = "" ] || fail "plan: the dry run ran jobs"
+[ "$(q "$(sdb w)" 'SELECT count(*) FROM runs')" = 1 ] || fail "plan: the dry run was recorded as a run"
+dp run w.cfg C --resume -q > /dev/null 2>&1 || fail "plan: run C --resume exit $?"
+[ "$(ran)" = "B C " ] || fail "plan: run C --resume ran other jobs, not B C"
+[ $fails = 0 ] && ok plan
+
 # ---- mark -------------------------------------------------------------------
 newcase mark
 chain; touch broken
@@ -124,7 +137,7 @@ dp run s.cfg -q --no-state > /dev/null 2>&1; rc=$?
 
 # ---- lock -------------------------------------------------------------------
 newcase lock
-printf 'workflow: { name = "l"; };\njobs = ( { name = "S"; type = "core.sleep"; params = { duration = "%s"; }; } );\n' 1s > l.cfg
+printf 'workflow: { name = "l"; };\njobs = ( { name = "S"; type = "core.sleep"; params = { duration = "%s"; }; } );\n' 3s > l.cfg
 "$DP" run l.cfg -q > /dev/null 2>&1 &
 holder=$!
 for _ in $(seq 100); do [ -n "$(sdb l)" ] && [ -s "$(sdb l)".lock ] && break; sleep 0.05; done
@@ -138,7 +151,7 @@ wait $holder
 # A holder killed with SIGKILL: its lock is the kernel's to drop; the next run takes over.
 "$DP" run l.cfg -q > /dev/null 2>&1 &
 holder=$!
-for _ in $(seq 100); do [ -n "$(sdb l)" ] && [ "$(q "$(sdb l)" 'SELECT count(*) FROM runs WHERE outcome IS NULL' 2> /dev/null)" = 1 ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -n "$(sdb l)" ] && [ "$(q "$(sdb l)" 'SELECT count(*) FROM runs WHERE outcome IS NULL' 2> /dev/null)" = 1 ] && break; sleep 0.05; done
 kill -9 $holder; wait $holder 2> /dev/null
 dp run l.cfg -v > /dev/null 2> err || fail "lock: run after a killed holder failed"
 grep -q "took over the lock.*pid=$holder" err || fail "lock: takeover not logged"

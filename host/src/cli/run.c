@@ -1,5 +1,9 @@
 /*
- * run.c - `daggerpool run FILE`: load, check, run once, report.
+ * run.c - `daggerpool run FILE [JOB...]`: load, check, run once, report.
+ * With JOBs (targets), only they and what they depend on run: the whole
+ * file is checked first, then a graph of the selected jobs is made and
+ * run, so the result holds only them. --dry-run says what would run (the
+ * plan, plan.c) and runs nothing.
  *
  * Everything that can be refused is refused before the run starts (exit 2):
  * the file, its plugins and params, the flags, and the output paths (the
@@ -16,11 +20,13 @@
 #include "cli.h"
 #include "config.h"
 #include "state.h"
+#include "text.h"
 
 static const char usage[] =
-    "usage: daggerpool run FILE [options]\n"
+    "usage: daggerpool run FILE [JOB...] [options]\n"
     "\n"
-    "Runs the workflow in FILE once and prints a summary.\n"
+    "Runs the workflow in FILE once and prints a summary. With JOBs, only they and the jobs they\n"
+    "depend on (transitively) run, and the result holds only those.\n"
     "\n"
     "options:\n"
     "  --json PATH|-        write the JSON result to PATH (- : stdout; the summary then goes to stderr);\n"
@@ -29,6 +35,8 @@ static const char usage[] =
     "  -j, --jobs N         run at most N jobs at once (overrides workflow.max_concurrent_jobs)\n"
     "  --timeout DUR        whole-run timeout such as 30s or 5m; 0 for none (overrides workflow.timeout)\n"
     "  --keep-going         on a failure, skip only its successors (overrides workflow.fail_fast)\n"
+    "  --dry-run            run nothing: print what would run, in waves, as `daggerpool plan` does\n"
+    "                       (with --json, the plan's JSON)\n"
     "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          no progress, only errors in the log\n"
@@ -52,6 +60,8 @@ typedef struct run_opts_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
+    bool dry_run;        /* --dry-run */
+    cli_selection_t sel; /* targets (argv after FILE); notes: the state code's */
     cli_state_flags_t state;
 } run_cli_t;
 
@@ -81,7 +91,8 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         OPT_KEEP_GOING,
         OPT_PLUGIN_PATH,
         OPT_LOG_FORMAT,
-        OPT_ALLOW_INSECURE
+        OPT_ALLOW_INSECURE,
+        OPT_DRY_RUN
     };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, OPT_JSON},
@@ -94,6 +105,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"state", required_argument, NULL, CLI_STATE_OPT_STATE},
         {"no-state", no_argument, NULL, CLI_STATE_OPT_NO_STATE},
         {"wait", no_argument, NULL, CLI_STATE_OPT_WAIT},
@@ -121,6 +133,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
             break;
         case OPT_KEEP_GOING: o->flags.keep_going = true; break;
         case OPT_ALLOW_INSECURE: o->allow_insecure = true; break;
+        case OPT_DRY_RUN: o->dry_run = true; break;
         case OPT_PLUGIN_PATH:
             if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
                 return cli_usage_error("run", "out of memory");
@@ -148,9 +161,12 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
     }
     if (optind >= argc)
         return cli_usage_error("run", "no workflow file given");
-    if (argc - optind > 1)
-        return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind], argv[optind + 1]);
     o->file = argv[optind];
+    /* The rest are targets (getopt put the options before them). */
+    o->sel.targets = argv + optind + 1;
+    o->sel.ntargets = (size_t)(argc - optind - 1);
+    if (o->dry_run && o->trace)
+        return cli_usage_error("run", "--trace has nothing to trace with --dry-run (nothing runs)");
     if (o->trace && strcmp(o->trace, "-") == 0 && o->json && strcmp(o->json, "-") == 0)
         return cli_usage_error("run", "--json - and --trace - would both write to stdout");
     return -1;
@@ -223,17 +239,6 @@ static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *n
     return code;
 }
 
-/* Where the summary goes: stdout, or stderr when stdout carries the JSON or
- * the trace; nowhere with --log-format json then (stderr is one JSON object
- * per line, and stdout holds the machine's output already). */
-static FILE *summary_stream(const run_cli_t *o)
-{
-    bool json_stdout = o->json && strcmp(o->json, "-") == 0;
-    bool trace_stdout = o->trace && strcmp(o->trace, "-") == 0;
-    FILE *out = json_stdout || trace_stdout ? stderr : stdout;
-    return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
-}
-
 /* The JSON result in memory, exactly what --json writes: kept in the state
  * (show --json gives these bytes back) and written to --json from here. */
 static bool render_json_text(const dp_result_t *r, const char *name, char **text, size_t *len)
@@ -250,28 +255,91 @@ static bool render_json_text(const dp_result_t *r, const char *name, char **text
     return true;
 }
 
-/* --resume: the jobs the state says need not run again (state.h). False
- * only when out of memory. */
-static bool prepare_resume(cli_state_t *state, const dp_workflow_t *wf, const dp_graph_t *g, console_t *con,
-                           uint32_t **ids, size_t *nids)
+/* --resume: the state's word on each job of the whole file (state.h: the
+ * reuse set), as the plan's notes (o->sel.notes), which make the plan's
+ * reused jobs and so the run's. False only when out of memory. */
+static bool resume_notes(cli_state_t *state, const dp_workflow_t *wf, console_t *con, cli_job_note_t **notes,
+                         size_t *nnotes)
 {
-    size_t n = dp_graph_job_count(g);
     if (!state) {
         console_logf(con, DP_LOG_WARN, "--resume: no state to resume from; every job runs");
         return true;
     }
+    const dp_graph_t *g = dp__workflow_full_graph(wf);
+    size_t n = dp_graph_job_count(g);
     bool *reused = calloc(n ? n : 1, sizeof *reused);
-    size_t k = reused ? cli_state_reuse_set(state, wf, g, reused) : 0;
-    if (!reused || !(*ids = malloc((k ? k : 1) * sizeof **ids))) {
+    if (!reused || !(*notes = calloc(n ? n : 1, sizeof **notes))) {
         free(reused);
         return false;
     }
+    size_t k = cli_state_reuse_set(state, wf, g, reused);
     for (size_t i = 0; i < n; i++)
         if (reused[i])
-            (*ids)[(*nids)++] = (uint32_t)i;
+            (*notes)[(*nnotes)++] = (cli_job_note_t){dp_graph_job_name(g, i), true, "succeeded before, unchanged"};
     free(reused);
     console_logf(con, DP_LOG_INFO, "--resume: %zu of %zu job(s) reused from %s", k, n, cli_state_path(state));
     return true;
+}
+
+/* Where the summary goes: stdout, or stderr when stdout carries the JSON or
+ * the trace; nowhere with --log-format json then (stderr is one JSON object
+ * per line, and stdout holds the machine's output already). */
+static FILE *summary_stream(const run_cli_t *o)
+{
+    bool json_stdout = o->json && strcmp(o->json, "-") == 0;
+    bool trace_stdout = o->trace && strcmp(o->trace, "-") == 0;
+    FILE *out = json_stdout || trace_stdout ? stderr : stdout;
+    return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
+}
+
+/* run --dry-run: the plan as text on the summary's stream (none with
+ * --log-format json and stdout taken), and as JSON to --json. */
+static int write_plan(const run_cli_t *o, const dp_plan_t *plan, const char *name, FILE *summary_out,
+                      out_file_t *json_file)
+{
+    int code = CLI_EXIT_SUCCESS;
+    if (summary_out && dp__plan_render_text(summary_out, plan, name) != DP_OK) {
+        cli_errorf("run", "cannot write the plan to %s: %s",
+                   summary_out == stdout ? "standard output" : "standard error", strerror(errno));
+        code = CLI_EXIT_FAILED;
+    }
+    if (o->json &&
+        (!out_file_open(json_file, "run") || !finish_output(json_file, dp__plan_render_json(json_file->f, plan, name))))
+        code = CLI_EXIT_FAILED;
+    return code;
+}
+
+/* The line a targeted run's summary starts with: "3 of 50 jobs selected:
+ * the targets a, b and what they depend on". */
+static void selection_line(FILE *out, const dp_plan_t *plan)
+{
+    size_t selected = plan->n - plan->nexcluded;
+    fprintf(out, "%zu of %zu job%s selected: the target%s ", selected, plan->n, plan->n == 1 ? "" : "s",
+            plan->ntargets == 1 ? "" : "s");
+    for (size_t i = 0; i < plan->ntargets; i++) {
+        char *e = dp__text_escape(dp_graph_job_name(plan->g, plan->targets[i]));
+        fprintf(out, "%s%s", i ? ", " : "", e ? e : "?");
+        free(e);
+    }
+    fputs(" and what they depend on\n", out);
+}
+
+/* A targeted run: the workflow's graph becomes the selected jobs' (the
+ * plan's jobs not excluded). false with the message printed. */
+static bool select_jobs(dp_workflow_t *wf, dp_plugins_t *pl, const dp_plan_t *plan, char *err, size_t errlen)
+{
+    unsigned char *keep = malloc(plan->n ? plan->n : 1);
+    if (!keep) {
+        cli_errorf("run", "out of memory");
+        return false;
+    }
+    for (size_t j = 0; j < plan->n; j++)
+        keep[j] = plan->action[j] != DP_PLAN_EXCLUDED;
+    int rc = dp__workflow_select(wf, pl, keep, err, errlen);
+    free(keep);
+    if (rc != DP_OK)
+        cli_errorf("run", "%s", err);
+    return rc == DP_OK;
 }
 
 /* `daggerpool run`. Longer than the rest: it acquires the run's resources one
@@ -309,12 +377,15 @@ int cli_run(int argc, char **argv)
     trace_rec_t *trace = NULL;
     dp_result_t *r = NULL;
     dp_reloader_t *reloader = NULL;
-    cli_state_t *state = NULL;
+    out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
+    dp_plan_t plan;
+    memset(&plan, 0, sizeof plan);
     uint32_t *reused = NULL;
     size_t nreused = 0;
+    cli_state_t *state = NULL;
+    cli_job_note_t *notes = NULL;
     char *json_text = NULL;
     size_t json_len = 0;
-    out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
     code = CLI_EXIT_INVALID;
     if (!err)
         goto out;
@@ -341,8 +412,31 @@ int cli_run(int argc, char **argv)
         cli_put_lines(stderr, err);
         goto out;
     }
-    dp_graph_t *g = dp_workflow_graph(wf);
+    /* The whole file is checked: now the targets (each unknown one
+     * refused), what they need, and what is reused (o.sel.notes: the state
+     * code's). */
     const char *name = dp_workflow_name(wf);
+    /* The durable state: refused (exit 2) before anything runs, or none
+     * (warned) where it cannot be written. A dry run reads it (--resume)
+     * and records nothing. */
+    if ((!o.dry_run || o.state.resume) && cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
+        goto out;
+    if (o.state.resume && !resume_notes(state, wf, con, &notes, &o.sel.nnotes))
+        goto oom;
+    o.sel.notes = notes;
+    if (!o.dry_run)
+        cli_state_attach_store(state, store);
+    if (!cli_plan_make("run", wf, &o.sel, &plan))
+        goto out;
+    if (o.dry_run) {
+        code = write_plan(&o, &plan, name, summary_out, &json_file);
+        goto out;
+    }
+    if (plan.ntargets && !select_jobs(wf, pl, &plan, err, 16384))
+        goto out;
+    dp_graph_t *g = dp_workflow_graph(wf);
+    if (dp__plan_reused_ids(&plan, g, &reused, &nreused) != DP_OK)
+        goto oom;
     if (o.json && !out_file_open(&json_file, "run"))
         goto out;
     if (o.trace) {
@@ -351,14 +445,6 @@ int cli_run(int argc, char **argv)
         if (!(trace = trace_rec_new(trace_file.f, g, name)))
             goto oom;
     }
-
-    /* The durable state: refused (exit 2) before anything runs, or none
-     * (warned) where it cannot be written. */
-    if (cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
-        goto out;
-    cli_state_attach_store(state, store);
-    if (o.state.resume && !prepare_resume(state, wf, g, con, &reused, &nreused))
-        goto oom;
 
     dp_run_opts_t opts;
     cli_run_opts(wf, &o.flags, &opts);
@@ -400,6 +486,8 @@ int cli_run(int argc, char **argv)
         goto out;
     }
 
+    if (summary_out && plan.ntargets)
+        selection_line(summary_out, &plan);
     if (state && !render_json_text(r, name, &json_text, &json_len))
         goto oom;
     code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace, json_text, json_len);
@@ -415,9 +503,11 @@ out:
     dp_reloader_free(reloader);
     cli_state_detach_store(state, store);
     cli_state_close(state);
-    free(reused);
     free(json_text);
     dp_result_free(r);
+    dp__plan_free(&plan); /* before the workflow: it reads the whole graph */
+    free(reused);
+    free(notes);
     dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
     dp_plugins_free(pl);
     dp_store_free(store);
