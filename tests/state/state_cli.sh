@@ -241,6 +241,19 @@ dp run big.cfg -q > /dev/null 2>&1 || fail "unwritable: the run after the full d
   fail "unwritable: the run after the full disk is not recorded"
 [ $fails = 0 ] && ok unwritable
 
+# ---- watch: every run recorded, each job's hash the same in every run ----
+newcase watch
+chain
+"$DP" watch w.cfg --interval 200ms -q > /dev/null 2>&1 &
+wpid=$!
+for _ in $(seq 200); do [ -n "$(sdb w)" ] && [ "$(q "$(sdb w)" "SELECT count(*) FROM runs WHERE outcome = 'success'" 2> /dev/null)" -ge 4 ] && break; sleep 0.05; done
+kill -TERM $wpid; wait $wpid 2> /dev/null
+[ "$(q "$(sdb w)" "SELECT count(*) FROM runs WHERE command = 'watch'")" -ge 4 ] || fail "watch: fewer than 4 runs recorded"
+[ "$(q "$(sdb w)" 'SELECT count(DISTINCT def_hash) FROM run_jobs GROUP BY job' | sort -u | tr '\n' ' ')" = "1 " ] ||
+  fail "watch: a job's definition hash differs between runs"
+rm -f ran
+[ $fails = 0 ] && ok watch
+
 # ---- retention ---------------------------------------------------------------
 newcase retention
 chain

@@ -98,11 +98,18 @@ static const char ins_job_sql[] =
  * writer idle). */
 static void ensure_hashes(cli_state_t *st)
 {
-    if (st->hashed)
+    /* Only the writer (or the main thread while the writer is idle) calls
+     * this; the flag is read under qmu by the writer's loop too. */
+    pthread_mutex_lock(&st->qmu);
+    bool done = st->hashed;
+    pthread_mutex_unlock(&st->qmu);
+    if (done)
         return;
     for (size_t i = 0; i < st->njobs; i++)
         st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+    pthread_mutex_lock(&st->qmu);
     st->hashed = true;
+    pthread_mutex_unlock(&st->qmu);
 }
 
 /* Binds and steps one job row. */
@@ -169,6 +176,9 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
 {
     if (!q->n)
         return;
+    /* A batch can come before the loop's early start of the hashing (a
+     * watch's writer that was waiting when the run began). */
+    ensure_hashes(st);
     pthread_mutex_lock(&st->mu);
     if (!st->broken) {
         sqlite3_stmt *s = NULL;
@@ -340,7 +350,9 @@ static void run_clear(cli_state_t *st)
     st->g = NULL;
     st->wf = NULL;
     st->njobs = 0;
+    pthread_mutex_lock(&st->qmu);
     st->hashed = false;
+    pthread_mutex_unlock(&st->qmu);
 }
 
 /* job_last into st->last / last_hash (the writer compares each end with
