@@ -99,6 +99,12 @@ dp run w.cfg --dry-run --resume --json p.json > /dev/null 2>&1 || fail "plan: --
   fail "plan: the dry run's actions: $(jq -c '.jobs' p.json)"
 [ "$(ran)" = "" ] || fail "plan: the dry run ran jobs"
 [ "$(q "$(sdb w)" 'SELECT count(*) FROM runs')" = 1 ] || fail "plan: the dry run was recorded as a run"
+dp plan w.cfg --resume --json > p2.json 2> /dev/null || fail "plan: plan --resume exit $?"
+cmp -s <(jq -c .jobs p.json) <(jq -c .jobs p2.json) || fail "plan: plan --resume and run --dry-run --resume differ"
+dp plan w.cfg --json > p3.json 2> /dev/null
+[ "$(jq -r .reused p3.json)" = 0 ] || fail "plan: plan without --resume reused jobs"
+mkdir elsewhere && (cd elsewhere && dp plan ../w.cfg --resume --json > p4.json 2> /dev/null) &&
+  [ "$(jq -r .reused elsewhere/p4.json)" = 0 ] || fail "plan: --resume without a state did not plan every job"
 dp run w.cfg C --resume -q > /dev/null 2>&1 || fail "plan: run C --resume exit $?"
 [ "$(ran)" = "B C " ] || fail "plan: run C --resume ran other jobs, not B C"
 [ $fails = 0 ] && ok plan

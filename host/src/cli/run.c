@@ -255,32 +255,6 @@ static bool render_json_text(const dp_result_t *r, const char *name, char **text
     return true;
 }
 
-/* --resume: the state's word on each job of the whole file (state.h: the
- * reuse set), as the plan's notes (o->sel.notes), which make the plan's
- * reused jobs and so the run's. False only when out of memory. */
-static bool resume_notes(cli_state_t *state, const dp_workflow_t *wf, console_t *con, cli_job_note_t **notes,
-                         size_t *nnotes)
-{
-    if (!state) {
-        console_logf(con, DP_LOG_WARN, "--resume: no state to resume from; every job runs");
-        return true;
-    }
-    const dp_graph_t *g = dp__workflow_full_graph(wf);
-    size_t n = dp_graph_job_count(g);
-    bool *reused = calloc(n ? n : 1, sizeof *reused);
-    if (!reused || !(*notes = calloc(n ? n : 1, sizeof **notes))) {
-        free(reused);
-        return false;
-    }
-    size_t k = cli_state_reuse_set(state, wf, g, reused);
-    for (size_t i = 0; i < n; i++)
-        if (reused[i])
-            (*notes)[(*nnotes)++] = (cli_job_note_t){dp_graph_job_name(g, i), true, "succeeded before, unchanged"};
-    free(reused);
-    console_logf(con, DP_LOG_INFO, "--resume: %zu of %zu job(s) reused from %s", k, n, cli_state_path(state));
-    return true;
-}
-
 /* Where the summary goes: stdout, or stderr when stdout carries the JSON or
  * the trace; nowhere with --log-format json then (stderr is one JSON object
  * per line, and stdout holds the machine's output already). */
@@ -421,7 +395,7 @@ int cli_run(int argc, char **argv)
      * and records nothing. */
     if ((!o.dry_run || o.state.resume) && cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
         goto out;
-    if (o.state.resume && !resume_notes(state, wf, con, &notes, &o.sel.nnotes))
+    if (o.state.resume && !cli_state_resume_notes(state, wf, con, &notes, &o.sel.nnotes))
         goto oom;
     o.sel.notes = notes;
     if (!o.dry_run)

@@ -115,6 +115,13 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
  * were marked so) with the same definition hash, and whose dependencies
  * are all reused. reused: one bool per job of g. Returns how many. */
 size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g, bool *reused);
+/* --resume's word for a plan (run, run --dry-run, plan): each job of wf's
+ * whole graph that the state lets it reuse, as the plan's notes (cli.h;
+ * malloc'd *notes, *nnotes of them). st NULL: none, with a warning. False
+ * only when out of memory. */
+typedef struct cli_job_note cli_job_note_t;
+bool cli_state_resume_notes(cli_state_t *st, const dp_workflow_t *wf, console_t *con, cli_job_note_t **notes,
+                            size_t *nnotes);
 /* mark: records (who, when) and sets or clears job's success. */
 int cli_state_mark(cli_state_t *st, const char *job, bool success, uint64_t hash, const char *who);
 /* history: one line per run, then the marks. */

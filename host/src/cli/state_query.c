@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "state_int.h"
 #include "text.h"
 
@@ -65,6 +66,31 @@ size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_gr
     free(order);
     free(left);
     return count;
+}
+
+bool cli_state_resume_notes(cli_state_t *state, const dp_workflow_t *wf, console_t *con, cli_job_note_t **notes,
+                            size_t *nnotes)
+{
+    if (!state) {
+        if (con)
+            console_logf(con, DP_LOG_WARN, "--resume: no state to resume from; every job runs");
+        return true;
+    }
+    const dp_graph_t *g = dp__workflow_full_graph(wf);
+    size_t n = dp_graph_job_count(g);
+    bool *reused = calloc(n ? n : 1, sizeof *reused);
+    if (!reused || !(*notes = calloc(n ? n : 1, sizeof **notes))) {
+        free(reused);
+        return false;
+    }
+    size_t k = cli_state_reuse_set(state, wf, g, reused);
+    for (size_t i = 0; i < n; i++)
+        if (reused[i])
+            (*notes)[(*nnotes)++] = (cli_job_note_t){dp_graph_job_name(g, i), true, "succeeded before, unchanged"};
+    free(reused);
+    if (con)
+        console_logf(con, DP_LOG_INFO, "--resume: %zu of %zu job(s) reused from %s", k, n, cli_state_path(state));
+    return true;
 }
 
 int cli_state_mark(cli_state_t *st, const char *job, bool success, uint64_t hash, const char *who)
