@@ -58,14 +58,16 @@ for iter in $(seq "$RUNS"); do
   ls .daggerpool/w-*.db > /dev/null 2>&1 || continue
   ic=$(q "PRAGMA integrity_check")
   [ "$ic" = ok ] || { fail "iteration $iter: integrity_check: $ic"; break; }
+  before=$prev_max
   # earlier rows unchanged
   if [ "$prev_max" -gt 0 ]; then
     [ "$(digest "$prev_max")" = "$prev_digest" ] || fail "iteration $iter: rows of runs <= $prev_max changed or were lost"
   fi
   prev_max=$(q "SELECT coalesce(max(id), 0) FROM runs")
   prev_digest=$(digest "$prev_max")
-  # no false success in this iteration's run (its pid's)
-  q "SELECT j.job FROM run_jobs j JOIN runs r ON r.id = j.run_id WHERE r.pid = $pid AND j.status = 'success' AND j.reused = 0" |
+  # no false success in this iteration's run: the runs recorded since the
+  # last iteration (not by pid: pids are reused, pid_max is often 32768)
+  q "SELECT job FROM run_jobs WHERE run_id > $before AND status = 'success' AND reused = 0" |
     while read -r job; do
       [ -f "done/$iter/$job" ] || echo "iteration $iter: $job recorded as success without its marker"
     done > false.txt
@@ -81,7 +83,11 @@ declare -A runs
 for l in 0 1 2 3 4; do
   for i in 0 1 2 3 4 5; do
     j=j${l}_$i
-    last=$(q "SELECT status FROM job_last WHERE job = '$j'")
+    # its last end: job_last, or a later end in a killed run that the next
+    # process to open the state folds into it (the final run does)
+    last=$(q "SELECT coalesce((SELECT status FROM run_jobs WHERE job = '$j' AND status IN ('success', 'failed', 'not_ready')
+              AND run_id IN (SELECT id FROM runs WHERE outcome IS NULL) ORDER BY run_id DESC LIMIT 1),
+              (SELECT status FROM job_last WHERE job = '$j'))")
     r=0
     [ "$last" = success ] || r=1
     if [ $l -gt 0 ]; then
