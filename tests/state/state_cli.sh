@@ -155,10 +155,16 @@ dp run l.cfg -q --wait > /dev/null 2> err; rc=$?
 grep -q "waiting for it" err || fail "lock: --wait said nothing"
 wait $holder
 # A holder killed with SIGKILL: its lock is the kernel's to drop; the next run takes over.
-"$DP" run l.cfg -q > /dev/null 2>&1 &
+# (a longer job for this one: the kill must find it running, sanitizers and load included)
+sed -i 's/"3s"/"20s"/' l.cfg
+"$DP" run l.cfg -q > /dev/null 2> killed.err &
 holder=$!
-for _ in $(seq 400); do [ -n "$(sdb l)" ] && [ "$(q "$(sdb l)" 'SELECT count(*) FROM runs WHERE outcome IS NULL' 2> /dev/null)" = 1 ] && break; sleep 0.05; done
-kill -9 $holder; wait $holder 2> /dev/null
+# its lock taken (the holder line names it), then well into its 20 s job
+for _ in $(seq 400); do [ -n "$(sdb l)" ] && grep -q "pid=$holder " "$(sdb l)".lock 2> /dev/null && break; sleep 0.05; done
+sleep 2
+kill -9 $holder || { wait $holder; fail "lock: the run to kill had ended already (exit $?): $(head -c 600 killed.err)"; }
+wait $holder 2> /dev/null
+sed -i 's/"20s"/"3s"/' l.cfg
 dp run l.cfg -v > /dev/null 2> err || fail "lock: run after a killed holder failed"
 grep -q "took over the lock.*pid=$holder" err || fail "lock: takeover not logged"
 [ "$(q "$(sdb l)" "SELECT outcome FROM runs ORDER BY id" | tr '\n' ' ')" = "success success crashed success " ] ||
