@@ -11,4 +11,5 @@ set(DP_LIB_SOURCE_NAMES
 # API's getter entries), durations (a getter parses them), util's helpers.
 set(DP_RUNNER_SUPPORT_SOURCE_NAMES isolate_wire.c params.c duration.c util.c)
 set(DP_CLI_SOURCE_NAMES
-  common.c console.c graph.c main.c plan.c plugins.c run.c service_notify.c signals.c trace.c validate.c watch.c)
+  common.c console.c graph.c main.c plan.c plugins.c run.c service_notify.c signals.c trace.c validate.c watch.c
+  history.c mark.c show.c state.c state_hash.c state_lock.c state_query.c state_run.c state_schema.c)

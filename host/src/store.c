@@ -31,6 +31,8 @@ struct dp_store {
     size_t nbuckets; /* power of two */
     size_t count;
     dp_store_view_t *views; /* entries made when read (store.h): runs' snapshots */
+    dp_store_hook_cb hook;  /* dp_store_set_hook: called under mu on each change */
+    void *hook_user;
 };
 
 dp_store_t *dp_store_new(void)
@@ -147,6 +149,11 @@ int dp_store_set(dp_store_t *st, const char *key, void *value, size_t len, dp_fr
         if (++st->count > st->nbuckets)
             grow(st);
     }
+    /* Under the lock, so that the hook sees the changes in the order they
+     * were made (a set and a delete of one key racing must not reach the
+     * disk the other way round). */
+    if (st->hook)
+        st->hook(st->hook_user, key, value, len, false);
     pthread_mutex_unlock(&st->mu);
     /* Free outside the lock: a free function may be slow. */
     if (old)
@@ -227,6 +234,8 @@ int dp_store_delete(dp_store_t *st, const char *key)
     if (e) {
         *pp = e->next;
         st->count--;
+        if (st->hook)
+            st->hook(st->hook_user, key, NULL, 0, true);
     }
     pthread_mutex_unlock(&st->mu);
     if (!e)
@@ -388,5 +397,15 @@ void dp__store_lock(dp_store_t *st)
 
 void dp__store_unlock(dp_store_t *st)
 {
+    pthread_mutex_unlock(&st->mu);
+}
+
+void dp_store_set_hook(dp_store_t *st, dp_store_hook_cb hook, void *user)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->hook = hook;
+    st->hook_user = user;
     pthread_mutex_unlock(&st->mu);
 }
