@@ -32,4 +32,8 @@ const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
 
+/* workflow.listen as written (checked when the file was read), or NULL
+ * when the file does not set it. */
+const char *dp__workflow_listen(const dp_workflow_t *wf);
+
 #endif /* DP_CONFIG_H */
