@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -92,8 +93,8 @@ static enum MHD_Result send_snapshot(struct MHD_Connection *c, unsigned code, co
                                      const char *body, size_t len)
 {
     __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)(uintptr_t)body, release_cb, p);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)(uintptr_t)body,
+                                                                                    release_cb, p);
     if (!r)
         svc_snapshot_release(p);
     return respond(c, code, r, ctype);
@@ -142,8 +143,8 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, svc_http_t *h, sv
     }
     __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
     b->p = p;
-    struct MHD_Response *r = MHD_create_response_from_callback(b->live_len + p->metrics_len, 64 * 1024, metrics_read,
-                                                               b, metrics_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(b->live_len + p->metrics_len, 64 * 1024, metrics_read, b,
+                                                               metrics_free);
     if (!r)
         metrics_free(b);
     return respond(c, MHD_HTTP_OK, r, ctype_metrics);
@@ -158,8 +159,7 @@ static enum MHD_Result serve_healthz(struct MHD_Connection *c, const svc_snapsho
             return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text,
                              "stuck: run %u started %.1f s ago, past its timeout of %.1f s\n", l->run,
                              (double)age / 1000.0, (double)l->timeout_ms / 1000.0);
-        return send_text(c, MHD_HTTP_OK, ctype_text, "ok: run %u under way for %.1f s\n", l->run,
-                         (double)age / 1000.0);
+        return send_text(c, MHD_HTTP_OK, ctype_text, "ok: run %u under way for %.1f s\n", l->run, (double)age / 1000.0);
     }
     if (p->have_run && l->next_due_mono && now > l->next_due_mono + HEALTH_GRACE_MS)
         return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text,
@@ -178,8 +178,9 @@ static enum MHD_Result serve_readyz(struct MHD_Connection *c, const svc_snapshot
         return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text, "not ready: no run has ended yet\n");
     if (p->outcome == DP_RUN_SUCCESS)
         return send_text(c, MHD_HTTP_OK, ctype_text, "ready: run %u succeeded\n", p->run);
-    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text, "not ready: run %u ended %s; first job not ready: %s\n",
-                     p->run, dp_run_outcome_name((dp_run_outcome_t)p->outcome), p->blocker ? p->blocker : "(none)");
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text,
+                     "not ready: run %u ended %s; first job not ready: %s\n", p->run,
+                     dp_run_outcome_name((dp_run_outcome_t)p->outcome), p->blocker ? p->blocker : "(none)");
 }
 
 /* The page number of ?page=N; 1 for anything else. */
@@ -204,9 +205,9 @@ static enum MHD_Result route(struct MHD_Connection *c, svc_http_t *h, const char
     } else if (strcmp(url, "/readyz") == 0) {
         ret = serve_readyz(c, p);
     } else if (strcmp(url, "/api/v1/result") == 0) {
-        ret = p->have_run ? send_snapshot(c, MHD_HTTP_OK, ctype_json, p, p->result_json, p->result_len)
-                          : send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_json,
-                                      "{\"error\":\"no run has ended yet\"}\n");
+        ret = p->have_run
+                  ? send_snapshot(c, MHD_HTTP_OK, ctype_json, p, p->result_json, p->result_len)
+                  : send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_json, "{\"error\":\"no run has ended yet\"}\n");
     } else if (strcmp(url, "/api/v1/status") == 0) {
         size_t len = 0;
         char *body = svc_status_json(p, &live, &len);
@@ -216,7 +217,7 @@ static enum MHD_Result route(struct MHD_Connection *c, svc_http_t *h, const char
         const char *svg = svc_snapshot_svg(p, &len);
         ret = svg ? send_snapshot(c, MHD_HTTP_OK, "image/svg+xml", p, svg, len)
                   : send_text(c, MHD_HTTP_NOT_FOUND, ctype_text, "no graph: %s\n",
-                              !p->have_run ? "no run has ended yet"
+                              !p->have_run                    ? "no run has ended yet"
                               : p->njobs > SVC_GRAPH_MAX_JOBS ? "too many jobs to draw"
                                                               : "it could not be drawn");
     } else if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
@@ -240,6 +241,31 @@ static enum MHD_Result route(struct MHD_Connection *c, svc_http_t *h, const char
     return ret;
 }
 
+/* RFC 9110's token characters: what a header name is made of. */
+static bool token_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Counts headers whose name is not a token (libmicrohttpd 0.9.75 lets a
+ * space through in a name) or whose value is shorter than its size says
+ * (a NUL; libmicrohttpd 0.9.75 itself cuts a value at a NUL, so this is
+ * for the versions that hand it on). */
+static enum MHD_Result header_check(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                    const char *value, size_t value_size)
+{
+    (void)kind;
+    bool bad = !key_size || (value && strlen(value) != value_size);
+    for (size_t i = 0; i < key_size && !bad; i++)
+        bad = !token_char((unsigned char)key[i]);
+    if (bad) {
+        ++*(unsigned *)cls;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **state)
 {
@@ -247,19 +273,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload;
     svc_http_t *h = cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            sizeof "read-only: GET and HEAD only\n" - 1, (void *)"read-only: GET and HEAD only\n",
-            MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof "read-only: GET and HEAD only\n" - 1,
+                                                                 (void *)"read-only: GET and HEAD only\n",
+                                                                 MHD_RESPMEM_PERSISTENT);
         if (r)
             MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, ctype_text);
     }
     /* A GET with a body: refused, the body unread. */
-    if (*upload_size || *state) {
+    const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (*upload_size || *state || (clen && strcmp(clen, "0") != 0) ||
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         *upload_size = 0;
         *state = (void *)1;
         return send_text(c, MHD_HTTP_BAD_REQUEST, ctype_text, "a GET takes no body\n");
     }
+    unsigned bad = 0;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, header_check, &bad);
+    if (bad)
+        return send_text(c, MHD_HTTP_BAD_REQUEST, ctype_text,
+                         "a header name that is not a token, or a NUL in a value\n");
     return route(c, h, url);
 }
 

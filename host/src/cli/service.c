@@ -228,9 +228,8 @@ static bool snapshot_rows(svc_snapshot_t *p, const dp_result_t *r)
     }
     for (size_t i = 0; ok && i < nf; i++) {
         const dp_job_result_t *j = dp_result_job(r, fr[i].job);
-        p->frontiers[i] = (svc_frontier_row_t){.job = j ? p->jobs[fr[i].job].name : NULL,
-                                               .status = (int)fr[i].status,
-                                               .blocked_by = put(&c, blocked[i])};
+        p->frontiers[i] = (svc_frontier_row_t){
+            .job = j ? p->jobs[fr[i].job].name : NULL, .status = (int)fr[i].status, .blocked_by = put(&c, blocked[i])};
     }
     p->njobs = ok ? n : 0;
     p->nfrontiers = ok ? nf : 0;

@@ -69,12 +69,12 @@ typedef struct svc_snapshot {
 /* What changes between runs: read with the snapshot under the same lock. */
 typedef struct svc_live {
     bool running;
-    unsigned run;                /* the run under way, or the last one */
-    uint64_t run_started_ms;     /* Unix time */
-    uint64_t run_started_mono;   /* CLOCK_MONOTONIC, ms */
-    uint64_t next_due_mono;      /* when the next run should start; 0: none */
-    uint64_t timeout_ms;         /* of a run; 0: none */
-    uint64_t started_mono;       /* the service's start */
+    unsigned run;              /* the run under way, or the last one */
+    uint64_t run_started_ms;   /* Unix time */
+    uint64_t run_started_mono; /* CLOCK_MONOTONIC, ms */
+    uint64_t next_due_mono;    /* when the next run should start; 0: none */
+    uint64_t timeout_ms;       /* of a run; 0: none */
+    uint64_t started_mono;     /* the service's start */
 } svc_live_t;
 
 /* Beyond this many jobs the DAG is not drawn (the layout would take

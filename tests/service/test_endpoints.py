@@ -1,0 +1,185 @@
+"""watch --listen's endpoints through the command: /metrics parsed by
+Debian's prometheus_client, /healthz, /readyz (200, and 503 naming the
+first job that is not ready), /api/v1/result (the --json document), HEAD,
+405 for other methods, 404, --no-job-metrics, workflow.listen and its
+FILE:LINE refusal, a refused --listen, a port in use, and nothing left
+listening after SIGTERM.
+
+usage: test_endpoints.py DAGGERPOOL"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svc  # noqa: E402
+
+DP = sys.argv[1]
+
+
+def families(text):
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        out[fam.name] = fam
+    return out
+
+
+def sample(fams, family, name, **labels):
+    for s in fams[family].samples:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    svc.fail("no sample %s%s in %s" % (name, labels, [s for s in fams[family].samples]))
+
+
+def check_metrics_and_result():
+    d = svc.tmpdir()
+    cfg = svc.write(os.path.join(d, "seed.cfg"), svc.SEED)
+    jl = os.path.join(d, "runs.jsonl")
+    w = svc.Watch(DP, cfg, "--interval", "300ms", "--json-lines", jl)
+    try:
+        assert w.host == "127.0.0.1", "--listen 0 must be loopback, got " + w.host
+        # Before any run ends: not ready, healthy.
+        w.wait_for("two runs", lambda: w.runs_ended() >= 2)
+        st, hdr, body = w.get("/metrics")
+        assert st == 200 and hdr["Content-Type"].startswith("text/plain; version=0.0.4"), (st, hdr)
+        fams = families(body.decode())
+        for name in ["daggerpool_runs", "daggerpool_run_duration_seconds", "daggerpool_last_run_timestamp_seconds",
+                     "daggerpool_jobs", "daggerpool_job_attempts", "daggerpool_plugin_reloads",
+                     "daggerpool_requeue_after_seconds", "process_cpu_seconds", "process_resident_memory_bytes",
+                     "process_open_fds", "process_start_time_seconds"]:
+            assert name in fams, "no family %s in /metrics:\n%s" % (name, body.decode())
+        runs1 = sample(fams, "daggerpool_runs", "daggerpool_runs_total", outcome="success")
+        assert runs1 >= 2, runs1
+        assert sample(fams, "daggerpool_jobs", "daggerpool_jobs", status="success") == 4
+        assert sample(fams, "daggerpool_jobs", "daggerpool_jobs", status="failed") == 0
+        cnt = sample(fams, "daggerpool_run_duration_seconds", "daggerpool_run_duration_seconds_count")
+        assert cnt == runs1, (cnt, runs1)
+        att = sample(fams, "daggerpool_job_attempts", "daggerpool_job_attempts_total", job="deploy", result="success")
+        assert att == runs1, (att, runs1)
+        assert abs(sample(fams, "daggerpool_requeue_after_seconds", "daggerpool_requeue_after_seconds") - 0.3) < 1e-9
+        # The counters move as runs happen.
+        w.wait_for("more runs", lambda: w.runs_ended() >= runs1 + 2)
+        fams2 = families(w.get("/metrics")[2].decode())
+        assert sample(fams2, "daggerpool_runs", "daggerpool_runs_total", outcome="success") > runs1
+        # Health and readiness.
+        st, _, body = w.get("/healthz")
+        assert st == 200 and body.startswith(b"ok"), (st, body)
+        st, _, body = w.get("/readyz")
+        assert st == 200 and body.startswith(b"ready"), (st, body)
+        # The result: the same document as --json (the writer's indented
+        # form, byte for byte), of a run that the JSON lines have too.
+        st, hdr, body = w.get("/api/v1/result")
+        assert st == 200 and hdr["Content-Type"] == "application/json", (st, hdr)
+        doc = json.loads(body)
+        assert body == (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), body
+        lines = [json.loads(l) for l in open(jl)]
+        for l in lines:
+            l.pop("run"), l.pop("workflow_generation")
+        assert doc in lines, "the served result is none of the runs' JSON lines"
+        ref = subprocess.run([DP, "run", cfg, "--json", "-"], capture_output=True, check=True).stdout
+        assert ref == (json.dumps(json.loads(ref), indent=2, ensure_ascii=False) + "\n").encode()
+        assert list(json.loads(ref).keys()) == list(doc.keys())
+        # The page's poll and the graph.
+        st, _, body = w.get("/api/v1/status")
+        s = json.loads(body)
+        assert st == 200 and s["workflow"] == "svc" and s["jobs"]["success"] == 4, s
+        st, hdr, body = w.get("/graph.svg")
+        assert st == 200 and hdr["Content-Type"] == "image/svg+xml" and b"<svg" in body, (st, hdr, body[:200])
+        assert b"deploy" in body and b"#b7e4c7" in body, "the SVG lacks a job or the success colour"
+        # HEAD: headers only; other methods: 405; unknown paths: 404.
+        st, hdr, body = w.get("/metrics", method="HEAD")
+        assert st == 200 and body == b"", (st, body)
+        for m in ["POST", "PUT", "DELETE", "PATCH"]:
+            st, hdr, _ = w.get("/metrics", method=m)
+            assert st == 405 and hdr.get("Allow") == "GET, HEAD", (m, st, hdr)
+        assert w.get("/nope")[0] == 404
+        assert w.get("/api/v1/result/../../etc/passwd")[0] in (400, 404)
+        # SIGTERM: exit 130, and nothing listens on the port any more.
+        port = w.port
+        code = w.stop()
+        assert code == 130, code
+        s = socket.socket()
+        try:
+            s.settimeout(5)
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "something still listens on %d" % port
+        finally:
+            s.close()
+    finally:
+        w.stop(signal.SIGKILL)
+
+
+def check_not_ready():
+    d = svc.tmpdir()
+    cfg = svc.write(os.path.join(d, "wait.cfg"), svc.NOT_READY)
+    w = svc.Watch(DP, cfg, "--interval", "5s", "--keep-going", "--no-job-metrics")
+    try:
+        w.wait_for("a run", lambda: w.runs_ended() >= 1)
+        st, _, body = w.get("/readyz")
+        assert st == 503 and b"first job not ready: migrate (not_ready)" in body, (st, body)
+        fams = families(w.get("/metrics")[2].decode())
+        assert sample(fams, "daggerpool_jobs", "daggerpool_jobs", status="skipped") == 1
+        assert sample(fams, "daggerpool_jobs", "daggerpool_jobs", status="failed") == 1
+        assert not [s for s in fams["daggerpool_job_attempts"].samples], "--no-job-metrics still has per-job series"
+        doc = json.loads(w.get("/api/v1/result")[2])
+        assert doc["outcome"] == "failed" and doc["jobs"]["broken"]["error"] == "disk full", doc
+        page = w.get("/")[2].decode()
+        assert 'data-job="migrate" data-status="not_ready"' in page, page
+        assert 'data-job="broken" data-status="failed"' in page and "disk full" in page
+    finally:
+        w.stop()
+
+
+def check_config_and_refusals():
+    d = svc.tmpdir()
+    # workflow.listen serves; the flag overrides it.
+    cfg = svc.write(os.path.join(d, "listen.cfg"), svc.SEED.replace('timeout = "30s";', 'timeout = "30s"; listen = ":0";'))
+    w = svc.Watch(DP, cfg, "--interval", "1s", listen=None)
+    try:
+        assert w.host == "127.0.0.1"
+        assert w.get("/healthz")[0] == 200
+    finally:
+        w.stop()
+    # A bad workflow.listen: refused with its line, exit 2, by validate too.
+    bad = svc.write(os.path.join(d, "bad.cfg"), 'workflow: {\n  name = "x";\n  listen = "localhost:99999";\n};\n'
+                    'jobs = ({ name = "a"; type = "core.noop"; });\n')
+    for cmd in (["watch", bad], ["validate", bad]):
+        p = subprocess.run([DP, *cmd], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and re.search(r"bad\.cfg:3: workflow\.listen: .*'99999' is not a port", p.stderr), \
+            (cmd, p.returncode, p.stderr)
+    for arg, why in [("nonsense", "is not a port"), ("example.com:80", "not an IPv4 address"),
+                     ("::1:80", "IPv6 address goes in brackets"), ("1.2.3.4:", "is not a port")]:
+        p = subprocess.run([DP, "watch", cfg, "--listen", arg], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and why in p.stderr, (arg, p.returncode, p.stderr)
+    # A port in use: exit 2 before anything runs, saying so.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        port = s.getsockname()[1]
+        p = subprocess.run([DP, "watch", cfg, "--listen", str(port)], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "Address already in use" in p.stderr and "run started" not in p.stderr, \
+            (p.returncode, p.stderr)
+    finally:
+        s.close()
+    # IPv6 loopback, and an address beyond loopback only when written out.
+    w = svc.Watch(DP, cfg, "--interval", "1s", listen="[::1]:0")
+    try:
+        assert w.host == "::1" and w.get("/healthz")[0] == 200
+    finally:
+        w.stop()
+    w = svc.Watch(DP, cfg, "--interval", "1s", listen="0.0.0.0:0")
+    try:
+        assert "reachable beyond this machine" in w.log(), w.log()
+    finally:
+        w.stop()
+
+
+check_metrics_and_result()
+check_not_ready()
+check_config_and_refusals()
+print("1 passed, 0 failed")
