@@ -153,7 +153,7 @@ static void frontiers(FILE *f, const svc_snapshot_t *p)
         fputs("<tr><td>", f);
         html(f, r->job);
         fprintf(f, "</td><td class=\"st-%s\">%s</td><td>", st, st);
-        html(f, r->blocked_by);
+        html(f, r->blocked_by && *r->blocked_by ? r->blocked_by : "-");
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
