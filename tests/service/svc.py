@@ -86,7 +86,7 @@ class Watch:
             if v:
                 return v
             time.sleep(0.05)
-        raise AssertionError("timed out waiting for " + what + "\n" + self.log())
+        raise AssertionError("timed out waiting for " + what + "\n" + self.log()[-3000:])
 
     def runs_ended(self):
         return len(re.findall(r"run \d+: \w+; next run", self.log()))
