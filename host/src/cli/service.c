@@ -289,6 +289,7 @@ static char *blocker_text(const svc_snapshot_t *p, const dp_result_t *r)
 void svc_run_ended(svc_t *s, const dp_result_t *r, const char *name, unsigned run, unsigned generation,
                    uint64_t next_ms)
 {
+    uint64_t t0 = dp__now_ns();
     uint64_t now_ms = dp__wall_ns() / 1000000u;
     svc_metrics_add_run(s->metrics, r, (double)now_ms / 1000.0, (double)next_ms / 1000.0, generation);
     svc_snapshot_t *p = snapshot_new();
@@ -326,6 +327,9 @@ void svc_run_ended(svc_t *s, const dp_result_t *r, const char *name, unsigned ru
     s->live.running = false;
     s->live.next_due_mono = mono_ms() + next_ms;
     pthread_mutex_unlock(&s->lock);
-    if (ok)
+    if (ok) {
         publish(s, p);
+        console_logf(s->con, DP_LOG_DEBUG, "run %u published to the HTTP endpoints in %.2f ms", run,
+                     (double)(dp__now_ns() - t0) / 1e6);
+    }
 }
