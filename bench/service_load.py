@@ -4,15 +4,15 @@
 back (--interval 1ms) for SECONDS without load, then for SECONDS while 1 000
 clients on loopback scrape /metrics in a loop (each: connect, GET, read to
 the end, again), then without load again. Prints the runs' durations (from
---json-lines' duration_ms) per phase and the scrapes served.
+the log's "run ended: ... in N ms" lines) per phase and the scrapes served.
 
-usage: bench/service_load.py DAGGERPOOL GEN_WORKFLOW [SECONDS (30)] [CLIENTS (1000)] [JOBS (2000)]
+usage: bench/service_load.py DAGGERPOOL GEN_WORKFLOW [SECONDS (30)] [CLIENTS (1000)] [JOBS (500)]
        e.g. bench/service_load.py build/release/bin/daggerpool build/release/bin/gen_workflow"""
 import asyncio
-import json
 import os
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -23,12 +23,12 @@ import time
 DP, GEN = sys.argv[1:3]
 SECONDS = float(sys.argv[3]) if len(sys.argv) > 3 else 30
 CLIENTS = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
-JOBS = sys.argv[5] if len(sys.argv) > 5 else "2000"
+JOBS = sys.argv[5] if len(sys.argv) > 5 else "500"
 
 
-def lines(path):
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+def durations(path):
+    with open(path, errors="replace") as f:
+        return [int(m.group(1)) for m in re.finditer(r"run ended: \w+ in (\d+) ms", f.read())]
 
 
 async def scraper(host, port, stop, counts):
@@ -71,30 +71,29 @@ def main():
     cfg = os.path.join(d, "w.cfg")
     with open(cfg, "w") as f:
         subprocess.run([GEN, "-n", JOBS, "-j", "2"], stdout=f, check=True)
-    jl = os.path.join(d, "runs.jsonl")
-    err = open(os.path.join(d, "watch.err"), "w")
-    p = subprocess.Popen([DP, "watch", cfg, "--interval", "1ms", "--listen", "0", "--json-lines", jl, "-q"],
+    log = os.path.join(d, "watch.err")
+    err = open(log, "w")
+    p = subprocess.Popen([DP, "watch", cfg, "--interval", "1ms", "--listen", "0"],
                          stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
-        # -q hides the address line: ask the kernel which port the process listens on.
         port = None
-        for _ in range(200):
-            out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
-            m = re.search(r"127\.0\.0\.1:(\d+) .*pid=%d," % p.pid, out)
+        for _ in range(600):
+            with open(log, errors="replace") as f:
+                m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", f.read())
             if m:
                 port = int(m.group(1))
                 break
             time.sleep(0.05)
         assert port, "watch does not listen"
         time.sleep(2)  # warm up
-        marks = [len(lines(jl))]
+        marks = [len(durations(log))]
         time.sleep(SECONDS)
-        marks.append(len(lines(jl)))
+        marks.append(len(durations(log)))
         counts = asyncio.run(load("127.0.0.1", port, SECONDS))
-        marks.append(len(lines(jl)))
+        marks.append(len(durations(log)))
         time.sleep(SECONDS)
-        marks.append(len(lines(jl)))
-        runs = [l["duration_ms"] for l in lines(jl)]
+        marks.append(len(durations(log)))
+        runs = durations(log)
         print("watch --interval 1ms on %s core.noop jobs (random shape, -j 2); %d s per phase; %d scraping clients"
               % (JOBS, SECONDS, CLIENTS))
         phase("no load", runs[marks[0]:marks[1]])
@@ -109,6 +108,7 @@ def main():
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 main()

@@ -11,5 +11,5 @@ set(DP_LIB_SOURCE_NAMES
 # API's getter entries), durations (a getter parses them), util's helpers.
 set(DP_RUNNER_SUPPORT_SOURCE_NAMES isolate_wire.c params.c duration.c util.c)
 set(DP_CLI_SOURCE_NAMES
-  common.c console.c graph.c graph_svg.c http_server.c main.c metrics.c plugins.c run.c service.c signals.c
-  status_page.c trace.c validate.c watch.c)
+  common.c console.c graph.c graph_svg.c http_server.c main.c metrics.c plugins.c run.c service.c service_notify.c
+  signals.c status_page.c trace.c validate.c watch.c)

@@ -427,14 +427,32 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
     return DP_OK;
 }
 
-void dp_job_spec_init(dp_job_spec_t *spec)
+void dp_job_spec_init_sized(dp_job_spec_t *spec, size_t size)
 {
-    memset(spec, 0, sizeof *spec);
-    spec->backoff.initial_ms = 1000;
-    spec->backoff.factor = 2.0;
-    spec->backoff.max_ms = 30000;
-    spec->backoff.jitter = 0.0;
-    spec->readiness.probe_timeout_ms = 30000;
+    dp_job_spec_t d;
+    memset(&d, 0, sizeof d);
+    d.backoff.initial_ms = 1000;
+    d.backoff.factor = 2.0;
+    d.backoff.max_ms = 30000;
+    d.backoff.jitter = 0.0;
+    d.readiness.probe_timeout_ms = 30000;
+    memcpy(spec, &d, size < sizeof d ? size : sizeof d);
+}
+
+/* The 1.0 entry point (the header's macro makes new callers use the sized
+ * one): a 1.0 struct ends after `limits`. */
+void(dp_job_spec_init)(dp_job_spec_t *spec)
+{
+    dp_job_spec_init_sized(spec, DP__JOB_SPEC_SIZE_1_0);
+}
+
+const dp_job_spec_t *dp__job_spec_widen(const dp_job_spec_t *spec, size_t size, dp_job_spec_t *full)
+{
+    if (!spec || size >= sizeof *full)
+        return spec;
+    dp_job_spec_init_sized(full, sizeof *full);
+    memcpy(full, spec, size);
+    return full;
 }
 
 /* The name "#ID" of an unnamed job, into buf (at least 12 bytes). */
@@ -540,19 +558,32 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     return DP_OK;
 }
 
-int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+int dp_graph_add_job_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, char *err, size_t errlen)
 {
-    return add_job(g, spec, false, NULL, err, errlen);
+    dp_job_spec_t full;
+    return add_job(g, dp__job_spec_widen(spec, size, &full), false, NULL, err, errlen);
 }
 
-int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen)
+int(dp_graph_add_job)(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+{
+    return dp_graph_add_job_sized(g, spec, DP__JOB_SPEC_SIZE_1_0, err, errlen);
+}
+
+int dp_graph_add_job_id_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, uint32_t *id, char *err,
+                              size_t errlen)
 {
     if (!id)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_graph_add_job_id needs somewhere to put the id");
-    int rc = add_job(g, spec, true, id, err, errlen);
+    dp_job_spec_t full;
+    int rc = add_job(g, dp__job_spec_widen(spec, size, &full), true, id, err, errlen);
     if (rc == DP_OK)
         g->keep_order = true; /* from now on validate renumbers nothing */
     return rc;
+}
+
+int(dp_graph_add_job_id)(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen)
+{
+    return dp_graph_add_job_id_sized(g, spec, DP__JOB_SPEC_SIZE_1_0, id, err, errlen);
 }
 
 dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps)

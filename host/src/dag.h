@@ -16,10 +16,19 @@
 #define DP_DAG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daggerpool/daggerpool.h"
 #include "strarena.h"
+
+/* The size of a dp_job_spec_t of a program built against a 1.0 header. */
+#define DP__JOB_SPEC_SIZE_1_0 (offsetof(dp_job_spec_t, limits) + sizeof(dp_limits_t))
+
+/* spec itself when `size` covers the whole current struct; else a copy in
+ * *full of its first `size` bytes with defaults for the rest (the caller's
+ * struct is older than this library's). */
+const dp_job_spec_t *dp__job_spec_widen(const dp_job_spec_t *spec, size_t size, dp_job_spec_t *full);
 
 /* What a job does with its attempts: the settings that a graph's jobs
  * mostly share (a workflow has many jobs and few distinct settings), kept

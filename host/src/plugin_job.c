@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dag.h"
 #include "host_api.h"
 #include "isolate.h"
 #include "params.h"
@@ -490,11 +491,19 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
     return DP_OK;
 }
 
-int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
-                       const dp_params_t *params, char *err, size_t errlen)
+int(dp_plugins_add_job)(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                        const dp_params_t *params, char *err, size_t errlen)
+{
+    return dp_plugins_add_job_sized(pl, g, spec, DP__JOB_SPEC_SIZE_1_0, type, params, err, errlen);
+}
+
+int dp_plugins_add_job_sized(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, size_t size, const char *type,
+                             const dp_params_t *params, char *err, size_t errlen)
 {
     if (!pl || !g || !spec || !type)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
+    dp_job_spec_t full;
+    spec = dp__job_spec_widen(spec, size, &full);
     const char *jname = spec->name ? spec->name : "(unnamed)";
     const char *dot;
     int rc = precheck(spec, jname, type, &dot, err, errlen);

@@ -295,9 +295,14 @@ typedef struct dp_job_spec {
      * without DP_ISOLATION_PROCESS are refused (DP_EINVAL). */
     dp_isolation_t isolation;
     dp_limits_t limits;
+    /* Appended after 1.0 go below this line (read only from a caller whose
+     * struct has them: see "Binary compatibility" below). */
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
+/** dp_job_spec_init for a struct of `size` bytes (what the caller's header
+ *  says): fields beyond it are not touched. */
+DP_API void dp_job_spec_init_sized(dp_job_spec_t *spec, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Graph                                                                     */
@@ -364,6 +369,24 @@ DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_
  *  an id out of range, DP_ESELF_DEP when they are equal, DP_EBUSY while
  *  the graph runs; repeats are harmless. Fixes the graph's ids. */
 DP_API int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep);
+
+/** dp_graph_add_job and dp_graph_add_job_id for a spec of `size` bytes:
+ *  fields beyond it take their defaults. */
+DP_API int dp_graph_add_job_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, char *err, size_t errlen);
+DP_API int dp_graph_add_job_id_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, uint32_t *id, char *err,
+                                     size_t errlen);
+
+/* Binary compatibility: dp_job_spec_t, like dp_run_opts_t, grows at its
+ * end. A program compiled with this header calls the _sized functions
+ * (the macros below pass the size of its struct); one compiled with a 1.0
+ * header calls dp_job_spec_init, dp_graph_add_job, dp_graph_add_job_id and
+ * dp_plugins_add_job, which read and write only the 1.0 fields (up to
+ * `limits`) and give the later ones their defaults. */
+#define dp_job_spec_init(spec) dp_job_spec_init_sized((spec), sizeof(dp_job_spec_t))
+#define dp_graph_add_job(g, spec, err, errlen)                                                                         \
+    dp_graph_add_job_sized((g), (spec), sizeof(dp_job_spec_t), (err), (errlen))
+#define dp_graph_add_job_id(g, spec, id, err, errlen)                                                                  \
+    dp_graph_add_job_id_sized((g), (spec), sizeof(dp_job_spec_t), (id), (err), (errlen))
 
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
@@ -674,6 +697,12 @@ DP_API int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size
  *  params refused (the plugin's message). */
 DP_API int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
                               const dp_params_t *params, char *err, size_t errlen);
+/** dp_plugins_add_job for a spec of `size` bytes (the header's macro passes
+ *  it; see dp_job_spec_t's binary compatibility). */
+DP_API int dp_plugins_add_job_sized(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, size_t size,
+                                    const char *type, const dp_params_t *params, char *err, size_t errlen);
+#define dp_plugins_add_job(pl, g, spec, type, params, err, errlen)                                                     \
+    dp_plugins_add_job_sized((pl), (g), (spec), sizeof(dp_job_spec_t), (type), (params), (err), (errlen))
 
 typedef struct dp_plugin_info {
     const char *name;

@@ -147,6 +147,26 @@ bool cli_signals_hup_take(void);
 int cli_tmp_register(const char *path);
 void cli_tmp_forget(int slot);
 
+/* ---- service_notify.c -------------------------------------------------- */
+
+/* `watch` under systemd (Type=notify): NULL, and every call a no-op, when
+ * $NOTIFY_SOCKET is not set. See service_notify.c for what is sent when. */
+typedef struct cli_notify cli_notify_t;
+cli_notify_t *cli_notify_open(console_t *con);
+void cli_notify_close(cli_notify_t *n);
+/* Between runs the loop calls cli_notify_alive at least this often (ms; 0
+ * without a notifier), so that the watchdog sees it alive. */
+uint64_t cli_notify_alive_every_ms(const cli_notify_t *n);
+void cli_notify_alive(cli_notify_t *n);
+/* A run starts (healthy until its timeout plus a grace; 0: no bound), and
+ * ends with STATUS=status (READY=1 too after the first run). */
+void cli_notify_run_start(cli_notify_t *n, uint64_t timeout_ms);
+void cli_notify_run_end(cli_notify_t *n, const char *status);
+/* SIGHUP: RELOADING=1, then READY=1 with STATUS=status once reloaded. */
+void cli_notify_reloading(cli_notify_t *n);
+void cli_notify_reloaded(cli_notify_t *n, const char *status);
+void cli_notify_stopping(cli_notify_t *n);
+
 /* ---- messages ---------------------------------------------------------- */
 
 /* "daggerpool CMD: message" on stderr, on one line: control characters and

@@ -48,6 +48,8 @@ static const char usage[] =
     "SIGHUP also reloads every plugin. SIGINT or SIGTERM cancel the run under way at once,\n"
     "write its result and end with exit 130. A refused plugin file (cut short, not loadable)\n"
     "is logged as an error, shown with -q too; the old version keeps serving.\n"
+    "Under systemd (Type=notify) it reports READY=1 after the first run, STATUS, RELOADING,\n"
+    "STOPPING and, with WatchdogSec, WATCHDOG=1 while healthy (see the man page).\n"
     "\n"
     "options:\n"
     "  --interval DUR       pause between runs, such as 10s or 1m (default 30s)\n"
@@ -190,7 +192,8 @@ typedef struct watcher {
     int in_fd, in_wd; /* inotify on the workflow file's directory */
     char *base;       /* the workflow file's name in it */
     char *err;
-    svc_t *svc; /* --listen's HTTP endpoints, or NULL */
+    svc_t *svc;           /* --listen's HTTP endpoints, or NULL */
+    cli_notify_t *notify; /* systemd's notification socket, or NULL */
 } watcher_t;
 
 /* Adds wf's plugin_path directories not added before (a reloaded workflow
@@ -306,14 +309,22 @@ static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
             {.fd = cli_signals_hup_fd(), .events = POLLIN},
             {.fd = w->in_fd, .events = POLLIN},
         };
+        uint64_t alive_every = cli_notify_alive_every_ms(w->notify);
+        if (alive_every && until > now + alive_every)
+            until = now + alive_every; /* the watchdog hears from the loop */
         int timeout = until > now ? (int)(until - now < INT_MAX ? until - now : INT_MAX) : 0;
         int n = poll(fds, 3, timeout);
+        cli_notify_alive(w->notify);
         if (n < 0 && errno != EINTR)
             return true;
         if (n <= 0)
             continue;
-        if (fds[1].revents && cli_signals_hup_take())
+        if (fds[1].revents && cli_signals_hup_take()) {
+            cli_notify_reloading(w->notify);
             reload_workflow(w, "SIGHUP");
+            cli_notify_reloaded(w->notify, w->next ? "workflow reloaded; used from the next run on"
+                                                   : "workflow reload refused; the previous version stays in use");
+        }
         if (fds[2].revents && workflow_changed(w))
             settle_until = dp__now_ns() / 1000000u + WORKFLOW_SETTLE_MS;
     }
@@ -471,8 +482,10 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
         *executor = dp_executor_new(opts.max_concurrent_jobs);
     opts.executor = *executor; /* NULL (no memory): threads per run, as before */
     watch_before_run(w, run, &opts);
+    cli_notify_run_start(w->notify, opts.timeout_ms);
     dp_result_t *r = dp_graph_run(dp_workflow_graph(w->wf), &opts, w->err, 16384);
     if (!r) {
+        cli_notify_run_end(w->notify, "a run could not start");
         cli_errorf(NULL, "%s: %s", o->file, w->err);
         return false;
     }
@@ -527,6 +540,7 @@ int cli_watch(int argc, char **argv)
         goto out;
     if (!(w.con = console_new(stderr, o.log_format, level, false)))
         goto oom;
+    w.notify = cli_notify_open(w.con);
     if (!(w.pl = dp_plugins_new()) || !(store = dp_store_new()))
         goto oom;
     dp_plugins_set_log(w.pl, console_log_cb, w.con, level);
@@ -566,24 +580,33 @@ int cli_watch(int argc, char **argv)
             code = CLI_EXIT_INVALID;
             break;
         }
+        char status[160];
         if (outcome == DP_RUN_CANCELLED || dp_ctx_done(parent)) {
+            snprintf(status, sizeof status, "run %u: %s", run, dp_run_outcome_name(outcome));
+            cli_notify_run_end(w.notify, status);
             code = CLI_EXIT_INTERRUPTED;
             break;
         }
         if (o.until_ready && outcome == DP_RUN_SUCCESS) {
             console_logf(w.con, DP_LOG_INFO, "ready after %u run(s)", run);
+            snprintf(status, sizeof status, "ready after %u run(s)", run);
+            cli_notify_run_end(w.notify, status);
             code = CLI_EXIT_SUCCESS;
             break;
         }
         uint64_t delay = next_delay(&o, outcome, requeue);
         char d[32];
-        console_logf(w.con, DP_LOG_INFO, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome),
-                     dp_duration_format(delay, d, sizeof d));
+        dp_duration_format(delay, d, sizeof d);
+        snprintf(status, sizeof status, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome), d);
+        cli_notify_run_end(w.notify, status);
+        console_logf(w.con, DP_LOG_INFO, "%s", status);
         if (!wait_between_runs(&w, parent, delay)) {
             code = CLI_EXIT_INTERRUPTED;
             break;
         }
     }
+    if (code == CLI_EXIT_INTERRUPTED)
+        cli_notify_stopping(w.notify);
     cli_signals_restore_hup();
     cli_signals_restore();
     goto out;
@@ -592,6 +615,7 @@ oom:
     cli_errorf("watch", "out of memory");
     code = CLI_EXIT_INVALID;
 out:
+    cli_notify_close(w.notify);
     if (jl && jl != stdout)
         fclose(jl);
     dp_reloader_free(w.reloader); /* before the service its callback counts in */
