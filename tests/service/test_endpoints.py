@@ -102,7 +102,8 @@ def check_metrics_and_result():
         # SIGTERM: exit 130, and nothing listens on the port any more.
         port = w.port
         code = w.stop()
-        assert code == 130, code
+        assert code == 130, (code, w.log()[-4000:])
+        assert "Sanitizer" not in w.log() and "runtime error" not in w.log(), w.log()[-4000:]
         s = socket.socket()
         try:
             s.settimeout(5)
@@ -130,6 +131,8 @@ def check_not_ready():
         page = w.get("/")[2].decode()
         assert 'data-job="migrate" data-status="not_ready"' in page, page
         assert 'data-job="broken" data-status="failed"' in page and "disk full" in page
+        assert b"<svg" in w.get("/graph.svg")[2]
+        assert w.stop() == 130, w.log()[-4000:]
     finally:
         w.stop()
 
