@@ -272,6 +272,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     (void)upload;
     svc_http_t *h = cls;
+    if (!*state) /* once a request: libmicrohttpd calls again for a body */
+        console_logf(svc_console(h->svc), DP_LOG_DEBUG, "http: %s %s", method, url);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(sizeof "read-only: GET and HEAD only\n" - 1,
                                                                  (void *)"read-only: GET and HEAD only\n",

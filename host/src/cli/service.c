@@ -81,6 +81,11 @@ svc_snapshot_t *svc_acquire(svc_t *s, svc_live_t *live)
     return p;
 }
 
+console_t *svc_console(svc_t *s)
+{
+    return s->con;
+}
+
 svc_metrics_t *svc_metrics_of(svc_t *s)
 {
     return s->metrics;

@@ -104,6 +104,8 @@ void svc_reload_event(void *user, const dp_reload_event_t *ev);
 /* Any thread: a reference to the current snapshot and the live state. */
 svc_snapshot_t *svc_acquire(svc_t *s, svc_live_t *live);
 void svc_snapshot_release(svc_snapshot_t *snap);
+/* The console the service logs to (requests at debug level). */
+console_t *svc_console(svc_t *s);
 /* The metrics that are read at the scrape (metrics.h). */
 struct svc_metrics *svc_metrics_of(svc_t *s);
 
