@@ -26,10 +26,10 @@ static void *plugin_so[2];
  * gvplugin_NAME_LTX_library, or NULL. */
 static void *plugin_library(int i, const char *name)
 {
-    char path[512], sym[128];
-    snprintf(path, sizeof path, "%s/libgvplugin_%s%s", DP_GV_PLUGIN_DIR, name, DP_GV_PLUGIN_SUFFIX);
+    char file[512], sym[128];
+    snprintf(file, sizeof file, "%s/libgvplugin_%s%s", DP_GV_PLUGIN_DIR, name, DP_GV_PLUGIN_SUFFIX);
     snprintf(sym, sizeof sym, "gvplugin_%s_LTX_library", name);
-    if (!plugin_so[i] && !(plugin_so[i] = dlopen(path, RTLD_NOW | RTLD_LOCAL)))
+    if (!plugin_so[i] && !(plugin_so[i] = dlopen(file, RTLD_NOW | RTLD_LOCAL)))
         return NULL;
     return dlsym(plugin_so[i], sym);
 }

@@ -209,8 +209,8 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* open_memstream's text, or NULL. */
-static char *finish(FILE *f, char **buf, size_t *len)
+/* open_memstream's text, or NULL (freed) when a write failed. */
+static char *finish(FILE *f, char **buf)
 {
     bool ok = !ferror(f);
     if (fclose(f) != 0 || !ok) {
@@ -266,7 +266,7 @@ char *svc_metrics_render_runs(svc_metrics_t *m, size_t *len)
             fprintf(f, "\",result=\"%s\"} %llu\n", att_name[a], (unsigned long long)c->att[a]);
         }
     }
-    return finish(f, &buf, len);
+    return finish(f, &buf);
 }
 
 void svc_metrics_reload(svc_metrics_t *m, const char *plugin, bool ok)
@@ -363,5 +363,5 @@ char *svc_metrics_render_live(svc_metrics_t *m, size_t *len)
     fprintf(f, "process_threads %ld\n", threads);
     head(f, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
     fprintf(f, "process_start_time_seconds %.2f\n", m->start_s);
-    return finish(f, &buf, len);
+    return finish(f, &buf);
 }
