@@ -137,7 +137,15 @@ def check_not_ready():
         assert 'data-job="migrate" data-status="not_ready"' in page, page
         assert 'data-job="broken" data-status="failed"' in page and "disk full" in page
         assert b"<svg" in w.get("/graph.svg")[2]
-        assert w.stop() == 130, w.log()[-4000:]
+        # SIGINT too: exit 130, the port closed.
+        port = w.port
+        assert w.stop(signal.SIGINT) == 130, w.log()[-4000:]
+        s = socket.socket()
+        try:
+            s.settimeout(5)
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "something still listens on %d" % port
+        finally:
+            s.close()
     finally:
         w.stop()
 
