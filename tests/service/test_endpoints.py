@@ -3,9 +3,10 @@ Debian's prometheus_client, /healthz, /readyz (200, and 503 naming the
 first job that is not ready), /api/v1/result (the --json document), HEAD,
 405 for other methods, 404, --no-job-metrics, workflow.listen and its
 FILE:LINE refusal, a refused --listen, a port in use, and nothing left
-listening after SIGTERM.
+listening after SIGTERM or SIGINT; /healthz says stuck when a run hangs past
+its timeout.
 
-usage: test_endpoints.py DAGGERPOOL"""
+usage: test_endpoints.py DAGGERPOOL FAULTS_PLUGIN_DIR"""
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svc  # noqa: E402
 
-DP = sys.argv[1]
+DP, FAULTS = sys.argv[1], sys.argv[2]
 
 
 def families(text):
@@ -195,7 +196,31 @@ def check_config_and_refusals():
         w.stop()
 
 
+def check_stuck():
+    """/healthz: 200 while the run is within its timeout, 503 once it has
+    gone on past it by more than the grace (one interval, at least 1 s): a
+    job that ignores cancellation (the faults test plugin) holds the run."""
+    d = svc.tmpdir()
+    cfg = svc.write(os.path.join(d, "stuck.cfg"),
+                    'workflow = { name = "stuck"; timeout = "1s"; plugin_path = [ "%s" ]; };\n'
+                    'jobs = ( { name = "hang"; type = "faults.sleep"; params = { duration = "1h"; }; } );\n'
+                    % FAULTS)
+    w = svc.Watch(DP, cfg, "--interval", "300ms")
+    try:
+        st, _, body = w.wait_for("/healthz: the run under way", lambda: (lambda r: r if b"under way" in r[2] else None)(
+            w.get("/healthz")), timeout=30)
+        assert st == 200, (st, body)
+        st, _, body = w.wait_for("/healthz to say stuck", lambda: (lambda r: r if r[0] == 503 else None)(
+            w.get("/healthz")), timeout=30)
+        assert b"stuck: run 1 started" in body and b"past its timeout of 1.0 s" in body, body
+        st, _, body = w.get("/readyz")
+        assert st == 503 and b"no run has ended yet" in body, (st, body)
+    finally:
+        w.stop(signal.SIGKILL)
+
+
 check_metrics_and_result()
 check_not_ready()
 check_config_and_refusals()
+check_stuck()
 print("1 passed, 0 failed")

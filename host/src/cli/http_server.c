@@ -33,9 +33,6 @@
 #define HTTP_IDLE_SECONDS 10
 #define HTTP_CONNECTION_MEMORY (32 * 1024)
 #define HTTP_BACKLOG 1024
-/* /healthz: how late the loop may be (the next run not started when due,
- * a run past its timeout) before it counts as stuck. */
-#define HEALTH_GRACE_MS 60000
 
 struct svc_http {
     struct MHD_Daemon *d;
@@ -155,13 +152,13 @@ static enum MHD_Result serve_healthz(struct MHD_Connection *c, const svc_snapsho
     uint64_t now = dp__now_ns() / 1000000u;
     if (l->running) {
         uint64_t age = now - l->run_started_mono;
-        if (l->timeout_ms && age > l->timeout_ms + HEALTH_GRACE_MS)
+        if (l->timeout_ms && age > l->timeout_ms + l->grace_ms)
             return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text,
                              "stuck: run %u started %.1f s ago, past its timeout of %.1f s\n", l->run,
                              (double)age / 1000.0, (double)l->timeout_ms / 1000.0);
         return send_text(c, MHD_HTTP_OK, ctype_text, "ok: run %u under way for %.1f s\n", l->run, (double)age / 1000.0);
     }
-    if (p->have_run && l->next_due_mono && now > l->next_due_mono + HEALTH_GRACE_MS)
+    if (p->have_run && l->next_due_mono && now > l->next_due_mono + l->grace_ms)
         return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, ctype_text,
                          "stuck: run %u was due %.1f s ago and has not started\n", p->run + 1,
                          (double)(now - l->next_due_mono) / 1000.0);

@@ -91,7 +91,7 @@ svc_metrics_t *svc_metrics_of(svc_t *s)
     return s->metrics;
 }
 
-svc_t *svc_new(console_t *con, bool per_job)
+svc_t *svc_new(console_t *con, bool per_job, uint64_t interval_ms)
 {
     svc_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -99,6 +99,7 @@ svc_t *svc_new(console_t *con, bool per_job)
     s->con = con;
     pthread_mutex_init(&s->lock, NULL);
     s->live.started_mono = mono_ms();
+    s->live.grace_ms = interval_ms < 1000 ? 1000 : interval_ms > 60000 ? 60000 : interval_ms;
     s->cur = snapshot_new();
     s->metrics = svc_metrics_new(per_job);
     if (!s->cur || !s->metrics || !(s->cur->metrics = svc_metrics_render_runs(s->metrics, &s->cur->metrics_len))) {

@@ -75,6 +75,7 @@ typedef struct svc_live {
     uint64_t next_due_mono;    /* when the next run should start; 0: none */
     uint64_t timeout_ms;       /* of a run; 0: none */
     uint64_t started_mono;     /* the service's start */
+    uint64_t grace_ms;         /* /healthz: how late the loop may be before it is stuck */
 } svc_live_t;
 
 /* Beyond this many jobs the DAG is not drawn (the layout would take
@@ -83,8 +84,10 @@ typedef struct svc_live {
 
 typedef struct svc svc_t;
 
-/* per_job: per-job metric labels. NULL: out of memory. */
-svc_t *svc_new(console_t *con, bool per_job);
+/* per_job: per-job metric labels; interval_ms: watch's --interval (how
+late the loop may be before /healthz calls it stuck: one interval, at
+least 1 s, at most 60 s). NULL: out of memory. */
+svc_t *svc_new(console_t *con, bool per_job, uint64_t interval_ms);
 /* Binds addr and serves from threads of the server's own; logs the
  * address bound (port 0: the one the kernel picked). DP_OK or an error with
  * err set. */

@@ -453,7 +453,7 @@ static bool start_service(watcher_t *w)
         cli_errorf("watch", "%s", err); /* checked when read: not reached */
         return false;
     }
-    if (!(w->svc = svc_new(w->con, !w->o->no_job_metrics))) {
+    if (!(w->svc = svc_new(w->con, !w->o->no_job_metrics, w->o->interval_ms))) {
         cli_errorf("watch", "out of memory");
         return false;
     }
