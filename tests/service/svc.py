@@ -1,9 +1,11 @@
 """What the tests of `daggerpool watch --listen` share: a watch started in
 the test's own temp dir on a free loopback port (--listen 0, the address
 read from its log), plain HTTP GETs, and a stop by its recorded pid."""
+import atexit
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -32,8 +34,20 @@ jobs = (
 """
 
 
+_dirs = []
+
+
+@atexit.register
+def _cleanup():
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def tmpdir():
-    return tempfile.mkdtemp(prefix="dp-svc-")
+    """A temp dir of the test's own, removed when the test ends."""
+    d = tempfile.mkdtemp(prefix="dp-svc-")
+    _dirs.append(d)
+    return d
 
 
 def write(path, text):
