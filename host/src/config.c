@@ -69,6 +69,10 @@ struct dp_workflow {
     dp_graph_t *shape;
     dp_workflow_t *self; /* through this from a const workflow */
     dp_graph_t *graph;
+    /* The whole file's graph once dp__workflow_select made `graph` the
+     * selected jobs' (NULL before): kept, since names and ids handed out
+     * from it stay in use. */
+    dp_graph_t *full;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
     char *build_err;
     /* A workflow with problems, kept for its build to list those of its
@@ -395,6 +399,7 @@ void dp_workflow_free(dp_workflow_t *wf)
     if (!wf)
         return;
     dp_graph_free(wf->graph);
+    dp_graph_free(wf->full);
     dp_graph_free(wf->shape);
     dp__jobs_free(&wf->jobs);
     for (size_t i = 0; i < wf->nplugins; i++) {
@@ -708,4 +713,58 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         snprintf(buf, 16384, "out of memory building %s", wf->path);
     wf->build_err = buf;
     return dp__seterr(err, errlen, rc, "%s", buf);
+}
+
+/* Contract: see config.h. The selected jobs go through the plugins again
+ * (their params checked a second time: pure checks, cheap beside a run)
+ * into a graph of their own, in the file's order, with the dependencies
+ * among them by index, as dp_workflow_build does for all. */
+int dp__workflow_select(dp_workflow_t *wf, dp_plugins_t *pl, const unsigned char *keep, char *err, size_t errlen)
+{
+    if (!wf || !pl || !keep || !wf->graph || wf->full)
+        return dp__seterr(err, errlen, DP_EINVAL, "dp__workflow_select: build the workflow first, and select once");
+    const dp__jobs_t *jobs = &wf->jobs;
+    const dp_graph_t *full = wf->graph;
+    uint32_t *map = malloc((jobs->n ? jobs->n : 1) * sizeof *map);
+    dp_graph_t *g = dp_graph_new();
+    dp__plugin_batch_t *batch = g && map ? dp__plugins_batch_new(pl) : NULL;
+    int rc = batch ? DP_OK : DP_ENOMEM;
+    char msg[4096] = "";
+    uint32_t kept = 0;
+    for (size_t i = 0; rc == DP_OK && i < jobs->n; i++) {
+        const dp__wf_job_t *j = &jobs->v[i];
+        long id = dp_graph_job_id(full, j->name);
+        map[i] = UINT32_MAX;
+        if (id < 0 || !keep[id])
+            continue;
+        dp_job_spec_t spec = *dp__jobs_spec(jobs, j);
+        spec.name = j->name;
+        rc = dp__plugins_batch_add(batch, g, &spec, j->type, j->params, msg, sizeof msg);
+        map[i] = kept++;
+    }
+    dp__plugins_batch_free(batch);
+    for (size_t i = 0; rc == DP_OK && i < jobs->n; i++)
+        for (uint32_t d = 0; rc == DP_OK && map[i] != UINT32_MAX && d < jobs->v[i].ndeps; d++) {
+            uint32_t dep = map[jobs->dep_ids[jobs->v[i].dep_off + d]];
+            /* The selection must hold every dependency of what it holds. */
+            rc = dep == UINT32_MAX ? DP_EINVAL : dp__graph_add_dep_id(g, map[i], dep);
+        }
+    if (rc == DP_OK)
+        rc = dp_graph_validate(g, msg, sizeof msg);
+    free(map);
+    if (rc != DP_OK) {
+        dp_graph_free(g);
+        return dp__seterr(err, errlen, rc, "selecting jobs of %s: %s", wf->path,
+                          msg[0]            ? msg
+                          : rc == DP_EINVAL ? "a selected job's dependency is not selected"
+                                            : dp_strerror(rc));
+    }
+    wf->full = wf->graph;
+    wf->graph = g;
+    return DP_OK;
+}
+
+const dp_graph_t *dp__workflow_full_graph(const dp_workflow_t *wf)
+{
+    return !wf ? NULL : wf->full ? wf->full : wf->graph;
 }

@@ -374,7 +374,7 @@ static void join_workers(dp_run_t *run)
  * over, joins the workers. */
 static void run_workers(dp_run_t *run)
 {
-    size_t n = run->g->njobs;
+    size_t n = run->g->njobs - run->nreused; /* the jobs to run: reused ones are success already */
     size_t nroots = dp__queue_tail(&run->queue);
     unsigned started = start_workers(run,
                                      nroots ? (unsigned)(nroots < run->nworkers ? nroots : run->nworkers) : (n > 0));

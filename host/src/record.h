@@ -117,9 +117,10 @@ typedef struct dp_run_record {
     int64_t duration_ms;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
-    char *first_error;    /* malloc'd, or NULL; owned (the result takes it) */
-    long first_not_ready; /* job id, or -1 */
-    int64_t requeue_ms;   /* -1: no hint */
+    char *first_error;     /* malloc'd, or NULL; owned (the result takes it) */
+    long first_not_ready;  /* job id, or -1 */
+    int64_t requeue_ms;    /* -1: no hint */
+    unsigned char *reused; /* reuse.h flags per job, or NULL; owned (the result takes it) */
 } dp_run_record_t;
 
 #endif /* DP_RECORD_H */

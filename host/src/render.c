@@ -99,12 +99,13 @@ static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
 int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 {
     size_t n = dp_result_job_count(r);
-    size_t counts[5] = {0};
+    size_t counts[5] = {0}, reused = 0;
     int namew = 3; /* "JOB" */
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
         if ((unsigned)j->status < 5)
             counts[j->status]++;
+        reused += j->reused;
         int len = (int)strlen(j->name);
         if (len > namew)
             namew = len;
@@ -126,6 +127,8 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     for (size_t k = 0; k < 5; k++)
         if (counts[order[k]]) {
             fprintf(out, "%s %zu %s", first ? "" : ",", counts[order[k]], dp_status_name(order[k]));
+            if (order[k] == DP_STATUS_SUCCESS && reused)
+                fprintf(out, " (%zu reused)", reused);
             first = false;
         }
     fputs(")\n\n", out);
@@ -135,7 +138,9 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         const dp_job_result_t *j = dp_result_job(r, i);
         fputs("  ", out);
         put_text(out, j->name, namew);
-        fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts, fmt_ms(j->duration_ms, d, sizeof d));
+        /* A reused job is success; its row says it did not run. */
+        fprintf(out, "  %-9s  %8u  %9s  ", j->reused ? "reused" : dp_status_name(j->status), j->attempts,
+                fmt_ms(j->duration_ms, d, sizeof d));
         put_text(out, j->plugin ? j->plugin : "-", 0);
         if (j->plugin_version) {
             fputc(' ', out);
@@ -258,6 +263,12 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         dp__jsonw_string(w, j->plugin);
         dp__jsonw_key(w, "plugin_version");
         dp__jsonw_string(w, j->plugin_version);
+        /* Only on a reused job: a run without reuse writes what it always
+         * wrote, byte for byte. */
+        if (j->reused) {
+            dp__jsonw_key(w, "reused");
+            dp__jsonw_bool(w, true);
+        }
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);

@@ -17,6 +17,7 @@
 
 #include "dag.h"
 #include "record.h"
+#include "reuse.h"
 #include "util.h"
 
 /* Collects the subtree of `job` (itself and everything reachable) as a
@@ -207,16 +208,20 @@ dp_result_t *dp__result_build(dp_run_record_t *rec)
     if (!r) {
         dp__slotbuf_release(g, rec->slotbuf);
         free(rec->first_error);
+        free(rec->reused);
         rec->slotbuf = NULL;
         rec->first_error = NULL;
+        rec->reused = NULL;
         return NULL;
     }
     r->g = g;
     r->n = g->njobs;
     r->slotbuf = rec->slotbuf;
     r->first_error = rec->first_error;
+    r->reused = rec->reused;
     rec->slotbuf = NULL;
     rec->first_error = NULL;
+    rec->reused = NULL;
     r->a0 = rec->a0;
     r->tick_end = rec->a_end.tick;
     r->ns_per_tick = dp__ns_per_tick(rec->a_end);
@@ -266,6 +271,7 @@ void dp_result_free(dp_result_t *r)
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
+    free(r->reused);
     free(r);
 }
 
@@ -341,6 +347,7 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
         jr->attempts = sl->attempts;
         jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
         jr->plugin_version = any_version ? sb->version[j] : NULL;
+        jr->reused = r->reused && r->reused[j] == DP_REUSE_YES;
         if (sl->start_tick) {
             uint64_t end = dp__slot_end(sb, (uint32_t)j);
             if (!end)

@@ -31,6 +31,7 @@ struct dp_result {
     dp_frontier_t *frontiers;
     size_t nfrontiers;
     dp_id_list_t boundary;
+    unsigned char *reused; /* the run's reuse.h flags per job, or NULL: none reused */
 };
 
 /* Builds the result of a finished run from its record, taking the

@@ -74,13 +74,20 @@ typedef struct dp_run {
     _Atomic size_t succeeded;
     atomic_bool failfast; /* atomic: a failure cancelled the run */
     int wake_fd;          /* init: eventfd, wakes the supervisor when done */
+    /* init: one reuse.h flag per job (DP_REUSE_YES: success from the start,
+     * never run), or NULL when opts.reused is empty. The run's end hands it
+     * to the record (NULL after). */
+    unsigned char *reused;
+    size_t nreused; /* init: jobs reused (DP_REUSE_YES) */
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)
  * with opts (max_concurrent_jobs >= 1): its slots and counters reset, its
  * queue holding the roots, its lot (the caller sets run->park.ops) and its
- * context, whose clock starts now. No thread starts. NULL with err on
- * failure (nothing left to undo). */
+ * context, whose clock starts now. Reused jobs (opts.reused) are success
+ * already, each announced by a DP_EV_JOB_REUSED event, and the queue holds
+ * instead the jobs whose dependencies are all reused. No thread starts.
+ * NULL with err on failure (nothing left to undo). */
 dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen);
 
 /* Frees what dp__run_create made (every worker joined); the slots go back

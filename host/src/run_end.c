@@ -157,6 +157,8 @@ int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
         !atomic_load(&sb->any_requeue)) {
         rec->slotbuf = sb;
         run->slotbuf = NULL;
+        rec->reused = run->reused;
+        run->reused = NULL;
         tally_t t = {.all_success = true, .first_fail = -1};
         decide(run, &t, rec);
         return DP_OK;
@@ -166,6 +168,8 @@ int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
     /* From here on the slots are the record's. */
     rec->slotbuf = run->slotbuf;
     run->slotbuf = NULL;
+    rec->reused = run->reused;
+    run->reused = NULL;
     tally_t t = count_statuses(run, rec);
     decide(run, &t, rec);
     return DP_OK;

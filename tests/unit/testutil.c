@@ -621,6 +621,7 @@ const char *tu_events_of(tu_events_t *e, const char *name)
             len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob:%s", sep, dp_status_name(t->status));
             break;
         case DP_EV_JOB_SKIPPED: len += (size_t)snprintf(buf + len, sizeof buf - len, "%sskipped", sep); break;
+        case DP_EV_JOB_REUSED: len += (size_t)snprintf(buf + len, sizeof buf - len, "%sreused", sep); break;
         }
     }
     pthread_mutex_unlock(&e->mu);

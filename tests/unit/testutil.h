@@ -196,7 +196,7 @@ void tu_events_destroy(tu_events_t *e);
 /* A dp_event_cb; user is a tu_events_t. */
 void tu_event_cb(void *user, const dp_event_t *ev);
 /* The events of one job as "start1 end1:failed start2 end2:success
- * job:success" (skipped: "skipped"). Static buffer. */
+ * job:success" (skipped: "skipped", reused: "reused"). Static buffer. */
 const char *tu_events_of(tu_events_t *e, const char *name);
 
 #endif

@@ -423,7 +423,11 @@ typedef enum dp_event_kind {
     DP_EV_ATTEMPT_START = 1,
     DP_EV_ATTEMPT_END = 2, /* status: the attempt's outcome mapped to a status */
     DP_EV_JOB_END = 3,     /* final status of a job that ran */
-    DP_EV_JOB_SKIPPED = 4  /* emitted after the run for each skipped job */
+    DP_EV_JOB_SKIPPED = 4, /* emitted after the run for each skipped job */
+    /* emitted at the run's start, on the calling thread, before any job
+     * starts, for each reused job (dp_run_opts_t.reused): status success,
+     * attempt 0, worker 0. Only a run given reused jobs emits it. */
+    DP_EV_JOB_REUSED = 5
 } dp_event_kind_t;
 
 typedef struct dp_event {
@@ -507,7 +511,25 @@ typedef struct dp_run_opts {
     /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
     dp_executor_t *executor; /* optional: run the workers on its threads */
     dp_clock_t clock;        /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
+    /* Jobs reused from an earlier run (DP_HAVE_RUN_REUSED): ids of the
+     * graph, as dp_graph_job_id gives them once the graph is validated;
+     * any order, repeats allowed; an id out of range refuses the run
+     * (DP_EINVAL, nothing runs). Not copied: valid until the run returns.
+     * A reused job is `success` from the run's start: none of its
+     * callbacks is called, it has no attempts, start or duration, and its
+     * successors do not wait for it; frontiers and boundary count it as
+     * any success. A job listed here with a dependency that is not reused
+     * (itself, or because of its own dependencies) is not reused: it
+     * runs, since what it depends on runs again, and so does everything
+     * below it. The result says which jobs were reused
+     * (dp_job_result_t.reused); each gets a DP_EV_JOB_REUSED event. */
+    const uint32_t *reused;
+    size_t nreused; /* how many ids `reused` holds; 0: none (the default) */
 } dp_run_opts_t;
+
+/** Whether this header has opts.reused, dp_job_result_t.reused and
+ *  DP_EV_JOB_REUSED. */
+#define DP_HAVE_RUN_REUSED 1
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
 /** dp_run_opts_init for a struct of `size` bytes (what the caller's header
@@ -549,6 +571,8 @@ typedef struct dp_job_result {
     int64_t duration_ms;        /* until the job ended; -1 never started */
     const char *plugin;         /* label, may be NULL */
     const char *plugin_version; /* as set by dp_job_set_version, may be NULL */
+    /* Appended after 1.0 (the library allocates these records). */
+    bool reused; /* success carried over from an earlier run (dp_run_opts_t.reused): it did not run */
 } dp_job_result_t;
 
 /* A sorted list of job ids, owned by whoever the function says. */

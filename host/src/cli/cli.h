@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "daggerpool/daggerpool.h"
+#include "plan.h"
 #include "render.h"
 
 /* Exit codes (DESIGN.md "The command"): never renumbered. The run outcomes
@@ -29,6 +30,36 @@ int cli_validate(int argc, char **argv);
 int cli_graph(int argc, char **argv);
 int cli_plugins(int argc, char **argv);
 int cli_watch(int argc, char **argv);
+int cli_plan(int argc, char **argv);
+
+/* ---- plan.c ------------------------------------------------------------ */
+
+/* What the state code (--resume) says of one job, by name: whether a run
+ * would reuse it (its earlier success stands), and why, or why not (a
+ * reason the plan shows; NULL: nothing to say). */
+typedef struct cli_job_note {
+    const char *job;
+    bool reuse;
+    const char *reason;
+} cli_job_note_t;
+
+/* What a run or a plan takes besides the file: the targets (job names as
+ * given on the command line, repeats allowed; none: every job) and the
+ * state code's notes (NULL: nothing reused). The strings must outlive the
+ * plan made of it. */
+typedef struct cli_selection {
+    char **targets;
+    size_t ntargets;
+    const cli_job_note_t *notes;
+    size_t nnotes;
+} cli_selection_t;
+
+/* The plan of sel over wf (built; its whole graph, dp__workflow_full_graph):
+ * the jobs the run would run in waves, reuse or leave out. A target that is
+ * empty or names no job is refused (each one, "FILE: no job 'X' ...; did
+ * you mean 'Y'?", as cmd): false, exit 2. A note on a job the file does not
+ * have is ignored. Free the plan with dp__plan_free. */
+bool cli_plan_make(const char *cmd, const dp_workflow_t *wf, const cli_selection_t *sel, dp_plan_t *plan);
 
 /* ---- common.c ---------------------------------------------------------- */
 

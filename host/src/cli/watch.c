@@ -38,10 +38,11 @@
 #include "util.h"
 
 static const char usage[] =
-    "usage: daggerpool watch FILE [options]\n"
+    "usage: daggerpool watch FILE [JOB...] [options]\n"
     "\n"
     "Runs the workflow in FILE again and again, as a controller's reconcile loop: when a run\n"
     "is not ready, it runs again after the interval (sooner if the result asks for it).\n"
+    "With JOBs, each run runs only they and what they depend on, as `daggerpool run` does.\n"
     "Plugin files and FILE are watched: a plugin file with new bytes serves the next job that\n"
     "starts (one only touched, or replaced by an identical copy, is left alone); a changed\n"
     "FILE (or SIGHUP) is checked in full and, if valid, used from the next run on.\n"
@@ -85,7 +86,8 @@ typedef struct watch_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
-    const char *listen; /* --listen, checked */
+    cli_selection_t sel; /* targets (argv after FILE) */
+    const char *listen;  /* --listen, checked */
     bool no_job_metrics;
 } watch_cli_t;
 
@@ -171,10 +173,9 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
     }
     if (optind >= argc)
         return cli_usage_error("watch", "no workflow file given");
-    if (argc - optind > 1)
-        return cli_usage_error("watch", "one workflow file at a time, got '%s' and '%s'", argv[optind],
-                               argv[optind + 1]);
     o->file = argv[optind];
+    o->sel.targets = argv + optind + 1; /* the rest are targets */
+    o->sel.ntargets = (size_t)(argc - optind - 1);
     return -1;
 }
 
@@ -213,6 +214,38 @@ static void add_search_path(watcher_t *w, const dp_workflow_t *wf)
     }
 }
 
+/* With targets: wf's graph becomes the selected jobs' (plan.c says which),
+ * for the first workflow and every reloaded one alike. False: a target
+ * names no job of wf (said on stderr), or no memory. */
+static bool select_targets(watcher_t *w, dp_workflow_t *wf)
+{
+    if (!w->o->sel.ntargets)
+        return true;
+    dp_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    if (!cli_plan_make("watch", wf, &w->o->sel, &plan)) {
+        snprintf(w->err, 16384, "a target names no job of %s (said above)", w->o->file);
+        return false;
+    }
+    unsigned char *keep = malloc(plan.n ? plan.n : 1);
+    int rc = DP_ENOMEM;
+    if (keep) {
+        for (size_t j = 0; j < plan.n; j++)
+            keep[j] = plan.action[j] != DP_PLAN_EXCLUDED;
+        rc = dp__workflow_select(wf, w->pl, keep, w->err, 16384);
+    } else {
+        snprintf(w->err, 16384, "out of memory");
+    }
+    if (rc == DP_OK)
+        console_logf(w->con, DP_LOG_INFO, "%zu of %zu jobs selected: the targets and what they depend on",
+                     plan.n - plan.nexcluded, plan.n);
+    else
+        cli_errorf("watch", "%s", w->err);
+    free(keep);
+    dp__plan_free(&plan);
+    return rc == DP_OK;
+}
+
 /* Reads, checks and builds the workflow file. NULL with w->err set. */
 static dp_workflow_t *load_workflow(watcher_t *w)
 {
@@ -220,7 +253,7 @@ static dp_workflow_t *load_workflow(watcher_t *w)
     if (!wf)
         return NULL;
     add_search_path(w, wf);
-    if (dp_workflow_build(wf, w->pl, w->err, 16384) != DP_OK) {
+    if (dp_workflow_build(wf, w->pl, w->err, 16384) != DP_OK || !select_targets(w, wf)) {
         dp_workflow_free(wf);
         return NULL;
     }
@@ -406,6 +439,10 @@ static bool load_first_workflow(watcher_t *w)
     cli_plugin_search_path(w->pl, NULL, o->plugin_dirs, o->nplugin_dirs);
     if (dp_workflow_build(first, w->pl, w->err, 16384) != DP_OK) {
         cli_put_lines(stderr, w->err);
+        dp_workflow_free(first);
+        return false;
+    }
+    if (!select_targets(w, first)) { /* an unknown target: said */
         dp_workflow_free(first);
         return false;
     }
