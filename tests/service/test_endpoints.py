@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import svc  # noqa: E402
 
-DP, FAULTS = sys.argv[1], sys.argv[2]
+DP, FAULTS = sys.argv[1], os.path.abspath(sys.argv[2])
 
 
 def families(text):
@@ -105,6 +105,14 @@ def check_metrics_and_result():
             assert st == 405 and hdr.get("Allow") == "GET, HEAD", (m, st, hdr)
         assert w.get("/nope")[0] == 404
         assert w.get("/api/v1/result/../../etc/passwd")[0] in (400, 404)
+        # SIGHUP reloads every plugin: daggerpool_plugin_reloads_total counts it.
+        w.proc.send_signal(signal.SIGHUP)
+
+        def reloads():
+            f = families(w.get("/metrics")[2].decode())
+            return [s.value for s in f["daggerpool_plugin_reloads"].samples
+                    if s.labels == {"plugin": "core", "result": "success"} and s.value >= 1]
+        w.wait_for("daggerpool_plugin_reloads_total{plugin=core,result=success}", reloads)
         # SIGTERM: exit 130, and nothing listens on the port any more.
         port = w.port
         code = w.stop()
