@@ -79,6 +79,23 @@ typedef struct dp_run {
      * to the record (NULL after). */
     unsigned char *reused;
     size_t nreused; /* init: jobs reused (DP_REUSE_YES) */
+    /* init: each job's remaining path (prio.h), NULL when all are equal:
+     * a worker goes on with its ready successor of the longest. */
+    const uint32_t *rank;
+    /* init: the graph has pools or priorities: the ready jobs and the
+     * pools' slots (own lock, prio.h), and the queue carries tokens. */
+    struct dp_sched *sched;
+    /* Trigger rules (rules.h), for a graph that has them (g->has_rules). */
+    bool rules;   /* init */
+    uint8_t *why; /* init (rules only): per job, DP__WHY_*: job (written by
+                   * the thread that decides or runs it). The run's end takes
+                   * it (NULL after) */
+    /* Set by the cleanup phase (rules.c), on the calling thread after the
+     * workers are joined: what cut the run (its context's error and
+     * whether fail-fast did), kept because that phase gives the run a new
+     * context; cleanup_after is a DP__CLEANUP_* (0: no such phase ran). */
+    int cut_err;
+    int cleanup_after;
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)

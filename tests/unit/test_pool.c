@@ -560,8 +560,10 @@ static void test_fail_fast_large(void **state)
     tu_set(s, "a_fail", "error rendezvous=3");
     tu_set(s, "b_block", "block");
     tu_set(s, "c_deaf", "deaf=150");
-    dp_graph_t *g = tu_graph("a_fail:;b_block:;c_deaf:;q1:;q2:;q3:;s1:a_fail;s2:s1;s3:b_block;"
-                             "s4:c_deaf;s5:q1;s6:q2,q3;s7:s5,s6;s8:s7",
+    /* The three that meet have the longest paths (5 jobs), so they start
+     * first (roots start longest path first) on the 3 workers. */
+    dp_graph_t *g = tu_graph("a_fail:;b_block:;c_deaf:;q1:;q2:;q3:;s1:a_fail,b_block,c_deaf;s2:s1;s3:s2;"
+                             "s4:s3;s5:q1;s6:q2,q3;s7:s5,s6;s8:s7",
                              s);
     assert_int_equal(dp_graph_job_count(g), 14);
     dp_run_opts_t o = opts_of(3, 0, true);

@@ -150,6 +150,10 @@ void trace_rec_event(trace_rec_t *t, const dp_event_t *ev);
 /* The attempts still open (the run was cut) and the end of the file;
  * after the run. DP_OK, DP_ENOMEM or DP_ESYS (a write failed). */
 int trace_rec_finish(trace_rec_t *t);
+/* The pool waits of the finished run r (each job's wait for its pool's
+ * slots, before its first attempt) as spans on a track per pool. Before
+ * trace_rec_finish. */
+void trace_rec_pool_waits(trace_rec_t *t, const dp_result_t *r);
 
 /* ---- signals.c --------------------------------------------------------- */
 

@@ -206,6 +206,8 @@ static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *n
     }
     if (o->json && !finish_output(json_file, dp__render_json(json_file->f, r, name)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
+    if (o->trace)
+        trace_rec_pool_waits(trace, r);
     if (o->trace && !finish_output(trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     return code;
