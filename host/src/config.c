@@ -40,6 +40,7 @@
 #include "config_problems.h"
 #include "config_source.h"
 #include "dag.h"
+#include "listen.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -59,6 +60,7 @@ struct dp_workflow {
     bool fail_fast;
     char **plugin_path;
     size_t n_plugin_path;
+    char *listen; /* workflow.listen, checked (listen.h); NULL: not set */
     wf_plugin_t *plugins;
     size_t nplugins;
     dp__jobs_t jobs;
@@ -85,7 +87,8 @@ struct dp_workflow {
 /* ------------------------------------------------------------------------ */
 
 static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", "pools", NULL};
-static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path", NULL};
+static const char *const workflow_keys[] = {
+    "name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path", "listen", NULL};
 static const char *const plugin_keys[] = {"path", NULL};
 
 /* A path from the file, relative to the file's directory unless absolute. */
@@ -119,6 +122,24 @@ static void read_plugin_path(dp__cfg_reader_t *rd, dp_workflow_t *wf, const conf
     free(items);
 }
 
+/* workflow.listen: where `daggerpool watch` serves its endpoints, checked
+ * now as --listen is (listen.h), so a bad one is refused with its line. */
+static void read_listen(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_setting_t *s)
+{
+    const char *str;
+    if (!dp__cfg_string(rd, s, "workflow.listen", &str))
+        return;
+    dp__listen_addr_t a;
+    char why[512];
+    if (dp__listen_parse(str, &a, why, sizeof why) != DP_OK) {
+        DP__CFG_PROBLEM(rd, s, "workflow.listen: %s", why);
+        return;
+    }
+    free(wf->listen);
+    if (!(wf->listen = dp__strdup(str)))
+        rd->oom = true;
+}
+
 static void read_workflow(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_setting_t *w)
 {
     if (!dp__cfg_group(rd, w, "'workflow'", "workflow: { name = \"deploy\"; }"))
@@ -145,6 +166,8 @@ static void read_workflow(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_
         dp__cfg_bool(rd, s, "workflow.fail_fast", &wf->fail_fast);
     if ((s = config_setting_get_member(w, "plugin_path")))
         read_plugin_path(rd, wf, s);
+    if ((s = config_setting_get_member(w, "listen")))
+        read_listen(rd, wf, s);
 }
 
 static void read_plugins(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_setting_t *ps)
@@ -437,6 +460,7 @@ void dp_workflow_free(dp_workflow_t *wf)
     for (size_t i = 0; i < wf->n_plugin_path; i++)
         free(wf->plugin_path[i]);
     free(wf->plugin_path);
+    free(wf->listen);
     dp__file_names_free(&wf->files);
     free(wf->build_err);
     free(wf->load_problems);
@@ -562,6 +586,11 @@ const char *dp_workflow_name(const dp_workflow_t *wf)
 const char *dp_workflow_plugin_path(const dp_workflow_t *wf, size_t i)
 {
     return wf && i < wf->n_plugin_path ? wf->plugin_path[i] : NULL;
+}
+
+const char *dp__workflow_listen(const dp_workflow_t *wf)
+{
+    return wf ? wf->listen : NULL;
 }
 
 void dp_workflow_run_opts(const dp_workflow_t *wf, dp_run_opts_t *opts)

@@ -49,4 +49,8 @@ const dp_graph_t *dp__workflow_full_graph(const dp_workflow_t *wf);
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
 
+/* workflow.listen as written (checked when the file was read), or NULL
+ * when the file does not set it. */
+const char *dp__workflow_listen(const dp_workflow_t *wf);
+
 #endif /* DP_CONFIG_H */

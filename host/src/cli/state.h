@@ -118,6 +118,12 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
  * g that succeeded (and ran) in the last run that ended gets its duration
  * as its expected time (dp_graph_set_expected_ms), so that ready jobs start
  * longest remaining time first. Returns how many jobs got one. */
+/* The last `last` runs (0: all kept) as the JSON of `watch --listen`'s
+ * /api/v1/runs: {"runs": [{id, command, start_ms, end_ms, duration_ms,
+ * outcome, first_error, jobs, success, failed, not_ready, skipped, unknown,
+ * reused}, ...]}, oldest first, with a final newline. NULL: no state, or it
+ * could not be read. */
+char *cli_state_runs_json(cli_state_t *st, unsigned last, size_t *len);
 size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g);
 size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g, bool *reused);
 /* --resume's word for a plan (run, run --dry-run, plan): each job of wf's

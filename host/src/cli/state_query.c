@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "jsonw.h"
 #include "state_int.h"
 #include "text.h"
 
@@ -319,4 +320,64 @@ size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g)
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->mu);
     return n;
+}
+
+char *cli_state_runs_json(cli_state_t *st, unsigned last, size_t *len)
+{
+    if (!st)
+        return NULL;
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, NULL, 0);
+    dp__jsonw_object_open(&w);
+    dp__jsonw_key(&w, "runs");
+    dp__jsonw_array_open(&w);
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT id, command, start_ms, end_ms, outcome, first_error, jobs, success, failed,"
+                                " not_ready, skipped, unknown, reused FROM (SELECT * FROM runs ORDER BY id DESC"
+                                " LIMIT ?) ORDER BY id",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, last ? (int64_t)last : -1);
+        static const char *const counts[] = {"success", "failed", "not_ready", "skipped", "unknown", "reused"};
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
+            int64_t start = sqlite3_column_int64(s, 2), end = sqlite3_column_int64(s, 3);
+            dp__jsonw_object_open(&w);
+            dp__jsonw_key(&w, "id");
+            dp__jsonw_int(&w, sqlite3_column_int64(s, 0));
+            dp__jsonw_key(&w, "command");
+            dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 1));
+            dp__jsonw_key(&w, "start_ms");
+            dp__jsonw_int(&w, start);
+            dp__jsonw_key(&w, "end_ms");
+            dp__jsonw_int_or_null(&w, ended ? end : -1);
+            dp__jsonw_key(&w, "duration_ms");
+            dp__jsonw_int_or_null(&w, ended ? end - start : -1);
+            dp__jsonw_key(&w, "outcome"); /* null while the run is under way */
+            dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 4));
+            dp__jsonw_key(&w, "first_error");
+            dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 5));
+            dp__jsonw_key(&w, "jobs");
+            dp__jsonw_int(&w, sqlite3_column_int64(s, 6));
+            for (int k = 0; k < 6; k++) {
+                dp__jsonw_key(&w, counts[k]);
+                dp__jsonw_int_or_null(
+                    &w, sqlite3_column_type(s, 7 + k) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 7 + k));
+            }
+            dp__jsonw_object_close(&w);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    dp__jsonw_array_close(&w);
+    dp__jsonw_object_close(&w);
+    char *text = rc == SQLITE_DONE && dp__jsonw_finish(&w) == 0 ? dp__jsonw_take(&w, len) : NULL;
+    dp__jsonw_discard(&w);
+    if (text) {
+        text[*len] = '\n'; /* over the NUL: the writer reserved it */
+        (*len)++;
+    }
+    return text;
 }

@@ -34,6 +34,8 @@
 #include "config.h"
 #include "jsonw.h"
 #include "state.h"
+#include "listen.h"
+#include "service.h"
 #include "util.h"
 
 static const char usage[] =
@@ -62,7 +64,12 @@ static const char usage[] =
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          only errors in the log\n"
     "  -v, --verbose        more log: -v debug (default: info: runs, reloads, refusals)\n"
-    "  --log-format FMT     text (default) or json (one JSON object per line: logs, errors)\n" CLI_STATE_HELP
+    "  --log-format FMT     text (default) or json (one JSON object per line: logs, errors)\n"
+    "  --listen ADDR:PORT   serve /metrics, /healthz, /readyz, /api/v1/result, /api/v1/runs and a status\n"
+    "                       page at / over HTTP (read-only, unauthenticated); PORT or :PORT is loopback\n"
+    "                       (127.0.0.1), another address only as written; port 0 picks a free one\n"
+    "                       (overrides workflow.listen)\n"
+    "  --no-job-metrics     no per-job series in /metrics (for very large workflows)\n" CLI_STATE_HELP
     "  -h, --help           this help\n"
     "\n"
     "exit codes: 0 ready (--until-ready), 1 ready but the output could not be written, 2 invalid input\n"
@@ -82,6 +89,8 @@ typedef struct watch_cli {
     cli_log_format_t log_format;
     cli_state_flags_t state;
     cli_selection_t sel; /* targets (argv after FILE) */
+    const char *listen;  /* --listen, checked */
+    bool no_job_metrics;
 } watch_cli_t;
 
 /* Returns -1 when parsing succeeded, else the exit code. */
@@ -95,7 +104,9 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
         OPT_KEEP_GOING,
         OPT_PLUGIN_PATH,
         OPT_ALLOW_INSECURE,
-        OPT_LOG_FORMAT
+        OPT_LOG_FORMAT,
+        OPT_LISTEN,
+        OPT_NO_JOB_METRICS
     };
     static const struct option longopts[] = {
         {"interval", required_argument, NULL, OPT_INTERVAL},
@@ -113,6 +124,8 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
         {"no-state", no_argument, NULL, CLI_STATE_OPT_NO_STATE},
         {"wait", no_argument, NULL, CLI_STATE_OPT_WAIT},
         {"keep-runs", required_argument, NULL, CLI_STATE_OPT_KEEP_RUNS},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"no-job-metrics", no_argument, NULL, OPT_NO_JOB_METRICS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,6 +164,14 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
             if (!cli_parse_log_format(optarg, &o->log_format))
                 return cli_usage_error("watch", "--log-format %s: expected text or json", optarg);
             break;
+        case OPT_LISTEN: {
+            dp__listen_addr_t a;
+            if (dp__listen_parse(optarg, &a, err, sizeof err) != DP_OK)
+                return cli_usage_error("watch", "--listen: %s", err);
+            o->listen = optarg;
+            break;
+        }
+        case OPT_NO_JOB_METRICS: o->no_job_metrics = true; break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
         case ':': return cli_usage_error("watch", "%s needs a value", argv[optind - 1]);
         case CLI_STATE_OPT_STATE:
@@ -188,6 +209,7 @@ typedef struct watcher {
     char *base;       /* the workflow file's name in it */
     char *err;
     cli_notify_t *notify;          /* systemd's notification socket, or NULL */
+    svc_t *svc;                    /* --listen's HTTP endpoints, or NULL */
     cli_state_t *state;            /* NULL: --no-state, or it cannot be written */
     unsigned durations_generation; /* the generation given the state's durations (0: none) */
 } watcher_t;
@@ -451,6 +473,66 @@ static bool load_first_workflow(watcher_t *w)
     return true;
 }
 
+/* The pause after a run: the interval, or the result's requeue hint when
+ * the run did not succeed and the hint is sooner. */
+static uint64_t next_delay(const watch_cli_t *o, dp_run_outcome_t outcome, int64_t requeue)
+{
+    uint64_t delay = o->interval_ms;
+    if (outcome != DP_RUN_SUCCESS && requeue >= 0 && (uint64_t)requeue < delay)
+        delay = requeue > 0 ? (uint64_t)requeue : 1;
+    return delay;
+}
+
+/* Called once before each run starts and once after it ended (its result
+ * written), on the loop's thread: what else should learn of runs (the HTTP
+ * endpoints; a service manager) is told here. Nothing here may wait on
+ * anyone: the HTTP side gets a new snapshot swapped in. */
+static void watch_before_run(watcher_t *w, unsigned run, const dp_run_opts_t *opts)
+{
+    if (w->svc)
+        svc_run_started(w->svc, run, opts->timeout_ms);
+}
+
+/* The runs /api/v1/runs lists: as many as the state keeps, at most this. */
+#define SVC_RUNS_MAX 1000u
+
+static void watch_after_run(watcher_t *w, const dp_result_t *r, unsigned run, uint64_t next_ms)
+{
+    if (!w->svc)
+        return;
+    svc_run_ended(w->svc, r, dp_workflow_name(w->wf), run, w->generation, next_ms);
+    if (w->state) {
+        size_t len = 0;
+        char *runs = cli_state_runs_json(w->state, SVC_RUNS_MAX, &len);
+        if (runs)
+            svc_set_runs(w->svc, runs, len);
+    }
+}
+
+/* --listen, else workflow.listen: the HTTP endpoints, serving before the
+ * first run starts. False: refused (said; exit 2, nothing ran). */
+static bool start_service(watcher_t *w)
+{
+    const char *listen = w->o->listen ? w->o->listen : dp__workflow_listen(w->wf);
+    if (!listen)
+        return true;
+    dp__listen_addr_t a;
+    char err[512];
+    if (dp__listen_parse(listen, &a, err, sizeof err) != DP_OK) {
+        cli_errorf("watch", "%s", err); /* checked when read: not reached */
+        return false;
+    }
+    if (!(w->svc = svc_new(w->con, !w->o->no_job_metrics, w->o->interval_ms))) {
+        cli_errorf("watch", "out of memory");
+        return false;
+    }
+    if (svc_start(w->svc, &a, err, sizeof err) != DP_OK) {
+        cli_errorf("watch", "%s%s: %s", w->o->listen ? "--listen " : "workflow.listen = ", listen, err);
+        return false;
+    }
+    return true;
+}
+
 /* Run number run of the current workflow, its summary and JSON line
  * written; its outcome and requeue hint. False: the run could not start
  * (said). */
@@ -478,6 +560,7 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
         opts.on_event = on_state_event;
         opts.event_user = w->state;
     }
+    watch_before_run(w, run, &opts);
     cli_notify_run_start(w->notify, opts.timeout_ms);
     dp_result_t *r = dp_graph_run(dp_workflow_graph(w->wf), &opts, w->err, 16384);
     if (!r) {
@@ -507,6 +590,7 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
     }
     if (jl && !write_json_line(jl, r, name, run, w->generation))
         console_logf(w->con, DP_LOG_ERROR, "cannot append run %u's JSON line to %s", run, o->json_lines);
+    watch_after_run(w, r, run, next_delay(o, *outcome, *requeue));
     dp_result_free(r);
     return true;
 }
@@ -562,9 +646,15 @@ int cli_watch(int argc, char **argv)
     if (cli_state_open("watch", &o.state, o.file, dp_workflow_name(w.wf), w.con, &w.state) != 0)
         goto out;
     cli_state_attach_store(w.state, store);
+    if (!start_service(&w))
+        goto out;
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
-    if (!(w.reloader = dp_reloader_new(w.pl, NULL, w.err, 16384)) || dp_reloader_start(w.reloader) != DP_OK)
+    dp_reloader_opts_t ropts;
+    dp_reloader_opts_init(&ropts);
+    ropts.on_reload = w.svc ? svc_reload_event : NULL;
+    ropts.user = w.svc;
+    if (!(w.reloader = dp_reloader_new(w.pl, &ropts, w.err, 16384)) || dp_reloader_start(w.reloader) != DP_OK)
         console_logf(w.con, DP_LOG_WARN, "plugins will not be reloaded: %s",
                      w.reloader ? "cannot start the watcher thread" : w.err);
     watch_file(&w);
@@ -601,9 +691,7 @@ int cli_watch(int argc, char **argv)
             code = CLI_EXIT_SUCCESS;
             break;
         }
-        uint64_t delay = o.interval_ms;
-        if (outcome != DP_RUN_SUCCESS && requeue >= 0 && (uint64_t)requeue < delay)
-            delay = requeue > 0 ? (uint64_t)requeue : 1;
+        uint64_t delay = next_delay(&o, outcome, requeue);
         char d[32];
         dp_duration_format(delay, d, sizeof d);
         snprintf(status, sizeof status, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome), d);
@@ -627,7 +715,8 @@ out:
     cli_notify_close(w.notify);
     if (jl && jl != stdout)
         fclose(jl);
-    dp_reloader_free(w.reloader);
+    dp_reloader_free(w.reloader); /* before the service its callback counts in */
+    svc_free(w.svc);              /* nothing listens once the loop has ended */
     cli_state_detach_store(w.state, store);
     cli_state_close(w.state);
     dp_workflow_free(w.next);
