@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# scale-test.sh TEST DAGGERPOOL [N] - N (default 1000) slurm.batch jobs at
+# once against the cluster named by SLURM_CONF (cluster-up.sh declares its
+# node with 1024 CPUs, so they run side by side). Labels slurm and
+# slurm_scale: only in the plain suite, one at a time (RUN_SERIAL), since
+# the controller's RPC counts (sdiag) are the cluster's, not the test's.
+#
+#   complete  N jobs `sleep 1`..`sleep 5`, readiness period 2 s: all succeed;
+#             the controller answers at most 2 status queries (squeue's
+#             REQUEST_JOB_INFO, REQUEST_JOB_INFO_SINGLE) per period for the
+#             whole workflow (plus a few for the first and last periods);
+#             prints submissions per second and status queries per period.
+#   cancel    N jobs (a tenth `sleep 300` running, the rest held pending by
+#             --begin) in flight, then SIGINT: exit 130, at most
+#             N/50 + 5 scancel calls (the plugin's log says how many ids each
+#             took), and none of the jobs left in the queue.
+#
+# DP_SCALE_KEEP=1 keeps the work dir's files; the figures in bench/README.md
+# come from this script's output.
+set -euo pipefail
+t=$1 dp=$2 n=${3:-1000}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -n "${SLURM_CONF:-}" ] || { echo "SLURM_CONF is not set: start a cluster with tests/slurm/cluster-up.sh" >&2; exit 1; }
+work=$(dirname "$SLURM_CONF")/work/scale-$t
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+
+fail() { echo "FAIL (scale $t): $*" >&2; exit 1; }
+now() { date +%s.%N; }
+# rpc NAME...: the controller's count of those RPC types (sdiag), summed.
+rpc() {
+    sdiag | awk -v want=" $* " '
+        /Remote Procedure Call statistics by message type/ { on = 1; next }
+        /Remote Procedure Call statistics by user/ { on = 0 }
+        on && index(want, " " $1 " ") { sub(/.*count:/, ""); split($0, a, " "); s += a[1] }
+        END { print s + 0 }'
+}
+STATUS_RPCS="REQUEST_JOB_INFO REQUEST_JOB_INFO_SINGLE"
+name=dp-scale-$t-$$
+# The queue's jobs of this test: none may be left when it ends.
+in_queue() { squeue -h -n "$name" -o %i | wc -l; }
+cleanup() { scancel -n "$name" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# gen FILE: N jobs, no dependencies between them.
+gen() {
+    {
+        echo "workflow: { name = \"slurm-scale-$t\"; max_concurrent_jobs = $n; timeout = \"$1\"; };"
+        echo "defaults = { readiness = { period = \"2s\"; timeout = \"10m\"; }; };"
+        echo "jobs = ("
+        for ((i = 0; i < n; i++)); do
+            case $t in
+            complete) cmd="sleep $((1 + i % 5))" args= ;;
+            cancel)
+                if ((i % 10 == 0)); then cmd="exec sleep 300" args=; else cmd="exec sleep 300" args="sbatch_args = [ \"--begin=now+3600\" ];"; fi ;;
+            esac
+            printf '  { name = "j%04d"; type = "slurm.batch"; params = { wrap = "%s"; job_name = "%s"; output = "/dev/null"; %s }; }%s\n' \
+                "$i" "$cmd" "$name" "$args" "$( ((i + 1 < n)) && echo ,)"
+        done
+        echo ");"
+    }
+}
+
+case $t in
+complete)
+    gen 8m >scale.cfg
+    q0=$(rpc $STATUS_RPCS) s0=$(rpc REQUEST_SUBMIT_BATCH_JOB) t0=$(now)
+    set +e
+    "$dp" run scale.cfg -v --json result.json >run.log 2>&1
+    rc=$?
+    set -e
+    t1=$(now) q1=$(rpc $STATUS_RPCS) s1=$(rpc REQUEST_SUBMIT_BATCH_JOB)
+    tail -n 5 run.log
+    [ $rc = 0 ] || fail "exit status $rc, expected 0 (log in $work/run.log)"
+    ok=$(python3 -c 'import json,sys; r=json.load(open("result.json")); print(sum(j["status"]=="success" for j in r["jobs"].values()))')
+    [ "$ok" = "$n" ] || fail "$ok of $n jobs succeeded"
+    # Submissions per second: from the first to the last "submitted" line
+    # of the log (the command's log lines carry no time: the plugin's
+    # submissions are timed by their Slurm submit times instead).
+    read -r sub_span <<<"$(sacct -c -n -P -o JobName,Submit | awk -F'|' -v nm="$name" '
+        $1 == nm { gsub(/[-T:]/, " ", $2); t = mktime($2); if (!lo || t < lo) lo = t; if (t > hi) hi = t }
+        END { print hi - lo + 1 }')"
+    python3 - "$n" "$t0" "$t1" "$q0" "$q1" "$s0" "$s1" "$sub_span" <<'EOF'
+import sys
+n, t0, t1, q0, q1, s0, s1, span = int(sys.argv[1]), *map(float, sys.argv[2:4]), *map(int, sys.argv[4:8]), int(sys.argv[8])
+secs = t1 - t0
+periods = secs / 2.0
+q = q1 - q0
+print(f"scale complete: {n} jobs in {secs:.1f} s; {s1 - s0} submissions in ~{span} s "
+      f"({n / span:.1f}/s by Slurm's submit times); {q} status queries (sdiag "
+      f"REQUEST_JOB_INFO + REQUEST_JOB_INFO_SINGLE) over {periods:.1f} periods of 2 s: "
+      f"{q / periods:.2f} per period")
+# At most 2 per period, plus a few for the first and the last periods.
+if q > 2 * periods + 6:
+    print(f"FAIL (scale complete): {q} status queries, more than 2 per period ({2 * periods + 6:.0f})")
+    sys.exit(1)
+EOF
+    ;;
+cancel)
+    gen 8m >scale.cfg
+    k0=$(rpc REQUEST_KILL_JOB)
+    "$dp" run scale.cfg -v --json result.json >run.log 2>&1 &
+    pid=$!
+    # Every job in flight: all N in the queue (the workflow keeps them
+    # waiting), at most 5 minutes.
+    for ((i = 0; i < 3000; i++)); do
+        [ "$(in_queue)" -ge "$n" ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    queued=$(in_queue)
+    [ "$queued" -ge "$n" ] || { kill -KILL $pid 2>/dev/null; fail "only $queued of $n jobs reached the queue"; }
+    t0=$(now)
+    kill -INT $pid
+    set +e
+    wait $pid
+    rc=$?
+    set -e
+    t1=$(now)
+    tail -n 5 run.log
+    [ $rc = 130 ] || fail "exit status $rc, expected 130 (interrupted)"
+    left=$(in_queue)
+    # scancel's ids count as cancelled once the controller has them; give
+    # it a moment to drop them from the queue.
+    for ((i = 0; i < 100 && left > 0; i++)); do sleep 0.2; left=$(in_queue); done
+    calls=$(grep -c 'with one scancel' run.log || true)
+    ids=$(grep -o 'cancelled [0-9]* Slurm jobs\? with one scancel' run.log | awk '{ s += $2 } END { print s + 0 }')
+    echo "scale cancel: $n jobs in flight; SIGINT to exit in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s;" \
+        "$calls scancel calls for $ids ids; $(($(rpc REQUEST_KILL_JOB) - k0)) REQUEST_KILL_JOB; $left left in the queue"
+    [ "$left" = 0 ] || fail "$left jobs left in the queue: $(squeue -h -n "$name" -o '%i %T' | head)"
+    [ "$ids" -ge "$n" ] || fail "the log names $ids cancelled ids, expected $n"
+    [ "$calls" -le $((n / 50 + 5)) ] || fail "$calls scancel calls, more than $((n / 50 + 5))"
+    ;;
+*) fail "unknown test" ;;
+esac
+[ "${DP_SCALE_KEEP:-0}" = 1 ] || rm -f scale.cfg
+echo "PASS (scale $t)"
