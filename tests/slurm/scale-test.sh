@@ -123,9 +123,11 @@ cancel)
     # it a moment to drop them from the queue.
     for ((i = 0; i < 100 && left > 0; i++)); do sleep 0.2; left=$(in_queue); done
     calls=$(grep -c 'with one scancel' run.log || true)
-    ids=$(grep -o 'cancelled [0-9]* Slurm jobs\? with one scancel' run.log | awk '{ s += $2 } END { print s + 0 }')
+    ids=$( (grep -o 'cancelled [0-9]* Slurm jobs\? with one scancel' run.log || true) | awk '{ s += $2 } END { print s + 0 }')
+    singles=$(grep -c 'cancelled Slurm job [0-9]' run.log || true)
     echo "scale cancel: $n jobs in flight; SIGINT to exit in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s;" \
-        "$calls scancel calls for $ids ids; $(($(rpc REQUEST_KILL_JOB) - k0)) REQUEST_KILL_JOB; $left left in the queue"
+        "$calls scancel calls for $ids ids ($singles jobs logged as cancelled);" \
+        "$(($(rpc REQUEST_KILL_JOB) - k0)) REQUEST_KILL_JOB; $left left in the queue"
     [ "$left" = 0 ] || fail "$left jobs left in the queue: $(squeue -h -n "$name" -o '%i %T' | head)"
     [ "$ids" -ge "$n" ] || fail "the log names $ids cancelled ids, expected $n"
     [ "$calls" -le $((n / 50 + 5)) ] || fail "$calls scancel calls, more than $((n / 50 + 5))"
