@@ -86,7 +86,6 @@ static const char *one_line(const char *text, char *buf, size_t cap)
 /* Running a Slurm client                                                    */
 /* ------------------------------------------------------------------------ */
 
-
 /* Reads what fd has into buf (of *cap bytes, kept NUL-terminated). With
  * grow, buf is malloc'd and doubles as needed up to SLURM_OUT_MAX (a batch
  * query's stdout: one line per job); otherwise it is fixed and the rest is
@@ -229,12 +228,11 @@ int slurm__run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
             break;
         if (io >= 0 && (pf[io].revents & (POLLIN | POLLHUP | POLLERR)))
             drain(outp[0], &r->out, &r->out_len, &r->out_cap, 1, &out_open);
-        if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR)))
-            {
-                char *eb = r->err;
-                size_t ecap = sizeof r->err;
-                drain(errp[0], &eb, &r->err_len, &ecap, 0, &err_open);
-            }
+        if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
+            char *eb = r->err;
+            size_t ecap = sizeof r->err;
+            drain(errp[0], &eb, &r->err_len, &ecap, 0, &err_open);
+        }
         if (ctx && !r->cancelled && ((ic >= 0 && (pf[ic].revents & POLLIN)) || slurm__host->is_cancelled(ctx))) {
             r->cancelled = 1;
             if (!finish_on_cancel && !killed) {

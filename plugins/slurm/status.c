@@ -50,7 +50,7 @@
 #include <time.h>
 
 #define NBUCKETS 1024
-#define CHUNK 1000     /* ids per squeue or sacct call (its command line stays short) */
+#define CHUNK 1000       /* ids per squeue or sacct call (its command line stays short) */
 #define WAIT_SLICE_MS 50 /* a waiting check looks at its cancellation this often */
 
 typedef struct entry {

@@ -211,6 +211,10 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
+# A busy machine (1 000 jobs starting at once on two cores) can keep slurmd
+# from confirming a launch within the default 10 s; the job would then be
+# requeued and held back for two minutes.
+MessageTimeout=30
 $OVERRIDES
 NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST $TOPO State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
