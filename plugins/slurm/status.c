@@ -50,7 +50,10 @@
 #include <time.h>
 
 #define NBUCKETS 1024
-#define CHUNK 1000       /* ids per squeue or sacct call (its command line stays short) */
+/* Ids per squeue or sacct call: "ID,ID,..." is one argument, and Linux
+ * takes at most 128 KiB in one (MAX_ARG_STRLEN); 4000 ids of up to 20
+ * digits stay well under it. */
+#define CHUNK 4000
 #define WAIT_SLICE_MS 50 /* a waiting check looks at its cancellation this often */
 
 typedef struct entry {
@@ -252,7 +255,9 @@ static int ask(dp_plugin_ctx *ctx, look *l, char *const *argv_head, size_t nhead
         free(list);
         if (rc != 0 || r->cancelled)
             return -1;
-        if (!r->exited || r->status != 0) {
+        /* An older squeue refuses a list of only unknown ids ("Invalid
+         * job id specified"): it knows none of them, which is an answer. */
+        if (!r->exited || (r->status != 0 && !strstr(r->err, "Invalid job id"))) {
             if (must_succeed)
                 return -1;
             continue;

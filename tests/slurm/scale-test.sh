@@ -10,6 +10,10 @@
 #             REQUEST_JOB_INFO, REQUEST_JOB_INFO_SINGLE) per period for the
 #             whole workflow (plus a few for the first and last periods);
 #             prints submissions per second and status queries per period.
+#   watch     N jobs `sleep 1`..`sleep 5` without a readiness group under
+#             `watch --interval 2s --until-ready`: each run probes each job
+#             once, the next run adopts the Slurm jobs the store names (one
+#             look for all of them): exit 0, exactly N submissions.
 #   cancel    N jobs (a tenth `sleep 300` running, the rest held pending by
 #             --begin) in flight, then SIGINT: exit 130, at most
 #             N/50 + 5 scancel calls (the plugin's log says how many ids each
@@ -45,11 +49,11 @@ trap cleanup EXIT
 gen() {
     {
         echo "workflow: { name = \"slurm-scale-$t\"; max_concurrent_jobs = $n; timeout = \"$1\"; };"
-        echo "defaults = { readiness = { period = \"2s\"; timeout = \"10m\"; }; };"
+        [ "$t" = watch ] || echo "defaults = { readiness = { period = \"2s\"; timeout = \"10m\"; }; };"
         echo "jobs = ("
         for ((i = 0; i < n; i++)); do
             case $t in
-            complete) cmd="sleep $((1 + i % 5))" args= ;;
+            complete | watch) cmd="sleep $((1 + i % 5))" args= ;;
             cancel)
                 if ((i % 10 == 0)); then cmd="exec sleep 300" args=; else cmd="exec sleep 300" args="sbatch_args = [ \"--begin=now+3600\" ];"; fi ;;
             esac
@@ -94,6 +98,23 @@ if q > 2 * periods + 6:
     print(f"FAIL (scale complete): {q} status queries, more than 2 per period ({2 * periods + 6:.0f})")
     sys.exit(1)
 EOF
+    ;;
+watch)
+    gen 5m >scale.cfg
+    q0=$(rpc $STATUS_RPCS) s0=$(rpc REQUEST_SUBMIT_BATCH_JOB) t0=$(now)
+    set +e
+    timeout 480 "$dp" watch scale.cfg --interval 2s --until-ready --json-lines runs.jsonl >run.log 2>&1
+    rc=$?
+    set -e
+    t1=$(now) q1=$(rpc $STATUS_RPCS) s1=$(rpc REQUEST_SUBMIT_BATCH_JOB)
+    tail -n 3 run.log
+    [ $rc = 0 ] || fail "watch exited $rc, expected 0 (log in $work/run.log)"
+    runs=$(wc -l <runs.jsonl)
+    adopted=$(grep -c 'submitted earlier for this job is' run.log || true)
+    echo "scale watch: $n jobs in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s, $runs runs; $((s1 - s0)) submissions;" \
+        "$adopted adoptions; $((q1 - q0)) status queries"
+    [ $((s1 - s0)) = "$n" ] || fail "$((s1 - s0)) submissions, expected exactly $n"
+    [ "$runs" -ge 2 ] || fail "only $runs run(s): nothing was adopted"
     ;;
 cancel)
     gen 8m >scale.cfg
