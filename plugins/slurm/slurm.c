@@ -2,8 +2,9 @@
  * slurm.c - the `slurm` plugin: `slurm.batch` runs a job on a Slurm cluster.
  *
  * run submits the job with `sbatch --parsable` and keeps its Slurm job id in
- * the host's store; check reads its state (squeue, then sacct once the job
- * has left squeue, and scontrol for the exit code). Built against
+ * the host's store; check reads its state from the status cache (status.c:
+ * one squeue for every job the plugin follows, then sacct once a job has
+ * left squeue, and scontrol for a failure's exit code). Built against
  * <daggerpool/plugin.h> only, as a third party's plugin would be.
  *
  * Lifecycle of one daggerpool job (see plugin.h): create checks the params;
@@ -16,11 +17,15 @@
  *          reported is adopted too, so that check reports it; one whose
  *          failure was reported (or that this plugin cancelled) is submitted
  *          again. Returns ready once a Slurm job is known: check decides.
+ *          Adopting asks for a look that began after run did (shared with
+ *          every job adopted at the same time).
  *   check  PENDING, CONFIGURING, RUNNING, COMPLETING (and the other live
  *          states: SUSPENDED, REQUEUED, ...) are not ready; COMPLETED is
  *          ready; FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED,
  *          BOOT_FAIL, DEADLINE, PREEMPTED (and any other end state) are an
- *          error naming the state, the reason and the exit code.
+ *          error naming the state, the reason and the exit code. The state
+ *          comes from a look that began after the previous check ended
+ *          (the first check after sbatch: PENDING, from the submission).
  *   cancel A call that sees its context end (cancellation, the job's or the
  *          workflow's timeout) while the Slurm job is live scancels it. The
  *          engine may also end an attempt between two readiness probes,
@@ -29,15 +34,17 @@
  *          so. An attempt that ended on its own with the job not ready (the
  *          reconcile model: a probe said "not ready", a later run looks
  *          again; or the readiness wait gave up) leaves it running.
+ *          Cancellations at the same moment share scancel calls (cancel.c).
  *
- * Clients are started with posix_spawn in their own process group, with
+ * Clients are started by client.c: posix_spawn in their own process group,
  * the default signal mask and dispositions, stdin from /dev/null, stdout and
  * stderr read through pipes with poll(2) together with the host's
  * cancellation fd; every child is reaped before the call returns.
  *
- * Thread safety: each attempt's data lives in its state. The globals are the
- * host table (set once by the entry point) and the short list of Slurm jobs
- * that destroy cancelled (under its own mutex; the only lock here).
+ * Thread safety: each attempt's data lives in its state. The globals here
+ * are the host table (set once by the entry point) and the short list of
+ * Slurm jobs that destroy cancelled (under its own mutex); status.c and
+ * cancel.c keep theirs under their own locks.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -65,6 +72,8 @@ extern char **environ;
 #define STORE_PREFIX "slurm.batch/"
 #define SUBMIT_CAP_MS 60000 /* sbatch */
 #define ID_MAX SLURM_ID_MAX
+/* How old a state the first check of an attempt may take (see batch_check). */
+#define FIRST_LOOK_NS 1000000000ull
 
 static const dp_host_api *host;
 
@@ -707,8 +716,12 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
     int cancelled;
     char msg[900];
     /* A state seen after the previous check ended: never older than the
-     * job's own period, and one squeue for every job of the plugin. */
-    uint64_t not_before = j->last_check_ns;
+     * job's own period, and one squeue for every job of the plugin. The
+     * first check takes one at most FIRST_LOOK_NS old: the submission's
+     * PENDING when it follows run at once, a new look after an
+     * initial_delay. */
+    uint64_t now = slurm__now_ns();
+    uint64_t not_before = j->last_check_ns ? j->last_check_ns : now > FIRST_LOOK_NS ? now - FIRST_LOOK_NS : 1;
     int got = slurm__status_get(ctx, j->id, not_before, &info, &cancelled, msg, sizeof msg);
     j->last_check_ns = slurm__now_ns();
     if (got != 0) {

@@ -8,8 +8,9 @@
  * job's check asks this cache instead. A check needs a state seen by a look
  * that began after its own previous check ended (not_before): so its answer
  * is never older than its own period, and each check learns something its
- * previous one did not. The first check after sbatch is answered by the
- * submission itself (PENDING, as of then).
+ * previous one did not. The first check right after sbatch is answered by
+ * the submission itself (PENDING, as of then; slurm.c takes it for at most
+ * a second).
  *
  * A look (refresh) is one `squeue -h -t all -j ID,ID,...` for every
  * followed job that has not ended (in chunks of CHUNK ids), then for the
