@@ -14,6 +14,12 @@
 #             `watch --interval 2s --until-ready`: each run probes each job
 #             once, the next run adopts the Slurm jobs the store names (one
 #             look for all of them): exit 0, exactly N submissions.
+#   restart   durable state (the `state` work: the store in a file): a watch
+#             submits N jobs `sleep 20`..`sleep 29` (no readiness group),
+#             is stopped between two runs (SIGTERM: nothing in flight, so
+#             nothing cancelled), and a new watch --until-ready adopts all N
+#             from the state file: exit 0, no submission after the first N.
+#             Exit 77 (skipped) when the command has no durable state.
 #   cancel    N jobs (a tenth `sleep 300` running, the rest held pending by
 #             --begin) in flight, then SIGINT: exit 130, at most
 #             N/50 + 5 scancel calls (the plugin's log says how many ids each
@@ -49,11 +55,12 @@ trap cleanup EXIT
 gen() {
     {
         echo "workflow: { name = \"slurm-scale-$t\"; max_concurrent_jobs = $n; timeout = \"$1\"; };"
-        [ "$t" = watch ] || echo "defaults = { readiness = { period = \"2s\"; timeout = \"10m\"; }; };"
+        case $t in watch | restart) ;; *) echo "defaults = { readiness = { period = \"2s\"; timeout = \"10m\"; }; };" ;; esac
         echo "jobs = ("
         for ((i = 0; i < n; i++)); do
             case $t in
             complete | watch) cmd="sleep $((1 + i % 5))" args= ;;
+            restart) cmd="sleep $((20 + i % 10))" args= ;;
             cancel)
                 if ((i % 10 == 0)); then cmd="exec sleep 300" args=; else cmd="exec sleep 300" args="sbatch_args = [ \"--begin=now+3600\" ];"; fi ;;
             esac
@@ -115,6 +122,44 @@ watch)
         "$adopted adoptions; $((q1 - q0)) status queries"
     [ $((s1 - s0)) = "$n" ] || fail "$((s1 - s0)) submissions, expected exactly $n"
     [ "$runs" -ge 2 ] || fail "only $runs run(s): nothing was adopted"
+    ;;
+restart)
+    "$dp" run --help 2>&1 | grep -q -- '--state' || {
+        echo "SKIP: this daggerpool keeps no durable state (run --state): a restarted watch cannot adopt" >&2
+        exit 77
+    }
+    gen 8m >scale.cfg
+    s0=$(rpc REQUEST_SUBMIT_BATCH_JOB) q0=$(rpc $STATUS_RPCS)
+    "$dp" watch scale.cfg --interval 10m --json-lines first.jsonl >first.log 2>&1 &
+    pid=$!
+    for ((i = 0; i < 3000; i++)); do
+        [ -s first.jsonl ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s first.jsonl ] || { kill -KILL $pid 2>/dev/null; fail "the first watch ended no run (log in $work/first.log)"; }
+    # Between two runs: nothing in flight, nothing to cancel.
+    kill -TERM $pid
+    set +e
+    wait $pid
+    set -e
+    s1=$(rpc REQUEST_SUBMIT_BATCH_JOB) live=$(in_queue)
+    [ $((s1 - s0)) = "$n" ] || fail "the first watch made $((s1 - s0)) submissions, expected $n"
+    t0=$(now) q1=$(rpc $STATUS_RPCS)
+    set +e
+    timeout 480 "$dp" watch scale.cfg --interval 2s --until-ready --json-lines runs.jsonl >run.log 2>&1
+    rc=$?
+    set -e
+    t1=$(now) s2=$(rpc REQUEST_SUBMIT_BATCH_JOB) q2=$(rpc $STATUS_RPCS)
+    tail -n 3 run.log
+    adopted=$(grep -c 'submitted earlier for this job is' run.log || true)
+    first=$(head -n 1 runs.jsonl | python3 -c 'import json,sys; r=json.load(sys.stdin); print(sum(j["status"] in ("success","not_ready") for j in r["jobs"].values()))')
+    echo "scale restart: $n jobs submitted by a first watch ($((q1 - q0)) status queries), $live of them still" \
+        "queued when it stopped; the restarted watch: $(python3 -c "print(f'{$t1 - $t0:.1f}')") s," \
+        "$(wc -l <runs.jsonl) runs, $((s2 - s1)) submissions, $adopted adoptions, $((q2 - q1)) status queries"
+    [ $rc = 0 ] || fail "the restarted watch exited $rc, expected 0 (log in $work/run.log)"
+    [ $((s2 - s1)) = 0 ] || fail "the restarted watch submitted $((s2 - s1)) jobs again, expected none"
+    [ "$first" = "$n" ] || fail "its first run saw $first of $n jobs adopted"
     ;;
 cancel)
     gen 8m >scale.cfg
