@@ -74,6 +74,8 @@ extern char **environ;
 #define ID_MAX SLURM_ID_MAX
 /* How old a state the first check of an attempt may take (see batch_check). */
 #define FIRST_LOOK_NS 1000000000ull
+/* Looks in a row that may fail before a check reports the error. */
+#define LOOK_TRIES 3u
 
 static const dp_host_api *host;
 
@@ -128,6 +130,7 @@ typedef struct slurm_job {
     int ended;              /* end was called: it decided what happens to the job */
     int followed;           /* id is followed by the status cache (status.c) */
     uint64_t last_check_ns; /* when the previous check ended (0: none yet) */
+    unsigned failed_looks;  /* looks in a row that could not read the state */
 } slurm_job;
 
 /* The status cache follows the Slurm job this attempt follows (known: its
@@ -661,6 +664,7 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
     j->id[0] = '\0';
     j->live = j->settled = j->ended = 0;
     j->last_check_ns = 0;
+    j->failed_looks = 0;
 
     stored s;
     if (store_load(ctx, j, &s) && !s.done && take_cancelled(s.id)) {
@@ -724,6 +728,16 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
     uint64_t not_before = j->last_check_ns ? j->last_check_ns : now > FIRST_LOOK_NS ? now - FIRST_LOOK_NS : 1;
     int got = slurm__status_get(ctx, j->id, not_before, &info, &cancelled, msg, sizeof msg);
     j->last_check_ns = slurm__now_ns();
+    if (got != 0 && !cancelled && ++j->failed_looks < LOOK_TRIES) {
+        /* squeue can fail under load (killed, timed out, the controller
+         * busy): one failed look fails every check that waited for it,
+         * and with fail-fast the whole run. Look again next time. */
+        host->log(ctx, DP_PLUGIN_LOG_WARN, "%s; looking again at the next check (%u of %u)", msg, j->failed_looks,
+                  LOOK_TRIES);
+        return DP_PLUGIN_NOT_READY;
+    }
+    if (got == 0)
+        j->failed_looks = 0;
     if (got != 0) {
         if (cancelled && j->live) {
             cancel_slurm_job(ctx, j->id, "the job was cancelled or timed out");
@@ -802,6 +816,10 @@ static void batch_end(dp_plugin_ctx *ctx, void *state)
     j->ended = 1;
     if (j->id[0] && j->live && !j->settled && host->is_cancelled(ctx)) {
         cancel_slurm_job(ctx, j->id, "the attempt was cancelled or timed out");
+        /* end has a ctx, so the store says it: the ring alone keeps only
+         * the last 64, and a fail-fast with 1 000 jobs in flight cuts
+         * them all short (the next run would report the rest CANCELLED). */
+        store_save(ctx, j, j->id, 1);
         remember_cancelled(j->id);
     }
 }

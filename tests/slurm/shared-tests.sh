@@ -17,6 +17,10 @@
 #            unloaded when its last job ends: all 21 succeed, the swap is
 #            logged with jobs in flight, and each copy's squeue calls stay
 #            within 2 per period.
+#   refail   fail-fast cuts 70 jobs short (one job exits 3) under `watch`:
+#            the next run submits the 70 again (the store says this
+#            plugin cancelled them) instead of reporting them CANCELLED,
+#            which it did for all but the last 64 before.
 set -euo pipefail
 t=$1 dp=$2 plugin=$3
 [ -n "${SLURM_CONF:-}" ] || { echo "SLURM_CONF is not set: start a cluster with tests/slurm/cluster-up.sh" >&2; exit 1; }
@@ -65,7 +69,7 @@ EOF
 case $t in
 many)
     {
-        echo 'workflow: { name = "slurm-shared-many"; max_concurrent_jobs = 40; timeout = "3m"; };'
+        echo 'workflow: { name = "slurm-shared-many"; max_concurrent_jobs = 40; timeout = "3m"; plugin_path = [ "plugins" ]; };'
         echo 'defaults = { readiness = { period = "500ms"; timeout = "2m"; }; };'
         echo 'jobs = ('
         for i in $(seq 0 39); do job "j$i" "sleep $((1 + i % 3))"; done | sed -e '$ s/,$//'
@@ -104,6 +108,39 @@ hotswap)
     [ "$(grep -c '^sbatch ' calls)" = 21 ] || fail "$(grep -c '^sbatch ' calls) sbatch calls, expected 21"
     # Two copies, each with its own looks, for a while: 2 per period each.
     at_most_per_period "$(($(grep -c '^squeue ' calls) / 2))" 0.5 "$secs" "two copies (half the calls)"
+    ;;
+refail)
+    {
+        echo 'workflow: { name = "slurm-shared-refail"; max_concurrent_jobs = 80; timeout = "2m"; plugin_path = [ "plugins" ]; };'
+        echo 'defaults = { readiness = { period = "500ms"; timeout = "2m"; }; };'
+        echo 'jobs = ('
+        {
+            for i in $(seq 0 69); do job "j$i" "exec sleep 300"; done
+            job bad "sleep 4; exit 3"
+        } | sed -e '$ s/,$//'
+        echo ');'
+    } >w.cfg
+    "$dp" watch w.cfg --interval 1s --json-lines runs.jsonl >run.log 2>&1 &
+    pid=$!
+    for _ in $(seq 1200); do
+        [ "$(wc -l <runs.jsonl 2>/dev/null || echo 0)" -ge 2 ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -INT $pid 2>/dev/null || true
+    wait $pid || true
+    tail -n 3 run.log
+    [ "$(wc -l <runs.jsonl)" -ge 2 ] || fail "watch ended fewer than 2 runs (log in $work/run.log)"
+    for k in 1 2; do
+        err=$(sed -n "${k}p" runs.jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_error"])')
+        echo "run $k: first error: $err"
+        grep -q 'exit code 3' <<<"$err" || fail "run $k failed with '$err', expected the job that exits 3"
+    done
+    cancelled=$(sed -n 2p runs.jsonl | python3 -c 'import json,sys; r=json.load(sys.stdin); print(sum("CANCELLED" in (j["error"] or "") for j in r["jobs"].values()))')
+    [ "$cancelled" = 0 ] || fail "run 2 reported $cancelled jobs CANCELLED: the ones run 1 cancelled were adopted"
+    [ "$(grep -c '^sbatch ' calls)" -ge 142 ] || fail "$(grep -c '^sbatch ' calls) sbatch calls, expected 71 per run"
+    for _ in $(seq 100); do [ -z "$(squeue -h -n "$name" -o %i)" ] && break; sleep 0.1; done
+    [ -z "$(squeue -h -n "$name" -o %i)" ] || fail "jobs left in the queue: $(squeue -h -n "$name" -o '%i %T' | head -3)"
     ;;
 *) fail "unknown test" ;;
 esac
