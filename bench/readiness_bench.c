@@ -1,6 +1,6 @@
 /* readiness_bench.c - many jobs waiting on readiness at once.
  *
- *   readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS]
+ *   readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS] [-t]
  *
  * JOBS check-only jobs (default 1000), max_concurrent_jobs = JOBS, each
  * polling readiness every PERIOD_MS (default 100). Their checks answer "not
@@ -13,10 +13,16 @@
  * Reports: time for the pool to start every job, CPU over the wait as a
  * percentage of one core, probes per second, threads in the process, time
  * from "ready" to the run's return (the pool stopping), peak RSS.
+ *
+ * -t: every job also has probe thresholds (success_threshold 2,
+ * failure_threshold 3: dp_readiness_ext_t), as a job written like a
+ * Kubernetes probe; the checks answer as before, so the probes are the
+ * same, and the run ends a period later (two ready probes in a row).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,13 +99,15 @@ static void *run_thread(void *p)
 int main(int argc, char **argv)
 {
     unsigned njobs = 1000, period = 100, wait_ms = 3000;
+    bool thresholds = false;
     int c;
-    while ((c = getopt(argc, argv, "j:p:w:")) != -1) {
+    while ((c = getopt(argc, argv, "j:p:w:t")) != -1) {
         switch (c) {
         case 'j': njobs = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'p': period = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'w': wait_ms = (unsigned)strtoul(optarg, NULL, 10); break;
-        default: fprintf(stderr, "usage: readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS]\n"); return 2;
+        case 't': thresholds = true; break;
+        default: fprintf(stderr, "usage: readiness_bench [-j JOBS] [-p PERIOD_MS] [-w WAIT_MS] [-t]\n"); return 2;
         }
     }
     if (njobs < 1)
@@ -118,6 +126,15 @@ int main(int argc, char **argv)
         spec.user = &st[i];
         spec.readiness.period_ms = period;
         spec.readiness.timeout_ms = 600000;
+        if (thresholds) {
+#ifdef DP_HAVE_JOB_WAITS
+            spec.readiness_ext.success_threshold = 2;
+            spec.readiness_ext.failure_threshold = 3;
+#else
+            fprintf(stderr, "readiness_bench: -t needs a library with dp_readiness_ext_t\n");
+            return 2;
+#endif
+        }
         if (dp_graph_add_job(g, &spec, err, sizeof err) != DP_OK) {
             fprintf(stderr, "readiness_bench: %s\n", err);
             return 1;
@@ -169,12 +186,13 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double cpu_pct = (c1 - c0) / (w1 - w0) * 100.0;
-    printf("jobs %u, period %u ms, max_concurrent_jobs %u\n", njobs, period, njobs);
+    printf("jobs %u, period %u ms, max_concurrent_jobs %u%s\n", njobs, period, njobs,
+           thresholds ? ", success_threshold 2, failure_threshold 3" : "");
     printf("pool start: every job probed after %.0f ms\n", (t_all - t_start) * 1e3);
     printf("wait: %.2f s wall, %.3f s CPU = %.2f%% of one core; %.0f probes/s (expected %.0f)\n", w1 - w0, c1 - c0,
            cpu_pct, (double)(p1 - p0) / (w1 - w0), njobs * 1000.0 / period);
     printf("threads: %d in the process during the wait\n", nthreads);
-    printf("stop: run returned %.0f ms after the checks turned ready (at most one period)\n",
+    printf("stop: run returned %.0f ms after the checks turned ready (at most one period; two with -t)\n",
            (r.returned_at - t_ready) * 1e3);
     printf("result: %s, %zu/%u success, %zu after one attempt\n", dp_run_outcome_name(dp_result_outcome(r.res)), ok,
            njobs, one_attempt);

@@ -3,7 +3,8 @@
 #   bench/run.sh [sched_bench options...]     e.g. bench/run.sh -n 20000 -k 1
 # Prints the scheduler table (daggerpool, the lower bound, oneTBB flow_graph),
 # then the readiness-wait figures, then the large-workflow figures when the
-# daggerpool command and its plugins are built.
+# daggerpool command and its plugins are built, then the isolated attempt
+# overhead (bench/isolated.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DP_BENCH_BUILD:-$root/build/bench}
@@ -30,4 +31,9 @@ if [ -x "$build/bin/daggerpool" ] && [ -x "$root/bench/large_workflow.sh" ]; the
   echo
   echo "== large workflow (bench/large_workflow.sh)"
   DP_BENCH_BUILD=$build "$root/bench/large_workflow.sh"
+fi
+if [ -x "$build/bin/daggerpool" ] && [ -x "$build/lib/daggerpool/plugins/core.so" ]; then
+  echo
+  echo "== isolated attempt overhead (bench/isolated.sh)"
+  "$root/bench/isolated.sh" "$build"
 fi

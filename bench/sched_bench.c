@@ -28,8 +28,10 @@
  * Systems: "lower", "daggerpool" (the graph built through ids where the
  * library has them: dp_graph_add_job_id, dp_graph_add_dep_ids), "dp-names"
  * (built through names: dp_graph_add_job, dp_graph_add_dep), "dp-exec"
- * (built through ids, run on one dp_executor_t kept across the runs), and
- * the peer's "tbb".
+ * (built through ids, run on one dp_executor_t kept across the runs),
+ * "dp-pool" (built through ids, every job in one pool of WORKERS slots: what
+ * a pool costs a job when it does not bound the run; only through --child,
+ * e.g. AB_SYSTEM=dp-pool bench/ab.sh), and the peer's "tbb".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -197,7 +199,9 @@ static dp_graph_t *dp_build_names(const bench_shape_t *s, const char *names)
 /* Through ids, what a caller that has its own numbering does: a size hint,
  * jobs without names (the library names them "#ID"), dependencies by the
  * ids handed out, validate. The ids are the generator's. */
-static dp_graph_t *dp_build_ids(const bench_shape_t *s)
+/* pool_slots > 0: every job in pool "p" of that many slots (the "dp-pool"
+ * system: what a pool costs per job when it does not bound the run). */
+static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots)
 {
     char err[256];
     dp_graph_t *g = dp_graph_new_hint(s->n, s->nedges);
@@ -206,6 +210,16 @@ static dp_graph_t *dp_build_ids(const bench_shape_t *s)
     dp_job_spec_t spec;
     dp_job_spec_init(&spec);
     spec.run = dp_noop;
+#ifdef DP_HAVE_SCHEDULING
+    if (pool_slots) {
+        if (dp_graph_add_pool(g, "p", pool_slots, err, sizeof err) != DP_OK)
+            die(err);
+        spec.pool = "p";
+    }
+#else
+    if (pool_slots)
+        die("this library has no pools");
+#endif
     for (uint32_t j = 0; j < s->n; j++) {
         uint32_t id;
         if (dp_graph_add_job_id(g, &spec, &id, err, sizeof err) != DP_OK)
@@ -288,13 +302,14 @@ static int child(int argc, char **argv)
         }
         free(lb_remaining);
         free(lb_queue);
-    } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 || strcmp(system, "dp-exec") == 0) {
+    } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 || strcmp(system, "dp-exec") == 0 ||
+               strcmp(system, "dp-pool") == 0) {
         dp_graph_t *g;
         uint64_t t0;
 #ifdef DP_HAVE_GRAPH_IDS
         if (strcmp(system, "dp-names") != 0) {
             t0 = now_ns();
-            g = dp_build_ids(&s);
+            g = dp_build_ids(&s, strcmp(system, "dp-pool") == 0 ? workers : 0);
             build_ns = now_ns() - t0;
         } else
 #endif

@@ -2,8 +2,9 @@
  * runner.c - daggerpool-job-runner: runs one attempt of one plugin job in
  * its own process, for isolation = "process" (host/src/isolate.c starts it).
  *
- * Not a command for people. The process the host starts is a supervisor
- * (main, at the end of this file) that runs no plugin code: it forks the
+ * Not a command for people. The process the host starts (or the warm
+ * runner, warm.c, copies) is a supervisor (dp__runner_supervise, at the end
+ * of this file) that runs no plugin code: it forks the
  * worker, and once the worker is gone it kills whatever the plugin started
  * and exits as the worker did. The worker (worker_main) speaks the wire
  * protocol of isolate.h on fd 3 (control) and fd 4 (cancel), loads the
@@ -17,6 +18,9 @@
  * go back over the control socket; is_cancelled, sleep_ms and cancel_fd
  * watch the cancel socket and the deadline the host sent with the call; the
  * store is the host's, reached by request and reply.
+ *
+ * In checker mode (DP_ISO_MODE_CHECKER) the worker checks the params of
+ * many jobs instead: one create and destroy per CHECK frame.
  *
  * It links only daggerpool_runner_support (host/CMakeLists.txt): the wire
  * (isolate_wire.h), params and their getters, durations and util.h's
@@ -43,6 +47,7 @@
 #include "daggerpool/plugin.h"
 #include "isolate_wire.h"
 #include "params.h"
+#include "runner.h"
 #include "util.h"
 
 /* In sanitizer builds a plugin's crash must stay a crash: the runtime would
@@ -258,6 +263,15 @@ static int api_store_delete(dp_plugin_ctx *ctx, const char *key)
     return (int32_t)dp__iso_get_u32(&r);
 }
 
+/* Forwarded at once (no reply): the host applies it to the call under way. */
+static void api_retry_after(dp_plugin_ctx *ctx, uint64_t ms)
+{
+    (void)ctx;
+    dp__iso_begin(&out, DP_ISO_RETRY_AFTER);
+    dp__iso_put_u64(&out, ms);
+    send_out();
+}
+
 static const dp_host_api api = {
     .struct_size = sizeof(dp_host_api),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
@@ -276,6 +290,7 @@ static const dp_host_api api = {
     .store_set = api_store_set,
     .store_get = api_store_get,
     .store_delete = api_store_delete,
+    .retry_after = api_retry_after,
 };
 
 /* ---- the attempt -------------------------------------------------------- */
@@ -354,6 +369,7 @@ static void drain_cancel(unsigned seq)
 typedef struct init {
     uint64_t cpu_ms, memory, open_files;
     bool has_fd;
+    uint8_t mode; /* DP_ISO_MODE_ATTEMPT or DP_ISO_MODE_CHECKER */
     char *plugin, *path, *type;
 } init_t;
 
@@ -371,6 +387,7 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
     in->memory = dp__iso_get_u64(&r);
     in->open_files = dp__iso_get_u64(&r);
     in->has_fd = dp__iso_get_u8(&r) != 0;
+    in->mode = dp__iso_get_u8(&r);
     const char *pname = dp__iso_get_str(&r), *path = dp__iso_get_str(&r), *tname = dp__iso_get_str(&r),
                *jname = dp__iso_get_str(&r);
     params = r.bad ? NULL : dp__iso_get_params(&r);
@@ -386,10 +403,12 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
     return 0;
 }
 
-/* Applies the job's limits, loads the pinned copy from fd 5 and finds the
- * job type (into `type`). false once it has refused the attempt (the job
- * fails with the reason). */
-static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
+static const dp_plugin_desc *desc; /* the loaded plugin's */
+
+/* Applies the job's limits, loads the pinned copy from fd 5 and calls its
+ * entry point and init (into `desc`). false once it has refused the attempt
+ * (the job fails with the reason). */
+static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
 {
     if (in->cpu_ms && set_limit(RLIMIT_CPU, (in->cpu_ms + 999) / 1000, 1) != 0) {
         refuse(ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)in->cpu_ms, strerror(errno));
@@ -426,7 +445,7 @@ static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
         return false;
     }
     dp_plugin_entry_fn entry = (dp_plugin_entry_fn)(uintptr_t)dlsym(h, DP_PLUGIN_ENTRY_NAME);
-    const dp_plugin_desc *desc = entry ? entry(&api) : NULL;
+    desc = entry ? entry(&api) : NULL;
     if (!desc || desc->abi_major != DP_PLUGIN_ABI_MAJOR) {
         refuse(ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner", in->plugin, in->path);
         return false;
@@ -439,15 +458,31 @@ static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
             return false;
         }
     }
+    return true;
+}
+
+/* Finds job type `name` of the loaded plugin (into `type`). */
+static bool find_type(const char *name)
+{
     for (size_t i = 0; desc->job_types && desc->job_types[i] && i < 1024; i++) {
         const dp_job_type *jt = desc->job_types[i];
-        if (jt->name && strcmp(jt->name, in->type) == 0) {
+        if (jt->name && strcmp(jt->name, name) == 0) {
             size_t n = jt->struct_size < sizeof type ? jt->struct_size : sizeof type;
             memset(&type, 0, sizeof type);
             memcpy(&type, jt, n);
             return true;
         }
     }
+    return false;
+}
+
+/* load_plugin, then the attempt's job type. */
+static bool load_type(dp_plugin_ctx *ctx, const init_t *in)
+{
+    if (!load_plugin(ctx, in))
+        return false;
+    if (find_type(in->type))
+        return true;
     refuse(ctx, "plugin '%s' has no job type '%s' in the job runner", in->plugin, in->type);
     return false;
 }
@@ -502,6 +537,51 @@ static void serve_calls(dp_plugin_ctx *ctx, const init_t *in, void *state)
     }
 }
 
+/* A checker (DP_ISO_MODE_CHECKER): the plugin is loaded; each CHECK frame
+ * (str type, str job, params) is a job's params check, create then destroy
+ * as an attempt would, answered with a RESULT; until END or the host is
+ * gone. One process checks the params of many jobs. */
+static void serve_checks(const init_t *in)
+{
+    for (;;) {
+        unsigned t;
+        if (dp__iso_recv_frame(DP_ISOLATE_FD_CTL, &frame, &t) != 0 || t == DP_ISO_END)
+            _exit(0);
+        if (t != DP_ISO_CHECK)
+            _exit(2);
+        dp_iso_reader_t r = {frame.data + 1, frame.len - 1, false};
+        const char *tname = dp__iso_get_str(&r), *jname = dp__iso_get_str(&r);
+        dp_params_t *p = r.bad ? NULL : dp__iso_get_params(&r);
+        if (!tname || !jname || !p)
+            _exit(2);
+        /* The frame is reused by store requests: own the names. */
+        char *job = strdup(jname);
+        dp_plugin_ctx ctx = {.job_name = job, .attempt = 0};
+        if (!job) {
+            refuse(&ctx, "out of memory in the job runner");
+        } else if (!find_type(tname)) {
+            refuse(&ctx, "plugin '%s' has no job type '%s' in the job runner", in->plugin, tname);
+        } else {
+            dp_params_free(params);
+            params = p;
+            p = NULL;
+            void *state = NULL;
+            int created = 0;
+            if (type.create) {
+                dp__params_clear_error(params);
+                created = type.create(&ctx, params, &state);
+            }
+            if (created == 0 && type.destroy)
+                type.destroy(state);
+            send_result(created, &ctx);
+        }
+        dp_params_free(p);
+        free(job);
+        if (host_gone)
+            _exit(0);
+    }
+}
+
 /* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5.
  * Runs in the worker process (see main). */
 static int worker_main(void)
@@ -511,6 +591,14 @@ static int worker_main(void)
     int rc = read_init(&ctx, &in);
     if (rc != 0)
         return rc;
+    if (in.mode == DP_ISO_MODE_CHECKER) {
+        if (!load_plugin(&ctx, &in))
+            return 0;
+        send_result(0, &ctx); /* loaded: ready for checks */
+        if (host_gone)
+            return 0;
+        serve_checks(&in);
+    }
     if (!load_type(&ctx, &in))
         return 0;
 
@@ -719,6 +807,7 @@ static void kill_descendants(void)
 }
 
 /* Ends this process the way the worker ended. */
+static void exit_as_worker(void) __attribute__((noreturn));
 static void exit_as_worker(void)
 {
     int st = worker_status;
@@ -729,31 +818,25 @@ static void exit_as_worker(void)
         sigemptyset(&one);
         sigaddset(&one, sig);
         sigprocmask(SIG_UNBLOCK, &one, NULL);
-        raise(sig);
+        /* kill, not raise: a supervisor the warm runner cloned has the warm
+         * runner's thread id in its C library's thread block. */
+        kill(getpid(), sig);
         _exit(128 + sig); /* a signal whose default is not to terminate */
     }
     _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 2);
 }
 
-int main(int argc, char **argv)
+/* The supervisor of one attempt, with the protocol's descriptors in place
+ * (fds 3, 4, 5) and the signals of dp__isolate_runner_sigset blocked:
+ * forks the worker and watches it (see above). Never returns. host_pid: the
+ * process whose death ends the attempt (our parent, as the host spawned or
+ * the warm runner cloned us). */
+void dp__runner_supervise(pid_t host_pid, int spare)
 {
-    if (argc != 2 || strcmp(argv[1], DP_ISOLATE_RUNNER_ARG) != 0) {
-        fprintf(stderr, "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
-                        "(isolation = \"process\"); it is started by the host, not by hand\n");
-        return 2;
-    }
-    /* No core files from plugins that crash: the host reports the signal. */
-    struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);
-
-    /* The host starts us with these blocked already; make sure. */
-    sigset_t sup;
-    dp__isolate_runner_sigset(&sup);
-    sigprocmask(SIG_BLOCK, &sup, NULL);
     /* The host's death ends the attempt. (Strictly, the death of the host's
-     * thread that spawned us: a pool worker, which outlives its attempts,
-     * or the thread checking params at add time, which waits for us.) */
-    pid_t host_pid = getppid();
+     * thread that is our parent: a pool worker, which outlives its attempts,
+     * the thread checking params at add time, which waits for us, or the
+     * warm runner's keeper, which lives as long as the host.) */
     prctl(PR_SET_PDEATHSIG, DP_ISOLATE_SIG_KILL_ALL);
     bool host_gone_early = getppid() != host_pid;
     /* Without it (Linux < 3.4), what moved out of our process group and
@@ -774,6 +857,8 @@ int main(int argc, char **argv)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        if (spare >= 0)
+            dp__runner_spare_activate(spare);
         /* Nothing the plugin executes gets the runner's descriptors: a
          * background process holding the sockets would keep the attempt
          * from ending (dlopen reads fd 5 through /proc, which CLOEXEC does
@@ -783,11 +868,19 @@ int main(int argc, char **argv)
             if (flags >= 0)
                 fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         }
-        return worker_main();
+        /* _exit, not a return from main: no destructor of the plugin's or
+         * of a library runs after the attempt (and a worker of the warm
+         * runner has no main to return to). */
+        _exit(worker_main());
     }
-    /* The worker has them; the host must see the sockets close with it. */
+    /* The worker has them; the host must see the sockets close with it
+     * (and the warm runner a spare's socket). */
+    if (spare >= 0)
+        close(spare);
     for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++)
         close(fd);
+    sigset_t sup;
+    dp__isolate_runner_sigset(&sup);
     if (host_gone_early)
         kill_descendants();
 
@@ -808,4 +901,25 @@ int main(int argc, char **argv)
     /* The attempt is over: nothing it started may outlive it. */
     kill_descendants();
     exit_as_worker();
+}
+
+int main(int argc, char **argv)
+{
+    bool warm = argc == 2 && strcmp(argv[1], DP_ISOLATE_WARM_ARG) == 0;
+    if (!warm && (argc != 2 || strcmp(argv[1], DP_ISOLATE_RUNNER_ARG) != 0)) {
+        fprintf(stderr, "daggerpool-job-runner: runs one isolated plugin job for the daggerpool host "
+                        "(isolation = \"process\"); it is started by the host, not by hand\n");
+        return 2;
+    }
+    /* No core files from plugins that crash: the host reports the signal. */
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+
+    /* The host starts us with these blocked already; make sure. */
+    sigset_t sup;
+    dp__isolate_runner_sigset(&sup);
+    sigprocmask(SIG_BLOCK, &sup, NULL);
+    if (warm)
+        dp__runner_warm_main();
+    dp__runner_supervise(getppid(), -1);
 }

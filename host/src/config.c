@@ -67,6 +67,10 @@ struct dp_workflow {
     dp_graph_t *shape;
     dp_workflow_t *self; /* through this from a const workflow */
     dp_graph_t *graph;
+    /* The whole file's graph once dp__workflow_select made `graph` the
+     * selected jobs' (NULL before): kept, since names and ids handed out
+     * from it stay in use. */
+    dp_graph_t *full;
     int build_rc; /* first answer of dp_workflow_build, 1 = not yet */
     char *build_err;
     /* A workflow with problems, kept for its build to list those of its
@@ -80,7 +84,7 @@ struct dp_workflow {
 /* Top-level keys                                                            */
 /* ------------------------------------------------------------------------ */
 
-static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", NULL};
+static const char *const top_keys[] = {"workflow", "plugins", "defaults", "jobs", "pools", NULL};
 static const char *const workflow_keys[] = {"name", "max_concurrent_jobs", "timeout", "fail_fast", "plugin_path", NULL};
 static const char *const plugin_keys[] = {"path", NULL};
 
@@ -187,8 +191,49 @@ static void read_plugins(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_s
     }
 }
 
+/* pools = { db = 2; gpu = 1; }: each a number of slots, before the jobs,
+ * which name them (DESIGN.md "Scheduling keys"). */
+static void read_pools(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_setting_t *ps)
+{
+    if (!dp__cfg_group(rd, ps, "'pools'", "pools = { db = 2; gpu = 1; }"))
+        return;
+    dp__jobs_t *jobs = &wf->jobs;
+    int n = config_setting_length(ps);
+    jobs->pool_names = calloc((size_t)n + 1, sizeof *jobs->pool_names);
+    jobs->pool_slots = calloc(n ? (size_t)n : 1, sizeof *jobs->pool_slots);
+    if (!jobs->pool_names || !jobs->pool_slots) {
+        rd->oom = true;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *p = config_setting_get_elem(ps, (unsigned)i);
+        const char *name = config_setting_name(p);
+        char what[256];
+        snprintf(what, sizeof what, "pools.%s (its slots)", name);
+        unsigned slots;
+        if (!dp__cfg_uint(rd, p, what, 1, 1000000, &slots))
+            continue;
+        if (!(jobs->pool_names[jobs->npools] = dp__strdup(name))) {
+            rd->oom = true;
+            return;
+        }
+        jobs->pool_slots[jobs->npools++] = slots;
+    }
+}
+
+/* The pools of the file into g (before validate, which checks its jobs'). */
+static int add_pools(const dp_workflow_t *wf, dp_graph_t *g, char *msg, size_t msglen)
+{
+    for (size_t i = 0; i < wf->jobs.npools; i++) {
+        int rc = dp_graph_add_pool(g, wf->jobs.pool_names[i], wf->jobs.pool_slots[i], msg, msglen);
+        if (rc != DP_OK)
+            return rc;
+    }
+    return DP_OK;
+}
+
 /* Every key of the file, in the order its problems are listed: the top
- * level's, workflow, plugins, defaults, jobs. */
+ * level's, workflow, plugins, pools, defaults, jobs. */
 static void read_settings(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_setting_t *root)
 {
     dp__cfg_check_keys(rd, root, top_keys, "at the top level");
@@ -197,6 +242,8 @@ static void read_settings(dp__cfg_reader_t *rd, dp_workflow_t *wf, const config_
         read_workflow(rd, wf, s);
     if ((s = config_setting_get_member(root, "plugins")))
         read_plugins(rd, wf, s);
+    if ((s = config_setting_get_member(root, "pools")))
+        read_pools(rd, wf, s);
     const config_setting_t *defaults = config_setting_get_member(root, "defaults");
     if (defaults && !dp__cfg_group(rd, defaults, "'defaults'", "defaults = { retries = 1; timeout = \"1m\"; }"))
         defaults = NULL;
@@ -239,13 +286,20 @@ static dp_graph_t *make_shape(const dp_workflow_t *wf, int *rc, char *msg, size_
     dp_graph_t *g = dp_graph_new();
     *rc = DP_ENOMEM;
     snprintf(msg, msglen, "out of memory");
-    if (!g || dp__graph_reserve(g, jobs->n, jobs->ndep_ids) != DP_OK)
+    if (!g || dp__graph_reserve(g, jobs->n, jobs->ndep_ids) != DP_OK || add_pools(wf, g, msg, msglen) != DP_OK)
         goto fail;
     for (size_t i = 0; i < jobs->n; i++) {
         dp_job_spec_t spec;
         dp_job_spec_init(&spec);
         spec.name = jobs->v[i].name;
         spec.run = shape_run;
+        /* What `graph` draws of the scheduling and the trigger rules. */
+        const dp_job_spec_t *js = dp__jobs_spec(jobs, &jobs->v[i]);
+        spec.pool = js->pool;
+        spec.pool_slots = js->pool_slots;
+        spec.priority = js->priority;
+        spec.run_if = js->run_if;
+        spec.continue_on_failure = js->continue_on_failure;
         if ((*rc = dp_graph_add_job(g, &spec, msg, msglen)) != DP_OK)
             goto fail;
     }
@@ -372,6 +426,7 @@ void dp_workflow_free(dp_workflow_t *wf)
     if (!wf)
         return;
     dp_graph_free(wf->graph);
+    dp_graph_free(wf->full);
     dp_graph_free(wf->shape);
     dp__jobs_free(&wf->jobs);
     for (size_t i = 0; i < wf->nplugins; i++) {
@@ -655,7 +710,11 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         free(buf);
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     }
-    int rc = add_jobs(wf, pl, g, &pr);
+    int rc = add_pools(wf, g, msg, sizeof msg);
+    if (rc != DP_OK)
+        dp__problem(&pr, wf->path, 0, "%s", msg);
+    else
+        rc = add_jobs(wf, pl, g, &pr);
     /* Every job is in, in wf->jobs.v order: the dependencies by index. A
      * loop here, not a function of its own: so the compiler inlines the
      * graph's dp__graph_add_dep_id into it, which a million edges notice. */
@@ -679,4 +738,58 @@ int dp_workflow_build(dp_workflow_t *wf, dp_plugins_t *pl, char *err, size_t err
         snprintf(buf, 16384, "out of memory building %s", wf->path);
     wf->build_err = buf;
     return dp__seterr(err, errlen, rc, "%s", buf);
+}
+
+/* Contract: see config.h. The selected jobs go through the plugins again
+ * (their params checked a second time: pure checks, cheap beside a run)
+ * into a graph of their own, in the file's order, with the dependencies
+ * among them by index, as dp_workflow_build does for all. */
+int dp__workflow_select(dp_workflow_t *wf, dp_plugins_t *pl, const unsigned char *keep, char *err, size_t errlen)
+{
+    if (!wf || !pl || !keep || !wf->graph || wf->full)
+        return dp__seterr(err, errlen, DP_EINVAL, "dp__workflow_select: build the workflow first, and select once");
+    const dp__jobs_t *jobs = &wf->jobs;
+    const dp_graph_t *full = wf->graph;
+    uint32_t *map = malloc((jobs->n ? jobs->n : 1) * sizeof *map);
+    dp_graph_t *g = dp_graph_new();
+    dp__plugin_batch_t *batch = g && map ? dp__plugins_batch_new(pl) : NULL;
+    int rc = batch ? DP_OK : DP_ENOMEM;
+    char msg[4096] = "";
+    uint32_t kept = 0;
+    for (size_t i = 0; rc == DP_OK && i < jobs->n; i++) {
+        const dp__wf_job_t *j = &jobs->v[i];
+        long id = dp_graph_job_id(full, j->name);
+        map[i] = UINT32_MAX;
+        if (id < 0 || !keep[id])
+            continue;
+        dp_job_spec_t spec = *dp__jobs_spec(jobs, j);
+        spec.name = j->name;
+        rc = dp__plugins_batch_add(batch, g, &spec, j->type, j->params, msg, sizeof msg);
+        map[i] = kept++;
+    }
+    dp__plugins_batch_free(batch);
+    for (size_t i = 0; rc == DP_OK && i < jobs->n; i++)
+        for (uint32_t d = 0; rc == DP_OK && map[i] != UINT32_MAX && d < jobs->v[i].ndeps; d++) {
+            uint32_t dep = map[jobs->dep_ids[jobs->v[i].dep_off + d]];
+            /* The selection must hold every dependency of what it holds. */
+            rc = dep == UINT32_MAX ? DP_EINVAL : dp__graph_add_dep_id(g, map[i], dep);
+        }
+    if (rc == DP_OK)
+        rc = dp_graph_validate(g, msg, sizeof msg);
+    free(map);
+    if (rc != DP_OK) {
+        dp_graph_free(g);
+        return dp__seterr(err, errlen, rc, "selecting jobs of %s: %s", wf->path,
+                          msg[0]            ? msg
+                          : rc == DP_EINVAL ? "a selected job's dependency is not selected"
+                                            : dp_strerror(rc));
+    }
+    wf->full = wf->graph;
+    wf->graph = g;
+    return DP_OK;
+}
+
+const dp_graph_t *dp__workflow_full_graph(const dp_workflow_t *wf)
+{
+    return !wf ? NULL : wf->full ? wf->full : wf->graph;
 }

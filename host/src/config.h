@@ -29,6 +29,18 @@ const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job);
 const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job);
 const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job);
 
+/* After dp_workflow_build: makes dp_workflow_graph(wf) a graph of only
+ * the jobs whose keep[id] is set (ids of the graph built, which must hold
+ * every dependency of a job it holds), for a run of some targets. The
+ * graph built stays alive, owned by wf (dp__workflow_full_graph), so that
+ * its names and ids stay valid. Once per workflow. DP_OK, or an error with
+ * err (the graph unchanged). */
+int dp__workflow_select(dp_workflow_t *wf, dp_plugins_t *pl, const unsigned char *keep, char *err, size_t errlen);
+
+/* The graph of every job of the file: dp_workflow_graph(wf) before
+ * dp__workflow_select, the one it replaced after. */
+const dp_graph_t *dp__workflow_full_graph(const dp_workflow_t *wf);
+
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
 

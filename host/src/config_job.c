@@ -42,6 +42,9 @@ typedef enum {
     F_SIZE,     /* uint64_t bytes: an integer, or a string such as "512MiB" */
     F_CHOICE,   /* one of the words of choices, stored as its value (an int) */
     F_GROUP,    /* a group of the fields of sub */
+    F_POOL,     /* the name of one of the top-level pools: a const char * to the workflow's copy */
+    F_INT,      /* a signed integer in [min, max] */
+    F_BOOL,     /* true or false, stored as a bool */
 } field_kind_t;
 
 typedef struct field_choice {
@@ -73,6 +76,8 @@ struct job_field {
 #define SPEC(member) .off = offsetof(dp_job_spec_t, member), .size = sizeof(((dp_job_spec_t *)0)->member)
 
 static void limits_need_process(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg);
+static void readiness_rules(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg);
+static void deadline_vs_timeout(job_ctx_t *c, const config_setting_t *js, const config_setting_t *ds);
 
 static const job_field_t backoff_fields[] = {
     {.key = "initial", .kind = F_DURATION, SPEC(backoff.initial_ms)},
@@ -86,6 +91,12 @@ static const job_field_t readiness_fields[] = {
     {.key = "period", .kind = F_DURATION, SPEC(readiness.period_ms)},
     {.key = "probe_timeout", .kind = F_DURATION, SPEC(readiness.probe_timeout_ms)},
     {.key = "timeout", .kind = F_DURATION, SPEC(readiness.timeout_ms)},
+    /* Like Kubernetes probes (dp_readiness_ext_t). */
+    {.key = "initial_delay", .kind = F_DURATION, SPEC(readiness_ext.initial_delay_ms)},
+    {.key = "success_threshold", .kind = F_UINT, SPEC(readiness_ext.success_threshold), .min = 1, .max = 1000000},
+    {.key = "failure_threshold", .kind = F_UINT, SPEC(readiness_ext.failure_threshold), .min = 1, .max = 1000000},
+    {.key = "backoff", .kind = F_FLOAT, SPEC(readiness_ext.backoff), .min = 1.0, .max = 1000.0},
+    {.key = "max_period", .kind = F_DURATION, SPEC(readiness_ext.max_period_ms)},
     {.key = NULL},
 };
 
@@ -95,6 +106,14 @@ static const job_field_t limits_fields[] = {
     {.key = "memory", .kind = F_SIZE, SPEC(limits.memory_bytes)},
     {.key = "open_files", .kind = F_UINT, SPEC(limits.open_files), .min = 16, .max = 1048576},
     {.key = NULL},
+};
+
+/* README.md, "Trigger rules and final jobs" */
+static const field_choice_t run_ifs[] = {
+    {"all_success", DP_RUN_IF_ALL_SUCCESS},
+    {"all_done", DP_RUN_IF_ALL_DONE},
+    {"any_failed", DP_RUN_IF_ANY_FAILED},
+    {NULL, 0},
 };
 
 static const field_choice_t isolations[] = {
@@ -126,7 +145,8 @@ static const job_field_t job_fields[] = {
      .kind = F_GROUP,
      .sub = readiness_fields,
      .example = "readiness = { period = \"5s\"; timeout = \"5m\"; }",
-     .default_example = "readiness = { period = \"5s\"; }"},
+     .default_example = "readiness = { period = \"5s\"; }",
+     .check = readiness_rules},
     {.key = "isolation",
      .kind = F_CHOICE,
      SPEC(isolation),
@@ -138,6 +158,24 @@ static const job_field_t job_fields[] = {
      .example = "limits = { cpu = \"10s\"; memory = \"512MiB\"; open_files = 256; }",
      .default_example = "limits = { memory = \"512MiB\"; }",
      .check = limits_need_process},
+    /* After timeout, which its check reads. */
+    {.key = "deadline", .kind = F_DURATION, SPEC(deadline_ms), .check = deadline_vs_timeout},
+    /* Scheduling (DESIGN.md "Scheduling keys"); pool_slots is checked
+     * against the pool's slots once the job is read (check_pool). */
+    {.key = "pool", .kind = F_POOL, SPEC(pool)},
+    {.key = "pool_slots", .kind = F_UINT, SPEC(pool_slots), .min = 1, .max = 1000000},
+    {.key = "priority", .kind = F_INT, SPEC(priority), .min = -1000000, .max = 1000000},
+    /* Trigger rules: run_if belongs to each job (a default would give
+     * every root one, which validate refuses). */
+    {.key = "run_if",
+     .kind = F_CHOICE,
+     .per_job = true,
+     SPEC(run_if),
+     .choices = run_ifs,
+     .expect = "\"all_success\" (the default), \"all_done\" (once its dependencies ended, whatever their "
+               "status) or \"any_failed\" (once they ended, if one failed)"},
+    {.key = "continue_on_failure", .kind = F_BOOL, SPEC(continue_on_failure)},
+    {.key = "cleanup_timeout", .kind = F_DURATION, SPEC(cleanup_timeout_ms)},
     {.key = NULL},
 };
 
@@ -145,6 +183,7 @@ static const job_field_t job_fields[] = {
 
 /* A choice is stored as an int: the enums of the spec that are choices. */
 _Static_assert(sizeof(dp_isolation_t) == sizeof(int), "isolation is stored as an int");
+_Static_assert(sizeof(dp_run_if_t) == sizeof(int), "run_if is stored as an int");
 
 /* The keys of fields (up to a NULL key) into keys, NULL-terminated (room
  * for NFIELDS + 1); those a default may be given for only, if defaults. */
@@ -412,6 +451,46 @@ static void read_value(job_ctx_t *c, const job_field_t *f, const config_setting_
             store_uint(to, f->size, v);
         break;
     }
+    case F_INT: {
+        long long v;
+        const char *text;
+        if (!dp__cfg_is_int(s))
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %s", what, f->min, f->max,
+                            dp__cfg_type_name(s));
+        else if (!dp__cfg_int(rd, s, &v, &text))
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %s", what, f->min, f->max, text);
+        else if (v < (long long)f->min || v > (long long)f->max)
+            DP__CFG_PROBLEM(rd, s, "%s must be an integer from %.0f to %.0f, found %lld", what, f->min, f->max, v);
+        else
+            *(int *)(void *)to = (int)v;
+        break;
+    }
+    case F_POOL: {
+        const char *name;
+        if (!dp__cfg_string(rd, s, what, &name))
+            break;
+        const dp__jobs_t *jobs = c->jr->jobs;
+        size_t i = 0;
+        while (i < jobs->npools && strcmp(jobs->pool_names[i], name) != 0)
+            i++;
+        if (i < jobs->npools) {
+            *(const char **)(void *)to = jobs->pool_names[i];
+            break;
+        }
+        const char *near = jobs->npools ? dp__nearest_word(name, (const char *const *)jobs->pool_names) : NULL;
+        if (near)
+            DP__CFG_PROBLEM(rd, s,
+                            "%s names pool \"%s\", which is not declared; did you mean \"%s\"? (or declare it "
+                            "at the top level: pools = { %s = 2; };)",
+                            what, name, near, name);
+        else
+            DP__CFG_PROBLEM(rd, s,
+                            "%s names pool \"%s\", which is not declared; declare it at the top level, e.g. "
+                            "pools = { %s = 2; }; (a pool's number is its slots)",
+                            what, name, name);
+        break;
+    }
+    case F_BOOL: dp__cfg_bool(rd, s, what, (bool *)(void *)to); break;
     case F_CHOICE: {
         const char *word;
         if (!dp__cfg_string(rd, s, what, &word))
@@ -463,9 +542,130 @@ static void limits_need_process(job_ctx_t *c, const config_setting_t *jg, const 
                         c->name);
 }
 
+/* Readiness's keys that count or space probes need a poll (a period);
+ * the cap of the grown period cannot be below the period; a first probe
+ * after the readiness timeout would never come. */
+static void readiness_rules(job_ctx_t *c, const config_setting_t *jg, const config_setting_t *dg)
+{
+    const dp_readiness_t *r = &c->spec.readiness;
+    const dp_readiness_ext_t *x = &c->spec.readiness_ext;
+    const config_setting_t *at = jg ? jg : dg, *s;
+    char d1[32], d2[32];
+    if (r->period_ms == 0) {
+        static const char *const need_period[] = {"success_threshold", "failure_threshold", "backoff", "max_period",
+                                                  NULL};
+        for (size_t i = 0; need_period[i]; i++) {
+            if (!(s = field(jg, dg, need_period[i])))
+                continue;
+            DP__CFG_PROBLEM(c->rd, s,
+                            "readiness.%s of job '%s' needs a poll, but the job has no readiness period "
+                            "(it probes once); add period = \"2s\"; to its readiness, or remove %s",
+                            need_period[i], c->name, need_period[i]);
+            return;
+        }
+    }
+    if (x->max_period_ms && x->max_period_ms < r->period_ms) {
+        s = field(jg, dg, "max_period");
+        DP__CFG_PROBLEM(c->rd, s ? s : at,
+                        "readiness.max_period of job '%s' (%s) is shorter than its period (%s); the period "
+                        "only grows up to max_period: make max_period at least the period",
+                        c->name, dp_duration_format(x->max_period_ms, d1, sizeof d1),
+                        dp_duration_format(r->period_ms, d2, sizeof d2));
+    }
+    if (x->initial_delay_ms && r->timeout_ms && x->initial_delay_ms >= r->timeout_ms) {
+        s = field(jg, dg, "initial_delay");
+        DP__CFG_PROBLEM(c->rd, s ? s : at,
+                        "readiness.initial_delay of job '%s' (%s) is not shorter than its readiness timeout "
+                        "(%s), which counts from the end of run: the job would never be probed; shorten the "
+                        "delay or lengthen the timeout",
+                        c->name, dp_duration_format(x->initial_delay_ms, d1, sizeof d1),
+                        dp_duration_format(r->timeout_ms, d2, sizeof d2));
+    }
+}
+
+/* A deadline bounds every attempt together: one shorter than a single
+ * attempt's timeout would leave the timeout dead (refused rather than
+ * guessed at: the fix is one of two edits). */
+static void deadline_vs_timeout(job_ctx_t *c, const config_setting_t *js, const config_setting_t *ds)
+{
+    (void)ds;
+    char d1[32], d2[32];
+    if (c->spec.deadline_ms && c->spec.timeout_ms && c->spec.deadline_ms < c->spec.timeout_ms)
+        DP__CFG_PROBLEM(c->rd, js,
+                        "deadline of job '%s' (%s) is shorter than its timeout (%s); the deadline bounds all "
+                        "attempts and backoffs together, the timeout one attempt: make the deadline at least "
+                        "the timeout, or shorten the timeout",
+                        c->name, dp_duration_format(c->spec.deadline_ms, d1, sizeof d1),
+                        dp_duration_format(c->spec.timeout_ms, d2, sizeof d2));
+}
+
 /* ------------------------------------------------------------------------ */
 /* A job                                                                     */
 /* ------------------------------------------------------------------------ */
+
+/* The row of job_fields for key. */
+static size_t field_index(const char *key)
+{
+    size_t k = 0;
+    while (k < NFIELDS && strcmp(job_fields[k].key, key) != 0)
+        k++;
+    return k;
+}
+
+/* pool_slots needs a pool, and no more slots than the pool has (a job
+ * that could never start). */
+static void check_pool(job_ctx_t *c)
+{
+    size_t kp = field_index("pool"), ks = field_index("pool_slots");
+    const config_setting_t *ss = c->J->s[ks] ? c->J->s[ks] : c->D->s[ks];
+    const config_setting_t *ps = c->J->s[kp] ? c->J->s[kp] : c->D->s[kp];
+    if (ss && !ps) {
+        DP__CFG_PROBLEM(c->rd, ss,
+                        "job '%s' has pool_slots but no pool; add pool = \"NAME\"; (one of the top-level "
+                        "pools) or remove pool_slots",
+                        c->name);
+        return;
+    }
+    if (!ss || !c->spec.pool)
+        return;
+    const dp__jobs_t *jobs = c->jr->jobs;
+    for (size_t i = 0; i < jobs->npools; i++)
+        if (jobs->pool_names[i] == c->spec.pool && c->spec.pool_slots > jobs->pool_slots[i])
+            DP__CFG_PROBLEM(c->rd, ss,
+                            "'pool_slots' of job '%s' is %u, but pool \"%s\" has %u slots: the job could never "
+                            "start; lower pool_slots to at most %u or give the pool more slots (pools = { %s = %u; })",
+                            c->name, c->spec.pool_slots, c->spec.pool, jobs->pool_slots[i], jobs->pool_slots[i],
+                            c->spec.pool, c->spec.pool_slots);
+}
+
+/* The job's own setting of key (not the defaults'), or NULL. */
+static const config_setting_t *own(const job_ctx_t *c, const char *key)
+{
+    for (size_t k = 0; k < NFIELDS; k++)
+        if (strcmp(job_fields[k].key, key) == 0)
+            return c->J->s[k];
+    return NULL;
+}
+
+/* Trigger rules that cannot mean what they say (README.md, "Trigger rules
+ * and final jobs"): a rule on a job without dependencies, a cleanup grace
+ * on a job that is no final job. */
+static void check_rules(job_ctx_t *c)
+{
+    const config_setting_t *s;
+    if (c->spec.run_if != DP_RUN_IF_ALL_SUCCESS && c->job->ndeps == 0 && (s = own(c, "run_if")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has run_if = \"%s\" but no depends_on: a rule decides from how the "
+                        "dependencies ended, and it has none; add depends_on = [ ... ] (the jobs it cleans up "
+                        "after or handles), or remove run_if",
+                        c->name, dp_run_if_name(c->spec.run_if));
+    if (c->spec.run_if == DP_RUN_IF_ALL_SUCCESS && (s = own(c, "cleanup_timeout")))
+        DP__CFG_PROBLEM(c->rd, s,
+                        "job '%s' has cleanup_timeout but is no final job (its run_if is \"all_success\"): "
+                        "only a job with run_if = \"all_done\" or \"any_failed\" runs after the run was cut; "
+                        "set run_if, or remove cleanup_timeout",
+                        c->name);
+}
 
 /* The job's settings into jobs->specs, or none (spec0): jobs with equal
  * settings in a row share one copy. Whether two settings are the same is a
@@ -556,6 +756,8 @@ static void read_field(job_ctx_t *c, size_t k)
             break;
         snprintf(what, sizeof what, "'%s' of job '%s'", f->key, c->name);
         read_value(c, f, js, what);
+        if (f->check)
+            f->check(c, js, NULL);
         break;
     }
 }
@@ -591,12 +793,34 @@ static void read_job(dp__job_reader_t *jr, const config_setting_t *js, const slo
     dp_job_spec_init(&c.spec);
     for (; f < NFIELDS && !rd->oom; f++)
         read_field(&c, f);
+    check_pool(&c);
+    check_rules(&c);
     share_spec(jr, c.job, &c.spec);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The list, the defaults                                                    */
 /* ------------------------------------------------------------------------ */
+
+/* A cleanup grace in `defaults` for a workflow that has no final job: it
+ * would apply to nothing (trigger rules). */
+static void check_default_grace(dp__job_reader_t *jr, const slots_t *D)
+{
+    const config_setting_t *s = NULL;
+    for (size_t k = 0; k < NFIELDS && !s; k++)
+        if (strcmp(job_fields[k].key, "cleanup_timeout") == 0)
+            s = D->s[k];
+    if (!s)
+        return;
+    const dp__jobs_t *jobs = jr->jobs;
+    for (size_t i = 0; i < jobs->n; i++)
+        if (dp__jobs_spec(jobs, &jobs->v[i])->run_if != DP_RUN_IF_ALL_SUCCESS)
+            return;
+    DP__CFG_PROBLEM(jr->rd, s,
+                    "defaults.cleanup_timeout is set but no job is a final job: it applies only to jobs with "
+                    "run_if = \"all_done\" or \"any_failed\", which run after the run was cut; give a job "
+                    "such a run_if, or remove cleanup_timeout");
+}
 
 void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_t *list, size_t n,
                    const config_setting_t *defaults)
@@ -613,6 +837,8 @@ void dp__jobs_read(dp__cfg_reader_t *rd, dp__jobs_t *jobs, const config_setting_
     for (size_t i = 0; jobs->v && i < n && !rd->oom; i++)
         read_job(&jr, config_setting_get_elem(list, (unsigned)i), &D, i);
     free(jr.mark);
+    if (!rd->oom)
+        check_default_grace(&jr, &D);
     /* Names can be checked despite other problems; only a job dropped for
      * want of a name would make its dependents' references look unknown. */
     if (!rd->oom && !jr.dropped)
@@ -690,4 +916,8 @@ void dp__jobs_free(dp__jobs_t *jobs)
         free(jobs->types[i]);
     free(jobs->types);
     free(jobs->unbuildable);
+    for (size_t i = 0; i < jobs->npools; i++)
+        free(jobs->pool_names[i]);
+    free(jobs->pool_names);
+    free(jobs->pool_slots);
 }

@@ -58,6 +58,11 @@ typedef struct dp__jobs {
     /* Jobs not to build (by index): a problem in their params, which the
      * type would misjudge. NULL: none. */
     uint8_t *unbuildable;
+    /* The top-level pools (read before the jobs, which name them): names
+     * (NULL-terminated, for "did you mean"), slots, where each was set. */
+    char **pool_names;
+    unsigned *pool_slots;
+    size_t npools;
 } dp__jobs_t;
 
 /* The job named name (the first of that name) by index, or -1. */

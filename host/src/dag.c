@@ -13,6 +13,7 @@
  */
 #include "dag.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "bigmem.h"
 #include "hash.h"
+#include "readiness.h"
 #include "util.h"
 
 static const char *unnamed(char *buf, uint32_t id);
@@ -57,6 +59,7 @@ static void free_built(dp_graph_t *g)
     g->ncycle = 0;
     g->nroots = 0;
     g->validated = 0;
+    dp__gsched_free(g);
 }
 
 void dp_graph_free(dp_graph_t *g)
@@ -70,6 +73,7 @@ void dp_graph_free(dp_graph_t *g)
             user_free(d->user);
     }
     free(g->pols);
+    free(g->exts);
     free(g->pol_index);
     for (size_t i = 0; i < g->nfwd; i++)
         free(g->fwd[i]);
@@ -78,6 +82,12 @@ void dp_graph_free(dp_graph_t *g)
     for (size_t i = 0; i < g->nplugins; i++)
         free(g->plugins[i]);
     free(g->plugins);
+    for (size_t i = 0; i < g->npools; i++)
+        free(g->pools[i].name);
+    free(g->pools);
+    for (size_t i = 0; i < g->npool_names; i++)
+        free(g->pool_names[i]);
+    free(g->pool_names);
     free(g->jobs);
     free(g->edges);
     free(g->index);
@@ -88,6 +98,7 @@ void dp_graph_free(dp_graph_t *g)
     }
     free(g->run_scratch);
     dp__bigmem_free(atomic_load(&g->spare_slots)); /* a slot buffer (record.h) */
+    free(atomic_load(&g->spare_waits));
     free_built(g);
     free(g);
 }
@@ -386,6 +397,49 @@ static long pol_intern(dp_graph_t *g, const dp_job_policy_t *p)
     return (long)g->npols++;
 }
 
+const dp_pol_ext_t dp__pol_ext_none;
+
+/* Whether a spec has any of the 1.2 settings: most have none, and their
+ * policies no ext. */
+static bool ext_set(const dp_job_spec_t *s)
+{
+    /* One test of the words or'ed together (the backoff's bits: -0.0 is
+     * set too, and then valid), not a branch each: every job pays it. */
+    const dp_readiness_ext_t *x = &s->readiness_ext;
+    uint64_t b;
+    memcpy(&b, &x->backoff, sizeof b);
+    return (s->deadline_ms | x->initial_delay_ms | x->max_period_ms | x->success_threshold | x->failure_threshold |
+            b) != 0;
+}
+
+/* The spec's 1.2 settings checked, and their index + 1 in g->exts into
+ * *ext (added if new: a graph has few distinct ones, a linear search; an
+ * entry whose job is refused later stays unused). Out of line and cold:
+ * inlined into add_job, it cost every job added ~25 instructions. */
+__attribute__((noinline, cold)) static int ext_add(dp_graph_t *g, const dp_job_spec_t *spec, const char *name,
+                                                   uint32_t *ext, char *err, size_t errlen)
+{
+    const char *bad = dp__readiness_ext_invalid(&spec->readiness_ext, spec->readiness.period_ms);
+    if (bad)
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": %s", name, bad);
+    dp_pol_ext_t e;
+    memset(&e, 0, sizeof e); /* padding too: compared as bytes */
+    e.readiness_ext = spec->readiness_ext;
+    e.deadline_ms = spec->deadline_ms;
+    for (size_t i = 0; i < g->nexts; i++)
+        if (memcmp(&g->exts[i], &e, sizeof e) == 0) {
+            *ext = (uint32_t)i + 1;
+            return DP_OK;
+        }
+    dp_pol_ext_t *ne = realloc(g->exts, (g->nexts + 1) * sizeof *ne);
+    if (!ne)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    g->exts = ne;
+    g->exts[g->nexts++] = e;
+    *ext = (uint32_t)g->nexts;
+    return DP_OK;
+}
+
 /* The graph's copy of a plugin name: one per distinct name (a graph has
  * many jobs of few plugins). */
 static char *plugin_copy(dp_graph_t *g, const char *plugin)
@@ -400,6 +454,21 @@ static char *plugin_copy(dp_graph_t *g, const char *plugin)
     if (!(np[g->nplugins] = strdup(plugin)))
         return NULL;
     return np[g->nplugins++];
+}
+
+/* The graph's copy of a job's pool name: one per distinct name. */
+static char *pool_name_copy(dp_graph_t *g, const char *pool)
+{
+    for (size_t i = g->npool_names; i-- > 0;)
+        if (strcmp(g->pool_names[i], pool) == 0)
+            return g->pool_names[i];
+    char **np = realloc(g->pool_names, (g->npool_names + 1) * sizeof *np);
+    if (!np)
+        return NULL;
+    g->pool_names = np;
+    if (!(np[g->npool_names] = strdup(pool)))
+        return NULL;
+    return np[g->npool_names++];
 }
 
 int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
@@ -427,14 +496,33 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
     return DP_OK;
 }
 
-void dp_job_spec_init(dp_job_spec_t *spec)
+void dp_job_spec_init_sized(dp_job_spec_t *spec, size_t size)
 {
-    memset(spec, 0, sizeof *spec);
-    spec->backoff.initial_ms = 1000;
-    spec->backoff.factor = 2.0;
-    spec->backoff.max_ms = 30000;
-    spec->backoff.jitter = 0.0;
-    spec->readiness.probe_timeout_ms = 30000;
+    dp_job_spec_t d;
+    memset(&d, 0, sizeof d);
+    d.backoff.initial_ms = 1000;
+    d.backoff.factor = 2.0;
+    d.backoff.max_ms = 30000;
+    d.backoff.jitter = 0.0;
+    d.readiness.probe_timeout_ms = 30000;
+    d.pool_slots = 1;
+    memcpy(spec, &d, size < sizeof d ? size : sizeof d);
+}
+
+/* The 1.0 entry point (the header's macro makes new callers use the sized
+ * one): a 1.0 struct ends after `limits`. */
+void(dp_job_spec_init)(dp_job_spec_t *spec)
+{
+    dp_job_spec_init_sized(spec, DP__JOB_SPEC_SIZE_1_0);
+}
+
+const dp_job_spec_t *dp__job_spec_widen(const dp_job_spec_t *spec, size_t size, dp_job_spec_t *full)
+{
+    if (!spec || size >= sizeof *full)
+        return spec;
+    dp_job_spec_init_sized(full, sizeof *full);
+    memcpy(full, spec, size);
+    return full;
 }
 
 /* The name "#ID" of an unnamed job, into buf (at least 12 bytes). */
@@ -465,9 +553,21 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     const char *name = spec->name ? spec->name : unnamed(namebuf, (uint32_t)g->njobs);
     if (!spec->run && !spec->check)
         return dp__seterr(err, errlen, DP_ENOJOB, "job \"%s\" has neither run nor check", name);
+    if ((unsigned)spec->run_if > DP_RUN_IF_ANY_FAILED)
+        return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": run_if %d is no dp_run_if_t", name, (int)spec->run_if);
     if (spec->backoff.factor < 0 || spec->backoff.jitter < 0 || spec->backoff.jitter > 1)
         return dp__seterr(err, errlen, DP_EINVAL, "job \"%s\": backoff factor must be >= 0 and jitter within 0..1",
                           name);
+    if (spec->pool && (!*spec->pool || spec->pool_slots < 1))
+        return dp__seterr(err, errlen, DP_EINVAL,
+                          "job \"%s\": a pool needs a non-empty name and pool_slots of at least 1 (found %u)", name,
+                          spec->pool_slots);
+    uint32_t ext = 0;
+    if (__builtin_expect(ext_set(spec), 0)) {
+        int rc = ext_add(g, spec, name, &ext, err, errlen);
+        if (rc != DP_OK)
+            return rc;
+    }
     if (unbuild(g) != DP_OK)
         return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
     if (g->njobs == g->cap) {
@@ -518,7 +618,14 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     pol.retries = spec->retries;
     pol.backoff = spec->backoff;
     pol.readiness = spec->readiness;
-    long pi = spec->plugin && !pol.plugin ? -1 : pol_intern(g, &pol);
+    pol.ext = ext;
+    pol.pool = spec->pool ? pool_name_copy(g, spec->pool) : NULL;
+    pol.pool_slots = pol.pool ? spec->pool_slots : 0;
+    pol.priority = spec->priority;
+    pol.cleanup_timeout_ms = spec->cleanup_timeout_ms;
+    pol.run_if = (uint32_t)spec->run_if;
+    pol.continue_on_failure = spec->continue_on_failure;
+    long pi = (spec->plugin && !pol.plugin) || (spec->pool && !pol.pool) ? -1 : pol_intern(g, &pol);
     dp_job_def_t *d = &g->jobs[g->njobs];
     /* An unnamed job's name is written out only if someone asks for it. */
     d->name = pi < 0 || !spec->name ? NULL : dp__strarena_copy(&g->names, name);
@@ -527,32 +634,48 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
     d->run = spec->run;
     d->user = spec->user;
     d->pol = (uint32_t)pi;
-    d->flags = (!spec->check && !spec->timeout_ms ? DP_DEF_PLAIN : 0) | (spec->name ? 0 : DP_DEF_UNNAMED);
+    d->flags = (!spec->check && !spec->timeout_ms && !spec->deadline_ms ? DP_DEF_PLAIN : 0) |
+               (spec->name ? 0 : DP_DEF_UNNAMED);
     if (spec->name) {
         g->index[slot] = index_entry((uint32_t)g->njobs, h, g->index_tagged);
         g->nnamed++;
         if (unnamed_id(name) >= 0)
             g->nhashnamed++;
     }
+    if (spec->run_if != DP_RUN_IF_ALL_SUCCESS || spec->continue_on_failure)
+        g->has_rules = true;
     if (id)
         *id = (uint32_t)g->njobs;
     g->njobs++;
     return DP_OK;
 }
 
-int dp_graph_add_job(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+int dp_graph_add_job_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, char *err, size_t errlen)
 {
-    return add_job(g, spec, false, NULL, err, errlen);
+    dp_job_spec_t full;
+    return add_job(g, dp__job_spec_widen(spec, size, &full), false, NULL, err, errlen);
 }
 
-int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen)
+int(dp_graph_add_job)(dp_graph_t *g, const dp_job_spec_t *spec, char *err, size_t errlen)
+{
+    return dp_graph_add_job_sized(g, spec, DP__JOB_SPEC_SIZE_1_0, err, errlen);
+}
+
+int dp_graph_add_job_id_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, uint32_t *id, char *err,
+                              size_t errlen)
 {
     if (!id)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_graph_add_job_id needs somewhere to put the id");
-    int rc = add_job(g, spec, true, id, err, errlen);
+    dp_job_spec_t full;
+    int rc = add_job(g, dp__job_spec_widen(spec, size, &full), true, id, err, errlen);
     if (rc == DP_OK)
         g->keep_order = true; /* from now on validate renumbers nothing */
     return rc;
+}
+
+int(dp_graph_add_job_id)(dp_graph_t *g, const dp_job_spec_t *spec, uint32_t *id, char *err, size_t errlen)
+{
+    return dp_graph_add_job_id_sized(g, spec, DP__JOB_SPEC_SIZE_1_0, id, err, errlen);
 }
 
 dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps)
@@ -743,6 +866,21 @@ static int fail(dp_graph_t *g, int rc, char *err, size_t errlen, const char *msg
     g->validate_rc = rc;
     g->validate_msg = strdup(msg);
     return dp__seterr(err, errlen, rc, "%s", msg);
+}
+
+/* Validation, last step, for a graph with trigger rules (rules.h): a
+ * handler (run_if any_failed) needs a dependency that could fail. */
+static int check_rules(const dp_graph_t *g, char *msg, size_t len)
+{
+    for (size_t j = 0; j < g->njobs; j++)
+        if (dp__def_pol(g, &g->jobs[j])->run_if == DP_RUN_IF_ANY_FAILED && g->dep_off[j + 1] == g->dep_off[j]) {
+            snprintf(msg, len,
+                     "job \"%s\" has run_if any_failed but no dependency: it could never run; add the jobs "
+                     "whose failure it handles as its dependencies, or remove run_if",
+                     dp__job_name(g, (uint32_t)j));
+            return DP_EINVAL;
+        }
+    return DP_OK;
 }
 
 /* Validation, step 1: sorts the jobs by name (ids become name order) and
@@ -1082,12 +1220,17 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         for (size_t j = 0; j < n; j++)
             g->nroots += g->dep_off[j + 1] == g->dep_off[j];
         acyclic = true;
+        /* Ids are a topological order. */
+        rc = dp__gsched_build(g, NULL, msg, sizeof msg);
         settle_scratch(g, false);
     } else if (!fill || build_deps(g, fill) != DP_OK || build_succs(g, fill, NULL) != DP_OK ||
                check_acyclic(g, fill, fill + (n ? n : 1), &acyclic) != DP_OK) {
         rc = DP_ENOMEM;
         goto oom;
     } else if (acyclic) {
+        /* Kahn's order is in the second half of the scratch until
+         * settle_scratch clears it. */
+        rc = dp__gsched_build(g, fill + (n ? n : 1), msg, sizeof msg);
         settle_scratch(g, true);
     } else {
         /* The cycle is found from the counters Kahn left in fill; then the
@@ -1105,6 +1248,16 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
         g->cycle = cycle;
         g->ncycle = cycle ? len : 0;
         return fail(g, rc, err, errlen, msg);
+    }
+    if (rc == DP_ENOMEM)
+        goto oom;
+    if (rc != DP_OK) { /* a job's pool */
+        free_built(g);
+        return fail(g, rc, err, errlen, msg);
+    }
+    if (g->has_rules && check_rules(g, msg, sizeof msg) != DP_OK) {
+        free_built(g);
+        return fail(g, DP_EINVAL, err, errlen, msg);
     }
     g->validated = 1;
     g->validate_rc = DP_OK;
@@ -1165,4 +1318,432 @@ size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids)
     }
     *ids = g->succ_ids + g->succ_off[id];
     return g->succ_off[id + 1] - g->succ_off[id];
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pools and priorities: the graph's half (prio.h has the run's)            */
+/* ------------------------------------------------------------------------ */
+
+void dp__gsched_free(dp_graph_t *g)
+{
+    dp_gsched_t *gs = g->sched;
+    if (!gs)
+        return;
+    free(gs->rank);
+    free(gs->root_order);
+    free(gs->pol_pool);
+    free(gs->level);
+    free(gs->plevel);
+    free(gs->pool_nlevels);
+    free(gs->expected);
+    free(gs->scratch);
+    free(gs);
+    g->sched = NULL;
+}
+
+static int find_pool(const dp_graph_t *g, const char *name)
+{
+    for (size_t i = 0; i < g->npools; i++)
+        if (strcmp(g->pools[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Each policy's pool (checked against the job's slots), and whether the
+ * graph is ordered. Problems name the first job (by id) of the policy. */
+static int resolve_pools(dp_graph_t *g, dp_gsched_t *gs, char *msg, size_t msglen)
+{
+    bool any_pool = false;
+    for (size_t p = 0; p < g->npols; p++) {
+        any_pool = any_pool || g->pols[p].pool;
+        gs->ordered = gs->ordered || g->pols[p].priority != 0;
+    }
+    if (!any_pool)
+        return DP_OK;
+    gs->ordered = true;
+    if (!(gs->pol_pool = calloc(g->npols, sizeof *gs->pol_pool)))
+        return DP_ENOMEM;
+    /* A policy may be left unused (a job refused after it was made): only
+     * those of jobs are checked. */
+    for (size_t j = 0; j < g->njobs; j++) {
+        uint32_t p = g->jobs[j].pol;
+        const dp_job_policy_t *pol = &g->pols[p];
+        if (!pol->pool || gs->pol_pool[p])
+            continue;
+        int k = find_pool(g, pol->pool);
+        if (k < 0) {
+            snprintf(msg, msglen,
+                     "job \"%s\" asks for pool \"%s\", which the graph does not have; add the pool "
+                     "(dp_graph_add_pool, or pools = { %s = 2; } in a workflow) or fix the job's pool",
+                     dp__job_name(g, (uint32_t)j), pol->pool, pol->pool);
+            return DP_ENOTFOUND;
+        }
+        if (pol->pool_slots > g->pools[k].slots) {
+            snprintf(msg, msglen,
+                     "job \"%s\" asks for %u slots of pool \"%s\", which has %u; it could never start: "
+                     "lower its pool_slots to at most %u or give the pool more slots",
+                     dp__job_name(g, (uint32_t)j), pol->pool_slots, pol->pool, g->pools[k].slots, g->pools[k].slots);
+            return DP_EINVAL;
+        }
+        gs->pol_pool[p] = (uint32_t)k + 1;
+    }
+    return DP_OK;
+}
+
+static inline uint32_t sat_add32(uint32_t a, uint64_t b)
+{
+    uint64_t s = (uint64_t)a + b;
+    return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+/* The paths, in reverse topological order (topo, or ids). */
+static int make_ranks(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
+{
+    size_t n = g->njobs;
+    gs->weighted = gs->expected != NULL;
+    if (!gs->weighted && (!g->succ_off || g->succ_off[n] == 0)) {
+        /* No successors: no flag to set (a graph changed since is
+         * validated again, with fresh flags from add_job). */
+        free(gs->rank);
+        gs->rank = NULL; /* every path is one job */
+        return DP_OK;
+    }
+    if (!gs->rank && !(gs->rank = malloc((n ? n : 1) * sizeof *gs->rank)))
+        return DP_ENOMEM;
+    uint64_t mean = 0;
+    if (gs->weighted) {
+        uint64_t sum = 0, k = 0;
+        for (size_t j = 0; j < n; j++)
+            if (gs->expected[j]) {
+                sum += gs->expected[j] - 1;
+                k++;
+            }
+        mean = k ? sum / k : 0;
+    }
+    const uint32_t *so = g->succ_off, *si = g->succ_ids;
+    uint32_t *rank = gs->rank;
+    for (size_t i = n; i-- > 0;) {
+        uint32_t j = topo ? topo[i] : (uint32_t)i, m = 0, lo = UINT32_MAX;
+        for (uint32_t k = so[j]; k < so[j + 1]; k++) {
+            uint32_t r = rank[si[k]];
+            if (r > m)
+                m = r;
+            if (r < lo)
+                lo = r;
+        }
+        if (so[j + 1] - so[j] > 1 && lo != m)
+            g->jobs[j].flags |= DP_DEF_SUCC_RANKS;
+        else
+            g->jobs[j].flags &= ~DP_DEF_SUCC_RANKS;
+        uint64_t w = 1;
+        if (gs->weighted)
+            w = gs->expected[j] ? gs->expected[j] - 1 : mean;
+        rank[j] = sat_add32(m, w);
+    }
+    return DP_OK;
+}
+
+static const uint32_t *sort_rank; /* qsort has no argument: set around the call (validate is one thread per graph) */
+
+static int cmp_root(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t rx = sort_rank[x], ry = sort_rank[y];
+    if (rx != ry)
+        return rx > ry ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The roots longest path first, when their paths differ. */
+static int make_root_order(dp_graph_t *g, dp_gsched_t *gs)
+{
+    free(gs->root_order);
+    gs->root_order = NULL;
+    gs->nroot_order = 0;
+    if (!gs->rank || g->nroots < 2)
+        return DP_OK;
+    size_t n = g->njobs, k = 0;
+    uint32_t first = UINT32_MAX;
+    bool differ = false;
+    for (size_t j = 0; j < n; j++)
+        if (g->dep_off[j + 1] == g->dep_off[j]) {
+            if (first == UINT32_MAX)
+                first = gs->rank[j];
+            else if (gs->rank[j] != first)
+                differ = true;
+        }
+    if (!differ)
+        return DP_OK;
+    if (!(gs->root_order = malloc(g->nroots * sizeof *gs->root_order)))
+        return DP_ENOMEM;
+    for (size_t j = 0; j < n; j++)
+        if (g->dep_off[j + 1] == g->dep_off[j])
+            gs->root_order[k++] = (uint32_t)j;
+    pthread_mutex_lock(&sort_mu);
+    sort_rank = gs->rank;
+    qsort(gs->root_order, k, sizeof *gs->root_order, cmp_root);
+    pthread_mutex_unlock(&sort_mu);
+    gs->nroot_order = k;
+    return DP_OK;
+}
+
+typedef struct keyed {
+    uint64_t key;
+    uint32_t id;
+} keyed_t;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Ordered graphs: each job's level (dense, by priority then path) and its
+ * level among its pool's jobs. */
+static int make_levels(dp_graph_t *g, dp_gsched_t *gs)
+{
+    size_t n = g->njobs, nn = n ? n : 1;
+    keyed_t *kv = malloc(nn * sizeof *kv);
+    if (!kv)
+        return DP_ENOMEM;
+    if ((!gs->level && !(gs->level = malloc(nn * sizeof *gs->level))) ||
+        (gs->pol_pool && !gs->plevel && !(gs->plevel = malloc(nn * sizeof *gs->plevel)))) {
+        free(kv);
+        return DP_ENOMEM;
+    }
+    free(gs->pool_nlevels);
+    if (!(gs->pool_nlevels = calloc(g->npools ? g->npools : 1, sizeof *gs->pool_nlevels))) {
+        free(kv);
+        return DP_ENOMEM;
+    }
+    for (size_t j = 0; j < n; j++) {
+        int prio = g->pols[g->jobs[j].pol].priority;
+        uint32_t r = gs->rank ? gs->rank[j] : 1;
+        kv[j].key = (uint64_t)((uint32_t)prio ^ 0x80000000u) << 32 | r;
+        kv[j].id = (uint32_t)j;
+    }
+    qsort(kv, n, sizeof *kv, cmp_keyed);
+    uint32_t lv = 0;
+    uint32_t *last = calloc(g->npools ? g->npools : 1, sizeof *last); /* per pool: its last level + 1 */
+    if (!last) {
+        free(kv);
+        return DP_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i && kv[i].key != kv[i - 1].key)
+            lv++;
+        uint32_t j = kv[i].id;
+        gs->level[j] = lv;
+        uint32_t p = gs->pol_pool ? gs->pol_pool[g->jobs[j].pol] : 0;
+        if (p) {
+            if (last[p - 1] != lv + 1) {
+                last[p - 1] = lv + 1;
+                gs->pool_nlevels[p - 1]++;
+            }
+            gs->plevel[j] = gs->pool_nlevels[p - 1] - 1;
+        }
+    }
+    gs->nlevels = n ? lv + 1 : 0;
+    /* The roots best first (equal levels in id order): admitted in that
+     * order, they get their pools' slots in it. */
+    free(gs->root_order);
+    gs->root_order = NULL;
+    gs->nroot_order = 0;
+    if (g->nroots > 1 && (gs->root_order = malloc(g->nroots * sizeof *gs->root_order))) {
+        for (size_t end = n; end > 0;) {
+            size_t b = end - 1;
+            while (b > 0 && kv[b - 1].key == kv[end - 1].key)
+                b--;
+            for (size_t i = b; i < end; i++)
+                if (g->dep_off[kv[i].id + 1] == g->dep_off[kv[i].id])
+                    gs->root_order[gs->nroot_order++] = kv[i].id;
+            end = b;
+        }
+    }
+    free(last);
+    free(kv);
+    if (g->nroots > 1 && !gs->root_order)
+        return DP_ENOMEM;
+    free(gs->scratch); /* sized for other levels */
+    gs->scratch = NULL;
+    gs->scratch_size = 0;
+    return DP_OK;
+}
+
+static int make_orders(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
+{
+    int rc = make_ranks(g, gs, topo);
+    if (rc == DP_OK)
+        rc = make_root_order(g, gs);
+    if (rc == DP_OK && gs->ordered)
+        rc = make_levels(g, gs);
+    return rc;
+}
+
+int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen)
+{
+    dp__gsched_free(g);
+    dp_gsched_t *gs = calloc(1, sizeof *gs);
+    if (!gs)
+        return DP_ENOMEM;
+    g->sched = gs;
+    int rc = resolve_pools(g, gs, msg, msglen);
+    if (rc == DP_OK)
+        rc = make_orders(g, gs, topo);
+    if (rc != DP_OK)
+        dp__gsched_free(g);
+    if (rc == DP_ENOMEM)
+        snprintf(msg, msglen, "out of memory");
+    return rc;
+}
+
+int dp__gsched_refresh(dp_graph_t *g)
+{
+    dp_gsched_t *gs = g->sched;
+    if (!gs || !gs->stale)
+        return DP_OK;
+    /* A topological order (Kahn's), for the paths. */
+    size_t n = g->njobs, nn = n ? n : 1, head = 0, tail = 0;
+    uint32_t *order = malloc(nn * sizeof *order), *indeg = malloc(nn * sizeof *indeg);
+    int rc = DP_ENOMEM;
+    if (order && indeg) {
+        for (size_t j = 0; j < n; j++)
+            if (!(indeg[j] = g->dep_off[j + 1] - g->dep_off[j]))
+                order[tail++] = (uint32_t)j;
+        while (head < tail) {
+            uint32_t j = order[head++];
+            for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++)
+                if (--indeg[g->succ_ids[k]] == 0)
+                    order[tail++] = g->succ_ids[k];
+        }
+        rc = make_orders(g, gs, order);
+    }
+    free(order);
+    free(indeg);
+    if (rc == DP_OK)
+        gs->stale = false;
+    return rc;
+}
+
+/* A waits array and its size, so that one given back is reused only by a
+ * graph of the same size. */
+struct dp_waits {
+    size_t n;
+    uint32_t v[];
+};
+
+uint32_t *dp__graph_waits_take(dp_graph_t *g)
+{
+    size_t n = g->njobs ? g->njobs : 1;
+    struct dp_waits *w = atomic_exchange(&g->spare_waits, NULL);
+    if (w && w->n == n) {
+        memset(w->v, 0, n * sizeof *w->v);
+        return w->v;
+    }
+    free(w);
+    w = calloc(1, sizeof *w + n * sizeof *w->v);
+    if (!w)
+        return NULL;
+    w->n = n;
+    return w->v;
+}
+
+void dp__graph_waits_give(dp_graph_t *g, uint32_t *v)
+{
+    if (!v)
+        return;
+    struct dp_waits *w = (struct dp_waits *)(void *)((char *)v - offsetof(struct dp_waits, v));
+    free(atomic_exchange(&g->spare_waits, w));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pools and priorities: the public calls                                    */
+/* ------------------------------------------------------------------------ */
+
+int dp_graph_add_pool(dp_graph_t *g, const char *name, unsigned slots, char *err, size_t errlen)
+{
+    if (!g || !name || !*name)
+        return dp__seterr(err, errlen, DP_EINVAL, "a pool needs a non-empty name");
+    if (slots < 1)
+        return dp__seterr(err, errlen, DP_EINVAL, "pool \"%s\" needs at least 1 slot (found 0)", name);
+    if (atomic_load(&g->running))
+        return dp__seterr(err, errlen, DP_EBUSY, "graph is running; add pools between runs");
+    for (size_t i = 0; i < g->npools; i++)
+        if (strcmp(g->pools[i].name, name) == 0)
+            return dp__seterr(err, errlen, DP_EDUPLICATE, "duplicate pool name \"%s\"", name);
+    dp_pool_def_t *np = realloc(g->pools, (g->npools + 1) * sizeof *np);
+    if (!np)
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    g->pools = np;
+    if (!(np[g->npools].name = strdup(name)) || unbuild(g) != DP_OK) {
+        free(np[g->npools].name);
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    }
+    np[g->npools++].slots = slots;
+    return DP_OK;
+}
+
+size_t dp_graph_pool_count(const dp_graph_t *g)
+{
+    return g ? g->npools : 0;
+}
+
+const char *dp_graph_pool_name(const dp_graph_t *g, size_t i, unsigned *slots)
+{
+    if (!g || i >= g->npools)
+        return NULL;
+    if (slots)
+        *slots = g->pools[i].slots;
+    return g->pools[i].name;
+}
+
+const char *dp_graph_job_pool(const dp_graph_t *g, size_t id, unsigned *slots)
+{
+    if (!g || id >= g->njobs)
+        return NULL;
+    const dp_job_policy_t *pol = dp__def_pol(g, &g->jobs[id]);
+    if (slots)
+        *slots = pol->pool_slots;
+    return pol->pool;
+}
+
+int dp_graph_job_priority(const dp_graph_t *g, size_t id)
+{
+    if (!g || id >= g->njobs)
+        return 0;
+    return dp__def_pol(g, &g->jobs[id])->priority;
+}
+
+uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id)
+{
+    if (!g || id >= g->njobs || !g->validated || g->validate_rc != DP_OK || !g->sched)
+        return 0;
+    const dp_gsched_t *gs = g->sched;
+    if (gs->stale && dp__gsched_refresh((dp_graph_t *)(uintptr_t)g) != DP_OK)
+        return 0;
+    if (gs->rank)
+        return gs->rank[id];
+    return 1; /* no edges, no durations: every path is the job */
+}
+
+int dp_graph_set_expected_ms(dp_graph_t *g, size_t id, uint64_t ms)
+{
+    if (!g)
+        return DP_EINVAL;
+    if (atomic_load(&g->running))
+        return DP_EBUSY;
+    if (!g->validated || g->validate_rc != DP_OK || !g->sched)
+        return DP_EINVAL;
+    if (id >= g->njobs)
+        return DP_ENOTFOUND;
+    dp_gsched_t *gs = g->sched;
+    if (!gs->expected && !(gs->expected = calloc(g->njobs ? g->njobs : 1, sizeof *gs->expected)))
+        return DP_ENOMEM;
+    gs->expected[id] = ms >= UINT64_MAX - 1 ? UINT64_MAX : ms + 1;
+    gs->stale = true;
+    return DP_OK;
 }

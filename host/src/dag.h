@@ -16,10 +16,31 @@
 #define DP_DAG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daggerpool/daggerpool.h"
 #include "strarena.h"
+
+/* The size of a dp_job_spec_t of a program built against a 1.0 header. */
+#define DP__JOB_SPEC_SIZE_1_0 (offsetof(dp_job_spec_t, limits) + sizeof(dp_limits_t))
+
+/* spec itself when `size` covers the whole current struct; else a copy in
+ * *full of its first `size` bytes with defaults for the rest (the caller's
+ * struct is older than this library's). */
+const dp_job_spec_t *dp__job_spec_widen(const dp_job_spec_t *spec, size_t size, dp_job_spec_t *full);
+
+/* The settings of 1.2 that few jobs have (dp_job_spec_t's readiness_ext and
+ * deadline_ms), kept once per distinct combination in dp_graph.exts and
+ * named by a policy's index: a policy of a job without them stays as small
+ * (and as quick to compare when jobs are added) as before them. */
+typedef struct dp_pol_ext {
+    dp_readiness_ext_t readiness_ext;
+    uint64_t deadline_ms;
+} dp_pol_ext_t;
+
+/* All zero: the dp_pol_ext_t of a policy without one. */
+extern const dp_pol_ext_t dp__pol_ext_none;
 
 /* What a job does with its attempts: the settings that a graph's jobs
  * mostly share (a workflow has many jobs and few distinct settings), kept
@@ -34,6 +55,18 @@ typedef struct dp_job_policy {
     unsigned retries;
     dp_backoff_t backoff;
     dp_readiness_t readiness;
+    /* Appended (1.2): 1 + the index in dp_graph.exts of its readiness_ext
+     * and deadline_ms; 0: none (dp__pol_ext). */
+    uint32_t ext;
+    /* Appended (prio.h): the pool (one of dp_graph.pool_names, or NULL),
+     * the slots the job takes of it, its priority. */
+    const char *pool;
+    unsigned pool_slots;
+    int priority;
+    /* Trigger rules (rules.h): appended. */
+    uint64_t cleanup_timeout_ms; /* 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS */
+    uint32_t run_if;             /* dp_run_if_t */
+    uint32_t continue_on_failure;
 } dp_job_policy_t;
 
 /* A job: 32 bytes, what differs from job to job. */
@@ -45,12 +78,17 @@ typedef struct dp_job_def {
     uint32_t flags; /* DP_DEF_* */
 } dp_job_def_t;
 
-/* No readiness check and no timeout: the short path in job.c may run it. */
+/* No readiness check, no timeout and no deadline: the short path in job.c
+ * may run it. */
 #define DP_DEF_PLAIN 1u
 /* Added without a name (dp_graph_add_job_id): named "#ID" by its id, found
  * by that name arithmetically, never in the name index; the name itself is
  * only written out when someone asks for it (dp__job_name). */
 #define DP_DEF_UNNAMED 2u
+/* Set by validate (prio.c): the job's successors' remaining paths differ,
+ * so the one a worker goes on with after it is worth choosing (pool.c);
+ * a fan's source or a chain's link skips the comparison. */
+#define DP_DEF_SUCC_RANKS 4u
 
 /* A dependency as added: 8 bytes (a large graph has ten times more edges
  * than jobs). dep is the dependency's index, or, with DP_EDGE_FWD set, the
@@ -137,7 +175,34 @@ struct dp_graph {
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;
+
+    /* Appended (1.2): the distinct dp_pol_ext_t of its policies (few). */
+    dp_pol_ext_t *exts;
+    size_t nexts;
+    /* Pools (dp_graph_add_pool), in the order added; pool_names: the
+     * distinct names jobs gave (their policies point at them), resolved to
+     * pools by validate. */
+    struct dp_pool_def *pools;
+    size_t npools;
+    char **pool_names;
+    size_t npool_names;
+    /* Built by validate (prio.c): the critical paths, the roots' order,
+     * the pools per policy, the priority levels; expected durations. */
+    struct dp_gsched *sched;
+    /* The pool waits array of a freed result (dp__graph_waits_give), for
+     * the next run of a graph with pools. Results are freed on any thread,
+     * hence atomic. */
+    _Atomic(struct dp_waits *) spare_waits;
+    /* A job has a run_if other than all_success or continue_on_failure:
+     * runs take the rules' paths (rules.h). Never reset (jobs are never
+     * removed). */
+    bool has_rules;
 };
+
+typedef struct dp_pool_def {
+    char *name;
+    unsigned slots;
+} dp_pool_def_t;
 
 /* Job id's name: its own, or "#ID" for an unnamed job (made on demand;
  * NULL only when memory ran out). Any thread. */
@@ -152,6 +217,12 @@ static inline const char *dp__job_name(const dp_graph_t *g, uint32_t id)
 static inline const dp_job_policy_t *dp__def_pol(const dp_graph_t *g, const dp_job_def_t *d)
 {
     return &g->pols[d->pol];
+}
+
+/* A policy's 1.2 settings (all zero for most). */
+static inline const dp_pol_ext_t *dp__pol_ext(const dp_graph_t *g, const dp_job_policy_t *p)
+{
+    return p->ext ? &g->exts[p->ext - 1] : &dp__pol_ext_none;
 }
 
 /* Room for njobs jobs and nedges dependencies in all, so that a large graph
@@ -173,5 +244,52 @@ int dp__graph_add_dep_id(dp_graph_t *g, uint32_t job, uint32_t dep);
  * it changed, or the cycle could not be found for lack of memory). *ids
  * points into the graph: valid until the graph changes or is freed. */
 size_t dp__graph_cycle(const dp_graph_t *g, const uint32_t **ids);
+
+/* Pools and priorities, the graph's half (dag.c; the run's: prio.h). */
+
+/* A per-job array of pool waits (ms + 1, 0: none) for a run of g, all
+ * zero: the one a freed result gave back when it has g's size, else a new
+ * one. NULL: no memory. */
+uint32_t *dp__graph_waits_take(dp_graph_t *g);
+/* Gives such an array back to g (w may be NULL), for its next run. */
+void dp__graph_waits_give(dp_graph_t *g, uint32_t *w);
+
+typedef struct dp_gsched {
+    /* Per job its remaining path, the job included; NULL for a graph
+     * without edges (every path is the job's own weight). */
+    uint32_t *rank;
+    bool weighted;          /* rank counts expected ms, not jobs */
+    uint32_t *root_order;   /* the roots, longest path first; NULL: id order (their paths are equal) */
+    size_t nroot_order;     /* entries of root_order */
+    uint32_t *pol_pool;     /* per policy: its pool's index + 1, 0 for none */
+    bool ordered;           /* a pool, or a priority other than 0: runs make a dp_sched_t */
+    uint32_t *level;        /* ordered: per job, the rank of its (priority, path) among the distinct ones */
+    uint32_t nlevels;       /* ordered: distinct levels */
+    uint32_t *plevel;       /* ordered: per job with a pool, its level among its pool's jobs' */
+    uint32_t *pool_nlevels; /* ordered: per pool, the distinct levels of its jobs */
+    /* Expected durations (dp_graph_set_expected_ms): ms + 1 per job, 0 not
+     * given; NULL when none was. stale: the paths are to be made again
+     * before the next run. */
+    uint64_t *expected;
+    bool stale;
+    /* The run's scratch, kept from run to run (a run holds g->running):
+     * the bucket queues' arrays and the jobs' links. */
+    void *scratch;
+    size_t scratch_size;
+} dp_gsched_t;
+
+/* At the end of a successful validate (the graph's CSR arrays built, no
+ * cycle): the pools resolved and the paths, root order and levels made.
+ * topo: the jobs in a topological order, or NULL when ids are one. DP_OK;
+ * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
+ * with msg; DP_ENOMEM. */
+int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
+
+/* Frees g->sched (and NULLs it). */
+void dp__gsched_free(dp_graph_t *g);
+
+/* Before a run: the paths made again if expected durations changed since.
+ * DP_OK or DP_ENOMEM. */
+int dp__gsched_refresh(dp_graph_t *g);
 
 #endif /* DP_DAG_H */

@@ -196,6 +196,12 @@ static int host_store_delete(dp_plugin_ctx *ctx, const char *key)
     return rc == DP_OK ? 0 : rc == DP_ENOTFOUND ? 1 : -1;
 }
 
+static void host_retry_after(dp_plugin_ctx *ctx, uint64_t ms)
+{
+    if (ctx && ctx->job)
+        dp_job_retry_after(ctx->job, ms);
+}
+
 static const dp_host_api host_api = {
     .struct_size = sizeof(dp_host_api),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
@@ -214,6 +220,7 @@ static const dp_host_api host_api = {
     .store_set = host_store_set,
     .store_get = host_store_get,
     .store_delete = host_store_delete,
+    .retry_after = host_retry_after,
 };
 
 const dp_host_api *dp__plugins_host_api(void)

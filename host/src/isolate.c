@@ -6,8 +6,10 @@
  * Why a helper executable and not fork(): the host is threaded, and a fork
  * of it would copy whatever locks other threads held (malloc's, the
  * registry's) into a child that could then deadlock before it ran a line of
- * plugin code. posix_spawn of daggerpool-job-runner starts a clean process
- * that loads the plugin's pinned copy (the memfd, or the unlinked temporary
+ * plugin code. The warm runner (isolate_warm.c: a single-threaded runner
+ * kept per host, which copies itself) or a posix_spawn of
+ * daggerpool-job-runner starts a clean process that loads the plugin's
+ * pinned copy (the memfd, or the unlinked temporary
  * copy, the host loaded, inherited as fd 5, so it runs exactly the code of
  * the version the job pinned).
  *
@@ -52,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isolate_warm.h"
 #include "params.h"
 #include "util.h"
 
@@ -246,71 +249,95 @@ static int high_fd(int fd)
     return h;
 }
 
-/* Starts the runner with its three descriptors in place (posix_spawn file
- * actions, never a fork of the threaded host). One function, a little over
- * a hundred lines, because every descriptor it opens is closed at its one
- * failure exit. */
+/* The runner's sockets: ctl and can, our ends [0] and its ends [1]
+ * (moved above the fds a spawn's dup2s write to). 0, or -1 with err. */
+static int make_sockets(int ctl[2], int can[2], char *err, size_t errlen)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, can) != 0) {
+        snprintf(err, errlen, "cannot create sockets for the job runner: %s", strerror(errno));
+        return -1;
+    }
+    ctl[1] = high_fd(ctl[1]);
+    can[1] = high_fd(can[1]);
+    if (ctl[1] < 0 || can[1] < 0) {
+        snprintf(err, errlen, "cannot set up the job runner's descriptors: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (p[i] >= 0)
+            close(p[i]);
+        p[i] = -1;
+    }
+}
+
+/* Spawns the runner afresh with its three descriptors in place (posix_spawn
+ * file actions, never a fork of the threaded host). 0, or an errno value. */
+static int spawn_cold(pid_t *pid, const char *runner, int ctl, int can, int pfd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int e = posix_spawn_file_actions_init(&fa);
+    if (e != 0)
+        return e;
+    if ((e = posix_spawnattr_init(&attr)) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return e;
+    }
+    if ((e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, 2, 1)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, ctl, DP_ISOLATE_FD_CTL)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, can, DP_ISOLATE_FD_CANCEL)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, pfd, DP_ISOLATE_FD_PLUGIN)) != 0)
+        goto out;
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+    /* Nothing else of the host's reaches the plugin, even a descriptor some
+     * library opened without O_CLOEXEC. */
+    if ((e = posix_spawn_file_actions_addclosefrom_np(&fa, DP_ISOLATE_FD_PLUGIN + 1)) != 0)
+        goto out;
+#endif
+    if ((e = dp__isolate_spawnattr(&attr)) != 0)
+        goto out;
+    char arg0[PATH_MAX], arg1[] = DP_ISOLATE_RUNNER_ARG;
+    snprintf(arg0, sizeof arg0, "%s", runner);
+    char *argv[] = {arg0, arg1, NULL};
+    e = posix_spawn(pid, runner, &fa, &attr, argv, environ);
+out:
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return e;
+}
+
+/* Queues as much of the first frame (iso->out, INIT) on the control socket
+ * as fits without waiting: the child reads it as soon as it starts, while
+ * we wait to learn its pid. Returns how much was sent. */
+static size_t send_early(dp_isolate_t *iso, int ctl)
+{
+    ssize_t n = send(ctl, iso->out.data, iso->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* Starts the runner with its three descriptors in place: from the warm
+ * runner (isolate_warm.c), else spawned afresh; and sends it the first
+ * frame, iso->out. One exit for every descriptor it opens. */
 static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err, size_t errlen)
 {
     int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;
     int rc = -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    bool fa_ok = false, attr_ok = false;
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0 ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, can) != 0) {
-        snprintf(err, errlen, "cannot create sockets for the job runner: %s", strerror(errno));
+    size_t sent = 0;
+    if (make_sockets(ctl, can, err, errlen) != 0)
+        goto out;
+    sent = send_early(iso, ctl[0]);
+    pfd = fcntl(plugin_fd, F_DUPFD_CLOEXEC, 10);
+    if (pfd < 0) {
+        snprintf(err, errlen, "cannot pass the plugin to the job runner: %s", strerror(errno));
         goto out;
     }
-    ctl[1] = high_fd(ctl[1]);
-    can[1] = high_fd(can[1]);
-    if (plugin_fd >= 0) {
-        pfd = fcntl(plugin_fd, F_DUPFD_CLOEXEC, 10);
-        if (pfd < 0) {
-            snprintf(err, errlen, "cannot pass the plugin to the job runner: %s", strerror(errno));
-            goto out;
-        }
-    }
-    if (ctl[1] < 0 || can[1] < 0) {
-        snprintf(err, errlen, "cannot set up the job runner's descriptors: %s", strerror(errno));
-        goto out;
-    }
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        goto nomem;
-    fa_ok = true;
-    if (posix_spawnattr_init(&attr) != 0)
-        goto nomem;
-    attr_ok = true;
-    if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, 2, 1) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, ctl[1], DP_ISOLATE_FD_CTL) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, can[1], DP_ISOLATE_FD_CANCEL) != 0 ||
-        (pfd >= 0 && posix_spawn_file_actions_adddup2(&fa, pfd, DP_ISOLATE_FD_PLUGIN) != 0))
-        goto nomem;
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
-    /* Nothing else of the host's reaches the plugin, even a descriptor some
-     * library opened without O_CLOEXEC. */
-    if (posix_spawn_file_actions_addclosefrom_np(&fa, DP_ISOLATE_FD_PLUGIN + 1) != 0)
-        goto nomem;
-#endif
-    /* A clean signal state: the host may block or catch signals in its
-     * threads; the child must die of SIGTERM and get SIGPIPE as usual. The
-     * supervisor's signals start blocked, so that none is lost before it
-     * waits for them (the worker unblocks them all). */
-    sigset_t sup, deflt;
-    dp__isolate_runner_sigset(&sup);
-    sigemptyset(&deflt);
-    int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        sigaddset(&deflt, defaults[i]);
-    if (posix_spawnattr_setsigmask(&attr, &sup) != 0 || posix_spawnattr_setsigdefault(&attr, &deflt) != 0 ||
-        posix_spawnattr_setpgroup(&attr, 0) != 0 ||
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP) != 0)
-        goto nomem;
-    char arg0[PATH_MAX], arg1[] = DP_ISOLATE_RUNNER_ARG;
-    snprintf(arg0, sizeof arg0, "%s", runner);
-    char *argv[] = {arg0, arg1, NULL};
     iso->slot = live_reserve();
     if (iso->slot < 0) {
         snprintf(err, errlen,
@@ -319,15 +346,26 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
                  DP_ISOLATE_MAX_LIVE);
         goto out;
     }
-    int e = posix_spawn(&iso->pid, runner, &fa, &attr, argv, environ);
-    if (e != 0) {
-        live_set(iso->slot, 0);
-        iso->slot = -1;
-        snprintf(err, errlen,
-                 "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
-                 "set DAGGERPOOL_JOB_RUNNER",
-                 runner, strerror(e));
-        goto out;
+    if (dp__isolate_warm_spawn(runner, ctl[1], can[1], pfd, &iso->pid) != 0) {
+        /* Fresh sockets: should the warm runner have started a supervisor
+         * it could not tell us about, that one sees only closed sockets and
+         * ends at once, never this attempt's. */
+        close_pair(ctl);
+        close_pair(can);
+        int e;
+        sent = 0;
+        if (make_sockets(ctl, can, err, errlen) != 0)
+            e = -1;
+        else if ((e = spawn_cold(&iso->pid, runner, ctl[1], can[1], pfd)) != 0)
+            snprintf(err, errlen,
+                     "cannot start the job runner %.1024s: %s; fix: reinstall daggerpool, or "
+                     "set DAGGERPOOL_JOB_RUNNER",
+                     runner, strerror(e));
+        if (e != 0) {
+            live_set(iso->slot, 0);
+            iso->slot = -1;
+            goto out;
+        }
     }
     live_set(iso->slot, iso->pid);
     /* Its exit, not its socket's EOF, says the attempt is over: what the
@@ -336,21 +374,14 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     iso->ctl = ctl[0];
     iso->cancel = can[0];
     ctl[0] = can[0] = -1;
+    /* The rest of the first frame (a failed send means the child died
+     * already: its status says why). */
+    if (sent < iso->out.len)
+        (void)dp__iso_send_all(iso->ctl, iso->out.data + sent, iso->out.len - sent);
     rc = 0;
-    goto out;
-nomem:
-    snprintf(err, errlen, "cannot prepare the job runner: out of memory");
 out:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    for (int i = 0; i < 2; i++) {
-        if (ctl[i] >= 0)
-            close(ctl[i]);
-        if (can[i] >= 0)
-            close(can[i]);
-    }
+    close_pair(ctl);
+    close_pair(can);
     if (pfd >= 0)
         close(pfd);
     return rc;
@@ -559,6 +590,16 @@ static int drain_frames(dp_isolate_t *iso, dp_job_t *job, wait_result_t *res)
             rc = 1;
             break;
         }
+        case DP_ISO_RETRY_AFTER: {
+            uint64_t ms = dp__iso_get_u64(&r);
+            if (r.bad) {
+                rc = -1;
+                break;
+            }
+            if (job)
+                dp_job_retry_after(job, ms);
+            break;
+        }
         case DP_ISO_STORE_SET:
         case DP_ISO_STORE_GET:
         case DP_ISO_STORE_DEL:
@@ -719,9 +760,10 @@ static void iso_free(dp_isolate_t *iso)
     free(iso);
 }
 
-int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out, char **msg, bool *permanent)
+/* Spawns the child and sends INIT in `mode`; NULL with *msg and
+ * *permanent if it cannot. */
+static dp_isolate_t *launch(const dp_isolate_spec_t *spec, dp_job_t *job, uint8_t mode, char **msg, bool *permanent)
 {
-    *out = NULL;
     *msg = NULL;
     *permanent = false;
     char err[2048];
@@ -729,7 +771,7 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
     if (!runner) {
         *msg = strdup(err);
         *permanent = true;
-        return -1;
+        return NULL;
     }
     if (spec->fd < 0) {
         /* Loading spec->path instead could run another version than the
@@ -740,26 +782,19 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
                          "memfd_create or $DAGGERPOOL_PLUGIN_TMPDIR usable",
                          spec->plugin, spec->path, spec->job_name);
         *permanent = true;
-        return -1;
+        return NULL;
     }
     dp_isolate_t *iso = calloc(1, sizeof(*iso));
     if (!iso || !(iso->plugin = strdup(spec->plugin)) || !(iso->job_name = strdup(spec->job_name))) {
         iso_free(iso);
         *msg = strdup("out of memory");
-        return -1;
+        return NULL;
     }
     iso->ctl = iso->cancel = iso->pidfd = iso->slot = -1;
     iso->limits = spec->limits;
     iso->log = spec->log;
     iso->log_user = spec->log_user;
     iso->store = spec->store;
-
-    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
-        iso->dead = true;
-        iso_free(iso);
-        *msg = strdup(err);
-        return -1;
-    }
 
     dp_ctx_t *ctx = job ? dp_job_ctx(job) : NULL;
     dp__iso_begin(&iso->out, DP_ISO_INIT);
@@ -769,13 +804,105 @@ int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t
     dp__iso_put_u64(&iso->out, spec->limits.memory_bytes);
     dp__iso_put_u64(&iso->out, spec->limits.open_files);
     dp__iso_put_u8(&iso->out, spec->fd >= 0);
+    dp__iso_put_u8(&iso->out, mode);
     dp__iso_put_str(&iso->out, spec->plugin);
     dp__iso_put_str(&iso->out, spec->path);
+    dp__iso_put_str(&iso->out, mode == DP_ISO_MODE_CHECKER ? "" : spec->type);
+    dp__iso_put_str(&iso->out, spec->job_name);
+    dp__iso_put_params(&iso->out, mode == DP_ISO_MODE_CHECKER ? NULL : spec->params);
+    if (!dp__iso_end(&iso->out)) {
+        iso_free(iso);
+        *msg = strdup("out of memory");
+        return NULL;
+    }
+    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
+        iso->dead = true;
+        iso_free(iso);
+        *msg = strdup(err);
+        return NULL;
+    }
+
+    return iso;
+}
+
+int dp__isolate_checker_start(const dp_isolate_spec_t *spec, dp_isolate_t **out, char **msg)
+{
+    bool permanent;
+    *out = NULL;
+    dp_isolate_t *iso = launch(spec, NULL, DP_ISO_MODE_CHECKER, msg, &permanent);
+    if (!iso)
+        return -1;
+    wait_result_t res = {0};
+    char *death = NULL;
+    wait_result(iso, NULL, DP_ISOLATE_CREATE_CHECK_MS, &res, &death);
+    if (!res.got) {
+        *msg = death;
+        iso_free(iso);
+        return -1;
+    }
+    free(death);
+    if (res.result != 0) {
+        /* The plugin did not load there: the child exits by itself. */
+        *msg = res.msg;
+        reap(iso, DP_ISOLATE_GRACE_MS, NULL);
+        iso_free(iso);
+        return -1;
+    }
+    free(res.msg);
+    *out = iso;
+    return 0;
+}
+
+int dp__isolate_check(dp_isolate_t *iso, const dp_isolate_spec_t *spec, char **msg)
+{
+    *msg = NULL;
+    if (iso->dead) {
+        *msg = xasprintf("plugin '%s' is no longer running to check the params of job '%s'", iso->plugin,
+                         spec->job_name);
+        return -1;
+    }
+    /* Messages (a crash's included) and log lines are this job's. */
+    char *name = strdup(spec->job_name);
+    if (!name) {
+        *msg = strdup("out of memory");
+        return -1;
+    }
+    free(iso->job_name);
+    iso->job_name = name;
+    iso->log = spec->log;
+    iso->log_user = spec->log_user;
+    dp__iso_begin(&iso->out, DP_ISO_CHECK);
     dp__iso_put_str(&iso->out, spec->type);
     dp__iso_put_str(&iso->out, spec->job_name);
     dp__iso_put_params(&iso->out, spec->params);
-    /* A failed send means the child died already: its status says why. */
     (void)send_frame(iso);
+    wait_result_t res = {0};
+    char *death = NULL;
+    wait_result(iso, NULL, DP_ISOLATE_CREATE_CHECK_MS, &res, &death);
+    if (!res.got) {
+        *msg = death;
+        return -1;
+    }
+    free(death);
+    if (res.result != 0) {
+        *msg = res.msg ? res.msg : strdup("params refused (the plugin gave no message)");
+        return -1;
+    }
+    free(res.msg);
+    return 0;
+}
+
+bool dp__isolate_dead(const dp_isolate_t *iso)
+{
+    return iso->dead;
+}
+
+int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out, char **msg, bool *permanent)
+{
+    *out = NULL;
+    dp_isolate_t *iso = launch(spec, job, DP_ISO_MODE_ATTEMPT, msg, permanent);
+    if (!iso)
+        return -1;
 
     wait_result_t res = {0};
     char *death = NULL;

@@ -3,8 +3,9 @@
  * starts and drives the instances; the command's signal handling calls
  * dp__isolate_kill_all.
  *
- * One child per attempt: dp__isolate_start spawns daggerpool-job-runner,
- * which loads the same plugin copy the host pinned and calls the type's
+ * One child per attempt: dp__isolate_start starts daggerpool-job-runner (a
+ * copy of the warm runner, isolate_warm.h, else a spawn of it), which
+ * loads the same plugin copy the host pinned and calls the type's
  * create; each dp__isolate_call runs run or check there; dp__isolate_end
  * destroys the instance and reaps the child. While a call is out, the host
  * thread waits with poll(2) on the child's socket and the attempt's context
@@ -61,6 +62,24 @@ typedef struct dp_isolate_spec {
  * in job 'y'") and *permanent whether a retry is pointless. Called on the
  * worker that runs the attempt. */
 int dp__isolate_start(const dp_isolate_spec_t *spec, dp_job_t *job, dp_isolate_t **out, char **msg, bool *permanent);
+
+/* The params check at add time for many jobs in one child: a checker
+ * loads spec's plugin version (with spec's limits; its type, job and params
+ * are not used) and waits. 0 with *out, or non-zero with *msg (malloc'd;
+ * the caller frees it): why the child could not load the plugin or died. */
+int dp__isolate_checker_start(const dp_isolate_spec_t *spec, dp_isolate_t **out, char **msg);
+
+/* Checks one job's params in checker iso, as dp__isolate_start with no job
+ * would: the child creates spec->type's instance with spec->params and
+ * destroys it. spec's plugin version and limits must be the checker's. 0:
+ * accepted. Otherwise *msg (malloc'd): the plugin's refusal, or why the
+ * child died while checking this job ("plugin 'x' crashed with SIGSEGV in
+ * job 'y'"): then the checker is dead, and the caller ends it. */
+int dp__isolate_check(dp_isolate_t *iso, const dp_isolate_spec_t *spec, char **msg);
+
+/* Whether the child of iso is gone (a checker that died must be ended and
+ * started again). */
+bool dp__isolate_dead(const dp_isolate_t *iso);
 
 /* Runs `run` (check = false) or `check` in the child and returns what the
  * plugin returned, as is (an invalid value included: the caller reports

@@ -74,6 +74,50 @@ static inline void dp__isolate_runner_sigset(sigset_t *set)
     sigaddset(set, SIGQUIT);
 }
 
+/* The warm runner (isolate_warm.c, host/runner/warm.c): the runner started
+ * once with argv[1] = DP_ISOLATE_WARM_ARG, single-threaded, which starts each
+ * attempt's supervisor from its own warm state instead of the host spawning
+ * the runner afresh. It gets fd 3, a SOCK_SEQPACKET socket; it first sends
+ * the hello (u32 DP_ISOLATE_WARM_MAGIC, i32 its pid), then serves requests
+ * one at a time until the socket closes (the host is gone). A request is one
+ * message: u32 DP_ISOLATE_WARM_MAGIC, then the environment the attempt gets
+ * (NUL-terminated strings, back to back), with DP_ISOLATE_WARM_NFDS
+ * descriptors (SCM_RIGHTS) in DP_ISOLATE_WARM_FD_* order. Its supervisor
+ * is a clone with CLONE_PARENT, so it is the host's child as a spawned one
+ * is (the host reaps it, watches it with a pidfd), in its own process
+ * group; the reply is DP_ISOLATE_WARM_STARTED with its pid or -errno. The
+ * supervisor's worker takes the descriptors as fds 1 and 2 (the host's
+ * stderr), 3, 4, 5 (as for a spawned runner), its working directory and
+ * environment, and goes on as a spawned one does. */
+#define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v1"
+#define DP_ISOLATE_WARM_MAGIC 0x52575044u /* "DPWR" */
+/* What the warm runner tells the host: u32 magic, u32 one of these, i32 a
+ * pid (or -errno). A spare is a supervisor cloned ahead (the host's child),
+ * whose worker is forked and waits for its attempt: a request is handed to
+ * the spare, and the next one made once the host has the reply, so that
+ * neither copy is on an attempt's path. The host reaps a spare that never
+ * served (abandoned, or left when the warm runner died). */
+enum {
+    DP_ISOLATE_WARM_HELLO = 1,    /* the warm runner's pid: it is ready */
+    DP_ISOLATE_WARM_STARTED = 2,  /* the reply to a request: the supervisor's pid, or -errno */
+    DP_ISOLATE_WARM_SPARE = 3,    /* a new spare's pid */
+    DP_ISOLATE_WARM_ABANDONED = 4 /* a spare that died before it served */
+};
+enum {
+    DP_ISOLATE_WARM_FD_CTL = 0,
+    DP_ISOLATE_WARM_FD_CANCEL = 1,
+    DP_ISOLATE_WARM_FD_PLUGIN = 2,
+    DP_ISOLATE_WARM_FD_STDERR = 3,
+    DP_ISOLATE_WARM_FD_CWD = 4, /* an O_PATH descriptor of the directory */
+    DP_ISOLATE_WARM_NFDS = 5
+};
+/* A request larger than this (a huge environment) is not sent: the attempt
+ * is spawned afresh instead. */
+#define DP_ISOLATE_WARM_MAX_REQUEST (128u * 1024u)
+/* The warm runner's name (comm), so that it can be told from the attempts
+ * it starts (which carry the runner's own). */
+#define DP_ISOLATE_WARM_COMM "dp-warm-runner"
+
 #define DP_ISOLATE_FD_CTL 3
 #define DP_ISOLATE_FD_CANCEL 4
 #define DP_ISOLATE_FD_PLUGIN 5
@@ -82,18 +126,27 @@ static inline void dp__isolate_runner_sigset(sigset_t *set)
 enum {
     /* host -> child */
     DP_ISO_INIT = 1,        /* u32 attempt, i64 remaining_ms, u64 cpu_ms, u64 memory, u64
-                             * open_files, u8 has_fd, str plugin, str path, str type, str job,
-                             * params */
+                             * open_files, u8 has_fd, u8 mode, str plugin, str path, str type,
+                             * str job, params */
     DP_ISO_CALL = 2,        /* u8 check, u32 seq, u32 attempt, i64 remaining_ms */
     DP_ISO_END = 3,         /* destroy, exit */
     DP_ISO_STORE_REPLY = 4, /* i32 rc, u64 full length, bytes */
+    DP_ISO_CHECK = 5,       /* checker only: str type, str job, params */
     /* child -> host */
-    DP_ISO_LOG = 10,       /* i32 level, str message */
-    DP_ISO_RESULT = 11,    /* i32 result, u32 flags, u8 has_message, str message */
-    DP_ISO_STORE_SET = 12, /* str key, bytes */
-    DP_ISO_STORE_GET = 13, /* str key, u64 cap */
-    DP_ISO_STORE_DEL = 14  /* str key */
+    DP_ISO_LOG = 10,        /* i32 level, str message */
+    DP_ISO_RESULT = 11,     /* i32 result, u32 flags, u8 has_message, str message */
+    DP_ISO_STORE_SET = 12,  /* str key, bytes */
+    DP_ISO_STORE_GET = 13,  /* str key, u64 cap */
+    DP_ISO_STORE_DEL = 14,  /* str key */
+    DP_ISO_RETRY_AFTER = 15 /* u64 ms (ABI 1.2 retry_after; no reply) */
 };
+
+/* INIT's mode. An attempt: load the plugin, find the type, create (the
+ * RESULT), then CALLs until END. A checker (params checks at add time):
+ * load the plugin (a RESULT once loaded, or the refusal), then one CHECK
+ * per job, each a create and a destroy answered with a RESULT, until END;
+ * a create that is refused does not end it. */
+enum { DP_ISO_MODE_ATTEMPT = 0, DP_ISO_MODE_CHECKER = 1 };
 
 typedef struct dp_iso_buf {
     unsigned char *data;

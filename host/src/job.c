@@ -1,6 +1,7 @@
-/* job.c - one job's life in a run: attempts, the per-attempt timeout,
- * readiness after run, retries with backoff, and the dp_job_* calls that
- * callbacks make.
+/* job.c - one job's life in a run: attempts, the per-attempt timeout and
+ * the deadline over them all, readiness after run, retries with backoff (or
+ * the delay the job suggested), and the dp_job_* calls that callbacks make
+ * (docs/waits.md).
  *
  * A job is a small state machine (attempt_start, poll steps, poll_finish,
  * attempt_finish, the backoff, job_end) rather than one call that blocks
@@ -24,6 +25,7 @@
  * exception (rare, and they may be long).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,8 @@ struct dp_job {
     dp_ctx_t *ctx; /* what callbacks see: attempt or probe context */
     char *error;   /* this attempt's message (malloc'd) */
     bool permanent;
+    bool has_retry_after; /* dp_job_retry_after during the last run or check call
+                           * (its delay: jobrun_t.retry_after_ms) */
     const char *version;
 };
 
@@ -103,6 +107,7 @@ static dp_outcome_t check_adapter(dp_ctx_t *probe_ctx, void *arg, char *err, siz
     dp_job_t *job = arg;
     dp_ctx_t *saved = job->ctx;
     job->ctx = probe_ctx;
+    job->has_retry_after = false; /* only this call's suggestion counts */
     dp_outcome_t o = job->pol->check(job, job->def->user);
     job->ctx = saved;
     if (o == DP_ERROR && err && errlen)
@@ -237,7 +242,15 @@ typedef struct jobrun {
     uint64_t backoff_until; /* ... and when it ends */
     uint64_t backoff_ms;    /* its length */
     dp_ctx_t actx;          /* the attempt's context when the job has a timeout */
-    char err[512];          /* the readiness check's message */
+    /* The job's deadline (all attempts and backoffs), CLOCK_MONOTONIC; 0:
+     * none. Set when its first attempt starts. */
+    uint64_t deadline_ns;
+    bool deadline_cut;       /* the attempt's context ends at the deadline, not at its timeout */
+    bool deadline_hit;       /* the deadline ended the job */
+    bool poll_suggested;     /* the poll waits for a probe time the job suggested */
+    uint64_t retry_after_ms; /* dp_job_retry_after's delay, when job.has_retry_after (kept out
+                              * of dp_job_t: the short path zeroes that whole) */
+    char err[512];           /* the readiness check's message */
 } jobrun_t;
 
 /* How late a parked job's probe may run, so that probes due close together
@@ -258,11 +271,68 @@ static void readiness_error(jobrun_t *jr)
         dp_job_fail(&jr->job, false, "%s", jr->err);
 }
 
+/* The state a job handle lives in (every dp_job_t is a jobrun_t's). */
+static jobrun_t *jobrun_of(dp_job_t *job)
+{
+    return (jobrun_t *)(void *)((char *)job - offsetof(jobrun_t, job));
+}
+
+void dp_job_retry_after(dp_job_t *job, uint64_t ms)
+{
+    if (!job)
+        return;
+    jobrun_of(job)->retry_after_ms = ms;
+    job->has_retry_after = true;
+}
+
+/* The job's 1.2 settings (readiness_ext, deadline_ms; all zero for most). */
+static inline const dp_pol_ext_t *ext_of(const dp_job_t *job)
+{
+    return dp__pol_ext(job->run->g, job->pol);
+}
+
+/* The int64 of a suggested delay (they are uint64 ms). */
+static int64_t ms_i64(uint64_t ms)
+{
+    return ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ms;
+}
+
+/* After a probe that did not end the poll, the rare cases: the probe
+ * failed below the failure threshold (logged; its message is not the
+ * attempt's), the check suggested when to probe again (instead of the
+ * period), or the last probe had. */
+static void poll_goes_on(jobrun_t *jr)
+{
+    dp_job_t *job = &jr->job;
+    dp_poller_t *p = &jr->poller;
+    dp_run_t *run = job->run;
+    if (p->info.tolerated) {
+        if (run->opts.log)
+            dp__run_log(run, DP_LOG_WARN, dp__job_name(run->g, job->id), job->attempt,
+                        "readiness probe failed (%u in a row; %u end the wait): %s", p->info.failures,
+                        p->failure_threshold, jr->err[0] ? jr->err : "no message");
+        free(job->error);
+        job->error = NULL;
+    }
+    jr->poll_suggested = job->has_retry_after;
+    if (job->has_retry_after) {
+        job->has_retry_after = false;
+        p->next_ns = dp__sat_add(p->last_end_ns, dp__ms_to_ns(jr->retry_after_ms));
+        dp__slot_waits(run->slotbuf, job->id)->retry_after_ms = ms_i64(jr->retry_after_ms);
+    }
+}
+
 /* One step of the attempt's poll (a probe, or the end of its wait). */
 static void poll_step(jobrun_t *jr, uint64_t now_ns)
 {
-    if (dp__poller_step(&jr->poller, now_ns, check_adapter, &jr->job, jr->err, sizeof jr->err, &jr->o))
+    unsigned probes = jr->poller.info.probes;
+    if (dp__poller_step(&jr->poller, now_ns, check_adapter, &jr->job, jr->err, sizeof jr->err, &jr->o)) {
         jr->poll_over = true;
+        return;
+    }
+    if (jr->poller.info.probes != probes &&
+        __builtin_expect(jr->job.has_retry_after || jr->poller.info.tolerated || jr->poll_suggested, 0))
+        poll_goes_on(jr);
 }
 
 /* When the poll's next step is due, for the lot. */
@@ -297,12 +367,26 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     job->attempt++;
     slot->attempts = job->attempt < DP_SLOT_ATTEMPTS_MAX ? job->attempt : DP_SLOT_ATTEMPTS_MAX;
     job->permanent = false;
+    job->has_retry_after = false;
 
     /* The attempt's context: the run's own when the job sets no timeout
-     * (nothing to set up), else a child with the deadline. */
-    jr->own_ctx = pol->timeout_ms > 0;
-    if (jr->own_ctx)
-        dp__ctx_init(&jr->actx, &run->ctx, pol->timeout_ms);
+     * and no deadline (nothing to set up), else a child with the earlier
+     * of the two. */
+    const dp_pol_ext_t *x = ext_of(job);
+    jr->own_ctx = pol->timeout_ms > 0 || x->deadline_ms > 0;
+    if (jr->own_ctx) {
+        uint64_t now = dp__now_ns();
+        if (job->attempt == 1 && x->deadline_ms)
+            jr->deadline_ns = dp__sat_add(now, dp__ms_to_ns(x->deadline_ms));
+        dp__ctx_init_at(&jr->actx, &run->ctx, pol->timeout_ms, now);
+        jr->deadline_cut = false;
+        if (jr->deadline_ns && (jr->actx.deadline_ns == 0 || jr->deadline_ns < jr->actx.deadline_ns)) {
+            /* A fresh context (no timer, no child yet): its deadline may
+             * still be set. */
+            jr->actx.deadline_ns = jr->deadline_ns;
+            jr->deadline_cut = true;
+        }
+    }
     job->ctx = jr->own_ctx ? &jr->actx : &run->ctx;
 
     if (store)
@@ -322,15 +406,19 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
         jr->err[0] = '\0';
         if (store)
             set_snapshot(run, def, job->attempt, "readiness");
-        if (pol->readiness.period_ms == 0) {
+        if (pol->readiness.period_ms == 0 && !x->readiness_ext.initial_delay_ms) {
             jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job, jr->err, sizeof jr->err);
             readiness_error(jr);
         } else {
             dp__poller_init(&jr->poller, job->ctx, pol->readiness.period_ms, pol->readiness.probe_timeout_ms,
                             pol->readiness.timeout_ms);
+            uint64_t now = dp__now_ns();
+            if (dp__readiness_ext_set(&x->readiness_ext))
+                dp__poller_set_ext(&jr->poller, &x->readiness_ext, now);
             jr->in_poll = true;
             jr->poll_over = false;
-            poll_step(jr, dp__now_ns());
+            jr->poll_suggested = false;
+            poll_step(jr, now);
         }
     }
 }
@@ -345,12 +433,67 @@ static void poll_finish(dp_run_t *run, jobrun_t *jr)
             dp_ctx_sleep(&jr->poller.ctx, (jr->poller.next_ns - now + 999999u) / 1000000u);
         poll_step(jr, dp__now_ns());
     }
-    /* A poll cut short, or given up, suggests when to look again. */
-    if (jr->o == DP_NOT_READY || jr->poller.info.parent_done)
-        min_requeue(run, jr->job.id, (int64_t)jr->job.pol->readiness.period_ms);
+    /* A poll cut short, or given up, suggests when to look again: a period
+     * on, or when the job said to probe again. */
+    const dp_job_policy_t *pol = jr->job.pol;
+    if ((jr->o == DP_NOT_READY || jr->poller.info.parent_done) && (pol->readiness.period_ms || jr->poll_suggested)) {
+        int64_t hint = (int64_t)pol->readiness.period_ms;
+        if (jr->poll_suggested) {
+            uint64_t now = dp__now_ns(), due = jr->poller.next_ns;
+            hint = due > now ? ms_i64((due - now + 999999u) / 1000000u) : 0;
+        }
+        min_requeue(run, jr->job.id, hint);
+    }
+    if (dp__readiness_ext_set(&ext_of(&jr->job)->readiness_ext)) {
+        dp_job_waits_t *w = dp__slot_waits(run->slotbuf, jr->job.id);
+        w->polled = true;
+        w->readiness.probes = jr->poller.info.probes;
+        w->readiness.successes = jr->poller.info.successes;
+        w->readiness.failures = jr->poller.info.failures;
+        w->readiness.period_ms = jr->poller.last_wait_ms;
+    }
     dp__poller_destroy(&jr->poller);
     jr->in_poll = false;
     readiness_error(jr);
+}
+
+/* The suggestion of the call that ended the job (not ready, or failed for
+ * good) as the run's requeue hint. */
+static void suggestion_as_hint(dp_run_t *run, jobrun_t *jr)
+{
+    min_requeue(run, jr->job.id, ms_i64(jr->retry_after_ms));
+    dp__slot_waits(run->slotbuf, jr->job.id)->retry_after_ms = ms_i64(jr->retry_after_ms);
+}
+
+/* A retry whose wait would end at or after the job's deadline is not made:
+ * the job fails, its message saying why. */
+static void past_deadline(dp_run_t *run, jobrun_t *jr, uint64_t delay)
+{
+    dp_slotbuf_t *sb = run->slotbuf;
+    uint32_t id = jr->job.id;
+    char d1[32], d2[32];
+    char *msg = dp__asprintf("%s; not retried: a retry in %s would start past the deadline of %s",
+                             sb->error[id] ? sb->error[id] : "failed", dp_duration_format(delay, d1, sizeof d1),
+                             dp_duration_format(ext_of(&jr->job)->deadline_ms, d2, sizeof d2));
+    if (msg) {
+        free(sb->error[id]);
+        sb->error[id] = msg;
+    }
+    jr->deadline_hit = true;
+}
+
+/* In the cleanup phase of trigger rules (rules.c: run->cleanup_after set),
+ * the run's context is the final job's grace: its expiry is the job's
+ * failure (permanent), not a cut that leaves it unknown. True when so, the
+ * job's error set. */
+static bool cleanup_cut(dp_run_t *run, dp_job_t *job)
+{
+    if (!run->cleanup_after || dp_ctx_err(&run->ctx) != DP_ETIMEDOUT)
+        return false;
+    uint64_t grace = job->pol->cleanup_timeout_ms ? job->pol->cleanup_timeout_ms : DP_CLEANUP_TIMEOUT_DEFAULT_MS;
+    char d[32];
+    dp_job_fail(job, true, "cleanup_timeout (%s) passed", dp_duration_format(grace, d, sizeof d));
+    return true;
 }
 
 /* Ends the attempt (attempt_end, its deadline, events). Returns true when
@@ -367,12 +510,23 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
 
     /* The attempt is over: let the job's owner release what it set up
      * for it (a plugin instance, a pinned plugin version). */
-    if (pol->attempt_end)
+    if (pol->attempt_end) {
+        /* A retry delay suggested here is not the attempt's (the hook
+         * only releases what the attempt set up). */
+        bool had = job->has_retry_after;
+        uint64_t ms = jr->retry_after_ms;
         pol->attempt_end(job, def->user);
+        job->has_retry_after = had;
+        jr->retry_after_ms = ms;
+    }
 
     /* Cancelled run: whatever the job answered, it stays unknown (the
      * seed's rule: results after cancellation are not trusted). */
     bool run_done = dp__run_done(run, dp__run_tick(run, 0));
+    if (__builtin_expect(run_done, 0) && cleanup_cut(run, job)) {
+        run_done = false;
+        o = DP_ERROR;
+    }
     /* The attempt's deadline is min(job timeout, run deadline); only
      * when the job's own timeout is the earlier one is an expiry the
      * job's timeout (else the run is ending and the job stays unknown,
@@ -380,7 +534,15 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     bool own_deadline_first = jr->own_ctx && (run->ctx.deadline_ns == 0 || jr->actx.deadline_ns < run->ctx.deadline_ns);
     if (!run_done && own_deadline_first && dp_ctx_err(&jr->actx) == DP_ETIMEDOUT) {
         char d[32];
-        dp_job_fail(job, false, "timed out after %s", dp_duration_format(pol->timeout_ms, d, sizeof d));
+        if (jr->deadline_cut) {
+            /* The job's deadline, not the attempt's timeout: no time is
+             * left for another attempt. */
+            dp_job_fail(job, true, "deadline of %s passed during attempt %u",
+                        dp_duration_format(ext_of(job)->deadline_ms, d, sizeof d), job->attempt);
+            jr->deadline_hit = true;
+        } else {
+            dp_job_fail(job, false, "timed out after %s", dp_duration_format(pol->timeout_ms, d, sizeof d));
+        }
         o = DP_ERROR;
     }
     if (jr->own_ctx)
@@ -410,6 +572,8 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     }
     if (o == DP_NOT_READY) {
         *final = DP_STATUS_NOT_READY;
+        if (job->has_retry_after)
+            suggestion_as_hint(run, jr);
         dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, *final, NULL);
         dp__run_log(run, DP_LOG_INFO, dp__job_name(run->g, job->id), job->attempt, "not ready");
         return true;
@@ -417,15 +581,29 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
     take_error(run, job);
     bool retry = !job->permanent && job->attempt <= pol->retries;
     dp__run_event(run, DP_EV_ATTEMPT_END, id, job->attempt, worker, DP_STATUS_FAILED, slot_error(run, id));
+    uint64_t delay = 0;
+    if (retry) {
+        /* The job's own suggestion, if its last call made one, else the
+         * backoff. */
+        delay = job->has_retry_after ? jr->retry_after_ms : backoff_ms(&pol->backoff, job->attempt + 1, rng);
+        if (jr->deadline_ns && dp__sat_add(dp__now_ns(), dp__ms_to_ns(delay)) >= jr->deadline_ns) {
+            past_deadline(run, jr, delay);
+            retry = false;
+        }
+    }
     if (!retry) {
+        if (job->has_retry_after && !job->permanent)
+            suggestion_as_hint(run, jr);
         *final = DP_STATUS_FAILED;
         dp__run_log(run, DP_LOG_ERROR, dp__job_name(run->g, job->id), job->attempt, "failed: %s", slot_error(run, id));
         return true;
     }
-    uint64_t delay = backoff_ms(&pol->backoff, job->attempt + 1, rng);
+    if (job->has_retry_after)
+        dp__slot_waits(run->slotbuf, id)->retry_after_ms = ms_i64(delay);
     char d[32];
-    dp__run_log(run, DP_LOG_WARN, dp__job_name(run->g, job->id), job->attempt, "attempt failed: %s; retry in %s",
-                slot_error(run, id), dp_duration_format(delay, d, sizeof d));
+    dp__run_log(run, DP_LOG_WARN, dp__job_name(run->g, job->id), job->attempt, "attempt failed: %s; retry in %s%s",
+                slot_error(run, id), dp_duration_format(delay, d, sizeof d),
+                job->has_retry_after ? " (the job's suggestion)" : "");
     if (run->opts.store)
         set_snapshot(run, def, job->attempt, "backoff");
     jr->in_backoff = true;
@@ -475,6 +653,11 @@ static bool backoff_end(dp_run_t *run, jobrun_t *jr, dp_status_t *final)
     uint64_t left = jr->backoff_until > now ? (jr->backoff_until - now + 999999u) / 1000000u : 0;
     if (dp_ctx_sleep(&run->ctx, left) == 0)
         return true;
+    if (cleanup_cut(run, &jr->job)) {
+        take_error(run, &jr->job);
+        *final = DP_STATUS_FAILED;
+        return false;
+    }
     uint64_t slept = (dp__now_ns() - jr->backoff_start) / 1000000u;
     min_requeue(run, jr->job.id, slept >= jr->backoff_ms ? 0 : (int64_t)(jr->backoff_ms - slept));
     *final = DP_STATUS_UNKNOWN;
@@ -488,6 +671,11 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
     const dp_job_def_t *def = job->def;
     dp_slot_t *slot = &run->slots[job->id];
     set_version(run, job->id, job->version);
+    if (job->pol->ext && ext_of(job)->deadline_ms) {
+        dp_job_waits_t *w = dp__slot_waits(run->slotbuf, job->id);
+        w->has_deadline = true;
+        w->deadline_hit = jr->deadline_hit;
+    }
     slot->status = final;
     uint64_t end = dp__ticks(run->tsc);
     dp__slot_set_end(run->slotbuf, job->id, end);
@@ -556,9 +744,13 @@ static void jobrun_start(jobrun_t *jr, uint32_t id, const dp_job_def_t *def, boo
     jr->in_backoff = false;
     jr->park.id = id;
     jr->park.slow = false;
+    jr->deadline_ns = 0;
+    jr->deadline_cut = false;
+    jr->deadline_hit = false;
+    jr->poll_suggested = false;
 }
 
-/* The short path: a job without readiness check or timeout, in a run that
+/* The short path: a job without readiness check, timeout or deadline, in a run that
  * watches no single job (dp_run_t.plain: no store snapshots, events or
  * per-job log lines to make), whose one attempt succeeds: run, attempt_end,
  * the end stamp, nothing else. On a no-op job the full state machine cost
@@ -610,7 +802,8 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     if (run->plain && (def->flags & DP_DEF_PLAIN))
         return plain_job(run, jr, id, def, worker, rng, clock);
     const dp_job_policy_t *pol = dp__def_pol(run->g, def);
-    bool may_park = pol->check && pol->readiness.period_ms > 0;
+    bool may_park = pol->check &&
+                    (pol->readiness.period_ms > 0 || dp__pol_ext(run->g, pol)->readiness_ext.initial_delay_ms > 0);
     if (may_park) {
         /* Its poll may wait parked, and its next probe run on another
          * worker: its state must outlive this call. Without memory it
@@ -624,6 +817,24 @@ bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng,
     jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = pol, .worker = worker};
     jobrun_start(jr, id, def, may_park);
     return drive(run, jr, false, rng, clock);
+}
+
+/* The cleanup phase's entry (rules.c), apart from dp__job_execute so that
+ * the worker loop stays its only caller: link-time optimisation then keeps
+ * it inlined there (a second caller made it a call, ~40 instructions more
+ * per job on the no-op path: bench/README.md, trigger rules). */
+void dp__job_run_final(dp_run_t *run, uint32_t id, uint64_t *rng)
+{
+    const dp_job_def_t *def = &run->g->jobs[id];
+    run->slots[id].start_tick = dp__ticks(run->tsc);
+    jobrun_t local;
+    jobrun_t *jr = &local;
+    jr->job = (dp_job_t){.run = run, .id = id, .def = def, .pol = dp__def_pol(run->g, def), .worker = 0};
+    /* The lot is closed: a poll waits on this thread (may_park false), a
+     * backoff too (park_backoff cannot push). */
+    jobrun_start(jr, id, def, false);
+    uint64_t clock = 0;
+    drive(run, jr, false, rng, &clock);
 }
 
 bool dp__job_step(void *run, dp_park_t *p, unsigned worker, uint64_t *now_ns)

@@ -1,5 +1,5 @@
 /* job.h - one job's life in a run (job.c): its attempts, the per-attempt
- * timeout, readiness after run, retries with backoff.
+ * timeout and the deadline, readiness after run, retries with backoff.
  *
  * A job runs on a worker (dp__job_execute) until it ends or parks (its
  * readiness poll waits for the next probe, or it waits out a retry's
@@ -25,6 +25,11 @@
  * else 0; the job uses it as its start instead of reading the clock again,
  * and leaves its end there. *rng: the worker's jitter state. */
 bool dp__job_execute(dp_run_t *run, uint32_t id, unsigned worker, uint64_t *rng, uint64_t *clock);
+
+/* Runs job `id` to its end on the calling thread, the run's lot closed
+ * (the cleanup phase of trigger rules, rules.c): every attempt, readiness
+ * polled on this thread, backoffs waited here. */
+void dp__job_run_final(dp_run_t *run, uint32_t id, uint64_t *rng);
 
 /* The lot's step callback (dp_park_ops_t.step, arg the run): runs a parked
  * job's due step (one probe, or the end of its poll's or backoff's wait) on

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dag.h"
 #include "host_api.h"
 #include "isolate.h"
 #include "params.h"
@@ -404,13 +405,105 @@ static void pjob_discard(pjob_t *pj)
     free(pj);
 }
 
+/* The children that check the params of isolated jobs while a batch adds
+ * them: one per plugin version and limits, kept for the batch's life, so
+ * that a workflow's isolated jobs cost a few processes at build time, not
+ * one each. A version is named by its entry and generation (unique among
+ * an entry's published versions; a pointer could be reused). */
+#define BATCH_CHECKERS 4
+
+typedef struct checker {
+    dp_pentry_t *e; /* NULL: a free slot */
+    unsigned generation;
+    dp_limits_t limits;
+    dp_isolate_t *iso;
+    /* What iso_log reads (the registry, the plugin's entry), for the log
+     * lines of this child: it outlives the jobs it checks, and a job
+     * refused here is freed at once. */
+    pjob_t log_as;
+} checker_t;
+
+typedef struct checkers {
+    checker_t v[BATCH_CHECKERS];
+    unsigned next; /* the slot to reuse when all are taken */
+} checkers_t;
+
+static void checker_end(checker_t *c)
+{
+    dp__isolate_end(c->iso, NULL, DP_ISO_END_QUIET);
+    memset(c, 0, sizeof *c);
+}
+
+static bool same_limits(const dp_limits_t *a, const dp_limits_t *b)
+{
+    return a->cpu_ms == b->cpu_ms && a->memory_bytes == b->memory_bytes && a->open_files == b->open_files;
+}
+
+/* Checks pj's params in a checker of cs for version v: 0, or -1 with *msg
+ * (malloc'd). */
+static int check_in_checker(checkers_t *cs, pjob_t *pj, dp_pversion_t *v, const char *jname, char **msg)
+{
+    pthread_mutex_lock(&pj->pl->lock);
+    dp_store_t *store = pj->pl->store;
+    pthread_mutex_unlock(&pj->pl->lock);
+    dp_isolate_spec_t spec = {
+        .plugin = pj->entry->name,
+        .path = v->path,
+        .fd = v->fd,
+        .type = pj->type,
+        .job_name = jname,
+        .params = pj->params,
+        .limits = pj->limits,
+        .log = iso_log,
+        .store = store,
+    };
+    checker_t *c = NULL;
+    for (unsigned i = 0; i < BATCH_CHECKERS && !c; i++)
+        if (cs->v[i].e == pj->entry && cs->v[i].generation == v->generation &&
+            same_limits(&cs->v[i].limits, &pj->limits))
+            c = &cs->v[i];
+    if (!c) {
+        for (unsigned i = 0; i < BATCH_CHECKERS && !c; i++)
+            if (!cs->v[i].e)
+                c = &cs->v[i];
+        if (!c) {
+            c = &cs->v[cs->next];
+            cs->next = (cs->next + 1) % BATCH_CHECKERS;
+            checker_end(c);
+        }
+        c->log_as.pl = pj->pl;
+        c->log_as.entry = pj->entry;
+        spec.log_user = &c->log_as;
+        if (dp__isolate_checker_start(&spec, &c->iso, msg) != 0)
+            return -1;
+        c->e = pj->entry;
+        c->generation = v->generation;
+        c->limits = pj->limits;
+    }
+    spec.log_user = &c->log_as;
+    int rc = dp__isolate_check(c->iso, &spec, msg);
+    if (rc != 0 && dp__isolate_dead(c->iso))
+        checker_end(c); /* crashed on this job: the next job gets a new one */
+    return rc;
+}
+
 /* Checks pj's params on the version r pinned, as an attempt would: creates
- * the instance and destroys it at once. */
-static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, const char *type, bool lend, char *err,
-                        size_t errlen)
+ * the instance and destroys it at once. An isolated job's check runs in a
+ * child: one of cs if given, else its own. A type without create has
+ * nothing to check (its plugin's init ran in the host when it loaded). */
+static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, const char *type, bool lend, checkers_t *cs,
+                        char *err, size_t errlen)
 {
     const dp_ptype_t *t = r->t;
-    if (pj->isolation == DP_ISOLATION_PROCESS) {
+    if (pj->isolation == DP_ISOLATION_PROCESS && t->ops.create && cs) {
+        char *msg = NULL;
+        if (check_in_checker(cs, pj, r->v, jname, &msg) != 0) {
+            int rc = dp__seterr(err, errlen, DP_EINVAL, "job '%s' (type '%s'): %s", jname, type,
+                                msg ? msg : "params refused (the plugin gave no message)");
+            free(msg);
+            return rc;
+        }
+    } else if (pj->isolation == DP_ISOLATION_PROCESS && t->ops.create) {
         /* In a child too: a create that crashes must not take the host. */
         dp_isolate_t *iso = NULL;
         char *msg = NULL;
@@ -422,7 +515,7 @@ static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, cons
             return rc;
         }
         dp__isolate_end(iso, NULL, DP_ISO_END_QUIET);
-    } else if (t->ops.create) {
+    } else if (pj->isolation != DP_ISOLATION_PROCESS && t->ops.create) {
         dp_plugin_ctx ctx = {.pl = pj->pl, .ver = r->v, .job = NULL, .job_name = jname};
         void *state = NULL;
         if (lend)
@@ -447,8 +540,8 @@ static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, cons
  * counted this job in its type's uses and in the registry's references (a
  * job refused here gives both back). */
 static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *jname, const char *type,
-                        const resolved_t *r, const dp_params_t *params, bool lend, bool counted, char *err,
-                        size_t errlen)
+                        const resolved_t *r, const dp_params_t *params, bool lend, bool counted, checkers_t *cs,
+                        char *err, size_t errlen)
 {
     pjob_t *pj = pjob_new(pl, spec, r, params, lend, counted);
     if (!pj)
@@ -456,7 +549,7 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
 
     /* Check the params now, on this version: a bad param is refused before
      * anything runs. */
-    int rc = check_params(pj, r, jname, type, lend, err, errlen);
+    int rc = check_params(pj, r, jname, type, lend, cs, err, errlen);
     if (rc != DP_OK) {
         pjob_discard(pj);
         return rc;
@@ -490,11 +583,19 @@ static int add_resolved(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *sp
     return DP_OK;
 }
 
-int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
-                       const dp_params_t *params, char *err, size_t errlen)
+int(dp_plugins_add_job)(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
+                        const dp_params_t *params, char *err, size_t errlen)
+{
+    return dp_plugins_add_job_sized(pl, g, spec, DP__JOB_SPEC_SIZE_1_0, type, params, err, errlen);
+}
+
+int dp_plugins_add_job_sized(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, size_t size, const char *type,
+                             const dp_params_t *params, char *err, size_t errlen)
 {
     if (!pl || !g || !spec || !type)
         return dp__seterr(err, errlen, DP_EINVAL, "dp_plugins_add_job: missing argument");
+    dp_job_spec_t full;
+    spec = dp__job_spec_widen(spec, size, &full);
     const char *jname = spec->name ? spec->name : "(unnamed)";
     const char *dot;
     int rc = precheck(spec, jname, type, &dot, err, errlen);
@@ -503,7 +604,7 @@ int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spe
     resolved_t r;
     if ((rc = resolve_type(pl, jname, type, dot, &r, err, errlen)) != DP_OK)
         return rc;
-    rc = add_resolved(pl, g, spec, jname, type, &r, params, false, false, err, errlen);
+    rc = add_resolved(pl, g, spec, jname, type, &r, params, false, false, NULL, err, errlen);
     dp__pversion_unpin(pl, r.v);
     pthread_mutex_unlock(&pl->load_lock);
     return rc;
@@ -519,6 +620,7 @@ struct dp__plugin_batch {
     char *type;     /* the resolved type as the caller wrote it; NULL: none */
     resolved_t r;   /* valid while type: load_lock held, r.v pinned */
     unsigned ahead; /* jobs counted but not added yet */
+    checkers_t checkers;
 };
 
 dp__plugin_batch_t *dp__plugins_batch_new(dp_plugins_t *pl)
@@ -553,6 +655,9 @@ void dp__plugins_batch_free(dp__plugin_batch_t *b)
     if (!b)
         return;
     batch_release(b);
+    for (unsigned i = 0; i < BATCH_CHECKERS; i++)
+        if (b->checkers.v[i].e)
+            checker_end(&b->checkers.v[i]);
     free(b);
 }
 
@@ -590,5 +695,5 @@ int dp__plugins_batch_add(dp__plugin_batch_t *b, dp_graph_t *g, const dp_job_spe
             return dp__seterr(err, errlen, rc, "out of memory");
     }
     b->ahead--;
-    return add_resolved(pl, g, spec, jname, type, &b->r, params, true, true, err, errlen);
+    return add_resolved(pl, g, spec, jname, type, &b->r, params, true, true, &b->checkers, err, errlen);
 }

@@ -50,7 +50,9 @@
 #include "record.h"
 #include "result.h"
 #include "run.h"
+#include "rules.h"
 #include "run_end.h"
+#include "prio.h"
 #include "util.h"
 
 /* A worker's thread, as its starter and the joiner see it: W_RUNNING a
@@ -169,13 +171,23 @@ static void stop_workers(dp_run_t *run)
     dp__park_close(&run->park);
 }
 
-/* Publishes n ready jobs, and starts workers for them if the bound allows. */
-static void publish(dp_run_t *run, const uint32_t *ids, size_t n)
+/* Publishes n ready jobs, and starts workers for them if the bound allows.
+ * Always inlined: with publish_for_rules as a third caller the compiler
+ * would otherwise make it a call in release_successors too. */
+static inline __attribute__((always_inline)) void publish(dp_run_t *run, const uint32_t *ids, size_t n)
 {
     /* Relaxed: the publishing worker has not told `pending` of its own job
      * yet, so the count cannot reach zero before these are in. */
     atomic_fetch_add_explicit(&run->pending, n, memory_order_relaxed);
     start_for_queue(run, dp__queue_push(&run->queue, ids, n));
+}
+
+/* publish for rules.c: a function of its own, so that publish itself is
+ * never address-taken and stays inlined in release_successors (taking its
+ * address made it a call there). */
+static void publish_for_rules(dp_run_t *run, const uint32_t *ids, size_t n)
+{
+    publish(run, ids, n);
 }
 
 /* The worker's next job: one it took from the queue before, else from the
@@ -207,6 +219,19 @@ static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint
     return true;
 }
 
+/* Of ready successors s and *next, the one of the longer path into *next;
+ * returns the other. Out of line: inlined, its few instructions tipped
+ * link-time optimisation into no longer inlining dp__job_execute into
+ * worker_main (~46 instructions more a job on a chain, callgrind). */
+static __attribute__((noinline)) uint32_t keep_longest(const dp_run_t *run, uint32_t s, uint32_t *next)
+{
+    if (run->rank[s] <= run->rank[*next])
+        return s;
+    uint32_t t = *next;
+    *next = s;
+    return t;
+}
+
 /* Job `done` succeeded: counts down its successors. Returns whether one of
  * them is ready to run next on this worker (*next), having published the
  * other ready ones. */
@@ -234,6 +259,11 @@ static inline bool release_successors(dp_run_t *run, uint32_t done, uint32_t *ne
             have = true;
             continue;
         }
+        /* The one of the longest remaining path runs next here (dag.h,
+         * dp_gsched_t); the others wait for a worker. Only after a job
+         * whose successors' paths differ (not a fan's source). */
+        if (g->jobs[done].flags & DP_DEF_SUCC_RANKS)
+            s = keep_longest(run, s, next);
         batch[nb++] = s;
         if (nb == BATCH) {
             publish(run, batch, nb);
@@ -265,6 +295,102 @@ static bool resume_job(void *run, dp_park_t *p, void *worker)
     return dp__job_resume(run, p, ws->index, &ws->rng, &ws->clock);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Ordered runs: pools and priorities                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A graph with pools or priorities (prio.h): the ready jobs wait in the
+ * scheduler's queue by priority, and the lock-free queue carries one token
+ * per job put there, so that idle workers wait, wake, start and stop
+ * exactly as in the plain case. A worker that ends a job tells the
+ * scheduler in one step (the job's pool slots back, its ready successors
+ * in) and goes on with the best ready job if that step made one ready; it
+ * publishes a token for each other. A job waiting for its pool is in
+ * neither queue: it holds no worker and no token until a job of its pool
+ * ends and gives it the slots. */
+
+/* Zeroes: the values of tokens (never read). */
+static const uint32_t tokens[BATCH];
+
+static void publish_tokens(dp_run_t *run, size_t n)
+{
+    while (n) {
+        size_t k = n < BATCH ? n : BATCH;
+        publish(run, tokens, k);
+        n -= k;
+    }
+}
+
+/* next_job, then the best ready jobs for the tokens taken. Out of line,
+ * as ordered_end: worker_main serves both kinds of run, and the plain
+ * case must keep dp__job_execute inlined there (callgrind: ~46
+ * instructions a job on a chain when it was not). */
+static __attribute__((noinline)) bool next_job_ordered(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint32_t *id,
+                                                       bool *waited)
+{
+    bool fresh = tk->i >= tk->n;
+    if (!next_job(run, ws, tk, id, waited))
+        return false;
+    if (fresh) {
+        dp__sched_take(run->sched, tk->ids, tk->n);
+        *id = tk->ids[0];
+    }
+    return true;
+}
+
+/* Job `done` ended with status st: its pool slots back and, if it
+ * succeeded, its ready successors to the scheduler. Returns whether a
+ * ready job is to run next on this worker (*next); never when the worker
+ * still holds jobs it took before (take false: a job made ready now must
+ * not pass them). */
+static __attribute__((noinline)) bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take,
+                                                  uint32_t *next, uint64_t *clock)
+{
+    const dp_graph_t *g = run->g;
+    uint32_t batch[BATCH];
+    size_t nb = 0;
+    if (st == DP_STATUS_SUCCESS) {
+        if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
+            *clock = 0;
+        for (uint32_t k = g->succ_off[done]; k < g->succ_off[done + 1]; k++) {
+            uint32_t s = g->succ_ids[k];
+            /* As release_successors. */
+            if (g->dep_off[s + 1] - g->dep_off[s] != 1 &&
+                atomic_fetch_sub_explicit(&run->remaining[s], 1, memory_order_acq_rel) != 1)
+                continue;
+            batch[nb++] = s;
+            if (nb == BATCH) {
+                publish_tokens(run, dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL));
+                nb = 0;
+            }
+        }
+    }
+    uint32_t n = UINT32_MAX;
+    publish_tokens(run, dp__sched_step(run->sched, done, batch, nb, take ? &n : NULL));
+    *next = n;
+    return n != UINT32_MAX;
+}
+
+/* rules.c's publish in a run with pools or priorities: the successors its
+ * rules let start go to the scheduler, a token for each it made ready. */
+static void publish_sched_for_rules(dp_run_t *run, const uint32_t *ids, size_t n)
+{
+    publish_tokens(run, dp__sched_step(run->sched, UINT32_MAX, ids, n, NULL));
+}
+
+/* ordered_end for a graph with trigger rules as well (any end counts down
+ * the successors, which rules.c judges): their ready ones, and the job's
+ * pool slots back, through the scheduler. */
+static __attribute__((noinline)) bool ordered_end_rules(dp_run_t *run, uint32_t done, bool take, uint32_t *next)
+{
+    uint32_t kept = UINT32_MAX;
+    size_t nb = dp__rules_release(run, done, &kept, publish_sched_for_rules) ? 1 : 0;
+    uint32_t n = UINT32_MAX;
+    publish_tokens(run, dp__sched_step(run->sched, done, &kept, nb, take ? &n : NULL));
+    *next = n;
+    return n != UINT32_MAX;
+}
+
 static void *worker_main(void *p)
 {
     dp_worker_t *w = p;
@@ -278,11 +404,20 @@ static void *worker_main(void *p)
     size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
+    /* A run with pools or priorities (prio.h): its jobs come from the
+     * scheduler, and go back to it when they end. */
+    const bool ordered = run->sched != NULL;
 
     for (;;) {
         bool waited = false;
-        if (!have && !next_job(run, &ws, &tk, &id, &waited))
-            break;
+        if (!have) {
+            if (__builtin_expect(ordered, 0)) {
+                if (!next_job_ordered(run, &ws, &tk, &id, &waited))
+                    break;
+            } else if (!next_job(run, &ws, &tk, &id, &waited)) {
+                break;
+            }
+        }
         if (waited)
             ws.clock = 0;
         have = false;
@@ -301,12 +436,34 @@ static void *worker_main(void *p)
         dp_status_t st = sl->status;
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
 
-        if (st == DP_STATUS_SUCCESS) {
+        if (__builtin_expect(ordered, 0)) {
+            if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
+                fail_fast(run);
+                break;
+            }
+            succeeded += st == DP_STATUS_SUCCESS;
+            if (run->rules && st != DP_STATUS_UNKNOWN) {
+                ws.clock = 0;
+                have = ordered_end_rules(run, id, tk.i >= tk.n, &id);
+            } else {
+                have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+            }
+        } else if (st == DP_STATUS_SUCCESS) {
             succeeded++;
-            have = release_successors(run, id, &id, &ws.clock);
-        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast) {
+            /* A graph with trigger rules judges each successor (rules.c). */
+            if (__builtin_expect(run->rules, 0)) {
+                ws.clock = 0;
+                have = dp__rules_release(run, id, &id, publish_for_rules);
+            } else {
+                have = release_successors(run, id, &id, &ws.clock);
+            }
+        } else if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
             fail_fast(run);
             break;
+        } else if (run->rules && st != DP_STATUS_UNKNOWN) {
+            /* Any end counts down the successors where rules are. */
+            ws.clock = 0;
+            have = dp__rules_release(run, id, &id, publish_for_rules);
         }
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
@@ -374,7 +531,7 @@ static void join_workers(dp_run_t *run)
  * over, joins the workers. */
 static void run_workers(dp_run_t *run)
 {
-    size_t n = run->g->njobs;
+    size_t n = run->g->njobs - run->nreused; /* the jobs to run: reused ones are success already */
     size_t nroots = dp__queue_tail(&run->queue);
     unsigned started = start_workers(run,
                                      nroots ? (unsigned)(nroots < run->nworkers ? nroots : run->nworkers) : (n > 0));
@@ -444,11 +601,18 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", g->njobs, run->nworkers);
 
     run_workers(run);
+    if (run->sched)
+        dp__sched_finish(run->sched, run->slots);
     run->workers = NULL;
     free(workers);
+    /* A cut run's final jobs (trigger rules), before the verdict. */
+    if (run->rules)
+        dp__rules_cleanup(run);
 
     dp_run_record_t rec;
     dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;
+    if (res && run->sched)
+        res->pool_waits = dp__sched_take_waits(run->sched);
     if (res)
         dp__run_end_log(run, res);
     dp__run_destroy(run);

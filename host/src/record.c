@@ -20,7 +20,9 @@ dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g)
     if (sb)
         return sb;
     size_t nn = n ? n : 1, at;
-    size_t sparse = nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue);
+    size_t sparse = nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue +
+                          sizeof *sb->waits) +
+                    8u;
     char *b = dp__bigmem_alloc(sizeof *sb + nn * sizeof sb->slot[0], sparse, &at);
     if (!b)
         return NULL;
@@ -33,7 +35,11 @@ dp_slotbuf_t *dp__slotbuf_take(dp_graph_t *g)
     sb->requeue = (int32_t *)(void *)(sp + nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version));
     atomic_init(&sb->any_error, false);
     atomic_init(&sb->any_version, false);
+    /* After the requeue hints, whose 4-byte entries may leave it unaligned. */
+    size_t wat = (nn * (sizeof *sb->end + sizeof *sb->error + sizeof *sb->version + sizeof *sb->requeue) + 7u) & ~7u;
+    sb->waits = (dp_slot_waits_t *)(void *)(sp + wat);
     atomic_init(&sb->any_requeue, false);
+    atomic_init(&sb->any_waits, false);
     return sb;
 }
 
@@ -61,6 +67,10 @@ void dp__slotbuf_release(dp_graph_t *g, dp_slotbuf_t *sb)
     if (atomic_load(&sb->any_requeue)) {
         dp__bigmem_zero(sb, sb->requeue, nn * sizeof *sb->requeue);
         atomic_store(&sb->any_requeue, false);
+    }
+    if (atomic_load(&sb->any_waits)) {
+        dp__bigmem_zero(sb, sb->waits, nn * sizeof *sb->waits);
+        atomic_store(&sb->any_waits, false);
     }
     dp__slotbuf_free(atomic_exchange(&g->spare_slots, sb));
 }

@@ -59,6 +59,11 @@ typedef struct dp_slotbuf {
     uint64_t *end;        /* end tick of a job whose span is DP_SLOT_SPAN_LONG (only
                                * those entries are meaningful: never cleared) */
     atomic_bool any_error, any_version, any_requeue;
+    /* Appended (1.2): what decided a job's waits (dp_result_job_waits), for
+     * a job with a deadline or readiness_ext, or whose suggested delay was
+     * used (dp__slot_waits). */
+    struct dp_slot_waits *waits;
+    atomic_bool any_waits;
     dp_slot_t slot[];
 } dp_slotbuf_t;
 
@@ -79,6 +84,25 @@ static inline void dp__flag_set(atomic_bool *f)
 {
     if (!atomic_load_explicit(f, memory_order_relaxed))
         atomic_store_explicit(f, true, memory_order_relaxed);
+}
+
+/* A sparse entry of dp_slotbuf.waits: set says it was written. */
+typedef struct dp_slot_waits {
+    dp_job_waits_t w;
+    bool set;
+} dp_slot_waits_t;
+
+/* Job id's waits entry, marked written (the array's flag set first; its
+ * retry_after_ms starts at -1). By the thread running the job. */
+static inline dp_job_waits_t *dp__slot_waits(dp_slotbuf_t *sb, uint32_t id)
+{
+    dp__flag_set(&sb->any_waits);
+    dp_slot_waits_t *e = &sb->waits[id];
+    if (!e->set) {
+        e->set = true;
+        e->w.retry_after_ms = -1;
+    }
+    return &e->w;
 }
 
 /* Job id's end tick (its start set before). An end before the start (a
@@ -107,6 +131,45 @@ static inline uint64_t dp__slot_end(const dp_slotbuf_t *sb, uint32_t id)
     return sl->start_tick + sl->span - 1;
 }
 
+/* Why a trigger rule (rules.h) ran or skipped a job, one byte per job in a
+ * graph that has rules (dp_run_t.why, then the record's and the result's);
+ * 0 for a job the default rule ran, or that ended another way. */
+enum {
+    DP__WHY_NONE = 0,
+    DP__WHY_RAN_DONE = 1,        /* all_done: its dependencies ended */
+    DP__WHY_RAN_FAILED = 2,      /* any_failed: a dependency failed */
+    DP__WHY_SKIP_NO_FAILURE = 3, /* any_failed: none did (not needed) */
+    DP__WHY_SKIP_UPSTREAM = 4,   /* all_success: a dependency did not succeed */
+    DP__WHY_SKIP_NOT_NEEDED = 5, /* all_success: what did not succeed above it was not needed */
+    DP__WHY_CLEANUP = 6          /* ran in the cleanup phase, after the run was cut */
+};
+
+/* What cut a run before its cleanup phase (dp_run_record_t.cleanup_after). */
+enum { DP__CLEANUP_NONE = 0, DP__CLEANUP_FAIL_FAST = 1, DP__CLEANUP_TIMEOUT = 2, DP__CLEANUP_CANCELLED = 3 };
+
+/* A job a rule skipped because nothing needed it: it holds nothing back. */
+static inline bool dp__why_not_needed(uint8_t why)
+{
+    return why == DP__WHY_SKIP_NO_FAILURE || why == DP__WHY_SKIP_NOT_NEEDED;
+}
+
+/* Job j failed, and its continue_on_failure says that does not count. */
+static inline bool dp__tolerated(const dp_graph_t *g, uint32_t j, dp_status_t st)
+{
+    return st == DP_STATUS_FAILED && dp__def_pol(g, &g->jobs[j])->continue_on_failure;
+}
+
+/* Job j (status st) is settled: success, a tolerated failure, or skipped as
+ * not needed. Its successors' all_success counts it as met, and it is no
+ * frontier and makes no job above it boundary. why: the run's (NULL in a
+ * graph without rules: only success is settled). */
+static inline bool dp__settled(const dp_graph_t *g, const uint8_t *why, uint32_t j, dp_status_t st)
+{
+    if (st == DP_STATUS_SUCCESS)
+        return true;
+    return why && (dp__tolerated(g, j, st) || (st == DP_STATUS_SKIPPED && dp__why_not_needed(why[j])));
+}
+
 /* A finished run, as its result is built from it: made by the run's end
  * (run_end.c) once every worker is joined, taken by dp__result_build. */
 typedef struct dp_run_record {
@@ -117,9 +180,15 @@ typedef struct dp_run_record {
     int64_t duration_ms;
     dp_run_outcome_t outcome;
     bool timed_out, cancelled;
-    char *first_error;    /* malloc'd, or NULL; owned (the result takes it) */
-    long first_not_ready; /* job id, or -1 */
-    int64_t requeue_ms;   /* -1: no hint */
+    char *first_error;     /* malloc'd, or NULL; owned (the result takes it) */
+    long first_not_ready;  /* job id, or -1 */
+    int64_t requeue_ms;    /* -1: no hint */
+    unsigned char *reused; /* reuse.h flags per job, or NULL; owned (the result takes it) */
+    /* Trigger rules (rules.h): per job, why a rule ran or skipped it
+     * (DP__WHY_*), or NULL in a graph without rules; owned (the result
+     * takes it). cleanup_after: DP__CLEANUP_*, 0 when no cleanup phase ran. */
+    uint8_t *why;
+    int cleanup_after;
 } dp_run_record_t;
 
 #endif /* DP_RECORD_H */

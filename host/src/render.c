@@ -99,12 +99,13 @@ static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
 int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 {
     size_t n = dp_result_job_count(r);
-    size_t counts[5] = {0};
+    size_t counts[5] = {0}, reused = 0;
     int namew = 3; /* "JOB" */
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
         if ((unsigned)j->status < 5)
             counts[j->status]++;
+        reused += j->reused;
         int len = (int)strlen(j->name);
         if (len > namew)
             namew = len;
@@ -126,6 +127,8 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     for (size_t k = 0; k < 5; k++)
         if (counts[order[k]]) {
             fprintf(out, "%s %zu %s", first ? "" : ",", counts[order[k]], dp_status_name(order[k]));
+            if (order[k] == DP_STATUS_SUCCESS && reused)
+                fprintf(out, " (%zu reused)", reused);
             first = false;
         }
     fputs(")\n\n", out);
@@ -135,7 +138,9 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         const dp_job_result_t *j = dp_result_job(r, i);
         fputs("  ", out);
         put_text(out, j->name, namew);
-        fprintf(out, "  %-9s  %8u  %9s  ", dp_status_name(j->status), j->attempts, fmt_ms(j->duration_ms, d, sizeof d));
+        /* A reused job is success; its row says it did not run. */
+        fprintf(out, "  %-9s  %8u  %9s  ", j->reused ? "reused" : dp_status_name(j->status), j->attempts,
+                fmt_ms(j->duration_ms, d, sizeof d));
         put_text(out, j->plugin ? j->plugin : "-", 0);
         if (j->plugin_version) {
             fputc(' ', out);
@@ -145,6 +150,13 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         if (j->error && j->status != DP_STATUS_SUCCESS) {
             fprintf(out, "  %-*s  error: ", namew, "");
             put_text(out, j->error, 0);
+            fputc('\n', out);
+        }
+        if (j->reason) {
+            /* Why a trigger rule ran or skipped it. */
+            fprintf(out, "  %-*s  why: %s", namew, "", j->reason);
+            if (j->run_if != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, " (run_if %s)", dp_run_if_name(j->run_if));
             fputc('\n', out);
         }
     }
@@ -178,6 +190,11 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
         }
         if (requeue >= 0)
             fprintf(out, "requeue after: %s\n", dp_duration_format((uint64_t)requeue, d, sizeof d));
+        if (dp_result_cleanup_after(r))
+            fprintf(out, "cleanup: the final jobs ran after %s cut the run\n",
+                    strcmp(dp_result_cleanup_after(r), "fail_fast") == 0 ? "fail-fast"
+                    : strcmp(dp_result_cleanup_after(r), "timeout") == 0 ? "the timeout"
+                                                                         : "a cancellation");
 
         const dp_frontier_t *fr = NULL;
         size_t nf = dp_result_frontiers(r, &fr);
@@ -214,6 +231,58 @@ static void names_array(dp__jsonw_t *w, const dp_result_t *r, const dp_id_list_t
     dp__jsonw_array_close(w);
 }
 
+/* What decided a job's waits (1.2 settings), only for a job that had them:
+ * a result without them prints as before, byte for byte. */
+static void job_waits(dp__jsonw_t *w, const dp_job_waits_t *wt)
+{
+    if (wt->polled) {
+        dp__jsonw_key(w, "readiness");
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "probes");
+        dp__jsonw_int(w, wt->readiness.probes);
+        dp__jsonw_key(w, "consecutive_successes");
+        dp__jsonw_int(w, wt->readiness.successes);
+        dp__jsonw_key(w, "consecutive_failures");
+        dp__jsonw_int(w, wt->readiness.failures);
+        dp__jsonw_key(w, "period_ms");
+        dp__jsonw_int(w, (int64_t)wt->readiness.period_ms);
+        dp__jsonw_object_close(w);
+    }
+    if (wt->has_deadline) {
+        dp__jsonw_key(w, "deadline_hit");
+        dp__jsonw_bool(w, wt->deadline_hit);
+    }
+    if (wt->retry_after_ms >= 0) {
+        dp__jsonw_key(w, "retry_after_ms");
+        dp__jsonw_int(w, wt->retry_after_ms);
+    }
+}
+
+/* What decided when job i started (prio.h), only where the workflow set
+ * it, so that a result of a workflow without pools or priorities reads as
+ * before: its pool, the slots it took, how long it waited for them (null:
+ * it never became ready), its priority when not 0. */
+static void sched_members(dp__jsonw_t *w, const dp_result_t *r, size_t i)
+{
+    const dp_graph_t *g = dp_result_graph(r);
+    unsigned slots = 0;
+    const char *pool = dp_graph_job_pool(g, i, &slots);
+    if (pool) {
+        int64_t wait = dp_result_pool_wait_ms(r, i);
+        dp__jsonw_key(w, "pool");
+        dp__jsonw_string(w, pool);
+        dp__jsonw_key(w, "pool_slots");
+        dp__jsonw_int(w, slots);
+        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_int_or_null(w, wait);
+    }
+    int prio = dp_graph_job_priority(g, i);
+    if (prio) {
+        dp__jsonw_key(w, "priority");
+        dp__jsonw_int(w, prio);
+    }
+}
+
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
     long fnr = dp_result_first_not_ready(r);
@@ -231,6 +300,11 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
     dp__jsonw_int_or_null(w, dp_result_requeue_after_ms(r));
     dp__jsonw_key(w, "duration_ms");
     dp__jsonw_int(w, dp_result_duration_ms(r));
+    if (dp_result_cleanup_after(r)) {
+        /* Only when final jobs ran after the run was cut. */
+        dp__jsonw_key(w, "cleanup_after");
+        dp__jsonw_string(w, dp_result_cleanup_after(r));
+    }
 
     dp__jsonw_key(w, "jobs");
     dp__jsonw_object_open(w);
@@ -258,6 +332,30 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         dp__jsonw_string(w, j->plugin);
         dp__jsonw_key(w, "plugin_version");
         dp__jsonw_string(w, j->plugin_version);
+        /* Only on a reused job: a run without reuse writes what it always
+         * wrote, byte for byte. */
+        if (j->reused) {
+            dp__jsonw_key(w, "reused");
+            dp__jsonw_bool(w, true);
+        }
+        const dp_job_waits_t *wt = dp_result_job_waits(r, i);
+        if (wt)
+            job_waits(w, wt);
+        sched_members(w, r, i);
+        /* Trigger rules: only where set, so that a workflow without them
+         * keeps the same document. */
+        if (j->run_if != DP_RUN_IF_ALL_SUCCESS) {
+            dp__jsonw_key(w, "run_if");
+            dp__jsonw_string(w, dp_run_if_name(j->run_if));
+        }
+        if (j->continue_on_failure) {
+            dp__jsonw_key(w, "continue_on_failure");
+            dp__jsonw_bool(w, true);
+        }
+        if (j->reason) {
+            dp__jsonw_key(w, "reason");
+            dp__jsonw_string(w, j->reason);
+        }
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);
@@ -396,6 +494,58 @@ int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, co
     return w->err;
 }
 
+/* Pool tracks come after the workers' (tids 1..), far enough not to meet
+ * them. */
+#define POOL_TID0 100000u
+
+int dp__render_trace_pool_waits(dp__trace_out_t *t, const dp_result_t *r)
+{
+    dp__jsonw_t *w = &t->w;
+    const dp_graph_t *g = dp_result_graph(r);
+    size_t np = dp_graph_pool_count(g);
+    for (size_t i = 0; i < dp_result_job_count(r) && np; i++) {
+        int64_t wait = dp_result_pool_wait_ms(r, i);
+        const dp_job_result_t *j = dp_result_job(r, i);
+        const char *pool = dp_graph_job_pool(g, i, NULL);
+        if (wait <= 0 || !j || j->start_ms < 0 || !pool)
+            continue;
+        size_t p = 0;
+        while (p < np && strcmp(dp_graph_pool_name(g, p, NULL), pool) != 0)
+            p++;
+        if (p < 64)
+            t->pool_tracks |= (size_t)1 << p;
+        int64_t start = j->start_ms - wait;
+        char label[512];
+        snprintf(label, sizeof label, "%s waits for pool %s", j->name, pool);
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "name");
+        dp__jsonw_string(w, label);
+        dp__jsonw_key(w, "cat");
+        dp__jsonw_string(w, "pool_wait");
+        dp__jsonw_key(w, "ph");
+        dp__jsonw_string(w, "X");
+        dp__jsonw_key(w, "ts");
+        dp__jsonw_int(w, (start > 0 ? start : 0) * 1000);
+        dp__jsonw_key(w, "dur");
+        dp__jsonw_int(w, wait * 1000);
+        dp__jsonw_key(w, "pid");
+        dp__jsonw_int(w, 1);
+        dp__jsonw_key(w, "tid");
+        dp__jsonw_int(w, (int64_t)(POOL_TID0 + p));
+        dp__jsonw_key(w, "args");
+        dp__jsonw_object_open(w);
+        dp__jsonw_key(w, "job");
+        dp__jsonw_string(w, j->name);
+        dp__jsonw_key(w, "pool");
+        dp__jsonw_string(w, pool);
+        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_int(w, wait);
+        dp__jsonw_object_close(w);
+        dp__jsonw_object_close(w);
+    }
+    return w->err;
+}
+
 int dp__render_trace_end(dp__trace_out_t *t)
 {
     dp__jsonw_t *w = &t->w;
@@ -404,6 +554,13 @@ int dp__render_trace_end(dp__trace_out_t *t)
         snprintf(tn, sizeof tn, "worker %u", k);
         metadata(w, "thread_name", k + 1, tn);
     }
+    for (size_t p = 0; p < 64; p++)
+        if (t->pool_tracks & ((size_t)1 << p)) {
+            char tn[300];
+            const char *pname = dp_graph_pool_name(t->g, p, NULL);
+            snprintf(tn, sizeof tn, "pool %s", pname ? pname : "?");
+            metadata(w, "thread_name", POOL_TID0 + (unsigned)p, tn);
+        }
     dp__jsonw_array_close(w);
     dp__jsonw_key(w, "displayTimeUnit");
     dp__jsonw_string(w, "ms");
@@ -505,6 +662,18 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
     fputs(" {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", "
           "fontname=\"Helvetica\"];\n  edge [color=\"#495057\"];\n",
           out);
+    /* The pools and their slots, as the graph's label. */
+    if (dp_graph_pool_count(g) && rc == DP_OK) {
+        fputs("  label=\"pools:", out);
+        for (size_t p = 0; p < dp_graph_pool_count(g) && rc == DP_OK; p++) {
+            unsigned slots;
+            const char *pname = dp_graph_pool_name(g, p, &slots);
+            fputc(' ', out);
+            rc = dot_text(out, pname);
+            fprintf(out, "=%u", slots);
+        }
+        fputs("\";\n  labelloc=t;\n", out);
+    }
     for (size_t i = 0; i < n && rc == DP_OK; i++) {
         const char *name = dp_graph_job_name(g, i);
         const char *type = style && style->types ? style->types[i] : NULL;
@@ -520,8 +689,20 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
             fputs("\\n", out);
             rc = dot_text(out, type);
         }
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(g, i, &slots);
+        if (pool && rc == DP_OK) {
+            fputs("\\npool ", out);
+            rc = dot_text(out, pool);
+            if (slots > 1)
+                fprintf(out, " x%u", slots);
+        }
+        if (dp_graph_job_priority(g, i))
+            fprintf(out, "\\npriority %d", dp_graph_job_priority(g, i));
         if (st >= 0)
             fprintf(out, "\\n%s", dp_status_name((dp_status_t)st));
+        if (dp_graph_job_continue_on_failure(g, i))
+            fputs("\\ncontinue_on_failure", out);
         fputc('"', out);
         if (st >= 0)
             fprintf(out, ", fillcolor=\"%s\", color=\"%s\"%s", palette[st].fill, palette[st].stroke,
@@ -538,6 +719,12 @@ int dp__render_dot(FILE *out, const dp_graph_t *g, const char *workflow, const d
             fputs(" -> ", out);
             if (rc == DP_OK)
                 rc = dot_quoted(out, dp_graph_job_name(g, succ[k]));
+            /* An edge into a job with a trigger rule is dashed and says
+             * the rule (red for a handler). */
+            dp_run_if_t rule = dp_graph_job_run_if(g, succ[k]);
+            if (rule != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, " [style=dashed, label=\"%s\"%s]", dp_run_if_name(rule),
+                        rule == DP_RUN_IF_ANY_FAILED ? ", color=\"#c0392b\", fontcolor=\"#c0392b\"" : "");
             fputs(";\n", out);
         }
     }
@@ -586,19 +773,38 @@ int dp__render_mermaid(FILE *out, const dp_graph_t *g, const dp__graph_style_t *
             if (mermaid_label(out, type) != DP_OK)
                 return DP_ENOMEM;
         }
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(g, i, &slots);
+        if (pool) {
+            fputs("<br/>pool ", out);
+            if (mermaid_label(out, pool) != DP_OK)
+                return DP_ENOMEM;
+            if (slots > 1)
+                fprintf(out, " x%u", slots);
+        }
+        if (dp_graph_job_priority(g, i))
+            fprintf(out, "<br/>priority %d", dp_graph_job_priority(g, i));
         int st = node_status(style, i);
         if (st >= 0) {
             fputs("<br/>", out);
             fputs(dp_status_name((dp_status_t)st), out);
             used[st] = true;
         }
+        if (dp_graph_job_continue_on_failure(g, i))
+            fputs("<br/>continue_on_failure", out);
         fputs("\"]\n", out);
     }
     for (size_t i = 0; i < n; i++) {
         const uint32_t *succ;
         size_t ns = dp_graph_succs(g, i, &succ);
-        for (size_t k = 0; k < ns; k++)
-            fprintf(out, "    n%zu --> n%" PRIu32 "\n", i, succ[k]);
+        for (size_t k = 0; k < ns; k++) {
+            /* Into a job with a trigger rule: a dotted link naming it. */
+            dp_run_if_t rule = dp_graph_job_run_if(g, succ[k]);
+            if (rule != DP_RUN_IF_ALL_SUCCESS)
+                fprintf(out, "    n%zu -. %s .-> n%" PRIu32 "\n", i, dp_run_if_name(rule), succ[k]);
+            else
+                fprintf(out, "    n%zu --> n%" PRIu32 "\n", i, succ[k]);
+        }
     }
     for (int s = 0; s <= DP_STATUS_FAILED; s++) {
         if (!used[s])

@@ -53,6 +53,7 @@ typedef struct dp__trace_out {
     uint64_t last_ns; /* the latest event seen: where unfinished spans end */
     unsigned max_worker;
     bool any;
+    size_t pool_tracks; /* pools whose track has a span (dp__render_trace_pool_waits) */
 } dp__trace_out_t;
 
 int dp__render_trace_begin(dp__trace_out_t *t, FILE *out, const dp_graph_t *g, const char *workflow);
@@ -60,6 +61,11 @@ int dp__render_trace_begin(dp__trace_out_t *t, FILE *out, const dp_graph_t *g, c
 void dp__render_trace_saw(dp__trace_out_t *t, uint64_t time_ns);
 /* The span of an attempt from start to end (NULL: unfinished). */
 int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, const dp__trace_event_t *end);
+/* Each job's wait for its pool's slots (dp_result_pool_wait_ms, when not
+ * 0) as a span "NAME waits for pool P" ending when the job started, on a
+ * track of its own per pool ("pool P"). Milliseconds, as the result has
+ * them. */
+int dp__render_trace_pool_waits(dp__trace_out_t *t, const dp_result_t *r);
 int dp__render_trace_end(dp__trace_out_t *t);
 /* The whole trace of recorded events at once. */
 int dp__render_trace(FILE *out, const dp_graph_t *g, const char *workflow, const dp__trace_event_t *events, size_t n);

@@ -17,6 +17,7 @@
 
 #include "dag.h"
 #include "record.h"
+#include "reuse.h"
 #include "util.h"
 
 /* Collects the subtree of `job` (itself and everything reachable) as a
@@ -90,6 +91,13 @@ static inline dp_status_t status_of(const dp_result_t *r, size_t j)
     return r->slotbuf->slot[j].status;
 }
 
+/* Success, or (trigger rules) a tolerated failure or a job skipped as not
+ * needed: what the frontiers and the boundary count as done (record.h). */
+static inline bool settled(const dp_result_t *r, uint32_t j)
+{
+    return dp__settled(r->g, r->why, j, status_of(r, j));
+}
+
 static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
 {
     const uint32_t *deps;
@@ -99,7 +107,7 @@ static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
     if (!out->ids)
         return DP_ENOMEM;
     for (size_t i = 0; i < nd; i++)
-        if (status_of(r, deps[i]) != DP_STATUS_SUCCESS)
+        if (!settled(r, deps[i]))
             out->ids[out->count++] = deps[i];
     return DP_OK;
 }
@@ -109,13 +117,13 @@ static int blockers_of(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
 static bool is_frontier(const dp_result_t *r, size_t j)
 {
     dp_status_t st = status_of(r, j);
-    if (st == DP_STATUS_SUCCESS)
+    if (settled(r, (uint32_t)j))
         return false;
     if (st == DP_STATUS_FAILED || st == DP_STATUS_NOT_READY)
         return true;
     const dp_graph_t *g = r->g;
     for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
-        if (status_of(r, g->dep_ids[k]) != DP_STATUS_SUCCESS)
+        if (!settled(r, g->dep_ids[k]))
             return false;
     return true;
 }
@@ -170,7 +178,7 @@ static int build_boundary(dp_result_t *r)
     }
     size_t cnt = 0;
     for (size_t j0 = 0; j0 < n; j0++) {
-        if (status_of(r, j0) == DP_STATUS_SUCCESS)
+        if (settled(r, (uint32_t)j0))
             continue;
         size_t top = 0;
         stack[top++] = (uint32_t)j0;
@@ -207,16 +215,22 @@ dp_result_t *dp__result_build(dp_run_record_t *rec)
     if (!r) {
         dp__slotbuf_release(g, rec->slotbuf);
         free(rec->first_error);
+        free(rec->reused);
+        free(rec->why);
         rec->slotbuf = NULL;
         rec->first_error = NULL;
+        rec->reused = NULL;
+        rec->why = NULL;
         return NULL;
     }
     r->g = g;
     r->n = g->njobs;
     r->slotbuf = rec->slotbuf;
     r->first_error = rec->first_error;
+    r->reused = rec->reused;
     rec->slotbuf = NULL;
     rec->first_error = NULL;
+    rec->reused = NULL;
     r->a0 = rec->a0;
     r->tick_end = rec->a_end.tick;
     r->ns_per_tick = dp__ns_per_tick(rec->a_end);
@@ -226,6 +240,9 @@ dp_result_t *dp__result_build(dp_run_record_t *rec)
     r->cancelled = rec->cancelled;
     r->first_not_ready = rec->first_not_ready;
     r->requeue_ms = rec->requeue_ms;
+    r->why = rec->why;
+    r->cleanup_after = rec->cleanup_after;
+    rec->why = NULL;
 
     if (r->outcome != DP_RUN_SUCCESS && (build_frontiers(r) != DP_OK || build_boundary(r) != DP_OK))
         goto oom;
@@ -266,6 +283,9 @@ void dp_result_free(dp_result_t *r)
     free(r->frontiers);
     dp_id_list_free(&r->boundary);
     free(r->first_error);
+    free(r->reused);
+    dp__graph_waits_give((dp_graph_t *)(uintptr_t)r->g, r->pool_waits);
+    free(r->why);
     free(r);
 }
 
@@ -318,6 +338,8 @@ const dp_id_list_t *dp_result_boundary(const dp_result_t *r)
     return &r->boundary;
 }
 
+static const char *reason_of(const dp_result_t *r, uint32_t j, dp_status_t st);
+
 /* The public per-job records, made on first demand (NULL: no memory). */
 static const dp_job_result_t *job_records(const dp_result_t *r)
 {
@@ -341,6 +363,11 @@ static const dp_job_result_t *job_records(const dp_result_t *r)
         jr->attempts = sl->attempts;
         jr->plugin = dp__def_pol(r->g, &defs[j])->plugin;
         jr->plugin_version = any_version ? sb->version[j] : NULL;
+        jr->reused = r->reused && r->reused[j] == DP_REUSE_YES;
+        const dp_job_policy_t *pol = dp__def_pol(r->g, &defs[j]);
+        jr->run_if = (dp_run_if_t)pol->run_if;
+        jr->continue_on_failure = pol->continue_on_failure != 0;
+        jr->reason = reason_of(r, (uint32_t)j, sl->status);
         if (sl->start_tick) {
             uint64_t end = dp__slot_end(sb, (uint32_t)j);
             if (!end)
@@ -384,9 +411,42 @@ const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *name)
 bool dp_result_is_failed(const dp_result_t *r)
 {
     for (size_t j = 0; j < r->n; j++)
-        if (status_of(r, j) == DP_STATUS_FAILED)
+        if (status_of(r, j) == DP_STATUS_FAILED && !(r->why && dp__tolerated(r->g, (uint32_t)j, DP_STATUS_FAILED)))
             return true;
     return false;
+}
+
+const char *dp_result_cleanup_after(const dp_result_t *r)
+{
+    switch (r ? r->cleanup_after : DP__CLEANUP_NONE) {
+    case DP__CLEANUP_FAIL_FAST: return "fail_fast";
+    case DP__CLEANUP_TIMEOUT: return "timeout";
+    case DP__CLEANUP_CANCELLED: return "cancelled";
+    default: return NULL;
+    }
+}
+
+/* Why a rule ran or skipped job j (dp_job_result_t.reason), or NULL. */
+static const char *reason_of(const dp_result_t *r, uint32_t j, dp_status_t st)
+{
+    if (!r->why)
+        return NULL;
+    if (dp__tolerated(r->g, j, st))
+        return "failure tolerated (continue_on_failure)";
+    switch (r->why[j]) {
+    case DP__WHY_RAN_DONE: return "dependencies ended";
+    case DP__WHY_RAN_FAILED: return "a dependency failed";
+    case DP__WHY_SKIP_NO_FAILURE: return "no dependency failed";
+    case DP__WHY_SKIP_UPSTREAM: return "a dependency did not succeed";
+    case DP__WHY_SKIP_NOT_NEEDED: return "a dependency was not needed";
+    case DP__WHY_CLEANUP:
+        switch (r->cleanup_after) {
+        case DP__CLEANUP_FAIL_FAST: return "cleanup after fail-fast";
+        case DP__CLEANUP_TIMEOUT: return "cleanup after timeout";
+        default: return "cleanup after cancellation";
+        }
+    default: return NULL;
+    }
 }
 
 int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out)
@@ -414,4 +474,21 @@ size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out)
 {
     *out = r->frontiers;
     return r->nfrontiers;
+}
+
+const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id)
+{
+    if (!r || id >= r->n)
+        return NULL;
+    const dp_slotbuf_t *sb = r->slotbuf;
+    if (!atomic_load(&sb->any_waits) || !sb->waits[id].set)
+        return NULL;
+    return &sb->waits[id].w;
+}
+
+int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id)
+{
+    if (!r || !r->pool_waits || id >= r->n || !r->pool_waits[id])
+        return -1;
+    return (int64_t)r->pool_waits[id] - 1;
 }

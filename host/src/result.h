@@ -31,6 +31,12 @@ struct dp_result {
     dp_frontier_t *frontiers;
     size_t nfrontiers;
     dp_id_list_t boundary;
+    unsigned char *reused; /* the run's reuse.h flags per job, or NULL: none reused */
+    /* Per job its pool wait in ms + 1 (0: no pool, or never ready); NULL
+     * for a graph without pools (prio.h). Owned. */
+    uint32_t *pool_waits;
+    uint8_t *why;      /* owned; NULL without rules (record.h) */
+    int cleanup_after; /* DP__CLEANUP_* */
 };
 
 /* Builds the result of a finished run from its record, taking the

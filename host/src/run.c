@@ -11,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "reuse.h"
+#include "prio.h"
 #include "util.h"
 
 /* A job that took less than this is short (dp_run_t.short_ticks). */
@@ -77,6 +79,10 @@ static void reset_jobs(dp_run_t *run)
     size_t n = g->njobs;
     memset(run->slots, 0, n * sizeof *run->slots);
     const uint32_t *off = g->dep_off;
+    /* The roots go in longest path first when their paths differ (prio.h),
+     * else in id order as they are found. */
+    const dp_gsched_t *gs = g->sched;
+    bool in_order = !gs->root_order && !run->sched;
     for (size_t j = 0; j < n; j++) {
         uint32_t ndeps = off[j + 1] - off[j];
         /* Only jobs with two or more dependencies use their counter (see
@@ -84,11 +90,108 @@ static void reset_jobs(dp_run_t *run)
          * there are many such jobs. */
         if (ndeps > 1)
             atomic_init(&run->remaining[j], ndeps);
-        else if (!ndeps)
+        else if (!ndeps && in_order)
             dp__queue_seed(&run->queue, (uint32_t)j);
+    }
+    if (run->sched) {
+        /* The roots through the scheduler (their pools), best first; a
+         * token for each it made ready. */
+        uint32_t batch[64];
+        size_t nb = 0, nr = gs->root_order ? gs->nroot_order : n;
+        for (size_t i = 0; i <= nr; i++) {
+            size_t j = i < nr && gs->root_order ? gs->root_order[i] : i;
+            if (i < nr && off[j + 1] == off[j])
+                batch[nb++] = (uint32_t)j;
+            if (nb == 64 || (i == nr && nb)) {
+                size_t k = dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL);
+                for (size_t t = 0; t < k; t++)
+                    dp__queue_seed(&run->queue, batch[0]); /* a token: its value is not read */
+                nb = 0;
+            }
+        }
+    } else if (!in_order) {
+        for (size_t i = 0; i < gs->nroot_order; i++)
+            dp__queue_seed(&run->queue, gs->root_order[i]);
     }
     dp__queue_open(&run->queue);
     atomic_init(&run->pending, dp__queue_tail(&run->queue));
+}
+
+/* reset_jobs for a run with reused jobs (run->reused): they are success
+ * from the start and never queued, and each other job waits only for its
+ * dependencies that are not reused. Since the reused set is closed
+ * (reuse.h), no job that runs counts a reused one down. A job with one
+ * dependency, reused, is queued at once; one with several keeps its
+ * counter for the rest (the workers use a counter exactly when a job has
+ * two or more dependencies, and a counter may start below that number). */
+/* Jobs ready at the start into the queue; in a run with pools or
+ * priorities through the scheduler, which hands out a token for each job it
+ * made ready (reset_jobs does the same for the roots). */
+static void seed_ready(dp_run_t *run, const uint32_t *batch, size_t nb)
+{
+    if (!run->sched) {
+        for (size_t i = 0; i < nb; i++)
+            dp__queue_seed(&run->queue, batch[i]);
+        return;
+    }
+    size_t k = dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL);
+    for (size_t t = 0; t < k; t++)
+        dp__queue_seed(&run->queue, batch[0]); /* a token: its value is not read */
+}
+
+static void reset_jobs_reusing(dp_run_t *run)
+{
+    const dp_graph_t *g = run->g;
+    size_t n = g->njobs;
+    memset(run->slots, 0, n * sizeof *run->slots);
+    const uint32_t *off = g->dep_off;
+    uint32_t batch[64];
+    size_t nb = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (run->reused[j] == DP_REUSE_YES) {
+            run->slots[j].status = DP_STATUS_SUCCESS;
+            continue;
+        }
+        uint32_t ndeps = off[j + 1] - off[j], left = ndeps;
+        for (uint32_t k = off[j]; k < off[j + 1]; k++)
+            left -= run->reused[g->dep_ids[k]] == DP_REUSE_YES;
+        if (!left) {
+            batch[nb++] = (uint32_t)j;
+            if (nb == 64) {
+                seed_ready(run, batch, nb);
+                nb = 0;
+            }
+        } else if (ndeps > 1) {
+            atomic_init(&run->remaining[j], left);
+        }
+    }
+    if (nb)
+        seed_ready(run, batch, nb);
+    dp__queue_open(&run->queue);
+    atomic_init(&run->pending, dp__queue_tail(&run->queue));
+}
+
+/* The reused jobs as one flag each (reuse.h), when opts has any. */
+static int take_reused(dp_run_t *run, const dp_run_opts_t *opts, char *err, size_t errlen)
+{
+    if (!opts->nreused)
+        return DP_OK;
+    if (!opts->reused)
+        return dp__seterr(err, errlen, DP_EINVAL, "opts.nreused is %zu but opts.reused is NULL", opts->nreused);
+    size_t n = run->g->njobs;
+    if (!(run->reused = calloc(n ? n : 1, 1)))
+        return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
+    return dp__reuse_flags(run->g, opts->reused, opts->nreused, run->reused, &run->nreused, err, errlen);
+}
+
+/* A DP_EV_JOB_REUSED event for each reused job, before any job starts. */
+static void announce_reused(dp_run_t *run)
+{
+    if (!run->nreused || !run->opts.on_event)
+        return;
+    for (size_t j = 0; j < run->g->njobs; j++)
+        if (run->reused[j] == DP_REUSE_YES)
+            dp__run_event(run, DP_EV_JOB_REUSED, (uint32_t)j, 0, 0, DP_STATUS_SUCCESS, NULL);
 }
 
 dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen)
@@ -112,25 +215,38 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     run->nworkers = nworkers;
     atomic_init(&run->nstarted, 0);
     atomic_init(&run->failfast, false);
-    atomic_init(&run->succeeded, 0);
     dp__park_init(&run->park, nworkers ? nworkers : 1);
-    if (take_scratch(run, n, nworkers) != DP_OK)
+    if (take_reused(run, opts, err, errlen) != DP_OK)
+        goto fail;
+    atomic_init(&run->succeeded, run->nreused); /* the run's end counts reused jobs as success */
+    if (take_scratch(run, n, nworkers) != DP_OK || dp__gsched_refresh(g) != DP_OK)
+        goto oom;
+    run->rank = g->sched->rank;
+    if (g->sched->ordered && !(run->sched = dp__sched_new(g, tsc)))
         goto oom;
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;
     run->slots = run->slotbuf->slot;
+    /* Trigger rules: a byte per job of why a rule ran or skipped it. */
+    run->rules = g->has_rules;
+    if (run->rules && !(run->why = calloc(n ? n : 1, 1)))
+        goto oom;
     run->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (run->wake_fd < 0) {
         dp__seterr(err, errlen, DP_ESYS, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    reset_jobs(run);
+    if (run->reused)
+        reset_jobs_reusing(run);
+    else
+        reset_jobs(run);
     dp__ctx_init(&run->ctx, opts->parent, opts->timeout_ms);
     run->a0 = dp__tick_anchor(tsc);
     run->t0 = run->a0.ns;
     run->deadline_tick = run->ctx.deadline_ns ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns) : UINT64_MAX;
     run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
     run->plain = !opts->store && !opts->on_event && !(opts->log && opts->log_level >= DP_LOG_INFO);
+    announce_reused(run);
     return run;
 
 oom:
@@ -141,6 +257,9 @@ fail:
         if (run->wake_fd >= 0)
             close(run->wake_fd);
         dp__park_destroy(&run->park);
+        free(run->reused);
+        dp__sched_free(run->sched);
+        free(run->why);
         free(run);
     }
     return NULL;
@@ -156,6 +275,9 @@ void dp__run_destroy(dp_run_t *run)
     /* Without a result to take them, the slots go back to the graph;
      * counters and queue stay in its scratch. */
     dp__slotbuf_release(run->g, run->slotbuf);
+    free(run->reused);
+    dp__sched_free(run->sched);
+    free(run->why);
     free(run);
 }
 

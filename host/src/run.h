@@ -74,13 +74,37 @@ typedef struct dp_run {
     _Atomic size_t succeeded;
     atomic_bool failfast; /* atomic: a failure cancelled the run */
     int wake_fd;          /* init: eventfd, wakes the supervisor when done */
+    /* init: one reuse.h flag per job (DP_REUSE_YES: success from the start,
+     * never run), or NULL when opts.reused is empty. The run's end hands it
+     * to the record (NULL after). */
+    unsigned char *reused;
+    size_t nreused; /* init: jobs reused (DP_REUSE_YES) */
+    /* init: each job's remaining path (prio.h), NULL when all are equal:
+     * a worker goes on with its ready successor of the longest. */
+    const uint32_t *rank;
+    /* init: the graph has pools or priorities: the ready jobs and the
+     * pools' slots (own lock, prio.h), and the queue carries tokens. */
+    struct dp_sched *sched;
+    /* Trigger rules (rules.h), for a graph that has them (g->has_rules). */
+    bool rules;   /* init */
+    uint8_t *why; /* init (rules only): per job, DP__WHY_*: job (written by
+                   * the thread that decides or runs it). The run's end takes
+                   * it (NULL after) */
+    /* Set by the cleanup phase (rules.c), on the calling thread after the
+     * workers are joined: what cut the run (its context's error and
+     * whether fail-fast did), kept because that phase gives the run a new
+     * context; cleanup_after is a DP__CLEANUP_* (0: no such phase ran). */
+    int cut_err;
+    int cleanup_after;
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)
  * with opts (max_concurrent_jobs >= 1): its slots and counters reset, its
  * queue holding the roots, its lot (the caller sets run->park.ops) and its
- * context, whose clock starts now. No thread starts. NULL with err on
- * failure (nothing left to undo). */
+ * context, whose clock starts now. Reused jobs (opts.reused) are success
+ * already, each announced by a DP_EV_JOB_REUSED event, and the queue holds
+ * instead the jobs whose dependencies are all reused. No thread starts.
+ * NULL with err on failure (nothing left to undo). */
 dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, size_t errlen);
 
 /* Frees what dp__run_create made (every worker joined); the slots go back

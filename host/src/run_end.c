@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 
+#include "rules.h"
 #include "util.h"
 
 /* Marks every transitive successor of `from` that is still unknown and never
@@ -22,6 +23,10 @@ static void skip_below(dp_run_t *run, uint32_t from, uint32_t *stack)
         for (uint32_t k = g->succ_off[j]; k < g->succ_off[j + 1]; k++) {
             uint32_t s = g->succ_ids[k];
             dp_slot_t *sl = &run->slots[s];
+            /* A final job (trigger rules) that never ran was cut, not
+             * held back: it stays unknown, and so does what lies below. */
+            if (run->rules && dp__def_pol(g, &g->jobs[s])->run_if != DP_RUN_IF_ALL_SUCCESS)
+                continue;
             if (sl->status == DP_STATUS_UNKNOWN && sl->attempts == 0) {
                 sl->status = DP_STATUS_SKIPPED;
                 stack[top++] = s;
@@ -40,7 +45,8 @@ static int mark_skipped(dp_run_t *run)
         return DP_ENOMEM;
     for (size_t j = 0; j < n; j++) {
         dp_status_t st = run->slots[j].status;
-        if (st == DP_STATUS_NOT_READY || (st == DP_STATUS_FAILED && !run->opts.fail_fast))
+        if (st == DP_STATUS_NOT_READY ||
+            (st == DP_STATUS_FAILED && !run->opts.fail_fast && !dp__rules_tolerated(run, (uint32_t)j)))
             skip_below(run, (uint32_t)j, stack);
     }
     free(stack);
@@ -67,7 +73,9 @@ static tally_t count_statuses(dp_run_t *run, dp_run_record_t *rec)
         if (st == DP_STATUS_SUCCESS) {
             if (!any_requeue)
                 continue; /* the common case, in one branch */
-        } else {
+        } else if (!rec->why || !dp__settled(run->g, rec->why, (uint32_t)j, st)) {
+            /* A tolerated failure and a job skipped as not needed count
+             * as done for the outcome (trigger rules). */
             t.all_success = false;
         }
         if (st == DP_STATUS_UNKNOWN) {
@@ -82,9 +90,13 @@ static tally_t count_statuses(dp_run_t *run, dp_run_record_t *rec)
                 sb->error[j] = NULL;
             }
         }
-        if (st == DP_STATUS_FAILED) {
+        if (st == DP_STATUS_FAILED && !dp__rules_tolerated(run, (uint32_t)j)) {
             t.any_failed = true;
             uint64_t end = dp__slot_end(sb, (uint32_t)j);
+            /* A final job failing in the cleanup phase is not what stopped
+             * the run: the cut was (trigger rules). */
+            if (rec->why && rec->why[j] == DP__WHY_CLEANUP)
+                end = UINT64_MAX;
             if (end < first_fail_end) {
                 first_fail_end = end;
                 t.first_fail = (long)j;
@@ -106,6 +118,14 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
 {
     const dp_slotbuf_t *sb = rec->slotbuf;
     int ctx_err = dp_ctx_err(&run->ctx);
+    bool any_unknown = t->any_unknown;
+    if (rec->cleanup_after) {
+        /* The cleanup phase ran under contexts of its own: what cut the
+         * run is what it found, and the cut left jobs unknown (the final
+         * jobs it then ran, at least). */
+        ctx_err = run->cut_err;
+        any_unknown = true;
+    }
     /* A deadline or cancel cut the run only if it left a job unknown
      * (running, in a backoff, or never reached). One that came after every
      * job had ended - all succeeded, or some not ready or skipped while the
@@ -113,7 +133,7 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
      * outcome follows from them. Fail-fast's own cancel is no outside
      * cancel: its failure says what happened. (failfast: relaxed, read
      * after the workers are joined.) */
-    if (t->any_unknown) {
+    if (any_unknown) {
         rec->timed_out = ctx_err == DP_ETIMEDOUT;
         rec->cancelled = ctx_err == DP_ECANCELED && !atomic_load_explicit(&run->failfast, memory_order_relaxed);
     }
@@ -129,7 +149,7 @@ static void decide(dp_run_t *run, const tally_t *t, dp_run_record_t *rec)
         rec->first_error = t->first_fail >= 0 ? dp__strdup(sb->error[t->first_fail]) : dp__strdup("cancelled");
     } else if (t->any_failed) {
         rec->outcome = DP_RUN_FAILED;
-        rec->first_error = dp__strdup(sb->error[t->first_fail]);
+        rec->first_error = dp__strdup(t->first_fail >= 0 ? sb->error[t->first_fail] : "a final job failed");
     } else if (t->all_success) {
         rec->outcome = DP_RUN_SUCCESS;
     } else {
@@ -147,7 +167,10 @@ int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
         .duration_ms = (int64_t)((a_end.ns - run->t0) / 1000000u),
         .first_not_ready = -1,
         .requeue_ms = -1,
+        .why = run->why,
+        .cleanup_after = run->cleanup_after,
     };
+    run->why = NULL; /* the record's */
     /* Every job succeeded (the workers counted them): nothing is skipped,
      * unknown, failed or not ready, and the two passes over the slots below
      * would find nothing (a requeue hint is only left by a job that did
@@ -157,15 +180,22 @@ int dp__run_end(dp_run_t *run, dp_run_record_t *rec)
         !atomic_load(&sb->any_requeue)) {
         rec->slotbuf = sb;
         run->slotbuf = NULL;
+        rec->reused = run->reused;
+        run->reused = NULL;
         tally_t t = {.all_success = true, .first_fail = -1};
         decide(run, &t, rec);
         return DP_OK;
     }
-    if (mark_skipped(run) != DP_OK)
+    if (mark_skipped(run) != DP_OK) {
+        run->why = rec->why; /* freed with the run */
+        rec->why = NULL;
         return DP_ENOMEM;
+    }
     /* From here on the slots are the record's. */
     rec->slotbuf = run->slotbuf;
     run->slotbuf = NULL;
+    rec->reused = run->reused;
+    run->reused = NULL;
     tally_t t = count_statuses(run, rec);
     decide(run, &t, rec);
     return DP_OK;

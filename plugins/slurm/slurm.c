@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cancel.h"
@@ -708,6 +709,34 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
 /* check                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * ABI 1.2: a pending job that Slurm will not start before a known time (it
+ * was submitted with --begin: reason BeginTime) is not worth a query every
+ * readiness period: squeue's %S gives that time, and the host is told to
+ * look again then (retry_after: the next probe, or the requeue hint of a
+ * run that stops here). Nothing is suggested on a host without it, for any
+ * other state or reason, or when the time is unknown or past.
+ */
+static void suggest_look_again(dp_plugin_ctx *ctx, const slurm_job *j, const slurm_job_info *info)
+{
+    if (!DP_HOST_HAS(host, retry_after) || strcmp(info->state, "PENDING") != 0 ||
+        strcmp(info->reason, "BeginTime") != 0)
+        return;
+    /* The start time came with the state, from the look every job shares
+     * (status.c: squeue's %S), not from a squeue of this job's own. */
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (strptime(info->start, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        tm.tm_isdst = -1; /* squeue prints local time */
+        time_t at = mktime(&tm), now = time(NULL);
+        if (at != (time_t)-1 && at > now) {
+            host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s may not start before %s: looking again in %lld s", j->id,
+                      info->start, (long long)(at - now));
+            host->retry_after(ctx, (uint64_t)(at - now) * 1000u);
+        }
+    }
+}
+
 static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
 {
     slurm_job *j = state;
@@ -765,6 +794,7 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
     case S_LIVE:
         j->live = 1;
         host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s is %s", j->id, describe(&info, d, sizeof d));
+        suggest_look_again(ctx, j, &info);
         res = DP_PLUGIN_NOT_READY;
         break;
     case S_DONE:

@@ -12,7 +12,9 @@
  * the submission itself (PENDING, as of then; slurm.c takes it for at most
  * a second).
  *
- * A look (refresh) is one `squeue -h -t all -j ID,ID,...` for every
+ * A look (refresh) is one `squeue -h -t all -o %i|%T|%r|%S -j ID,ID,...`
+ * (id, state, reason, start time: slurm.c's retry_after for a job pending
+ * until a known time reads it from here, not from a squeue of its own) for every
  * followed job that has not ended (in chunks of CHUNK ids), then for the
  * ones squeue no longer knows (past MinJobAge) `sacct -j ID,...` (the
  * accounting database) and `sacct -c -j ID,...` (the completion file); a
@@ -296,6 +298,7 @@ static void take_squeue(look *l, size_t i, const char *line)
     field(line, 2, in->reason, sizeof in->reason);
     if (strcmp(in->reason, "None") == 0)
         in->reason[0] = '\0';
+    field(line, 3, in->start, sizeof in->start);
     in->found = 1;
 }
 
@@ -348,7 +351,7 @@ static int ask_all(dp_plugin_ctx *ctx, look *l, int *cancelled, int *partial, ch
     }
     int rc = -1;
     char sq_err[800] = "";
-    char *sq[] = {"squeue", "-h", "-t", "all", "-o", "%i|%T|%r", "-j"};
+    char *sq[] = {"squeue", "-h", "-t", "all", "-o", "%i|%T|%r|%S", "-j"};
     if (ask(ctx, l, sq, sizeof sq / sizeof *sq, want_all, take_squeue, 1, r) != 0) {
         if (!r->spawned || r->cancelled)
             goto client_failed;

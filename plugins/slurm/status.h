@@ -19,6 +19,8 @@ typedef struct slurm_job_info {
     char state[48];     /* e.g. "RUNNING", "FAILED" */
     char reason[128];   /* squeue's %r, e.g. "NonZeroExitCode"; may be "" */
     char exit_code[32]; /* "3:0" (exit:signal); may be "" */
+    char start[32];     /* squeue's %S: when it started or is expected to, e.g.
+                         * "2026-12-03T15:04:36" (local time), "N/A"; may be "" */
     int found;          /* 0: neither squeue nor sacct knows the job */
 } slurm_job_info;
 

@@ -64,7 +64,7 @@ man_options() {
     }' | grep -vx -- --help | sort -u
 }
 
-for cmd in run validate graph plugins watch; do
+for cmd in run validate graph plugins watch plan; do
   code_opts "$cmd" > "$WORK/code"
   [ -s "$WORK/code" ] || { fail "$cmd: no option table found in host/src/cli/$cmd.c"; continue; }
   help_opts "$cmd" > "$WORK/help"

@@ -20,6 +20,7 @@ jobs = (
   { name = "c"; type = "core.sleep"; depends_on = ["a", "b"]; params = { duration = "30ms"; }; }
 );
 CFG
+: > "$WORK/err" # made before the watch starts: the loop below may read it first
 "$DP" watch --interval 50ms "$WORK/wf.cfg" > "$WORK/out" 2> "$WORK/err" &
 pid=$!
 # Samples the thread ids every 10 ms until six runs ended (at most 60 s).

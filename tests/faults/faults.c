@@ -37,6 +37,10 @@
  *                      is ready. Built twice: faults.so is version 1.0.0,
  *                      v2/faults.so version 2.0.0 (FAULTS_VERSION), to tell
  *                      which copy of the plugin ran.
+ *   faults.pidlog      not a fault: its create appends "PID PPID" (the
+ *                      process it runs in and that one's parent) as a line
+ *                      to the file `path`, so a test can count the
+ *                      processes that checked params or ran attempts
  *   faults.chaos       for soak tests: per attempt, at random, fails
  *                      (`fail`), is not ready (`not_ready`), or sleeps past
  *                      its deadline (`hang`, cooperatively), each a
@@ -47,7 +51,9 @@
  * A fault in create also fires when the host checks the params at add time,
  * so only isolated jobs can use in = "create" and survive.
  */
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -489,6 +495,39 @@ static dp_plugin_result store_run(dp_plugin_ctx *ctx, void *state)
     return DP_PLUGIN_READY;
 }
 
+/* ---- pidlog ------------------------------------------------------------ */
+
+static int pidlog_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
+{
+    static const char *const known[] = {"path", NULL};
+    (void)state;
+    if (host->params_check_known(ctx, params, known) != 0)
+        return -1;
+    const char *path = NULL;
+    if (host->param_string(params, "path", &path) != DP_PARAM_OK) {
+        host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "pidlog: `path` is required");
+        return -1;
+    }
+    char line[64];
+    int n = snprintf(line, sizeof line, "%ld %ld\n", (long)getpid(), (long)getppid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, line, (size_t)n) != n) {
+        host->set_error(ctx, 0, "pidlog: cannot append to %s", path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static dp_plugin_result pidlog_run(dp_plugin_ctx *ctx, void *state)
+{
+    (void)ctx;
+    (void)state;
+    return DP_PLUGIN_READY;
+}
+
 /* ---- chaos (soak) ------------------------------------------------------- */
 
 struct chaos_state {
@@ -622,6 +661,11 @@ static const dp_job_type version_type = {.struct_size = sizeof(dp_job_type),
                                          .description = "logs the version of the plugin that runs",
                                          .create = no_params_create,
                                          .run = version_run};
+static const dp_job_type pidlog_type = {.struct_size = sizeof(dp_job_type),
+                                        .name = "pidlog",
+                                        .description = "appends the pid its create runs in to `path`",
+                                        .create = pidlog_create,
+                                        .run = pidlog_run};
 static const dp_job_type chaos_type = {.struct_size = sizeof(dp_job_type),
                                        .name = "chaos",
                                        .description = "soak: random failures, not ready, hangs",
@@ -629,9 +673,9 @@ static const dp_job_type chaos_type = {.struct_size = sizeof(dp_job_type),
                                        .run = chaos_run,
                                        .destroy = free};
 
-static const dp_job_type *const types[] = {&segv_type,  &abort_type,      &exit_type, &spin_type,    &sleep_type,
-                                           &huge_type,  &bad_status_type, &null_type, &leak_type,    &garbage_type,
-                                           &store_type, &chaos_type,      &fork_type, &version_type, NULL};
+static const dp_job_type *const types[] = {
+    &segv_type, &abort_type,   &exit_type,  &spin_type,  &sleep_type, &huge_type,    &bad_status_type, &null_type,
+    &leak_type, &garbage_type, &store_type, &chaos_type, &fork_type,  &version_type, &pidlog_type,     NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),

@@ -153,9 +153,9 @@ static void test_refusals(void **state)
            "not a daggerpool plugin: it does not export dp_plugin_entry_v1");
     REFUSE(pl, "bad_v2", DP_EPLUGIN, BAD("bad_v2"), "built for plugin ABI 2", "exports dp_plugin_entry_v2",
            "this host speaks ABI 1");
-    REFUSE(pl, "bad_major", DP_EPLUGIN, BAD("bad_major"), "built for plugin ABI 2.1, but this host speaks ABI 1.1",
+    REFUSE(pl, "bad_major", DP_EPLUGIN, BAD("bad_major"), "built for plugin ABI 2.2, but this host speaks ABI 1.2",
            "rebuild");
-    REFUSE(pl, "bad_minor", DP_EPLUGIN, BAD("bad_minor"), "built for plugin ABI 1.2, newer than this host's 1.1",
+    REFUSE(pl, "bad_minor", DP_EPLUGIN, BAD("bad_minor"), "built for plugin ABI 1.3, newer than this host's 1.2",
            "upgrade daggerpool");
     REFUSE(pl, "bad_null", DP_EPLUGIN, BAD("bad_null"), "refused this host", "returned NULL");
     REFUSE(pl, "bad_size", DP_EPLUGIN, BAD("bad_size"), "dp_plugin_desc is 8 bytes",
@@ -285,7 +285,7 @@ static void test_scan(void **state)
     assert_non_null(strstr(a.text, "good=1.0.0\n"));
     assert_non_null(strstr(a.text, "bad_init=" BAD("bad_init") ": plugin 'bad_init' 0.1.0 "
                                                                "failed to initialise"));
-    assert_non_null(strstr(a.text, "bad_major=" BAD("bad_major") ": built for plugin ABI 2.1"));
+    assert_non_null(strstr(a.text, "bad_major=" BAD("bad_major") ": built for plugin ABI 2.2"));
     /* Scanning registers nothing. */
     assert_int_equal(loaded_count(pl), 0);
     dp_plugins_free(pl);

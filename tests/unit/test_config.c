@@ -663,14 +663,16 @@ static void test_job_keys_table(void **state)
         ");\n");
     static const char *const in_order[] = {
         "1: unknown key 'zzz' in 'defaults'; known keys: type, params, timeout, retries, backoff, readiness, "
-        "isolation, limits",
+        "isolation, limits, deadline, pool, pool_slots, priority, continue_on_failure, cleanup_timeout",
         "2: 'name' cannot have a default: each job sets its own; move it into the jobs",
         "1: unknown key 'bogus' in defaults.backoff; known keys: initial, factor, max, jitter",
         "4: unknown key 'qqq' in job 'A'; known keys: name, type, params, depends_on, timeout, retries, backoff, "
-        "readiness, isolation, limits",
+        "readiness, isolation, limits, deadline, pool, pool_slots, priority, run_if, continue_on_failure, "
+        "cleanup_timeout",
         "1: 'retries' of job 'A' must be between 0 and 1000000, found 2000000",
         "4: unknown key 'xx' in the backoff of job 'A'; known keys: initial, factor, max, jitter",
-        "4: unknown key 'yy' in the readiness of job 'A'; known keys: period, probe_timeout, timeout",
+        "4: unknown key 'yy' in the readiness of job 'A'; known keys: period, probe_timeout, timeout, "
+        "initial_delay, success_threshold, failure_threshold, backoff, max_period",
         "5: unknown key 'zz' in the limits of job 'A'; known keys: cpu, memory, open_files",
         "5: job 'A' has limits but runs in the host's process; limits apply only to isolation = \"process\"",
     };

@@ -560,8 +560,10 @@ static void test_fail_fast_large(void **state)
     tu_set(s, "a_fail", "error rendezvous=3");
     tu_set(s, "b_block", "block");
     tu_set(s, "c_deaf", "deaf=150");
-    dp_graph_t *g = tu_graph("a_fail:;b_block:;c_deaf:;q1:;q2:;q3:;s1:a_fail;s2:s1;s3:b_block;"
-                             "s4:c_deaf;s5:q1;s6:q2,q3;s7:s5,s6;s8:s7",
+    /* The three that meet have the longest paths (5 jobs), so they start
+     * first (roots start longest path first) on the 3 workers. */
+    dp_graph_t *g = tu_graph("a_fail:;b_block:;c_deaf:;q1:;q2:;q3:;s1:a_fail,b_block,c_deaf;s2:s1;s3:s2;"
+                             "s4:s3;s5:q1;s6:q2,q3;s7:s5,s6;s8:s7",
                              s);
     assert_int_equal(dp_graph_job_count(g), 14);
     dp_run_opts_t o = opts_of(3, 0, true);
@@ -1512,10 +1514,69 @@ static void test_run_opts_of_a_1_0_program(void **state)
     tu_script_free(s);
 }
 
+static dp_outcome_t ok_job(dp_job_t *job, void *user)
+{
+    (void)job;
+    (*(int *)user)++;
+    return DP_READY;
+}
+
+/* A program built against the 1.0 header has a dp_job_spec_t that ends
+ * after `limits` and calls the unsized entry points: they read and write
+ * only those bytes (a heap block of exactly that size, so ASan sees any
+ * read beyond it) and give the later fields their defaults. */
+static void test_job_spec_of_a_1_0_program(void **state)
+{
+    (void)state;
+    size_t size_1_0 = offsetof(dp_job_spec_t, limits) + sizeof(dp_limits_t);
+    assert_true(size_1_0 <= sizeof(dp_job_spec_t));
+    dp_job_spec_t *full = malloc(sizeof *full);
+    assert_non_null(full);
+    memset(full, 0xAB, sizeof *full);
+    (dp_job_spec_init)(full);
+    assert_int_equal(full->backoff.initial_ms, 1000);
+    assert_int_equal(full->readiness.probe_timeout_ms, 30000);
+    for (size_t i = size_1_0; i < sizeof *full; i++)
+        assert_int_equal(((unsigned char *)full)[i], 0xAB); /* the tail untouched */
+    free(full);
+
+    int calls = 0;
+    dp_graph_t *g = dp_graph_new();
+    assert_non_null(g);
+    char err[256] = "";
+    char name[16];
+    for (int i = 0; i < 12; i++) {
+        dp_job_spec_t *small = malloc(size_1_0);
+        assert_non_null(small);
+        (dp_job_spec_init)(small);
+        snprintf(name, sizeof name, "j%02d", i);
+        small->name = name;
+        small->run = ok_job;
+        small->user = &calls;
+        uint32_t id;
+        if (i % 2)
+            assert_int_equal((dp_graph_add_job)(g, small, err, sizeof err), DP_OK);
+        else
+            assert_int_equal((dp_graph_add_job_id)(g, small, &id, err, sizeof err), DP_OK);
+        free(small);
+        if (i)
+            assert_int_equal(dp_graph_add_dep_ids(g, (uint32_t)i, (uint32_t)(i - 1)), DP_OK);
+    }
+    dp_run_opts_t opts;
+    dp_run_opts_init(&opts);
+    dp_result_t *r = dp_graph_run(g, &opts, err, sizeof err);
+    assert_non_null(r);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_int_equal(calls, 12);
+    dp_result_free(r);
+    dp_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_opts_of_a_1_0_program),
+        cmocka_unit_test(test_job_spec_of_a_1_0_program),
         cmocka_unit_test(test_queue_slots_clean_between_runs),
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_single_job),

@@ -159,6 +159,19 @@ static void apply_word(tu_behave_t *b, const char *w)
         b->readiness.probe_timeout_ms = parse_uint(v);
     else if (strcmp(key, "rtimeout") == 0)
         b->readiness.timeout_ms = parse_uint(v);
+    else if (strcmp(key, "run_if") == 0) {
+        if (strcmp(v, "all_done") == 0)
+            b->run_if = DP_RUN_IF_ALL_DONE;
+        else if (strcmp(v, "any_failed") == 0)
+            b->run_if = DP_RUN_IF_ANY_FAILED;
+        else if (strcmp(v, "all_success") == 0)
+            b->run_if = DP_RUN_IF_ALL_SUCCESS;
+        else
+            fail_msg("bad run_if \"%s\"", v);
+    } else if (strcmp(key, "continue_on_failure") == 0)
+        b->continue_on_failure = !eq || parse_uint(v) != 0;
+    else if (strcmp(key, "cleanup_timeout") == 0)
+        b->cleanup_timeout_ms = parse_uint(v);
     else
         fail_msg("unknown behaviour word \"%s\"", w);
 }
@@ -357,6 +370,9 @@ dp_graph_t *tu_graph(const char *spec, tu_script_t *s)
                 sp.readiness = tj->b.readiness;
                 sp.plugin = tj->b.plugin;
                 sp.attempt_end = tu_attempt_end_cb;
+                sp.run_if = tj->b.run_if;
+                sp.continue_on_failure = tj->b.continue_on_failure;
+                sp.cleanup_timeout_ms = tj->b.cleanup_timeout_ms;
                 err[0] = '\0';
                 int rc = dp_graph_add_job(g, &sp, err, sizeof err);
                 if (rc != DP_OK)
@@ -621,6 +637,7 @@ const char *tu_events_of(tu_events_t *e, const char *name)
             len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob:%s", sep, dp_status_name(t->status));
             break;
         case DP_EV_JOB_SKIPPED: len += (size_t)snprintf(buf + len, sizeof buf - len, "%sskipped", sep); break;
+        case DP_EV_JOB_REUSED: len += (size_t)snprintf(buf + len, sizeof buf - len, "%sreused", sep); break;
         }
     }
     pthread_mutex_unlock(&e->mu);

@@ -67,6 +67,10 @@ typedef struct tu_behave {
     const char *plugin;
     tu_hook_fn hook;
     void *hook_arg;
+    /* trigger rules (appended) */
+    dp_run_if_t run_if;
+    bool continue_on_failure;
+    uint64_t cleanup_timeout_ms;
 } tu_behave_t;
 
 /* A job's counters (all atomics: written by workers, read by the test). */
@@ -106,6 +110,8 @@ void tu_script_free(tu_script_t *s);
  *   check_sleep=MS | check_deaf=MS | check_only
  *   timeout=MS | retries=N | backoff=INIT[/FACTOR[/MAX[/JITTER]]]
  *   period=MS | probe_timeout=MS | rtimeout=MS   (readiness)
+ *   run_if=all_success|all_done|any_failed | continue_on_failure[=0|1]
+ *   cleanup_timeout=MS                           (trigger rules)
  * Words not given keep their current value. Aborts the test on a typo. */
 void tu_set(tu_script_t *s, const char *names, const char *words);
 /* The job's record (created with the defaults if new). */
@@ -196,7 +202,7 @@ void tu_events_destroy(tu_events_t *e);
 /* A dp_event_cb; user is a tu_events_t. */
 void tu_event_cb(void *user, const dp_event_t *ev);
 /* The events of one job as "start1 end1:failed start2 end2:success
- * job:success" (skipped: "skipped"). Static buffer. */
+ * job:success" (skipped: "skipped", reused: "reused"). Static buffer. */
 const char *tu_events_of(tu_events_t *e, const char *name);
 
 #endif

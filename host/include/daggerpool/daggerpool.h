@@ -224,6 +224,21 @@ DP_API void dp_job_log(dp_job_t *job, dp_log_level_t level, const char *fmt, ...
 /** Records which plugin version this job ran on (shown in the result). The
  *  string is NOT copied: it must live as long as the result. */
 DP_API void dp_job_set_version(dp_job_t *job, const char *version);
+/** Whether this header has dp_job_retry_after, dp_readiness_ext_t,
+ *  dp_job_spec_t's readiness_ext and deadline_ms, dp_result_job_waits and
+ *  dp_poll_ext (added in 1.2). */
+#define DP_HAVE_JOB_WAITS 1
+/** The job suggests how long to wait before it is tried again (Temporal's
+ *  next_retry_delay, Dagster's RetryRequested): the suggestion of the last
+ *  run or check call is used instead of the backoff when the attempt fails
+ *  and is retried, instead of the period before the next probe when a
+ *  readiness poll goes on, and as the run's requeue hint
+ *  (dp_result_requeue_after_ms) when the job ends not ready or failed
+ *  (not for a permanent failure). Each run or check call starts without
+ *  one; a later call in the same callback replaces an earlier one; one made
+ *  in attempt_end is ignored. The job's deadline still holds: a retry that
+ *  would start after it is not made. */
+DP_API void dp_job_retry_after(dp_job_t *job, uint64_t ms);
 
 /* Retry backoff: delay(n) = min(initial * factor^(n-1), max), then reduced by
  * a random fraction up to `jitter` (0..1) so that retries spread out. */
@@ -242,6 +257,26 @@ typedef struct dp_readiness {
     uint64_t probe_timeout_ms; /* one check; default 30000 */
     uint64_t timeout_ms;       /* whole poll; 0: bounded only by the job/run */
 } dp_readiness_t;
+
+/* Readiness like Kubernetes probes (1.2; dp_job_spec_t.readiness_ext, since
+ * dp_readiness_t cannot grow). Zero everywhere is the behaviour before them.
+ * Thresholds count consecutive probes: a ready probe adds to the successes
+ * and clears the failures, a failed one (DP_ERROR, or a probe that timed
+ * out) adds to the failures and clears the successes, a not-ready one clears
+ * both. The wait ends ready at success_threshold successes, failed (the
+ * attempt's error, retried like any) at failure_threshold failures, not
+ * ready at the readiness timeout (which counts from the end of run,
+ * initial_delay included). The wait after the n-th probe is
+ * min(period * backoff^(n-1), max_period). Thresholds above 1, backoff and
+ * max_period need a period; with period 0 and an initial_delay, one probe
+ * after the delay decides. */
+typedef struct dp_readiness_ext {
+    uint64_t initial_delay_ms;  /* before the first probe; 0: probe at once */
+    unsigned success_threshold; /* 0 or 1: the first ready probe ends the wait */
+    unsigned failure_threshold; /* 0 or 1: the first failed probe ends it */
+    double backoff;             /* >= 1: the period grows by it; 0 or 1: fixed */
+    uint64_t max_period_ms;     /* cap of the grown period (>= period); 0: none */
+} dp_readiness_ext_t;
 
 /* Where a plugin job's code (create, run, check, destroy) runs. Plain
  * callbacks always run in the host's process. See docs/isolation.md. */
@@ -265,6 +300,34 @@ typedef struct dp_limits {
     uint64_t memory_bytes; /* RLIMIT_AS: address space */
     uint64_t open_files;   /* RLIMIT_NOFILE */
 } dp_limits_t;
+
+/* When a job may start, from how its dependencies ended (README.md,
+ * "Trigger rules and final jobs"). Whatever the rule, a job starts only
+ * once every dependency has ended. */
+typedef enum dp_run_if {
+    /* Every dependency success (or failed with continue_on_failure): the
+     * default, the seed's rule. Otherwise the job ends skipped. */
+    DP_RUN_IF_ALL_SUCCESS = 0,
+    /* Every dependency ended, whatever its status (cleanup, notify). Also
+     * runs after fail-fast, a timeout or a cancellation cut the run, within
+     * its cleanup_timeout. */
+    DP_RUN_IF_ALL_DONE = 1,
+    /* A handler: runs when a dependency failed (also after fail-fast cut the
+     * run, like all_done); when none did, it ends skipped, "no dependency
+     * failed", which holds nothing back (README.md, the semantics table). */
+    DP_RUN_IF_ANY_FAILED = 2
+} dp_run_if_t;
+
+/** Whether this header has dp_run_if_t and the spec's run_if,
+ *  continue_on_failure and cleanup_timeout_ms. */
+#define DP_HAVE_RUN_IF 1
+
+/** "all_success", "all_done", "any_failed"; "?" for another value. */
+DP_API const char *dp_run_if_name(dp_run_if_t rule);
+
+/** A final job's grace when it runs after the run was cut, when its spec
+ *  says 0. */
+#define DP_CLEANUP_TIMEOUT_DEFAULT_MS 30000u
 
 /* One job of a graph. Initialise with dp_job_spec_init() so new fields get
  * their defaults. */
@@ -295,9 +358,46 @@ typedef struct dp_job_spec {
      * without DP_ISOLATION_PROCESS are refused (DP_EINVAL). */
     dp_isolation_t isolation;
     dp_limits_t limits;
+    /* Appended after 1.0 go below this line (read only from a caller whose
+     * struct has them: see "Binary compatibility" below). */
+    /* 1.2: thresholds, initial delay and a growing period for readiness
+     * (see dp_readiness_ext_t); zero: as before. */
+    dp_readiness_ext_t readiness_ext;
+    /* 1.2: all attempts and backoffs together, from the start of the first
+     * attempt (beside timeout_ms, which bounds one). An attempt still
+     * running then fails ("deadline of 10m passed"), and a retry whose
+     * backoff would end at or after it is not made. 0: none. */
+    uint64_t deadline_ms;
+    /* Scheduling (DP_HAVE_SCHEDULING): the pool of the graph
+     * (dp_graph_add_pool) whose slots the job takes from its start to its
+     * end (its readiness waits and retries included); NULL: none. A job
+     * starts only when its pool has pool_slots free (default 1), and a job
+     * waiting for its pool holds no worker. */
+    const char *pool;
+    unsigned pool_slots;
+    /* Among ready jobs, a higher priority goes first (default 0); among
+     * equal priorities, the job with the longest remaining path (its
+     * critical path: jobs, or expected durations, dp_graph_set_expected_ms). */
+    int priority;
+    /* Trigger rules (appended after 1.0). run_if: when the job may start (dp_run_if_t;
+     * default DP_RUN_IF_ALL_SUCCESS). A graph refuses DP_RUN_IF_ANY_FAILED on
+     * a job without dependencies (DP_EINVAL at validate). */
+    dp_run_if_t run_if;
+    /* Its failure (after its retries) fails neither the run nor fail-fast:
+     * its successors run as if it had succeeded; its status stays failed,
+     * with its error. Default false. */
+    bool continue_on_failure;
+    /* A final job (run_if all_done or any_failed) that runs after fail-fast,
+     * the global timeout or a cancellation cut the run gets this long, from
+     * its start, for all its attempts; past it the job fails with
+     * "cleanup_timeout (30s) passed". 0: DP_CLEANUP_TIMEOUT_DEFAULT_MS. */
+    uint64_t cleanup_timeout_ms;
 } dp_job_spec_t;
 
 DP_API void dp_job_spec_init(dp_job_spec_t *spec);
+/** dp_job_spec_init for a struct of `size` bytes (what the caller's header
+ *  says): fields beyond it are not touched. */
+DP_API void dp_job_spec_init_sized(dp_job_spec_t *spec, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Graph                                                                     */
@@ -331,6 +431,10 @@ DP_API size_t dp_graph_deps(const dp_graph_t *g, size_t id, const uint32_t **ids
 DP_API size_t dp_graph_succs(const dp_graph_t *g, size_t id, const uint32_t **ids);
 /** The plugin label of job id (may be NULL). */
 DP_API const char *dp_graph_job_plugin(const dp_graph_t *g, size_t id);
+/** Job id's trigger rule (DP_RUN_IF_ALL_SUCCESS when id is out of range). */
+DP_API dp_run_if_t dp_graph_job_run_if(const dp_graph_t *g, size_t id);
+/** Job id's continue_on_failure (false when id is out of range). */
+DP_API bool dp_graph_job_continue_on_failure(const dp_graph_t *g, size_t id);
 
 /* Building through ids: for a caller that has its own numbering (a
  * benchmark, a controller with its resources in an array), no name is
@@ -365,6 +469,80 @@ DP_API int dp_graph_add_job_id(dp_graph_t *g, const dp_job_spec_t *spec, uint32_
  *  the graph runs; repeats are harmless. Fixes the graph's ids. */
 DP_API int dp_graph_add_dep_ids(dp_graph_t *g, uint32_t job, uint32_t dep);
 
+/** dp_graph_add_job and dp_graph_add_job_id for a spec of `size` bytes:
+ *  fields beyond it take their defaults. */
+DP_API int dp_graph_add_job_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, char *err, size_t errlen);
+DP_API int dp_graph_add_job_id_sized(dp_graph_t *g, const dp_job_spec_t *spec, size_t size, uint32_t *id, char *err,
+                                     size_t errlen);
+
+/* ------------------------------------------------------------------------ */
+/* Scheduling: pools and priorities                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Pools (Airflow pools, ninja pools, Argo semaphores): a named count of
+ * slots; a job of a pool (dp_job_spec_t.pool) takes pool_slots of them
+ * while it is in flight, and starts only when they are free, besides
+ * max_concurrent_jobs. Jobs waiting for their pool hold no worker; the one
+ * of the highest priority waiting for a pool gets its slots first (a job
+ * asking for more slots than are free is not passed by the pool's other
+ * jobs).
+ *
+ * Order among ready jobs: a higher dp_job_spec_t.priority first; among
+ * equal priorities, the longest remaining path first (the job's critical
+ * path down to the end of the graph, in jobs, computed by validate; in
+ * expected milliseconds once dp_graph_set_expected_ms gave durations). In
+ * a graph with a pool or a priority other than 0, every ready job waiting
+ * for a worker is taken in that order. In other graphs (the plain case,
+ * whose scheduling takes no lock) the order decides where jobs are pushed
+ * and which runs next on a worker: the roots start longest path first, and
+ * a worker that ends a job goes on with its ready successor of the longest
+ * path; jobs waiting in the queue for an idle worker are taken in the
+ * order they became ready. */
+
+/** Whether this header has pools, priorities and expected durations. */
+#define DP_HAVE_SCHEDULING 1
+
+/** Adds pool `name` of `slots` slots (>= 1) to g. DP_EDUPLICATE for a name
+ *  already there, DP_EINVAL for 0 slots or an empty name, DP_EBUSY while
+ *  running. Pools may be added before or after the jobs that name them;
+ *  validate refuses a job naming an unknown pool (DP_ENOTFOUND) or asking
+ *  for more slots than its pool has (DP_EINVAL). */
+DP_API int dp_graph_add_pool(dp_graph_t *g, const char *name, unsigned slots, char *err, size_t errlen);
+/** Number of pools; pool i's name (NULL past the end) and, if slots is not
+ *  NULL, its slots. Pools are in the order added. */
+DP_API size_t dp_graph_pool_count(const dp_graph_t *g);
+DP_API const char *dp_graph_pool_name(const dp_graph_t *g, size_t i, unsigned *slots);
+/** Job id's pool (NULL: none) and, if slots is not NULL, the slots it
+ *  takes. */
+DP_API const char *dp_graph_job_pool(const dp_graph_t *g, size_t id, unsigned *slots);
+/** Job id's priority (dp_job_spec_t.priority; 0 by default). */
+DP_API int dp_graph_job_priority(const dp_graph_t *g, size_t id);
+/** After validate: job id's remaining path, the job included (its
+ *  critical path): in jobs, or in expected milliseconds when durations were
+ *  given. 0 for an id out of range or a graph not validated. The first call
+ *  after dp_graph_set_expected_ms makes the paths again: not concurrently
+ *  with a run of g or another call on it. */
+DP_API uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id);
+/** After validate: the expected duration of job id in ms (e.g. what it
+ *  took last time), for the critical path: once any job has one, paths
+ *  count milliseconds, and a job without one counts as the mean of those
+ *  given. The next run uses them (it recomputes the paths once). Dropped
+ *  when the graph changes. DP_ENOTFOUND for an id out of range, DP_EINVAL
+ *  before validate, DP_EBUSY while running. */
+DP_API int dp_graph_set_expected_ms(dp_graph_t *g, size_t id, uint64_t ms);
+
+/* Binary compatibility: dp_job_spec_t, like dp_run_opts_t, grows at its
+ * end. A program compiled with this header calls the _sized functions
+ * (the macros below pass the size of its struct); one compiled with a 1.0
+ * header calls dp_job_spec_init, dp_graph_add_job, dp_graph_add_job_id and
+ * dp_plugins_add_job, which read and write only the 1.0 fields (up to
+ * `limits`) and give the later ones their defaults. */
+#define dp_job_spec_init(spec) dp_job_spec_init_sized((spec), sizeof(dp_job_spec_t))
+#define dp_graph_add_job(g, spec, err, errlen)                                                                         \
+    dp_graph_add_job_sized((g), (spec), sizeof(dp_job_spec_t), (err), (errlen))
+#define dp_graph_add_job_id(g, spec, id, err, errlen)                                                                  \
+    dp_graph_add_job_id_sized((g), (spec), sizeof(dp_job_spec_t), (id), (err), (errlen))
+
 /* ------------------------------------------------------------------------ */
 /* Running                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -373,7 +551,8 @@ typedef enum dp_status {
     DP_STATUS_UNKNOWN = 0,   /* never reached, or cut off by cancellation */
     DP_STATUS_SUCCESS = 1,   /* ready, no error */
     DP_STATUS_NOT_READY = 2, /* ran, not ready (the seed's InProgress) */
-    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job */
+    DP_STATUS_SKIPPED = 3,   /* successor of a not_ready (or kept-going failed) job, or
+                              * not run by its trigger rule (dp_job_result_t.reason) */
     DP_STATUS_FAILED = 4     /* error, no retries left */
 } dp_status_t;
 
@@ -400,7 +579,11 @@ typedef enum dp_event_kind {
     DP_EV_ATTEMPT_START = 1,
     DP_EV_ATTEMPT_END = 2, /* status: the attempt's outcome mapped to a status */
     DP_EV_JOB_END = 3,     /* final status of a job that ran */
-    DP_EV_JOB_SKIPPED = 4  /* emitted after the run for each skipped job */
+    DP_EV_JOB_SKIPPED = 4, /* emitted after the run for each skipped job */
+    /* emitted at the run's start, on the calling thread, before any job
+     * starts, for each reused job (dp_run_opts_t.reused): status success,
+     * attempt 0, worker 0. Only a run given reused jobs emits it. */
+    DP_EV_JOB_REUSED = 5
 } dp_event_kind_t;
 
 typedef struct dp_event {
@@ -484,7 +667,25 @@ typedef struct dp_run_opts {
     /* Appended after 1.0 (set by dp_run_opts_init: initialise with it). */
     dp_executor_t *executor; /* optional: run the workers on its threads */
     dp_clock_t clock;        /* job stamps; default DP_CLOCK_DEFAULT (see dp_clock_t) */
+    /* Jobs reused from an earlier run (DP_HAVE_RUN_REUSED): ids of the
+     * graph, as dp_graph_job_id gives them once the graph is validated;
+     * any order, repeats allowed; an id out of range refuses the run
+     * (DP_EINVAL, nothing runs). Not copied: valid until the run returns.
+     * A reused job is `success` from the run's start: none of its
+     * callbacks is called, it has no attempts, start or duration, and its
+     * successors do not wait for it; frontiers and boundary count it as
+     * any success. A job listed here with a dependency that is not reused
+     * (itself, or because of its own dependencies) is not reused: it
+     * runs, since what it depends on runs again, and so does everything
+     * below it. The result says which jobs were reused
+     * (dp_job_result_t.reused); each gets a DP_EV_JOB_REUSED event. */
+    const uint32_t *reused;
+    size_t nreused; /* how many ids `reused` holds; 0: none (the default) */
 } dp_run_opts_t;
+
+/** Whether this header has opts.reused, dp_job_result_t.reused and
+ *  DP_EV_JOB_REUSED. */
+#define DP_HAVE_RUN_REUSED 1
 
 DP_API void dp_run_opts_init(dp_run_opts_t *opts);
 /** dp_run_opts_init for a struct of `size` bytes (what the caller's header
@@ -526,6 +727,19 @@ typedef struct dp_job_result {
     int64_t duration_ms;        /* until the job ended; -1 never started */
     const char *plugin;         /* label, may be NULL */
     const char *plugin_version; /* as set by dp_job_set_version, may be NULL */
+    /* Appended after 1.0 (the library allocates these records). */
+    bool reused; /* success carried over from an earlier run (dp_run_opts_t.reused): it did not run */
+    /* Appended after 1.0 (the library makes these records; a program built
+     * against an older header does not read them). */
+    dp_run_if_t run_if;       /* the job's rule */
+    bool continue_on_failure; /* the job's setting */
+    /* Why a rule ran or skipped the job, or NULL (a job the default rule ran,
+     * or skipped in a graph that uses no rule): "dependencies ended", "a
+     * dependency failed", "no dependency failed", "a dependency did not
+     * succeed", "a dependency was not needed", "failure tolerated
+     * (continue_on_failure)", "cleanup after fail-fast", "cleanup after
+     * timeout", "cleanup after cancellation". Static strings. */
+    const char *reason;
 } dp_job_result_t;
 
 /* A sorted list of job ids, owned by whoever the function says. */
@@ -557,16 +771,20 @@ DP_API const dp_job_result_t *dp_result_find(const dp_result_t *r, const char *n
  *  job's status). DP_STATUS_UNKNOWN when id is out of range. Any thread. */
 DP_API dp_status_t dp_result_status(const dp_result_t *r, size_t id);
 DP_API dp_run_outcome_t dp_result_outcome(const dp_result_t *r);
-/** All jobs success. [IsReady] */
+/** All jobs success (trigger rules: or settled, i.e. a failure tolerated by
+ *  continue_on_failure, or a job skipped as not needed): the outcome is
+ *  DP_RUN_SUCCESS. [IsReady] */
 DP_API bool dp_result_is_ready(const dp_result_t *r);
-/** Any job failed. [IsFailed] */
+/** Any job failed, a failure tolerated by continue_on_failure aside.
+ *  [IsFailed] */
 DP_API bool dp_result_is_failed(const dp_result_t *r);
 /** The global timeout cut the run. [IsTimeouted] */
 DP_API bool dp_result_timed_out(const dp_result_t *r);
 /** Cancelled from outside (parent ctx / signal). */
 DP_API bool dp_result_cancelled(const dp_result_t *r);
 /** "timeout after 10s" on timeout, else the error of the failed job that
- *  ended first, else NULL. [FirstError] */
+ *  ended first (a tolerated failure, and a final job's failure in the
+ *  cleanup phase after a cut, aside), else NULL. [FirstError] */
 DP_API const char *dp_result_first_error(const dp_result_t *r);
 /** The not_ready job of the smallest id (name order, or the order added
  *  for a graph built through ids), or -1. [FirstInProgress] */
@@ -574,20 +792,58 @@ DP_API long dp_result_first_not_ready(const dp_result_t *r);
 /** Suggested delay before re-running (the soonest readiness poll or backoff
  *  that was cut short, or a not_ready job's poll period), or -1. */
 DP_API int64_t dp_result_requeue_after_ms(const dp_result_t *r);
+/** How long job id waited for its pool's slots, in ms, once its
+ *  dependencies were done (0: it got them at once); -1 for a job without a
+ *  pool, or that never got its slots (never ready, or the run ended while
+ *  it waited). (DP_HAVE_SCHEDULING) */
+DP_API int64_t dp_result_pool_wait_ms(const dp_result_t *r, size_t id);
 /** Wall time of the run in ms. */
 DP_API int64_t dp_result_duration_ms(const dp_result_t *r);
+
+/* What decided a job's waits (1.2): its readiness poll under the settings of
+ * dp_readiness_ext_t, its deadline, a retry delay it suggested. Owned by the
+ * result; the struct may grow at its end. */
+typedef struct dp_probe_stats {
+    unsigned probes;    /* probes made */
+    unsigned successes; /* consecutive ready probes at the end */
+    unsigned failures;  /* consecutive failed probes at the end */
+    uint64_t period_ms; /* the period at the end (grown by the backoff) */
+} dp_probe_stats_t;
+
+typedef struct dp_job_waits {
+    bool polled;                /* readiness below is its last attempt's poll */
+    dp_probe_stats_t readiness; /* for a job whose readiness_ext is set */
+    bool has_deadline;          /* the job has a deadline ... */
+    bool deadline_hit;          /* ... and it ended the job (failed) */
+    /* The last retry delay the job suggested (dp_job_retry_after) that was
+     * used: as a retry's backoff, a probe's wait or the requeue hint; -1:
+     * none. */
+    int64_t retry_after_ms;
+} dp_job_waits_t;
+
+/** Job id's waits, or NULL when it started with none of those settings and
+ *  suggested no delay that was used (or id is out of range). */
+DP_API const dp_job_waits_t *dp_result_job_waits(const dp_result_t *r, size_t id);
 /** The clock the run stamped its jobs with: DP_CLOCK_TSC or
  *  DP_CLOCK_MONOTONIC (what DP_CLOCK_DEFAULT or DP_CLOCK_AUTO came to). */
 DP_API dp_clock_t dp_result_clock(const dp_result_t *r);
+/** What cut the run before its final jobs (run_if all_done or
+ *  any_failed) ran in a cleanup phase: "fail_fast", "timeout" or
+ *  "cancelled"; NULL when no such phase ran. */
+DP_API const char *dp_result_cleanup_after(const dp_result_t *r);
 /** Direct dependencies of job that are not success (caller frees with
- *  dp_id_list_free). [Blockers] */
+ *  dp_id_list_free); a dependency that failed with continue_on_failure, or
+ *  that a rule skipped as not needed, does not block. [Blockers] */
 DP_API int dp_result_blockers(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** The job and every successor reachable from it. [Subtree] */
 DP_API int dp_result_subtree(const dp_result_t *r, uint32_t job, dp_id_list_t *out);
 /** Jobs not success that are failed or not_ready, or whose dependencies all
- *  succeeded; owned by the result. [Frontiers] */
+ *  succeeded; owned by the result. [Frontiers] With trigger rules, "success"
+ *  here means settled: success, a failure tolerated by continue_on_failure,
+ *  or skipped as not needed (README.md, "Trigger rules and final jobs"). */
 DP_API size_t dp_result_frontiers(const dp_result_t *r, const dp_frontier_t **out);
-/** success jobs with a non-success job somewhere below them; owned by the
+/** success jobs with a non-success job (with trigger rules: one not
+ *  settled, as for the frontiers) somewhere below them; owned by the
  *  result. [BoundarySubtrees] */
 DP_API const dp_id_list_t *dp_result_boundary(const dp_result_t *r);
 DP_API void dp_id_list_free(dp_id_list_t *list);
@@ -609,6 +865,14 @@ DP_API dp_outcome_t dp_probe(dp_ctx_t *ctx, uint64_t timeout_ms, dp_check_cb che
  *  done (DP_ERROR with "cancelled"/"timed out"). */
 DP_API dp_outcome_t dp_poll(dp_ctx_t *ctx, uint64_t period_ms, uint64_t probe_timeout_ms, uint64_t timeout_ms,
                             dp_check_cb check, void *arg, char *err, size_t errlen);
+/** dp_poll with the probe settings of a job (1.2): rd's period, probe
+ *  timeout and timeout, and ext's initial delay, thresholds and growing
+ *  period (ext NULL: none), as dp_readiness_ext_t says. Unlike dp_poll,
+ *  period 0 means one probe (after the initial delay). stats (may be NULL)
+ *  gets the probe counts. DP_ERROR "invalid ..." for settings a job would
+ *  be refused. */
+DP_API dp_outcome_t dp_poll_ext(dp_ctx_t *ctx, const dp_readiness_t *rd, const dp_readiness_ext_t *ext,
+                                dp_check_cb check, void *arg, char *err, size_t errlen, dp_probe_stats_t *stats);
 
 /* ------------------------------------------------------------------------ */
 /* Params: the typed values a plugin job type is configured with             */
@@ -674,6 +938,12 @@ DP_API int dp_plugins_reload(dp_plugins_t *pl, const char *name, char *err, size
  *  params refused (the plugin's message). */
 DP_API int dp_plugins_add_job(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, const char *type,
                               const dp_params_t *params, char *err, size_t errlen);
+/** dp_plugins_add_job for a spec of `size` bytes (the header's macro passes
+ *  it; see dp_job_spec_t's binary compatibility). */
+DP_API int dp_plugins_add_job_sized(dp_plugins_t *pl, dp_graph_t *g, const dp_job_spec_t *spec, size_t size,
+                                    const char *type, const dp_params_t *params, char *err, size_t errlen);
+#define dp_plugins_add_job(pl, g, spec, type, params, err, errlen)                                                     \
+    dp_plugins_add_job_sized((pl), (g), (spec), sizeof(dp_job_spec_t), (type), (params), (err), (errlen))
 
 typedef struct dp_plugin_info {
     const char *name;

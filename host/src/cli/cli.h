@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "daggerpool/daggerpool.h"
+#include "plan.h"
 #include "render.h"
 
 /* Exit codes (DESIGN.md "The command"): never renumbered. The run outcomes
@@ -29,6 +30,36 @@ int cli_validate(int argc, char **argv);
 int cli_graph(int argc, char **argv);
 int cli_plugins(int argc, char **argv);
 int cli_watch(int argc, char **argv);
+int cli_plan(int argc, char **argv);
+
+/* ---- plan.c ------------------------------------------------------------ */
+
+/* What the state code (--resume) says of one job, by name: whether a run
+ * would reuse it (its earlier success stands), and why, or why not (a
+ * reason the plan shows; NULL: nothing to say). */
+typedef struct cli_job_note {
+    const char *job;
+    bool reuse;
+    const char *reason;
+} cli_job_note_t;
+
+/* What a run or a plan takes besides the file: the targets (job names as
+ * given on the command line, repeats allowed; none: every job) and the
+ * state code's notes (NULL: nothing reused). The strings must outlive the
+ * plan made of it. */
+typedef struct cli_selection {
+    char **targets;
+    size_t ntargets;
+    const cli_job_note_t *notes;
+    size_t nnotes;
+} cli_selection_t;
+
+/* The plan of sel over wf (built; its whole graph, dp__workflow_full_graph):
+ * the jobs the run would run in waves, reuse or leave out. A target that is
+ * empty or names no job is refused (each one, "FILE: no job 'X' ...; did
+ * you mean 'Y'?", as cmd): false, exit 2. A note on a job the file does not
+ * have is ignored. Free the plan with dp__plan_free. */
+bool cli_plan_make(const char *cmd, const dp_workflow_t *wf, const cli_selection_t *sel, dp_plan_t *plan);
 
 /* ---- common.c ---------------------------------------------------------- */
 
@@ -119,6 +150,10 @@ void trace_rec_event(trace_rec_t *t, const dp_event_t *ev);
 /* The attempts still open (the run was cut) and the end of the file;
  * after the run. DP_OK, DP_ENOMEM or DP_ESYS (a write failed). */
 int trace_rec_finish(trace_rec_t *t);
+/* The pool waits of the finished run r (each job's wait for its pool's
+ * slots, before its first attempt) as spans on a track per pool. Before
+ * trace_rec_finish. */
+void trace_rec_pool_waits(trace_rec_t *t, const dp_result_t *r);
 
 /* ---- signals.c --------------------------------------------------------- */
 
@@ -146,6 +181,26 @@ bool cli_signals_hup_take(void);
  * of the signal. */
 int cli_tmp_register(const char *path);
 void cli_tmp_forget(int slot);
+
+/* ---- service_notify.c -------------------------------------------------- */
+
+/* `watch` under systemd (Type=notify): NULL, and every call a no-op, when
+ * $NOTIFY_SOCKET is not set. See service_notify.c for what is sent when. */
+typedef struct cli_notify cli_notify_t;
+cli_notify_t *cli_notify_open(console_t *con);
+void cli_notify_close(cli_notify_t *n);
+/* Between runs the loop calls cli_notify_alive at least this often (ms; 0
+ * without a notifier), so that the watchdog sees it alive. */
+uint64_t cli_notify_alive_every_ms(const cli_notify_t *n);
+void cli_notify_alive(cli_notify_t *n);
+/* A run starts (healthy until its timeout plus a grace; 0: no bound), and
+ * ends with STATUS=status (READY=1 too after the first run). */
+void cli_notify_run_start(cli_notify_t *n, uint64_t timeout_ms);
+void cli_notify_run_end(cli_notify_t *n, const char *status);
+/* SIGHUP: RELOADING=1, then READY=1 with STATUS=status once reloaded. */
+void cli_notify_reloading(cli_notify_t *n);
+void cli_notify_reloaded(cli_notify_t *n, const char *status);
+void cli_notify_stopping(cli_notify_t *n);
 
 /* ---- messages ---------------------------------------------------------- */
 

@@ -527,7 +527,7 @@ static bool quick_line(console_t *c, const dp_event_t *ev, const char *name)
 
 /* With --log-format json: the event as a log line's JSON object (the same
  * keys) with "event": started, attempt_failed, a job's final status
- * (success, failed, not_ready, unknown) or skipped; the message is what the
+ * (success, failed, not_ready, unknown), skipped or reused; the message is what the
  * text line says after the job's name. */
 static void event_json(console_t *c, const dp_event_t *ev, const char *name)
 {
@@ -561,6 +561,10 @@ static void event_json(console_t *c, const dp_event_t *ev, const char *name)
     case DP_EV_JOB_SKIPPED:
         event = "skipped";
         snprintf(msg, sizeof msg, "[%zu/%zu] skipped", c->finished, c->total);
+        break;
+    case DP_EV_JOB_REUSED:
+        event = "reused";
+        snprintf(msg, sizeof msg, "[%zu/%zu] reused", c->finished, c->total);
         break;
     default: return;
     }
@@ -609,6 +613,7 @@ static void event_line(console_t *c, const dp_event_t *ev)
              ev->status == DP_STATUS_FAILED && error ? ": " : "", ev->status == DP_STATUS_FAILED && error ? error : "");
         break;
     case DP_EV_JOB_SKIPPED: putf(c, "[%zu/%zu] %8.3fs %s: skipped\n", c->finished, c->total, secs, name); break;
+    case DP_EV_JOB_REUSED: putf(c, "[%zu/%zu] %8.3fs %s: reused\n", c->finished, c->total, secs, name); break;
     }
     free(name);
     free(error);
@@ -635,7 +640,8 @@ void console_event(console_t *c, const dp_event_t *ev)
         if (ev->status == DP_STATUS_FAILED)
             c->failed++;
         break;
-    case DP_EV_JOB_SKIPPED: c->finished++; break;
+    case DP_EV_JOB_SKIPPED:
+    case DP_EV_JOB_REUSED: c->finished++; break;
     }
     if (c->progress) {
         if (c->tty) {

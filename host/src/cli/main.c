@@ -18,6 +18,7 @@ static const struct command {
 } commands[] = {
     {"run", cli_run, "run a workflow once and report (summary, --json, --trace)"},
     {"validate", cli_validate, "check a workflow, its plugins and params without running it"},
+    {"plan", cli_plan, "say what run would run (waves), reuse or leave out, without running anything"},
     {"graph", cli_graph, "print a workflow's DAG as Graphviz DOT or Mermaid"},
     {"plugins", cli_plugins, "list the plugins on the search path"},
     {"watch", cli_watch, "run a workflow again and again until ready (reconcile loop; hot reload)"},

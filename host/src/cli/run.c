@@ -1,5 +1,9 @@
 /*
- * run.c - `daggerpool run FILE`: load, check, run once, report.
+ * run.c - `daggerpool run FILE [JOB...]`: load, check, run once, report.
+ * With JOBs (targets), only they and what they depend on run: the whole
+ * file is checked first, then a graph of the selected jobs is made and
+ * run, so the result holds only them. --dry-run says what would run (the
+ * plan, plan.c) and runs nothing.
  *
  * Everything that can be refused is refused before the run starts (exit 2):
  * the file, its plugins and params, the flags, and the output paths (the
@@ -15,11 +19,13 @@
 
 #include "cli.h"
 #include "config.h"
+#include "text.h"
 
 static const char usage[] =
-    "usage: daggerpool run FILE [options]\n"
+    "usage: daggerpool run FILE [JOB...] [options]\n"
     "\n"
-    "Runs the workflow in FILE once and prints a summary.\n"
+    "Runs the workflow in FILE once and prints a summary. With JOBs, only they and the jobs they\n"
+    "depend on (transitively) run, and the result holds only those.\n"
     "\n"
     "options:\n"
     "  --json PATH|-        write the JSON result to PATH (- : stdout; the summary then goes to stderr);\n"
@@ -28,6 +34,8 @@ static const char usage[] =
     "  -j, --jobs N         run at most N jobs at once (overrides workflow.max_concurrent_jobs)\n"
     "  --timeout DUR        whole-run timeout such as 30s or 5m; 0 for none (overrides workflow.timeout)\n"
     "  --keep-going         on a failure, skip only its successors (overrides workflow.fail_fast)\n"
+    "  --dry-run            run nothing: print what would run, in waves, as `daggerpool plan` does\n"
+    "                       (with --json, the plan's JSON)\n"
     "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          no progress, only errors in the log\n"
@@ -49,6 +57,8 @@ typedef struct run_opts_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
+    bool dry_run;        /* --dry-run */
+    cli_selection_t sel; /* targets (argv after FILE); notes: the state code's */
 } run_cli_t;
 
 typedef struct sinks {
@@ -74,7 +84,8 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         OPT_KEEP_GOING,
         OPT_PLUGIN_PATH,
         OPT_LOG_FORMAT,
-        OPT_ALLOW_INSECURE
+        OPT_ALLOW_INSECURE,
+        OPT_DRY_RUN
     };
     static const struct option longopts[] = {
         {"json", required_argument, NULL, OPT_JSON},
@@ -87,6 +98,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -109,6 +121,7 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
             break;
         case OPT_KEEP_GOING: o->flags.keep_going = true; break;
         case OPT_ALLOW_INSECURE: o->allow_insecure = true; break;
+        case OPT_DRY_RUN: o->dry_run = true; break;
         case OPT_PLUGIN_PATH:
             if (!cli_list_push(&o->plugin_dirs, &o->nplugin_dirs, optarg))
                 return cli_usage_error("run", "out of memory");
@@ -126,9 +139,12 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
     }
     if (optind >= argc)
         return cli_usage_error("run", "no workflow file given");
-    if (argc - optind > 1)
-        return cli_usage_error("run", "one workflow file at a time, got '%s' and '%s'", argv[optind], argv[optind + 1]);
     o->file = argv[optind];
+    /* The rest are targets (getopt put the options before them). */
+    o->sel.targets = argv + optind + 1;
+    o->sel.ntargets = (size_t)(argc - optind - 1);
+    if (o->dry_run && o->trace)
+        return cli_usage_error("run", "--trace has nothing to trace with --dry-run (nothing runs)");
     if (o->trace && strcmp(o->trace, "-") == 0 && o->json && strcmp(o->json, "-") == 0)
         return cli_usage_error("run", "--json - and --trace - would both write to stdout");
     return -1;
@@ -190,6 +206,8 @@ static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *n
     }
     if (o->json && !finish_output(json_file, dp__render_json(json_file->f, r, name)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
+    if (o->trace)
+        trace_rec_pool_waits(trace, r);
     if (o->trace && !finish_output(trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     return code;
@@ -204,6 +222,56 @@ static FILE *summary_stream(const run_cli_t *o)
     bool trace_stdout = o->trace && strcmp(o->trace, "-") == 0;
     FILE *out = json_stdout || trace_stdout ? stderr : stdout;
     return o->log_format == CLI_LOG_JSON && out == stderr ? NULL : out;
+}
+
+/* run --dry-run: the plan as text on the summary's stream (none with
+ * --log-format json and stdout taken), and as JSON to --json. */
+static int write_plan(const run_cli_t *o, const dp_plan_t *plan, const char *name, FILE *summary_out,
+                      out_file_t *json_file)
+{
+    int code = CLI_EXIT_SUCCESS;
+    if (summary_out && dp__plan_render_text(summary_out, plan, name) != DP_OK) {
+        cli_errorf("run", "cannot write the plan to %s: %s",
+                   summary_out == stdout ? "standard output" : "standard error", strerror(errno));
+        code = CLI_EXIT_FAILED;
+    }
+    if (o->json &&
+        (!out_file_open(json_file, "run") || !finish_output(json_file, dp__plan_render_json(json_file->f, plan, name))))
+        code = CLI_EXIT_FAILED;
+    return code;
+}
+
+/* The line a targeted run's summary starts with: "3 of 50 jobs selected:
+ * the targets a, b and what they depend on". */
+static void selection_line(FILE *out, const dp_plan_t *plan)
+{
+    size_t selected = plan->n - plan->nexcluded;
+    fprintf(out, "%zu of %zu job%s selected: the target%s ", selected, plan->n, plan->n == 1 ? "" : "s",
+            plan->ntargets == 1 ? "" : "s");
+    for (size_t i = 0; i < plan->ntargets; i++) {
+        char *e = dp__text_escape(dp_graph_job_name(plan->g, plan->targets[i]));
+        fprintf(out, "%s%s", i ? ", " : "", e ? e : "?");
+        free(e);
+    }
+    fputs(" and what they depend on\n", out);
+}
+
+/* A targeted run: the workflow's graph becomes the selected jobs' (the
+ * plan's jobs not excluded). false with the message printed. */
+static bool select_jobs(dp_workflow_t *wf, dp_plugins_t *pl, const dp_plan_t *plan, char *err, size_t errlen)
+{
+    unsigned char *keep = malloc(plan->n ? plan->n : 1);
+    if (!keep) {
+        cli_errorf("run", "out of memory");
+        return false;
+    }
+    for (size_t j = 0; j < plan->n; j++)
+        keep[j] = plan->action[j] != DP_PLAN_EXCLUDED;
+    int rc = dp__workflow_select(wf, pl, keep, err, errlen);
+    free(keep);
+    if (rc != DP_OK)
+        cli_errorf("run", "%s", err);
+    return rc == DP_OK;
 }
 
 /* `daggerpool run`. Longer than the rest: it acquires the run's resources one
@@ -242,6 +310,10 @@ int cli_run(int argc, char **argv)
     dp_result_t *r = NULL;
     dp_reloader_t *reloader = NULL;
     out_file_t json_file = {.slot = -1}, trace_file = {.slot = -1};
+    dp_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    uint32_t *reused = NULL;
+    size_t nreused = 0;
     code = CLI_EXIT_INVALID;
     if (!err)
         goto out;
@@ -268,8 +340,21 @@ int cli_run(int argc, char **argv)
         cli_put_lines(stderr, err);
         goto out;
     }
-    dp_graph_t *g = dp_workflow_graph(wf);
+    /* The whole file is checked: now the targets (each unknown one
+     * refused), what they need, and what is reused (o.sel.notes: the state
+     * code's). */
     const char *name = dp_workflow_name(wf);
+    if (!cli_plan_make("run", wf, &o.sel, &plan))
+        goto out;
+    if (o.dry_run) {
+        code = write_plan(&o, &plan, name, summary_out, &json_file);
+        goto out;
+    }
+    if (plan.ntargets && !select_jobs(wf, pl, &plan, err, 16384))
+        goto out;
+    dp_graph_t *g = dp_workflow_graph(wf);
+    if (dp__plan_reused_ids(&plan, g, &reused, &nreused) != DP_OK)
+        goto oom;
     if (o.json && !out_file_open(&json_file, "run"))
         goto out;
     if (o.trace) {
@@ -291,6 +376,8 @@ int cli_run(int argc, char **argv)
     opts.log_level = level;
     opts.on_event = on_event;
     opts.event_user = &sinks;
+    opts.reused = reused;
+    opts.nreused = nreused;
 
     /* Hot swap: a plugin file that changes during the run (or SIGHUP) is
      * reloaded; jobs that have not started yet run the new code. */
@@ -315,6 +402,8 @@ int cli_run(int argc, char **argv)
         goto out;
     }
 
+    if (summary_out && plan.ntargets)
+        selection_line(summary_out, &plan);
     code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace);
     goto out;
 
@@ -326,6 +415,8 @@ out:
     out_file_discard(&trace_file);
     dp_reloader_free(reloader);
     dp_result_free(r);
+    dp__plan_free(&plan); /* before the workflow: it reads the whole graph */
+    free(reused);
     dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
     dp_plugins_free(pl);
     dp_store_free(store);

@@ -103,3 +103,10 @@ int trace_rec_finish(trace_rec_t *t)
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
+
+void trace_rec_pool_waits(trace_rec_t *t, const dp_result_t *r)
+{
+    pthread_mutex_lock(&t->lock);
+    dp__render_trace_pool_waits(&t->out, r);
+    pthread_mutex_unlock(&t->lock);
+}

@@ -36,16 +36,19 @@
 #include "util.h"
 
 static const char usage[] =
-    "usage: daggerpool watch FILE [options]\n"
+    "usage: daggerpool watch FILE [JOB...] [options]\n"
     "\n"
     "Runs the workflow in FILE again and again, as a controller's reconcile loop: when a run\n"
     "is not ready, it runs again after the interval (sooner if the result asks for it).\n"
+    "With JOBs, each run runs only they and what they depend on, as `daggerpool run` does.\n"
     "Plugin files and FILE are watched: a plugin file with new bytes serves the next job that\n"
     "starts (one only touched, or replaced by an identical copy, is left alone); a changed\n"
     "FILE (or SIGHUP) is checked in full and, if valid, used from the next run on.\n"
     "SIGHUP also reloads every plugin. SIGINT or SIGTERM cancel the run under way at once,\n"
     "write its result and end with exit 130. A refused plugin file (cut short, not loadable)\n"
     "is logged as an error, shown with -q too; the old version keeps serving.\n"
+    "Under systemd (Type=notify) it reports READY=1 after the first run, STATUS, RELOADING,\n"
+    "STOPPING and, with WatchdogSec, WATCHDOG=1 while healthy (see the man page).\n"
     "\n"
     "options:\n"
     "  --interval DUR       pause between runs, such as 10s or 1m (default 30s)\n"
@@ -76,6 +79,7 @@ typedef struct watch_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
+    cli_selection_t sel; /* targets (argv after FILE) */
 } watch_cli_t;
 
 /* Returns -1 when parsing succeeded, else the exit code. */
@@ -148,10 +152,9 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
     }
     if (optind >= argc)
         return cli_usage_error("watch", "no workflow file given");
-    if (argc - optind > 1)
-        return cli_usage_error("watch", "one workflow file at a time, got '%s' and '%s'", argv[optind],
-                               argv[optind + 1]);
     o->file = argv[optind];
+    o->sel.targets = argv + optind + 1; /* the rest are targets */
+    o->sel.ntargets = (size_t)(argc - optind - 1);
     return -1;
 }
 
@@ -169,6 +172,7 @@ typedef struct watcher {
     int in_fd, in_wd; /* inotify on the workflow file's directory */
     char *base;       /* the workflow file's name in it */
     char *err;
+    cli_notify_t *notify; /* systemd's notification socket, or NULL */
 } watcher_t;
 
 /* Adds wf's plugin_path directories not added before (a reloaded workflow
@@ -188,6 +192,38 @@ static void add_search_path(watcher_t *w, const dp_workflow_t *wf)
     }
 }
 
+/* With targets: wf's graph becomes the selected jobs' (plan.c says which),
+ * for the first workflow and every reloaded one alike. False: a target
+ * names no job of wf (said on stderr), or no memory. */
+static bool select_targets(watcher_t *w, dp_workflow_t *wf)
+{
+    if (!w->o->sel.ntargets)
+        return true;
+    dp_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    if (!cli_plan_make("watch", wf, &w->o->sel, &plan)) {
+        snprintf(w->err, 16384, "a target names no job of %s (said above)", w->o->file);
+        return false;
+    }
+    unsigned char *keep = malloc(plan.n ? plan.n : 1);
+    int rc = DP_ENOMEM;
+    if (keep) {
+        for (size_t j = 0; j < plan.n; j++)
+            keep[j] = plan.action[j] != DP_PLAN_EXCLUDED;
+        rc = dp__workflow_select(wf, w->pl, keep, w->err, 16384);
+    } else {
+        snprintf(w->err, 16384, "out of memory");
+    }
+    if (rc == DP_OK)
+        console_logf(w->con, DP_LOG_INFO, "%zu of %zu jobs selected: the targets and what they depend on",
+                     plan.n - plan.nexcluded, plan.n);
+    else
+        cli_errorf("watch", "%s", w->err);
+    free(keep);
+    dp__plan_free(&plan);
+    return rc == DP_OK;
+}
+
 /* Reads, checks and builds the workflow file. NULL with w->err set. */
 static dp_workflow_t *load_workflow(watcher_t *w)
 {
@@ -195,7 +231,7 @@ static dp_workflow_t *load_workflow(watcher_t *w)
     if (!wf)
         return NULL;
     add_search_path(w, wf);
-    if (dp_workflow_build(wf, w->pl, w->err, 16384) != DP_OK) {
+    if (dp_workflow_build(wf, w->pl, w->err, 16384) != DP_OK || !select_targets(w, wf)) {
         dp_workflow_free(wf);
         return NULL;
     }
@@ -284,14 +320,22 @@ static bool wait_between_runs(watcher_t *w, dp_ctx_t *parent, uint64_t ms)
             {.fd = cli_signals_hup_fd(), .events = POLLIN},
             {.fd = w->in_fd, .events = POLLIN},
         };
+        uint64_t alive_every = cli_notify_alive_every_ms(w->notify);
+        if (alive_every && until > now + alive_every)
+            until = now + alive_every; /* the watchdog hears from the loop */
         int timeout = until > now ? (int)(until - now < INT_MAX ? until - now : INT_MAX) : 0;
         int n = poll(fds, 3, timeout);
+        cli_notify_alive(w->notify);
         if (n < 0 && errno != EINTR)
             return true;
         if (n <= 0)
             continue;
-        if (fds[1].revents && cli_signals_hup_take())
+        if (fds[1].revents && cli_signals_hup_take()) {
+            cli_notify_reloading(w->notify);
             reload_workflow(w, "SIGHUP");
+            cli_notify_reloaded(w->notify, w->next ? "workflow reloaded; used from the next run on"
+                                                   : "workflow reload refused; the previous version stays in use");
+        }
         if (fds[2].revents && workflow_changed(w))
             settle_until = dp__now_ns() / 1000000u + WORKFLOW_SETTLE_MS;
     }
@@ -376,6 +420,10 @@ static bool load_first_workflow(watcher_t *w)
         dp_workflow_free(first);
         return false;
     }
+    if (!select_targets(w, first)) { /* an unknown target: said */
+        dp_workflow_free(first);
+        return false;
+    }
     w->wf = first;
     cli_heap_settle();
     return true;
@@ -398,8 +446,10 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
     if (!*executor) /* sized by the first run; a bigger bound later adds threads per run */
         *executor = dp_executor_new(opts.max_concurrent_jobs);
     opts.executor = *executor; /* NULL (no memory): threads per run, as before */
+    cli_notify_run_start(w->notify, opts.timeout_ms);
     dp_result_t *r = dp_graph_run(dp_workflow_graph(w->wf), &opts, w->err, 16384);
     if (!r) {
+        cli_notify_run_end(w->notify, "a run could not start");
         cli_errorf(NULL, "%s: %s", o->file, w->err);
         return false;
     }
@@ -453,6 +503,7 @@ int cli_watch(int argc, char **argv)
         goto out;
     if (!(w.con = console_new(stderr, o.log_format, level, false)))
         goto oom;
+    w.notify = cli_notify_open(w.con);
     if (!(w.pl = dp_plugins_new()) || !(store = dp_store_new()))
         goto oom;
     dp_plugins_set_log(w.pl, console_log_cb, w.con, level);
@@ -486,12 +537,17 @@ int cli_watch(int argc, char **argv)
             code = CLI_EXIT_INVALID;
             break;
         }
+        char status[160];
         if (outcome == DP_RUN_CANCELLED || dp_ctx_done(parent)) {
+            snprintf(status, sizeof status, "run %u: %s", run, dp_run_outcome_name(outcome));
+            cli_notify_run_end(w.notify, status);
             code = CLI_EXIT_INTERRUPTED;
             break;
         }
         if (o.until_ready && outcome == DP_RUN_SUCCESS) {
             console_logf(w.con, DP_LOG_INFO, "ready after %u run(s)", run);
+            snprintf(status, sizeof status, "ready after %u run(s)", run);
+            cli_notify_run_end(w.notify, status);
             code = CLI_EXIT_SUCCESS;
             break;
         }
@@ -499,13 +555,17 @@ int cli_watch(int argc, char **argv)
         if (outcome != DP_RUN_SUCCESS && requeue >= 0 && (uint64_t)requeue < delay)
             delay = requeue > 0 ? (uint64_t)requeue : 1;
         char d[32];
-        console_logf(w.con, DP_LOG_INFO, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome),
-                     dp_duration_format(delay, d, sizeof d));
+        dp_duration_format(delay, d, sizeof d);
+        snprintf(status, sizeof status, "run %u: %s; next run in %s", run, dp_run_outcome_name(outcome), d);
+        cli_notify_run_end(w.notify, status);
+        console_logf(w.con, DP_LOG_INFO, "%s", status);
         if (!wait_between_runs(&w, parent, delay)) {
             code = CLI_EXIT_INTERRUPTED;
             break;
         }
     }
+    if (code == CLI_EXIT_INTERRUPTED)
+        cli_notify_stopping(w.notify);
     cli_signals_restore_hup();
     cli_signals_restore();
     goto out;
@@ -514,6 +574,7 @@ oom:
     cli_errorf("watch", "out of memory");
     code = CLI_EXIT_INVALID;
 out:
+    cli_notify_close(w.notify);
     if (jl && jl != stdout)
         fclose(jl);
     dp_reloader_free(w.reloader);

@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define DP_PLUGIN_ABI_MAJOR 1
-#define DP_PLUGIN_ABI_MINOR 1
+#define DP_PLUGIN_ABI_MINOR 2
 
 /* The entry symbol carries the major, so a plugin of another major is not
  * even found by a host (and gets a clear message instead of a crash). */
@@ -160,6 +160,18 @@ typedef struct dp_host_api {
     int (*store_delete)(dp_plugin_ctx *ctx, const char *key);
 
     /* Appended in later minors go below this line. */
+
+    /* ABI 1.2. The job suggests how long to wait before it is tried again
+     * (a remote system said when to look again): used instead of the
+     * backoff when this attempt fails and is retried, instead of the period
+     * before the next readiness probe when the poll goes on, and as the
+     * run's requeue hint when the job ends not ready or failed (not for a
+     * permanent error). Only the suggestion of the current run or check
+     * call counts (an attempt's create is part of its run); a later call
+     * replaces it. Ignored in end and in the create that checks the params
+     * when the job is added.
+     * Test with DP_HOST_HAS(host, retry_after) first. */
+    void (*retry_after)(dp_plugin_ctx *ctx, uint64_t ms);
 } dp_host_api;
 
 /* Whether the host offers function `fn` (a newer minor may add some). */

@@ -1,0 +1,301 @@
+/*
+ * warm.c - daggerpool-job-runner's warm mode: one process per host that
+ * starts the supervisor of each isolated attempt (host/src/isolate_warm.c
+ * asks; the wire is isolate_wire.h's "warm runner").
+ *
+ * Why: spawning the runner afresh for every attempt (exec, the dynamic
+ * loader's work, the C library's start) costs most of an isolated attempt.
+ * This process has done all that once, stays single-threaded, runs no
+ * plugin code and holds nothing of any attempt, so a copy of it is a clean
+ * start for the next supervisor: a clone is a fraction of a spawn.
+ *
+ * The clone takes CLONE_PARENT: the supervisor is the host's child, exactly
+ * as a spawned one, so the host reaps it, watches it with a pidfd and reads
+ * its exit status itself, and nothing about an attempt depends on this
+ * process once the supervisor is started (it may die, be killed or be
+ * replaced while attempts run). It never has children of its own.
+ *
+ * Its life: the host's keeper thread starts it (isolate_warm.c) and is its
+ * parent; it dies with that thread, which lives as long as the host
+ * (PR_SET_PDEATHSIG, SIGKILL), and it also exits when its socket closes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "isolate_wire.h"
+#include "runner.h"
+
+extern char **environ;
+
+/* The warm runner's socket to the host: fd 3 as started, moved above the
+ * descriptors it receives so that none of them lands on it. */
+#define WARM_SOCK 9
+
+static unsigned char request[DP_ISOLATE_WARM_MAX_REQUEST];
+
+static void close_from(int lo)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+    closefrom(lo);
+#else
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = lo; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close((int)fd);
+#endif
+}
+
+/* clone(2) as fork(2), but for the parent of the copy (the kernel's
+ * argument order: flags, stack first, but on s390). */
+static long clone_parent(void)
+{
+    unsigned long flags = (unsigned long)(CLONE_PARENT | SIGCHLD);
+#if defined(__s390__) || defined(__s390x__)
+    return syscall(SYS_clone, NULL, flags, NULL, NULL, 0UL);
+#else
+    return syscall(SYS_clone, flags, NULL, NULL, NULL, 0UL);
+#endif
+}
+
+/* The environment in the request (NUL-terminated strings from p to end)
+ * as an environ array; NULL if out of memory. */
+static char **environment(char *p, char *end)
+{
+    size_t n = 0;
+    for (char *q = p; q < end; q += strlen(q) + 1)
+        n++;
+    char **v = malloc((n + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    n = 0;
+    for (char *q = p; q < end; q += strlen(q) + 1)
+        v[n++] = q;
+    v[n] = NULL;
+    return v;
+}
+
+/* Receives one request from sock (the host's, or for a spare worker the
+ * warm runner's forward of it): 0 with fds filled and *len the payload's
+ * length, 1 when the socket has closed, -1 for a malformed request (its
+ * descriptors closed). */
+static int receive(int sock, int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
+{
+    struct iovec iov = {request, sizeof request};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+    } c;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    ssize_t n;
+    while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    if (n <= 0)
+        return 1;
+    int got = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            if (got < DP_ISOLATE_WARM_NFDS)
+                fds[got++] = fd;
+            else
+                close(fd);
+        }
+    }
+    uint32_t magic = 0;
+    if ((size_t)n >= sizeof magic)
+        memcpy(&magic, request, sizeof magic);
+    if (got != DP_ISOLATE_WARM_NFDS || magic != DP_ISOLATE_WARM_MAGIC || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        (n > 4 && request[n - 1] != '\0')) {
+        for (int i = 0; i < got; i++)
+            close(fds[i]);
+        return -1;
+    }
+    *len = (size_t)n;
+    return 0;
+}
+
+void dp__runner_spare_activate(int sock)
+{
+    int fds[DP_ISOLATE_WARM_NFDS];
+    size_t len = 0;
+    int r = receive(sock, fds, &len);
+    if (r > 0)
+        _exit(0); /* the warm runner is gone, and this spare unused */
+    if (r < 0)
+        _exit(2);
+    /* Named as a spawned runner is. */
+    prctl(PR_SET_NAME, "daggerpool-job-");
+    /* Above anything the dup2s below write to, so that none clobbers
+     * another source. */
+    int hi[DP_ISOLATE_WARM_NFDS];
+    for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++) {
+        hi[i] = fcntl(fds[i], F_DUPFD, 16);
+        if (hi[i] < 0)
+            _exit(2);
+    }
+    if (dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 1) < 0 || dup2(hi[DP_ISOLATE_WARM_FD_STDERR], 2) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_CTL], DP_ISOLATE_FD_CTL) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_CANCEL], DP_ISOLATE_FD_CANCEL) < 0 ||
+        dup2(hi[DP_ISOLATE_WARM_FD_PLUGIN], DP_ISOLATE_FD_PLUGIN) < 0 || fchdir(hi[DP_ISOLATE_WARM_FD_CWD]) != 0)
+        _exit(2);
+    /* Nothing else: not the socket it was activated through, not the
+     * received copies. */
+    close_from(DP_ISOLATE_FD_PLUGIN + 1);
+    char **v = environment((char *)request + 4, (char *)request + len);
+    if (v)
+        environ = v;
+}
+
+/* Tells the host something: DP_ISOLATE_WARM_HELLO, _STARTED, _SPARE or
+ * _ABANDONED, with a pid (or -errno). */
+static void tell(uint32_t kind, int32_t value)
+{
+    unsigned char msg[12];
+    uint32_t magic = DP_ISOLATE_WARM_MAGIC;
+    memcpy(msg, &magic, 4);
+    memcpy(msg + 4, &kind, 4);
+    memcpy(msg + 8, &value, 4);
+    if (send(WARM_SOCK, msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg)
+        _exit(0); /* the host is gone */
+}
+
+/* The spare: a supervisor (a child of the host) whose worker is forked
+ * already and waits on `sock` for its attempt. */
+static struct {
+    pid_t pid; /* 0: none */
+    int sock;
+} spare;
+
+static pid_t host_pid;
+
+/* Starts the next spare, and tells the host its pid (it reaps it, should
+ * it never serve). false if the clone failed (errno). */
+static bool make_spare(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return false;
+    /* A copy of this process whose parent is the host (CLONE_PARENT): no
+     * fork of a threaded process, and nothing to reap here. */
+    long pid = clone_parent();
+    if (pid == 0) {
+        /* Its own process group first, as a spawned runner starts in: the
+         * host's escalation signals the group. (Until here it was in the
+         * warm runner's, which has no terminal's signals either.) */
+        setpgid(0, 0);
+        close(WARM_SOCK);
+        close(sv[0]);
+        prctl(PR_SET_NAME, "daggerpool-job-");
+        dp__runner_supervise(host_pid, sv[1]);
+    }
+    int e = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        errno = e;
+        return false;
+    }
+    spare.pid = (pid_t)pid;
+    spare.sock = sv[0];
+    tell(DP_ISOLATE_WARM_SPARE, (int32_t)pid);
+    return true;
+}
+
+static void drop_spare(bool abandoned)
+{
+    if (!spare.pid)
+        return;
+    close(spare.sock);
+    if (abandoned)
+        tell(DP_ISOLATE_WARM_ABANDONED, (int32_t)spare.pid);
+    spare.pid = 0;
+}
+
+/* Hands the request (len bytes of it, and fds) to the spare's worker; 0,
+ * or an errno value. */
+static int forward(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {request, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * DP_ISOLATE_WARM_NFDS);
+    memcpy(CMSG_DATA(h), fds, sizeof(int) * DP_ISOLATE_WARM_NFDS);
+    ssize_t n;
+    while ((n = sendmsg(spare.sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n == (ssize_t)len ? 0 : n < 0 ? errno : EPROTO;
+}
+
+/* Serves one request: the spare takes it (another spare is made first if
+ * there is none, or if the one there died); 0 with *pid, or -errno. */
+static int32_t serve(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        if (!spare.pid && !make_spare())
+            return -errno;
+        int e = forward(fds, len);
+        if (e == 0) {
+            pid_t pid = spare.pid;
+            drop_spare(false);
+            return (int32_t)pid;
+        }
+        drop_spare(true); /* its worker is gone: the host reaps it */
+    }
+    return -EPIPE;
+}
+
+void dp__runner_warm_main(void)
+{
+    /* Dies with the host's keeper thread, which lives as long as the host. */
+    host_pid = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != host_pid)
+        _exit(0);
+    if (dup2(DP_ISOLATE_FD_CTL, WARM_SOCK) != WARM_SOCK)
+        _exit(2);
+    fcntl(WARM_SOCK, F_SETFD, FD_CLOEXEC);
+    /* fds 0 (/dev/null), 1 and 2 (the host's stderr) and the socket only. */
+    close(DP_ISOLATE_FD_CTL);
+    close_from(WARM_SOCK + 1);
+    prctl(PR_SET_NAME, DP_ISOLATE_WARM_COMM);
+    tell(DP_ISOLATE_WARM_HELLO, (int32_t)getpid());
+    (void)make_spare();
+
+    for (;;) {
+        int fds[DP_ISOLATE_WARM_NFDS];
+        size_t len = 0;
+        int r = receive(WARM_SOCK, fds, &len);
+        if (r > 0)
+            _exit(0); /* the host is gone */
+        if (r < 0) {
+            tell(DP_ISOLATE_WARM_STARTED, -EPROTO);
+            continue;
+        }
+        int32_t pid = serve(fds, len);
+        for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++)
+            close(fds[i]);
+        tell(DP_ISOLATE_WARM_STARTED, pid);
+        /* The next attempt's, while this one starts. */
+        if (pid > 0)
+            (void)make_spare();
+    }
+}

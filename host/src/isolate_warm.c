@@ -1,0 +1,477 @@
+/*
+ * isolate_warm.c - the warm runner, host side: one daggerpool-job-runner
+ * started with DP_ISOLATE_WARM_ARG and kept, which starts each isolated
+ * attempt's supervisor as a clone of its warm, single-threaded state
+ * (host/runner/warm.c; the wire is isolate_wire.h's).
+ *
+ * Why: an attempt spawned afresh pays an exec, the dynamic loader and the
+ * C library's start-up, most of an isolated attempt's cost. The warm runner
+ * paid them once; it runs no plugin code and holds no attempt's state, and
+ * it is not a fork of this (threaded) process: posix_spawn started it.
+ *
+ * The keeper thread. The warm runner is started, and reaped, by a thread
+ * of its own that lives as long as this process: a process's
+ * parent-death signal follows the thread that started it, so the warm
+ * runner (PR_SET_PDEATHSIG SIGKILL) and every supervisor it clones (their
+ * parent is the warm runner's, CLONE_PARENT: DP_ISOLATE_SIG_KILL_ALL) die
+ * with this process, SIGKILL included, and never with a pool worker that
+ * happens to end. The keeper blocks with every signal masked; it starts the
+ * warm runner when an attempt asks for it, waits for it to exit, and starts
+ * it again on the next request.
+ *
+ * Never fatal: whatever goes wrong here (the runner cannot start, the warm
+ * runner died or hangs, clone(CLONE_PARENT) is refused, this process is a
+ * fork of the one that started it) makes dp__isolate_warm_spawn return -1,
+ * and isolate.c spawns the runner afresh as before. A warm runner that
+ * fails to start three times in a row, or whose clones are refused, is
+ * given up for the life of the process. DAGGERPOOL_WARM_RUNNER=off turns it
+ * off (a debugging knob; how the tests cover the spawned path).
+ */
+#include "isolate_warm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isolate_wire.h"
+
+extern char **environ;
+
+/* How long an attempt waits for the warm runner to start, and for its
+ * reply to a request, before it spawns the runner afresh. */
+#define WARM_START_MS 10000
+#define WARM_REPLY_MS 5000
+/* Consecutive failed starts after which it is given up. */
+#define WARM_MAX_FAILED_STARTS 3
+/* Spares left to reap at once, at most (each exits as soon as the warm
+ * runner's socket to it closes, or has exited already). */
+#define WARM_MAX_ORPHANS 16
+
+int dp__isolate_spawnattr(posix_spawnattr_t *attr)
+{
+    /* A clean signal state: the host may block or catch signals in its
+     * threads; the child must die of SIGTERM and get SIGPIPE as usual. The
+     * runner's own signals start blocked, so that none is lost before the
+     * supervisor waits for them (its worker unblocks them all). */
+    sigset_t sup, deflt;
+    dp__isolate_runner_sigset(&sup);
+    sigemptyset(&deflt);
+    int defaults[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU, SIGXFSZ};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        sigaddset(&deflt, defaults[i]);
+    int e;
+    if ((e = posix_spawnattr_setsigmask(attr, &sup)) != 0 || (e = posix_spawnattr_setsigdefault(attr, &deflt)) != 0 ||
+        (e = posix_spawnattr_setpgroup(attr, 0)) != 0 ||
+        (e = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)) !=
+            0)
+        return e;
+    return 0;
+}
+
+typedef enum { W_IDLE, W_WANTED, W_STARTING, W_UP, W_OFF } wstate_t;
+
+/* The warm runner of this process. (lock) unless said otherwise. */
+static struct {
+    pthread_mutex_t lock; /* also held for a request's round trip */
+    pthread_cond_t cond;  /* state changed */
+    wstate_t state;
+    bool keeper;     /* the keeper thread is started */
+    int sock;        /* our end of its socket while W_UP, else -1 */
+    pid_t pid;       /* the warm runner while W_UP */
+    unsigned served; /* supervisors it started */
+    unsigned failed; /* consecutive starts that failed */
+    char runner[PATH_MAX];
+    unsigned char *buf; /* the request being built */
+    size_t cap;
+    pid_t spare;                     /* the warm runner's spare (our child), or 0 */
+    pid_t orphans[WARM_MAX_ORPHANS]; /* spares that will not serve: ours to reap */
+    unsigned norphans;
+} w = {.lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1};
+
+/* The process that started the keeper (0: none yet). Read without the
+ * lock: a fork of that process must not take a lock another thread of the
+ * parent may have held at the fork. */
+static _Atomic pid_t owner;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    const char *env = getenv("DAGGERPOOL_WARM_RUNNER");
+    if (env && (strcmp(env, "off") == 0 || strcmp(env, "0") == 0))
+        w.state = W_OFF;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits up to ms for fd to turn readable; false on a timeout or error. */
+static bool readable(int fd, uint64_t ms)
+{
+    uint64_t end = now_ms() + ms;
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= end)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)(end - now));
+        if (r > 0)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* Reads one message of the warm runner (magic, kind, value), waiting up to
+ * ms; false if none comes in time or it is not one. */
+static bool read_msg(int sock, uint64_t ms, uint32_t *kind, int32_t *value)
+{
+    if (ms && !readable(sock, ms))
+        return false;
+    unsigned char msg[12];
+    ssize_t n;
+    while ((n = recv(sock, msg, sizeof msg, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+    }
+    uint32_t magic;
+    if (n != (ssize_t)sizeof msg)
+        return false;
+    memcpy(&magic, msg, 4);
+    memcpy(kind, msg + 4, 4);
+    memcpy(value, msg + 8, 4);
+    return magic == DP_ISOLATE_WARM_MAGIC;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+
+/* Spawns the warm runner and waits for its hello: its pid, with *sock our
+ * end of its socket; -1 if it did not start. On the keeper thread. */
+static pid_t start_warm(const char *runner, int *sock)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    /* Above the fds the file actions write to. */
+    int child = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+    close(sv[1]);
+    if (child < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    pid_t pid = -1;
+    bool fa_ok = posix_spawn_file_actions_init(&fa) == 0;
+    bool attr_ok = posix_spawnattr_init(&attr) == 0;
+    char arg0[PATH_MAX], arg1[] = DP_ISOLATE_WARM_ARG;
+    snprintf(arg0, sizeof arg0, "%s", runner);
+    char *argv[] = {arg0, arg1, NULL};
+    if (fa_ok && attr_ok && posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, 2, 1) == 0 &&
+        posix_spawn_file_actions_adddup2(&fa, child, DP_ISOLATE_FD_CTL) == 0 &&
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+        posix_spawn_file_actions_addclosefrom_np(&fa, DP_ISOLATE_FD_CTL + 1) == 0 &&
+#endif
+        dp__isolate_spawnattr(&attr) == 0 && posix_spawn(&pid, runner, &fa, &attr, argv, environ) != 0)
+        pid = -1;
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    close(child);
+    int32_t hello = 0;
+    uint32_t kind = 0;
+    if (pid > 0 && (!read_msg(sv[0], WARM_START_MS, &kind, &hello) || kind != DP_ISOLATE_WARM_HELLO || hello != pid)) {
+        kill_and_reap(pid);
+        pid = -1;
+    }
+    if (pid <= 0) {
+        close(sv[0]);
+        return -1;
+    }
+    *sock = sv[0];
+    return pid;
+}
+
+/* Reaps the orphaned spares that have exited (all of them, waiting, when
+ * wait). (lock) */
+static void reap_orphans(bool wait)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < w.norphans; i++) {
+        pid_t r;
+        while ((r = waitpid(w.orphans[i], NULL, wait ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+        }
+        if (r == 0)
+            w.orphans[k++] = w.orphans[i]; /* not yet */
+    }
+    w.norphans = k;
+}
+
+static void orphan(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    if (w.spare == pid)
+        w.spare = 0;
+    if (w.norphans == WARM_MAX_ORPHANS)
+        reap_orphans(true);
+    w.orphans[w.norphans++] = pid;
+}
+
+/* Handles a message that is not a reply: a new spare, or one abandoned. */
+static void note(uint32_t kind, int32_t value)
+{
+    if (kind == DP_ISOLATE_WARM_SPARE && value > 0) {
+        orphan(w.spare); /* never the case: one spare at a time */
+        w.spare = (pid_t)value;
+    } else if (kind == DP_ISOLATE_WARM_ABANDONED) {
+        orphan((pid_t)value);
+    }
+}
+
+/* Starts the warm runner whenever asked, and reaps it when it exits. */
+static void *keeper(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&w.lock);
+        while (w.state != W_WANTED)
+            pthread_cond_wait(&w.cond, &w.lock);
+        w.state = W_STARTING;
+        char runner[PATH_MAX];
+        memcpy(runner, w.runner, sizeof runner);
+        pthread_mutex_unlock(&w.lock);
+
+        int sock = -1;
+        pid_t pid = start_warm(runner, &sock);
+
+        pthread_mutex_lock(&w.lock);
+        if (pid > 0) {
+            w.state = W_UP;
+            w.pid = pid;
+            w.sock = sock;
+            w.served = 0;
+        } else {
+            w.state = ++w.failed >= WARM_MAX_FAILED_STARTS ? W_OFF : W_IDLE;
+        }
+        pthread_cond_broadcast(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+        if (pid <= 0)
+            continue;
+
+        /* Waits for its exit without reaping it: requests kill it by pid
+         * under the lock, so it is reaped only under the lock. */
+        siginfo_t si;
+        int r;
+        while ((r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT)) < 0 && errno == EINTR) {
+        }
+
+        /* Gone (killed, crashed, or told to go after a failed request):
+         * the next request starts another. Requests under way end first
+         * (they hold the lock), failing over to a fresh spawn. */
+        pthread_mutex_lock(&w.lock);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        /* Its spare, told or still to be read, will not serve: its worker
+         * exits as the socket to it closed, and we reap it. */
+        uint32_t kind;
+        int32_t value;
+        while (read_msg(w.sock, 0, &kind, &value))
+            note(kind, value);
+        orphan(w.spare);
+        reap_orphans(false);
+        close(w.sock);
+        w.sock = -1;
+        w.pid = 0;
+        if (w.state == W_UP)
+            w.state = W_IDLE;
+        if (!w.served && ++w.failed >= WARM_MAX_FAILED_STARTS)
+            w.state = W_OFF;
+        if (r < 0)
+            w.state = W_OFF; /* ECHILD: SIGCHLD ignored, which isolation does not support */
+        pthread_cond_broadcast(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+    }
+    return NULL;
+}
+
+/* Starts the keeper thread, every signal blocked in it. (lock) */
+static bool start_keeper(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_t t;
+    bool ok = pthread_attr_init(&a) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&a, 64 * 1024 > PTHREAD_STACK_MIN ? 64 * 1024 : PTHREAD_STACK_MIN);
+        ok = pthread_create(&t, &a, keeper, NULL) == 0;
+        pthread_attr_destroy(&a);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ok;
+}
+
+/* The request: magic, then this process's environment. (lock) */
+static bool build_request(size_t *len)
+{
+    size_t need = 4;
+    for (char **e = environ; e && *e; e++)
+        need += strlen(*e) + 1;
+    if (need > DP_ISOLATE_WARM_MAX_REQUEST)
+        return false;
+    if (need > w.cap) {
+        unsigned char *b = realloc(w.buf, need);
+        if (!b)
+            return false;
+        w.buf = b;
+        w.cap = need;
+    }
+    uint32_t magic = DP_ISOLATE_WARM_MAGIC;
+    memcpy(w.buf, &magic, 4);
+    size_t off = 4;
+    for (char **e = environ; e && *e; e++) {
+        size_t n = strlen(*e) + 1;
+        memcpy(w.buf + off, *e, n);
+        off += n;
+    }
+    *len = off;
+    return true;
+}
+
+/* Sends one request and reads the reply. (lock, W_UP) */
+static int request(int ctl, int cancel, int plugin, pid_t *pid)
+{
+    /* What came since the last request (the spare made after it). */
+    uint32_t kind;
+    int32_t v;
+    while (read_msg(w.sock, 0, &kind, &v))
+        note(kind, v);
+    reap_orphans(false);
+    size_t len;
+    if (!build_request(&len))
+        return -1;
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd < 0)
+        return -1;
+    int fds[DP_ISOLATE_WARM_NFDS];
+    fds[DP_ISOLATE_WARM_FD_CTL] = ctl;
+    fds[DP_ISOLATE_WARM_FD_CANCEL] = cancel;
+    fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
+    fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
+    fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof fds)];
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {w.buf, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(h), fds, sizeof fds);
+    ssize_t n;
+    while ((n = sendmsg(w.sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    int e = errno;
+    close(cwd);
+    if (n < 0 && e == EBADF)
+        return -1; /* our stderr is closed: nothing to blame the warm runner for */
+    int32_t value = 0;
+    kind = 0;
+    bool got = n == (ssize_t)len;
+    while (got && (got = read_msg(w.sock, WARM_REPLY_MS, &kind, &value)) && kind != DP_ISOLATE_WARM_STARTED)
+        note(kind, value);
+    if (!got) {
+        /* Dead, or not answering: gone, so the keeper starts another. */
+        kill(w.pid, SIGKILL);
+        return -1;
+    }
+    if (value > 0 && value == w.spare)
+        w.spare = 0; /* an attempt's supervisor now: isolate.c reaps it */
+    if (value <= 0) {
+        /* clone refused for a reason that will not change: spawn afresh
+         * from now on. Others (EAGAIN, ENOMEM): this attempt only. */
+        if (value == -EINVAL || value == -EPERM || value == -ENOSYS || value == -EPROTO) {
+            w.state = W_OFF;
+            kill(w.pid, SIGKILL);
+        }
+        return -1;
+    }
+    w.served++;
+    w.failed = 0;
+    *pid = (pid_t)value;
+    return 0;
+}
+
+int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, pid_t *pid)
+{
+    pid_t me = getpid();
+    pid_t own = atomic_load(&owner);
+    if (own != 0 && own != me)
+        return -1; /* a fork of the process whose warm runner it is */
+    pthread_once(&init_once, init);
+    pthread_mutex_lock(&w.lock);
+    int rc = -1;
+    if (w.state == W_OFF)
+        goto out;
+    if (!w.keeper) {
+        atomic_store(&owner, me);
+        if (!start_keeper()) {
+            w.state = W_OFF;
+            goto out;
+        }
+        w.keeper = true;
+    }
+    if (w.state == W_IDLE) {
+        snprintf(w.runner, sizeof w.runner, "%s", runner);
+        w.state = W_WANTED;
+        pthread_cond_broadcast(&w.cond);
+    }
+    if (w.state == W_WANTED || w.state == W_STARTING) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += WARM_START_MS / 1000;
+        while ((w.state == W_WANTED || w.state == W_STARTING) &&
+               pthread_cond_timedwait(&w.cond, &w.lock, &dl) != ETIMEDOUT) {
+        }
+    }
+    if (w.state == W_UP)
+        rc = request(ctl, cancel, plugin, pid);
+out:
+    pthread_mutex_unlock(&w.lock);
+    return rc;
+}

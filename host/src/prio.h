@@ -1,0 +1,63 @@
+/* prio.h - pools and priorities in a run (prio.c): the order among ready
+ * jobs and the slots of named pools.
+ *
+ * Two halves. The graph's (dp_gsched_t, in dag.h and dag.c, since the
+ * graph owns it), built by validate: each job's
+ * remaining path (its critical path, in jobs, or in expected milliseconds
+ * once dp_graph_set_expected_ms gave durations), the roots in the order
+ * they should start, each policy's pool, and for a graph with a pool or a
+ * priority its jobs' levels (the order of (priority, path), dense).
+ *
+ * The run's (dp_sched_t, here), only for such a graph ("ordered"): under one
+ * mutex, a bucket queue of the ready jobs by level (highest first, first
+ * come first served within a level) and, per pool, its free slots and a
+ * bucket queue of the jobs waiting for them. The run's lock-free queue
+ * (queue.c) then carries tokens, not jobs: each token stands for one job
+ * put into the ready queue, and whoever takes a token takes the best ready
+ * job (pool.c). The plain case (no pool, no priority) never makes one: its
+ * scheduling takes no lock, and uses only the paths (pool.c).
+ */
+#ifndef DP_PRIO_H
+#define DP_PRIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dag.h"
+#include "record.h"
+
+/* The run's half (ordered graphs only). */
+typedef struct dp_sched dp_sched_t;
+
+/* A scheduler for one run of g (validated, ordered, held by the run),
+ * stamping pool waits with the run's ticks (tsc: TSC ticks, ticks.h). NULL:
+ * no memory. */
+dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc);
+
+/* Frees it; its scratch goes back to the graph, emptied. */
+void dp__sched_free(dp_sched_t *s);
+
+/* One step, under the lock: job `done` ended (UINT32_MAX: none), its pool's
+ * slots come back; jobs ids[0..n) are ready to start (their dependencies
+ * done), each put in the ready queue if its pool (if any) gives it its
+ * slots, else in its pool's waiting line; jobs waiting that now fit become
+ * ready too. When next is not NULL and the step made a job ready, the best
+ * ready job is taken into *next (else *next = UINT32_MAX). Returns how
+ * many jobs it made ready and left in the queue: the tokens to publish. */
+size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next);
+
+/* Takes the n best ready jobs into ids (one per token taken; there are at
+ * least n). */
+void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n);
+
+/* After the workers are joined: each wait of a job that had to wait for
+ * its pool counted until the job's start (its slot's start tick; a job
+ * that never started has none). */
+void dp__sched_finish(dp_sched_t *s, const dp_slot_t *slots);
+
+/* The pool waits of the run (per job ms + 1, 0: none), handed over to the
+ * caller (who frees them); NULL for a graph without pools. */
+uint32_t *dp__sched_take_waits(dp_sched_t *s);
+
+#endif /* DP_PRIO_H */

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""The warm runner, through the daggerpool command.
+
+Isolated attempts are started by one warm runner per host process (a
+daggerpool-job-runner kept running, named dp-warm-runner, a child of the
+host) instead of a spawn of the runner each; the params of isolated jobs are
+checked by one child per plugin version while the workflow is built. These
+tests check that:
+
+- building a workflow of 200 isolated jobs starts a couple of processes,
+  not one per job, and running it execs the runner a couple of times, not
+  once per attempt (each attempt still runs in a process of its own);
+- a warm runner killed mid-run fails no job: another one is started;
+- a runner that cannot start in warm mode fails no job either: the attempts
+  are spawned afresh, as with DAGGERPOOL_WARM_RUNNER=off;
+- after a hot swap of the plugin file, the next attempt runs the new code
+  while the same warm runner serves on;
+- a SIGKILL of the host leaves no runner, the warm runner included.
+
+Every runner is started through a wrapper script in the test's directory
+($DAGGERPOOL_JOB_RUNNER) that logs each exec of the runner and executes it,
+so the processes carry the script's path in their command line; whatever a
+failed test leaves is killed by pid at its end.
+
+  test_warm.py --daggerpool BIN --runner RUNNER --faults-dir DIR
+               --faults-v2 SO [-k NAME]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ARGS = None
+TMP = None
+WARM_ARG = "--daggerpool-job-runner-warm-v1"
+WARM_COMM = "dp-warm-runner"
+SLACK = 20.0  # generous: shared machines, sanitizers
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def write(name, text, mode=None):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def wrapper(name="runner.sh", refuse_warm=False):
+    """A runner wrapper that logs "PID ARG" per exec to execs.log."""
+    log = os.path.join(TMP, "execs.log")
+    refuse = 'if [ "$1" = "%s" ]; then exit 2; fi\n' % WARM_ARG if refuse_warm else ""
+    # Executed through a symlink in TMP, so that its command line holds TMP.
+    link = os.path.join(TMP, "daggerpool-job-runner")
+    if not os.path.exists(link):
+        os.symlink(os.path.abspath(ARGS.runner), link)
+    return write(name, '#!/bin/sh\necho "$$ $1" >> "%s"\n%sexec "%s" "$@"\n' % (log, refuse, link), 0o755)
+
+
+def execs():
+    path = os.path.join(TMP, "execs.log")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+def proc_info(pid):
+    """(ppid, comm, cmdline) or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    fields = st[st.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[1]), st[st.index("(") + 1:st.rindex(")")], cmd
+
+
+def marked():
+    """Pids of the live processes started through the wrapper (TMP in their command line)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != os.getpid():
+            info = proc_info(int(d))
+            if info and TMP in info[2]:
+                found.append(int(d))
+    return found
+
+
+def warm_runners(host):
+    found = []
+    for p in marked():
+        info = proc_info(p)  # once: the process may go between two reads
+        if info and info[0] == host and info[1] == WARM_COMM:
+            found.append(p)
+    return found
+
+
+def wait_for(fn, secs):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.02)
+    return None
+
+
+def env(**extra):
+    e = dict(os.environ)
+    e["DAGGERPOOL_JOB_RUNNER"] = extra.pop("runner", None) or wrapper()
+    e.pop("DAGGERPOOL_WARM_RUNNER", None)
+    e.update(extra)
+    return e
+
+
+def wf(jobs, plugins=""):
+    return ('workflow: { name = "warm"; timeout = "120s"; };\n%sdefaults = { isolation = "process"; };\n'
+            'jobs = (\n%s\n);\n' % (plugins, ",\n".join(jobs)))
+
+
+def command(args, e, timeout=300):
+    p = subprocess.run([ARGS.daggerpool] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                       timeout=timeout)
+    return p.returncode, p.stderr.decode(errors="replace")
+
+
+def result(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+# ---- building and running: a few processes, not one per job ---------------
+
+def test_validate_and_run_start_few_runners():
+    pids = os.path.join(TMP, "pids.log")
+    jobs = ['{ name = "j%03d"; type = "faults.pidlog"; params = { path = "%s"; }; }' % (i, pids) for i in range(200)]
+    cfg = write("few.cfg", wf(jobs))
+    e = env()
+    code, err = command(["validate", cfg, "--plugin-path", ARGS.faults_dir], e)
+    check(code == 0, (code, err))
+    with open(pids) as f:
+        lines = [l.split() for l in f if l.strip()]
+    check(len(lines) == 200, len(lines))  # every job's params were checked ...
+    checkers = {l[0] for l in lines}
+    started = execs()
+    # ... in one child (its supervisor is the only other process), started by
+    # the warm runner: one exec of the runner, none per job.
+    check(len(checkers) == 1, ("params checked in %d processes" % len(checkers), sorted(checkers)[:10]))
+    check(len(started) <= 2, ("validate exec'd the runner %d times" % len(started), started[:10]))
+
+    os.unlink(pids)
+    os.unlink(os.path.join(TMP, "execs.log"))
+    out = os.path.join(TMP, "few.json")
+    code, err = command(["run", cfg, "--plugin-path", ARGS.faults_dir, "-j", "2", "--json", out], e)
+    check(code == 0, (code, err))
+    check(all(j["status"] == "success" for j in result(out)["jobs"].values()), "not every job succeeded")
+    with open(pids) as f:
+        lines = [l.split() for l in f if l.strip()]
+    check(len(lines) == 400, len(lines))  # 200 checks, then 200 attempts
+    attempts = {l[0] for l in lines} - {lines[0][0]}
+    # Each attempt in a process of its own (isolation holds), every one
+    # started by the warm runner: the runner exec'd once or twice, not 200
+    # times.
+    check(len(attempts) == 200, "200 attempts ran in %d processes" % len(attempts))
+    started = execs()
+    check(len(started) <= 2, ("run exec'd the runner %d times" % len(started), started[:10]))
+    check(any(s[1:] == [WARM_ARG] for s in started), started)
+
+
+# ---- the warm runner dies: no job fails -------------------------------------
+
+def test_warm_runner_killed_mid_run():
+    jobs = ['{ name = "s%02d"; type = "core.sleep"; params = { duration = "100ms"; }; }' % i for i in range(40)]
+    cfg = write("killed.cfg", wf(jobs))
+    out = os.path.join(TMP, "killed.json")
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "2", "--json", out, "--plugin-path", ARGS.faults_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    try:
+        killed = []
+        for _ in range(2):
+            w = wait_for(lambda: [x for x in warm_runners(p.pid) if x not in killed], SLACK)
+            if not w:
+                p.kill()
+                err = p.communicate()[1].decode(errors="replace")
+                raise AssertionError("no (new) warm runner appeared under the host (killed so far: %s; "
+                                     "processes: %s; host's stderr: %s)"
+                                     % (killed, [(x, proc_info(x)) for x in marked()], err[-2000:]))
+            os.kill(w[0], signal.SIGKILL)
+            killed.append(w[0])
+        err = p.communicate(timeout=120)[1].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == 0, (p.returncode, err))
+    res = result(out)
+    bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
+    check(not bad, bad)
+    left = wait_for(lambda: not marked(), 5)
+    check(left, "runners left: %s" % marked())
+
+
+def test_runner_without_warm_mode_falls_back():
+    # A runner that refuses warm mode: attempts are spawned afresh, none fails.
+    e = env(runner=wrapper("refusing.sh", refuse_warm=True))
+    jobs = ['{ name = "n%02d"; type = "core.noop"; }' % i for i in range(10)]
+    jobs.append('{ name = "segv"; type = "faults.segv"; }')
+    cfg = write("refusing.cfg", wf(jobs))
+    out = os.path.join(TMP, "refusing.json")
+    code, err = command(["run", cfg, "--keep-going", "-j", "2", "--json", out, "--plugin-path", ARGS.faults_dir], e)
+    check(code == 1, (code, err))
+    res = result(out)
+    check(res["jobs"]["segv"]["error"] == "plugin 'faults' crashed with SIGSEGV in job 'segv'", res["jobs"]["segv"])
+    ok = [n for n, j in res["jobs"].items() if j["status"] == "success"]
+    check(len(ok) == 10, res["jobs"])
+    started = execs()
+    warm = [s for s in started if s[1:] == [WARM_ARG]]
+    check(1 <= len(warm) <= 3, ("tries of warm mode", started))  # given up after 3
+    check(len(started) - len(warm) >= 11, ("attempts spawned afresh", started))
+
+
+def test_warm_runner_off():
+    # DAGGERPOOL_WARM_RUNNER=off: one exec of the runner per attempt, as before.
+    e = env(DAGGERPOOL_WARM_RUNNER="off")
+    jobs = ['{ name = "n%d"; type = "core.noop"; }' % i for i in range(5)]
+    jobs.append('{ name = "exit3"; type = "faults.exit"; params = { status = 3; }; }')
+    cfg = write("off.cfg", wf(jobs))
+    out = os.path.join(TMP, "off.json")
+    code, err = command(["run", cfg, "--keep-going", "--json", out, "--plugin-path", ARGS.faults_dir], e)
+    check(code == 1, (code, err))
+    res = result(out)
+    check(res["jobs"]["exit3"]["error"] == "plugin 'faults' exited with status 3 in job 'exit3'", res["jobs"]["exit3"])
+    started = execs()
+    check(not [s for s in started if s[1:] == [WARM_ARG]], started)
+    check(len(started) >= 6, started)
+
+
+# ---- hot swap: the next attempt runs the new file, same warm runner ------------
+
+def test_hot_swap_with_warm_runner():
+    pdir = os.path.join(TMP, "p")
+    os.mkdir(pdir, 0o700)
+    so = os.path.join(pdir, "faults.so")
+    shutil.copy(os.path.join(ARGS.faults_dir, "faults.so"), so)
+    jobs = ['{ name = "A"; type = "faults.version"; }',
+            '{ name = "B"; type = "core.sleep"; params = { duration = "2s"; }; depends_on = [ "A" ]; }',
+            '{ name = "C"; type = "faults.version"; depends_on = [ "B" ]; }',
+            '{ name = "D"; type = "core.sleep"; params = { duration = "1500ms"; }; depends_on = [ "C" ]; }']
+    cfg = write("swap.cfg", wf(jobs, plugins='plugins = { faults = { path = "%s"; }; };\n' % so))
+    out = os.path.join(TMP, "swap.json")
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "-v", "--json", out],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    try:
+        before = wait_for(lambda: warm_runners(p.pid), SLACK)
+        check(before, "no warm runner under the host")
+        time.sleep(0.3)  # B is sleeping: swap the file under the running workflow
+        shutil.copy(ARGS.faults_v2, so + ".new")
+        os.rename(so + ".new", so)
+        time.sleep(2.5)  # C has run on the new version, D sleeps
+        after = warm_runners(p.pid)
+        err = p.communicate(timeout=120)[1].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == 0, (p.returncode, err))
+    res = result(out)
+    check(res["jobs"]["A"]["plugin_version"] == "1.0.0", res["jobs"]["A"])
+    check(res["jobs"]["C"]["plugin_version"] == "2.0.0", (res["jobs"]["C"], err))
+    lines = err.splitlines()
+    check(any("running faults 1.0.0" in l and "A" in l for l in lines), err)
+    # The code that ran in C's process is the new file's.
+    check(any("running faults 2.0.0" in l and "C" in l for l in lines), err)
+    check(not any("running faults 1.0.0" in l and "C" in l for l in lines), err)
+    # ... while the warm runner that served before the swap served on.
+    check(after == before, ("warm runner before and after the swap", before, after))
+
+
+# ---- the host dies: nothing is left ---------------------------------------------
+
+def test_host_sigkill_leaves_no_runner():
+    jobs = ['{ name = "s%d"; type = "faults.sleep"; params = { duration = "600s"; }; }' % i for i in range(2)]
+    cfg = write("sigkill.cfg", wf(jobs))
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "2", "--plugin-path", ARGS.faults_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+    try:
+        # The warm runner, and each attempt's supervisor and worker.
+        check(wait_for(lambda: warm_runners(p.pid) and len(marked()) >= 5, SLACK),
+              "no warm runner and two attempts: %s" % marked())
+        check(len(warm_runners(p.pid)) == 1, warm_runners(p.pid))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    left = wait_for(lambda: not marked(), 5)
+    check(left, "left after the host's SIGKILL: %s" % [(x, proc_info(x)) for x in marked()])
+
+
+def main():
+    global ARGS, TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--daggerpool", required=True)
+    ap.add_argument("--runner", required=True)
+    ap.add_argument("--faults-dir", required=True)
+    ap.add_argument("--faults-v2", required=True)
+    ap.add_argument("-k", default="")
+    ARGS = ap.parse_args()
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and ARGS.k in n]
+    failed = 0
+    for name, fn in tests:
+        TMP = tempfile.mkdtemp(prefix="dp-warm-")
+        os.chmod(TMP, 0o700)
+        try:
+            fn()
+            print("ok   %s" % name)
+        except Exception as ex:  # noqa: BLE001 - report every failure, go on
+            failed += 1
+            print("FAIL %s: %s" % (name, ex))
+        finally:
+            for pid in marked():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            shutil.rmtree(TMP, ignore_errors=True)
+    print("%d of %d failed" % (failed, len(tests)) if failed else "all %d passed" % len(tests))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
