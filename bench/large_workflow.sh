@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the daggerpool command on a 100 000-job workflow (random shape,
 # core.noop): wall time and peak RSS of `validate` and `run`, three times each
-# (GNU time %e and %M, median of three).
+# (GNU time %e and %M, median of three). The runs keep no state
+# (--no-state; what the state costs is bench/state_overhead.sh's).
 #   bench/large_workflow.sh [N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,5 +22,5 @@ measure() {
   done | sort -n | sed -n 2p | awk -v w="$what" '{printf "%-28s %6.2f s  %7.1f MiB peak RSS (median of 3)\n", w, $1, $2/1024}'
 }
 measure "daggerpool validate" "$dp" validate "$tmp/large.cfg"
-measure "daggerpool run" "$dp" run "$tmp/large.cfg"
-measure "daggerpool run --json" "$dp" run "$tmp/large.cfg" --json "$tmp/out.json"
+measure "daggerpool run" "$dp" run "$tmp/large.cfg" --no-state
+measure "daggerpool run --json" "$dp" run "$tmp/large.cfg" --no-state --json "$tmp/out.json"

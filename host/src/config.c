@@ -623,6 +623,18 @@ const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job)
     return j ? j->type : NULL;
 }
 
+bool dp__workflow_job_def(const dp_workflow_t *wf, const char *job, const char **type, const dp_params_t **params,
+                          const dp_job_spec_t **spec)
+{
+    const dp__wf_job_t *j = find_job(wf, job);
+    if (!j)
+        return false;
+    *type = j->type;
+    *params = j->params;
+    *spec = dp__jobs_spec(&wf->jobs, j);
+    return true;
+}
+
 const char *dp__workflow_path(const dp_workflow_t *wf)
 {
     return wf ? wf->path : NULL;

@@ -29,6 +29,11 @@ const char *dp__workflow_job_type(const dp_workflow_t *wf, const char *job);
 const dp_job_spec_t *dp__workflow_job_spec(const dp_workflow_t *wf, const char *job);
 const dp_params_t *dp__workflow_job_params(const dp_workflow_t *wf, const char *job);
 
+/* The three above in one lookup (the command's definition hashes read
+ * them for every job of a run); false for no such job. */
+bool dp__workflow_job_def(const dp_workflow_t *wf, const char *job, const char **type, const dp_params_t **params,
+                          const dp_job_spec_t **spec);
+
 /* After dp_workflow_build: makes dp_workflow_graph(wf) a graph of only
  * the jobs whose keep[id] is set (ids of the graph built, which must hold
  * every dependency of a job it holds), for a run of some targets. The

@@ -34,6 +34,7 @@
 #include "job.h"
 
 #include "readiness.h"
+#include "snapshot.h"
 #include "store.h"
 #include "util.h"
 
@@ -135,39 +136,16 @@ static uint64_t backoff_ms(const dp_backoff_t *b, unsigned next, uint64_t *rng)
     return d < 0 ? 0 : (uint64_t)d;
 }
 
-/* The store key of a job's snapshot: the prefix and the whole name (names
- * are unique, so the keys are; a key cut to a buffer's size once made two
- * long names share one). In buf when it fits, else malloc'd into *heap
- * (NULL: no memory). */
-static const char *snapshot_key(const dp_run_t *run, const dp_job_def_t *def, char *buf, size_t size, char **heap)
+/* The job's snapshot in the store (snapshot.h: written here, formatted
+ * when someone reads the store): a few stores, no lock. */
+static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt, unsigned phase)
 {
-    *heap = NULL;
-    const char *name = dp__job_name(run->g, (uint32_t)(def - run->g->jobs));
-    if (!name)
-        return NULL;
-    if ((size_t)snprintf(buf, size, DP_STORE_RUNNING_PREFIX "%s", name) < size)
-        return buf;
-    return *heap = dp__asprintf(DP_STORE_RUNNING_PREFIX "%s", name);
-}
-
-static void set_snapshot(dp_run_t *run, const dp_job_def_t *def, unsigned attempt, const char *phase)
-{
-    char buf[256], *heap;
-    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
-    char *val = dp__asprintf("attempt=%u phase=%s since_ms=%llu", attempt, phase,
-                             (unsigned long long)((dp__now_ns() - run->t0) / 1000000u));
-    if (val && (!key || dp_store_set(run->opts.store, key, val, strlen(val), free) != DP_OK))
-        free(val);
-    free(heap);
+    dp__snapshot_set(run->snaps, (uint32_t)(def - run->g->jobs), attempt, phase, dp__ticks(run->tsc));
 }
 
 static void clear_snapshot(dp_run_t *run, const dp_job_def_t *def)
 {
-    char buf[256], *heap;
-    const char *key = snapshot_key(run, def, buf, sizeof buf, &heap);
-    if (key)
-        dp_store_delete(run->opts.store, key);
-    free(heap);
+    dp__snapshot_set(run->snaps, (uint32_t)(def - run->g->jobs), 0, DP_SNAP_NONE, 0);
 }
 
 /* The job's last error message, kept in the run's sparse array (the flag
@@ -390,7 +368,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     job->ctx = jr->own_ctx ? &jr->actx : &run->ctx;
 
     if (store)
-        set_snapshot(run, def, job->attempt, "run");
+        set_snapshot(run, def, job->attempt, DP_SNAP_RUN);
     dp__run_event(run, DP_EV_ATTEMPT_START, job->id, job->attempt, job->worker, DP_STATUS_UNKNOWN, NULL);
     if (job->attempt == 1 && run->opts.log)
         dp__run_log(run, DP_LOG_DEBUG, dp__job_name(run->g, job->id), job->attempt, "started");
@@ -405,7 +383,7 @@ static void attempt_start(dp_run_t *run, jobrun_t *jr)
     if (o == DP_READY && pol->check && !dp_ctx_done(job->ctx)) {
         jr->err[0] = '\0';
         if (store)
-            set_snapshot(run, def, job->attempt, "readiness");
+            set_snapshot(run, def, job->attempt, DP_SNAP_READINESS);
         if (pol->readiness.period_ms == 0 && !x->readiness_ext.initial_delay_ms) {
             jr->o = dp_probe(job->ctx, pol->readiness.probe_timeout_ms, check_adapter, job, jr->err, sizeof jr->err);
             readiness_error(jr);
@@ -605,7 +583,7 @@ static bool attempt_finish(dp_run_t *run, jobrun_t *jr, uint64_t *rng, dp_status
                 slot_error(run, id), dp_duration_format(delay, d, sizeof d),
                 job->has_retry_after ? " (the job's suggestion)" : "");
     if (run->opts.store)
-        set_snapshot(run, def, job->attempt, "backoff");
+        set_snapshot(run, def, job->attempt, DP_SNAP_BACKOFF);
     jr->in_backoff = true;
     jr->backoff_ms = delay;
     jr->backoff_start = dp__now_ns();

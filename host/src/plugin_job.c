@@ -61,6 +61,10 @@ typedef struct pjob {
     bool has_run, has_check; /* what the type count took for this job */
     bool counted;            /* counted in its type's uses and the registry's
                                * references: given back on free */
+    /* DP_JOB_TYPE_STATELESS: the generation of the version whose create
+     * last accepted the params (0: none); an attempt pinned to it needs no
+     * create. */
+    unsigned checked_gen;
 } pjob_t;
 
 /* Gives back pj's count in its type's uses (its graph is freeing it). */
@@ -138,7 +142,23 @@ static void instance_end(pjob_t *pj, dp_job_t *job)
     pj->t = NULL;
 }
 
-/* Starts the attempt's instance on the current version: pin, create. */
+/* Whether t's create only checks params (DP_JOB_TYPE_STATELESS). */
+static inline bool stateless(const dp_ptype_t *t)
+{
+    return (t->ops.flags & DP_JOB_TYPE_STATELESS) != 0;
+}
+
+/* A create of stateless type t on v accepted pj's params (and made no
+ * state, as the flag says: else the flag is not believed): attempts on v
+ * need no create. */
+static void note_checked(pjob_t *pj, const dp_pversion_t *v, const dp_ptype_t *t, const void *state)
+{
+    if (stateless(t) && !state && pj->isolation != DP_ISOLATION_PROCESS)
+        pj->checked_gen = v->generation;
+}
+
+/* Starts the attempt's instance on the current version: pin, create (not
+ * for a stateless type on the version that checked the params). */
 static dp_outcome_t instance_start(pjob_t *pj, dp_job_t *job)
 {
     dp_pversion_t *v = dp__pversion_pin(pj->pl, pj->entry);
@@ -162,7 +182,7 @@ static dp_outcome_t instance_start(pjob_t *pj, dp_job_t *job)
             dp__pversion_unpin(pj->pl, v);
             return o;
         }
-    } else if (t->ops.create) {
+    } else if (t->ops.create && !(pj->checked_gen == v->generation && stateless(t))) {
         dp_plugin_ctx ctx = {.pl = pj->pl, .ver = v, .job = job, .job_name = dp_job_name(job)};
         dp__params_clear_error(pj->params);
         if (t->ops.create(&ctx, pj->params, &state) != 0) {
@@ -175,6 +195,7 @@ static dp_outcome_t instance_start(pjob_t *pj, dp_job_t *job)
             return o;
         }
         free(ctx.error);
+        note_checked(pj, v, t, state);
     }
     pj->ver = v;
     pj->t = t;
@@ -529,6 +550,7 @@ static int check_params(pjob_t *pj, const resolved_t *r, const char *jname, cons
             return rc;
         }
         free(ctx.error);
+        note_checked(pj, r->v, t, state);
         if (t->ops.destroy)
             t->ops.destroy(state);
     }

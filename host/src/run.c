@@ -13,6 +13,7 @@
 
 #include "reuse.h"
 #include "prio.h"
+#include "snapshot.h"
 #include "util.h"
 
 /* A job that took less than this is short (dp_run_t.short_ticks). */
@@ -246,6 +247,10 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     run->deadline_tick = run->ctx.deadline_ns ? dp__ticks_before_deadline(run->a0, run->ctx.deadline_ns) : UINT64_MAX;
     run->short_ticks = (uint64_t)((double)SHORT_JOB_NS / dp__ns_per_tick(run->a0));
     run->plain = !opts->store && !opts->on_event && !(opts->log && opts->log_level >= DP_LOG_INFO);
+    if (opts->store && !(run->snaps = dp__snapshots_new(opts->store, g, run->a0))) {
+        dp__ctx_destroy(&run->ctx);
+        goto oom;
+    }
     announce_reused(run);
     return run;
 
@@ -269,6 +274,7 @@ void dp__run_destroy(dp_run_t *run)
 {
     /* Every worker is joined: the next run finds the queue's slots zero. */
     dp__queue_clean(&run->queue);
+    dp__snapshots_free(run->snaps);
     dp__ctx_destroy(&run->ctx);
     close(run->wake_fd);
     dp__park_destroy(&run->park);

@@ -96,6 +96,9 @@ typedef struct dp_run {
      * context; cleanup_after is a DP__CLEANUP_* (0: no such phase ran). */
     int cut_err;
     int cleanup_after;
+    /* init (NULL without opts.store); each entry: job. The store's
+     * snapshots of the jobs in progress (snapshot.h). */
+    struct dp_snapshots *snaps;
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)

@@ -8,6 +8,8 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,9 @@ struct dp_store {
     entry_t **buckets;
     size_t nbuckets; /* power of two */
     size_t count;
+    dp_store_view_t *views; /* entries made when read (store.h): runs' snapshots */
+    dp_store_hook_cb hook;  /* dp_store_set_hook: called under mu on each change */
+    void *hook_user;
 };
 
 dp_store_t *dp_store_new(void)
@@ -76,6 +81,21 @@ static entry_t **find_slot(dp_store_t *st, const char *key, uint64_t h)
     while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
         pp = &(*pp)->next;
     return pp;
+}
+
+/* Under mu: the value a view makes for key into buf (its length), or -1
+ * when no view has the key. */
+static int view_value(dp_store_t *st, const char *key, char *buf, size_t size)
+{
+    static const size_t plen = sizeof DP_STORE_RUNNING_PREFIX - 1;
+    if (!st->views || strncmp(key, DP_STORE_RUNNING_PREFIX, plen) != 0)
+        return -1;
+    for (dp_store_view_t *v = st->views; v; v = v->next) {
+        int n = v->get(v->arg, key + plen, buf, size);
+        if (n >= 0)
+            return n;
+    }
+    return -1;
 }
 
 static void grow(dp_store_t *st)
@@ -129,6 +149,11 @@ int dp_store_set(dp_store_t *st, const char *key, void *value, size_t len, dp_fr
         if (++st->count > st->nbuckets)
             grow(st);
     }
+    /* Under the lock, so that the hook sees the changes in the order they
+     * were made (a set and a delete of one key racing must not reach the
+     * disk the other way round). */
+    if (st->hook)
+        st->hook(st->hook_user, key, value, len, false);
     pthread_mutex_unlock(&st->mu);
     /* Free outside the lock: a free function may be slow. */
     if (old)
@@ -158,8 +183,11 @@ int dp_store_get_copy(dp_store_t *st, const char *key, void **out, size_t *len)
         return DP_EINVAL;
     uint64_t h = dp__hash_fnv1a(key);
     int rc = DP_OK;
+    char vbuf[DP_STORE_VIEW_VALUE_MAX];
     pthread_mutex_lock(&st->mu);
-    entry_t *e = *find_slot(st, key, h);
+    int vn = view_value(st, key, vbuf, sizeof vbuf);
+    entry_t ve = {.value = vbuf, .len = vn < 0 ? 0 : (size_t)vn};
+    entry_t *e = vn >= 0 ? &ve : *find_slot(st, key, h);
     if (!e) {
         rc = DP_ENOTFOUND;
     } else {
@@ -184,8 +212,11 @@ int dp_store_with(dp_store_t *st, const char *key, void (*fn)(const void *value,
     if (!st || !key || !fn)
         return DP_EINVAL;
     uint64_t h = dp__hash_fnv1a(key);
+    char vbuf[DP_STORE_VIEW_VALUE_MAX];
     pthread_mutex_lock(&st->mu);
-    entry_t *e = *find_slot(st, key, h);
+    int vn = view_value(st, key, vbuf, sizeof vbuf);
+    entry_t ve = {.value = vbuf, .len = vn < 0 ? 0 : (size_t)vn};
+    entry_t *e = vn >= 0 ? &ve : *find_slot(st, key, h);
     if (e)
         fn(e->value, e->len, arg);
     pthread_mutex_unlock(&st->mu);
@@ -203,6 +234,8 @@ int dp_store_delete(dp_store_t *st, const char *key)
     if (e) {
         *pp = e->next;
         st->count--;
+        if (st->hook)
+            st->hook(st->hook_user, key, NULL, 0, true);
     }
     pthread_mutex_unlock(&st->mu);
     if (!e)
@@ -211,20 +244,94 @@ int dp_store_delete(dp_store_t *st, const char *key)
     return DP_OK;
 }
 
+/* What views add to a read of the whole store: their entries, as items
+ * with their own key and value. */
+typedef struct item {
+    const char *key;
+    const void *value;
+    size_t len;
+    bool made; /* a view's: key and value malloc'd, one block */
+} item_t;
+
+typedef struct items {
+    dp_store_t *st;
+    item_t *v;
+    size_t n, cap;
+    size_t hidden; /* entries of the table that a view's entry hides */
+    bool oom;
+} items_t;
+
+static int collect_view_entry(void *a, const char *name, const char *value, size_t len)
+{
+    items_t *it = a;
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 16;
+        item_t *v = realloc(it->v, cap * sizeof *v);
+        if (!v) {
+            it->oom = true;
+            return 1;
+        }
+        it->v = v;
+        it->cap = cap;
+    }
+    size_t plen = sizeof DP_STORE_RUNNING_PREFIX - 1, nlen = strlen(name);
+    char *b = malloc(plen + nlen + 1 + len + 1);
+    if (!b) {
+        it->oom = true;
+        return 1;
+    }
+    memcpy(b, DP_STORE_RUNNING_PREFIX, plen);
+    memcpy(b + plen, name, nlen + 1);
+    char *val = b + plen + nlen + 1;
+    memcpy(val, value, len);
+    val[len] = '\0';
+    if (*find_slot(it->st, b, dp__hash_fnv1a(b)))
+        it->hidden++;
+    it->v[it->n++] = (item_t){.key = b, .value = val, .len = len, .made = true};
+    return 0;
+}
+
+/* Under mu: the views' entries (first in it->v), and how many of the
+ * table's they hide. False without memory. */
+static bool collect_views(dp_store_t *st, items_t *it)
+{
+    *it = (items_t){.st = st};
+    for (dp_store_view_t *v = st->views; v && !it->oom; v = v->next)
+        v->each(v->arg, collect_view_entry, it);
+    return !it->oom;
+}
+
+static void items_free(items_t *it)
+{
+    for (size_t i = 0; i < it->n; i++)
+        if (it->v[i].made)
+            free((void *)(uintptr_t)it->v[i].key);
+    free(it->v);
+}
+
 size_t dp_store_count(dp_store_t *st)
 {
     if (!st)
         return 0;
     pthread_mutex_lock(&st->mu);
     size_t n = st->count;
+    if (st->views) {
+        items_t it;
+        if (collect_views(st, &it))
+            n += it.n - it.hidden;
+        items_free(&it);
+    }
     pthread_mutex_unlock(&st->mu);
     return n;
 }
 
-static int cmp_entry(const void *a, const void *b)
+/* Key order; a view's entry before the table's of the same key (which it
+ * hides). */
+static int cmp_item(const void *a, const void *b)
 {
-    const entry_t *x = *(const entry_t *const *)a, *y = *(const entry_t *const *)b;
-    return strcmp(x->key, y->key);
+    const item_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (int)y->made - (int)x->made;
 }
 
 int dp_store_foreach(dp_store_t *st, int (*fn)(const char *key, const void *value, size_t len, void *arg), void *arg)
@@ -232,21 +339,73 @@ int dp_store_foreach(dp_store_t *st, int (*fn)(const char *key, const void *valu
     if (!st || !fn)
         return DP_EINVAL;
     pthread_mutex_lock(&st->mu);
-    entry_t **v = st->count ? malloc(st->count * sizeof *v) : NULL;
-    if (st->count && !v) {
+    items_t it = {.st = st};
+    if (st->views && !collect_views(st, &it)) {
+        items_free(&it);
         pthread_mutex_unlock(&st->mu);
         return DP_ENOMEM;
     }
-    size_t n = 0;
+    size_t total = it.n + st->count;
+    if (total > it.cap) {
+        item_t *v = realloc(it.v, total * sizeof *v);
+        if (!v) {
+            items_free(&it);
+            pthread_mutex_unlock(&st->mu);
+            return DP_ENOMEM;
+        }
+        it.v = v;
+        it.cap = total;
+    }
+    size_t nviews = it.n;
     for (size_t i = 0; i < st->nbuckets; i++)
         for (entry_t *e = st->buckets[i]; e; e = e->next)
-            v[n++] = e;
-    if (n > 1)
-        qsort(v, n, sizeof *v, cmp_entry);
+            it.v[it.n++] = (item_t){.key = e->key, .value = e->value, .len = e->len};
+    if (it.n > 1)
+        qsort(it.v, it.n, sizeof *it.v, cmp_item);
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = fn(v[i]->key, v[i]->value, v[i]->len, arg);
+    for (size_t i = 0; i < it.n && rc == 0; i++)
+        if (!(nviews && i > 0 && !it.v[i].made && strcmp(it.v[i - 1].key, it.v[i].key) == 0))
+            rc = fn(it.v[i].key, it.v[i].value, it.v[i].len, arg);
     pthread_mutex_unlock(&st->mu);
-    free(v);
+    items_free(&it);
     return rc;
+}
+
+void dp__store_view_attach(dp_store_t *st, dp_store_view_t *v)
+{
+    pthread_mutex_lock(&st->mu);
+    v->next = st->views;
+    st->views = v;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void dp__store_view_detach(dp_store_t *st, dp_store_view_t *v)
+{
+    pthread_mutex_lock(&st->mu);
+    for (dp_store_view_t **pp = &st->views; *pp; pp = &(*pp)->next)
+        if (*pp == v) {
+            *pp = v->next;
+            break;
+        }
+    pthread_mutex_unlock(&st->mu);
+}
+
+void dp__store_lock(dp_store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+}
+
+void dp__store_unlock(dp_store_t *st)
+{
+    pthread_mutex_unlock(&st->mu);
+}
+
+void dp_store_set_hook(dp_store_t *st, dp_store_hook_cb hook, void *user)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->hook = hook;
+    st->hook_user = user;
+    pthread_mutex_unlock(&st->mu);
 }

@@ -72,6 +72,8 @@ static const dp_job_type noop_type = {
     .description = "does nothing; ready at once",
     .create = noop_create,
     .run = noop_run,
+    /* create only checks that there are no params: not needed per attempt. */
+    .flags = DP_JOB_TYPE_STATELESS,
 };
 
 static const dp_job_type sleep_type = {

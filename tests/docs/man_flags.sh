@@ -39,7 +39,7 @@ man_synopsis() {
     while read -r opt; do
       case $opt in
         --*) echo "$opt" ;;
-        -?) long=$(table "$1" | awk -v s="$(echo "$opt" | cut -c2)" '$2 == s { print $1 }')
+        -?) long=$(table "$1" | awk -v s="$(printf "%s\n" "$opt" | cut -c2)" '$2 == s { print $1 }')
             echo "--${long:-UNKNOWN-SHORT-$opt}" ;;
       esac
     done | grep -vx -- --help | sort -u
@@ -64,7 +64,7 @@ man_options() {
     }' | grep -vx -- --help | sort -u
 }
 
-for cmd in run validate graph plugins watch plan; do
+for cmd in run validate graph plugins watch plan history show mark; do
   code_opts "$cmd" > "$WORK/code"
   [ -s "$WORK/code" ] || { fail "$cmd: no option table found in host/src/cli/$cmd.c"; continue; }
   help_opts "$cmd" > "$WORK/help"

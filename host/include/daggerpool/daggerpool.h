@@ -187,6 +187,27 @@ DP_API size_t dp_store_count(dp_store_t *store);
 DP_API int dp_store_foreach(dp_store_t *store, int (*fn)(const char *key, const void *value, size_t len, void *arg),
                             void *arg);
 
+/* Persistence: a hook the store calls on every change, so that an embedder
+ * can write the entries through to durable storage (the daggerpool command
+ * keeps them in its SQLite state, docs/state.md; the library itself stores
+ * nothing on disk). Load the saved entries with dp_store_set_copy first,
+ * then set the hook: it sees only the changes made after. */
+
+/** Whether this header has dp_store_set_hook. */
+#define DP_HAVE_STORE_HOOK 1
+
+/* Called after key was set (deleted false; value, len: the new value, as
+ * stored) or deleted (deleted true; value NULL, len 0), on the thread that made the change, with the
+ * store's lock held: the calls for one store come one at a time, in the
+ * order the changes were made, and a change is not visible to other threads
+ * before its call has returned. So the hook must not call back into the
+ * store, and what it does delays every other user of the store. */
+typedef void (*dp_store_hook_cb)(void *user, const char *key, const void *value, size_t len, bool deleted);
+
+/** Sets (or, with hook NULL, removes) the store's hook. Not while other
+ *  threads change the store. */
+DP_API void dp_store_set_hook(dp_store_t *store, dp_store_hook_cb hook, void *user);
+
 /* ------------------------------------------------------------------------ */
 /* Jobs                                                                      */
 /* ------------------------------------------------------------------------ */

@@ -30,6 +30,10 @@ int cli_validate(int argc, char **argv);
 int cli_graph(int argc, char **argv);
 int cli_plugins(int argc, char **argv);
 int cli_watch(int argc, char **argv);
+/* The durable state's commands (history.c, show.c, mark.c; state.h). */
+int cli_history(int argc, char **argv);
+int cli_show(int argc, char **argv);
+int cli_mark(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 
 /* ---- plan.c ------------------------------------------------------------ */

@@ -22,6 +22,9 @@ static const struct command {
     {"graph", cli_graph, "print a workflow's DAG as Graphviz DOT or Mermaid"},
     {"plugins", cli_plugins, "list the plugins on the search path"},
     {"watch", cli_watch, "run a workflow again and again until ready (reconcile loop; hot reload)"},
+    {"history", cli_history, "list the runs recorded in a workflow's state"},
+    {"show", cli_show, "show a recorded run: its summary, or its JSON result as run --json wrote it"},
+    {"mark", cli_mark, "mark a job succeeded (or clear it) for the next run --resume"},
 };
 
 static void print_usage(FILE *out)

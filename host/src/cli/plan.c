@@ -10,9 +10,11 @@
  */
 #include <getopt.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "cli.h"
+#include "state.h"
 #include "config.h"
 #include "util.h"
 
@@ -29,6 +31,8 @@ static const char usage[] =
     "  --json               the plan as JSON on stdout (keys: man daggerpool)\n"
     "  --plugin-path DIR    search DIR for plugins (repeatable), after the workflow's plugin_path\n"
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
+    "  --resume             as run --resume would: the jobs the workflow's state lets it reuse (read only)\n"
+    "  --state PATH         the state file (default .daggerpool/BASE-HASH.db here)\n"
     "  -h, --help           this help\n";
 
 /* A target that names no job: the file, the name, the nearest name. */
@@ -102,9 +106,12 @@ int cli_plan(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"plugin-path", required_argument, NULL, OPT_PLUGIN_PATH},
         {"allow-insecure-plugins", no_argument, NULL, OPT_ALLOW_INSECURE},
+        {"resume", no_argument, NULL, CLI_STATE_OPT_RESUME},
+        {"state", required_argument, NULL, CLI_STATE_OPT_STATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    cli_state_flags_t sf = {0};
     char **dirs = NULL;
     size_t ndirs = 0;
     bool json = false, allow_insecure = false;
@@ -121,6 +128,15 @@ int cli_plan(int argc, char **argv)
             }
             break;
         case OPT_ALLOW_INSECURE: allow_insecure = true; break;
+        case CLI_STATE_OPT_RESUME:
+        case CLI_STATE_OPT_STATE: {
+            int rc = cli_state_flag("plan", c, optarg, &sf);
+            if (rc >= 0) {
+                free(dirs);
+                return rc;
+            }
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             free(dirs);
@@ -146,6 +162,8 @@ int cli_plan(int argc, char **argv)
     dp_workflow_t *wf = NULL;
     dp_plan_t plan;
     memset(&plan, 0, sizeof plan);
+    cli_state_t *state = NULL;
+    cli_job_note_t *notes = NULL;
     if (!err || !con || !pl) {
         cli_errorf("plan", "out of memory");
         goto out;
@@ -163,6 +181,22 @@ int cli_plan(int argc, char **argv)
         cli_put_lines(stderr, err);
         goto out;
     }
+    /* --resume: the state read (no lock: a plan writes nothing); none
+     * there yet: nothing reused, as run --resume would. */
+    if (sf.resume) {
+        char *def = sf.path ? NULL : cli_state_default_path(file);
+        const char *sp = sf.path ? sf.path : def;
+        struct stat sb;
+        bool there = sp && stat(sp, &sb) == 0;
+        free(def);
+        if (there && cli_state_open_read("plan", &sf, file, dp_workflow_name(wf), &state) != 0)
+            goto out;
+        if (!cli_state_resume_notes(state, wf, con, &notes, &sel.nnotes)) {
+            cli_errorf("plan", "out of memory");
+            goto out;
+        }
+        sel.notes = notes;
+    }
     if (!cli_plan_make("plan", wf, &sel, &plan))
         goto out;
     int rc = json ? dp__plan_render_json(stdout, &plan, dp_workflow_name(wf))
@@ -174,6 +208,8 @@ int cli_plan(int argc, char **argv)
     code = CLI_EXIT_SUCCESS; /* a failed write to stdout: main says so (exit 1) */
 out:
     dp__plan_free(&plan);
+    cli_state_close(state);
+    free(notes);
     dp_workflow_free(wf);
     dp_plugins_free(pl);
     console_free(con);

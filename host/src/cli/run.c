@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "state.h"
 #include "text.h"
 
 static const char usage[] =
@@ -41,6 +42,8 @@ static const char usage[] =
     "  -q, --quiet          no progress, only errors in the log\n"
     "  -v, --verbose        more log: -v info, -vv debug (default: warnings and errors)\n"
     "  --log-format FMT     text (default) or json (one JSON object per line: logs, progress, errors)\n"
+    "  --resume             reuse the jobs whose last recorded run succeeded and whose definition is\n"
+    "                       unchanged (they and all their dependencies); the rest runs\n" CLI_STATE_HELP
     "  -h, --help           this help\n"
     "\n"
     "exit codes: 0 success, 1 failed (or an output could not be written), 2 invalid input (nothing ran),\n"
@@ -59,11 +62,13 @@ typedef struct run_opts_cli {
     cli_log_format_t log_format;
     bool dry_run;        /* --dry-run */
     cli_selection_t sel; /* targets (argv after FILE); notes: the state code's */
+    cli_state_flags_t state;
 } run_cli_t;
 
 typedef struct sinks {
     console_t *con;
     trace_rec_t *trace;
+    cli_state_t *state;
 } sinks_t;
 
 static void on_event(void *user, const dp_event_t *ev)
@@ -72,6 +77,8 @@ static void on_event(void *user, const dp_event_t *ev)
     console_event(s->con, ev);
     if (s->trace)
         trace_rec_event(s->trace, ev);
+    if (s->state)
+        cli_state_event(s->state, ev);
 }
 
 /* Returns -1 when parsing succeeded, else the exit code. */
@@ -99,6 +106,11 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"state", required_argument, NULL, CLI_STATE_OPT_STATE},
+        {"no-state", no_argument, NULL, CLI_STATE_OPT_NO_STATE},
+        {"wait", no_argument, NULL, CLI_STATE_OPT_WAIT},
+        {"keep-runs", required_argument, NULL, CLI_STATE_OPT_KEEP_RUNS},
+        {"resume", no_argument, NULL, CLI_STATE_OPT_RESUME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -132,6 +144,16 @@ static int parse_args(int argc, char **argv, run_cli_t *o)
             if (!cli_parse_log_format(optarg, &o->log_format))
                 return cli_usage_error("run", "--log-format %s: expected text or json", optarg);
             break;
+        case CLI_STATE_OPT_STATE:
+        case CLI_STATE_OPT_NO_STATE:
+        case CLI_STATE_OPT_WAIT:
+        case CLI_STATE_OPT_KEEP_RUNS:
+        case CLI_STATE_OPT_RESUME: {
+            int code = cli_state_flag("run", c, optarg, &o->state);
+            if (code >= 0)
+                return code;
+            break;
+        }
         case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
         case ':': return cli_usage_error("run", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("run", "unknown option %s", argv[optind - 1]);
@@ -195,7 +217,8 @@ static bool finish_output(out_file_t *f, int rc)
  * succeed keeps its own code): a script must not take a result nobody could
  * read for a success. */
 static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *name, FILE *summary_out,
-                         out_file_t *json_file, out_file_t *trace_file, trace_rec_t *trace)
+                         out_file_t *json_file, out_file_t *trace_file, trace_rec_t *trace, const char *json_text,
+                         size_t json_len)
 {
     int code = (int)dp_result_outcome(r);
     if (summary_out && dp__render_summary(summary_out, r, name) != DP_OK) {
@@ -204,13 +227,34 @@ static int write_outputs(const run_cli_t *o, const dp_result_t *r, const char *n
         if (code == CLI_EXIT_SUCCESS)
             code = CLI_EXIT_FAILED;
     }
-    if (o->json && !finish_output(json_file, dp__render_json(json_file->f, r, name)) && code == CLI_EXIT_SUCCESS)
+    /* With state on, the JSON was made in memory once for both (the state
+     * keeps the very bytes, for `show --json`). */
+    int jrc = !o->json    ? DP_OK
+              : json_text ? (fwrite(json_text, 1, json_len, json_file->f) == json_len ? DP_OK : DP_ESYS)
+                          : dp__render_json(json_file->f, r, name);
+    if (o->json && !finish_output(json_file, jrc) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     if (o->trace)
         trace_rec_pool_waits(trace, r);
     if (o->trace && !finish_output(trace_file, trace_rec_finish(trace)) && code == CLI_EXIT_SUCCESS)
         code = CLI_EXIT_FAILED;
     return code;
+}
+
+/* The JSON result in memory, exactly what --json writes: kept in the state
+ * (show --json gives these bytes back) and written to --json from here. */
+static bool render_json_text(const dp_result_t *r, const char *name, char **text, size_t *len)
+{
+    FILE *f = open_memstream(text, len);
+    if (!f)
+        return false;
+    int rc = dp__render_json(f, r, name);
+    if (fclose(f) != 0 || rc != DP_OK) {
+        free(*text);
+        *text = NULL;
+        return false;
+    }
+    return true;
 }
 
 /* Where the summary goes: stdout, or stderr when stdout carries the JSON or
@@ -314,6 +358,10 @@ int cli_run(int argc, char **argv)
     memset(&plan, 0, sizeof plan);
     uint32_t *reused = NULL;
     size_t nreused = 0;
+    cli_state_t *state = NULL;
+    cli_job_note_t *notes = NULL;
+    char *json_text = NULL;
+    size_t json_len = 0;
     code = CLI_EXIT_INVALID;
     if (!err)
         goto out;
@@ -344,6 +392,16 @@ int cli_run(int argc, char **argv)
      * refused), what they need, and what is reused (o.sel.notes: the state
      * code's). */
     const char *name = dp_workflow_name(wf);
+    /* The durable state: refused (exit 2) before anything runs, or none
+     * (warned) where it cannot be written. A dry run reads it (--resume)
+     * and records nothing. */
+    if ((!o.dry_run || o.state.resume) && cli_state_open("run", &o.state, o.file, name, con, &state) != 0)
+        goto out;
+    if (o.state.resume && !cli_state_resume_notes(state, wf, con, &notes, &o.sel.nnotes))
+        goto oom;
+    o.sel.notes = notes;
+    if (!o.dry_run)
+        cli_state_attach_store(state, store);
     if (!cli_plan_make("run", wf, &o.sel, &plan))
         goto out;
     if (o.dry_run) {
@@ -368,7 +426,7 @@ int cli_run(int argc, char **argv)
     cli_run_opts(wf, &o.flags, &opts);
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
-    sinks_t sinks = {con, trace};
+    sinks_t sinks = {con, trace, state};
     opts.parent = parent;
     opts.store = store;
     opts.log = console_log_cb;
@@ -389,6 +447,8 @@ int cli_run(int argc, char **argv)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
     if (cli_signals_install_hup(reloader) != DP_OK)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
+    cli_state_expected_durations(state, g);
+    cli_state_run_begin(state, "run", wf, g);
     r = dp_graph_run(g, &opts, err, 16384);
     cli_signals_restore_hup();
     /* From here a signal ends the process at once (nothing left to cancel),
@@ -398,13 +458,17 @@ int cli_run(int argc, char **argv)
     reloader = NULL;
     console_end(con);
     if (!r) {
+        cli_state_run_end(state, NULL, NULL, 0);
         cli_errorf(NULL, "%s: %s", o.file, err);
         goto out;
     }
 
     if (summary_out && plan.ntargets)
         selection_line(summary_out, &plan);
-    code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace);
+    if (state && !render_json_text(r, name, &json_text, &json_len))
+        goto oom;
+    code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace, json_text, json_len);
+    cli_state_run_end(state, r, json_text, json_len);
     goto out;
 
 oom:
@@ -414,9 +478,13 @@ out:
     out_file_discard(&json_file);
     out_file_discard(&trace_file);
     dp_reloader_free(reloader);
+    cli_state_detach_store(state, store);
+    cli_state_close(state);
+    free(json_text);
     dp_result_free(r);
     dp__plan_free(&plan); /* before the workflow: it reads the whole graph */
     free(reused);
+    free(notes);
     dp_workflow_free(wf); /* the graph's jobs release their plugin instances */
     dp_plugins_free(pl);
     dp_store_free(store);

@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "config.h"
 #include "jsonw.h"
+#include "state.h"
 #include "util.h"
 
 static const char usage[] =
@@ -61,7 +62,7 @@ static const char usage[] =
     "  --allow-insecure-plugins  load plugin files and directories writable by others (unsafe)\n"
     "  -q, --quiet          only errors in the log\n"
     "  -v, --verbose        more log: -v debug (default: info: runs, reloads, refusals)\n"
-    "  --log-format FMT     text (default) or json (one JSON object per line: logs, errors)\n"
+    "  --log-format FMT     text (default) or json (one JSON object per line: logs, errors)\n" CLI_STATE_HELP
     "  -h, --help           this help\n"
     "\n"
     "exit codes: 0 ready (--until-ready), 1 ready but the output could not be written, 2 invalid input\n"
@@ -79,6 +80,7 @@ typedef struct watch_cli {
     int verbose;
     bool quiet;
     cli_log_format_t log_format;
+    cli_state_flags_t state;
     cli_selection_t sel; /* targets (argv after FILE) */
 } watch_cli_t;
 
@@ -107,6 +109,10 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"state", required_argument, NULL, CLI_STATE_OPT_STATE},
+        {"no-state", no_argument, NULL, CLI_STATE_OPT_NO_STATE},
+        {"wait", no_argument, NULL, CLI_STATE_OPT_WAIT},
+        {"keep-runs", required_argument, NULL, CLI_STATE_OPT_KEEP_RUNS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -147,6 +153,15 @@ static int parse_args(int argc, char **argv, watch_cli_t *o)
             break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_SUCCESS;
         case ':': return cli_usage_error("watch", "%s needs a value", argv[optind - 1]);
+        case CLI_STATE_OPT_STATE:
+        case CLI_STATE_OPT_NO_STATE:
+        case CLI_STATE_OPT_WAIT:
+        case CLI_STATE_OPT_KEEP_RUNS: {
+            int code = cli_state_flag("watch", c, optarg, &o->state);
+            if (code >= 0)
+                return code;
+            break;
+        }
         default: return cli_usage_error("watch", "unknown option %s", argv[optind - 1]);
         }
     }
@@ -172,8 +187,15 @@ typedef struct watcher {
     int in_fd, in_wd; /* inotify on the workflow file's directory */
     char *base;       /* the workflow file's name in it */
     char *err;
-    cli_notify_t *notify; /* systemd's notification socket, or NULL */
+    cli_notify_t *notify;          /* systemd's notification socket, or NULL */
+    cli_state_t *state;            /* NULL: --no-state, or it cannot be written */
+    unsigned durations_generation; /* the generation given the state's durations (0: none) */
 } watcher_t;
+
+static void on_state_event(void *user, const dp_event_t *ev)
+{
+    cli_state_event(user, ev);
+}
 
 /* Adds wf's plugin_path directories not added before (a reloaded workflow
  * may bring new ones; the search path only grows). */
@@ -446,14 +468,36 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
     if (!*executor) /* sized by the first run; a bigger bound later adds threads per run */
         *executor = dp_executor_new(opts.max_concurrent_jobs);
     opts.executor = *executor; /* NULL (no memory): threads per run, as before */
+    if (w->state && w->durations_generation != w->generation) {
+        /* The state's durations weight the critical path, once per workflow
+         * generation (later runs keep the paths the first one made). */
+        cli_state_expected_durations(w->state, dp_workflow_graph(w->wf));
+        w->durations_generation = w->generation;
+    }
+    if (w->state && cli_state_run_begin(w->state, "watch", w->wf, dp_workflow_graph(w->wf))) {
+        opts.on_event = on_state_event;
+        opts.event_user = w->state;
+    }
     cli_notify_run_start(w->notify, opts.timeout_ms);
     dp_result_t *r = dp_graph_run(dp_workflow_graph(w->wf), &opts, w->err, 16384);
     if (!r) {
+        cli_state_run_end(w->state, NULL, NULL, 0);
         cli_notify_run_end(w->notify, "a run could not start");
         cli_errorf(NULL, "%s: %s", o->file, w->err);
         return false;
     }
     const char *name = dp_workflow_name(w->wf);
+    if (w->state) {
+        /* What `run --json` would have written, for `show --json`. */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        int rc = f ? dp__render_json(f, r, name) : DP_ENOMEM;
+        if (f && fclose(f) != 0)
+            rc = DP_ENOMEM;
+        cli_state_run_end(w->state, r, rc == DP_OK ? text : NULL, rc == DP_OK ? len : 0);
+        free(text);
+    }
     *outcome = dp_result_outcome(r);
     *requeue = dp_result_requeue_after_ms(r);
     if (summary_out) {
@@ -512,6 +556,12 @@ int cli_watch(int argc, char **argv)
 
     if (!load_first_workflow(&w))
         goto out;
+    /* The durable state: refused (exit 2) before anything runs, or none
+     * (warned). Its store entries are loaded before the first run, so a
+     * restarted watch adopts what plugins kept (slurm.batch's job ids). */
+    if (cli_state_open("watch", &o.state, o.file, dp_workflow_name(w.wf), w.con, &w.state) != 0)
+        goto out;
+    cli_state_attach_store(w.state, store);
     if (!(parent = dp_ctx_new(NULL, 0)))
         goto oom;
     if (!(w.reloader = dp_reloader_new(w.pl, NULL, w.err, 16384)) || dp_reloader_start(w.reloader) != DP_OK)
@@ -578,6 +628,8 @@ out:
     if (jl && jl != stdout)
         fclose(jl);
     dp_reloader_free(w.reloader);
+    cli_state_detach_store(w.state, store);
+    cli_state_close(w.state);
     dp_workflow_free(w.next);
     dp_workflow_free(w.wf);
     dp_plugins_free(w.pl);

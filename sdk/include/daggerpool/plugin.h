@@ -212,7 +212,22 @@ typedef struct dp_job_type {
      * a plugin whose work outlives a call (a remote job) this is where to
      * cancel it. log works; set_error is ignored. */
     void (*end)(dp_plugin_ctx *ctx, void *state);
+
+    /* ABI 1.2. DP_JOB_TYPE_* flags (0: none, the behaviour above). */
+    uint32_t flags;
 } dp_job_type;
+
+/* dp_job_type.flags (ABI 1.2; a plugin built against 1.0 or 1.1 has none:
+ * the host reads its smaller struct as zero-filled).
+ *
+ * DP_JOB_TYPE_STATELESS: `create` only checks the params: it leaves *state
+ * NULL and does nothing else a job could notice (no store writes, no state
+ * of its own). Then the host calls it when the job is added and again only
+ * when an attempt runs on another copy of the plugin (a hot swap) than the
+ * one that last checked the job's params, not before every attempt: run,
+ * check and end get state NULL, destroy (if any) still ends every attempt.
+ * Jobs with isolation = "process" ignore the flag. */
+#define DP_JOB_TYPE_STATELESS 0x1u
 
 /* What a plugin is. Returned by the entry point; must stay valid until the
  * plugin is unloaded (a static const object is the usual choice). */

@@ -1,0 +1,661 @@
+/* state_run.c - recording runs and the store in the state (docs/state.md).
+ *
+ * The hot path is the job end: a worker appends it to a queue (one short
+ * lock, no I/O) and a writer thread commits the queue in one transaction
+ * every STATE_FLUSH_MS or every STATE_FLUSH_JOBS ends, whichever comes
+ * first; never a transaction per job. What a kill -9 loses is thus the
+ * jobs in flight and the ends of the last STATE_FLUSH_MS at most; every
+ * commit before is whole (WAL).
+ *
+ * The store is written through: each change of an entry is committed
+ * before the call that made it returns (plugins keep ids there, such as
+ * slurm.batch's submitted job ids, that must survive a kill right after).
+ * Store changes are rare; the pool's own snapshots of running jobs
+ * (dp.running/...) change with every job and are not kept. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "state_int.h"
+#include "store.h"
+
+#define STATE_FLUSH_MS 100
+#define STATE_FLUSH_JOBS 8192
+/* The log (WAL) is moved into the file by the writer thread once it holds
+ * this many pages (16 MiB), never by a commit on the run's path (state.c
+ * turns SQLite's own checkpoints off). */
+#define STATE_CHECKPOINT_FRAMES 4096
+
+/* ---- the store --------------------------------------------------------- */
+
+static void store_hook(void *user, const char *key, const void *value, size_t len, bool deleted)
+{
+    cli_state_t *st = user;
+    if (strncmp(key, DP_STORE_RUNNING_PREFIX, sizeof DP_STORE_RUNNING_PREFIX - 1) == 0)
+        return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->broken) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(st->db,
+                                    deleted ? "DELETE FROM store WHERE key = ?"
+                                            : "INSERT OR REPLACE INTO store (key, value) VALUES (?, ?)",
+                                    -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+            if (!deleted)
+                sqlite3_bind_blob(s, 2, value ? value : "", (int)len, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        if (rc != SQLITE_OK)
+            state_broken(st, "keep a store entry", rc);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+int cli_state_attach_store(cli_state_t *st, dp_store_t *store)
+{
+    if (!st)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT key, value FROM store", -1, &s, NULL);
+    size_t n = 0;
+    while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        const void *v = sqlite3_column_blob(s, 1);
+        int len = sqlite3_column_bytes(s, 1);
+        if (key && dp_store_set_copy(store, key, v ? v : "", (size_t)len) == DP_OK)
+            n++;
+    }
+    sqlite3_finalize(s);
+    if (st->con && n)
+        console_logf(st->con, DP_LOG_INFO, "state %s: %zu store entr%s of earlier runs loaded", st->path, n,
+                     n == 1 ? "y" : "ies");
+    st->store = store;
+    dp_store_set_hook(store, store_hook, st);
+    return 0;
+}
+
+void cli_state_detach_store(cli_state_t *st, dp_store_t *store)
+{
+    if (st && store && st->store == store) {
+        dp_store_set_hook(store, NULL, NULL);
+        st->store = NULL;
+    }
+}
+
+/* ---- job ends ---------------------------------------------------------- */
+
+static const char ins_job_sql[] =
+    "INSERT INTO run_jobs (run_id, job, status, reused, attempts, start_ms, duration_ms, error, plugin, def_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/* The jobs' definition hashes, once per run: on the writer thread while
+ * the run starts (or, when it had nothing to write, at the run's end, the
+ * writer idle). */
+static void ensure_hashes(cli_state_t *st)
+{
+    /* Only the writer (or the main thread while the writer is idle) calls
+     * this; the flag is read under qmu by the writer's loop too. */
+    pthread_mutex_lock(&st->qmu);
+    bool done = st->hashed;
+    pthread_mutex_unlock(&st->qmu);
+    if (done)
+        return;
+    for (size_t i = 0; i < st->njobs; i++)
+        st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+    pthread_mutex_lock(&st->qmu);
+    st->hashed = true;
+    pthread_mutex_unlock(&st->qmu);
+}
+
+/* Binds and steps one job row. */
+static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts,
+                      int64_t start_ms, int64_t duration_ms, const char *error)
+{
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, st->run_id);
+    sqlite3_bind_text(s, 2, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, dp_status_name(status), -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, reused);
+    sqlite3_bind_int(s, 5, (int)attempts);
+    if (start_ms >= 0) {
+        sqlite3_bind_int64(s, 6, start_ms);
+        sqlite3_bind_int64(s, 7, duration_ms);
+    } else {
+        sqlite3_bind_null(s, 6);
+        sqlite3_bind_null(s, 7);
+    }
+    if (error)
+        sqlite3_bind_text(s, 8, error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 8);
+    const char *plugin = dp_graph_job_plugin(st->g, id);
+    if (plugin)
+        sqlite3_bind_text(s, 9, plugin, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 9);
+    sqlite3_bind_int64(s, 10, (int64_t)st->hash[id]);
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* A job's end as its last end (job_last; --resume reads it), written in
+ * the run's last transaction; an unchanged row is left alone (no page
+ * written). Reused jobs are not ended again: their row stands. */
+static const char upsert_last_sql[] =
+    "INSERT INTO job_last (job, status, def_hash, run_id) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (job) DO UPDATE SET status = excluded.status, def_hash = excluded.def_hash,"
+    " run_id = excluded.run_id, marked_by = NULL, marked_ms = NULL"
+    " WHERE job_last.status != excluded.status OR job_last.def_hash != excluded.def_hash"
+    " OR job_last.marked_by IS NOT NULL";
+
+static int upsert_last(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status)
+{
+    if (status != DP_STATUS_SUCCESS && status != DP_STATUS_FAILED && status != DP_STATUS_NOT_READY)
+        return SQLITE_OK;
+    if (st->last[id] == 1 + status && st->last_hash[id] == st->hash[id])
+        return SQLITE_OK; /* unchanged (the usual case of a run again): nothing to write */
+    st->last[id] = (unsigned char)(1 + status);
+    st->last_hash[id] = st->hash[id];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, dp_status_name(status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)st->hash[id]);
+    sqlite3_bind_int64(s, 4, st->run_id);
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Commits ends in one transaction (or none, once broken), then, off the
+ * run's critical path, moves the log (WAL) into the file when it grew. */
+static void commit_ends(cli_state_t *st, state_ends_t *q)
+{
+    if (!q->n)
+        return;
+    /* A batch can come before the loop's early start of the hashing (a
+     * watch's writer that was waiting when the run began). */
+    ensure_hashes(st);
+    pthread_mutex_lock(&st->mu);
+    if (!st->broken) {
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
+        for (size_t i = 0; rc == SQLITE_OK && i < q->n; i++) {
+            const state_end_t *e = &q->v[i];
+            uint64_t t0 = st->start_ns[e->id];
+            int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
+            int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
+            rc = e->reused ? insert_job(s, st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL)
+                           : insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
+            if (rc == SQLITE_OK)
+                st->recorded[e->id] = 1;
+        }
+        sqlite3_finalize(s);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            for (size_t i = 0; i < q->n; i++)
+                st->recorded[q->v[i].id] = 0;
+            state_broken(st, "record job ends", rc);
+        }
+        if (!st->broken && st->wal_frames > STATE_CHECKPOINT_FRAMES)
+            sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; i < q->n; i++)
+        free(q->v[i].error);
+    q->n = 0;
+}
+
+/* The writer lives from the first run to cli_state_close (a watch keeps it
+ * from run to run, as it keeps its workers). While a run is recorded it
+ * commits every STATE_FLUSH_MS (or STATE_FLUSH_JOBS ends); between runs it
+ * sleeps until asked. cli_state_run_end asks for a flush and waits for it. */
+static void *writer_main(void *arg)
+{
+    cli_state_t *st = arg;
+    state_ends_t mine = {0};
+    pthread_mutex_lock(&st->qmu);
+    for (;;) {
+        if (st->run_live && !st->hashed) {
+            pthread_mutex_unlock(&st->qmu);
+            ensure_hashes(st);
+            pthread_mutex_lock(&st->qmu);
+        }
+        while (!st->stop && st->flush_done == st->flush_req && st->queue.n < STATE_FLUSH_JOBS) {
+            if (!st->queue.n && !st->run_live) {
+                pthread_cond_wait(&st->qcv, &st->qmu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += STATE_FLUSH_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&st->qcv, &st->qmu, &ts) == ETIMEDOUT)
+                break;
+        }
+        /* Swap: the workers go on appending to the other buffer. */
+        state_ends_t t = st->queue;
+        st->queue = mine;
+        mine = t;
+        unsigned long req = st->flush_req;
+        bool stop = st->stop;
+        pthread_mutex_unlock(&st->qmu);
+        commit_ends(st, &mine);
+        pthread_mutex_lock(&st->qmu);
+        st->flush_done = req;
+        pthread_cond_broadcast(&st->qdone);
+        if (stop && st->queue.n == 0)
+            break;
+    }
+    pthread_mutex_unlock(&st->qmu);
+    free(mine.v);
+    return NULL;
+}
+
+/* Commits every end queued so far (on the writer, or here without one). */
+static void flush_ends(cli_state_t *st)
+{
+    if (!st->writer_on) {
+        commit_ends(st, &st->queue);
+        return;
+    }
+    pthread_mutex_lock(&st->qmu);
+    unsigned long req = ++st->flush_req;
+    pthread_cond_signal(&st->qcv);
+    while (st->flush_done < req)
+        pthread_cond_wait(&st->qdone, &st->qmu);
+    pthread_mutex_unlock(&st->qmu);
+}
+
+void state_writer_stop(cli_state_t *st)
+{
+    if (!st->writer_on)
+        return;
+    pthread_mutex_lock(&st->qmu);
+    st->stop = true;
+    pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
+    pthread_join(st->writer, NULL);
+    st->writer_on = false;
+    commit_ends(st, &st->queue);
+    free(st->queue.v);
+    st->queue = (state_ends_t){0};
+}
+
+void cli_state_event(cli_state_t *st, const dp_event_t *ev)
+{
+    if (!st || !st->run_id || ev->job >= st->njobs)
+        return;
+    if (ev->kind == DP_EV_ATTEMPT_START) {
+        /* The job's own thread; read by the writer after the job's end is
+         * queued (qmu orders it). +1 so that 0 means "never started". */
+        if (!st->start_ns[ev->job])
+            st->start_ns[ev->job] = ev->time_ns + 1;
+        return;
+    }
+    bool reused = ev->kind == DP_EV_JOB_REUSED; /* at the start, on the calling thread */
+    if (ev->kind != DP_EV_JOB_END && !reused)
+        return;
+    char *error = ev->error ? strdup(ev->error) : NULL;
+    pthread_mutex_lock(&st->qmu);
+    if (st->queue.n == st->queue.cap) {
+        size_t cap = st->queue.cap ? st->queue.cap * 2 : 1024;
+        state_end_t *v = realloc(st->queue.v, cap * sizeof *v);
+        if (!v) {
+            pthread_mutex_unlock(&st->qmu);
+            free(error); /* out of memory: the run's end records it */
+            return;
+        }
+        st->queue.v = v;
+        st->queue.cap = cap;
+    }
+    st->queue.v[st->queue.n++] = (state_end_t){.id = ev->job,
+                                               .status = (uint8_t)ev->status,
+                                               .reused = reused,
+                                               .attempts = ev->attempt,
+                                               .end_ns = ev->time_ns,
+                                               .error = error};
+    if (reused)
+        st->nreused++;
+    if (st->queue.n == STATE_FLUSH_JOBS)
+        pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
+}
+
+/* ---- a run ------------------------------------------------------------- */
+
+static void run_clear(cli_state_t *st)
+{
+    free(st->hash);
+    free(st->start_ns);
+    free(st->recorded);
+    free(st->last);
+    free(st->last_hash);
+    st->last = NULL;
+    st->last_hash = NULL;
+    st->hash = NULL;
+    st->start_ns = NULL;
+    st->recorded = NULL;
+    st->run_id = 0;
+    st->g = NULL;
+    st->wf = NULL;
+    st->njobs = 0;
+    pthread_mutex_lock(&st->qmu);
+    st->hashed = false;
+    pthread_mutex_unlock(&st->qmu);
+}
+
+/* job_last into st->last / last_hash (the writer compares each end with
+ * it). A row that cannot be read is treated as absent: written again. */
+static void load_last(cli_state_t *st)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "SELECT job, status, def_hash, marked_by IS NOT NULL FROM job_last", -1, &s, NULL) ==
+        SQLITE_OK) {
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            long id = dp_graph_job_id(st->g, (const char *)sqlite3_column_text(s, 0));
+            const char *status = (const char *)sqlite3_column_text(s, 1);
+            if (id < 0 || !status)
+                continue;
+            unsigned char v = strcmp(status, "success") == 0     ? 1 + DP_STATUS_SUCCESS
+                              : strcmp(status, "failed") == 0    ? 1 + DP_STATUS_FAILED
+                              : strcmp(status, "not_ready") == 0 ? 1 + DP_STATUS_NOT_READY
+                                                                 : 0;
+            st->last[id] = (unsigned char)(v | (sqlite3_column_int(s, 3) ? LAST_MARKED : 0));
+            st->last_hash[id] = (uint64_t)sqlite3_column_int64(s, 2);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+}
+
+bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *wf, const dp_graph_t *g)
+{
+    if (!st || st->broken)
+        return false;
+    run_clear(st);
+    st->g = g;
+    st->wf = wf;
+    st->njobs = dp_graph_job_count(g);
+    size_t n = st->njobs ? st->njobs : 1;
+    st->hash = malloc(n * sizeof *st->hash);
+    st->start_ns = calloc(n, sizeof *st->start_ns);
+    st->recorded = calloc(n, 1);
+    st->last = calloc(n, 1);
+    st->last_hash = calloc(n, sizeof *st->last_hash);
+    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash) {
+        run_clear(st);
+        state_broken(st, "record the run", SQLITE_NOMEM);
+        return false;
+    }
+    load_last(st);
+    st->run_start_ms = state_now_ms();
+    st->nreused = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, "INSERT INTO runs (command, pid, host, start_ms, jobs) VALUES (?, ?, ?, ?, ?)",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, cmd, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (int64_t)getpid());
+        sqlite3_bind_text(s, 3, st->host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, (int64_t)st->run_start_ms);
+        sqlite3_bind_int64(s, 5, (int64_t)st->njobs);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        st->run_id = sqlite3_last_insert_rowid(st->db);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        state_broken(st, "record the run", rc);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (rc != SQLITE_OK) {
+        run_clear(st);
+        return false;
+    }
+    pthread_mutex_lock(&st->qmu);
+    st->run_live = true;
+    pthread_cond_signal(&st->qcv); /* hash the jobs while the run starts */
+    pthread_mutex_unlock(&st->qmu);
+    if (!st->writer_on)
+        st->writer_on = pthread_create(&st->writer, NULL, writer_main, st) == 0;
+    return true;
+}
+
+/* The plugin versions of the jobs that ran: a run_plugins row per plugin
+ * whose jobs all ran one version (the usual case: nothing per job), and
+ * for a plugin swapped during the run each of its jobs' own version. */
+static int record_versions(cli_state_t *st, const dp_result_t *r)
+{
+    typedef struct pv {
+        const char *plugin, *version;
+        bool mixed;
+    } pv_t;
+    pv_t *v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < st->njobs; i++) {
+        const dp_job_result_t *jr = dp_result_job(r, i);
+        if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
+            continue;
+        size_t k = 0;
+        while (k < nv && strcmp(v[k].plugin, jr->plugin) != 0)
+            k++;
+        if (k == nv) {
+            if (nv == cap) {
+                cap = cap ? cap * 2 : 8;
+                pv_t *g = realloc(v, cap * sizeof *g);
+                if (!g) {
+                    free(v);
+                    return SQLITE_NOMEM;
+                }
+                v = g;
+            }
+            v[nv++] = (pv_t){jr->plugin, jr->plugin_version, false};
+        } else if (strcmp(v[k].version, jr->plugin_version) != 0) {
+            v[k].mixed = true;
+        }
+    }
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_plugins (run_id, plugin, version) VALUES (?, ?, ?)",
+                                -1, &s, NULL);
+    bool any_mixed = false;
+    for (size_t k = 0; rc == SQLITE_OK && k < nv; k++) {
+        any_mixed |= v[k].mixed;
+        if (v[k].mixed)
+            continue;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, st->run_id);
+        sqlite3_bind_text(s, 2, v[k].plugin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, v[k].version, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc == SQLITE_OK && any_mixed) {
+        rc = sqlite3_exec(st->db,
+                          "CREATE TEMP TABLE IF NOT EXISTS vers (job TEXT PRIMARY KEY, version TEXT) WITHOUT ROWID;"
+                          "DELETE FROM temp.vers",
+                          NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO temp.vers (job, version) VALUES (?, ?)", -1, &s,
+                                    NULL);
+        for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
+            const dp_job_result_t *jr = dp_result_job(r, i);
+            if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
+                continue;
+            size_t k = 0;
+            while (k < nv && strcmp(v[k].plugin, jr->plugin) != 0)
+                k++;
+            if (k == nv || !v[k].mixed)
+                continue;
+            sqlite3_reset(s);
+            sqlite3_bind_text(s, 1, jr->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, jr->plugin_version, -1, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(
+                st->db,
+                "UPDATE run_jobs SET plugin_version = (SELECT version FROM temp.vers v WHERE v.job ="
+                " run_jobs.job) WHERE run_id = ? AND reused = 0 AND job IN (SELECT job FROM"
+                " temp.vers)",
+                -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(s, 1, st->run_id);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+    }
+    free(v);
+    return rc;
+}
+
+/* Whether job i was reused, without making every job's record when
+ * nothing was (dp_result_job makes them all on its first call). */
+static bool reused_job(const dp_result_t *r, size_t i)
+{
+    if (dp_result_status(r, i) != DP_STATUS_SUCCESS)
+        return false;
+    const dp_job_result_t *jr = dp_result_job(r, i);
+    return jr && jr->reused;
+}
+
+/* The jobs with a status but no row yet: skipped ones, and any whose end
+ * the writer could not queue. */
+static int insert_rest(cli_state_t *st, const dp_result_t *r)
+{
+    sqlite3_stmt *s = NULL, *u = NULL;
+    int rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
+        dp_status_t status = dp_result_status(r, i);
+        if (st->recorded[i] || status == DP_STATUS_UNKNOWN)
+            continue;
+        const dp_job_result_t *jr = dp_result_job(r, i);
+        if (!jr)
+            return SQLITE_NOMEM;
+        rc = insert_job(s, st, (uint32_t)i, status, jr->reused, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
+    }
+    sqlite3_finalize(s);
+    /* The jobs' last ends, in id order (name order for a file's graph: the
+     * table's order, so the writes are sequential), only where they
+     * change. Not during the run: a run killed before this point has its
+     * ends folded in by the next process that opens the state (state.c). */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
+        dp_status_t status = dp_result_status(r, i);
+        if (status != DP_STATUS_UNKNOWN && status != DP_STATUS_SKIPPED && !(st->nreused && reused_job(r, i)))
+            rc = upsert_last(u, st, (uint32_t)i, status);
+    }
+    sqlite3_finalize(u);
+    return rc;
+}
+
+void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, size_t json_len)
+{
+    if (!st || !st->run_id)
+        return;
+    flush_ends(st);
+    pthread_mutex_lock(&st->qmu);
+    st->run_live = false;
+    pthread_mutex_unlock(&st->qmu);
+    ensure_hashes(st); /* the writer idle: when it had no end to write */
+    pthread_mutex_lock(&st->mu);
+    if (!r && !st->broken) { /* the library refused the run: nothing ran */
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE runs SET outcome = 'refused', end_ms = %llu WHERE id = %lld",
+                 (unsigned long long)state_now_ms(), (long long)st->run_id);
+        int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            state_broken(st, "record the run's end", rc);
+    } else if (!st->broken) {
+        unsigned counts[5] = {0};
+        for (size_t i = 0; i < st->njobs; i++) {
+            dp_status_t s = dp_result_status(r, i);
+            if ((unsigned)s < 5)
+                counts[s]++;
+        }
+        int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = insert_rest(st, r);
+        if (rc == SQLITE_OK)
+            rc = record_versions(st, r);
+        sqlite3_stmt *s = NULL;
+        if (rc == SQLITE_OK)
+            rc = sqlite3_prepare_v2(st->db,
+                                    "UPDATE runs SET end_ms = ?, outcome = ?, first_error = ?, success = ?, failed = ?,"
+                                    " not_ready = ?, skipped = ?, unknown = ?, reused = ? WHERE id = ?",
+                                    -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(s, 1, (int64_t)(st->run_start_ms + (uint64_t)dp_result_duration_ms(r)));
+            sqlite3_bind_text(s, 2, dp_run_outcome_name(dp_result_outcome(r)), -1, SQLITE_STATIC);
+            const char *fe = dp_result_first_error(r);
+            if (fe)
+                sqlite3_bind_text(s, 3, fe, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(s, 3);
+            sqlite3_bind_int(s, 4, (int)counts[DP_STATUS_SUCCESS]);
+            sqlite3_bind_int(s, 5, (int)counts[DP_STATUS_FAILED]);
+            sqlite3_bind_int(s, 6, (int)counts[DP_STATUS_NOT_READY]);
+            sqlite3_bind_int(s, 7, (int)counts[DP_STATUS_SKIPPED]);
+            sqlite3_bind_int(s, 8, (int)counts[DP_STATUS_UNKNOWN]);
+            sqlite3_bind_int(s, 9, (int)st->nreused);
+            sqlite3_bind_int64(s, 10, st->run_id);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc == SQLITE_OK && json)
+            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_results (run_id, json) VALUES (?, ?)", -1, &s,
+                                    NULL);
+        if (rc == SQLITE_OK && json) {
+            sqlite3_bind_int64(s, 1, st->run_id);
+            sqlite3_bind_text64(s, 2, json, json_len, SQLITE_STATIC, SQLITE_UTF8);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        /* Retention: the last keep_runs runs. */
+        if (rc == SQLITE_OK && st->keep_runs) {
+            char sql[640];
+            int64_t below = st->run_id - (int64_t)st->keep_runs + 1;
+            snprintf(sql, sizeof sql,
+                     "DELETE FROM run_jobs WHERE run_id < %lld; DELETE FROM run_results WHERE run_id < %lld;"
+                     " DELETE FROM run_plugins WHERE run_id < %lld; DELETE FROM runs WHERE id < %lld",
+                     (long long)below, (long long)below, (long long)below, (long long)below);
+            if (below > 1)
+                rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            state_broken(st, "record the run's end", rc);
+        }
+        /* A bound on the log for runs that leave the writer nothing to do
+         * (all reused): checkpoint here past four times the usual size. */
+        if (!st->broken && st->wal_frames > 4 * STATE_CHECKPOINT_FRAMES)
+            sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+    pthread_mutex_unlock(&st->mu);
+    run_clear(st);
+}
