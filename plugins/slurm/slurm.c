@@ -2,8 +2,9 @@
  * slurm.c - the `slurm` plugin: `slurm.batch` runs a job on a Slurm cluster.
  *
  * run submits the job with `sbatch --parsable` and keeps its Slurm job id in
- * the host's store; check reads its state (squeue, then sacct once the job
- * has left squeue, and scontrol for the exit code). Built against
+ * the host's store; check reads its state from the status cache (status.c:
+ * one squeue for every job the plugin follows, then sacct once a job has
+ * left squeue, and scontrol for a failure's exit code). Built against
  * <daggerpool/plugin.h> only, as a third party's plugin would be.
  *
  * Lifecycle of one daggerpool job (see plugin.h): create checks the params;
@@ -16,11 +17,15 @@
  *          reported is adopted too, so that check reports it; one whose
  *          failure was reported (or that this plugin cancelled) is submitted
  *          again. Returns ready once a Slurm job is known: check decides.
+ *          Adopting asks for a look that began after run did (shared with
+ *          every job adopted at the same time).
  *   check  PENDING, CONFIGURING, RUNNING, COMPLETING (and the other live
  *          states: SUSPENDED, REQUEUED, ...) are not ready; COMPLETED is
  *          ready; FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED,
  *          BOOT_FAIL, DEADLINE, PREEMPTED (and any other end state) are an
- *          error naming the state, the reason and the exit code.
+ *          error naming the state, the reason and the exit code. The state
+ *          comes from a look that began after the previous check ended
+ *          (the first check after sbatch: PENDING, from the submission).
  *   cancel A call that sees its context end (cancellation, the job's or the
  *          workflow's timeout) while the Slurm job is live scancels it. The
  *          engine may also end an attempt between two readiness probes,
@@ -29,15 +34,17 @@
  *          so. An attempt that ended on its own with the job not ready (the
  *          reconcile model: a probe said "not ready", a later run looks
  *          again; or the readiness wait gave up) leaves it running.
+ *          Cancellations at the same moment share scancel calls (cancel.c).
  *
- * Clients are started with posix_spawn in their own process group, with
+ * Clients are started by client.c: posix_spawn in their own process group,
  * the default signal mask and dispositions, stdin from /dev/null, stdout and
  * stderr read through pipes with poll(2) together with the host's
  * cancellation fd; every child is reaped before the call returns.
  *
- * Thread safety: each attempt's data lives in its state. The globals are the
- * host table (set once by the entry point) and the short list of Slurm jobs
- * that destroy cancelled (under its own mutex; the only lock here).
+ * Thread safety: each attempt's data lives in its state. The globals here
+ * are the host table (set once by the entry point) and the short list of
+ * Slurm jobs that destroy cancelled (under its own mutex); status.c and
+ * cancel.c keep theirs under their own locks.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,42 +53,36 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cancel.h"
+#include "client.h"
+#include "status.h"
 
 extern char **environ;
 
 #define SLURM_PLUGIN_VERSION "1.0.0"
 #define STORE_PREFIX "slurm.batch/"
-#define OUT_CAP 65536       /* bytes kept of a client's stdout or stderr */
-#define QUERY_CAP_MS 30000  /* squeue, sacct, scontrol, scancel */
 #define SUBMIT_CAP_MS 60000 /* sbatch */
-#define ID_MAX 64
+#define ID_MAX SLURM_ID_MAX
+/* How old a state the first check of an attempt may take (see batch_check). */
+#define FIRST_LOOK_NS 1000000000ull
+/* Looks in a row that may fail before a check reports the error. */
+#define LOOK_TRIES 3u
 
 static const dp_host_api *host;
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -99,231 +100,6 @@ static char *xasprintf(const char *fmt, ...)
         s = NULL;
     va_end(ap);
     return s;
-}
-
-/* posix_spawn's argv is `char *const[]` for historical reasons; it never
- * writes through it. */
-static char *arg(const char *s)
-{
-    char *p;
-    memcpy(&p, &s, sizeof p);
-    return p;
-}
-
-/* Drops trailing whitespace in place. */
-static void rtrim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-}
-
-/* The last `max` bytes of a client's stderr on one line ("; " between lines),
- * for error messages. Writes into buf. */
-static const char *one_line(const char *text, char *buf, size_t cap)
-{
-    size_t n = strlen(text);
-    const size_t max = 600;
-    if (n > max)
-        text += n - max;
-    size_t o = 0;
-    int sep = 0;
-    for (const char *p = text; *p && o + 3 < cap; p++) {
-        if (*p == '\n' || *p == '\r') {
-            sep = o > 0;
-            continue;
-        }
-        if (sep) {
-            buf[o++] = ';';
-            buf[o++] = ' ';
-            sep = 0;
-        }
-        if (o + 1 < cap)
-            buf[o++] = *p;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Running a Slurm client                                                    */
-/* ------------------------------------------------------------------------ */
-
-typedef struct client_out {
-    int spawned;   /* the process was started */
-    int exited;    /* it exited normally: status holds its exit code */
-    int status;    /* exit code when exited, else the signal that ended it */
-    int cancelled; /* the ctx ended while it ran */
-    int timed_out; /* the command's own time cap passed; it was killed */
-    char out[OUT_CAP];
-    size_t out_len;
-    char err[OUT_CAP];
-    size_t err_len;
-    char spawn_error[160];
-} client_out;
-
-static void drain(int fd, char *buf, size_t *len, int *open_)
-{
-    char tmp[4096];
-    ssize_t n = read(fd, tmp, sizeof tmp);
-    if (n > 0) {
-        size_t room = OUT_CAP - 1 - *len;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(buf + *len, tmp, take);
-        *len += take;
-        buf[*len] = '\0';
-    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        *open_ = 0;
-    }
-}
-
-/*
- * Runs argv[0] (found on PATH) with argv and envp (NULL: the host's
- * environment) and collects its output into *r (caller-owned).
- *
- * ctx may be NULL (from destroy: no cancellation). When the ctx ends while
- * the client runs: with finish_on_cancel (sbatch: killing it mid-way could
- * leave a submitted job nobody knows of) the client is left to finish within
- * its cap and r->cancelled is set; otherwise its process group is killed at
- * once. The client is killed at cap_ms in any case. Returns 0 when the
- * process ran (whatever its status), -1 when it could not be started
- * (r->spawn_error says why). The child is always reaped.
- */
-static int run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[], uint64_t cap_ms, int finish_on_cancel,
-                      client_out *r)
-{
-    memset(r, 0, offsetof(client_out, out));
-    r->out[0] = r->err[0] = r->spawn_error[0] = '\0';
-    r->out_len = r->err_len = 0;
-
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
-        snprintf(r->spawn_error, sizeof r->spawn_error, "pipe: %s", strerror(errno));
-        if (outp[0] >= 0) {
-            close(outp[0]);
-            close(outp[1]);
-        }
-        return -1;
-    }
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    /* Own process group (killed as one), and the signal state of a fresh
-     * process: the host may block signals in its worker threads. */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(outp[1]);
-    close(errp[1]);
-    if (rc != 0) {
-        snprintf(r->spawn_error, sizeof r->spawn_error, "cannot run %s: %s%s", argv[0], strerror(rc),
-                 rc == ENOENT ? " (are the Slurm clients installed and on PATH?)" : "");
-        close(outp[0]);
-        close(errp[0]);
-        return -1;
-    }
-    r->spawned = 1;
-
-    int cfd = ctx ? host->cancel_fd(ctx) : -1;
-    int out_open = 1, err_open = 1, killed = 0;
-    uint64_t deadline = now_ms() + cap_ms;
-    while (out_open || err_open) {
-        struct pollfd pf[3];
-        int n = 0, io = -1, ie = -1, ic = -1;
-        if (out_open) {
-            io = n;
-            pf[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
-        }
-        if (err_open) {
-            ie = n;
-            pf[n++] = (struct pollfd){.fd = errp[0], .events = POLLIN};
-        }
-        /* The cancel fd stays readable once fired: watch it until then. */
-        if (ctx && !r->cancelled && cfd >= 0) {
-            ic = n;
-            pf[n++] = (struct pollfd){.fd = cfd, .events = POLLIN};
-        }
-        uint64_t t = now_ms();
-        int wait = t >= deadline ? 0 : (int)(deadline - t);
-        if (ctx && !r->cancelled && cfd < 0 && wait > 100)
-            wait = 100; /* no fd: look at is_cancelled now and then */
-        int k = poll(pf, (nfds_t)n, wait);
-        if (k < 0 && errno != EINTR)
-            break;
-        if (io >= 0 && (pf[io].revents & (POLLIN | POLLHUP | POLLERR)))
-            drain(outp[0], r->out, &r->out_len, &out_open);
-        if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR)))
-            drain(errp[0], r->err, &r->err_len, &err_open);
-        if (ctx && !r->cancelled && ((ic >= 0 && (pf[ic].revents & POLLIN)) || host->is_cancelled(ctx))) {
-            r->cancelled = 1;
-            if (!finish_on_cancel && !killed) {
-                kill(-pid, SIGKILL);
-                killed = 1;
-            }
-        }
-        if (!killed && now_ms() >= deadline) {
-            r->timed_out = 1;
-            kill(-pid, SIGKILL);
-            killed = 1;
-        }
-    }
-    close(outp[0]);
-    close(errp[0]);
-    int st = 0;
-    pid_t w;
-    do
-        w = waitpid(pid, &st, 0);
-    while (w < 0 && errno == EINTR);
-    if (killed)
-        kill(-pid, SIGKILL); /* anything the client left in its group */
-    if (w == pid && WIFEXITED(st)) {
-        r->exited = 1;
-        r->status = WEXITSTATUS(st);
-    } else if (w == pid && WIFSIGNALED(st)) {
-        r->status = WTERMSIG(st);
-    } else {
-        /* SIGCHLD ignored by the host: the status is lost. */
-        r->exited = !killed;
-        r->status = 0;
-    }
-    rtrim(r->out);
-    rtrim(r->err);
-    return 0;
-}
-
-/* Describes a client that did not succeed, into buf: "squeue: exit status 1:
- * <stderr>" or "squeue: killed after 30s". */
-static const char *client_failure(const char *name, const client_out *r, char *buf, size_t cap)
-{
-    char line[700];
-    if (!r->spawned)
-        snprintf(buf, cap, "%s", r->spawn_error);
-    else if (r->timed_out)
-        snprintf(buf, cap, "%s did not finish in time and was killed", name);
-    else if (r->cancelled && !r->exited)
-        snprintf(buf, cap, "%s was interrupted (cancelled)", name);
-    else if (!r->exited)
-        snprintf(buf, cap, "%s was killed by signal %d", name, r->status);
-    else
-        snprintf(buf, cap, "%s: exit status %d%s%s", name, r->status, r->err[0] ? ": " : "",
-                 r->err[0] ? one_line(r->err, line, sizeof line) : "");
-    return buf;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,16 +125,43 @@ typedef struct slurm_job {
     size_t n_env;
 
     /* This attempt. */
-    char id[ID_MAX]; /* the Slurm job id this attempt follows; "" if none */
-    int live;        /* last seen pending or running */
-    int settled;     /* the job ended (ready or reported failure): nothing to cancel */
-    int ended;       /* end was called: it decided what happens to the job */
+    char id[ID_MAX];        /* the Slurm job id this attempt follows; "" if none */
+    int live;               /* last seen pending or running */
+    int settled;            /* the job ended (ready or reported failure): nothing to cancel */
+    int ended;              /* end was called: it decided what happens to the job */
+    int followed;           /* id is followed by the status cache (status.c) */
+    uint64_t last_check_ns; /* when the previous check ended (0: none yet) */
+    unsigned failed_looks;  /* looks in a row that could not read the state */
 } slurm_job;
+
+/* The status cache follows the Slurm job this attempt follows (known: its
+ * state as just learnt, or NULL). 0, or -1 with the error set. */
+static int follow(dp_plugin_ctx *ctx, slurm_job *j, const char *id, const char *known)
+{
+    if (j->followed)
+        slurm__status_unfollow(j->id);
+    j->followed = 0;
+    snprintf(j->id, sizeof j->id, "%s", id);
+    if (slurm__status_follow(id, known) != 0) {
+        host->set_error(ctx, 0, "out of memory");
+        return -1;
+    }
+    j->followed = 1;
+    return 0;
+}
+
+static void unfollow(slurm_job *j)
+{
+    if (j->followed)
+        slurm__status_unfollow(j->id);
+    j->followed = 0;
+}
 
 static void free_job(slurm_job *j)
 {
     if (!j)
         return;
+    unfollow(j);
     free(j->job_name);
     free(j->store_key);
     free(j->time_limit);
@@ -444,184 +247,8 @@ static int take_cancelled(const char *id)
     return found;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Reading a Slurm job's state                                               */
-/* ------------------------------------------------------------------------ */
-
-typedef enum { S_LIVE, S_DONE, S_FAILED, S_UNKNOWN } state_class;
-
-typedef struct job_info {
-    char state[48];     /* e.g. "RUNNING", "FAILED" */
-    char reason[128];   /* squeue's %r, e.g. "NonZeroExitCode"; may be "" */
-    char exit_code[32]; /* "3:0" (exit:signal); may be "" */
-    int found;
-} job_info;
-
-static state_class classify(const char *state)
-{
-    static const char *const live[] = {"PENDING",   "CONFIGURING",  "RUNNING",       "COMPLETING",    "SUSPENDED",
-                                       "REQUEUED",  "REQUEUE_HOLD", "REQUEUE_FED",   "RESIZING",      "SIGNALING",
-                                       "STAGE_OUT", "STOPPED",      "RESV_DEL_HOLD", "POWER_UP_NODE", NULL};
-    static const char *const failed[] = {"FAILED",    "TIMEOUT",  "OUT_OF_MEMORY", "NODE_FAIL",    "CANCELLED",
-                                         "BOOT_FAIL", "DEADLINE", "PREEMPTED",     "SPECIAL_EXIT", "REVOKED",
-                                         NULL};
-    if (strcmp(state, "COMPLETED") == 0)
-        return S_DONE;
-    for (size_t i = 0; live[i]; i++)
-        if (strcmp(state, live[i]) == 0)
-            return S_LIVE;
-    for (size_t i = 0; failed[i]; i++)
-        if (strcmp(state, failed[i]) == 0)
-            return S_FAILED;
-    return S_UNKNOWN;
-}
-
-/* Copies field `idx` of a '|'-separated line into buf. */
-static void field(const char *line, int idx, char *buf, size_t cap)
-{
-    const char *p = line;
-    for (int i = 0; i < idx && p; i++) {
-        p = strchr(p, '|');
-        if (p)
-            p++;
-    }
-    size_t n = 0;
-    if (p)
-        while (p[n] && p[n] != '|' && p[n] != '\n')
-            n++;
-    if (n >= cap)
-        n = cap - 1;
-    if (p)
-        memcpy(buf, p, n);
-    buf[n] = '\0';
-}
-
-/* The line of `text` whose first '|' field is exactly id, or NULL. */
-static const char *line_for(const char *text, const char *id)
-{
-    size_t idl = strlen(id);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, id, idl) == 0 && p[idl] == '|')
-            return p;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return NULL;
-}
-
-/* `scontrol show job -o ID`: "... ExitCode=3:0 ..." into info->exit_code. */
-static void read_exit_code(dp_plugin_ctx *ctx, const char *id, job_info *info, client_out *r)
-{
-    char *argv[] = {"scontrol", "show", "job", "-o", arg(id), NULL};
-    if (run_client(ctx, argv, NULL, QUERY_CAP_MS, 0, r) != 0 || !r->exited || r->status != 0)
-        return;
-    for (const char *p = r->out; (p = strstr(p, "ExitCode=")) != NULL; p++) {
-        if (p != r->out && p[-1] != ' ')
-            continue; /* DerivedExitCode= */
-        p += strlen("ExitCode=");
-        size_t n = strcspn(p, " \n");
-        if (n >= sizeof info->exit_code)
-            n = sizeof info->exit_code - 1;
-        memcpy(info->exit_code, p, n);
-        info->exit_code[n] = '\0';
-        return;
-    }
-}
-
-/*
- * Reads the state of Slurm job `id`: squeue first (it knows live jobs and,
- * with -t all, recently finished ones); once the job has left squeue
- * (MinJobAge), sacct from the accounting database, then `sacct -c` from the
- * job completion file. Returns 0 with info filled (info->found 0: no client
- * knows the job), or -1 with msg set when the clients failed or the ctx
- * ended (*cancelled set).
- */
-static int query_job(dp_plugin_ctx *ctx, const char *id, job_info *info, int *cancelled, char *msg, size_t msglen)
-{
-    memset(info, 0, sizeof *info);
-    *cancelled = 0;
-    client_out *r = malloc(sizeof *r);
-    if (!r) {
-        snprintf(msg, msglen, "out of memory");
-        return -1;
-    }
-    int rc = -1;
-    char sq_err[800] = "";
-
-    char *sq[] = {"squeue", "-h", "-t", "all", "-j", arg(id), "-o", "%i|%T|%r", NULL};
-    if (run_client(ctx, sq, NULL, QUERY_CAP_MS, 0, r) != 0)
-        goto client_failed;
-    if (r->cancelled) {
-        *cancelled = 1;
-        goto client_failed;
-    }
-    const char *line = r->exited && r->status == 0 ? line_for(r->out, id) : NULL;
-    if (line) {
-        field(line, 1, info->state, sizeof info->state);
-        field(line, 2, info->reason, sizeof info->reason);
-        if (strcmp(info->reason, "None") == 0)
-            info->reason[0] = '\0';
-        info->found = 1;
-        if (classify(info->state) != S_LIVE)
-            read_exit_code(ctx, id, info, r);
-        rc = 0;
-        goto out;
-    }
-    /* squeue answers "Invalid job id specified" for a job it no longer has. */
-    if (!(r->exited && (r->status == 0 || strstr(r->err, "Invalid job id"))))
-        client_failure("squeue", r, sq_err, sizeof sq_err);
-
-    /* sacct: the accounting database, then the completion file. */
-    static const char *const variants[2][9] = {
-        {"sacct", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", NULL, NULL, NULL},
-        {"sacct", "-c", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", NULL, NULL},
-    };
-    for (int v = 0; v < 2; v++) {
-        char *argv[9];
-        size_t k = 0;
-        for (; variants[v][k]; k++)
-            argv[k] = arg(variants[v][k]);
-        argv[k++] = arg(id);
-        argv[k] = NULL;
-        if (run_client(ctx, argv, NULL, QUERY_CAP_MS, 0, r) != 0)
-            goto client_failed;
-        if (r->cancelled) {
-            *cancelled = 1;
-            goto client_failed;
-        }
-        if (!r->exited || r->status != 0)
-            continue;
-        line = line_for(r->out, id);
-        if (!line)
-            continue;
-        field(line, 1, info->state, sizeof info->state);
-        /* "CANCELLED by 0" */
-        info->state[strcspn(info->state, " ")] = '\0';
-        field(line, 2, info->exit_code, sizeof info->exit_code);
-        info->found = 1;
-        rc = 0;
-        goto out;
-    }
-    if (sq_err[0]) {
-        snprintf(msg, msglen, "cannot read the state of Slurm job %s: %s", id, sq_err);
-        goto out;
-    }
-    rc = 0; /* nobody knows the job */
-    goto out;
-
-client_failed:
-    if (*cancelled)
-        snprintf(msg, msglen, "cancelled while reading the state of Slurm job %s", id);
-    else
-        client_failure(r->spawned ? "squeue/sacct" : "", r, msg, msglen);
-out:
-    free(r);
-    return rc;
-}
-
 /* "FAILED (reason NonZeroExitCode, exit code 3)" and friends, into buf. */
-static const char *describe(const job_info *info, char *buf, size_t cap)
+static const char *describe(const slurm_job_info *info, char *buf, size_t cap)
 {
     char ec[64] = "";
     int code = 0, sig = 0;
@@ -644,27 +271,11 @@ static const char *describe(const job_info *info, char *buf, size_t cap)
     return buf;
 }
 
-/* scancel id; ctx may be NULL. Logs, never fails the call. */
+/* scancel id; ctx may be NULL. Logs, never fails the call. Many calls at
+ * once share one scancel (cancel.c). */
 static void cancel_slurm_job(dp_plugin_ctx *ctx, const char *id, const char *why)
 {
-    client_out *r = malloc(sizeof *r);
-    if (!r)
-        return;
-    char *argv[] = {"scancel", arg(id), NULL};
-    /* No ctx: the call's own context has ended, and scancel must run. */
-    int rc = run_client(NULL, argv, NULL, QUERY_CAP_MS, 0, r);
-    char msg[800];
-    if (ctx) {
-        if (rc != 0 || !r->exited || r->status != 0)
-            host->log(ctx, DP_PLUGIN_LOG_WARN, "scancel %s (%s) failed: %s", id, why,
-                      client_failure("scancel", r, msg, sizeof msg));
-        else
-            host->log(ctx, DP_PLUGIN_LOG_INFO, "cancelled Slurm job %s (%s)", id, why);
-    } else if (rc != 0 || !r->exited || r->status != 0) {
-        /* destroy has no ctx to log through: stderr is all there is. */
-        fprintf(stderr, "slurm: scancel %s (%s) failed: %s\n", id, why, client_failure("scancel", r, msg, sizeof msg));
-    }
-    free(r);
+    slurm__cancel(ctx, id, why);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -956,7 +567,7 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
     enum { FIXED = 16 };
     char **argv = calloc(FIXED + j->n_args + 1, sizeof *argv);
     char **envp = build_env(j);
-    client_out *r = malloc(sizeof *r);
+    slurm_client_out *r = slurm__client_new();
     char *opts[9] = {0};
     dp_plugin_result res = DP_PLUGIN_ERROR;
     if (!argv || !envp || !r) {
@@ -984,12 +595,12 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
     for (size_t i = 0; i < j->n_args; i++) {
         const char *s = NULL;
         host->param_list_item(j->params, "sbatch_args", i, &s);
-        argv[a++] = arg(s);
+        argv[a++] = slurm__arg(s);
     }
     if (j->wrap)
         argv[a++] = opts[o++] = xasprintf("--wrap=%s", j->wrap);
     else
-        argv[a++] = arg(j->script);
+        argv[a++] = slurm__arg(j->script);
     argv[a] = NULL;
     for (size_t i = 0; i < a; i++)
         if (!argv[i]) {
@@ -997,7 +608,7 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
             goto out;
         }
 
-    if (run_client(ctx, argv, envp, SUBMIT_CAP_MS, 1, r) != 0) {
+    if (slurm__run_client(ctx, argv, envp, SUBMIT_CAP_MS, 1, r) != 0) {
         host->set_error(ctx, 0, "%s", r->spawn_error);
         goto out;
     }
@@ -1006,7 +617,8 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
         /* sbatch's own words say what is wrong ("invalid partition specified:
          * x"); an invalid request does not get better by retrying. */
         unsigned flags = strstr(r->err, "nvalid") ? DP_PLUGIN_ERROR_PERMANENT : 0;
-        host->set_error(ctx, flags, "submitting to Slurm failed: %s", client_failure("sbatch", r, msg, sizeof msg));
+        host->set_error(ctx, flags, "submitting to Slurm failed: %s",
+                        slurm__client_failure("sbatch", r, msg, sizeof msg));
         goto out;
     }
     /* --parsable: "ID" or "ID;cluster". */
@@ -1021,6 +633,9 @@ static dp_plugin_result submit(dp_plugin_ctx *ctx, slurm_job *j)
     snprintf(j->id, sizeof j->id, "%s", id);
     j->live = 1;
     store_save(ctx, j, id, 0);
+    /* Just submitted: PENDING as of now answers the first check. */
+    if (!r->cancelled && follow(ctx, j, id, "PENDING") != 0)
+        goto out;
     if (r->cancelled) {
         /* Cancelled while sbatch ran: it was left to finish so the job it
          * submitted is known, and is cancelled now. */
@@ -1038,15 +653,19 @@ out:
         free(opts[i]);
     free(argv);
     free(envp);
-    free(r);
+    slurm__client_free(r);
     return res;
 }
 
 static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
 {
     slurm_job *j = state;
+    uint64_t started = slurm__now_ns();
+    unfollow(j);
     j->id[0] = '\0';
     j->live = j->settled = j->ended = 0;
+    j->last_check_ns = 0;
+    j->failed_looks = 0;
 
     stored s;
     if (store_load(ctx, j, &s) && !s.done && take_cancelled(s.id)) {
@@ -1054,18 +673,23 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
         s.done = 1;
     }
     if (s.id[0] && !s.done) {
-        job_info info;
+        slurm_job_info info;
         int cancelled;
         char msg[900];
-        if (query_job(ctx, s.id, &info, &cancelled, msg, sizeof msg) != 0) {
+        /* A look that began after this run did: the status cache shares
+         * it with every other job adopted at the same time. */
+        if (follow(ctx, j, s.id, NULL) != 0)
+            return DP_PLUGIN_ERROR;
+        if (slurm__status_get(ctx, s.id, started, &info, &cancelled, msg, sizeof msg) != 0) {
+            unfollow(j);
+            j->id[0] = '\0';
             host->set_error(ctx, 0, "%s", msg);
             return DP_PLUGIN_ERROR;
         }
         if (info.found) {
-            state_class c = classify(info.state);
+            slurm_state_class c = slurm__classify(info.state);
             /* A live or completed job is adopted; so is a failed one whose
              * failure nobody has seen yet: check reports it. */
-            snprintf(j->id, sizeof j->id, "%s", s.id);
             j->live = c == S_LIVE;
             host->log(ctx, DP_PLUGIN_LOG_INFO,
                       "Slurm job %s submitted earlier for this job is %s: not submitting again", s.id, info.state);
@@ -1075,6 +699,8 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
                   "Slurm job %s submitted earlier is unknown to squeue and sacct: submitting "
                   "again",
                   s.id);
+        unfollow(j);
+        j->id[0] = '\0';
     }
     return submit(ctx, j);
 }
@@ -1091,29 +717,24 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
  * run that stops here). Nothing is suggested on a host without it, for any
  * other state or reason, or when the time is unknown or past.
  */
-static void suggest_look_again(dp_plugin_ctx *ctx, const slurm_job *j, const job_info *info)
+static void suggest_look_again(dp_plugin_ctx *ctx, const slurm_job *j, const slurm_job_info *info)
 {
     if (!DP_HOST_HAS(host, retry_after) || strcmp(info->state, "PENDING") != 0 ||
         strcmp(info->reason, "BeginTime") != 0)
         return;
-    client_out *r = malloc(sizeof *r);
-    if (!r)
-        return;
-    char *argv[] = {"squeue", "-h", "-j", arg(j->id), "-o", "%S", NULL};
+    /* The start time came with the state, from the look every job shares
+     * (status.c: squeue's %S), not from a squeue of this job's own. */
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    if (run_client(ctx, argv, NULL, QUERY_CAP_MS, 0, r) == 0 && r->exited && r->status == 0 &&
-        strptime(r->out, "%Y-%m-%dT%H:%M:%S", &tm)) {
+    if (strptime(info->start, "%Y-%m-%dT%H:%M:%S", &tm)) {
         tm.tm_isdst = -1; /* squeue prints local time */
         time_t at = mktime(&tm), now = time(NULL);
         if (at != (time_t)-1 && at > now) {
-            char when[64];
             host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s may not start before %s: looking again in %lld s", j->id,
-                      one_line(r->out, when, sizeof when), (long long)(at - now));
+                      info->start, (long long)(at - now));
             host->retry_after(ctx, (uint64_t)(at - now) * 1000u);
         }
     }
-    free(r);
 }
 
 static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
@@ -1124,10 +745,29 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
         host->set_error(ctx, 0, "no Slurm job to check: run submitted none");
         return DP_PLUGIN_ERROR;
     }
-    job_info info;
+    slurm_job_info info;
     int cancelled;
     char msg[900];
-    if (query_job(ctx, j->id, &info, &cancelled, msg, sizeof msg) != 0) {
+    /* A state seen after the previous check ended: never older than the
+     * job's own period, and one squeue for every job of the plugin. The
+     * first check takes one at most FIRST_LOOK_NS old: the submission's
+     * PENDING when it follows run at once, a new look after an
+     * initial_delay. */
+    uint64_t now = slurm__now_ns();
+    uint64_t not_before = j->last_check_ns ? j->last_check_ns : now > FIRST_LOOK_NS ? now - FIRST_LOOK_NS : 1;
+    int got = slurm__status_get(ctx, j->id, not_before, &info, &cancelled, msg, sizeof msg);
+    j->last_check_ns = slurm__now_ns();
+    if (got != 0 && !cancelled && ++j->failed_looks < LOOK_TRIES) {
+        /* squeue can fail under load (killed, timed out, the controller
+         * busy): one failed look fails every check that waited for it,
+         * and with fail-fast the whole run. Look again next time. */
+        host->log(ctx, DP_PLUGIN_LOG_WARN, "%s; looking again at the next check (%u of %u)", msg, j->failed_looks,
+                  LOOK_TRIES);
+        return DP_PLUGIN_NOT_READY;
+    }
+    if (got == 0)
+        j->failed_looks = 0;
+    if (got != 0) {
         if (cancelled && j->live) {
             cancel_slurm_job(ctx, j->id, "the job was cancelled or timed out");
             store_save(ctx, j, j->id, 1);
@@ -1150,7 +790,7 @@ static dp_plugin_result batch_check(dp_plugin_ctx *ctx, void *state)
         goto out;
     }
     char d[300];
-    switch (classify(info.state)) {
+    switch (slurm__classify(info.state)) {
     case S_LIVE:
         j->live = 1;
         host->log(ctx, DP_PLUGIN_LOG_DEBUG, "Slurm job %s is %s", j->id, describe(&info, d, sizeof d));
@@ -1206,6 +846,10 @@ static void batch_end(dp_plugin_ctx *ctx, void *state)
     j->ended = 1;
     if (j->id[0] && j->live && !j->settled && host->is_cancelled(ctx)) {
         cancel_slurm_job(ctx, j->id, "the attempt was cancelled or timed out");
+        /* end has a ctx, so the store says it: the ring alone keeps only
+         * the last 64, and a fail-fast with 1 000 jobs in flight cuts
+         * them all short (the next run would report the rest CANCELLED). */
+        store_save(ctx, j, j->id, 1);
         remember_cancelled(j->id);
     }
 }
@@ -1220,7 +864,7 @@ static void batch_destroy(void *state)
         cancel_slurm_job(NULL, j->id, "the attempt ended before the Slurm job did");
         remember_cancelled(j->id);
     }
-    free_job(j);
+    free_job(j); /* unfollows */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1240,6 +884,14 @@ static const dp_job_type batch_type = {
 
 static const dp_job_type *const job_types[] = {&batch_type, NULL};
 
+/* The last job of this copy has ended (a hot swap, or the host unloads the
+ * plugin): free the status cache and the scancel list of this copy. */
+static void plugin_fini(void)
+{
+    slurm__status_fini();
+    slurm__cancel_fini();
+}
+
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),
     .abi_major = DP_PLUGIN_ABI_MAJOR,
@@ -1248,6 +900,7 @@ static const dp_plugin_desc desc = {
     .version = SLURM_PLUGIN_VERSION,
     .description = "run jobs on a Slurm cluster through its standard clients",
     .job_types = job_types,
+    .fini = plugin_fini,
 };
 
 DP_PLUGIN_EXPORT const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h);
@@ -1256,5 +909,6 @@ const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h)
     if (!h || h->abi_major != DP_PLUGIN_ABI_MAJOR || !DP_HOST_HAS(h, store_delete))
         return NULL;
     host = h;
+    slurm__host = h;
     return &desc;
 }

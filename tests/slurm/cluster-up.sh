@@ -31,6 +31,11 @@
 #                         random start; a pair taken by a cluster starting
 #                         at the same moment is given up for the next one.
 #   DP_SLURM_MIN_JOB_AGE  seconds a finished job stays in squeue (default 10).
+#   DP_SLURM_CPUS         CPUs the node declares (default 1024, whatever the
+#                         machine has): many tiny jobs (`sleep 1`) run at
+#                         once instead of queueing behind two real cores,
+#                         which the 1 000-job test (slurm.scale) needs. 0
+#                         keeps the machine's real topology.
 #   DP_SLURM_NO_INSTALL=1 never install; fail if a package is missing.
 #   DP_SLURM_RUNTIME_PARENT  where the runtime dir is made (default /tmp):
 #                         must be searchable by the munge user, and not
@@ -153,6 +158,17 @@ HOST=${HOST%%.*}
 # The node's real topology, e.g. "NodeName=vm CPUs=2 Boards=1 ... RealMemory=24105".
 TOPO=$(slurmd -C | head -n1 | sed -e 's/^NodeName=[^ ]* //')
 [ -n "$TOPO" ] || fail "slurmd -C printed nothing"
+# Many CPUs declared on one machine: one socket of DP_SLURM_CPUS cores, the
+# real memory; SlurmdParameters=config_overrides has slurmd take the
+# declared topology instead of draining the node for having fewer CPUs.
+NCPUS=${DP_SLURM_CPUS:-1024}
+case $NCPUS in ''|*[!0-9]*) fail "DP_SLURM_CPUS=$NCPUS is not a number of CPUs" ;; esac
+OVERRIDES=
+if [ "$NCPUS" != 0 ]; then
+    MEM=$(sed -n -e 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$TOPO")
+    TOPO="CPUs=$NCPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NCPUS ThreadsPerCore=1 RealMemory=${MEM:-1000}"
+    OVERRIDES=SlurmdParameters=config_overrides
+fi
 
 write_conf() {   # write_conf CTLD_PORT SLURMD_PORT
     cat >"$CONF" <<EOF
@@ -195,6 +211,11 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
+# A busy machine (1 000 jobs starting at once on two cores) can keep slurmd
+# from confirming a launch within the default 10 s; the job would then be
+# requeued and held back for two minutes.
+MessageTimeout=30
+$OVERRIDES
 NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST $TOPO State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
