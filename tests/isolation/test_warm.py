@@ -266,7 +266,9 @@ def test_hot_swap_with_warm_runner():
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "-v", "--json", out],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
     try:
-        before = wait_for(lambda: warm_runners(p.pid), SLACK)
+        # A supervisor the warm runner has just cloned keeps its name for a
+        # moment: wait until the warm runner is alone under that name.
+        before = wait_for(lambda: (lambda w: w if len(w) == 1 else None)(warm_runners(p.pid)), SLACK)
         check(before, "no warm runner under the host")
         time.sleep(0.3)  # B is sleeping: swap the file under the running workflow
         shutil.copy(ARGS.faults_v2, so + ".new")
@@ -288,7 +290,7 @@ def test_hot_swap_with_warm_runner():
     check(any("running faults 2.0.0" in l and "C" in l for l in lines), err)
     check(not any("running faults 1.0.0" in l and "C" in l for l in lines), err)
     # ... while the warm runner that served before the swap served on.
-    check(after == before, ("warm runner before and after the swap", before, after))
+    check(before[0] in after, ("warm runner before and after the swap", before, after))
 
 
 # ---- the host dies: nothing is left ---------------------------------------------
