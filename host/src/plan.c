@@ -250,6 +250,52 @@ static void job_lines(FILE *out, const dp_plan_t *p, dp_plan_action_t action, bo
     }
 }
 
+/* Whether job j has a pool, a priority or a trigger rule (what `graph`
+ * also shows): those decide when it starts, or whether it runs at all. */
+static bool has_sched(const dp_graph_t *g, size_t j)
+{
+    return dp_graph_job_pool(g, j, NULL) || dp_graph_job_priority(g, j) ||
+           dp_graph_job_run_if(g, j) != DP_RUN_IF_ALL_SUCCESS || dp_graph_job_continue_on_failure(g, j);
+}
+
+/* "scheduling:", a line for each job that would run and has a pool, a
+ * priority or a rule. */
+static void sched_lines(FILE *out, const dp_plan_t *p)
+{
+    bool first = true;
+    for (size_t j = 0; j < p->n; j++) {
+        if (p->action[j] != DP_PLAN_RUN || !has_sched(p->g, j))
+            continue;
+        fputs(first ? "\nscheduling:\n" : "", out);
+        first = false;
+        fputs("  ", out);
+        put_escaped(out, dp_graph_job_name(p->g, j));
+        const char *sep = ": ";
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(p->g, j, &slots);
+        if (pool) {
+            fputs(sep, out);
+            fputs("pool ", out);
+            put_escaped(out, pool);
+            if (slots > 1)
+                fprintf(out, " (%u slots)", slots);
+            sep = ", ";
+        }
+        if (dp_graph_job_priority(p->g, j)) {
+            fprintf(out, "%spriority %d", sep, dp_graph_job_priority(p->g, j));
+            sep = ", ";
+        }
+        dp_run_if_t rule = dp_graph_job_run_if(p->g, j);
+        if (rule != DP_RUN_IF_ALL_SUCCESS) {
+            fprintf(out, "%srun_if %s", sep, dp_run_if_name(rule));
+            sep = ", ";
+        }
+        if (dp_graph_job_continue_on_failure(p->g, j))
+            fprintf(out, "%scontinue_on_failure", sep);
+        fputc('\n', out);
+    }
+}
+
 int dp__plan_render_text(FILE *out, const dp_plan_t *p, const char *workflow)
 {
     fputs("workflow ", out);
@@ -271,6 +317,18 @@ int dp__plan_render_text(FILE *out, const dp_plan_t *p, const char *workflow)
         }
         fputs(" (and what they depend on)\n", out);
     }
+    size_t npools = dp_graph_pool_count(p->g);
+    if (npools) {
+        fputs("pools: ", out);
+        for (size_t i = 0; i < npools; i++) {
+            unsigned slots = 0;
+            const char *name = dp_graph_pool_name(p->g, i, &slots);
+            fputs(i ? ", " : "", out);
+            put_escaped(out, name);
+            fprintf(out, " = %u", slots);
+        }
+        fputc('\n', out);
+    }
     fputc('\n', out);
     /* The waves: one line each, names in name order. */
     if (!p->nrun)
@@ -289,6 +347,7 @@ int dp__plan_render_text(FILE *out, const dp_plan_t *p, const char *workflow)
     }
     free(end);
     free(order);
+    sched_lines(out, p);
     bool any_run_reason = false;
     for (size_t j = 0; j < p->n && !any_run_reason; j++)
         any_run_reason = p->action[j] == DP_PLAN_RUN && p->reason[j];
@@ -343,6 +402,17 @@ int dp__plan_render_json(FILE *out, const dp_plan_t *p, const char *workflow)
     dp__jsonw_int(&w, (int64_t)p->nreused);
     dp__jsonw_key(&w, "excluded");
     dp__jsonw_int(&w, (int64_t)p->nexcluded);
+    size_t npools = dp_graph_pool_count(p->g);
+    if (npools) { /* only where the workflow has pools: else the keys are as before */
+        dp__jsonw_key(&w, "pools");
+        dp__jsonw_object_open(&w);
+        for (size_t i = 0; i < npools; i++) {
+            unsigned slots = 0;
+            dp__jsonw_key(&w, dp_graph_pool_name(p->g, i, &slots));
+            dp__jsonw_int(&w, slots);
+        }
+        dp__jsonw_object_close(&w);
+    }
     dp__jsonw_key(&w, "waves");
     dp__jsonw_array_open(&w);
     uint32_t *order = NULL;
@@ -373,6 +443,27 @@ int dp__plan_render_json(FILE *out, const dp_plan_t *p, const char *workflow)
         dp__jsonw_bool(&w, p->target[j]);
         dp__jsonw_key(&w, "reason");
         dp__jsonw_string(&w, p->reason[j]);
+        /* Pools, priority and rules only where set (as in the result). */
+        unsigned slots = 0;
+        const char *pool = dp_graph_job_pool(p->g, j, &slots);
+        if (pool) {
+            dp__jsonw_key(&w, "pool");
+            dp__jsonw_string(&w, pool);
+            dp__jsonw_key(&w, "pool_slots");
+            dp__jsonw_int(&w, slots);
+        }
+        if (dp_graph_job_priority(p->g, j)) {
+            dp__jsonw_key(&w, "priority");
+            dp__jsonw_int(&w, dp_graph_job_priority(p->g, j));
+        }
+        if (dp_graph_job_run_if(p->g, j) != DP_RUN_IF_ALL_SUCCESS) {
+            dp__jsonw_key(&w, "run_if");
+            dp__jsonw_string(&w, dp_run_if_name(dp_graph_job_run_if(p->g, j)));
+        }
+        if (dp_graph_job_continue_on_failure(p->g, j)) {
+            dp__jsonw_key(&w, "continue_on_failure");
+            dp__jsonw_bool(&w, true);
+        }
         dp__jsonw_object_close(&w);
     }
     dp__jsonw_object_close(&w);

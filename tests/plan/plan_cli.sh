@@ -300,5 +300,36 @@ else
   fail "chain (exit $rc $rc2)"; head -3 "$WORK/c.out"; cat "$WORK/c.err"
 fi
 
+# Pools, priorities and trigger rules: the plan shows what `graph` shows
+# (issue 16), in the text and, only where set, in the JSON.
+cat >"$WORK/sched.cfg" <<'CFG'
+pools = { db = 2; gpu = 1; };
+jobs = (
+  { name = "a"; type = "core.noop"; pool = "db"; },
+  { name = "b"; type = "core.noop"; pool = "db"; pool_slots = 2; priority = 5; depends_on = ["a"]; },
+  { name = "c"; type = "core.noop"; depends_on = ["b"]; continue_on_failure = true; },
+  { name = "d"; type = "core.noop"; depends_on = ["c"]; run_if = "all_done"; },
+  { name = "e"; type = "core.noop"; depends_on = ["a"]; }
+);
+CFG
+"$DP" plan "$WORK/sched.cfg" >"$WORK/s.out" 2>"$WORK/s.err"
+rc=$?
+"$DP" plan "$WORK/sched.cfg" --json >"$WORK/s.json" 2>>"$WORK/s.err"
+rc2=$?
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -qx "pools: db = 2, gpu = 1" "$WORK/s.out" &&
+   grep -qx "  b: pool db (2 slots), priority 5" "$WORK/s.out" &&
+   grep -qx "  c: continue_on_failure" "$WORK/s.out" && grep -qx "  d: run_if all_done" "$WORK/s.out" &&
+   ! grep -q "^  e:" "$WORK/s.out" &&
+   [ "$(jq -c '.pools' "$WORK/s.json")" = '{"db":2,"gpu":1}' ] &&
+   [ "$(jq -c '.jobs.b | [.pool, .pool_slots, .priority]' "$WORK/s.json")" = '["db",2,5]' ] &&
+   [ "$(jq -r '.jobs.d.run_if' "$WORK/s.json")" = all_done ] &&
+   [ "$(jq -r '.jobs.c.continue_on_failure' "$WORK/s.json")" = true ] &&
+   [ "$(jq -c '.jobs.e | keys' "$WORK/s.json")" = '["action","reason","target","wave"]' ] &&
+   [ "$(jq 'has("pools")' "$WORK/c.json")" = false ]; then
+  ok "pools, priorities and rules in the plan (text and JSON, only where set)"
+else
+  fail "pools and rules in the plan (exit $rc $rc2)"; show "$WORK/s.out" "$WORK/s.err"
+fi
+
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all passed"
