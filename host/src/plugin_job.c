@@ -91,15 +91,14 @@ static void iso_log(void *user, dp_job_t *job, const char *job_name, int level, 
         dp__plugins_log(pj->pl, (dp_log_level_t)level, job_name, pj->entry->name, "%s", msg);
 }
 
-/* Starts pj's instance on version v in a child process (create runs there);
- * job is NULL for the add-time params check. See dp__isolate_start. */
-static int isolate_start(pjob_t *pj, dp_pversion_t *v, dp_job_t *job, const char *job_name, dp_isolate_t **iso,
-                         char **msg, bool *perm)
+/* What runs pj's type of version v in a child process, for job job_name
+ * (the host's store read once, under its lock). */
+static dp_isolate_spec_t isolate_spec(pjob_t *pj, const dp_pversion_t *v, const char *job_name)
 {
     pthread_mutex_lock(&pj->pl->lock);
     dp_store_t *store = pj->pl->store;
     pthread_mutex_unlock(&pj->pl->lock);
-    dp_isolate_spec_t spec = {
+    return (dp_isolate_spec_t){
         .plugin = pj->entry->name,
         .path = v->path,
         .fd = v->fd,
@@ -108,9 +107,17 @@ static int isolate_start(pjob_t *pj, dp_pversion_t *v, dp_job_t *job, const char
         .params = pj->params,
         .limits = pj->limits,
         .log = iso_log,
-        .log_user = pj,
         .store = store,
     };
+}
+
+/* Starts pj's instance on version v in a child process (create runs there);
+ * job is NULL for the add-time params check. See dp__isolate_start. */
+static int isolate_start(pjob_t *pj, dp_pversion_t *v, dp_job_t *job, const char *job_name, dp_isolate_t **iso,
+                         char **msg, bool *perm)
+{
+    dp_isolate_spec_t spec = isolate_spec(pj, v, job_name);
+    spec.log_user = pj;
     return dp__isolate_start(&spec, job, iso, msg, perm);
 }
 
@@ -464,20 +471,7 @@ static bool same_limits(const dp_limits_t *a, const dp_limits_t *b)
  * (malloc'd). */
 static int check_in_checker(checkers_t *cs, pjob_t *pj, dp_pversion_t *v, const char *jname, char **msg)
 {
-    pthread_mutex_lock(&pj->pl->lock);
-    dp_store_t *store = pj->pl->store;
-    pthread_mutex_unlock(&pj->pl->lock);
-    dp_isolate_spec_t spec = {
-        .plugin = pj->entry->name,
-        .path = v->path,
-        .fd = v->fd,
-        .type = pj->type,
-        .job_name = jname,
-        .params = pj->params,
-        .limits = pj->limits,
-        .log = iso_log,
-        .store = store,
-    };
+    dp_isolate_spec_t spec = isolate_spec(pj, v, jname);
     checker_t *c = NULL;
     for (unsigned i = 0; i < BATCH_CHECKERS && !c; i++)
         if (cs->v[i].e == pj->entry && cs->v[i].generation == v->generation &&

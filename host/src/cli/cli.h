@@ -80,6 +80,11 @@ bool cli_parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
  * bin/. */
 void cli_plugin_search_path(dp_plugins_t *pl, const dp_workflow_t *wf, char **dirs, size_t ndirs);
 
+/* The workflow in `file` read, checked and built with pl (its search path
+ * set as above), as validate and plan do: NULL with every problem printed
+ * to stderr. err: a buffer of 16384 bytes. */
+dp_workflow_t *cli_workflow_build(const char *file, dp_plugins_t *pl, char **dirs, size_t ndirs, char *err);
+
 /* The flags that run and watch both take over the workflow's settings. */
 typedef struct cli_run_flags {
     unsigned jobs; /* -j; 0: from the file */

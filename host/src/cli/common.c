@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -485,4 +486,22 @@ void cli_run_opts(const dp_workflow_t *wf, const cli_run_flags_t *flags, dp_run_
         opts->timeout_ms = flags->timeout_ms;
     if (flags->keep_going)
         opts->fail_fast = false;
+}
+
+dp_workflow_t *cli_workflow_build(const char *file, dp_plugins_t *pl, char **dirs, size_t ndirs, char *err)
+{
+    cli_heap_for_workflow(file);
+    dp_workflow_t *wf = dp__workflow_load_for_build(file, err, 16384);
+    if (!wf) {
+        cli_put_lines(stderr, err);
+        return NULL;
+    }
+    cli_heap_loaded();
+    cli_plugin_search_path(pl, wf, dirs, ndirs);
+    if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
+        cli_put_lines(stderr, err);
+        dp_workflow_free(wf);
+        return NULL;
+    }
+    return wf;
 }

@@ -170,17 +170,8 @@ int cli_plan(int argc, char **argv)
     }
     dp_plugins_set_log(pl, console_log_cb, con, DP_LOG_WARN);
     dp_plugins_allow_insecure(pl, allow_insecure);
-    cli_heap_for_workflow(file);
-    if (!(wf = dp__workflow_load_for_build(file, err, 16384))) {
-        cli_put_lines(stderr, err);
+    if (!(wf = cli_workflow_build(file, pl, dirs, ndirs, err)))
         goto out;
-    }
-    cli_heap_loaded();
-    cli_plugin_search_path(pl, wf, dirs, ndirs);
-    if (dp_workflow_build(wf, pl, err, 16384) != DP_OK) {
-        cli_put_lines(stderr, err);
-        goto out;
-    }
     /* --resume: the state read (no lock: a plan writes nothing); none
      * there yet: nothing reused, as run --resume would. */
     if (sf.resume) {
