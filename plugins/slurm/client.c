@@ -185,8 +185,32 @@ int slurm__run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
 
+    /* Through env --ignore-signal=PIPE: a Slurm client whose connection the
+     * controller drops (a busy slurmctld does, under a thousand submissions)
+     * then sees EPIPE and retries as Slurm's clients do, where the default
+     * SIGPIPE killed it ("sbatch was killed by signal 13"). posix_spawn can
+     * reset a signal to its default but not ignore one. */
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    char **wrapped = calloc(argc + 4, sizeof *wrapped);
+    if (!wrapped) {
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        close(outp[0]);
+        close(outp[1]);
+        close(errp[0]);
+        close(errp[1]);
+        snprintf(r->spawn_error, sizeof r->spawn_error, "out of memory");
+        return -1;
+    }
+    wrapped[0] = "env";
+    wrapped[1] = "--ignore-signal=PIPE";
+    wrapped[2] = "--";
+    memcpy(wrapped + 3, argv, argc * sizeof *argv);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
+    int rc = posix_spawnp(&pid, "env", &fa, &attr, wrapped, envp ? envp : environ);
+    free(wrapped);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(outp[1]);
@@ -255,6 +279,16 @@ int slurm__run_client(dp_plugin_ctx *ctx, char *const argv[], char *const envp[]
     while (w < 0 && errno == EINTR);
     if (killed)
         kill(-pid, SIGKILL); /* anything the client left in its group */
+    if (w == pid && WIFEXITED(st) && (WEXITSTATUS(st) == 127 || WEXITSTATUS(st) == 126) &&
+        strstr(r->err, "env: ") == r->err) {
+        /* env could not run the client: as if it had not been spawned. */
+        int code = WEXITSTATUS(st);
+        r->spawned = 0;
+        snprintf(r->spawn_error, sizeof r->spawn_error, "cannot run %s: %s%s", argv[0],
+                 code == 127 ? strerror(ENOENT) : strerror(EACCES),
+                 code == 127 ? " (are the Slurm clients installed and on PATH?)" : "");
+        return -1;
+    }
     if (w == pid && WIFEXITED(st)) {
         r->exited = 1;
         r->status = WEXITSTATUS(st);
