@@ -180,7 +180,8 @@ static void trap_retry_after(dp_plugin_ctx *ctx, uint64_t ms)
     (void)ms;
     trap_calls++;
 }
-static void fake_set_error(dp_plugin_ctx *ctx, unsigned flags, const char *fmt, ...)
+static __attribute__((format(printf, 3, 4))) void fake_set_error(dp_plugin_ctx *ctx, unsigned flags, const char *fmt,
+                                                                 ...)
 {
     (void)ctx;
     (void)flags;
