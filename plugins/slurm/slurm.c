@@ -18,7 +18,8 @@
  *          failure was reported (or that this plugin cancelled) is submitted
  *          again. Returns ready once a Slurm job is known: check decides.
  *          Adopting asks for a look that began after run did (shared with
- *          every job adopted at the same time).
+ *          every job adopted at the same time); when that look fails the
+ *          job is adopted all the same and check looks again.
  *   check  PENDING, CONFIGURING, RUNNING, COMPLETING (and the other live
  *          states: SUSPENDED, REQUEUED, ...) are not ready; COMPLETED is
  *          ready; FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED,
@@ -681,10 +682,25 @@ static dp_plugin_result batch_run(dp_plugin_ctx *ctx, void *state)
         if (follow(ctx, j, s.id, NULL) != 0)
             return DP_PLUGIN_ERROR;
         if (slurm__status_get(ctx, s.id, started, &info, &cancelled, msg, sizeof msg) != 0) {
-            unfollow(j);
-            j->id[0] = '\0';
-            host->set_error(ctx, 0, "%s", msg);
-            return DP_PLUGIN_ERROR;
+            if (cancelled) {
+                unfollow(j);
+                j->id[0] = '\0';
+                host->set_error(ctx, 0, "%s", msg);
+                return DP_PLUGIN_ERROR;
+            }
+            /* The look failed (squeue killed or timed out, the controller
+             * busy): the job is still ours and may well be live. Failing
+             * here would, with fail-fast, cancel every job adopted beside
+             * it, and the next run would submit them all again. Adopt it
+             * and let check look again (this was the first of LOOK_TRIES
+             * failed looks in a row). */
+            j->live = 1;
+            j->failed_looks = 1;
+            host->log(ctx, DP_PLUGIN_LOG_WARN,
+                      "%s; adopting Slurm job %s submitted earlier for this job anyway (not submitting again): "
+                      "the next check looks again",
+                      msg, s.id);
+            return DP_PLUGIN_READY;
         }
         if (info.found) {
             slurm_state_class c = slurm__classify(info.state);
