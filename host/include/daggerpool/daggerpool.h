@@ -37,9 +37,9 @@ extern "C" {
 #endif
 
 #define DP_VERSION_MAJOR 1
-#define DP_VERSION_MINOR 0
+#define DP_VERSION_MINOR 1
 #define DP_VERSION_PATCH 0
-#define DP_VERSION_STRING "1.0.0"
+#define DP_VERSION_STRING "1.1.0"
 
 /** The library's version string, e.g. "1.0.0". */
 DP_API const char *dp_version(void);
