@@ -8,7 +8,9 @@
  * header is refused by libmicrohttpd with 4xx), GET and HEAD only, and two
  * threads of the server's own. A response is served from a reference to
  * the snapshot of the moment, so a slow reader holds memory, never a lock
- * the loop takes. */
+ * the loop takes. The server's threads run at the lowest scheduling
+ * priority (SCHED_IDLE), so that however many clients come, a run's
+ * workers and the loop get the CPU first. */
 #include "http_server.h"
 
 #include <errno.h>
@@ -17,9 +19,12 @@
 #include <stdint.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -302,6 +307,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return route(c, h, url);
 }
 
+/* Lowers the calling thread to the lowest priority there is: SCHED_IDLE,
+ * else (a kernel or sandbox that refuses it) nice 19 for this thread alone
+ * (Linux's setpriority on a thread id). */
+static void lowest_priority(void)
+{
+#ifdef __linux__
+    struct sched_param sp = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+#endif
+}
+
+typedef struct daemon_start {
+    unsigned flags;
+    int fd;
+    svc_http_t *h;
+    struct MHD_Daemon *d;
+} daemon_start_t;
+
+static void *start_daemon(void *arg)
+{
+    daemon_start_t *a = arg;
+    lowest_priority();
+    a->d = MHD_start_daemon(a->flags, 0, NULL, NULL, on_request, a->h, MHD_OPTION_LISTEN_SOCKET, a->fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)HTTP_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+                            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    return NULL;
+}
+
 svc_http_t *svc_http_start(svc_t *s, const dp__listen_addr_t *addr, unsigned *port, char *err, size_t errlen)
 {
     svc_http_t *h = calloc(1, sizeof *h);
@@ -332,13 +369,23 @@ svc_http_t *svc_http_start(svc_t *s, const dp__listen_addr_t *addr, unsigned *po
     if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
         *port = ntohs(addr->ipv6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                  : ((struct sockaddr_in *)&bound)->sin_port);
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (addr->ipv6 ? MHD_USE_IPv6 : 0);
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)HTTP_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_SECONDS,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-                            MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+    /* libmicrohttpd makes its threads itself, with no hook to set their
+     * priority; a new thread takes its creator's, and an unprivileged
+     * thread cannot raise its own again. So a short-lived thread lowers
+     * itself and starts the daemon, whose threads inherit the lowest
+     * priority, while this one (the loop's) keeps its own. */
+    daemon_start_t a = {
+        .flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (addr->ipv6 ? MHD_USE_IPv6 : 0), .fd = fd, .h = h};
+    pthread_t starter;
+    int rc = pthread_create(&starter, NULL, start_daemon, &a);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s: no thread to start it (%s)", where, strerror(rc));
+        close(fd);
+        free(h);
+        return NULL;
+    }
+    pthread_join(starter, NULL);
+    h->d = a.d;
     if (!h->d) {
         snprintf(err, errlen, "cannot start the HTTP server on %s (libmicrohttpd refused its options)", where);
         close(fd);
