@@ -62,7 +62,7 @@ printf '%s\n' "$files" | awk "$module_awk"'
 # Functions declared in a header (a line that starts a prototype: not
 # static, not a macro) and defined (a line at column 0 that is not a
 # declaration) in a .c file of another module: the .c files are read first.
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046  # file names without spaces (find above)
 strays=$(
   awk "$module_awk"'
     # The name of the dp_ function a line declares or defines ("" if none):
