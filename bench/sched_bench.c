@@ -31,7 +31,10 @@
  * (built through ids, run on one dp_executor_t kept across the runs),
  * "dp-pool" (built through ids, every job in one pool of WORKERS slots: what
  * a pool costs a job when it does not bound the run; only through --child,
- * e.g. AB_SYSTEM=dp-pool bench/ab.sh), and the peer's "tbb".
+ * e.g. AB_SYSTEM=dp-pool bench/ab.sh), "dp-prio" (built through ids, job 0
+ * of priority 1, the others 0: no pool, but every ready job goes through
+ * the ordered ready queue, which is what honouring priorities among queued
+ * jobs costs today; only through --child), and the peer's "tbb".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -201,7 +204,7 @@ static dp_graph_t *dp_build_names(const bench_shape_t *s, const char *names)
  * ids handed out, validate. The ids are the generator's. */
 /* pool_slots > 0: every job in pool "p" of that many slots (the "dp-pool"
  * system: what a pool costs per job when it does not bound the run). */
-static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots)
+static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots, bool prio)
 {
     char err[256];
     dp_graph_t *g = dp_graph_new_hint(s->n, s->nedges);
@@ -222,6 +225,12 @@ static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots)
 #endif
     for (uint32_t j = 0; j < s->n; j++) {
         uint32_t id;
+#ifdef DP_HAVE_SCHEDULING
+        spec.priority = prio && j == 0 ? 1 : 0;
+#else
+        if (prio)
+            die("this library has no priorities");
+#endif
         if (dp_graph_add_job_id(g, &spec, &id, err, sizeof err) != DP_OK)
             die(err);
         if (id != j)
@@ -303,13 +312,13 @@ static int child(int argc, char **argv)
         free(lb_remaining);
         free(lb_queue);
     } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 || strcmp(system, "dp-exec") == 0 ||
-               strcmp(system, "dp-pool") == 0) {
+               strcmp(system, "dp-pool") == 0 || strcmp(system, "dp-prio") == 0) {
         dp_graph_t *g;
         uint64_t t0;
 #ifdef DP_HAVE_GRAPH_IDS
         if (strcmp(system, "dp-names") != 0) {
             t0 = now_ns();
-            g = dp_build_ids(&s, strcmp(system, "dp-pool") == 0 ? workers : 0);
+            g = dp_build_ids(&s, strcmp(system, "dp-pool") == 0 ? workers : 0, strcmp(system, "dp-prio") == 0);
             build_ns = now_ns() - t0;
         } else
 #endif

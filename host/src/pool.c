@@ -309,6 +309,19 @@ static bool resume_job(void *run, dp_park_t *p, void *worker)
  * neither queue: it holds no worker and no token until a job of its pool
  * ends and gives it the slots. */
 
+/* What a worker of an ordered run keeps between its jobs: a carry (jobs
+ * of one pool taken from its line to run here one after the other on the
+ * slots of the job before, prio.h dp__sched_step_carry), and the ready
+ * successors of the carry's jobs, told to the scheduler in one step when
+ * the carry ends (or this buffer is full). Both only for jobs that take
+ * under run->short_ticks, so that what a worker holds back is short. */
+typedef struct ordered {
+    uint32_t carry[POP_MAX - 1];
+    size_t ci, cn;
+    uint32_t sb[BATCH];
+    size_t nsb;
+} ordered_t;
+
 /* Zeroes: the values of tokens (never read). */
 static const uint32_t tokens[BATCH];
 
@@ -342,13 +355,16 @@ static __attribute__((noinline)) bool next_job_ordered(dp_run_t *run, const wsta
  * succeeded, its ready successors to the scheduler. Returns whether a
  * ready job is to run next on this worker (*next); never when the worker
  * still holds jobs it took before (take false: a job made ready now must
- * not pass them). */
-static __attribute__((noinline)) bool ordered_end(dp_run_t *run, uint32_t done, dp_status_t st, bool take,
-                                                  uint32_t *next, uint64_t *clock)
+ * not pass them). Without the scheduler's lock when the worker carries
+ * jobs (the next one takes done's slots over) or when done made one job
+ * ready that may take its slots over (dp__sched_handoff: a chain). short:
+ * done took under run->short_ticks (it may start a carry). */
+static __attribute__((noinline)) bool ordered_end(dp_run_t *run, ordered_t *o, uint32_t done, dp_status_t st, bool take,
+                                                  bool short_job, uint32_t *next, uint64_t *clock)
 {
     const dp_graph_t *g = run->g;
-    uint32_t batch[BATCH];
-    size_t nb = 0;
+    uint32_t *batch = o->sb;
+    size_t nb = o->nsb;
     if (st == DP_STATUS_SUCCESS) {
         if (g->succ_off[done + 1] - g->succ_off[done] > CLOCK_REUSE_MAX_SUCCS)
             *clock = 0;
@@ -365,10 +381,47 @@ static __attribute__((noinline)) bool ordered_end(dp_run_t *run, uint32_t done, 
             }
         }
     }
+    if (o->ci < o->cn) {
+        if (short_job) {
+            /* The next carried job takes done's slots over (the carry is
+             * of done's pool and slots, and is returned before any other
+             * job can end on this worker: worker_main); the successors
+             * wait in the buffer. */
+            o->nsb = nb;
+            *next = o->carry[o->ci++];
+            return true;
+        }
+        /* A job that took long: what the worker held back goes out now. */
+        publish_tokens(run, dp__sched_carry_return(run->sched, o->carry + o->ci, o->cn - o->ci));
+        o->ci = o->cn = 0;
+    }
+    o->nsb = 0;
+    if (take && nb == 1 && dp__sched_handoff(run->sched, done, batch[0])) {
+        *next = batch[0];
+        return true;
+    }
     uint32_t n = UINT32_MAX;
-    publish_tokens(run, dp__sched_step(run->sched, done, batch, nb, take ? &n : NULL));
+    size_t nc = 0;
+    /* A carry only with nothing held (take) and no trigger rules (whose
+     * ends go through ordered_end_rules). */
+    uint32_t *carry = take && short_job && !run->rules ? o->carry : NULL;
+    publish_tokens(run, dp__sched_step_carry(run->sched, done, batch, nb, take ? &n : NULL, carry, POP_MAX - 1, &nc));
+    o->ci = 0;
+    o->cn = nc;
     *next = n;
     return n != UINT32_MAX;
+}
+
+/* Before a worker stands by for a parked job: the buffered successors to
+ * the scheduler and its carry back to the pool's line (another job may end
+ * here first, and the wait may be long). */
+static __attribute__((noinline)) void ordered_park(dp_run_t *run, ordered_t *o)
+{
+    if (o->nsb)
+        publish_tokens(run, dp__sched_step(run->sched, UINT32_MAX, o->sb, o->nsb, NULL));
+    if (o->ci < o->cn)
+        publish_tokens(run, dp__sched_carry_return(run->sched, o->carry + o->ci, o->cn - o->ci));
+    o->nsb = o->ci = o->cn = 0;
 }
 
 /* rules.c's publish in a run with pools or priorities: the successors its
@@ -407,6 +460,7 @@ static void *worker_main(void *p)
     /* A run with pools or priorities (prio.h): its jobs come from the
      * scheduler, and go back to it when they end. */
     const bool ordered = run->sched != NULL;
+    ordered_t ord = {.nsb = 0, .ci = 0, .cn = 0};
 
     for (;;) {
         bool waited = false;
@@ -428,6 +482,8 @@ static void *worker_main(void *p)
             /* Parked: stand by for it until a parked job (it, or another)
              * ends on this worker. Jobs waiting in the queue need another
              * worker meanwhile. */
+            if (__builtin_expect(ordered, 0))
+                ordered_park(run, &ord);
             start_for_queue(run, dp__queue_tail(&run->queue));
             if (!dp__park_stand(&run->park, ws.index, &ws, &id))
                 break;
@@ -446,7 +502,7 @@ static void *worker_main(void *p)
                 ws.clock = 0;
                 have = ordered_end_rules(run, id, tk.i >= tk.n, &id);
             } else {
-                have = ordered_end(run, id, st, tk.i >= tk.n, &id, &ws.clock);
+                have = ordered_end(run, &ord, id, st, tk.i >= tk.n, tk.short_job, &id, &ws.clock);
             }
         } else if (st == DP_STATUS_SUCCESS) {
             succeeded++;

@@ -13,6 +13,7 @@
 #include "prio.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,9 @@ static uint32_t bq_pop(bq_t *q, const uint32_t *next, uint32_t lv)
 typedef struct spool {
     unsigned free; /* slots */
     bq_t wait;     /* its jobs waiting for slots, by level among its own */
+    /* wait.count, stored under the lock, read without it by
+     * dp__sched_handoff. */
+    _Atomic uint32_t nwait;
 } spool_t;
 
 /* In waits[]: a job that waited for its pool. Its wait is counted until
@@ -161,7 +165,22 @@ struct dp_sched {
     uint32_t *waits;     /* per job of a pool: its wait in ms + 1 (handed to the result) */
     bq_t ready;
     spool_t *pools;
+    /* ready.count, stored under the lock, read without it by
+     * dp__sched_handoff. */
+    _Atomic uint32_t nready;
 };
+
+/* The counts read without the lock, after a change under it (relaxed: a
+ * hint, dp__sched_handoff says why a stale one is harmless). */
+static inline void sync_ready(dp_sched_t *s)
+{
+    atomic_store_explicit(&s->nready, (uint32_t)s->ready.count, memory_order_relaxed);
+}
+
+static inline void sync_wait(spool_t *sp)
+{
+    atomic_store_explicit(&sp->nwait, (uint32_t)sp->wait.count, memory_order_relaxed);
+}
 
 dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc)
 {
@@ -259,6 +278,11 @@ static inline uint32_t pool_of(const dp_sched_t *s, uint32_t id)
     return gs->pol_pool ? gs->pol_pool[s->g->jobs[id].pol] : 0;
 }
 
+static inline unsigned slots_of(const dp_sched_t *s, uint32_t id)
+{
+    return s->g->pols[s->g->jobs[id].pol].pool_slots;
+}
+
 /* What one step made ready: pushed into the ready queue in the order made,
  * except a lone one while the caller may take one (want): the chain's case,
  * where that job goes straight to the caller, with no queue operation,
@@ -308,10 +332,48 @@ static void drain(dp_sched_t *s, uint32_t p, made_t *m)
         granted(s, id);
         make_ready(s, m, id);
     }
+    sync_wait(sp);
 }
 
 size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next)
 {
+    return dp__sched_step_carry(s, done, ids, n, next, NULL, 0, NULL);
+}
+
+/* After a step took job x for its worker: up to max jobs of x's pool's
+ * line that need what x holds, best first, for the worker to run on x's
+ * slots after it (prio.h). The head of the line that needs another number
+ * of slots stops it (it is not passed), and so does one of a lower level
+ * than the best ready job (which waits for an idle worker's token: the
+ * carry does not pass it; one of its level it may, as when a worker that
+ * has not started yet holds the token of a job made ready at the start). */
+static size_t take_carry(dp_sched_t *s, uint32_t x, uint32_t *carry, size_t max)
+{
+    uint32_t top = bq_top(&s->ready);
+    uint32_t p = pool_of(s, x);
+    if (!p)
+        return 0;
+    spool_t *sp = &s->pools[p - 1];
+    unsigned need = slots_of(s, x);
+    size_t k = 0;
+    for (uint32_t lv; k < max && (lv = bq_top(&sp->wait)) != UINT32_MAX;) {
+        uint32_t id = sp->wait.head[lv] - 1;
+        if (slots_of(s, id) != need || (top != UINT32_MAX && s->gs->level[id] < top))
+            break;
+        bq_pop(&sp->wait, s->next, lv);
+        granted(s, id);
+        carry[k++] = id;
+    }
+    if (k)
+        sync_wait(sp);
+    return k;
+}
+
+size_t dp__sched_step_carry(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next,
+                            uint32_t *carry, size_t max, size_t *ncarry)
+{
+    if (ncarry)
+        *ncarry = 0;
     const dp_gsched_t *gs = s->gs;
     const dp_graph_t *g = s->g;
     uint64_t now = 0;
@@ -354,7 +416,10 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
         }
         s->wait_from[id] = 0;
         bq_push(&sp->wait, s->next, id, gs->plevel[id]);
-        drain(s, p - 1, &m);
+        if (sp->free)
+            drain(s, p - 1, &m); /* else nothing fits */
+        else
+            sync_wait(sp);
         if (!s->waits[id]) {
             /* Still waiting: from now. */
             if (!now)
@@ -376,9 +441,54 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
             *next = bq_pop(&s->ready, s->next, bq_top(&s->ready));
             made--;
         }
+        if (carry && *next != UINT32_MAX)
+            *ncarry = take_carry(s, *next, carry, max);
     }
+    sync_ready(s);
     pthread_mutex_unlock(&s->mu);
     return made;
+}
+
+bool dp__sched_handoff(dp_sched_t *s, uint32_t done, uint32_t succ)
+{
+    uint32_t p = pool_of(s, done);
+    if (p != pool_of(s, succ) || atomic_load_explicit(&s->nready, memory_order_relaxed))
+        return false;
+    if (p) {
+        if (slots_of(s, done) != slots_of(s, succ) ||
+            atomic_load_explicit(&s->pools[p - 1].nwait, memory_order_relaxed))
+            return false;
+        s->waits[succ] = 1; /* no wait */
+    }
+    return true;
+}
+
+size_t dp__sched_carry_return(dp_sched_t *s, const uint32_t *carry, size_t n)
+{
+    const dp_gsched_t *gs = s->gs;
+    made_t m = {.want = false, .cand = UINT32_MAX, .n = 0};
+    uint64_t now = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = carry[i], p = pool_of(s, id);
+        spool_t *sp = &s->pools[p - 1];
+        /* Waiting again, without slots: since it first waited, or from
+         * now if it never had to. */
+        s->waits[id] = 0;
+        if (!s->wait_from[id]) {
+            if (!now)
+                now = dp__ticks(s->tsc);
+            s->wait_from[id] = now ? now : 1;
+        }
+        bq_push(&sp->wait, s->next, id, gs->plevel[id]);
+        if (sp->free)
+            drain(s, p - 1, &m);
+        else
+            sync_wait(sp);
+    }
+    sync_ready(s);
+    pthread_mutex_unlock(&s->mu);
+    return m.n;
 }
 
 void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n)
@@ -386,5 +496,6 @@ void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n)
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++)
         ids[i] = bq_pop(&s->ready, s->next, bq_top(&s->ready));
+    sync_ready(s);
     pthread_mutex_unlock(&s->mu);
 }

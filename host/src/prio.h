@@ -47,6 +47,31 @@ void dp__sched_free(dp_sched_t *s);
  * many jobs it made ready and left in the queue: the tokens to publish. */
 size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next);
 
+/* dp__sched_step, and when it took a job into *next that belongs to a pool,
+ * up to max more jobs waiting in that pool's line into carry[0..*ncarry),
+ * best first, each of the same pool_slots as *next and none of a lower
+ * level than the best job in the ready queue: a "carry" that the worker runs one after the other on the slots
+ * of *next, each taking them over when the one before ended (pool.c),
+ * so that they hold no slots of their own and the
+ * pool's bound holds. carry NULL: none. */
+size_t dp__sched_step_carry(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next,
+                            uint32_t *carry, size_t max, size_t *ncarry);
+
+/* Whether job `done`, ended, may hand its pool slots straight to `succ`,
+ * the one job it made ready, with no lock: both of the same pool (or of
+ * none) and the same pool_slots, and (as far as this thread sees) no job
+ * ready and none waiting in that pool: the step under the lock would have
+ * given succ the same slots and to this worker. Lock-free reads of counts
+ * kept under the lock: a job queued meanwhile misses nothing, since no
+ * slot was freed (it gets the next one freed under the lock, and the last
+ * holder of these ends under it). True: succ has the slots. */
+bool dp__sched_handoff(dp_sched_t *s, uint32_t done, uint32_t succ);
+
+/* The jobs of a carry not run (carry[0..n)) back into their pool's line,
+ * without slots, e.g. when the worker that holds them stands by for a
+ * parked job. Returns how many jobs it made ready: the tokens to publish. */
+size_t dp__sched_carry_return(dp_sched_t *s, const uint32_t *carry, size_t n);
+
 /* Takes the n best ready jobs into ids (one per token taken; there are at
  * least n). */
 void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n);
