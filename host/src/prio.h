@@ -16,6 +16,15 @@
  * put into the ready queue, and whoever takes a token takes the best ready
  * job (pool.c). The plain case (no pool, no priority) never makes one: its
  * scheduling takes no lock, and uses only the paths (pool.c).
+ *
+ * A pool job's slots are taken when it is made ready and given back when it
+ * ends; two ways skip the lock between: a worker's carry (up to 15 jobs of
+ * a full pool's line that need the same slots, taken in one step and run
+ * one after the other, each on the slots of the one before:
+ * dp__sched_step_carry), and a job that hands its slots to its one ready
+ * successor when nothing waits (dp__sched_handoff, a chain). Every pool's
+ * slots in use never exceed its size: a carried job starts only when the
+ * one whose slots it takes over has ended.
  */
 #ifndef DP_PRIO_H
 #define DP_PRIO_H
