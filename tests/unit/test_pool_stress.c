@@ -32,10 +32,10 @@ typedef struct sjob {
     sworld_t *w;
     int pool; /* -1: none */
     unsigned slots;
-    unsigned spin;         /* iterations of busy work (0: a no-op) */
-    unsigned probes;       /* check-only: ready at this probe (0: a run job) */
-    atomic_uint calls;     /* run or check calls this run */
-    atomic_uint runs;      /* times it ended this run */
+    unsigned spin;     /* iterations of busy work (0: a no-op) */
+    unsigned probes;   /* check-only: ready at this probe (0: a run job) */
+    atomic_uint calls; /* run or check calls this run */
+    atomic_uint runs;  /* times it ended this run */
 } sjob_t;
 
 struct sworld {
@@ -74,11 +74,12 @@ static void give_slots(sjob_t *j)
         atomic_fetch_sub(&j->w->in_use[j->pool], j->slots);
 }
 
+static _Thread_local volatile unsigned busy_sink; /* per thread: no race */
+
 static void busy(unsigned n)
 {
-    volatile unsigned x = 0;
     for (unsigned i = 0; i < n; i++)
-        x += i;
+        busy_sink = busy_sink + i;
 }
 
 static dp_outcome_t sj_run(dp_job_t *job, void *user)
