@@ -10,6 +10,11 @@
  * have jobs in flight ("draining"). A job pins the current version when an
  * attempt starts and unpins it when the attempt ends; a version that is no
  * longer current is unloaded (fini, dlclose) when its last job unpins it.
+ * Pins take no lock (plugin_swap.c says how): a version's count is atomic,
+ * and a version once published stays allocated (unloaded, on its entry's
+ * `retired` list) until the registry is destroyed, so that a pin that read
+ * an entry's current version just before a swap may still look at its
+ * count.
  *
  * Locks. Two mutexes per registry, taken in this order: load_lock, then
  * lock. Never the other way round, and nothing else is taken under lock.
@@ -34,6 +39,7 @@
 #define DP_PLUGIN_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,10 +72,13 @@ typedef struct dp_pversion {
                                  * (set before publication) */
     unsigned generation;     /* (set before publication) */
     uint64_t loaded_at_ms;
-    unsigned jobs;            /* attempts pinned to it (lock) */
+    /* Attempts pinned to it, plus one while it is its entry's current
+     * version (the entry's own reference): atomic, changed without lock by
+     * pins (plugin_swap.c). 0: unloaded, or being unloaded. */
+    _Atomic unsigned pins;
     bool current;             /* its entry's current version (lock) */
     bool inited;              /* init succeeded: call fini before dlclose */
-    struct dp_pversion *next; /* in the entry's draining list (lock) */
+    struct dp_pversion *next; /* in the entry's draining or retired list (lock) */
 } dp_pversion_t;
 
 /* A type that jobs of live graphs use, and which callbacks their specs call:
@@ -84,13 +93,18 @@ typedef struct dp_used_type {
 /* A plugin name. Entries are never removed before the registry is
  * destroyed, so a pointer to one stays valid as long as the registry. */
 struct dp_pentry {
-    char *name;              /* (set before publication) */
-    dp_pversion_t *current;  /* NULL until loaded. Written under load_lock and lock,
-                                 * so either lock is enough to read it */
+    char *name; /* (set before publication) */
+    /* NULL until loaded. Written under load_lock and lock, so either lock
+     * is enough to read it; atomic: a pin reads it with neither. */
+    dp_pversion_t *_Atomic current;
     dp_pversion_t *draining; /* old versions with jobs in flight (lock) */
-    dp_used_type_t *used;    /* (lock) */
-    size_t nused;            /* (lock) */
-    dp_pentry_t *next;       /* sorted by name (lock) */
+    /* Old versions unloaded: their structs only (the code, the types and
+     * the path are gone), kept for pins that read them as current a moment
+     * before a swap; freed with the registry. (lock) */
+    dp_pversion_t *retired;
+    dp_used_type_t *used; /* (lock) */
+    size_t nused;         /* (lock) */
+    dp_pentry_t *next;    /* sorted by name (lock) */
 };
 
 /* The registry. Reference counted: the owner holds one reference, and

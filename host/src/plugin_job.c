@@ -8,13 +8,15 @@
  * current version, creates the instance (in a child process for
  * isolation = "process", isolate.c), runs or checks it, and ends it.
  *
- * The attempt callbacks are the per-job path: a pin and an unpin (lock,
- * briefly) and the plugin's own calls; nothing else is locked there.
+ * The attempt callbacks are the per-job path: a pin and an unpin (atomic
+ * counts; lock only around a hot swap, plugin_swap.c) and the plugin's own
+ * calls; nothing else is locked there.
  *
  * Lock order: load_lock, then lock (plugin_int.h). Adding jobs holds
  * load_lock from resolving the type to the last job of a run of one type
  * (so no reload swaps versions in between) and takes lock to count; the
- * attempt callbacks take lock only, through the pins.
+ * attempt callbacks take lock only, through the pins, and only when a pin
+ * meets a version being swapped out.
  */
 #include "plugin_job.h"
 

@@ -113,6 +113,11 @@ static void registry_destroy(dp_plugins_t *pl)
             dp__pversion_unload(v);
             v = vn;
         }
+        for (dp_pversion_t *v = e->retired; v;) {
+            dp_pversion_t *vn = v->next;
+            free(v); /* released when its last pin went */
+            v = vn;
+        }
         for (size_t i = 0; i < e->nused; i++)
             free(e->used[i].name);
         free(e->used);
@@ -304,25 +309,34 @@ int dp__plugins_loaded_path(dp_plugins_t *pl, const char *name, char *buf, size_
 
 /* ---- the end of a version ------------------------------------------------- */
 
-static void version_free(dp_pversion_t *v)
+/* Calls fini (if init ran), unloads the code and frees what v owns, but
+ * not v itself. Never under lock: fini is plugin code. */
+void dp__pversion_release(dp_pversion_t *v)
 {
+    if (v->inited && v->desc.fini)
+        v->desc.fini();
+    v->inited = false;
+    if (v->handle)
+        dlclose(v->handle);
+    v->handle = NULL;
+    if (v->fd >= 0)
+        close(v->fd);
+    v->fd = -1;
     free(v->types);
     free(v->type_names);
     free(v->path);
-    free(v);
+    v->types = NULL;
+    v->type_names = NULL;
+    v->path = NULL;
+    v->ntypes = 0;
 }
 
 /* Calls fini (if init ran), unloads the code and frees v. Never under lock:
  * fini is plugin code. */
 void dp__pversion_unload(dp_pversion_t *v)
 {
-    if (v->inited && v->desc.fini)
-        v->desc.fini();
-    if (v->handle)
-        dlclose(v->handle);
-    if (v->fd >= 0)
-        close(v->fd);
-    version_free(v);
+    dp__pversion_release(v);
+    free(v);
 }
 
 /* ---- listing ------------------------------------------------------------ */
@@ -339,7 +353,10 @@ void dp__pversion_info(dp_plugin_info_t *info, const dp_pversion_t *v)
     info->types = v->type_names;
     info->loaded_at_ms = v->loaded_at_ms;
     info->generation = v->generation;
-    info->jobs_in_flight = v->jobs;
+    /* The entry's own reference is no job. Relaxed: a moment's count,
+     * under lock or of an unpublished version. */
+    unsigned pins = atomic_load_explicit(&v->pins, memory_order_relaxed);
+    info->jobs_in_flight = pins - (v->current && pins ? 1u : 0u);
     info->current = v->current;
 }
 

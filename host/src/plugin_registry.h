@@ -66,4 +66,8 @@ void dp__pversion_info(dp_plugin_info_t *info, const dp_pversion_t *v);
  * lock: fini is plugin code (plugin_int.h says on which threads it runs). */
 void dp__pversion_unload(dp_pversion_t *v);
 
+/* As dp__pversion_unload, but v itself stays allocated (a published
+ * version's struct outlives its code: plugin_int.h). */
+void dp__pversion_release(dp_pversion_t *v);
+
 #endif /* DP_PLUGIN_REGISTRY_H */
