@@ -241,10 +241,10 @@ static int copy_fd(int src, int dst)
  * first whether the name is taken. */
 static bool name_taken(const char *path)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    void *h = dp__plugins_dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     if (!h)
         return false;
-    dlclose(h);
+    dp__plugins_dlclose(h);
     return true;
 }
 
@@ -272,7 +272,7 @@ static void *open_private_copy(int src, const char *path, const char *name, int 
     if (mfd >= 0) {
         snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", mfd);
         if (copy_fd(src, mfd) == 0 && !name_taken(fdpath)) {
-            void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
+            void *h = dp__plugins_dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
             if (h) {
                 *keep_fd = mfd;
                 return h;
@@ -300,7 +300,7 @@ static void *open_private_copy(int src, const char *path, const char *name, int 
     }
     void *h = NULL;
     if (copy_fd(src, fd) == 0 && !name_taken(tmp))
-        h = dlopen(tmp, RTLD_NOW | RTLD_LOCAL);
+        h = dp__plugins_dlopen(tmp, RTLD_NOW | RTLD_LOCAL);
     const char *e = h ? NULL : dlerror();
     if (!h && !why[0])
         snprintf(why, sizeof(why), "%s", e ? e : "could not write a private copy");

@@ -309,6 +309,31 @@ int dp__plugins_loaded_path(dp_plugins_t *pl, const char *name, char *buf, size_
 
 /* ---- the end of a version ------------------------------------------------- */
 
+/* The dynamic loader's calls for plugin copies, one at a time (glibc's
+ * own lock serialises them anyway). A new copy may be mapped where an
+ * unloaded one was, and the thread that unloaded it (a worker dropping an
+ * old version's last pin, with no registry lock since pins take none) and
+ * the thread loading the next (a reload) otherwise share no lock that
+ * ThreadSanitizer can see: it took the new copy's first writes (its
+ * entry point setting a global) for races with the old copy's last reads
+ * on the worker. This lock orders each unmapping before any later mapping. */
+static pthread_mutex_t dl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void *dp__plugins_dlopen(const char *path, int flags)
+{
+    pthread_mutex_lock(&dl_mu);
+    void *h = dlopen(path, flags);
+    pthread_mutex_unlock(&dl_mu);
+    return h;
+}
+
+void dp__plugins_dlclose(void *handle)
+{
+    pthread_mutex_lock(&dl_mu);
+    dlclose(handle);
+    pthread_mutex_unlock(&dl_mu);
+}
+
 /* Calls fini (if init ran), unloads the code and frees what v owns, but
  * not v itself. Never under lock: fini is plugin code. */
 void dp__pversion_release(dp_pversion_t *v)
@@ -317,7 +342,7 @@ void dp__pversion_release(dp_pversion_t *v)
         v->desc.fini();
     v->inited = false;
     if (v->handle)
-        dlclose(v->handle);
+        dp__plugins_dlclose(v->handle);
     v->handle = NULL;
     if (v->fd >= 0)
         close(v->fd);

@@ -66,6 +66,11 @@ void dp__pversion_info(dp_plugin_info_t *info, const dp_pversion_t *v);
  * lock: fini is plugin code (plugin_int.h says on which threads it runs). */
 void dp__pversion_unload(dp_pversion_t *v);
 
+/* dlopen and dlclose of a plugin copy, under the process's one loader
+ * lock (plugin_registry.c says why). dlerror reports as after dlopen. */
+void *dp__plugins_dlopen(const char *path, int flags);
+void dp__plugins_dlclose(void *handle);
+
 /* As dp__pversion_unload, but v itself stays allocated (a published
  * version's struct outlives its code: plugin_int.h). */
 void dp__pversion_release(dp_pversion_t *v);

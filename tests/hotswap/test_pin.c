@@ -169,8 +169,7 @@ static void test_reloads_race_pins(void **state)
     unsigned pmaps1 = hs_count_maps("plugin"), fds1 = hs_count_fds();
     printf("%u reloads, %lu runs, %lu jobs (%lu on v1, %lu on v2), %lu failed; versions %u, in flight %u; "
            "plugin copies mapped %u -> %u, fds %u -> %u\n",
-           swaps, rn.runs, rn.jobs, rn.on[1], rn.on[2], rn.failed, a.versions, a.in_flight, pmaps0, pmaps1, fds0,
-           fds1);
+           swaps, rn.runs, rn.jobs, rn.on[1], rn.on[2], rn.failed, a.versions, a.in_flight, pmaps0, pmaps1, fds0, fds1);
     assert_int_equal(rn.failed, 0);
     assert_true(rn.runs > 0);
     assert_int_equal(rn.on[1] + rn.on[2], rn.jobs);
