@@ -19,8 +19,19 @@
  * the lock at all, and the lock spins briefly before it sleeps: the workers
  * hold it for a few hundred nanoseconds, a sleep and a wake-up cost
  * microseconds.
+ *
+ * The start of a job's first attempt (text lines off a terminal, with the
+ * flusher) does not take the lock either: its worker leaves it in its own
+ * pending slot (pending_t), and whoever next takes the lock (the job's end,
+ * any other event or log line, or the flusher within FLUSH_NS) writes the
+ * pending starts first, oldest first, with the counts of that moment. The
+ * lines and their order are those of starts written at that moment: a job's
+ * start is always before its end and before its log lines, and a job of a
+ * 100 000-job run takes the lock once, not twice.
  */
 #include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -32,6 +43,21 @@
 #include "cli.h"
 #include "jsonw.h"
 #include "util.h"
+
+/* A worker's first-attempt start not written yet. `full` 1: job and
+ * time_ns are set, by the worker (release), for whoever holds the lock to
+ * take (acquire, then 0 with release: the worker fills the slot again only
+ * after it turns that 0 into 2, being filled). A cache line each: every
+ * worker writes its own. */
+typedef struct pending {
+    alignas(64) _Atomic int full;
+    uint32_t job;
+    uint64_t time_ns;
+} pending_t;
+
+/* Workers 0 .. NPENDING-1 leave their starts pending; others (and every
+ * start while their slot is still full) take the lock as before. */
+#define NPENDING 64
 
 struct console {
     pthread_mutex_t lock;
@@ -61,6 +87,13 @@ struct console {
     uint64_t last_write_ns; /* CLOCK_MONOTONIC of the last write of buf */
     pthread_cond_t wake;    /* to the flusher: lines pending, or stop */
     pthread_t flusher;
+    /* Starts may be left pending (text lines, the flusher runs): set under
+     * lock by console_begin before the run's workers exist, cleared after
+     * they are gone. */
+    bool pend_ok;
+    _Atomic unsigned npend; /* slots 0 .. npend-1 were used (relaxed: raised
+                             * by a worker before it fills a slot above) */
+    pending_t pend[NPENDING];
 };
 
 #define BUF_SIZE (64u * 1024u)
@@ -134,13 +167,30 @@ static void flush_soon(console_t *c)
     }
 }
 
+static void take_pending(console_t *c);
+
+/* CLOCK_MONOTONIC ns as a deadline for pthread_cond_timedwait. */
+static struct timespec ts_of(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+}
+
 static void *flusher_main(void *arg)
 {
     console_t *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stop) {
+        /* Starts left pending by workers that have not taken the lock
+         * since: written within FLUSH_NS, as any other line. */
+        take_pending(c);
         if (!c->len) {
-            pthread_cond_wait(&c->wake, &c->lock);
+            if (c->pend_ok) {
+                /* A worker leaves a start without a signal: look again. */
+                struct timespec ts = ts_of(dp__now_ns() + FLUSH_NS);
+                pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+            } else {
+                pthread_cond_wait(&c->wake, &c->lock);
+            }
             continue;
         }
         uint64_t due = c->last_write_ns + FLUSH_NS;
@@ -148,7 +198,7 @@ static void *flusher_main(void *arg)
             write_buf(c);
             continue;
         }
-        struct timespec ts = {.tv_sec = (time_t)(due / 1000000000u), .tv_nsec = (long)(due % 1000000000u)};
+        struct timespec ts = ts_of(due);
         pthread_cond_timedwait(&c->wake, &c->lock, &ts);
     }
     pthread_mutex_unlock(&c->lock);
@@ -166,7 +216,9 @@ static void stop_flusher(console_t *c)
     if (running)
         pthread_join(c->flusher, NULL);
     pthread_mutex_lock(&c->lock);
+    take_pending(c);
     c->batch = c->stop = false;
+    c->pend_ok = false;
     write_buf(c);
     pthread_mutex_unlock(&c->lock);
 }
@@ -285,6 +337,8 @@ void console_begin(console_t *c, const dp_graph_t *g)
         bool ok = pthread_create(&c->flusher, NULL, flusher_main, c) == 0;
         pthread_mutex_lock(&c->lock);
         c->batch = ok;
+        /* JSON lines carry the time they are written: not delayed. */
+        c->pend_ok = ok && c->format == CLI_LOG_TEXT;
         c->last_write_ns = dp__now_ns();
         pthread_mutex_unlock(&c->lock);
     }
@@ -414,6 +468,7 @@ void console_log_cb(void *user, const dp_log_record_t *rec)
     if (rec->level > c->level)
         return;
     pthread_mutex_lock(&c->lock);
+    take_pending(c);
     write_buf(c);
     clear_line(c);
     write_record(c, rec);
@@ -619,6 +674,76 @@ static void event_line(console_t *c, const dp_event_t *ev)
     free(error);
 }
 
+/* Under lock: the pending starts written, oldest first (their events'
+ * times; a tie by worker), with the counts of now. */
+static void take_pending(console_t *c)
+{
+    unsigned n = atomic_load_explicit(&c->npend, memory_order_relaxed);
+    if (n > NPENDING)
+        n = NPENDING;
+    struct {
+        uint32_t job;
+        uint64_t t;
+    } got[NPENDING];
+    unsigned k = 0;
+    for (unsigned w = 0; w < n; w++) {
+        pending_t *p = &c->pend[w];
+        /* Acquire: the worker's job and time_ns (2: still being filled,
+         * taken next time). */
+        if (atomic_load_explicit(&p->full, memory_order_acquire) != 1)
+            continue;
+        unsigned i = k++;
+        /* Insertion by time (a few slots at most). */
+        while (i > 0 && got[i - 1].t > p->time_ns) {
+            got[i] = got[i - 1];
+            i--;
+        }
+        got[i].job = p->job;
+        got[i].t = p->time_ns;
+        /* Release: the reads above come before the worker's next write. */
+        atomic_store_explicit(&p->full, 0, memory_order_release);
+    }
+    for (unsigned i = 0; i < k; i++) {
+        if (!c->g || got[i].job >= c->total)
+            continue;
+        dp_event_t ev = {
+            .kind = DP_EV_ATTEMPT_START,
+            .job = got[i].job,
+            .name = dp_graph_job_name(c->g, got[i].job),
+            .attempt = 1,
+            .time_ns = got[i].t,
+        };
+        running_add(c, ev.job);
+        event_line(c, &ev);
+    }
+}
+
+/* The start of a first attempt left in its worker's slot without the lock
+ * (see the top of the file); false when it cannot be (the slot still
+ * holds a start nobody wrote yet, or too many workers). */
+static bool leave_pending(console_t *c, const dp_event_t *ev)
+{
+    if (ev->worker >= NPENDING)
+        return false;
+    pending_t *p = &c->pend[ev->worker];
+    /* 0 -> 2 (being filled): one thread per slot even if two threads ever
+     * reported under one worker index. Acquire: after the last taker's
+     * reads of the fields. */
+    int empty = 0;
+    if (!atomic_compare_exchange_strong_explicit(&p->full, &empty, 2, memory_order_acquire, memory_order_relaxed))
+        return false;
+    unsigned n = atomic_load_explicit(&c->npend, memory_order_relaxed);
+    while (n <= ev->worker && !atomic_compare_exchange_weak_explicit(&c->npend, &n, ev->worker + 1,
+                                                                     memory_order_relaxed, memory_order_relaxed))
+        ;
+    p->job = ev->job;
+    p->time_ns = ev->time_ns;
+    /* Release: job and time_ns, for take_pending; after npend (sequenced
+     * before, and the reader's acquire of `full` brings it along). */
+    atomic_store_explicit(&p->full, 1, memory_order_release);
+    return true;
+}
+
 void console_event(console_t *c, const dp_event_t *ev)
 {
     /* Without progress nothing is shown; off a terminal the running jobs
@@ -626,7 +751,11 @@ void console_event(console_t *c, const dp_event_t *ev)
      * else: no lock, no line. */
     if (!c->progress || (ev->kind == DP_EV_ATTEMPT_END && ev->status != DP_STATUS_FAILED && !c->tty))
         return;
+    /* A first attempt's start: its line waits in the worker's slot. */
+    if (c->pend_ok && ev->kind == DP_EV_ATTEMPT_START && ev->attempt <= 1 && leave_pending(c, ev))
+        return;
     pthread_mutex_lock(&c->lock);
+    take_pending(c);
     if (!c->g || ev->job >= c->total) {
         pthread_mutex_unlock(&c->lock);
         return;
