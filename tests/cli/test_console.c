@@ -34,9 +34,9 @@ typedef struct fix {
     int rfd;
     dp_graph_t *g;
     pthread_mutex_t mu;
-    unsigned logged;  /* log lines written by the logger (mu) */
-    bool start_back;  /* the start report returned (mu) */
-    char *got;        /* what the reader read */
+    unsigned logged; /* log lines written by the logger (mu) */
+    bool start_back; /* the start report returned (mu) */
+    char *got;       /* what the reader read */
     size_t ngot;
 } fix_t;
 
@@ -73,8 +73,7 @@ static void *logger_main(void *arg)
 static void *start_main(void *arg)
 {
     fix_t *f = arg;
-    dp_event_t ev = {.kind = DP_EV_ATTEMPT_START, .job = 0, .name = "a", .attempt = 1, .worker = 0,
-                     .time_ns = 1000000};
+    dp_event_t ev = {.kind = DP_EV_ATTEMPT_START, .job = 0, .name = "a", .attempt = 1, .worker = 0, .time_ns = 1000000};
     console_event(f->con, &ev);
     pthread_mutex_lock(&f->mu);
     f->start_back = true;
@@ -160,8 +159,13 @@ static void test_start_while_lock_held(void **state)
     assert_int_equal(pthread_create(&reader, NULL, reader_main, &f), 0);
     pthread_join(logger, NULL);
     pthread_join(starter, NULL);
-    dp_event_t end = {.kind = DP_EV_JOB_END, .job = 0, .name = "a", .attempt = 1, .worker = 0,
-                      .time_ns = 2000000, .status = DP_STATUS_SUCCESS};
+    dp_event_t end = {.kind = DP_EV_JOB_END,
+                      .job = 0,
+                      .name = "a",
+                      .attempt = 1,
+                      .worker = 0,
+                      .time_ns = 2000000,
+                      .status = DP_STATUS_SUCCESS};
     console_event(f.con, &end);
     console_end(f.con);
     console_free(f.con);
@@ -226,7 +230,12 @@ static void test_pending_starts_in_order(void **state)
         console_event(f.con, &s[i]);
     /* Nothing else happens for a while: the flusher writes them. */
     usleep(200000);
-    dp_event_t e = {.kind = DP_EV_JOB_END, .job = 1, .name = "b", .attempt = 1, .worker = 1, .time_ns = 9000000,
+    dp_event_t e = {.kind = DP_EV_JOB_END,
+                    .job = 1,
+                    .name = "b",
+                    .attempt = 1,
+                    .worker = 1,
+                    .time_ns = 9000000,
                     .status = DP_STATUS_SUCCESS};
     console_event(f.con, &e);
     console_end(f.con);

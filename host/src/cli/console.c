@@ -340,6 +340,9 @@ void console_begin(console_t *c, const dp_graph_t *g)
         /* JSON lines carry the time they are written: not delayed. */
         c->pend_ok = ok && c->format == CLI_LOG_TEXT;
         c->last_write_ns = dp__now_ns();
+        /* The flusher may already wait without a deadline (it took the
+         * lock first and saw no pending starts allowed): it looks again. */
+        pthread_cond_signal(&c->wake);
         pthread_mutex_unlock(&c->lock);
     }
 }
