@@ -7,14 +7,15 @@ set -euo pipefail
 
 pkgs=(cmake make gcc g++ clang pkg-config libconfig-dev libcmocka-dev libjansson-dev
       binutils valgrind procps python3 jq libclang-rt-14-dev llvm-14 clang-format time libtbb-dev
-      libyajl-dev libsystemd-dev systemd libsqlite3-dev sqlite3 libmicrohttpd-dev libgraphviz-dev prometheus
+      libyajl-dev libsystemd-dev systemd libsqlite3-dev sqlite3 libzstd-dev libmicrohttpd-dev libgraphviz-dev prometheus
       chromium python3-prometheus-client fonts-dejavu-core curl "$@")
 # jq: the hot-swap command tests; libclang-rt-14-dev: libFuzzer; llvm-14: llvm-symbolizer
 # (/usr/lib/llvm-14/bin), which names the frames of the fuzz runs' sanitizer reports
 # (tests/fuzz/sanitizer-env.sh); clang-format: scripts/format.sh (the CI check);
 # libtbb-dev, time, libyajl-dev: bench/ (the oneTBB peer; yajl in json_writers);
 # libsystemd-dev: sd_notify in `watch`; systemd: systemd-analyze, which checks the unit file;
-# libsqlite3-dev: the command's state (docs/state.md); sqlite3 (its shell): the state tests
+# libsqlite3-dev: the command's state (docs/state.md), libzstd-dev: its compressed results;
+# sqlite3 (its shell): the state tests
 # and bench/state_history.sh look into and fill state files with it;
 # libmicrohttpd-dev, libgraphviz-dev (libgvc): watch --listen's HTTP server and the status page's
 # graph; prometheus, python3-prometheus-client, chromium (headless), fonts-dejavu-core, curl: the

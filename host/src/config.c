@@ -669,6 +669,12 @@ const char *dp__workflow_path(const dp_workflow_t *wf)
     return wf ? wf->path : NULL;
 }
 
+const char *const *dp__workflow_includes(const dp_workflow_t *wf, size_t *n)
+{
+    *n = wf ? wf->files.n : 0;
+    return wf ? (const char *const *)wf->files.v : NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Building                                                                  */
 /* ------------------------------------------------------------------------ */

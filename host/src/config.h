@@ -49,6 +49,10 @@ const dp_graph_t *dp__workflow_full_graph(const dp_workflow_t *wf);
 /* The file the workflow was read from, as given to dp_workflow_load. */
 const char *dp__workflow_path(const dp_workflow_t *wf);
 
+/* The files the workflow's @includes read (not the workflow file itself:
+ * dp__workflow_path), *n of them, in the order first read. */
+const char *const *dp__workflow_includes(const dp_workflow_t *wf, size_t *n);
+
 /* workflow.listen as written (checked when the file was read), or NULL
  * when the file does not set it. */
 const char *dp__workflow_listen(const dp_workflow_t *wf);

@@ -24,7 +24,7 @@ typedef struct console console_t;
 typedef struct sqlite3 sqlite3;
 
 /* The schema this command writes and the newest it reads. */
-#define CLI_STATE_SCHEMA_VERSION 1
+#define CLI_STATE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a daggerpool state file: "DPST". */
 #define CLI_STATE_APP_ID 0x44505354
 /* Runs kept per state file unless --keep-runs says otherwise. */
@@ -88,6 +88,13 @@ sqlite3 *cli_state_db(cli_state_t *st);
 /* The definition hash of job id of g (a graph of wf: its built graph or
  * its shape). state_hash.c says what it covers. */
 uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id);
+/* The key under which the state keeps the definition hashes of wf's njobs
+ * jobs (docs/state.md, "def_hashes"): this daggerpool's version and the
+ * bytes of the workflow file and its @includes, as 32 hex digits. False
+ * (no key: compute the hashes) when a file cannot be read or changed less
+ * than two seconds before this process started, or since. */
+#define CLI_STATE_DEFS_KEY_LEN 32
+bool cli_state_defs_key(const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1]);
 
 /* ---- state_run.c ------------------------------------------------------- */
 

@@ -15,9 +15,14 @@
  * workflow-level settings (max_concurrent_jobs, timeout, fail_fast) and
  * anything outside the workflow file (the environment, files a job reads).
  * Numbers are 8 bytes, little-endian. The hash is 64-bit FNV-1a. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "params.h"
@@ -26,13 +31,36 @@
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
 
+/* FNV_PRIME to the power k, modulo 2^64. */
+static const uint64_t prime_pow[17] = {
+    0x0000000000000001ull, 0x00000100000001b3ull, 0x000366000002e329ull, 0x08a97b0004e7feabull, 0x9ffaac085635bc91ull,
+    0x0caee32a7d4f6a63ull, 0xdc966432edf1c639ull, 0xc5527b8a51d3d2dbull, 0x1efac7090aef4a21ull, 0x936a555d949af613ull,
+    0x18a5210383502249ull, 0x30b961f8212a420bull, 0xf54383a05ace38b1ull, 0x8ff15a7a4c6a54c3ull, 0x017180cfd8ae0759ull,
+    0x21e53a2d2fb67c3bull, 0x4efe15c813151841ull};
+
+/* FNV-1a, byte by byte: h = (h ^ byte) * FNV_PRIME. A zero byte leaves
+ * the xor out, so a run of k zero bytes is one multiplication by
+ * FNV_PRIME^k: the same hash, with a multiplication per run instead of
+ * per byte. Most of what is hashed is zeros (the 8-byte lengths and
+ * numbers), and the multiplications, one after the other, were the cost
+ * of hashing a 100 000-job workflow (bench/README.md, "State"). */
 static void mix(uint64_t *h, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        *h ^= p[i];
-        *h *= FNV_PRIME;
+    uint64_t x = *h;
+    for (size_t i = 0; i < len;) {
+        if (p[i]) {
+            x = (x ^ p[i]) * FNV_PRIME;
+            i++;
+            continue;
+        }
+        size_t k = 1;
+        while (i + k < len && k < 16 && !p[i + k])
+            k++;
+        x *= prime_pow[k];
+        i += k;
     }
+    *h = x;
 }
 
 /* One item: its length (8 bytes, little-endian) then its bytes. */
@@ -70,6 +98,25 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Sorts names (strcmp order): by insertion when they are few (a job's
+ * dependencies, a group's keys: no call per comparison), else qsort. */
+static void sort_names(const char **v, size_t n)
+{
+    if (n > 16) {
+        qsort(v, n, sizeof *v, cmp_str);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        const char *x = v[i];
+        size_t j = i;
+        while (j > 0 && strcmp(v[j - 1], x) > 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
 static void mix_params(uint64_t *h, const dp_params_t *p)
 {
     size_t n = p ? dp__params_count(p) : 0;
@@ -84,8 +131,7 @@ static void mix_params(uint64_t *h, const dp_params_t *p)
     }
     for (size_t i = 0; i < n; i++)
         keys[i] = dp__params_key_at(p, i);
-    if (n > 1)
-        qsort(keys, n, sizeof *keys, cmp_str);
+    sort_names(keys, n);
     for (size_t i = 0; i < n; i++) {
         const char *k = keys[i];
         dp_param_kind_t kind = dp__params_kind(p, k);
@@ -162,8 +208,7 @@ uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t
     } else {
         for (size_t i = 0; i < nd; i++)
             names[i] = dp_graph_job_name(g, deps[i]);
-        if (nd > 1)
-            qsort(names, nd, sizeof *names, cmp_str);
+        sort_names(names, nd);
         for (size_t i = 0; i < nd; i++)
             item_str(&h, names[i]);
         if (names != small)
@@ -209,4 +254,115 @@ uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t
         }
     }
     return h;
+}
+
+/* ---- the key of a workflow's hashes ------------------------------------ */
+
+/* Two 64-bit lanes over 8-byte words, each a multiply and a shift per
+ * word: ~1 ms per 4 MB, against ~0.5 µs per job for the definition hashes
+ * it saves (a 100 000-job file: 18 MB, 55 ms of hashing). Not a
+ * cryptographic hash: the key guards against a file that changed, not
+ * against an author who forges a collision with their own workflow. */
+typedef struct key_hash {
+    uint64_t a, b;
+} key_hash_t;
+
+static void key_word(key_hash_t *k, uint64_t w)
+{
+    k->a = (k->a ^ w) * 0x9e3779b97f4a7c15ull;
+    k->a ^= k->a >> 32;
+    k->b = (k->b + w) * 0xc2b2ae3d27d4eb4full;
+    k->b ^= k->b >> 29;
+}
+
+static void key_bytes(key_hash_t *k, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        key_word(k, w);
+    }
+    uint64_t w = 0;
+    memcpy(&w, p + i, n - i);
+    key_word(k, w);
+}
+
+/* The process's start, Unix ms, to the clock tick: /proc/self/stat
+ * gives it in ticks since boot (CLOCK_BOOTTIME); 0 when unknown. */
+static uint64_t process_start_ms(void)
+{
+    char buf[1024];
+    unsigned long long ticks = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command's name may hold spaces */
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    long hz = sysconf(_SC_CLK_TCK);
+    struct timespec real, boot;
+    if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || hz <= 0 || clock_gettime(CLOCK_REALTIME, &real) != 0 ||
+        clock_gettime(CLOCK_BOOTTIME, &boot) != 0)
+        return 0;
+    uint64_t real_ms = (uint64_t)real.tv_sec * 1000u + (uint64_t)real.tv_nsec / 1000000u;
+    uint64_t boot_ms = (uint64_t)boot.tv_sec * 1000u + (uint64_t)boot.tv_nsec / 1000000u;
+    uint64_t start_boot_ms = ticks * 1000u / (unsigned long long)hz;
+    return start_boot_ms <= boot_ms && boot_ms - start_boot_ms < real_ms ? real_ms - (boot_ms - start_boot_ms) : 0;
+}
+
+/* Mixes the file at path (its length, then its bytes) into k. False when
+ * it cannot be read, or changed less than two seconds before this process
+ * started or after (its ctime, which no one can set back): then the
+ * bytes read now may not be those the workflow was read from. */
+static bool key_file(key_hash_t *k, const char *path, uint64_t start_ms)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0)
+        return false;
+    bool ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+              (uint64_t)sb.st_ctim.tv_sec * 1000u + (uint64_t)sb.st_ctim.tv_nsec / 1000000u + 2000u < start_ms;
+    unsigned char *buf = ok ? malloc(1 << 16) : NULL;
+    uint64_t total = 0;
+    ok = buf != NULL;
+    while (ok) {
+        ssize_t r = read(fd, buf, 1 << 16);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ok = r == 0;
+            break;
+        }
+        /* whole words within a chunk: the chunks are multiples of 8 */
+        key_bytes(k, buf, (size_t)r);
+        total += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    key_word(k, total);
+    return ok && total == (uint64_t)sb.st_size;
+}
+
+bool cli_state_defs_key(const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1])
+{
+    uint64_t start = process_start_ms();
+    const char *path = dp__workflow_path(wf);
+    if (!start || !path)
+        return false;
+    key_hash_t k = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull};
+    char head[256];
+    int n = snprintf(head, sizeof head, "daggerpool-def-1 %s %zu", dp_version(), njobs);
+    key_bytes(&k, (const unsigned char *)head, (size_t)n);
+    if (!key_file(&k, path, start))
+        return false;
+    size_t ninc;
+    const char *const *inc = dp__workflow_includes(wf, &ninc);
+    for (size_t i = 0; i < ninc; i++)
+        if (!key_file(&k, inc[i], start))
+            return false;
+    snprintf(key, CLI_STATE_DEFS_KEY_LEN + 1, "%016llx%016llx", (unsigned long long)k.a, (unsigned long long)k.b);
+    return true;
 }

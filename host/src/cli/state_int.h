@@ -5,8 +5,17 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <string.h>
 
 #include "state.h"
+
+/* A growing buffer; oom once an allocation failed (then nothing more is
+ * added and the batch is not written). */
+typedef struct state_buf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} state_buf_t;
 
 /* A job end waiting for the writer. */
 typedef struct state_end {
@@ -34,6 +43,8 @@ struct cli_state {
     pthread_mutex_t mu;
     bool broken;    /* a write failed (warned): nothing more is written */
     int wal_frames; /* pages in the log (WAL) after the last commit (sqlite3_wal_hook) */
+    int page_size;  /* the file's (PRAGMA page_size) */
+    int version;    /* the file's schema version (a reader may open an older one) */
     unsigned keep_runs;
     char host[256];
 
@@ -53,6 +64,7 @@ struct cli_state {
     uint64_t *last_hash;
     unsigned nreused;
     uint64_t run_start_ms; /* Unix ms */
+    state_buf_t batch;     /* the writer's batch of ends being made */
 
     /* The writer: workers append ends under qmu, the writer commits them. */
     pthread_mutex_t qmu;
@@ -66,6 +78,52 @@ struct cli_state {
 };
 
 #define LAST_MARKED 0x80
+
+/* The id of job name in g (of n jobs), tried first at hint: a lookup by
+ * name costs a hash and a probe, a hint that is right one strcmp (the
+ * rows read back come in the graph's order, or name their id). -1: none. */
+static inline long state_job_id(const dp_graph_t *g, size_t n, const char *name, size_t hint)
+{
+    if (!name)
+        return -1;
+    if (hint < n && strcmp(dp_graph_job_name(g, hint), name) == 0)
+        return (long)hint;
+    return dp_graph_job_id(g, name);
+}
+
+/* ---- state_ends.c: a batch of job ends as one JSON text ---------------- */
+
+/* Appends one job's end to the batch in b. */
+void state_ends_add(state_buf_t *b, const char *name, dp_status_t status, bool reused, unsigned attempts,
+                    int64_t start_ms, int64_t duration_ms, const char *error, const char *plugin, uint64_t hash,
+                    uint32_t id);
+/* The batch's text (len bytes, not NUL-terminated), or NULL when out of
+ * memory. b->n = 0 starts the next. */
+const char *state_ends_finish(state_buf_t *b, size_t *len);
+
+/* One record read back; name (NUL-terminated) in its own buffer, reused
+ * from record to record. start_ms, duration_ms: -1 for null. */
+typedef struct state_rec {
+    state_buf_t name, scratch;
+    dp_status_t status;
+    bool reused;
+    unsigned attempts;
+    int64_t start_ms, duration_ms;
+    uint64_t hash;
+    size_t id; /* the job's id in the graph that wrote it (SIZE_MAX: not given) */
+} state_rec_t;
+
+/* Reads the record after p (the batch's text up to end: start at its
+ * first byte, then at what the last call returned). NULL at the batch's
+ * end or at a malformed record. */
+const char *state_ends_next(const char *p, const char *end, state_rec_t *r);
+
+/* The result's JSON text compressed (zstd, level 1), malloc'd, *zlen
+ * bytes; NULL when out of memory. */
+unsigned char *state_compress(const char *text, size_t len, size_t *zlen);
+/* The text of len bytes back from its zstd frame, malloc'd; NULL when the
+ * frame is not that (corrupt) or out of memory. */
+char *state_decompress(const void *z, size_t zlen, size_t len);
 
 /* Warns once (through con, or on stderr) that the state stops being
  * written, and why; marks it broken. */

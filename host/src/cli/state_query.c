@@ -218,15 +218,33 @@ int cli_state_show(cli_state_t *st, FILE *out, int64_t run, bool json)
             return SQLITE_NOTFOUND;
     }
     if (json) {
-        rc = sqlite3_prepare_v2(st->db, "SELECT json FROM run_results WHERE run_id = ?", -1, &s, NULL);
+        /* version 1 kept the text itself; 2 a zstd frame of it where
+         * encoding says 'zstd' */
+        rc = sqlite3_prepare_v2(st->db,
+                                st->version >= 2 ? "SELECT json, encoding, size FROM run_results WHERE run_id = ?"
+                                                 : "SELECT json, NULL, NULL FROM run_results WHERE run_id = ?",
+                                -1, &s, NULL);
         if (rc != SQLITE_OK)
             return rc;
         sqlite3_bind_int64(s, 1, run);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-            const void *text = sqlite3_column_blob(s, 0);
+            const void *data = sqlite3_column_blob(s, 0);
             size_t len = (size_t)sqlite3_column_bytes(s, 0);
-            rc = fwrite(text, 1, len, out) == len ? SQLITE_OK : SQLITE_IOERR;
+            const char *enc = (const char *)sqlite3_column_text(s, 1);
+            char *text = NULL;
+            if (enc && strcmp(enc, "zstd") == 0) {
+                int64_t size = sqlite3_column_int64(s, 2);
+                text = size >= 0 ? state_decompress(data, len, (size_t)size) : NULL;
+                data = text;
+                len = (size_t)size;
+                rc = text ? SQLITE_OK : SQLITE_CORRUPT;
+            } else {
+                rc = enc ? SQLITE_CORRUPT : SQLITE_OK; /* an encoding this daggerpool does not know */
+            }
+            if (rc == SQLITE_OK)
+                rc = fwrite(data, 1, len, out) == len ? SQLITE_OK : SQLITE_IOERR;
+            free(text);
         } else {
             rc = rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
         }
@@ -304,21 +322,32 @@ size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g)
 {
     if (!st || !dp_graph_job_count(g))
         return 0;
-    size_t n = 0;
+    size_t n = 0, ng = dp_graph_job_count(g);
     sqlite3_stmt *s = NULL;
+    state_rec_t rec = {0};
     pthread_mutex_lock(&st->mu);
+    /* The batches of the last run that ended, read here (state_ends.c):
+     * the view (run_jobs) would parse each record again per column. */
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT job, duration_ms FROM run_jobs WHERE run_id = (SELECT max(id) FROM runs WHERE "
-                           "end_ms IS NOT NULL) AND status = 'success' AND reused = 0 AND duration_ms >= 0",
+                           "SELECT ends FROM run_ends WHERE run_id = (SELECT max(id) FROM runs WHERE end_ms IS NOT "
+                           "NULL) ORDER BY id",
                            -1, &s, NULL) == SQLITE_OK) {
         while (sqlite3_step(s) == SQLITE_ROW) {
-            long id = dp_graph_job_id(g, (const char *)sqlite3_column_text(s, 0));
-            if (id >= 0 && dp_graph_set_expected_ms(g, (size_t)id, (uint64_t)sqlite3_column_int64(s, 1)) == DP_OK)
-                n++;
+            const char *p = (const char *)sqlite3_column_text(s, 0);
+            const char *end = p + sqlite3_column_bytes(s, 0);
+            while (p && (p = state_ends_next(p, end, &rec))) {
+                if (rec.status != DP_STATUS_SUCCESS || rec.reused || rec.duration_ms < 0)
+                    continue;
+                long id = state_job_id(g, ng, rec.name.p, rec.id);
+                if (id >= 0 && dp_graph_set_expected_ms(g, (size_t)id, (uint64_t)rec.duration_ms) == DP_OK)
+                    n++;
+            }
         }
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->mu);
+    free(rec.name.p);
+    free(rec.scratch.p);
     return n;
 }
 

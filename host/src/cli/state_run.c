@@ -19,15 +19,16 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "state_int.h"
 #include "store.h"
 
 #define STATE_FLUSH_MS 100
 #define STATE_FLUSH_JOBS 8192
 /* The log (WAL) is moved into the file by the writer thread once it holds
- * this many pages (16 MiB), never by a commit on the run's path (state.c
+ * this many bytes of pages, never by a commit on the run's path (state.c
  * turns SQLite's own checkpoints off). */
-#define STATE_CHECKPOINT_FRAMES 4096
+#define STATE_CHECKPOINT_BYTES (16 << 20)
 
 /* ---- the store --------------------------------------------------------- */
 
@@ -89,9 +90,64 @@ void cli_state_detach_store(cli_state_t *st, dp_store_t *store)
 
 /* ---- job ends ---------------------------------------------------------- */
 
-static const char ins_job_sql[] =
-    "INSERT INTO run_jobs (run_id, job, status, reused, attempts, start_ms, duration_ms, error, plugin, def_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char ins_ends_sql[] = "INSERT INTO run_ends (run_id, ends) VALUES (?, ?)";
+
+/* The definition hashes kept under key into st->hash; false when there
+ * are none (or not as many as the jobs). */
+static bool hashes_read(cli_state_t *st, const char *key)
+{
+    bool ok = false;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    if (sqlite3_prepare_v2(st->db, "SELECT hashes FROM def_hashes WHERE key = ? AND jobs = ?", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (int64_t)st->njobs);
+        if (sqlite3_step(s) == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == st->njobs * 8) {
+            const unsigned char *b = sqlite3_column_blob(s, 0);
+            for (size_t i = 0; b && i < st->njobs; i++) {
+                uint64_t h = 0;
+                for (int k = 7; k >= 0; k--)
+                    h = h << 8 | b[i * 8 + (size_t)k];
+                st->hash[i] = h;
+            }
+            ok = b != NULL || st->njobs == 0;
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->mu);
+    return ok;
+}
+
+/* st->hash kept under key, in place of the hashes kept before (one set:
+ * the workflow as it is now). A failure to keep them is not the run's:
+ * the next run computes them again. */
+static void hashes_keep(cli_state_t *st, const char *key)
+{
+    unsigned char *b = malloc(st->njobs * 8 + 1);
+    if (!b)
+        return;
+    for (size_t i = 0; i < st->njobs; i++)
+        for (int k = 0; k < 8; k++)
+            b[i * 8 + (size_t)k] = (unsigned char)(st->hash[i] >> (8 * k));
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    if (!st->broken && sqlite3_exec(st->db, "BEGIN IMMEDIATE; DELETE FROM def_hashes", NULL, NULL, NULL) == SQLITE_OK) {
+        int rc = sqlite3_prepare_v2(st->db, "INSERT INTO def_hashes (key, jobs, hashes) VALUES (?, ?, ?)", -1, &s,
+                                    NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, (int64_t)st->njobs);
+            sqlite3_bind_blob64(s, 3, b, st->njobs * 8, SQLITE_STATIC);
+            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+        }
+        sqlite3_finalize(s);
+        if (rc != SQLITE_OK || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&st->mu);
+    free(b);
+}
 
 /* The jobs' definition hashes, once per run: on the writer thread while
  * the run starts (or, when it had nothing to write, at the run's end, the
@@ -105,42 +161,51 @@ static void ensure_hashes(cli_state_t *st)
     pthread_mutex_unlock(&st->qmu);
     if (done)
         return;
-    for (size_t i = 0; i < st->njobs; i++)
-        st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+    /* Kept in the state under the key of the files: read back when they
+     * did not change (the file's whole graph only: a targeted run's ids
+     * are another graph's). */
+    char key[CLI_STATE_DEFS_KEY_LEN + 1];
+    bool keyed = st->g == dp__workflow_full_graph(st->wf) && cli_state_defs_key(st->wf, st->njobs, key);
+    if (!keyed || !hashes_read(st, key)) {
+        for (size_t i = 0; i < st->njobs; i++)
+            st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+        if (keyed)
+            hashes_keep(st, key);
+    }
     pthread_mutex_lock(&st->qmu);
     st->hashed = true;
     pthread_mutex_unlock(&st->qmu);
 }
 
-/* Binds and steps one job row. */
-static int insert_job(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts,
-                      int64_t start_ms, int64_t duration_ms, const char *error)
+/* One job's end into the batch being made (state_ends.c). */
+static void add_end(cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts, int64_t start_ms,
+                    int64_t duration_ms, const char *error)
 {
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, st->run_id);
-    sqlite3_bind_text(s, 2, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, dp_status_name(status), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, reused);
-    sqlite3_bind_int(s, 5, (int)attempts);
-    if (start_ms >= 0) {
-        sqlite3_bind_int64(s, 6, start_ms);
-        sqlite3_bind_int64(s, 7, duration_ms);
-    } else {
-        sqlite3_bind_null(s, 6);
-        sqlite3_bind_null(s, 7);
+    state_ends_add(&st->batch, dp_graph_job_name(st->g, id), status, reused, attempts, start_ms, duration_ms, error,
+                   dp_graph_job_plugin(st->g, id), st->hash[id], id);
+}
+
+/* The batch made (st->batch) as one row of run_ends; empties it. In the
+ * caller's transaction, under mu. */
+static int insert_batch(cli_state_t *st)
+{
+    if (!st->batch.n)
+        return SQLITE_OK;
+    size_t len;
+    const char *text = state_ends_finish(&st->batch, &len);
+    int rc = text ? SQLITE_OK : SQLITE_NOMEM;
+    sqlite3_stmt *s = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, ins_ends_sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, st->run_id);
+        sqlite3_bind_text64(s, 2, text, len, SQLITE_STATIC, SQLITE_UTF8);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
     }
-    if (error)
-        sqlite3_bind_text(s, 8, error, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 8);
-    const char *plugin = dp_graph_job_plugin(st->g, id);
-    if (plugin)
-        sqlite3_bind_text(s, 9, plugin, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 9);
-    sqlite3_bind_int64(s, 10, (int64_t)st->hash[id]);
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_finalize(s);
+    st->batch.n = 0;
+    st->batch.oom = false;
+    return rc;
 }
 
 /* A job's end as its last end (job_last; --resume reads it), written in
@@ -179,34 +244,37 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
     /* A batch can come before the loop's early start of the hashing (a
      * watch's writer that was waiting when the run began). */
     ensure_hashes(st);
+    /* The batch's text is made outside mu: the store hook (workers) and
+     * the main thread wait for the database only. */
+    st->batch.n = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        const state_end_t *e = &q->v[i];
+        uint64_t t0 = st->start_ns[e->id];
+        int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
+        int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
+        if (e->reused)
+            add_end(st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL);
+        else
+            add_end(st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
+    }
     pthread_mutex_lock(&st->mu);
     if (!st->broken) {
-        sqlite3_stmt *s = NULL;
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
-        for (size_t i = 0; rc == SQLITE_OK && i < q->n; i++) {
-            const state_end_t *e = &q->v[i];
-            uint64_t t0 = st->start_ns[e->id];
-            int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
-            int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
-            rc = e->reused ? insert_job(s, st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL)
-                           : insert_job(s, st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
-            if (rc == SQLITE_OK)
-                st->recorded[e->id] = 1;
-        }
-        sqlite3_finalize(s);
+            rc = insert_batch(st);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) {
             for (size_t i = 0; i < q->n; i++)
-                st->recorded[q->v[i].id] = 0;
+                st->recorded[q->v[i].id] = 1;
+        } else {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             state_broken(st, "record job ends", rc);
         }
-        if (!st->broken && st->wal_frames > STATE_CHECKPOINT_FRAMES)
+        if (!st->broken && (int64_t)st->wal_frames * st->page_size > STATE_CHECKPOINT_BYTES)
             sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
+    st->batch.n = 0;
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < q->n; i++)
         free(q->v[i].error);
@@ -363,8 +431,13 @@ static void load_last(cli_state_t *st)
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db, "SELECT job, status, def_hash, marked_by IS NOT NULL FROM job_last", -1, &s, NULL) ==
         SQLITE_OK) {
+        /* rows in name order, as the ids of a file's graph: each tried
+         * first at the id after the last one found */
+        size_t next = 0;
         while (sqlite3_step(s) == SQLITE_ROW) {
-            long id = dp_graph_job_id(st->g, (const char *)sqlite3_column_text(s, 0));
+            long id = state_job_id(st->g, st->njobs, (const char *)sqlite3_column_text(s, 0), next);
+            if (id >= 0)
+                next = (size_t)id + 1;
             const char *status = (const char *)sqlite3_column_text(s, 1);
             if (id < 0 || !status)
                 continue;
@@ -488,43 +561,25 @@ static int record_versions(cli_state_t *st, const dp_result_t *r)
     }
     sqlite3_finalize(s);
     s = NULL;
-    if (rc == SQLITE_OK && any_mixed) {
-        rc = sqlite3_exec(st->db,
-                          "CREATE TEMP TABLE IF NOT EXISTS vers (job TEXT PRIMARY KEY, version TEXT) WITHOUT ROWID;"
-                          "DELETE FROM temp.vers",
-                          NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO temp.vers (job, version) VALUES (?, ?)", -1, &s,
-                                    NULL);
-        for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
-            const dp_job_result_t *jr = dp_result_job(r, i);
-            if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
-                continue;
-            size_t k = 0;
-            while (k < nv && strcmp(v[k].plugin, jr->plugin) != 0)
-                k++;
-            if (k == nv || !v[k].mixed)
-                continue;
-            sqlite3_reset(s);
-            sqlite3_bind_text(s, 1, jr->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, jr->plugin_version, -1, SQLITE_STATIC);
-            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
-        }
-        sqlite3_finalize(s);
-        s = NULL;
-        if (rc == SQLITE_OK)
-            rc = sqlite3_prepare_v2(
-                st->db,
-                "UPDATE run_jobs SET plugin_version = (SELECT version FROM temp.vers v WHERE v.job ="
-                " run_jobs.job) WHERE run_id = ? AND reused = 0 AND job IN (SELECT job FROM"
-                " temp.vers)",
-                -1, &s, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(s, 1, st->run_id);
-            rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
-        }
-        sqlite3_finalize(s);
+    if (rc == SQLITE_OK && any_mixed)
+        rc = sqlite3_prepare_v2(
+            st->db, "INSERT OR REPLACE INTO run_job_versions (run_id, job, version) VALUES (?, ?, ?)", -1, &s, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && any_mixed && i < st->njobs; i++) {
+        const dp_job_result_t *jr = dp_result_job(r, i);
+        if (!jr || !jr->plugin || !jr->plugin_version || jr->attempts == 0)
+            continue;
+        size_t k = 0;
+        while (k < nv && strcmp(v[k].plugin, jr->plugin) != 0)
+            k++;
+        if (k == nv || !v[k].mixed)
+            continue;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, st->run_id);
+        sqlite3_bind_text(s, 2, jr->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, jr->plugin_version, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
     }
+    sqlite3_finalize(s);
     free(v);
     return rc;
 }
@@ -543,18 +598,18 @@ static bool reused_job(const dp_result_t *r, size_t i)
  * the writer could not queue. */
 static int insert_rest(cli_state_t *st, const dp_result_t *r)
 {
-    sqlite3_stmt *s = NULL, *u = NULL;
-    int rc = sqlite3_prepare_v2(st->db, ins_job_sql, -1, &s, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
+    sqlite3_stmt *u = NULL;
+    st->batch.n = 0;
+    for (size_t i = 0; i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
         if (st->recorded[i] || status == DP_STATUS_UNKNOWN)
             continue;
         const dp_job_result_t *jr = dp_result_job(r, i);
         if (!jr)
             return SQLITE_NOMEM;
-        rc = insert_job(s, st, (uint32_t)i, status, jr->reused, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
+        add_end(st, (uint32_t)i, status, jr->reused, jr->attempts, jr->start_ms, jr->duration_ms, jr->error);
     }
-    sqlite3_finalize(s);
+    int rc = insert_batch(st);
     /* The jobs' last ends, in id order (name order for a file's graph: the
      * table's order, so the writes are sequential), only where they
      * change. Not during the run: a run killed before this point has its
@@ -579,6 +634,12 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
     st->run_live = false;
     pthread_mutex_unlock(&st->qmu);
     ensure_hashes(st); /* the writer idle: when it had no end to write */
+    /* The JSON text compressed (~40 times smaller for a large run: a job's
+     * members repeat), before the transaction. */
+    unsigned char *z = NULL;
+    size_t zlen = 0;
+    if (r && json && !st->broken)
+        z = state_compress(json, json_len, &zlen);
     pthread_mutex_lock(&st->mu);
     if (!r && !st->broken) { /* the library refused the run: nothing ran */
         char sql[128];
@@ -625,11 +686,19 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         sqlite3_finalize(s);
         s = NULL;
         if (rc == SQLITE_OK && json)
-            rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO run_results (run_id, json) VALUES (?, ?)", -1, &s,
-                                    NULL);
+            rc = sqlite3_prepare_v2(
+                st->db, "INSERT OR REPLACE INTO run_results (run_id, json, encoding, size) VALUES (?, ?, ?, ?)", -1, &s,
+                NULL);
         if (rc == SQLITE_OK && json) {
             sqlite3_bind_int64(s, 1, st->run_id);
-            sqlite3_bind_text64(s, 2, json, json_len, SQLITE_STATIC, SQLITE_UTF8);
+            if (z) {
+                sqlite3_bind_blob64(s, 2, z, zlen, SQLITE_STATIC);
+                sqlite3_bind_text(s, 3, "zstd", -1, SQLITE_STATIC);
+            } else { /* out of memory for the compressed copy: the text as it is */
+                sqlite3_bind_text64(s, 2, json, json_len, SQLITE_STATIC, SQLITE_UTF8);
+                sqlite3_bind_null(s, 3);
+            }
+            sqlite3_bind_int64(s, 4, (int64_t)json_len);
             rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
         }
         sqlite3_finalize(s);
@@ -639,9 +708,10 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
             char sql[640];
             int64_t below = st->run_id - (int64_t)st->keep_runs + 1;
             snprintf(sql, sizeof sql,
-                     "DELETE FROM run_jobs WHERE run_id < %lld; DELETE FROM run_results WHERE run_id < %lld;"
-                     " DELETE FROM run_plugins WHERE run_id < %lld; DELETE FROM runs WHERE id < %lld",
-                     (long long)below, (long long)below, (long long)below, (long long)below);
+                     "DELETE FROM run_ends WHERE run_id < %lld; DELETE FROM run_job_versions WHERE run_id < %lld;"
+                     " DELETE FROM run_results WHERE run_id < %lld; DELETE FROM run_plugins WHERE run_id < %lld;"
+                     " DELETE FROM runs WHERE id < %lld",
+                     (long long)below, (long long)below, (long long)below, (long long)below, (long long)below);
             if (below > 1)
                 rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
         }
@@ -653,9 +723,10 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         }
         /* A bound on the log for runs that leave the writer nothing to do
          * (all reused): checkpoint here past four times the usual size. */
-        if (!st->broken && st->wal_frames > 4 * STATE_CHECKPOINT_FRAMES)
+        if (!st->broken && (int64_t)st->wal_frames * st->page_size > 4 * STATE_CHECKPOINT_BYTES)
             sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
     pthread_mutex_unlock(&st->mu);
+    free(z);
     run_clear(st);
 }

@@ -58,7 +58,55 @@ static const char v1[] =
     "  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, who TEXT NOT NULL, job TEXT NOT NULL,"
     "  action TEXT NOT NULL, def_hash INTEGER);";
 
-static const char *const migrations[] = {v1};
+/* Version 1 to 2: a run's job ends as batches instead of a row per job
+ * (bench/README.md, "State": 100 000 rows per run cost more CPU than the
+ * run), and the result's JSON compressed.
+ *
+ * run_ends: one row per batch the writer committed (state_ends.c), in
+ * the order committed; each a JSON array of records [job, status (the
+ * dp_status_t value: 0 unknown, 1 success, 2 not_ready, 3 skipped, 4
+ * failed), reused, attempts, start_ms, duration_ms, error, plugin,
+ * def_hash]. run_job_versions: the version of each job of a plugin swapped
+ * during the run (what run_jobs.plugin_version held). run_jobs stays, as a
+ * view with version 1's columns, so that a query of version 1 reads the
+ * same rows. run_results.encoding: NULL where json is the text itself
+ * (every row of version 1), 'zstd' where it is a zstd frame of it;
+ * size: the text's length. def_hashes: the definition hashes of the
+ * workflow's jobs as last computed, under the key of the files they were
+ * computed from (cli_state_defs_key): 8 bytes each, little-endian, in the
+ * order of the file's graph; a run of an unchanged file reads them instead
+ * of hashing every job again. */
+static const char v2[] =
+    "CREATE TABLE run_ends (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, ends TEXT NOT NULL);"
+    "CREATE INDEX run_ends_run ON run_ends (run_id);"
+    "CREATE TABLE run_job_versions (run_id INTEGER NOT NULL, job TEXT NOT NULL, version TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, job)) WITHOUT ROWID;"
+    /* version 1's rows, each run's in the order they were inserted */
+    "INSERT INTO run_ends (run_id, ends)"
+    "  SELECT run_id, json_group_array(json_array(job,"
+    "    CASE status WHEN 'success' THEN 1 WHEN 'not_ready' THEN 2 WHEN 'skipped' THEN 3"
+    "      WHEN 'failed' THEN 4 ELSE 0 END,"
+    "    reused, attempts, start_ms, duration_ms, error, plugin, def_hash))"
+    "  FROM (SELECT * FROM run_jobs ORDER BY run_id, rowid) GROUP BY run_id ORDER BY run_id;"
+    "INSERT OR REPLACE INTO run_job_versions (run_id, job, version)"
+    "  SELECT run_id, job, plugin_version FROM run_jobs WHERE plugin_version IS NOT NULL;"
+    "DROP TABLE run_jobs;"
+    "CREATE VIEW run_jobs (run_id, job, status, reused, attempts, start_ms, duration_ms, error, plugin,"
+    "  plugin_version, def_hash) AS"
+    "  SELECT e.run_id, json_extract(j.value, '$[0]'),"
+    "    CASE json_extract(j.value, '$[1]') WHEN 1 THEN 'success' WHEN 2 THEN 'not_ready'"
+    "      WHEN 3 THEN 'skipped' WHEN 4 THEN 'failed' ELSE 'unknown' END,"
+    "    json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'),"
+    "    json_extract(j.value, '$[5]'), json_extract(j.value, '$[6]'), json_extract(j.value, '$[7]'),"
+    "    (SELECT version FROM run_job_versions v WHERE v.run_id = e.run_id"
+    "      AND v.job = json_extract(j.value, '$[0]')),"
+    "    json_extract(j.value, '$[8]')"
+    "  FROM run_ends e, json_each(e.ends) j;"
+    "ALTER TABLE run_results ADD COLUMN encoding TEXT;"
+    "ALTER TABLE run_results ADD COLUMN size INTEGER;"
+    "CREATE TABLE def_hashes (key TEXT NOT NULL, jobs INTEGER NOT NULL, hashes BLOB NOT NULL);";
+
+static const char *const migrations[] = {v1, v2};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CLI_STATE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -1,0 +1,345 @@
+/* state_ends.c - a batch of job ends as the state keeps it (docs/state.md,
+ * "run_ends"): one JSON array per batch, one record per job,
+ *
+ *   [["NAME",STATUS,REUSED,ATTEMPTS,START_MS,DURATION_MS,ERROR,PLUGIN,DEF_HASH,ID],...]
+ *
+ * STATUS the dp_status_t value, START_MS and DURATION_MS null for a job
+ * that did not start, ERROR and PLUGIN strings or null, DEF_HASH the
+ * definition hash as a signed 64-bit integer, ID the job's id in the graph
+ * that ran it: a hint for a reader of the same workflow (the next run's
+ * durations find the job without a lookup by name), meaningless to any
+ * other; a record without it (the migration's) is read by name alone. One row of a batch instead of
+ * a row per job: the run's writer appends ~40 bytes per job with no SQL
+ * statement of its own, which is what makes the state cheap on a 100 000-job
+ * run (bench/README.md, "State"); SQLite's json_each still reads it as rows
+ * (the run_jobs view, state_schema.c).
+ *
+ * Strings keep their bytes: '"', '\\' and control characters are escaped,
+ * every other byte (invalid UTF-8 too) is written as it is, so that a job's
+ * name reads back exactly (json_extract and state_ends_next alike). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "state_int.h"
+
+static bool grow(state_buf_t *b, size_t more)
+{
+    if (b->oom)
+        return false;
+    if (b->n + more <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void put(state_buf_t *b, const char *s, size_t len)
+{
+    if (grow(b, len)) {
+        memcpy(b->p + b->n, s, len);
+        b->n += len;
+    }
+}
+
+static void put_int(state_buf_t *b, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    /* as unsigned: INT64_MIN negates to itself */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    put(b, tmp + i, sizeof tmp - i);
+}
+
+static void put_str(state_buf_t *b, const char *s)
+{
+    if (!s) {
+        put(b, "null", 4);
+        return;
+    }
+    size_t len = strlen(s);
+    if (!grow(b, len * 6 + 2)) /* at worst \u00XX per byte */
+        return;
+    char *o = b->p + b->n;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*p;
+        } else if (*p < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[*p >> 4];
+            o[5] = hex[*p & 15];
+            o += 6;
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o++ = '"';
+    b->n = (size_t)(o - b->p);
+}
+
+void state_ends_add(state_buf_t *b, const char *name, dp_status_t status, bool reused, unsigned attempts,
+                    int64_t start_ms, int64_t duration_ms, const char *error, const char *plugin, uint64_t hash,
+                    uint32_t id)
+{
+    put(b, b->n ? ",[" : "[[", 2);
+    put_str(b, name);
+    char small[8] = {',', (char)('0' + (int)status), ',', reused ? '1' : '0', ','};
+    put(b, small, 5);
+    put_int(b, attempts);
+    put(b, ",", 1);
+    if (start_ms >= 0) {
+        put_int(b, start_ms);
+        put(b, ",", 1);
+        put_int(b, duration_ms);
+    } else {
+        put(b, "null,null", 9);
+    }
+    put(b, ",", 1);
+    put_str(b, error);
+    put(b, ",", 1);
+    put_str(b, plugin);
+    put(b, ",", 1);
+    put_int(b, (int64_t)hash);
+    put(b, ",", 1);
+    put_int(b, id);
+    put(b, "]", 1);
+}
+
+const char *state_ends_finish(state_buf_t *b, size_t *len)
+{
+    if (!b->n)
+        put(b, "[", 1);
+    put(b, "]", 1);
+    *len = b->n;
+    return b->oom ? NULL : b->p;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static const char *read_hex4(const char *p, const char *end, unsigned *v)
+{
+    if (end - p < 4)
+        return NULL;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return NULL;
+        *v = *v << 4 | (unsigned)h;
+    }
+    return p + 4;
+}
+
+/* A string (p at its '"') into b (NUL-terminated), or null (*isnull). The
+ * escapes of JSON, all of them (the migration's rows were written by
+ * SQLite's json_array). */
+static const char *read_str(const char *p, const char *end, state_buf_t *b, bool *isnull)
+{
+    b->n = 0;
+    *isnull = false;
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *isnull = true;
+        return p + 4;
+    }
+    if (p >= end || *p != '"')
+        return NULL;
+    p++;
+    for (;;) {
+        const char *q = p;
+        while (q < end && *q != '"' && *q != '\\')
+            q++;
+        put(b, p, (size_t)(q - p));
+        if (q >= end)
+            return NULL;
+        if (*q == '"') {
+            p = q + 1;
+            break;
+        }
+        if (++q >= end)
+            return NULL;
+        char c = *q++, out[4];
+        size_t n = 1;
+        switch (c) {
+        case 'b': out[0] = '\b'; break;
+        case 'f': out[0] = '\f'; break;
+        case 'n': out[0] = '\n'; break;
+        case 'r': out[0] = '\r'; break;
+        case 't': out[0] = '\t'; break;
+        case 'u': {
+            unsigned u;
+            if (!(q = read_hex4(q, end, &u)))
+                return NULL;
+            if (u >= 0xd800 && u < 0xdc00 && end - q >= 6 && q[0] == '\\' && q[1] == 'u') {
+                unsigned lo;
+                if (read_hex4(q + 2, end, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+                    u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+                    q += 6;
+                }
+            }
+            if (u < 0x80) {
+                out[0] = (char)u;
+            } else if (u < 0x800) {
+                out[0] = (char)(0xc0 | u >> 6);
+                out[1] = (char)(0x80 | (u & 0x3f));
+                n = 2;
+            } else if (u < 0x10000) {
+                out[0] = (char)(0xe0 | u >> 12);
+                out[1] = (char)(0x80 | (u >> 6 & 0x3f));
+                out[2] = (char)(0x80 | (u & 0x3f));
+                n = 3;
+            } else {
+                out[0] = (char)(0xf0 | u >> 18);
+                out[1] = (char)(0x80 | (u >> 12 & 0x3f));
+                out[2] = (char)(0x80 | (u >> 6 & 0x3f));
+                out[3] = (char)(0x80 | (u & 0x3f));
+                n = 4;
+            }
+            break;
+        }
+        default: out[0] = c; break; /* " \ / */
+        }
+        put(b, out, n);
+        p = q;
+    }
+    put(b, "", 1);
+    b->n--;
+    return b->oom ? NULL : p;
+}
+
+/* An integer, or null (*isnull). */
+static const char *read_int(const char *p, const char *end, int64_t *v, bool *isnull)
+{
+    *isnull = false;
+    *v = 0;
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *isnull = true;
+        return p + 4;
+    }
+    bool neg = p < end && *p == '-';
+    if (neg)
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    uint64_t u = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        u = u * 10 + (uint64_t)(*p++ - '0');
+    *v = neg ? (int64_t)((uint64_t)0 - u) : (int64_t)u;
+    return p;
+}
+
+const char *state_ends_next(const char *p, const char *end, state_rec_t *r)
+{
+    p = ws(p, end);
+    if (p < end && (*p == '[' || *p == ','))
+        p = ws(p + 1, end);
+    if (p >= end || *p != '[')
+        return NULL; /* the batch's end (']'), or not a record */
+    bool isnull;
+    int64_t v[6];
+    p = ws(p + 1, end);
+    if (!(p = read_str(p, end, &r->name, &isnull)) || isnull)
+        return NULL;
+    for (int i = 0; i < 5; i++) {
+        p = ws(p, end);
+        if (p >= end || *p != ',')
+            return NULL;
+        if (!(p = read_int(ws(p + 1, end), end, &v[i], &isnull)))
+            return NULL;
+        if (isnull)
+            v[i] = -1;
+    }
+    r->status = (dp_status_t)v[0];
+    r->reused = v[1] != 0;
+    r->attempts = (unsigned)v[2];
+    r->start_ms = v[3];
+    r->duration_ms = v[4];
+    /* error, plugin: skipped over (the readers here need neither) */
+    for (int i = 0; i < 2; i++) {
+        p = ws(p, end);
+        if (p >= end || *p != ',')
+            return NULL;
+        if (!(p = read_str(ws(p + 1, end), end, &r->scratch, &isnull)))
+            return NULL;
+    }
+    p = ws(p, end);
+    if (p >= end || *p != ',' || !(p = read_int(ws(p + 1, end), end, &v[5], &isnull)))
+        return NULL;
+    r->hash = (uint64_t)v[5];
+    r->id = SIZE_MAX;
+    p = ws(p, end);
+    if (p < end && *p == ',') {
+        int64_t id;
+        if (!(p = read_int(ws(p + 1, end), end, &id, &isnull)))
+            return NULL;
+        if (!isnull && id >= 0)
+            r->id = (size_t)id;
+        p = ws(p, end);
+    }
+    if (p >= end || *p != ']')
+        return NULL;
+    return p + 1;
+}
+
+/* ---- the result's JSON, compressed ------------------------------------- */
+
+unsigned char *state_compress(const char *text, size_t len, size_t *zlen)
+{
+    size_t cap = ZSTD_compressBound(len);
+    unsigned char *z = malloc(cap ? cap : 1); /* pages untouched past what is written */
+    if (!z)
+        return NULL;
+    /* Level 1: the JSON of a run is so repetitive that more effort gains
+     * little; zstd rather than zlib for its speed (the 20 MB JSON of a
+     * 100 000-job run: zlib level 1, 35 ms of CPU for 540 kB; zstd level 1,
+     * about a third of that for less; bench/README.md, "State"). */
+    size_t n = ZSTD_compress(z, cap, text, len, 1);
+    if (ZSTD_isError(n)) {
+        free(z);
+        return NULL;
+    }
+    *zlen = n;
+    return z;
+}
+
+char *state_decompress(const void *z, size_t zlen, size_t len)
+{
+    char *text = malloc(len ? len : 1);
+    if (!text)
+        return NULL;
+    size_t n = ZSTD_decompress(text, len, z, zlen);
+    if (ZSTD_isError(n) || n != len) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
