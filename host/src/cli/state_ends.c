@@ -9,7 +9,7 @@
  * that ran it: a hint for a reader of the same workflow (the next run's
  * durations find the job without a lookup by name), meaningless to any
  * other; a record without it (the migration's) is read by name alone. One row of a batch instead of
- * a row per job: the run's writer appends ~40 bytes per job with no SQL
+ * a row per job: the run's writer appends a few dozen bytes per job with no SQL
  * statement of its own, which is what makes the state cheap on a 100 000-job
  * run (bench/README.md, "State"); SQLite's json_each still reads it as rows
  * (the run_jobs view, state_schema.c).
@@ -143,7 +143,10 @@ static const char *ws(const char *p, const char *end)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static const char *read_hex4(const char *p, const char *end, unsigned *v)
@@ -236,6 +239,22 @@ static const char *read_str(const char *p, const char *end, state_buf_t *b, bool
     return b->oom ? NULL : p;
 }
 
+/* Past a string (p at its '"') or null, nothing copied. */
+static const char *skip_str(const char *p, const char *end)
+{
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+        return p + 4;
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\' && ++p >= end)
+            return NULL;
+    }
+    return NULL;
+}
+
 /* An integer, or null (*isnull). */
 static const char *read_int(const char *p, const char *end, int64_t *v, bool *isnull)
 {
@@ -283,12 +302,12 @@ const char *state_ends_next(const char *p, const char *end, state_rec_t *r)
     r->attempts = (unsigned)v[2];
     r->start_ms = v[3];
     r->duration_ms = v[4];
-    /* error, plugin: skipped over (the readers here need neither) */
+    /* error, plugin: skipped over, not copied (the readers here need neither) */
     for (int i = 0; i < 2; i++) {
         p = ws(p, end);
         if (p >= end || *p != ',')
             return NULL;
-        if (!(p = read_str(ws(p + 1, end), end, &r->scratch, &isnull)))
+        if (!(p = skip_str(ws(p + 1, end), end)))
             return NULL;
     }
     p = ws(p, end);
@@ -319,9 +338,7 @@ unsigned char *state_compress(const char *text, size_t len, size_t *zlen)
     if (!z)
         return NULL;
     /* Level 1: the JSON of a run is so repetitive that more effort gains
-     * little; zstd rather than zlib for its speed (the 20 MB JSON of a
-     * 100 000-job run: zlib level 1, 35 ms of CPU for 540 kB; zstd level 1,
-     * about a third of that for less; bench/README.md, "State"). */
+     * little. */
     size_t n = ZSTD_compress(z, cap, text, len, 1);
     if (ZSTD_isError(n)) {
         free(z);

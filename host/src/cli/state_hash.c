@@ -259,8 +259,8 @@ uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t
 /* ---- the key of a workflow's hashes ------------------------------------ */
 
 /* Two 64-bit lanes over 8-byte words, each a multiply and a shift per
- * word: ~1 ms per 4 MB, against ~0.5 µs per job for the definition hashes
- * it saves (a 100 000-job file: 18 MB, 55 ms of hashing). Not a
+ * word: reading the file's bytes costs far less than the definition hashes
+ * it saves (bench/README.md, "State"). Not a
  * cryptographic hash: the key guards against a file that changed, not
  * against an author who forges a collision with their own workflow. */
 typedef struct key_hash {

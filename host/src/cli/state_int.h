@@ -23,8 +23,9 @@ typedef struct state_end {
     uint8_t status;
     bool reused; /* DP_EV_JOB_REUSED: success carried over, it did not run */
     unsigned attempts;
-    uint64_t end_ns; /* from the run's start */
-    char *error;     /* malloc'd or NULL */
+    uint64_t start_ns; /* the first attempt's start + 1 (start_ns[id] when queued); 0: none */
+    uint64_t end_ns;   /* from the run's start */
+    char *error;       /* malloc'd or NULL */
 } state_end_t;
 
 typedef struct state_ends {
@@ -104,7 +105,7 @@ const char *state_ends_finish(state_buf_t *b, size_t *len);
 /* One record read back; name (NUL-terminated) in its own buffer, reused
  * from record to record. start_ms, duration_ms: -1 for null. */
 typedef struct state_rec {
-    state_buf_t name, scratch;
+    state_buf_t name;
     dp_status_t status;
     bool reused;
     unsigned attempts;

@@ -347,7 +347,6 @@ size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g)
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->mu);
     free(rec.name.p);
-    free(rec.scratch.p);
     return n;
 }
 

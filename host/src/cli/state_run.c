@@ -249,7 +249,7 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
     st->batch.n = 0;
     for (size_t i = 0; i < q->n; i++) {
         const state_end_t *e = &q->v[i];
-        uint64_t t0 = st->start_ns[e->id];
+        uint64_t t0 = e->start_ns;
         int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
         int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
         if (e->reused)
@@ -365,8 +365,9 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
     if (!st || !st->run_id || ev->job >= st->njobs)
         return;
     if (ev->kind == DP_EV_ATTEMPT_START) {
-        /* The job's own thread; read by the writer after the job's end is
-         * queued (qmu orders it). +1 so that 0 means "never started". */
+        /* The job's own thread; read when the job's end is queued (the
+         * library orders the start before the end). +1 so that 0 means
+         * "never started". */
         if (!st->start_ns[ev->job])
             st->start_ns[ev->job] = ev->time_ns + 1;
         return;
@@ -375,6 +376,9 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
     if (ev->kind != DP_EV_JOB_END && !reused)
         return;
     char *error = ev->error ? strdup(ev->error) : NULL;
+    /* Read here, where the job just ran (its start is in this thread's
+     * cache, or close), not by the writer in the random order of the ends. */
+    uint64_t start_ns = reused ? 0 : st->start_ns[ev->job];
     pthread_mutex_lock(&st->qmu);
     if (st->queue.n == st->queue.cap) {
         size_t cap = st->queue.cap ? st->queue.cap * 2 : 1024;
@@ -391,6 +395,7 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
                                                .status = (uint8_t)ev->status,
                                                .reused = reused,
                                                .attempts = ev->attempt,
+                                               .start_ns = start_ns,
                                                .end_ns = ev->time_ns,
                                                .error = error};
     if (reused)
@@ -634,8 +639,8 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
     st->run_live = false;
     pthread_mutex_unlock(&st->qmu);
     ensure_hashes(st); /* the writer idle: when it had no end to write */
-    /* The JSON text compressed (~40 times smaller for a large run: a job's
-     * members repeat), before the transaction. */
+    /* The JSON text compressed (a job's members repeat: much smaller),
+     * before the transaction. */
     unsigned char *z = NULL;
     size_t zlen = 0;
     if (r && json && !st->broken)
