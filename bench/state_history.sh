@@ -3,7 +3,8 @@
 # the issue's bound: under 100 ms). The state is made by real runs of a
 # 10-job workflow (three), then the runs table is filled up to R with
 # copies of the last run's row (sqlite3), as a months-long watch with
-# --keep-runs 0 would leave it. Prints the median wall time of five.
+# --keep-runs 0 would leave it. Prints the median wall time of five and
+# the median CPU time (user + sys: less disturbed by a loaded machine).
 #   bench/state_history.sh [R]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,9 +29,10 @@ sqlite3 h.db "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHE
          not_ready, skipped, unknown, reused FROM runs, k WHERE runs.id = 3"
 echo "state: $(sqlite3 h.db 'SELECT count(*) FROM runs') runs, $(du -h h.db | cut -f1)"
 for i in 1 2 3 4 5; do
-  s=$(date +%s%N)
-  "$dp" history h.cfg --state h.db > out
-  e=$(date +%s%N)
-  echo $(((e - s) / 1000000))
-done | sort -n | sed -n 3p > ms
-printf 'daggerpool history: %d runs listed in %d ms (median of 5)\n' "$(($(wc -l < out) - 1))" "$(cat ms)"
+  /usr/bin/time -f "%e %U %S" -o t "$dp" history h.cfg --state h.db > out
+  cat t >> all
+done
+wall=$(awk '{ print $1 * 1000 }' all | sort -n | sed -n 3p)
+cpu=$(awk '{ print ($2 + $3) * 1000 }' all | sort -n | sed -n 3p)
+printf 'daggerpool history: %d runs listed in %d ms wall, %d ms CPU (user + sys; median of 5); load %s\n' \
+  "$(($(wc -l < out) - 1))" "$wall" "$cpu" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -48,6 +48,10 @@ done
 med() { # FILE COLUMN: the median
   awk -v c="$2" '{ print (c == 1 ? $1 : $2 + $3) }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+rmed() { # FILE BASEFILE: the median of the rounds' CPU ratios, as a cost in %
+  paste -d' ' "$1" "$2" | awk '{ printf "%.1f\n", (($2 + $3) / ($5 + $6) - 1) * 100 }' | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%+.0f %%", v[int((NR + 1) / 2)] }'
+}
 report() { # PREFIX BUILD
   local p=$1 b=$2
   local a=$(med "$p-nostate.all" 1) n=$(med "$p-new.all" 1) o=$(med "$p-old.all" 1)
@@ -58,6 +62,10 @@ report() { # PREFIX BUILD
   awk -v a="$a" -v n="$n" -v o="$o" -v ac="$ac" -v nc="$nc" -v oc="$oc" 'BEGIN {
     printf "state on costs, wall: %+.0f %% (new state), %+.0f %% (state with earlier runs)\n", (n / a - 1) * 100, (o / a - 1) * 100
     printf "state on costs, CPU:  %+.0f %% (new state), %+.0f %% (state with earlier runs)\n", (nc / ac - 1) * 100, (oc / ac - 1) * 100 }'
+  # the same as the median of each round's own ratio (the three runs of a
+  # round are seconds apart: a change of load between rounds cancels out)
+  printf 'per round, CPU: median %s (new state), %s (state with earlier runs)\n' \
+    "$(rmed "$p-new.all" "$p-nostate.all")" "$(rmed "$p-old.all" "$p-nostate.all")"
   echo "state file after $(sqlite3 "$p-old.db" 'SELECT count(*) FROM runs') runs: $(du -h "$p-old.db" | cut -f1)" \
     "(+ $(du -h "$p-old.db-wal" 2> /dev/null | cut -f1) log)"
 }
