@@ -17,6 +17,9 @@ install() { cp "$HS/$1/hs.so" "$WORK/p/.hs.new" && mv "$WORK/p/.hs.new" "$WORK/p
 # waits up to $2 seconds for file $1 to contain $3
 wait_for() { i=0; while ! grep -q -- "$3" "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt $(($2 * 20)) ] && return 1; sleep 0.05; done; }
 field() { jq -r "$2" "$1"; }
+# waits up to $2 seconds for the last line of JSON-lines file $1 to satisfy
+# jq expression $3 (the next runs, however long a loaded machine makes them)
+wait_last() { i=0; until tail -n 1 "$1" 2>/dev/null | jq -e "$3" >/dev/null 2>&1; do i=$((i + 1)); [ $i -gt $(($2 * 20)) ] && return 1; sleep 0.05; done; }
 
 # ---- 1. run: a plugin fixed mid-run serves the jobs not started yet ----
 install v1
@@ -32,7 +35,9 @@ CFG
 # A sleeps long enough for the swap to happen while it runs.
 "$DP" run "$WORK/chain.cfg" --json "$WORK/chain.json" -v 2>"$WORK/chain.err" >/dev/null &
 pid=$!
-sleep 0.5
+# Swap once A runs (its start line), not after a fixed sleep: a sanitizer
+# build under load may take longer than one to start.
+wait_for "$WORK/chain.err" 30 "A: started" || fail "run: A did not start"
 install v2
 wait $pid; rc=$?
 if [ $rc -eq 0 ] && [ "$(field "$WORK/chain.json" '.jobs.A.plugin_version')" = 1 ] &&
@@ -48,7 +53,9 @@ fi
 install v1
 "$DP" run "$WORK/chain.cfg" --json "$WORK/hup.json" -v 2>"$WORK/hup.err" >/dev/null &
 pid=$!
-sleep 0.5
+# Once A runs, the SIGHUP handler is installed (a signal before it would
+# end the process: exit 129).
+wait_for "$WORK/hup.err" 30 "A: started" || fail "run: A did not start"
 kill -HUP $pid
 wait $pid; rc=$?
 if [ $rc -eq 0 ] && grep -q "reloaded plugin hs: 1 (generation 1) -> 1 (generation 2)" "$WORK/hup.err"; then
@@ -99,13 +106,13 @@ mv "$WORK/wf.cfg.new" "$WORK/wf.cfg"
 wait_for "$WORK/wf.err" 10 "refused; the previous version stays in use" || fail "watch: invalid workflow not refused"
 grep -q "depnds_on" "$WORK/wf.err" || fail "watch: the refusal does not name the bad key"
 lines=$(wc -l < "$WORK/wf.jsonl")
-sleep 0.4
+wait_count_gt() { i=0; while [ "$(wc -l < "$1")" -le "$2" ]; do i=$((i + 1)); [ $i -gt 200 ] && return 1; sleep 0.05; done; }
+wait_count_gt "$WORK/wf.jsonl" "$lines" || fail "watch: no run after the refusal"
 tail -n 1 "$WORK/wf.jsonl" | jq -e '.jobs.X' >/dev/null || fail "watch: the old workflow did not stay"
 # A plugin swap between runs.
 install v2
 wait_for "$WORK/wf.err" 10 "reloaded plugin hs: 1" || fail "watch: plugin not reloaded"
-sleep 0.4
-[ "$(tail -n 1 "$WORK/wf.jsonl" | jq -r .jobs.X.plugin_version)" = 2 ] || fail "watch: X not on version 2 after the swap"
+wait_last "$WORK/wf.jsonl" 10 '.jobs.X.plugin_version == "2"' || fail "watch: X not on version 2 after the swap"
 # A valid workflow, written in place: Y from the next run on.
 cat > "$WORK/wf.cfg" <<CFG
 workflow: { name = "wf"; };
@@ -113,8 +120,7 @@ plugins = { hs = { path = "$WORK/p/hs.so"; }; };
 jobs = ( { name = "Y"; type = "hs.work"; } );
 CFG
 wait_for "$WORK/wf.err" 10 "is valid: 1 job(s)" || fail "watch: valid workflow not taken"
-sleep 0.5
-tail -n 1 "$WORK/wf.jsonl" | jq -e '.jobs.Y and (.jobs.X | not) and .workflow_generation == 2' >/dev/null ||
+wait_last "$WORK/wf.jsonl" 10 '.jobs.Y and (.jobs.X | not) and .workflow_generation == 2' ||
   fail "watch: the reloaded workflow is not in use"
 kill -TERM $pid
 wait $pid; rc=$?
