@@ -94,8 +94,13 @@ hotswap)
         echo ');'
     } >w.cfg
     ( # A copy with other bytes (one more at its end: still a whole ELF file)
-      # renamed over the plugin while the early jobs and the gate poll.
-      sleep 1.5
+      # renamed over the plugin while the early jobs and the gate poll: once
+      # all 11 are submitted (they then poll for 3-8 s), however long a
+      # sanitizer build under load takes to get there.
+      i=0
+      while [ "$(grep -c '^sbatch ' calls 2>/dev/null)" -lt 11 ] && [ $i -lt 1200 ]; do
+          sleep 0.05; i=$((i + 1))
+      done
       { cat "$plugin"; printf x; } >plugins/.slurm.so.new
       mv plugins/.slurm.so.new plugins/slurm.so ) &
     swapper=$!
