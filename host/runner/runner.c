@@ -403,6 +403,9 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
     return 0;
 }
 
+#define DP__RUNNER_STR_(x) #x
+#define DP__RUNNER_STR(x) DP__RUNNER_STR_(x)
+
 static const dp_plugin_desc *desc; /* the loaded plugin's */
 
 /* Applies the job's limits, loads the pinned copy from fd 5 and calls its
@@ -429,8 +432,8 @@ static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
                in->plugin, in->path);
         return false;
     }
-    char fdpath[64];
-    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", DP_ISOLATE_FD_PLUGIN);
+    /* A constant: no formatting code to fault in for each copy. */
+    static const char fdpath[] = "/proc/self/fd/" DP__RUNNER_STR(DP_ISOLATE_FD_PLUGIN);
     void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
@@ -763,6 +766,19 @@ static void kill_descendants(void)
     pid_list_t l = {0};
     unsigned empty_rounds = 0;
     for (;;) {
+        /* No child at all means no descendant either: each one whose
+         * parent is gone was reparented to us (the subreaper) before that
+         * parent could be reaped, and one whose parent lives is below a
+         * child of ours. The usual end of an attempt (the worker reaped,
+         * nothing else started) stops here without reading /proc. */
+        int st0;
+        pid_t p0 = waitpid(-1, &st0, WNOHANG);
+        if (p0 > 0) {
+            note_reaped(p0, st0);
+            continue;
+        }
+        if (p0 < 0 && errno == ECHILD)
+            break;
         if (!list_children(&l)) {
             /* Cannot list (no /proc, no memory): the worker at least. */
             if (!worker_done)
