@@ -15,14 +15,15 @@
  * is the parent whose death ends the attempt. */
 void dp__runner_supervise(pid_t host_pid, int spare) __attribute__((noreturn));
 
-/* In a spare's worker: waits on sock for the attempt (the request the warm
- * runner forwards) and puts its descriptors, working directory and
+/* In a spare's worker: waits on sock for the attempt (the request the host
+ * sends) and puts its descriptors, working directory and
  * environment in place. Exits if the warm runner goes first. */
 void dp__runner_spare_activate(int sock);
 
-/* The warm runner (argv[1] = DP_ISOLATE_WARM_ARG): serves the host's
- * requests on fd 3 until the host is gone, each with a spare (a supervisor
- * it cloned ahead, whose worker waits). The signals of
+/* The warm runner (argv[1] = DP_ISOLATE_WARM_ARG): makes spares (a
+ * supervisor cloned ahead, whose worker waits for the host's request) and
+ * hands them to the host over fd 3, one more each time the host says it
+ * took one, until the host is gone. The signals of
  * dp__isolate_runner_sigset are blocked. */
 void dp__runner_warm_main(void) __attribute__((noreturn));
 

@@ -9,6 +9,12 @@
  * plugin code and holds nothing of any attempt, so a copy of it is a clean
  * start for the next supervisor: a clone is a fraction of a spawn.
  *
+ * It keeps DP_ISOLATE_WARM_SPARES spares made ahead: supervisors whose
+ * worker is forked and waits on a socket whose other end the host holds.
+ * The host hands an attempt to a spare itself (this process is not on an
+ * attempt's path, and attempts started at once do not wait for each other
+ * here) and tells this process, which makes the next one meanwhile.
+ *
  * The clone takes CLONE_PARENT: the supervisor is the host's child, exactly
  * as a spawned one, so the host reaps it, watches it with a pidfd and reads
  * its exit status itself, and nothing about an attempt depends on this
@@ -82,8 +88,8 @@ static char **environment(char *p, char *end)
     return v;
 }
 
-/* Receives one request from sock (the host's, or for a spare worker the
- * warm runner's forward of it): 0 with fds filled and *len the payload's
+/* Receives a spare worker's request from sock (the host sends it there
+ * itself): 0 with fds filled and *len the payload's
  * length, 1 when the socket has closed, -1 for a malformed request (its
  * descriptors closed). */
 static int receive(int sock, int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
@@ -158,37 +164,54 @@ void dp__runner_spare_activate(int sock)
         environ = v;
 }
 
-/* Tells the host something: DP_ISOLATE_WARM_HELLO, _STARTED, _SPARE or
- * _ABANDONED, with a pid (or -errno). */
-static void tell(uint32_t kind, int32_t value)
+/* Tells the host something: DP_ISOLATE_WARM_HELLO with its pid,
+ * DP_ISOLATE_WARM_SPARE with the spare's pid and `fd` (the host's end of
+ * the spare's socket), or DP_ISOLATE_WARM_FAILED with -errno. */
+static void tell(uint32_t kind, int32_t value, int fd)
 {
     unsigned char msg[12];
     uint32_t magic = DP_ISOLATE_WARM_MAGIC;
     memcpy(msg, &magic, 4);
     memcpy(msg + 4, &kind, 4);
     memcpy(msg + 8, &value, 4);
-    if (send(WARM_SOCK, msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg)
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {msg, sizeof msg};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        m.msg_control = c.buf;
+        m.msg_controllen = sizeof c.buf;
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &fd, sizeof fd);
+    }
+    ssize_t n;
+    while ((n = sendmsg(WARM_SOCK, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    if (n != (ssize_t)sizeof msg)
         _exit(0); /* the host is gone */
 }
 
-/* The spare: a supervisor (a child of the host) whose worker is forked
- * already and waits on `sock` for its attempt. */
-static struct {
-    pid_t pid; /* 0: none */
-    int sock;
-} spare;
-
 static pid_t host_pid;
 
-/* Starts the next spare, and tells the host its pid (it reaps it, should
- * it never serve). false if the clone failed (errno). */
+/* Starts a spare: a supervisor (a child of the host) whose worker is
+ * forked already and waits on its socket for its attempt; the host gets
+ * its pid and the other end of that socket, and sends the attempt's
+ * request there itself. false if the clone failed (errno). */
 static bool make_spare(void)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return false;
     /* A copy of this process whose parent is the host (CLONE_PARENT): no
-     * fork of a threaded process, and nothing to reap here. */
+     * fork of a threaded process, and nothing to reap here. This process
+     * holds no other spare's socket to pass on to it: each is the host's
+     * alone once told. */
     long pid = clone_parent();
     if (pid == 0) {
         /* Its own process group first, as a spawned runner starts in: the
@@ -207,60 +230,16 @@ static bool make_spare(void)
         errno = e;
         return false;
     }
-    spare.pid = (pid_t)pid;
-    spare.sock = sv[0];
-    tell(DP_ISOLATE_WARM_SPARE, (int32_t)pid);
+    tell(DP_ISOLATE_WARM_SPARE, (int32_t)pid, sv[0]);
+    close(sv[0]);
     return true;
 }
 
-static void drop_spare(bool abandoned)
+/* Makes one spare, or tells the host why it cannot. */
+static void spare_or_failure(void)
 {
-    if (!spare.pid)
-        return;
-    close(spare.sock);
-    if (abandoned)
-        tell(DP_ISOLATE_WARM_ABANDONED, (int32_t)spare.pid);
-    spare.pid = 0;
-}
-
-/* Hands the request (len bytes of it, and fds) to the spare's worker; 0,
- * or an errno value. */
-static int forward(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
-{
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
-    } c;
-    memset(&c, 0, sizeof c);
-    struct iovec iov = {request, len};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int) * DP_ISOLATE_WARM_NFDS);
-    memcpy(CMSG_DATA(h), fds, sizeof(int) * DP_ISOLATE_WARM_NFDS);
-    ssize_t n;
-    while ((n = sendmsg(spare.sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
-    return n == (ssize_t)len ? 0 : n < 0 ? errno : EPROTO;
-}
-
-/* Serves one request: the spare takes it (another spare is made first if
- * there is none, or if the one there died); 0 with *pid, or -errno. */
-static int32_t serve(const int fds[DP_ISOLATE_WARM_NFDS], size_t len)
-{
-    for (int tries = 0; tries < 2; tries++) {
-        if (!spare.pid && !make_spare())
-            return -errno;
-        int e = forward(fds, len);
-        if (e == 0) {
-            pid_t pid = spare.pid;
-            drop_spare(false);
-            return (int32_t)pid;
-        }
-        drop_spare(true); /* its worker is gone: the host reaps it */
-    }
-    return -EPIPE;
+    if (!make_spare())
+        tell(DP_ISOLATE_WARM_FAILED, -(int32_t)errno, -1);
 }
 
 void dp__runner_warm_main(void)
@@ -286,25 +265,25 @@ void dp__runner_warm_main(void)
         memset(heap, 0, 96 * 1024);
         free(heap);
     }
-    tell(DP_ISOLATE_WARM_HELLO, (int32_t)getpid());
-    (void)make_spare();
+    tell(DP_ISOLATE_WARM_HELLO, (int32_t)getpid(), -1);
+    for (int i = 0; i < DP_ISOLATE_WARM_SPARES; i++)
+        spare_or_failure();
 
+    /* One more for each the host has taken. */
     for (;;) {
-        int fds[DP_ISOLATE_WARM_NFDS];
-        size_t len = 0;
-        int r = receive(WARM_SOCK, fds, &len);
-        if (r > 0)
+        unsigned char msg[12];
+        ssize_t n;
+        while ((n = recv(WARM_SOCK, msg, sizeof msg, 0)) < 0 && errno == EINTR) {
+        }
+        if (n <= 0)
             _exit(0); /* the host is gone */
-        if (r < 0) {
-            tell(DP_ISOLATE_WARM_STARTED, -EPROTO);
+        uint32_t magic, kind;
+        memcpy(&magic, msg, 4);
+        memcpy(&kind, msg + 4, 4);
+        if (n != (ssize_t)sizeof msg || magic != DP_ISOLATE_WARM_MAGIC || kind != DP_ISOLATE_WARM_TAKEN) {
+            tell(DP_ISOLATE_WARM_FAILED, -EPROTO, -1);
             continue;
         }
-        int32_t pid = serve(fds, len);
-        for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++)
-            close(fds[i]);
-        tell(DP_ISOLATE_WARM_STARTED, pid);
-        /* The next attempt's, while this one starts. */
-        if (pid > 0)
-            (void)make_spare();
+        spare_or_failure();
     }
 }

@@ -1,8 +1,17 @@
 /*
  * isolate_warm.c - the warm runner, host side: one daggerpool-job-runner
- * started with DP_ISOLATE_WARM_ARG and kept, which starts each isolated
- * attempt's supervisor as a clone of its warm, single-threaded state
+ * started with DP_ISOLATE_WARM_ARG and kept, which makes isolated attempts'
+ * supervisors ahead ("spares") as clones of its warm, single-threaded state
  * (host/runner/warm.c; the wire is isolate_wire.h's).
+ *
+ * The spares. The warm runner hands each spare over as it is made: its pid
+ * and the host's end of its worker's socket. An attempt takes one from the
+ * stock here and sends its request to the worker directly, so no round
+ * trip to the warm runner is on its path and attempts started at once
+ * (-j 2) do not queue behind one another's; it tells the warm runner
+ * (TAKEN), which makes the next one while the attempt runs. A spare that
+ * will not serve (the warm runner died, the host is a fork, the worker is
+ * gone) has its socket closed, exits, and is reaped here.
  *
  * Why: an attempt spawned afresh pays an exec, the dynamic loader and the
  * C library's start-up, most of an isolated attempt's cost. The warm runner
@@ -52,15 +61,20 @@
 
 extern char **environ;
 
-/* How long an attempt waits for the warm runner to start, and for its
- * reply to a request, before it spawns the runner afresh. */
+/* How long an attempt waits for the warm runner to start, and for a spare
+ * when none is ready, before it spawns the runner afresh. */
 #define WARM_START_MS 10000
 #define WARM_REPLY_MS 5000
 /* Consecutive failed starts after which it is given up. */
 #define WARM_MAX_FAILED_STARTS 3
-/* Spares left to reap at once, at most (each exits as soon as the warm
- * runner's socket to it closes, or has exited already). */
+/* Spares left to reap at once, at most (each exits as soon as its socket
+ * closes, or has exited already). */
 #define WARM_MAX_ORPHANS 16
+
+typedef struct spare {
+    pid_t pid; /* a supervisor, our child */
+    int sock;  /* our end of its worker's socket */
+} spare_t;
 
 int dp__isolate_spawnattr(posix_spawnattr_t *attr)
 {
@@ -98,7 +112,10 @@ static struct {
     char runner[PATH_MAX];
     unsigned char *buf; /* the request being built */
     size_t cap;
-    pid_t spare;                     /* the warm runner's spare (our child), or 0 */
+    spare_t stock[DP_ISOLATE_WARM_SPARES]; /* spares ready */
+    unsigned nstock;
+    unsigned owed;                   /* spares the warm runner is making for us */
+    int refused;                     /* the last FAILED's -errno, or 0 */
     pid_t orphans[WARM_MAX_ORPHANS]; /* spares that will not serve: ours to reap */
     unsigned norphans;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1};
@@ -146,23 +163,64 @@ static bool readable(int fd, uint64_t ms)
     }
 }
 
-/* Reads one message of the warm runner (magic, kind, value), waiting up to
- * ms; false if none comes in time or it is not one. */
-static bool read_msg(int sock, uint64_t ms, uint32_t *kind, int32_t *value)
+/* Reads one message of the warm runner (magic, kind, value, and the
+ * descriptor a SPARE carries into *fd, else -1), waiting up to ms; false
+ * if none comes in time or it is not one. */
+static bool read_msg(int sock, uint64_t ms, uint32_t *kind, int32_t *value, int *fd)
 {
+    *fd = -1;
     if (ms && !readable(sock, ms))
         return false;
     unsigned char msg[12];
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } c;
+    struct iovec iov = {msg, sizeof msg};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
     ssize_t n;
-    while ((n = recv(sock, msg, sizeof msg, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+    while ((n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    if (n < 0)
+        return false;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof got);
+            if (*fd < 0)
+                *fd = got;
+            else
+                close(got);
+        }
     }
     uint32_t magic;
-    if (n != (ssize_t)sizeof msg)
+    if (n != (ssize_t)sizeof msg || (m.msg_flags & MSG_CTRUNC)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
         return false;
+    }
     memcpy(&magic, msg, 4);
     memcpy(kind, msg + 4, 4);
     memcpy(value, msg + 8, 4);
     return magic == DP_ISOLATE_WARM_MAGIC;
+}
+
+/* Tells the warm runner something (TAKEN); false if it is gone. */
+static bool tell(int sock, uint32_t kind, int32_t value)
+{
+    unsigned char msg[12];
+    uint32_t magic = DP_ISOLATE_WARM_MAGIC;
+    memcpy(msg, &magic, 4);
+    memcpy(msg + 4, &kind, 4);
+    memcpy(msg + 8, &value, 4);
+    ssize_t n;
+    while ((n = send(sock, msg, sizeof msg, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n == (ssize_t)sizeof msg;
 }
 
 static void kill_and_reap(pid_t pid)
@@ -209,7 +267,11 @@ static pid_t start_warm(const char *runner, int *sock)
     close(child);
     int32_t hello = 0;
     uint32_t kind = 0;
-    if (pid > 0 && (!read_msg(sv[0], WARM_START_MS, &kind, &hello) || kind != DP_ISOLATE_WARM_HELLO || hello != pid)) {
+    int fd = -1;
+    bool ok = pid > 0 && read_msg(sv[0], WARM_START_MS, &kind, &hello, &fd);
+    if (fd >= 0)
+        close(fd);
+    if (pid > 0 && (!ok || kind != DP_ISOLATE_WARM_HELLO || hello != pid)) {
         kill_and_reap(pid);
         pid = -1;
     }
@@ -240,22 +302,50 @@ static void orphan(pid_t pid)
 {
     if (pid <= 0)
         return;
-    if (w.spare == pid)
-        w.spare = 0;
     if (w.norphans == WARM_MAX_ORPHANS)
         reap_orphans(true);
     w.orphans[w.norphans++] = pid;
 }
 
-/* Handles a message that is not a reply: a new spare, or one abandoned. */
-static void note(uint32_t kind, int32_t value)
+/* A spare that will not serve: its socket closed (its worker, then it,
+ * exit), ours to reap. */
+static void discard(spare_t sp)
 {
-    if (kind == DP_ISOLATE_WARM_SPARE && value > 0) {
-        orphan(w.spare); /* never the case: one spare at a time */
-        w.spare = (pid_t)value;
-    } else if (kind == DP_ISOLATE_WARM_ABANDONED) {
-        orphan((pid_t)value);
+    if (sp.sock >= 0)
+        close(sp.sock);
+    orphan(sp.pid);
+}
+
+/* Takes in a message of the warm runner's: a spare to stock, or why one
+ * was not made. */
+static void note(uint32_t kind, int32_t value, int fd)
+{
+    if (kind == DP_ISOLATE_WARM_SPARE || kind == DP_ISOLATE_WARM_FAILED) {
+        if (w.owed)
+            w.owed--;
     }
+    if (kind == DP_ISOLATE_WARM_SPARE && value > 0) {
+        spare_t sp = {(pid_t)value, fd};
+        if (fd >= 0 && w.nstock < DP_ISOLATE_WARM_SPARES)
+            w.stock[w.nstock++] = sp;
+        else
+            discard(sp); /* more than asked for, or without its socket */
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (kind == DP_ISOLATE_WARM_FAILED)
+        w.refused = value < 0 ? value : -EPROTO;
+}
+
+/* Every message waiting, without waiting for more. (lock) */
+static void drain(void)
+{
+    uint32_t kind;
+    int32_t value;
+    int fd;
+    while (w.sock >= 0 && read_msg(w.sock, 0, &kind, &value, &fd))
+        note(kind, value, fd);
 }
 
 /* Starts the warm runner whenever asked, and reaps it when it exits. */
@@ -280,6 +370,8 @@ static void *keeper(void *arg)
             w.pid = pid;
             w.sock = sock;
             w.served = 0;
+            w.owed = DP_ISOLATE_WARM_SPARES;
+            w.refused = 0;
         } else {
             w.state = ++w.failed >= WARM_MAX_FAILED_STARTS ? W_OFF : W_IDLE;
         }
@@ -301,13 +393,12 @@ static void *keeper(void *arg)
         pthread_mutex_lock(&w.lock);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
-        /* Its spare, told or still to be read, will not serve: its worker
-         * exits as the socket to it closed, and we reap it. */
-        uint32_t kind;
-        int32_t value;
-        while (read_msg(w.sock, 0, &kind, &value))
-            note(kind, value);
-        orphan(w.spare);
+        /* Its spares, stocked or still to be read, will not serve: each
+         * worker exits as its socket closes, and we reap them. */
+        drain();
+        while (w.nstock)
+            discard(w.stock[--w.nstock]);
+        w.owed = 0;
         reap_orphans(false);
         close(w.sock);
         w.sock = -1;
@@ -370,14 +461,62 @@ static bool build_request(size_t *len)
     return true;
 }
 
-/* Sends one request and reads the reply. (lock, W_UP) */
+/* Whether a clone refused for this reason will be refused again. */
+static bool lasting(int32_t e)
+{
+    return e == -EINVAL || e == -EPERM || e == -ENOSYS || e == -EPROTO;
+}
+
+/* Takes a spare from the stock, waiting for the warm runner to make one if
+ * need be, and asks it for the next. false (no spare for this attempt) if
+ * it failed to make one, or is gone. (lock, W_UP) */
+static bool take_spare(spare_t *sp)
+{
+    drain();
+    if (!w.nstock && !w.owed) {
+        /* Those it was to make failed: ask again. */
+        if (!tell(w.sock, DP_ISOLATE_WARM_TAKEN, 0)) {
+            kill(w.pid, SIGKILL);
+            return false;
+        }
+        w.owed++;
+    }
+    while (!w.nstock && !w.refused) {
+        uint32_t kind;
+        int32_t value;
+        int fd;
+        if (!read_msg(w.sock, WARM_REPLY_MS, &kind, &value, &fd)) {
+            /* Dead, or not answering: gone, so the keeper starts another. */
+            kill(w.pid, SIGKILL);
+            return false;
+        }
+        note(kind, value, fd);
+    }
+    if (w.refused) {
+        /* clone refused for a reason that will not change: spawn afresh
+         * from now on. Others (EAGAIN, ENOMEM): this attempt only. */
+        int32_t e = w.refused;
+        w.refused = 0;
+        if (lasting(e)) {
+            w.state = W_OFF;
+            kill(w.pid, SIGKILL);
+            return false;
+        }
+        if (!w.nstock)
+            return false;
+    }
+    *sp = w.stock[--w.nstock];
+    if (tell(w.sock, DP_ISOLATE_WARM_TAKEN, 0))
+        w.owed++;
+    else
+        kill(w.pid, SIGKILL); /* gone: the keeper starts another */
+    return true;
+}
+
+/* Hands the attempt to a spare: its descriptors, working directory and
+ * environment straight to the spare's worker. (lock, W_UP) */
 static int request(int ctl, int cancel, int plugin, pid_t *pid)
 {
-    /* What came since the last request (the spare made after it). */
-    uint32_t kind;
-    int32_t v;
-    while (read_msg(w.sock, 0, &kind, &v))
-        note(kind, v);
     reap_orphans(false);
     size_t len;
     if (!build_request(&len))
@@ -403,38 +542,32 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
     h->cmsg_type = SCM_RIGHTS;
     h->cmsg_len = CMSG_LEN(sizeof fds);
     memcpy(CMSG_DATA(h), fds, sizeof fds);
-    ssize_t n;
-    while ((n = sendmsg(w.sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
-    int e = errno;
-    close(cwd);
-    if (n < 0 && e == EBADF)
-        return -1; /* our stderr is closed: nothing to blame the warm runner for */
-    int32_t value = 0;
-    kind = 0;
-    bool got = n == (ssize_t)len;
-    while (got && (got = read_msg(w.sock, WARM_REPLY_MS, &kind, &value)) && kind != DP_ISOLATE_WARM_STARTED)
-        note(kind, value);
-    if (!got) {
-        /* Dead, or not answering: gone, so the keeper starts another. */
-        kill(w.pid, SIGKILL);
-        return -1;
-    }
-    if (value > 0 && value == w.spare)
-        w.spare = 0; /* an attempt's supervisor now: isolate.c reaps it */
-    if (value <= 0) {
-        /* clone refused for a reason that will not change: spawn afresh
-         * from now on. Others (EAGAIN, ENOMEM): this attempt only. */
-        if (value == -EINVAL || value == -EPERM || value == -ENOSYS || value == -EPROTO) {
-            w.state = W_OFF;
-            kill(w.pid, SIGKILL);
+    int rc = -1;
+    /* A spare whose worker is gone (killed from outside) refuses the
+     * request: the next one then. */
+    for (int tries = 0; tries <= DP_ISOLATE_WARM_SPARES && w.state == W_UP; tries++) {
+        spare_t sp;
+        if (!take_spare(&sp))
+            break;
+        ssize_t n;
+        /* Never waits: the worker's socket is empty, and a request fits. */
+        while ((n = sendmsg(sp.sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
         }
-        return -1;
+        int e = errno;
+        if (n == (ssize_t)len) {
+            close(sp.sock);
+            w.served++;
+            w.failed = 0;
+            *pid = sp.pid;
+            rc = 0;
+            break;
+        }
+        discard(sp);
+        if (n < 0 && e == EBADF)
+            break; /* our stderr is closed: nothing to blame the spare for */
     }
-    w.served++;
-    w.failed = 0;
-    *pid = (pid_t)value;
-    return 0;
+    close(cwd);
+    return rc;
 }
 
 int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, pid_t *pid)

@@ -75,34 +75,34 @@ static inline void dp__isolate_runner_sigset(sigset_t *set)
 }
 
 /* The warm runner (isolate_warm.c, host/runner/warm.c): the runner started
- * once with argv[1] = DP_ISOLATE_WARM_ARG, single-threaded, which starts each
- * attempt's supervisor from its own warm state instead of the host spawning
- * the runner afresh. It gets fd 3, a SOCK_SEQPACKET socket; it first sends
- * the hello (u32 DP_ISOLATE_WARM_MAGIC, i32 its pid), then serves requests
- * one at a time until the socket closes (the host is gone). A request is one
- * message: u32 DP_ISOLATE_WARM_MAGIC, then the environment the attempt gets
- * (NUL-terminated strings, back to back), with DP_ISOLATE_WARM_NFDS
- * descriptors (SCM_RIGHTS) in DP_ISOLATE_WARM_FD_* order. Its supervisor
- * is a clone with CLONE_PARENT, so it is the host's child as a spawned one
- * is (the host reaps it, watches it with a pidfd), in its own process
- * group; the reply is DP_ISOLATE_WARM_STARTED with its pid or -errno. The
- * supervisor's worker takes the descriptors as fds 1 and 2 (the host's
- * stderr), 3, 4, 5 (as for a spawned runner), its working directory and
- * environment, and goes on as a spawned one does. */
-#define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v1"
+ * once with argv[1] = DP_ISOLATE_WARM_ARG, single-threaded, which makes the
+ * supervisors of attempts ahead ("spares") from its own warm state instead
+ * of the host spawning the runner afresh. It gets fd 3, a SOCK_SEQPACKET
+ * socket, on which every message either way is u32 DP_ISOLATE_WARM_MAGIC,
+ * u32 a kind below, i32 a value. It first sends HELLO (its pid), then
+ * DP_ISOLATE_WARM_SPARES spares, then one more for each TAKEN the host
+ * sends, until the socket closes (the host is gone). A spare is a clone
+ * with CLONE_PARENT, so it is the host's child as a spawned runner is (the
+ * host reaps it, watches it with a pidfd), in its own process group, whose
+ * worker is forked and waits; SPARE carries its pid and, as SCM_RIGHTS,
+ * the host's end of the worker's socket. The host sends the attempt's
+ * request there: u32 DP_ISOLATE_WARM_MAGIC, then the environment the
+ * attempt gets (NUL-terminated strings, back to back), with
+ * DP_ISOLATE_WARM_NFDS descriptors (SCM_RIGHTS) in DP_ISOLATE_WARM_FD_*
+ * order. The worker takes them as fds 1 and 2 (the host's stderr), 3, 4, 5
+ * (as for a spawned runner), its working directory and environment, and
+ * goes on as a spawned one does. A spare whose socket the host closes
+ * unused exits (status 0); the host reaps it. */
+#define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v2"
 #define DP_ISOLATE_WARM_MAGIC 0x52575044u /* "DPWR" */
-/* What the warm runner tells the host: u32 magic, u32 one of these, i32 a
- * pid (or -errno). A spare is a supervisor cloned ahead (the host's child),
- * whose worker is forked and waits for its attempt: a request is handed to
- * the spare, and the next one made once the host has the reply, so that
- * neither copy is on an attempt's path. The host reaps a spare that never
- * served (abandoned, or left when the warm runner died). */
 enum {
-    DP_ISOLATE_WARM_HELLO = 1,    /* the warm runner's pid: it is ready */
-    DP_ISOLATE_WARM_STARTED = 2,  /* the reply to a request: the supervisor's pid, or -errno */
-    DP_ISOLATE_WARM_SPARE = 3,    /* a new spare's pid */
-    DP_ISOLATE_WARM_ABANDONED = 4 /* a spare that died before it served */
+    DP_ISOLATE_WARM_HELLO = 1,  /* warm runner -> host: its pid; it is ready */
+    DP_ISOLATE_WARM_SPARE = 3,  /* warm runner -> host: a spare's pid, with its socket */
+    DP_ISOLATE_WARM_FAILED = 5, /* warm runner -> host: no spare this time, -errno */
+    DP_ISOLATE_WARM_TAKEN = 6   /* host -> warm runner: a spare was taken, make another */
 };
+/* Spares kept ready: two attempts started at once (-j 2) each find one. */
+#define DP_ISOLATE_WARM_SPARES 2
 enum {
     DP_ISOLATE_WARM_FD_CTL = 0,
     DP_ISOLATE_WARM_FD_CANCEL = 1,
