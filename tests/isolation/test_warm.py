@@ -15,6 +15,9 @@ tests check that:
   are spawned afresh, as with DAGGERPOOL_WARM_RUNNER=off;
 - after a hot swap of the plugin file, the next attempt runs the new code
   while the same warm runner serves on;
+- the spares it makes ahead are the host's to hand attempts to: the warm
+  runner keeps none of their sockets, at most two wait, and one killed
+  while it waits fails no job;
 - a SIGKILL of the host leaves no runner, the warm runner included.
 
 Every runner is started through a wrapper script in the test's directory
@@ -291,6 +294,101 @@ def test_hot_swap_with_warm_runner():
     check(not any("running faults 1.0.0" in l and "C" in l for l in lines), err)
     # ... while the warm runner that served before the swap served on.
     check(before[0] in after, ("warm runner before and after the swap", before, after))
+
+
+# ---- spares: made ahead by the warm runner, held by the host --------------------
+
+def fds_of(pid):
+    try:
+        return sorted(int(f) for f in os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def idle_spares(host):
+    """(supervisor, worker) of each spare under the host: a supervisor whose
+    one worker holds stdin/out/err and its socket only (no attempt's fds)."""
+    found = []
+    procs = {x: proc_info(x) for x in marked()}
+    for sup, info in procs.items():
+        if not info or info[0] != host or info[1] == WARM_COMM:
+            continue
+        workers = [w for w, i in procs.items() if i and i[0] == sup]
+        if len(workers) == 1:
+            fds = fds_of(workers[0])
+            if fds and len(fds) == 4 and fds[:3] == [0, 1, 2]:
+                found.append((sup, workers[0]))
+    return found
+
+
+def test_spares_held_by_host():
+    # Attempts at -j 4 each take a spare the host holds: the warm runner
+    # keeps nothing of them (its fds: stdin/out/err and its socket), up to
+    # two spares wait, and the runner is exec'd once for all 24 attempts.
+    jobs = ['{ name = "s%02d"; type = "core.sleep"; params = { duration = "300ms"; }; }' % i for i in range(24)]
+    cfg = write("spares.cfg", wf(jobs))
+    out = os.path.join(TMP, "spares.json")
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "4", "--json", out, "--plugin-path", ARGS.faults_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    try:
+        w = wait_for(lambda: warm_runners(p.pid), SLACK)
+        check(w, "no warm runner under the host")
+        seen = wait_for(lambda: idle_spares(p.pid), SLACK)
+        check(seen, "no spare under the host: %s" % [(x, proc_info(x)) for x in marked()])
+        most = 0
+        looks = []  # the warm runner's fds (a spare's socket pair while it makes one)
+        end = time.monotonic() + 2
+        while time.monotonic() < end and p.poll() is None:
+            most = max(most, len(idle_spares(p.pid)))
+            fds = fds_of(w[0])
+            if fds is not None:
+                looks.append(fds)
+            time.sleep(0.05)
+        err = p.communicate(timeout=120)[1].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == 0, (p.returncode, err))
+    check(1 <= most <= 2, ("spares waiting at once", most))
+    check(looks and sum(1 for f in looks if f == [0, 1, 2, 9]) * 2 >= len(looks), ("the warm runner's fds", looks))
+    res = result(out)
+    bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
+    check(not bad, bad)
+    started = execs()
+    check(len(started) <= 2, ("run exec'd the runner %d times" % len(started), started[:10]))
+    left = wait_for(lambda: not marked(), 5)
+    check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
+
+
+def test_spare_killed_fails_no_job():
+    # A spare killed while it waits (its worker, or its supervisor) is
+    # dropped by the host, which takes the next one: no job fails, nothing
+    # is left behind.
+    jobs = ['{ name = "k%02d"; type = "core.sleep"; params = { duration = "150ms"; }; }' % i for i in range(16)]
+    cfg = write("spare-killed.cfg", wf(jobs))
+    out = os.path.join(TMP, "spare-killed.json")
+    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "--json", out, "--plugin-path", ARGS.faults_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    killed = []
+    try:
+        for i in range(4):
+            sp = wait_for(lambda: [s for s in idle_spares(p.pid) if s not in killed], SLACK)
+            check(sp, "no spare to kill (killed so far: %s)" % killed)
+            os.kill(sp[0][i % 2], signal.SIGKILL)  # the worker, then the supervisor
+            killed.append(sp[0])
+        err = p.communicate(timeout=120)[1].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == 0, (p.returncode, err))
+    res = result(out)
+    bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
+    check(not bad, bad)
+    check(len(execs()) <= 2, execs())
+    left = wait_for(lambda: not marked(), 5)
+    check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
 
 
 # ---- the host dies: nothing is left ---------------------------------------------
