@@ -11,6 +11,10 @@
 #   command  (isolated - in-process) wall time of the whole command / N:
 #            the attempt plus its share of building the workflow (the
 #            params check of isolated jobs)
+#   cpu      (isolated - in-process) CPU time (user + system) of the
+#            command and every process it started / N: steadier than the
+#            wall figures on a loaded machine, where each hand-off between
+#            processes waits for a CPU
 # DAGGERPOOL_WARM_RUNNER=off in the environment measures attempts spawned
 # afresh instead of started by the warm runner.
 set -euo pipefail
@@ -40,17 +44,30 @@ for mode in process none; do
     echo ");"
   } > "$tmp/$mode.cfg"
 done
-# One run: prints "WALL_S RUN_MS".
+# One run: prints "WALL_US RUN_MS CPU_US". The CPU time is the command's
+# and its children's (the warm runner and every attempt's supervisor are
+# the command's children: it reaps them), from python's rusage.
 once() {
-  local mode=$1 j=$2 t0 t1
-  t0=$(date +%s%N)
-  "$dp" run "$tmp/$mode.cfg" -j "$j" --json "$tmp/out.json" >/dev/null 2>"$tmp/err" ||
+  local mode=$1 j=$2
+  python3 - "$dp" "$tmp/$mode.cfg" "$j" "$tmp/out.json" "$tmp/err" <<'PY' ||
+import json, resource, subprocess, sys, time
+dp, cfg, j, out, err = sys.argv[1:]
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+t0 = time.monotonic_ns()
+with open(err, "w") as e:
+    rc = subprocess.call([dp, "run", cfg, "-j", j, "--json", out], stdout=subprocess.DEVNULL, stderr=e)
+t1 = time.monotonic_ns()
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+if rc != 0:
+    sys.exit(1)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+print((t1 - t0) // 1000, json.load(open(out))["duration_ms"], int(cpu * 1e6))
+PY
     { echo "isolated: daggerpool run ($mode, -j $j) failed:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
-  t1=$(date +%s%N)
-  echo "$(( (t1 - t0) / 1000 )) $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["duration_ms"])' "$tmp/out.json")"
 }
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "isolated attempt overhead: $n core.noop jobs, median of $runs runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+trap 'echo "load at the end: $(cut -d" " -f1-3 /proc/loadavg)"; rm -rf "$tmp"' EXIT
 echo "build: $build${DAGGERPOOL_WARM_RUNNER:+ (DAGGERPOOL_WARM_RUNNER=$DAGGERPOOL_WARM_RUNNER)}"
 for j in 1 2; do
   : > "$tmp/process" && : > "$tmp/none"
@@ -60,7 +77,8 @@ for j in 1 2; do
   done
   pw=$(cut -d' ' -f1 "$tmp/process" | median) pr=$(cut -d' ' -f2 "$tmp/process" | median)
   nw=$(cut -d' ' -f1 "$tmp/none" | median) nr=$(cut -d' ' -f2 "$tmp/none" | median)
-  awk -v j="$j" -v n="$n" -v pw="$pw" -v pr="$pr" -v nw="$nw" -v nr="$nr" 'BEGIN {
-    printf "-j %d  attempt %.3f ms  (run %d ms isolated, %d ms in-process)   command %.3f ms  (%.3f s, %.3f s)\n",
-      j, (pr - nr) / n, pr, nr, (pw - nw) / 1000 / n, pw / 1e6, nw / 1e6 }'
+  pc=$(cut -d' ' -f3 "$tmp/process" | median) nc=$(cut -d' ' -f3 "$tmp/none" | median)
+  awk -v j="$j" -v n="$n" -v pw="$pw" -v pr="$pr" -v nw="$nw" -v nr="$nr" -v pc="$pc" -v nc="$nc" 'BEGIN {
+    printf "-j %d  attempt %.3f ms  (run %d ms isolated, %d ms in-process)   command %.3f ms  (%.3f s, %.3f s)   cpu %.3f ms\n",
+      j, (pr - nr) / n, pr, nr, (pw - nw) / 1000 / n, pw / 1e6, nw / 1e6, (pc - nc) / 1000 / n }'
 done
