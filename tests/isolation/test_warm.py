@@ -361,28 +361,43 @@ def test_spares_held_by_host():
     check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
 
 
+def attempt_workers(host):
+    """The workers of the attempts under way (they hold fds 0-5)."""
+    procs = {x: proc_info(x) for x in marked()}
+    sups = [x for x, i in procs.items() if i and i[0] == host and i[1] != WARM_COMM]
+    return [w for w, i in procs.items() if i and i[0] in sups and fds_of(w) == [0, 1, 2, 3, 4, 5]]
+
+
 def test_spare_killed_fails_no_job():
     # A spare killed while it waits (its worker, or its supervisor) is
     # dropped by the host, which takes the next one: no job fails, nothing
-    # is left behind.
-    jobs = ['{ name = "k%02d"; type = "core.sleep"; params = { duration = "150ms"; }; }' % i for i in range(16)]
+    # is left behind. Each kill comes early in a 1 s attempt, so that the
+    # spare is not being taken at that moment (the host takes one as an
+    # attempt starts).
+    jobs = ['{ name = "k%02d"; type = "core.sleep"; params = { duration = "1s"; }; }' % i for i in range(5)]
     cfg = write("spare-killed.cfg", wf(jobs))
     out = os.path.join(TMP, "spare-killed.json")
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "--json", out, "--plugin-path", ARGS.faults_dir],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
-    killed = []
+    killed, seen = [], set()
     try:
-        for i in range(4):
-            sp = wait_for(lambda: [s for s in idle_spares(p.pid) if s not in killed], SLACK)
-            check(sp, "no spare to kill (killed so far: %s)" % killed)
-            os.kill(sp[0][i % 2], signal.SIGKILL)  # the worker, then the supervisor
-            killed.append(sp[0])
+        while len(killed) < 4 and p.poll() is None:
+            fresh = wait_for(lambda: [w for w in attempt_workers(p.pid) if w not in seen], SLACK)
+            if not fresh:
+                break
+            t0 = time.monotonic()
+            seen.update(fresh)
+            sp = wait_for(lambda: idle_spares(p.pid), 0.3)
+            if sp and time.monotonic() - t0 < 0.4:
+                os.kill(sp[0][len(killed) % 2], signal.SIGKILL)  # the worker, then the supervisor
+                killed.append(sp[0])
         err = p.communicate(timeout=120)[1].decode(errors="replace")
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     check(p.returncode == 0, (p.returncode, err))
+    check(killed, "no spare was killed")
     res = result(out)
     bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
     check(not bad, bad)
