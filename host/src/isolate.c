@@ -494,10 +494,13 @@ static char *death_message(const dp_isolate_t *iso, int status, const char *when
     return xasprintf("plugin '%s' ended without a result in job '%s'%s", iso->plugin, iso->job_name, when);
 }
 
+/* 0, or -1 with errno set (EMSGSIZE: the frame could not be built). */
 static int send_frame(dp_isolate_t *iso)
 {
-    if (!dp__iso_end(&iso->out))
+    if (!dp__iso_end(&iso->out)) {
+        errno = EMSGSIZE;
         return -1;
+    }
     return dp__iso_send_all(iso->ctl, iso->out.data, iso->out.len);
 }
 
@@ -963,7 +966,14 @@ void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how)
     if (!iso->dead) {
         dp__iso_begin(&iso->out, DP_ISO_END);
         dp__iso_put_u8(&iso->out, (uint8_t)how);
-        if (send_frame(iso) == 0) {
+        /* A worker whose type has neither check nor end hook ends by
+         * itself after run (runner.c): END may find its socket closed
+         * already (EPIPE, or ECONNRESET), and the child is still to be
+         * reaped and its exit (a crash in destroy) reported. errno is read
+         * only when the send failed. */
+        bool sent = send_frame(iso) == 0;
+        bool gone = !sent && (errno == EPIPE || errno == ECONNRESET);
+        if (sent || gone) {
             /* end (if asked) and destroy run in the child, which then exits;
              * serve its logs and store requests meanwhile, bounded like any
              * other call. */

@@ -37,6 +37,8 @@
  *                      is ready. Built twice: faults.so is version 1.0.0,
  *                      v2/faults.so version 2.0.0 (FAULTS_VERSION), to tell
  *                      which copy of the plugin ran.
+ *   faults.destroy_segv  ready, then dereferences NULL in destroy (no check,
+ *                      no end hook: isolated, its worker ends right after run)
  *   faults.pidlog      not a fault: its create appends "PID PPID" (the
  *                      process it runs in and that one's parent) as a line
  *                      to the file `path`, so a test can count the
@@ -673,9 +675,32 @@ static const dp_job_type chaos_type = {.struct_size = sizeof(dp_job_type),
                                        .run = chaos_run,
                                        .destroy = free};
 
+/* No check and no end hook: the isolated worker ends the instance right
+ * after run (runner.c), and its crash in destroy is still reported. */
+static dp_plugin_result destroy_segv_run(dp_plugin_ctx *ctx, void *state)
+{
+    (void)ctx;
+    (void)state;
+    return DP_PLUGIN_READY;
+}
+
+static void destroy_segv_destroy(void *state)
+{
+    (void)state;
+    fire(F_SEGV, 0);
+}
+
+static const dp_job_type destroy_segv_type = {.struct_size = sizeof(dp_job_type),
+                                              .name = "destroy_segv",
+                                              .description = "fault: ready, then crash in destroy",
+                                              .create = no_params_create,
+                                              .run = destroy_segv_run,
+                                              .destroy = destroy_segv_destroy};
+
 static const dp_job_type *const types[] = {
-    &segv_type, &abort_type,   &exit_type,  &spin_type,  &sleep_type, &huge_type,    &bad_status_type, &null_type,
-    &leak_type, &garbage_type, &store_type, &chaos_type, &fork_type,  &version_type, &pidlog_type,     NULL};
+    &segv_type,       &abort_type,   &exit_type,   &spin_type,         &sleep_type, &huge_type,
+    &bad_status_type, &null_type,    &leak_type,   &garbage_type,      &store_type, &chaos_type,
+    &fork_type,       &version_type, &pidlog_type, &destroy_segv_type, NULL};
 
 static const dp_plugin_desc desc = {
     .struct_size = sizeof(dp_plugin_desc),

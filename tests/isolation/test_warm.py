@@ -18,7 +18,9 @@ tests check that:
 - the spares it makes ahead are the host's to hand attempts to: the warm
   runner keeps none of their sockets, at most two wait, and one killed
   while it waits fails no job;
-- a SIGKILL of the host leaves no runner, the warm runner included.
+- a SIGKILL of the host leaves no runner, the warm runner included;
+- a worker that ends its instance by itself after run (a type with neither
+  check nor end hook) still has its crash in destroy reported.
 
 Every runner is started through a wrapper script in the test's directory
 ($DAGGERPOOL_JOB_RUNNER) that logs each exec of the runner and executes it,
@@ -402,6 +404,28 @@ def test_spare_killed_fails_no_job():
     bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
     check(not bad, bad)
     check(len(execs()) <= 2, execs())
+    left = wait_for(lambda: not marked(), 5)
+    check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
+
+
+# ---- the worker ends by itself after run ------------------------------------------
+
+def test_crash_in_destroy_after_run_reported():
+    # A type with neither check nor end hook: its worker destroys the
+    # instance right after run, without waiting for the host's END. A crash
+    # there is still the host's to report (a warning: the job had
+    # succeeded), and the jobs after it run.
+    jobs = ['{ name = "d%d"; type = "faults.destroy_segv"; }' % i for i in range(3)]
+    jobs.append('{ name = "after"; type = "faults.version"; depends_on = [ "d0", "d1", "d2" ]; }')
+    cfg = write("destroy.cfg", wf(jobs))
+    out = os.path.join(TMP, "destroy.json")
+    code, err = command(["run", cfg, "-j", "2", "--json", out, "--plugin-path", ARGS.faults_dir], env())
+    check(code == 0, (code, err))
+    res = result(out)
+    check(all(j["status"] == "success" for j in res["jobs"].values()), res["jobs"])
+    for i in range(3):
+        check(any("job=d%d" % i in l and "crashed with SIGSEGV" in l and "while ending the instance" in l
+                  for l in err.splitlines()), ("no crash in destroy reported for d%d" % i, err))
     left = wait_for(lambda: not marked(), 5)
     check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
 
