@@ -37,8 +37,10 @@
  *                      is ready. Built twice: faults.so is version 1.0.0,
  *                      v2/faults.so version 2.0.0 (FAULTS_VERSION), to tell
  *                      which copy of the plugin ran.
- *   faults.destroy_segv  ready, then dereferences NULL in destroy (no check,
- *                      no end hook: isolated, its worker ends right after run)
+ *   faults.destroy_segv  ready, then dereferences NULL in destroy once it
+ *                      has run (the add-time check's destroy passes); no
+ *                      check, no end hook: isolated, its worker ends right
+ *                      after run
  *   faults.pidlog      not a fault: its create appends "PID PPID" (the
  *                      process it runs in and that one's parent) as a line
  *                      to the file `path`, so a test can count the
@@ -676,24 +678,39 @@ static const dp_job_type chaos_type = {.struct_size = sizeof(dp_job_type),
                                        .destroy = free};
 
 /* No check and no end hook: the isolated worker ends the instance right
- * after run (runner.c), and its crash in destroy is still reported. */
+ * after run (runner.c), and its crash in destroy is still reported. Only an
+ * instance that ran crashes: the add-time params check (create, destroy)
+ * passes. */
+static int destroy_segv_create(dp_plugin_ctx *ctx, const dp_params *params, void **state)
+{
+    if (no_params_create(ctx, params, state) != 0)
+        return -1;
+    *state = calloc(1, sizeof(int));
+    if (!*state) {
+        host->set_error(ctx, 0, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static dp_plugin_result destroy_segv_run(dp_plugin_ctx *ctx, void *state)
 {
     (void)ctx;
-    (void)state;
+    *(int *)state = 1;
     return DP_PLUGIN_READY;
 }
 
 static void destroy_segv_destroy(void *state)
 {
-    (void)state;
-    fire(F_SEGV, 0);
+    if (*(int *)state)
+        fire(F_SEGV, 0);
+    free(state);
 }
 
 static const dp_job_type destroy_segv_type = {.struct_size = sizeof(dp_job_type),
                                               .name = "destroy_segv",
                                               .description = "fault: ready, then crash in destroy",
-                                              .create = no_params_create,
+                                              .create = destroy_segv_create,
                                               .run = destroy_segv_run,
                                               .destroy = destroy_segv_destroy};
 
