@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ARGS = None
@@ -270,7 +271,20 @@ def test_hot_swap_with_warm_runner():
     out = os.path.join(TMP, "swap.json")
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "-v", "--json", out],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    # The progress lines say where the run is: the swap must come once the
+    # file watcher runs (B has started), not after a fixed time (under
+    # TSan on a loaded machine, validating alone took seconds).
+    lines = []
+
+    def read():
+        for l in p.stderr:
+            lines.append(l.decode(errors="replace"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
     try:
+        started = lambda job: any(" %s: started" % job in l for l in list(lines))
+        check(wait_for(lambda: started("B"), 120), ("B never started", lines))
         # A supervisor the warm runner has just cloned keeps its name for a
         # moment: wait until the warm runner is alone under that name.
         before = wait_for(lambda: (lambda w: w if len(w) == 1 else None)(warm_runners(p.pid)), SLACK)
@@ -278,13 +292,15 @@ def test_hot_swap_with_warm_runner():
         time.sleep(0.3)  # B is sleeping: swap the file under the running workflow
         shutil.copy(ARGS.faults_v2, so + ".new")
         os.rename(so + ".new", so)
-        time.sleep(2.5)  # C has run on the new version, D sleeps
+        check(wait_for(lambda: started("D"), 120), ("D never started", lines))  # C has run, D sleeps
         after = warm_runners(p.pid)
-        err = p.communicate(timeout=120)[1].decode(errors="replace")
+        p.wait(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+        reader.join()
+    err = "".join(lines)
     check(p.returncode == 0, (p.returncode, err))
     res = result(out)
     check(res["jobs"]["A"]["plugin_version"] == "1.0.0", res["jobs"]["A"])
@@ -373,10 +389,11 @@ def attempt_workers(host):
 def test_spare_killed_fails_no_job():
     # A spare killed while it waits (its worker, or its supervisor) is
     # dropped by the host, which takes the next one: no job fails, nothing
-    # is left behind. Each kill comes early in a 1 s attempt, so that the
-    # spare is not being taken at that moment (the host takes one as an
-    # attempt starts).
-    jobs = ['{ name = "k%02d"; type = "core.sleep"; params = { duration = "1s"; }; }' % i for i in range(5)]
+    # is left behind. Each kill comes in the first 1.4 s of a 2 s attempt,
+    # so that the spare is not being taken at that moment (the host takes
+    # one as an attempt starts); a shorter window found no spare in any of
+    # five attempts under TSan on a loaded machine.
+    jobs = ['{ name = "k%02d"; type = "core.sleep"; params = { duration = "2s"; }; }' % i for i in range(4)]
     cfg = write("spare-killed.cfg", wf(jobs))
     out = os.path.join(TMP, "spare-killed.json")
     p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "--json", out, "--plugin-path", ARGS.faults_dir],
@@ -389,8 +406,8 @@ def test_spare_killed_fails_no_job():
                 break
             t0 = time.monotonic()
             seen.update(fresh)
-            sp = wait_for(lambda: idle_spares(p.pid), 0.3)
-            if sp and time.monotonic() - t0 < 0.4:
+            sp = wait_for(lambda: idle_spares(p.pid), 1.2)
+            if sp and time.monotonic() - t0 < 1.4:
                 os.kill(sp[0][len(killed) % 2], signal.SIGKILL)  # the worker, then the supervisor
                 killed.append(sp[0])
         err = p.communicate(timeout=120)[1].decode(errors="replace")
