@@ -359,7 +359,13 @@ int main(int argc, char **argv)
     printf("soak: fds after warm-up %d, then min %d max %d last %d\n", fd0, fd_min, fd_max, fd_last);
     unsigned run_no = runs;
     if (runs > warmup) {
-        CHECK(fd_min == fd0 && fd_max == fd0, "fd count moved: %d..%d from %d", fd_min, fd_max, fd0);
+        /* With isolated jobs the host holds the warm runner's spares, each
+         * with its socket, received when an attempt takes one: between 0
+         * and 2 at a run's end depending on timing (docs/isolation.md). A
+         * leak grows past that; without isolated jobs nothing may move. */
+        int slack = nisolated ? 2 : 0;
+        CHECK(fd_min >= fd0 - slack && fd_max <= fd0 + slack, "fd count moved: %d..%d from %d (%d allowed)", fd_min,
+              fd_max, fd0, slack);
         CHECK(rss_max - rss0 < 16 * 1024, "rss grew by %ld KiB", rss_max - rss0);
     }
     dp_graph_free(g);
