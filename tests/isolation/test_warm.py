@@ -353,11 +353,11 @@ def test_spares_held_by_host():
         check(w, "no warm runner under the host")
         seen = wait_for(lambda: idle_spares(p.pid), SLACK)
         check(seen, "no spare under the host: %s" % [(x, proc_info(x)) for x in marked()])
-        most = 0
+        counts = []  # idle-looking spares at each look
         looks = []  # the warm runner's fds (a spare's socket pair while it makes one)
         end = time.monotonic() + 2
         while time.monotonic() < end and p.poll() is None:
-            most = max(most, len(idle_spares(p.pid)))
+            counts.append(len(idle_spares(p.pid)))
             fds = fds_of(w[0])
             if fds is not None:
                 looks.append(fds)
@@ -368,7 +368,13 @@ def test_spares_held_by_host():
             p.kill()
             p.wait()
     check(p.returncode == 0, (p.returncode, err))
-    check(1 <= most <= 2, ("spares waiting at once", most))
+    # Two wait; a look may also catch a spare just taken whose worker has
+    # not yet received its attempt's descriptors (one per attempt starting:
+    # -j 4) while the warm runner makes its successor, so more than two is
+    # allowed only in passing: a host that held more would show it in most
+    # looks.
+    check(counts and 1 <= max(counts) <= 2 + 4, ("spares waiting at once", counts))
+    check(sum(1 for c in counts if c > 2) * 4 <= len(counts), ("more than two spares in many looks", counts))
     check(looks and sum(1 for f in looks if f == [0, 1, 2, 9]) * 2 >= len(looks), ("the warm runner's fds", looks))
     res = result(out)
     bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
