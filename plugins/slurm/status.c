@@ -31,6 +31,13 @@
  * cut short because its caller's context ended answers nobody: the next
  * check that needs one makes it again.
  *
+ * A check is a readiness probe, bounded by its probe_timeout: a look that
+ * outlived it would end every check waiting for it as a timed-out probe
+ * (and, seen as a cancellation, scancel their Slurm jobs). So a call
+ * bounded by its context stops short of that bound (probe_until_ms): the
+ * look it makes is cut there, a failed look with a message that says so,
+ * and its wait for another's look ends there, unanswered.
+ *
  * Hot swap: each loaded copy of the plugin has its own globals, hence its
  * own cache, used only by the attempts that run on that copy (an attempt
  * pins its copy); its fini frees it. Nothing here outlives the copy: no
@@ -177,7 +184,51 @@ typedef struct look {
     slurm_job_info *info; /* found 0: not seen (yet) */
     size_t *index;        /* open addressing over ids: slot -> i + 1 (0: empty) */
     size_t index_cap;     /* a power of two, at least 2n */
+    uint64_t until_ms;    /* the look ends by then (slurm__now_ms; 0: no bound) */
+    int cut;              /* it was cut there */
 } look;
+
+/* When a call bounded by ctx should end what it does to answer within its
+ * context's time (0: no bound): a tenth of it early, at least 100 ms and
+ * at most 2 s, or half way when under 200 ms are left. */
+static uint64_t probe_until_ms(dp_plugin_ctx *ctx)
+{
+    int64_t left = ctx ? slurm__host->remaining_ms(ctx) : -1;
+    if (left < 0)
+        return 0;
+    int64_t early = left / 10;
+    if (early < 100)
+        early = left >= 200 ? 100 : left / 2;
+    if (early > 2000)
+        early = 2000;
+    return slurm__now_ms() + (uint64_t)(left - early);
+}
+
+/* A client's time cap within the look's bound: 0 with *cap, or -1 when the
+ * bound has passed (the look is cut). */
+static int look_cap(look *l, uint64_t *cap)
+{
+    *cap = SLURM_QUERY_CAP_MS;
+    if (!l->until_ms)
+        return 0;
+    uint64_t now = slurm__now_ms();
+    if (now >= l->until_ms) {
+        l->cut = 1;
+        return -1;
+    }
+    if (l->until_ms - now < *cap)
+        *cap = l->until_ms - now;
+    return 0;
+}
+
+/* After a client run with cap: whether the look's bound (not the client's
+ * own cap) killed it. */
+static int cut_short(look *l, uint64_t cap, const slurm_client_out *r)
+{
+    if (r->timed_out && cap < SLURM_QUERY_CAP_MS)
+        l->cut = 1;
+    return l->cut;
+}
 
 static size_t look_find(const look *l, const char *id, size_t len)
 {
@@ -254,9 +305,14 @@ static int ask(dp_plugin_ctx *ctx, look *l, char *const *argv_head, size_t nhead
             argv[a] = argv_head[a];
         argv[a++] = list;
         argv[a] = NULL;
-        int rc = slurm__run_client(ctx, argv, NULL, SLURM_QUERY_CAP_MS, 0, r);
+        uint64_t time_cap;
+        if (look_cap(l, &time_cap) != 0) {
+            free(list);
+            return -1;
+        }
+        int rc = slurm__run_client(ctx, argv, NULL, time_cap, 0, r);
         free(list);
-        if (rc != 0 || r->cancelled)
+        if (rc != 0 || r->cancelled || cut_short(l, time_cap, r))
             return -1;
         /* An older squeue refuses a list of only unknown ids ("Invalid
          * job id specified"): it knows none of them, which is an answer. */
@@ -312,10 +368,12 @@ static void take_sacct(look *l, size_t i, const char *line)
 }
 
 /* `scontrol show job -o ID`: "... ExitCode=3:0 ..." into info->exit_code. */
-static int read_exit_code(dp_plugin_ctx *ctx, const char *id, slurm_job_info *info, slurm_client_out *r)
+static int read_exit_code(dp_plugin_ctx *ctx, look *l, const char *id, slurm_job_info *info, slurm_client_out *r)
 {
     char *argv[] = {"scontrol", "show", "job", "-o", slurm__arg(id), NULL};
-    if (slurm__run_client(ctx, argv, NULL, SLURM_QUERY_CAP_MS, 0, r) != 0 || r->cancelled)
+    uint64_t cap;
+    if (look_cap(l, &cap) != 0 || slurm__run_client(ctx, argv, NULL, cap, 0, r) != 0 || r->cancelled ||
+        cut_short(l, cap, r))
         return -1;
     if (!r->exited || r->status != 0)
         return 0;
@@ -353,7 +411,7 @@ static int ask_all(dp_plugin_ctx *ctx, look *l, int *cancelled, int *partial, ch
     char sq_err[800] = "";
     char *sq[] = {"squeue", "-h", "-t", "all", "-o", "%i|%T|%r|%S", "-j"};
     if (ask(ctx, l, sq, sizeof sq / sizeof *sq, want_all, take_squeue, 1, r) != 0) {
-        if (!r->spawned || r->cancelled)
+        if (!r->spawned || r->cancelled || l->cut)
             goto client_failed;
         slurm__client_failure("squeue", r, sq_err, sizeof sq_err);
     }
@@ -362,7 +420,7 @@ static int ask_all(dp_plugin_ctx *ctx, look *l, int *cancelled, int *partial, ch
     for (size_t i = 0; i < l->n; i++) {
         slurm_job_info *in = &l->info[i];
         slurm_state_class c = in->found ? slurm__classify(in->state) : S_LIVE;
-        if ((c == S_FAILED || c == S_UNKNOWN) && !in->exit_code[0] && read_exit_code(ctx, l->ids[i], in, r) != 0)
+        if ((c == S_FAILED || c == S_UNKNOWN) && !in->exit_code[0] && read_exit_code(ctx, l, l->ids[i], in, r) != 0)
             goto client_failed;
     }
     char *sa[] = {"sacct", "-n", "-P", "-o", "JobID,State,ExitCode", "-j"};
@@ -379,7 +437,11 @@ static int ask_all(dp_plugin_ctx *ctx, look *l, int *cancelled, int *partial, ch
     goto out;
 
 client_failed:
-    if (r->cancelled) {
+    if (l->cut) {
+        snprintf(msg, msglen,
+                 "Slurm's clients (squeue, sacct, scontrol) did not answer within this readiness probe's time "
+                 "(a busy or slow controller); give the job a longer readiness probe_timeout");
+    } else if (r->cancelled) {
         *cancelled = 1;
         snprintf(msg, msglen, "cancelled while reading the state of Slurm jobs");
     } else {
@@ -393,11 +455,11 @@ out:
 /* A look at every followed job that has not ended, made by the calling
  * check (C.mu held on entry and on return; released while the clients
  * run). Jobs that have ended are as good as looked at. */
-static void refresh(dp_plugin_ctx *ctx, int *cancelled)
+static void refresh(dp_plugin_ctx *ctx, uint64_t until_ms, int *cancelled)
 {
     uint64_t start = slurm__now_ns();
     C.looking = 1;
-    look l = {0};
+    look l = {.until_ms = until_ms};
     size_t want = 0;
     for (size_t b = 0; b < NBUCKETS; b++)
         for (entry *e = C.buckets[b]; e; e = e->next)
@@ -430,7 +492,9 @@ static void refresh(dp_plugin_ctx *ctx, int *cancelled)
             failed = ask_all(ctx, &l, cancelled, &partial, msg, sizeof msg) != 0;
         if (ctx && l.n)
             slurm__host->log(ctx, DP_PLUGIN_LOG_DEBUG, "looked at %zu Slurm job(s) with one squeue%s", l.n,
-                             failed ? " (failed)" : "");
+                             l.cut    ? " (cut short: the probe's time)"
+                             : failed ? " (failed)"
+                                      : "");
         pthread_mutex_lock(&C.mu);
     }
     /* What was learnt: every job asked about, unless the look failed (a
@@ -461,6 +525,7 @@ int slurm__status_get(dp_plugin_ctx *ctx, const char *id, uint64_t not_before_ns
 {
     *cancelled = 0;
     memset(info, 0, sizeof *info);
+    uint64_t until = probe_until_ms(ctx);
     pthread_mutex_lock(&C.mu);
     for (;;) {
         entry *e = *slot_of(id);
@@ -486,7 +551,7 @@ int slurm__status_get(dp_plugin_ctx *ctx, const char *id, uint64_t not_before_ns
             return -1;
         }
         if (!C.looking) {
-            refresh(ctx, cancelled);
+            refresh(ctx, until, cancelled);
             if (*cancelled) {
                 pthread_mutex_unlock(&C.mu);
                 snprintf(msg, msglen, "cancelled while reading the state of Slurm job %s", id);
@@ -495,10 +560,23 @@ int slurm__status_get(dp_plugin_ctx *ctx, const char *id, uint64_t not_before_ns
             continue;
         }
         /* A look is under way: wait for it (in slices, to see a
-         * cancellation), then see whether it does. */
+         * cancellation), then see whether it does; not past this call's
+         * bound, where it is left unanswered. */
+        uint64_t now = slurm__now_ms(), slice = WAIT_SLICE_MS;
+        if (until && now >= until) {
+            pthread_mutex_unlock(&C.mu);
+            snprintf(msg, msglen,
+                     "the state of Slurm job %s is not known yet: the look at Slurm's jobs under way did not end "
+                     "within this readiness probe's time (a busy or slow controller); give the job a longer "
+                     "readiness probe_timeout",
+                     id);
+            return -1;
+        }
+        if (until && until - now < slice)
+            slice = until - now;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+        ts.tv_nsec += (long)slice * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;

@@ -42,8 +42,10 @@ void slurm__status_unfollow(const char *id);
  * included). Answers from the last look when it is recent enough; otherwise
  * waits for the look under way, or makes one for every followed job that
  * has not ended. Returns 0 with *info, or -1 with msg set: the look failed
- * (the clients' words) or ctx ended while waiting (*cancelled set). ctx is
- * the calling job's (cancels its wait, and a look it makes).
+ * (the clients' words), ctx ended while waiting (*cancelled set), or the
+ * call reached its bound, a little before ctx's deadline (status.c: a look
+ * is cut there, a wait given up). ctx is the calling job's (cancels its
+ * wait, and a look it makes; its deadline bounds both).
  */
 int slurm__status_get(dp_plugin_ctx *ctx, const char *id, uint64_t not_before_ns, slurm_job_info *info, int *cancelled,
                       char *msg, size_t msglen);
