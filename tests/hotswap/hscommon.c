@@ -290,3 +290,29 @@ unsigned hs_count_fds(void)
     closedir(d);
     return n - 1; /* the directory's own descriptor */
 }
+
+void *hs_runner_main(void *arg)
+{
+    hs_runner_t *rn = arg;
+    for (;;) {
+        pthread_mutex_lock(&rn->f->mu);
+        int stop = rn->stop;
+        pthread_mutex_unlock(&rn->f->mu);
+        if (stop)
+            break;
+        dp_result_t *r = hs_run(rn->f, rn->g, 4);
+        rn->runs++;
+        for (size_t i = 0; i < dp_result_job_count(r); i++) {
+            const dp_job_result_t *j = dp_result_job(r, i);
+            rn->jobs++;
+            if (j->status != DP_STATUS_SUCCESS) {
+                if (rn->failed++ < 3)
+                    printf("failed: %s: %s\n", j->name, j->error ? j->error : "(no message)");
+            } else if (j->plugin_version && (j->plugin_version[0] == '1' || j->plugin_version[0] == '2')) {
+                rn->on[j->plugin_version[0] - '0']++;
+            }
+        }
+        dp_result_free(r);
+    }
+    return NULL;
+}

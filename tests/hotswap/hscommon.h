@@ -64,6 +64,16 @@ const char *hs_current(hs_fix_t *f, char *buf, size_t len);
 /* Number of versions loaded (current and draining). */
 unsigned hs_nversions(hs_fix_t *f);
 
+/* A thread running g again and again (4 workers) until stop, counting runs,
+ * jobs, failed jobs (the first three printed) and jobs on version 1 and 2. */
+typedef struct hs_runner {
+    hs_fix_t *f;
+    dp_graph_t *g;
+    int stop; /* under f->mu */
+    unsigned long runs, jobs, failed, on[3];
+} hs_runner_t;
+void *hs_runner_main(void *arg);
+
 uint64_t hs_mono_ns(void);
 /* Entries of /proc/self/maps: all (NULL), file-backed ("file": a path or a
  * plugin's private copy), or only plugin copies ("plugin"). */

@@ -235,37 +235,6 @@ static void test_trigger_reloads_unchanged_file(void **state)
 
 /* ---- many swaps under continuous runs ------------------------------------ */
 
-struct runner {
-    hs_fix_t *f;
-    dp_graph_t *g;
-    volatile int stop; /* read and written under f->mu */
-    unsigned long runs, jobs, failed, on[3];
-};
-
-static void *runner_main(void *arg)
-{
-    struct runner *rn = arg;
-    for (;;) {
-        pthread_mutex_lock(&rn->f->mu);
-        int stop = rn->stop;
-        pthread_mutex_unlock(&rn->f->mu);
-        if (stop)
-            break;
-        dp_result_t *r = hs_run(rn->f, rn->g, 4);
-        rn->runs++;
-        for (size_t i = 0; i < dp_result_job_count(r); i++) {
-            const dp_job_result_t *j = dp_result_job(r, i);
-            rn->jobs++;
-            if (j->status != DP_STATUS_SUCCESS)
-                rn->failed++;
-            else if (j->plugin_version && (j->plugin_version[0] == '1' || j->plugin_version[0] == '2'))
-                rn->on[j->plugin_version[0] - '0']++;
-        }
-        dp_result_free(r);
-    }
-    return NULL;
-}
-
 static char *slurp_maps(void)
 {
     FILE *fp = fopen("/proc/self/maps", "r");
@@ -294,7 +263,7 @@ static void test_many_swaps_no_failed_job_no_leak(void **state)
     hs_fix_t *f = *state;
     const unsigned swaps = 40;
     assert_int_equal(dp_reloader_start(f->rl), DP_OK);
-    struct runner rn = {.f = f, .g = hs_graph(f, 8, "hs.work", 1)};
+    hs_runner_t rn = {.f = f, .g = hs_graph(f, 8, "hs.work", 1)};
     /* Warm up: one run, one swap there and back, so that caches (thread
      * stacks, the allocator's arenas, the loader's own) are in place. */
     dp_result_free(hs_run(f, rn.g, 4));
@@ -309,14 +278,14 @@ static void test_many_swaps_no_failed_job_no_leak(void **state)
     pthread_mutex_lock(&f->mu);
     rn.stop = 1;
     pthread_mutex_unlock(&f->mu);
-    assert_int_equal(pthread_create(&th, NULL, runner_main, &rn), 0);
+    assert_int_equal(pthread_create(&th, NULL, hs_runner_main, &rn), 0);
     pthread_join(th, NULL);
     rn.stop = 0;
     unsigned maps0 = hs_count_maps(NULL), fmaps0 = hs_count_maps("file");
     unsigned pmaps0 = hs_count_maps("plugin"), fds0 = hs_count_fds();
     char *before = slurp_maps();
 
-    assert_int_equal(pthread_create(&th, NULL, runner_main, &rn), 0);
+    assert_int_equal(pthread_create(&th, NULL, hs_runner_main, &rn), 0);
     for (unsigned i = 0; i < swaps; i++) {
         const char *to = i % 2 == 0 ? "v2" : "v1";
         if (i % 4 == 3)

@@ -92,39 +92,6 @@ static void test_run_while_registry_locked(void **state)
 
 /* ---- reloads as fast as they go under continuous runs --------------------- */
 
-struct runner {
-    hs_fix_t *f;
-    dp_graph_t *g;
-    int stop; /* under f->mu */
-    unsigned long runs, jobs, failed, on[3];
-};
-
-static void *runner_main(void *arg)
-{
-    struct runner *rn = arg;
-    for (;;) {
-        pthread_mutex_lock(&rn->f->mu);
-        int stop = rn->stop;
-        pthread_mutex_unlock(&rn->f->mu);
-        if (stop)
-            break;
-        dp_result_t *r = hs_run(rn->f, rn->g, 4);
-        rn->runs++;
-        for (size_t i = 0; i < dp_result_job_count(r); i++) {
-            const dp_job_result_t *j = dp_result_job(r, i);
-            rn->jobs++;
-            if (j->status != DP_STATUS_SUCCESS) {
-                if (rn->failed++ < 3)
-                    printf("failed: %s: %s\n", j->name, j->error ? j->error : "(no message)");
-            } else if (j->plugin_version && (j->plugin_version[0] == '1' || j->plugin_version[0] == '2')) {
-                rn->on[j->plugin_version[0] - '0']++;
-            }
-        }
-        dp_result_free(r);
-    }
-    return NULL;
-}
-
 struct inflight {
     unsigned versions, current, in_flight;
 };
@@ -142,7 +109,7 @@ static void test_reloads_race_pins(void **state)
 {
     hs_fix_t *f = *state;
     const unsigned swaps = 300;
-    struct runner rn = {.f = f, .g = hs_graph(f, 64, "hs.work", 0)};
+    hs_runner_t rn = {.f = f, .g = hs_graph(f, 64, "hs.work", 0)};
     /* Warm up (thread stacks, allocator arenas, the loader's caches). */
     dp_result_free(hs_run(f, rn.g, 4));
     char err[2048];
@@ -153,7 +120,7 @@ static void test_reloads_race_pins(void **state)
     unsigned pmaps0 = hs_count_maps("plugin"), fds0 = hs_count_fds();
 
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, runner_main, &rn), 0);
+    assert_int_equal(pthread_create(&th, NULL, hs_runner_main, &rn), 0);
     for (unsigned i = 0; i < swaps; i++) {
         hs_install_rename(f, i % 2 == 0 ? "v2" : "v1");
         if (dp_plugins_reload(f->pl, "hs", err, sizeof err) != DP_OK)
