@@ -1332,6 +1332,7 @@ void dp__gsched_free(dp_graph_t *g)
     free(gs->rank);
     free(gs->root_order);
     free(gs->pol_pool);
+    free(gs->pool_max);
     free(gs->level);
     free(gs->plevel);
     free(gs->pool_nlevels);
@@ -1356,12 +1357,14 @@ static int resolve_pools(dp_graph_t *g, dp_gsched_t *gs, char *msg, size_t msgle
     bool any_pool = false;
     for (size_t p = 0; p < g->npols; p++) {
         any_pool = any_pool || g->pols[p].pool;
-        gs->ordered = gs->ordered || g->pols[p].priority != 0;
+        gs->prioritized = gs->prioritized || g->pols[p].priority != 0;
     }
+    gs->ordered = gs->prioritized;
     if (!any_pool)
         return DP_OK;
     gs->ordered = true;
-    if (!(gs->pol_pool = calloc(g->npols, sizeof *gs->pol_pool)))
+    if (!(gs->pol_pool = calloc(g->npols, sizeof *gs->pol_pool)) ||
+        !(gs->pool_max = calloc(g->npools ? g->npools : 1, sizeof *gs->pool_max)))
         return DP_ENOMEM;
     /* A policy may be left unused (a job refused after it was made): only
      * those of jobs are checked. */
@@ -1386,6 +1389,8 @@ static int resolve_pools(dp_graph_t *g, dp_gsched_t *gs, char *msg, size_t msgle
             return DP_EINVAL;
         }
         gs->pol_pool[p] = (uint32_t)k + 1;
+        if (pol->pool_slots > gs->pool_max[k])
+            gs->pool_max[k] = pol->pool_slots;
     }
     return DP_OK;
 }

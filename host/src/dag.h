@@ -262,7 +262,9 @@ typedef struct dp_gsched {
     uint32_t *root_order;   /* the roots, longest path first; NULL: id order (their paths are equal) */
     size_t nroot_order;     /* entries of root_order */
     uint32_t *pol_pool;     /* per policy: its pool's index + 1, 0 for none */
-    bool ordered;           /* a pool, or a priority other than 0: runs make a dp_sched_t */
+    bool ordered;           /* a pool, or a priority other than 0: runs may make a dp_sched_t (prio.h) */
+    bool prioritized;       /* a priority other than 0 */
+    uint32_t *pool_max;     /* per pool: the most slots one of its jobs asks for (0: no job in it) */
     uint32_t *level;        /* ordered: per job, the rank of its (priority, path) among the distinct ones */
     uint32_t nlevels;       /* ordered: distinct levels */
     uint32_t *plevel;       /* ordered: per job with a pool, its level among its pool's jobs' */

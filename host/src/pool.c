@@ -657,8 +657,13 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
         dp__run_log(run, DP_LOG_INFO, NULL, 0, "run started: %zu jobs, up to %u workers", g->njobs, run->nworkers);
 
     run_workers(run);
+    /* A run of a graph with pools that could not bound it (prio.h): its
+     * pool jobs did not wait. */
+    uint32_t *unbound = NULL;
     if (run->sched)
         dp__sched_finish(run->sched, run->slots);
+    else if (g->npools)
+        unbound = dp__sched_unbound_waits(g, run->slots);
     run->workers = NULL;
     free(workers);
     /* A cut run's final jobs (trigger rules), before the verdict. */
@@ -669,6 +674,10 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
     dp_result_t *res = dp__run_end(run, &rec) == DP_OK ? dp__result_build(&rec) : NULL;
     if (res && run->sched)
         res->pool_waits = dp__sched_take_waits(run->sched);
+    else if (res)
+        res->pool_waits = unbound;
+    else
+        dp__graph_waits_give(g, unbound);
     if (res)
         dp__run_end_log(run, res);
     dp__run_destroy(run);

@@ -182,6 +182,29 @@ static inline void sync_wait(spool_t *sp)
     atomic_store_explicit(&sp->nwait, (uint32_t)sp->wait.count, memory_order_relaxed);
 }
 
+bool dp__sched_needed(const dp_graph_t *g, unsigned nworkers)
+{
+    const dp_gsched_t *gs = g->sched;
+    if (!gs->ordered || gs->prioritized)
+        return gs->ordered;
+    for (size_t p = 0; p < g->npools; p++)
+        if ((uint64_t)nworkers * gs->pool_max[p] > g->pools[p].slots)
+            return true;
+    return false;
+}
+
+uint32_t *dp__sched_unbound_waits(dp_graph_t *g, const dp_slot_t *slots)
+{
+    const uint32_t *pp = g->sched->pol_pool;
+    uint32_t *w = pp ? dp__graph_waits_take(g) : NULL;
+    if (!w)
+        return NULL;
+    const dp_job_def_t *jobs = g->jobs;
+    for (size_t j = 0; j < g->njobs; j++)
+        w[j] = pp[jobs[j].pol] && slots[j].start_tick;
+    return w;
+}
+
 dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc)
 {
     dp_gsched_t *gs = g->sched;

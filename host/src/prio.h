@@ -8,7 +8,8 @@
  * they should start, each policy's pool, and for a graph with a pool or a
  * priority its jobs' levels (the order of (priority, path), dense).
  *
- * The run's (dp_sched_t, here), only for such a graph ("ordered"): under one
+ * The run's (dp_sched_t, here), only for such a graph ("ordered") and a run
+ * where a priority or a pool can bound the run (dp__sched_needed): under one
  * mutex, a bucket queue of the ready jobs by level (highest first, first
  * come first served within a level) and, per pool, its free slots and a
  * bucket queue of the jobs waiting for them. The run's lock-free queue
@@ -35,6 +36,19 @@
 
 #include "dag.h"
 #include "record.h"
+
+/* Whether a run of validated g with nworkers workers needs the run's half:
+ * a priority other than 0, or a pool some nworkers of whose jobs could ask
+ * for more slots than it has (nworkers times the most one job asks). A
+ * pool that cannot bound the run (jobs in flight never exceed nworkers) is
+ * not scheduled: such a run, without priorities, runs as the plain case
+ * does (no lock), and its pool jobs never wait (dp__sched_unbound_waits). */
+bool dp__sched_needed(const dp_graph_t *g, unsigned nworkers);
+
+/* The pool waits of a run of g that did not need the scheduler: 0 ms (1)
+ * for each job of a pool that started (its slot's start tick), none (0)
+ * for the others. NULL: no memory, or g has no pools. */
+uint32_t *dp__sched_unbound_waits(dp_graph_t *g, const dp_slot_t *slots);
 
 /* The run's half (ordered graphs only). */
 typedef struct dp_sched dp_sched_t;

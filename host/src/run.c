@@ -223,7 +223,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     if (take_scratch(run, n, nworkers) != DP_OK || dp__gsched_refresh(g) != DP_OK)
         goto oom;
     run->rank = g->sched->rank;
-    if (g->sched->ordered && !(run->sched = dp__sched_new(g, tsc)))
+    if (dp__sched_needed(g, nworkers) && !(run->sched = dp__sched_new(g, tsc)))
         goto oom;
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "prio.h"
 #include "testutil.h"
 
 #define MAXJ 64
@@ -725,6 +726,67 @@ static void test_rules_with_a_pool(void **state)
     world_free(w);
 }
 
+/* A pool that cannot bound the run (max_concurrent_jobs times the most
+ * slots one of its jobs asks for fit in it) is not scheduled (prio.h,
+ * dp__sched_needed): its jobs run as in a graph without pools, and say
+ * they did not wait; one that can is, with the same jobs and one worker
+ * more: the slots of 2-slot jobs add up past the pool's without it. Pool
+ * net of 4 slots: 8 jobs of 2 slots and 8 of 1, in two rows of 8 (each
+ * job of the second after one of the first), and 4 jobs of no pool. */
+static void test_unbound_pool(void **state)
+{
+    (void)state;
+    world_t *w = world_new();
+    dp_graph_t *g = dp_graph_new();
+    char err[256], name[32], dep[32];
+    assert_int_equal(dp_graph_add_pool(g, "net", 4, err, sizeof err), DP_OK);
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, "a%02d", i);
+        add(g, w, name, 2, 2, 10, 0);
+        snprintf(dep, sizeof dep, "b%02d", i);
+        add(g, w, dep, 2, 1, 5, 0);
+        assert_int_equal(dp_graph_add_dep(g, dep, name), DP_OK);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "free%02d", i);
+        add(g, w, name, -1, 1, 5, 0);
+    }
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_false(dp__sched_needed(g, 1));
+    assert_false(dp__sched_needed(g, 2));
+    assert_true(dp__sched_needed(g, 3));
+    for (int round = 0; round < 2; round++) {
+        memset(w->max_in_use, 0, sizeof w->max_in_use);
+        w->max_running = 0;
+        dp_result_t *r = run_j(g, 2, true);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        assert_true(w->max_in_use[2] <= 4);
+        for (int i = 0; i < 8; i++) {
+            snprintf(name, sizeof name, "a%02d", i);
+            assert_int_equal(wait_of(r, name), 0);
+            snprintf(name, sizeof name, "b%02d", i);
+            assert_int_equal(wait_of(r, name), 0);
+        }
+        assert_int_equal(wait_of(r, "free00"), -1);
+        dp_result_free(r);
+    }
+    /* 3 workers: three jobs of 2 slots could run at once, so the pool is
+     * scheduled and bounds them to two. */
+    memset(w->max_in_use, 0, sizeof w->max_in_use);
+    w->max_running = 0;
+    dp_result_t *r = run_j(g, 3, true);
+    assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+    assert_true(w->max_in_use[2] <= 4);
+    assert_true(w->max_running >= 2);
+    dp_result_free(r);
+    /* A priority makes the run ordered whatever the pools. */
+    add(g, w, "urgent", -1, 1, 1, 5);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_true(dp__sched_needed(g, 1));
+    dp_graph_free(g);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,7 +796,7 @@ int main(void)
         cmocka_unit_test(test_expected_durations),         cmocka_unit_test(test_validate_refuses),
         cmocka_unit_test(test_old_spec_has_no_pool),       cmocka_unit_test(test_pool_fail_fast_then_rerun),
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
-        cmocka_unit_test(test_rules_with_a_pool),
+        cmocka_unit_test(test_rules_with_a_pool),          cmocka_unit_test(test_unbound_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
