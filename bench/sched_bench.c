@@ -30,8 +30,12 @@
  * (built through names: dp_graph_add_job, dp_graph_add_dep), "dp-exec"
  * (built through ids, run on one dp_executor_t kept across the runs),
  * "dp-pool" (built through ids, every job in one pool of WORKERS slots: what
- * a pool costs a job when it does not bound the run; only through --child,
- * e.g. AB_SYSTEM=dp-pool bench/ab.sh), "dp-prio" (built through ids, job 0
+ * a pool costs a job when it does not bound the run, which is then not
+ * scheduled at all (prio.h, dp__sched_needed); only through --child,
+ * e.g. AB_SYSTEM=dp-pool bench/ab.sh), "dp-pool-bound" (the same, but job
+ * 0 asks for all WORKERS slots, so that with 2 or more workers the pool
+ * could bound the run and every job goes through the pool's scheduler:
+ * what that costs a job; only through --child), "dp-prio" (built through ids, job 0
  * of priority 1, the others 0: no pool, but every ready job goes through
  * the ordered ready queue, which is what honouring priorities among queued
  * jobs costs today; only through --child), and the peer's "tbb".
@@ -203,8 +207,9 @@ static dp_graph_t *dp_build_names(const bench_shape_t *s, const char *names)
  * jobs without names (the library names them "#ID"), dependencies by the
  * ids handed out, validate. The ids are the generator's. */
 /* pool_slots > 0: every job in pool "p" of that many slots (the "dp-pool"
- * system: what a pool costs per job when it does not bound the run). */
-static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots, bool prio)
+ * system: what a pool costs per job when it does not bound the run); bound:
+ * job 0 asks for all of them ("dp-pool-bound"). */
+static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots, bool bound, bool prio)
 {
     char err[256];
     dp_graph_t *g = dp_graph_new_hint(s->n, s->nedges);
@@ -227,6 +232,8 @@ static dp_graph_t *dp_build_ids(const bench_shape_t *s, unsigned pool_slots, boo
         uint32_t id;
 #ifdef DP_HAVE_SCHEDULING
         spec.priority = prio && j == 0 ? 1 : 0;
+        if (pool_slots)
+            spec.pool_slots = bound && j == 0 ? pool_slots : 1;
 #else
         if (prio)
             die("this library has no priorities");
@@ -312,13 +319,16 @@ static int child(int argc, char **argv)
         free(lb_remaining);
         free(lb_queue);
     } else if (strcmp(system, "daggerpool") == 0 || strcmp(system, "dp-names") == 0 || strcmp(system, "dp-exec") == 0 ||
-               strcmp(system, "dp-pool") == 0 || strcmp(system, "dp-prio") == 0) {
+               strcmp(system, "dp-pool") == 0 || strcmp(system, "dp-pool-bound") == 0 ||
+               strcmp(system, "dp-prio") == 0) {
         dp_graph_t *g;
         uint64_t t0;
 #ifdef DP_HAVE_GRAPH_IDS
         if (strcmp(system, "dp-names") != 0) {
             t0 = now_ns();
-            g = dp_build_ids(&s, strcmp(system, "dp-pool") == 0 ? workers : 0, strcmp(system, "dp-prio") == 0);
+            bool bound = strcmp(system, "dp-pool-bound") == 0;
+            g = dp_build_ids(&s, bound || strcmp(system, "dp-pool") == 0 ? workers : 0, bound,
+                             strcmp(system, "dp-prio") == 0);
             build_ns = now_ns() - t0;
         } else
 #endif
