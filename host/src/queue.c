@@ -28,9 +28,12 @@
 #include <unistd.h>
 
 /* Spins this many rounds on an empty slot before sleeping: a job pushed a
- * moment later (the common case on a busy pool) is then taken without two
- * system calls. Short enough to stay invisible when the pool waits long. */
-#define SPIN_ROUNDS 2000
+ * moment later (the common case on a busy pool: two workers on a grid hand
+ * each other a job at every job) is then taken without two system calls.
+ * Short, a few microseconds: a job that comes later than that mostly waited
+ * for a descheduled producer, and on a loaded machine a longer spin kept a
+ * CPU from it (bench/README.md, "Seventh session"). */
+#define SPIN_ROUNDS 200
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
