@@ -1,9 +1,13 @@
 /* first_run.c - where a graph's first run spends more than its later ones:
  * builds one benchmark shape (through ids, or by names with --names),
- * validates it, then runs it four times, printing for each step the page
- * faults it took (getrusage) and its CPU and wall time per job.
+ * validates it, then runs it four times (--runs K: K times), printing for
+ * each step the page faults it took (getrusage) and its CPU and wall time
+ * per job.
  *
- *   first_run SHAPE WORKERS [--names]      e.g. first_run chain 1
+ *   first_run SHAPE WORKERS [--names] [--runs K]      e.g. first_run chain 1
+ *
+ * --runs 1 in many processes against --runs K in one is how
+ * bench/perf_first_run.sh profiles a first run against later ones.
  *
  * Built against a library without the id API it builds by names only. */
 #define _GNU_SOURCE
@@ -57,12 +61,22 @@ static void report(const char *what, mark_t m, uint32_t n)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: first_run SHAPE WORKERS [--names]\n");
+        fprintf(stderr, "usage: first_run SHAPE WORKERS [--names] [--runs K]\n");
         return 2;
     }
     int kind = bench_shape_parse(argv[1]);
     unsigned workers = (unsigned)atoi(argv[2]);
-    int names = argc > 3 && strcmp(argv[3], "--names") == 0;
+    int names = 0, runs = 4;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--names") == 0) {
+            names = 1;
+        } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+            runs = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "first_run: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
     bench_shape_t s;
     if (kind < 0 || workers < 1 || bench_shape_make(&s, (bench_shape_kind_t)kind, 100000, 42) != 0) {
         fprintf(stderr, "first_run: bad shape or workers\n");
@@ -111,7 +125,7 @@ int main(int argc, char **argv)
     dp_run_opts_t o;
     dp_run_opts_init(&o);
     o.max_concurrent_jobs = workers;
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < runs; r++) {
         m = mark();
         dp_result_t *res = dp_graph_run(g, &o, err, sizeof err);
         if (!res || !dp_result_is_ready(res))
