@@ -61,7 +61,7 @@ report() {
       k = 1e9 / freq / jobs / runs
       printf "%8.2f ns/job  all of the run\n", total * k
       for (s in n) printf "%8.2f ns/job  %s\n", n[s] * k, s
-    }' | sort -k1,1 -rn | head -n $((top + 1))
+    }' | sort -k1,1 -rn | awk -v n=$((top + 1)) 'NR <= n' # not head: sort's SIGPIPE would end the script (pipefail)
 }
 echo "$shape, $workers worker(s): first runs ($p processes, one run each), CPU by symbol"
 report "$tmp/first.data"
