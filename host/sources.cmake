@@ -3,7 +3,7 @@
 # libFuzzer build (tests/fuzz/CMakeLists.txt).
 set(DP_LIB_SOURCE_NAMES
   bigmem.c config.c config_job.c config_names.c config_problems.c config_source.c ctx.c dag.c duration.c executor.c host_api.c
-  isolate.c isolate_warm.c isolate_wire.c job.c jsonw.c listen.c params.c park.c plugin_job.c plugin_load.c plugin_registry.c
+  isolate.c isolate_warm.c isolate_wire.c isolate_zygote.c job.c jsonw.c listen.c params.c park.c plugin_job.c plugin_load.c plugin_registry.c
   plan.c plugin_swap.c plugin_watch.c pool.c prio.c queue.c readiness.c record.c render.c result.c reuse.c rules.c run.c
   run_end.c snapshot.c store.c strarena.c text.c ticks.c util.c)
 # Of those, what the job runner (runner/runner.c) links, and nothing of the

@@ -408,10 +408,9 @@ static int read_init(dp_plugin_ctx *ctx, init_t *in)
 
 static const dp_plugin_desc *desc; /* the loaded plugin's */
 
-/* Applies the job's limits, loads the pinned copy from fd 5 and calls its
- * entry point and init (into `desc`). false once it has refused the attempt
- * (the job fails with the reason). */
-static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
+/* The job's limits that come before loading the plugin (cpu, open
+ * files). false once it has refused the attempt. */
+static bool limits_before_load(dp_plugin_ctx *ctx, const init_t *in)
 {
     if (in->cpu_ms && set_limit(RLIMIT_CPU, (in->cpu_ms + 999) / 1000, 1) != 0) {
         refuse(ctx, "cannot set the cpu limit (%llu ms): %s", (unsigned long long)in->cpu_ms, strerror(errno));
@@ -421,6 +420,45 @@ static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
         refuse(ctx, "cannot set the open_files limit (%llu): %s", (unsigned long long)in->open_files, strerror(errno));
         return false;
     }
+    return true;
+}
+
+/* The address-space limit comes after loading: the plugin and its
+ * libraries are mapped, what follows is the plugin's own use. */
+static bool limit_after_load(dp_plugin_ctx *ctx, const init_t *in)
+{
+    if (in->memory && set_limit(RLIMIT_AS, in->memory, 0) != 0) {
+        refuse(ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)in->memory, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Calls the loaded plugin's entry point and init (into `desc`): 0, 1 if it
+ * gave no usable descriptor, 2 if init failed (its message in err, maybe
+ * empty). */
+static int start_plugin(void *h, char *err, size_t errlen)
+{
+    dp_plugin_entry_fn entry = (dp_plugin_entry_fn)(uintptr_t)dlsym(h, DP_PLUGIN_ENTRY_NAME);
+    desc = entry ? entry(&api) : NULL;
+    if (!desc || desc->abi_major != DP_PLUGIN_ABI_MAJOR)
+        return 1;
+    err[0] = '\0';
+    if (desc->init && desc->init(err, errlen) != 0)
+        return 2;
+    return 0;
+}
+
+/* A constant: no formatting code to fault in for each copy. */
+static const char fdpath[] = "/proc/self/fd/" DP__RUNNER_STR(DP_ISOLATE_FD_PLUGIN);
+
+/* Applies the job's limits, loads the pinned copy from fd 5 and calls its
+ * entry point and init (into `desc`). false once it has refused the attempt
+ * (the job fails with the reason). */
+static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
+{
+    if (!limits_before_load(ctx, in))
+        return false;
 
     /* Only the copy the attempt pinned may run: the file at its path may
      * have been replaced since (even by a version the host refused). */
@@ -432,8 +470,6 @@ static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
                in->plugin, in->path);
         return false;
     }
-    /* A constant: no formatting code to fault in for each copy. */
-    static const char fdpath[] = "/proc/self/fd/" DP__RUNNER_STR(DP_ISOLATE_FD_PLUGIN);
     void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
@@ -441,27 +477,26 @@ static bool load_plugin(dp_plugin_ctx *ctx, const init_t *in)
                e ? e : "dlopen failed");
         return false;
     }
-    /* The address-space limit comes after loading: the plugin and its
-     * libraries are mapped, what follows is the plugin's own use. */
-    if (in->memory && set_limit(RLIMIT_AS, in->memory, 0) != 0) {
-        refuse(ctx, "cannot set the memory limit (%llu bytes): %s", (unsigned long long)in->memory, strerror(errno));
+    if (!limit_after_load(ctx, in))
         return false;
-    }
-    dp_plugin_entry_fn entry = (dp_plugin_entry_fn)(uintptr_t)dlsym(h, DP_PLUGIN_ENTRY_NAME);
-    desc = entry ? entry(&api) : NULL;
-    if (!desc || desc->abi_major != DP_PLUGIN_ABI_MAJOR) {
+    char err[1024];
+    int why = start_plugin(h, err, sizeof err);
+    if (why == 1) {
         refuse(ctx, "plugin '%s' (%s) did not give a usable descriptor in the job runner", in->plugin, in->path);
         return false;
     }
-    if (desc->init) {
-        char err[1024] = "";
-        if (desc->init(err, sizeof err) != 0) {
-            refuse(ctx, "plugin '%s' failed to initialise in the job runner: %s", in->plugin,
-                   err[0] ? err : "no message");
-            return false;
-        }
+    if (why == 2) {
+        refuse(ctx, "plugin '%s' failed to initialise in the job runner: %s", in->plugin, err[0] ? err : "no message");
+        return false;
     }
     return true;
+}
+
+bool dp__runner_preload(void)
+{
+    void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
+    char err[1024];
+    return h && start_plugin(h, err, sizeof err) == 0;
 }
 
 /* Finds job type `name` of the loaded plugin (into `type`). */
@@ -596,25 +631,35 @@ static void serve_checks(const init_t *in)
     }
 }
 
-/* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5.
- * Runs in the worker process (see main). */
-static int worker_main(void)
+/* The attempt itself: the protocol on fd 3 and 4, the plugin from fd 5
+ * (or loaded already: a zygote's worker, zygote.c). Runs in the worker
+ * process (see main). */
+int dp__runner_worker_main(bool preloaded)
 {
     dp_plugin_ctx ctx = {0};
     init_t in = {0};
     int rc = read_init(&ctx, &in);
     if (rc != 0)
         return rc;
-    if (in.mode == DP_ISO_MODE_CHECKER) {
+    if (preloaded) {
+        /* The zygote loaded this version (its entry point and init called)
+         * before it forked us; the job's limits are ours alone. */
+        if (in.mode != DP_ISO_MODE_ATTEMPT || !limits_before_load(&ctx, &in) || !limit_after_load(&ctx, &in))
+            return in.mode != DP_ISO_MODE_ATTEMPT ? 2 : 0;
+        if (!find_type(in.type)) {
+            refuse(&ctx, "plugin '%s' has no job type '%s' in the job runner", in.plugin, in.type);
+            return 0;
+        }
+    } else if (in.mode == DP_ISO_MODE_CHECKER) {
         if (!load_plugin(&ctx, &in))
             return 0;
         send_result(0, &ctx); /* loaded: ready for checks */
         if (host_gone)
             return 0;
         serve_checks(&in);
-    }
-    if (!load_type(&ctx, &in))
+    } else if (!load_type(&ctx, &in)) {
         return 0;
+    }
 
     void *state = NULL;
     int created = 0;
@@ -752,6 +797,20 @@ static pid_t worker_pid;
 static int worker_status;
 static bool worker_done;
 
+void dp__runner_watch(pid_t worker)
+{
+    worker_pid = worker;
+    worker_status = 0;
+    worker_done = false;
+}
+
+bool dp__runner_worker_done(int *status)
+{
+    if (worker_done && status)
+        *status = worker_status;
+    return worker_done;
+}
+
 static void note_reaped(pid_t pid, int status)
 {
     if (pid == worker_pid) {
@@ -761,7 +820,7 @@ static void note_reaped(pid_t pid, int status)
 }
 
 /* Reaps what has exited, without waiting. */
-static void reap_exited(void)
+void dp__runner_reap_exited(void)
 {
     int st;
     pid_t p;
@@ -772,7 +831,7 @@ static void reap_exited(void)
 /* SIGKILLs every descendant and reaps it, until there are none: a killed
  * process's children come to us (we are their subreaper) and are killed in
  * the next round. */
-static void kill_descendants(void)
+void dp__runner_kill_descendants(void)
 {
     pid_list_t l = {0};
     unsigned empty_rounds = 0;
@@ -898,7 +957,7 @@ void dp__runner_supervise(pid_t host_pid, int spare)
         /* _exit, not a return from main: no destructor of the plugin's or
          * of a library runs after the attempt (and a worker of the warm
          * runner has no main to return to). */
-        _exit(worker_main());
+        _exit(dp__runner_worker_main(false));
     }
     /* The worker has them; the host must see the sockets close with it
      * (and the warm runner a spare's socket). */
@@ -909,7 +968,7 @@ void dp__runner_supervise(pid_t host_pid, int spare)
     sigset_t sup;
     dp__isolate_runner_sigset(&sup);
     if (host_gone_early)
-        kill_descendants();
+        dp__runner_kill_descendants();
 
     while (!worker_done) {
         siginfo_t si;
@@ -917,16 +976,16 @@ void dp__runner_supervise(pid_t host_pid, int spare)
         if (sig < 0)
             continue; /* EINTR */
         if (sig == SIGCHLD)
-            reap_exited();
+            dp__runner_reap_exited();
         else if (sig == DP_ISOLATE_SIG_KILL_ALL)
-            kill_descendants();
+            dp__runner_kill_descendants();
         else if (si.si_pid != getppid())
             /* SIGTERM and the like sent to us alone (the host signals the
              * whole group, the worker included): pass it on. */
             kill(worker_pid, sig);
     }
     /* The attempt is over: nothing it started may outlive it. */
-    kill_descendants();
+    dp__runner_kill_descendants();
     exit_as_worker();
 }
 

@@ -88,24 +88,20 @@ static char **environment(char *p, char *end)
     return v;
 }
 
-/* Receives a spare worker's request from sock (the host sends it there
- * itself): 0 with fds filled and *len the payload's
- * length, 1 when the socket has closed, -1 for a malformed request (its
- * descriptors closed). */
-static int receive(int sock, int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
+ssize_t dp__runner_recv(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds)
 {
-    struct iovec iov = {request, sizeof request};
+    struct iovec iov = {buf, cap};
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
     } c;
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
     ssize_t n;
+    *nfds = 0;
     while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
     }
-    if (n <= 0)
-        return 1;
-    int got = 0;
+    if (n < 0)
+        return -1;
     for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
         if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
             continue;
@@ -113,34 +109,32 @@ static int receive(int sock, int fds[DP_ISOLATE_WARM_NFDS], size_t *len)
         for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            if (got < DP_ISOLATE_WARM_NFDS)
-                fds[got++] = fd;
+            if (*nfds < maxfds)
+                fds[(*nfds)++] = fd;
             else
                 close(fd);
         }
     }
-    uint32_t magic = 0;
-    if ((size_t)n >= sizeof magic)
-        memcpy(&magic, request, sizeof magic);
-    if (got != DP_ISOLATE_WARM_NFDS || magic != DP_ISOLATE_WARM_MAGIC || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-        (n > 4 && request[n - 1] != '\0')) {
-        for (int i = 0; i < got; i++)
+    if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        for (int i = 0; i < *nfds; i++)
             close(fds[i]);
+        *nfds = 0;
+        errno = EMSGSIZE;
         return -1;
     }
-    *len = (size_t)n;
-    return 0;
+    return n;
 }
 
-void dp__runner_spare_activate(int sock)
+bool dp__runner_is_request(const unsigned char *buf, ssize_t n, int nfds)
 {
-    int fds[DP_ISOLATE_WARM_NFDS];
-    size_t len = 0;
-    int r = receive(sock, fds, &len);
-    if (r > 0)
-        _exit(0); /* the warm runner is gone, and this spare unused */
-    if (r < 0)
-        _exit(2);
+    uint32_t magic = 0;
+    if (n >= (ssize_t)sizeof magic)
+        memcpy(&magic, buf, sizeof magic);
+    return nfds == DP_ISOLATE_WARM_NFDS && magic == DP_ISOLATE_WARM_MAGIC && (n == 4 || (n > 4 && buf[n - 1] == '\0'));
+}
+
+void dp__runner_take_request(const int *fds, char *env, char *end)
+{
     /* Named as a spawned runner is. */
     prctl(PR_SET_NAME, "daggerpool-job-");
     /* Above anything the dup2s below write to, so that none clobbers
@@ -159,9 +153,23 @@ void dp__runner_spare_activate(int sock)
     /* Nothing else: not the socket it was activated through, not the
      * received copies. */
     close_from(DP_ISOLATE_FD_PLUGIN + 1);
-    char **v = environment((char *)request + 4, (char *)request + len);
+    char **v = environment(env, end);
     if (v)
         environ = v;
+}
+
+void dp__runner_spare_activate(int sock)
+{
+    int fds[DP_ISOLATE_WARM_NFDS], nfds = 0;
+    ssize_t n = dp__runner_recv(sock, request, sizeof request, fds, DP_ISOLATE_WARM_NFDS, &nfds);
+    if (n == 0)
+        _exit(0); /* the warm runner is gone, and this spare unused */
+    if (n < 0 || !dp__runner_is_request(request, n, nfds)) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        _exit(2);
+    }
+    dp__runner_take_request(fds, (char *)request + 4, (char *)request + n);
 }
 
 /* Tells the host something: DP_ISOLATE_WARM_HELLO with its pid,
@@ -235,6 +243,26 @@ static bool make_spare(void)
     return true;
 }
 
+/* Starts a zygote (the host's ZYGOTE: its socket and the plugin's private
+ * copy, both closed here after): a clone whose parent is the host, as a
+ * spare's supervisor, that loads the plugin and serves its attempts
+ * (zygote.c). It tells the host its pid itself; a failed clone shows as
+ * that socket closing with nothing said. */
+static void make_zygote(int zsock, int plugin)
+{
+    long pid = clone_parent();
+    if (pid == 0) {
+        setpgid(0, 0);
+        close(WARM_SOCK);
+        if (dup2(plugin, DP_ISOLATE_FD_PLUGIN) != DP_ISOLATE_FD_PLUGIN)
+            _exit(2);
+        close(plugin);
+        dp__runner_zygote_main(host_pid, zsock);
+    }
+    close(zsock);
+    close(plugin);
+}
+
 /* Makes one spare, or tells the host why it cannot. */
 static void spare_or_failure(void)
 {
@@ -269,18 +297,25 @@ void dp__runner_warm_main(void)
     for (int i = 0; i < DP_ISOLATE_WARM_SPARES; i++)
         spare_or_failure();
 
-    /* One more for each the host has taken. */
+    /* One more for each the host has taken; a zygote when asked. */
     for (;;) {
         unsigned char msg[12];
-        ssize_t n;
-        while ((n = recv(WARM_SOCK, msg, sizeof msg, 0)) < 0 && errno == EINTR) {
-        }
-        if (n <= 0)
+        int fds[2], nfds = 0;
+        ssize_t n = dp__runner_recv(WARM_SOCK, msg, sizeof msg, fds, 2, &nfds);
+        if (n == 0 || (n < 0 && errno != EMSGSIZE))
             _exit(0); /* the host is gone */
-        uint32_t magic, kind;
-        memcpy(&magic, msg, 4);
-        memcpy(&kind, msg + 4, 4);
-        if (n != (ssize_t)sizeof msg || magic != DP_ISOLATE_WARM_MAGIC || kind != DP_ISOLATE_WARM_TAKEN) {
+        uint32_t magic = 0, kind = 0;
+        if (n == (ssize_t)sizeof msg) {
+            memcpy(&magic, msg, 4);
+            memcpy(&kind, msg + 4, 4);
+        }
+        if (magic == DP_ISOLATE_WARM_MAGIC && kind == DP_ISOLATE_WARM_ZYGOTE && nfds == 2) {
+            make_zygote(fds[0], fds[1]);
+            continue;
+        }
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        if (magic != DP_ISOLATE_WARM_MAGIC || kind != DP_ISOLATE_WARM_TAKEN) {
             tell(DP_ISOLATE_WARM_FAILED, -EPROTO, -1);
             continue;
         }

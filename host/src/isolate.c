@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "isolate_warm.h"
+#include "isolate_zygote.h"
 #include "params.h"
 #include "util.h"
 
@@ -141,13 +142,14 @@ const char *dp__isolate_runner(char *err, size_t errlen)
 /* ---- the child ---------------------------------------------------------- */
 
 struct dp_isolate {
-    pid_t pid;    /* the runner's supervisor, leader of its process group */
-    int pidfd;    /* readable once it has exited; -1 without pidfd_open */
-    int slot;     /* its entry in `live`, or -1 */
-    int ctl;      /* our end of the control socket */
-    int cancel;   /* our end of the cancel socket */
-    bool dead;    /* the child is gone (reaped) */
-    unsigned seq; /* of the request out: INIT 0, then each CALL +1 */
+    pid_t pid;        /* the runner's supervisor, leader of its process group; or the zygote */
+    dp_zygote_t *zyg; /* the zygote serving this attempt, or NULL */
+    int pidfd;        /* readable once it has exited; -1 without pidfd_open */
+    int slot;         /* its entry in `live`, or -1 */
+    int ctl;          /* our end of the control socket */
+    int cancel;       /* our end of the cancel socket */
+    bool dead;        /* the child is gone (reaped) */
+    unsigned seq;     /* of the request out: INIT 0, then each CALL +1 */
     char *plugin;
     char *job_name;
     dp_limits_t limits;
@@ -325,7 +327,7 @@ static size_t send_early(dp_isolate_t *iso, int ctl)
 /* Starts the runner with its three descriptors in place: from the warm
  * runner (isolate_warm.c), else spawned afresh; and sends it the first
  * frame, iso->out. One exit for every descriptor it opens. */
-static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, char *err, size_t errlen)
+static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, uint8_t mode, char *err, size_t errlen)
 {
     int ctl[2] = {-1, -1}, can[2] = {-1, -1}, pfd = -1;
     int rc = -1;
@@ -346,7 +348,17 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
                  DP_ISOLATE_MAX_LIVE);
         goto out;
     }
-    if (dp__isolate_warm_spawn(runner, ctl[1], can[1], pfd, &iso->pid) != 0) {
+    if (mode == DP_ISO_MODE_ATTEMPT) {
+        /* A zygote of the version first: one fresh process per attempt. */
+        dp_zygote_t *z = dp__isolate_zygote_take(runner, pfd);
+        if (z && dp__isolate_zygote_start(z, ctl[1], can[1], pfd) == 0) {
+            iso->zyg = z;
+            iso->pid = dp__isolate_zygote_pid(z);
+        } else {
+            dp__isolate_zygote_put(z); /* it got nothing: ended */
+        }
+    }
+    if (!iso->zyg && dp__isolate_warm_spawn(runner, ctl[1], can[1], pfd, &iso->pid) != 0) {
         /* Fresh sockets: should the warm runner have started a supervisor
          * it could not tell us about, that one sees only closed sockets and
          * ends at once, never this attempt's. */
@@ -370,7 +382,7 @@ static int spawn_child(dp_isolate_t *iso, const char *runner, int plugin_fd, cha
     live_set(iso->slot, iso->pid);
     /* Its exit, not its socket's EOF, says the attempt is over: what the
      * plugin started may hold the socket (and, as a fork, not even know it). */
-    iso->pidfd = pidfd_open_(iso->pid);
+    iso->pidfd = iso->zyg ? -1 : pidfd_open_(iso->pid);
     iso->ctl = ctl[0];
     iso->cancel = can[0];
     ctl[0] = can[0] = -1;
@@ -401,6 +413,9 @@ static bool exited_nowait(const dp_isolate_t *iso)
  * has (not reaped yet). */
 static bool wait_exit(const dp_isolate_t *iso, int64_t ms)
 {
+    int st;
+    if (iso->zyg)
+        return dp__isolate_zygote_wait(iso->zyg, ms, &st) == 1;
     uint64_t end = ms < 0 ? UINT64_MAX : dp__now_ms() + (uint64_t)ms;
     for (;;) {
         if (iso->pidfd < 0 && exited_nowait(iso))
@@ -425,6 +440,16 @@ static bool wait_exit(const dp_isolate_t *iso, int64_t ms)
 static int collect(dp_isolate_t *iso)
 {
     int status = 0;
+    if (iso->zyg) {
+        /* The zygote reaped the worker and killed what it left before it
+         * said DONE (or died, its worker with it). */
+        (void)dp__isolate_zygote_wait(iso->zyg, -1, &status);
+        live_set(iso->slot, 0);
+        iso->slot = -1;
+        iso->dead = true;
+        iso->exit_status = status;
+        return status;
+    }
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == iso->pid) {
@@ -451,6 +476,33 @@ static int collect(dp_isolate_t *iso)
     return status;
 }
 
+/* The escalation's steps, for a spawned or spare runner (signals to its
+ * group and its supervisor) or a zygote's attempt (told to the zygote,
+ * which signals the worker it forked; the last resort kills the zygote). */
+static void signal_term(dp_isolate_t *iso)
+{
+    if (iso->zyg)
+        dp__isolate_zygote_term(iso->zyg);
+    else
+        kill(-iso->pid, SIGTERM);
+}
+
+static void signal_kill_all(dp_isolate_t *iso)
+{
+    if (iso->zyg)
+        dp__isolate_zygote_kill_all(iso->zyg);
+    else
+        kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+}
+
+static void signal_last_resort(dp_isolate_t *iso)
+{
+    if (iso->zyg)
+        dp__isolate_zygote_kill(iso->zyg);
+    else
+        kill(-iso->pid, SIGKILL);
+}
+
 /* Makes sure the runner and everything it started are gone, and reaps it:
  * up to grace_ms for it to exit by itself, then SIGTERM to its group; a
  * grace period later its supervisor is told to SIGKILL everything
@@ -461,13 +513,13 @@ static int reap(dp_isolate_t *iso, uint64_t grace_ms, bool *we_killed)
     if (iso->dead)
         return iso->exit_status;
     if (!wait_exit(iso, (int64_t)grace_ms)) {
-        kill(-iso->pid, SIGTERM);
+        signal_term(iso);
         if (we_killed)
             *we_killed = true;
         if (!wait_exit(iso, DP_ISOLATE_GRACE_MS)) {
-            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+            signal_kill_all(iso);
             if (!wait_exit(iso, DP_ISOLATE_GRACE_MS)) {
-                kill(-iso->pid, SIGKILL);
+                signal_last_resort(iso);
                 wait_exit(iso, -1);
             }
         }
@@ -668,15 +720,15 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
             cancel_at = now ? now : 1;
         }
         if (cancel_at && !term_at && now >= cancel_at + DP_ISOLATE_GRACE_MS) {
-            kill(-iso->pid, SIGTERM);
+            signal_term(iso);
             term_at = now;
         }
         if (term_at && !force_at && now >= term_at + DP_ISOLATE_GRACE_MS) {
-            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+            signal_kill_all(iso);
             force_at = now;
         }
         if (force_at && !kill_at && now >= force_at + DP_ISOLATE_GRACE_MS) {
-            kill(-iso->pid, SIGKILL); /* the supervisor itself did not go */
+            signal_last_resort(iso); /* the supervisor itself did not go */
             kill_at = now;
         }
         int timeout = 250; /* also a safety net should the ctx fd be missing */
@@ -687,11 +739,11 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
             uint64_t left = start + bound_ms > now ? start + bound_ms - now : 0;
             timeout = left < 250 ? (int)left : 250;
         }
-        if (iso->pidfd < 0 && timeout > 20)
+        if (iso->pidfd < 0 && !iso->zyg && timeout > 20)
             timeout = 20; /* no pidfd: look at the runner's exit this often */
         struct pollfd pfd[3] = {{.fd = iso->ctl, .events = POLLIN},
                                 {.fd = cancel_at ? -1 : ctx_fd, .events = POLLIN},
-                                {.fd = iso->pidfd, .events = POLLIN}};
+                                {.fd = iso->zyg ? dp__isolate_zygote_fd(iso->zyg) : iso->pidfd, .events = POLLIN}};
         int pr = poll(pfd, 3, timeout);
         if (pr < 0 && errno != EINTR)
             break;
@@ -707,7 +759,10 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
             if (rr != 0)
                 break; /* EOF or error: the child is gone or going */
         }
-        if ((pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) || (iso->pidfd < 0 && exited_nowait(iso))) {
+        bool exited = iso->zyg ? pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && wait_exit(iso, 0)
+                               : (pr > 0 && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))) ||
+                                     (iso->pidfd < 0 && exited_nowait(iso));
+        if (exited) {
             /* The runner has exited (its supervisor goes only once the
              * worker has, and with it everything the plugin started): take
              * what it sent before, then report its death. */
@@ -729,7 +784,7 @@ static void wait_result(dp_isolate_t *iso, dp_job_t *job, uint64_t bound_ms, wai
     /* The child exited, closed its end, broke the protocol, or poll failed. */
     bool killed = term_at || force_at || kill_at;
     if (protocol_error)
-        kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+        signal_kill_all(iso);
     int status = reap(iso, protocol_error ? 0 : DP_ISOLATE_GRACE_MS, &killed);
     if (protocol_error)
         *death = xasprintf("plugin '%s' sent a malformed message in job '%s' (killed)", iso->plugin, iso->job_name);
@@ -756,6 +811,8 @@ static void iso_free(dp_isolate_t *iso)
     if (iso->pidfd >= 0)
         close(iso->pidfd);
     live_set(iso->slot, 0);
+    /* Kept for the next attempt if this one is over, else ended. */
+    dp__isolate_zygote_put(iso->zyg);
     dp__iso_buf_free(&iso->out);
     dp__iso_buf_free(&iso->in);
     free(iso->plugin);
@@ -818,7 +875,7 @@ static dp_isolate_t *launch(const dp_isolate_spec_t *spec, dp_job_t *job, uint8_
         *msg = strdup("out of memory");
         return NULL;
     }
-    if (spawn_child(iso, runner, spec->fd, err, sizeof err) != 0) {
+    if (spawn_child(iso, runner, spec->fd, mode, err, sizeof err) != 0) {
         iso->dead = true;
         iso_free(iso);
         *msg = strdup(err);
@@ -990,7 +1047,7 @@ void dp__isolate_end(dp_isolate_t *iso, dp_job_t *job, int how)
             free(res.msg);
             free(death);
         } else {
-            kill(iso->pid, DP_ISOLATE_SIG_KILL_ALL);
+            signal_kill_all(iso);
             reap(iso, DP_ISOLATE_GRACE_MS, NULL);
         }
     }

@@ -434,31 +434,83 @@ static bool start_keeper(void)
     return ok;
 }
 
-/* The request: magic, then this process's environment. (lock) */
-static bool build_request(size_t *len)
+/* The request into *buf (of *cap bytes, grown as needed): magic, then this
+ * process's environment. */
+static bool build_request(unsigned char **buf, size_t *cap, size_t *len)
 {
     size_t need = 4;
     for (char **e = environ; e && *e; e++)
         need += strlen(*e) + 1;
     if (need > DP_ISOLATE_WARM_MAX_REQUEST)
         return false;
-    if (need > w.cap) {
-        unsigned char *b = realloc(w.buf, need);
+    if (need > *cap) {
+        unsigned char *b = realloc(*buf, need);
         if (!b)
             return false;
-        w.buf = b;
-        w.cap = need;
+        *buf = b;
+        *cap = need;
     }
     uint32_t magic = DP_ISOLATE_WARM_MAGIC;
-    memcpy(w.buf, &magic, 4);
+    memcpy(*buf, &magic, 4);
     size_t off = 4;
     for (char **e = environ; e && *e; e++) {
         size_t n = strlen(*e) + 1;
-        memcpy(w.buf + off, *e, n);
+        memcpy(*buf + off, *e, n);
         off += n;
     }
     *len = off;
     return true;
+}
+
+/* The message that carries a request (buf, len) and its descriptors: ctl,
+ * cancel, plugin, our stderr and cwd (an O_PATH descriptor of our working
+ * directory). */
+typedef struct request_msg {
+    int fds[DP_ISOLATE_WARM_NFDS];
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+    } c;
+    struct iovec iov;
+    struct msghdr m;
+} request_msg_t;
+
+static void request_msg(request_msg_t *r, unsigned char *buf, size_t len, int ctl, int cancel, int plugin, int cwd)
+{
+    memset(r, 0, sizeof *r);
+    r->fds[DP_ISOLATE_WARM_FD_CTL] = ctl;
+    r->fds[DP_ISOLATE_WARM_FD_CANCEL] = cancel;
+    r->fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
+    r->fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
+    r->fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
+    r->iov = (struct iovec){buf, len};
+    r->m = (struct msghdr){
+        .msg_iov = &r->iov, .msg_iovlen = 1, .msg_control = r->c.buf, .msg_controllen = sizeof r->c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&r->m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof r->fds);
+    memcpy(CMSG_DATA(h), r->fds, sizeof r->fds);
+}
+
+int dp__isolate_warm_send_request(int sock, int ctl, int cancel, int plugin)
+{
+    unsigned char *buf = NULL;
+    size_t cap = 0, len = 0;
+    int rc = -1;
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd >= 0 && build_request(&buf, &cap, &len)) {
+        request_msg_t r;
+        request_msg(&r, buf, len, ctl, cancel, plugin, cwd);
+        ssize_t n;
+        while ((n = sendmsg(sock, &r.m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+        }
+        rc = n == (ssize_t)len ? 0 : -1;
+    }
+    if (cwd >= 0)
+        close(cwd);
+    free(buf);
+    return rc;
 }
 
 /* Whether a clone refused for this reason will be refused again. */
@@ -519,29 +571,13 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
 {
     reap_orphans(false);
     size_t len;
-    if (!build_request(&len))
+    if (!build_request(&w.buf, &w.cap, &len))
         return -1;
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0)
         return -1;
-    int fds[DP_ISOLATE_WARM_NFDS];
-    fds[DP_ISOLATE_WARM_FD_CTL] = ctl;
-    fds[DP_ISOLATE_WARM_FD_CANCEL] = cancel;
-    fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
-    fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
-    fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof fds)];
-    } c;
-    memset(&c, 0, sizeof c);
-    struct iovec iov = {w.buf, len};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(h), fds, sizeof fds);
+    request_msg_t rm;
+    request_msg(&rm, w.buf, len, ctl, cancel, plugin, cwd);
     int rc = -1;
     /* A spare whose worker is gone (killed from outside) refuses the
      * request: the next one then. */
@@ -551,7 +587,7 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
             break;
         ssize_t n;
         /* Never waits: the worker's socket is empty, and a request fits. */
-        while ((n = sendmsg(sp.sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+        while ((n = sendmsg(sp.sock, &rm.m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
         }
         int e = errno;
         if (n == (ssize_t)len) {
@@ -570,22 +606,17 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
     return rc;
 }
 
-int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, pid_t *pid)
+/* Makes sure the warm runner is up, starting it if need be (and the
+ * keeper first): true if it is (W_UP). (lock) */
+static bool ensure_up(const char *runner, pid_t me)
 {
-    pid_t me = getpid();
-    pid_t own = atomic_load(&owner);
-    if (own != 0 && own != me)
-        return -1; /* a fork of the process whose warm runner it is */
-    pthread_once(&init_once, init);
-    pthread_mutex_lock(&w.lock);
-    int rc = -1;
     if (w.state == W_OFF)
-        goto out;
+        return false;
     if (!w.keeper) {
         atomic_store(&owner, me);
         if (!start_keeper()) {
             w.state = W_OFF;
-            goto out;
+            return false;
         }
         w.keeper = true;
     }
@@ -602,9 +633,65 @@ int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, 
                pthread_cond_timedwait(&w.cond, &w.lock, &dl) != ETIMEDOUT) {
         }
     }
-    if (w.state == W_UP)
+    return w.state == W_UP;
+}
+
+/* Whether this process may use the warm runner (it is not a fork of the
+ * one that started it); sets up its state once. */
+static bool usable(pid_t me)
+{
+    pid_t own = atomic_load(&owner);
+    if (own != 0 && own != me)
+        return false; /* a fork of the process whose warm runner it is */
+    pthread_once(&init_once, init);
+    return true;
+}
+
+int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, pid_t *pid)
+{
+    pid_t me = getpid();
+    if (!usable(me))
+        return -1;
+    pthread_mutex_lock(&w.lock);
+    int rc = -1;
+    if (ensure_up(runner, me))
         rc = request(ctl, cancel, plugin, pid);
-out:
+    pthread_mutex_unlock(&w.lock);
+    return rc;
+}
+
+int dp__isolate_warm_zygote(const char *runner, int zsock, int plugin)
+{
+    pid_t me = getpid();
+    if (!usable(me))
+        return -1;
+    pthread_mutex_lock(&w.lock);
+    int rc = -1;
+    if (ensure_up(runner, me)) {
+        unsigned char msg[12];
+        uint32_t magic = DP_ISOLATE_WARM_MAGIC, kind = DP_ISOLATE_WARM_ZYGOTE;
+        int32_t zero = 0;
+        memcpy(msg, &magic, 4);
+        memcpy(msg + 4, &kind, 4);
+        memcpy(msg + 8, &zero, 4);
+        int fds[2] = {zsock, plugin};
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof fds)];
+        } c;
+        memset(&c, 0, sizeof c);
+        struct iovec iov = {msg, sizeof msg};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(h), fds, sizeof fds);
+        ssize_t n;
+        while ((n = sendmsg(w.sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+        }
+        rc = n == (ssize_t)sizeof msg ? 0 : -1;
+    }
     pthread_mutex_unlock(&w.lock);
     return rc;
 }

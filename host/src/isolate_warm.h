@@ -21,6 +21,17 @@
  * spawns the runner afresh. Never fails an attempt by itself. */
 int dp__isolate_warm_spawn(const char *runner, int ctl, int cancel, int plugin, pid_t *pid);
 
+/* Asks the warm runner (starting it first if need be) for a zygote
+ * (isolate_zygote.c): zsock (the zygote's end of its socket) and plugin
+ * (the version's private copy) go to it; the zygote says the rest on that
+ * socket, which closes with nothing said if it could not be started. 0 if
+ * asked, -1 when the warm runner cannot serve. */
+int dp__isolate_warm_zygote(const char *runner, int zsock, int plugin);
+
+/* Sends an attempt's request on sock, as to a spare's worker: ctl, cancel
+ * and plugin, our stderr, working directory and environment. 0, or -1. */
+int dp__isolate_warm_send_request(int sock, int ctl, int cancel, int plugin);
+
 /* The signal state every runner starts with, spawned afresh or warm: the
  * signals of dp__isolate_runner_sigset blocked, the usual ones at their
  * defaults, its own process group. 0, or an errno value. */

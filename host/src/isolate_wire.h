@@ -93,13 +93,14 @@ static inline void dp__isolate_runner_sigset(sigset_t *set)
  * (as for a spawned runner), its working directory and environment, and
  * goes on as a spawned one does. A spare whose socket the host closes
  * unused exits (status 0); the host reaps it. */
-#define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v2"
+#define DP_ISOLATE_WARM_ARG "--daggerpool-job-runner-warm-v3"
 #define DP_ISOLATE_WARM_MAGIC 0x52575044u /* "DPWR" */
 enum {
     DP_ISOLATE_WARM_HELLO = 1,  /* warm runner -> host: its pid; it is ready */
     DP_ISOLATE_WARM_SPARE = 3,  /* warm runner -> host: a spare's pid, with its socket */
     DP_ISOLATE_WARM_FAILED = 5, /* warm runner -> host: no spare this time, -errno */
-    DP_ISOLATE_WARM_TAKEN = 6   /* host -> warm runner: a spare was taken, make another */
+    DP_ISOLATE_WARM_TAKEN = 6,  /* host -> warm runner: a spare was taken, make another */
+    DP_ISOLATE_WARM_ZYGOTE = 7  /* host -> warm runner: start a zygote (see below) */
 };
 /* Spares kept ready: two attempts started at once (-j 2) each find one. */
 #define DP_ISOLATE_WARM_SPARES 2
@@ -117,6 +118,36 @@ enum {
 /* The warm runner's name (comm), so that it can be told from the attempts
  * it starts (which carry the runner's own). */
 #define DP_ISOLATE_WARM_COMM "dp-warm-runner"
+
+/* Zygotes (isolate_zygote.c, host/runner/zygote.c): a supervisor kept per
+ * plugin version that serves that version's attempts one after the other,
+ * the plugin loaded once in it, forking one worker per attempt. The host
+ * asks the warm runner for one with ZYGOTE, whose SCM_RIGHTS are the
+ * zygote's end of a SOCK_SEQPACKET socket and the version's private copy;
+ * the warm runner clones it (CLONE_PARENT: the host's child, in its own
+ * process group) and keeps nothing of it. On that socket every message is
+ * u32 DP_ISOLATE_ZYGOTE_MAGIC, u32 a kind below, i32 a value, except the
+ * attempt's request, which is exactly a spare's (DP_ISOLATE_WARM_MAGIC,
+ * the environment, DP_ISOLATE_WARM_NFDS descriptors). The zygote first
+ * sends STARTED (its pid), then READY once the plugin is loaded (its entry
+ * point and init called, no thread or child started by them) or FAILED (it
+ * then exits: the host spawns such a version's attempts as before). Per
+ * attempt: the request, the worker forked; TERM (SIGTERM to the worker's
+ * group) and KILL (every descendant SIGKILLed) as the host escalates; DONE
+ * with the worker's wait status once it is reaped and nothing it started is
+ * left. The zygote exits when its socket closes, after killing what an
+ * attempt under way started, and on DP_ISOLATE_SIG_KILL_ALL (its
+ * parent-death signal too). */
+#define DP_ISOLATE_ZYGOTE_MAGIC 0x5a595044u /* "DPYZ" */
+enum {
+    DP_ISOLATE_ZYGOTE_STARTED = 1, /* zygote -> host: its pid */
+    DP_ISOLATE_ZYGOTE_READY = 2,   /* zygote -> host: the plugin is loaded */
+    DP_ISOLATE_ZYGOTE_FAILED = 3,  /* zygote -> host: it could not load it; it exits */
+    DP_ISOLATE_ZYGOTE_TERM = 4,    /* host -> zygote: SIGTERM to the worker's group */
+    DP_ISOLATE_ZYGOTE_KILL = 5,    /* host -> zygote: SIGKILL the attempt's processes */
+    DP_ISOLATE_ZYGOTE_DONE = 6     /* zygote -> host: the attempt is over, its wait status */
+};
+#define DP_ISOLATE_ZYGOTE_COMM "dp-zygote"
 
 #define DP_ISOLATE_FD_CTL 3
 #define DP_ISOLATE_FD_CANCEL 4

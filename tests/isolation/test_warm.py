@@ -43,7 +43,7 @@ import time
 
 ARGS = None
 TMP = None
-WARM_ARG = "--daggerpool-job-runner-warm-v2"
+WARM_ARG = "--daggerpool-job-runner-warm-v3"
 WARM_COMM = "dp-warm-runner"
 SLACK = 20.0  # generous: shared machines, sanitizers
 
