@@ -41,10 +41,16 @@
  *                      has run (the add-time check's destroy passes); no
  *                      check, no end hook: isolated, its worker ends right
  *                      after run
- *   faults.pidlog      not a fault: its create appends "PID PPID" (the
- *                      process it runs in and that one's parent) as a line
- *                      to the file `path`, so a test can count the
- *                      processes that checked params or ran attempts
+ *   faults.pidlog      not a fault: its create appends "PID PPID N" (the
+ *                      process it runs in, that one's parent, and how many
+ *                      creates of the type that process has seen, this one
+ *                      included: 1 in a fresh process) as a line to the
+ *                      file `path`, so a test can count the processes that
+ *                      checked params or ran attempts
+ *
+ * With FAULTS_THREAD_AT_LOAD set in its environment, the plugin's entry
+ * point starts a thread that sleeps for ever (a plugin that must not be
+ * forked once loaded: a zygote refuses it).
  *   faults.chaos       for soak tests: per attempt, at random, fails
  *                      (`fail`), is not ready (`not_ready`), or sleeps past
  *                      its deadline (`hang`, cooperatively), each a
@@ -56,6 +62,7 @@
  * so only isolated jobs can use in = "create" and survive.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -512,8 +519,9 @@ static int pidlog_create(dp_plugin_ctx *ctx, const dp_params *params, void **sta
         host->set_error(ctx, DP_PLUGIN_ERROR_PERMANENT, "pidlog: `path` is required");
         return -1;
     }
-    char line[64];
-    int n = snprintf(line, sizeof line, "%ld %ld\n", (long)getpid(), (long)getppid());
+    static unsigned creates; /* in this process */
+    char line[80];
+    int n = snprintf(line, sizeof line, "%ld %ld %u\n", (long)getpid(), (long)getppid(), ++creates);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, line, (size_t)n) != n) {
         host->set_error(ctx, 0, "pidlog: cannot append to %s", path);
@@ -730,8 +738,22 @@ static const dp_plugin_desc desc = {
 };
 
 DP_PLUGIN_EXPORT const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h);
+static void *sleep_for_ever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 const dp_plugin_desc *DP_PLUGIN_ENTRY(const dp_host_api *h)
 {
     host = h;
+    static bool started;
+    pthread_t t;
+    if (!started && getenv("FAULTS_THREAD_AT_LOAD") && pthread_create(&t, NULL, sleep_for_ever, NULL) == 0) {
+        pthread_detach(t);
+        started = true;
+    }
     return &desc;
 }

@@ -183,9 +183,46 @@ def test_validate_and_run_start_few_runners():
     # started by the warm runner: the runner exec'd once or twice, not 200
     # times.
     check(len(attempts) == 200, "200 attempts ran in %d processes" % len(attempts))
+    # ... each a fresh copy (its create the first that process saw: nothing
+    # of another attempt's carried over), forked by one of the version's
+    # zygotes (at -j 2, two at most), not by a supervisor of its own.
+    ran = lines[200:]
+    check(all(l[2] == "1" for l in ran), ("a process saw more than one create", [l for l in ran if l[2] != "1"]))
+    parents = {l[1] for l in ran}
+    check(len(parents) <= 2, ("the 200 attempts' parents: %d" % len(parents), sorted(parents)[:10]))
     started = execs()
     check(len(started) <= 2, ("run exec'd the runner %d times" % len(started), started[:10]))
     check(any(s[1:] == [WARM_ARG] for s in started), started)
+
+
+def pidlog_run(name, e, n=20):
+    """Runs n faults.pidlog attempts at -j 2; their "PID PPID N" lines."""
+    pids = os.path.join(TMP, name + ".log")
+    jobs = ['{ name = "j%03d"; type = "faults.pidlog"; params = { path = "%s"; }; }' % (i, pids) for i in range(n)]
+    cfg = write(name + ".cfg", wf(jobs))
+    out = os.path.join(TMP, name + ".json")
+    code, err = command(["run", cfg, "--plugin-path", ARGS.faults_dir, "-j", "2", "--json", out], e)
+    check(code == 0, (code, err))
+    check(all(j["status"] == "success" for j in result(out)["jobs"].values()), "not every job succeeded")
+    with open(pids) as f:
+        lines = [l.split() for l in f if l.strip()]
+    check(len(lines) == 2 * n, len(lines))  # the checks, then the attempts
+    return lines[n:]
+
+
+def test_zygote_off_or_refused_uses_spares():
+    # DAGGERPOOL_ZYGOTE=off, or a plugin that starts a thread as it loads
+    # (a zygote must not be forked then: it refuses), and each attempt has
+    # a supervisor of its own again, from the warm runner's spares: as many
+    # parents as attempts, every one a fresh process, every job a success.
+    for name, extra in (("off", {"DAGGERPOOL_ZYGOTE": "off"}), ("thread", {"FAULTS_THREAD_AT_LOAD": "1"})):
+        ran = pidlog_run(name, env(**extra))
+        check(len({l[0] for l in ran}) == 20, (name, ran))
+        check(all(l[2] == "1" for l in ran), (name, ran))
+        check(len({l[1] for l in ran}) == 20, ("%s: attempts shared a parent" % name, ran))
+        started = execs()
+        check(len(started) <= 2, (name, "exec'd the runner %d times" % len(started), started[:10]))
+        os.unlink(os.path.join(TMP, "execs.log"))
 
 
 # ---- the warm runner dies: no job fails -------------------------------------
