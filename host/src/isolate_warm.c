@@ -462,35 +462,33 @@ static bool build_request(unsigned char **buf, size_t *cap, size_t *len)
     return true;
 }
 
-/* The message that carries a request (buf, len) and its descriptors: ctl,
- * cancel, plugin, our stderr and cwd (an O_PATH descriptor of our working
- * directory). */
-typedef struct request_msg {
+/* Sends a request (buf, len) on sock with its descriptors: ctl, cancel,
+ * plugin, our stderr and cwd (an O_PATH descriptor of our working
+ * directory). Never waits. What sendmsg returned (errno set). */
+static ssize_t send_request(int sock, unsigned char *buf, size_t len, int ctl, int cancel, int plugin, int cwd)
+{
     int fds[DP_ISOLATE_WARM_NFDS];
+    fds[DP_ISOLATE_WARM_FD_CTL] = ctl;
+    fds[DP_ISOLATE_WARM_FD_CANCEL] = cancel;
+    fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
+    fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
+    fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+        char buf[CMSG_SPACE(sizeof fds)];
     } c;
-    struct iovec iov;
-    struct msghdr m;
-} request_msg_t;
-
-static void request_msg(request_msg_t *r, unsigned char *buf, size_t len, int ctl, int cancel, int plugin, int cwd)
-{
-    memset(r, 0, sizeof *r);
-    r->fds[DP_ISOLATE_WARM_FD_CTL] = ctl;
-    r->fds[DP_ISOLATE_WARM_FD_CANCEL] = cancel;
-    r->fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
-    r->fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
-    r->fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
-    r->iov = (struct iovec){buf, len};
-    r->m = (struct msghdr){
-        .msg_iov = &r->iov, .msg_iovlen = 1, .msg_control = r->c.buf, .msg_controllen = sizeof r->c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&r->m);
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {buf, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
     h->cmsg_level = SOL_SOCKET;
     h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof r->fds);
-    memcpy(CMSG_DATA(h), r->fds, sizeof r->fds);
+    h->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(h), fds, sizeof fds);
+    ssize_t n;
+    while ((n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n;
 }
 
 int dp__isolate_warm_send_request(int sock, int ctl, int cancel, int plugin)
@@ -499,14 +497,8 @@ int dp__isolate_warm_send_request(int sock, int ctl, int cancel, int plugin)
     size_t cap = 0, len = 0;
     int rc = -1;
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (cwd >= 0 && build_request(&buf, &cap, &len)) {
-        request_msg_t r;
-        request_msg(&r, buf, len, ctl, cancel, plugin, cwd);
-        ssize_t n;
-        while ((n = sendmsg(sock, &r.m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-        }
-        rc = n == (ssize_t)len ? 0 : -1;
-    }
+    if (cwd >= 0 && build_request(&buf, &cap, &len))
+        rc = send_request(sock, buf, len, ctl, cancel, plugin, cwd) == (ssize_t)len ? 0 : -1;
     if (cwd >= 0)
         close(cwd);
     free(buf);
@@ -576,8 +568,6 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0)
         return -1;
-    request_msg_t rm;
-    request_msg(&rm, w.buf, len, ctl, cancel, plugin, cwd);
     int rc = -1;
     /* A spare whose worker is gone (killed from outside) refuses the
      * request: the next one then. */
@@ -585,10 +575,8 @@ static int request(int ctl, int cancel, int plugin, pid_t *pid)
         spare_t sp;
         if (!take_spare(&sp))
             break;
-        ssize_t n;
         /* Never waits: the worker's socket is empty, and a request fits. */
-        while ((n = sendmsg(sp.sock, &rm.m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-        }
+        ssize_t n = send_request(sp.sock, w.buf, len, ctl, cancel, plugin, cwd);
         int e = errno;
         if (n == (ssize_t)len) {
             close(sp.sock);
