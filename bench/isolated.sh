@@ -16,7 +16,8 @@
 #            wall figures on a loaded machine, where each hand-off between
 #            processes waits for a CPU
 # DAGGERPOOL_WARM_RUNNER=off in the environment measures attempts spawned
-# afresh instead of started by the warm runner.
+# afresh instead of started by the warm runner; DAGGERPOOL_ZYGOTE=off,
+# attempts started from the warm runner's spares instead of a zygote.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=500 runs=5
@@ -44,19 +45,27 @@ for mode in process none; do
     echo ");"
   } > "$tmp/$mode.cfg"
 done
-# One run: prints "WALL_US RUN_MS CPU_US". The CPU time is the command's
-# and its children's (the warm runner and every attempt's supervisor are
-# the command's children: it reaps them), from python's rusage.
+# One run: prints "WALL_US RUN_MS CPU_US". The CPU time is that of the
+# command and of every process it started, from python's rusage: python is
+# a child subreaper, so the processes the command leaves to die after it
+# (the warm runner, its spares, the zygotes, with the workers they reaped)
+# come to python, which reaps them all before it reads its rusage.
 once() {
   local mode=$1 j=$2
   python3 - "$dp" "$tmp/$mode.cfg" "$j" "$tmp/out.json" "$tmp/err" <<'PY' ||
-import json, resource, subprocess, sys, time
+import ctypes, json, os, resource, subprocess, sys, time
 dp, cfg, j, out, err = sys.argv[1:]
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.monotonic_ns()
 with open(err, "w") as e:
     rc = subprocess.call([dp, "run", cfg, "-j", j, "--json", out], stdout=subprocess.DEVNULL, stderr=e)
 t1 = time.monotonic_ns()
+while True:  # what the command left (each dies with it: its parent-death signal)
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
 r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
 if rc != 0:
     sys.exit(1)
@@ -68,7 +77,7 @@ PY
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "isolated attempt overhead: $n core.noop jobs, median of $runs runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 trap 'echo "load at the end: $(cut -d" " -f1-3 /proc/loadavg)"; rm -rf "$tmp"' EXIT
-echo "build: $build${DAGGERPOOL_WARM_RUNNER:+ (DAGGERPOOL_WARM_RUNNER=$DAGGERPOOL_WARM_RUNNER)}"
+echo "build: $build${DAGGERPOOL_WARM_RUNNER:+ (DAGGERPOOL_WARM_RUNNER=$DAGGERPOOL_WARM_RUNNER)}${DAGGERPOOL_ZYGOTE:+ (DAGGERPOOL_ZYGOTE=$DAGGERPOOL_ZYGOTE)}"
 for j in 1 2; do
   : > "$tmp/process" && : > "$tmp/none"
   for ((r = 0; r < runs; r++)); do
