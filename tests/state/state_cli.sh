@@ -3,7 +3,8 @@
 # (docs/state.md, issue 15) driven as a user drives it, each case in its own
 # directory under one mktemp -d:
 #   default   state on by default at .daggerpool/BASE-HASH.db; --no-state writes none; show --json gives
-#             the bytes run --json wrote; history lists the runs
+#             the bytes run --json wrote (and a run without --json its result all the same); history
+#             lists the runs
 #   resume    --resume reuses the jobs whose last end was success with an unchanged definition; a
 #             changed job and everything below it runs; "reused": true in the JSON
 #   mark      mark --success / --clear are honoured by the next --resume and listed by history (who)
@@ -58,6 +59,15 @@ dp show w.cfg 1 --json | cmp -s - r1.json || fail "default: show 1 --json differ
 dp history w.cfg > hist || fail "default: history exit $?"
 [ "$(grep -c ' success ' hist)" = 2 ] || { fail "default: history lacks the runs"; cat hist; }
 dp show w.cfg > sum && grep -q '^outcome  success' sum || fail "default: show summary"
+# A run without --json: the state makes the JSON itself, compressed as it is written (never held
+# whole): the result --json writes, but for its times; `size` its length
+dp run w.cfg -q > /dev/null 2>&1
+dp show w.cfg 3 --json > s3.json || fail "default: show 3 --json (a run without --json) exit $?"
+shape() { jq -S 'walk(if type == "number" then 0 else . end)' "$1"; }
+[ -n "$(shape s3.json)" ] && [ "$(shape s3.json)" = "$(shape r2.json)" ] ||
+  fail "default: show --json of a run without --json is not the result run --json writes"
+[ "$(q "$(sdb w)" 'SELECT encoding, size FROM run_results WHERE run_id = 3')" = "zstd|$(wc -c < s3.json)" ] ||
+  fail "default: a run without --json: its result's encoding and size"
 mkdir ns && cd ns && chain && dp run w.cfg --no-state > /dev/null 2>&1 && [ ! -e .daggerpool ] ||
   fail "default: --no-state made .daggerpool"
 cd ..

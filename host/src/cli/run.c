@@ -465,10 +465,15 @@ int cli_run(int argc, char **argv)
 
     if (summary_out && plan.ntargets)
         selection_line(summary_out, &plan);
-    if (state && !render_json_text(r, name, &json_text, &json_len))
+    /* With --json, the text made once for both; without, the state makes
+     * its copy straight into its compressed form. */
+    if (state && o.json && !render_json_text(r, name, &json_text, &json_len))
         goto oom;
     code = write_outputs(&o, r, name, summary_out, &json_file, &trace_file, trace, json_text, json_len);
-    cli_state_run_end(state, r, json_text, json_len);
+    if (json_text)
+        cli_state_run_end(state, r, json_text, json_len);
+    else
+        cli_state_run_end_render(state, r, name);
     goto out;
 
 oom:

@@ -115,6 +115,10 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev);
  * plugin versions, the outcome and counts, the result's JSON text (exactly
  * what `run --json` writes), the jobs' last ends, and the retention. */
 void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, size_t json_len);
+/* The same, the result's JSON made here (dp__render_json: what `run
+ * --json` writes for workflow) straight into its compressed form, never
+ * held whole: for a run that writes no --json of its own. */
+void cli_state_run_end_render(cli_state_t *st, const dp_result_t *r, const char *workflow);
 
 /* ---- state_query.c ----------------------------------------------------- */
 

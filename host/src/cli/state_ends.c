@@ -18,6 +18,7 @@
  * every other byte (invalid UTF-8 too) is written as it is, so that a job's
  * name reads back exactly (json_extract and state_ends_next alike). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -345,6 +346,77 @@ unsigned char *state_compress(const char *text, size_t len, size_t *zlen)
         return NULL;
     }
     *zlen = n;
+    return z;
+}
+
+/* ---- a stream compressed as it is written ----------------------------- */
+
+struct state_zout {
+    ZSTD_CCtx *cx;
+    state_buf_t z; /* the frame so far */
+    size_t len;    /* text bytes written */
+    bool failed;
+};
+
+/* Compresses in (all of it, or to the frame's end) onto zo->z. */
+static bool zout_feed(state_zout_t *zo, const char *p, size_t n, ZSTD_EndDirective how)
+{
+    ZSTD_inBuffer in = {p, n, 0};
+    for (;;) {
+        if (!grow(&zo->z, ZSTD_CStreamOutSize()))
+            return false;
+        ZSTD_outBuffer out = {zo->z.p + zo->z.n, zo->z.cap - zo->z.n, 0};
+        size_t left = ZSTD_compressStream2(zo->cx, &out, &in, how);
+        zo->z.n += out.pos;
+        if (ZSTD_isError(left))
+            return false;
+        if (how == ZSTD_e_continue ? in.pos == in.size : left == 0)
+            return true;
+    }
+}
+
+static ssize_t zout_write(void *cookie, const char *p, size_t n)
+{
+    state_zout_t *zo = cookie;
+    if (zo->failed || !zout_feed(zo, p, n, ZSTD_e_continue)) {
+        zo->failed = true;
+        return 0; /* an error for stdio */
+    }
+    zo->len += n;
+    return (ssize_t)n;
+}
+
+FILE *state_zout_open(state_zout_t **zop)
+{
+    state_zout_t *zo = calloc(1, sizeof *zo);
+    *zop = zo;
+    if (!zo || !(zo->cx = ZSTD_createCCtx()) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(zo->cx, ZSTD_c_compressionLevel, 1)))
+        return NULL;
+    FILE *f = fopencookie(zo, "w", (cookie_io_functions_t){.write = zout_write});
+    /* The JSON writer hands over whole chunks: no copy into a buffer of
+     * the stream's own. */
+    if (f)
+        setvbuf(f, NULL, _IONBF, 0);
+    return f;
+}
+
+unsigned char *state_zout_close(FILE *f, state_zout_t *zo, size_t *zlen, size_t *len)
+{
+    bool ok = f && fclose(f) == 0;
+    unsigned char *z = NULL;
+    if (zo) {
+        ok = ok && !zo->failed && zout_feed(zo, "", 0, ZSTD_e_end) && !zo->z.oom;
+        ZSTD_freeCCtx(zo->cx);
+        if (ok) {
+            z = (unsigned char *)zo->z.p;
+            *zlen = zo->z.n;
+            *len = zo->len;
+        } else {
+            free(zo->z.p);
+        }
+        free(zo);
+    }
     return z;
 }
 

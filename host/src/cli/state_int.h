@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "state.h"
@@ -63,11 +65,24 @@ struct cli_state {
      * 1 + the status, | LAST_MARKED for a manual mark. */
     unsigned char *last;
     uint64_t *last_hash;
-    unsigned nreused;
+    atomic_uint nreused;
     uint64_t run_start_ms; /* Unix ms */
     state_buf_t batch;     /* the writer's batch of ends being made */
 
-    /* The writer: workers append ends under qmu, the writer commits them. */
+    /* The run's ends as the workers publish them, without a lock: a
+     * worker takes slot i = taken++ (one atomic add), fills it and sets
+     * ready[i]; the writer commits the slots from `consumed` on, in order,
+     * up to the first not ready yet. A slot per job: each job ends (or is
+     * reused) once per run; an end beyond them goes to `queue`. */
+    state_end_t *slots;
+    atomic_uchar *ready;
+    size_t nslots;
+    atomic_size_t taken;
+    size_t consumed;  /* the writer's (under qmu once the run is over) */
+    bool writer_busy; /* the writer is committing slots (under qmu) */
+
+    /* The writer: the slots and, under qmu, the ends that have no slot;
+     * the writer commits them. */
     pthread_mutex_t qmu;
     pthread_cond_t qcv, qdone;
     state_ends_t queue;
@@ -122,6 +137,15 @@ const char *state_ends_next(const char *p, const char *end, state_rec_t *r);
 /* The result's JSON text compressed (zstd, level 1), malloc'd, *zlen
  * bytes; NULL when out of memory. */
 unsigned char *state_compress(const char *text, size_t len, size_t *zlen);
+/* A stream that compresses what is written to it into one zstd frame
+ * (level 1, as state_compress), so that the run's JSON result is never
+ * held whole in memory. NULL when it cannot be made (*zo still goes to
+ * state_zout_close). */
+typedef struct state_zout state_zout_t;
+FILE *state_zout_open(state_zout_t **zo);
+/* Closes f (NULL allowed); the frame, malloc'd, *zlen bytes, of a text of
+ * *len bytes; NULL when any write or the compression failed. Frees zo. */
+unsigned char *state_zout_close(FILE *f, state_zout_t *zo, size_t *zlen, size_t *len);
 /* The text of len bytes back from its zstd frame, malloc'd; NULL when the
  * frame is not that (corrupt) or out of memory. */
 char *state_decompress(const void *z, size_t zlen, size_t len);

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "render.h"
 #include "state_int.h"
 #include "store.h"
 
@@ -235,11 +236,35 @@ static int upsert_last(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Commits ends in one transaction (or none, once broken), then, off the
- * run's critical path, moves the log (WAL) into the file when it grew. */
-static void commit_ends(cli_state_t *st, state_ends_t *q)
+/* One end into the batch being made. */
+static void add_queued(cli_state_t *st, const state_end_t *e)
 {
-    if (!q->n)
+    uint64_t t0 = e->start_ns;
+    int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
+    int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
+    if (e->reused)
+        add_end(st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL);
+    else
+        add_end(st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
+}
+
+/* Where the slots ready from `from` on end (the first one taken but not
+ * filled yet, or the last taken). */
+static size_t slots_ready_end(cli_state_t *st, size_t from)
+{
+    size_t taken = atomic_load_explicit(&st->taken, memory_order_relaxed);
+    size_t to = from, lim = taken < st->nslots ? taken : st->nslots;
+    while (to < lim && atomic_load_explicit(&st->ready[to], memory_order_acquire))
+        to++;
+    return to;
+}
+
+/* Commits the slots [from, to) and the ends in q in one transaction (or
+ * none, once broken), then, off the run's critical path, moves the log
+ * (WAL) into the file when it grew. */
+static void commit_ends(cli_state_t *st, size_t from, size_t to, state_ends_t *q)
+{
+    if (from == to && !q->n)
         return;
     /* A batch can come before the loop's early start of the hashing (a
      * watch's writer that was waiting when the run began). */
@@ -247,16 +272,10 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
     /* The batch's text is made outside mu: the store hook (workers) and
      * the main thread wait for the database only. */
     st->batch.n = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        const state_end_t *e = &q->v[i];
-        uint64_t t0 = e->start_ns;
-        int64_t start = t0 ? (int64_t)((t0 - 1) / 1000000u) : -1;
-        int64_t dur = t0 && e->end_ns >= t0 - 1 ? (int64_t)((e->end_ns - (t0 - 1)) / 1000000u) : 0;
-        if (e->reused)
-            add_end(st, e->id, DP_STATUS_SUCCESS, true, 0, -1, -1, NULL);
-        else
-            add_end(st, e->id, (dp_status_t)e->status, false, e->attempts, start, dur, e->error);
-    }
+    for (size_t i = from; i < to; i++)
+        add_queued(st, &st->slots[i]);
+    for (size_t i = 0; i < q->n; i++)
+        add_queued(st, &q->v[i]);
     pthread_mutex_lock(&st->mu);
     if (!st->broken) {
         int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -265,6 +284,8 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
         if (rc == SQLITE_OK) {
+            for (size_t i = from; i < to; i++)
+                st->recorded[st->slots[i].id] = 1;
             for (size_t i = 0; i < q->n; i++)
                 st->recorded[q->v[i].id] = 1;
         } else {
@@ -276,9 +297,22 @@ static void commit_ends(cli_state_t *st, state_ends_t *q)
     }
     st->batch.n = 0;
     pthread_mutex_unlock(&st->mu);
+    for (size_t i = from; i < to; i++) {
+        free(st->slots[i].error);
+        st->slots[i].error = NULL;
+    }
     for (size_t i = 0; i < q->n; i++)
         free(q->v[i].error);
     q->n = 0;
+}
+
+/* Under qmu: the ends waiting for the writer (slots and queue). */
+static size_t pending(const cli_state_t *st)
+{
+    if (!st->slots)
+        return st->queue.n;
+    size_t taken = atomic_load_explicit(&st->taken, memory_order_relaxed);
+    return st->queue.n + (taken < st->nslots ? taken : st->nslots) - st->consumed;
 }
 
 /* The writer lives from the first run to cli_state_close (a watch keeps it
@@ -296,8 +330,8 @@ static void *writer_main(void *arg)
             ensure_hashes(st);
             pthread_mutex_lock(&st->qmu);
         }
-        while (!st->stop && st->flush_done == st->flush_req && st->queue.n < STATE_FLUSH_JOBS) {
-            if (!st->queue.n && !st->run_live) {
+        while (!st->stop && st->flush_done == st->flush_req && pending(st) < STATE_FLUSH_JOBS) {
+            if (!pending(st) && !st->run_live) {
                 pthread_cond_wait(&st->qcv, &st->qmu);
                 continue;
             }
@@ -315,14 +349,23 @@ static void *writer_main(void *arg)
         state_ends_t t = st->queue;
         st->queue = mine;
         mine = t;
+        /* The slots filled so far: the writer's until it is done with
+         * them (run_clear waits for it before freeing them). */
+        size_t from = st->consumed, to = from;
+        if (st->slots) {
+            to = slots_ready_end(st, from);
+            st->consumed = to;
+            st->writer_busy = true;
+        }
         unsigned long req = st->flush_req;
         bool stop = st->stop;
         pthread_mutex_unlock(&st->qmu);
-        commit_ends(st, &mine);
+        commit_ends(st, from, to, &mine);
         pthread_mutex_lock(&st->qmu);
+        st->writer_busy = false;
         st->flush_done = req;
         pthread_cond_broadcast(&st->qdone);
-        if (stop && st->queue.n == 0)
+        if (stop && pending(st) == 0)
             break;
     }
     pthread_mutex_unlock(&st->qmu);
@@ -334,7 +377,9 @@ static void *writer_main(void *arg)
 static void flush_ends(cli_state_t *st)
 {
     if (!st->writer_on) {
-        commit_ends(st, &st->queue);
+        size_t from = st->consumed, to = st->slots ? slots_ready_end(st, from) : from;
+        st->consumed = to;
+        commit_ends(st, from, to, &st->queue);
         return;
     }
     pthread_mutex_lock(&st->qmu);
@@ -355,7 +400,7 @@ void state_writer_stop(cli_state_t *st)
     pthread_mutex_unlock(&st->qmu);
     pthread_join(st->writer, NULL);
     st->writer_on = false;
-    commit_ends(st, &st->queue);
+    flush_ends(st);
     free(st->queue.v);
     st->queue = (state_ends_t){0};
 }
@@ -379,6 +424,27 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
     /* Read here, where the job just ran (its start is in this thread's
      * cache, or close), not by the writer in the random order of the ends. */
     uint64_t start_ns = reused ? 0 : st->start_ns[ev->job];
+    state_end_t e = {.id = ev->job,
+                     .status = (uint8_t)ev->status,
+                     .reused = reused,
+                     .attempts = ev->attempt,
+                     .start_ns = start_ns,
+                     .end_ns = ev->time_ns,
+                     .error = error};
+    if (reused)
+        atomic_fetch_add_explicit(&st->nreused, 1, memory_order_relaxed);
+    /* A slot of its own: no lock shared with the other workers. */
+    size_t i = atomic_fetch_add_explicit(&st->taken, 1, memory_order_relaxed);
+    if (i < st->nslots) {
+        st->slots[i] = e;
+        atomic_store_explicit(&st->ready[i], 1, memory_order_release);
+        if ((i + 1) % STATE_FLUSH_JOBS == 0) {
+            pthread_mutex_lock(&st->qmu);
+            pthread_cond_signal(&st->qcv);
+            pthread_mutex_unlock(&st->qmu);
+        }
+        return;
+    }
     pthread_mutex_lock(&st->qmu);
     if (st->queue.n == st->queue.cap) {
         size_t cap = st->queue.cap ? st->queue.cap * 2 : 1024;
@@ -391,16 +457,8 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
         st->queue.v = v;
         st->queue.cap = cap;
     }
-    st->queue.v[st->queue.n++] = (state_end_t){.id = ev->job,
-                                               .status = (uint8_t)ev->status,
-                                               .reused = reused,
-                                               .attempts = ev->attempt,
-                                               .start_ns = start_ns,
-                                               .end_ns = ev->time_ns,
-                                               .error = error};
-    if (reused)
-        st->nreused++;
-    if (st->queue.n == STATE_FLUSH_JOBS)
+    st->queue.v[st->queue.n++] = e;
+    if (pending(st) >= STATE_FLUSH_JOBS)
         pthread_cond_signal(&st->qcv);
     pthread_mutex_unlock(&st->qmu);
 }
@@ -409,6 +467,21 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
 
 static void run_clear(cli_state_t *st)
 {
+    /* The slots, once the writer is done with them. */
+    pthread_mutex_lock(&st->qmu);
+    while (st->writer_busy)
+        pthread_cond_wait(&st->qdone, &st->qmu);
+    for (size_t i = st->consumed; st->slots && i < st->nslots; i++)
+        if (atomic_load_explicit(&st->ready[i], memory_order_acquire))
+            free(st->slots[i].error); /* not committed: the state broke, or the run refused */
+    free(st->slots);
+    free((void *)(uintptr_t)st->ready);
+    st->slots = NULL;
+    st->ready = NULL;
+    st->nslots = 0;
+    st->consumed = 0;
+    atomic_store(&st->taken, 0);
+    pthread_mutex_unlock(&st->qmu);
     free(st->hash);
     free(st->start_ns);
     free(st->recorded);
@@ -472,7 +545,19 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     st->recorded = calloc(n, 1);
     st->last = calloc(n, 1);
     st->last_hash = calloc(n, sizeof *st->last_hash);
-    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash) {
+    state_end_t *slots = malloc(n * sizeof *slots);
+    atomic_uchar *ready = calloc(n, sizeof *ready);
+    if (slots && ready) {
+        pthread_mutex_lock(&st->qmu);
+        st->slots = slots;
+        st->ready = ready;
+        st->nslots = st->njobs;
+        pthread_mutex_unlock(&st->qmu);
+    } else {
+        free(slots);
+        free((void *)(uintptr_t)ready);
+    }
+    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash || !st->slots) {
         run_clear(st);
         state_broken(st, "record the run", SQLITE_NOMEM);
         return false;
@@ -630,21 +715,11 @@ static int insert_rest(cli_state_t *st, const dp_result_t *r)
     return rc;
 }
 
-void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, size_t json_len)
+/* The run's end (cli_state_run_end): the result's JSON as its zstd frame
+ * z (zlen bytes, of a text of json_len bytes), else as the text json. */
+static void run_end(cli_state_t *st, const dp_result_t *r, const unsigned char *z, size_t zlen, const char *json,
+                    size_t json_len)
 {
-    if (!st || !st->run_id)
-        return;
-    flush_ends(st);
-    pthread_mutex_lock(&st->qmu);
-    st->run_live = false;
-    pthread_mutex_unlock(&st->qmu);
-    ensure_hashes(st); /* the writer idle: when it had no end to write */
-    /* The JSON text compressed (a job's members repeat: much smaller),
-     * before the transaction. */
-    unsigned char *z = NULL;
-    size_t zlen = 0;
-    if (r && json && !st->broken)
-        z = state_compress(json, json_len, &zlen);
     pthread_mutex_lock(&st->mu);
     if (!r && !st->broken) { /* the library refused the run: nothing ran */
         char sql[128];
@@ -690,11 +765,11 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
         }
         sqlite3_finalize(s);
         s = NULL;
-        if (rc == SQLITE_OK && json)
+        if (rc == SQLITE_OK && (json || z))
             rc = sqlite3_prepare_v2(
                 st->db, "INSERT OR REPLACE INTO run_results (run_id, json, encoding, size) VALUES (?, ?, ?, ?)", -1, &s,
                 NULL);
-        if (rc == SQLITE_OK && json) {
+        if (rc == SQLITE_OK && (json || z)) {
             sqlite3_bind_int64(s, 1, st->run_id);
             if (z) {
                 sqlite3_bind_blob64(s, 2, z, zlen, SQLITE_STATIC);
@@ -732,6 +807,68 @@ void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, 
             sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }
     pthread_mutex_unlock(&st->mu);
+}
+
+/* What both ends do first: the ends committed, the writer idle. */
+static void run_end_flush(cli_state_t *st)
+{
+    flush_ends(st);
+    pthread_mutex_lock(&st->qmu);
+    st->run_live = false;
+    pthread_mutex_unlock(&st->qmu);
+    ensure_hashes(st); /* the writer idle: when it had no end to write */
+}
+
+void cli_state_run_end(cli_state_t *st, const dp_result_t *r, const char *json, size_t json_len)
+{
+    if (!st || !st->run_id)
+        return;
+    run_end_flush(st);
+    /* The JSON text compressed (a job's members repeat: much smaller),
+     * before the transaction. */
+    unsigned char *z = NULL;
+    size_t zlen = 0;
+    if (r && json && !st->broken)
+        z = state_compress(json, json_len, &zlen);
+    run_end(st, r, z, zlen, json, json_len);
+    free(z);
+    run_clear(st);
+}
+
+void cli_state_run_end_render(cli_state_t *st, const dp_result_t *r, const char *workflow)
+{
+    if (!st || !st->run_id)
+        return;
+    run_end_flush(st);
+    /* The JSON made straight into its compressed form: the 20 MB of a
+     * 100 000-job run's text are never held (their pages, their copies). */
+    unsigned char *z = NULL;
+    size_t zlen = 0, len = 0;
+    if (r && !st->broken) {
+        state_zout_t *zo = NULL;
+        FILE *f = state_zout_open(&zo);
+        int rc = f ? dp__render_json(f, r, workflow) : DP_ENOMEM;
+        z = state_zout_close(f, zo, &zlen, &len);
+        if (rc != DP_OK) {
+            free(z);
+            z = NULL;
+        }
+    }
+    if (r && !z && !st->broken) { /* no stream (out of memory): the text, then compressed */
+        char *text = NULL;
+        size_t tlen = 0;
+        FILE *f = open_memstream(&text, &tlen);
+        int rc = f ? dp__render_json(f, r, workflow) : DP_ENOMEM;
+        bool ok = f && fclose(f) == 0 && rc == DP_OK;
+        if (ok)
+            z = state_compress(text, tlen, &zlen);
+        run_end(st, r, z, zlen, ok ? text : NULL, tlen);
+        free(text);
+        free(z);
+        run_clear(st);
+        return;
+    }
+    run_end(st, r, z, zlen, NULL, len);
     free(z);
     run_clear(st);
 }
