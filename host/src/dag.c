@@ -1597,8 +1597,11 @@ int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msgl
         return DP_ENOMEM;
     g->sched = gs;
     int rc = resolve_pools(g, gs, msg, msglen);
-    if (rc == DP_OK)
+    gs->ids_topo = topo == NULL;
+    if (rc == DP_OK && topo)
         rc = make_orders(g, gs, topo);
+    else if (rc == DP_OK)
+        gs->stale = true; /* made before they are read (dp__gsched_refresh) */
     if (rc != DP_OK)
         dp__gsched_free(g);
     if (rc == DP_ENOMEM)
@@ -1611,6 +1614,12 @@ int dp__gsched_refresh(dp_graph_t *g)
     dp_gsched_t *gs = g->sched;
     if (!gs || !gs->stale)
         return DP_OK;
+    if (gs->ids_topo) {
+        int rc = make_orders(g, gs, NULL);
+        if (rc == DP_OK)
+            gs->stale = false;
+        return rc;
+    }
     /* A topological order (Kahn's), for the paths. */
     size_t n = g->njobs, nn = n ? n : 1, head = 0, tail = 0;
     uint32_t *order = malloc(nn * sizeof *order), *indeg = malloc(nn * sizeof *indeg);

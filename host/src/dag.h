@@ -274,6 +274,7 @@ typedef struct dp_gsched {
      * before the next run. */
     uint64_t *expected;
     bool stale;
+    bool ids_topo; /* job ids are a topological order (the paths need no Kahn's pass) */
     /* The run's scratch, kept from run to run (a run holds g->running):
      * the bucket queues' arrays and the jobs' links. */
     void *scratch;
@@ -281,8 +282,12 @@ typedef struct dp_gsched {
 } dp_gsched_t;
 
 /* At the end of a successful validate (the graph's CSR arrays built, no
- * cycle): the pools resolved and the paths, root order and levels made.
- * topo: the jobs in a topological order, or NULL when ids are one. DP_OK;
+ * cycle): the pools resolved and the paths, root order and levels made;
+ * when ids are a topological order, the paths are left stale instead, made
+ * by the first refresh (a run's, or dp_graph_job_critical_path), so that
+ * expected durations set between validate and run (the command's state)
+ * do not make them twice. topo: the jobs in a topological order, or NULL
+ * when ids are one. DP_OK;
  * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
  * with msg; DP_ENOMEM. */
 int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
