@@ -63,13 +63,22 @@ static void mix(uint64_t *h, const void *data, size_t len)
     *h = x;
 }
 
+/* The 8 bytes of v, little-endian, as mix would take them: a step per
+ * byte up to the last non-zero one, then the zeros above it as one
+ * multiplication (a length or a small number: two multiplications, and
+ * no branch on each byte). */
+static uint64_t mix_u64(uint64_t x, uint64_t v)
+{
+    int k = 0;
+    for (; v; v >>= 8, k++)
+        x = (x ^ (v & 0xff)) * FNV_PRIME;
+    return x * prime_pow[8 - k];
+}
+
 /* One item: its length (8 bytes, little-endian) then its bytes. */
 static void item(uint64_t *h, const void *data, size_t len)
 {
-    unsigned char n[8];
-    for (int i = 0; i < 8; i++)
-        n[i] = (unsigned char)((uint64_t)len >> (8 * i));
-    mix(h, n, sizeof n);
+    *h = mix_u64(*h, (uint64_t)len);
     mix(h, data, len);
 }
 
@@ -80,10 +89,7 @@ static void item_str(uint64_t *h, const char *s)
 
 static void item_u64(uint64_t *h, uint64_t v)
 {
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    item(h, b, sizeof b);
+    *h = mix_u64(mix_u64(*h, 8), v);
 }
 
 static void item_f64(uint64_t *h, double v)
