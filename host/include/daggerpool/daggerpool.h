@@ -541,8 +541,8 @@ DP_API int dp_graph_job_priority(const dp_graph_t *g, size_t id);
 /** After validate: job id's remaining path, the job included (its
  *  critical path): in jobs, or in expected milliseconds when durations were
  *  given. 0 for an id out of range or a graph not validated. The first call
- *  after dp_graph_set_expected_ms makes the paths again: not concurrently
- *  with a run of g or another call on it. */
+ *  after validate (before any run) or after dp_graph_set_expected_ms makes
+ *  the paths: not concurrently with a run of g or another call on it. */
 DP_API uint64_t dp_graph_job_critical_path(const dp_graph_t *g, size_t id);
 /** After validate: the expected duration of job id in ms (e.g. what it
  *  took last time), for the critical path: once any job has one, paths
