@@ -12,6 +12,7 @@
  */
 #include "prio.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -145,7 +146,15 @@ static uint32_t bq_pop(bq_t *q, const uint32_t *next, uint32_t lv)
 typedef struct spool {
     unsigned free; /* slots */
     bq_t wait;     /* its jobs waiting for slots, by level among its own */
-    /* wait.count, stored under the lock, read without it by
+    /* Its roots that did not get slots at the run's start
+     * (dp__sched_seed_roots), not in `wait`: a list linked through the
+     * run's `next` (job + 1, 0 the end), best first (the roots' order), so
+     * that seeding a root costs two stores. The line is both: its head is
+     * the better of the two heads, the root's at equal levels (it was
+     * ready first, as it would be in `wait`). */
+    uint32_t lazy_head, lazy_tail;
+    size_t nlazy;
+    /* wait.count + nlazy, stored under the lock, read without it by
      * dp__sched_handoff. */
     _Atomic uint32_t nwait;
 } spool_t;
@@ -163,6 +172,7 @@ struct dp_sched {
     uint64_t *wait_from; /* per job of a pool that had to wait: since when (ticks, ticks.h; 0: no wait) */
     bool tsc;            /* the run's ticks */
     uint32_t *waits;     /* per job of a pool: its wait in ms + 1 (handed to the result) */
+    uint64_t root_from;  /* when the roots were seeded (ticks; 0: not yet): the lazy roots' wait's start */
     bq_t ready;
     spool_t *pools;
     /* ready.count, stored under the lock, read without it by
@@ -179,7 +189,38 @@ static inline void sync_ready(dp_sched_t *s)
 
 static inline void sync_wait(spool_t *sp)
 {
-    atomic_store_explicit(&sp->nwait, (uint32_t)sp->wait.count, memory_order_relaxed);
+    atomic_store_explicit(&sp->nwait, (uint32_t)(sp->wait.count + sp->nlazy), memory_order_relaxed);
+}
+
+/* The head of pool sp's line (UINT32_MAX: empty): its lazy roots' head if
+ * that is at least as good as the bucket queue's best (*lv: UINT32_MAX),
+ * else the queue's (*lv: its level). */
+static inline uint32_t line_head(const dp_sched_t *s, const spool_t *sp, uint32_t *lv)
+{
+    uint32_t top = bq_top(&sp->wait);
+    if (sp->lazy_head) {
+        uint32_t r = sp->lazy_head - 1;
+        if (top == UINT32_MAX || s->gs->plevel[r] >= top) {
+            *lv = UINT32_MAX;
+            return r;
+        }
+    }
+    *lv = top;
+    return top == UINT32_MAX ? UINT32_MAX : sp->wait.head[top] - 1;
+}
+
+/* Takes line_head's job id (lv as it said) out of the line. A lazy root
+ * waited since the roots were seeded. */
+static inline void line_pop(dp_sched_t *s, spool_t *sp, uint32_t id, uint32_t lv)
+{
+    if (lv != UINT32_MAX) {
+        bq_pop(&sp->wait, s->next, lv);
+        return;
+    }
+    if (!(sp->lazy_head = s->next[id]))
+        sp->lazy_tail = 0;
+    sp->nlazy--;
+    s->wait_from[id] = s->root_from;
 }
 
 bool dp__sched_needed(const dp_graph_t *g, unsigned nworkers)
@@ -345,12 +386,11 @@ static inline void granted(dp_sched_t *s, uint32_t id)
 static void drain(dp_sched_t *s, uint32_t p, made_t *m)
 {
     spool_t *sp = &s->pools[p];
-    for (uint32_t lv; (lv = bq_top(&sp->wait)) != UINT32_MAX;) {
-        uint32_t id = sp->wait.head[lv] - 1;
+    for (uint32_t lv, id; (id = line_head(s, sp, &lv)) != UINT32_MAX;) {
         unsigned need = s->g->pols[s->g->jobs[id].pol].pool_slots;
         if (need > sp->free)
             break;
-        bq_pop(&sp->wait, s->next, lv);
+        line_pop(s, sp, id, lv);
         sp->free -= need;
         granted(s, id);
         make_ready(s, m, id);
@@ -379,11 +419,10 @@ static size_t take_carry(dp_sched_t *s, uint32_t x, uint32_t *carry, size_t max)
     spool_t *sp = &s->pools[p - 1];
     unsigned need = slots_of(s, x);
     size_t k = 0;
-    for (uint32_t lv; k < max && (lv = bq_top(&sp->wait)) != UINT32_MAX;) {
-        uint32_t id = sp->wait.head[lv] - 1;
+    for (uint32_t lv, id; k < max && (id = line_head(s, sp, &lv)) != UINT32_MAX;) {
         if (slots_of(s, id) != need || (top != UINT32_MAX && s->gs->level[id] < top))
             break;
-        bq_pop(&sp->wait, s->next, lv);
+        line_pop(s, sp, id, lv);
         granted(s, id);
         carry[k++] = id;
     }
@@ -430,7 +469,7 @@ size_t dp__sched_step_carry(dp_sched_t *s, uint32_t done, const uint32_t *ids, s
         }
         spool_t *sp = &s->pools[p - 1];
         unsigned need = g->pols[g->jobs[id].pol].pool_slots;
-        if (!sp->wait.count && need <= sp->free) {
+        if (!sp->wait.count && !sp->nlazy && need <= sp->free) {
             /* The common case: nobody waits and the slots are free. */
             sp->free -= need;
             s->waits[id] = 1;
@@ -470,6 +509,49 @@ size_t dp__sched_step_carry(dp_sched_t *s, uint32_t done, const uint32_t *ids, s
     sync_ready(s);
     pthread_mutex_unlock(&s->mu);
     return made;
+}
+
+size_t dp__sched_seed_roots(dp_sched_t *s, const uint32_t *ids, size_t n)
+{
+    const dp_graph_t *g = s->g;
+    made_t m = {.want = false, .cand = UINT32_MAX, .n = 0};
+    pthread_mutex_lock(&s->mu);
+    if (!s->root_from) {
+        uint64_t now = dp__ticks(s->tsc);
+        s->root_from = now ? now : 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = ids[i], p = pool_of(s, id);
+        if (!p) {
+            make_ready(s, &m, id);
+            continue;
+        }
+        spool_t *sp = &s->pools[p - 1];
+        unsigned need = g->pols[g->jobs[id].pol].pool_slots;
+        if (!sp->nlazy && need <= sp->free) {
+            /* As dp__sched_step: nobody waits (no job but a root is in
+             * the line yet) and the slots are free. */
+            sp->free -= need;
+            s->waits[id] = 1;
+            make_ready(s, &m, id);
+            continue;
+        }
+        /* At the end of its pool's lazy roots: the roots come best first,
+         * so the list stays in the line's order. */
+        assert(!sp->lazy_tail || s->gs->plevel[sp->lazy_tail - 1] >= s->gs->plevel[id]);
+        s->next[id] = 0;
+        if (sp->lazy_tail)
+            s->next[sp->lazy_tail - 1] = id + 1;
+        else
+            sp->lazy_head = id + 1;
+        sp->lazy_tail = id + 1;
+        sp->nlazy++;
+    }
+    for (size_t p = 0; p < g->npools; p++)
+        sync_wait(&s->pools[p]);
+    sync_ready(s);
+    pthread_mutex_unlock(&s->mu);
+    return m.n;
 }
 
 bool dp__sched_handoff(dp_sched_t *s, uint32_t done, uint32_t succ)

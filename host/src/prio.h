@@ -12,7 +12,8 @@
  * where a priority or a pool can bound the run (dp__sched_needed): under one
  * mutex, a bucket queue of the ready jobs by level (highest first, first
  * come first served within a level) and, per pool, its free slots and a
- * bucket queue of the jobs waiting for them. The run's lock-free queue
+ * bucket queue of the jobs waiting for them (its roots that wait from the
+ * start in a list of their own beside it: dp__sched_seed_roots). The run's lock-free queue
  * (queue.c) then carries tokens, not jobs: each token stands for one job
  * put into the ready queue, and whoever takes a token takes the best ready
  * job (pool.c). The plain case (no pool, no priority) never makes one: its
@@ -80,6 +81,14 @@ size_t dp__sched_step(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t 
 size_t dp__sched_step_carry(dp_sched_t *s, uint32_t done, const uint32_t *ids, size_t n, uint32_t *next,
                             uint32_t *carry, size_t max, size_t *ncarry);
 
+/* dp__sched_step for the roots at the run's start, before any worker runs
+ * and before any other step: ids[0..n) are roots, and every call's in the
+ * order of the graph's root_order (best first). A root whose pool cannot
+ * give it its slots now is not sorted into the pool's bucket queue but put
+ * at the end of a list of its pool's roots (the pool's line is both, its
+ * head the better of their heads); it waits from the first call's time.
+ * Returns how many jobs it made ready: the tokens to publish. */
+size_t dp__sched_seed_roots(dp_sched_t *s, const uint32_t *ids, size_t n);
 /* Whether job `done`, ended, may hand its pool slots straight to `succ`,
  * the one job it made ready, with no lock: both of the same pool (or of
  * none) and the same pool_slots, and (as far as this thread sees) no job

@@ -104,7 +104,7 @@ static void reset_jobs(dp_run_t *run)
             if (i < nr && off[j + 1] == off[j])
                 batch[nb++] = (uint32_t)j;
             if (nb == 64 || (i == nr && nb)) {
-                size_t k = dp__sched_step(run->sched, UINT32_MAX, batch, nb, NULL);
+                size_t k = dp__sched_seed_roots(run->sched, batch, nb);
                 for (size_t t = 0; t < k; t++)
                     dp__queue_seed(&run->queue, batch[0]); /* a token: its value is not read */
                 nb = 0;

@@ -355,6 +355,55 @@ static void test_priority_then_path(void **state)
     world_free(w);
 }
 
+/* A pool's line mixes roots that waited from the start with jobs made
+ * ready later (prio.c keeps the roots apart, in their order): a later job
+ * of a higher priority passes waiting roots, one of the same level comes
+ * after them, in a run's order as it was before the roots were kept
+ * apart. Pool db of 1 slot, 2 workers (so it bounds the run), 12
+ * jobs: root r0 (priority 3, the longest path) and roots of priorities 2,
+ * 1 and 0; r0's successors have priorities 9, 2, 1 and 0. Twice: the
+ * second run starts with the first one's scratch. */
+static void test_pool_line_roots_and_later(void **state)
+{
+    (void)state;
+    world_t *w = world_new();
+    dp_graph_t *g = dp_graph_new();
+    char err[256];
+    assert_int_equal(dp_graph_add_pool(g, "db", 1, err, sizeof err), DP_OK);
+    add(g, w, "l0a", 0, 1, 1, 0);
+    add(g, w, "l1a", 0, 1, 1, 1);
+    add(g, w, "l2a", 0, 1, 1, 2);
+    add(g, w, "l0b", 0, 1, 1, 0);
+    add(g, w, "l1b", 0, 1, 1, 1);
+    add(g, w, "r0", 0, 1, 1, 3);
+    add(g, w, "l2b", 0, 1, 1, 2);
+    add(g, w, "l1c", 0, 1, 1, 1);
+    static const char *succ[4] = {"x0", "x1", "x2", "x9"};
+    static const int sprio[4] = {0, 1, 2, 9};
+    for (int i = 0; i < 4; i++) {
+        add(g, w, succ[i], 0, 1, 1, sprio[i]);
+        assert_int_equal(dp_graph_add_dep(g, succ[i], "r0"), DP_OK);
+    }
+    for (int round = 0; round < 2; round++) {
+        w->order[0] = '\0';
+        memset(w->max_in_use, 0, sizeof w->max_in_use);
+        dp_result_t *r = run_j(g, 2, true);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        assert_int_equal(w->max_in_use[0], 1);
+        /* r0's slot goes to the line's head (l2a) before its successors
+         * join the line (dp__sched_step). */
+        assert_string_equal(w->order, "r0 l2a x9 l2b x2 l1a l1b l1c x1 l0a l0b x0");
+        /* The roots waited from the run's start: l0b for the ten jobs of a
+         * millisecond or more before it. */
+        assert_int_equal(wait_of(r, "r0"), 0);
+        assert_true(wait_of(r, "l0b") >= 9);
+        assert_true(wait_of(r, "l2a") >= 1);
+        dp_result_free(r);
+    }
+    dp_graph_free(g);
+    world_free(w);
+}
+
 /* The plain case (no pool, no priority): the roots start longest path first
  * and a worker goes on with its ready successor of the longest path. */
 static void test_plain_critical_path_first(void **state)
@@ -797,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_old_spec_has_no_pool),       cmocka_unit_test(test_pool_fail_fast_then_rerun),
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
         cmocka_unit_test(test_rules_with_a_pool),          cmocka_unit_test(test_unbound_pool),
+        cmocka_unit_test(test_pool_line_roots_and_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
