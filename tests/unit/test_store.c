@@ -424,7 +424,9 @@ static void test_backoff_snapshot_and_cleanup(void **state)
     dp_run_opts_t o;
     dp_run_opts_init(&o);
     o.store = w.st;
-    o.timeout_ms = 250;
+    /* Long enough for the watcher to get a CPU during R's backoff under
+     * TSan on a loaded 2-CPU machine (250 ms was not, once). */
+    o.timeout_ms = 1000;
     dp_result_t *r = tu_run(g, &o);
     atomic_store(&w.stop, true);
     pthread_join(w.t, NULL);
