@@ -10,16 +10,6 @@
  * is a supervisor that stays: it loaded the plugin (its entry point and
  * init called) before serving any attempt, and forks one worker per
  * attempt, so an attempt costs one fork of a small process and its exit.
- * The fork is made ahead: once an attempt is over (DONE sent) the zygote
- * forks the next attempt's worker, which writes the first pages it will
- * write (stack, heap, request buffer) while it waits on a socket of its
- * own for the request, which the zygote passes on; so the fork and most of the
- * worker's page faults are off the attempt's path. That worker exists
- * only while no attempt is under way (the sweep at an attempt's end finds
- * the attempt's processes only), never serves a second attempt, holds
- * nothing but stdin, stdout, stderr and its socket until its request
- * comes, and dies with the zygote (parent-death signal, and its socket's
- * closing).
  *
  * Isolation between attempts is that of a fresh process each: every worker
  * is a new copy of the zygote, which runs no plugin code after the load
@@ -41,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdlib.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -55,7 +44,6 @@
 #include "runner.h"
 
 static unsigned char request[DP_ISOLATE_WARM_MAX_REQUEST];
-static int next_sock = -1;
 
 /* Sends one message to the host; false if it is gone. */
 static bool tell(int sock, uint32_t kind, int32_t value)
@@ -86,37 +74,6 @@ static long threads(void)
     return n;
 }
 
-/* The worker's first steps once it has its request (n bytes) and
- * descriptors: never returns. */
-static void run_worker(const int *fds, ssize_t n) __attribute__((noreturn));
-static void run_worker(const int *fds, ssize_t n)
-{
-    dp__runner_take_request(fds, (char *)request + 4, (char *)request + n);
-    /* Nothing the plugin executes gets the runner's descriptors. */
-    for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++) {
-        int flags = fcntl(fd, F_GETFD);
-        if (flags >= 0)
-            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-    _exit(dp__runner_worker_main(true));
-}
-
-/* In a fresh fork of the zygote: dies with it, its own process group (the
- * host's SIGTERM, through the zygote, reaches the group), no signal
- * blocked. false if the zygote is gone already. */
-static bool become_worker(pid_t zygote)
-{
-    /* Should the zygote be killed, so is the worker. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != zygote)
-        return false;
-    setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    return true;
-}
-
 /* Forks the worker of the attempt whose request (n bytes) and descriptors
  * came; closes the descriptors here. Its pid, or -1. */
 static pid_t start_worker(const int *fds, ssize_t n)
@@ -124,9 +81,24 @@ static pid_t start_worker(const int *fds, ssize_t n)
     pid_t self = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        if (!become_worker(self))
+        /* Should the zygote be killed, so is the worker. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != self)
             _exit(2);
-        run_worker(fds, n);
+        /* Its own process group, as a spawned runner's: the host's SIGTERM
+         * (through the zygote) reaches the group. */
+        setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        dp__runner_take_request(fds, (char *)request + 4, (char *)request + n);
+        /* Nothing the plugin executes gets the runner's descriptors. */
+        for (int fd = DP_ISOLATE_FD_CTL; fd <= DP_ISOLATE_FD_PLUGIN; fd++) {
+            int flags = fcntl(fd, F_GETFD);
+            if (flags >= 0)
+                fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+        _exit(dp__runner_worker_main(true));
     }
     /* The worker has them: the host must see the sockets close with it. */
     for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++)
@@ -134,109 +106,6 @@ static pid_t start_worker(const int *fds, ssize_t n)
     if (pid > 0)
         setpgid(pid, pid); /* either of us may come first */
     return pid;
-}
-
-/* What the next worker writes first, written while it waits (so that the
- * copies of those pages, and their faults, are not on the attempt's path):
- * its stack, the top of its heap, the start of the request buffer. */
-static void __attribute__((noinline)) touch_stack(void)
-{
-    volatile char buf[16 * 1024];
-    for (size_t i = 0; i < sizeof buf; i += 4096)
-        buf[i] = 0;
-}
-
-static void pretouch(void)
-{
-    touch_stack();
-    void *p = malloc(16 * 1024);
-    if (p) {
-        memset(p, 0, 16 * 1024);
-        free(p);
-    }
-    memset(request, 0, 8 * 1024);
-}
-
-/* The next attempt's worker, forked ahead while the zygote is idle: it
- * waits on its own socket for the request (and descriptors) the zygote
- * passes on. Its pid and the zygote's end of that socket (*wsock), or -1.
- * It holds nothing but stdin, stdout, stderr and that socket, dies with
- * the zygote (its parent-death signal, and the socket's closing) and
- * exits unused if the zygote closes its end. */
-static pid_t fork_next(int sock, int sfd, int *wsock)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -1;
-    pid_t self = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        close(sock);
-        close(sfd);
-        if (!become_worker(self))
-            _exit(0);
-        prctl(PR_SET_NAME, DP_ISOLATE_ZYGOTE_NEXT_COMM);
-        /* Only its socket, at 3 (the request's descriptors replace it). */
-        if (sv[1] != 3) {
-            if (dup2(sv[1], 3) < 0)
-                _exit(2);
-            close(sv[1]);
-        }
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
-        closefrom(4);
-#else
-        for (int fd = 4; fd < 1024; fd++)
-            close(fd);
-#endif
-        pretouch();
-        int fds[DP_ISOLATE_WARM_NFDS], nfds = 0;
-        ssize_t n = dp__runner_recv(3, request, sizeof request, fds, DP_ISOLATE_WARM_NFDS, &nfds);
-        if (n <= 0 || !dp__runner_is_request(request, n, nfds))
-            _exit(0); /* the zygote closed it unused, or is gone */
-        run_worker(fds, n);
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return -1;
-    }
-    setpgid(pid, pid); /* either of us may come first */
-    /* Above the descriptors a request brings, as the host's socket. */
-    int hi = fcntl(sv[0], F_DUPFD_CLOEXEC, 10);
-    if (hi >= 0) {
-        close(sv[0]);
-        sv[0] = hi;
-    }
-    *wsock = sv[0];
-    return pid;
-}
-
-/* Hands the attempt (n bytes of request, its descriptors) to the worker
- * forked ahead; closes the descriptors here. false if that worker is gone
- * (its socket closed): the caller forks one. */
-static bool hand_over(int wsock, const int *fds, ssize_t n)
-{
-    struct iovec iov = {request, (size_t)n};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
-    } c;
-    memset(&c, 0, sizeof c);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int) * DP_ISOLATE_WARM_NFDS);
-    memcpy(CMSG_DATA(h), fds, sizeof(int) * DP_ISOLATE_WARM_NFDS);
-    ssize_t r;
-    while ((r = sendmsg(wsock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
-    if (r != n)
-        return false;
-    for (int i = 0; i < DP_ISOLATE_WARM_NFDS; i++)
-        close(fds[i]);
-    return true;
 }
 
 /* Ends the attempt under way, if any, with everything it started (and
@@ -290,10 +159,6 @@ void dp__runner_zygote_main(pid_t host_pid, int sock)
 
     bool active = false;
     pid_t worker = 0;
-    /* The worker forked ahead for the next attempt (only ever while no
-     * attempt is under way, so that the sweep at an attempt's end finds
-     * the attempt's processes only): its pid and our end of its socket. */
-    pid_t next = fork_next(sock, sfd, &next_sock);
     for (;;) {
         int status;
         if (active && dp__runner_worker_done(&status)) {
@@ -302,7 +167,6 @@ void dp__runner_zygote_main(pid_t host_pid, int sock)
             active = false;
             if (!tell(sock, DP_ISOLATE_ZYGOTE_DONE, status))
                 end(sock, false);
-            next = fork_next(sock, sfd, &next_sock);
             continue;
         }
         struct pollfd p[2] = {{.fd = sock, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
@@ -329,23 +193,12 @@ void dp__runner_zygote_main(pid_t host_pid, int sock)
         if (n == 0 || (n < 0 && errno != EMSGSIZE))
             end(sock, active); /* the host is gone, or ended us */
         if (!active && n > 0 && dp__runner_is_request(request, n, nfds)) {
-            /* Gone (its socket closed, reaped with SIGCHLD) or refused:
-             * a worker forked now. The one forked ahead exits when its
-             * socket closes, unused. */
-            if (next > 0 && hand_over(next_sock, fds, n))
-                worker = next;
-            else
-                worker = start_worker(fds, n);
-            if (next > 0)
-                close(next_sock);
-            next = -1;
+            worker = start_worker(fds, n);
             if (worker > 0) {
                 dp__runner_watch(worker);
                 active = true;
             } else if (!tell(sock, DP_ISOLATE_ZYGOTE_DONE, 2 << 8)) { /* as if it exited with 2 */
                 end(sock, false);
-            } else {
-                next = fork_next(sock, sfd, &next_sock);
             }
             continue;
         }

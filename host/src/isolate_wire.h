@@ -132,8 +132,7 @@ enum {
  * sends STARTED (its pid), then READY once the plugin is loaded (its entry
  * point and init called, no thread or child started by them) or FAILED (it
  * then exits: the host spawns such a version's attempts as before). Per
- * attempt: the request, passed on to the worker the zygote forked ahead
- * while idle (forked then if that one is gone); TERM (SIGTERM to the worker's
+ * attempt: the request, the worker forked; TERM (SIGTERM to the worker's
  * group) and KILL (every descendant SIGKILLed) as the host escalates; DONE
  * with the worker's wait status once it is reaped and nothing it started is
  * left. The zygote exits when its socket closes, after killing what an
@@ -149,8 +148,6 @@ enum {
     DP_ISOLATE_ZYGOTE_DONE = 6     /* zygote -> host: the attempt is over, its wait status */
 };
 #define DP_ISOLATE_ZYGOTE_COMM "dp-zygote"
-/* A zygote's worker forked ahead, until it gets its attempt. */
-#define DP_ISOLATE_ZYGOTE_NEXT_COMM "dp-zygote-next"
 
 #define DP_ISOLATE_FD_CTL 3
 #define DP_ISOLATE_FD_CANCEL 4

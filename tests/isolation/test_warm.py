@@ -18,9 +18,6 @@ tests check that:
 - the spares it makes ahead are the host's to hand attempts to: the warm
   runner keeps none of their sockets, at most two wait, and one killed
   while it waits fails no job;
-- an idle zygote has its next attempt's worker forked ahead, which is not
-  counted as a spare, holds nothing of an attempt, and dies with its
-  zygote;
 - a SIGKILL of the host leaves no runner, the warm runner included;
 - a worker that ends its instance by itself after run (a type with neither
   check nor end hook) still has its crash in destroy reported.
@@ -48,8 +45,6 @@ ARGS = None
 TMP = None
 WARM_ARG = "--daggerpool-job-runner-warm-v3"
 WARM_COMM = "dp-warm-runner"
-ZYGOTE_COMM = "dp-zygote"
-NEXT_COMM = "dp-zygote-next"
 SLACK = 20.0  # generous: shared machines, sanitizers
 
 
@@ -367,14 +362,11 @@ def fds_of(pid):
 
 def idle_spares(host):
     """(supervisor, worker) of each spare under the host: a supervisor whose
-    one worker holds stdin/out/err and its socket only (no attempt's fds).
-    A zygote with the worker it forked ahead for its next attempt looks the
-    same but is no spare (it serves only its own version's attempts):
-    zygote_next counts those."""
+    one worker holds stdin/out/err and its socket only (no attempt's fds)."""
     found = []
     procs = {x: proc_info(x) for x in marked()}
     for sup, info in procs.items():
-        if not info or info[0] != host or info[1] in (WARM_COMM, ZYGOTE_COMM):
+        if not info or info[0] != host or info[1] == WARM_COMM:
             continue
         workers = [w for w, i in procs.items() if i and i[0] == sup]
         if len(workers) == 1:
@@ -426,64 +418,6 @@ def test_spares_held_by_host():
     check(not bad, bad)
     started = execs()
     check(len(started) <= 2, ("run exec'd the runner %d times" % len(started), started[:10]))
-    left = wait_for(lambda: not marked(), 5)
-    check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
-
-
-def zygote_next(host):
-    """(zygote, worker) of each zygote under the host whose one child is the
-    worker it forked ahead, waiting (named so, holding stdin/out/err and its
-    socket only)."""
-    found = []
-    procs = {x: proc_info(x) for x in marked()}
-    for z, info in procs.items():
-        if not info or info[0] != host or info[1] != ZYGOTE_COMM:
-            continue
-        kids = [w for w, i in procs.items() if i and i[0] == z]
-        if len(kids) == 1 and procs[kids[0]][1] == NEXT_COMM and fds_of(kids[0]) == [0, 1, 2, 3]:
-            found.append((z, kids[0]))
-    return found
-
-
-def test_zygote_next_worker():
-    # An idle zygote has the next attempt's worker forked ahead: one, not
-    # a spare of the warm runner's (idle_spares does not count it), holding
-    # nothing of an attempt. The attempt that follows runs in it, as a
-    # fresh process (its create the first it saw). A SIGKILL of the zygote
-    # takes that worker with it (its parent-death signal), and the next
-    # attempt gets a new zygote: no job fails, nothing is left.
-    pids = os.path.join(TMP, "next.log")
-    jobs = ['{ name = "a"; type = "faults.pidlog"; params = { path = "%s"; }; }' % pids,
-            '{ name = "idle"; type = "core.sleep"; isolation = "none"; depends_on = ["a"]; '
-            'params = { duration = "3s"; }; }',
-            '{ name = "b"; type = "faults.pidlog"; depends_on = ["idle"]; params = { path = "%s"; }; }' % pids]
-    cfg = write("next.cfg", wf(jobs))
-    out = os.path.join(TMP, "next.json")
-    p = subprocess.Popen([ARGS.daggerpool, "run", cfg, "-j", "1", "--json", out, "--plugin-path", ARGS.faults_dir],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
-    try:
-        zn = wait_for(lambda: zygote_next(p.pid), SLACK)
-        check(zn, "no zygote with a worker forked ahead: %s" % [(x, proc_info(x)) for x in marked()])
-        check(not [s for s in idle_spares(p.pid) if s[0] == zn[0][0]], "a zygote counted as a spare")
-        check(len(zn) == 1, zn)
-        zygote, nxt = zn[0]
-        os.kill(zygote, signal.SIGKILL)
-        gone = wait_for(lambda: proc_info(nxt) is None, 5)
-        check(gone, ("the worker forked ahead outlived its zygote", proc_info(nxt)))
-        err = p.communicate(timeout=120)[1].decode(errors="replace")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    check(p.returncode == 0, (p.returncode, err))
-    res = result(out)
-    bad = {n: j for n, j in res["jobs"].items() if j["status"] != "success" or j["attempts"] != 1}
-    check(not bad, bad)
-    with open(pids) as f:
-        lines = [l.split() for l in f if l.strip()]
-    ran = lines[-2:]  # the two attempts (after the params checks)
-    check(len(lines) >= 2 and all(l[2] == "1" for l in ran) and ran[0][0] != ran[1][0], lines)
-    check(int(ran[1][1]) != zygote, ("b ran under the killed zygote", ran, zygote))
     left = wait_for(lambda: not marked(), 5)
     check(left, "runners left: %s" % [(x, proc_info(x)) for x in marked()])
 
