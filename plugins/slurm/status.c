@@ -439,8 +439,9 @@ static int ask_all(dp_plugin_ctx *ctx, look *l, int *cancelled, int *partial, ch
 client_failed:
     if (l->cut) {
         snprintf(msg, msglen,
-                 "Slurm's clients (squeue, sacct, scontrol) did not answer within this readiness probe's time "
-                 "(a busy or slow controller); give the job a longer readiness probe_timeout");
+                 "Slurm's clients (squeue, sacct, scontrol) did not answer within the time left to this call "
+                 "(a readiness probe's probe_timeout, or in run the job's timeout; a busy or slow controller); give "
+                 "the job a longer readiness probe_timeout (or timeout)");
     } else if (r->cancelled) {
         *cancelled = 1;
         snprintf(msg, msglen, "cancelled while reading the state of Slurm jobs");
@@ -567,8 +568,9 @@ int slurm__status_get(dp_plugin_ctx *ctx, const char *id, uint64_t not_before_ns
             pthread_mutex_unlock(&C.mu);
             snprintf(msg, msglen,
                      "the state of Slurm job %s is not known yet: the look at Slurm's jobs under way did not end "
-                     "within this readiness probe's time (a busy or slow controller); give the job a longer "
-                     "readiness probe_timeout",
+                     "within the time left to this call (a readiness probe's probe_timeout, or in run the job's "
+                     "timeout; a busy or slow controller); give the job a longer readiness probe_timeout (or "
+                     "timeout)",
                      id);
             return -1;
         }
