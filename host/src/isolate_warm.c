@@ -462,6 +462,29 @@ static bool build_request(unsigned char **buf, size_t *cap, size_t *len)
     return true;
 }
 
+/* Sends (buf, len) on sock with nfds descriptors (SCM_RIGHTS, at most
+ * DP_ISOLATE_WARM_NFDS). Never waits. What sendmsg returned (errno set). */
+static ssize_t send_with_fds(int sock, void *buf, size_t len, const int *fds, size_t nfds)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * DP_ISOLATE_WARM_NFDS)];
+    } c;
+    memset(&c, 0, sizeof c);
+    struct iovec iov = {buf, len};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
+    ssize_t n;
+    while ((n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n;
+}
+
 /* Sends a request (buf, len) on sock with its descriptors: ctl, cancel,
  * plugin, our stderr and cwd (an O_PATH descriptor of our working
  * directory). Never waits. What sendmsg returned (errno set). */
@@ -473,22 +496,7 @@ static ssize_t send_request(int sock, unsigned char *buf, size_t len, int ctl, i
     fds[DP_ISOLATE_WARM_FD_PLUGIN] = plugin;
     fds[DP_ISOLATE_WARM_FD_STDERR] = 2;
     fds[DP_ISOLATE_WARM_FD_CWD] = cwd;
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof fds)];
-    } c;
-    memset(&c, 0, sizeof c);
-    struct iovec iov = {buf, len};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(h), fds, sizeof fds);
-    ssize_t n;
-    while ((n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
-    return n;
+    return send_with_fds(sock, buf, len, fds, DP_ISOLATE_WARM_NFDS);
 }
 
 int dp__isolate_warm_send_request(int sock, int ctl, int cancel, int plugin)
@@ -663,22 +671,7 @@ int dp__isolate_warm_zygote(const char *runner, int zsock, int plugin)
         memcpy(msg + 4, &kind, 4);
         memcpy(msg + 8, &zero, 4);
         int fds[2] = {zsock, plugin};
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof fds)];
-        } c;
-        memset(&c, 0, sizeof c);
-        struct iovec iov = {msg, sizeof msg};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(h), fds, sizeof fds);
-        ssize_t n;
-        while ((n = sendmsg(w.sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-        }
-        rc = n == (ssize_t)sizeof msg ? 0 : -1;
+        rc = send_with_fds(w.sock, msg, sizeof msg, fds, 2) == (ssize_t)sizeof msg ? 0 : -1;
     }
     pthread_mutex_unlock(&w.lock);
     return rc;
