@@ -34,7 +34,33 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(dirname "$SLURM_CONF")/work/scale-$t
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 
-fail() { echo "FAIL (scale $t): $*" >&2; exit 1; }
+ctl_log=$(dirname "$SLURM_CONF")/log/slurmctld.log
+ctl_from=$(($(wc -l <"$ctl_log" 2>/dev/null || echo 0) + 1))
+# explain: what a failure needs to be understood from CI's output alone: the
+# controller's complaints since this test began (a node set DOWN kills its
+# jobs) and the command's warnings and errors, numbers folded, most common
+# first (why jobs failed, were submitted again, or looks failed).
+explain() {
+    echo "--- slurmctld.log since the test began: errors, node and requeue events (last 15)" >&2
+    tail -n +"$ctl_from" "$ctl_log" 2>/dev/null |
+        grep -E -i 'error|not responding|node_fail|requeue|launch fail|drain|down' | tail -n 15 >&2 || true
+    local f
+    for f in first.log run.log; do
+        [ -s "$f" ] || continue
+        echo "--- $f: warnings (but not_ready), errors and submissions again, by kind (numbers as N)" >&2
+        grep -E ' (warn|error) |submitting again' "$f" | grep -v -E 'not_ready after|ended: not_ready' |
+            cut -d' ' -f2- | sed -E 's/[0-9]+/N/g' |
+            sort | uniq -c | sort -rn | head -n 15 >&2 || true
+    done
+    echo "--- the test's jobs in the queue, by state and reason" >&2
+    squeue -h -t all -n "$name" -o '%T %r' 2>/dev/null | sort | uniq -c >&2 || true
+    sinfo -h -o '%N %T %E' >&2 2>/dev/null || true
+}
+fail() {
+    echo "FAIL (scale $t): $*" >&2
+    explain
+    exit 1
+}
 now() { date +%s.%N; }
 # rpc NAME...: the controller's count of those RPC types (sdiag), summed.
 rpc() {
@@ -63,8 +89,8 @@ gen() {
         echo "jobs = ("
         for ((i = 0; i < n; i++)); do
             case $t in
-            complete | watch) cmd="sleep $((1 + i % 5))" args= ;;
-            restart) cmd="sleep $((20 + i % 10))" args= ;;
+            complete | watch) cmd="exec sleep $((1 + i % 5))" args= ;;
+            restart) cmd="exec sleep $((20 + i % 10))" args= ;;
             cancel)
                 if ((i % 10 == 0)); then cmd="exec sleep 300" args=; else cmd="exec sleep 300" args="sbatch_args = [ \"--begin=now+3600\" ];"; fi ;;
             esac
