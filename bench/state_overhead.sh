@@ -45,8 +45,8 @@ for i in $(seq "$rounds"); do
   [ -z "$base" ] || series "$base" A
   series "$build" B
 done
-med() { # FILE COLUMN: the median
-  awk -v c="$2" '{ print (c == 1 ? $1 : $2 + $3) }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+med() { # FILE COLUMN: the median of the wall (1), CPU (2: user + sys) or user (3) time
+  awk -v c="$2" '{ print (c == 1 ? $1 : c == 3 ? $2 : $2 + $3) }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 rmed() { # FILE BASEFILE: the median of the rounds' CPU ratios, as a cost in %
   paste -d' ' "$1" "$2" | awk '{ printf "%.1f\n", (($2 + $3) / ($5 + $6) - 1) * 100 }' | sort -n |
@@ -62,6 +62,13 @@ report() { # PREFIX BUILD
   awk -v a="$a" -v n="$n" -v o="$o" -v ac="$ac" -v nc="$nc" -v oc="$oc" 'BEGIN {
     printf "state on costs, wall: %+.0f %% (new state), %+.0f %% (state with earlier runs)\n", (n / a - 1) * 100, (o / a - 1) * 100
     printf "state on costs, CPU:  %+.0f %% (new state), %+.0f %% (state with earlier runs)\n", (nc / ac - 1) * 100, (oc / ac - 1) * 100 }'
+  # User time alone too: most of these runs' system time is the kernel
+  # zeroing the huge pages the workflow's load takes, as many in every run
+  # (about 100) but 0.03 to 0.6 s of it between identical runs on this VM
+  # (bench/README.md, "State").
+  local au=$(med "$p-nostate.all" 3) nu=$(med "$p-new.all" 3) ou=$(med "$p-old.all" 3)
+  awk -v a="$au" -v n="$nu" -v o="$ou" 'BEGIN {
+    printf "state on costs, user: %+.0f %% (new state), %+.0f %% (state with earlier runs); --no-state %.2f s\n", (n / a - 1) * 100, (o / a - 1) * 100, a }'
   # the same as the median of each round's own ratio (the three runs of a
   # round are seconds apart: a change of load between rounds cancels out)
   printf 'per round, CPU: median %s (new state), %s (state with earlier runs)\n' \
