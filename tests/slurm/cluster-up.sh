@@ -209,9 +209,10 @@ MinJobAge=${DP_SLURM_MIN_JOB_AGE:-10}
 ReturnToService=2
 SlurmctldTimeout=30
 # Slurm's default (300 s), not 30: a slurmd that a loaded machine keeps from
-# answering the controller's pings for SlurmdTimeout gets its node set DOWN,
-# which kills every running job (NODE_FAIL). Seen once in CI: the restarted
-# watch of slurm.scale.restart submitted 357 jobs again and never converged.
+# answering the controller's pings for SlurmdTimeout gets its node set DOWN
+# (seen here with slurmd stopped for 150 s), and the jobs running on it fail
+# (NODE_FAIL). The likeliest cause of what CI once saw: the restarted watch
+# of slurm.scale.restart submitted 357 jobs again and never converged.
 SlurmdTimeout=300
 InactiveLimit=0
 KillWait=5
