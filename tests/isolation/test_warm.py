@@ -271,7 +271,10 @@ def killed_mid_run(name, e, kills):
                 raise AssertionError("%s: no (new) warm runner appeared under the host (killed so far: %s; "
                                      "processes: %s; host's stderr: %s)"
                                      % (name, killed, [(x, proc_info(x)) for x in marked()], err[-2000:]))
-            os.kill(w[0], signal.SIGKILL)
+            try:
+                os.kill(w[0], signal.SIGKILL)
+            except ProcessLookupError:
+                break  # it ended as the run did
             killed.append(w[0])
         err = p.communicate(timeout=120)[1].decode(errors="replace")
     finally:
