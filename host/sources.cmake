@@ -13,4 +13,4 @@ set(DP_RUNNER_SUPPORT_SOURCE_NAMES isolate_wire.c params.c duration.c util.c)
 set(DP_CLI_SOURCE_NAMES
   common.c console.c graph.c graph_svg.c http_server.c main.c metrics.c plan.c plugins.c run.c service.c
   service_notify.c signals.c status_page.c trace.c validate.c watch.c
-  history.c mark.c show.c state.c state_ends.c state_hash.c state_lock.c state_query.c state_run.c state_schema.c)
+  history.c mark.c show.c state.c state_cache.c state_ends.c state_hash.c state_lock.c state_query.c state_run.c state_schema.c)

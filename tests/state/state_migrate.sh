@@ -58,10 +58,10 @@ grep -q '^3 .* crashed ' hist && grep -q 'marked success: D "quoted"' hist || fa
 # seconds, read back by the next run; an edit (even within those seconds) counts.
 sleep 2.2
 dp run w.cfg --state v1.db -q > /dev/null 2>&1
-key=$(q 'SELECT key || jobs FROM def_hashes')
-[ -n "$key" ] && [ "$(q 'SELECT count(*) FROM def_hashes')" = 1 ] || fail "no definition hashes kept"
+key=$(q "SELECT key || jobs FROM def_hashes WHERE key NOT LIKE 'ends %'")
+[ -n "$key" ] && [ "$(q "SELECT count(*) FROM def_hashes WHERE key NOT LIKE 'ends %'")" = 1 ] || fail "no definition hashes kept"
 dp run w.cfg --state v1.db -q > /dev/null 2>&1
-[ "$(q 'SELECT key || jobs FROM def_hashes')" = "$key" ] || fail "an unchanged file got other kept hashes"
+[ "$(q "SELECT key || jobs FROM def_hashes WHERE key NOT LIKE 'ends %'")" = "$key" ] || fail "an unchanged file got other kept hashes"
 sed -i 's/echo C/echo C2/' w.cfg
 dp run w.cfg --state v1.db --resume --json r.json -q > /dev/null 2>&1
 [ "$(jq -r '[.jobs.A.reused, .jobs.C.reused, .jobs.S.reused] | map(tostring) | join(" ")' r.json)" = "true null null" ] ||
@@ -73,7 +73,7 @@ sleep 2.2
 dp run w.cfg --state v1.db --resume --json r.json -q > /dev/null 2>&1
 [ "$(jq -r '[.jobs.A.reused, .jobs.B.reused, .jobs."D \"quoted\"".reused] | map(tostring) | join(" ")' r.json)" = "null null true" ] ||
   fail "--resume after an older edit: $(jq -c '.jobs | map_values(.reused)' r.json)"
-[ "$(q 'SELECT key || jobs FROM def_hashes')" != "$key" ] || fail "an edited file kept the old hashes' key"
+[ "$(q "SELECT key || jobs FROM def_hashes WHERE key NOT LIKE 'ends %'")" != "$key" ] || fail "an edited file kept the old hashes' key"
 dp run w.cfg --state v1.db --resume --json r.json -q > /dev/null 2>&1
 [ "$(jq -r '[.jobs[] | .reused] | map(tostring) | join(" ")' r.json)" = "true true true true true" ] ||
   fail "--resume with the kept hashes: $(jq -c '.jobs | map_values(.reused)' r.json)"

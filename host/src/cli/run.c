@@ -447,7 +447,7 @@ int cli_run(int argc, char **argv)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGINT/SIGTERM: an interrupt will not save the result");
     if (cli_signals_install_hup(reloader) != DP_OK)
         console_logf(con, DP_LOG_WARN, "cannot catch SIGHUP: it will not reload plugins");
-    cli_state_expected_durations(state, g);
+    cli_state_expected_durations(state, wf, g);
     cli_state_run_begin(state, "run", wf, g);
     r = dp_graph_run(g, &opts, err, 16384);
     cli_signals_restore_hup();

@@ -122,20 +122,22 @@ void cli_state_run_end_render(cli_state_t *st, const dp_result_t *r, const char 
 
 /* ---- state_query.c ----------------------------------------------------- */
 
-/* The jobs --resume reuses: those whose last end was success (or that
- * were marked so) with the same definition hash, and whose dependencies
- * are all reused. reused: one bool per job of g. Returns how many. */
-/* The previous run's durations as the critical path's weights: each job of
- * g that succeeded (and ran) in the last run that ended gets its duration
- * as its expected time (dp_graph_set_expected_ms), so that ready jobs start
- * longest remaining time first. Returns how many jobs got one. */
 /* The last `last` runs (0: all kept) as the JSON of `watch --listen`'s
  * /api/v1/runs: {"runs": [{id, command, start_ms, end_ms, duration_ms,
  * outcome, first_error, jobs, success, failed, not_ready, skipped, unknown,
  * reused}, ...]}, oldest first, with a final newline. NULL: no state, or it
  * could not be read. */
 char *cli_state_runs_json(cli_state_t *st, unsigned last, size_t *len);
-size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g);
+/* The previous run's durations as the critical path's weights: each job of
+ * g (a graph of wf) that succeeded (and ran) in the last run that ended
+ * gets its duration as its expected time (dp_graph_set_expected_ms), so
+ * that ready jobs start longest remaining time first. Returns how many jobs
+ * got one. Call it right before cli_state_run_begin of the same graph: the
+ * key of the workflow's files it makes is that run's too. */
+size_t cli_state_expected_durations(cli_state_t *st, const dp_workflow_t *wf, dp_graph_t *g);
+/* The jobs --resume reuses: those whose last end was success (or that
+ * were marked so) with the same definition hash, and whose dependencies
+ * are all reused. reused: one bool per job of g. Returns how many. */
 size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g, bool *reused);
 /* --resume's word for a plan (run, run --dry-run, plan): each job of wf's
  * whole graph that the state lets it reuse, as the plan's notes (cli.h;

@@ -65,6 +65,19 @@ struct cli_state {
      * 1 + the status, | LAST_MARKED for a manual mark. */
     unsigned char *last;
     uint64_t *last_hash;
+    /* Per job, 1 + the duration (ms) of its success end recorded in this
+     * run, 0 for none: the next run's expected durations (state_cache.c). */
+    uint64_t *dur;
+    /* The key of the workflow's files when the run's graph is the file's
+     * whole graph (keyed): def_hashes' rows are found by it. */
+    char key[CLI_STATE_DEFS_KEY_LEN + 1];
+    bool keyed;
+    /* The key cli_state_expected_durations made for the graph about to
+     * run: cli_state_run_begin takes it instead of reading the files again. */
+    char pre_key[CLI_STATE_DEFS_KEY_LEN + 1];
+    bool pre_keyed;
+    const dp_workflow_t *pre_wf;
+    const dp_graph_t *pre_g;
     atomic_uint nreused;
     uint64_t run_start_ms; /* Unix ms */
     state_buf_t batch;     /* the writer's batch of ends being made */
@@ -106,6 +119,21 @@ static inline long state_job_id(const dp_graph_t *g, size_t n, const char *name,
         return (long)hint;
     return dp_graph_job_id(g, name);
 }
+
+/* ---- state_cache.c: job_last and the last run's durations, by id ------- */
+
+/* The key of wf's files when g is its whole graph (false: none). */
+bool state_run_key(const dp_workflow_t *wf, const dp_graph_t *g, char key[CLI_STATE_DEFS_KEY_LEN + 1]);
+/* What the state's last run kept for the njobs jobs of the files of key,
+ * when nothing changed job_last since (malloc'd; NULL: read job_last and
+ * the ends). Takes mu. */
+unsigned char *state_cache_read(cli_state_t *st, const char *key, size_t njobs);
+/* Job id's job_last code and hash, and 1 + its duration (0: none). */
+void state_cache_last(const unsigned char *cache, size_t id, unsigned char *last, uint64_t *hash);
+uint64_t state_cache_duration(const unsigned char *cache, size_t id);
+/* Keeps st->last, last_hash and dur for the next run (keyed runs only).
+ * In the run's last transaction, under mu, after job_last is written. */
+int state_cache_keep(cli_state_t *st);
 
 /* ---- state_ends.c: a batch of job ends as one JSON text ---------------- */
 

@@ -318,11 +318,25 @@ int cli_state_show(cli_state_t *st, FILE *out, int64_t run, bool json)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-size_t cli_state_expected_durations(cli_state_t *st, dp_graph_t *g)
+size_t cli_state_expected_durations(cli_state_t *st, const dp_workflow_t *wf, dp_graph_t *g)
 {
     if (!st || !dp_graph_job_count(g))
         return 0;
     size_t n = 0, ng = dp_graph_job_count(g);
+    /* The key of the files, kept for cli_state_run_begin, which comes next. */
+    st->pre_keyed = state_run_key(wf, g, st->pre_key);
+    st->pre_wf = wf;
+    st->pre_g = g;
+    unsigned char *cache = st->pre_keyed ? state_cache_read(st, st->pre_key, ng) : NULL;
+    if (cache) { /* what the last run kept of its ends, by id (state_cache.c) */
+        for (size_t i = 0; i < ng; i++) {
+            uint64_t d = state_cache_duration(cache, i);
+            if (d && dp_graph_set_expected_ms(g, i, d - 1) == DP_OK)
+                n++;
+        }
+        free(cache);
+        return n;
+    }
     sqlite3_stmt *s = NULL;
     state_rec_t rec = {0};
     pthread_mutex_lock(&st->mu);

@@ -164,14 +164,12 @@ static void ensure_hashes(cli_state_t *st)
         return;
     /* Kept in the state under the key of the files: read back when they
      * did not change (the file's whole graph only: a targeted run's ids
-     * are another graph's). */
-    char key[CLI_STATE_DEFS_KEY_LEN + 1];
-    bool keyed = st->g == dp__workflow_full_graph(st->wf) && cli_state_defs_key(st->wf, st->njobs, key);
-    if (!keyed || !hashes_read(st, key)) {
+     * are another graph's; cli_state_run_begin made the key). */
+    if (!st->keyed || !hashes_read(st, st->key)) {
         for (size_t i = 0; i < st->njobs; i++)
             st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
-        if (keyed)
-            hashes_keep(st, key);
+        if (st->keyed)
+            hashes_keep(st, st->key);
     }
     pthread_mutex_lock(&st->qmu);
     st->hashed = true;
@@ -182,6 +180,9 @@ static void ensure_hashes(cli_state_t *st)
 static void add_end(cli_state_t *st, uint32_t id, dp_status_t status, bool reused, unsigned attempts, int64_t start_ms,
                     int64_t duration_ms, const char *error)
 {
+    /* what the next run's durations read of this end (state_cache.c) */
+    if (status == DP_STATUS_SUCCESS && !reused && duration_ms >= 0)
+        st->dur[id] = (uint64_t)duration_ms + 1;
     state_ends_add(&st->batch, dp_graph_job_name(st->g, id), status, reused, attempts, start_ms, duration_ms, error,
                    dp_graph_job_plugin(st->g, id), st->hash[id], id);
 }
@@ -219,12 +220,19 @@ static const char upsert_last_sql[] =
     " WHERE job_last.status != excluded.status OR job_last.def_hash != excluded.def_hash"
     " OR job_last.marked_by IS NOT NULL";
 
-static int upsert_last(sqlite3_stmt *s, cli_state_t *st, uint32_t id, dp_status_t status)
+/* A job with no row read (the first run of a state: every job) is
+ * inserted without the conflict clause's work; a row that was there but
+ * could not be read is replaced, as the update would have rewritten it. */
+static const char insert_last_sql[] =
+    "INSERT OR REPLACE INTO job_last (job, status, def_hash, run_id) VALUES (?1, ?2, ?3, ?4)";
+
+static int upsert_last(sqlite3_stmt *u, sqlite3_stmt *ins, cli_state_t *st, uint32_t id, dp_status_t status)
 {
     if (status != DP_STATUS_SUCCESS && status != DP_STATUS_FAILED && status != DP_STATUS_NOT_READY)
         return SQLITE_OK;
     if (st->last[id] == 1 + status && st->last_hash[id] == st->hash[id])
         return SQLITE_OK; /* unchanged (the usual case of a run again): nothing to write */
+    sqlite3_stmt *s = st->last[id] ? u : ins;
     st->last[id] = (unsigned char)(1 + status);
     st->last_hash[id] = st->hash[id];
     sqlite3_reset(s);
@@ -487,8 +495,11 @@ static void run_clear(cli_state_t *st)
     free(st->recorded);
     free(st->last);
     free(st->last_hash);
+    free(st->dur);
     st->last = NULL;
     st->last_hash = NULL;
+    st->dur = NULL;
+    st->keyed = false;
     st->hash = NULL;
     st->start_ns = NULL;
     st->recorded = NULL;
@@ -505,6 +516,13 @@ static void run_clear(cli_state_t *st)
  * it). A row that cannot be read is treated as absent: written again. */
 static void load_last(cli_state_t *st)
 {
+    unsigned char *cache = st->keyed ? state_cache_read(st, st->key, st->njobs) : NULL;
+    if (cache) { /* what the last run left, by id: nothing changed it since */
+        for (size_t i = 0; i < st->njobs; i++)
+            state_cache_last(cache, i, &st->last[i], &st->last_hash[i]);
+        free(cache);
+        return;
+    }
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
     if (sqlite3_prepare_v2(st->db, "SELECT job, status, def_hash, marked_by IS NOT NULL FROM job_last", -1, &s, NULL) ==
@@ -545,6 +563,7 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     st->recorded = calloc(n, 1);
     st->last = calloc(n, 1);
     st->last_hash = calloc(n, sizeof *st->last_hash);
+    st->dur = calloc(n, sizeof *st->dur);
     state_end_t *slots = malloc(n * sizeof *slots);
     atomic_uchar *ready = calloc(n, sizeof *ready);
     if (slots && ready) {
@@ -557,7 +576,18 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
         free(slots);
         free((void *)(uintptr_t)ready);
     }
-    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash || !st->slots) {
+    /* The key of the files: the one just made for the durations, when it
+     * is this graph's, else read now. */
+    if (st->pre_keyed && st->pre_wf == wf && st->pre_g == g) {
+        memcpy(st->key, st->pre_key, sizeof st->key);
+        st->keyed = true;
+    } else {
+        st->keyed = state_run_key(wf, g, st->key);
+    }
+    st->pre_keyed = false;
+    st->pre_wf = NULL;
+    st->pre_g = NULL;
+    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash || !st->dur || !st->slots) {
         run_clear(st);
         state_broken(st, "record the run", SQLITE_NOMEM);
         return false;
@@ -688,7 +718,7 @@ static bool reused_job(const dp_result_t *r, size_t i)
  * the writer could not queue. */
 static int insert_rest(cli_state_t *st, const dp_result_t *r)
 {
-    sqlite3_stmt *u = NULL;
+    sqlite3_stmt *u = NULL, *ins = NULL;
     st->batch.n = 0;
     for (size_t i = 0; i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
@@ -706,12 +736,15 @@ static int insert_rest(cli_state_t *st, const dp_result_t *r)
      * ends folded in by the next process that opens the state (state.c). */
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, insert_last_sql, -1, &ins, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
         if (status != DP_STATUS_UNKNOWN && status != DP_STATUS_SKIPPED && !(st->nreused && reused_job(r, i)))
-            rc = upsert_last(u, st, (uint32_t)i, status);
+            rc = upsert_last(u, ins, st, (uint32_t)i, status);
     }
     sqlite3_finalize(u);
+    sqlite3_finalize(ins);
     return rc;
 }
 
@@ -795,6 +828,8 @@ static void run_end(cli_state_t *st, const dp_result_t *r, const unsigned char *
             if (below > 1)
                 rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
         }
+        if (rc == SQLITE_OK)
+            rc = state_cache_keep(st);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {

@@ -553,7 +553,7 @@ static bool run_once(watcher_t *w, unsigned run, dp_ctx_t *parent, dp_store_t *s
     if (w->state && w->durations_generation != w->generation) {
         /* The state's durations weight the critical path, once per workflow
          * generation (later runs keep the paths the first one made). */
-        cli_state_expected_durations(w->state, dp_workflow_graph(w->wf));
+        cli_state_expected_durations(w->state, w->wf, dp_workflow_graph(w->wf));
         w->durations_generation = w->generation;
     }
     if (w->state && cli_state_run_begin(w->state, "watch", w->wf, dp_workflow_graph(w->wf))) {

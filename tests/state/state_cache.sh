@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# state_cache.sh DAGGERPOOL - what a run of an unchanged workflow file keeps for the next one
+# (host/src/cli/state_cache.c, docs/state.md "def_hashes"): job_last and its durations by job
+# id, under a key naming the files, the last run and the last mark. The next run reads them
+# instead of job_last and the last run's ends (the durations still order it, with those ends
+# gone); a mark, a targeted run or a killed run in between makes it read job_last again, so
+# that what a run records is never judged against a stale copy: a job cleared by `mark` and
+# run again is recorded, a job marked success that fails again is recorded failed.
+set -u
+DP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+fails=0
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/dp-state-cache.XXXXXX") || exit 1
+trap '[ -n "${KEEP:-}" ] || rm -rf "$ROOT"' EXIT
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+dp() { timeout -k 2 60 "$DP" "$@"; }
+q() { sqlite3 -cmd ".timeout 5000" s.db "$1"; }
+first() { jq -r '.jobs | to_entries | sort_by(.value.start_ms) | .[0].key' "$1"; }
+last_of() { q "SELECT status || ' ' || (marked_by IS NOT NULL) FROM job_last WHERE job = '$1'"; }
+cached_run() { q "SELECT substr(key, 39) FROM def_hashes WHERE key LIKE 'ends %'"; } # "RUN MARK"
+cd "$ROOT" || exit 1
+cat > w.cfg <<'CFG'
+workflow = { name = "cache"; max_concurrent_jobs = 1; };
+jobs = (
+  { name = "long"; type = "core.sleep"; params = { duration = "600ms"; }; },
+  { name = "b"; type = "core.sleep"; params = { duration = "20ms"; }; },
+  { name = "c"; type = "core.sleep"; depends_on = ["b"]; params = { duration = "20ms"; }; },
+  { name = "x"; type = "shell.command"; params = { command = "test ! -f xfail"; }; },
+  { name = "y"; type = "shell.command"; depends_on = ["x"]; params = { command = "test ! -f slow || sleep 10"; }; }
+);
+CFG
+sleep 2.2 # the key of the files needs a file older than two seconds
+
+dp run w.cfg --state s.db -q --json r1.json > /dev/null 2>&1 || fail "run 1: exit $?"
+[ "$(cached_run)" = "1 0" ] || fail "run 1 kept nothing for the next run: '$(cached_run)'"
+# By job count b's path is the longer: b first. The next run knows the durations.
+[ "$(first r1.json)" = b ] || fail "run 1 started $(first r1.json), not b"
+q "DELETE FROM run_ends" # what the slow path would read: the durations must come from the copy
+dp run w.cfg --state s.db -q --json r2.json > /dev/null 2>&1 || fail "run 2: exit $?"
+[ "$(first r2.json)" = long ] || fail "run 2 (durations kept by run 1) started $(first r2.json), not long"
+[ "$(cached_run)" = "2 0" ] || fail "run 2 kept nothing: '$(cached_run)'"
+
+# mark --clear, then a run: x's success is recorded again (not judged unchanged by run 2's copy).
+dp mark w.cfg x --clear --state s.db > /dev/null 2>&1 || fail "mark --clear: exit $?"
+[ -z "$(last_of x)" ] || fail "mark --clear left x's row: $(last_of x)"
+dp run w.cfg --state s.db -q > /dev/null 2>&1 || fail "run 3: exit $?"
+[ "$(last_of x)" = "success 0" ] || fail "run 3 after mark --clear: x's last end '$(last_of x)', not success"
+[ "$(cached_run)" = "3 1" ] || fail "run 3 kept nothing: '$(cached_run)'"
+
+# x fails, is marked success by hand, fails again: recorded failed, and --resume runs it.
+touch xfail
+dp run w.cfg --state s.db -q > /dev/null 2>&1 && fail "run 4: x should have failed"
+[ "$(last_of x)" = "failed 0" ] || fail "run 4: x's last end '$(last_of x)', not failed"
+dp mark w.cfg x --success --state s.db > /dev/null 2>&1 || fail "mark --success: exit $?"
+[ "$(last_of x)" = "success 1" ] || fail "mark --success: x's row '$(last_of x)'"
+dp run w.cfg --state s.db -q > /dev/null 2>&1 && fail "run 5: x should have failed"
+[ "$(last_of x)" = "failed 0" ] || fail "run 5 after mark --success: x's last end '$(last_of x)', not failed"
+rm xfail
+dp run w.cfg --state s.db --resume -q --json r6.json > /dev/null 2>&1 || fail "run 6 --resume: exit $?"
+[ "$(jq -r '.jobs.x.reused' r6.json)" = null ] || fail "run 6 --resume reused x, which failed last"
+[ "$(jq -r '.jobs.long.reused' r6.json)" = true ] || fail "run 6 --resume did not reuse long"
+
+# A targeted run between two full runs: the next full run reads job_last (another graph's ids).
+dp run w.cfg x --state s.db -q > /dev/null 2>&1 || fail "run 7 (target x): exit $?"
+[ "$(cached_run)" = "6 2" ] || fail "a targeted run replaced the copy: '$(cached_run)'"
+q "DELETE FROM job_last WHERE job = 'b'" # a copy would say b's success is there: it must be written
+dp run w.cfg --state s.db -q > /dev/null 2>&1 || fail "run 8: exit $?"
+[ "$(last_of b)" = "success 0" ] || fail "run 8 after a targeted run did not record b: '$(last_of b)'"
+[ "$(cached_run)" = "8 2" ] || fail "run 8 kept nothing: '$(cached_run)'"
+
+# A run killed in the middle: its ends are folded into job_last when the state is next opened,
+# and the run after judges its ends against them, not against the copy of the run before.
+touch xfail
+dp run w.cfg --state s.db -q > /dev/null 2>&1 && fail "run 9: x should have failed"
+[ "$(cached_run)" = "9 2" ] || fail "run 9 kept nothing: '$(cached_run)'"
+rm xfail
+touch slow
+"$DP" run w.cfg --state s.db -q > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+  [ "$(q "SELECT count(*) FROM run_jobs WHERE run_id = 10 AND job = 'x' AND status = 'success'")" = 1 ] && break
+  sleep 0.05
+done
+kill -9 "$pid" 2> /dev/null
+wait "$pid" 2> /dev/null
+[ -z "$(q 'SELECT outcome FROM runs WHERE id = 10')" ] || fail "run 10 ended before the kill"
+rm slow
+touch xfail
+dp run w.cfg --state s.db -q > /dev/null 2>&1 && fail "run 11: x should have failed"
+[ "$(q 'SELECT outcome FROM runs WHERE id = 10')" = crashed ] || fail "run 10 not recorded crashed"
+[ "$(last_of x)" = "failed 0" ] || fail "run 11 after a killed run: x's last end '$(last_of x)', not failed"
+[ "$(cached_run)" = "11 2" ] || fail "run 11 kept nothing: '$(cached_run)'"
+[ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity at the end"
+
+[ $fails = 0 ] && echo "ok: state.cache" && exit 0
+echo "$fails failure(s)"
+exit 1
