@@ -327,6 +327,12 @@ void dp__run_log(dp_run_t *run, dp_log_level_t level, const char *job, unsigned 
 void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
                    dp_status_t status, const char *error)
 {
+    dp__run_event_ran(run, kind, job, attempt, worker, status, error, UINT64_MAX);
+}
+
+void dp__run_event_ran(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
+                       dp_status_t status, const char *error, uint64_t ran_ns)
+{
     if (!run->opts.on_event)
         return;
     dp_event_t ev = {
@@ -338,6 +344,9 @@ void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned a
         .time_ns = dp__now_ns() - run->t0,
         .status = status,
         .error = error,
+        .start_ns = -1,
     };
+    if (ran_ns != UINT64_MAX)
+        ev.start_ns = ran_ns < ev.time_ns ? (int64_t)(ev.time_ns - ran_ns) : 0;
     run->opts.on_event(run->opts.event_user, &ev);
 }

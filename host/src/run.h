@@ -147,5 +147,8 @@ void dp__run_vlog(dp_run_t *run, dp_log_level_t level, const char *job, unsigned
 /* Emits an event if the run has a callback. Any thread. */
 void dp__run_event(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
                    dp_status_t status, const char *error);
+/* The same, for a job that ran ran_ns until now (the event's start_ns). */
+void dp__run_event_ran(dp_run_t *run, dp_event_kind_t kind, uint32_t job, unsigned attempt, unsigned worker,
+                       dp_status_t status, const char *error, uint64_t ran_ns);
 
 #endif /* DP_RUN_H */

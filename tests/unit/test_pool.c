@@ -1403,6 +1403,24 @@ static void test_events(void **state)
     }
     assert_true(x_end < y_start && y_start != SIZE_MAX);
     assert_true(ev.v[y_start].time_ns >= ev.v[x_end].time_ns);
+    /* A job's end says when it started: at its first attempt's start (the
+     * clocks of the two may differ by a little: 1 ms allowed), before its
+     * end; every other event says -1. */
+    for (size_t i = 0; i < ev.n; i++) {
+        const tu_event_t *e = &ev.v[i];
+        if (e->kind != DP_EV_JOB_END) {
+            assert_int_equal(e->start_ns, -1);
+            continue;
+        }
+        const tu_event_t *first = NULL;
+        for (size_t k = 0; k < i && !first; k++)
+            if (!strcmp(ev.v[k].name, e->name) && ev.v[k].kind == DP_EV_ATTEMPT_START)
+                first = &ev.v[k];
+        assert_non_null(first);
+        assert_true(e->start_ns >= 0 && (uint64_t)e->start_ns <= e->time_ns);
+        assert_true((uint64_t)e->start_ns <= first->time_ns + 1000000u);
+        assert_true((uint64_t)e->start_ns + 1000000u >= first->time_ns);
+    }
     dp_result_free(r);
     tu_events_destroy(&ev);
 

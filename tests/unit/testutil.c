@@ -611,6 +611,7 @@ void tu_event_cb(void *user, const dp_event_t *ev)
     t->status = ev->status;
     snprintf(t->error, sizeof t->error, "%s", ev->error ? ev->error : "");
     t->time_ns = ev->time_ns;
+    t->start_ns = ev->start_ns;
     pthread_mutex_unlock(&e->mu);
 }
 

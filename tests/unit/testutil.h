@@ -189,6 +189,7 @@ typedef struct tu_event {
     dp_status_t status;
     char error[128];
     uint64_t time_ns;
+    int64_t start_ns;
 } tu_event_t;
 
 typedef struct tu_events {

@@ -616,7 +616,15 @@ typedef struct dp_event {
     uint64_t time_ns; /* CLOCK_MONOTONIC, relative to run start */
     dp_status_t status;
     const char *error; /* for ATTEMPT_END / JOB_END; may be NULL; NULL when status is unknown */
+    /* JOB_END (DP_HAVE_EVENT_START): when the job started, on time_ns's
+     * clock (as the result's start_ms; time_ns - start_ns is its duration
+     * with every attempt and wait); -1 for every other kind. Lets a
+     * recorder of ends keep nothing per job from DP_EV_ATTEMPT_START. */
+    int64_t start_ns;
 } dp_event_t;
+
+/** Whether dp_event_t has start_ns. */
+#define DP_HAVE_EVENT_START 1
 
 typedef void (*dp_event_cb)(void *user, const dp_event_t *ev);
 

@@ -715,6 +715,7 @@ static void take_pending(console_t *c)
             .name = dp_graph_job_name(c->g, got[i].job),
             .attempt = 1,
             .time_ns = got[i].t,
+            .start_ns = -1,
         };
         running_add(c, ev.job);
         event_line(c, &ev);

@@ -25,7 +25,7 @@ typedef struct state_end {
     uint8_t status;
     bool reused; /* DP_EV_JOB_REUSED: success carried over, it did not run */
     unsigned attempts;
-    uint64_t start_ns; /* the first attempt's start + 1 (start_ns[id] when queued); 0: none */
+    uint64_t start_ns; /* the job's start + 1 (dp_event_t.start_ns); 0: none */
     uint64_t end_ns;   /* from the run's start */
     char *error;       /* malloc'd or NULL */
 } state_end_t;
@@ -58,7 +58,6 @@ struct cli_state {
     size_t njobs;
     uint64_t *hash; /* definition hashes, once `hashed` (ensure_hashes) */
     bool hashed;
-    uint64_t *start_ns;      /* first attempt's start, from the run's start; 0: none */
     unsigned char *recorded; /* the job has its row */
     /* job_last as the run starts, kept up to date by the writer: a job's
      * end is written there only when it changes it. last: 0 no row, else

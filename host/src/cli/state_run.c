@@ -417,21 +417,13 @@ void cli_state_event(cli_state_t *st, const dp_event_t *ev)
 {
     if (!st || !st->run_id || ev->job >= st->njobs)
         return;
-    if (ev->kind == DP_EV_ATTEMPT_START) {
-        /* The job's own thread; read when the job's end is queued (the
-         * library orders the start before the end). +1 so that 0 means
-         * "never started". */
-        if (!st->start_ns[ev->job])
-            st->start_ns[ev->job] = ev->time_ns + 1;
-        return;
-    }
     bool reused = ev->kind == DP_EV_JOB_REUSED; /* at the start, on the calling thread */
     if (ev->kind != DP_EV_JOB_END && !reused)
         return;
     char *error = ev->error ? strdup(ev->error) : NULL;
-    /* Read here, where the job just ran (its start is in this thread's
-     * cache, or close), not by the writer in the random order of the ends. */
-    uint64_t start_ns = reused ? 0 : st->start_ns[ev->job];
+    /* The job's start comes with its end (nothing kept per job from its
+     * attempts' starts: a write to a random place for each). */
+    uint64_t start_ns = !reused && ev->start_ns >= 0 ? (uint64_t)ev->start_ns + 1 : 0;
     state_end_t e = {.id = ev->job,
                      .status = (uint8_t)ev->status,
                      .reused = reused,
@@ -491,7 +483,6 @@ static void run_clear(cli_state_t *st)
     atomic_store(&st->taken, 0);
     pthread_mutex_unlock(&st->qmu);
     free(st->hash);
-    free(st->start_ns);
     free(st->recorded);
     free(st->last);
     free(st->last_hash);
@@ -501,7 +492,6 @@ static void run_clear(cli_state_t *st)
     st->dur = NULL;
     st->keyed = false;
     st->hash = NULL;
-    st->start_ns = NULL;
     st->recorded = NULL;
     st->run_id = 0;
     st->g = NULL;
@@ -559,7 +549,6 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     st->njobs = dp_graph_job_count(g);
     size_t n = st->njobs ? st->njobs : 1;
     st->hash = malloc(n * sizeof *st->hash);
-    st->start_ns = calloc(n, sizeof *st->start_ns);
     st->recorded = calloc(n, 1);
     st->last = calloc(n, 1);
     st->last_hash = calloc(n, sizeof *st->last_hash);
@@ -587,7 +576,7 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
     st->pre_keyed = false;
     st->pre_wf = NULL;
     st->pre_g = NULL;
-    if (!st->hash || !st->start_ns || !st->recorded || !st->last || !st->last_hash || !st->dur || !st->slots) {
+    if (!st->hash || !st->recorded || !st->last || !st->last_hash || !st->dur || !st->slots) {
         run_clear(st);
         state_broken(st, "record the run", SQLITE_NOMEM);
         return false;
