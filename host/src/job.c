@@ -674,11 +674,11 @@ static void job_end(dp_run_t *run, jobrun_t *jr, dp_status_t final, uint64_t *cl
                         d, sizeof d));
     }
     if (run->opts.on_event)
-        dp__run_event_ran(
-            run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final,
-            final == DP_STATUS_UNKNOWN ? NULL : slot_error(run, job->id),
-            slot->start_tick ? dp__ticks_between(slot->start_tick, end, dp__ns_per_tick(dp__tick_anchor(run->tsc)))
-                             : UINT64_MAX);
+        dp__run_event_ran(run, DP_EV_JOB_END, job->id, job->attempt, job->worker, final,
+                          final == DP_STATUS_UNKNOWN ? NULL : slot_error(run, job->id),
+                          slot->start_tick
+                              ? dp__ticks_between(slot->start_tick, end, dp__ns_per_tick(dp__tick_anchor(run->tsc)))
+                              : UINT64_MAX);
     if (jr->may_park)
         free(jr);
 }

@@ -38,20 +38,6 @@ bool state_run_key(const dp_workflow_t *wf, const dp_graph_t *g, char key[CLI_ST
     return wf && g == dp__workflow_full_graph(wf) && cli_state_defs_key(wf, dp_graph_job_count(g), key);
 }
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int k = 0; k < 8; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int k = 7; k >= 0; k--)
-        v = v << 8 | p[k];
-    return v;
-}
-
 unsigned char *state_cache_read(cli_state_t *st, const char *key, size_t njobs)
 {
     unsigned char *b = NULL;
@@ -75,12 +61,12 @@ void state_cache_last(const unsigned char *cache, size_t id, unsigned char *last
 {
     const unsigned char *p = cache + id * CACHE_REC;
     *last = p[0];
-    *hash = get_u64(p + 1);
+    *hash = state_get_le64(p + 1);
 }
 
 uint64_t state_cache_duration(const unsigned char *cache, size_t id)
 {
-    return get_u64(cache + id * CACHE_REC + 9);
+    return state_get_le64(cache + id * CACHE_REC + 9);
 }
 
 int state_cache_keep(cli_state_t *st)
@@ -93,8 +79,8 @@ int state_cache_keep(cli_state_t *st)
     for (size_t i = 0; i < st->njobs; i++) {
         unsigned char *p = b + i * CACHE_REC;
         p[0] = st->last[i];
-        put_u64(p + 1, st->last_hash[i]);
-        put_u64(p + 9, st->dur[i]);
+        state_put_le64(p + 1, st->last_hash[i]);
+        state_put_le64(p + 9, st->dur[i]);
     }
     /* One row of this kind: the key of the run before goes with it. */
     int rc = sqlite3_exec(st->db, "DELETE FROM def_hashes WHERE key LIKE 'ends %'", NULL, NULL, NULL);

@@ -107,6 +107,21 @@ struct cli_state {
 
 #define LAST_MARKED 0x80
 
+/* 8 bytes, little-endian: how def_hashes' blobs hold numbers. */
+static inline void state_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static inline uint64_t state_get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--)
+        v = v << 8 | p[k];
+    return v;
+}
+
 /* The id of job name in g (of n jobs), tried first at hint: a lookup by
  * name costs a hash and a probe, a hint that is right one strcmp (the
  * rows read back come in the graph's order, or name their id). -1: none. */

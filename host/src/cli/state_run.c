@@ -106,12 +106,8 @@ static bool hashes_read(cli_state_t *st, const char *key)
         sqlite3_bind_int64(s, 2, (int64_t)st->njobs);
         if (sqlite3_step(s) == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == st->njobs * 8) {
             const unsigned char *b = sqlite3_column_blob(s, 0);
-            for (size_t i = 0; b && i < st->njobs; i++) {
-                uint64_t h = 0;
-                for (int k = 7; k >= 0; k--)
-                    h = h << 8 | b[i * 8 + (size_t)k];
-                st->hash[i] = h;
-            }
+            for (size_t i = 0; b && i < st->njobs; i++)
+                st->hash[i] = state_get_le64(b + i * 8);
             ok = b != NULL || st->njobs == 0;
         }
     }
@@ -129,8 +125,7 @@ static void hashes_keep(cli_state_t *st, const char *key)
     if (!b)
         return;
     for (size_t i = 0; i < st->njobs; i++)
-        for (int k = 0; k < 8; k++)
-            b[i * 8 + (size_t)k] = (unsigned char)(st->hash[i] >> (8 * k));
+        state_put_le64(b + i * 8, st->hash[i]);
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
     if (!st->broken && sqlite3_exec(st->db, "BEGIN IMMEDIATE; DELETE FROM def_hashes", NULL, NULL, NULL) == SQLITE_OK) {
