@@ -10,7 +10,13 @@ set -u
 DP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 fails=0
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/dp-state-cache.XXXXXX") || exit 1
-trap '[ -n "${KEEP:-}" ] || rm -rf "$ROOT"' EXIT
+# y's sleep has a process group of its own (shell.command): it outlives a killed run, so it
+# is killed by the pid it recorded.
+cleanup() {
+  [ -f "$ROOT/slow.pid" ] && kill -9 "$(cat "$ROOT/slow.pid")" 2> /dev/null
+  [ -n "${KEEP:-}" ] || rm -rf "$ROOT"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 dp() { timeout -k 2 60 "$DP" "$@"; }
 q() { sqlite3 -cmd ".timeout 5000" s.db "$1"; }
@@ -25,7 +31,8 @@ jobs = (
   { name = "b"; type = "core.sleep"; params = { duration = "20ms"; }; },
   { name = "c"; type = "core.sleep"; depends_on = ["b"]; params = { duration = "20ms"; }; },
   { name = "x"; type = "shell.command"; params = { command = "test ! -f xfail"; }; },
-  { name = "y"; type = "shell.command"; depends_on = ["x"]; params = { command = "test ! -f slow || sleep 10"; }; }
+  { name = "y"; type = "shell.command"; depends_on = ["x"];
+    params = { command = "test ! -f slow || { echo $$ > slow.pid; exec sleep 10; }"; }; }
 );
 CFG
 sleep 2.2 # the key of the files needs a file older than two seconds
@@ -77,11 +84,14 @@ touch slow
 "$DP" run w.cfg --state s.db -q > /dev/null 2>&1 &
 pid=$!
 for _ in $(seq 200); do
-  [ "$(q "SELECT count(*) FROM run_jobs WHERE run_id = 10 AND job = 'x' AND status = 'success'")" = 1 ] && break
+  [ -s slow.pid ] &&
+    [ "$(q "SELECT count(*) FROM run_jobs WHERE run_id = 10 AND job = 'x' AND status = 'success'")" = 1 ] && break
   sleep 0.05
 done
 kill -9 "$pid" 2> /dev/null
 wait "$pid" 2> /dev/null
+[ -s slow.pid ] && kill -9 "$(cat slow.pid)" 2> /dev/null
+rm -f slow.pid
 [ -z "$(q 'SELECT outcome FROM runs WHERE id = 10')" ] || fail "run 10 ended before the kill"
 rm slow
 touch xfail
