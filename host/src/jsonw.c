@@ -9,6 +9,7 @@
  */
 #include "jsonw.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -233,6 +234,42 @@ void dp__jsonw_key(dp__jsonw_t *w, const char *key)
         put(w, ": ", 2);
     else
         put(w, ":", 1);
+    w->after_key = true;
+}
+
+void dp__jsonw_key_plain(dp__jsonw_t *w, const char *key, size_t len)
+{
+    if (w->depth == 0 || w->after_key || !w->object[w->depth]) {
+        dp__jsonw_fail(w, DP_EINVAL);
+        return;
+    }
+#ifndef NDEBUG
+    for (size_t i = 0; i < len; i++)
+        assert(key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\');
+#endif
+    /* What put_separator, put_string and the colon write, in one go. */
+    bool first = w->empty[w->depth];
+    w->empty[w->depth] = false;
+    size_t pad = w->indent ? (size_t)w->indent * w->depth : 0;
+    size_t n = (first ? 0 : 1) + (w->indent ? 1 + pad : 0) + len + (w->indent ? 4 : 3);
+    if (w->len + n > w->cap && !reserve(w, n))
+        return;
+    char *p = w->buf + w->len;
+    if (!first)
+        *p++ = ',';
+    if (w->indent) {
+        *p++ = '\n';
+        for (size_t i = 0; i < pad; i++)
+            *p++ = ' ';
+    }
+    *p++ = '"';
+    memcpy(p, key, len);
+    p += len;
+    *p++ = '"';
+    *p++ = ':';
+    if (w->indent)
+        *p++ = ' ';
+    w->len += n;
     w->after_key = true;
 }
 

@@ -47,6 +47,12 @@ void dp__jsonw_array_open(dp__jsonw_t *w);
 void dp__jsonw_array_close(dp__jsonw_t *w);
 /* The key of the next member of the object being written. */
 void dp__jsonw_key(dp__jsonw_t *w, const char *key);
+/* The same for a key given as a string literal, which must need no
+ * escaping (printable ASCII without '"' or '\\'): written in one step,
+ * without the scan dp__jsonw_key makes (a result's job members are most
+ * of what a large result's writing costs: bench/README.md, "State"). */
+#define dp__jsonw_key_lit(w, key) dp__jsonw_key_plain((w), "" key, sizeof(key) - 1)
+void dp__jsonw_key_plain(dp__jsonw_t *w, const char *key, size_t len);
 
 /* s as a JSON string; NULL writes null. */
 void dp__jsonw_string(dp__jsonw_t *w, const char *s);

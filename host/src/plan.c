@@ -387,24 +387,24 @@ int dp__plan_render_json(FILE *out, const dp_plan_t *p, const char *workflow)
     dp__jsonw_t w;
     dp__jsonw_init(&w, out, 2);
     dp__jsonw_object_open(&w);
-    dp__jsonw_key(&w, "workflow");
+    dp__jsonw_key_lit(&w, "workflow");
     dp__jsonw_string(&w, workflow);
-    dp__jsonw_key(&w, "targets");
+    dp__jsonw_key_lit(&w, "targets");
     dp__jsonw_array_open(&w);
     for (size_t i = 0; i < p->ntargets; i++)
         dp__jsonw_string(&w, dp_graph_job_name(p->g, p->targets[i]));
     dp__jsonw_array_close(&w);
-    dp__jsonw_key(&w, "total");
+    dp__jsonw_key_lit(&w, "total");
     dp__jsonw_int(&w, (int64_t)p->n);
-    dp__jsonw_key(&w, "run");
+    dp__jsonw_key_lit(&w, "run");
     dp__jsonw_int(&w, (int64_t)p->nrun);
-    dp__jsonw_key(&w, "reused");
+    dp__jsonw_key_lit(&w, "reused");
     dp__jsonw_int(&w, (int64_t)p->nreused);
-    dp__jsonw_key(&w, "excluded");
+    dp__jsonw_key_lit(&w, "excluded");
     dp__jsonw_int(&w, (int64_t)p->nexcluded);
     size_t npools = dp_graph_pool_count(p->g);
     if (npools) { /* only where the workflow has pools: else the keys are as before */
-        dp__jsonw_key(&w, "pools");
+        dp__jsonw_key_lit(&w, "pools");
         dp__jsonw_object_open(&w);
         for (size_t i = 0; i < npools; i++) {
             unsigned slots = 0;
@@ -413,7 +413,7 @@ int dp__plan_render_json(FILE *out, const dp_plan_t *p, const char *workflow)
         }
         dp__jsonw_object_close(&w);
     }
-    dp__jsonw_key(&w, "waves");
+    dp__jsonw_key_lit(&w, "waves");
     dp__jsonw_array_open(&w);
     uint32_t *order = NULL;
     size_t *end = NULL;
@@ -430,38 +430,38 @@ int dp__plan_render_json(FILE *out, const dp_plan_t *p, const char *workflow)
     free(order);
     free(end);
     dp__jsonw_array_close(&w);
-    dp__jsonw_key(&w, "jobs");
+    dp__jsonw_key_lit(&w, "jobs");
     dp__jsonw_object_open(&w);
     for (size_t j = 0; j < p->n; j++) {
         dp__jsonw_key(&w, dp_graph_job_name(p->g, j));
         dp__jsonw_object_open(&w);
-        dp__jsonw_key(&w, "action");
+        dp__jsonw_key_lit(&w, "action");
         dp__jsonw_string(&w, action_name(p->action[j]));
-        dp__jsonw_key(&w, "wave");
+        dp__jsonw_key_lit(&w, "wave");
         dp__jsonw_int_or_null(&w, p->action[j] == DP_PLAN_RUN ? (int64_t)p->wave[j] : -1);
-        dp__jsonw_key(&w, "target");
+        dp__jsonw_key_lit(&w, "target");
         dp__jsonw_bool(&w, p->target[j]);
-        dp__jsonw_key(&w, "reason");
+        dp__jsonw_key_lit(&w, "reason");
         dp__jsonw_string(&w, p->reason[j]);
         /* Pools, priority and rules only where set (as in the result). */
         unsigned slots = 0;
         const char *pool = dp_graph_job_pool(p->g, j, &slots);
         if (pool) {
-            dp__jsonw_key(&w, "pool");
+            dp__jsonw_key_lit(&w, "pool");
             dp__jsonw_string(&w, pool);
-            dp__jsonw_key(&w, "pool_slots");
+            dp__jsonw_key_lit(&w, "pool_slots");
             dp__jsonw_int(&w, slots);
         }
         if (dp_graph_job_priority(p->g, j)) {
-            dp__jsonw_key(&w, "priority");
+            dp__jsonw_key_lit(&w, "priority");
             dp__jsonw_int(&w, dp_graph_job_priority(p->g, j));
         }
         if (dp_graph_job_run_if(p->g, j) != DP_RUN_IF_ALL_SUCCESS) {
-            dp__jsonw_key(&w, "run_if");
+            dp__jsonw_key_lit(&w, "run_if");
             dp__jsonw_string(&w, dp_run_if_name(dp_graph_job_run_if(p->g, j)));
         }
         if (dp_graph_job_continue_on_failure(p->g, j)) {
-            dp__jsonw_key(&w, "continue_on_failure");
+            dp__jsonw_key_lit(&w, "continue_on_failure");
             dp__jsonw_bool(&w, true);
         }
         dp__jsonw_object_close(&w);

@@ -236,24 +236,24 @@ static void names_array(dp__jsonw_t *w, const dp_result_t *r, const dp_id_list_t
 static void job_waits(dp__jsonw_t *w, const dp_job_waits_t *wt)
 {
     if (wt->polled) {
-        dp__jsonw_key(w, "readiness");
+        dp__jsonw_key_lit(w, "readiness");
         dp__jsonw_object_open(w);
-        dp__jsonw_key(w, "probes");
+        dp__jsonw_key_lit(w, "probes");
         dp__jsonw_int(w, wt->readiness.probes);
-        dp__jsonw_key(w, "consecutive_successes");
+        dp__jsonw_key_lit(w, "consecutive_successes");
         dp__jsonw_int(w, wt->readiness.successes);
-        dp__jsonw_key(w, "consecutive_failures");
+        dp__jsonw_key_lit(w, "consecutive_failures");
         dp__jsonw_int(w, wt->readiness.failures);
-        dp__jsonw_key(w, "period_ms");
+        dp__jsonw_key_lit(w, "period_ms");
         dp__jsonw_int(w, (int64_t)wt->readiness.period_ms);
         dp__jsonw_object_close(w);
     }
     if (wt->has_deadline) {
-        dp__jsonw_key(w, "deadline_hit");
+        dp__jsonw_key_lit(w, "deadline_hit");
         dp__jsonw_bool(w, wt->deadline_hit);
     }
     if (wt->retry_after_ms >= 0) {
-        dp__jsonw_key(w, "retry_after_ms");
+        dp__jsonw_key_lit(w, "retry_after_ms");
         dp__jsonw_int(w, wt->retry_after_ms);
     }
 }
@@ -269,16 +269,16 @@ static void sched_members(dp__jsonw_t *w, const dp_result_t *r, size_t i)
     const char *pool = dp_graph_job_pool(g, i, &slots);
     if (pool) {
         int64_t wait = dp_result_pool_wait_ms(r, i);
-        dp__jsonw_key(w, "pool");
+        dp__jsonw_key_lit(w, "pool");
         dp__jsonw_string(w, pool);
-        dp__jsonw_key(w, "pool_slots");
+        dp__jsonw_key_lit(w, "pool_slots");
         dp__jsonw_int(w, slots);
-        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_key_lit(w, "pool_wait_ms");
         dp__jsonw_int_or_null(w, wait);
     }
     int prio = dp_graph_job_priority(g, i);
     if (prio) {
-        dp__jsonw_key(w, "priority");
+        dp__jsonw_key_lit(w, "priority");
         dp__jsonw_int(w, prio);
     }
 }
@@ -286,27 +286,27 @@ static void sched_members(dp__jsonw_t *w, const dp_result_t *r, size_t i)
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
     long fnr = dp_result_first_not_ready(r);
-    dp__jsonw_key(w, "workflow");
+    dp__jsonw_key_lit(w, "workflow");
     dp__jsonw_string(w, workflow);
-    dp__jsonw_key(w, "outcome");
+    dp__jsonw_key_lit(w, "outcome");
     dp__jsonw_string(w, dp_run_outcome_name(dp_result_outcome(r)));
-    dp__jsonw_key(w, "timed_out");
+    dp__jsonw_key_lit(w, "timed_out");
     dp__jsonw_bool(w, dp_result_timed_out(r));
-    dp__jsonw_key(w, "first_error");
+    dp__jsonw_key_lit(w, "first_error");
     dp__jsonw_string(w, dp_result_first_error(r));
-    dp__jsonw_key(w, "first_not_ready");
+    dp__jsonw_key_lit(w, "first_not_ready");
     dp__jsonw_string(w, fnr >= 0 ? job_name(r, (uint32_t)fnr) : NULL);
-    dp__jsonw_key(w, "requeue_after_ms");
+    dp__jsonw_key_lit(w, "requeue_after_ms");
     dp__jsonw_int_or_null(w, dp_result_requeue_after_ms(r));
-    dp__jsonw_key(w, "duration_ms");
+    dp__jsonw_key_lit(w, "duration_ms");
     dp__jsonw_int(w, dp_result_duration_ms(r));
     if (dp_result_cleanup_after(r)) {
         /* Only when final jobs ran after the run was cut. */
-        dp__jsonw_key(w, "cleanup_after");
+        dp__jsonw_key_lit(w, "cleanup_after");
         dp__jsonw_string(w, dp_result_cleanup_after(r));
     }
 
-    dp__jsonw_key(w, "jobs");
+    dp__jsonw_key_lit(w, "jobs");
     dp__jsonw_object_open(w);
     for (size_t i = 0; i < dp_result_job_count(r); i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
@@ -316,26 +316,26 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         }
         dp__jsonw_key(w, j->name);
         dp__jsonw_object_open(w);
-        dp__jsonw_key(w, "status");
+        dp__jsonw_key_lit(w, "status");
         dp__jsonw_string(w, dp_status_name(j->status));
-        dp__jsonw_key(w, "error");
+        dp__jsonw_key_lit(w, "error");
         dp__jsonw_string(w, j->error);
-        dp__jsonw_key(w, "attempts");
+        dp__jsonw_key_lit(w, "attempts");
         dp__jsonw_int(w, j->attempts);
         /* A job that never started has no start or duration: null, not a
          * sentinel a script could mistake for a time. */
-        dp__jsonw_key(w, "start_ms");
+        dp__jsonw_key_lit(w, "start_ms");
         dp__jsonw_int_or_null(w, j->start_ms);
-        dp__jsonw_key(w, "duration_ms");
+        dp__jsonw_key_lit(w, "duration_ms");
         dp__jsonw_int_or_null(w, j->duration_ms);
-        dp__jsonw_key(w, "plugin");
+        dp__jsonw_key_lit(w, "plugin");
         dp__jsonw_string(w, j->plugin);
-        dp__jsonw_key(w, "plugin_version");
+        dp__jsonw_key_lit(w, "plugin_version");
         dp__jsonw_string(w, j->plugin_version);
         /* Only on a reused job: a run without reuse writes what it always
          * wrote, byte for byte. */
         if (j->reused) {
-            dp__jsonw_key(w, "reused");
+            dp__jsonw_key_lit(w, "reused");
             dp__jsonw_bool(w, true);
         }
         const dp_job_waits_t *wt = dp_result_job_waits(r, i);
@@ -345,39 +345,39 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
         /* Trigger rules: only where set, so that a workflow without them
          * keeps the same document. */
         if (j->run_if != DP_RUN_IF_ALL_SUCCESS) {
-            dp__jsonw_key(w, "run_if");
+            dp__jsonw_key_lit(w, "run_if");
             dp__jsonw_string(w, dp_run_if_name(j->run_if));
         }
         if (j->continue_on_failure) {
-            dp__jsonw_key(w, "continue_on_failure");
+            dp__jsonw_key_lit(w, "continue_on_failure");
             dp__jsonw_bool(w, true);
         }
         if (j->reason) {
-            dp__jsonw_key(w, "reason");
+            dp__jsonw_key_lit(w, "reason");
             dp__jsonw_string(w, j->reason);
         }
         dp__jsonw_object_close(w);
     }
     dp__jsonw_object_close(w);
 
-    dp__jsonw_key(w, "frontiers");
+    dp__jsonw_key_lit(w, "frontiers");
     dp__jsonw_array_open(w);
     const dp_frontier_t *fr = NULL;
     size_t nf = dp_result_frontiers(r, &fr);
     for (size_t i = 0; i < nf; i++) {
         dp__jsonw_object_open(w);
-        dp__jsonw_key(w, "job");
+        dp__jsonw_key_lit(w, "job");
         dp__jsonw_string(w, job_name(r, fr[i].job));
-        dp__jsonw_key(w, "status");
+        dp__jsonw_key_lit(w, "status");
         dp__jsonw_string(w, dp_status_name(fr[i].status));
-        dp__jsonw_key(w, "blocked_by");
+        dp__jsonw_key_lit(w, "blocked_by");
         names_array(w, r, &fr[i].blocked_by);
-        dp__jsonw_key(w, "subtree");
+        dp__jsonw_key_lit(w, "subtree");
         names_array(w, r, &fr[i].subtree);
         dp__jsonw_object_close(w);
     }
     dp__jsonw_array_close(w);
-    dp__jsonw_key(w, "boundary");
+    dp__jsonw_key_lit(w, "boundary");
     names_array(w, r, dp_result_boundary(r));
 }
 
@@ -409,17 +409,17 @@ int dp__render_json(FILE *out, const dp_result_t *r, const char *workflow)
 static void metadata(dp__jsonw_t *w, const char *what, unsigned tid, const char *name)
 {
     dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "name");
+    dp__jsonw_key_lit(w, "name");
     dp__jsonw_string(w, what);
-    dp__jsonw_key(w, "ph");
+    dp__jsonw_key_lit(w, "ph");
     dp__jsonw_string(w, "M");
-    dp__jsonw_key(w, "pid");
+    dp__jsonw_key_lit(w, "pid");
     dp__jsonw_int(w, 1);
-    dp__jsonw_key(w, "tid");
+    dp__jsonw_key_lit(w, "tid");
     dp__jsonw_int(w, tid);
-    dp__jsonw_key(w, "args");
+    dp__jsonw_key_lit(w, "args");
     dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "name");
+    dp__jsonw_key_lit(w, "name");
     dp__jsonw_string(w, name);
     dp__jsonw_object_close(w);
     dp__jsonw_object_close(w);
@@ -432,7 +432,7 @@ int dp__render_trace_begin(dp__trace_out_t *t, FILE *out, const dp_graph_t *g, c
     t->g = g;
     dp__jsonw_init(&t->w, out, 0);
     dp__jsonw_object_open(&t->w);
-    dp__jsonw_key(&t->w, "traceEvents");
+    dp__jsonw_key_lit(&t->w, "traceEvents");
     dp__jsonw_array_open(&t->w);
     size_t len = strlen(workflow ? workflow : "");
     char *title = malloc(len + 12);
@@ -462,31 +462,31 @@ int dp__render_trace_span(dp__trace_out_t *t, const dp__trace_event_t *start, co
         t->max_worker = start->worker;
     t->any = true;
     dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "name");
+    dp__jsonw_key_lit(w, "name");
     dp__jsonw_string(w, name);
-    dp__jsonw_key(w, "cat");
+    dp__jsonw_key_lit(w, "cat");
     dp__jsonw_string(w, "attempt");
-    dp__jsonw_key(w, "ph");
+    dp__jsonw_key_lit(w, "ph");
     dp__jsonw_string(w, "X");
-    dp__jsonw_key(w, "ts");
+    dp__jsonw_key_lit(w, "ts");
     dp__jsonw_int(w, (int64_t)(start->time_ns / 1000u));
-    dp__jsonw_key(w, "dur");
+    dp__jsonw_key_lit(w, "dur");
     dp__jsonw_int(w, (int64_t)((end_ns >= start->time_ns ? end_ns - start->time_ns : 0) / 1000u));
-    dp__jsonw_key(w, "pid");
+    dp__jsonw_key_lit(w, "pid");
     dp__jsonw_int(w, 1);
-    dp__jsonw_key(w, "tid");
+    dp__jsonw_key_lit(w, "tid");
     dp__jsonw_int(w, (int64_t)start->worker + 1);
-    dp__jsonw_key(w, "args");
+    dp__jsonw_key_lit(w, "args");
     dp__jsonw_object_open(w);
-    dp__jsonw_key(w, "job");
+    dp__jsonw_key_lit(w, "job");
     dp__jsonw_string(w, name);
-    dp__jsonw_key(w, "attempt");
+    dp__jsonw_key_lit(w, "attempt");
     dp__jsonw_int(w, start->attempt);
-    dp__jsonw_key(w, "status");
+    dp__jsonw_key_lit(w, "status");
     const char *status = end ? dp_status_name(end->status) : "unfinished";
     dp__jsonw_string(w, status ? status : "?");
     if (end && end->error) {
-        dp__jsonw_key(w, "error");
+        dp__jsonw_key_lit(w, "error");
         dp__jsonw_string(w, end->error);
     }
     dp__jsonw_object_close(w);
@@ -518,27 +518,27 @@ int dp__render_trace_pool_waits(dp__trace_out_t *t, const dp_result_t *r)
         char label[512];
         snprintf(label, sizeof label, "%s waits for pool %s", j->name, pool);
         dp__jsonw_object_open(w);
-        dp__jsonw_key(w, "name");
+        dp__jsonw_key_lit(w, "name");
         dp__jsonw_string(w, label);
-        dp__jsonw_key(w, "cat");
+        dp__jsonw_key_lit(w, "cat");
         dp__jsonw_string(w, "pool_wait");
-        dp__jsonw_key(w, "ph");
+        dp__jsonw_key_lit(w, "ph");
         dp__jsonw_string(w, "X");
-        dp__jsonw_key(w, "ts");
+        dp__jsonw_key_lit(w, "ts");
         dp__jsonw_int(w, (start > 0 ? start : 0) * 1000);
-        dp__jsonw_key(w, "dur");
+        dp__jsonw_key_lit(w, "dur");
         dp__jsonw_int(w, wait * 1000);
-        dp__jsonw_key(w, "pid");
+        dp__jsonw_key_lit(w, "pid");
         dp__jsonw_int(w, 1);
-        dp__jsonw_key(w, "tid");
+        dp__jsonw_key_lit(w, "tid");
         dp__jsonw_int(w, (int64_t)(POOL_TID0 + p));
-        dp__jsonw_key(w, "args");
+        dp__jsonw_key_lit(w, "args");
         dp__jsonw_object_open(w);
-        dp__jsonw_key(w, "job");
+        dp__jsonw_key_lit(w, "job");
         dp__jsonw_string(w, j->name);
-        dp__jsonw_key(w, "pool");
+        dp__jsonw_key_lit(w, "pool");
         dp__jsonw_string(w, pool);
-        dp__jsonw_key(w, "pool_wait_ms");
+        dp__jsonw_key_lit(w, "pool_wait_ms");
         dp__jsonw_int(w, wait);
         dp__jsonw_object_close(w);
         dp__jsonw_object_close(w);
@@ -562,7 +562,7 @@ int dp__render_trace_end(dp__trace_out_t *t)
             metadata(w, "thread_name", POOL_TID0 + (unsigned)p, tn);
         }
     dp__jsonw_array_close(w);
-    dp__jsonw_key(w, "displayTimeUnit");
+    dp__jsonw_key_lit(w, "displayTimeUnit");
     dp__jsonw_string(w, "ms");
     dp__jsonw_object_close(w);
     int rc = dp__jsonw_finish(w);

@@ -120,10 +120,14 @@ static json_t *random_value(dp__jsonw_t *w, int depth)
         dp__jsonw_object_open(w);
         for (uint32_t i = 0, n = rnd(4); i < n; i++) {
             snprintf(s, sizeof s, "k%u", i); /* distinct keys: jansson keeps one of each */
-            if (rnd(3) == 0) {
+            if (rnd(3) == 0)
                 random_string(s + strlen(s));
-            }
-            dp__jsonw_key(w, s);
+            /* a plain key either way: the literal key's one-step writing
+             * must give the same bytes as the scan */
+            if (s[strspn(s, "k0123456789")] == '\0' && rnd(2))
+                dp__jsonw_key_plain(w, s, strlen(s));
+            else
+                dp__jsonw_key(w, s);
             json_t *v = random_value(w, depth + 1);
             assert_non_null(v);
             char *clean = dp__utf8_sanitize(s);
@@ -233,6 +237,21 @@ static void test_unbalanced_is_an_error(void **state)
     dp__jsonw_array_open(&w);
     dp__jsonw_key(&w, "not in an object");
     dp__jsonw_array_close(&w);
+    assert_int_equal(dp__jsonw_finish(&w), DP_EINVAL);
+    dp__jsonw_discard(&w);
+
+    dp__jsonw_init(&w, NULL, 2);
+    dp__jsonw_array_open(&w);
+    dp__jsonw_key_lit(&w, "not in an object");
+    dp__jsonw_array_close(&w);
+    assert_int_equal(dp__jsonw_finish(&w), DP_EINVAL);
+    dp__jsonw_discard(&w);
+
+    dp__jsonw_init(&w, NULL, 2);
+    dp__jsonw_object_open(&w);
+    dp__jsonw_key_lit(&w, "a");
+    dp__jsonw_key_lit(&w, "two keys, no value");
+    dp__jsonw_object_close(&w);
     assert_int_equal(dp__jsonw_finish(&w), DP_EINVAL);
     dp__jsonw_discard(&w);
 }

@@ -412,23 +412,23 @@ char *cli_json_line(uint64_t time_ns, dp_log_level_t level, const char *job, uns
     dp__jsonw_t w;
     dp__jsonw_init(&w, NULL, 0);
     dp__jsonw_object_open(&w);
-    dp__jsonw_key(&w, "time");
+    dp__jsonw_key_lit(&w, "time");
     dp__jsonw_string(&w, t);
-    dp__jsonw_key(&w, "level");
+    dp__jsonw_key_lit(&w, "level");
     dp__jsonw_string(&w, dp_log_level_name(level));
-    dp__jsonw_key(&w, "job");
+    dp__jsonw_key_lit(&w, "job");
     dp__jsonw_string(&w, job);
-    dp__jsonw_key(&w, "attempt");
+    dp__jsonw_key_lit(&w, "attempt");
     if (attempt)
         dp__jsonw_int(&w, attempt);
     else
         dp__jsonw_null(&w);
-    dp__jsonw_key(&w, "plugin");
+    dp__jsonw_key_lit(&w, "plugin");
     dp__jsonw_string(&w, plugin);
-    dp__jsonw_key(&w, "message");
+    dp__jsonw_key_lit(&w, "message");
     dp__jsonw_string(&w, message ? message : "");
     if (event) {
-        dp__jsonw_key(&w, "event");
+        dp__jsonw_key_lit(&w, "event");
         dp__jsonw_string(&w, event);
     }
     dp__jsonw_object_close(&w);

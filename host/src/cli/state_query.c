@@ -371,7 +371,7 @@ char *cli_state_runs_json(cli_state_t *st, unsigned last, size_t *len)
     dp__jsonw_t w;
     dp__jsonw_init(&w, NULL, 0);
     dp__jsonw_object_open(&w);
-    dp__jsonw_key(&w, "runs");
+    dp__jsonw_key_lit(&w, "runs");
     dp__jsonw_array_open(&w);
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
@@ -387,21 +387,21 @@ char *cli_state_runs_json(cli_state_t *st, unsigned last, size_t *len)
             bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
             int64_t start = sqlite3_column_int64(s, 2), end = sqlite3_column_int64(s, 3);
             dp__jsonw_object_open(&w);
-            dp__jsonw_key(&w, "id");
+            dp__jsonw_key_lit(&w, "id");
             dp__jsonw_int(&w, sqlite3_column_int64(s, 0));
-            dp__jsonw_key(&w, "command");
+            dp__jsonw_key_lit(&w, "command");
             dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 1));
-            dp__jsonw_key(&w, "start_ms");
+            dp__jsonw_key_lit(&w, "start_ms");
             dp__jsonw_int(&w, start);
-            dp__jsonw_key(&w, "end_ms");
+            dp__jsonw_key_lit(&w, "end_ms");
             dp__jsonw_int_or_null(&w, ended ? end : -1);
-            dp__jsonw_key(&w, "duration_ms");
+            dp__jsonw_key_lit(&w, "duration_ms");
             dp__jsonw_int_or_null(&w, ended ? end - start : -1);
-            dp__jsonw_key(&w, "outcome"); /* null while the run is under way */
+            dp__jsonw_key_lit(&w, "outcome"); /* null while the run is under way */
             dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 4));
-            dp__jsonw_key(&w, "first_error");
+            dp__jsonw_key_lit(&w, "first_error");
             dp__jsonw_string(&w, (const char *)sqlite3_column_text(s, 5));
-            dp__jsonw_key(&w, "jobs");
+            dp__jsonw_key_lit(&w, "jobs");
             dp__jsonw_int(&w, sqlite3_column_int64(s, 6));
             for (int k = 0; k < 6; k++) {
                 dp__jsonw_key(&w, counts[k]);

@@ -279,27 +279,27 @@ char *svc_status_json(const svc_snapshot_t *p, const svc_live_t *live, size_t *l
     dp__jsonw_t w;
     dp__jsonw_init(&w, NULL, 0);
     dp__jsonw_object_open(&w);
-    dp__jsonw_key(&w, "workflow");
+    dp__jsonw_key_lit(&w, "workflow");
     if (p->have_run)
         dp__jsonw_string(&w, p->workflow);
     else
         dp__jsonw_null(&w);
-    dp__jsonw_key(&w, "run");
+    dp__jsonw_key_lit(&w, "run");
     dp__jsonw_int(&w, p->have_run ? p->run : 0);
-    dp__jsonw_key(&w, "running");
+    dp__jsonw_key_lit(&w, "running");
     dp__jsonw_bool(&w, live->running);
-    dp__jsonw_key(&w, "running_run");
+    dp__jsonw_key_lit(&w, "running_run");
     dp__jsonw_int_or_null(&w, live->running ? (int64_t)live->run : -1);
-    dp__jsonw_key(&w, "outcome");
+    dp__jsonw_key_lit(&w, "outcome");
     if (p->have_run)
         dp__jsonw_string(&w, dp_run_outcome_name((dp_run_outcome_t)p->outcome));
     else
         dp__jsonw_null(&w);
-    dp__jsonw_key(&w, "last_run");
+    dp__jsonw_key_lit(&w, "last_run");
     dp__jsonw_int_or_null(&w, p->have_run ? (int64_t)p->ended_ms : -1);
-    dp__jsonw_key(&w, "next_run");
+    dp__jsonw_key_lit(&w, "next_run");
     dp__jsonw_int_or_null(&w, p->have_run && !live->running ? (int64_t)p->next_run_ms : -1);
-    dp__jsonw_key(&w, "jobs");
+    dp__jsonw_key_lit(&w, "jobs");
     dp__jsonw_object_open(&w);
     for (int s = 0; s < 5; s++) {
         dp__jsonw_key(&w, dp_status_name((dp_status_t)s));

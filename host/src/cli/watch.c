@@ -394,9 +394,9 @@ static bool write_json_line(FILE *f, const dp_result_t *r, const char *name, uns
     dp__jsonw_init(&w, NULL, 0);
     dp__jsonw_object_open(&w);
     dp__render_result_members(&w, r, name);
-    dp__jsonw_key(&w, "run");
+    dp__jsonw_key_lit(&w, "run");
     dp__jsonw_int(&w, run);
-    dp__jsonw_key(&w, "workflow_generation");
+    dp__jsonw_key_lit(&w, "workflow_generation");
     dp__jsonw_int(&w, generation);
     dp__jsonw_object_close(&w);
     size_t len = 0;
