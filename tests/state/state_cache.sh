@@ -101,6 +101,61 @@ dp run w.cfg --state s.db -q > /dev/null 2>&1 && fail "run 11: x should have fai
 [ "$(cached_run)" = "11 2" ] || fail "run 11 kept nothing: '$(cached_run)'"
 [ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity at the end"
 
+# job_last of a workflow with more jobs than one statement writes (state_run.c, LAST_ROWS):
+# every ended job's row, with its status and the hash its end recorded, after a new state's
+# first run (all inserted), after a run where some changed (updated) and some are new (inserted).
+gen() { # N FAILING: N core.noop jobs, a job that fails, FAILING of them depending on it
+  echo 'workflow = { name = "many"; max_concurrent_jobs = 2; fail_fast = false; }; jobs = ('
+  for i in $(seq -w 1 "$1"); do
+    if [ "$i" -le "$2" ]; then
+      echo "  { name = \"m$i\"; type = \"core.noop\"; depends_on = [\"a-fails\"]; },"
+    else
+      echo "  { name = \"m$i\"; type = \"core.noop\"; },"
+    fi
+  done
+  echo '  { name = "a-fails"; type = "shell.command"; params = { command = "test ! -f mfail"; }; }'
+  echo ');'
+}
+# what job_last must hold after run R: each job that ended (not skipped) in R or, for a job R
+# did not end, its row before
+expect_last() {
+  jq -r '.jobs | to_entries[] | select(.value.status != "skipped" and .value.status != "unknown")
+    | "\(.key) \(.value.status)"' "$1" | sort
+}
+check_last() { # RUN JSON
+  local want got
+  want=$(expect_last "$2")
+  got=$(q "SELECT job || ' ' || status FROM job_last ORDER BY job")
+  [ "$want" = "$got" ] ||
+    fail "job_last after run $1: $(diff <(echo "$want") <(echo "$got") | grep -c '^[<>]') rows differ"
+  # the hash in each row: the one the run's own end recorded
+  [ "$(q "SELECT count(*) FROM job_last l JOIN run_jobs r ON r.job = l.job AND r.run_id = $1
+          WHERE r.def_hash = l.def_hash AND l.run_id = $1")" = "$(echo "$want" | grep -c ' ')" ] ||
+    fail "job_last after run $1: rows without their end's hash or run"
+}
+mv s.db cache.db && rm -f s.db-wal s.db-shm
+gen 300 0 > many.cfg
+sleep 2.2
+dp run many.cfg --state s.db -q --json m1.json > /dev/null 2>&1 || fail "many, run 1: exit $?"
+[ "$(q 'SELECT count(*) FROM job_last')" = 301 ] || fail "many, run 1: $(q 'SELECT count(*) FROM job_last') rows"
+check_last 1 m1.json
+# 20 jobs now fail's successors (changed hashes, skipped: their rows stand), a fails (updated),
+# 150 more jobs (inserted, more than one statement's worth, and a rest)
+touch mfail
+gen 450 20 > many.cfg
+sleep 2.2
+dp run many.cfg --state s.db -q --json m2.json > /dev/null 2>&1 && fail "many, run 2: a-fails should have failed"
+[ "$(jq -r '.jobs."a-fails".status' m2.json)" = failed ] || fail "many, run 2: a-fails did not fail"
+[ "$(q 'SELECT count(*) FROM job_last')" = 451 ] || fail "many, run 2: $(q 'SELECT count(*) FROM job_last') rows"
+[ "$(q "SELECT status || ' ' || run_id FROM job_last WHERE job = 'm001'")" = "success 1" ] ||
+  fail "many, run 2: a skipped job's row changed: $(q "SELECT * FROM job_last WHERE job = 'm001'")"
+want=$( (jq -r '.jobs | to_entries[] | select(.key <= "m020" and .key != "a-fails") | "\(.key) success"' m1.json
+  expect_last m2.json) | sort)
+[ "$want" = "$(q "SELECT job || ' ' || status FROM job_last ORDER BY job")" ] || fail "many, run 2: job_last differs"
+[ "$(q "SELECT count(*) FROM job_last WHERE run_id = 2")" = 151 ] ||
+  fail "many, run 2: $(q "SELECT count(*) FROM job_last WHERE run_id = 2") rows of run 2, not 151 (a-fails, m301-m450)"
+[ "$(q 'PRAGMA integrity_check')" = ok ] || fail "many: integrity"
+
 [ $fails = 0 ] && echo "ok: state.cache" && exit 0
 echo "$fails failure(s)"
 exit 1

@@ -217,26 +217,97 @@ static const char upsert_last_sql[] =
 
 /* A job with no row read (the first run of a state: every job) is
  * inserted without the conflict clause's work; a row that was there but
- * could not be read is replaced, as the update would have rewritten it. */
-static const char insert_last_sql[] =
-    "INSERT OR REPLACE INTO job_last (job, status, def_hash, run_id) VALUES (?1, ?2, ?3, ?4)";
+ * could not be read is replaced, as the update would have rewritten it.
+ * LAST_ROWS rows per statement (?1 the run, then 3 values a row): run a
+ * row at a time, each statement's set-up and halt cost as much as its
+ * insert, and within one statement inserts in name order go on at the
+ * table's last page without a search from its root (bench/README.md,
+ * "State"). */
+#define LAST_ROWS 128
 
-static int upsert_last(sqlite3_stmt *u, sqlite3_stmt *ins, cli_state_t *st, uint32_t id, dp_status_t status)
+typedef struct {
+    sqlite3_stmt *upsert, *insert_one, *insert_many;
+    uint32_t ids[LAST_ROWS];
+    size_t n;
+} last_writes_t;
+
+static const char insert_last_sql[] = "INSERT OR REPLACE INTO job_last (job, status, def_hash, run_id) VALUES ";
+
+static int last_writes_prepare(last_writes_t *lw, sqlite3 *db)
+{
+    char sql[sizeof insert_last_sql + LAST_ROWS * sizeof "(?NNNN, ?NNNN, ?NNNN, ?1), "];
+    size_t len = (size_t)snprintf(sql, sizeof sql, "%s", insert_last_sql);
+    int rc = sqlite3_prepare_v2(db, upsert_last_sql, -1, &lw->upsert, NULL);
+    if (rc == SQLITE_OK) {
+        snprintf(sql + len, sizeof sql - len, "(?2, ?3, ?4, ?1)");
+        rc = sqlite3_prepare_v2(db, sql, -1, &lw->insert_one, NULL);
+    }
+    for (unsigned k = 0; k < LAST_ROWS; k++)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s(?%u, ?%u, ?%u, ?1)", k ? ", " : "", 2 + 3 * k,
+                                3 + 3 * k, 4 + 3 * k);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, sql, -1, &lw->insert_many, NULL);
+    return rc;
+}
+
+static void last_writes_finalize(last_writes_t *lw)
+{
+    sqlite3_finalize(lw->upsert);
+    sqlite3_finalize(lw->insert_one);
+    sqlite3_finalize(lw->insert_many);
+}
+
+/* Binds job id's row (its name, status and hash) from parameter at on. */
+static void bind_last(sqlite3_stmt *s, int at, cli_state_t *st, uint32_t id)
+{
+    sqlite3_bind_text(s, at, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, at + 1, dp_status_name((dp_status_t)(st->last[id] - 1)), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, at + 2, (int64_t)st->hash[id]);
+}
+
+static int step(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The rows waiting in lw->ids: a full statement's, else one by one. */
+static int last_writes_flush(last_writes_t *lw, cli_state_t *st)
+{
+    int rc = SQLITE_OK;
+    if (lw->n == LAST_ROWS) {
+        sqlite3_bind_int64(lw->insert_many, 1, st->run_id);
+        for (size_t k = 0; k < LAST_ROWS; k++)
+            bind_last(lw->insert_many, 2 + 3 * (int)k, st, lw->ids[k]);
+        rc = step(lw->insert_many);
+    } else {
+        sqlite3_bind_int64(lw->insert_one, 1, st->run_id);
+        for (size_t k = 0; rc == SQLITE_OK && k < lw->n; k++) {
+            bind_last(lw->insert_one, 2, st, lw->ids[k]);
+            rc = step(lw->insert_one);
+        }
+    }
+    lw->n = 0;
+    return rc;
+}
+
+static int upsert_last(last_writes_t *lw, cli_state_t *st, uint32_t id, dp_status_t status)
 {
     if (status != DP_STATUS_SUCCESS && status != DP_STATUS_FAILED && status != DP_STATUS_NOT_READY)
         return SQLITE_OK;
     if (st->last[id] == 1 + status && st->last_hash[id] == st->hash[id])
         return SQLITE_OK; /* unchanged (the usual case of a run again): nothing to write */
-    sqlite3_stmt *s = st->last[id] ? u : ins;
+    bool had_row = st->last[id];
     st->last[id] = (unsigned char)(1 + status);
     st->last_hash[id] = st->hash[id];
-    sqlite3_reset(s);
-    sqlite3_bind_text(s, 1, dp_graph_job_name(st->g, id), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, dp_status_name(status), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (int64_t)st->hash[id]);
-    sqlite3_bind_int64(s, 4, st->run_id);
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    if (!had_row) {
+        lw->ids[lw->n++] = id;
+        return lw->n == LAST_ROWS ? last_writes_flush(lw, st) : SQLITE_OK;
+    }
+    sqlite3_bind_int64(lw->upsert, 4, st->run_id);
+    bind_last(lw->upsert, 1, st, id);
+    return step(lw->upsert);
 }
 
 /* One end into the batch being made. */
@@ -702,7 +773,7 @@ static bool reused_job(const dp_result_t *r, size_t i)
  * the writer could not queue. */
 static int insert_rest(cli_state_t *st, const dp_result_t *r)
 {
-    sqlite3_stmt *u = NULL, *ins = NULL;
+    last_writes_t lw = {0};
     st->batch.n = 0;
     for (size_t i = 0; i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
@@ -719,16 +790,15 @@ static int insert_rest(cli_state_t *st, const dp_result_t *r)
      * change. Not during the run: a run killed before this point has its
      * ends folded in by the next process that opens the state (state.c). */
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(st->db, upsert_last_sql, -1, &u, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(st->db, insert_last_sql, -1, &ins, NULL);
+        rc = last_writes_prepare(&lw, st->db);
     for (size_t i = 0; rc == SQLITE_OK && i < st->njobs; i++) {
         dp_status_t status = dp_result_status(r, i);
         if (status != DP_STATUS_UNKNOWN && status != DP_STATUS_SKIPPED && !(st->nreused && reused_job(r, i)))
-            rc = upsert_last(u, ins, st, (uint32_t)i, status);
+            rc = upsert_last(&lw, st, (uint32_t)i, status);
     }
-    sqlite3_finalize(u);
-    sqlite3_finalize(ins);
+    if (rc == SQLITE_OK)
+        rc = last_writes_flush(&lw, st);
+    last_writes_finalize(&lw);
     return rc;
 }
 
