@@ -52,16 +52,30 @@ static void put(state_buf_t *b, const char *s, size_t len)
     }
 }
 
+/* Two digits a step: every end carries a 64-bit hash, of 19 or 20 digits
+ * mostly. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
+
 static void put_int(state_buf_t *b, int64_t v)
 {
     char tmp[24];
     size_t i = sizeof tmp;
     /* as unsigned: INT64_MIN negates to itself */
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100);
+        u /= 100;
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * d, 2);
+    }
+    if (u >= 10) {
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * u, 2);
+    } else {
+        tmp[--i] = (char)('0' + u);
+    }
     if (v < 0)
         tmp[--i] = '-';
     put(b, tmp + i, sizeof tmp - i);
