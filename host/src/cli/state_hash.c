@@ -43,30 +43,11 @@ static const uint64_t prime_pow[17] = {
  * FNV_PRIME^k: the same hash, with a multiplication per run instead of
  * per byte. Most of what is hashed is zeros (the 8-byte lengths and
  * numbers), and the multiplications, one after the other, were the cost
- * of hashing a 100 000-job workflow (bench/README.md, "State"). */
-static void mix(uint64_t *h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t x = *h;
-    for (size_t i = 0; i < len;) {
-        if (p[i]) {
-            x = (x ^ p[i]) * FNV_PRIME;
-            i++;
-            continue;
-        }
-        size_t k = 1;
-        while (i + k < len && k < 16 && !p[i + k])
-            k++;
-        x *= prime_pow[k];
-        i += k;
-    }
-    *h = x;
-}
-
-/* The 8 bytes of v, little-endian, as mix would take them: a step per
- * byte up to the last non-zero one, then the zeros above it as one
- * multiplication (a length or a small number: two multiplications, and
- * no branch on each byte). */
+ * of hashing a 100 000-job workflow (bench/README.md, "State").
+ *
+ * The 8 bytes of v, little-endian: a step per byte up to the last
+ * non-zero one, then the zeros above it as one multiplication (a length
+ * or a small number: two multiplications, and no branch on each byte). */
 static uint64_t mix_u64(uint64_t x, uint64_t v)
 {
     int k = 0;
@@ -75,16 +56,17 @@ static uint64_t mix_u64(uint64_t x, uint64_t v)
     return x * prime_pow[8 - k];
 }
 
-/* One item: its length (8 bytes, little-endian) then its bytes. */
-static void item(uint64_t *h, const void *data, size_t len)
-{
-    *h = mix_u64(*h, (uint64_t)len);
-    mix(h, data, len);
-}
-
+/* One item: its length (8 bytes, little-endian) then its bytes; a
+ * string's bytes are never zero, so a step each, with no test for runs
+ * of zeros. */
 static void item_str(uint64_t *h, const char *s)
 {
-    item(h, s ? s : "", s ? strlen(s) : 0);
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t len = strlen((const char *)p);
+    uint64_t x = mix_u64(*h, (uint64_t)len);
+    for (size_t i = 0; i < len; i++)
+        x = (x ^ p[i]) * FNV_PRIME;
+    *h = x;
 }
 
 static void item_u64(uint64_t *h, uint64_t v)
