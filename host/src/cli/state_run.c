@@ -426,8 +426,18 @@ static void *writer_main(void *arg)
         /* The slots filled so far: the writer's until it is done with
          * them (run_clear waits for it before freeing them). */
         size_t from = st->consumed, to = from;
+        bool more = false;
         if (st->slots) {
             to = slots_ready_end(st, from);
+            /* STATE_FLUSH_JOBS at most a transaction, the rest at once
+             * after: a writer that fell behind (hashing a new state's
+             * jobs) would otherwise make one batch of most of the run, and
+             * its text and SQLite's pages for it take fresh memory, where
+             * a batch of the usual size reuses the last one's. */
+            if (to - from > STATE_FLUSH_JOBS) {
+                to = from + STATE_FLUSH_JOBS;
+                more = true;
+            }
             st->consumed = to;
             st->writer_busy = true;
         }
@@ -437,7 +447,8 @@ static void *writer_main(void *arg)
         commit_ends(st, from, to, &mine);
         pthread_mutex_lock(&st->qmu);
         st->writer_busy = false;
-        st->flush_done = req;
+        if (!more) /* a flush asked for is done once nothing is left */
+            st->flush_done = req;
         pthread_cond_broadcast(&st->qdone);
         if (stop && pending(st) == 0)
             break;
