@@ -24,6 +24,7 @@
 set -euo pipefail
 t=$1 dp=$2 plugin=$3
 [ -n "${SLURM_CONF:-}" ] || { echo "SLURM_CONF is not set: start a cluster with tests/slurm/cluster-up.sh" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(dirname "$SLURM_CONF")/work/shared-$t
 rm -rf "$work"; mkdir -p "$work/bin" "$work/plugins"; cd "$work"
 
@@ -38,7 +39,11 @@ export PATH=$work/bin:$PATH
 : >calls
 cp "$plugin" plugins/slurm.so
 name=dp-shared-$t-$$
-trap 'scancel -n "$name" 2>/dev/null || true' EXIT
+# shellcheck source=tests/slurm/job-procs.sh
+. "$here/job-procs.sh"
+# None of the jobs or their processes outlives the test, even one the
+# controller forgot.
+trap 'scancel -n "$name" 2>/dev/null || true; job_procs_sweep "$name" 30 || true' EXIT
 job() {   # job NAME COMMAND [DEPENDS]
     printf '  { name = "%s"; type = "slurm.batch"; params = { wrap = "%s"; job_name = "%s"; output = "/dev/null"; }; %s },\n' \
         "$1" "$2" "$name" "${3:+depends_on = [ \"$3\" ];}"
