@@ -129,6 +129,12 @@ if [ -n "${left// /}" ]; then
     echo "cluster-down: processes of the cluster in $DIR still running; killing them:" >&2
     list=$(echo $left | tr ' ' ',')
     ps -o pid,user,args -p "$list" >&2 2>/dev/null || true
+    # What Slurm logged of their jobs: CI keeps nothing but this output.
+    for id in $(ps -o args= -p "$list" 2>/dev/null | sed -n -E 's/.*\[([0-9]+)\..*/\1/p' | sort -u); do
+        echo "cluster-down: what the logs say of job $id:" >&2
+        grep -h -E "(JobId=|job |\[)$id([^0-9]|$)" "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" 2>/dev/null |
+            sort | tail -n 20 >&2 || true
+    done
     # shellcheck disable=SC2086
     kill -KILL $left 2>/dev/null
     status=1
