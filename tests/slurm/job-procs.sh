@@ -15,7 +15,7 @@
 # SLURM_CONF), then "PID JOBID stepd" for each slurmstepd of those jobs.
 # Pure bash: no fork per process.
 job_procs() {
-    local want=$1 d p e name conf id comm cmd vars ids=" " out=()
+    local want=$1 d p e name conf id comm cmd vars ids=" " found=()
     for d in /proc/[0-9]*; do
         p=${d#/proc/}
         vars=()
@@ -29,11 +29,11 @@ job_procs() {
             esac
         done
         if [ "$name" = "$want" ] && [ "$conf" = "$SLURM_CONF" ] && [ -n "$id" ]; then
-            out+=("$p $id job")
+            found+=("$p $id job")
             ids+="$id "
         fi
     done
-    [ ${#out[@]} -gt 0 ] || return 0
+    [ ${#found[@]} -gt 0 ] || return 0
     for d in /proc/[0-9]*; do
         read -r comm 2>/dev/null <"$d/comm" || continue
         [ "$comm" = slurmstepd ] || continue
@@ -41,9 +41,9 @@ job_procs() {
         read -r -d '' cmd 2>/dev/null <"$d/cmdline" || true
         # "slurmstepd: [ID.batch]" (or .extern, .0, ...)
         [[ $cmd =~ \[([0-9]+)\. ]] || continue
-        [[ $ids == *" ${BASH_REMATCH[1]} "* ]] && out+=("${d#/proc/} ${BASH_REMATCH[1]} stepd")
+        [[ $ids == *" ${BASH_REMATCH[1]} "* ]] && found+=("${d#/proc/} ${BASH_REMATCH[1]} stepd")
     done
-    printf '%s\n' "${out[@]}"
+    printf '%s\n' "${found[@]}"
 }
 
 # job_procs_running NAME: how many processes the jobs named NAME run

@@ -6,17 +6,25 @@
 set -euo pipefail
 t=$1 drive=$2 plugin=$3
 [ -n "${SLURM_CONF:-}" ] || { echo "SLURM_CONF is not set: start a cluster with tests/slurm/cluster-up.sh" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(dirname "$SLURM_CONF")/work/plugin-$t
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
+# shellcheck source=tests/slurm/job-procs.sh
+. "$here/job-procs.sh"
 
 fail() { echo "FAIL ($t): $*" >&2; exit 1; }
 # expect OUTPUT REGEX: a line of OUTPUT matches the extended REGEX.
 expect() { grep -Eq -- "$2" <<<"$1" || fail "expected a line matching /$2/ in:"$'\n'"$1"; }
 drive() { "$drive" "$plugin" "$@"; }
-# queue_empty NAME: no live Slurm job named NAME within 15 s.
+# queue_empty NAME: no live Slurm job named NAME within 15 s; then none
+# of their processes left either (one Slurm forgot is killed and named:
+# job-procs.sh).
 queue_empty() {
     for _ in $(seq 150); do
-        [ -z "$(squeue -h -n "$1" -o %i)" ] && return 0
+        if [ -z "$(squeue -h -n "$1" -o %i)" ]; then
+            job_procs_sweep "$1" 30 || echo "note: Slurm kept running jobs named $1 it no longer lists (killed above)" >&2
+            return 0
+        fi
         sleep 0.1
     done
     fail "Slurm jobs named $1 still in the queue: $(squeue -h -n "$1" -o '%i %T')"
