@@ -5,7 +5,9 @@
 # instead of job_last and the last run's ends (the durations still order it, with those ends
 # gone); a mark, a targeted run or a killed run in between makes it read job_last again, so
 # that what a run records is never judged against a stale copy: a job cleared by `mark` and
-# run again is recorded, a job marked success that fails again is recorded failed.
+# run again is recorded, a job marked success that fails again is recorded failed. Then
+# job_last's rows when more jobs end than one statement writes, and a new state's 20 000-job
+# run committed in batches of at most 8192 ends.
 set -u
 DP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 fails=0
@@ -155,6 +157,24 @@ want=$( (jq -r '.jobs | to_entries[] | select(.key <= "m020" and .key != "a-fail
 [ "$(q "SELECT count(*) FROM job_last WHERE run_id = 2")" = 151 ] ||
   fail "many, run 2: $(q "SELECT count(*) FROM job_last WHERE run_id = 2") rows of run 2, not 151 (a-fails, m301-m450)"
 [ "$(q 'PRAGMA integrity_check')" = ok ] || fail "many: integrity"
+
+# A new state's run of 20 000 jobs: the writer, busy hashing them while they end, falls
+# behind; what it then commits goes in transactions of at most 8192 ends (docs/state.md,
+# "Writes"), every end recorded once, and `show --json` gives the run's JSON back.
+rm -f s.db s.db-wal s.db-shm
+{
+  echo 'workflow = { name = "batches"; max_concurrent_jobs = 2; }; jobs = ('
+  seq -f '  { name = "b%05g"; type = "core.noop"; },' 1 19999
+  echo '  { name = "b20000"; type = "core.noop"; }'
+  echo ');'
+} > batches.cfg
+dp run batches.cfg --state s.db -q --json b.json > /dev/null 2>&1 || fail "batches: exit $?"
+got=$(q 'SELECT count(*) || " " || max(json_array_length(ends)) || " " || sum(json_array_length(ends)) FROM run_ends')
+echo "$got" | awk '$2 <= 8192 && $3 == 20000 { ok = 1 } END { exit !ok }' ||
+  fail "batches: run_ends rows, largest batch, ends: $got (want at most 8192 ends a row, 20000 in all)"
+[ "$(q 'SELECT count(DISTINCT job) FROM run_jobs WHERE run_id = 1')" = 20000 ] || fail "batches: run_jobs"
+dp show batches.cfg --state s.db --json > show.json 2>/dev/null || fail "batches: show exit $?"
+cmp -s b.json show.json || fail "batches: show --json differs from run --json"
 
 [ $fails = 0 ] && echo "ok: state.cache" && exit 0
 echo "$fails failure(s)"
