@@ -44,6 +44,18 @@ static bool text_plain(const char *s, size_t *len)
     return true;
 }
 
+static const char spaces[] = "                                        "; /* 40, the widest column */
+
+/* n spaces (n may be 0). */
+static void put_spaces(FILE *out, size_t n)
+{
+    while (n) {
+        size_t k = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
+        fwrite(spaces, 1, k, out);
+        n -= k;
+    }
+}
+
 /* Prints s padded to width with control bytes and invalid UTF-8 escaped
  * (\n, \xNN): job names, errors and versions may hold any bytes, and a
  * summary must not let them forge lines or send terminal escapes. */
@@ -52,8 +64,8 @@ static void put_text(FILE *out, const char *s, int width)
     size_t len;
     if (text_plain(s ? s : "", &len)) { /* nothing to escape: no copy, no printf */
         fwrite(s ? s : "", 1, len, out);
-        for (size_t i = len; (int)i < width; i++)
-            putc(' ', out);
+        if ((int)len < width)
+            put_spaces(out, (size_t)width - len);
         return;
     }
     char *e = dp__text_escape(s ? s : "");
@@ -96,6 +108,76 @@ static void print_names(FILE *out, const dp_result_t *r, const dp_id_list_t *l)
     }
 }
 
+/* A row's middle, as "  %-9s  %8u  %9s  " would print it, into row
+ * (96 bytes: the status is at most 9 bytes, the attempts 10 digits, the
+ * duration under 32): one write a row instead of a printf, most of a
+ * large summary's cost. Returns its length. */
+static size_t row_middle(char *row, const char *status, unsigned attempts, const char *duration)
+{
+    size_t k = 0, len = strlen(status), dl = strlen(duration);
+    char digits[12];
+    size_t nd = 0;
+    do {
+        digits[nd++] = (char)('0' + attempts % 10);
+        attempts /= 10;
+    } while (attempts);
+    row[k++] = ' ';
+    row[k++] = ' ';
+    memcpy(row + k, status, len);
+    k += len;
+    for (; len < 9; len++)
+        row[k++] = ' ';
+    row[k++] = ' ';
+    row[k++] = ' ';
+    for (size_t i = nd; i < 8; i++)
+        row[k++] = ' ';
+    while (nd)
+        row[k++] = digits[--nd];
+    row[k++] = ' ';
+    row[k++] = ' ';
+    for (size_t i = dl; i < 9; i++)
+        row[k++] = ' ';
+    memcpy(row + k, duration, dl);
+    k += dl;
+    row[k++] = ' ';
+    row[k++] = ' ';
+    return k;
+}
+
+/* A job's row in one write, when its name, plugin and version need no
+ * escaping and the row fits in 512 bytes (most rows); false: nothing
+ * written, the caller writes it piece by piece. */
+static bool put_row_plain(FILE *out, const dp_job_result_t *j, int namew, const char *status, const char *dur)
+{
+    const char *plugin = j->plugin ? j->plugin : "-";
+    size_t nl, pl, vl = 0;
+    if (!text_plain(j->name, &nl) || !text_plain(plugin, &pl) ||
+        (j->plugin_version && !text_plain(j->plugin_version, &vl)))
+        return false;
+    size_t pad = (int)nl < namew ? (size_t)namew - nl : 0;
+    char line[512];
+    if (2 + nl + pad + 96 + pl + 1 + vl + 1 > sizeof line)
+        return false;
+    size_t k = 0;
+    line[k++] = ' ';
+    line[k++] = ' ';
+    memcpy(line + k, j->name, nl);
+    k += nl;
+    memset(line + k, ' ', pad);
+    k += pad;
+    k += row_middle(line + k, status, j->attempts, dur);
+    memcpy(line + k, plugin, pl);
+    k += pl;
+    if (j->plugin_version) {
+        line[k++] = ' ';
+        memcpy(line + k, j->plugin_version, vl);
+        k += vl;
+    }
+    line[k++] = '\n';
+    fwrite(line, 1, k, out);
+    return true;
+}
+
 int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
 {
     size_t n = dp_result_job_count(r);
@@ -136,17 +218,21 @@ int dp__render_summary(FILE *out, const dp_result_t *r, const char *workflow)
     fprintf(out, "  %-*s  %-9s  %8s  %9s  %s\n", namew, "JOB", "STATUS", "ATTEMPTS", "DURATION", "PLUGIN");
     for (size_t i = 0; i < n; i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
-        fputs("  ", out);
-        put_text(out, j->name, namew);
         /* A reused job is success; its row says it did not run. */
-        fprintf(out, "  %-9s  %8u  %9s  ", j->reused ? "reused" : dp_status_name(j->status), j->attempts,
-                fmt_ms(j->duration_ms, d, sizeof d));
-        put_text(out, j->plugin ? j->plugin : "-", 0);
-        if (j->plugin_version) {
-            fputc(' ', out);
-            put_text(out, j->plugin_version, 0);
+        const char *status = j->reused ? "reused" : dp_status_name(j->status);
+        const char *dur = fmt_ms(j->duration_ms, d, sizeof d);
+        if (!put_row_plain(out, j, namew, status, dur)) {
+            char row[96];
+            fputs("  ", out);
+            put_text(out, j->name, namew);
+            fwrite(row, 1, row_middle(row, status, j->attempts, dur), out);
+            put_text(out, j->plugin ? j->plugin : "-", 0);
+            if (j->plugin_version) {
+                fputc(' ', out);
+                put_text(out, j->plugin_version, 0);
+            }
+            fputc('\n', out);
         }
-        fputc('\n', out);
         if (j->error && j->status != DP_STATUS_SUCCESS) {
             fprintf(out, "  %-*s  error: ", namew, "");
             put_text(out, j->error, 0);
