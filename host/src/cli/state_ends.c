@@ -58,7 +58,8 @@ static const char digit_pairs[] = "000102030405060708091011121314151617181920212
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
-static void put_int(state_buf_t *b, int64_t v)
+/* v's digits at o (at most 20, and a sign); returns the end. */
+static char *put_int_at(char *o, int64_t v)
 {
     char tmp[24];
     size_t i = sizeof tmp;
@@ -78,19 +79,24 @@ static void put_int(state_buf_t *b, int64_t v)
     }
     if (v < 0)
         tmp[--i] = '-';
-    put(b, tmp + i, sizeof tmp - i);
+    memcpy(o, tmp + i, sizeof tmp - i);
+    return o + (sizeof tmp - i);
 }
 
-static void put_str(state_buf_t *b, const char *s)
+/* The room put_str_at may take for s (len its length): \u00XX per byte
+ * at worst, and the quotes; "null" for NULL. */
+static size_t str_room(const char *s, size_t len)
+{
+    return s ? len * 6 + 2 : 4;
+}
+
+/* s as a JSON string at o (null for NULL); returns the end. */
+static char *put_str_at(char *o, const char *s)
 {
     if (!s) {
-        put(b, "null", 4);
-        return;
+        memcpy(o, "null", 4);
+        return o + 4;
     }
-    size_t len = strlen(s);
-    if (!grow(b, len * 6 + 2)) /* at worst \u00XX per byte */
-        return;
-    char *o = b->p + b->n;
     *o++ = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
@@ -107,35 +113,48 @@ static void put_str(state_buf_t *b, const char *s)
         }
     }
     *o++ = '"';
-    b->n = (size_t)(o - b->p);
+    return o;
 }
 
+/* One end, with one check for room: the writer makes one for every job
+ * of a run. */
 void state_ends_add(state_buf_t *b, const char *name, dp_status_t status, bool reused, unsigned attempts,
                     int64_t start_ms, int64_t duration_ms, const char *error, const char *plugin, uint64_t hash,
                     uint32_t id)
 {
-    put(b, b->n ? ",[" : "[[", 2);
-    put_str(b, name);
-    char small[8] = {',', (char)('0' + (int)status), ',', reused ? '1' : '0', ','};
-    put(b, small, 5);
-    put_int(b, attempts);
-    put(b, ",", 1);
+    size_t nl = name ? strlen(name) : 0, el = error ? strlen(error) : 0, pl = plugin ? strlen(plugin) : 0;
+    /* brackets and commas 12, status and reused 2, five numbers of at
+     * most 21 characters each */
+    if (!grow(b, 14 + 5 * 21 + str_room(name, nl) + str_room(error, el) + str_room(plugin, pl)))
+        return;
+    char *o = b->p + b->n;
+    memcpy(o, b->n ? ",[" : "[[", 2);
+    o = put_str_at(o + 2, name);
+    *o++ = ',';
+    *o++ = (char)('0' + (int)status);
+    *o++ = ',';
+    *o++ = reused ? '1' : '0';
+    *o++ = ',';
+    o = put_int_at(o, attempts);
+    *o++ = ',';
     if (start_ms >= 0) {
-        put_int(b, start_ms);
-        put(b, ",", 1);
-        put_int(b, duration_ms);
+        o = put_int_at(o, start_ms);
+        *o++ = ',';
+        o = put_int_at(o, duration_ms);
     } else {
-        put(b, "null,null", 9);
+        memcpy(o, "null,null", 9);
+        o += 9;
     }
-    put(b, ",", 1);
-    put_str(b, error);
-    put(b, ",", 1);
-    put_str(b, plugin);
-    put(b, ",", 1);
-    put_int(b, (int64_t)hash);
-    put(b, ",", 1);
-    put_int(b, id);
-    put(b, "]", 1);
+    *o++ = ',';
+    o = put_str_at(o, error);
+    *o++ = ',';
+    o = put_str_at(o, plugin);
+    *o++ = ',';
+    o = put_int_at(o, (int64_t)hash);
+    *o++ = ',';
+    o = put_int_at(o, id);
+    *o++ = ']';
+    b->n = (size_t)(o - b->p);
 }
 
 const char *state_ends_finish(state_buf_t *b, size_t *len)
