@@ -273,6 +273,16 @@ void dp__jsonw_key_plain(dp__jsonw_t *w, const char *key, size_t len)
     w->after_key = true;
 }
 
+void dp__jsonw_member_text(dp__jsonw_t *w, const char *text, size_t len)
+{
+    if (w->depth == 0 || w->after_key || !w->object[w->depth]) {
+        dp__jsonw_fail(w, DP_EINVAL);
+        return;
+    }
+    put_separator(w);
+    put(w, text, len);
+}
+
 void dp__jsonw_string(dp__jsonw_t *w, const char *s)
 {
     if (!s) {

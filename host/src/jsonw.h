@@ -54,6 +54,12 @@ void dp__jsonw_key(dp__jsonw_t *w, const char *key);
 #define dp__jsonw_key_lit(w, key) dp__jsonw_key_plain((w), "" key, sizeof(key) - 1)
 void dp__jsonw_key_plain(dp__jsonw_t *w, const char *key, size_t len);
 
+/* A member the caller laid out: the separator and indent before it, as for
+ * any member, then text as it is: `"key": value`, valid JSON, escaped as
+ * this writer escapes and indented for its indent at depth + 1 (render.c's
+ * job records, most of what a large result costs: one copy, not a call per
+ * key and value). */
+void dp__jsonw_member_text(dp__jsonw_t *w, const char *text, size_t len);
 /* s as a JSON string; NULL writes null. */
 void dp__jsonw_string(dp__jsonw_t *w, const char *s);
 void dp__jsonw_null(dp__jsonw_t *w);

@@ -369,6 +369,166 @@ static void sched_members(dp__jsonw_t *w, const dp_result_t *r, size_t i)
     }
 }
 
+/* Whether s goes into a JSON string as it is (printable ASCII, no quote
+ * or backslash); its length. */
+static bool json_plain(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            return false;
+    *len = (size_t)(p - (const unsigned char *)s);
+    return true;
+}
+
+/* What the plain job records of a result share, laid out once for the
+ * writer's indent and depth: each of the first five members' separator,
+ * newline, indent and key; and the plugin's two members with the closing
+ * brace, kept for the last plugin and version seen (a run's jobs share a
+ * few). */
+enum { RECORD_KEYS = 5, RECORD_PAD_MAX = 32 };
+
+typedef struct records {
+    bool ok; /* the writer's indent fits the layout */
+    char key[RECORD_KEYS][64];
+    size_t keylen[RECORD_KEYS];
+    bool spaced;                  /* ": " (indented) or ":" (compact) */
+    const char *plugin, *version; /* whose members tail holds, when tail_set */
+    bool tail_set, tail_plain;
+    char tail[320];
+    size_t taillen;
+} records_t;
+
+static char *lay_member(char *p, const records_t *rs, const char *key, size_t pad)
+{
+    if (pad) {
+        *p++ = '\n';
+        memset(p, ' ', pad);
+        p += pad;
+    }
+    *p++ = '"';
+    memcpy(p, key, strlen(key));
+    p += strlen(key);
+    *p++ = '"';
+    *p++ = ':';
+    if (rs->spaced)
+        *p++ = ' ';
+    return p;
+}
+
+static void records_init(records_t *rs, const dp__jsonw_t *w)
+{
+    static const char *const keys[RECORD_KEYS] = {"status", "error", "attempts", "start_ms", "duration_ms"};
+    size_t pad = (size_t)w->indent * (w->depth + 1);
+    memset(rs, 0, sizeof *rs);
+    rs->ok = pad <= RECORD_PAD_MAX;
+    rs->spaced = w->indent != 0;
+    for (size_t k = 0; rs->ok && k < RECORD_KEYS; k++) {
+        char *p = rs->key[k];
+        *p++ = k ? ',' : '{';
+        rs->keylen[k] = (size_t)(lay_member(p, rs, keys[k], pad) - rs->key[k]);
+    }
+}
+
+static char *lay_str(char *p, const char *s, size_t len)
+{
+    if (!s) {
+        memcpy(p, "null", 4);
+        return p + 4;
+    }
+    *p++ = '"';
+    memcpy(p, s, len);
+    p += len;
+    *p++ = '"';
+    return p;
+}
+
+/* v in decimal, or null when negative (as dp__jsonw_int_or_null). */
+static char *lay_int(char *p, int64_t v)
+{
+    if (v < 0) {
+        memcpy(p, "null", 4);
+        return p + 4;
+    }
+    char num[24], *e = num + sizeof num, *q = e;
+    uint64_t u = (uint64_t)v;
+    do {
+        *--q = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    memcpy(p, q, (size_t)(e - q));
+    return p + (e - q);
+}
+
+/* The members "plugin" and "plugin_version" and the closing brace, laid
+ * out in rs->tail; false when either needs escaping or they do not fit. */
+static bool records_tail(records_t *rs, const dp__jsonw_t *w, const char *plugin, const char *version)
+{
+    if (rs->tail_set && plugin == rs->plugin && version == rs->version)
+        return rs->tail_plain;
+    size_t pad = (size_t)w->indent * (w->depth + 1), pl = 0, vl = 0;
+    rs->tail_set = true;
+    rs->plugin = plugin;
+    rs->version = version;
+    rs->tail_plain = (!plugin || json_plain(plugin, &pl)) && (!version || json_plain(version, &vl)) &&
+                     pl + vl + 2 * (pad + 24) + pad + 8 <= sizeof rs->tail;
+    if (!rs->tail_plain)
+        return false;
+    char *p = rs->tail;
+    *p++ = ',';
+    p = lay_str(lay_member(p, rs, "plugin", pad), plugin, pl);
+    *p++ = ',';
+    p = lay_str(lay_member(p, rs, "plugin_version", pad), version, vl);
+    if (w->indent) { /* the closing brace at the member's own indent */
+        *p++ = '\n';
+        memset(p, ' ', pad - (size_t)w->indent);
+        p += pad - (size_t)w->indent;
+    }
+    *p++ = '}';
+    rs->taillen = (size_t)(p - rs->tail);
+    return true;
+}
+
+/* Job i's record as one member, when it has only the members every job
+ * has (no reuse, waits, pool, priority, rule or reason) and its strings
+ * need no escaping (most jobs of a large run): the same bytes as the calls
+ * a member each in dp__render_result_members, in one copy. False: nothing
+ * written. */
+static bool job_record_plain(dp__jsonw_t *w, records_t *rs, const dp_result_t *r, size_t i, const dp_job_result_t *j)
+{
+    const dp_graph_t *g = dp_result_graph(r);
+    unsigned slots;
+    size_t nl, el = 0;
+    if (!rs->ok || j->reused || j->run_if != DP_RUN_IF_ALL_SUCCESS || j->continue_on_failure || j->reason ||
+        dp_result_job_waits(r, i) || dp_graph_job_pool(g, i, &slots) || dp_graph_job_priority(g, i) ||
+        !records_tail(rs, w, j->plugin, j->plugin_version) || !json_plain(j->name, &nl) ||
+        (j->error && !json_plain(j->error, &el)))
+        return false;
+    char text[1024];
+    const char *status = dp_status_name(j->status);
+    size_t sl = strlen(status);
+    if (nl + sl + el + sizeof rs->key + 3 * 24 + rs->taillen + 8 > sizeof text)
+        return false;
+    char *p = lay_str(text, j->name, nl);
+    *p++ = ':';
+    if (rs->spaced)
+        *p++ = ' ';
+    memcpy(p, rs->key[0], rs->keylen[0]);
+    p = lay_str(p + rs->keylen[0], status, sl);
+    memcpy(p, rs->key[1], rs->keylen[1]);
+    p = lay_str(p + rs->keylen[1], j->error, el);
+    memcpy(p, rs->key[2], rs->keylen[2]);
+    p = lay_int(p + rs->keylen[2], j->attempts);
+    memcpy(p, rs->key[3], rs->keylen[3]);
+    p = lay_int(p + rs->keylen[3], j->start_ms);
+    memcpy(p, rs->key[4], rs->keylen[4]);
+    p = lay_int(p + rs->keylen[4], j->duration_ms);
+    memcpy(p, rs->tail, rs->taillen);
+    p += rs->taillen;
+    dp__jsonw_member_text(w, text, (size_t)(p - text));
+    return true;
+}
+
 void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char *workflow)
 {
     long fnr = dp_result_first_not_ready(r);
@@ -394,12 +554,16 @@ void dp__render_result_members(dp__jsonw_t *w, const dp_result_t *r, const char 
 
     dp__jsonw_key_lit(w, "jobs");
     dp__jsonw_object_open(w);
+    records_t rs;
+    records_init(&rs, w);
     for (size_t i = 0; i < dp_result_job_count(r); i++) {
         const dp_job_result_t *j = dp_result_job(r, i);
         if (!j) { /* the records could not be made */
             dp__jsonw_fail(w, DP_ENOMEM);
             break;
         }
+        if (job_record_plain(w, &rs, r, i, j))
+            continue;
         dp__jsonw_key(w, j->name);
         dp__jsonw_object_open(w);
         dp__jsonw_key_lit(w, "status");

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "daggerpool/daggerpool.h"
+#include "jsonw.h"
 #include "render.h"
 
 /* The seed DAG: A -> (B, C) -> D -> E. What C reports is the test's knob. */
@@ -255,6 +256,92 @@ static void test_failed_error_escaped(void **state)
     dp_graph_free(g);
 }
 
+/* The job records written in one copy (render.c, job_record_plain) and
+ * those written a call per member: a result of both kinds, indented and
+ * compact, is byte for byte what jansson writes for the same tree (as
+ * jsonw promises, tests/unit/test_jsonw.c). */
+static dp_outcome_t mixed_run(dp_job_t *job, void *user)
+{
+    (void)user;
+    const char *name = dp_job_name(job);
+    if (strcmp(name, "fail_plain") == 0)
+        return dp_job_fail(job, true, "a plain error");
+    if (strcmp(name, "fail_escaped") == 0)
+        return dp_job_fail(job, true, "tab\there, \"quoted\", caf\xc3\xa9, bad \xff");
+    return DP_READY;
+}
+
+static char *render_members(const dp_result_t *r, int indent)
+{
+    dp__jsonw_t w;
+    dp__jsonw_init(&w, NULL, indent);
+    dp__jsonw_object_open(&w);
+    dp__render_result_members(&w, r, "mixed");
+    dp__jsonw_object_close(&w);
+    assert_int_equal(dp__jsonw_finish(&w), DP_OK);
+    size_t len;
+    char *text = dp__jsonw_take(&w, &len);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_json_records_as_jansson(void **state)
+{
+    (void)state;
+    static const char *jobs[][3] = {{"plain", NULL, NULL},          {"we\"ird\\name", NULL, NULL},
+                                    {"caf\xc3\xa9", NULL, NULL},    {"fail_plain", "plain", NULL},
+                                    {"fail_escaped", NULL, NULL},   {"below_failure", "fail_plain", NULL},
+                                    {"prioritised", "plain", NULL}, {"pooled", NULL, NULL},
+                                    {"no_plugin", NULL, NULL},      {"last", "pooled", "prioritised"}};
+    dp_graph_t *g = dp_graph_new();
+    assert_non_null(g);
+    char err[256];
+    assert_int_equal(dp_graph_add_pool(g, "db", 2, err, sizeof err), DP_OK);
+    for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
+        dp_job_spec_t spec;
+        dp_job_spec_init(&spec);
+        spec.name = jobs[i][0];
+        spec.run = mixed_run;
+        spec.plugin = strcmp(spec.name, "no_plugin") == 0 ? NULL : "test";
+        if (strcmp(spec.name, "prioritised") == 0)
+            spec.priority = 5;
+        if (strcmp(spec.name, "pooled") == 0)
+            spec.pool = "db";
+        assert_int_equal(dp_graph_add_job(g, &spec, NULL, 0), DP_OK);
+        for (int k = 1; k < 3 && jobs[i][k]; k++)
+            assert_int_equal(dp_graph_add_dep(g, jobs[i][0], jobs[i][k]), DP_OK);
+    }
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    dp_run_opts_t opts;
+    dp_run_opts_init(&opts);
+    opts.max_concurrent_jobs = 2;
+    opts.fail_fast = false;
+    dp_result_t *r = dp_graph_run(g, &opts, err, sizeof err);
+    assert_non_null(r);
+    const int indents[] = {2, 0, 4};
+    const size_t flags[] = {JSON_INDENT(2), JSON_COMPACT, JSON_INDENT(4)};
+    for (size_t k = 0; k < 3; k++) {
+        char *text = render_members(r, indents[k]);
+        json_t *root = parse(text);
+        char *want = json_dumps(root, flags[k] | JSON_PRESERVE_ORDER);
+        assert_non_null(want);
+        assert_string_equal(text, want);
+        json_t *jobs_obj = json_object_get(root, "jobs");
+        assert_int_equal(json_object_size(jobs_obj), sizeof jobs / sizeof jobs[0]);
+        assert_keys(json_object_get(jobs_obj, "plain"), job_keys);
+        assert_true(json_is_null(json_object_get(json_object_get(jobs_obj, "below_failure"), "start_ms")));
+        assert_string_equal(json_string_value(json_object_get(json_object_get(jobs_obj, "fail_plain"), "error")),
+                            "a plain error");
+        assert_true(json_is_null(json_object_get(json_object_get(jobs_obj, "no_plugin"), "plugin")));
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(jobs_obj, "prioritised"), "priority")), 5);
+        free(want);
+        json_decref(root);
+        free(text);
+    }
+    dp_result_free(r);
+    dp_graph_free(g);
+}
+
 /* Trace: one X span per attempt, on worker tracks, valid JSON. */
 static const dp_graph_t *trace_graph;
 static const dp__trace_event_t *trace_events;
@@ -479,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_success),
         cmocka_unit_test(test_not_ready),
         cmocka_unit_test(test_failed_error_escaped),
+        cmocka_unit_test(test_json_records_as_jansson),
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_dot_and_mermaid),
         cmocka_unit_test(test_dot_escaping),
