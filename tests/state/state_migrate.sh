@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # state_migrate.sh DAGGERPOOL - a state file of schema version 1 (tests/state/v1: made by the
 # daggerpool before version 2) read as it is by history, show and plan, then migrated by the
-# first run that writes it: the file says version 2, passes integrity_check, and every earlier
+# first run that writes it: the file says version 3, passes integrity_check, and every earlier
 # row reads the same (run_jobs, now a view over the batches of run_ends; show --json the bytes
 # run --json wrote; the plugin versions of a swapped plugin); the run left open is recorded
 # crashed and its ends count for --resume, with the definition hashes of version 1 (all five
 # jobs reused). Then the definition hashes kept in the state (def_hashes): a run of an
-# unchanged file reads them, an edited file gets its own (--resume runs what changed).
+# unchanged file reads them, an edited file gets its own (--resume runs what changed). Then a
+# file of schema version 2 (tests/state/v2) migrated to 3 keeps hash version 1 (--resume reuses
+# what it reused before), while a new file gets hash version 2: other values, the same reuse,
+# and the order of params and dependencies in the file does not count.
 set -u
 DP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 FIX=$(cd "$(dirname "$0")" && pwd)/v1
@@ -35,7 +38,8 @@ grep -q 'A: succeeded before, unchanged' plan || fail "plan --resume of version 
 
 # The first writer migrates it.
 dp run w.cfg --state v1.db --resume --json r4.json -q > out 2>&1 || fail "run --resume on version 1: exit $?: $(cat out)"
-[ "$(q 'PRAGMA user_version')" = 2 ] || fail "not migrated: user_version $(q 'PRAGMA user_version')"
+[ "$(q 'PRAGMA user_version')" = 3 ] || fail "not migrated: user_version $(q 'PRAGMA user_version')"
+[ "$(q "SELECT value FROM meta WHERE key = 'def_hash'")" = 1 ] || fail "a migrated file does not keep hash version 1"
 [ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity after the migration"
 [ "$(q "SELECT type FROM sqlite_master WHERE name = 'run_jobs'")" = view ] || fail "run_jobs is not the view"
 rows | cmp -s rows.before - || { fail "the rows of runs 1-3 changed in the migration"; rows | diff rows.before - | head; }
@@ -78,6 +82,61 @@ dp run w.cfg --state v1.db --resume --json r.json -q > /dev/null 2>&1
 [ "$(jq -r '[.jobs[] | .reused] | map(tostring) | join(" ")' r.json)" = "true true true true true" ] ||
   fail "--resume with the kept hashes: $(jq -c '.jobs | map_values(.reused)' r.json)"
 [ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity at the end"
+
+# Schema version 2 to 3: the hashes recorded stay version 1's.
+mkdir v2 && cd v2 || exit 1
+FIX2=$(cd "$FIX/../v2" && pwd)
+cp "$FIX/w.cfg" . && sqlite3 v2.db < "$FIX2/state.sql" || { echo "FAIL: cannot make the version 2 file"; exit 1; }
+q2() { sqlite3 -cmd ".timeout 5000" "$1" "$2"; }
+q2 v2.db "UPDATE meta SET value = '$PWD/w.cfg' WHERE key = 'workflow_file'"
+[ "$(q2 v2.db 'PRAGMA user_version')" = 2 ] || fail "the fixture is not version 2"
+dp plan w.cfg --state v2.db --resume > plan 2>&1 || fail "plan --resume of version 2: exit $?"
+grep -q 'C: succeeded before, unchanged' plan || fail "plan --resume of version 2 does not reuse C: $(cat plan)"
+dp run w.cfg --state v2.db --resume --json r3.json -q > out 2>&1 || fail "run --resume on version 2: exit $?: $(cat out)"
+[ "$(q2 v2.db 'PRAGMA user_version')" = 3 ] && [ "$(q2 v2.db "SELECT value FROM meta WHERE key = 'def_hash'")" = 1 ] ||
+  fail "version 2 migrated: user_version $(q2 v2.db 'PRAGMA user_version'), hash version $(q2 v2.db "SELECT value FROM meta WHERE key = 'def_hash'")"
+[ "$(jq -r '[.jobs.A.reused, .jobs.B.reused, .jobs.C.reused, .jobs."D \"quoted\"".reused, .jobs.S.reused] | map(tostring) | join(" ")' r3.json)" = "true true true null true" ] ||
+  fail "--resume after the migration from version 2: $(jq -c '.jobs | map_values(.reused)' r3.json)"
+dp show w.cfg 1 --state v2.db --json | cmp -s - "$FIX2/run1.json" || fail "show 1 --json after the migration from version 2 differs"
+[ "$(q2 v2.db 'PRAGMA integrity_check')" = ok ] || fail "integrity after the migration from version 2"
+
+# A new file: hash version 2, other values than version 1's for the same jobs, the same reuse.
+dp run w.cfg --state new.db -q > /dev/null 2>&1 || fail "a run with a new state: exit $?"
+[ "$(q2 new.db 'PRAGMA user_version')" = 3 ] && [ "$(q2 new.db "SELECT value FROM meta WHERE key = 'def_hash'")" = 2 ] ||
+  fail "a new file: user_version $(q2 new.db 'PRAGMA user_version'), hash version $(q2 new.db "SELECT value FROM meta WHERE key = 'def_hash'")"
+old=$(q2 v2.db "SELECT job || ' ' || def_hash FROM job_last ORDER BY job")
+new=$(q2 new.db "SELECT job || ' ' || def_hash FROM job_last ORDER BY job")
+[ "$(echo "$new" | wc -l)" = 5 ] && [ -z "$(comm -12 <(echo "$old") <(echo "$new"))" ] ||
+  fail "hash version 2 gives version 1's values: $old / $new"
+[ "$(q2 new.db 'SELECT count(DISTINCT def_hash) FROM job_last')" = 5 ] || fail "hash version 2: two jobs share a hash"
+# Reordered params and dependencies count for neither version; a changed value does.
+cat > w2.cfg <<'CFG'
+workflow: { name = "w2"; };
+jobs = (
+  { name = "P"; type = "shell.command"; params = { command = "true"; env = { X = "1"; Y = "2"; }; }; },
+  { name = "Q"; type = "shell.command"; params = { command = "true"; }; },
+  { name = "R"; type = "shell.command"; depends_on = ["P", "Q"]; params = { command = "true"; }; }
+);
+CFG
+for f in new old; do
+  dp run w2.cfg --state "w2-$f.db" -q > /dev/null 2>&1 || fail "w2 ($f): first run exit $?"
+done
+q2 w2-old.db "UPDATE meta SET value = '1' WHERE key = 'def_hash'" # hash version 1, as a migrated file
+dp run w2.cfg --state w2-old.db -q > /dev/null 2>&1
+sed -i 's/env = { X = "1"; Y = "2"; }; }/env = { Y = "2"; X = "1"; }; }/; s/\["P", "Q"\]/["Q", "P"]/' w2.cfg
+grep -q '\["Q", "P"\]' w2.cfg && grep -q 'Y = "2"; X' w2.cfg || fail "w2: the reordering edit did not apply"
+for f in new old; do
+  dp run w2.cfg --state "w2-$f.db" --resume --json "w2-$f.json" -q > /dev/null 2>&1
+  [ "$(jq -r '[.jobs[] | .reused] | map(tostring) | join(" ")' "w2-$f.json")" = "true true true" ] ||
+    fail "w2 ($f): --resume after reordering: $(jq -c '.jobs | map_values(.reused)' "w2-$f.json")"
+done
+sed -i 's/X = "1"/X = "3"/' w2.cfg
+for f in new old; do
+  dp run w2.cfg --state "w2-$f.db" --resume --json "w2-$f.json" -q > /dev/null 2>&1
+  [ "$(jq -r '[.jobs.P.reused, .jobs.Q.reused, .jobs.R.reused] | map(tostring) | join(" ")' "w2-$f.json")" = "null true null" ] ||
+    fail "w2 ($f): --resume after a nested value changed: $(jq -c '.jobs | map_values(.reused)' "w2-$f.json")"
+done
+cd ..
 
 [ $fails = 0 ] && echo "ok: state.migrate" && exit 0
 echo "$fails failure(s)"

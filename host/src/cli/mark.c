@@ -111,7 +111,7 @@ int cli_mark(int argc, char **argv)
         goto out;
     }
     char who[256];
-    uint64_t hash = cli_state_def_hash(wf, shape, (size_t)id);
+    uint64_t hash = cli_state_def_hash(cli_state_def_hash_version(st), wf, shape, (size_t)id);
     user_name(who, sizeof who);
     int rc = cli_state_mark(st, job, action == 1, hash, who);
     if (rc != SQLITE_OK) {

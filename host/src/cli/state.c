@@ -100,6 +100,11 @@ char *cli_state_default_path(const char *wf_file)
     return p;
 }
 
+int cli_state_def_hash_version(const cli_state_t *st)
+{
+    return st->def_hash;
+}
+
 const char *cli_state_path(const cli_state_t *st)
 {
     return st ? st->path : NULL;
@@ -274,6 +279,11 @@ static int check_schema_identity(cli_state_t *st, const char *cmd, const char *w
                 rc = meta_set(db, "workflow_file", mine ? mine : wf_file);
             if (rc == SQLITE_OK)
                 rc = meta_set(db, "created_ms", created);
+            if (rc == SQLITE_OK) { /* a new file: the current hash version */
+                char v[16];
+                snprintf(v, sizeof v, "%d", CLI_STATE_DEF_HASH_NEW);
+                rc = meta_set(db, "def_hash", v);
+            }
             if (rc == SQLITE_OK)
                 rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
             if (rc != SQLITE_OK) {
@@ -308,6 +318,9 @@ static int check_schema_identity(cli_state_t *st, const char *cmd, const char *w
     free(name);
     free(file);
     free(mine);
+    char *hv = out == OPEN_OK ? meta_get(db, "def_hash") : NULL;
+    st->def_hash = hv && strcmp(hv, "2") == 0 ? 2 : 1;
+    free(hv);
     return out;
 }
 

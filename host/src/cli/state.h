@@ -24,7 +24,7 @@ typedef struct console console_t;
 typedef struct sqlite3 sqlite3;
 
 /* The schema this command writes and the newest it reads. */
-#define CLI_STATE_SCHEMA_VERSION 2
+#define CLI_STATE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a daggerpool state file: "DPST". */
 #define CLI_STATE_APP_ID 0x44505354
 /* Runs kept per state file unless --keep-runs says otherwise. */
@@ -86,15 +86,25 @@ sqlite3 *cli_state_db(cli_state_t *st);
 /* ---- state_hash.c ------------------------------------------------------ */
 
 /* The definition hash of job id of g (a graph of wf: its built graph or
- * its shape). state_hash.c says what it covers. */
-uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id);
+ * its shape), as hash version `version` computes it: a state keeps the
+ * version it was made with (cli_state_def_hash_version). state_hash.c
+ * says what it covers. */
+uint64_t cli_state_def_hash(int version, const dp_workflow_t *wf, const dp_graph_t *g, size_t id);
+/* Every job's, into out[dp_graph_job_count(g)]: the same values, in less
+ * time for a whole graph (each name hashed once). False: out of memory. */
+bool cli_state_def_hashes(int version, const dp_workflow_t *wf, const dp_graph_t *g, uint64_t *out);
+/* The hash version a new state file gets; one made before it keeps 1, so
+ * that an upgrade does not make every job look changed. */
+#define CLI_STATE_DEF_HASH_NEW 2
+/* The hash version of st's file: meta `def_hash` (1 where it is absent). */
+int cli_state_def_hash_version(const cli_state_t *st);
 /* The key under which the state keeps the definition hashes of wf's njobs
  * jobs (docs/state.md, "def_hashes"): this daggerpool's version and the
  * bytes of the workflow file and its @includes, as 32 hex digits. False
  * (no key: compute the hashes) when a file cannot be read or changed less
  * than two seconds before this process started, or since. */
 #define CLI_STATE_DEFS_KEY_LEN 32
-bool cli_state_defs_key(const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1]);
+bool cli_state_defs_key(int version, const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1]);
 
 /* ---- state_run.c ------------------------------------------------------- */
 

@@ -33,9 +33,10 @@
 static const char cache_key_sql[] =
     "'ends ' || ?1 || ' ' || ifnull((SELECT max(id) FROM runs), 0) || ' ' || ifnull((SELECT max(id) FROM marks), 0)";
 
-bool state_run_key(const dp_workflow_t *wf, const dp_graph_t *g, char key[CLI_STATE_DEFS_KEY_LEN + 1])
+bool state_run_key(const cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g,
+                   char key[CLI_STATE_DEFS_KEY_LEN + 1])
 {
-    return wf && g == dp__workflow_full_graph(wf) && cli_state_defs_key(wf, dp_graph_job_count(g), key);
+    return wf && g == dp__workflow_full_graph(wf) && cli_state_defs_key(st->def_hash, wf, dp_graph_job_count(g), key);
 }
 
 unsigned char *state_cache_read(cli_state_t *st, const char *key, size_t njobs)

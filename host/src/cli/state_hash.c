@@ -2,19 +2,31 @@
  * "Definition hash"): a job whose hash differs from the one recorded with
  * its last success runs again.
  *
- * It covers, in this order, each item length-prefixed so that no two
- * definitions serialise alike: the job's type ("core.sleep"); its params,
- * keys sorted (a reordering in the file changes nothing), each key with its
- * kind and value (strings and list items as bytes, integers in decimal,
- * floats as their IEEE 754 bits, booleans as 0/1, nested groups the same
- * way, recursively); the names of its direct dependencies, sorted; and its
- * settings after defaults are applied: timeout, retries, backoff (initial,
- * factor, max, jitter), readiness (period, probe_timeout, timeout),
- * isolation and limits (cpu, memory, open_files). Not covered: the job's
- * name (the key it is recorded under), the plugin's code or version, the
- * workflow-level settings (max_concurrent_jobs, timeout, fail_fast) and
- * anything outside the workflow file (the environment, files a job reads).
- * Numbers are 8 bytes, little-endian. The hash is 64-bit FNV-1a. */
+ * It covers, in this order: the job's type ("core.sleep"); its params,
+ * whatever their order in the file, each key with its kind and value
+ * (strings and list items as bytes, integers, floats as their IEEE 754
+ * bits, booleans as 0/1, nested groups the same way, recursively); the
+ * names of its direct dependencies, whatever their order; and its settings
+ * after defaults are applied: timeout, retries, backoff (initial, factor,
+ * max, jitter), readiness (period, probe_timeout, timeout), isolation and
+ * limits (cpu, memory, open_files), then the later settings where set. Not
+ * covered: the job's name (the key it is recorded under), the plugin's
+ * code or version, the workflow-level settings (max_concurrent_jobs,
+ * timeout, fail_fast) and anything outside the workflow file (the
+ * environment, files a job reads).
+ *
+ * Two versions compute it; a state file keeps the one it was made with
+ * (meta `def_hash`), so that the hashes it recorded still compare:
+ *
+ * 1. 64-bit FNV-1a, byte by byte, over each item length-prefixed (numbers
+ *    8 bytes, little-endian), params by sorted key, dependencies by sorted
+ *    name. Files made before version 2 keep it.
+ * 2. The same items as 64-bit words (a string: its length, then its bytes
+ *    8 at a time, the last word zero-padded), each mixed in with a
+ *    multiply and a shift; params and dependencies, whose order must not
+ *    count, each hashed alone and summed. A fifth of version 1's cost for
+ *    a whole graph (bench/README.md, "State"): every dependency's name is
+ *    hashed once, not once per job that depends on it. New files get it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,7 +185,7 @@ static void mix_params(uint64_t *h, const dp_params_t *p)
         free(keys);
 }
 
-uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t id)
+static uint64_t def_hash_v1(const dp_workflow_t *wf, const dp_graph_t *g, size_t id)
 {
     uint64_t h = FNV_OFFSET;
     const char *name = dp_graph_job_name(g, id);
@@ -242,6 +254,198 @@ uint64_t cli_state_def_hash(const dp_workflow_t *wf, const dp_graph_t *g, size_t
         }
     }
     return h;
+}
+
+/* ---- version 2 ---------------------------------------------------------- */
+
+/* One word into h: xor, multiply by an odd constant, fold the high half
+ * down. Each step is one-to-one in h and in w, so a sequence that differs
+ * in one word always hashes differently. */
+static inline uint64_t w_mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
+/* The final avalanche of a sum's term (MurmurHash3's fmix64). */
+static inline uint64_t w_fin(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+static uint64_t w_str(uint64_t h, const char *s)
+{
+    size_t len = s ? strlen(s) : 0, i = 0;
+    h = w_mix(h, (uint64_t)len);
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = w_mix(h, w);
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, len - i);
+        h = w_mix(h, w);
+    }
+    return h;
+}
+
+static uint64_t w_f64(uint64_t h, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return w_mix(h, bits);
+}
+
+#define W_SEED 0x243f6a8885a308d3ull /* a definition's */
+#define W_ITEM 0x13198a2e03707344ull /* a param's, hashed alone */
+#define W_NAME 0xa4093822299f31d0ull /* a dependency's name, hashed alone */
+
+/* The params as one word: each key, kind and value hashed alone, the
+ * terms summed (their order in the file does not count), then the count. */
+static uint64_t w_params(const dp_params_t *p)
+{
+    size_t n = p ? dp__params_count(p) : 0;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = dp__params_key_at(p, i);
+        dp_param_kind_t kind = dp__params_kind(p, k);
+        uint64_t h = w_mix(w_str(W_ITEM, k), (uint64_t)kind);
+        switch (kind) {
+        case DP_PARAM_KIND_STRING: {
+            const char *s = NULL;
+            dp__params_get_string(p, k, &s);
+            h = w_str(h, s);
+            break;
+        }
+        case DP_PARAM_KIND_INT: {
+            int64_t v = 0;
+            dp__params_get_int(p, k, &v);
+            h = w_mix(h, (uint64_t)v);
+            break;
+        }
+        case DP_PARAM_KIND_FLOAT: {
+            double v = 0;
+            dp__params_get_float(p, k, &v);
+            h = w_f64(h, v);
+            break;
+        }
+        case DP_PARAM_KIND_BOOL: {
+            int v = 0;
+            dp__params_get_bool(p, k, &v);
+            h = w_mix(h, v ? 1 : 0);
+            break;
+        }
+        case DP_PARAM_KIND_LIST: { /* in its order: a list's order counts */
+            size_t c = 0;
+            dp__params_list_count(p, k, &c);
+            h = w_mix(h, c);
+            for (size_t j = 0; j < c; j++) {
+                const char *s = NULL;
+                dp__params_list_item(p, k, j, &s);
+                h = w_str(h, s);
+            }
+            break;
+        }
+        case DP_PARAM_KIND_GROUP: {
+            const dp_params_t *sub = NULL;
+            dp__params_get_group(p, k, &sub);
+            h = w_mix(h, w_params(sub));
+            break;
+        }
+        }
+        sum += w_fin(h);
+    }
+    return w_mix(w_mix(W_SEED, n), sum);
+}
+
+static uint64_t name_hash(const char *name)
+{
+    return w_fin(w_str(W_NAME, name));
+}
+
+/* names: every job's name_hash, by id, or NULL (hashed here). */
+static uint64_t def_hash_v2(const dp_workflow_t *wf, const dp_graph_t *g, size_t id, const uint64_t *names)
+{
+    const char *type = NULL;
+    const dp_params_t *params = NULL;
+    const dp_job_spec_t *s = NULL;
+    dp__workflow_job_def(wf, dp_graph_job_name(g, id), &type, &params, &s);
+    uint64_t h = w_str(W_SEED, "daggerpool-def-2");
+    h = w_str(h, type);
+    h = w_mix(h, w_params(params));
+    const uint32_t *deps;
+    size_t nd = dp_graph_deps(g, id, &deps);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < nd; i++)
+        sum += names ? names[deps[i]] : name_hash(dp_graph_job_name(g, deps[i]));
+    h = w_mix(w_mix(h, nd), sum);
+    if (s) {
+        h = w_mix(h, s->timeout_ms);
+        h = w_mix(h, s->retries);
+        h = w_mix(h, s->backoff.initial_ms);
+        h = w_f64(h, s->backoff.factor);
+        h = w_mix(h, s->backoff.max_ms);
+        h = w_f64(h, s->backoff.jitter);
+        h = w_mix(h, s->readiness.period_ms);
+        h = w_mix(h, s->readiness.probe_timeout_ms);
+        h = w_mix(h, s->readiness.timeout_ms);
+        h = w_mix(h, (uint64_t)s->isolation);
+        h = w_mix(h, s->limits.cpu_ms);
+        h = w_mix(h, s->limits.memory_bytes);
+        h = w_mix(h, s->limits.open_files);
+        /* Later settings only where set, as in version 1: a job without
+         * them keeps its hash when a daggerpool adds another. */
+        const dp_readiness_ext_t *x = &s->readiness_ext;
+        if (x->initial_delay_ms || x->success_threshold > 1 || x->failure_threshold > 1 || x->backoff > 1 ||
+            x->max_period_ms) {
+            h = w_str(h, "readiness_ext");
+            h = w_mix(h, x->initial_delay_ms);
+            h = w_mix(h, x->success_threshold);
+            h = w_mix(h, x->failure_threshold);
+            h = w_f64(h, x->backoff);
+            h = w_mix(h, x->max_period_ms);
+        }
+        if (s->deadline_ms) {
+            h = w_str(h, "deadline");
+            h = w_mix(h, s->deadline_ms);
+        }
+        if (s->run_if != DP_RUN_IF_ALL_SUCCESS || s->continue_on_failure || s->cleanup_timeout_ms) {
+            h = w_str(h, "rules");
+            h = w_mix(h, (uint64_t)s->run_if);
+            h = w_mix(h, s->continue_on_failure ? 1 : 0);
+            h = w_mix(h, s->cleanup_timeout_ms);
+        }
+    }
+    return w_fin(h);
+}
+
+uint64_t cli_state_def_hash(int version, const dp_workflow_t *wf, const dp_graph_t *g, size_t id)
+{
+    return version >= 2 ? def_hash_v2(wf, g, id, NULL) : def_hash_v1(wf, g, id);
+}
+
+bool cli_state_def_hashes(int version, const dp_workflow_t *wf, const dp_graph_t *g, uint64_t *out)
+{
+    size_t n = dp_graph_job_count(g);
+    if (version < 2) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = def_hash_v1(wf, g, i);
+        return true;
+    }
+    uint64_t *names = malloc((n ? n : 1) * sizeof *names);
+    if (!names)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        names[i] = name_hash(dp_graph_job_name(g, i));
+    for (size_t i = 0; i < n; i++)
+        out[i] = def_hash_v2(wf, g, i, names);
+    free(names);
+    return true;
 }
 
 /* ---- the key of a workflow's hashes ------------------------------------ */
@@ -334,7 +538,7 @@ static bool key_file(key_hash_t *k, const char *path, uint64_t start_ms)
     return ok && total == (uint64_t)sb.st_size;
 }
 
-bool cli_state_defs_key(const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1])
+bool cli_state_defs_key(int version, const dp_workflow_t *wf, size_t njobs, char key[CLI_STATE_DEFS_KEY_LEN + 1])
 {
     uint64_t start = process_start_ms();
     const char *path = dp__workflow_path(wf);
@@ -342,7 +546,7 @@ bool cli_state_defs_key(const dp_workflow_t *wf, size_t njobs, char key[CLI_STAT
         return false;
     key_hash_t k = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull};
     char head[256];
-    int n = snprintf(head, sizeof head, "daggerpool-def-1 %s %zu", dp_version(), njobs);
+    int n = snprintf(head, sizeof head, "daggerpool-def-%d %s %zu", version, dp_version(), njobs);
     key_bytes(&k, (const unsigned char *)head, (size_t)n);
     if (!key_file(&k, path, start))
         return false;

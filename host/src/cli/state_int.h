@@ -48,6 +48,7 @@ struct cli_state {
     int wal_frames; /* pages in the log (WAL) after the last commit (sqlite3_wal_hook) */
     int page_size;  /* the file's (PRAGMA page_size) */
     int version;    /* the file's schema version (a reader may open an older one) */
+    int def_hash;   /* its definition hash version (state_hash.c) */
     unsigned keep_runs;
     char host[256];
 
@@ -137,7 +138,8 @@ static inline long state_job_id(const dp_graph_t *g, size_t n, const char *name,
 /* ---- state_cache.c: job_last and the last run's durations, by id ------- */
 
 /* The key of wf's files when g is its whole graph (false: none). */
-bool state_run_key(const dp_workflow_t *wf, const dp_graph_t *g, char key[CLI_STATE_DEFS_KEY_LEN + 1]);
+bool state_run_key(const cli_state_t *st, const dp_workflow_t *wf, const dp_graph_t *g,
+                   char key[CLI_STATE_DEFS_KEY_LEN + 1]);
 /* What the state's last run kept for the njobs jobs of the files of key,
  * when nothing changed job_last since (malloc'd; NULL: read job_last and
  * the ends). Takes mu. */

@@ -33,7 +33,7 @@ size_t cli_state_reuse_set(cli_state_t *st, const dp_workflow_t *wf, const dp_gr
         while (sqlite3_step(s) == SQLITE_ROW) {
             long id = dp_graph_job_id(g, (const char *)sqlite3_column_text(s, 0));
             if (id >= 0)
-                cand[id] = (uint64_t)sqlite3_column_int64(s, 1) == cli_state_def_hash(wf, g, (size_t)id);
+                cand[id] = (uint64_t)sqlite3_column_int64(s, 1) == cli_state_def_hash(st->def_hash, wf, g, (size_t)id);
         }
     }
     sqlite3_finalize(s);
@@ -324,7 +324,7 @@ size_t cli_state_expected_durations(cli_state_t *st, const dp_workflow_t *wf, dp
         return 0;
     size_t n = 0, ng = dp_graph_job_count(g);
     /* The key of the files, kept for cli_state_run_begin, which comes next. */
-    st->pre_keyed = state_run_key(wf, g, st->pre_key);
+    st->pre_keyed = state_run_key(st, wf, g, st->pre_key);
     st->pre_wf = wf;
     st->pre_g = g;
     unsigned char *cache = st->pre_keyed ? state_cache_read(st, st->pre_key, ng) : NULL;

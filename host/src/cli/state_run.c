@@ -161,8 +161,9 @@ static void ensure_hashes(cli_state_t *st)
      * did not change (the file's whole graph only: a targeted run's ids
      * are another graph's; cli_state_run_begin made the key). */
     if (!st->keyed || !hashes_read(st, st->key)) {
-        for (size_t i = 0; i < st->njobs; i++)
-            st->hash[i] = cli_state_def_hash(st->wf, st->g, i);
+        if (!cli_state_def_hashes(st->def_hash, st->wf, st->g, st->hash))
+            for (size_t i = 0; i < st->njobs; i++) /* out of memory: one by one */
+                st->hash[i] = cli_state_def_hash(st->def_hash, st->wf, st->g, i);
         if (st->keyed)
             hashes_keep(st, st->key);
     }
@@ -648,7 +649,7 @@ bool cli_state_run_begin(cli_state_t *st, const char *cmd, const dp_workflow_t *
         memcpy(st->key, st->pre_key, sizeof st->key);
         st->keyed = true;
     } else {
-        st->keyed = state_run_key(wf, g, st->key);
+        st->keyed = state_run_key(st, wf, g, st->key);
     }
     st->pre_keyed = false;
     st->pre_wf = NULL;

@@ -106,7 +106,13 @@ static const char v2[] =
     "ALTER TABLE run_results ADD COLUMN size INTEGER;"
     "CREATE TABLE def_hashes (key TEXT NOT NULL, jobs INTEGER NOT NULL, hashes BLOB NOT NULL);";
 
-static const char *const migrations[] = {v1, v2};
+/* Version 2 to 3: meta `def_hash`, the definition hash version of the
+ * file's hashes (state_hash.c). A file made before it keeps version 1,
+ * so that its recorded hashes still match and --resume reuses what it
+ * reused before; a new file gets CLI_STATE_DEF_HASH_NEW (state.c). */
+static const char v3[] = "INSERT OR IGNORE INTO meta (key, value) VALUES ('def_hash', '1');";
+
+static const char *const migrations[] = {v1, v2, v3};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CLI_STATE_SCHEMA_VERSION,
                "one migration per schema version");
