@@ -136,6 +136,12 @@ for f in new old; do
   [ "$(jq -r '[.jobs.P.reused, .jobs.Q.reused, .jobs.R.reused] | map(tostring) | join(" ")' "w2-$f.json")" = "null true null" ] ||
     fail "w2 ($f): --resume after a nested value changed: $(jq -c '.jobs | map_values(.reused)' "w2-$f.json")"
 done
+# A hash version this daggerpool does not know: refused, the file untouched.
+cp new.db newer.db && q2 newer.db "UPDATE meta SET value = '9' WHERE key = 'def_hash'"
+sum=$(md5sum < newer.db)
+dp run w.cfg --state newer.db -q > out 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "definition hash version 9, written by a newer daggerpool" out && [ "$(md5sum < newer.db)" = "$sum" ] ||
+  fail "an unknown hash version: exit $rc: $(cat out)"
 cd ..
 
 [ $fails = 0 ] && echo "ok: state.migrate" && exit 0

@@ -318,8 +318,18 @@ static int check_schema_identity(cli_state_t *st, const char *cmd, const char *w
     free(name);
     free(file);
     free(mine);
+    /* The version of its definition hashes: 1 where absent (a file of
+     * schema version 2 or older, read as it is). */
     char *hv = out == OPEN_OK ? meta_get(db, "def_hash") : NULL;
     st->def_hash = hv && strcmp(hv, "2") == 0 ? 2 : 1;
+    if (hv && strcmp(hv, "1") != 0 && strcmp(hv, "2") != 0) {
+        cli_errorf(cmd,
+                   "state %s: definition hash version %s, written by a newer daggerpool (this one, %s, knows 1 "
+                   "and 2); it is left as it is; fix: use that newer daggerpool, or give this one another file "
+                   "with --state PATH, or run with --no-state",
+                   st->path, hv, dp_version());
+        out = OPEN_REFUSED;
+    }
     free(hv);
     return out;
 }
