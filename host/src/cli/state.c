@@ -321,13 +321,16 @@ static int check_schema_identity(cli_state_t *st, const char *cmd, const char *w
     /* The version of its definition hashes: 1 where absent (a file of
      * schema version 2 or older, read as it is). */
     char *hv = out == OPEN_OK ? meta_get(db, "def_hash") : NULL;
-    st->def_hash = hv && strcmp(hv, "2") == 0 ? 2 : 1;
-    if (hv && strcmp(hv, "1") != 0 && strcmp(hv, "2") != 0) {
+    char *end = NULL;
+    long v = hv ? strtol(hv, &end, 10) : 1;
+    st->def_hash = (int)v;
+    if (hv && (end == hv || *end || v < 1 || v > CLI_STATE_DEF_HASH_NEW)) {
         cli_errorf(cmd,
-                   "state %s: definition hash version %s, written by a newer daggerpool (this one, %s, knows 1 "
-                   "and 2); it is left as it is; fix: use that newer daggerpool, or give this one another file "
-                   "with --state PATH, or run with --no-state",
-                   st->path, hv, dp_version());
+                   "state %s: definition hash version '%s', which this daggerpool (%s) does not know (it knows 1 "
+                   "to %d: a newer daggerpool wrote it, or the file was edited); it is left as it is; fix: use "
+                   "that newer daggerpool, or give this one another file with --state PATH, or run with "
+                   "--no-state",
+                   st->path, hv, dp_version(), CLI_STATE_DEF_HASH_NEW);
         out = OPEN_REFUSED;
     }
     free(hv);
