@@ -444,6 +444,111 @@ static __attribute__((noinline)) bool ordered_end_rules(dp_run_t *run, uint32_t 
     return n != UINT32_MAX;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Runs of pool lines only: pools, no priority                               */
+/* ------------------------------------------------------------------------ */
+
+/* A graph with a pool that can bound the run and no priority (prio.h,
+ * dp__sched_lines_only): the ready jobs go through the run's queue as in
+ * the plain case, in its order. A pool job takes its slots as it starts
+ * (lines_start), or else waits in its pool's line, holding no worker; it
+ * gives them back when it ends, and the jobs of the line that then fit
+ * are published with their slots (the first runs next on this worker if
+ * it has nothing else to run). Nobody waiting, the slots are an atomic
+ * counter, and a job passes its slots on to the successor it runs next,
+ * of the same pool and slots, with no atomic operation at all.
+ *
+ * `pending` (queued or running jobs): a job that joins a line is counted
+ * out (tk->ended) and counted in again when a drain publishes it; a job
+ * drained into a worker's hands takes over the count of the job it
+ * follows, as a kept successor does. */
+
+/* The jobs of pool p1 - 1's line that fit now: the first into *next when
+ * the worker has none (*have), the others published. */
+static void lines_drain(dp_run_t *run, uint32_t p1, bool *have, uint32_t *next)
+{
+    uint32_t ids[BATCH];
+    size_t k;
+    do {
+        k = dp__sched_pool_drain(run->sched, p1, ids, BATCH);
+        size_t i = 0;
+        if (k && !*have) {
+            *next = ids[i++];
+            *have = true;
+        }
+        if (k > i)
+            publish(run, ids + i, k - i);
+    } while (k == BATCH);
+}
+
+/* Job *id is about to start in a run of pool lines: true when it may (no
+ * pool, or it has its slots; or it joined its pool's line and a job of
+ * that line, drained at once, takes its place in *id). False: it waits in
+ * its pool's line, and the worker takes another job. */
+static __attribute__((noinline)) bool lines_start(dp_run_t *run, taken_t *tk, uint32_t *held, uint32_t *id)
+{
+    if (*held != UINT32_MAX) {
+        /* The slots of the job before, held by this worker: this job's if
+         * it needs the same, else back to the pool. */
+        uint32_t h = *held;
+        *held = UINT32_MAX;
+        if (dp__sched_pool_pass(run->sched, h, *id))
+            return true;
+        uint32_t ph = dp__sched_pool_give(run->sched, h);
+        uint32_t ids[BATCH];
+        size_t k;
+        do {
+            if ((k = dp__sched_pool_drain(run->sched, ph, ids, BATCH)))
+                publish(run, ids, k);
+        } while (k == BATCH);
+    }
+    uint32_t p1 = dp__sched_pool_of(run->sched, *id);
+    if (!p1 || dp__sched_pool_take(run->sched, *id))
+        return true;
+    bool have = false;
+    lines_drain(run, p1, &have, id);
+    if (!have)
+        tk->ended++; /* counted in again by the drain that publishes it */
+    return have;
+}
+
+/* Job `done`, of a run of pool lines, ended and told its successors as in
+ * the plain case (*have: one is to run next here, *next): its slots go to
+ * that one when it needs the same (dp__sched_pool_pass), else back to its
+ * pool, and the jobs of the pool's line that then fit are handed out. */
+static __attribute__((noinline)) void lines_end(dp_run_t *run, uint32_t done, uint32_t *held, bool *have,
+                                                uint32_t *next)
+{
+    dp_sched_t *s = run->sched;
+    if (*have && dp__sched_pool_pass(s, done, *next))
+        return;
+    if (!*have && dp__sched_pool_unwaited(s, done)) {
+        /* Held for the worker's next job (lines_start), or given back
+         * before it goes to the queue (lines_unhold): one atomic
+         * operation less a job where jobs take turns on a pool. */
+        *held = done;
+        return;
+    }
+    uint32_t p1 = dp__sched_pool_give(s, done);
+    if (p1)
+        lines_drain(run, p1, have, next);
+}
+
+/* Before a worker goes to the queue: the slots it holds back to their
+ * pool (a job waiting for them must not wait for this worker's next job).
+ * A job of the line drained now runs next here (*have, *id), counted in
+ * for the one this worker counted out. */
+static __attribute__((noinline)) void lines_unhold(dp_run_t *run, taken_t *tk, uint32_t *held, bool *have, uint32_t *id)
+{
+    uint32_t h = *held;
+    *held = UINT32_MAX;
+    lines_drain(run, dp__sched_pool_give(run->sched, h), have, id);
+    if (*have) {
+        assert(tk->ended > 0);
+        tk->ended--;
+    }
+}
+
 static void *worker_main(void *p)
 {
     dp_worker_t *w = p;
@@ -457,13 +562,18 @@ static void *worker_main(void *p)
     size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
-    /* A run with pools or priorities (prio.h): its jobs come from the
-     * scheduler, and go back to it when they end. */
-    const bool ordered = run->sched != NULL;
+    /* A run with a priority (prio.h): its jobs come from the scheduler,
+     * and go back to it when they end. A run of pool lines only takes its
+     * jobs as the plain case does, each of a pool with its slots. */
+    const bool lines = run->sched && dp__sched_is_lines(run->sched);
+    const bool ordered = run->sched && !lines;
     ordered_t ord = {.nsb = 0, .ci = 0, .cn = 0};
+    uint32_t held = UINT32_MAX; /* a run of pool lines: the job whose slots this worker holds */
 
     for (;;) {
         bool waited = false;
+        if (__builtin_expect(held != UINT32_MAX, 0) && !have && tk.i >= tk.n)
+            lines_unhold(run, &tk, &held, &have, &id);
         if (!have) {
             if (__builtin_expect(ordered, 0)) {
                 if (!next_job_ordered(run, &ws, &tk, &id, &waited))
@@ -475,6 +585,8 @@ static void *worker_main(void *p)
         if (waited)
             ws.clock = 0;
         have = false;
+        if (__builtin_expect(lines, 0) && !lines_start(run, &tk, &held, &id))
+            continue;
         if (dp__queue_closed(&run->queue) || dp__run_done(run, dp__run_tick(run, ws.clock)))
             break;
 
@@ -491,6 +603,7 @@ static void *worker_main(void *p)
         const dp_slot_t *sl = &run->slots[id];
         dp_status_t st = sl->status;
         tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
+        const uint32_t done = id;
 
         if (__builtin_expect(ordered, 0)) {
             if (st == DP_STATUS_FAILED && run->opts.fail_fast && !dp__rules_tolerated(run, id)) {
@@ -521,6 +634,8 @@ static void *worker_main(void *p)
             ws.clock = 0;
             have = dp__rules_release(run, id, &id, publish_for_rules);
         }
+        if (__builtin_expect(lines, 0))
+            lines_end(run, done, &held, &have, &id);
         /* The job that ran is no longer pending; a successor kept for
          * ourselves stays pending (it was counted neither in nor out). */
         if (!have)

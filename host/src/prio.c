@@ -144,8 +144,11 @@ static uint32_t bq_pop(bq_t *q, const uint32_t *next, uint32_t lv)
 /* ------------------------------------------------------------------------ */
 
 typedef struct spool {
-    unsigned free; /* slots */
-    bq_t wait;     /* its jobs waiting for slots, by level among its own */
+    unsigned free; /* slots (an ordered run's, under the lock) */
+    /* Slots free in a run of pool lines only (prio.h): taken and given
+     * back without the lock. */
+    _Atomic uint32_t avail;
+    bq_t wait; /* its jobs waiting for slots, by level among its own */
     /* Its roots that did not get slots at the run's start
      * (dp__sched_seed_roots), not in `wait`: a list linked through the
      * run's `next` (job + 1, 0 the end), best first (the roots' order), so
@@ -155,7 +158,7 @@ typedef struct spool {
     uint32_t lazy_head, lazy_tail;
     size_t nlazy;
     /* wait.count + nlazy, stored under the lock, read without it by
-     * dp__sched_handoff. */
+     * dp__sched_handoff, dp__sched_pool_take and dp__sched_pool_drain. */
     _Atomic uint32_t nwait;
 } spool_t;
 
@@ -171,6 +174,7 @@ struct dp_sched {
     uint32_t *next;      /* per job: the next in its bucket's list, + 1 */
     uint64_t *wait_from; /* per job of a pool that had to wait: since when (ticks, ticks.h; 0: no wait) */
     bool tsc;            /* the run's ticks */
+    bool lines;          /* a run of pool lines only (prio.h): `ready` unused */
     uint32_t *waits;     /* per job of a pool: its wait in ms + 1 (handed to the result) */
     uint64_t root_from;  /* when the roots were seeded (ticks; 0: not yet): the lazy roots' wait's start */
     bq_t ready;
@@ -223,6 +227,16 @@ static inline void line_pop(dp_sched_t *s, spool_t *sp, uint32_t id, uint32_t lv
     s->wait_from[id] = s->root_from;
 }
 
+bool dp__sched_lines_only(const dp_graph_t *g)
+{
+    return g->sched->ordered && !g->sched->prioritized;
+}
+
+bool dp__sched_is_lines(const dp_sched_t *s)
+{
+    return s->lines;
+}
+
 bool dp__sched_needed(const dp_graph_t *g, unsigned nworkers)
 {
     const dp_gsched_t *gs = g->sched;
@@ -257,6 +271,7 @@ dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc)
     s->gs = gs;
     /* The run's cheap clock (a TSC read where it can). */
     s->tsc = tsc;
+    s->lines = dp__sched_lines_only(g);
     /* The waits array of a result freed before, when there is one (its
      * pages faulted in already), else a fresh one. */
     if (g->npools && (!(s->pools = calloc(g->npools, sizeof *s->pools)) || !(s->waits = dp__graph_waits_take(g))))
@@ -280,6 +295,7 @@ dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc)
     for (size_t p = 0; p < g->npools; p++) {
         at = bq_place(&s->pools[p].wait, gs->pool_nlevels[p], at);
         s->pools[p].free = g->pools[p].slots;
+        atomic_init(&s->pools[p].avail, g->pools[p].slots);
     }
     s->next = (uint32_t *)(void *)at;
     /* Adaptive: the lock is held for a few queue operations; a worker
@@ -603,4 +619,95 @@ void dp__sched_take(dp_sched_t *s, uint32_t *ids, size_t n)
         ids[i] = bq_pop(&s->ready, s->next, bq_top(&s->ready));
     sync_ready(s);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A run of pool lines only                                                  */
+/* ------------------------------------------------------------------------ */
+
+uint32_t dp__sched_pool_of(const dp_sched_t *s, uint32_t id)
+{
+    return pool_of(s, id);
+}
+
+/* Takes need slots from sp if that many are free; the first read with
+ * `order` (dp__sched_pool_drain's must be seq_cst). */
+static inline bool avail_take(spool_t *sp, unsigned need, memory_order order)
+{
+    uint32_t cur = atomic_load_explicit(&sp->avail, order);
+    while (cur >= need)
+        if (atomic_compare_exchange_weak_explicit(&sp->avail, &cur, cur - need, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+bool dp__sched_pool_take(dp_sched_t *s, uint32_t id)
+{
+    if (s->waits[id])
+        return true; /* passed on or drained to it (granted) */
+    spool_t *sp = &s->pools[pool_of(s, id) - 1];
+    unsigned need = slots_of(s, id);
+    /* Relaxed: a job that joins the line meanwhile is passed once, and
+     * nothing is lost (prio.h). */
+    if (!atomic_load_explicit(&sp->nwait, memory_order_relaxed) && avail_take(sp, need, memory_order_relaxed)) {
+        s->waits[id] = 1; /* no wait */
+        return true;
+    }
+    uint64_t now = dp__ticks(s->tsc);
+    pthread_mutex_lock(&s->mu);
+    s->waits[id] = 0;
+    s->wait_from[id] = now ? now : 1;
+    bq_push(&sp->wait, s->next, id, s->gs->plevel[id]);
+    /* Seq_cst, before dp__sched_pool_drain reads `avail`: pairs with
+     * dp__sched_pool_give (prio.h). */
+    atomic_store_explicit(&sp->nwait, (uint32_t)(sp->wait.count + sp->nlazy), memory_order_seq_cst);
+    pthread_mutex_unlock(&s->mu);
+    return false;
+}
+
+bool dp__sched_pool_pass(dp_sched_t *s, uint32_t done, uint32_t succ)
+{
+    uint32_t p = pool_of(s, done);
+    if (!p || p != pool_of(s, succ) || slots_of(s, done) != slots_of(s, succ) ||
+        atomic_load_explicit(&s->pools[p - 1].nwait, memory_order_relaxed))
+        return false;
+    s->waits[succ] = 1; /* no wait */
+    return true;
+}
+
+bool dp__sched_pool_unwaited(dp_sched_t *s, uint32_t done)
+{
+    uint32_t p = pool_of(s, done);
+    return p && !atomic_load_explicit(&s->pools[p - 1].nwait, memory_order_relaxed);
+}
+
+uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done)
+{
+    uint32_t p = pool_of(s, done);
+    if (p)
+        atomic_fetch_add_explicit(&s->pools[p - 1].avail, slots_of(s, done), memory_order_seq_cst);
+    return p;
+}
+
+size_t dp__sched_pool_drain(dp_sched_t *s, uint32_t p1, uint32_t *ids, size_t max)
+{
+    spool_t *sp = &s->pools[p1 - 1];
+    /* Seq_cst, after the slots were given back: pairs with
+     * dp__sched_pool_take's store. */
+    if (!atomic_load_explicit(&sp->nwait, memory_order_seq_cst))
+        return 0;
+    size_t k = 0;
+    pthread_mutex_lock(&s->mu);
+    for (uint32_t lv, id; k < max && (id = line_head(s, sp, &lv)) != UINT32_MAX;) {
+        if (!avail_take(sp, slots_of(s, id), memory_order_seq_cst))
+            break;
+        line_pop(s, sp, id, lv);
+        granted(s, id);
+        ids[k++] = id;
+    }
+    if (k)
+        sync_wait(sp);
+    pthread_mutex_unlock(&s->mu);
+    return k;
 }

@@ -9,7 +9,9 @@
  * priority its jobs' levels (the order of (priority, path), dense).
  *
  * The run's (dp_sched_t, here), only for such a graph ("ordered") and a run
- * where a priority or a pool can bound the run (dp__sched_needed): under one
+ * where a priority or a pool can bound the run (dp__sched_needed). Without
+ * a priority it keeps only the pools (a run of "pool lines", below:
+ * dp__sched_lines_only). With one: under one
  * mutex, a bucket queue of the ready jobs by level (highest first, first
  * come first served within a level) and, per pool, its free slots and a
  * bucket queue of the jobs waiting for them (its roots that wait from the
@@ -54,6 +56,13 @@ uint32_t *dp__sched_unbound_waits(dp_graph_t *g, const dp_slot_t *slots);
 /* The run's half (ordered graphs only). */
 typedef struct dp_sched dp_sched_t;
 
+/* Whether a run of g that needs the run's half (dp__sched_needed) needs
+ * only its pools' lines: no job has a priority, so the ready jobs go
+ * through the run's queue in the plain order and only pool jobs meet the
+ * scheduler, to take their slots as they start (dp__sched_pool_take) and
+ * give them back (dp__sched_pool_give), with no lock while nobody waits. */
+bool dp__sched_lines_only(const dp_graph_t *g);
+
 /* A scheduler for one run of g (validated, ordered, held by the run),
  * stamping pool waits with the run's ticks (tsc: TSC ticks, ticks.h). NULL:
  * no memory. */
@@ -61,6 +70,54 @@ dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc);
 
 /* Frees it; its scratch goes back to the graph, emptied. */
 void dp__sched_free(dp_sched_t *s);
+
+/* ---- A run of pool lines only (dp__sched_lines_only) ----
+ *
+ * A pool's free slots are a counter taken and given back with atomic
+ * operations; its line (jobs that were to start and found too few slots,
+ * best first) is kept under the lock. A job takes slots only while its
+ * pool's line is empty, so that it never passes a waiting job (but in the
+ * instant a job joins the line). No wake-up is lost:
+ * joining the line and giving slots back each write one counter (seq_cst)
+ * and then read the other's, in dp__sched_pool_drain; one of the two sees
+ * both, and hands out what fits. */
+
+/* Whether s is such a run's. */
+bool dp__sched_is_lines(const dp_sched_t *s);
+
+/* Job id, of a pool, is about to start: true when it has its slots (taken
+ * now, or given to it before: dp__sched_pool_pass, dp__sched_pool_drain).
+ * False: it waits in its pool's line, from now; the caller then calls
+ * dp__sched_pool_drain for its pool (id's pool + 1: dp__sched_pool_of),
+ * since slots may have come back meanwhile. */
+bool dp__sched_pool_take(dp_sched_t *s, uint32_t id);
+
+/* Job done's slots back to its pool (none: nothing). Returns its pool + 1
+ * (0: none): the caller then calls dp__sched_pool_drain for it. */
+uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done);
+
+/* Whether job done, ended, may pass its slots on to succ, made ready by
+ * its end and to run next on the same worker, with no atomic operation: both of the same pool and slots, and
+ * (as far as this thread sees) nobody waits in that pool's line. True:
+ * succ has the slots. A stale read passes a job that just joined the line
+ * once; it gets the slots when they are next given back. */
+bool dp__sched_pool_pass(dp_sched_t *s, uint32_t done, uint32_t succ);
+
+/* Whether job done has a pool and nobody waits in its line (as far as
+ * this thread sees): its worker may hold its slots for the next job it
+ * runs (pool.c). */
+bool dp__sched_pool_unwaited(dp_sched_t *s, uint32_t done);
+
+/* The pool (+ 1, 0: none) of job id. */
+uint32_t dp__sched_pool_of(const dp_sched_t *s, uint32_t id);
+
+/* The jobs of pool p1 - 1's line that fit now, best first, taken out with
+ * their slots, up to max into ids; returns how many (no lock when the line
+ * is empty). The head of the line that does not fit stops the rest (it is
+ * not passed). Called again while it returns max. */
+size_t dp__sched_pool_drain(dp_sched_t *s, uint32_t p1, uint32_t *ids, size_t max);
+
+/* ---- An ordered run (a priority somewhere) ---- */
 
 /* One step, under the lock: job `done` ended (UINT32_MAX: none), its pool's
  * slots come back; jobs ids[0..n) are ready to start (their dependencies

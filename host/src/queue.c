@@ -90,7 +90,8 @@ size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)
 {
     /* Relaxed: reserves slots; each job is published by its exchange. */
     size_t t = atomic_fetch_add_explicit(&q->tail, n, memory_order_relaxed);
-    /* Each job enters once per run: the slots never run out. */
+    /* Each job enters at most as often as the caller made room for
+     * (dp__queue_init): the slots never run out. */
     assert(t + n <= q->cap - q->nworkers);
     for (size_t i = 0; i < n; i++)
         /* Release: publishes the job (see the top of the file). */

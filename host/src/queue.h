@@ -46,7 +46,9 @@ typedef struct dp_queue {
 } dp_queue_t;
 
 /* Sets q up over `slot` (room for njobs + nworkers, all zero: a fresh
- * zeroed buffer, or one a previous run left with dp__queue_clean) and
+ * zeroed buffer, or one a previous run left with dp__queue_clean; njobs:
+ * how many pushes the run can make, the number of its jobs, or twice that
+ * in a run of pool lines, prio.h) and
  * `ticket` (room for nworkers * DP_QUEUE_TICKET_STRIDE), empty and open.
  * Before any worker starts; then dp__queue_seed for each job ready at the
  * start, then dp__queue_open. */

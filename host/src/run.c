@@ -40,12 +40,13 @@ void(dp_run_opts_init)(dp_run_opts_t *opts)
  * graph's scratch, reused run after run (this run holds g->running, so it
  * has the scratch to itself): a run faults in no fresh pages for them, and
  * neither does the first, since validate made the scratch and used it. */
-static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
+static int take_scratch(dp_run_t *run, size_t n, size_t nqueue, unsigned nworkers)
 {
     dp_graph_t *g = run->g;
     size_t nn = n ? n : 1;
     size_t qoff = (nn * sizeof *run->remaining + 63) & ~(size_t)63;
-    size_t toff = (qoff + (nn + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
+    size_t nq = nqueue > nn ? nqueue : nn;
+    size_t toff = (qoff + (nq + nworkers) * sizeof(_Atomic uint32_t) + 63) & ~(size_t)63;
     size_t need = toff + (nworkers ? nworkers : 1) * DP_QUEUE_TICKET_STRIDE * sizeof(_Atomic size_t);
     if (g->run_scratch_size < need) {
         /* realloc: what validate faulted in (it made the scratch) stays. */
@@ -59,13 +60,13 @@ static int take_scratch(dp_run_t *run, size_t n, unsigned nworkers)
     char *sc = g->run_scratch;
     /* The queue's slots start at zero (queue.h): the first njobs are left
      * so by validate (dag.c settle_scratch) or the run before
-     * (dp__queue_clean); the few after them may hold an earlier run's
-     * tickets (fewer workers put the tickets lower), so they are cleared
-     * every time. */
+     * (dp__queue_clean); the ones after them may hold an earlier run's
+     * tickets (fewer workers, or a shorter queue, put the tickets lower),
+     * so they are cleared every time. */
     size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
     memset(sc + qjobs, 0, toff - qjobs);
     run->remaining = (_Atomic uint32_t *)(void *)sc;
-    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), n, (_Atomic size_t *)(void *)(sc + toff),
+    dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), nqueue, (_Atomic size_t *)(void *)(sc + toff),
                    nworkers);
     return DP_OK;
 }
@@ -83,7 +84,10 @@ static void reset_jobs(dp_run_t *run)
     /* The roots go in longest path first when their paths differ (prio.h),
      * else in id order as they are found. */
     const dp_gsched_t *gs = g->sched;
-    bool in_order = !gs->root_order && !run->sched;
+    /* A run of pool lines only seeds its roots as the plain case: a pool
+     * job takes its slots as it starts (prio.h). */
+    bool ordered = run->sched && !dp__sched_is_lines(run->sched);
+    bool in_order = !gs->root_order && !ordered;
     for (size_t j = 0; j < n; j++) {
         uint32_t ndeps = off[j + 1] - off[j];
         /* Only jobs with two or more dependencies use their counter (see
@@ -94,7 +98,7 @@ static void reset_jobs(dp_run_t *run)
         else if (!ndeps && in_order)
             dp__queue_seed(&run->queue, (uint32_t)j);
     }
-    if (run->sched) {
+    if (ordered) {
         /* The roots through the scheduler (their pools), best first; a
          * token for each it made ready. */
         uint32_t batch[64];
@@ -125,12 +129,12 @@ static void reset_jobs(dp_run_t *run)
  * dependency, reused, is queued at once; one with several keeps its
  * counter for the rest (the workers use a counter exactly when a job has
  * two or more dependencies, and a counter may start below that number). */
-/* Jobs ready at the start into the queue; in a run with pools or
- * priorities through the scheduler, which hands out a token for each job it
- * made ready (reset_jobs does the same for the roots). */
+/* Jobs ready at the start into the queue; in a run with a priority
+ * through the scheduler, which hands out a token for each job it made
+ * ready (reset_jobs does the same for the roots). */
 static void seed_ready(dp_run_t *run, const uint32_t *batch, size_t nb)
 {
-    if (!run->sched) {
+    if (!run->sched || dp__sched_is_lines(run->sched)) {
         for (size_t i = 0; i < nb; i++)
             dp__queue_seed(&run->queue, batch[i]);
         return;
@@ -220,10 +224,17 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     if (take_reused(run, opts, err, errlen) != DP_OK)
         goto fail;
     atomic_init(&run->succeeded, run->nreused); /* the run's end counts reused jobs as success */
-    if (take_scratch(run, n, nworkers) != DP_OK || dp__gsched_refresh(g) != DP_OK)
+    if (dp__gsched_refresh(g) != DP_OK)
+        goto oom;
+    /* A run of pool lines only queues a job a second time when it found
+     * its pool full as it was to start and waited in the pool's line
+     * (prio.h): room for that. */
+    bool sched = dp__sched_needed(g, nworkers);
+    size_t nqueue = sched && dp__sched_lines_only(g) ? 2 * n : n;
+    if (take_scratch(run, n, nqueue, nworkers) != DP_OK)
         goto oom;
     run->rank = g->sched->rank;
-    if (dp__sched_needed(g, nworkers) && !(run->sched = dp__sched_new(g, tsc)))
+    if (sched && !(run->sched = dp__sched_new(g, tsc)))
         goto oom;
     if (!(run->slotbuf = dp__slotbuf_take(g)))
         goto oom;

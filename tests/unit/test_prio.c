@@ -836,6 +836,48 @@ static void test_unbound_pool(void **state)
     world_free(w);
 }
 
+/* A run of pool lines (a pool that can bound the run, no priority: prio.h)
+ * under contention: 4 workers, pool db of 2 slots, one job asking for both,
+ * 60 jobs in chains from 20 roots (the roots' pool jobs of a millisecond,
+ * so that they overlap), 30 rounds. The slots
+ * are never exceeded, every job runs, and each reports its pool wait. */
+static void test_pool_lines_contended(void **state)
+{
+    (void)state;
+    world_t *w = world_new();
+    dp_graph_t *g = dp_graph_new();
+    char err[256], name[32], dep[32];
+    assert_int_equal(dp_graph_add_pool(g, "db", 2, err, sizeof err), DP_OK);
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "r%02d", i);
+        add(g, w, name, 0, i == 7 ? 2 : 1, 1, 0);
+        for (int k = 0; k < 2; k++) {
+            snprintf(dep, sizeof dep, "c%02d_%d", i, k);
+            add(g, w, dep, k ? -1 : 0, 1, 0, 0);
+            assert_int_equal(dp_graph_add_dep(g, dep, name), DP_OK);
+            snprintf(name, sizeof name, "%s", dep);
+        }
+    }
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_true(dp__sched_needed(g, 4));
+    for (int round = 0; round < 30; round++) {
+        memset(w->max_in_use, 0, sizeof w->max_in_use);
+        w->order[0] = '\0';
+        dp_result_t *r = run_j(g, 4, true);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        assert_true(w->max_in_use[0] <= 2);
+        for (int i = 0; i < 20; i++) {
+            snprintf(name, sizeof name, "r%02d", i);
+            assert_true(wait_of(r, name) >= 0);
+            snprintf(name, sizeof name, "c%02d_1", i);
+            assert_int_equal(wait_of(r, name), -1);
+        }
+        dp_result_free(r);
+    }
+    dp_graph_free(g);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,7 +888,7 @@ int main(void)
         cmocka_unit_test(test_old_spec_has_no_pool),       cmocka_unit_test(test_pool_fail_fast_then_rerun),
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
         cmocka_unit_test(test_rules_with_a_pool),          cmocka_unit_test(test_unbound_pool),
-        cmocka_unit_test(test_pool_line_roots_and_later),
+        cmocka_unit_test(test_pool_line_roots_and_later),  cmocka_unit_test(test_pool_lines_contended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
