@@ -494,13 +494,8 @@ static __attribute__((noinline)) bool lines_start(dp_run_t *run, taken_t *tk, ui
         *held = UINT32_MAX;
         if (dp__sched_pool_pass(run->sched, h, *id))
             return true;
-        uint32_t ph = dp__sched_pool_give(run->sched, h);
-        uint32_t ids[BATCH];
-        size_t k;
-        do {
-            if ((k = dp__sched_pool_drain(run->sched, ph, ids, BATCH)))
-                publish(run, ids, k);
-        } while (k == BATCH);
+        bool busy = true; /* with *id: what fits now is published */
+        lines_drain(run, dp__sched_pool_give(run->sched, h), &busy, id);
     }
     uint32_t p1 = dp__sched_pool_of(run->sched, *id);
     if (!p1 || dp__sched_pool_take(run->sched, *id))
