@@ -62,9 +62,15 @@ static int take_scratch(dp_run_t *run, size_t n, size_t nqueue, unsigned nworker
      * so by validate (dag.c settle_scratch) or the run before
      * (dp__queue_clean); the ones after them may hold an earlier run's
      * tickets (fewer workers, or a shorter queue, put the tickets lower),
-     * so they are cleared every time. */
+     * so they are cleared every time. A graph that grew since its last run
+     * has its queue further on, over that run's queue and tickets: all of
+     * it is cleared once. */
     size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
-    memset(sc + qjobs, 0, toff - qjobs);
+    if (g->run_scratch_jobs && g->run_scratch_jobs != nn)
+        memset(sc + qoff, 0, toff - qoff);
+    else
+        memset(sc + qjobs, 0, toff - qjobs);
+    g->run_scratch_jobs = nn;
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), nqueue, (_Atomic size_t *)(void *)(sc + toff),
                    nworkers);

@@ -129,6 +129,63 @@ static void test_ids_survive_later_additions(void **state)
     dp_graph_free(g);
 }
 
+/* Counts its runs in the int its user pointer names. */
+static dp_outcome_t count_runs(dp_job_t *job, void *user)
+{
+    (void)job;
+    __atomic_fetch_add((int *)user, 1, __ATOMIC_RELAXED);
+    return DP_READY;
+}
+
+/* A graph run, then grown past its size and run again, four times, on 2
+ * workers: its run scratch's queue moves over where the last run's queue
+ * and tickets were, and must start empty (a Debug build asserts it: a
+ * stale ticket there reads as a worker's mark that it waits on the slot).
+ * Every job runs once a run. */
+static void test_grown_graph_runs_again(void **state)
+{
+    (void)state;
+    enum { MAXN = 600 };
+    static int runs[MAXN];
+    memset(runs, 0, sizeof runs);
+    dp_graph_t *g = dp_graph_new();
+    assert_non_null(g);
+    size_t n = 0;
+    const size_t sizes[] = {8, 17, 40, 100, MAXN};
+    for (int round = 0; round < 5; round++) {
+        for (; n < sizes[round]; n++) {
+            dp_job_spec_t sp;
+            dp_job_spec_init(&sp);
+            sp.run = count_runs;
+            sp.user = &runs[n];
+            uint32_t id;
+            char err[256];
+            assert_int_equal(dp_graph_add_job_id(g, &sp, &id, err, sizeof err), DP_OK);
+            assert_int_equal(id, n);
+            /* One root (only the queue's first slot seeded), a chain with
+             * some jobs of two dependencies. */
+            if (n > 0)
+                assert_int_equal(dp_graph_add_dep_ids(g, id, id - 1), DP_OK);
+            if (n % 3 == 2 && n > 4)
+                assert_int_equal(dp_graph_add_dep_ids(g, id, id - 4), DP_OK);
+        }
+        dp_run_opts_t o;
+        dp_run_opts_init(&o);
+        o.max_concurrent_jobs = 2;
+        char err[256];
+        dp_result_t *r = dp_graph_run(g, &o, err, sizeof err);
+        assert_non_null(r);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        assert_int_equal(dp_result_job_count(r), n);
+        for (size_t j = 0; j < n; j++)
+            if (runs[j] != 1)
+                fail_msg("round %d: job %zu ran %d times", round, j, runs[j]);
+        memset(runs, 0, sizeof runs);
+        dp_result_free(r);
+    }
+    dp_graph_free(g);
+}
+
 /* A graph built by names and validated is in name order; once ids are
  * handed out, that order stays: the new job is appended, not sorted in. */
 static void test_ids_fix_the_order_of_a_named_graph(void **state)
@@ -468,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_are_insertion_order_after_validate),
         cmocka_unit_test(test_ids_survive_later_additions),
+        cmocka_unit_test(test_grown_graph_runs_again),
         cmocka_unit_test(test_ids_fix_the_order_of_a_named_graph),
         cmocka_unit_test(test_unnamed_jobs),
         cmocka_unit_test(test_unnamed_clash_is_refused),
