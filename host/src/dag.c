@@ -1064,8 +1064,11 @@ static int build_succs(dp_graph_t *g, uint32_t *fill, uint32_t *succ_ids)
     for (size_t j = 0; j < n; j++)
         for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++)
             g->succ_off[g->dep_ids[k] + 1]++;
-    for (size_t j = 0; j < n; j++)
+    g->branching = false;
+    for (size_t j = 0; j < n; j++) {
+        g->branching |= g->succ_off[j + 1] > 1;
         g->succ_off[j + 1] += g->succ_off[j];
+    }
     g->succ_ids = succ_ids ? succ_ids : malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
     if (!g->succ_ids)
         return DP_ENOMEM;
@@ -1590,6 +1593,12 @@ static int make_orders(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
     return rc;
 }
 
+/* Whether a run reads the paths, root order or levels (dag.h). */
+static bool orders_read(const dp_graph_t *g, const dp_gsched_t *gs)
+{
+    return gs->ordered || g->nroots > 1 || g->branching;
+}
+
 int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen)
 {
     dp__gsched_free(g);
@@ -1599,7 +1608,7 @@ int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msgl
     g->sched = gs;
     int rc = resolve_pools(g, gs, msg, msglen);
     gs->ids_topo = topo == NULL;
-    if (rc == DP_OK && topo)
+    if (rc == DP_OK && topo && orders_read(g, gs))
         rc = make_orders(g, gs, topo);
     else if (rc == DP_OK)
         gs->stale = true; /* made before they are read (dp__gsched_refresh) */
@@ -1642,6 +1651,11 @@ int dp__gsched_refresh(dp_graph_t *g)
     if (rc == DP_OK)
         gs->stale = false;
     return rc;
+}
+
+int dp__gsched_refresh_for_run(dp_graph_t *g)
+{
+    return g->sched && orders_read(g, g->sched) ? dp__gsched_refresh(g) : DP_OK;
 }
 
 /* A waits array and its size, so that one given back is reused only by a

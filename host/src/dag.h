@@ -159,6 +159,7 @@ struct dp_graph {
     uint32_t *dep_off, *dep_ids;   /* deps of j: dep_ids[dep_off[j] .. dep_off[j+1]) */
     uint32_t *succ_off, *succ_ids; /* successors, same layout */
     size_t nroots;                 /* jobs with no dependency */
+    bool branching;                /* a job has two successors or more */
 
     atomic_bool running;
 
@@ -287,11 +288,13 @@ typedef struct dp_gsched {
 
 /* At the end of a successful validate (the graph's CSR arrays built, no
  * cycle): the pools resolved and the paths, root order and levels made;
- * when ids are a topological order, the paths are left stale instead, made
- * by the first refresh (a run's, or dp_graph_job_critical_path), so that
- * expected durations set between validate and run (the command's state)
- * do not make them twice. topo: the jobs in a topological order, or NULL
- * when ids are one. DP_OK;
+ * when ids are a topological order, or when a run would read none of them
+ * (dp__gsched_refresh_for_run), the paths are left stale instead, made by
+ * the first refresh that needs them (a run's, or
+ * dp_graph_job_critical_path), so that expected durations set between
+ * validate and run (the command's state) do not make them twice, and a
+ * chain's run never makes them. topo: the jobs in a topological order, or
+ * NULL when ids are one. DP_OK;
  * DP_ENOTFOUND (unknown pool) or DP_EINVAL (more slots than the pool has)
  * with msg; DP_ENOMEM. */
 int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msglen);
@@ -299,8 +302,14 @@ int dp__gsched_build(dp_graph_t *g, const uint32_t *topo, char *msg, size_t msgl
 /* Frees g->sched (and NULLs it). */
 void dp__gsched_free(dp_graph_t *g);
 
-/* Before a run: the paths made again if expected durations changed since.
- * DP_OK or DP_ENOMEM. */
+/* The paths, root order and levels made if stale (expected durations
+ * changed since, or validate left them for later). DP_OK or DP_ENOMEM. */
 int dp__gsched_refresh(dp_graph_t *g);
+
+/* dp__gsched_refresh, but only when a run reads the paths, the root order
+ * or the levels: a graph with a pool or a priority, more than one root, or
+ * a job with two successors or more. A chain's first run would otherwise
+ * make (and fault in) a path per job that nothing reads. */
+int dp__gsched_refresh_for_run(dp_graph_t *g);
 
 #endif /* DP_DAG_H */

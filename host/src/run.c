@@ -230,7 +230,7 @@ dp_run_t *dp__run_create(dp_graph_t *g, const dp_run_opts_t *opts, char *err, si
     if (take_reused(run, opts, err, errlen) != DP_OK)
         goto fail;
     atomic_init(&run->succeeded, run->nreused); /* the run's end counts reused jobs as success */
-    if (dp__gsched_refresh(g) != DP_OK)
+    if (dp__gsched_refresh_for_run(g) != DP_OK)
         goto oom;
     /* A run of pool lines only queues a job a second time when it found
      * its pool full as it was to start and waited in the pool's line

@@ -437,6 +437,65 @@ static void test_plain_critical_path_first(void **state)
     world_free(w);
 }
 
+/* A chain (one root, no job with two successors) reads no path in a run:
+ * the run leaves them unmade (a chain's first run made and faulted in a
+ * path per job for nothing), and dp_graph_job_critical_path makes them when
+ * asked. Both ways validate takes: jobs in dependency order (ids are a
+ * topological order) and the reverse (Kahn's order). A branch makes the
+ * next run make them. */
+static void test_chain_paths_made_when_read(void **state)
+{
+    (void)state;
+    for (int reverse = 0; reverse < 2; reverse++) {
+        world_t *w = world_new();
+        dp_graph_t *g = dp_graph_new();
+        char name[32], dep[32];
+        for (int i = 0; i < 8; i++) {
+            int k = reverse ? 7 - i : i;
+            snprintf(name, sizeof name, "c%d", k);
+            add(g, w, name, -1, 1, 0, 0);
+            if (k > 0 && !reverse) {
+                snprintf(dep, sizeof dep, "c%d", k - 1);
+                assert_int_equal(dp_graph_add_dep(g, name, dep), DP_OK);
+            }
+        }
+        for (int k = 1; reverse && k < 8; k++) {
+            snprintf(name, sizeof name, "c%d", k);
+            snprintf(dep, sizeof dep, "c%d", k - 1);
+            assert_int_equal(dp_graph_add_dep(g, name, dep), DP_OK);
+        }
+        dp_result_t *r = run_j(g, 2, true);
+        assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+        assert_string_equal(w->order, "c0 c1 c2 c3 c4 c5 c6 c7");
+        dp_result_free(r);
+        assert_non_null(g->sched);
+        assert_true(g->sched->stale);
+        assert_null(g->sched->rank);
+        for (int k = 0; k < 8; k++) {
+            snprintf(name, sizeof name, "c%d", k);
+            assert_int_equal(dp_graph_job_critical_path(g, (size_t)dp_graph_job_id(g, name)), 8 - k);
+        }
+        assert_false(g->sched->stale);
+        /* A branch at c0, to d0 -> ... -> d8 (added last, so after c1 in
+         * c0's successors): its path is the longer, and it runs first on
+         * the one worker. */
+        for (int k = 0; k < 9; k++) {
+            snprintf(name, sizeof name, "d%d", k);
+            add(g, w, name, -1, 1, 0, 0);
+            snprintf(dep, sizeof dep, k ? "d%d" : "c0", k - 1);
+            assert_int_equal(dp_graph_add_dep(g, name, dep), DP_OK);
+        }
+        w->order[0] = '\0';
+        r = run_j(g, 1, true);
+        assert_string_equal(w->order, "c0 d0 d1 d2 d3 d4 d5 d6 d7 d8 c1 c2 c3 c4 c5 c6 c7");
+        assert_non_null(g->sched->rank);
+        assert_false(g->sched->stale);
+        dp_result_free(r);
+        dp_graph_free(g);
+        world_free(w);
+    }
+}
+
 /* Expected durations weight the path: by jobs the chain x0..x3 is longer,
  * by the durations given y (100 ms) is. */
 static void test_expected_durations(void **state)
@@ -889,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
         cmocka_unit_test(test_rules_with_a_pool),          cmocka_unit_test(test_unbound_pool),
         cmocka_unit_test(test_pool_line_roots_and_later),  cmocka_unit_test(test_pool_lines_contended),
+        cmocka_unit_test(test_chain_paths_made_when_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
