@@ -39,10 +39,16 @@ typedef struct dp_queue {
     _Atomic size_t *ticket; /* per worker (every DP_QUEUE_TICKET_STRIDE-th): the slot it
                               * waits on, or DP_QUEUE_NO_TICKET */
     unsigned nworkers;      /* tickets */
-    /* Atomic, any thread. */
-    _Atomic size_t tail; /* next slot a producer reserves */
-    _Atomic size_t head; /* next ticket an idle worker takes */
-    atomic_bool closed;  /* the run is stopping: workers leave */
+    /* Atomic, any thread. Read before every job, written once a run: with
+     * the read-only fields, away from the counters. */
+    atomic_bool closed; /* the run is stopping: workers leave */
+    /* Each counter on a cache line of its own: a worker taking jobs writes
+     * `head`, one publishing writes `tail`, and a line shared with what
+     * every job reads made each write cost the other workers a miss
+     * (bench/README.md, "Session 14"). The queue's holder is allocated
+     * aligned (run.c). */
+    _Alignas(64) _Atomic size_t tail; /* next slot a producer reserves */
+    _Alignas(64) _Atomic size_t head; /* next ticket an idle worker takes */
 } dp_queue_t;
 
 /* Sets q up over `slot` (room for njobs + nworkers, all zero: a fresh

@@ -67,7 +67,6 @@ typedef struct dp_run {
     struct dp_worker *workers; /* init, then pool: room for nworkers */
     unsigned nworkers;         /* init: max_concurrent_jobs, at most one a job */
     _Atomic unsigned nstarted; /* atomic: worker slots taken (threads start on demand) */
-    _Atomic size_t pending;    /* atomic: jobs queued or running; 0 ends the run */
     /* atomic: jobs that ended success, added by each worker as it leaves
      * (relaxed: read by the run's end after the join). All of them: the
      * run's end has nothing to look for in the slots. */
@@ -99,6 +98,10 @@ typedef struct dp_run {
     /* init (NULL without opts.store); each entry: job. The store's
      * snapshots of the jobs in progress (snapshot.h). */
     struct dp_snapshots *snaps;
+    /* atomic: jobs queued or running; 0 ends the run. Written by every
+     * worker as it goes to the queue: a line of its own (queue.h). */
+    _Alignas(64) _Atomic size_t pending;
+    char pending_pad[64 - sizeof(size_t)]; /* nothing else on its line */
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)
