@@ -80,11 +80,20 @@ typedef struct wstate {
 } wstate_t;
 
 /* Ready jobs a worker took from the queue and has not run yet, and what it
- * has yet to tell `pending`. */
-#define POP_MAX 16
+ * has yet to tell `pending`. After a short job a worker takes up to
+ * POP_MAX at once (at most a 2 * nworkers-th of what is queued, queue.c):
+ * fewer takes, fewer writes of the queue's head and of `pending`, and
+ * fewer slots' cache lines shared with another worker's jobs (two workers
+ * on no-op jobs: 16 -> 64 took independent from 25.8 to 19.9 ns a job,
+ * bench/README.md, "Session 14"). A run with a priority takes fewer
+ * (POP_MAX_ORDERED): the jobs a worker holds are out of the scheduler's
+ * order, and a carry is as long. */
+#define POP_MAX 64
+#define POP_MAX_ORDERED 16
 
 typedef struct taken {
     uint32_t ids[POP_MAX];
+    size_t max; /* taken at once after a short job: POP_MAX, or POP_MAX_ORDERED */
     size_t i, n;
     /* Jobs this worker ended since it last told `pending`: told in one
      * subtraction when it next goes to the queue (its untaken jobs keep
@@ -211,7 +220,7 @@ static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint
         }
         tk->ended = 0;
     }
-    tk->n = dp__queue_pop(&run->queue, ws->index, tk->ids, tk->short_job ? POP_MAX : 1, waited);
+    tk->n = dp__queue_pop(&run->queue, ws->index, tk->ids, tk->short_job ? tk->max : 1, waited);
     if (!tk->n)
         return false;
     *id = tk->ids[0];
@@ -316,7 +325,7 @@ static bool resume_job(void *run, dp_park_t *p, void *worker)
  * the carry ends (or this buffer is full). Both only for jobs that take
  * under run->short_ticks, so that what a worker holds back is short. */
 typedef struct ordered {
-    uint32_t carry[POP_MAX - 1];
+    uint32_t carry[POP_MAX_ORDERED - 1];
     size_t ci, cn;
     uint32_t sb[BATCH];
     size_t nsb;
@@ -405,7 +414,8 @@ static __attribute__((noinline)) bool ordered_end(dp_run_t *run, ordered_t *o, u
     /* A carry only with nothing held (take) and no trigger rules (whose
      * ends go through ordered_end_rules). */
     uint32_t *carry = take && short_job && !run->rules ? o->carry : NULL;
-    publish_tokens(run, dp__sched_step_carry(run->sched, done, batch, nb, take ? &n : NULL, carry, POP_MAX - 1, &nc));
+    publish_tokens(
+        run, dp__sched_step_carry(run->sched, done, batch, nb, take ? &n : NULL, carry, POP_MAX_ORDERED - 1, &nc));
     o->ci = 0;
     o->cn = nc;
     *next = n;
@@ -553,7 +563,7 @@ static void *worker_main(void *p)
         .rng = run->opts.seed * 0x9E3779B97F4A7C15ull + w->index + 1,
         .clock = 0,
     };
-    taken_t tk = {.n = 0};
+    taken_t tk = {.n = 0, .max = POP_MAX};
     size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
@@ -562,6 +572,8 @@ static void *worker_main(void *p)
      * jobs as the plain case does, each of a pool with its slots. */
     const bool lines = run->sched && dp__sched_is_lines(run->sched);
     const bool ordered = run->sched && !lines;
+    if (ordered)
+        tk.max = POP_MAX_ORDERED;
     ordered_t ord = {.nsb = 0, .ci = 0, .cn = 0};
     uint32_t held = UINT32_MAX; /* a run of pool lines: the job whose slots this worker holds */
 
