@@ -100,8 +100,7 @@ typedef struct dp_run {
     struct dp_snapshots *snaps;
     /* atomic: jobs queued or running; 0 ends the run. Written by every
      * worker as it goes to the queue: a line of its own (queue.h). */
-    _Alignas(64) _Atomic size_t pending;
-    char pending_pad[64 - sizeof(size_t)]; /* nothing else on its line */
+    _Alignas(64) _Atomic size_t pending; /* the last field: the struct's size pads its line */
 } dp_run_t;
 
 /* Sets up a run of g (validated, held by the caller through g->running)
