@@ -186,6 +186,64 @@ static void test_grown_graph_runs_again(void **state)
     dp_graph_free(g);
 }
 
+/* The same with random growth (a fixed seed): graphs with a pool (some
+ * of their jobs in it) and priorities or not, grown by a few jobs or by
+ * hundreds between runs, each run on 1 to 4 workers: a plain run, a run of
+ * pool lines, an ordered one, each reusing what the last run of the graph
+ * left (run scratch, slots, the ordered run's scratch). Every job runs
+ * once a run, and every run succeeds. */
+static void test_grown_graphs_random(void **state)
+{
+    (void)state;
+    enum { MAXN = 1500 };
+    static int runs[MAXN];
+    uint64_t rng = 42;
+#define NEXT(m) ((rng = rng * 6364136223846793005ull + 1442695040888963407ull), (unsigned)(rng >> 33) % (m))
+    for (int trial = 0; trial < 12; trial++) {
+        memset(runs, 0, sizeof runs);
+        dp_graph_t *g = dp_graph_new();
+        assert_non_null(g);
+        bool pool = NEXT(2), prio = NEXT(3) == 0;
+        char err[256];
+        if (pool)
+            assert_int_equal(dp_graph_add_pool(g, "p", 1 + NEXT(3), err, sizeof err), DP_OK);
+        size_t n = 0;
+        for (int round = 0; round < 5; round++) {
+            size_t add = 1 + (round == 0 ? NEXT(20) : NEXT(2) ? NEXT(30) : NEXT(400));
+            for (size_t k = 0; k < add && n < MAXN; k++, n++) {
+                dp_job_spec_t sp;
+                dp_job_spec_init(&sp);
+                sp.run = count_runs;
+                sp.user = &runs[n];
+                if (pool && NEXT(2)) {
+                    sp.pool = "p";
+                    sp.pool_slots = 1;
+                }
+                if (prio)
+                    sp.priority = (int)NEXT(5) - 2;
+                uint32_t id;
+                assert_int_equal(dp_graph_add_job_id(g, &sp, &id, err, sizeof err), DP_OK);
+                for (unsigned d = n ? NEXT(4) : 0; d > 0; d--)
+                    assert_int_equal(dp_graph_add_dep_ids(g, id, NEXT((unsigned)n)), DP_OK);
+            }
+            dp_run_opts_t o;
+            dp_run_opts_init(&o);
+            o.max_concurrent_jobs = 1 + NEXT(4);
+            dp_result_t *r = dp_graph_run(g, &o, err, sizeof err);
+            if (!r)
+                fail_msg("trial %d round %d: %s", trial, round, err);
+            assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+            for (size_t j = 0; j < n; j++)
+                if (runs[j] != 1)
+                    fail_msg("trial %d round %d: job %zu ran %d times", trial, round, j, runs[j]);
+            memset(runs, 0, sizeof runs);
+            dp_result_free(r);
+        }
+        dp_graph_free(g);
+    }
+#undef NEXT
+}
+
 /* A graph built by names and validated is in name order; once ids are
  * handed out, that order stays: the new job is appended, not sorted in. */
 static void test_ids_fix_the_order_of_a_named_graph(void **state)
@@ -526,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_ids_are_insertion_order_after_validate),
         cmocka_unit_test(test_ids_survive_later_additions),
         cmocka_unit_test(test_grown_graph_runs_again),
+        cmocka_unit_test(test_grown_graphs_random),
         cmocka_unit_test(test_ids_fix_the_order_of_a_named_graph),
         cmocka_unit_test(test_unnamed_jobs),
         cmocka_unit_test(test_unnamed_clash_is_refused),
