@@ -1128,7 +1128,6 @@ static uint32_t *validate_scratch(dp_graph_t *g)
         free(g->run_scratch);
         g->run_scratch = sc;
         g->run_scratch_size = size;
-        g->run_scratch_jobs = 0;
     }
     memset(g->run_scratch, 0, n * sizeof(uint32_t));
     return g->run_scratch;

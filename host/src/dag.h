@@ -173,10 +173,6 @@ struct dp_graph {
      * and the run holding `running` touch it. */
     void *run_scratch;
     size_t run_scratch_size;
-    /* The number of jobs the last run laid the scratch out for, 0 if none
-     * ran since it was made (all zero). A graph grown since puts its queue
-     * where that run's tickets and queue were: the run clears it first. */
-    size_t run_scratch_jobs;
     /* Slots of a finished run whose result was freed (record.h): the next run
      * takes them. Results are freed on any thread, hence atomic. */
     _Atomic(struct dp_slotbuf *) spare_slots;

@@ -84,6 +84,10 @@ void dp__queue_clean(dp_queue_t *q)
         used = q->cap;
     for (size_t i = 0; i < used; i++)
         atomic_store_explicit(&q->slot[i], 0, memory_order_relaxed);
+    /* The tickets too: a later run of a graph grown meanwhile, or with
+     * more workers, lays its queue's slots over them. */
+    for (unsigned i = 0; i < q->nworkers; i++)
+        atomic_store_explicit(&q->ticket[i * DP_QUEUE_TICKET_STRIDE], 0, memory_order_relaxed);
 }
 
 size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)

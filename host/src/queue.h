@@ -73,10 +73,11 @@ static inline void dp__queue_seed(dp_queue_t *q, uint32_t id)
 void dp__queue_open(dp_queue_t *q);
 
 /* Zeroes every slot the run used (those below the larger of tail and
- * head), so that the next run over the same memory starts from zero slots
- * without clearing them all: a run whose jobs mostly skip the queue (a
- * chain) touches a page or two of it, not njobs * 4 bytes. After the
- * workers are joined. */
+ * head) and the tickets, so that the next run over the same memory starts
+ * from zero slots without clearing them all, whatever its size and
+ * workers: a run whose jobs mostly skip the queue (a chain) touches a page
+ * or two of it, not njobs * 4 bytes. After the workers are joined, or
+ * when the run's set-up failed after dp__queue_init. */
 void dp__queue_clean(dp_queue_t *q);
 
 /* Publishes n ready jobs; wakes only the workers asleep on their slots.

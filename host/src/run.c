@@ -58,19 +58,10 @@ static int take_scratch(dp_run_t *run, size_t n, size_t nqueue, unsigned nworker
         g->run_scratch_size = need;
     }
     char *sc = g->run_scratch;
-    /* The queue's slots start at zero (queue.h): the first njobs are left
-     * so by validate (dag.c settle_scratch) or the run before
-     * (dp__queue_clean); the ones after them may hold an earlier run's
-     * tickets (fewer workers, or a shorter queue, put the tickets lower),
-     * so they are cleared every time. A graph that grew since its last run
-     * has its queue further on, over that run's queue and tickets: all of
-     * it is cleared once. */
-    size_t qjobs = qoff + nn * sizeof(_Atomic uint32_t);
-    if (g->run_scratch_jobs && g->run_scratch_jobs != nn)
-        memset(sc + qoff, 0, toff - qoff);
-    else
-        memset(sc + qjobs, 0, toff - qjobs);
-    g->run_scratch_jobs = nn;
+    /* The queue's slots and tickets start at zero (queue.h): left so by
+     * validate (dag.c settle_scratch), the calloc or realloc above, or the
+     * run before (dp__queue_clean clears its slots and tickets, wherever a
+     * later layout puts this run's queue). */
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), nqueue, (_Atomic size_t *)(void *)(sc + toff),
                    nworkers);
@@ -277,6 +268,8 @@ oom:
     dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
 fail:
     if (run) {
+        if (run->queue.slot)
+            dp__queue_clean(&run->queue); /* the roots it seeded, its tickets */
         dp__slotbuf_release(g, run->slotbuf);
         if (run->wake_fd >= 0)
             close(run->wake_fd);
