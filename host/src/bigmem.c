@@ -79,6 +79,10 @@ void *dp__bigmem_alloc(size_t dense, size_t sparse, size_t *sparse_at)
     if (sparse && len > at)
         madvise(p + at, len - at, MADV_NOHUGEPAGE);
 #endif
+    /* The dense part is written whole: in one system call where it is in
+     * small pages (a huge page is one fault anyway). */
+    size_t huge = slack ? head / HUGE * HUGE : 0;
+    dp__bigmem_prefault(p + huge, head - huge);
     bighdr_t *h = (bighdr_t *)(void *)p;
     h->map_len = len;
     h->map = p;
@@ -111,4 +115,22 @@ void dp__bigmem_zero(void *block, void *p, size_t len)
     /* Private anonymous pages given back read as zero again. */
     if (madvise((void *)a2, e2 - a2, MADV_DONTNEED) != 0)
         memset((void *)a2, 0, e2 - a2);
+}
+
+/* Below this, faults are few enough. */
+#define PREFAULT_MIN (64 * 1024)
+
+void dp__bigmem_prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (len < PREFAULT_MIN)
+        return;
+    size_t ps = page_size();
+    uintptr_t a = ((uintptr_t)p + ps - 1) / ps * ps, e = ((uintptr_t)p + len) / ps * ps;
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE); /* EINVAL before 5.14: faults as before */
+#else
+    (void)p;
+    (void)len;
+#endif
 }

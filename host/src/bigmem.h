@@ -29,4 +29,12 @@ void dp__bigmem_free(void *p);
  * run never touched stay untouched). */
 void dp__bigmem_zero(void *block, void *p, size_t len);
 
+/* Memory about to be written whole (a fresh array of malloc's): its whole
+ * pages faulted in by one system call (MADV_POPULATE_WRITE, Linux 5.14)
+ * instead of a page fault each as they are first written, which on a
+ * virtual machine costs twice as much (bench/README.md, "Session 15"). Its
+ * content is kept. Nothing for less than PREFAULT_MIN bytes, or where the
+ * kernel cannot. */
+void dp__bigmem_prefault(void *p, size_t len);
+
 #endif /* DP_BIGMEM_H */

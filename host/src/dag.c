@@ -481,6 +481,9 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         dp_job_def_t *nj = realloc(g->jobs, njobs * sizeof *nj);
         if (!nj)
             return DP_ENOMEM;
+        /* Room asked for is room about to be filled: one system call
+         * rather than a fault per page as jobs are added. */
+        dp__bigmem_prefault(nj + g->cap, (njobs - g->cap) * sizeof *nj);
         g->jobs = nj;
         g->cap = njobs;
     }
@@ -490,6 +493,7 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         dp_edge_name_t *ne = realloc(g->edges, nedges * sizeof *ne);
         if (!ne)
             return DP_ENOMEM;
+        dp__bigmem_prefault(ne + g->edge_cap, (nedges - g->edge_cap) * sizeof *ne);
         g->edges = ne;
         g->edge_cap = nedges;
     }
@@ -940,6 +944,9 @@ static int resolve_deps(dp_graph_t *g, char *msg, size_t msglen, bool *grouped, 
     g->succ_off = calloc(n + 1, sizeof *g->succ_off);
     if (!g->dep_off || !g->succ_off)
         return DP_ENOMEM;
+    /* Both written whole below, as are dep_ids, succ_ids and the ranks. */
+    dp__bigmem_prefault(g->dep_off, (n + 1) * sizeof *g->dep_off);
+    dp__bigmem_prefault(g->succ_off, (n + 1) * sizeof *g->succ_off);
     for (size_t e = 0; e < g->nedges; e++) {
         dp_edge_name_t *ed = &g->edges[e];
         long d = (long)ed->dep;
@@ -988,6 +995,7 @@ static int build_deps(dp_graph_t *g, uint32_t *fill)
     g->dep_ids = malloc((g->nedges ? g->nedges : 1) * sizeof *g->dep_ids);
     if (!g->dep_ids)
         return DP_ENOMEM;
+    dp__bigmem_prefault(g->dep_ids, g->nedges * sizeof *g->dep_ids);
     for (size_t e = 0; e < g->nedges; e++) {
         uint32_t j = g->edges[e].job;
         g->dep_ids[g->dep_off[j] + fill[j]++] = g->edges[e].dep;
@@ -1072,6 +1080,7 @@ static int build_succs(dp_graph_t *g, uint32_t *fill, uint32_t *succ_ids)
     g->succ_ids = succ_ids ? succ_ids : malloc((nedges ? nedges : 1) * sizeof *g->succ_ids);
     if (!g->succ_ids)
         return DP_ENOMEM;
+    dp__bigmem_prefault(g->succ_ids, nedges * sizeof *g->succ_ids);
     memset(fill, 0, (n ? n : 1) * sizeof *fill);
     for (size_t j = 0; j < n; j++)
         for (uint32_t k = g->dep_off[j]; k < g->dep_off[j + 1]; k++) {
@@ -1416,8 +1425,11 @@ static int make_ranks(dp_graph_t *g, dp_gsched_t *gs, const uint32_t *topo)
         gs->rank = NULL; /* every path is one job */
         return DP_OK;
     }
-    if (!gs->rank && !(gs->rank = malloc((n ? n : 1) * sizeof *gs->rank)))
-        return DP_ENOMEM;
+    if (!gs->rank) {
+        if (!(gs->rank = malloc((n ? n : 1) * sizeof *gs->rank)))
+            return DP_ENOMEM;
+        dp__bigmem_prefault(gs->rank, n * sizeof *gs->rank); /* written whole below */
+    }
     uint64_t mean = 0;
     if (gs->weighted) {
         uint64_t sum = 0, k = 0;
@@ -1486,6 +1498,7 @@ static int make_root_order(dp_graph_t *g, dp_gsched_t *gs)
         return DP_OK;
     if (!(gs->root_order = malloc(g->nroots * sizeof *gs->root_order)))
         return DP_ENOMEM;
+    dp__bigmem_prefault(gs->root_order, g->nroots * sizeof *gs->root_order);
     for (size_t j = 0; j < n; j++)
         if (g->dep_off[j + 1] == g->dep_off[j])
             gs->root_order[k++] = (uint32_t)j;
