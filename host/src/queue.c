@@ -27,6 +27,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bigmem.h"
+
 /* Spins this many rounds on an empty slot before sleeping: a job pushed a
  * moment later (the common case on a busy pool: two workers on a grid hand
  * each other a job at every job) is then taken without two system calls.
@@ -61,6 +63,28 @@ void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
     atomic_init(&q->closed, false);
+    atomic_init(&q->faulted, 0);
+}
+
+/* Faults in the slots from the mark to DP_QUEUE_FAULT_AHEAD past `upto`:
+ * the caller (one at a time: the mark is advanced first) writes slots
+ * below upto next. Relaxed: the mark only spares calls; a slot's page is
+ * there whoever faulted it. */
+static __attribute__((noinline)) void fault_ahead(dp_queue_t *q, size_t upto)
+{
+    size_t from = atomic_load_explicit(&q->faulted, memory_order_relaxed);
+    while (from < upto) {
+        size_t to = upto + DP_QUEUE_FAULT_AHEAD < q->cap ? upto + DP_QUEUE_FAULT_AHEAD : q->cap;
+        if (atomic_compare_exchange_weak_explicit(&q->faulted, &from, to, memory_order_relaxed, memory_order_relaxed)) {
+            dp__bigmem_prefault((void *)(uintptr_t)&q->slot[from], (to - from) * sizeof *q->slot);
+            return;
+        }
+    }
+}
+
+void dp__queue_prefault(dp_queue_t *q, size_t n)
+{
+    fault_ahead(q, n < q->cap ? n : q->cap);
 }
 
 void dp__queue_open(dp_queue_t *q)
@@ -97,6 +121,8 @@ size_t dp__queue_push(dp_queue_t *q, const uint32_t *ids, size_t n)
     /* Each job enters at most as often as the caller made room for
      * (dp__queue_init): the slots never run out. */
     assert(t + n <= q->cap - q->nworkers);
+    if (__builtin_expect(t + n > atomic_load_explicit(&q->faulted, memory_order_relaxed), 0))
+        fault_ahead(q, t + n);
     for (size_t i = 0; i < n; i++)
         /* Release: publishes the job (see the top of the file). */
         if (atomic_exchange_explicit(&q->slot[t + i], ids[i] + 1, memory_order_release) == DP_QUEUE_WAIT)

@@ -39,6 +39,10 @@ typedef struct dp_queue {
     _Atomic size_t *ticket; /* per worker (every DP_QUEUE_TICKET_STRIDE-th): the slot it
                               * waits on, or DP_QUEUE_NO_TICKET */
     unsigned nworkers;      /* tickets */
+    /* Slots below it were faulted in ahead this run (dp__queue_prefault);
+     * a push past it faults in the next stretch. Written once per
+     * DP_QUEUE_FAULT_AHEAD slots. */
+    _Atomic size_t faulted;
     /* Atomic, any thread. Read before every job, written once a run: with
      * the read-only fields, away from the counters. */
     atomic_bool closed; /* the run is stopping: workers leave */
@@ -59,6 +63,14 @@ typedef struct dp_queue {
  * Before any worker starts; then dp__queue_seed for each job ready at the
  * start, then dp__queue_open. */
 void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic size_t *ticket, unsigned nworkers);
+
+/* The first n slots are about to be written (the jobs seeded next): faulted
+ * in by one system call (bigmem.h) rather than a page fault each, and
+ * pushes fault in the slots after them DP_QUEUE_FAULT_AHEAD at a time as
+ * they reach them. A run over memory a run before used finds the pages
+ * there, and each call is a page walk. */
+void dp__queue_prefault(dp_queue_t *q, size_t n);
+#define DP_QUEUE_FAULT_AHEAD ((size_t)16384) /* slots: 64 KiB */
 
 /* Publishes job `id` before any worker starts (plain stores). */
 static inline void dp__queue_seed(dp_queue_t *q, uint32_t id)

@@ -65,6 +65,8 @@ static int take_scratch(dp_run_t *run, size_t n, size_t nqueue, unsigned nworker
     run->remaining = (_Atomic uint32_t *)(void *)sc;
     dp__queue_init(&run->queue, (_Atomic uint32_t *)(void *)(sc + qoff), nqueue, (_Atomic size_t *)(void *)(sc + toff),
                    nworkers);
+    /* The roots are seeded next (validate left this part untouched). */
+    dp__queue_prefault(&run->queue, g->nroots);
     return DP_OK;
 }
 
