@@ -1,6 +1,7 @@
 /* bigmem.c - see bigmem.h. */
 #include "bigmem.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,18 @@ typedef struct bighdr {
     char pad[48];
 } bighdr_t;
 
+/* Any thread (the queue's pushes prefault): relaxed, every thread would
+ * store the same value. */
 static size_t page_size(void)
 {
-    static size_t ps;
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
+        long s = sysconf(_SC_PAGESIZE);
+        v = s > 0 ? (size_t)s : 4096;
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
     }
-    return ps;
+    return v;
 }
 
 void *dp__bigmem_alloc(size_t dense, size_t sparse, size_t *sparse_at)

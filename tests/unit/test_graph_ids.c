@@ -244,6 +244,51 @@ static void test_grown_graphs_random(void **state)
 #undef NEXT
 }
 
+/* A wide graph sized by a hint (its arrays faulted in at once): 30 000
+ * roots seeded in the ready queue, and a source whose 40 000 successors
+ * one worker pushes in batches while others take them, past the marks
+ * where the queue faults its next slots in (queue.c fault_ahead), on 1, 2
+ * and 4 workers, three runs each over the same scratch. Every job runs
+ * once a run. */
+static void test_wide_graph_runs_whole(void **state)
+{
+    (void)state;
+    enum { FAN = 40000, ROOTS = 30000, N = 1 + FAN + ROOTS };
+    static int runs[N];
+    memset(runs, 0, sizeof runs);
+    dp_graph_t *g = dp_graph_new_hint(N, FAN);
+    assert_non_null(g);
+    char err[256];
+    for (size_t j = 0; j < N; j++) {
+        dp_job_spec_t sp;
+        dp_job_spec_init(&sp);
+        sp.run = count_runs;
+        sp.user = &runs[j];
+        uint32_t id;
+        assert_int_equal(dp_graph_add_job_id(g, &sp, &id, err, sizeof err), DP_OK);
+        if (j >= 1 && j <= FAN)
+            assert_int_equal(dp_graph_add_dep_ids(g, id, 0), DP_OK);
+    }
+    const unsigned workers[] = {1, 2, 4};
+    for (int w = 0; w < 3; w++) {
+        for (int round = 0; round < 3; round++) {
+            dp_run_opts_t o;
+            dp_run_opts_init(&o);
+            o.max_concurrent_jobs = workers[w];
+            dp_result_t *r = dp_graph_run(g, &o, err, sizeof err);
+            if (!r)
+                fail_msg("%u workers, run %d: %s", workers[w], round, err);
+            assert_int_equal(dp_result_outcome(r), DP_RUN_SUCCESS);
+            for (size_t j = 0; j < N; j++)
+                if (runs[j] != 1)
+                    fail_msg("%u workers, run %d: job %zu ran %d times", workers[w], round, j, runs[j]);
+            memset(runs, 0, sizeof runs);
+            dp_result_free(r);
+        }
+    }
+    dp_graph_free(g);
+}
+
 /* A graph built by names and validated is in name order; once ids are
  * handed out, that order stays: the new job is appended, not sorted in. */
 static void test_ids_fix_the_order_of_a_named_graph(void **state)
@@ -585,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_ids_survive_later_additions),
         cmocka_unit_test(test_grown_graph_runs_again),
         cmocka_unit_test(test_grown_graphs_random),
+        cmocka_unit_test(test_wide_graph_runs_whole),
         cmocka_unit_test(test_ids_fix_the_order_of_a_named_graph),
         cmocka_unit_test(test_unnamed_jobs),
         cmocka_unit_test(test_unnamed_clash_is_refused),
