@@ -66,10 +66,11 @@ void dp__queue_init(dp_queue_t *q, _Atomic uint32_t *slot, size_t njobs, _Atomic
     atomic_init(&q->faulted, 0);
 }
 
-/* Faults in the slots from the mark to DP_QUEUE_FAULT_AHEAD past `upto`:
- * the caller (one at a time: the mark is advanced first) writes slots
- * below upto next. Relaxed: the mark only spares calls; a slot's page is
- * there whoever faulted it. */
+/* Faults in the slots from the mark to DP_QUEUE_FAULT_AHEAD past `upto`
+ * (the caller writes the slots below upto next). The mark moves before the
+ * call, so two pushers never fault the same stretch, and one that finds it
+ * moved writes at once: a page not faulted in yet just faults. Relaxed: the
+ * mark only spares calls. */
 static __attribute__((noinline)) void fault_ahead(dp_queue_t *q, size_t upto)
 {
     size_t from = atomic_load_explicit(&q->faulted, memory_order_relaxed);
