@@ -323,6 +323,7 @@ static int unbuild(dp_graph_t *g)
                 return DP_ENOMEM;
             g->edges = e;
             g->edge_cap = ne;
+            g->edges_faulted = 0;
         }
         g->nedges = 0;
         for (size_t j = 0; j < g->njobs; j++)
@@ -471,6 +472,21 @@ static char *pool_name_copy(dp_graph_t *g, const char *pool)
     return np[g->npool_names++];
 }
 
+/* The job and edge arrays are faulted in ahead of their writes, a stretch
+ * at a time (bigmem.h): one system call per FAULT_AHEAD bytes instead of a
+ * page fault per page as jobs and dependencies are added, and only the
+ * room about to be used, so a size hint above the graph's size costs no
+ * memory. Entries below *faulted are in; after a realloc the caller sets it
+ * to 0 (the pages past the copy may be fresh). */
+#define FAULT_AHEAD ((size_t)256 << 10)
+
+static __attribute__((noinline)) void fault_ahead(void *base, size_t size, size_t used, size_t cap, size_t *faulted)
+{
+    size_t to = used + FAULT_AHEAD / size < cap ? used + FAULT_AHEAD / size : cap;
+    dp__bigmem_prefault((char *)base + used * size, (to - used) * size);
+    *faulted = to;
+}
+
 int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
 {
     if (!g)
@@ -481,11 +497,9 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         dp_job_def_t *nj = realloc(g->jobs, njobs * sizeof *nj);
         if (!nj)
             return DP_ENOMEM;
-        /* Room asked for is room about to be filled: one system call
-         * rather than a fault per page as jobs are added. */
-        dp__bigmem_prefault(nj + g->cap, (njobs - g->cap) * sizeof *nj);
         g->jobs = nj;
         g->cap = njobs;
+        g->jobs_faulted = 0; /* past the copy, fresh pages maybe */
     }
     if (njobs * 2 + 2 > g->index_cap && index_rebuild(g, njobs) != DP_OK)
         return DP_ENOMEM; /* room for them all named (unnamed ones take none) */
@@ -493,9 +507,9 @@ int dp__graph_reserve(dp_graph_t *g, size_t njobs, size_t nedges)
         dp_edge_name_t *ne = realloc(g->edges, nedges * sizeof *ne);
         if (!ne)
             return DP_ENOMEM;
-        dp__bigmem_prefault(ne + g->edge_cap, (nedges - g->edge_cap) * sizeof *ne);
         g->edges = ne;
         g->edge_cap = nedges;
+        g->edges_faulted = 0;
     }
     return DP_OK;
 }
@@ -581,7 +595,10 @@ static int add_job(dp_graph_t *g, const dp_job_spec_t *spec, bool name_optional,
             return dp__seterr(err, errlen, DP_ENOMEM, "out of memory");
         g->jobs = nj;
         g->cap = ncap;
+        g->jobs_faulted = 0;
     }
+    if (__builtin_expect(g->njobs >= g->jobs_faulted, 0))
+        fault_ahead(g->jobs, sizeof *g->jobs, g->njobs, g->cap, &g->jobs_faulted);
     /* A named job: one hash of the name, whose probe, finding no duplicate,
      * ends on the slot the job goes into. An unnamed one takes no slot and
      * needs no probe unless someone named a job like an unnamed one. */
@@ -702,7 +719,10 @@ static int edge_append(dp_graph_t *g, uint32_t job, uint32_t dep)
             return DP_ENOMEM;
         g->edges = ne;
         g->edge_cap = ncap;
+        g->edges_faulted = 0;
     }
+    if (__builtin_expect(g->nedges >= g->edges_faulted, 0))
+        fault_ahead(g->edges, sizeof *g->edges, g->nedges, g->edge_cap, &g->edges_faulted);
     g->edges[g->nedges].job = job;
     g->edges[g->nedges].dep = dep;
     g->nedges++;
@@ -1043,7 +1063,7 @@ static void build_deps_in_place(dp_graph_t *g)
         ids[e] = d;
     }
     g->edges = NULL;
-    g->nedges = g->edge_cap = 0;
+    g->nedges = g->edge_cap = g->edges_faulted = 0;
     size_t w = 0;
     for (size_t j = 0; j < n; j++) {
         uint32_t b = g->dep_off[j], e = g->dep_off[j + 1];
@@ -1278,7 +1298,7 @@ int dp_graph_validate(dp_graph_t *g, char *err, size_t errlen)
      * makes it again if the graph changes. */
     free(g->edges);
     g->edges = NULL;
-    g->nedges = g->edge_cap = 0;
+    g->nedges = g->edge_cap = g->edges_faulted = 0;
     return DP_OK;
 
 oom:

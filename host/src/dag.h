@@ -103,6 +103,7 @@ typedef struct dp_edge_name {
 struct dp_graph {
     dp_job_def_t *jobs; /* insertion order until validated, then name order */
     size_t njobs, cap;
+    size_t jobs_faulted;   /* entries below it faulted in ahead of add_job (dag.c fault_ahead) */
     dp_job_policy_t *pols; /* distinct policies, by index */
     size_t npols, pols_cap;
     uint32_t *pol_index;  /* open addressing: slot -> policy index + 1 */
@@ -128,7 +129,8 @@ struct dp_graph {
      * again from the CSR arrays. */
     dp_edge_name_t *edges;
     size_t nedges, edge_cap;
-    char **fwd; /* names of dependencies added before their job */
+    size_t edges_faulted; /* as jobs_faulted, for edge_append */
+    char **fwd;           /* names of dependencies added before their job */
     size_t nfwd, fwd_cap;
 
     /* The graph handed out ids (dp_graph_add_job_id, dp_graph_add_dep_ids):

@@ -477,9 +477,7 @@ DP_API bool dp_graph_job_continue_on_failure(const dp_graph_t *g, size_t id);
 
 /** A graph with room for `jobs` jobs and `deps` dependencies, so that a
  *  graph built in one go grows no array (0: unknown; it grows as needed).
- *  The room is memory taken at once (faulted in by one system call rather
- *  than page by page as jobs are added), so a hint far above the graph's
- *  size costs that memory. NULL when out of memory. */
+ *  NULL when out of memory. */
 DP_API dp_graph_t *dp_graph_new_hint(size_t jobs, size_t deps);
 /** Adds a job like dp_graph_add_job and writes its id to *id. spec->name
  *  may be NULL: the job is then named "#ID" ("#0", "#1", ...), a name that
