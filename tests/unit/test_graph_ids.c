@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -286,6 +287,40 @@ static void test_wide_graph_runs_whole(void **state)
             dp_result_free(r);
         }
     }
+    dp_graph_free(g);
+}
+
+/* This process's resident memory, in bytes (/proc/self/statm). */
+static size_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A size hint is room, not memory: a graph hinted at 2 million jobs and 8
+ * million dependencies (64 MB and 64 MB of arrays) that gets 1 000 jobs
+ * touches only what those take, the arrays being faulted in just ahead of
+ * what is added (dag.c fault_ahead). */
+static void test_size_hint_costs_no_memory(void **state)
+{
+    (void)state;
+    size_t before = resident_bytes();
+    dp_graph_t *g = dp_graph_new_hint(2000000, 8000000);
+    assert_non_null(g);
+    for (size_t j = 0; j < 1000; j++) {
+        uint32_t id = add(g, NULL);
+        if (j)
+            assert_int_equal(dp_graph_add_dep_ids(g, id, id - 1), DP_OK);
+    }
+    char err[256];
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    size_t grew = resident_bytes() - before;
+    if (grew > (size_t)16 << 20)
+        fail_msg("a hinted graph of 1 000 jobs made %zu bytes resident", grew);
     dp_graph_free(g);
 }
 
@@ -631,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_grown_graph_runs_again),
         cmocka_unit_test(test_grown_graphs_random),
         cmocka_unit_test(test_wide_graph_runs_whole),
+        cmocka_unit_test(test_size_hint_costs_no_memory),
         cmocka_unit_test(test_ids_fix_the_order_of_a_named_graph),
         cmocka_unit_test(test_unnamed_jobs),
         cmocka_unit_test(test_unnamed_clash_is_refused),
