@@ -31,11 +31,10 @@ void dp__bigmem_zero(void *block, void *p, size_t len);
 
 /* Memory about to be written whole (a fresh array, or the part of one not
  * written yet): its whole pages faulted in by one system call
- * (MADV_POPULATE_WRITE, Linux 5.14)
- * instead of a page fault each as they are first written, which on a
- * virtual machine costs twice as much (bench/README.md, "Session 15"). Its
- * content is kept. Nothing for less than PREFAULT_MIN bytes, or where the
- * kernel cannot. */
+ * (MADV_POPULATE_WRITE, Linux 5.14) instead of a page fault each as they
+ * are first written, which on a virtual machine costs twice as much
+ * (bench/README.md, "Session 15"). Its content is kept. Nothing for less
+ * than 64 KiB, or where the kernel cannot. Any thread. */
 void dp__bigmem_prefault(void *p, size_t len);
 
 #endif /* DP_BIGMEM_H */
