@@ -80,20 +80,27 @@ typedef struct wstate {
 } wstate_t;
 
 /* Ready jobs a worker took from the queue and has not run yet, and what it
- * has yet to tell `pending`. After a short job a worker takes up to
- * POP_MAX at once (at most a 2 * nworkers-th of what is queued, queue.c):
- * fewer takes, fewer writes of the queue's head and of `pending`, and
- * fewer slots' cache lines shared with another worker's jobs (two workers
- * on no-op jobs: 16 -> 64 took independent from 25.8 to 19.9 ns a job,
- * bench/README.md, "Session 14"). A run with a priority takes fewer
- * (POP_MAX_ORDERED): the jobs a worker holds are out of the scheduler's
- * order, and a carry is as long. */
-#define POP_MAX 64
+ * has yet to tell `pending`. After a short job a worker takes several at
+ * once (at most a 2 * nworkers-th of what is queued, queue.c): fewer
+ * takes, fewer writes of the queue's head and of `pending`, each a cache
+ * line another worker wants (two workers on no-op jobs: 16 -> 64 took
+ * independent from 25.8 to 19.9 ns a job, 64 -> 256 from 24.7 to 12.8,
+ * bench/README.md, "Session 14" and "Session 15"). As many as the worker
+ * expects to run in the time POP_HELD jobs just short of short_ticks would
+ * take (the last job's ticks tell), up to POP_MAX: jobs it holds wait
+ * for it, whatever idle workers there are, so it holds no more expected
+ * work than before for jobs near the threshold. A run of pool lines takes
+ * at most POP_HELD, one with a priority POP_MAX_ORDERED: the jobs a worker
+ * holds are out of the scheduler's order, and a carry is as long. */
+#define POP_MAX 256
+#define POP_HELD 64
 #define POP_MAX_ORDERED 16
 
 typedef struct taken {
     uint32_t ids[POP_MAX];
-    size_t max; /* taken at once after a short job: POP_MAX, or POP_MAX_ORDERED */
+    size_t max;    /* taken at once at most: POP_MAX, POP_HELD or POP_MAX_ORDERED */
+    uint64_t held; /* POP_HELD short jobs' ticks (run->short_ticks each) */
+    uint64_t last; /* the last job's ticks, when short_job */
     size_t i, n;
     /* Jobs this worker ended since it last told `pending`: told in one
      * subtraction when it next goes to the queue (its untaken jobs keep
@@ -220,7 +227,12 @@ static inline bool next_job(dp_run_t *run, const wstate_t *ws, taken_t *tk, uint
         }
         tk->ended = 0;
     }
-    tk->n = dp__queue_pop(&run->queue, ws->index, tk->ids, tk->short_job ? tk->max : 1, waited);
+    size_t want = 1;
+    if (tk->short_job) {
+        uint64_t fit = tk->held / (tk->last ? tk->last : 1);
+        want = fit < tk->max ? (size_t)fit : tk->max;
+    }
+    tk->n = dp__queue_pop(&run->queue, ws->index, tk->ids, want ? want : 1, waited);
     if (!tk->n)
         return false;
     *id = tk->ids[0];
@@ -563,7 +575,7 @@ static void *worker_main(void *p)
         .rng = run->opts.seed * 0x9E3779B97F4A7C15ull + w->index + 1,
         .clock = 0,
     };
-    taken_t tk = {.n = 0, .max = POP_MAX};
+    taken_t tk = {.n = 0, .max = POP_MAX, .held = POP_HELD * run->short_ticks};
     size_t succeeded = 0;
     bool have = false; /* id is a successor kept from the last job */
     uint32_t id = 0;
@@ -574,6 +586,8 @@ static void *worker_main(void *p)
     const bool ordered = run->sched && !lines;
     if (ordered)
         tk.max = POP_MAX_ORDERED;
+    else if (lines)
+        tk.max = POP_HELD;
     ordered_t ord = {.nsb = 0, .ci = 0, .cn = 0};
     uint32_t held = UINT32_MAX; /* a run of pool lines: the job whose slots this worker holds */
 
@@ -609,7 +623,8 @@ static void *worker_main(void *p)
         }
         const dp_slot_t *sl = &run->slots[id];
         dp_status_t st = sl->status;
-        tk.short_job = ws.clock && ws.clock - sl->start_tick < run->short_ticks;
+        tk.last = ws.clock ? ws.clock - sl->start_tick : 0;
+        tk.short_job = ws.clock && tk.last < run->short_ticks;
         const uint32_t done = id;
 
         if (__builtin_expect(ordered, 0)) {
