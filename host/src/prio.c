@@ -669,7 +669,11 @@ bool dp__sched_pool_take(dp_sched_t *s, uint32_t id)
 bool dp__sched_pool_pass(dp_sched_t *s, uint32_t done, uint32_t succ)
 {
     uint32_t p = pool_of(s, done);
-    if (!p || p != pool_of(s, succ) || slots_of(s, done) != slots_of(s, succ) ||
+    /* A succ with slots of its own already (drained to it, then taken
+     * from the queue by a worker that held another job's) takes none: the
+     * held ones would be lost to the pool, and the jobs of its line would
+     * wait past the run's end. */
+    if (!p || s->waits[succ] || p != pool_of(s, succ) || slots_of(s, done) != slots_of(s, succ) ||
         atomic_load_explicit(&s->pools[p - 1].nwait, memory_order_relaxed))
         return false;
     s->waits[succ] = 1; /* no wait */
@@ -688,6 +692,14 @@ uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done)
     if (p)
         atomic_fetch_add_explicit(&s->pools[p - 1].avail, slots_of(s, done), memory_order_seq_cst);
     return p;
+}
+
+bool dp__sched_lines_settled(dp_sched_t *s)
+{
+    for (size_t p = 0; p < s->g->npools; p++)
+        if (atomic_load(&s->pools[p].nwait) || atomic_load(&s->pools[p].avail) != s->g->pools[p].slots)
+            return false;
+    return true;
 }
 
 size_t dp__sched_pool_drain(dp_sched_t *s, uint32_t p1, uint32_t *ids, size_t max)

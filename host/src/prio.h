@@ -96,12 +96,19 @@ bool dp__sched_pool_take(dp_sched_t *s, uint32_t id);
  * (0: none): the caller then calls dp__sched_pool_drain for it. */
 uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done);
 
-/* Whether job done, ended, may pass its slots on to succ, made ready by
- * its end and to run next on the same worker, with no atomic operation: both of the same pool and slots, and
- * (as far as this thread sees) nobody waits in that pool's line. True:
- * succ has the slots. A stale read passes a job that just joined the line
- * once; it gets the slots when they are next given back. */
+/* Whether job done, ended (or held by its worker), may pass its slots on
+ * to succ, the job to run next on the same worker, with no atomic
+ * operation: both of the same pool and slots, succ without slots of its
+ * own yet (not drained to it), and (as far as this thread sees) nobody
+ * waits in that pool's line. True: succ has the slots. A stale read passes
+ * a job that just joined the line once; it gets the slots when they are
+ * next given back. */
 bool dp__sched_pool_pass(dp_sched_t *s, uint32_t done, uint32_t succ);
+
+/* Whether every pool has all its slots back and nobody in its line: true
+ * of every run of pool lines that ended with no job pending (pool.c
+ * asserts it). */
+bool dp__sched_lines_settled(dp_sched_t *s);
 
 /* Whether job done has a pool and nobody waits in its line (as far as
  * this thread sees): its worker may hold its slots for the next job it

@@ -938,6 +938,49 @@ static void test_pool_lines_contended(void **state)
     world_free(w);
 }
 
+/* A worker that holds a job's slots (its next job may take them) and then
+ * takes from the queue a job the line drained, which has slots of its own:
+ * the held slots go back to the pool, not to that job (they were lost, and
+ * the jobs that later joined the line ended unknown when the run ended).
+ * The steps of pool.c's lines_start and lines_end, in that order, on the
+ * scheduler itself: pool db of 2 slots, jobs a, b, c of 1. */
+static void test_pool_lines_pass_to_a_drained_job(void **state)
+{
+    (void)state;
+    world_t *w = world_new();
+    dp_graph_t *g = dp_graph_new();
+    char err[256];
+    assert_int_equal(dp_graph_add_pool(g, "db", 2, err, sizeof err), DP_OK);
+    add(g, w, "a", 0, 1, 0, 0);
+    add(g, w, "b", 0, 1, 0, 0);
+    add(g, w, "c", 0, 1, 0, 0);
+    assert_int_equal(dp_graph_validate(g, err, sizeof err), DP_OK);
+    assert_true(dp__sched_needed(g, 4));
+    assert_true(dp__sched_lines_only(g));
+    uint32_t a = (uint32_t)dp_graph_job_id(g, "a"), b = (uint32_t)dp_graph_job_id(g, "b"),
+             c = (uint32_t)dp_graph_job_id(g, "c");
+    dp_sched_t *s = dp__sched_new(g, false);
+    assert_non_null(s);
+    assert_true(dp__sched_pool_take(s, a)); /* a and c run */
+    assert_true(dp__sched_pool_take(s, c));
+    assert_false(dp__sched_pool_take(s, b)); /* b joins the line */
+    uint32_t ids[4];
+    /* c ends: its slot goes to b, drained (and published). */
+    assert_int_equal(dp__sched_pool_drain(s, dp__sched_pool_give(s, c), ids, 4), 1);
+    assert_int_equal(ids[0], b);
+    /* a ends, nobody waits: its worker holds a's slot, then takes b from
+     * the queue. b has its slot: a's is not passed to it. */
+    assert_true(dp__sched_pool_unwaited(s, a));
+    assert_false(dp__sched_pool_pass(s, a, b));
+    assert_int_equal(dp__sched_pool_drain(s, dp__sched_pool_give(s, a), ids, 4), 0);
+    assert_true(dp__sched_pool_take(s, b));
+    assert_int_equal(dp__sched_pool_drain(s, dp__sched_pool_give(s, b), ids, 4), 0);
+    assert_true(dp__sched_lines_settled(s));
+    dp__sched_free(s);
+    dp_graph_free(g);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -949,7 +992,7 @@ int main(void)
         cmocka_unit_test(test_pool_keep_going_and_parked), cmocka_unit_test(test_reused_jobs_with_a_pool),
         cmocka_unit_test(test_rules_with_a_pool),          cmocka_unit_test(test_unbound_pool),
         cmocka_unit_test(test_pool_line_roots_and_later),  cmocka_unit_test(test_pool_lines_contended),
-        cmocka_unit_test(test_chain_paths_made_when_read),
+        cmocka_unit_test(test_chain_paths_made_when_read), cmocka_unit_test(test_pool_lines_pass_to_a_drained_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
