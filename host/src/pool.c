@@ -796,8 +796,7 @@ dp_result_t *dp_graph_run_sized(dp_graph_t *g, const dp_run_opts_t *caller, size
     run_workers(run);
     /* A run that ended with nothing pending gave every pool's slots back
      * and left nobody in a line (a job left there would end unknown). */
-    assert(!run->sched || !dp__sched_is_lines(run->sched) || atomic_load(&run->pending) ||
-           dp__sched_lines_settled(run->sched));
+    assert(!run->sched || atomic_load(&run->pending) || dp__sched_settled(run->sched));
     /* A run of a graph with pools that could not bound it (prio.h): its
      * pool jobs did not wait. */
     uint32_t *unbound = NULL;

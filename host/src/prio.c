@@ -694,11 +694,16 @@ uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done)
     return p;
 }
 
-bool dp__sched_lines_settled(dp_sched_t *s)
+bool dp__sched_settled(dp_sched_t *s)
 {
-    for (size_t p = 0; p < s->g->npools; p++)
-        if (atomic_load(&s->pools[p].nwait) || atomic_load(&s->pools[p].avail) != s->g->pools[p].slots)
+    if (!s->lines && s->ready.count)
+        return false;
+    for (size_t p = 0; p < s->g->npools; p++) {
+        const spool_t *sp = &s->pools[p];
+        unsigned slots = s->lines ? atomic_load(&sp->avail) : sp->free;
+        if (sp->wait.count || sp->nlazy || atomic_load(&sp->nwait) || slots != s->g->pools[p].slots)
             return false;
+    }
     return true;
 }
 

@@ -71,6 +71,11 @@ dp_sched_t *dp__sched_new(dp_graph_t *g, bool tsc);
 /* Frees it; its scratch goes back to the graph, emptied. */
 void dp__sched_free(dp_sched_t *s);
 
+/* Whether every pool has all its slots back, nobody waits in a line and
+ * no job is ready: true of every run that ended with no job pending
+ * (pool.c asserts it; a job left behind would end unknown). */
+bool dp__sched_settled(dp_sched_t *s);
+
 /* ---- A run of pool lines only (dp__sched_lines_only) ----
  *
  * A pool's free slots are a counter taken and given back with atomic
@@ -104,11 +109,6 @@ uint32_t dp__sched_pool_give(dp_sched_t *s, uint32_t done);
  * a job that just joined the line once; it gets the slots when they are
  * next given back. */
 bool dp__sched_pool_pass(dp_sched_t *s, uint32_t done, uint32_t succ);
-
-/* Whether every pool has all its slots back and nobody in its line: true
- * of every run of pool lines that ended with no job pending (pool.c
- * asserts it). */
-bool dp__sched_lines_settled(dp_sched_t *s);
 
 /* Whether job done has a pool and nobody waits in its line (as far as
  * this thread sees): its worker may hold its slots for the next job it

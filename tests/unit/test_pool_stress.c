@@ -8,8 +8,9 @@
  * (a parked job from its first probe to its last), and the test checks
  * that no pool ever had more in use than it has, that every job ran once
  * per run, and that every run ended (no lost wakeup), at 1, 2 and 4
- * workers, several runs of each graph. Meant for TSan as much as for the
- * pool's bound. */
+ * workers, several runs of each graph: runs of pool lines (no priority)
+ * and ordered runs (priorities). Meant for TSan as much as for the pool's
+ * bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,8 +114,10 @@ static dp_outcome_t sj_check(dp_job_t *job, void *user)
 static const char *pname[NPOOLS] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"};
 
 /* n jobs, seeded: segments of chains in one pool, fans into long lines,
- * random dependencies on earlier jobs; parked jobs when `parks`. */
-static dp_graph_t *build(sworld_t *w, size_t n, uint64_t seed, bool parks)
+ * random dependencies on earlier jobs; parked jobs when `parks`;
+ * priorities 0 to 2 when `prios` (an ordered run, prio.h: carries and
+ * hand-offs instead of pool lines). */
+static dp_graph_t *build(sworld_t *w, size_t n, uint64_t seed, bool parks, bool prios)
 {
     char err[256];
     dp_graph_t *g = dp_graph_new();
@@ -152,6 +155,8 @@ static dp_graph_t *build(sworld_t *w, size_t n, uint64_t seed, bool parks)
             spec.pool = pname[j->pool];
             spec.pool_slots = j->slots;
         }
+        if (prios)
+            spec.priority = (int)((r >> 32) % 3);
         assert_int_equal(dp_graph_add_job(g, &spec, err, sizeof err), DP_OK);
         /* Dependencies: the job before within its run of 8 (a chain) a
          * quarter of the time, 2 random earlier jobs another quarter, else
@@ -241,7 +246,7 @@ static void test_many_pools_noop(void **state)
     sworld_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        dp_graph_t *g = build(w, 600, seed, false);
+        dp_graph_t *g = build(w, 600, seed, false, false);
         const unsigned workers[] = {1, 2, 4, 8};
         for (size_t k = 0; k < 4; k++)
             for (int rep = 0; rep < 3; rep++)
@@ -259,10 +264,29 @@ static void test_many_pools_parked(void **state)
     sworld_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
     for (uint64_t seed = 4; seed <= 5; seed++) {
-        dp_graph_t *g = build(w, 400, seed, true);
+        dp_graph_t *g = build(w, 400, seed, true, false);
         const unsigned workers[] = {1, 2, 4};
         for (size_t k = 0; k < 3; k++)
             for (int rep = 0; rep < 2; rep++)
+                run_and_check(g, w, workers[k]);
+        dp_graph_free(g);
+    }
+    free(w);
+}
+
+/* The same with priorities: an ordered run (a worker carries jobs of its
+ * pool's line on one job's slots, a chain hands them over), parked jobs
+ * among them. */
+static void test_many_pools_ordered(void **state)
+{
+    (void)state;
+    sworld_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    for (uint64_t seed = 6; seed <= 7; seed++) {
+        dp_graph_t *g = build(w, 600, seed, seed == 7, true);
+        const unsigned workers[] = {1, 2, 4, 8};
+        for (size_t k = 0; k < 4; k++)
+            for (int rep = 0; rep < 3; rep++)
                 run_and_check(g, w, workers[k]);
         dp_graph_free(g);
     }
@@ -274,6 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_pools_noop),
         cmocka_unit_test(test_many_pools_parked),
+        cmocka_unit_test(test_many_pools_ordered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -975,7 +975,7 @@ static void test_pool_lines_pass_to_a_drained_job(void **state)
     assert_int_equal(dp__sched_pool_drain(s, dp__sched_pool_give(s, a), ids, 4), 0);
     assert_true(dp__sched_pool_take(s, b));
     assert_int_equal(dp__sched_pool_drain(s, dp__sched_pool_give(s, b), ids, 4), 0);
-    assert_true(dp__sched_lines_settled(s));
+    assert_true(dp__sched_settled(s));
     dp__sched_free(s);
     dp_graph_free(g);
     world_free(w);
